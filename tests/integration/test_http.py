@@ -1,0 +1,285 @@
+"""
+test_http.py - API.md §0 wire conventions: CORS on every response, OPTIONS
+preflight, framework errors with the Spring Boot error JSON (404, 405, 400,
+415, 413, 431), keep-alive, pipelining and HTTP/1.0 over raw sockets.
+"""
+
+import gzip
+import json
+import socket
+
+import pytest
+
+from artemis_it import (HOST, SUCCESS, assert_spring_error, assert_status, inst,
+                        raw_exchange, read_response, uniq)
+
+REGISTER = "/artemis/api/registry/register.json"
+LOOKUP = "/artemis/api/discovery/lookup.json"
+MIB = 1024 * 1024
+
+
+def assert_cors(headers):
+    assert headers.get("access-control-allow-origin") == "*", headers
+    assert headers.get("access-control-expose-headers") == "*", headers
+    assert headers.get("access-control-allow-credentials") == "true", headers
+
+
+def http_req(method, path, headers=(), body=b"", version="HTTP/1.1"):
+    """Bytes of one request; Content-Length added when there is a body."""
+    lines = ["%s %s %s" % (method, path, version), "Host: %s" % HOST]
+    lines += ["%s: %s" % h for h in headers]
+    if body:
+        lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+# ----------------------------------------------------------------- CORS ---
+
+@pytest.mark.parametrize("method,path,body", [
+    ("POST", REGISTER, {"instances": []}),
+    ("GET", "/artemis/api/status/node.json", None),
+    ("GET", "/health", None),
+    ("GET", "/no/such/path.json", None),
+    ("GET", REGISTER, None),
+    ("POST", REGISTER, "{broken"),
+])
+def test_cors_headers_on_every_response(node, method, path, body):
+    data = None if body is None else (body if isinstance(body, str)
+                                      else json.dumps(body)).encode()
+    st, headers, _ = node.request(method, path, data,
+                                  {"Content-Type": "application/json", "Origin": "http://x"})
+    assert st in (200, 400, 404, 405)
+    assert_cors(headers)
+
+
+@pytest.mark.parametrize("path", [REGISTER, "/artemis/api/discovery/lookup.json",
+                                  "/anything/at/all"])
+def test_options_preflight(node, path):
+    st, headers, _ = node.request("OPTIONS", path, None, {
+        "Origin": "http://example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, x-artemis-test"})
+    assert st == 200, (st, headers)
+    assert_cors(headers)
+    assert headers.get("access-control-max-age") == "3600", headers
+    assert "POST" in headers.get("access-control-allow-methods", ""), headers
+    allowed = headers.get("access-control-allow-headers", "").lower()
+    assert "content-type" in allowed and "x-artemis-test" in allowed, headers
+
+
+def test_options_echoes_other_method(node):
+    st, headers, _ = node.request("OPTIONS", REGISTER, None, {
+        "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": "X-Other"})
+    assert st == 200
+    assert "PUT" in headers.get("access-control-allow-methods", ""), headers
+    assert "x-other" in headers.get("access-control-allow-headers", "").lower(), headers
+
+
+# --------------------------------------------------------------- errors ---
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/no/such/path.json"),
+    ("POST", "/artemis/api/registry/nope.json"),
+    ("POST", "/artemis/api/registry/Register.json"),   # paths are case-sensitive
+    ("POST", "/artemis/api/registry/register"),        # all end in .json
+])
+def test_unknown_path_is_404_spring_error(node, method, path):
+    st, headers, body = node.request(method, path, b"{}" if method == "POST" else None,
+                                     {"Content-Type": "application/json"})
+    assert_spring_error(st, body, 404, path)
+    assert body["error"] == "Not Found", body
+    assert headers.get("content-type", "").startswith("application/json"), headers
+
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", REGISTER),
+    ("GET", "/artemis/api/registry/heartbeat.json"),
+    ("GET", LOOKUP),
+    ("PUT", "/artemis/api/discovery/service.json"),
+    ("DELETE", "/artemis/api/status/node.json"),
+])
+def test_wrong_method_is_405(node, method, path):
+    st, headers, body = node.request(method, path)
+    assert_spring_error(st, body, 405, path)
+    assert body["error"] == "Method Not Allowed", body
+    assert "POST" in headers.get("allow", ""), headers
+
+
+@pytest.mark.parametrize("payload", [b"{not json", b'{"instances": [', b"",
+                                     b'{"instances": "nope"}', b"[1,2", b"\xff\xfe{}"])
+def test_malformed_json_is_400(node, payload):
+    st, _, body = node.request("POST", REGISTER, payload,
+                               {"Content-Type": "application/json"})
+    assert_spring_error(st, body, 400, REGISTER)
+    assert body["error"] == "Bad Request", body
+
+
+def test_bad_gzip_body_is_client_error(node):
+    st, _, body = node.request("POST", REGISTER, b"this is not gzip",
+                               {"Content-Type": "application/json",
+                                "Content-Encoding": "gzip"})
+    assert 400 <= st < 500, (st, body)
+    assert node.get("/health")[0] == 200
+
+
+def test_wrong_content_type_is_415(node):
+    st, _, body = node.request("POST", REGISTER, json.dumps({"instances": []}).encode(),
+                               {"Content-Type": "text/plain"})
+    assert_spring_error(st, body, 415, REGISTER)
+
+
+def test_content_type_with_charset_accepted(node):
+    st, _, body = node.request("POST", REGISTER,
+                               json.dumps({"instances": [inst(uniq(), "i")]}).encode(),
+                               {"Content-Type": "application/json;charset=UTF-8"})
+    assert st == 200
+    assert_status(body, SUCCESS)
+
+
+# ------------------------------------------------------------ body limits ---
+
+def send_oversized(port, head, body, chunk=256 * 1024):
+    """Send a request whose body the server may refuse early; read its
+    answer even if it stopped reading.  Returns the parsed response."""
+    with socket.create_connection((HOST, port), timeout=15) as s:
+        s.sendall(head)
+        try:
+            for i in range(0, len(body), chunk):
+                s.sendall(body[i:i + chunk])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            return read_response(s.makefile("rb"))
+        except ConnectionResetError as e:
+            raise AssertionError("connection reset before a response arrived: %r" % e)
+
+
+def test_body_over_8mib_is_413(node):
+    body = b" " * (8 * MIB + 1)
+    head = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\n\r\n" % (REGISTER, len(body))).encode()
+    r = send_oversized(node.port, head, body)
+    assert r is not None, "no response to an oversized body"
+    assert r[1] == 413, r[:3]
+    assert node.get("/health")[0] == 200
+
+
+def test_body_just_under_limit_is_parsed(node):
+    filler = " " * (8 * MIB - 200)
+    data = ('{"instances":[]}' + filler).encode()
+    st, _, body = node.request("POST", REGISTER, data, {"Content-Type": "application/json"})
+    assert st == 200, (st, body)
+    assert body["responseStatus"]["errorCode"] == "bad-request"
+
+
+def test_chunked_body_over_limit_is_413(node):
+    piece = b" " * MIB
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(9)) + b"0\r\n\r\n"
+    head = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n" % REGISTER).encode()
+    r = send_oversized(node.port, head, chunks)
+    assert r is not None and r[1] == 413, r and r[:3]
+
+
+def test_gzip_bomb_is_413(node):
+    """The limit applies after decompression too."""
+    bomb = gzip.compress(b'{"instances":[' + b" " * (9 * MIB) + b"]}")
+    assert len(bomb) < MIB
+    st, _, _ = node.request("POST", REGISTER, bomb, {"Content-Type": "application/json",
+                                                     "Content-Encoding": "gzip"})
+    assert st == 413
+    assert node.get("/health")[0] == 200
+
+
+def test_configured_body_limit(node_factory):
+    n = node_factory(http={"max_body_bytes": "4096"})
+    small = {"instances": [inst(uniq(), "i1")]}
+    st, _, body = n.post_json(REGISTER, small)
+    assert st == 200 and body["responseStatus"]["status"] == "success", body
+    big = {"instances": [inst(uniq(), "i%d" % k) for k in range(40)]}
+    assert len(json.dumps(big)) > 4096
+    st, _, _ = n.post_json(REGISTER, big)
+    assert st == 413
+    st, _, _ = n.post_json(REGISTER, big, gzip=True)
+    assert st == 413, "gzip body under the limit but over it decompressed"
+
+
+def test_header_too_large_is_431(node_factory):
+    n = node_factory(http={"max_header_bytes": "4096"})
+    r = raw_exchange(n.port, http_req("GET", "/health", [("X-Big", "a" * 8192)]), 1)
+    assert r and r[0][1] == 431, r
+    assert n.get("/health")[0] == 200
+
+
+# --------------------------------------------------- connection handling ---
+
+def test_keep_alive_serves_many_requests_on_one_socket(node):
+    with socket.create_connection((HOST, node.port), timeout=10) as s:
+        f = s.makefile("rb")
+        for k in range(5):
+            s.sendall(http_req("GET", "/health"))
+            r = read_response(f)
+            assert r is not None, "server closed the keep-alive connection after %d" % k
+            assert r[1] == 200 and json.loads(r[3]) == {"status": "up"}, r
+
+
+def test_pipelined_requests_answered_in_order(node):
+    svc = uniq()
+    reg = json.dumps({"instances": [inst(svc, "p1")]}).encode()
+    look = json.dumps({"regionId": "us-east", "zoneId": "zone-1",
+                       "discoveryConfigs": [{"serviceId": svc}]}).encode()
+    ct = [("Content-Type", "application/json")]
+    data = (http_req("POST", REGISTER, ct, reg) + http_req("GET", "/no/such") +
+            http_req("POST", LOOKUP, ct, look) + http_req("GET", "/health"))
+    rs = raw_exchange(node.port, data, 4)
+    assert [r[1] for r in rs] == [200, 404, 200, 200], [r[:2] for r in rs]
+    assert json.loads(rs[0][3])["responseStatus"]["status"] == "success"
+    services = json.loads(rs[2][3])["services"]
+    assert [i["instanceId"] for i in services[0]["instances"]] == ["p1"]
+
+
+def test_pipelined_request_split_across_writes(node):
+    """A request whose bytes arrive in pieces still parses."""
+    body = json.dumps({"instances": [inst(uniq(), "i1")]}).encode()
+    data = http_req("POST", REGISTER, [("Content-Type", "application/json")], body)
+    with socket.create_connection((HOST, node.port), timeout=10) as s:
+        for i in range(0, len(data), 7):
+            s.sendall(data[i:i + 7])
+        r = read_response(s.makefile("rb"))
+    assert r[1] == 200 and json.loads(r[3])["responseStatus"]["status"] == "success"
+
+
+def test_http_1_0_closes_after_response(node):
+    with socket.create_connection((HOST, node.port), timeout=10) as s:
+        s.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+        f = s.makefile("rb")
+        r = read_response(f)
+        assert r is not None and r[1] == 200, r
+        assert json.loads(r[3]) == {"status": "up"}
+        assert f.read() == b"", "HTTP/1.0 connection not closed after the response"
+
+
+def test_http_1_0_post(node):
+    body = json.dumps({"instances": [inst(uniq(), "i1")]}).encode()
+    rs = raw_exchange(node.port, http_req("POST", REGISTER,
+                                          [("Content-Type", "application/json")], body,
+                                          version="HTTP/1.0"), 1)
+    assert rs and rs[0][1] == 200 and json.loads(rs[0][3])["responseStatus"] == SUCCESS
+
+
+def test_connection_close_honoured(node):
+    with socket.create_connection((HOST, node.port), timeout=10) as s:
+        s.sendall(http_req("GET", "/health", [("Connection", "close")]))
+        f = s.makefile("rb")
+        assert read_response(f)[1] == 200
+        assert f.read() == b""
+
+
+def test_gzip_response_when_accepted(node):
+    st, headers, body = node.request("POST", LOOKUP, json.dumps({
+        "regionId": "us-east", "zoneId": "zone-1",
+        "discoveryConfigs": [{"serviceId": uniq()}]}).encode(),
+        {"Content-Type": "application/json", "Accept-Encoding": "gzip,deflate"})
+    assert st == 200
+    assert_status(body, SUCCESS)
