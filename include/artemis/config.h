@@ -1,0 +1,94 @@
+/*
+ * config.h - the node's configuration (master/config.c).
+ *
+ * The INI file of DESIGN.md §6, parsed with libinih.  config_defaults() gives
+ * exactly what conf/artemis.conf holds, so a node without -c behaves as one
+ * started with the shipped file.  Unknown sections or keys and invalid values
+ * are errors reported as "file:line: message" (exit code 2 in the CLI).
+ */
+#ifndef ARTEMIS_CONFIG_H
+#define ARTEMIS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_PEERS 63
+#define CONFIG_STR 256
+
+typedef struct {
+	char name[64];
+	char zone[64];
+	char url[CONFIG_STR];      /* http-url, e.g. http://10.0.0.2:8080 */
+	char repl_addr[CONFIG_STR];/* host:port of its replication listener */
+} config_peer_t;
+
+typedef struct {
+	/* [node] */
+	char name[64];
+	char region[64];
+	char zone[64];
+	char listen[CONFIG_STR];   /* host:port */
+	int workers;               /* 0 = one per CPU */
+	char data_dir[CONFIG_STR];
+	bool allow_registry_from_other_zone;   /* default true (Java packaged) */
+	bool allow_discovery_from_other_zone;  /* default true */
+
+	/* [registry] */
+	char shm_name[CONFIG_STR];
+	uint32_t max_instances;
+	uint32_t max_services;
+	uint32_t changelog_size;
+	uint32_t lease_ttl_ms;
+	uint32_t legacy_lease_ttl_ms;
+	uint32_t reap_interval_ms;
+	bool self_preservation;
+	uint32_t preserve_window_ms;
+	uint32_t legacy_preserve_window_ms;
+
+	/* [http] */
+	uint32_t max_header_bytes;
+	uint32_t max_body_bytes;    /* after decompression too; 413 beyond */
+	uint32_t idle_timeout_ms;
+	uint32_t max_connections;   /* per worker */
+
+	/* [websocket] */
+	uint32_t ws_session_ttl_ms;
+	uint32_t ws_max_message_bytes;
+	uint32_t ws_max_output_bytes;
+
+	/* [log] */
+	char log_file[CONFIG_STR];  /* "" = stderr */
+	char log_level[16];
+
+	/* [cluster] */
+	char cluster_listen[CONFIG_STR];
+	char cluster_key[CONFIG_STR];
+	uint32_t bootstrap_timeout_ms;
+	uint32_t digest_interval_ms;
+	int npeers;
+	config_peer_t peers[CONFIG_MAX_PEERS];
+
+	/* Derived, not keys: where the config came from ("" = built-in). */
+	char path[CONFIG_STR];
+} config_t;
+
+void config_defaults(config_t *cfg);
+
+/* Parse an INI file over the defaults.  On error returns -1 and writes
+ * "file:line: message" to err. */
+int config_load(config_t *cfg, const char *path, char *err, size_t err_len);
+
+/* Set one key as the INI file would ([section] key = value); used for the
+ * command-line overrides.  Returns 0, or -1 with a message in err. */
+int config_set(config_t *cfg, const char *section, const char *key, const char *value,
+	       char *err, size_t err_len);
+
+/* Fill derived defaults (name from listen, shm_name from name, workers from
+ * CPUs) after command-line overrides.  Returns -1 with a message on error. */
+int config_finish(config_t *cfg, char *err, size_t err_len);
+
+/* Split "host:port". Returns 0 or -1. */
+int config_split_hostport(const char *s, char *host, size_t host_len, int *port);
+
+#endif

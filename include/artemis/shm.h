@@ -1,0 +1,352 @@
+/*
+ * shm.h - the registry region in shared memory (module shm/).
+ *
+ * One region per node holds every instance, the lease of each, the service
+ * table, the instances' stored JSON and the change log.  Every process of a
+ * node (master, workers, reaper, replicator, the CLI) maps it; any of them may
+ * be killed at any instruction without losing an acknowledged write.
+ *
+ * Who calls what:
+ *   - the master creates/attaches the region and calls shm_repair() when it
+ *     reaps a child that died holding the writer lock;
+ *   - workers call the read paths, shm_heartbeat() (lock-free) and the write
+ *     paths (register, unregister);
+ *   - the reaper calls shm_preserve_tick() every second and shm_reap() every
+ *     reap interval;
+ *   - the replicator follows the change log and applies remote changes
+ *     through the same write paths, tagged with their origin.
+ *
+ * Errors are negative errno values (libuv style):
+ *   -EINVAL        a required field is missing or blank, or an argument is bad
+ *   -ENAMETOOLONG  a field is longer than its documented maximum (SHM_MAX_*)
+ *   -E2BIG         the instance's stored form is larger than SHM_MAX_JSON
+ *   -ENOENT        no such live instance (heartbeat: "data-not-found")
+ *   -ENOSPC        the region is full (instances, services or arena)
+ *   -EBUSY         a reader gave up after its bounded retries (a writer is
+ *                  mid-update, or one died mid-update and is not repaired yet)
+ *   -ESTALE        a replicated register lost last-writer-wins to newer data
+ *   -EOVERFLOW     a change-log cursor was overrun (caller resynchronises)
+ *   -EPROTO        the region's layout version differs from this binary's
+ *   -EEXIST        shm_create() with SHM_CREATE_EXCL found a region
+ */
+#ifndef ARTEMIS_SHM_H
+#define ARTEMIS_SHM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Field limits, in bytes.  Longer input is rejected, never truncated. */
+#define SHM_MAX_REGION 64
+#define SHM_MAX_ZONE 64
+#define SHM_MAX_SERVICE 255
+#define SHM_MAX_INSTANCE 255
+#define SHM_MAX_GROUP 128
+#define SHM_MAX_IP 64
+#define SHM_MAX_STATUS 64
+#define SHM_MAX_URL 2048         /* url and healthCheckUrl (checked by the codec) */
+#define SHM_MAX_MACHINE 255      /* machineName (checked by the codec) */
+#define SHM_MAX_PROTOCOL 32      /* protocol (checked by the codec) */
+#define SHM_MAX_METADATA 8192    /* metadata as JSON text (checked by the codec) */
+#define SHM_MAX_JSON 16384       /* the instance's whole stored JSON form */
+
+#define SHM_LAYOUT_VERSION 1
+#define SHM_MAX_PROCS 64
+#define SHM_MAX_NODES 64         /* origin ids: 0 = this node, 1..63 = peers */
+
+typedef struct shm shm_t; /* a process's handle on a mapped region */
+
+/* A byte string that need not be NUL-terminated. */
+typedef struct {
+	const char *ptr;
+	size_t len;
+} shm_str_t;
+
+/* Growable output buffer (malloc'd; the caller frees data). */
+typedef struct {
+	char *data;
+	size_t len;
+	size_t cap;
+} shm_buf_t;
+
+int shm_buf_reserve(shm_buf_t *b, size_t extra);
+int shm_buf_append(shm_buf_t *b, const void *p, size_t n);
+void shm_buf_free(shm_buf_t *b);
+
+/* ---- Region lifecycle ------------------------------------------------- */
+
+typedef struct {
+	const char *name;          /* POSIX shm name, e.g. "/artemis-node1" */
+	uint32_t max_instances;    /* capacity of instance slots */
+	uint32_t max_services;     /* capacity of the service table (0: derive) */
+	uint32_t changelog_size;   /* records in the change log, power of 2 (0: 65536) */
+	uint64_t arena_bytes;      /* blob arena size (0: derive from max_instances) */
+	uint32_t lease_ttl_ms;     /* lease TTL of normal instances (20000) */
+	uint32_t legacy_ttl_ms;    /* lease TTL of "java_registry" instances (90000) */
+	bool self_preservation;    /* Java's LeaseUpdateSafeChecker enabled */
+	uint32_t preserve_window_ms;        /* normal manager window (12000 packaged) */
+	uint32_t legacy_preserve_window_ms; /* legacy manager window (60000) */
+} shm_params_t;
+
+void shm_params_default(shm_params_t *p, const char *name);
+
+enum {
+	SHM_CREATE_EXCL = 1 << 0,  /* fail with -EEXIST if the region exists */
+	SHM_CREATE_FRESH = 1 << 1, /* discard an existing region and start empty */
+};
+
+/* What shm_open_region() found, for the master's log and its decisions. */
+typedef struct {
+	bool created;         /* a new empty region was made */
+	bool was_clean;       /* an existing region had its clean-shutdown flag */
+	bool repaired;        /* an interrupted write was repaired on attach */
+} shm_open_info_t;
+
+/* Create the region, or attach to an existing one with the same layout
+ * version (parameters of an existing region win; a differing layout version
+ * gives -EPROTO).  Clears the clean-shutdown flag while attached. */
+int shm_open_region(const shm_params_t *p, int flags, shm_t **out, shm_open_info_t *info);
+
+/* Attach to an existing region by name.  read_only maps it PROT_READ (used by
+ * `artemis check`; no write path may be called on such a handle). */
+int shm_attach(const char *name, bool read_only, shm_t **out);
+
+/* Unmap.  Does not change the region. */
+void shm_detach(shm_t *shm);
+
+/* Mark a clean shutdown (the master calls this last, after every child). */
+void shm_set_clean(shm_t *shm, bool clean);
+bool shm_was_clean(const shm_t *shm);
+
+/* Extend every live lease by `extra_ms` (after an unclean stop, so clients
+ * can heartbeat before anything expires). */
+void shm_extend_leases(shm_t *shm, uint64_t extra_ms);
+
+/* Remove the region's name (the memory goes once every process detached). */
+int shm_destroy(const char *name);
+
+/* The region's identity and parameters as stored. */
+const char *shm_name(const shm_t *shm);
+uint64_t shm_incarnation(const shm_t *shm);
+void shm_get_params(const shm_t *shm, shm_params_t *out);
+
+/* ---- Process table --------------------------------------------------- */
+
+enum shm_role { SHM_ROLE_NONE = 0, SHM_ROLE_MASTER, SHM_ROLE_WORKER, SHM_ROLE_REAPER,
+		SHM_ROLE_REPLICATOR, SHM_ROLE_CLI, SHM_ROLE_TEST };
+
+/* Claim a process-table entry for the calling process (pid).  Renewal
+ * counters of this process are kept there. Returns the entry index. */
+int shm_proc_join(shm_t *shm, enum shm_role role, int slot_hint);
+void shm_proc_leave(shm_t *shm);
+void shm_proc_beat(shm_t *shm, uint64_t now_ms);
+/* Free the entries of processes that no longer exist (master, on SIGCHLD). */
+void shm_proc_reclaim(shm_t *shm, int pid);
+
+/* Per-process counters for metrics, in the region so any worker can report
+ * the node's totals.  The calling process (after shm_proc_join) owns its
+ * array and may increment entries with plain relaxed atomics; the meaning of
+ * each index belongs to the caller (worker/metrics).  Counters survive the
+ * process: an entry reused by a respawned worker keeps counting up. */
+#define SHM_PROC_COUNTERS 512
+uint64_t *shm_proc_counters(shm_t *shm);
+/* Sum of every process's counters into out[SHM_PROC_COUNTERS]. */
+void shm_proc_counters_sum(shm_t *shm, uint64_t *out);
+
+typedef struct {
+	int pid;
+	int role;                 /* enum shm_role */
+	uint64_t beat_ms;         /* last shm_proc_beat() */
+} shm_proc_info_t;
+/* List the process table (for status and `artemis check`); returns count. */
+int shm_proc_list(shm_t *shm, shm_proc_info_t *out, int max);
+
+/* ---- Instances -------------------------------------------------------- */
+
+/* The identity: (region, service, instance), compared case-insensitively. */
+typedef struct {
+	shm_str_t region;
+	shm_str_t service;
+	shm_str_t instance;
+} shm_key_t;
+
+/* What register stores.  `json` is the instance's response form, exactly the
+ * bytes discovery will serve; the shm module does not parse it. */
+typedef struct {
+	shm_key_t key;
+	shm_str_t zone;
+	shm_str_t group;          /* may be empty */
+	shm_str_t ip;             /* may be empty */
+	shm_str_t status;         /* may be empty */
+	shm_str_t json;
+	bool legacy;              /* metadata has a non-blank java_registry */
+	uint32_t ttl_ms;          /* 0: the manager's TTL */
+	uint8_t origin;           /* 0 = a local client; else the peer's node id */
+	uint64_t origin_ms;       /* registration time at the origin (0 = now) */
+} shm_instance_in_t;
+
+/* Check every field's presence and length; on error *field names the
+ * offending field ("serviceId", ...) for the caller's message. */
+int shm_instance_validate(const shm_instance_in_t *in, const char **field);
+
+/* Upsert the whole instance with a fresh lease; always emits a `new` change.
+ * A replicated register (origin != 0) loses to stored data with a newer
+ * origin_ms (-ESTALE). */
+int shm_register(shm_t *shm, const shm_instance_in_t *in);
+
+/* Renew the lease.  Lock-free.  -ENOENT for an unknown, expired or evicted
+ * instance.  `now_ms` is the caller's clock (0 = read it). */
+int shm_heartbeat(shm_t *shm, const shm_key_t *key, uint64_t now_ms);
+
+/* Mark the lease evicted (the reap pass removes it and emits `delete`).
+ * Unknown keys are a quiet success (returns 0), as in Java. */
+int shm_unregister(shm_t *shm, const shm_key_t *key, uint8_t origin);
+
+/* A copied-out view of one instance. */
+typedef struct {
+	uint32_t slot;
+	uint32_t gen;
+	uint64_t creation_ms;
+	uint64_t renewal_ms;
+	uint64_t eviction_ms;     /* 0 unless evicted */
+	uint32_t ttl_ms;
+	bool evicted;
+	bool expired;             /* now > renewal + ttl, or evicted */
+	bool legacy;
+	uint8_t origin;
+	uint64_t origin_ms;
+	char service[SHM_MAX_SERVICE + 1];  /* exact case, as registered */
+	char display[SHM_MAX_REGION + SHM_MAX_ZONE + SHM_MAX_SERVICE + SHM_MAX_GROUP +
+		     SHM_MAX_INSTANCE + 8];  /* Instance.toString(), lowercase */
+} shm_instance_view_t;
+
+/* Look up one instance by key.  The stored JSON is appended to `json` when
+ * it is not NULL. -ENOENT when absent. */
+int shm_lookup(shm_t *shm, const shm_key_t *key, uint64_t now_ms, shm_instance_view_t *view,
+	       shm_buf_t *json);
+
+/* ---- Services ---------------------------------------------------------- */
+
+typedef struct {
+	uint64_t version;         /* global version of the service's last change */
+	uint32_t count;           /* instances listed */
+} shm_service_info_t;
+
+/* Append the JSON array of the service's instances ("[{..},{..}]") to out.
+ * The service is looked up by its exact-case serviceId.  A consistent
+ * snapshot: no instance is half-written, none is listed twice.
+ * -ENOENT when the service has no instances (Java's instances:null). */
+int shm_service_read(shm_t *shm, shm_str_t service, shm_buf_t *out, shm_service_info_t *info);
+
+/* The version and count only (cheap; for response caches). */
+int shm_service_info(shm_t *shm, shm_str_t service, shm_service_info_t *info);
+
+/* Call fn for each service with at least one instance.  The name is exact
+ * case and NUL-terminated.  Stops early when fn returns non-zero. */
+typedef int (*shm_service_fn)(void *ctx, const char *service, size_t len,
+			      const shm_service_info_t *info);
+int shm_services_foreach(shm_t *shm, shm_service_fn fn, void *ctx);
+
+/* Call fn for each instance (all services, or the one named): a view and
+ * its JSON.  Used by leases.json, replication services.json, snapshots. */
+typedef int (*shm_instance_fn)(void *ctx, const shm_instance_view_t *view, const char *json,
+			       size_t json_len);
+int shm_instances_foreach(shm_t *shm, const shm_str_t *service, uint64_t now_ms,
+			  shm_instance_fn fn, void *ctx);
+
+/* ---- Change log ------------------------------------------------------- */
+
+enum shm_change_type { SHM_CHANGE_NEW = 1, SHM_CHANGE_DELETE = 2, SHM_CHANGE_RELOAD = 3 };
+enum shm_delete_reason { SHM_DEL_NONE = 0, SHM_DEL_UNREGISTER = 1, SHM_DEL_EXPIRED = 2 };
+
+typedef struct {
+	uint64_t version;         /* global version of this change */
+	uint64_t time_ms;
+	uint8_t type;             /* enum shm_change_type */
+	uint8_t reason;           /* enum shm_delete_reason (deletes) */
+	uint8_t origin;           /* node that made it (0 = local) */
+	uint64_t origin_ms;
+	char service[SHM_MAX_SERVICE + 1];
+} shm_change_t;
+
+typedef struct {
+	uint64_t next; /* version to read next */
+} shm_cursor_t;
+
+/* Start at the current head: only changes made after this call are seen. */
+void shm_cursor_init(shm_t *shm, shm_cursor_t *cur);
+uint64_t shm_head_version(const shm_t *shm);
+
+/* Read the next change.  0 with *out filled (and the instance's JSON
+ * appended to json when not NULL), -EAGAIN when there is none yet,
+ * -EOVERFLOW when the cursor was overrun (it is moved to the oldest record
+ * still held; the caller resynchronises from a snapshot), -EBUSY when the
+ * record is being written right now. */
+int shm_changes_next(shm_t *shm, shm_cursor_t *cur, shm_change_t *out, shm_buf_t *json);
+
+/* Emit a `reload` change for a service (management, repair). */
+int shm_emit_reload(shm_t *shm, shm_str_t service);
+
+/* ---- Leases: reaper and self-preservation ------------------------------ */
+
+enum { SHM_MGR_NORMAL = 0, SHM_MGR_LEGACY = 1, SHM_MGR_COUNT = 2 };
+
+typedef struct {
+	bool enabled;
+	bool safe;
+	uint64_t max_count;
+	uint64_t max_count_updated_ms;
+	uint64_t window_count;    /* renewals in the current window */
+	uint32_t window_ms;
+	uint32_t ttl_ms;
+} shm_preserve_t;
+
+/* Run Java's checker once per second (the reaper). */
+void shm_preserve_tick(shm_t *shm, uint64_t now_ms);
+void shm_preserve_get(shm_t *shm, int mgr, shm_preserve_t *out);
+
+typedef struct {
+	uint32_t evicted_removed; /* unregistered, removed */
+	uint32_t expired_removed; /* expired, removed (manager was safe) */
+	uint32_t expired_kept;    /* expired, kept (manager was unsafe) */
+} shm_reap_result_t;
+
+/* The cleaner pass: remove evicted leases; remove expired ones while their
+ * manager is safe; emit `delete` for each removal. */
+int shm_reap(shm_t *shm, uint64_t now_ms, shm_reap_result_t *res);
+
+/* ---- Invariants, repair, counters ------------------------------------- */
+
+/* Verify every invariant of the region.  0 when all hold; otherwise -EIO
+ * with a description of the first violation in msg. */
+int shm_check(shm_t *shm, char *msg, size_t msg_len);
+
+/* Take the writer lock, repairing from the undo record if its last owner
+ * died, and release it.  Returns 1 when a repair was done, 0 when none was
+ * needed, <0 on error.  The master calls it after reaping a child. */
+int shm_repair(shm_t *shm);
+
+typedef struct {
+	uint64_t instances;
+	uint64_t services;
+	uint64_t registers;
+	uint64_t unregisters;
+	uint64_t renewals;        /* successful heartbeats */
+	uint64_t renewals_failed; /* data-not-found heartbeats */
+	uint64_t evictions;       /* expired leases removed */
+	uint64_t removals;        /* unregistered leases removed */
+	uint64_t repairs;
+	uint64_t version;
+	uint64_t arena_used;      /* bytes of the blob arena handed out */
+	uint64_t arena_size;
+	uint64_t region_size;
+	uint32_t max_instances;
+	uint32_t max_services;
+} shm_stats_t;
+
+void shm_stats(shm_t *shm, shm_stats_t *out);
+
+/* Wall clock in epoch milliseconds (CLOCK_REALTIME), as Java's leases. */
+uint64_t shm_now_ms(void);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * index.c - the open-addressing index from key hash to slot id.
+ *
+ * Two buffers of hdr->index_size 64-bit entries (load <= 0.5 of live keys):
+ * entry = (hash >> 32) << 32 | (slot + 1); 0 is empty, INDEX_TOMB a deleted
+ * entry.  Linear probing.  Writers (under the lock) publish an entry with a
+ * single 64-bit store after the slot is complete.  Readers probe without
+ * locking and validate each candidate slot's key under the slot's sequence.
+ *
+ * Tombstones are cleared by rebuilding into the spare buffer and flipping
+ * hdr->index_active.  hdr->index_epoch is bumped around the flip; a reader
+ * that saw it change retries, so a reader still probing the old buffer when
+ * a later rebuild overwrites it cannot be misled.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "shm_int.h"
+
+#define INDEX_TOMB UINT64_MAX
+#define HASH_TAG(h) ((h) >> 32)
+
+static uint64_t *index_buf(shm_t *s, uint32_t which)
+{
+	return (uint64_t *)(s->base + s->hdr->off_index[which & 1]);
+}
+
+static uint64_t entry_make(uint64_t hash, uint32_t slot)
+{
+	return (HASH_TAG(hash) << 32) | (uint64_t)(slot + 1);
+}
+
+/* Lock-free lookup: 0 and *slot, -ENOENT, or -EBUSY (torn reads kept
+ * failing validation).  The returned slot matched the key at one instant;
+ * callers that act on it re-validate (generation in the lease word). */
+int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32_t *slot)
+{
+	struct shm_header_sh *h = s->hdr;
+	uint32_t mask = h->index_size - 1;
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		uint32_t epoch = ck_pr_load_32(&h->index_epoch);
+		ck_pr_fence_load();
+		const uint64_t *ix = index_buf(s, ck_pr_load_32(&h->index_active));
+		bool torn = false;
+		uint32_t pos = (uint32_t)hash & mask;
+		for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1) & mask) {
+			uint64_t e = ck_pr_load_64((uint64_t *)&ix[pos]);
+			if (e == 0)
+				break;
+			if (e == INDEX_TOMB || (e >> 32) != HASH_TAG(hash))
+				continue;
+			uint32_t id = (uint32_t)e - 1;
+			if (id >= h->max_instances)
+				continue;
+			const struct shm_slot_sh *sl = shm__slot(s, id);
+			unsigned v = ck_pr_load_uint(&sl->seq.sequence);
+			ck_pr_fence_load();
+			if (v & 1) {
+				torn = true;
+				break;
+			}
+			bool match = ck_pr_load_8(&sl->state) == SLOT_LIVE &&
+				     ck_pr_load_64(&sl->hash) == hash &&
+				     shm__key_equal(s, sl, key, len);
+			if (ck_sequence_read_retry(&sl->seq, v)) {
+				torn = true;
+				break;
+			}
+			if (match) {
+				*slot = id;
+				return 0;
+			}
+		}
+		ck_pr_fence_load();
+		if (!torn && ck_pr_load_32(&h->index_epoch) == epoch)
+			return -ENOENT;
+		shm__stall(attempt);
+	}
+	return -EBUSY;
+}
+
+/* (L) */
+void shm__index_insert(shm_t *s, uint64_t hash, uint32_t slot)
+{
+	struct shm_header_sh *h = s->hdr;
+	uint32_t mask = h->index_size - 1;
+	if ((uint64_t)(h->index_used + h->index_tombs + 1) * 4 > (uint64_t)h->index_size * 3)
+		shm__index_rebuild(s);
+	uint64_t *ix = index_buf(s, h->index_active);
+	uint32_t pos = (uint32_t)hash & mask;
+	while (ix[pos] != 0 && ix[pos] != INDEX_TOMB)
+		pos = (pos + 1) & mask;
+	if (ix[pos] == INDEX_TOMB)
+		h->index_tombs--;
+	h->index_used++;
+	ck_pr_fence_store();
+	ck_pr_store_64(&ix[pos], entry_make(hash, slot));
+}
+
+/* (L) */
+void shm__index_remove(shm_t *s, uint64_t hash, uint32_t slot)
+{
+	struct shm_header_sh *h = s->hdr;
+	uint32_t mask = h->index_size - 1;
+	uint64_t *ix = index_buf(s, h->index_active);
+	uint64_t want = entry_make(hash, slot);
+	uint32_t pos = (uint32_t)hash & mask;
+	for (uint32_t n = 0; n <= mask && ix[pos] != 0; n++, pos = (pos + 1) & mask) {
+		if (ix[pos] == want) {
+			ck_pr_store_64(&ix[pos], INDEX_TOMB);
+			h->index_used--;
+			h->index_tombs++;
+			return;
+		}
+	}
+}
+
+/* (L) Rebuild from the live slots into the spare buffer, then flip. */
+void shm__index_rebuild(shm_t *s)
+{
+	struct shm_header_sh *h = s->hdr;
+	uint32_t spare = (h->index_active + 1) & 1;
+	uint64_t *ix = index_buf(s, spare);
+	uint32_t mask = h->index_size - 1;
+	ck_pr_store_32(&h->index_epoch, h->index_epoch + 1);
+	ck_pr_fence_store();
+	memset(ix, 0, sizeof(uint64_t) * (size_t)h->index_size);
+	uint32_t used = 0;
+	for (uint32_t i = 0; i < h->slot_bump; i++) {
+		const struct shm_slot_sh *sl = shm__slot(s, i);
+		if (sl->state != SLOT_LIVE)
+			continue;
+		uint32_t pos = (uint32_t)sl->hash & mask;
+		while (ix[pos] != 0)
+			pos = (pos + 1) & mask;
+		ix[pos] = entry_make(sl->hash, i);
+		used++;
+	}
+	h->index_used = used;
+	h->index_tombs = 0;
+	ck_pr_fence_store();
+	ck_pr_store_32(&h->index_active, spare);
+	ck_pr_fence_store();
+	ck_pr_store_32(&h->index_epoch, h->index_epoch + 1);
+}
+
+/* For shm_check: count entries of the active buffer pointing at `slot`. */
+int shm__index_count(shm_t *s, uint64_t hash, uint32_t slot)
+{
+	struct shm_header_sh *h = s->hdr;
+	const uint64_t *ix = index_buf(s, h->index_active);
+	uint32_t mask = h->index_size - 1;
+	uint64_t want = entry_make(hash, slot);
+	int n = 0;
+	uint32_t pos = (uint32_t)hash & mask;
+	for (uint32_t k = 0; k <= mask && ix[pos] != 0; k++, pos = (pos + 1) & mask)
+		if (ix[pos] == want)
+			n++;
+	return n;
+}

@@ -1,0 +1,182 @@
+/*
+ * lease.c - the cleaner pass and the self-preservation checker (API.md §4.1,
+ * §4.2), run by the reaper process.
+ *
+ * The pass scans the slots without the lock to find candidates, then takes
+ * the lock per batch and re-checks each one: an evicted (unregistered) lease
+ * is removed; an expired one is removed with a CAS from the exact lease
+ * value judged expired, so a heartbeat that renewed it in between wins, but only while its lease manager's checker says safe.  Every
+ * removal emits a `delete` change.
+ *
+ * The checker (Java's LeaseUpdateSafeChecker) counts successful renewals in
+ * a sliding window of 1 s buckets, from the per-process renewal counters
+ * heartbeats bump without any shared write.  Only the reaper writes the
+ * checker state; everyone may read it.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "shm_int.h"
+
+#define REAP_BATCH 256
+
+static bool mgr_safe(shm_t *s, int mgr)
+{
+	return !s->hdr->self_preservation || ck_pr_load_32(&s->hdr->preserve[mgr].safe);
+}
+
+/* (L) Re-check and remove one candidate; updates res. */
+static void reap_one(shm_t *s, uint32_t id, uint64_t now, shm_reap_result_t *res)
+{
+	struct shm_slot_sh *sl = shm__slot(s, id);
+	if (sl->state != SLOT_LIVE)
+		return;
+	uint64_t w = ck_pr_load_64(&sl->lease);
+	if (lease_evicted(w)) {
+		if (shm__slot_remove(s, id, SHM_DEL_UNREGISTER, w))
+			res->evicted_removed++;
+		return;
+	}
+	if (now <= lease_ms(w) + shm__ttl(s, sl))
+		return;
+	int mgr = (sl->flags & SLOT_F_LEGACY) ? 1 : 0;
+	if (!mgr_safe(s, mgr)) {
+		res->expired_kept++;
+		return;
+	}
+	if (shm__slot_remove(s, id, SHM_DEL_EXPIRED, w))
+		res->expired_removed++;
+}
+
+int shm_reap(shm_t *s, uint64_t now_ms, shm_reap_result_t *res)
+{
+	shm_reap_result_t dummy;
+	if (!res)
+		res = &dummy;
+	memset(res, 0, sizeof(*res));
+	uint64_t now = shm__rel_ms(s, now_ms ? now_ms : shm_now_ms());
+	uint32_t bump = ck_pr_load_32(&s->hdr->slot_bump);
+	if (bump > s->hdr->max_instances)
+		bump = s->hdr->max_instances;
+	uint32_t batch[REAP_BATCH];
+	uint32_t n = 0;
+	for (uint32_t id = 0; id <= bump; id++) {
+		if (id < bump) {
+			const struct shm_slot_sh *sl = shm__slot(s, id);
+			if (ck_pr_load_8((uint8_t *)&sl->state) != SLOT_LIVE)
+				continue;
+			uint64_t w = ck_pr_load_64((uint64_t *)&sl->lease);
+			if (!lease_evicted(w) && now <= lease_ms(w) + shm__ttl(s, sl))
+				continue;
+			batch[n++] = id;
+			if (n < REAP_BATCH)
+				continue;
+		}
+		if (n == 0)
+			continue;
+		int rc = shm__lock(s);
+		if (rc < 0)
+			return rc;
+		for (uint32_t i = 0; i < n; i++)
+			reap_one(s, batch[i], now, res);
+		shm__unlock(s);
+		n = 0;
+	}
+	return 0;
+}
+
+static uint64_t renewals_total(shm_t *s, int mgr)
+{
+	uint64_t t = 0;
+	for (int i = 0; i < SHM_MAX_PROCS; i++)
+		t += ck_pr_load_64(&s->procs[i].renewals[mgr]);
+	return t;
+}
+
+static void preserve_tick_one(shm_t *s, int mgr, uint64_t now_ms)
+{
+	struct shm_preserve_sh *p = &s->hdr->preserve[mgr];
+	uint32_t nb = s->hdr->window_ms[mgr] / 1000;
+	if (nb == 0 || nb >= SHM_PRESERVE_BUCKETS)
+		nb = SHM_PRESERVE_BUCKETS - 1;
+	uint64_t total = renewals_total(s, mgr);
+	uint64_t delta = total >= p->last_total ? total - p->last_total : 0;
+	if (p->last_tick_ms == 0)
+		delta = 0; /* first tick: counters may predate this region's use */
+	p->last_total = total;
+	/* Whole seconds since the last tick get empty buckets. */
+	uint64_t gap = p->last_tick_ms ? (now_ms - p->last_tick_ms) / 1000 : 1;
+	if (gap == 0)
+		gap = 1;
+	for (uint64_t i = 1; i < gap && i <= nb; i++) {
+		p->pos = (p->pos + 1) % SHM_PRESERVE_BUCKETS;
+		p->buckets[p->pos] = 0;
+	}
+	p->pos = (p->pos + 1) % SHM_PRESERVE_BUCKETS;
+	p->buckets[p->pos] = delta;
+	p->last_tick_ms = now_ms;
+	uint64_t count = 0;
+	for (uint32_t i = 0; i < nb; i++)
+		count += p->buckets[(p->pos + SHM_PRESERVE_BUCKETS - i) % SHM_PRESERVE_BUCKETS];
+	p->window_count = count;
+
+	bool safe;
+	if (count > p->max_count) {
+		p->max_count = count;
+		p->max_count_updated_ms = now_ms;
+		safe = true;
+	} else if (p->max_count >= SHM_PRESERVE_THRESHOLD &&
+		   count * 100 / p->max_count < SHM_PRESERVE_PERCENT) {
+		safe = false;
+	} else {
+		safe = true;
+	}
+	if (now_ms - p->max_count_updated_ms > SHM_PRESERVE_RESET_MS) {
+		p->max_count = count;
+		p->max_count_updated_ms = now_ms;
+	}
+	ck_pr_store_32(&p->safe, safe ? 1 : 0);
+}
+
+void shm_preserve_tick(shm_t *s, uint64_t now_ms)
+{
+	if (!now_ms)
+		now_ms = shm_now_ms();
+	for (int m = 0; m < SHM_MGR_COUNT; m++)
+		preserve_tick_one(s, m, now_ms);
+}
+
+void shm_preserve_get(shm_t *s, int mgr, shm_preserve_t *out)
+{
+	const struct shm_preserve_sh *p = &s->hdr->preserve[mgr & 1];
+	out->enabled = s->hdr->self_preservation != 0;
+	out->safe = !out->enabled || ck_pr_load_32((uint32_t *)&p->safe) != 0;
+	out->max_count = p->max_count;
+	out->max_count_updated_ms = p->max_count_updated_ms;
+	out->window_count = p->window_count;
+	out->window_ms = s->hdr->window_ms[mgr & 1];
+	out->ttl_ms = s->hdr->ttl_ms[mgr & 1];
+}
+
+/* Give every live lease at least extra_ms of life from now. */
+void shm_extend_leases(shm_t *s, uint64_t extra_ms)
+{
+	if (shm__lock(s) < 0)
+		return;
+	uint64_t now = shm__rel_ms(s, shm_now_ms());
+	for (uint32_t id = 0; id < s->hdr->slot_bump; id++) {
+		struct shm_slot_sh *sl = shm__slot(s, id);
+		if (sl->state != SLOT_LIVE)
+			continue;
+		uint64_t ttl = shm__ttl(s, sl);
+		uint64_t want = now + extra_ms > ttl ? now + extra_ms - ttl : 0;
+		for (;;) {
+			uint64_t w = ck_pr_load_64(&sl->lease);
+			if (lease_evicted(w) || lease_ms(w) >= want)
+				break;
+			if (ck_pr_cas_64(&sl->lease, w, lease_make(lease_gen(w), false, want)))
+				break;
+		}
+	}
+	shm__unlock(s);
+}

@@ -1,0 +1,496 @@
+/*
+ * registry.c - register, heartbeat, unregister, lookup (API.md §2.1, §4.3).
+ *
+ * register: under the writer lock, with an undo record; upserts the whole
+ *   instance, gives it a fresh lease and a new generation, retires the old
+ *   blob, and emits a `new` change every time (also when nothing changed),
+ *   as Java does.  The change append is the commit point.
+ * heartbeat: lock-free.  Index probe, key check under the slot's sequence,
+ *   then a CAS on the lease word; no allocation, no lock, no logging.
+ * unregister: lock-free.  Marks the lease evicted with a CAS; the reap pass
+ *   (lease.c) removes it and emits `delete`, as Java's cleaner does.
+ *
+ * The concurrency contract is at the top of shm_int.h.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "shm_int.h"
+
+static uint64_t now_or(uint64_t now_ms)
+{
+	return now_ms ? now_ms : shm_now_ms();
+}
+
+uint64_t shm__ttl(const shm_t *s, const struct shm_slot_sh *sl)
+{
+	uint32_t t = ck_pr_load_32((uint32_t *)&sl->ttl_ms);
+	if (t)
+		return t;
+	return s->hdr->ttl_ms[(ck_pr_load_8((uint8_t *)&sl->flags) & SLOT_F_LEGACY) ? 1 : 0];
+}
+
+static size_t put_lower(char *out, shm_str_t s)
+{
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned char c = (unsigned char)s.ptr[i];
+		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
+	return s.len;
+}
+
+/* Instance.toString(): lowercase region/zone/service[/group]/instance. */
+static size_t make_display(const shm_instance_in_t *in, char *out)
+{
+	size_t n = put_lower(out, in->key.region);
+	out[n++] = '/';
+	n += put_lower(out + n, in->zone);
+	out[n++] = '/';
+	n += put_lower(out + n, in->key.service);
+	if (in->group.len) {
+		out[n++] = '/';
+		n += put_lower(out + n, in->group);
+	}
+	out[n++] = '/';
+	n += put_lower(out + n, in->key.instance);
+	return n;
+}
+
+/* (L) A free slot id, or -ENOSPC. */
+static int slot_take(shm_t *s, uint32_t *id)
+{
+	struct shm_header_sh *h = s->hdr;
+	if (h->slot_free != SHM_NONE) {
+		*id = h->slot_free - 1;
+		h->slot_free = shm__slot(s, *id)->next_free;
+		return 0;
+	}
+	if (h->slot_bump >= h->max_instances)
+		return -ENOSPC;
+	*id = h->slot_bump++;
+	return 0;
+}
+
+static void slot_give_back(shm_t *s, uint32_t id)
+{
+	struct shm_header_sh *h = s->hdr;
+	shm__slot(s, id)->next_free = h->slot_free;
+	h->slot_free = id + 1;
+}
+
+struct reg_ctx {
+	const shm_instance_in_t *in;
+	char key[SHM_MAX_KEY];
+	size_t key_len;
+	uint64_t hash;
+	char display[SHM_MAX_DISPLAY];
+	size_t display_len;
+	uint64_t now;
+};
+
+static void write_blob(shm_t *s, uint64_t off, uint32_t owner, const struct reg_ctx *c)
+{
+	struct shm_blob_sh *b = (struct shm_blob_sh *)(s->arena + off);
+	size_t klen = c->key_len > SHM_KEY_INLINE ? c->key_len : 0;
+	b->owner = owner;
+	b->key_len = (uint16_t)klen;
+	b->display_len = (uint16_t)c->display_len;
+	b->json_len = (uint32_t)c->in->json.len;
+	char *p = (char *)(b + 1);
+	memcpy(p, c->key, klen);
+	memcpy(p + klen, c->display, c->display_len);
+	memcpy(p + klen + c->display_len, c->in->json.ptr, c->in->json.len);
+}
+
+static void fill_slot(shm_t *s, struct shm_slot_sh *sl, const struct reg_ctx *c, uint32_t svc,
+		      uint64_t blob)
+{
+	const shm_instance_in_t *in = c->in;
+	uint32_t gen = lease_gen(sl->lease) + 1;
+	sl->state = SLOT_LIVE;
+	sl->flags = in->legacy ? SLOT_F_LEGACY : 0;
+	sl->origin = in->origin;
+	sl->evict_origin = 0;
+	sl->hash = c->hash;
+	sl->creation_ms = c->now;
+	sl->eviction_ms = 0;
+	sl->origin_ms = in->origin_ms ? in->origin_ms : c->now;
+	sl->blob = blob;
+	sl->ttl_ms = in->ttl_ms;
+	sl->svc = svc;
+	sl->key_len = (uint16_t)c->key_len;
+	memset(sl->key, 0, sizeof(sl->key));
+	if (c->key_len <= SHM_KEY_INLINE)
+		memcpy(sl->key, c->key, c->key_len);
+	ck_pr_store_64(&sl->lease, lease_make(gen, false, shm__rel_ms(s, c->now)));
+}
+
+/* (L) The body of register, between lock and unlock. */
+static int register_locked(shm_t *s, struct reg_ctx *c)
+{
+	const shm_instance_in_t *in = c->in;
+	uint32_t svc, id;
+	int rc = shm__service_get(s, in->key.service, true, &svc);
+	if (rc)
+		return rc;
+	bool exists = shm__index_find(s, c->hash, c->key, c->key_len, &id) == 0;
+	if (exists && in->origin) {
+		const struct shm_slot_sh *cur = shm__slot(s, id);
+		if (cur->origin_ms > in->origin_ms && in->origin_ms)
+			return -ESTALE;
+	}
+	size_t payload = (c->key_len > SHM_KEY_INLINE ? c->key_len : 0) + c->display_len +
+			 in->json.len;
+	if (!exists && (rc = slot_take(s, &id)))
+		return rc;
+	uint64_t blob = shm__blob_alloc(s, payload);
+	if (!blob) {
+		if (!exists)
+			slot_give_back(s, id);
+		return -ENOSPC;
+	}
+	write_blob(s, blob, id, c);
+
+	struct shm_slot_sh *sl = shm__slot(s, id);
+	uint32_t old_svc = exists ? sl->svc : svc;
+	uint64_t old_blob = exists ? sl->blob : 0;
+	struct shm_service_sh *sv = &s->services[svc], *osv = &s->services[old_svc];
+	shm__undo_begin(s, id);
+	ck_sequence_write_begin(&sv->seq);
+	if (osv != sv)
+		ck_sequence_write_begin(&osv->seq);
+	ck_sequence_write_begin(&sl->seq);
+	if (exists && old_svc != svc)
+		shm__service_unlink(s, old_svc, id);
+	fill_slot(s, sl, c, svc, blob);
+	if (!exists || old_svc != svc)
+		shm__service_link(s, svc, id);
+	if (old_blob)
+		shm__blob_retire(s, old_blob, s->hdr->head + 1);
+	ck_sequence_write_end(&sl->seq);
+	if (!exists) {
+		shm__index_insert(s, c->hash, id);
+		ck_pr_inc_32(&s->hdr->live);
+	}
+	shm__change_append(s, SHM_CHANGE_NEW, SHM_DEL_NONE, in->origin, sl->origin_ms, svc, id,
+			   blob);
+	if (osv != sv) {
+		osv->version = s->hdr->head;
+		ck_sequence_write_end(&osv->seq);
+	}
+	ck_sequence_write_end(&sv->seq);
+	s->hdr->registers++;
+	shm__undo_end(s);
+	return 0;
+}
+
+int shm_register(shm_t *s, const shm_instance_in_t *in)
+{
+	struct reg_ctx c;
+	int rc = shm_instance_validate(in, NULL);
+	if (rc)
+		return rc;
+	c.in = in;
+	if ((rc = shm__make_key(&in->key, c.key, &c.key_len)))
+		return rc;
+	c.hash = shm__hash(c.key, c.key_len);
+	c.display_len = make_display(in, c.display);
+	c.now = shm_now_ms();
+	if ((rc = shm__lock(s)) < 0)
+		return rc;
+	rc = register_locked(s, &c);
+	shm__unlock(s);
+	return rc;
+}
+
+/* Copy a live slot's lease word if it still holds `key` (lock-free).
+ * 0, -EAGAIN (torn or reused: retry the lookup), -ENOENT. */
+static int read_lease(shm_t *s, uint32_t id, uint64_t hash, const char *key, size_t len,
+		      uint64_t *w, uint64_t *ttl, int *mgr)
+{
+	const struct shm_slot_sh *sl = shm__slot(s, id);
+	unsigned v = ck_pr_load_uint(&sl->seq.sequence);
+	ck_pr_fence_load();
+	if (v & 1)
+		return -EAGAIN;
+	*w = ck_pr_load_64((uint64_t *)&sl->lease);
+	*ttl = shm__ttl(s, sl);
+	*mgr = (ck_pr_load_8((uint8_t *)&sl->flags) & SLOT_F_LEGACY) ? 1 : 0;
+	bool match = ck_pr_load_8((uint8_t *)&sl->state) == SLOT_LIVE &&
+		     ck_pr_load_64((uint64_t *)&sl->hash) == hash &&
+		     shm__key_equal(s, sl, key, len);
+	if (ck_sequence_read_retry(&sl->seq, v))
+		return -EAGAIN;
+	return match ? 0 : -EAGAIN;
+}
+
+static void count_renewal(shm_t *s, int mgr, bool ok)
+{
+	if (s->proc < 0)
+		shm_proc_join(s, SHM_ROLE_TEST, -1);
+	if (s->proc < 0)
+		return;
+	struct shm_proc_sh *p = &s->procs[s->proc];
+	/* Single writer per entry: a relaxed load+store, no locked op. */
+	if (ok)
+		ck_pr_store_64(&p->renewals[mgr], ck_pr_load_64(&p->renewals[mgr]) + 1);
+	else
+		ck_pr_store_64(&p->renewals_failed, ck_pr_load_64(&p->renewals_failed) + 1);
+}
+
+int shm_heartbeat(shm_t *s, const shm_key_t *key, uint64_t now_ms)
+{
+	char k[SHM_MAX_KEY];
+	size_t len;
+	int rc = shm__make_key(key, k, &len);
+	if (rc)
+		return rc;
+	uint64_t hash = shm__hash(k, len);
+	uint64_t now = shm__rel_ms(s, now_or(now_ms));
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		uint32_t id;
+		rc = shm__index_find(s, hash, k, len, &id);
+		if (rc == -ENOENT) {
+			count_renewal(s, 0, false);
+			return rc;
+		}
+		if (rc)
+			return rc;
+		uint64_t w, ttl;
+		int mgr;
+		for (;;) {
+			rc = read_lease(s, id, hash, k, len, &w, &ttl, &mgr);
+			if (rc)
+				break;
+			if (lease_evicted(w) || now > lease_ms(w) + ttl) {
+				count_renewal(s, mgr, false);
+				return -ENOENT;
+			}
+			uint64_t nw = lease_make(lease_gen(w), false,
+						 now > lease_ms(w) ? now : lease_ms(w));
+			if (ck_pr_cas_64(&shm__slot(s, id)->lease, w, nw)) {
+				count_renewal(s, mgr, true);
+				return 0;
+			}
+		}
+		shm__stall(attempt);
+	}
+	return -EBUSY;
+}
+
+int shm_unregister(shm_t *s, const shm_key_t *key, uint8_t origin)
+{
+	char k[SHM_MAX_KEY];
+	size_t len;
+	int rc = shm__make_key(key, k, &len);
+	if (rc)
+		return rc;
+	if (s->read_only)
+		return -EROFS;
+	uint64_t hash = shm__hash(k, len);
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		uint32_t id;
+		rc = shm__index_find(s, hash, k, len, &id);
+		if (rc == -ENOENT)
+			return 0;
+		if (rc)
+			return rc;
+		struct shm_slot_sh *sl = shm__slot(s, id);
+		uint64_t w, ttl;
+		int mgr;
+		while ((rc = read_lease(s, id, hash, k, len, &w, &ttl, &mgr)) == 0) {
+			if (lease_evicted(w))
+				return 0;
+			ck_pr_store_8(&sl->evict_origin, origin);
+			ck_pr_store_64(&sl->eviction_ms, shm_now_ms());
+			if (ck_pr_cas_64(&sl->lease, w, w | LEASE_EVICTED)) {
+				ck_pr_inc_64(&s->hdr->unregisters);
+				return 0;
+			}
+		}
+		shm__stall(attempt);
+	}
+	return -EBUSY;
+}
+
+/* Copy a slot (lock-free, validated); false when torn every time. */
+bool shm__slot_copy(shm_t *s, uint32_t id, struct shm_slot_sh *out)
+{
+	const struct shm_slot_sh *sl = shm__slot(s, id);
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		unsigned v = ck_pr_load_uint(&sl->seq.sequence);
+		ck_pr_fence_load();
+		if (!(v & 1)) {
+			memcpy(out, sl, sizeof(*out));
+			if (!ck_sequence_read_retry(&sl->seq, v))
+				return true;
+		}
+		shm__stall(attempt);
+	}
+	return false;
+}
+
+static void fill_view(shm_t *s, uint32_t id, const struct shm_slot_sh *c, uint64_t now_ms,
+		      shm_instance_view_t *v)
+{
+	uint64_t w = c->lease;
+	uint64_t ttl = shm__ttl(s, c);
+	memset(v, 0, offsetof(shm_instance_view_t, service));
+	v->slot = id;
+	v->gen = lease_gen(w);
+	v->creation_ms = c->creation_ms;
+	v->renewal_ms = s->hdr->epoch_ms + lease_ms(w);
+	v->evicted = lease_evicted(w);
+	v->eviction_ms = v->evicted ? c->eviction_ms : 0;
+	v->ttl_ms = (uint32_t)ttl;
+	v->expired = v->evicted || shm__rel_ms(s, now_or(now_ms)) > lease_ms(w) + ttl;
+	v->legacy = (c->flags & SLOT_F_LEGACY) != 0;
+	v->origin = c->origin;
+	v->origin_ms = c->origin_ms;
+	v->service[0] = v->display[0] = '\0';
+	if (c->svc < s->hdr->max_services) {
+		const struct shm_service_sh *sv = &s->services[c->svc];
+		uint32_t n = sv->name_len <= SHM_MAX_SERVICE ? sv->name_len : 0;
+		memcpy(v->service, sv->name, n);
+		v->service[n] = '\0';
+	}
+}
+
+/* Copy the view, display and JSON of a slot whose copy `c` is current;
+ * false when the slot changed meanwhile (caller retries). */
+static bool read_instance(shm_t *s, uint32_t id, uint64_t now_ms, shm_instance_view_t *view,
+			  shm_buf_t *json)
+{
+	struct shm_slot_sh c;
+	const struct shm_slot_sh *sl = shm__slot(s, id);
+	unsigned v = ck_pr_load_uint(&sl->seq.sequence);
+	ck_pr_fence_load();
+	if (v & 1)
+		return false;
+	memcpy(&c, sl, sizeof(c));
+	if (c.state != SLOT_LIVE) {
+		if (ck_sequence_read_retry(&sl->seq, v))
+			return false;
+		view->slot = UINT32_MAX; /* removed: not an instance any more */
+		return true;
+	}
+	fill_view(s, id, &c, now_ms, view);
+	const struct shm_blob_sh *b = shm__blob_get(s, c.blob);
+	if (!b)
+		return false;
+	uint32_t dl = b->display_len, kl = b->key_len, jl = b->json_len;
+	if (dl >= sizeof(view->display) || jl > SHM_MAX_JSON ||
+	    sizeof(*b) + kl + dl + jl > SHM_MAX_BLOCK)
+		return false;
+	memcpy(view->display, (const char *)(b + 1) + kl, dl);
+	view->display[dl] = '\0';
+	if (json) {
+		size_t start = json->len;
+		if (shm_buf_append(json, (const char *)(b + 1) + kl + dl, jl))
+			return false;
+		if (ck_sequence_read_retry(&sl->seq, v)) {
+			json->len = start;
+			return false;
+		}
+		return true;
+	}
+	return !ck_sequence_read_retry(&sl->seq, v);
+}
+
+int shm_lookup(shm_t *s, const shm_key_t *key, uint64_t now_ms, shm_instance_view_t *view,
+	       shm_buf_t *json)
+{
+	char k[SHM_MAX_KEY];
+	size_t len;
+	int rc = shm__make_key(key, k, &len);
+	if (rc)
+		return rc;
+	uint64_t hash = shm__hash(k, len);
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		uint32_t id;
+		if ((rc = shm__index_find(s, hash, k, len, &id)))
+			return rc;
+		if (read_instance(s, id, now_ms, view, json)) {
+			if (view->slot == UINT32_MAX)
+				continue;
+			/* The slot may have been reused for another key. */
+			uint64_t w, ttl;
+			int mgr;
+			if (read_lease(s, id, hash, k, len, &w, &ttl, &mgr) == 0 &&
+			    lease_gen(w) == view->gen)
+				return 0;
+			if (json)
+				json->len = 0;
+		}
+		shm__stall(attempt);
+	}
+	return -EBUSY;
+}
+
+int shm_instances_foreach(shm_t *s, const shm_str_t *service, uint64_t now_ms,
+			  shm_instance_fn fn, void *ctx)
+{
+	uint32_t bump = ck_pr_load_32(&s->hdr->slot_bump);
+	if (bump > s->hdr->max_instances)
+		bump = s->hdr->max_instances;
+	shm_buf_t json = {0};
+	shm_instance_view_t view;
+	int rc = 0;
+	for (uint32_t id = 0; id < bump && rc == 0; id++) {
+		if (ck_pr_load_8(&s->slots[id].state) != SLOT_LIVE)
+			continue;
+		unsigned attempt = 0;
+		for (; attempt < SHM_READ_RETRIES; attempt++) {
+			json.len = 0;
+			if (read_instance(s, id, now_ms, &view, &json))
+				break;
+			shm__stall(attempt);
+		}
+		if (attempt == SHM_READ_RETRIES) {
+			rc = -EBUSY;
+			break;
+		}
+		if (view.slot == UINT32_MAX)
+			continue;
+		if (service && (strlen(view.service) != service->len ||
+				memcmp(view.service, service->ptr, service->len)))
+			continue;
+		rc = fn(ctx, &view, json.data, json.len);
+	}
+	shm_buf_free(&json);
+	return rc;
+}
+
+/* (L) Remove a live slot whose lease word is still `expect` (the reap
+ * pass); false when a heartbeat changed it first.  Commits with the
+ * `delete` change. */
+bool shm__slot_remove(shm_t *s, uint32_t id, uint8_t reason, uint64_t expect)
+{
+	struct shm_slot_sh *sl = shm__slot(s, id);
+	struct shm_service_sh *sv = &s->services[sl->svc];
+	shm__undo_begin(s, id);
+	uint64_t dead = lease_make(lease_gen(expect) + 1, true, 0);
+	if (!ck_pr_cas_64(&sl->lease, expect, dead)) {
+		shm__undo_end(s);
+		return false;
+	}
+	ck_sequence_write_begin(&sv->seq);
+	ck_sequence_write_begin(&sl->seq);
+	shm__service_unlink(s, sl->svc, id);
+	shm__index_remove(s, sl->hash, id);
+	uint64_t blob = sl->blob;
+	shm__blob_retire(s, blob, s->hdr->head + 1);
+	sl->state = SLOT_FREE;
+	slot_give_back(s, id);
+	ck_sequence_write_end(&sl->seq);
+	ck_pr_dec_32(&s->hdr->live);
+	uint8_t origin = reason == SHM_DEL_UNREGISTER ? sl->evict_origin : 0;
+	shm__change_append(s, SHM_CHANGE_DELETE, reason, origin, sl->origin_ms, sl->svc, id, blob);
+	ck_sequence_write_end(&sv->seq);
+	if (reason == SHM_DEL_EXPIRED)
+		s->hdr->evictions++;
+	else
+		s->hdr->removals++;
+	shm__undo_end(s);
+	return true;
+}

@@ -1,0 +1,284 @@
+/*
+ * service.c - the service table and whole-service reads.
+ *
+ * Services are keyed by their exact-case serviceId (API.md §8 trap 6: the
+ * per-service map, lookup and subscriptions are exact-case; only the lease
+ * identity ignores case).  An entry is never removed: its count drops to 0
+ * and discovery treats it as absent, so an entry's index and name never
+ * change and readers can hold indices without validation.  The service
+ * index (svc_index) maps name hash -> entry + 1, published after the entry.
+ *
+ * A service's instances form a doubly linked list through the slots
+ * (svc_next / svc_prev).  Every change to the list, the count, or to any
+ * listed slot's blob happens inside the service's sequence, so a reader
+ * that walks the list and copies each blob between two equal even reads of
+ * the sequence has a consistent snapshot.  The walk is bounded by the
+ * count it read and every slot id is range-checked.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "shm_int.h"
+
+static uint64_t name_hash(shm_str_t name)
+{
+	return shm__hash(name.ptr, name.len);
+}
+
+/* Lock-free: entry index of the exact name, or -ENOENT. */
+static int service_find(shm_t *s, shm_str_t name, uint64_t hash, uint32_t *idx)
+{
+	struct shm_header_sh *h = s->hdr;
+	uint32_t mask = h->svc_index_size - 1;
+	uint32_t pos = (uint32_t)hash & mask;
+	for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1) & mask) {
+		uint32_t e = ck_pr_load_32(&s->svc_index[pos]);
+		if (e == 0)
+			return -ENOENT;
+		ck_pr_fence_load();
+		uint32_t i = e - 1;
+		if (i >= h->max_services)
+			return -ENOENT;
+		const struct shm_service_sh *sv = &s->services[i];
+		if (sv->hash == hash && sv->name_len == name.len &&
+		    memcmp(sv->name, name.ptr, name.len) == 0) {
+			*idx = i;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* (L when create) */
+int shm__service_get(shm_t *s, shm_str_t name, bool create, uint32_t *idx)
+{
+	if (name.len == 0 || name.len > SHM_MAX_SERVICE)
+		return -EINVAL;
+	uint64_t hash = name_hash(name);
+	int rc = service_find(s, name, hash, idx);
+	if (rc == 0 || !create)
+		return rc;
+	struct shm_header_sh *h = s->hdr;
+	if (h->svc_used >= h->max_services)
+		return -ENOSPC;
+	uint32_t i = h->svc_used;
+	struct shm_service_sh *sv = &s->services[i];
+	memset(sv, 0, sizeof(*sv));
+	memcpy(sv->name, name.ptr, name.len);
+	sv->name_len = (uint32_t)name.len;
+	sv->hash = hash;
+	ck_pr_fence_store();
+	h->svc_used = i + 1;
+	uint32_t mask = h->svc_index_size - 1;
+	uint32_t pos = (uint32_t)hash & mask;
+	while (s->svc_index[pos] != 0)
+		pos = (pos + 1) & mask;
+	ck_pr_store_32(&s->svc_index[pos], i + 1);
+	*idx = i;
+	return 0;
+}
+
+/* (L) inside the service's and the slot's sequence */
+void shm__service_link(shm_t *s, uint32_t svc, uint32_t slot)
+{
+	struct shm_service_sh *sv = &s->services[svc];
+	struct shm_slot_sh *sl = shm__slot(s, slot);
+	sl->svc = svc;
+	sl->svc_prev = SHM_NONE;
+	sl->svc_next = sv->head;
+	if (sv->head != SHM_NONE)
+		shm__slot(s, sv->head - 1)->svc_prev = slot + 1;
+	sv->head = slot + 1;
+	sv->count++;
+}
+
+/* (L) inside the service's and the slot's sequence */
+void shm__service_unlink(shm_t *s, uint32_t svc, uint32_t slot)
+{
+	struct shm_service_sh *sv = &s->services[svc];
+	struct shm_slot_sh *sl = shm__slot(s, slot);
+	if (sl->svc_prev != SHM_NONE)
+		shm__slot(s, sl->svc_prev - 1)->svc_next = sl->svc_next;
+	else
+		sv->head = sl->svc_next;
+	if (sl->svc_next != SHM_NONE)
+		shm__slot(s, sl->svc_next - 1)->svc_prev = sl->svc_prev;
+	sl->svc_next = sl->svc_prev = SHM_NONE;
+	if (sv->count)
+		sv->count--;
+}
+
+/* (L) Recompute every list and count from the live slots. */
+void shm__services_rebuild(shm_t *s)
+{
+	struct shm_header_sh *h = s->hdr;
+	if (h->svc_used > h->max_services)
+		h->svc_used = h->max_services;
+	for (uint32_t i = 0; i < h->svc_used; i++) {
+		struct shm_service_sh *sv = &s->services[i];
+		unsigned v = sv->seq.sequence;
+		ck_pr_store_uint(&sv->seq.sequence, v | 1);
+	}
+	ck_pr_fence_store();
+	for (uint32_t i = 0; i < h->svc_used; i++) {
+		s->services[i].head = SHM_NONE;
+		s->services[i].count = 0;
+	}
+	for (uint32_t i = 0; i < h->slot_bump; i++) {
+		struct shm_slot_sh *sl = shm__slot(s, i);
+		if (sl->state != SLOT_LIVE)
+			continue;
+		if (sl->svc >= h->svc_used) {
+			/* Cannot happen: a live slot names a published service. */
+			sl->state = SLOT_FREE;
+			continue;
+		}
+		shm__service_link(s, sl->svc, i);
+	}
+	/* The version moves so response caches keyed by it are refreshed. */
+	uint64_t head = h->head;
+	ck_pr_fence_store();
+	for (uint32_t i = 0; i < h->svc_used; i++) {
+		struct shm_service_sh *sv = &s->services[i];
+		sv->version = head;
+		ck_pr_store_uint(&sv->seq.sequence, (sv->seq.sequence | 1) + 1);
+	}
+	/* The service index is rebuilt too (a creation may have died between
+	 * publishing the entry and its index slot). */
+	memset(s->svc_index, 0, sizeof(uint32_t) * (size_t)h->svc_index_size);
+	uint32_t mask = h->svc_index_size - 1;
+	for (uint32_t i = 0; i < h->svc_used; i++) {
+		uint32_t pos = (uint32_t)s->services[i].hash & mask;
+		while (s->svc_index[pos] != 0)
+			pos = (pos + 1) & mask;
+		s->svc_index[pos] = i + 1;
+	}
+}
+
+/* Copy one slot's JSON into out (reader side; validated by the caller's
+ * sequence check). */
+static bool copy_json(shm_t *s, const struct shm_slot_sh *sl, shm_buf_t *out)
+{
+	const struct shm_blob_sh *b = shm__blob_get(s, ck_pr_load_64(&sl->blob));
+	if (!b)
+		return false;
+	uint32_t jl = ck_pr_load_32(&b->json_len);
+	uint32_t skip = (uint32_t)ck_pr_load_16(&b->key_len) + ck_pr_load_16(&b->display_len);
+	if (jl == 0 || jl > SHM_MAX_JSON || skip + jl + sizeof(*b) > SHM_MAX_BLOCK)
+		return false;
+	return shm_buf_append(out, (const char *)(b + 1) + skip, jl) == 0;
+}
+
+static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_buf_t *out, size_t start,
+		     shm_service_info_t *info)
+{
+	unsigned v = ck_pr_load_uint(&sv->seq.sequence);
+	ck_pr_fence_load();
+	if (v & 1)
+		return -EAGAIN;
+	uint32_t count = ck_pr_load_32(&sv->count);
+	uint64_t version = ck_pr_load_64(&sv->version);
+	out->len = start;
+	if (count == 0) {
+		if (ck_sequence_read_retry(&sv->seq, v))
+			return -EAGAIN;
+		return -ENOENT;
+	}
+	uint32_t max = s->hdr->max_instances;
+	uint32_t id = ck_pr_load_32(&sv->head);
+	uint32_t n = 0;
+	if (shm_buf_append(out, "[", 1))
+		return -ENOMEM;
+	while (id != SHM_NONE && n < count) {
+		if (id > max)
+			return -EAGAIN;
+		const struct shm_slot_sh *sl = shm__slot(s, id - 1);
+		if ((n && shm_buf_append(out, ",", 1)) || !copy_json(s, sl, out))
+			return ck_sequence_read_retry(&sv->seq, v) ? -EAGAIN : -ENOMEM;
+		n++;
+		id = ck_pr_load_32(&sl->svc_next);
+	}
+	if (shm_buf_append(out, "]", 1))
+		return -ENOMEM;
+	if (ck_sequence_read_retry(&sv->seq, v) || n != count || id != SHM_NONE)
+		return -EAGAIN;
+	if (info) {
+		info->version = version;
+		info->count = count;
+	}
+	return 0;
+}
+
+int shm_service_read(shm_t *s, shm_str_t name, shm_buf_t *out, shm_service_info_t *info)
+{
+	uint32_t idx;
+	if (name.len == 0 || name.len > SHM_MAX_SERVICE)
+		return -ENOENT;
+	if (service_find(s, name, name_hash(name), &idx))
+		return -ENOENT;
+	const struct shm_service_sh *sv = &s->services[idx];
+	size_t start = out->len;
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		int rc = read_once(s, sv, out, start, info);
+		if (rc != -EAGAIN) {
+			if (rc)
+				out->len = start;
+			if (out->data)
+				out->data[out->len] = '\0';
+			return rc;
+		}
+		shm__stall(attempt);
+	}
+	out->len = start;
+	return -EBUSY;
+}
+
+int shm_service_info(shm_t *s, shm_str_t name, shm_service_info_t *info)
+{
+	uint32_t idx;
+	if (name.len == 0 || name.len > SHM_MAX_SERVICE)
+		return -ENOENT;
+	if (service_find(s, name, name_hash(name), &idx))
+		return -ENOENT;
+	const struct shm_service_sh *sv = &s->services[idx];
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		unsigned v = ck_pr_load_uint(&sv->seq.sequence);
+		ck_pr_fence_load();
+		info->version = ck_pr_load_64(&sv->version);
+		info->count = ck_pr_load_32(&sv->count);
+		if (!(v & 1) && !ck_sequence_read_retry(&sv->seq, v))
+			return info->count ? 0 : -ENOENT;
+		shm__stall(attempt);
+	}
+	return -EBUSY;
+}
+
+int shm_services_foreach(shm_t *s, shm_service_fn fn, void *ctx)
+{
+	uint32_t used = ck_pr_load_32(&s->hdr->svc_used);
+	if (used > s->hdr->max_services)
+		used = s->hdr->max_services;
+	ck_pr_fence_load();
+	for (uint32_t i = 0; i < used; i++) {
+		const struct shm_service_sh *sv = &s->services[i];
+		shm_service_info_t info = {0};
+		unsigned attempt = 0;
+		for (; attempt < SHM_READ_RETRIES; attempt++) {
+			unsigned v = ck_pr_load_uint(&sv->seq.sequence);
+			ck_pr_fence_load();
+			info.version = ck_pr_load_64(&sv->version);
+			info.count = ck_pr_load_32(&sv->count);
+			if (!(v & 1) && !ck_sequence_read_retry(&sv->seq, v))
+				break;
+			shm__stall(attempt);
+		}
+		if (attempt == SHM_READ_RETRIES)
+			return -EBUSY;
+		if (!info.count)
+			continue;
+		int rc = fn(ctx, sv->name, sv->name_len, &info);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
