@@ -256,7 +256,7 @@ class Node:
             return st == 200
         wait_for(healthy, timeout, what="GET /health on %s" % self.base)
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         if self.alive():
             os.kill(self.proc.pid, sig)
 

@@ -206,7 +206,7 @@ def test_signal_command_without_server_fails(tmp_path):
 def test_sighup_directly(fresh_node):
     n = fresh_node
     old = set(workers_of(n))
-    n.signal(signal.SIGHUP)
+    n.send_signal(signal.SIGHUP)
     wait_for(lambda: (lambda now: len(now) == 2 and not (now & old))(set(workers_of(n))),
              10.0, what="new workers after SIGHUP")
     assert n.get("/health")[0] == 200
