@@ -187,7 +187,8 @@ void shm__arena_rebuild(shm_t *s)
 next:
 		off += b->size;
 	}
-	qsort(ret, nret, sizeof(*ret), cmp_retired);
+	if (nret)
+		qsort(ret, nret, sizeof(*ret), cmp_retired);
 	for (size_t i = 0; i < nret; i++) {
 		shm__blob_retire(s, ret[i].off, ret[i].version);
 		h->arena_used += blob_at(s, ret[i].off)->size;

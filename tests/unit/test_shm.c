@@ -1,0 +1,642 @@
+/*
+ * test_shm.c - unit tests of the registry region (shm/): every operation
+ * and every error code, repair of a writer killed holding the lock, a reader
+ * facing a sequence left odd, and attach from a separately exec'd process.
+ * White-box where the contract is about internals (shm_int.h).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../shm/shm_int.h"
+#include "artemis/shm.h"
+
+#define S(x) ((shm_str_t){(x), strlen(x)})
+
+static char region_name[64];
+
+static shm_t *open_fresh(uint32_t max_instances, uint32_t changelog)
+{
+	shm_params_t p;
+	snprintf(region_name, sizeof(region_name), "/artemis-unit-%d", (int)getpid());
+	shm_params_default(&p, region_name);
+	p.max_instances = max_instances;
+	p.changelog_size = changelog;
+	shm_t *s = NULL;
+	shm_open_info_t info;
+	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &s, &info), 0);
+	assert_true(info.created);
+	return s;
+}
+
+static void close_region(shm_t *s)
+{
+	shm_detach(s);
+	shm_destroy(region_name);
+}
+
+static void assert_check(shm_t *s)
+{
+	char msg[256];
+	int rc = shm_check(s, msg, sizeof(msg));
+	if (rc)
+		fail_msg("shm_check: %s", msg);
+}
+
+static shm_instance_in_t inst(const char *svc, const char *id, const char *json)
+{
+	shm_instance_in_t in;
+	memset(&in, 0, sizeof(in));
+	in.key.region = S("us-east");
+	in.key.service = S(svc);
+	in.key.instance = S(id);
+	in.zone = S("zone-1");
+	in.json = S(json);
+	return in;
+}
+
+static shm_key_t key(const char *region, const char *svc, const char *id)
+{
+	return (shm_key_t){S(region), S(svc), S(id)};
+}
+
+static void test_register_lookup_case(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	shm_instance_in_t in = inst("MySvc", "Inst-1", "{\"v\":1}");
+	in.group = S("GroupA");
+	assert_int_equal(shm_register(s, &in), 0);
+	shm_key_t k = key("US-EAST", "mysvc", "INST-1");
+	shm_instance_view_t v;
+	shm_buf_t json = {0};
+	assert_int_equal(shm_lookup(s, &k, 0, &v, &json), 0);
+	assert_string_equal(json.data, "{\"v\":1}");
+	assert_string_equal(v.service, "MySvc");
+	assert_string_equal(v.display, "us-east/zone-1/mysvc/groupa/inst-1");
+	assert_false(v.expired);
+	assert_int_equal(v.ttl_ms, 20000);
+
+	/* Re-register replaces the data and keeps one instance. */
+	in = inst("MySvc", "inst-1", "{\"v\":2}");
+	assert_int_equal(shm_register(s, &in), 0);
+	json.len = 0;
+	assert_int_equal(shm_lookup(s, &k, 0, &v, &json), 0);
+	assert_string_equal(json.data, "{\"v\":2}");
+	assert_string_equal(v.display, "us-east/zone-1/mysvc/inst-1");
+	shm_stats_t st;
+	shm_stats(s, &st);
+	assert_int_equal(st.instances, 1);
+	assert_int_equal(st.registers, 2);
+
+	/* Unknown key. */
+	k = key("us-east", "mysvc", "other");
+	assert_int_equal(shm_lookup(s, &k, 0, &v, NULL), -ENOENT);
+	assert_check(s);
+	shm_buf_free(&json);
+	close_region(s);
+}
+
+static void test_validation_errors(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	const char *field;
+	shm_instance_in_t in = inst("  ", "i", "{}");
+	assert_int_equal(shm_register(s, &in), -EINVAL);
+	assert_int_equal(shm_instance_validate(&in, &field), -EINVAL);
+	assert_string_equal(field, "serviceId");
+
+	char longname[SHM_MAX_SERVICE + 2];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	in = inst(longname, "i", "{}");
+	assert_int_equal(shm_register(s, &in), -ENAMETOOLONG);
+	assert_int_equal(shm_instance_validate(&in, &field), -ENAMETOOLONG);
+	assert_string_equal(field, "serviceId");
+	longname[SHM_MAX_SERVICE] = '\0'; /* exactly the maximum is fine */
+	in = inst(longname, "i", "{}");
+	assert_int_equal(shm_register(s, &in), 0);
+
+	in = inst("svc", "", "{}");
+	assert_int_equal(shm_instance_validate(&in, &field), -EINVAL);
+	assert_string_equal(field, "instanceId");
+	in = inst("svc", "i", "{}");
+	in.key.region = S("");
+	assert_int_equal(shm_instance_validate(&in, &field), -EINVAL);
+	assert_string_equal(field, "regionId");
+	in = inst("svc", "i", "{}");
+	in.zone = (shm_str_t){"zone\0x", 6};
+	assert_int_equal(shm_instance_validate(&in, &field), -EINVAL);
+	assert_string_equal(field, "zoneId");
+	in = inst("svc", "i", "");
+	assert_int_equal(shm_register(s, &in), -EINVAL);
+
+	char *big = malloc(SHM_MAX_JSON + 2);
+	memset(big, 'x', SHM_MAX_JSON + 1);
+	big[SHM_MAX_JSON + 1] = '\0';
+	in = inst("svc", "i", big);
+	assert_int_equal(shm_register(s, &in), -E2BIG);
+	big[SHM_MAX_JSON] = '\0';
+	in = inst("svc", "big", big);
+	assert_int_equal(shm_register(s, &in), 0);
+	free(big);
+
+	/* Long keys (beyond the inline part) work end to end. */
+	char longid[SHM_MAX_INSTANCE + 1];
+	memset(longid, 'Q', SHM_MAX_INSTANCE);
+	longid[SHM_MAX_INSTANCE] = '\0';
+	in = inst("svc", longid, "{}");
+	assert_int_equal(shm_register(s, &in), 0);
+	shm_key_t k = key("us-east", "SVC", longid);
+	assert_int_equal(shm_heartbeat(s, &k, 0), 0);
+	shm_key_t bad = key("us-east", "svc", "");
+	assert_int_equal(shm_heartbeat(s, &bad, 0), -EINVAL);
+	assert_check(s);
+	close_region(s);
+}
+
+static void test_heartbeat(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	shm_key_t k = key("us-east", "svc", "i1");
+	assert_int_equal(shm_heartbeat(s, &k, 0), -ENOENT);
+	shm_instance_in_t in = inst("svc", "i1", "{}");
+	assert_int_equal(shm_register(s, &in), 0);
+	uint64_t now = shm_now_ms();
+	assert_int_equal(shm_heartbeat(s, &k, now + 10000), 0);
+	shm_instance_view_t v;
+	assert_int_equal(shm_lookup(s, &k, now + 10000, &v, NULL), 0);
+	assert_true(v.renewal_ms >= now + 10000 - 1);
+	/* Expired: now > renewal + ttl. */
+	assert_int_equal(shm_heartbeat(s, &k, now + 10000 + 20001), -ENOENT);
+	/* Still listed until the cleaner removes it (Java). */
+	assert_int_equal(shm_lookup(s, &k, now + 10000 + 20001, &v, NULL), 0);
+	assert_true(v.expired);
+	/* Legacy manager TTL (90 s). */
+	in = inst("svc", "legacy", "{}");
+	in.legacy = true;
+	assert_int_equal(shm_register(s, &in), 0);
+	shm_key_t kl = key("us-east", "svc", "legacy");
+	assert_int_equal(shm_heartbeat(s, &kl, now + 60000), 0);
+	shm_stats_t st;
+	shm_stats(s, &st);
+	assert_int_equal(st.renewals, 2);
+	assert_int_equal(st.renewals_failed, 2);
+	close_region(s);
+}
+
+static void test_unregister_and_reap(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	shm_key_t k = key("us-east", "svc", "i1");
+	assert_int_equal(shm_unregister(s, &k, 0), 0); /* unknown: quiet success */
+	shm_instance_in_t in = inst("svc", "i1", "{\"x\":1}");
+	assert_int_equal(shm_register(s, &in), 0);
+	shm_cursor_t cur;
+	shm_cursor_init(s, &cur);
+	assert_int_equal(shm_unregister(s, &k, 0), 0);
+	assert_int_equal(shm_heartbeat(s, &k, 0), -ENOENT);
+	/* Still present (lazily removed) until the reap pass. */
+	shm_instance_view_t v;
+	assert_int_equal(shm_lookup(s, &k, 0, &v, NULL), 0);
+	assert_true(v.evicted);
+	assert_true(v.eviction_ms > 0);
+	shm_reap_result_t r;
+	assert_int_equal(shm_reap(s, 0, &r), 0);
+	assert_int_equal(r.evicted_removed, 1);
+	assert_int_equal(shm_lookup(s, &k, 0, &v, NULL), -ENOENT);
+	shm_change_t ch;
+	shm_buf_t json = {0};
+	assert_int_equal(shm_changes_next(s, &cur, &ch, &json), 0);
+	assert_int_equal(ch.type, SHM_CHANGE_DELETE);
+	assert_int_equal(ch.reason, SHM_DEL_UNREGISTER);
+	assert_string_equal(ch.service, "svc");
+	assert_string_equal(json.data, "{\"x\":1}");
+	assert_int_equal(shm_changes_next(s, &cur, &ch, &json), -EAGAIN);
+	/* Service gone from listings once empty. */
+	shm_buf_t out = {0};
+	assert_int_equal(shm_service_read(s, S("svc"), &out, NULL), -ENOENT);
+	assert_check(s);
+	shm_buf_free(&json);
+	shm_buf_free(&out);
+	close_region(s);
+}
+
+static void test_expiry_and_self_preservation(void **state)
+{
+	shm_t *s = open_fresh(1000, 0);
+	char id[32];
+	for (int i = 0; i < 100; i++) {
+		snprintf(id, sizeof(id), "i%d", i);
+		shm_instance_in_t in = inst("svc", id, "{}");
+		assert_int_equal(shm_register(s, &in), 0);
+	}
+	uint64_t t = shm_now_ms();
+	/* 12 s window: 100 renewals a second establishes maxCount. */
+	for (int sec = 1; sec <= 13; sec++) {
+		for (int i = 0; i < 100; i++) {
+			snprintf(id, sizeof(id), "i%d", i);
+			shm_key_t k = key("us-east", "svc", id);
+			assert_int_equal(shm_heartbeat(s, &k, t + (uint64_t)sec * 1000), 0);
+		}
+		shm_preserve_tick(s, t + (uint64_t)sec * 1000);
+	}
+	shm_preserve_t p;
+	shm_preserve_get(s, SHM_MGR_NORMAL, &p);
+	assert_true(p.enabled);
+	assert_true(p.safe);
+	assert_int_equal(p.window_count, 1200);
+	assert_int_equal(p.max_count, 1200);
+	/* Renewals collapse: the window drops below 85% of maxCount. */
+	for (int sec = 14; sec <= 16; sec++)
+		shm_preserve_tick(s, t + (uint64_t)sec * 1000);
+	shm_preserve_get(s, SHM_MGR_NORMAL, &p);
+	assert_false(p.safe);
+	/* Unsafe: expired leases are kept, explicit unregisters still apply. */
+	shm_key_t k0 = key("us-east", "svc", "i0");
+	assert_int_equal(shm_unregister(s, &k0, 0), 0);
+	shm_reap_result_t r;
+	assert_int_equal(shm_reap(s, t + 60000, &r), 0);
+	assert_int_equal(r.evicted_removed, 1);
+	assert_int_equal(r.expired_removed, 0);
+	assert_int_equal(r.expired_kept, 99);
+	/* Safe again after the window settles at the lower level long enough
+	 * that maxCount resets (10 min). */
+	for (int sec = 17; sec <= 700; sec++)
+		shm_preserve_tick(s, t + (uint64_t)sec * 1000);
+	shm_preserve_get(s, SHM_MGR_NORMAL, &p);
+	assert_true(p.safe);
+	assert_int_equal(shm_reap(s, t + 700000, &r), 0);
+	assert_int_equal(r.expired_removed, 99);
+	shm_stats_t st;
+	shm_stats(s, &st);
+	assert_int_equal(st.instances, 0);
+	assert_int_equal(st.evictions, 99);
+	assert_int_equal(st.removals, 1);
+	assert_check(s);
+	close_region(s);
+}
+
+static void test_self_preservation_disabled(void **state)
+{
+	shm_params_t p;
+	snprintf(region_name, sizeof(region_name), "/artemis-unit-%d", (int)getpid());
+	shm_params_default(&p, region_name);
+	p.max_instances = 100;
+	p.self_preservation = false;
+	shm_t *s;
+	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &s, NULL), 0);
+	shm_instance_in_t in = inst("svc", "i", "{}");
+	assert_int_equal(shm_register(s, &in), 0);
+	shm_preserve_t pr;
+	shm_preserve_get(s, SHM_MGR_NORMAL, &pr);
+	assert_false(pr.enabled);
+	assert_true(pr.safe);
+	shm_reap_result_t r;
+	assert_int_equal(shm_reap(s, shm_now_ms() + 20001 + 5, &r), 0);
+	assert_int_equal(r.expired_removed, 1);
+	close_region(s);
+}
+
+static void test_services(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	shm_instance_in_t a = inst("Alpha", "1", "{\"i\":1}");
+	shm_instance_in_t b = inst("Alpha", "2", "{\"i\":2}");
+	shm_instance_in_t c = inst("alpha", "3", "{\"i\":3}");
+	assert_int_equal(shm_register(s, &a), 0);
+	assert_int_equal(shm_register(s, &b), 0);
+	assert_int_equal(shm_register(s, &c), 0);
+	shm_buf_t out = {0};
+	shm_service_info_t info;
+	assert_int_equal(shm_service_read(s, S("Alpha"), &out, &info), 0);
+	assert_int_equal(info.count, 2);
+	assert_true(strcmp(out.data, "[{\"i\":2},{\"i\":1}]") == 0 ||
+		    strcmp(out.data, "[{\"i\":1},{\"i\":2}]") == 0);
+	out.len = 0;
+	assert_int_equal(shm_service_read(s, S("alpha"), &out, &info), 0);
+	assert_int_equal(info.count, 1);
+	assert_int_equal(shm_service_read(s, S("ALPHA"), &out, &info), -ENOENT);
+	/* Re-registering instance 1 under "alpha" moves it (same lease key). */
+	shm_instance_in_t moved = inst("alpha", "1", "{\"i\":9}");
+	uint64_t before = info.version;
+	assert_int_equal(shm_register(s, &moved), 0);
+	assert_int_equal(shm_service_info(s, S("alpha"), &info), 0);
+	assert_int_equal(info.count, 2);
+	assert_true(info.version > before);
+	assert_int_equal(shm_service_info(s, S("Alpha"), &info), 0);
+	assert_int_equal(info.count, 1);
+	shm_buf_free(&out);
+	close_region(s);
+}
+
+static int count_services(void *ctx, const char *service, size_t len,
+			  const shm_service_info_t *info)
+{
+	(*(int *)ctx) += (int)info->count;
+	assert_int_equal(strlen(service), len);
+	return 0;
+}
+
+static int count_instances(void *ctx, const shm_instance_view_t *view, const char *json,
+			   size_t json_len)
+{
+	(*(int *)ctx)++;
+	assert_true(json_len > 0 && json[0] == '{');
+	assert_true(view->service[0] != '\0');
+	return 0;
+}
+
+static void test_foreach(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	char id[16];
+	for (int i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "%d", i);
+		shm_instance_in_t in = inst(i % 2 ? "odd" : "even", id, "{}");
+		assert_int_equal(shm_register(s, &in), 0);
+	}
+	int total = 0;
+	assert_int_equal(shm_services_foreach(s, count_services, &total), 0);
+	assert_int_equal(total, 10);
+	int n = 0;
+	assert_int_equal(shm_instances_foreach(s, NULL, 0, count_instances, &n), 0);
+	assert_int_equal(n, 10);
+	n = 0;
+	shm_str_t odd = S("odd");
+	assert_int_equal(shm_instances_foreach(s, &odd, 0, count_instances, &n), 0);
+	assert_int_equal(n, 5);
+	close_region(s);
+}
+
+static void test_changelog_overrun(void **state)
+{
+	shm_t *s = open_fresh(100, 64);
+	shm_cursor_t cur;
+	shm_cursor_init(s, &cur);
+	shm_instance_in_t in = inst("svc", "i", "{}");
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(shm_register(s, &in), 0); /* `new` every time */
+	shm_change_t ch;
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(shm_changes_next(s, &cur, &ch, NULL), 0);
+		assert_int_equal(ch.type, SHM_CHANGE_NEW);
+	}
+	assert_int_equal(shm_changes_next(s, &cur, &ch, NULL), -EAGAIN);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(shm_register(s, &in), 0);
+	assert_int_equal(shm_changes_next(s, &cur, &ch, NULL), -EOVERFLOW);
+	assert_int_equal(shm_changes_next(s, &cur, &ch, NULL), 0);
+	assert_int_equal(shm_emit_reload(s, S("svc")), 0);
+	while (shm_changes_next(s, &cur, &ch, NULL) == 0 && ch.type != SHM_CHANGE_RELOAD)
+		;
+	assert_int_equal(ch.type, SHM_CHANGE_RELOAD);
+	assert_string_equal(ch.service, "svc");
+	assert_int_equal(shm_head_version(s), 111);
+	/* Retired blobs were reclaimed as the ring moved on. */
+	shm_stats_t st;
+	shm_stats(s, &st);
+	assert_true(st.arena_used < 70 * 128);
+	assert_check(s);
+	close_region(s);
+}
+
+static void test_capacity(void **state)
+{
+	shm_params_t p;
+	snprintf(region_name, sizeof(region_name), "/artemis-unit-%d", (int)getpid());
+	shm_params_default(&p, region_name);
+	p.max_instances = 16;
+	p.max_services = 4;
+	shm_t *s;
+	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &s, NULL), 0);
+	char id[16];
+	for (int i = 0; i < 16; i++) {
+		snprintf(id, sizeof(id), "%d", i);
+		shm_instance_in_t in = inst("svc", id, "{}");
+		assert_int_equal(shm_register(s, &in), 0);
+	}
+	shm_instance_in_t in = inst("svc", "x", "{}");
+	assert_int_equal(shm_register(s, &in), -ENOSPC);
+	/* Same lease key, other exact-case service: moves instance 0 and
+	 * creates a service entry each time. */
+	const char *cases[] = {"SVC", "Svc", "sVc"};
+	for (int i = 0; i < 3; i++) {
+		in = inst(cases[i], "0", "{}");
+		assert_int_equal(shm_register(s, &in), 0);
+	}
+	in = inst("svC", "1", "{}");
+	assert_int_equal(shm_register(s, &in), -ENOSPC);
+	assert_check(s);
+	close_region(s);
+}
+
+static void test_attach_and_layout(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	shm_instance_in_t in = inst("svc", "i", "{}");
+	assert_int_equal(shm_register(s, &in), 0);
+	shm_t *ro;
+	assert_int_equal(shm_attach(region_name, true, &ro), 0);
+	assert_int_equal(shm_check(ro, NULL, 0), 0);
+	shm_stats_t st;
+	shm_stats(ro, &st);
+	assert_int_equal(st.instances, 1);
+	assert_int_equal(shm_register(ro, &in), -EROFS);
+	shm_detach(ro);
+	assert_int_equal(shm_attach("/artemis-does-not-exist-x", true, &ro), -ENOENT);
+	/* A region of another layout version is refused, never misread. */
+	s->hdr->layout_version = SHM_LAYOUT_VERSION + 1;
+	assert_int_equal(shm_attach(region_name, false, &ro), -EPROTO);
+	shm_params_t p;
+	shm_params_default(&p, region_name);
+	p.max_instances = 100;
+	assert_int_equal(shm_open_region(&p, 0, &ro, NULL), -EPROTO);
+	s->hdr->layout_version = SHM_LAYOUT_VERSION;
+	/* Re-attach with other parameters: the region's own win. */
+	p.max_instances = 5000;
+	shm_open_info_t info;
+	assert_int_equal(shm_open_region(&p, 0, &ro, &info), 0);
+	assert_false(info.created);
+	assert_false(info.was_clean);
+	shm_get_params(ro, &p);
+	assert_int_equal(p.max_instances, 100);
+	shm_set_clean(ro, true);
+	assert_true(shm_was_clean(s));
+	shm_detach(ro);
+	p.name = region_name;
+	assert_int_equal(shm_open_region(&p, SHM_CREATE_EXCL, &ro, NULL), -EEXIST);
+	close_region(s);
+}
+
+/* Child: die holding the lock in the middle of a register (undo active,
+ * slot half-written, sequences odd). */
+static void die_mid_write(shm_t *s, uint32_t slot)
+{
+	assert_int_equal(shm__lock(s), 0);
+	shm__undo_begin(s, slot);
+	struct shm_slot_sh *sl = shm__slot(s, slot);
+	struct shm_service_sh *sv = &s->services[sl->svc];
+	ck_sequence_write_begin(&sv->seq);
+	ck_sequence_write_begin(&sl->seq);
+	memset(sl->key, 'Z', 16);
+	sl->hash ^= 0xdeadbeef;
+	sl->svc_next = 77777;
+	raise(SIGKILL);
+}
+
+static void test_repair_after_writer_death(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	shm_instance_in_t a = inst("svc", "a", "{\"a\":1}");
+	shm_instance_in_t b = inst("svc", "b", "{\"b\":1}");
+	assert_int_equal(shm_register(s, &a), 0);
+	assert_int_equal(shm_register(s, &b), 0);
+	shm_key_t ka = key("us-east", "svc", "a");
+	shm_instance_view_t v;
+	assert_int_equal(shm_lookup(s, &ka, 0, &v, NULL), 0);
+	pid_t pid = fork();
+	if (pid == 0)
+		die_mid_write(s, v.slot);
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(WIFSIGNALED(st));
+	/* A reader facing the odd sequence returns busy, never hangs. */
+	assert_int_equal(shm_heartbeat(s, &ka, 0), -EBUSY);
+	shm_buf_t out = {0};
+	assert_int_equal(shm_service_read(s, S("svc"), &out, NULL), -EBUSY);
+	/* The next writer repairs. */
+	assert_int_equal(shm_repair(s), 1);
+	assert_check(s);
+	assert_int_equal(shm_heartbeat(s, &ka, 0), 0);
+	out.len = 0;
+	shm_service_info_t info;
+	assert_int_equal(shm_service_read(s, S("svc"), &out, &info), 0);
+	assert_int_equal(info.count, 2);
+	shm_stats_t sst;
+	shm_stats(s, &sst);
+	assert_int_equal(sst.repairs, 1);
+	assert_int_equal(shm_repair(s), 0);
+	/* A writer that died holding the lock without undo is repaired too. */
+	pid = fork();
+	if (pid == 0) {
+		shm__lock(s);
+		raise(SIGKILL);
+	}
+	waitpid(pid, &st, 0);
+	assert_int_equal(shm_register(s, &a), 0);
+	assert_check(s);
+	shm_buf_free(&out);
+	close_region(s);
+}
+
+static void test_procs_and_counters(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	int e = shm_proc_join(s, SHM_ROLE_WORKER, 3);
+	assert_int_equal(e, 11);
+	uint64_t *c = shm_proc_counters(s);
+	c[5] = 42;
+	uint64_t sum[SHM_PROC_COUNTERS];
+	shm_proc_counters_sum(s, sum);
+	assert_int_equal(sum[5], 42);
+	shm_proc_beat(s, 1234);
+	shm_proc_info_t list[SHM_MAX_PROCS];
+	int n = shm_proc_list(s, list, SHM_MAX_PROCS);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].pid, getpid());
+	assert_int_equal(list[0].role, SHM_ROLE_WORKER);
+	assert_int_equal(list[0].beat_ms, 1234);
+	shm_proc_reclaim(s, getpid());
+	assert_int_equal(shm_proc_list(s, list, SHM_MAX_PROCS), 0);
+	close_region(s);
+}
+
+static void test_extend_leases(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	shm_instance_in_t in = inst("svc", "i", "{}");
+	assert_int_equal(shm_register(s, &in), 0);
+	shm_key_t k = key("us-east", "svc", "i");
+	uint64_t later = shm_now_ms() + 30000; /* past its TTL */
+	shm_extend_leases(s, 40000);
+	assert_int_equal(shm_heartbeat(s, &k, later), 0);
+	close_region(s);
+}
+
+/* Exec'd child: attach by name, check, and find what the parent wrote. */
+static int attach_child(const char *name, int expect)
+{
+	shm_t *s;
+	if (shm_attach(name, false, &s))
+		return 10;
+	if (shm_check(s, NULL, 0))
+		return 11;
+	shm_stats_t st;
+	shm_stats(s, &st);
+	if ((int)st.instances != expect)
+		return 12;
+	char id[16];
+	for (int i = 0; i < expect; i++) {
+		snprintf(id, sizeof(id), "%d", i);
+		shm_key_t k = key("us-east", "svc", id);
+		if (shm_heartbeat(s, &k, 0))
+			return 13;
+	}
+	shm_detach(s);
+	return 0;
+}
+
+static void test_exec_attach(void **state)
+{
+	shm_t *s = open_fresh(1000, 0);
+	char id[16];
+	for (int i = 0; i < 500; i++) {
+		snprintf(id, sizeof(id), "%d", i);
+		shm_instance_in_t in = inst("svc", id, "{}");
+		assert_int_equal(shm_register(s, &in), 0);
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "test_shm", "--attach-child", region_name, "500", NULL);
+		_exit(99);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	close_region(s);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "--attach-child") == 0)
+		return attach_child(argv[2], atoi(argv[3]));
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_register_lookup_case),
+		cmocka_unit_test(test_validation_errors),
+		cmocka_unit_test(test_heartbeat),
+		cmocka_unit_test(test_unregister_and_reap),
+		cmocka_unit_test(test_expiry_and_self_preservation),
+		cmocka_unit_test(test_self_preservation_disabled),
+		cmocka_unit_test(test_services),
+		cmocka_unit_test(test_foreach),
+		cmocka_unit_test(test_changelog_overrun),
+		cmocka_unit_test(test_capacity),
+		cmocka_unit_test(test_attach_and_layout),
+		cmocka_unit_test(test_repair_after_writer_death),
+		cmocka_unit_test(test_procs_and_counters),
+		cmocka_unit_test(test_extend_leases),
+		cmocka_unit_test(test_exec_attach),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
