@@ -1,0 +1,366 @@
+/*
+ * children.c - the master's children: fork them, read what they report,
+ * reap them, respawn them into the same unit, and the timers that go with
+ * it (crash-loop backoff, TERM/KILL deadlines).
+ *
+ * Runs in the master only, from its loop (never from a signal handler).
+ * Every exit is logged with how the child ended; after every exit the
+ * registry's writer lock is repaired (the child may have died holding it)
+ * and the child's process-table entry is reclaimed.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "artemis/log.h"
+#include "artemis/proc.h"
+#include "master_state.h"
+
+uint64_t master_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Workers are numbered from 1 for people: slot 0 is "worker 1". */
+const char *master_unit_name(int unit, char *buf, size_t len)
+{
+	if (unit == MASTER_UNIT_REAPER)
+		snprintf(buf, len, "reaper");
+	else
+		snprintf(buf, len, "worker %d", unit + 1);
+	return buf;
+}
+
+int master_count_children(const master_t *m)
+{
+	int n = 0;
+	for (int i = 0; i < MASTER_MAX_CHILDREN; i++)
+		n += m->children[i].pid != 0;
+	return n;
+}
+
+/* ---- Spawning ------------------------------------------------------------ */
+
+/* In the new child: keep only its own descriptors, then become the unit. */
+static void child_run(master_t *m, int unit, const config_t *cfg, int ctl)
+{
+	for (int i = 0; i < MASTER_MAX_CHILDREN; i++)
+		if (m->children[i].pid && m->children[i].ctl >= 0)
+			close(m->children[i].ctl);
+	for (int u = 0; u < MASTER_SLOTS; u++)
+		if (u != unit && m->units[u].listen_fd >= 0)
+			close(m->units[u].listen_fd);
+	if (m->pid_fd >= 0)
+		close(m->pid_fd); /* the pid-file lock stays the master's alone */
+
+	char name[32], title[48];
+	master_unit_name(unit, name, sizeof(name));
+	snprintf(title, sizeof(title), "artemis: %s", name);
+	proc_child_setup(title);
+	int rc;
+	if (unit == MASTER_UNIT_REAPER)
+		rc = reaper_main(cfg, m->shm, ctl);
+	else
+		rc = worker_main(cfg, m->shm, m->units[unit].listen_fd, ctl, unit);
+	exit(rc);
+}
+
+int master_spawn(master_t *m, int unit, const config_t *cfg, unsigned gen)
+{
+	char name[32];
+	master_unit_name(unit, name, sizeof(name));
+	master_child_t *c = NULL;
+	for (int i = 0; i < MASTER_MAX_CHILDREN && !c; i++)
+		if (!m->children[i].pid)
+			c = &m->children[i];
+	if (!c) {
+		log_error("cannot start %s: %d children already", name, MASTER_MAX_CHILDREN);
+		return -ENOSPC;
+	}
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+		int e = errno;
+		log_error("cannot start %s: socketpair: %s", name, strerror(e));
+		return -e;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		log_error("cannot start %s: fork: %s", name, strerror(e));
+		close(sv[0]);
+		close(sv[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_run(m, unit, cfg, sv[1]);
+	}
+	close(sv[1]);
+	memset(c, 0, sizeof(*c));
+	c->pid = pid;
+	c->ctl = sv[0];
+	c->unit = unit;
+	c->gen = gen;
+	c->started_ms = master_now();
+	m->units[unit].respawn_at = 0;
+	log_info("started %s (pid %d, generation %u)", name, (int)pid, gen);
+	return 0;
+}
+
+/* ---- Control channel ----------------------------------------------------- */
+
+void master_send(master_child_t *c, char msg)
+{
+	if (c->ctl < 0)
+		return;
+	/* One byte into an empty-enough socket buffer; a full buffer means
+	 * the child is not reading, and the deadlines deal with it. */
+	ssize_t n = write(c->ctl, &msg, 1);
+	(void)n;
+}
+
+void master_read_ctl(master_t *m, master_child_t *c)
+{
+	char buf[64];
+	ssize_t n = read(c->ctl, buf, sizeof(buf));
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		close(c->ctl); /* the child is exiting; SIGCHLD follows */
+		c->ctl = -1;
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] == PROC_MSG_READY && !c->ready) {
+			c->ready = true;
+			master_reload_child_ready(m);
+		}
+	}
+}
+
+/* ---- Reaping and respawning ---------------------------------------------- */
+
+static void describe_status(int st, char *buf, size_t len)
+{
+	if (WIFEXITED(st)) {
+		snprintf(buf, len, "exited with code %d", WEXITSTATUS(st));
+	} else if (WIFSIGNALED(st)) {
+		const char *abbrev = sigabbrev_np(WTERMSIG(st));
+		snprintf(buf, len, "was killed by signal %d (SIG%s)%s", WTERMSIG(st),
+			 abbrev ? abbrev : "?", WCOREDUMP(st) ? ", core dumped" : "");
+	} else {
+		snprintf(buf, len, "ended with status 0x%x", st);
+	}
+}
+
+static unsigned recent_deaths(const master_unit_t *u, uint64_t now)
+{
+	unsigned n = 0;
+	unsigned held = u->ndeaths < MASTER_LOOP_DEATHS ? u->ndeaths : MASTER_LOOP_DEATHS;
+	for (unsigned i = 0; i < held; i++)
+		n += now - u->deaths[i] < MASTER_LOOP_WINDOW_MS;
+	return n;
+}
+
+/* Respawn at once, unless the unit is crash-looping: then with a delay
+ * that doubles per exit (100 ms .. 5 s) until a child lives a full window. */
+static void schedule_respawn(master_t *m, const master_child_t *dead)
+{
+	master_unit_t *u = &m->units[dead->unit];
+	uint64_t now = master_now();
+	char name[32];
+	master_unit_name(dead->unit, name, sizeof(name));
+	if (now - dead->started_ms >= MASTER_LOOP_WINDOW_MS) {
+		u->backoff_ms = 0;
+		u->ndeaths = 0;
+	}
+	u->deaths[u->ndeaths++ % MASTER_LOOP_DEATHS] = now;
+	unsigned recent = recent_deaths(u, now);
+	if (u->backoff_ms || recent >= MASTER_LOOP_DEATHS) {
+		u->backoff_ms = u->backoff_ms ? u->backoff_ms * 2 : MASTER_BACKOFF_MIN_MS;
+		if (u->backoff_ms > MASTER_BACKOFF_MAX_MS)
+			u->backoff_ms = MASTER_BACKOFF_MAX_MS;
+		u->respawn_at = now + u->backoff_ms;
+		log_warn("%s is crash-looping (%u exits within %d s): respawning in %u ms", name,
+			 recent, MASTER_LOOP_WINDOW_MS / 1000, u->backoff_ms);
+		return;
+	}
+	if (master_spawn(m, dead->unit, &m->cfg, m->gen) < 0)
+		u->respawn_at = now + 1000;
+}
+
+static bool any_worker_enabled(const master_t *m)
+{
+	for (int s = 0; s < m->cfg.workers && s < MASTER_SLOTS; s++)
+		if (!m->units[s].disabled)
+			return true;
+	return false;
+}
+
+static bool unit_has_child(const master_t *m, int unit)
+{
+	for (int i = 0; i < MASTER_MAX_CHILDREN; i++)
+		if (m->children[i].pid && m->children[i].unit == unit)
+			return true;
+	return false;
+}
+
+static void child_exited(master_t *m, const master_child_t *c, int st)
+{
+	char name[32], how[96];
+	master_unit_name(c->unit, name, sizeof(name));
+	describe_status(st, how, sizeof(how));
+	bool expected = c->retiring || m->stop;
+	if (expected)
+		log_info("%s (pid %d) %s", name, (int)c->pid, how);
+	else
+		log_error("%s (pid %d) %s", name, (int)c->pid, how);
+	if (m->stop)
+		return;
+	if (c->retiring) {
+		/* A replaced reaper is restarted with the new configuration. */
+		if (c->unit == MASTER_UNIT_REAPER && !unit_has_child(m, c->unit) &&
+		    master_spawn(m, c->unit, &m->cfg, m->gen) < 0)
+			m->units[c->unit].respawn_at = master_now() + 1000;
+		return;
+	}
+	if (m->reloading && c->gen == m->gen + 1) {
+		master_reload_child_failed(m, c, how);
+		return;
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 2) {
+		m->units[c->unit].disabled = true;
+		log_error("%s: fatal configuration error (exit code 2); not respawning it", name);
+		if (c->unit == MASTER_UNIT_REAPER || !any_worker_enabled(m)) {
+			log_error("cannot run without %s; stopping",
+				  c->unit == MASTER_UNIT_REAPER ? "the reaper" : "workers");
+			m->exit_code = 2;
+			master_begin_stop(m, true);
+		}
+		return;
+	}
+	schedule_respawn(m, c);
+}
+
+static void repair_after(master_t *m, pid_t pid)
+{
+	int r = shm_repair(m->shm);
+	if (r < 0) {
+		log_error("shm_repair after pid %d: %s", (int)pid, strerror(-r));
+	} else if (r == 1) {
+		char msg[256];
+		log_warn("pid %d died in the middle of a registry write: repaired it", (int)pid);
+		if (shm_check(m->shm, msg, sizeof(msg)) == 0)
+			log_info("registry check after the repair: ok");
+		else
+			log_error("registry check after the repair failed: %s", msg);
+	}
+	shm_proc_reclaim(m->shm, pid);
+}
+
+void master_reap(master_t *m)
+{
+	int st;
+	pid_t pid;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		repair_after(m, pid);
+		master_child_t *c = NULL;
+		for (int i = 0; i < MASTER_MAX_CHILDREN && !c; i++)
+			if (m->children[i].pid == pid)
+				c = &m->children[i];
+		if (!c) {
+			log_warn("reaped unknown child pid %d", (int)pid);
+			continue;
+		}
+		master_child_t dead = *c;
+		if (c->ctl >= 0)
+			close(c->ctl);
+		memset(c, 0, sizeof(*c));
+		c->ctl = -1;
+		child_exited(m, &dead, st);
+	}
+	master_close_unused_sockets(m);
+}
+
+/* After a reload to fewer workers: close the sockets of slots no longer
+ * used, once their old workers are gone. */
+void master_close_unused_sockets(master_t *m)
+{
+	if (m->reloading)
+		return;
+	for (int s = m->cfg.workers; s < MASTER_SLOTS; s++) {
+		if (m->units[s].listen_fd < 0 || unit_has_child(m, s))
+			continue;
+		close(m->units[s].listen_fd);
+		m->units[s].listen_fd = -1;
+	}
+}
+
+/* ---- Timers -------------------------------------------------------------- */
+
+static void child_timers(master_child_t *c, uint64_t now)
+{
+	char name[32];
+	master_unit_name(c->unit, name, sizeof(name));
+	if (c->term_at && now >= c->term_at) {
+		c->term_at = 0;
+		log_warn("%s (pid %d) is still draining: terminating it", name, (int)c->pid);
+		master_send(c, PROC_MSG_TERM);
+		kill(c->pid, SIGTERM);
+	}
+	if (c->kill_at && now >= c->kill_at) {
+		c->kill_at = 0;
+		log_warn("%s (pid %d) did not exit in time: killing it", name, (int)c->pid);
+		kill(c->pid, SIGKILL);
+	}
+}
+
+void master_run_timers(master_t *m)
+{
+	uint64_t now = master_now();
+	for (int i = 0; i < MASTER_MAX_CHILDREN; i++)
+		if (m->children[i].pid)
+			child_timers(&m->children[i], now);
+	for (int u = 0; u < MASTER_UNITS; u++) {
+		master_unit_t *unit = &m->units[u];
+		if (!unit->respawn_at || now < unit->respawn_at)
+			continue;
+		unit->respawn_at = 0;
+		if (m->stop || (u != MASTER_UNIT_REAPER && u >= m->cfg.workers) ||
+		    unit_has_child(m, u))
+			continue;
+		if (master_spawn(m, u, &m->cfg, m->gen) < 0)
+			unit->respawn_at = now + 1000;
+	}
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return a < b ? a : b;
+}
+
+uint64_t master_next_timer(const master_t *m)
+{
+	uint64_t t = 0;
+	for (int i = 0; i < MASTER_MAX_CHILDREN; i++) {
+		if (!m->children[i].pid)
+			continue;
+		t = earliest(t, m->children[i].term_at);
+		t = earliest(t, m->children[i].kill_at);
+	}
+	for (int u = 0; u < MASTER_UNITS; u++)
+		t = earliest(t, m->units[u].respawn_at);
+	if (m->reloading)
+		t = earliest(t, m->reload_deadline);
+	return t;
+}
