@@ -1,0 +1,126 @@
+/*
+ * api.h - worker-internal: what the API handlers (api_*.c) share.
+ *
+ * api.c routes a request (api_dispatch, declared in http.h) to one of the
+ * handlers below and offers the helpers every handler needs: the node's
+ * configuration and region, its status, request parsing with the right
+ * HTTP errors, query parameters, the rate limiters and the envelope
+ * strings of API.md §1.6.  Handlers write the whole response into res and
+ * never see sockets.
+ */
+#ifndef ARTEMIS_WORKER_API_H
+#define ARTEMIS_WORKER_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "artemis/config.h"
+#include "artemis/shm.h"
+#include "http.h"
+
+/* The envelopes of API.md §1.6, as complete JSON objects. */
+#define API_STATUS_SUCCESS "{\"errorCode\":\"success\",\"message\":\"\",\"status\":\"success\"}"
+#define API_STATUS_PARTIAL \
+	"{\"errorCode\":\"partial_fail\",\"message\":\"\",\"status\":\"partial_fail\"}"
+#define API_STATUS_RATE_LIMITED \
+	"{\"errorCode\":\"rate-limited\",\"message\":\"Request is rate limited.\",\"status\":\"fail\"}"
+
+/* Error codes. */
+#define API_BAD_REQUEST "bad-request"
+#define API_NO_PERMISSION "no-permission"
+#define API_DATA_NOT_FOUND "data-not-found"
+#define API_INTERNAL_ERROR "internal-service-error"
+#define API_UNAVAILABLE "service-unavailable"
+
+/* ---- Context ------------------------------------------------------------ */
+
+const config_t *api_cfg(void);
+shm_t *api_shm(void);
+
+/* Node status of this node: "up", or "starting" while a node with peers
+ * waits for its bootstrap (API.md §A). */
+const char *api_node_status(void);
+bool api_node_up(void);
+
+/* The base URL other nodes and clients reach this node on
+ * ("http://10.0.0.1:8080"); computed once. */
+const char *api_self_url(void);
+
+/* Case-insensitive equality of a request string with a config string;
+ * a NULL or blank s never matches. */
+bool api_same(shm_str_t s, const char *cfg_value);
+bool api_blank(shm_str_t s);
+
+/* ---- Request helpers ------------------------------------------------------ */
+
+/* Parse the body as a JSON object.  On failure the HTTP 400 response is
+ * already written and -1 is returned. */
+int api_body_object(const http_request_t *req, http_response_t *res, json_t **out);
+
+/* Decoded query parameter by canonical name (lowercase, no underscores).
+ * Returns the length, or -1 when absent (or too long for buf). */
+int api_query_get(const http_request_t *req, const char *canon, char *buf, size_t buf_len);
+
+/* Start a body with "{" and write `"responseStatus":<status>` etc. */
+int api_put_fail(shm_buf_t *b, const char *code, const char *message);
+
+/* ---- Rate limiters (API.md §4.6) --------------------------------------------- */
+
+enum api_limit {
+	API_LIMIT_REGISTER, API_LIMIT_HEARTBEAT, API_LIMIT_UNREGISTER,
+	API_LIMIT_UP_REGISTRY_NODES, API_LIMIT_UP_DISCOVERY_NODES,
+	API_LIMIT_GET_CLUSTER, API_LIMIT_GET_LEASES, API_LIMIT_GET_LEGACY_LEASES,
+	API_LIMIT_GET_CONFIG, API_LIMIT_GET_DEPLOYMENT,
+	API_LIMIT_COUNT
+};
+
+/* True when the request must be refused; a refused request is not counted. */
+bool api_rate_limited(enum api_limit which, uint64_t now_ms);
+/* Forget every window (tests). */
+void api_rate_reset(void);
+
+/* ---- Handlers ------------------------------------------------------------------ */
+
+typedef void (*api_handler_fn)(const http_request_t *req, http_response_t *res);
+
+void api_registry_register(const http_request_t *req, http_response_t *res);
+void api_registry_heartbeat(const http_request_t *req, http_response_t *res);
+void api_registry_unregister(const http_request_t *req, http_response_t *res);
+
+void api_discovery_lookup(const http_request_t *req, http_response_t *res);
+void api_discovery_service(const http_request_t *req, http_response_t *res);
+void api_discovery_services(const http_request_t *req, http_response_t *res);
+void api_discovery_services_delta(const http_request_t *req, http_response_t *res);
+
+void api_status_node(const http_request_t *req, http_response_t *res);
+void api_status_cluster(const http_request_t *req, http_response_t *res);
+void api_status_leases(const http_request_t *req, http_response_t *res);
+void api_status_legacy_leases(const http_request_t *req, http_response_t *res);
+void api_status_config(const http_request_t *req, http_response_t *res);
+void api_status_deployment(const http_request_t *req, http_response_t *res);
+
+void api_cluster_up_registry_nodes(const http_request_t *req, http_response_t *res);
+void api_cluster_up_discovery_nodes(const http_request_t *req, http_response_t *res);
+
+void api_ops_health(const http_request_t *req, http_response_t *res);
+void api_ops_ready(const http_request_t *req, http_response_t *res);
+void api_ops_metrics(const http_request_t *req, http_response_t *res);
+
+/* Shared by status and cluster: the ServiceNodeStatus of this node. */
+int api_put_node_status(shm_buf_t *b);
+
+/* ---- Routing table (for metrics) ---------------------------------------------- */
+
+#define API_MAX_ROUTES 64
+
+/* Index of the route serving path (aliases share their twin's index), or
+ * -1.  name_out gets the metric label ("registry_register"). */
+int api_route_index(const char *path, size_t len);
+int api_route_count(void);
+/* True for the first route of each name (aliases are not listed twice). */
+bool api_route_first(int idx);
+const char *api_route_name(int idx);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * api_cluster.c - /artemis/api/cluster/up-{registry,discovery}-nodes.json
+ * (API.md §2.4), POST {regionId, zoneId} or GET with the same parameters.
+ *
+ * Java lists every configured node whose last known status is registry-
+ * (discovery-) capable and that either allows the other zones or sits in
+ * the requested zone (a case-sensitive comparison of regionId and zoneId).
+ * Peer status polling belongs to the replicator, which does not exist yet:
+ * for now only this node is listed.  See docs/API-NOTES.md.
+ */
+#include <string.h>
+
+#include "api.h"
+#include "json.h"
+#include "metrics.h"
+
+static void cl__nodes(const http_request_t *req, http_response_t *res, bool registry)
+{
+	const config_t *cfg = api_cfg();
+	char region_q[CONFIG_STR], zone_q[CONFIG_STR];
+	const char *region = NULL, *zone = NULL;
+	json_t *root = NULL;
+	bool allow, match;
+
+	if (req->method == HTTP_M_POST) {
+		json_t *v;
+		if (api_body_object(req, res, &root) < 0)
+			return;
+		v = json_member(root, "regionid");
+		region = json_is_string(v) ? json_string_value(v) : NULL;
+		v = json_member(root, "zoneid");
+		zone = json_is_string(v) ? json_string_value(v) : NULL;
+	} else {
+		if (api_query_get(req, "regionid", region_q, sizeof(region_q)) >= 0)
+			region = region_q;
+		if (api_query_get(req, "zoneid", zone_q, sizeof(zone_q)) >= 0)
+			zone = zone_q;
+	}
+	res->body.len = 0;
+	if (api_rate_limited(registry ? API_LIMIT_UP_REGISTRY_NODES : API_LIMIT_UP_DISCOVERY_NODES,
+			     shm_now_ms())) {
+		json_put_raw(&res->body, "{\"nodes\":null,\"responseStatus\":" API_STATUS_RATE_LIMITED "}");
+		metrics_fail(req);
+		goto out;
+	}
+	allow = registry ? cfg->allow_registry_from_other_zone : cfg->allow_discovery_from_other_zone;
+	match = region != NULL && zone != NULL && strcmp(region, cfg->region) == 0 &&
+		strcmp(zone, cfg->zone) == 0;
+	if (!api_node_up() || !(allow || match)) {
+		json_put_raw(&res->body, "{\"nodes\":null,\"responseStatus\":");
+		api_put_fail(&res->body, API_DATA_NOT_FOUND, "No available service nodes.");
+		json_put_raw(&res->body, "}");
+		metrics_fail(req);
+		goto out;
+	}
+	json_put_raw(&res->body, "{\"nodes\":[{\"url\":");
+	json_put_cstr(&res->body, api_self_url());
+	json_put_raw(&res->body, ",\"zone\":{\"metadata\":null,\"regionId\":");
+	json_put_cstr(&res->body, cfg->region);
+	json_put_raw(&res->body, ",\"zoneId\":");
+	json_put_cstr(&res->body, cfg->zone);
+	json_put_raw(&res->body, "}}],\"responseStatus\":" API_STATUS_SUCCESS "}");
+out:
+	json_decref(root);
+}
+
+void api_cluster_up_registry_nodes(const http_request_t *req, http_response_t *res)
+{
+	cl__nodes(req, res, true);
+}
+
+void api_cluster_up_discovery_nodes(const http_request_t *req, http_response_t *res)
+{
+	cl__nodes(req, res, false);
+}

@@ -1,0 +1,330 @@
+/*
+ * api_discovery.c - lookup, service, services and services-delta
+ * (API.md §2.2), and the /api/discovery/ aliases.
+ *
+ * Java's DiscoveryServiceImpl order: bad-request (no configs / blank
+ * serviceId), service-unavailable (node not up), no-permission (region,
+ * then zone unless allowed), then the services.  Services are looked up by
+ * exact-case serviceId; an unknown one is {serviceId, instances:null}.
+ * Responses of known services come from the worker's cache (cache.c), so a
+ * lookup of an unchanged service is a version probe and a memcpy.
+ *
+ * Region: Java reads the request's top-level regionId/zoneId.  When the
+ * top-level regionId is absent, the discoveryConfig's regionId/zoneId are
+ * used instead, so the §A README example (which puts region_id only inside
+ * discovery_config) works.  See docs/API-NOTES.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "cache.h"
+#include "json.h"
+#include "metrics.h"
+#include "versioned.h"
+#include "worker.h"
+
+#define DISC_MSG_MAX 512
+
+static shm_str_t disc__str(json_t *obj, const char *canon)
+{
+	json_t *v = json_member(obj, canon);
+	shm_str_t s = { NULL, 0 };
+
+	if (json_is_string(v)) {
+		s.ptr = json_string_value(v);
+		s.len = json_string_length(v);
+	}
+	return s;
+}
+
+/* DiscoveryServiceImpl.checkSameZone; NULL when allowed. */
+static const char *disc__check_zone(shm_str_t region, shm_str_t zone, char *msg, size_t len)
+{
+	const config_t *cfg = api_cfg();
+
+	if (!api_same(region, cfg->region)) {
+		snprintf(msg, len,
+			 "regionId is not the same as the registry node. regionId: %.*s, registry "
+			 "node.regionId: %s",
+			 region.ptr ? (int)(region.len > 200 ? 200 : region.len) : 4,
+			 region.ptr ? region.ptr : "null", cfg->region);
+		return msg;
+	}
+	if (cfg->allow_discovery_from_other_zone || api_same(zone, cfg->zone))
+		return NULL;
+	snprintf(msg, len,
+		 "zoneId is not the same as the registry node. zoneId: %.*s, registry node.zoneId: %s",
+		 zone.ptr ? (int)(zone.len > 200 ? 200 : zone.len) : 4, zone.ptr ? zone.ptr : "null",
+		 cfg->zone);
+	return msg;
+}
+
+/* The checks common to lookup and service, after the bad-request one.
+ * Returns NULL when the request may proceed, else the error code with the
+ * message in msg. */
+static const char *disc__gate(shm_str_t region, shm_str_t zone, char *msg, size_t len)
+{
+	if (!api_node_up()) {
+		snprintf(msg, len, "Serivce discovery is not in up state. Current status: %s",
+			 api_node_status());
+		return API_UNAVAILABLE;
+	}
+	if (disc__check_zone(region, zone, msg, len) != NULL)
+		return API_NO_PERMISSION;
+	return NULL;
+}
+
+/* {"responseStatus":<fail>,"<field>":null} */
+static void disc__fail(const http_request_t *req, http_response_t *res, const char *field,
+		       const char *code, const char *msg)
+{
+	res->body.len = 0;
+	json_put_raw(&res->body, "{\"responseStatus\":");
+	api_put_fail(&res->body, code, msg);
+	json_put_raw(&res->body, ",\"");
+	json_put_raw(&res->body, field);
+	json_put_raw(&res->body, "\":null}");
+	metrics_fail(req);
+}
+
+static void disc__internal(const http_request_t *req, http_response_t *res, const char *field,
+			   int rc)
+{
+	disc__fail(req, res, field, API_INTERNAL_ERROR, strerror(-rc));
+}
+
+/* ---- lookup.json ---------------------------------------------------------- */
+
+void api_discovery_lookup(const http_request_t *req, http_response_t *res)
+{
+	json_t *root = NULL, *configs, *c;
+	shm_str_t region, zone;
+	const char *code;
+	char msg[DISC_MSG_MAX];
+	size_t i;
+	bool first = true;
+
+	if (api_body_object(req, res, &root) < 0)
+		return;
+	configs = json_member(root, "discoveryconfigs");
+	if (configs != NULL && !json_is_array(configs) && !json_is_null(configs)) {
+		http_res_error(res, req, 400, "JSON parse error: discoveryConfigs must be an array");
+		goto out;
+	}
+	if (configs == NULL || json_array_size(configs) == 0) {
+		disc__fail(req, res, "services", API_BAD_REQUEST,
+			   "Request is null or request.discoveryConfigs is empty.");
+		goto out;
+	}
+	json_array_foreach(configs, i, c) {
+		if (!json_is_object(c) && !json_is_null(c)) {
+			http_res_error(res, req, 400, "JSON parse error: a discoveryConfig is not an object");
+			goto out;
+		}
+	}
+	region = disc__str(root, "regionid");
+	zone = disc__str(root, "zoneid");
+	if (region.ptr == NULL) {
+		json_array_foreach(configs, i, c) {
+			if (disc__str(c, "regionid").ptr != NULL) {
+				region = disc__str(c, "regionid");
+				zone = disc__str(c, "zoneid");
+				break;
+			}
+		}
+	}
+	if ((code = disc__gate(region, zone, msg, sizeof(msg))) != NULL) {
+		disc__fail(req, res, "services", code, msg);
+		goto out;
+	}
+	res->body.len = 0;
+	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"services\":[");
+	json_array_foreach(configs, i, c) {
+		shm_str_t svc = disc__str(c, "serviceid");
+		int rc;
+		if (api_blank(svc))
+			continue;
+		if (!first)
+			json_put_raw(&res->body, ",");
+		first = false;
+		if ((rc = cache_put_service(api_shm(), svc, &res->body, NULL)) < 0) {
+			disc__internal(req, res, "services", rc);
+			goto out;
+		}
+	}
+	json_put_raw(&res->body, "]}");
+out:
+	json_decref(root);
+}
+
+/* ---- service.json ---------------------------------------------------------- */
+
+static void disc__service(const http_request_t *req, http_response_t *res, shm_str_t svc,
+			  shm_str_t region, shm_str_t zone)
+{
+	const char *code;
+	char msg[DISC_MSG_MAX];
+	int rc;
+
+	if (api_blank(svc)) {
+		disc__fail(req, res, "service", API_BAD_REQUEST,
+			   "Request is null or request.discoveryConfig is null.");
+		return;
+	}
+	if ((code = disc__gate(region, zone, msg, sizeof(msg))) != NULL) {
+		disc__fail(req, res, "service", code, msg);
+		return;
+	}
+	res->body.len = 0;
+	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"service\":");
+	if ((rc = cache_put_service(api_shm(), svc, &res->body, NULL)) < 0) {
+		disc__internal(req, res, "service", rc);
+		return;
+	}
+	json_put_raw(&res->body, "}");
+}
+
+static void disc__service_get(const http_request_t *req, http_response_t *res)
+{
+	char svc[SHM_MAX_SERVICE * 3 + 1], region[SHM_MAX_REGION * 3 + 1], zone[SHM_MAX_ZONE * 3 + 1];
+	int ls = api_query_get(req, "serviceid", svc, sizeof(svc));
+	int lr = api_query_get(req, "regionid", region, sizeof(region));
+	int lz = api_query_get(req, "zoneid", zone, sizeof(zone));
+	shm_str_t s = { svc, ls > 0 ? (size_t)ls : 0 };
+	shm_str_t r = { lr >= 0 ? region : NULL, lr > 0 ? (size_t)lr : 0 };
+	shm_str_t z = { lz >= 0 ? zone : NULL, lz > 0 ? (size_t)lz : 0 };
+
+	if (ls < 0) {
+		http_res_error(res, req, 400, "Required String parameter 'serviceId' is not present");
+		return;
+	}
+	disc__service(req, res, s, r, z);
+}
+
+void api_discovery_service(const http_request_t *req, http_response_t *res)
+{
+	json_t *root = NULL, *dc;
+	shm_str_t svc, region, zone;
+
+	if (req->method != HTTP_M_POST) {
+		disc__service_get(req, res);
+		return;
+	}
+	if (api_body_object(req, res, &root) < 0)
+		return;
+	dc = json_member(root, "discoveryconfig");
+	if (dc != NULL && !json_is_object(dc) && !json_is_null(dc)) {
+		http_res_error(res, req, 400, "JSON parse error: discoveryConfig must be an object");
+		goto out;
+	}
+	svc = disc__str(dc, "serviceid");
+	region = disc__str(root, "regionid");
+	zone = disc__str(root, "zoneid");
+	if (region.ptr == NULL) {
+		region = disc__str(dc, "regionid");
+		zone = disc__str(dc, "zoneid");
+	}
+	disc__service(req, res, svc, region, zone);
+out:
+	json_decref(root);
+}
+
+/* ---- services.json ------------------------------------------------------------ */
+
+void api_discovery_services(const http_request_t *req, http_response_t *res)
+{
+	json_t *root = NULL;
+	uint64_t version = 0;
+	char msg[DISC_MSG_MAX];
+	int rc;
+
+	/* The request's regionId/zoneId are ignored (as Java), but a POST body
+	 * must still be JSON. */
+	if (req->method == HTTP_M_POST && api_body_object(req, res, &root) < 0)
+		return;
+	json_decref(root);
+	res->body.len = 0;
+	if (!api_node_up()) {
+		snprintf(msg, sizeof(msg), "Serivce discovery is not in up state. Current status: %s",
+			 api_node_status());
+		json_put_raw(&res->body, "{\"responseStatus\":");
+		api_put_fail(&res->body, API_UNAVAILABLE, msg);
+		json_put_raw(&res->body, ",\"services\":null,\"version\":0}");
+		metrics_fail(req);
+		return;
+	}
+	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"services\":");
+	rc = versioned_services(api_shm(), shm_now_ms(), g_worker->started_ms, &res->body, &version);
+	if (rc < 0) {
+		res->body.len = 0;
+		json_put_raw(&res->body, "{\"responseStatus\":");
+		api_put_fail(&res->body, API_INTERNAL_ERROR, strerror(-rc));
+		json_put_raw(&res->body, ",\"services\":null,\"version\":0}");
+		metrics_fail(req);
+		return;
+	}
+	json_put_raw(&res->body, ",\"version\":");
+	json_put_u64(&res->body, version);
+	json_put_raw(&res->body, "}");
+}
+
+/* ---- services-delta.json ----------------------------------------------------------- */
+
+static void disc__delta_fail(const http_request_t *req, http_response_t *res, const char *code,
+			     const char *msg)
+{
+	res->body.len = 0;
+	json_put_raw(&res->body, "{\"delta\":null,\"responseStatus\":");
+	api_put_fail(&res->body, code, msg);
+	json_put_raw(&res->body, ",\"version\":0}");
+	metrics_fail(req);
+}
+
+void api_discovery_services_delta(const http_request_t *req, http_response_t *res)
+{
+	json_t *root = NULL, *v;
+	json_int_t version = 0;
+	uint64_t newest = 0;
+	char msg[DISC_MSG_MAX];
+	int rc;
+
+	if (api_body_object(req, res, &root) < 0)
+		return;
+	v = json_member(root, "version");
+	if (json_is_integer(v))
+		version = json_integer_value(v);
+	else if (json_is_real(v))
+		version = (json_int_t)json_real_value(v);
+	else if (json_is_string(v))
+		version = (json_int_t)strtoll(json_string_value(v), NULL, 10);
+	else if (v != NULL && !json_is_null(v)) {
+		http_res_error(res, req, 400, "JSON parse error: version must be a number");
+		goto out;
+	}
+	if (!api_node_up()) {
+		snprintf(msg, sizeof(msg), "Serivce discovery is not in up state. Current status: %s",
+			 api_node_status());
+		disc__delta_fail(req, res, API_UNAVAILABLE, msg);
+		goto out;
+	}
+	res->body.len = 0;
+	json_put_raw(&res->body, "{\"delta\":");
+	rc = versioned_delta(api_shm(), shm_now_ms(), g_worker->started_ms, (uint64_t)version,
+			     &res->body, &newest);
+	if (rc == -ENOENT) {
+		disc__delta_fail(req, res, API_DATA_NOT_FOUND, "Delta is not found.");
+		goto out;
+	}
+	if (rc < 0) {
+		disc__delta_fail(req, res, API_INTERNAL_ERROR, strerror(-rc));
+		goto out;
+	}
+	json_put_raw(&res->body, ",\"responseStatus\":" API_STATUS_SUCCESS ",\"version\":");
+	json_put_u64(&res->body, newest);
+	json_put_raw(&res->body, "}");
+out:
+	json_decref(root);
+}

@@ -1,0 +1,316 @@
+/*
+ * api_registry.c - register, heartbeat and unregister (API.md §2.1).
+ *
+ * Called by api_dispatch for /artemis/api/registry/{register,heartbeat,
+ * unregister}.json and the /api/registry/ aliases.  The order of checks is
+ * Java's RegistryTool: rate limiter, instances null or empty (bad-request),
+ * node not up (service-unavailable), then per instance: region (and zone
+ * unless allowed) -> no-permission, required fields -> internal-service-
+ * error "Exception: ...", the operation -> data-not-found (heartbeat only).
+ *
+ * A body that Jackson could not bind (instances not an array, an instance
+ * not an object, a port that is not a number) is HTTP 400 before anything
+ * is written, so a batch is never half-applied because of its shape.
+ *
+ * The heartbeat path costs a parse, a hash probe and a CAS per instance and
+ * a constant response when all succeed: no lock, no allocation of our own,
+ * no logging.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "json.h"
+#include "metrics.h"
+#include "worker.h"
+
+enum reg_op { OP_REGISTER, OP_HEARTBEAT, OP_UNREGISTER };
+
+#define REG_MSG_MAX 1024
+
+/* The outcome of one instance: NULL code means success. */
+typedef struct {
+	const char *code;
+	char msg[REG_MSG_MAX];
+} reg_outcome_t;
+
+static void reg__msgf(reg_outcome_t *o, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void reg__msgf(reg_outcome_t *o, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->code = code;
+	va_start(ap, fmt);
+	vsnprintf(o->msg, sizeof(o->msg), fmt, ap);
+	va_end(ap);
+}
+
+/* RegistryTool.checkSameZone. */
+static bool reg__check_zone(const json_instance_t *in, reg_outcome_t *o)
+{
+	const config_t *cfg = api_cfg();
+
+	if (!api_same(in->region, cfg->region)) {
+		reg__msgf(o, API_NO_PERMISSION,
+			  "regionId is not the same as the registry node. regionId: %.*s, registry "
+			  "node.regionId: %s",
+			  in->region.ptr ? (int)in->region.len : 4,
+			  in->region.ptr ? in->region.ptr : "null", cfg->region);
+		return false;
+	}
+	if (cfg->allow_registry_from_other_zone || api_same(in->zone, cfg->zone))
+		return true;
+	reg__msgf(o, API_NO_PERMISSION,
+		  "zoneId is not the same as the registry node. zoneId: %.*s, registry "
+		  "node.zoneId: %s",
+		  in->zone.ptr ? (int)in->zone.len : 4, in->zone.ptr ? in->zone.ptr : "null",
+		  cfg->zone);
+	return false;
+}
+
+/* InstanceChecker: what Java throws for, reported as it reports a throw. */
+static bool reg__check_required(const json_instance_t *in, reg_outcome_t *o)
+{
+	const char *field = NULL;
+
+	if (api_blank(in->service))
+		field = "instance.serviceId";
+	else if (api_blank(in->instance))
+		field = "instance.instanceId";
+	else if (api_blank(in->url))
+		field = "instance.url";
+	if (field == NULL)
+		return true;
+	reg__msgf(o, API_INTERNAL_ERROR, "Exception: %s is null or blank.", field);
+	return false;
+}
+
+static void reg__shm_error(int rc, const char *field, reg_outcome_t *o)
+{
+	switch (rc) {
+	case -ENAMETOOLONG:
+	case -E2BIG:
+		reg__msgf(o, API_BAD_REQUEST, "instance.%s is longer than allowed.",
+			  field ? field : "json");
+		break;
+	case -EINVAL:
+		reg__msgf(o, API_BAD_REQUEST, "instance.%s is invalid.", field ? field : "data");
+		break;
+	case -ENOSPC:
+		reg__msgf(o, API_INTERNAL_ERROR, "Exception: the registry is full.");
+		break;
+	default:
+		reg__msgf(o, API_INTERNAL_ERROR, "Exception: %s", strerror(-rc));
+	}
+}
+
+static void reg__register(const json_instance_t *in, shm_buf_t *scratch, reg_outcome_t *o)
+{
+	shm_instance_in_t si;
+	const char *field = NULL;
+	int rc;
+
+	scratch->len = 0;
+	if ((rc = json_instance_encode(in, scratch)) < 0) {
+		reg__shm_error(rc, NULL, o);
+		return;
+	}
+	memset(&si, 0, sizeof(si));
+	json_instance_key(in, &si.key);
+	si.zone = in->zone;
+	si.group = in->group;
+	si.ip = in->ip;
+	si.status = in->status;
+	si.json.ptr = scratch->data;
+	si.json.len = scratch->len;
+	si.legacy = in->legacy;
+	/* shm wants non-NULL empty strings for optional fields. */
+	if (si.zone.ptr == NULL)
+		si.zone.ptr = "";
+	if (si.group.ptr == NULL)
+		si.group.ptr = "";
+	if (si.ip.ptr == NULL)
+		si.ip.ptr = "";
+	if (si.status.ptr == NULL)
+		si.status.ptr = "";
+	if ((rc = shm_instance_validate(&si, &field)) < 0 ||
+	    (rc = shm_register(api_shm(), &si)) < 0)
+		reg__shm_error(rc, field, o);
+}
+
+static void reg__run_one(enum reg_op op, const json_instance_t *in, uint64_t now_ms,
+			 shm_buf_t *scratch, reg_outcome_t *o)
+{
+	shm_key_t key;
+	int rc;
+
+	o->code = NULL;
+	if (!reg__check_zone(in, o) || !reg__check_required(in, o))
+		return;
+	switch (op) {
+	case OP_REGISTER:
+		reg__register(in, scratch, o);
+		return;
+	case OP_HEARTBEAT:
+		json_instance_key(in, &key);
+		rc = shm_heartbeat(api_shm(), &key, now_ms);
+		if (rc == -ENOENT || rc == -EBUSY)
+			reg__msgf(o, API_DATA_NOT_FOUND, "Instance is not exising! Need re-register.");
+		else if (rc < 0)
+			reg__shm_error(rc, NULL, o);
+		return;
+	case OP_UNREGISTER:
+		json_instance_key(in, &key);
+		rc = shm_unregister(api_shm(), &key, 0);
+		if (rc < 0 && rc != -ENOENT)
+			reg__shm_error(rc, NULL, o);
+		return;
+	}
+}
+
+/* {"errorCode":..,"errorMessage":"<toString>: <msg>","instance":{..}} */
+static int reg__put_failed(shm_buf_t *b, const json_instance_t *in, const reg_outcome_t *o)
+{
+	char display[sizeof(((shm_instance_view_t *)0)->display)];
+	char msg[sizeof(display) + REG_MSG_MAX + 4];
+	int rc;
+
+	json_instance_display(in, display, sizeof(display));
+	snprintf(msg, sizeof(msg), "%s: %s", display, o->msg);
+	rc = json_put_raw(b, "{\"errorCode\":");
+	rc = rc ? rc : json_put_cstr(b, o->code);
+	rc = rc ? rc : json_put_raw(b, ",\"errorMessage\":");
+	rc = rc ? rc : json_put_cstr(b, msg);
+	rc = rc ? rc : json_put_raw(b, ",\"instance\":");
+	rc = rc ? rc : json_instance_encode(in, b);
+	return rc ? rc : json_put_raw(b, "}");
+}
+
+static void reg__respond_status(http_response_t *res, const char *status_json)
+{
+	res->body.len = 0;
+	json_put_raw(&res->body, "{\"failedInstances\":null,\"responseStatus\":");
+	json_put_raw(&res->body, status_json);
+	json_put_raw(&res->body, "}");
+}
+
+static void reg__respond_fail(const http_request_t *req, http_response_t *res, const char *code,
+			      const char *message)
+{
+	res->body.len = 0;
+	json_put_raw(&res->body, "{\"failedInstances\":null,\"responseStatus\":");
+	api_put_fail(&res->body, code, message);
+	json_put_raw(&res->body, "}");
+	metrics_fail(req);
+}
+
+/* Jackson binds the whole request before anything runs: check every
+ * element's shape first so that a bad one refuses the whole batch. */
+static int reg__check_shapes(json_t *instances)
+{
+	json_instance_t tmp;
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(instances, i, v) {
+		int rc;
+		if (json_is_null(v))
+			continue;
+		rc = json_instance_decode(v, &tmp, NULL);
+		if (rc == -EINVAL || rc == -ENOMEM)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static void reg__run(const http_request_t *req, http_response_t *res, enum reg_op op)
+{
+	static shm_buf_t scratch;
+	static const enum api_limit limit[] = { API_LIMIT_REGISTER, API_LIMIT_HEARTBEAT,
+						API_LIMIT_UNREGISTER };
+	json_t *root = NULL, *instances, *v;
+	json_instance_t in;
+	reg_outcome_t o;
+	uint64_t now_ms = shm_now_ms();
+	size_t i, failed = 0;
+	char msg[128];
+
+	if (api_rate_limited(limit[op], now_ms)) {
+		reg__respond_status(res, API_STATUS_RATE_LIMITED);
+		metrics_fail(req);
+		return;
+	}
+	if (api_body_object(req, res, &root) < 0)
+		return;
+	instances = json_member(root, "instances");
+	if (instances == NULL || json_is_null(instances) ||
+	    (json_is_array(instances) && json_array_size(instances) == 0)) {
+		reg__respond_fail(req, res, API_BAD_REQUEST, "request.instances is null or empty.");
+		goto out;
+	}
+	if (!json_is_array(instances) ||
+	    (json_array_size(instances) > 1 && reg__check_shapes(instances) < 0)) {
+		http_res_error(res, req, 400, "JSON parse error: request.instances has the wrong type");
+		goto out;
+	}
+	if (!api_node_up()) {
+		snprintf(msg, sizeof(msg), "Serivce registry is not in up state. Current status: %s",
+			 api_node_status());
+		reg__respond_fail(req, res, API_UNAVAILABLE, msg);
+		goto out;
+	}
+	res->body.len = 0;
+	json_array_foreach(instances, i, v) {
+		const char *field = NULL;
+		int rc;
+
+		if (json_is_null(v))
+			continue;
+		rc = json_instance_decode(v, &in, &field);
+		if (rc == -EINVAL || rc == -ENOMEM) {
+			/* Only a single-element batch gets here (shapes were
+			 * checked for larger ones), so nothing was written. */
+			res->body.len = 0;
+			http_res_error(res, req, 400, "JSON parse error: an instance has the wrong type");
+			goto out;
+		}
+		o.code = NULL;
+		if (rc == -ENAMETOOLONG) {
+			if (reg__check_zone(&in, &o))
+				reg__msgf(&o, API_BAD_REQUEST, "instance.%s is longer than allowed.", field);
+		} else {
+			reg__run_one(op, &in, now_ms, &scratch, &o);
+		}
+		if (o.code == NULL)
+			continue;
+		json_put_raw(&res->body, failed++ ? "," : "{\"failedInstances\":[");
+		reg__put_failed(&res->body, &in, &o);
+	}
+	if (failed == 0) {
+		reg__respond_status(res, API_STATUS_SUCCESS);
+	} else {
+		json_put_raw(&res->body, "],\"responseStatus\":" API_STATUS_PARTIAL "}");
+		metrics_fail(req);
+	}
+out:
+	json_decref(root);
+}
+
+void api_registry_register(const http_request_t *req, http_response_t *res)
+{
+	reg__run(req, res, OP_REGISTER);
+}
+
+void api_registry_heartbeat(const http_request_t *req, http_response_t *res)
+{
+	reg__run(req, res, OP_HEARTBEAT);
+}
+
+void api_registry_unregister(const http_request_t *req, http_response_t *res)
+{
+	reg__run(req, res, OP_UNREGISTER);
+}

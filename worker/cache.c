@@ -1,0 +1,144 @@
+/*
+ * cache.c - per-worker cache of serialized Service responses.
+ *
+ * Called by the discovery handlers.  Entries are direct-mapped by a hash of
+ * the exact-case serviceId and validated by the service's version from the
+ * registry, which changes on every register, unregister and removal of the
+ * service's instances (heartbeats do not change the stored data, so they do
+ * not invalidate).  Total cached bytes are bounded by CACHE_MAX_BYTES; a
+ * response that does not fit is served uncached.
+ */
+#include "cache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "json.h"
+#include "metrics.h"
+
+typedef struct {
+	bool used;
+	uint64_t version;
+	uint32_t count;
+	size_t name_len;
+	char name[SHM_MAX_SERVICE + 1];
+	shm_buf_t body;
+} cache_entry_t;
+
+static cache_entry_t cache__slots[CACHE_SLOTS];
+static size_t cache__bytes;
+static shm_t *cache__shm;
+
+void cache_clear(void)
+{
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		shm_buf_free(&cache__slots[i].body);
+		memset(&cache__slots[i], 0, sizeof(cache__slots[i]));
+	}
+	cache__bytes = 0;
+}
+
+static int cache__frame_tail(shm_buf_t *out, shm_str_t service)
+{
+	int rc = json_put_raw(out, ",\"logicInstances\":null,\"metadata\":null,"
+				   "\"routeRules\":null,\"serviceId\":");
+
+	rc = rc ? rc : json_put_str(out, service.ptr, service.len);
+	return rc ? rc : json_put_raw(out, "}");
+}
+
+/* Build the response from the registry into out; *version and *count get
+ * what was read.  -ENOENT is not an error: instances:null. */
+static int cache__build(shm_t *shm, shm_str_t service, shm_buf_t *out, uint64_t *version,
+			uint32_t *count)
+{
+	shm_service_info_t info = { 0, 0 };
+	size_t mark;
+	int rc = json_put_raw(out, "{\"instances\":");
+
+	if (rc < 0)
+		return rc;
+	mark = out->len;
+	rc = shm_service_read(shm, service, out, &info);
+	if (rc == -ENOENT) {
+		out->len = mark;
+		rc = json_put_raw(out, "null");
+		info.version = 0;
+		info.count = 0;
+	}
+	if (rc < 0)
+		return rc;
+	*version = info.version;
+	*count = info.count;
+	return cache__frame_tail(out, service);
+}
+
+static void cache__store(cache_entry_t *e, shm_str_t service, const char *body, size_t len,
+			 uint64_t version, uint32_t count)
+{
+	size_t old = e->used ? e->body.len : 0;
+
+	if (cache__bytes - old + len > CACHE_MAX_BYTES) {
+		if (e->used) {
+			cache__bytes -= old;
+			e->used = false;
+			e->body.len = 0;
+		}
+		return;
+	}
+	e->body.len = 0;
+	if (shm_buf_append(&e->body, body, len) < 0) {
+		cache__bytes -= old;
+		e->used = false;
+		return;
+	}
+	cache__bytes = cache__bytes - old + len;
+	memcpy(e->name, service.ptr, service.len);
+	e->name[service.len] = '\0';
+	e->name_len = service.len;
+	e->version = version;
+	e->count = count;
+	e->used = true;
+}
+
+int cache_put_service(shm_t *shm, shm_str_t service, shm_buf_t *out, uint32_t *count)
+{
+	shm_service_info_t info;
+	cache_entry_t *e;
+	uint64_t version;
+	uint32_t n = 0;
+	size_t start = out->len;
+	int rc;
+
+	if (shm != cache__shm) {
+		cache_clear();
+		cache__shm = shm;
+	}
+	if (count == NULL)
+		count = &n;
+	if (service.len > SHM_MAX_SERVICE) {
+		/* Cannot be registered: unknown. */
+		*count = 0;
+		rc = json_put_raw(out, "{\"instances\":null");
+		return rc ? rc : cache__frame_tail(out, service);
+	}
+	e = &cache__slots[XXH3_64bits(service.ptr, service.len) & (CACHE_SLOTS - 1)];
+	rc = shm_service_info(shm, service, &info);
+	if (rc == 0 && e->used && e->version == info.version && e->name_len == service.len &&
+	    memcmp(e->name, service.ptr, service.len) == 0) {
+		metrics_cache(true);
+		*count = e->count;
+		return shm_buf_append(out, e->body.data, e->body.len);
+	}
+	metrics_cache(false);
+	rc = cache__build(shm, service, out, &version, count);
+	if (rc < 0) {
+		out->len = start;
+		return rc;
+	}
+	if (*count > 0)
+		cache__store(e, service, out->data + start, out->len - start, version, *count);
+	return 0;
+}

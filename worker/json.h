@@ -1,0 +1,103 @@
+/*
+ * json.h - worker-internal JSON codec for the API handlers (json.c).
+ *
+ * Input: request bodies are parsed with jansson; object keys are matched
+ * case-insensitively with underscores ignored (API.md §0 and §A), so
+ * "serviceId", "ServiceID" and "service_id" are the same key.  When a key
+ * occurs twice under such matching the last one wins, as with Jackson.
+ *
+ * Output: camelCase keys in alphabetical order with null fields included,
+ * as Spring's SORT_PROPERTIES_ALPHABETICALLY writes them.  The writers append
+ * to an shm_buf_t; they never truncate (a failed allocation is -ENOMEM).
+ *
+ * Nothing here touches the registry or the network.
+ */
+#ifndef ARTEMIS_WORKER_JSON_H
+#define ARTEMIS_WORKER_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "artemis/shm.h"
+
+/* Longest "http://" + ip + ":" + port derived when url is missing. */
+#define JSON_DERIVED_URL_MAX (SHM_MAX_IP + 32)
+
+/* One Instance of a request, decoded.  Strings point into the jansson tree
+ * (or into derived_url); ptr == NULL means absent or JSON null. */
+typedef struct {
+	shm_str_t region;
+	shm_str_t zone;
+	shm_str_t group;
+	shm_str_t service;
+	shm_str_t instance;
+	shm_str_t machine;
+	shm_str_t ip;
+	shm_str_t protocol;
+	shm_str_t url;
+	shm_str_t health;
+	shm_str_t status;
+	int32_t port;             /* 0 when absent (a Java primitive int) */
+	json_t *metadata;         /* borrowed object, NULL when absent or null */
+	bool legacy;              /* metadata has a non-blank "java_registry" */
+	char derived_url[JSON_DERIVED_URL_MAX];
+} json_instance_t;
+
+/* Decode errors.  -EINVAL: the JSON is valid but has the wrong shape
+ * (Jackson would refuse it: HTTP 400).  -ENAMETOOLONG: a field exceeds its
+ * SHM_MAX_* limit (a per-instance bad-request); *field names it. */
+
+/* Parse a request body.  An empty body is an error, as Spring's "Required
+ * request body is missing".  Returns 0, or -EINVAL with a message in err. */
+int json_parse_body(const char *body, size_t len, json_t **out, char *err, size_t err_len);
+
+/* Member of an object by canonical name: lowercase, no underscores
+ * ("serviceid").  NULL when obj is not an object or has no such key.  When
+ * several keys match, the last wins. */
+json_t *json_member(const json_t *obj, const char *canon);
+
+/* Canonical form of a key into buf (lowercase, underscores removed).
+ * Returns false when it does not fit. */
+bool json_canon_key(const char *key, char *buf, size_t buf_len);
+
+/* A string-typed value as Jackson would coerce it: strings as is, numbers
+ * and booleans as their text (written into scratch), null -> ptr NULL.
+ * -EINVAL for objects and arrays. */
+int json_to_str(const json_t *v, shm_str_t *out, char *scratch, size_t scratch_len);
+
+/* Decode one Instance object.  inst points into obj afterwards.  A missing
+ * or blank url with non-blank ip and a port > 0 is derived as http://ip:port.
+ * Field limits (SHM_MAX_*) are checked here; *field names the culprit. */
+int json_instance_decode(json_t *obj, json_instance_t *inst, const char **field);
+
+/* Append the Instance's response form: sorted keys, nulls included. */
+int json_instance_encode(const json_instance_t *inst, shm_buf_t *out);
+
+/* Instance.toString(): lowercase "region/zone/service[/group]/instance",
+ * with "null" for absent parts, as Java prints them.  Always terminated;
+ * returns the length written. */
+size_t json_instance_display(const json_instance_t *inst, char *buf, size_t buf_len);
+
+/* The registry key of a decoded instance. */
+void json_instance_key(const json_instance_t *inst, shm_key_t *key);
+
+/* ---- Writers ---------------------------------------------------------- */
+
+/* Append s as a JSON string literal (quoted, escaped); ptr NULL -> null. */
+int json_put_str(shm_buf_t *b, const char *s, size_t len);
+int json_put_cstr(shm_buf_t *b, const char *s); /* NULL -> null */
+int json_put_raw(shm_buf_t *b, const char *s);  /* literal text */
+int json_put_u64(shm_buf_t *b, uint64_t v);
+int json_put_i64(shm_buf_t *b, int64_t v);
+int json_put_bool(shm_buf_t *b, bool v);
+
+/* A jansson value, compact, keys in insertion order (metadata maps keep
+ * the order they were sent in, as Java's HashMap order is unspecified). */
+int json_put_value(shm_buf_t *b, const json_t *v);
+
+/* The responseStatus object, e.g. {"errorCode":"success","message":"","status":"success"}. */
+int json_put_status(shm_buf_t *b, const char *status, const char *code, const char *message);
+
+#endif

@@ -1,0 +1,244 @@
+/*
+ * metrics.c - the API's counters and the /metrics exposition.
+ *
+ * Counters are kept in this process's slice of the region's per-process
+ * counter array (shm_proc_counters): the transport reports every response
+ * through api_observe(), handlers report handled failures, and /metrics
+ * sums the array over every process (shm_proc_counters_sum) so that any
+ * worker answers with the node's totals.  The layout of the array below is
+ * this file's own; nothing else writes those entries.
+ *
+ * Writers are single-threaded per process: a relaxed atomic add suffices
+ * (readers in other processes may see a count one request late).
+ */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+
+/* Layout of the per-process counter array. */
+enum {
+	MX_REQ = 0,                       /* API_MAX_ROUTES: requests per route */
+	MX_ERR = MX_REQ + API_MAX_ROUTES, /* API_MAX_ROUTES: errors per route */
+	MX_LAT = MX_ERR + API_MAX_ROUTES, /* MX_LAT_BUCKETS: latency histogram */
+	MX_LAT_BUCKETS = 16,
+	MX_LAT_SUM = MX_LAT + MX_LAT_BUCKETS, /* microseconds */
+	MX_LAT_COUNT,
+	MX_UNMATCHED,                     /* requests for no route (404) */
+	MX_RATE_LIMITED,
+	MX_CACHE_HIT,
+	MX_CACHE_MISS,
+	MX_END
+};
+_Static_assert(MX_END <= SHM_PROC_COUNTERS, "metrics do not fit the counter array");
+
+/* Upper bounds of the latency buckets, microseconds; the last is +Inf. */
+static const uint64_t metrics__lat_le[MX_LAT_BUCKETS - 1] = {
+	50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 5000000,
+};
+
+static shm_t *metrics__shm;
+static uint64_t *metrics__ctr;
+
+static uint64_t *metrics__counters(void)
+{
+	shm_t *shm = api_shm();
+
+	if (shm != metrics__shm) {
+		metrics__shm = shm;
+		metrics__ctr = shm ? shm_proc_counters(shm) : NULL;
+	}
+	return metrics__ctr;
+}
+
+static void metrics__add(unsigned idx, uint64_t n)
+{
+	uint64_t *c = metrics__counters();
+
+	if (c != NULL)
+		atomic_fetch_add_explicit((_Atomic uint64_t *)&c[idx], n, memory_order_relaxed);
+}
+
+void api_observe(const http_request_t *req, int status, uint64_t latency_us)
+{
+	int r = api_route_index(req->path, req->path_len);
+	unsigned b = 0;
+
+	if (r < 0) {
+		metrics__add(MX_UNMATCHED, 1);
+	} else {
+		metrics__add(MX_REQ + (unsigned)r, 1);
+		if (status >= 400)
+			metrics__add(MX_ERR + (unsigned)r, 1);
+	}
+	while (b < MX_LAT_BUCKETS - 1 && latency_us > metrics__lat_le[b])
+		b++;
+	metrics__add(MX_LAT + b, 1);
+	metrics__add(MX_LAT_SUM, latency_us);
+	metrics__add(MX_LAT_COUNT, 1);
+}
+
+void metrics_fail(const http_request_t *req)
+{
+	int r = api_route_index(req->path, req->path_len);
+
+	if (r >= 0)
+		metrics__add(MX_ERR + (unsigned)r, 1);
+}
+
+void metrics_rate_limited(void)
+{
+	metrics__add(MX_RATE_LIMITED, 1);
+}
+
+void metrics_cache(bool hit)
+{
+	metrics__add(hit ? MX_CACHE_HIT : MX_CACHE_MISS, 1);
+}
+
+/* ---- Exposition ---------------------------------------------------------- */
+
+static int metrics__printf(shm_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int metrics__printf(shm_buf_t *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	int rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	rc = shm_buf_reserve(b, (size_t)n + 1);
+	if (rc < 0)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+static int metrics__one(shm_buf_t *b, const char *name, const char *type, const char *help,
+			uint64_t v)
+{
+	return metrics__printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type,
+			       name, (unsigned long long)v);
+}
+
+static int metrics__registry(shm_buf_t *b)
+{
+	shm_stats_t st;
+	int rc = 0;
+
+	shm_stats(api_shm(), &st);
+	rc = rc ? rc : metrics__one(b, "artemis_instances", "gauge", "Instances in the registry.", st.instances);
+	rc = rc ? rc : metrics__one(b, "artemis_services", "gauge", "Services with instances.", st.services);
+	rc = rc ? rc : metrics__one(b, "artemis_registers_total", "counter", "Successful registers.", st.registers);
+	rc = rc ? rc : metrics__one(b, "artemis_unregisters_total", "counter", "Unregisters.", st.unregisters);
+	rc = rc ? rc : metrics__one(b, "artemis_renewals_total", "counter", "Successful heartbeats.", st.renewals);
+	rc = rc ? rc : metrics__one(b, "artemis_renewals_failed_total", "counter",
+				    "Heartbeats for unknown or expired instances.", st.renewals_failed);
+	rc = rc ? rc : metrics__one(b, "artemis_evictions_total", "counter", "Expired leases removed.", st.evictions);
+	rc = rc ? rc : metrics__one(b, "artemis_removals_total", "counter", "Unregistered leases removed.", st.removals);
+	rc = rc ? rc : metrics__one(b, "artemis_repairs_total", "counter", "Interrupted writes repaired.", st.repairs);
+	rc = rc ? rc : metrics__one(b, "artemis_registry_version", "counter", "Global change version.", st.version);
+	rc = rc ? rc : metrics__one(b, "artemis_arena_used_bytes", "gauge", "Blob arena bytes in use.", st.arena_used);
+	rc = rc ? rc : metrics__one(b, "artemis_arena_size_bytes", "gauge", "Blob arena size.", st.arena_size);
+	rc = rc ? rc : metrics__one(b, "artemis_capacity_instances", "gauge", "Instance capacity.", st.max_instances);
+	return rc;
+}
+
+static int metrics__preserve(shm_buf_t *b)
+{
+	static const char *const mgr_name[SHM_MGR_COUNT] = { "instance", "legacy-instance" };
+	shm_preserve_t p[SHM_MGR_COUNT];
+	int rc;
+
+	for (int m = 0; m < SHM_MGR_COUNT; m++)
+		shm_preserve_get(api_shm(), m, &p[m]);
+	rc = metrics__printf(b, "# HELP artemis_self_preservation_safe 1 when the lease manager "
+				"may expire leases.\n# TYPE artemis_self_preservation_safe gauge\n");
+	for (int m = 0; rc == 0 && m < SHM_MGR_COUNT; m++)
+		rc = metrics__printf(b, "artemis_self_preservation_safe{manager=\"%s\"} %d\n",
+				     mgr_name[m], p[m].safe ? 1 : 0);
+	rc = rc ? rc : metrics__printf(b, "# HELP artemis_self_preservation_enabled 1 when the safe "
+				       "check is on.\n# TYPE artemis_self_preservation_enabled gauge\n");
+	for (int m = 0; rc == 0 && m < SHM_MGR_COUNT; m++)
+		rc = metrics__printf(b, "artemis_self_preservation_enabled{manager=\"%s\"} %d\n",
+				     mgr_name[m], p[m].enabled ? 1 : 0);
+	rc = rc ? rc : metrics__printf(b, "# HELP artemis_lease_renewals_window Renewals in the "
+				       "current window.\n# TYPE artemis_lease_renewals_window gauge\n");
+	for (int m = 0; rc == 0 && m < SHM_MGR_COUNT; m++)
+		rc = metrics__printf(b, "artemis_lease_renewals_window{manager=\"%s\"} %llu\n",
+				     mgr_name[m], (unsigned long long)p[m].window_count);
+	rc = rc ? rc : metrics__printf(b, "# HELP artemis_lease_renewals_max Highest window count "
+				       "seen.\n# TYPE artemis_lease_renewals_max gauge\n");
+	for (int m = 0; rc == 0 && m < SHM_MGR_COUNT; m++)
+		rc = metrics__printf(b, "artemis_lease_renewals_max{manager=\"%s\"} %llu\n",
+				     mgr_name[m], (unsigned long long)p[m].max_count);
+	return rc;
+}
+
+static int metrics__http(shm_buf_t *b, const uint64_t *c)
+{
+	uint64_t cum = 0;
+	int rc;
+
+	rc = metrics__printf(b, "# HELP artemis_http_requests_total HTTP requests by endpoint.\n"
+				"# TYPE artemis_http_requests_total counter\n");
+	for (int r = 0; rc == 0 && r < api_route_count(); r++)
+		if (api_route_first(r))
+			rc = metrics__printf(b, "artemis_http_requests_total{endpoint=\"%s\"} %llu\n",
+					     api_route_name(r), (unsigned long long)c[MX_REQ + r]);
+	rc = rc ? rc : metrics__printf(b, "# HELP artemis_http_errors_total Failed requests by "
+				       "endpoint (HTTP >= 400 or a fail responseStatus).\n"
+				       "# TYPE artemis_http_errors_total counter\n");
+	for (int r = 0; rc == 0 && r < api_route_count(); r++)
+		if (api_route_first(r))
+			rc = metrics__printf(b, "artemis_http_errors_total{endpoint=\"%s\"} %llu\n",
+					     api_route_name(r), (unsigned long long)c[MX_ERR + r]);
+	rc = rc ? rc : metrics__one(b, "artemis_http_unmatched_total", "counter",
+				    "Requests for unknown paths.", c[MX_UNMATCHED]);
+	rc = rc ? rc : metrics__one(b, "artemis_rate_limited_total", "counter",
+				    "Requests refused by a rate limiter.", c[MX_RATE_LIMITED]);
+	rc = rc ? rc : metrics__one(b, "artemis_response_cache_hits_total", "counter",
+				    "Service responses served from a worker cache.", c[MX_CACHE_HIT]);
+	rc = rc ? rc : metrics__one(b, "artemis_response_cache_misses_total", "counter",
+				    "Service responses built from the registry.", c[MX_CACHE_MISS]);
+	rc = rc ? rc : metrics__printf(b, "# HELP artemis_http_request_duration_seconds Request "
+				       "latency.\n# TYPE artemis_http_request_duration_seconds histogram\n");
+	for (int i = 0; rc == 0 && i < MX_LAT_BUCKETS; i++) {
+		cum += c[MX_LAT + i];
+		if (i < MX_LAT_BUCKETS - 1)
+			rc = metrics__printf(b, "artemis_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+					     (double)metrics__lat_le[i] / 1e6, (unsigned long long)cum);
+		else
+			rc = metrics__printf(b, "artemis_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+					     (unsigned long long)cum);
+	}
+	rc = rc ? rc : metrics__printf(b, "artemis_http_request_duration_seconds_sum %.6f\n",
+				       (double)c[MX_LAT_SUM] / 1e6);
+	rc = rc ? rc : metrics__printf(b, "artemis_http_request_duration_seconds_count %llu\n",
+				       (unsigned long long)c[MX_LAT_COUNT]);
+	return rc;
+}
+
+int metrics_render(shm_buf_t *out)
+{
+	static uint64_t sum[SHM_PROC_COUNTERS];
+	int rc;
+
+	shm_proc_counters_sum(api_shm(), sum);
+	rc = metrics__registry(out);
+	rc = rc ? rc : metrics__preserve(out);
+	rc = rc ? rc : metrics__http(out, sum);
+	return rc;
+}
