@@ -1,0 +1,789 @@
+/*
+ * test_http.c - the HTTP transport (worker/http.c, worker/http_body.c).
+ *
+ * Each test runs an http_server_t on a private event base and talks to it
+ * over a socketpair (one test uses a TCP listener on 127.0.0.1 for the
+ * accept path and max_connections).  The dispatch function is the echo
+ * handler below, installed with http_set_dispatch(), so the test does not
+ * depend on the API layer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "../../worker/http_body.h"
+#include "../../worker/http_conn.h"
+
+#define CLIENT_BUF (8u << 20)
+#define DEADLINE_MS 5000
+
+static struct event_base *base;
+static http_server_t *srv;
+static config_t cfg;
+static int cli = -1;          /* client end of the socketpair */
+static char *cbuf;            /* bytes received by the client, not yet parsed */
+static size_t clen;
+static bool ceof;
+static unsigned dispatched, observed;
+static int last_observed_status;
+
+typedef struct {
+	int status;
+	char head[4096];
+	char *body;           /* points into a malloc'd copy */
+	size_t body_len;
+} resp_t;
+
+/* ---- The test's API layer ---------------------------------------------- */
+
+/* Echo: "<method> <path> q=<query> gz=<0|1> ct=<type>\n<body>".  Paths
+ * select special behaviour. */
+static void echo_dispatch(const http_request_t *req, http_response_t *res)
+{
+	dispatched++;
+	if (strcmp(req->path, "/big") == 0) {
+		size_t n = (size_t)atol(req->query);
+		for (size_t i = 0; i < n; i++)
+			http_res_append(res, "abcdefghijklmnopqrstuvwxyz0123456789" + i % 36, 1);
+		res->content_type = "text/plain";
+		return;
+	}
+	if (strcmp(req->path, "/405") == 0) {
+		res->allow = "POST";
+		http_res_error(res, req, 405, "Request method 'GET' not supported");
+		return;
+	}
+	const char *x = http_request_header(req, "X-Test");
+	http_res_printf(res, "%d %s q=%s gz=%d ct=%s x=%s\n", (int)req->method, req->path,
+			req->query, req->body_was_gzip ? 1 : 0, req->content_type, x ? x : "-");
+	http_res_append(res, req->body, req->body_len);
+	res->content_type = "text/plain";
+}
+
+static void test_observe(const http_request_t *req, int status, uint64_t latency_us)
+{
+	(void)req;
+	(void)latency_us;
+	observed++;
+	last_observed_status = status;
+}
+
+/* ---- Harness ------------------------------------------------------------ */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void cfg_init(void)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_header_bytes = 8192;
+	cfg.max_body_bytes = 1u << 20;
+	cfg.idle_timeout_ms = 60000;
+	cfg.max_connections = 100;
+}
+
+static void server_start(void)
+{
+	base = event_base_new();
+	assert_non_null(base);
+	assert_int_equal(http_server_new(base, &cfg, -1, &srv), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
+	cli = sv[1];
+	clen = 0;
+	ceof = false;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	cfg_init();
+	dispatched = observed = 0;
+	clen = 0;
+	ceof = false;
+	http_set_dispatch(echo_dispatch);
+	http_set_observer(test_observe);
+	if (!cbuf)
+		cbuf = malloc(CLIENT_BUF);
+	return cbuf ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (cli >= 0)
+		close(cli);
+	cli = -1;
+	if (srv)
+		http_server_free(srv);
+	srv = NULL;
+	if (base)
+		event_base_free(base);
+	base = NULL;
+	return 0;
+}
+
+/* Run the server's loop once and collect what the client received. */
+static void pump(int fd)
+{
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	for (;;) {
+		if (clen == CLIENT_BUF)
+			return;
+		ssize_t n = recv(fd, cbuf + clen, CLIENT_BUF - clen, 0);
+		if (n > 0) {
+			clen += (size_t)n;
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			ceof = true;
+		return;
+	}
+}
+
+static void pump_wait(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	poll(&p, 1, 1);
+	pump(fd);
+}
+
+static void client_send_fd(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	uint64_t deadline = mono_ms() + DEADLINE_MS;
+	while (len > 0 && mono_ms() < deadline) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			return; /* the server closed: fine for the limit tests */
+		}
+		pump(fd);
+	}
+}
+
+static void send_str(int fd, const char *s)
+{
+	client_send_fd(fd, s, strlen(s));
+}
+
+static void client_send(const char *s)
+{
+	send_str(cli, s);
+}
+
+/* Take one complete response from the client's buffer.  head_only: a
+ * response to HEAD (Content-Length without a body). */
+static int take_response(resp_t *r, bool head_only)
+{
+	char *end = memmem(cbuf, clen, "\r\n\r\n", 4);
+	if (!end)
+		return -1;
+	size_t hlen = (size_t)(end - cbuf) + 4;
+	if (hlen >= sizeof(r->head))
+		return -1;
+	memcpy(r->head, cbuf, hlen);
+	r->head[hlen] = '\0';
+	r->status = atoi(r->head + 9);
+	const char *cl = strcasestr(r->head, "\r\nContent-Length: ");
+	size_t blen = cl && r->status >= 200 && !head_only ? (size_t)atol(cl + 18) : 0;
+	if (clen < hlen + blen)
+		return -1;
+	free(r->body);
+	r->body = malloc(blen + 1);
+	memcpy(r->body, cbuf + hlen, blen);
+	r->body[blen] = '\0';
+	r->body_len = blen;
+	memmove(cbuf, cbuf + hlen + blen, clen - hlen - blen);
+	clen -= hlen + blen;
+	return 0;
+}
+
+static int read_response_fd(int fd, resp_t *r, bool head_only)
+{
+	uint64_t deadline = mono_ms() + DEADLINE_MS;
+	while (mono_ms() < deadline) {
+		if (take_response(r, head_only) == 0)
+			return 0;
+		if (ceof)
+			return -1;
+		pump_wait(fd);
+	}
+	return -1;
+}
+
+static void expect_response(resp_t *r, int status)
+{
+	assert_int_equal(read_response_fd(cli, r, false), 0);
+	assert_int_equal(r->status, status);
+}
+
+static bool wait_eof(int fd)
+{
+	uint64_t deadline = mono_ms() + DEADLINE_MS;
+	while (!ceof && mono_ms() < deadline)
+		pump_wait(fd);
+	return ceof;
+}
+
+static bool has_header(const resp_t *r, const char *line)
+{
+	return strcasestr(r->head, line) != NULL;
+}
+
+static size_t gzip_bytes(const void *in, size_t n, unsigned char *out, size_t cap)
+{
+	z_stream z;
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)n;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	size_t len = z.total_out;
+	deflateEnd(&z);
+	return len;
+}
+
+/* "<hex>\r\n<data>\r\n" pieces of `step` bytes, then the last chunk. */
+static size_t chunk_bytes(const unsigned char *in, size_t n, size_t step, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += step) {
+		size_t k = n - i < step ? n - i : step;
+		o += (size_t)sprintf(out + o, "%zx\r\n", k);
+		memcpy(out + o, in + i, k);
+		o += k;
+		memcpy(out + o, "\r\n", 2);
+		o += 2;
+	}
+	memcpy(out + o, "0\r\n\r\n", 5);
+	return o + 5;
+}
+
+/* ---- Tests -------------------------------------------------------------- */
+
+static const char json[] = "{\"instances\":[{\"serviceId\":\"svc\",\"instanceId\":\"i1\"}]}";
+
+static void test_plain_post(void **state)
+{
+	(void)state;
+	server_start();
+	char req[512];
+	snprintf(req, sizeof(req),
+		 "POST /artemis/api/registry/heartbeat.json?a=1 HTTP/1.1\r\nHost: x\r\n"
+		 "Content-Type: application/json\r\nX-Test:  spaced  \r\n"
+		 "Content-Length: %zu\r\n\r\n%s",
+		 strlen(json), json);
+	client_send(req);
+	resp_t r = {0};
+	expect_response(&r, 200);
+	char want[256];
+	snprintf(want, sizeof(want),
+		 "%d /artemis/api/registry/heartbeat.json q=a=1 gz=0 ct=application/json x=spaced\n%s",
+		 HTTP_M_POST, json);
+	assert_string_equal(r.body, want);
+	assert_true(has_header(&r, "\r\nConnection: keep-alive\r\n"));
+	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Origin: *\r\n"));
+	assert_true(has_header(&r, "\r\nAccess-Control-Expose-Headers: *\r\n"));
+	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Credentials: true\r\n"));
+	assert_true(has_header(&r, "\r\nContent-Type: text/plain\r\n"));
+	assert_int_equal(observed, 1);
+	assert_int_equal(last_observed_status, 200);
+	free(r.body);
+}
+
+static void test_chunked(void **state)
+{
+	(void)state;
+	server_start();
+	char body[512], req[1024];
+	size_t n = chunk_bytes((const unsigned char *)json, strlen(json), 7, body);
+	int h = snprintf(req, sizeof(req),
+			 "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+	memcpy(req + h, body, n);
+	client_send_fd(cli, req, (size_t)h + n);
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, "gz=0"));
+	assert_string_equal(strchr(r.body, '\n') + 1, json);
+	free(r.body);
+}
+
+static void send_gzip(const char *te_or_cl, size_t chunk_step, const void *plain, size_t plen)
+{
+	static unsigned char gz[1 << 20];
+	static char chunked[1 << 21];
+	char head[256];
+	size_t glen = gzip_bytes(plain, plen, gz, sizeof(gz));
+	if (chunk_step) {
+		size_t n = chunk_bytes(gz, glen, chunk_step, chunked);
+		snprintf(head, sizeof(head),
+			 "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+			 "Content-Type: application/json\r\n%s\r\n\r\n",
+			 te_or_cl);
+		client_send(head);
+		client_send_fd(cli, chunked, n);
+	} else {
+		snprintf(head, sizeof(head),
+			 "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+			 "Content-Length: %zu\r\n\r\n",
+			 glen);
+		client_send(head);
+		client_send_fd(cli, gz, glen);
+	}
+}
+
+static void test_gzip_content_length(void **state)
+{
+	(void)state;
+	server_start();
+	send_gzip(NULL, 0, json, strlen(json));
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, "gz=1"));
+	assert_string_equal(strchr(r.body, '\n') + 1, json);
+	free(r.body);
+}
+
+static void test_gzip_chunked(void **state)
+{
+	(void)state;
+	server_start();
+	/* A body larger than one inflate step, split into odd-sized chunks. */
+	size_t plen = 200000;
+	char *plain = malloc(plen + 1);
+	for (size_t i = 0; i < plen; i++)
+		plain[i] = (char)('a' + (i * 7 + i / 13) % 26);
+	plain[plen] = '\0';
+	send_gzip("Transfer-Encoding: chunked", 333, plain, plen);
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, "gz=1"));
+	assert_int_equal(strlen(strchr(r.body, '\n') + 1), plen);
+	assert_memory_equal(strchr(r.body, '\n') + 1, plain, plen);
+	/* and the connection is still usable */
+	client_send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, " /after "));
+	free(plain);
+	free(r.body);
+}
+
+static void test_gzip_truncated(void **state)
+{
+	(void)state;
+	server_start();
+	unsigned char gz[512];
+	size_t glen = gzip_bytes(json, strlen(json), gz, sizeof(gz));
+	char head[256];
+	snprintf(head, sizeof(head),
+		 "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+		 "Content-Length: %zu\r\n\r\n",
+		 glen - 10);
+	client_send(head);
+	client_send_fd(cli, gz, glen - 10);
+	resp_t r = {0};
+	expect_response(&r, 400);
+	assert_non_null(strstr(r.body, "\"status\":400"));
+	assert_non_null(strstr(r.body, "\"error\":\"Bad Request\""));
+	assert_non_null(strstr(r.body, "\"path\":\"/gz\""));
+	assert_non_null(strstr(r.body, "\"timestamp\":"));
+	assert_int_equal(dispatched, 0);
+	/* corrupt, not truncated: also 400; the connection survives both */
+	memset(gz + 10, 0xff, 8);
+	snprintf(head, sizeof(head),
+		 "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+		 "Content-Length: %zu\r\n\r\n",
+		 glen);
+	client_send(head);
+	client_send_fd(cli, gz, glen);
+	expect_response(&r, 400);
+	client_send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+	expect_response(&r, 200);
+	free(r.body);
+}
+
+static void test_gzip_bomb(void **state)
+{
+	(void)state;
+	server_start();
+	size_t plen = 16u << 20; /* inflates to 16 MiB, limit is 1 MiB */
+	char *zeros = calloc(1, plen);
+	send_gzip("Transfer-Encoding: chunked", 4096, zeros, plen);
+	free(zeros);
+	resp_t r = {0};
+	expect_response(&r, 413);
+	assert_non_null(strstr(r.body, "\"status\":413"));
+	assert_int_equal(dispatched, 0);
+	assert_int_equal(last_observed_status, 413);
+	free(r.body);
+}
+
+static void test_body_too_large(void **state)
+{
+	(void)state;
+	server_start();
+	client_send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 413);
+	assert_true(has_header(&r, "\r\nConnection: close\r\n"));
+	assert_true(wait_eof(cli));
+	free(r.body);
+}
+
+static void test_chunked_too_large(void **state)
+{
+	(void)state;
+	server_start();
+	client_send("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+	static char chunk[70000];
+	int h = snprintf(chunk, sizeof(chunk), "%x\r\n", 65536);
+	memset(chunk + h, 'a', 65536);
+	memcpy(chunk + h + 65536, "\r\n", 2);
+	for (int i = 0; i < 17; i++)
+		client_send_fd(cli, chunk, (size_t)h + 65538);
+	resp_t r = {0};
+	expect_response(&r, 413);
+	assert_true(wait_eof(cli));
+	free(r.body);
+}
+
+static void test_header_too_large(void **state)
+{
+	(void)state;
+	server_start();
+	char *big = malloc(20000);
+	int n = snprintf(big, 20000, "GET /x HTTP/1.1\r\nHost: x\r\nX-Big: ");
+	memset(big + n, 'b', 10000);
+	strcpy(big + n + 10000, "\r\n\r\n");
+	client_send(big);
+	free(big);
+	resp_t r = {0};
+	expect_response(&r, 431);
+	assert_non_null(strstr(r.body, "\"status\":431"));
+	assert_true(has_header(&r, "\r\nConnection: close\r\n"));
+	assert_true(wait_eof(cli));
+	assert_int_equal(dispatched, 0);
+	free(r.body);
+}
+
+static void test_pipelined_in_order(void **state)
+{
+	(void)state;
+	server_start();
+	/* A large response in the middle exercises the direct-send path and the
+	 * output high-water mark (2 MiB > HTTP_OUT_HIGH). */
+	client_send("GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+		    "POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+		    "GET /big?2097152 HTTP/1.1\r\nHost: x\r\n\r\n"
+		    "GET /big?100000 HTTP/1.1\r\nHost: x\r\n\r\n"
+		    "HEAD /four HTTP/1.1\r\nHost: x\r\n\r\n"
+		    "GET /five HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, " /one "));
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, " /two "));
+	assert_string_equal(strchr(r.body, '\n') + 1, "abc");
+	expect_response(&r, 200);
+	assert_int_equal(r.body_len, 2097152);
+	assert_int_equal(r.body[36 * 1000 + 5], 'f');
+	expect_response(&r, 200);
+	assert_int_equal(r.body_len, 100000);
+	assert_int_equal(read_response_fd(cli, &r, true), 0);
+	assert_int_equal(r.status, 200);
+	assert_true(has_header(&r, "\r\nContent-Length: "));
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, " /five "));
+	assert_int_equal(dispatched, 6);
+	free(r.body);
+}
+
+static void test_keepalive_vs_close(void **state)
+{
+	(void)state;
+	server_start();
+	resp_t r = {0};
+	client_send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	expect_response(&r, 200);
+	assert_true(has_header(&r, "\r\nConnection: keep-alive\r\n"));
+	client_send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+	expect_response(&r, 200);
+	assert_true(has_header(&r, "\r\nConnection: keep-alive\r\n"));
+	/* the request after "close" is ignored */
+	client_send("GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+		    "GET /d HTTP/1.1\r\nHost: x\r\n\r\n");
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, " /c "));
+	assert_true(has_header(&r, "\r\nConnection: close\r\n"));
+	assert_true(wait_eof(cli));
+	assert_int_equal(clen, 0);
+	teardown(NULL);
+
+	server_start();
+	client_send("GET /e HTTP/1.0\r\n\r\n");
+	expect_response(&r, 200);
+	assert_true(has_header(&r, "\r\nConnection: close\r\n"));
+	assert_true(wait_eof(cli));
+	free(r.body);
+}
+
+static void test_options_preflight(void **state)
+{
+	(void)state;
+	server_start();
+	client_send("OPTIONS /artemis/api/registry/register.json HTTP/1.1\r\nHost: x\r\n"
+		    "Origin: http://a\r\nAccess-Control-Request-Method: POST\r\n"
+		    "Access-Control-Request-Headers: content-type,x-y\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_int_equal(dispatched, 0);
+	assert_int_equal(r.body_len, 0);
+	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Methods: POST\r\n"));
+	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Headers: content-type,x-y\r\n"));
+	assert_true(has_header(&r, "\r\nAccess-Control-Max-Age: 3600\r\n"));
+	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Origin: *\r\n"));
+	assert_int_equal(observed, 1);
+	free(r.body);
+}
+
+static void test_malformed(void **state)
+{
+	(void)state;
+	server_start();
+	client_send("GARBAGE\x01\x02 / HTTP/1.1\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 400);
+	assert_non_null(strstr(r.body, "\"error\":\"Bad Request\""));
+	assert_true(wait_eof(cli));
+	assert_int_equal(dispatched, 0);
+	free(r.body);
+}
+
+static void test_unsupported_encoding(void **state)
+{
+	(void)state;
+	server_start();
+	client_send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Encoding: br\r\n"
+		    "Content-Length: 4\r\n\r\nabcd"
+		    "GET /y HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 415);
+	assert_non_null(strstr(r.body, "\"error\":\"Unsupported Media Type\""));
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, " /y "));
+	free(r.body);
+}
+
+static void test_405_allow_and_defaults(void **state)
+{
+	(void)state;
+	server_start();
+	client_send("GET /405 HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 405);
+	assert_true(has_header(&r, "\r\nAllow: POST\r\n"));
+	assert_true(has_header(&r, "\r\nContent-Type: application/json;charset=UTF-8\r\n"));
+	assert_non_null(strstr(r.body, "\"error\":\"Method Not Allowed\""));
+	free(r.body);
+}
+
+static void test_expect_continue(void **state)
+{
+	(void)state;
+	server_start();
+	client_send("POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+		    "Content-Length: 2\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 100);
+	client_send("hi");
+	expect_response(&r, 200);
+	assert_string_equal(strchr(r.body, '\n') + 1, "hi");
+	free(r.body);
+}
+
+static void test_path_decoding(void **state)
+{
+	(void)state;
+	server_start();
+	client_send("GET /a%20b%2Fc%zz%00?x=%20#frag HTTP/1.1\r\nHost: x\r\n\r\n"
+		    "GET http://host:1/abs?q=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, " /a b/c%zz%00 q=x=%20 "));
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, " /abs q=q=1 "));
+	free(r.body);
+}
+
+static void test_idle_timeout(void **state)
+{
+	(void)state;
+	cfg.idle_timeout_ms = 100;
+	server_start();
+	client_send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_int_equal(http_server_conns(srv), 1);
+	assert_true(wait_eof(cli));
+	assert_int_equal(http_server_conns(srv), 0);
+	free(r.body);
+}
+
+static void test_drain(void **state)
+{
+	(void)state;
+	server_start();
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
+	int busy = sv[1];
+	/* `busy` has a request half sent; `cli` is idle */
+	send_str(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n");
+	pump(busy);
+	assert_int_equal(http_server_conns(srv), 2);
+	http_server_drain(srv);
+	assert_true(wait_eof(cli));
+	assert_int_equal(http_server_conns(srv), 1);
+	ceof = false;
+	clen = 0;
+	send_str(busy, "\r\n");
+	resp_t r = {0};
+	assert_int_equal(read_response_fd(busy, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	assert_true(has_header(&r, "\r\nConnection: close\r\n"));
+	assert_true(wait_eof(busy));
+	assert_int_equal(http_server_conns(srv), 0);
+	close(busy);
+	free(r.body);
+}
+
+static void test_listener_max_connections(void **state)
+{
+	(void)state;
+	cfg.max_connections = 1;
+	base = event_base_new();
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	socklen_t sl = sizeof(sa);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 16), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	assert_int_equal(http_server_new(base, &cfg, lfd, &srv), 0);
+
+	int c1 = socket(AF_INET, SOCK_STREAM, 0), c2 = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(c1, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(connect(c2, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fcntl(c1, F_SETFL, O_NONBLOCK);
+	fcntl(c2, F_SETFL, O_NONBLOCK);
+	send_str(c1, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+	send_str(c2, "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	assert_int_equal(read_response_fd(c1, &r, false), 0);
+	assert_non_null(strstr(r.body, " /1 "));
+	/* c2 waits in the accept queue while c1 is open */
+	for (int i = 0; i < 20; i++)
+		pump_wait(c2);
+	assert_int_equal(clen, 0);
+	assert_int_equal(http_server_conns(srv), 1);
+	close(c1);
+	assert_int_equal(read_response_fd(c2, &r, false), 0);
+	assert_non_null(strstr(r.body, " /2 "));
+	close(c2);
+	http_server_free(srv);
+	srv = NULL;
+	close(lfd);
+	free(r.body);
+}
+
+static void test_inflate_unit(void **state)
+{
+	(void)state;
+	enum http_body_coding cd;
+	assert_int_equal(http_body_coding_parse(" GZIP ", &cd), 0);
+	assert_int_equal(cd, HTTP_CODING_GZIP);
+	assert_int_equal(http_body_coding_parse("identity", &cd), 0);
+	assert_int_equal(cd, HTTP_CODING_IDENTITY);
+	assert_int_equal(http_body_coding_parse("br", &cd), -ENOTSUP);
+
+	/* two gzip members, fed one byte at a time */
+	unsigned char gz[1024];
+	size_t a = gzip_bytes("hello ", 6, gz, sizeof(gz));
+	size_t b = gzip_bytes("world", 5, gz + a, sizeof(gz) - a);
+	http_inflate_t z = {0};
+	shm_buf_t out = {0};
+	assert_int_equal(http_inflate_start(&z, HTTP_CODING_GZIP), 0);
+	for (size_t i = 0; i < a + b; i++)
+		assert_int_equal(http_inflate_feed(&z, gz + i, 1, &out, 100), 0);
+	assert_int_equal(http_inflate_finish(&z), 0);
+	assert_int_equal(out.len, 11);
+	assert_memory_equal(out.data, "hello world", 11);
+	/* exactly at the limit is fine, one byte more is not */
+	out.len = 0;
+	assert_int_equal(http_inflate_start(&z, HTTP_CODING_GZIP), 0);
+	assert_int_equal(http_inflate_feed(&z, gz, a, &out, 6), 0);
+	assert_int_equal(http_inflate_finish(&z), 0);
+	out.len = 0;
+	assert_int_equal(http_inflate_start(&z, HTTP_CODING_GZIP), 0);
+	assert_int_equal(http_inflate_feed(&z, gz, a, &out, 5), -E2BIG);
+	/* empty body is not a gzip stream */
+	assert_int_equal(http_inflate_start(&z, HTTP_CODING_GZIP), 0);
+	assert_int_equal(http_inflate_finish(&z), -EBADMSG);
+	http_inflate_free(&z);
+	shm_buf_free(&out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_plain_post, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gzip_content_length, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gzip_chunked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gzip_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gzip_bomb, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_too_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chunked_too_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_too_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keepalive_vs_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_options_preflight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsupported_encoding, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_405_allow_and_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_path_decoding, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listener_max_connections, setup, teardown),
+		cmocka_unit_test(test_inflate_unit),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	free(cbuf);
+	return rc;
+}

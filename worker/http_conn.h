@@ -1,0 +1,79 @@
+/*
+ * http_conn.h - the HTTP transport's own interface (http.c), for the worker
+ * loop (worker.c), the WebSocket module, the unit tests and the fuzzer.
+ * Handlers use http.h only.
+ *
+ * An http_server_t serves one event base: it accepts on a listening socket
+ * (or is handed connected sockets), parses requests, calls the dispatch
+ * function once per request, and writes the responses in request order.
+ */
+#ifndef ARTEMIS_WORKER_HTTP_CONN_H
+#define ARTEMIS_WORKER_HTTP_CONN_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "artemis/config.h"
+#include "http.h"
+
+typedef struct http_server http_server_t;
+typedef struct http_conn http_conn_t;
+
+typedef void (*http_dispatch_fn)(const http_request_t *req, http_response_t *res);
+typedef void (*http_observe_fn)(const http_request_t *req, int status, uint64_t latency_us);
+
+/* Process-wide hooks.  NULL restores the defaults, api_dispatch() and
+ * api_observe(); tests and the fuzzer install their own. */
+void http_set_dispatch(http_dispatch_fn fn);
+void http_set_observer(http_observe_fn fn);
+
+/* Connection takeover (WebSocket).  For a request with "Connection: upgrade"
+ * and an Upgrade header, the hook is called after the request head is
+ * parsed and the responses to earlier pipelined requests are queued.  If it
+ * returns true it owns `fd` from then on (it must also send `unsent`, the
+ * bytes of those earlier responses the socket has not taken yet, before its
+ * own); http.c frees its connection without closing the fd.  If it returns
+ * false, or no hook is set, the request is answered as plain HTTP and the
+ * connection is closed after the response. */
+typedef struct {
+	int fd;
+	struct event_base *base;
+	const http_request_t *req;   /* http_request_header() works on it */
+	const char *rest;            /* bytes received after the request head */
+	size_t rest_len;
+	const char *unsent;
+	size_t unsent_len;
+} http_upgrade_t;
+typedef bool (*http_upgrade_fn)(const http_upgrade_t *up);
+void http_set_upgrade_handler(http_upgrade_fn fn);
+
+/* Called whenever the number of open connections changes. */
+typedef void (*http_conns_fn)(void *arg, unsigned nconns);
+
+/* listen_fd may be -1 (connections are then added by http_server_add_conn).
+ * The server never closes listen_fd: the master owns it. */
+int http_server_new(struct event_base *base, const config_t *cfg, int listen_fd,
+		    http_server_t **out);
+void http_server_set_conns_cb(http_server_t *s, http_conns_fn fn, void *arg);
+
+/* Take over a connected non-blocking socket.  0 or -errno (fd is closed). */
+int http_server_add_conn(http_server_t *s, int fd, const char *peer_ip);
+
+/* Graceful stop: stop accepting, close idle connections now, answer the
+ * requests in progress with "Connection: close" and close after them. */
+void http_server_drain(http_server_t *s);
+unsigned http_server_conns(const http_server_t *s);
+
+/* Close every connection and free the server (not listen_fd). */
+void http_server_free(http_server_t *s);
+
+/* Socket-less connections, for the fuzzer: bytes in, responses discarded.
+ * http_conn_feed() returns 0 while the connection would stay open, 1 once
+ * it would be closed (further input is ignored). */
+http_conn_t *http_conn_new_detached(http_server_t *s);
+int http_conn_feed(http_conn_t *c, const void *data, size_t len);
+void http_conn_free(http_conn_t *c);
+
+#endif

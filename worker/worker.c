@@ -1,0 +1,228 @@
+/*
+ * worker.c - a worker process's main loop (worker_main, include/artemis/proc.h).
+ *
+ * The master forks a worker per slot and calls worker_main() in the child
+ * with the slot's SO_REUSEPORT listener and one end of a control socketpair.
+ * The worker joins the shm process table, runs one libevent base with the
+ * HTTP server (http.c) on it, beats its process-table entry every second and
+ * obeys the master's one-byte messages (PROC_MSG_*):
+ *   QUIT    stop accepting, finish the requests in progress, close keep-alive
+ *           connections after their current response; exit when none remain
+ *           or after WORKER_DRAIN_MS;
+ *   TERM    exit at once;
+ *   REOPEN  reopen the log file;
+ *   EOF     the master is gone: exit at once.
+ * It sends PROC_MSG_READY once it is listening.
+ *
+ * It never closes the listening socket's underlying file description in a
+ * way that affects other processes: it only stops watching it (the master
+ * and the other generation of workers keep using it).
+ */
+#include "worker.h"
+
+#include "http_conn.h"
+
+#include "artemis/log.h"
+#include "artemis/proc.h"
+
+#include <errno.h>
+#include <event2/event_struct.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WORKER_DRAIN_MS 5000
+#define WORKER_BEAT_MS 1000
+
+worker_t *g_worker;
+
+typedef struct {
+	worker_t w;
+	http_server_t *http;
+	int ctl_fd;
+	int exit_code;
+	struct event ev_ctl;
+	struct event ev_beat;
+	struct event ev_drain;
+	bool drain_armed;
+} worker_loop_t;
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void worker_stop(worker_loop_t *wl, const char *why)
+{
+	log_info("%s: worker %d exiting: %s", __func__, wl->w.slot, why);
+	event_base_loopbreak(wl->w.base);
+}
+
+static void worker_on_conns(void *arg, unsigned nconns)
+{
+	worker_loop_t *wl = arg;
+	wl->w.connections = nconns;
+	if (wl->w.draining && nconns == 0)
+		worker_stop(wl, "drained");
+}
+
+static void worker_on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	worker_loop_t *wl = arg;
+	log_info("%s: %u connections still open after %d ms", __func__, wl->w.connections,
+		 WORKER_DRAIN_MS);
+	worker_stop(wl, "drain timeout");
+}
+
+static void worker_quit(worker_loop_t *wl)
+{
+	if (wl->w.draining)
+		return;
+	wl->w.draining = true;
+	http_server_drain(wl->http);
+	if (http_server_conns(wl->http) == 0) {
+		worker_stop(wl, "quit");
+		return;
+	}
+	struct timeval tv = {WORKER_DRAIN_MS / 1000, (WORKER_DRAIN_MS % 1000) * 1000};
+	evtimer_assign(&wl->ev_drain, wl->w.base, worker_on_drain_timeout, wl);
+	evtimer_add(&wl->ev_drain, &tv);
+	wl->drain_armed = true;
+}
+
+static void worker_on_ctl(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	worker_loop_t *wl = arg;
+	char msgs[64];
+	ssize_t n = read(fd, msgs, sizeof(msgs));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		worker_stop(wl, n == 0 ? "master closed the control channel" : strerror(errno));
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		switch (msgs[i]) {
+		case PROC_MSG_QUIT:
+			worker_quit(wl);
+			break;
+		case PROC_MSG_TERM:
+			worker_stop(wl, "terminate");
+			return;
+		case PROC_MSG_REOPEN:
+			if (log_reopen() != 0)
+				log_warn("%s: cannot reopen the log file", __func__);
+			break;
+		default:
+			log_warn("%s: unknown control message 0x%02x", __func__,
+				 (unsigned char)msgs[i]);
+			break;
+		}
+	}
+}
+
+static void worker_on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	worker_loop_t *wl = arg;
+	shm_proc_beat(wl->w.shm, wall_ms());
+}
+
+static int worker_send_ready(int ctl_fd)
+{
+	char m = PROC_MSG_READY;
+	ssize_t w;
+	do
+		w = write(ctl_fd, &m, 1);
+	while (w < 0 && errno == EINTR);
+	return w == 1 ? 0 : -errno;
+}
+
+static int worker_setup(worker_loop_t *wl, int listen_fd)
+{
+	struct event_config *ec = event_config_new();
+	if (!ec)
+		return -ENOMEM;
+	/* One thread per process: no locking inside libevent. */
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+	wl->w.base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (!wl->w.base)
+		return -ENOMEM;
+	int rc = http_server_new(wl->w.base, wl->w.cfg, listen_fd, &wl->http);
+	if (rc < 0)
+		return rc;
+	http_server_set_conns_cb(wl->http, worker_on_conns, wl);
+
+	int fl = fcntl(wl->ctl_fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(wl->ctl_fd, F_SETFL, fl | O_NONBLOCK);
+	event_assign(&wl->ev_ctl, wl->w.base, wl->ctl_fd, EV_READ | EV_PERSIST, worker_on_ctl,
+		     wl);
+	event_add(&wl->ev_ctl, NULL);
+	struct timeval beat = {WORKER_BEAT_MS / 1000, 0};
+	event_assign(&wl->ev_beat, wl->w.base, -1, EV_PERSIST, worker_on_beat, wl);
+	event_add(&wl->ev_beat, &beat);
+	return 0;
+}
+
+static void worker_teardown(worker_loop_t *wl)
+{
+	http_server_free(wl->http);
+	wl->http = NULL;
+	if (event_initialized(&wl->ev_ctl))
+		event_del(&wl->ev_ctl);
+	if (event_initialized(&wl->ev_beat))
+		event_del(&wl->ev_beat);
+	if (wl->drain_armed)
+		event_del(&wl->ev_drain);
+	if (wl->w.base)
+		event_base_free(wl->w.base);
+	wl->w.base = NULL;
+}
+
+int worker_main(const config_t *cfg, shm_t *shm, int listen_fd, int ctl_fd, int slot)
+{
+	static worker_loop_t wl;
+	memset(&wl, 0, sizeof(wl));
+	wl.w.cfg = cfg;
+	wl.w.shm = shm;
+	wl.w.slot = slot;
+	wl.w.started_ms = wall_ms();
+	wl.ctl_fd = ctl_fd;
+	g_worker = &wl.w;
+	log_set_role("worker");
+	signal(SIGPIPE, SIG_IGN);
+
+	int rc = shm_proc_join(shm, SHM_ROLE_WORKER, slot);
+	if (rc < 0) {
+		log_error("%s: worker %d: cannot join the process table: %s", __func__, slot,
+			  strerror(-rc));
+		return 1;
+	}
+	shm_proc_beat(shm, wall_ms());
+	rc = worker_setup(&wl, listen_fd);
+	if (rc < 0) {
+		log_error("%s: worker %d: setup failed: %s", __func__, slot, strerror(-rc));
+		worker_teardown(&wl);
+		shm_proc_leave(shm);
+		return 1;
+	}
+	if (worker_send_ready(ctl_fd) != 0)
+		log_warn("%s: worker %d: cannot report ready: %s", __func__, slot, strerror(errno));
+	log_info("%s: worker %d serving", __func__, slot);
+	event_base_dispatch(wl.w.base);
+
+	worker_teardown(&wl);
+	shm_proc_leave(shm);
+	g_worker = NULL;
+	return wl.exit_code;
+}
