@@ -91,7 +91,9 @@ int shm_changes_next(shm_t *s, shm_cursor_t *cur, shm_change_t *out, shm_buf_t *
 		ck_pr_fence_load();
 		if (cur->next > head)
 			return -EAGAIN;
-		if (head - cur->next >= size) {
+		/* The oldest record of the ring is the one the next append
+		 * overwrites: it counts as gone already. */
+		if (head - cur->next >= size - 1) {
 			cur->next = head - size + 2;
 			return -EOVERFLOW;
 		}

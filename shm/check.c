@@ -17,7 +17,7 @@
  *            finds every entry
  *   arena    blocks tile [start, bump); free lists hold FREE blocks of the
  *            list's class; arena_used == used + retired bytes
- *   log      every record in (head - size, head] carries its version
+ *   log      every record in (head - size + 1, head] carries its version
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -214,7 +214,9 @@ static bool check_log(shm_t *s, struct chk *c)
 {
 	struct shm_header_sh *h = s->hdr;
 	uint64_t size = h->changelog_size;
-	uint64_t from = h->head > size ? h->head - size + 1 : 1;
+	/* The oldest record may be mid-overwrite by the next append (or by
+	 * one rolled back by repair): it is outside what readers may use. */
+	uint64_t from = h->head > size - 1 ? h->head - size + 2 : 1;
 	for (uint64_t v = from; v <= h->head; v++) {
 		const struct shm_change_sh *r = &s->changes[v & (size - 1)];
 		if (r->version != v)
