@@ -353,7 +353,7 @@ static int st__prop_cmp(const void *a, const void *b)
 
 static size_t st__props(const config_t *c, st_prop_t *p)
 {
-	static char peer_keys[CONFIG_MAX_PEERS][24];
+	static char peer_keys[CONFIG_MAX_PEERS][32];
 	size_t n = 0;
 
 #define PS(k, v) (p[n].key = (k), snprintf(p[n].value, sizeof(p[n].value), "%s", (v)), n++)
