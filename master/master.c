@@ -247,6 +247,8 @@ static int master_finish(master_t *m)
 	for (int s = 0; s < MASTER_SLOTS; s++)
 		if (m->units[s].listen_fd >= 0)
 			close(m->units[s].listen_fd);
+	if (m->pid_fd < 0) /* refused to start: nothing was ours */
+		return m->exit_code;
 	pidfile_release(m->pid_fd, m->pid_path);
 	m->pid_fd = -1;
 	log_info("stopped");
