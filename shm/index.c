@@ -79,6 +79,29 @@ int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32
 	return -EBUSY;
 }
 
+/* Prefetch the index entry of a hash (slots=false), or the slot its first
+ * matching entry names (slots=true, after the entry was prefetched). */
+void shm__index_prefetch(shm_t *s, uint64_t hash, bool slots)
+{
+	struct shm_header_sh *h = s->hdr;
+	const uint64_t *ix = index_buf(s, ck_pr_load_32(&h->index_active));
+	uint32_t pos = (uint32_t)hash & (h->index_size - 1);
+	if (!slots) {
+		__builtin_prefetch(&ix[pos]);
+		return;
+	}
+	uint64_t e = ck_pr_load_64((uint64_t *)&ix[pos]);
+	if (e == 0 || e == INDEX_TOMB || (e >> 32) != HASH_TAG(hash))
+		return;
+	uint32_t id = (uint32_t)e - 1;
+	if (id < h->max_instances) {
+		const char *p = (const char *)shm__slot(s, id);
+		__builtin_prefetch(p, 1);
+		__builtin_prefetch(p + 64);
+		__builtin_prefetch(p + 128);
+	}
+}
+
 /* (L) */
 void shm__index_insert(shm_t *s, uint64_t hash, uint32_t slot)
 {

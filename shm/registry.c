@@ -238,18 +238,12 @@ static void count_renewal(shm_t *s, int mgr, bool ok)
 		ck_pr_store_64(&p->renewals_failed, ck_pr_load_64(&p->renewals_failed) + 1);
 }
 
-int shm_heartbeat(shm_t *s, const shm_key_t *key, uint64_t now_ms)
+/* Renew the lease of a prepared key (lowercase key, hash). */
+static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64_t now)
 {
-	char k[SHM_MAX_KEY];
-	size_t len;
-	int rc = shm__make_key(key, k, &len);
-	if (rc)
-		return rc;
-	uint64_t hash = shm__hash(k, len);
-	uint64_t now = shm__rel_ms(s, now_or(now_ms));
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		uint32_t id;
-		rc = shm__index_find(s, hash, k, len, &id);
+		int rc = shm__index_find(s, hash, k, len, &id);
 		if (rc == -ENOENT) {
 			count_renewal(s, 0, false);
 			return rc;
@@ -258,10 +252,7 @@ int shm_heartbeat(shm_t *s, const shm_key_t *key, uint64_t now_ms)
 			return rc;
 		uint64_t w, ttl;
 		int mgr;
-		for (;;) {
-			rc = read_lease(s, id, hash, k, len, &w, &ttl, &mgr);
-			if (rc)
-				break;
+		while (read_lease(s, id, hash, k, len, &w, &ttl, &mgr) == 0) {
 			if (lease_evicted(w) || now > lease_ms(w) + ttl) {
 				count_renewal(s, mgr, false);
 				return -ENOENT;
@@ -276,6 +267,52 @@ int shm_heartbeat(shm_t *s, const shm_key_t *key, uint64_t now_ms)
 		shm__stall(attempt);
 	}
 	return -EBUSY;
+}
+
+int shm_heartbeat(shm_t *s, const shm_key_t *key, uint64_t now_ms)
+{
+	char k[SHM_MAX_KEY];
+	size_t len;
+	int rc = shm__make_key(key, k, &len);
+	if (rc)
+		return rc;
+	return heartbeat_key(s, k, len, shm__hash(k, len), shm__rel_ms(s, now_or(now_ms)));
+}
+
+#define HB_DIST 8                 /* pipeline distance, in keys */
+#define HB_RING (2 * HB_DIST + 1)
+
+/* A batch is software-pipelined: key i is hashed and its index entry
+ * prefetched, key i - HB_DIST has its entry read and its slot prefetched,
+ * and key i - 2*HB_DIST is renewed, so up to 2*HB_DIST cache misses are in
+ * flight instead of two at a time. */
+int shm_heartbeat_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms, int *rcs)
+{
+	char kb[HB_RING][SHM_MAX_KEY];
+	size_t len[HB_RING];
+	uint64_t hash[HB_RING];
+	uint64_t now = shm__rel_ms(s, now_or(now_ms));
+	int ok = 0;
+	for (size_t i = 0; i < n + 2 * HB_DIST; i++) {
+		if (i < n) {
+			size_t r = i % HB_RING;
+			rcs[i] = shm__make_key(&keys[i], kb[r], &len[r]);
+			if (!rcs[i]) {
+				hash[r] = shm__hash(kb[r], len[r]);
+				shm__index_prefetch(s, hash[r], false);
+			}
+		}
+		if (i >= HB_DIST && i - HB_DIST < n && !rcs[i - HB_DIST])
+			shm__index_prefetch(s, hash[(i - HB_DIST) % HB_RING], true);
+		if (i >= 2 * HB_DIST) {
+			size_t j = i - 2 * HB_DIST, r = j % HB_RING;
+			if (rcs[j])
+				continue;
+			rcs[j] = heartbeat_key(s, kb[r], len[r], hash[r], now);
+			ok += rcs[j] == 0;
+		}
+	}
+	return ok;
 }
 
 int shm_unregister(shm_t *s, const shm_key_t *key, uint8_t origin)

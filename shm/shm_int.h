@@ -288,6 +288,7 @@ int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32
 void shm__index_insert(shm_t *s, uint64_t hash, uint32_t slot);
 void shm__index_remove(shm_t *s, uint64_t hash, uint32_t slot);
 void shm__index_rebuild(shm_t *s);
+void shm__index_prefetch(shm_t *s, uint64_t hash, bool slots);
 int shm__index_count(shm_t *s, uint64_t hash, uint32_t slot);
 
 /* arena.c */

@@ -198,6 +198,11 @@ int shm_register(shm_t *shm, const shm_instance_in_t *in);
  * instance.  `now_ms` is the caller's clock (0 = read it). */
 int shm_heartbeat(shm_t *shm, const shm_key_t *key, uint64_t now_ms);
 
+/* Renew a batch of leases (a heartbeat request's instances): the same as
+ * shm_heartbeat on each key, with the cache misses of the batch overlapped.
+ * rcs[i] gets each key's result; returns how many were renewed. */
+int shm_heartbeat_batch(shm_t *shm, const shm_key_t *keys, size_t n, uint64_t now_ms, int *rcs);
+
 /* Mark the lease evicted (the reap pass removes it and emits `delete`).
  * Unknown keys are a quiet success (returns 0), as in Java. */
 int shm_unregister(shm_t *shm, const shm_key_t *key, uint8_t origin);
