@@ -76,6 +76,7 @@
 #define HTTP_ACCEPT_BATCH 64
 #define HTTP_ACCEPT_RETRY_MS 100
 #define HTTP_FREE_CONNS 256             /* closed connections kept for reuse */
+#define HTTP_LINGER_MS 2000             /* read and discard this long after an error */
 #define HTTP_DEFAULT_CT "application/json;charset=UTF-8"
 
 typedef struct {
@@ -94,6 +95,7 @@ struct http_conn {
 	bool reading, writing;     /* ev_read / ev_write added */
 	struct event ev_read;
 	struct event ev_write;
+	struct event ev_linger;    /* lingering close deadline */
 	uint64_t last_ms;          /* last I/O progress (CLOCK_MONOTONIC_COARSE) */
 
 	http_parser parser;
@@ -120,6 +122,8 @@ struct http_conn {
 	bool read_eof;
 	bool out_paused;           /* parser paused on HTTP_OUT_HIGH */
 	bool upgrade_pending;
+	bool linger;               /* an error answer: linger on close */
+	bool lingering;            /* write side shut, discarding input */
 	shm_buf_t out;
 	size_t out_off;
 	shm_buf_t in_pending;      /* input held while the parser is paused */
@@ -673,6 +677,7 @@ static void conn_respond(http_conn_t *c, bool keep)
 	res->body.len = 0;
 	int rc;
 	if (c->err_status) {
+		c->linger |= c->err_fatal;
 		log_debug("%s: %s: %s %s: %d %s", __func__, c->peer_ip,
 			  http_method_str((enum http_parser_method)c->parser.method), c->req.path,
 			  c->err_status, c->err_msg);
@@ -841,6 +846,7 @@ static bool conn_upgrade(http_conn_t *c, const char *rest, size_t rest_len)
 
 static void srv_conns_changed(http_server_t *s);
 static void srv_accept_resume(http_server_t *s);
+static void conn_linger(http_conn_t *c);
 
 static void conn_touch(http_conn_t *c)
 {
@@ -949,7 +955,10 @@ static void conn_after_io(http_conn_t *c)
 		if (c->out.len != c->out_off)
 			break;
 		if (c->close_after || (c->read_eof && !c->out_paused)) {
-			conn_free(c, true);
+			if (c->linger && !c->read_eof)
+				conn_linger(c);
+			else
+				conn_free(c, true);
 			return;
 		}
 		if (!c->out_paused)
@@ -962,11 +971,52 @@ static void conn_after_io(http_conn_t *c)
 	conn_want(c, !c->close_after && !c->read_eof && !c->out_paused, c->out.len != c->out_off);
 }
 
+static void conn_on_linger_end(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_free(arg, true);
+}
+
+/* After an error answer the client may still be sending (a body we refused):
+ * closing with unread input would reset the connection and could destroy
+ * the answer before the client reads it.  So shut the write side and
+ * discard input until EOF or HTTP_LINGER_MS. */
+static void conn_linger(http_conn_t *c)
+{
+	struct timeval tv = {HTTP_LINGER_MS / 1000, (HTTP_LINGER_MS % 1000) * 1000};
+	if (shutdown(c->fd, SHUT_WR) != 0) {
+		conn_free(c, true);
+		return;
+	}
+	c->lingering = true;
+	conn_want(c, true, false);
+	evtimer_assign(&c->ev_linger, c->srv->base, conn_on_linger_end, c);
+	evtimer_add(&c->ev_linger, &tv);
+}
+
+static void conn_linger_read(http_conn_t *c)
+{
+	for (int i = 0; i < 16; i++) { /* bounded per wakeup; the timer bounds the total */
+		ssize_t n = recv(c->fd, c->srv->rbuf, sizeof(c->srv->rbuf), 0);
+		if (n > 0 || (n < 0 && errno == EINTR))
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		conn_free(c, true); /* EOF or error */
+		return;
+	}
+}
+
 static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	http_conn_t *c = arg;
 	http_server_t *s = c->srv;
 	(void)what;
+	if (c->lingering) {
+		conn_linger_read(c);
+		return;
+	}
 	for (int i = 0; i < 4 && !c->close_after && !c->out_paused; i++) {
 		ssize_t n = recv(fd, s->rbuf, sizeof(s->rbuf), 0);
 		if (n > 0) {
@@ -1018,6 +1068,7 @@ static http_conn_t *conn_alloc(http_server_t *s)
 	c->ev_init = false;
 	c->in_message = c->close_after = c->read_eof = false;
 	c->out_paused = c->upgrade_pending = false;
+	c->linger = c->lingering = false;
 	c->out.len = c->out_off = 0;
 	c->in_pending.len = 0;
 	c->peer_ip[0] = '\0';
@@ -1054,6 +1105,8 @@ static void conn_free(http_conn_t *c, bool close_fd)
 		event_del(&c->ev_read);
 		event_del(&c->ev_write);
 	}
+	if (c->lingering)
+		event_del(&c->ev_linger);
 	if (c->fd >= 0 && close_fd)
 		close(c->fd);
 	if (c->prev)

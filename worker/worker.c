@@ -47,6 +47,7 @@ typedef struct {
 	struct event ev_beat;
 	struct event ev_drain;
 	bool drain_armed;
+	bool stopping;
 } worker_loop_t;
 
 static uint64_t wall_ms(void)
@@ -58,6 +59,9 @@ static uint64_t wall_ms(void)
 
 static void worker_stop(worker_loop_t *wl, const char *why)
 {
+	if (wl->stopping)
+		return;
+	wl->stopping = true;
 	log_info("%s: worker %d exiting: %s", __func__, wl->w.slot, why);
 	event_base_loopbreak(wl->w.base);
 }
@@ -85,7 +89,9 @@ static void worker_quit(worker_loop_t *wl)
 	if (wl->w.draining)
 		return;
 	wl->w.draining = true;
-	http_server_drain(wl->http);
+	http_server_drain(wl->http); /* may already stop the loop (worker_on_conns) */
+	if (wl->stopping)
+		return;
 	if (http_server_conns(wl->http) == 0) {
 		worker_stop(wl, "quit");
 		return;
