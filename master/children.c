@@ -153,7 +153,7 @@ static void describe_status(int st, char *buf, size_t len)
 	} else if (WIFSIGNALED(st)) {
 		const char *abbrev = sigabbrev_np(WTERMSIG(st));
 		snprintf(buf, len, "was killed by signal %d (SIG%s)%s", WTERMSIG(st),
-			 abbrev ? abbrev : "?", WCOREDUMP(st) ? ", core dumped" : "");
+		         abbrev ? abbrev : "?", WCOREDUMP(st) ? ", core dumped" : "");
 	} else {
 		snprintf(buf, len, "ended with status 0x%x", st);
 	}
@@ -188,7 +188,7 @@ static void schedule_respawn(master_t *m, const master_child_t *dead)
 			u->backoff_ms = MASTER_BACKOFF_MAX_MS;
 		u->respawn_at = now + u->backoff_ms;
 		log_warn("%s is crash-looping (%u exits within %d s): respawning in %u ms", name,
-			 recent, MASTER_LOOP_WINDOW_MS / 1000, u->backoff_ms);
+		         recent, MASTER_LOOP_WINDOW_MS / 1000, u->backoff_ms);
 		return;
 	}
 	if (master_spawn(m, dead->unit, &m->cfg, m->gen) < 0)
@@ -239,7 +239,7 @@ static void child_exited(master_t *m, const master_child_t *c, int st)
 		log_error("%s: fatal configuration error (exit code 2); not respawning it", name);
 		if (c->unit == MASTER_UNIT_REAPER || !any_worker_enabled(m)) {
 			log_error("cannot run without %s; stopping",
-				  c->unit == MASTER_UNIT_REAPER ? "the reaper" : "workers");
+			          c->unit == MASTER_UNIT_REAPER ? "the reaper" : "workers");
 			m->exit_code = 2;
 			master_begin_stop(m, true);
 		}

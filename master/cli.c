@@ -36,10 +36,10 @@ static int find_master(const config_t *cfg, const char *verb, pid_t *pid)
 		return 0;
 	if (rc == -ENOENT)
 		fprintf(stderr, "artemis %s: no master is running on data_dir %s (no %s)\n", verb,
-			cfg->data_dir, path);
+		        cfg->data_dir, path);
 	else if (rc == -ESRCH)
 		fprintf(stderr, "artemis %s: no master is running on data_dir %s (stale %s)\n",
-			verb, cfg->data_dir, path);
+		        verb, cfg->data_dir, path);
 	else
 		fprintf(stderr, "artemis %s: %s: %s\n", verb, path, strerror(-rc));
 	return -1;
@@ -52,7 +52,7 @@ int cli_signal(const config_t *cfg, int sig, const char *verb)
 		return 1;
 	if (kill(pid, sig) < 0) {
 		fprintf(stderr, "artemis %s: cannot signal the master (pid %d): %s\n", verb,
-			(int)pid, strerror(errno));
+		        (int)pid, strerror(errno));
 		return 1;
 	}
 	printf("artemis %s: sent SIG%s to the master (pid %d)\n", verb, sigabbrev_np(sig),
@@ -72,14 +72,14 @@ int cli_signal(const config_t *cfg, int sig, const char *verb)
 		sleep_ms(20);
 	}
 	fprintf(stderr, "artemis %s: the master (pid %d) is still running after %d s\n", verb,
-		(int)pid, CLI_STOP_WAIT_MS / 1000);
+	        (int)pid, CLI_STOP_WAIT_MS / 1000);
 	return 1;
 }
 
 static const char *role_name(int role)
 {
-	static const char *const names[] = {"none",   "master",     "worker", "reaper",
-					    "replicator", "cli", "test"};
+	static const char *const names[] = {"none",       "master", "worker", "reaper",
+	                                    "replicator", "cli",    "test"};
 	return role >= 0 && role <= SHM_ROLE_TEST ? names[role] : "?";
 }
 
@@ -91,8 +91,8 @@ static void print_region(shm_t *shm)
 	       (unsigned long long)shm_incarnation(shm),
 	       shm_was_clean(shm) ? "clean (no node attached)" : "in use or stopped uncleanly");
 	printf("  instances %llu of %u, services %llu of %u, version %llu\n",
-	       (unsigned long long)st.instances, st.max_instances,
-	       (unsigned long long)st.services, st.max_services, (unsigned long long)st.version);
+	       (unsigned long long)st.instances, st.max_instances, (unsigned long long)st.services,
+	       st.max_services, (unsigned long long)st.version);
 	printf("  arena %llu of %llu bytes, repairs %llu\n", (unsigned long long)st.arena_used,
 	       (unsigned long long)st.arena_size, (unsigned long long)st.repairs);
 	shm_proc_info_t procs[SHM_MAX_PROCS];
@@ -114,7 +114,7 @@ int cli_check(const config_t *cfg)
 	int rc = shm_attach(cfg->shm_name, true, &shm);
 	if (rc < 0) {
 		fprintf(stderr, "artemis check: cannot attach region %s: %s\n", cfg->shm_name,
-			strerror(-rc));
+		        strerror(-rc));
 		return 1;
 	}
 	print_region(shm);

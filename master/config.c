@@ -52,48 +52,46 @@ typedef struct {
 } config_key_t;
 
 #define F(field) offsetof(config_t, field), sizeof(((config_t *)0)->field)
-#define MiB (1024u * 1024u)
+#define MiB      (1024u * 1024u)
 
 static const config_key_t config_keys[] = {
-	{"node", "name", K_NAME, F(name), 0, 63},
-	{"node", "region", K_NAME, F(region), 1, 63},
-	{"node", "zone", K_NAME, F(zone), 1, 63},
-	{"node", "listen", K_HOSTPORT, F(listen), 0, 0},
-	{"node", "workers", K_INT, F(workers), 0, CONFIG_MAX_WORKERS},
-	{"node", "data_dir", K_STR, F(data_dir), 1, CONFIG_STR - 32},
-	{"node", "allow_registry_from_other_zone", K_BOOL, F(allow_registry_from_other_zone), 0, 0},
-	{"node", "allow_discovery_from_other_zone", K_BOOL, F(allow_discovery_from_other_zone), 0,
-	 0},
+    {"node", "name", K_NAME, F(name), 0, 63},
+    {"node", "region", K_NAME, F(region), 1, 63},
+    {"node", "zone", K_NAME, F(zone), 1, 63},
+    {"node", "listen", K_HOSTPORT, F(listen), 0, 0},
+    {"node", "workers", K_INT, F(workers), 0, CONFIG_MAX_WORKERS},
+    {"node", "data_dir", K_STR, F(data_dir), 1, CONFIG_STR - 32},
+    {"node", "allow_registry_from_other_zone", K_BOOL, F(allow_registry_from_other_zone), 0, 0},
+    {"node", "allow_discovery_from_other_zone", K_BOOL, F(allow_discovery_from_other_zone), 0, 0},
 
-	{"registry", "shm_name", K_SHMNAME, F(shm_name), 0, 0},
-	{"registry", "max_instances", K_U32, F(max_instances), 16, 64u * MiB},
-	{"registry", "max_services", K_U32, F(max_services), 16, 16u * MiB},
-	{"registry", "changelog_size", K_U32, F(changelog_size), 1024, 16u * MiB},
-	{"registry", "lease_ttl_ms", K_U32, F(lease_ttl_ms), 10000, 604800000},
-	{"registry", "legacy_lease_ttl_ms", K_U32, F(legacy_lease_ttl_ms), 10000, 604800000},
-	{"registry", "reap_interval_ms", K_U32, F(reap_interval_ms), 10, 60000},
-	{"registry", "self_preservation", K_BOOL, F(self_preservation), 0, 0},
-	{"registry", "preserve_window_ms", K_U32, F(preserve_window_ms), 1000, 3600000},
-	{"registry", "legacy_preserve_window_ms", K_U32, F(legacy_preserve_window_ms), 1000,
-	 3600000},
+    {"registry", "shm_name", K_SHMNAME, F(shm_name), 0, 0},
+    {"registry", "max_instances", K_U32, F(max_instances), 16, 64u * MiB},
+    {"registry", "max_services", K_U32, F(max_services), 16, 16u * MiB},
+    {"registry", "changelog_size", K_U32, F(changelog_size), 1024, 16u * MiB},
+    {"registry", "lease_ttl_ms", K_U32, F(lease_ttl_ms), 10000, 604800000},
+    {"registry", "legacy_lease_ttl_ms", K_U32, F(legacy_lease_ttl_ms), 10000, 604800000},
+    {"registry", "reap_interval_ms", K_U32, F(reap_interval_ms), 10, 60000},
+    {"registry", "self_preservation", K_BOOL, F(self_preservation), 0, 0},
+    {"registry", "preserve_window_ms", K_U32, F(preserve_window_ms), 1000, 3600000},
+    {"registry", "legacy_preserve_window_ms", K_U32, F(legacy_preserve_window_ms), 1000, 3600000},
 
-	{"http", "max_header_bytes", K_U32, F(max_header_bytes), 1024, 1 * MiB},
-	{"http", "max_body_bytes", K_U32, F(max_body_bytes), 1024, 256 * MiB},
-	{"http", "idle_timeout_ms", K_U32, F(idle_timeout_ms), 1000, 3600000},
-	{"http", "max_connections", K_U32, F(max_connections), 1, 1000000},
+    {"http", "max_header_bytes", K_U32, F(max_header_bytes), 1024, 1 * MiB},
+    {"http", "max_body_bytes", K_U32, F(max_body_bytes), 1024, 256 * MiB},
+    {"http", "idle_timeout_ms", K_U32, F(idle_timeout_ms), 1000, 3600000},
+    {"http", "max_connections", K_U32, F(max_connections), 1, 1000000},
 
-	{"websocket", "session_ttl_ms", K_U32, F(ws_session_ttl_ms), 1000, 86400000},
-	{"websocket", "max_message_bytes", K_U32, F(ws_max_message_bytes), 125, 16 * MiB},
-	{"websocket", "max_output_bytes", K_U32, F(ws_max_output_bytes), 4096, 256 * MiB},
+    {"websocket", "session_ttl_ms", K_U32, F(ws_session_ttl_ms), 1000, 86400000},
+    {"websocket", "max_message_bytes", K_U32, F(ws_max_message_bytes), 125, 16 * MiB},
+    {"websocket", "max_output_bytes", K_U32, F(ws_max_output_bytes), 4096, 256 * MiB},
 
-	{"log", "file", K_STR, F(log_file), 0, CONFIG_STR - 1},
-	{"log", "level", K_LEVEL, F(log_level), 0, 0},
+    {"log", "file", K_STR, F(log_file), 0, CONFIG_STR - 1},
+    {"log", "level", K_LEVEL, F(log_level), 0, 0},
 
-	{"cluster", "listen", K_HOSTPORT, F(cluster_listen), 0, 0},
-	{"cluster", "key", K_STR, F(cluster_key), 1, CONFIG_STR - 1},
-	{"cluster", "bootstrap_timeout_ms", K_U32, F(bootstrap_timeout_ms), 0, 600000},
-	{"cluster", "digest_interval_ms", K_U32, F(digest_interval_ms), 1000, 3600000},
-	{"cluster", "peer", K_PEER, 0, 0, 0, 0},
+    {"cluster", "listen", K_HOSTPORT, F(cluster_listen), 0, 0},
+    {"cluster", "key", K_STR, F(cluster_key), 1, CONFIG_STR - 1},
+    {"cluster", "bootstrap_timeout_ms", K_U32, F(bootstrap_timeout_ms), 0, 600000},
+    {"cluster", "digest_interval_ms", K_U32, F(digest_interval_ms), 1000, 3600000},
+    {"cluster", "peer", K_PEER, 0, 0, 0, 0},
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -139,9 +137,7 @@ void config_defaults(config_t *cfg)
 
 /* ---- Value parsers: 0 or -1 with a message ------------------------------ */
 
-static int seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int seterr(char *err, size_t len, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int seterr(char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -238,11 +234,12 @@ static int set_name(char *dst, const config_key_t *k, const char *v, char *err, 
 		return seterr(err, len, "%s must not be empty", k->name);
 	if (n > k->max || copy_str(dst, k->size, v) < 0)
 		return seterr(err, len, "%s is longer than %u characters", k->name,
-			      (unsigned)k->max);
+		              (unsigned)k->max);
 	for (size_t i = 0; i < n; i++)
 		if (!is_name_char(v[i]))
-			return seterr(err, len, "%s '%s': only letters, digits, '.', '_' and '-' allowed",
-				      k->name, v);
+			return seterr(err, len,
+			              "%s '%s': only letters, digits, '.', '_' and '-' allowed",
+			              k->name, v);
 	return 0;
 }
 
@@ -253,7 +250,7 @@ static int set_str(char *dst, const config_key_t *k, const char *v, char *err, s
 		return seterr(err, len, "%s must not be empty", k->name);
 	if (n > k->max || copy_str(dst, k->size, v) < 0)
 		return seterr(err, len, "%s is longer than %u characters", k->name,
-			      (unsigned)k->max);
+		              (unsigned)k->max);
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
 			return seterr(err, len, "%s contains a control character", k->name);
@@ -267,7 +264,7 @@ static int set_number(void *dst, const config_key_t *k, const char *v, char *err
 		return seterr(err, len, "%s '%s' is not a non-negative integer", k->name, v);
 	if (n < k->min || n > k->max)
 		return seterr(err, len, "%s %s out of range %llu..%llu", k->name, v,
-			      (unsigned long long)k->min, (unsigned long long)k->max);
+		              (unsigned long long)k->min, (unsigned long long)k->max);
 	if (strcmp(k->name, "changelog_size") == 0 && (n & (n - 1)) != 0)
 		return seterr(err, len, "changelog_size %s is not a power of 2", v);
 	if (k->kind == K_INT)
@@ -297,11 +294,12 @@ static int set_shm_name(char *dst, const config_key_t *k, const char *v, char *e
 	}
 	if (v[0] != '/' || n < 2 || n > 200 || strchr(v + 1, '/'))
 		return seterr(err, len, "%s '%s' must be '/' followed by a name without '/'",
-			      k->name, v);
+		              k->name, v);
 	for (size_t i = 1; i < n; i++)
 		if (!is_name_char(v[i]))
-			return seterr(err, len, "%s '%s': only letters, digits, '.', '_' and '-' allowed",
-				      k->name, v);
+			return seterr(err, len,
+			              "%s '%s': only letters, digits, '.', '_' and '-' allowed",
+			              k->name, v);
 	return copy_str(dst, k->size, v);
 }
 
@@ -328,20 +326,24 @@ static int add_peer(config_t *cfg, const char *v, char *err, size_t len)
 	int port;
 	const char *s = v;
 	memset(&p, 0, sizeof(p));
-	if (split_word(&s, p.name, sizeof(p.name)) < 0 || split_word(&s, p.zone, sizeof(p.zone)) < 0 ||
+	if (split_word(&s, p.name, sizeof(p.name)) < 0 ||
+	    split_word(&s, p.zone, sizeof(p.zone)) < 0 ||
 	    split_word(&s, p.url, sizeof(p.url)) < 0 ||
 	    split_word(&s, p.repl_addr, sizeof(p.repl_addr)) < 0 || s[strspn(s, " \t")] != '\0')
-		return seterr(err, len, "peer '%s': want \"name zone http-url replication-addr\"", v);
+		return seterr(err, len, "peer '%s': want \"name zone http-url replication-addr\"",
+		              v);
 	for (const char *c = p.name; *c; c++)
 		if (!is_name_char(*c))
-			return seterr(err, len, "peer name '%s': only letters, digits, '.', '_' and '-' allowed",
-				      p.name);
+			return seterr(
+			    err, len,
+			    "peer name '%s': only letters, digits, '.', '_' and '-' allowed",
+			    p.name);
 	if (strncmp(p.url, "http://", 7) != 0 && strncmp(p.url, "https://", 8) != 0)
-		return seterr(err, len, "peer %s: url '%s' must start with http:// or https://", p.name,
-			      p.url);
+		return seterr(err, len, "peer %s: url '%s' must start with http:// or https://",
+		              p.name, p.url);
 	if (config_split_hostport(p.repl_addr, host, sizeof(host), &port) < 0)
-		return seterr(err, len, "peer %s: replication address '%s' is not host:port", p.name,
-			      p.repl_addr);
+		return seterr(err, len, "peer %s: replication address '%s' is not host:port",
+		              p.name, p.repl_addr);
 	for (int i = 0; i < cfg->npeers; i++)
 		if (strcmp(cfg->peers[i].name, p.name) == 0)
 			return seterr(err, len, "peer %s is listed twice", p.name);
@@ -362,8 +364,8 @@ static int set_value(config_t *cfg, const config_key_t *k, const char *v, char *
 		return set_number(dst, k, v, err, len);
 	case K_BOOL:
 		if (parse_bool(v, (bool *)dst) < 0)
-			return seterr(err, len, "%s '%s' is not on/off/true/false/yes/no/1/0", k->name,
-				      v);
+			return seterr(err, len, "%s '%s' is not on/off/true/false/yes/no/1/0",
+			              k->name, v);
 		return 0;
 	case K_HOSTPORT:
 		return set_hostport(dst, k, v, err, len);
@@ -396,8 +398,8 @@ static int find_key(const char *section, const char *key, char *err, size_t len)
 	return seterr(err, len, "unknown key '%s' in [%s]", key, section);
 }
 
-int config_set(config_t *cfg, const char *section, const char *key, const char *value,
-	       char *err, size_t err_len)
+int config_set(config_t *cfg, const char *section, const char *key, const char *value, char *err,
+               size_t err_len)
 {
 	int i = find_key(section, key, err, err_len);
 	if (i < 0)
@@ -410,11 +412,11 @@ int config_set(config_t *cfg, const char *section, const char *key, const char *
 typedef struct {
 	config_t *cfg;
 	FILE *f;
-	int line;            /* line being parsed */
-	int err_line;        /* first error's line, 0 = none */
-	char err[256];       /* first error's message */
-	bool seen[NKEYS];    /* duplicate detection (peer is repeatable) */
-	char *buf;           /* getline buffer */
+	int line;         /* line being parsed */
+	int err_line;     /* first error's line, 0 = none */
+	char err[256];    /* first error's message */
+	bool seen[NKEYS]; /* duplicate detection (peer is repeatable) */
+	char *buf;        /* getline buffer */
 	size_t buf_cap;
 } config_parse_t;
 
@@ -486,7 +488,7 @@ int config_load(config_t *cfg, const char *path, char *err, size_t err_len)
 		return seterr(err, err_len, "%s:%d: %s", path, ps.err_line, ps.err);
 	if (rc > 0) /* libinih's own syntax errors never reach the handler */
 		return seterr(err, err_len, "%s:%d: syntax error (want [section] or key = value)",
-			      path, rc);
+		              path, rc);
 	if (rc < 0)
 		return seterr(err, err_len, "%s: cannot parse", path);
 	if (copy_str(cfg->path, sizeof(cfg->path), path) < 0)
@@ -540,6 +542,6 @@ int config_finish(config_t *cfg, char *err, size_t err_len)
 	for (int i = 0; i < cfg->npeers; i++)
 		if (strcmp(cfg->peers[i].name, cfg->name) == 0)
 			return seterr(err, err_len, "%s: peer %s has this node's own name", src,
-				      cfg->name);
+			              cfg->name);
 	return 0;
 }

@@ -22,21 +22,21 @@
 #include "master.h"
 
 static const char usage_text[] =
-	"usage: artemis <command> [options]\n"
-	"\n"
-	"commands:\n"
-	"  server [-c FILE] [--listen HOST:PORT] [--workers N] [--name NAME] [--fresh]\n"
-	"                  run a node in the foreground (--addr is an alias of --listen;\n"
-	"                  --fresh discards the registry region and starts empty)\n"
-	"  reload [-c FILE]  make the running master re-read its configuration (SIGHUP)\n"
-	"  stop [-c FILE]    fast stop of the running master (SIGTERM)\n"
-	"  quit [-c FILE]    graceful stop: drain, then stop (SIGQUIT)\n"
-	"  check [-c FILE]   verify the registry region's invariants (exit 1 on a violation)\n"
-	"  version           print the version\n"
-	"  help              print this help\n"
-	"\n"
-	"Without -c the built-in defaults apply (equal to conf/artemis.conf).\n"
-	"Exit codes: 0 ok, 1 failure, 2 usage or configuration error.\n";
+    "usage: artemis <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  server [-c FILE] [--listen HOST:PORT] [--workers N] [--name NAME] [--fresh]\n"
+    "                  run a node in the foreground (--addr is an alias of --listen;\n"
+    "                  --fresh discards the registry region and starts empty)\n"
+    "  reload [-c FILE]  make the running master re-read its configuration (SIGHUP)\n"
+    "  stop [-c FILE]    fast stop of the running master (SIGTERM)\n"
+    "  quit [-c FILE]    graceful stop: drain, then stop (SIGQUIT)\n"
+    "  check [-c FILE]   verify the registry region's invariants (exit 1 on a violation)\n"
+    "  version           print the version\n"
+    "  help              print this help\n"
+    "\n"
+    "Without -c the built-in defaults apply (equal to conf/artemis.conf).\n"
+    "Exit codes: 0 ok, 1 failure, 2 usage or configuration error.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -48,8 +48,8 @@ static int usage_error(const char *fmt, const char *arg)
 
 enum { OPT_LISTEN = 256, OPT_WORKERS, OPT_NAME, OPT_FRESH };
 
-static int add_override(master_opts_t *o, const char *option, const char *section,
-			const char *key, const char *value)
+static int add_override(master_opts_t *o, const char *option, const char *section, const char *key,
+                        const char *value)
 {
 	if (o->noverrides >= MASTER_MAX_OVERRIDES || strlen(value) >= CONFIG_STR)
 		return -1;
@@ -63,18 +63,22 @@ static int add_override(master_opts_t *o, const char *option, const char *sectio
 
 /* Parse the options after the command.  Returns 0, or an exit code. */
 static int parse_options(int argc, char **argv, bool server, char *conf, size_t conf_len,
-			 master_opts_t *o)
+                         master_opts_t *o)
 {
 	static const struct option server_opts[] = {
-		{"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, OPT_LISTEN},
-		{"addr", required_argument, NULL, OPT_LISTEN}, {"workers", required_argument, NULL, OPT_WORKERS},
-		{"name", required_argument, NULL, OPT_NAME}, {"fresh", no_argument, NULL, OPT_FRESH},
-		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"addr", required_argument, NULL, OPT_LISTEN},
+	    {"workers", required_argument, NULL, OPT_WORKERS},
+	    {"name", required_argument, NULL, OPT_NAME},
+	    {"fresh", no_argument, NULL, OPT_FRESH},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static const struct option client_opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	optind = 1;
 	opterr = 0;
@@ -128,9 +132,9 @@ int main(int argc, char **argv)
 	}
 	bool server = !strcmp(cmd, "server");
 	int sig = !strcmp(cmd, "reload") ? SIGHUP
-		  : !strcmp(cmd, "stop") ? SIGTERM
-		  : !strcmp(cmd, "quit") ? SIGQUIT
-				       : 0;
+	          : !strcmp(cmd, "stop") ? SIGTERM
+	          : !strcmp(cmd, "quit") ? SIGQUIT
+	                                 : 0;
 	if (!server && !sig && strcmp(cmd, "check") != 0)
 		return usage_error("unknown command '%s'", cmd);
 

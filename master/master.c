@@ -34,7 +34,7 @@
 #include "master_state.h"
 
 int master_load_config(config_t *cfg, const char *path, const master_opts_t *opts, char *err,
-		       size_t err_len)
+                       size_t err_len)
 {
 	config_defaults(cfg);
 	if (path && *path && config_load(cfg, path, err, err_len) < 0)
@@ -74,7 +74,7 @@ static int open_pidfile(master_t *m)
 	m->pid_fd = pidfile_acquire(m->pid_path, &holder);
 	if (m->pid_fd == -EBUSY) {
 		log_error("another master (pid %d) is running on this data_dir (%s)", (int)holder,
-			  m->cfg.data_dir);
+		          m->cfg.data_dir);
 		return -1;
 	}
 	if (m->pid_fd < 0) {
@@ -110,9 +110,9 @@ static void warn_region_differs(master_t *m)
 	    want.preserve_window_ms != have.preserve_window_ms ||
 	    want.legacy_preserve_window_ms != have.legacy_preserve_window_ms)
 		log_warn("region %s keeps the [registry] parameters it was created with "
-			 "(max_instances %u, lease_ttl_ms %u); start with --fresh to apply the "
-			 "configured ones",
-			 m->cfg.shm_name, have.max_instances, have.lease_ttl_ms);
+		         "(max_instances %u, lease_ttl_ms %u); start with --fresh to apply the "
+		         "configured ones",
+		         m->cfg.shm_name, have.max_instances, have.lease_ttl_ms);
 }
 
 static int open_region(master_t *m)
@@ -124,7 +124,7 @@ static int open_region(master_t *m)
 	int rc = shm_open_region(&p, m->opts.fresh ? SHM_CREATE_FRESH : 0, &m->shm, &info);
 	if (rc == -EPROTO) {
 		log_error("region %s has another layout version; start with --fresh to discard it",
-			  m->cfg.shm_name);
+		          m->cfg.shm_name);
 		return -1;
 	}
 	if (rc < 0) {
@@ -135,14 +135,14 @@ static int open_region(master_t *m)
 	shm_stats(m->shm, &st);
 	if (info.created) {
 		log_info("created region %s%s (capacity %u instances)", m->cfg.shm_name,
-			 m->opts.fresh ? " (--fresh)" : "", st.max_instances);
+		         m->opts.fresh ? " (--fresh)" : "", st.max_instances);
 	} else if (info.was_clean) {
 		log_info("attached region %s after a clean stop: %llu instances", m->cfg.shm_name,
-			 (unsigned long long)st.instances);
+		         (unsigned long long)st.instances);
 	} else {
 		log_warn("attached region %s after an unclean stop: %llu instances; extending "
-			 "every lease by %u ms",
-			 m->cfg.shm_name, (unsigned long long)st.instances, m->cfg.lease_ttl_ms);
+		         "every lease by %u ms",
+		         m->cfg.shm_name, (unsigned long long)st.instances, m->cfg.lease_ttl_ms);
 		shm_extend_leases(m->shm, m->cfg.lease_ttl_ms);
 	}
 	if (info.repaired) {
@@ -190,8 +190,8 @@ static int master_start(master_t *m, sigset_t *wait_mask)
 	if (m->cfg.npeers > 0 && strcmp(m->cfg.cluster_key, "change-me") == 0)
 		log_warn("[cluster] key is still the default 'change-me'");
 	log_info("artemis %s: node %s (region %s, zone %s), %d workers on %s, data_dir %s",
-		 ARTEMIS_VERSION, m->cfg.name, m->cfg.region, m->cfg.zone, m->cfg.workers,
-		 m->cfg.listen, m->cfg.data_dir);
+	         ARTEMIS_VERSION, m->cfg.name, m->cfg.region, m->cfg.zone, m->cfg.workers,
+	         m->cfg.listen, m->cfg.data_dir);
 	if (master_spawn(m, MASTER_UNIT_REAPER, &m->cfg, m->gen) < 0)
 		return -1;
 	for (int s = 0; s < m->cfg.workers; s++)
@@ -212,7 +212,7 @@ void master_begin_stop(master_t *m, bool fast)
 	m->stop = fast ? MASTER_STOP_FAST : MASTER_STOP_GRACEFUL;
 	m->reloading = false;
 	log_info("%s: %d children to stop", fast ? "fast stop" : "graceful stop (drain)",
-		 master_count_children(m));
+	         master_count_children(m));
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++) {
 		master_child_t *c = &m->children[i];
 		if (!c->pid)
@@ -239,7 +239,7 @@ static int master_finish(master_t *m)
 			shm_set_clean(m->shm, true);
 		} else {
 			log_error("registry check failed at stop: %s; not marking the region clean",
-				  msg);
+			          msg);
 		}
 		shm_detach(m->shm);
 		m->shm = NULL;
@@ -260,16 +260,16 @@ static int master_finish(master_t *m)
 /* What lives in the region or names it cannot change under a running node. */
 static void keep_restart_only(const config_t *cur, config_t *next)
 {
-#define KEEP_STR(f)                                                                           \
-	if (strcmp(cur->f, next->f) != 0) {                                                   \
-		log_warn("reload: " #f " cannot change without a restart; keeping %s", cur->f); \
-		memcpy(next->f, cur->f, sizeof(next->f));                                     \
+#define KEEP_STR(f)                                                                                \
+	if (strcmp(cur->f, next->f) != 0) {                                                        \
+		log_warn("reload: " #f " cannot change without a restart; keeping %s", cur->f);    \
+		memcpy(next->f, cur->f, sizeof(next->f));                                          \
 	}
-#define KEEP_NUM(f)                                                                           \
-	if (cur->f != next->f) {                                                              \
-		log_warn("reload: " #f " cannot change without a restart; keeping %llu",      \
-			 (unsigned long long)cur->f);                                         \
-		next->f = cur->f;                                                             \
+#define KEEP_NUM(f)                                                                                \
+	if (cur->f != next->f) {                                                                   \
+		log_warn("reload: " #f " cannot change without a restart; keeping %llu",           \
+		         (unsigned long long)cur->f);                                              \
+		next->f = cur->f;                                                                  \
 	}
 	KEEP_STR(name);
 	KEEP_STR(listen);
@@ -345,13 +345,13 @@ static void reload_commit(master_t *m)
 	unsigned old = m->gen;
 	uint64_t now = master_now();
 	bool log_changed = strcmp(m->cfg.log_file, m->next.log_file) != 0 ||
-			   strcmp(m->cfg.log_level, m->next.log_level) != 0;
+	                   strcmp(m->cfg.log_level, m->next.log_level) != 0;
 	m->cfg = m->next;
 	m->gen++;
 	m->reloading = false;
 	if (log_changed && open_log(&m->cfg) < 0)
 		log_error("reload: cannot open log file %s; logging stays where it was",
-			  m->cfg.log_file);
+		          m->cfg.log_file);
 	/* The old workers drain; the reaper is replaced when the old one has
 	 * exited (two reapers would double the self-preservation ticks). */
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++) {
@@ -366,7 +366,7 @@ static void reload_commit(master_t *m)
 	for (int s = 0; s < MASTER_SLOTS; s++)
 		m->units[s].respawn_at = 0;
 	log_info("reload: generation %u serving (%d workers); generation %u draining", m->gen,
-		 m->cfg.workers, old);
+	         m->cfg.workers, old);
 }
 
 static int ready_workers(const master_t *m, unsigned gen)

@@ -41,7 +41,7 @@ int master_run(const config_t *cfg, const master_opts_t *opts);
 /* Load the configuration the way the CLI and a reload do: defaults, the
  * file (path may be NULL or ""), the overrides, derived values. */
 int master_load_config(config_t *cfg, const char *path, const master_opts_t *opts, char *err,
-		       size_t err_len);
+                       size_t err_len);
 
 /* ---- signals.c: handlers only set flags -------------------------------- */
 

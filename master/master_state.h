@@ -18,15 +18,15 @@
 #include "artemis/shm.h"
 #include "master.h"
 
-#define MASTER_SLOTS 32                 /* >= the largest [node] workers */
-#define MASTER_UNIT_REAPER MASTER_SLOTS /* the reaper's unit */
-#define MASTER_UNITS (MASTER_SLOTS + 1)
-#define MASTER_MAX_CHILDREN 72          /* two generations of workers + reaper */
+#define MASTER_SLOTS        32           /* >= the largest [node] workers */
+#define MASTER_UNIT_REAPER  MASTER_SLOTS /* the reaper's unit */
+#define MASTER_UNITS        (MASTER_SLOTS + 1)
+#define MASTER_MAX_CHILDREN 72 /* two generations of workers + reaper */
 
-#define MASTER_STOP_MS 5000      /* every child is gone this long after a stop */
-#define MASTER_RELOAD_MS 10000   /* a new generation must be ready by then */
-#define MASTER_RETIRE_MS 30000   /* an old generation may drain this long */
-#define MASTER_LOOP_DEATHS 5     /* this many exits ... */
+#define MASTER_STOP_MS        5000  /* every child is gone this long after a stop */
+#define MASTER_RELOAD_MS      10000 /* a new generation must be ready by then */
+#define MASTER_RETIRE_MS      30000 /* an old generation may drain this long */
+#define MASTER_LOOP_DEATHS    5     /* this many exits ... */
 #define MASTER_LOOP_WINDOW_MS 10000 /* ... within this window is a crash loop */
 #define MASTER_BACKOFF_MIN_MS 100
 #define MASTER_BACKOFF_MAX_MS 5000
@@ -44,27 +44,27 @@ typedef struct {
 } master_child_t;
 
 typedef struct {
-	int listen_fd;         /* worker slots: the SO_REUSEPORT socket, else -1 */
-	bool disabled;         /* a child exited 2 (fatal config error) */
+	int listen_fd;                       /* worker slots: the SO_REUSEPORT socket, else -1 */
+	bool disabled;                       /* a child exited 2 (fatal config error) */
 	uint64_t deaths[MASTER_LOOP_DEATHS]; /* monotonic times of the last exits */
 	unsigned ndeaths;
-	uint32_t backoff_ms;   /* current crash-loop delay, 0 = none */
-	uint64_t respawn_at;   /* monotonic; 0 = no respawn pending */
+	uint32_t backoff_ms; /* current crash-loop delay, 0 = none */
+	uint64_t respawn_at; /* monotonic; 0 = no respawn pending */
 } master_unit_t;
 
 typedef enum { MASTER_RUNNING = 0, MASTER_STOP_GRACEFUL, MASTER_STOP_FAST } master_stop_t;
 
 typedef struct {
-	config_t cfg;          /* the active configuration */
-	config_t next;         /* the configuration being reloaded */
+	config_t cfg;  /* the active configuration */
+	config_t next; /* the configuration being reloaded */
 	master_opts_t opts;
 	shm_t *shm;
 	int pid_fd;
 	char pid_path[CONFIG_STR + 16];
-	unsigned gen;          /* the active generation */
-	bool reloading;        /* generation gen+1 is starting */
+	unsigned gen;   /* the active generation */
+	bool reloading; /* generation gen+1 is starting */
 	uint64_t reload_deadline;
-	bool announced;        /* "serving" was logged for the first generation */
+	bool announced; /* "serving" was logged for the first generation */
 	master_stop_t stop;
 	uint64_t stop_deadline;
 	int exit_code;

@@ -49,7 +49,7 @@ typedef struct {
 	uint64_t next_reap;
 	uint64_t next_tick;
 	bool safe[SHM_MGR_COUNT];
-	bool failing;              /* shm_reap is failing; logged once */
+	bool failing; /* shm_reap is failing; logged once */
 } reaper_t;
 
 static void reaper_log_summary(reaper_t *r)
@@ -57,8 +57,9 @@ static void reaper_log_summary(reaper_t *r)
 	shm_reap_result_t *p = &r->pending;
 	if (p->evicted_removed == 0 && p->expired_removed == 0)
 		return;
-	log_info("removed %u unregistered and %u expired leases (%u expired kept by self-preservation)",
-		 p->evicted_removed, p->expired_removed, p->expired_kept);
+	log_info(
+	    "removed %u unregistered and %u expired leases (%u expired kept by self-preservation)",
+	    p->evicted_removed, p->expired_removed, p->expired_kept);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -72,13 +73,15 @@ static void reaper_watch_preservation(reaper_t *r)
 			continue;
 		r->safe[m] = st.safe;
 		if (st.safe)
-			log_info("self-preservation off for %s leases: expired leases are removed again",
-				 names[m]);
+			log_info(
+			    "self-preservation off for %s leases: expired leases are removed again",
+			    names[m]);
 		else
-			log_warn("self-preservation on for %s leases: %llu renewals in the last window, "
-				 "below the expected %llu; expired leases are kept",
-				 names[m], (unsigned long long)st.window_count,
-				 (unsigned long long)st.max_count);
+			log_warn(
+			    "self-preservation on for %s leases: %llu renewals in the last window, "
+			    "below the expected %llu; expired leases are kept",
+			    names[m], (unsigned long long)st.window_count,
+			    (unsigned long long)st.max_count);
 	}
 }
 

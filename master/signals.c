@@ -18,8 +18,8 @@ static const struct {
 	int sig;
 	unsigned flag;
 } sig_table[] = {
-	{SIGCHLD, MASTER_SIG_CHLD}, {SIGHUP, MASTER_SIG_HUP},   {SIGTERM, MASTER_SIG_TERM},
-	{SIGINT, MASTER_SIG_TERM},  {SIGQUIT, MASTER_SIG_QUIT}, {SIGUSR1, MASTER_SIG_USR1},
+    {SIGCHLD, MASTER_SIG_CHLD}, {SIGHUP, MASTER_SIG_HUP},   {SIGTERM, MASTER_SIG_TERM},
+    {SIGINT, MASTER_SIG_TERM},  {SIGQUIT, MASTER_SIG_QUIT}, {SIGUSR1, MASTER_SIG_USR1},
 };
 
 #define NSIGS (sizeof(sig_table) / sizeof(sig_table[0]))

@@ -38,7 +38,7 @@ static void write_tmp(char *path, size_t len, const char *text)
 
 /* Load text over the defaults; returns config_load's result, err filled. */
 static int load_text(config_t *cfg, const char *text, char *err, size_t err_len, char *path,
-		     size_t path_len)
+                     size_t path_len)
 {
 	write_tmp(path, path_len, text);
 	config_defaults(cfg);
@@ -131,23 +131,24 @@ static void test_every_key_parses(void **state)
 	(void)state;
 	config_t c;
 	char err[512], path[128];
-	const char *text = "[node]\n"
-			   "name = n1\nregion = eu-west\nzone = z9\nlisten = 127.0.0.1:18080\n"
-			   "workers = 3\ndata_dir = /tmp/x\n"
-			   "allow_registry_from_other_zone = off\nallow_discovery_from_other_zone = no\n"
-			   "[registry]\nshm_name = /a-b\nmax_instances = 5000\nmax_services = 100\n"
-			   "changelog_size = 4096\nlease_ttl_ms = 30000\nlegacy_lease_ttl_ms = 60000\n"
-			   "reap_interval_ms = 50\nself_preservation = false\npreserve_window_ms = 5000\n"
-			   "legacy_preserve_window_ms = 7000\n"
-			   "[http]\nmax_header_bytes = 4096\nmax_body_bytes = 100000\n"
-			   "idle_timeout_ms = 2000\nmax_connections = 7\n"
-			   "[websocket]\nsession_ttl_ms = 9000\nmax_message_bytes = 1000\n"
-			   "max_output_bytes = 8192\n"
-			   "[log]\nfile = /tmp/a.log ; comment\nlevel = DEBUG\n"
-			   "[cluster]\nlisten = [::1]:9191\nkey = s3cret\nbootstrap_timeout_ms = 0\n"
-			   "digest_interval_ms = 2000\n"
-			   "peer = n2 z1 http://10.0.0.2:8080 10.0.0.2:9090\n"
-			   "peer = n3  z2\thttps://h3:443   h3:9090\n";
+	const char *text =
+	    "[node]\n"
+	    "name = n1\nregion = eu-west\nzone = z9\nlisten = 127.0.0.1:18080\n"
+	    "workers = 3\ndata_dir = /tmp/x\n"
+	    "allow_registry_from_other_zone = off\nallow_discovery_from_other_zone = no\n"
+	    "[registry]\nshm_name = /a-b\nmax_instances = 5000\nmax_services = 100\n"
+	    "changelog_size = 4096\nlease_ttl_ms = 30000\nlegacy_lease_ttl_ms = 60000\n"
+	    "reap_interval_ms = 50\nself_preservation = false\npreserve_window_ms = 5000\n"
+	    "legacy_preserve_window_ms = 7000\n"
+	    "[http]\nmax_header_bytes = 4096\nmax_body_bytes = 100000\n"
+	    "idle_timeout_ms = 2000\nmax_connections = 7\n"
+	    "[websocket]\nsession_ttl_ms = 9000\nmax_message_bytes = 1000\n"
+	    "max_output_bytes = 8192\n"
+	    "[log]\nfile = /tmp/a.log ; comment\nlevel = DEBUG\n"
+	    "[cluster]\nlisten = [::1]:9191\nkey = s3cret\nbootstrap_timeout_ms = 0\n"
+	    "digest_interval_ms = 2000\n"
+	    "peer = n2 z1 http://10.0.0.2:8080 10.0.0.2:9090\n"
+	    "peer = n3  z2\thttps://h3:443   h3:9090\n";
 	if (load_text(&c, text, err, sizeof(err), path, sizeof(path)) != 0)
 		fail_msg("%s", err);
 	assert_string_equal(c.name, "n1");
@@ -201,11 +202,11 @@ static void test_booleans(void **state)
 		config_t c;
 		char err[256];
 		config_defaults(&c);
-		assert_int_equal(config_set(&c, "registry", "self_preservation", no[i], err,
-					    sizeof(err)), 0);
+		assert_int_equal(
+		    config_set(&c, "registry", "self_preservation", no[i], err, sizeof(err)), 0);
 		assert_false(c.self_preservation);
-		assert_int_equal(config_set(&c, "registry", "self_preservation", yes[i], err,
-					    sizeof(err)), 0);
+		assert_int_equal(
+		    config_set(&c, "registry", "self_preservation", yes[i], err, sizeof(err)), 0);
 		assert_true(c.self_preservation);
 	}
 }
@@ -229,13 +230,16 @@ static void test_error_unknown_key(void **state)
 static void test_error_invalid_values(void **state)
 {
 	(void)state;
-	expect_error("[registry]\nlease_ttl_ms = 9999\n", 2, "lease_ttl_ms 9999 out of range 10000..604800000");
+	expect_error("[registry]\nlease_ttl_ms = 9999\n", 2,
+	             "lease_ttl_ms 9999 out of range 10000..604800000");
 	expect_error("[registry]\nlease_ttl_ms = 604800001\n", 2, "out of range");
 	expect_error("[registry]\nlease_ttl_ms = 20s\n", 2, "not a non-negative integer");
 	expect_error("[registry]\nlease_ttl_ms = -1\n", 2, "not a non-negative integer");
-	expect_error("[registry]\nlease_ttl_ms = 99999999999999999999999\n", 2, "not a non-negative integer");
+	expect_error("[registry]\nlease_ttl_ms = 99999999999999999999999\n", 2,
+	             "not a non-negative integer");
 	expect_error("[registry]\nlease_ttl_ms =\n", 2, "not a non-negative integer");
-	expect_error("[registry]\nself_preservation = maybe\n", 2, "not on/off/true/false/yes/no/1/0");
+	expect_error("[registry]\nself_preservation = maybe\n", 2,
+	             "not on/off/true/false/yes/no/1/0");
 	expect_error("[registry]\nchangelog_size = 5000\n", 2, "not a power of 2");
 	expect_error("[registry]\nshm_name = artemis\n", 2, "must be '/' followed by");
 	expect_error("[registry]\nshm_name = /a/b\n", 2, "must be '/' followed by");
@@ -249,18 +253,21 @@ static void test_error_invalid_values(void **state)
 	expect_error("[node]\ndata_dir =\n", 2, "data_dir must not be empty");
 	expect_error("[log]\nlevel = loud\n", 2, "level 'loud' is not debug/info/warn/error");
 	expect_error("[cluster]\nkey =\n", 2, "key must not be empty");
-	expect_error("[cluster]\npeer = n2 z1 http://h:1\n", 2, "want \"name zone http-url replication-addr\"");
+	expect_error("[cluster]\npeer = n2 z1 http://h:1\n", 2,
+	             "want \"name zone http-url replication-addr\"");
 	expect_error("[cluster]\npeer = n2 z1 http://h:1 h:2 extra\n", 2, "want \"name zone");
 	expect_error("[cluster]\npeer = n2 z1 ftp://h:1 h:2\n", 2, "must start with http://");
-	expect_error("[cluster]\npeer = n2 z1 http://h:1 h\n", 2, "replication address 'h' is not host:port");
+	expect_error("[cluster]\npeer = n2 z1 http://h:1 h\n", 2,
+	             "replication address 'h' is not host:port");
 	expect_error("[cluster]\npeer = n2 z1 http://h:1 h:2\npeer = n2 z1 http://h:3 h:4\n", 3,
-		     "peer n2 is listed twice");
+	             "peer n2 is listed twice");
 }
 
 static void test_error_duplicate_key(void **state)
 {
 	(void)state;
-	expect_error("[node]\nzone = a\n[registry]\n[node]\nzone = b\n", 5, "duplicate key 'zone' in [node]");
+	expect_error("[node]\nzone = a\n[registry]\n[node]\nzone = b\n", 5,
+	             "duplicate key 'zone' in [node]");
 }
 
 static void test_error_syntax(void **state)
@@ -340,7 +347,8 @@ static void test_finish_derives_names(void **state)
 	/* a peer with our name */
 	config_defaults(&c);
 	assert_int_equal(config_set(&c, "node", "name", "n1", err, sizeof(err)), 0);
-	assert_int_equal(config_set(&c, "cluster", "peer", "n1 z http://a:1 a:2", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "cluster", "peer", "n1 z http://a:1 a:2", err, sizeof(err)),
+	                 0);
 	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "peer n1 has this node's own name"));
 }
@@ -371,20 +379,20 @@ static void test_split_hostport(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_shipped_file_equals_defaults),
-		cmocka_unit_test(test_defaults_match_the_design),
-		cmocka_unit_test(test_every_key_parses),
-		cmocka_unit_test(test_booleans),
-		cmocka_unit_test(test_error_unknown_section),
-		cmocka_unit_test(test_error_unknown_key),
-		cmocka_unit_test(test_error_invalid_values),
-		cmocka_unit_test(test_error_duplicate_key),
-		cmocka_unit_test(test_error_syntax),
-		cmocka_unit_test(test_error_long_line),
-		cmocka_unit_test(test_error_missing_file),
-		cmocka_unit_test(test_config_set),
-		cmocka_unit_test(test_finish_derives_names),
-		cmocka_unit_test(test_split_hostport),
+	    cmocka_unit_test(test_shipped_file_equals_defaults),
+	    cmocka_unit_test(test_defaults_match_the_design),
+	    cmocka_unit_test(test_every_key_parses),
+	    cmocka_unit_test(test_booleans),
+	    cmocka_unit_test(test_error_unknown_section),
+	    cmocka_unit_test(test_error_unknown_key),
+	    cmocka_unit_test(test_error_invalid_values),
+	    cmocka_unit_test(test_error_duplicate_key),
+	    cmocka_unit_test(test_error_syntax),
+	    cmocka_unit_test(test_error_long_line),
+	    cmocka_unit_test(test_error_missing_file),
+	    cmocka_unit_test(test_config_set),
+	    cmocka_unit_test(test_finish_derives_names),
+	    cmocka_unit_test(test_split_hostport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
