@@ -5,7 +5,8 @@
  * entry = (hash >> 32) << 32 | (slot + 1); 0 is empty, INDEX_TOMB a deleted
  * entry.  Linear probing.  Writers (under the lock) publish an entry with a
  * single 64-bit store after the slot is complete.  Readers probe without
- * locking and validate each candidate slot's key under the slot's sequence.
+ * locking and validate each candidate slot's key under the slot's sequence
+ * (and hand back the lease word read in that same window).
  *
  * Tombstones are cleared by rebuilding into the spare buffer and flipping
  * hdr->index_active.  hdr->index_epoch is bumped around the flip; a reader
@@ -33,7 +34,8 @@ static uint64_t entry_make(uint64_t hash, uint32_t slot)
 /* Lock-free lookup: 0 and *slot, -ENOENT, or -EBUSY (torn reads kept
  * failing validation).  The returned slot matched the key at one instant;
  * callers that act on it re-validate (generation in the lease word). */
-int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32_t *slot)
+int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32_t *slot,
+		    uint64_t *lease)
 {
 	struct shm_header_sh *h = s->hdr;
 	uint32_t mask = h->index_size - 1;
@@ -59,6 +61,7 @@ int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32
 				torn = true;
 				break;
 			}
+			uint64_t w = ck_pr_load_64((uint64_t *)&sl->lease);
 			bool match = ck_pr_load_8(&sl->state) == SLOT_LIVE &&
 				     ck_pr_load_64(&sl->hash) == hash &&
 				     shm__key_equal(s, sl, key, len);
@@ -68,6 +71,8 @@ int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32
 			}
 			if (match) {
 				*slot = id;
+				if (lease)
+					*lease = w;
 				return 0;
 			}
 		}
@@ -98,7 +103,6 @@ void shm__index_prefetch(shm_t *s, uint64_t hash, bool slots)
 		const char *p = (const char *)shm__slot(s, id);
 		__builtin_prefetch(p, 1);
 		__builtin_prefetch(p + 64);
-		__builtin_prefetch(p + 128);
 	}
 }
 

@@ -133,7 +133,7 @@ static int register_locked(shm_t *s, struct reg_ctx *c)
 	int rc = shm__service_get(s, in->key.service, true, &svc);
 	if (rc)
 		return rc;
-	bool exists = shm__index_find(s, c->hash, c->key, c->key_len, &id) == 0;
+	bool exists = shm__index_find(s, c->hash, c->key, c->key_len, &id, NULL) == 0;
 	if (exists && in->origin) {
 		const struct shm_slot_sh *cur = shm__slot(s, id);
 		if (cur->origin_ms > in->origin_ms && in->origin_ms)
@@ -243,16 +243,18 @@ static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uin
 {
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		uint32_t id;
-		int rc = shm__index_find(s, hash, k, len, &id);
+		uint64_t w, ttl;
+		int mgr, rc = shm__index_find(s, hash, k, len, &id, &w);
 		if (rc == -ENOENT) {
 			count_renewal(s, 0, false);
 			return rc;
 		}
 		if (rc)
 			return rc;
-		uint64_t w, ttl;
-		int mgr;
-		while (read_lease(s, id, hash, k, len, &w, &ttl, &mgr) == 0) {
+		const struct shm_slot_sh *sl = shm__slot(s, id);
+		ttl = shm__ttl(s, sl);
+		mgr = (ck_pr_load_8((uint8_t *)&sl->flags) & SLOT_F_LEGACY) ? 1 : 0;
+		do {
 			if (lease_evicted(w) || now > lease_ms(w) + ttl) {
 				count_renewal(s, mgr, false);
 				return -ENOENT;
@@ -263,7 +265,7 @@ static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uin
 				count_renewal(s, mgr, true);
 				return 0;
 			}
-		}
+		} while (read_lease(s, id, hash, k, len, &w, &ttl, &mgr) == 0);
 		shm__stall(attempt);
 	}
 	return -EBUSY;
@@ -327,7 +329,7 @@ int shm_unregister(shm_t *s, const shm_key_t *key, uint8_t origin)
 	uint64_t hash = shm__hash(k, len);
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		uint32_t id;
-		rc = shm__index_find(s, hash, k, len, &id);
+		rc = shm__index_find(s, hash, k, len, &id, NULL);
 		if (rc == -ENOENT)
 			return 0;
 		if (rc)
@@ -445,7 +447,7 @@ int shm_lookup(shm_t *s, const shm_key_t *key, uint64_t now_ms, shm_instance_vie
 	uint64_t hash = shm__hash(k, len);
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		uint32_t id;
-		if ((rc = shm__index_find(s, hash, k, len, &id)))
+		if ((rc = shm__index_find(s, hash, k, len, &id, NULL)))
 			return rc;
 		if (read_instance(s, id, now_ms, view, json)) {
 			if (view->slot == UINT32_MAX)

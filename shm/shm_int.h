@@ -103,6 +103,8 @@ enum { SLOT_F_LEGACY = 1 };
 /* One instance.  (L) = written under the lock inside the slot's sequence;
  * lease, eviction_ms, evict_origin are also written lock-free (CAS). */
 struct shm_slot_sh {
+	/* The first 64 bytes are what a heartbeat reads: sequence, lease,
+	 * hash, TTL and the start of the key. */
 	ck_sequence_t seq;       /* (L) odd while a writer changes the slot */
 	uint8_t state;           /* (L) SLOT_FREE / SLOT_LIVE */
 	uint8_t flags;           /* (L) SLOT_F_* */
@@ -110,18 +112,18 @@ struct shm_slot_sh {
 	uint8_t evict_origin;    /* node whose client unregistered it */
 	uint64_t lease;          /* lease word, CAS */
 	uint64_t hash;           /* (L) hash of the lowercase key */
+	uint32_t ttl_ms;         /* (L) 0 = the manager's TTL */
+	uint16_t key_len;        /* (L) length of the lowercase key */
+	uint16_t pad0;
+	char key[SHM_KEY_INLINE];/* (L) key when key_len <= SHM_KEY_INLINE */
 	uint64_t creation_ms;    /* (L) epoch ms */
 	uint64_t eviction_ms;    /* epoch ms of the unregister */
 	uint64_t origin_ms;      /* (L) registration time at the origin */
 	uint64_t blob;           /* (L) arena offset of the blob */
-	uint32_t ttl_ms;         /* (L) 0 = the manager's TTL */
 	uint32_t svc;            /* (L) service table index */
 	uint32_t svc_next;       /* (L) +1-encoded; derived (rebuilt by repair) */
 	uint32_t svc_prev;       /* (L) +1-encoded; derived */
 	uint32_t next_free;      /* (L) +1-encoded; derived */
-	uint16_t key_len;        /* (L) length of the lowercase key */
-	uint16_t pad0;
-	char key[SHM_KEY_INLINE];/* (L) key when key_len <= SHM_KEY_INLINE */
 };
 _Static_assert(sizeof(struct shm_slot_sh) == 208, "slot layout");
 
@@ -284,7 +286,8 @@ void shm__rebuild(shm_t *s);
 void shm__stall(unsigned attempt);
 
 /* index.c */
-int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32_t *slot);
+int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32_t *slot,
+		    uint64_t *lease);
 void shm__index_insert(shm_t *s, uint64_t hash, uint32_t slot);
 void shm__index_remove(shm_t *s, uint64_t hash, uint32_t slot);
 void shm__index_rebuild(shm_t *s);

@@ -50,7 +50,7 @@
 #define SHM_MAX_METADATA 8192    /* metadata as JSON text (checked by the codec) */
 #define SHM_MAX_JSON 16384       /* the instance's whole stored JSON form */
 
-#define SHM_LAYOUT_VERSION 1
+#define SHM_LAYOUT_VERSION 2
 #define SHM_MAX_PROCS 64
 #define SHM_MAX_NODES 64         /* origin ids: 0 = this node, 1..63 = peers */
 
