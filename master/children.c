@@ -248,8 +248,16 @@ static void child_exited(master_t *m, const master_child_t *c, int st)
 	schedule_respawn(m, c);
 }
 
-static void repair_after(master_t *m, pid_t pid)
+/* A child that exited normally was not in the middle of a write; only an
+ * abnormal end can leave the writer lock with a dead owner.  (shm_repair
+ * takes the lock, so it waits while a live process holds it: calling it only
+ * when needed keeps the master's loop from waiting on every exit.) */
+static void repair_after(master_t *m, pid_t pid, int st)
 {
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		shm_proc_reclaim(m->shm, pid);
+		return;
+	}
 	int r = shm_repair(m->shm);
 	if (r < 0) {
 		log_error("shm_repair after pid %d: %s", (int)pid, strerror(-r));
@@ -269,7 +277,7 @@ void master_reap(master_t *m)
 	int st;
 	pid_t pid;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		repair_after(m, pid);
+		repair_after(m, pid, st);
 		master_child_t *c = NULL;
 		for (int i = 0; i < MASTER_MAX_CHILDREN && !c; i++)
 			if (m->children[i].pid == pid)
