@@ -4,7 +4,7 @@
  *   artemis server [-c FILE] [--listen HOST:PORT] [--addr HOST:PORT]
  *                  [--workers N] [--name NAME] [--fresh]
  *   artemis reload|stop|quit [-c FILE]
- *   artemis check [-c FILE]
+ *   artemis check [-c FILE] [--listen HOST:PORT] [--name NAME]
  *   artemis version | help
  *
  * Exit codes: 0 success, 1 failure at run time, 2 usage or configuration
@@ -31,7 +31,8 @@ static const char usage_text[] =
     "  reload [-c FILE]  make the running master re-read its configuration (SIGHUP)\n"
     "  stop [-c FILE]    fast stop of the running master (SIGTERM)\n"
     "  quit [-c FILE]    graceful stop: drain, then stop (SIGQUIT)\n"
-    "  check [-c FILE]   verify the registry region's invariants (exit 1 on a violation)\n"
+    "  check [-c FILE] [--listen HOST:PORT] [--name NAME]\n"
+    "                    verify the registry region's invariants (exit 1 on a violation)\n"
     "  version           print the version\n"
     "  help              print this help\n"
     "\n"
@@ -62,7 +63,7 @@ static int add_override(master_opts_t *o, const char *option, const char *sectio
 }
 
 /* Parse the options after the command.  Returns 0, or an exit code. */
-static int parse_options(int argc, char **argv, bool server, char *conf, size_t conf_len,
+static int parse_options(int argc, char **argv, const char *cmd, char *conf, size_t conf_len,
                          master_opts_t *o)
 {
 	static const struct option server_opts[] = {
@@ -80,11 +81,22 @@ static int parse_options(int argc, char **argv, bool server, char *conf, size_t 
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	/* check finds the region by name, which --name and --listen derive */
+	static const struct option check_opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"addr", required_argument, NULL, OPT_LISTEN},
+	    {"name", required_argument, NULL, OPT_NAME},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const struct option *opts = !strcmp(cmd, "server")  ? server_opts
+	                            : !strcmp(cmd, "check") ? check_opts
+	                                                    : client_opts;
 	optind = 1;
 	opterr = 0;
 	int ch, rc = 0;
-	while ((ch = getopt_long(argc, argv, "+c:h", server ? server_opts : client_opts, NULL)) !=
-	       -1) {
+	while ((ch = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			if ((size_t)snprintf(conf, conf_len, "%s", optarg) >= conf_len)
@@ -140,7 +152,7 @@ int main(int argc, char **argv)
 
 	static master_opts_t opts;
 	char conf[CONFIG_STR] = "";
-	int rc = parse_options(argc - 1, argv + 1, server, conf, sizeof(conf), &opts);
+	int rc = parse_options(argc - 1, argv + 1, cmd, conf, sizeof(conf), &opts);
 	if (rc)
 		return rc;
 	static config_t cfg;
