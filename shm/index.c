@@ -103,7 +103,22 @@ void shm__index_prefetch(shm_t *s, uint64_t hash, bool slots)
 		const char *p = (const char *)shm__slot(s, id);
 		__builtin_prefetch(p, 1);
 		__builtin_prefetch(p + 64);
+		__builtin_prefetch(p + 128);
 	}
+}
+
+/* The slot the first matching entry of a hash names, unvalidated (for
+ * prefetching only). */
+int shm__index_peek(shm_t *s, uint64_t hash, uint32_t *slot)
+{
+	struct shm_header_sh *h = s->hdr;
+	const uint64_t *ix = index_buf(s, ck_pr_load_32(&h->index_active));
+	uint64_t e = ck_pr_load_64((uint64_t *)&ix[(uint32_t)hash & (h->index_size - 1)]);
+	if (e == 0 || e == INDEX_TOMB || (e >> 32) != HASH_TAG(hash) ||
+	    (uint32_t)e - 1 >= h->max_instances)
+		return -ENOENT;
+	*slot = (uint32_t)e - 1;
+	return 0;
 }
 
 /* (L) */

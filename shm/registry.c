@@ -436,18 +436,14 @@ static bool read_instance(shm_t *s, uint32_t id, uint64_t now_ms, shm_instance_v
 	return !ck_sequence_read_retry(&sl->seq, v);
 }
 
-int shm_lookup(shm_t *s, const shm_key_t *key, uint64_t now_ms, shm_instance_view_t *view,
-	       shm_buf_t *json)
+static int lookup_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64_t now_ms,
+		      shm_instance_view_t *view, shm_buf_t *json)
 {
-	char k[SHM_MAX_KEY];
-	size_t len;
-	int rc = shm__make_key(key, k, &len);
-	if (rc)
-		return rc;
-	uint64_t hash = shm__hash(k, len);
+	size_t start = json ? json->len : 0;
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		uint32_t id;
-		if ((rc = shm__index_find(s, hash, k, len, &id, NULL)))
+		int rc = shm__index_find(s, hash, k, len, &id, NULL);
+		if (rc)
 			return rc;
 		if (read_instance(s, id, now_ms, view, json)) {
 			if (view->slot == UINT32_MAX)
@@ -459,11 +455,75 @@ int shm_lookup(shm_t *s, const shm_key_t *key, uint64_t now_ms, shm_instance_vie
 			    lease_gen(w) == view->gen)
 				return 0;
 			if (json)
-				json->len = 0;
+				json->len = start;
 		}
 		shm__stall(attempt);
 	}
 	return -EBUSY;
+}
+
+int shm_lookup(shm_t *s, const shm_key_t *key, uint64_t now_ms, shm_instance_view_t *view,
+	       shm_buf_t *json)
+{
+	char k[SHM_MAX_KEY];
+	size_t len;
+	int rc = shm__make_key(key, k, &len);
+	if (rc)
+		return rc;
+	return lookup_key(s, k, len, shm__hash(k, len), now_or(now_ms), view, json);
+}
+
+#define LK_DIST 6
+#define LK_RING (3 * LK_DIST + 1)
+
+/* Prefetch the blob a slot names (its JSON is what a lookup copies). */
+static void blob_prefetch(shm_t *s, uint64_t hash)
+{
+	uint32_t id;
+	if (shm__index_peek(s, hash, &id))
+		return;
+	const struct shm_blob_sh *b = shm__blob_get(s, ck_pr_load_64(&shm__slot(s, id)->blob));
+	if (!b)
+		return;
+	for (int line = 0; line < 12; line++)
+		__builtin_prefetch((const char *)b + line * 64);
+}
+
+/* Pipelined like shm_heartbeat_batch, one stage deeper: index entry, then
+ * slot, then blob are prefetched before the key is looked up. */
+int shm_lookup_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms,
+		     shm_lookup_fn fn, void *ctx)
+{
+	char kb[LK_RING][SHM_MAX_KEY];
+	size_t len[LK_RING];
+	uint64_t hash[LK_RING];
+	int krc[LK_RING];
+	shm_instance_view_t view;
+	shm_buf_t json = {0};
+	now_ms = now_or(now_ms);
+	int rc = 0;
+	for (size_t i = 0; i < n + 3 * LK_DIST && rc == 0; i++) {
+		if (i < n) {
+			size_t r = i % LK_RING;
+			krc[r] = shm__make_key(&keys[i], kb[r], &len[r]);
+			if (!krc[r]) {
+				hash[r] = shm__hash(kb[r], len[r]);
+				shm__index_prefetch(s, hash[r], false);
+			}
+		}
+		if (i >= LK_DIST && i - LK_DIST < n && !krc[(i - LK_DIST) % LK_RING])
+			shm__index_prefetch(s, hash[(i - LK_DIST) % LK_RING], true);
+		if (i >= 2 * LK_DIST && i - 2 * LK_DIST < n && !krc[(i - 2 * LK_DIST) % LK_RING])
+			blob_prefetch(s, hash[(i - 2 * LK_DIST) % LK_RING]);
+		if (i < 3 * LK_DIST)
+			continue;
+		size_t j = i - 3 * LK_DIST, r = j % LK_RING;
+		json.len = 0;
+		int one = krc[r] ? krc[r] : lookup_key(s, kb[r], len[r], hash[r], now_ms, &view, &json);
+		rc = fn(ctx, j, one, one ? NULL : &view, json.data, json.len);
+	}
+	shm_buf_free(&json);
+	return rc;
 }
 
 int shm_instances_foreach(shm_t *s, const shm_str_t *service, uint64_t now_ms,

@@ -292,6 +292,7 @@ void shm__index_insert(shm_t *s, uint64_t hash, uint32_t slot);
 void shm__index_remove(shm_t *s, uint64_t hash, uint32_t slot);
 void shm__index_rebuild(shm_t *s);
 void shm__index_prefetch(shm_t *s, uint64_t hash, bool slots);
+int shm__index_peek(shm_t *s, uint64_t hash, uint32_t *slot);
 int shm__index_count(shm_t *s, uint64_t hash, uint32_t slot);
 
 /* arena.c */

@@ -230,6 +230,15 @@ typedef struct {
 int shm_lookup(shm_t *shm, const shm_key_t *key, uint64_t now_ms, shm_instance_view_t *view,
 	       shm_buf_t *json);
 
+/* Look up a batch of keys with their cache misses overlapped; fn is called
+ * once per key, in order, with that key's result (0: view and json set;
+ * else a negative error and NULLs).  Stops early when fn returns non-zero
+ * and returns that value. */
+typedef int (*shm_lookup_fn)(void *ctx, size_t i, int rc, const shm_instance_view_t *view,
+			     const char *json, size_t json_len);
+int shm_lookup_batch(shm_t *shm, const shm_key_t *keys, size_t n, uint64_t now_ms,
+		     shm_lookup_fn fn, void *ctx);
+
 /* ---- Services ---------------------------------------------------------- */
 
 typedef struct {
