@@ -291,6 +291,16 @@ static void bench_mixed(struct shm_bench *b)
 		waitpid(pids[p], NULL, 0);
 }
 
+static char bench_region[64];
+static pid_t bench_parent;
+
+/* A failed run must not leave a region of up to a gigabyte in /dev/shm. */
+static void destroy_region(void)
+{
+	if (getpid() == bench_parent && bench_region[0])
+		shm_destroy(bench_region);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: artemis-bench shm [--instances N] [--services S] [--metadata BYTES]\n"
@@ -348,6 +358,9 @@ int bench_shm_main(int argc, char **argv)
 	p.max_services = b.services;
 	shm_t *s;
 	int rc = shm_open_region(&p, SHM_CREATE_FRESH, &s, NULL);
+	bench_parent = getpid();
+	snprintf(bench_region, sizeof(bench_region), "%s", b.name);
+	atexit(destroy_region);
 	if (rc) {
 		fprintf(stderr, "shm_open_region: %s\n", strerror(-rc));
 		return 1;
@@ -361,7 +374,6 @@ int bench_shm_main(int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "shm_check after the benchmark: %s\n", msg);
 	shm_detach(s);
-	shm_destroy(b.name);
 	free(b.ids);
 	free(b.keys);
 	free(b.svcs);

@@ -638,5 +638,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_extend_leases),
 		cmocka_unit_test(test_exec_attach),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	shm_destroy(region_name); /* a failed test leaves its region behind */
+	return failed;
 }

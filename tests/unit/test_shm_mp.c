@@ -420,5 +420,7 @@ int main(void)
 		cmocka_unit_test(test_readers_writers),
 		cmocka_unit_test(test_crash_storms),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	shm_destroy(region_name); /* a failed test leaves its region behind */
+	return failed;
 }
