@@ -174,7 +174,8 @@ void shm_extend_leases(shm_t *s, uint64_t extra_ms)
 			uint64_t w = ck_pr_load_64(&sl->lease);
 			if (lease_evicted(w) || lease_ms(w) >= want)
 				break;
-			if (ck_pr_cas_64(&sl->lease, w, lease_make(lease_gen(w), false, want)))
+			if (ck_pr_cas_64(&sl->lease, w,
+					 lease_make(lease_gen(w), false, want) | (w & LEASE_REMOTE)))
 				break;
 		}
 	}

@@ -158,7 +158,9 @@ static void init_region(shm_t *s, const struct shm_header_sh *tmpl)
 	if (getrandom(&inc, sizeof(inc), 0) != sizeof(inc))
 		inc = shm_now_ms() ^ ((uint64_t)getpid() << 32);
 	h->incarnation = inc;
-	h->epoch_ms = shm_now_ms();
+	/* A day in the past: relative times are never 0, and a clock set back
+	 * a little does not wrap them. */
+	h->epoch_ms = shm_now_ms() - 86400000ull;
 	h->arena_bump = SHM_ARENA_START;
 	h->undo.slot = UINT32_MAX;
 	for (int m = 0; m < SHM_MGR_COUNT; m++)

@@ -122,7 +122,8 @@ static void fill_slot(shm_t *s, struct shm_slot_sh *sl, const struct reg_ctx *c,
 	memset(sl->key, 0, sizeof(sl->key));
 	if (c->key_len <= SHM_KEY_INLINE)
 		memcpy(sl->key, c->key, c->key_len);
-	ck_pr_store_64(&sl->lease, lease_make(gen, false, shm__rel_ms(s, c->now)));
+	ck_pr_store_64(&sl->lease, lease_make(gen, false, shm__rel_ms(s, c->now)) |
+					   (in->origin ? LEASE_REMOTE : 0));
 }
 
 /* (L) The body of register, between lock and unlock. */
@@ -239,7 +240,8 @@ static void count_renewal(shm_t *s, int mgr, bool ok)
 }
 
 /* Renew the lease of a prepared key (lowercase key, hash). */
-static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64_t now)
+static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64_t now,
+			 bool remote)
 {
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		uint32_t id;
@@ -260,7 +262,8 @@ static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uin
 				return -ENOENT;
 			}
 			uint64_t nw = lease_make(lease_gen(w), false,
-						 now > lease_ms(w) ? now : lease_ms(w));
+						 now > lease_ms(w) ? now : lease_ms(w)) |
+				      (remote ? LEASE_REMOTE : 0);
 			if (ck_pr_cas_64(&shm__slot(s, id)->lease, w, nw)) {
 				count_renewal(s, mgr, true);
 				return 0;
@@ -278,7 +281,74 @@ int shm_heartbeat(shm_t *s, const shm_key_t *key, uint64_t now_ms)
 	int rc = shm__make_key(key, k, &len);
 	if (rc)
 		return rc;
-	return heartbeat_key(s, k, len, shm__hash(k, len), shm__rel_ms(s, now_or(now_ms)));
+	return heartbeat_key(s, k, len, shm__hash(k, len), shm__rel_ms(s, now_or(now_ms)), false);
+}
+
+int shm_renew_remote(shm_t *s, const shm_key_t *key, uint64_t now_ms)
+{
+	char k[SHM_MAX_KEY];
+	size_t len;
+	int rc = shm__make_key(key, k, &len);
+	if (rc)
+		return rc;
+	return heartbeat_key(s, k, len, shm__hash(k, len), shm__rel_ms(s, now_or(now_ms)), true);
+}
+
+/* Split a stored lowercase key "region\0service\0instance" into a key. */
+static bool split_key(const char *k, size_t len, shm_key_t *out)
+{
+	const char *a = memchr(k, '\0', len);
+	if (!a)
+		return false;
+	const char *b = memchr(a + 1, '\0', len - (size_t)(a + 1 - k));
+	if (!b)
+		return false;
+	out->region = (shm_str_t){k, (size_t)(a - k)};
+	out->service = (shm_str_t){a + 1, (size_t)(b - a - 1)};
+	out->instance = (shm_str_t){b + 1, len - (size_t)(b + 1 - k)};
+	return true;
+}
+
+int shm_renewals_scan(shm_t *s, uint64_t since_ms, shm_renewal_fn fn, void *ctx)
+{
+	uint32_t bump = ck_pr_load_32(&s->hdr->slot_bump);
+	if (bump > s->hdr->max_instances)
+		bump = s->hdr->max_instances;
+	uint64_t since = shm__rel_ms(s, since_ms);
+	char k[SHM_MAX_KEY];
+	for (uint32_t id = 0; id < bump; id++) {
+		const struct shm_slot_sh *sl = shm__slot(s, id);
+		uint64_t w = ck_pr_load_64((uint64_t *)&sl->lease);
+		if (lease_evicted(w) || lease_remote(w) || lease_ms(w) <= since ||
+		    ck_pr_load_8((uint8_t *)&sl->state) != SLOT_LIVE)
+			continue;
+		unsigned attempt = 0;
+		size_t len = 0;
+		for (; attempt < SHM_READ_RETRIES; attempt++) {
+			unsigned v = ck_pr_load_uint(&sl->seq.sequence);
+			ck_pr_fence_load();
+			len = ck_pr_load_16((uint16_t *)&sl->key_len);
+			bool ok = !(v & 1) && len <= SHM_MAX_KEY;
+			if (ok && len <= SHM_KEY_INLINE) {
+				memcpy(k, sl->key, len);
+			} else if (ok) {
+				const struct shm_blob_sh *b = shm__blob_get(s, sl->blob);
+				ok = b && b->key_len == len;
+				if (ok)
+					memcpy(k, b + 1, len);
+			}
+			if (ok && !ck_sequence_read_retry(&sl->seq, v))
+				break;
+			shm__stall(attempt);
+		}
+		shm_key_t key;
+		if (attempt == SHM_READ_RETRIES || !split_key(k, len, &key))
+			continue;
+		int rc = fn(ctx, &key, s->hdr->epoch_ms + lease_ms(w));
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 #define HB_DIST 8                 /* pipeline distance, in keys */
@@ -310,7 +380,7 @@ int shm_heartbeat_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_
 			size_t j = i - 2 * HB_DIST, r = j % HB_RING;
 			if (rcs[j])
 				continue;
-			rcs[j] = heartbeat_key(s, kb[r], len[r], hash[r], now);
+			rcs[j] = heartbeat_key(s, kb[r], len[r], hash[r], now, false);
 			ok += rcs[j] == 0;
 		}
 	}

@@ -72,12 +72,15 @@
 #define SHM_PRESERVE_PERCENT 85
 #define SHM_PRESERVE_RESET_MS 600000
 
-/* Lease word: [gen:23][evicted:1][renewal ms since hdr->epoch_ms:40]. */
+/* Lease word: [gen:22][remote:1][evicted:1][renewal ms since hdr->epoch_ms:40].
+ * remote: the last renewal (or the registration) came from a peer, not from
+ * a client of this node; the replicator forwards only local renewals. */
 #define LEASE_MS_BITS 40
 #define LEASE_MS_MASK ((1ULL << LEASE_MS_BITS) - 1)
 #define LEASE_EVICTED (1ULL << LEASE_MS_BITS)
-#define LEASE_GEN_SHIFT (LEASE_MS_BITS + 1)
-#define LEASE_GEN_MASK ((1ULL << 23) - 1)
+#define LEASE_REMOTE (1ULL << (LEASE_MS_BITS + 1))
+#define LEASE_GEN_SHIFT (LEASE_MS_BITS + 2)
+#define LEASE_GEN_MASK ((1ULL << 22) - 1)
 
 static inline uint64_t lease_make(uint32_t gen, bool evicted, uint64_t rel_ms)
 {
@@ -91,6 +94,10 @@ static inline uint32_t lease_gen(uint64_t w)
 static inline uint64_t lease_ms(uint64_t w)
 {
 	return w & LEASE_MS_MASK;
+}
+static inline bool lease_remote(uint64_t w)
+{
+	return (w & LEASE_REMOTE) != 0;
 }
 static inline bool lease_evicted(uint64_t w)
 {

@@ -50,7 +50,7 @@
 #define SHM_MAX_METADATA 8192    /* metadata as JSON text (checked by the codec) */
 #define SHM_MAX_JSON 16384       /* the instance's whole stored JSON form */
 
-#define SHM_LAYOUT_VERSION 2
+#define SHM_LAYOUT_VERSION 3
 #define SHM_MAX_PROCS 64
 #define SHM_MAX_NODES 64         /* origin ids: 0 = this node, 1..63 = peers */
 
@@ -202,6 +202,18 @@ int shm_heartbeat(shm_t *shm, const shm_key_t *key, uint64_t now_ms);
  * shm_heartbeat on each key, with the cache misses of the batch overlapped.
  * rcs[i] gets each key's result; returns how many were renewed. */
 int shm_heartbeat_batch(shm_t *shm, const shm_key_t *keys, size_t n, uint64_t now_ms, int *rcs);
+
+/* Renew a lease on behalf of a peer (a replicated heartbeat): the same as
+ * shm_heartbeat, but the renewal is marked remote so the replicator does not
+ * forward it again.  -ENOENT tells the caller to ask for the full record. */
+int shm_renew_remote(shm_t *shm, const shm_key_t *key, uint64_t now_ms);
+
+/* Visit every live lease renewed by a local client (heartbeat or register
+ * from this node's clients, not from peers) after since_ms.  The key's
+ * strings are the stored lowercase identity (valid during the call).  For
+ * the replicator's renewal batches.  Stops when fn returns non-zero. */
+typedef int (*shm_renewal_fn)(void *ctx, const shm_key_t *key, uint64_t renewal_ms);
+int shm_renewals_scan(shm_t *shm, uint64_t since_ms, shm_renewal_fn fn, void *ctx);
 
 /* Mark the lease evicted (the reap pass removes it and emits `delete`).
  * Unknown keys are a quiet success (returns 0), as in Java. */

@@ -573,6 +573,47 @@ static void test_extend_leases(void **state)
 	close_region(s);
 }
 
+static int collect_renewals(void *ctx, const shm_key_t *k, uint64_t renewal_ms)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 256 - n, "%.*s/%.*s/%.*s;", (int)k->region.len, k->region.ptr,
+		 (int)k->service.len, k->service.ptr, (int)k->instance.len, k->instance.ptr);
+	assert_true(renewal_ms > 0);
+	return 0;
+}
+
+static void test_remote_renewals(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	shm_instance_in_t local = inst("Svc", "Local", "{}");
+	shm_instance_in_t remote = inst("svc", "remote", "{}");
+	remote.origin = 3;
+	remote.origin_ms = shm_now_ms();
+	assert_int_equal(shm_register(s, &local), 0);
+	assert_int_equal(shm_register(s, &remote), 0);
+	uint64_t since = shm_now_ms() - 1000;
+	char seen[256] = "";
+	assert_int_equal(shm_renewals_scan(s, since, collect_renewals, seen), 0);
+	assert_string_equal(seen, "us-east/svc/local;"); /* registered by a peer: not local */
+	shm_key_t kr = key("us-east", "svc", "remote");
+	shm_key_t kl = key("us-east", "svc", "local");
+	uint64_t later = shm_now_ms() + 5000;
+	assert_int_equal(shm_renew_remote(s, &kl, later), 0);
+	assert_int_equal(shm_heartbeat(s, &kr, later), 0);
+	seen[0] = '\0';
+	assert_int_equal(shm_renewals_scan(s, later - 1, collect_renewals, seen), 0);
+	assert_string_equal(seen, "us-east/svc/remote;"); /* the local client renewed it */
+	shm_key_t unknown = key("us-east", "svc", "nope");
+	assert_int_equal(shm_renew_remote(s, &unknown, 0), -ENOENT);
+	/* Last writer wins for replicated registers. */
+	remote.origin_ms -= 10000;
+	assert_int_equal(shm_register(s, &remote), -ESTALE);
+	remote.origin_ms += 20000;
+	assert_int_equal(shm_register(s, &remote), 0);
+	close_region(s);
+}
+
 /* Exec'd child: attach by name, check, and find what the parent wrote. */
 static int attach_child(const char *name, int expect)
 {
@@ -636,6 +677,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_repair_after_writer_death),
 		cmocka_unit_test(test_procs_and_counters),
 		cmocka_unit_test(test_extend_leases),
+		cmocka_unit_test(test_remote_renewals),
 		cmocka_unit_test(test_exec_attach),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
