@@ -472,6 +472,52 @@ def child_pids(pid, word=None):
     return sorted(out)
 
 
+# ------------------------------------------------------------ metrics ---
+
+SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(\s+-?\d+)?$')
+LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """Validate the text format; return (samples, types) where samples is a
+    list of (name, {label: value}, float) and types maps name -> type."""
+    samples, types = [], {}
+    for ln in text.splitlines():
+        if not ln.strip():
+            continue
+        if ln.startswith("#"):
+            parts = ln.split(None, 3)
+            if len(parts) >= 4 and parts[1] == "TYPE":
+                assert parts[3] in ("counter", "gauge", "histogram", "summary", "untyped"), ln
+                types[parts[2]] = parts[3]
+            continue
+        m = SAMPLE_RE.match(ln)
+        assert m, "not a Prometheus sample line: %r" % ln
+        labels = dict(LABEL_RE.findall(m.group(2) or ""))
+        samples.append((m.group(1), labels, float(m.group(3))))
+    return samples, types
+
+
+def scrape(node):
+    st, headers, raw = node.request_raw("GET", "/metrics")
+    assert st == 200, st
+    ctype = headers.get("content-type", "")
+    assert ctype.startswith("text/plain"), ctype
+    assert "0.0.4" in ctype, "Prometheus text format version missing: %r" % ctype
+    return parse_metrics(raw.decode("utf-8"))
+
+
+def find_metrics(samples, *words, labels_with=None):
+    """Samples whose name contains every word (and, optionally, whose label
+    values include labels_with)."""
+    out = []
+    for name, labels, value in samples:
+        if all(w in name.lower() for w in words):
+            if labels_with is None or any(labels_with in v for v in labels.values()):
+                out.append((name, labels, value))
+    return out
+
+
 def run_cli(*args, timeout=20.0, cwd=None):
     """Run the artemis binary; returns CompletedProcess with text output."""
     return subprocess.run([artemis_bin()] + list(args), capture_output=True, text=True,

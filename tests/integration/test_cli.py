@@ -181,20 +181,43 @@ def test_reload_applies_new_config(fresh_node):
              10.0, what="the reloaded config to take effect")
 
 
-def test_reload_with_bad_config_keeps_running(fresh_node):
-    n = fresh_node
-    before = set(workers_of(n))
+def append_bad_key(n):
+    """Append an unknown key to the node's config; return "file:line:"."""
     with open(n.conf_path) as f:
         nlines = len(f.read().splitlines())
     with open(n.conf_path, "a") as f:
         f.write("\n[registry]\nno_such_key = 1\n")
-    where = "%s:%d:" % (n.conf_path, nlines + 3)
-    run_cli("reload", "-c", n.conf_path)
-    wait_for(lambda: where in n.read_log(), 5.0, what="'%s ...' in the log" % where)
+    return "%s:%d:" % (n.conf_path, nlines + 3)
+
+
+def assert_still_serving(n, workers_before):
     assert n.alive()
     assert n.get("/health")[0] == 200
-    assert set(workers_of(n)) == before
+    assert set(workers_of(n)) == workers_before
     assert_ok(register(n, inst(uniq(), "i1")))
+
+
+def test_sighup_with_bad_config_keeps_running(fresh_node):
+    n = fresh_node
+    before = set(workers_of(n))
+    where = append_bad_key(n)
+    n.send_signal(signal.SIGHUP)
+    wait_for(lambda: where in n.read_log(), 5.0, what="'%s ...' in the log" % where)
+    assert_still_serving(n, before)
+
+
+def test_reload_command_with_bad_config(fresh_node):
+    """Either the CLI refuses (exit 2, file:line) or the master does; the
+    server keeps running on its old config in both cases."""
+    n = fresh_node
+    before = set(workers_of(n))
+    where = append_bad_key(n)
+    p = run_cli("reload", "-c", n.conf_path)
+    if p.returncode == 0:
+        wait_for(lambda: where in n.read_log(), 5.0, what="'%s ...' in the log" % where)
+    else:
+        assert p.returncode == 2 and where in p.stderr, (p.returncode, p.stderr)
+    assert_still_serving(n, before)
 
 
 def test_signal_command_without_server_fails(tmp_path):

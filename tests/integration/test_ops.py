@@ -7,51 +7,8 @@ but their values must move with what the test did.
 
 import re
 
-from artemis_it import heartbeat, inst, register, uniq, unregister, wait_for
-
-SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(\s+-?\d+)?$')
-LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_metrics(text):
-    """Validate the text format; return (samples, types) where samples is a
-    list of (name, {label: value}, float) and types maps name -> type."""
-    samples, types = [], {}
-    for ln in text.splitlines():
-        if not ln.strip():
-            continue
-        if ln.startswith("#"):
-            parts = ln.split(None, 3)
-            if len(parts) >= 4 and parts[1] == "TYPE":
-                assert parts[3] in ("counter", "gauge", "histogram", "summary", "untyped"), ln
-                types[parts[2]] = parts[3]
-            continue
-        m = SAMPLE_RE.match(ln)
-        assert m, "not a Prometheus sample line: %r" % ln
-        labels = dict(LABEL_RE.findall(m.group(2) or ""))
-        samples.append((m.group(1), labels, float(m.group(3))))
-    return samples, types
-
-
-def scrape(node):
-    st, headers, raw = node.request_raw("GET", "/metrics")
-    assert st == 200, st
-    ctype = headers.get("content-type", "")
-    assert ctype.startswith("text/plain"), ctype
-    assert "0.0.4" in ctype, "Prometheus text format version missing: %r" % ctype
-    return parse_metrics(raw.decode("utf-8"))
-
-
-def find(samples, *words, labels_with=None):
-    """Samples whose name contains every word (and, optionally, whose label
-    values include labels_with)."""
-    out = []
-    for name, labels, value in samples:
-        if all(w in name.lower() for w in words):
-            if labels_with is None or any(labels_with in v for v in labels.values()):
-                out.append((name, labels, value))
-    return out
-
+from artemis_it import find_metrics as find
+from artemis_it import heartbeat, inst, register, scrape, uniq, unregister, wait_for
 
 def test_health(node):
     st, headers, body = node.get("/health")
@@ -88,22 +45,30 @@ def test_metrics_instance_count_follows_registry(fresh_node):
     wait_for(lambda: gauge_is(2.0), 5.0, what="the instances gauge to drop to 2")
 
 
+def endpoint_counters(n, word):
+    """{(name, labels): value} of request counters labelled with word."""
+    samples, _ = scrape(n)
+    return {(name, tuple(sorted(labels.items()))): v for name, labels, v in samples
+            if "request" in name and not any(x in name for x in ("error", "fail"))
+            and not name.endswith(("_bucket", "_sum", "_count"))
+            and any(word in lv and "un" + word not in lv for lv in labels.values())}
+
+
 def test_metrics_requests_by_endpoint(fresh_node):
+    """Counted per request, summed over all workers (each request may land
+    on either of the 2 workers)."""
     n = fresh_node
     i = inst(uniq(), "i1")
     register(n, i)
-    for _ in range(4):
+    before = endpoint_counters(n, "heartbeat")
+    assert before, "no request counter labelled with the heartbeat endpoint"
+    for _ in range(7):
         heartbeat(n, i)
-    samples, _ = scrape(n)
-    reqs = find(samples, "request")
-    assert reqs, "no request-count metric"
-    hb = [s for s in reqs if any("heartbeat" in v for v in s[1].values())
-          and not s[0].endswith(("_bucket", "_sum"))]
-    assert hb, "no request metric labelled with the heartbeat endpoint: %r" % reqs[:10]
-    assert max(s[2] for s in hb) >= 4, hb
-    reg = [s for s in reqs if any("register" in v and "unregister" not in v
-                                  for v in s[1].values())]
-    assert reg and max(s[2] for s in reg) >= 1, reqs[:10]
+    after = endpoint_counters(n, "heartbeat")
+    deltas = {k: after.get(k, 0) - v for k, v in before.items()}
+    assert 7 in deltas.values(), "7 heartbeats, counter deltas %r" % deltas
+    reg = endpoint_counters(n, "register")
+    assert reg and max(reg.values()) >= 1, reg
 
 
 def test_metrics_latency_histogram(fresh_node):

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from artemis_it import (NOT_EXISTING, PARTIAL_FAIL, REGION, SUCCESS, ZONE, assert_ok,
-                        assert_status, failed_by_id, get_service, heartbeat, inst,
-                        instance_ids, instances_of, register, to_string, uniq, unregister,
-                        wait_for)
+                        assert_status, failed_by_id, find_metrics, get_service, heartbeat,
+                        inst, instance_ids, instances_of, register, scrape, to_string, uniq,
+                        unregister, wait_for)
 
 REG = "/artemis/api/registry/"
 ALL_INSTANCE_FIELDS = {"regionId", "zoneId", "groupId", "serviceId", "instanceId",
@@ -383,6 +383,10 @@ def test_lease_expires_without_heartbeat(node_factory):
     # renewed one is still there and still renewable
     assert_ok(heartbeat(n, living))
     assert instance_ids(n, svc) == ["living"]
+    samples, _ = scrape(n)
+    evictions = find_metrics(samples, "evict") or find_metrics(samples, "expire")
+    assert evictions and max(v for _, _, v in evictions) >= 1, \
+        "an expired lease was removed but no eviction metric counts it: %r" % evictions
 
 
 @pytest.mark.slow
@@ -413,3 +417,8 @@ def test_self_preservation_keeps_expired_leases(node_factory):
     body = heartbeat(n, many[1])
     assert failed_by_id(body)["i001"]["errorCode"] == "data-not-found"
     assert leases()["isSafe"] is False
+    samples, _ = scrape(n)
+    safe = [s for s in find_metrics(samples, "safe")
+            if "enabled" not in s[0] and s[1].get("manager", "instance") == "instance"]
+    assert safe and all(v == 0 for _, _, v in safe), \
+        "self-preservation is active but the metric says %r" % safe

@@ -1,0 +1,244 @@
+"""
+test_robustness.py - behaviour under load and abuse that the contract
+implies but no single endpoint test shows: every worker sees every write at
+once (per-worker response caches), concurrent writers, big services, exact
+round trip of awkward strings, over-long fields rejected rather than
+truncated, heavy pipelining, clients vanishing mid-request, idle timeouts,
+and the master respawning killed children (DESIGN.md §1).
+"""
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from artemis_it import (HOST, PARTIAL_FAIL, REGION, ZONE, assert_ok, assert_status,
+                        child_pids, failed_by_id, heartbeat, inst, instance_ids,
+                        instances_of, lookup, raw_exchange, read_response, register, run_cli,
+                        uniq, unregister, wait_for)
+
+LOOKUP = "/artemis/api/discovery/lookup.json"
+
+
+def ports_seen(node, svc, times=24):
+    """Look the service up on `times` fresh connections (SO_REUSEPORT spreads
+    them over the workers); return the distinct port lists seen."""
+    seen = set()
+    for _ in range(times):
+        body = lookup(node, svc)
+        seen.add(tuple(sorted(i["port"] for i in body["services"][0]["instances"] or [])))
+    return seen
+
+
+def test_every_worker_sees_writes_at_once(node):
+    svc = uniq()
+    register(node, inst(svc, "i1", port=1001))
+    assert ports_seen(node, svc) == {(1001,)}
+    register(node, inst(svc, "i1", port=1002))
+    assert ports_seen(node, svc) == {(1002,)}, "a worker served a stale cached response"
+    register(node, inst(svc, "i2", port=2000))
+    assert ports_seen(node, svc) == {(1002, 2000)}
+    unregister(node, inst(svc, "i2"))
+    wait_for(lambda: ports_seen(node, svc, 4) == {(1002,)}, 3.0, what="i2 to go")
+    assert ports_seen(node, svc) == {(1002,)}, "a worker still lists the removed instance"
+
+
+def test_duplicate_in_one_batch(node):
+    svc = uniq()
+    i = inst(svc, "dup")
+    assert_ok(register(node, i, dict(i, port=2), dict(i, port=3)))
+    got = instances_of(node, svc)
+    assert len(got) == 1 and got[0]["port"] == 3, got
+
+
+def test_concurrent_writers(node):
+    svc = uniq()
+    errors = []
+
+    def client(k):
+        try:
+            mine = [inst(svc, "c%d-%d" % (k, j)) for j in range(50)]
+            for chunk in range(0, 50, 10):
+                assert_ok(register(node, *mine[chunk:chunk + 10]))
+            for _ in range(3):
+                assert_ok(heartbeat(node, *mine))
+            assert_ok(unregister(node, *mine[:10]))
+        except Exception as e:  # reported below, with the thread's number
+            errors.append((k, repr(e)))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:3]
+    wait_for(lambda: len(instance_ids(node, svc)) == 8 * 40, 5.0,
+             what="320 instances after concurrent writes (have %d)"
+             % len(instance_ids(node, svc)))
+    assert sorted(instance_ids(node, svc)) == sorted(
+        "c%d-%d" % (k, j) for k in range(8) for j in range(10, 50))
+
+
+def test_large_service(node):
+    svc = uniq()
+    total = 3000
+    for start in range(0, total, 500):
+        assert_ok(register(node, *[inst(svc, "i%05d" % k, metadata={"n": str(k)})
+                                   for k in range(start, start + 500)], gzip=True))
+    got = instances_of(node, svc)
+    assert len(got) == total
+    assert sorted(i["instanceId"] for i in got) == ["i%05d" % k for k in range(total)]
+    st, headers, body = node.request("POST", LOOKUP, json.dumps({
+        "regionId": REGION, "zoneId": ZONE, "discoveryConfigs": [{"serviceId": svc}]}).encode(),
+        {"Content-Type": "application/json", "Accept-Encoding": "gzip"})
+    assert st == 200 and len(body["services"][0]["instances"]) == total
+
+
+AWKWARD = 'quote " backslash \\ slash / nl \n tab \t ctl \x01 uni \u00e9\u4e2d emoji \U0001F600'
+
+
+def test_awkward_strings_round_trip(node):
+    svc = uniq("svc-\u00fcn\u00ef")
+    short = 'q"\\\n\t\x01\u00e9\U0001F600'  # status is limited to 64 bytes
+    sent = inst(svc, "inst-\u4e2d\u6587", status=short, machineName=AWKWARD,
+                metadata={AWKWARD: AWKWARD, "empty": "", "json": '{"a":[1]}'})
+    assert_ok(register(node, sent))
+    (got,) = instances_of(node, svc)
+    for k, v in sent.items():
+        assert got[k] == v, (k, got[k], v)
+    assert_ok(heartbeat(node, sent))
+
+
+@pytest.mark.parametrize("field,size", [("serviceId", 300), ("instanceId", 300),
+                                        ("regionId", 100), ("url", 5000),
+                                        ("metadata", 20000)])
+def test_overlong_field_is_rejected_not_truncated(node, field, size):
+    svc = uniq()
+    i = inst(svc, "i1")
+    if field == "metadata":
+        i["metadata"] = {"big": "m" * size}
+    elif field == "regionId":
+        i["regionId"] = REGION + "x" * size
+    else:
+        i[field] = i[field] + "x" * size
+    body = register(node, i, inst(svc, "ok"))
+    assert_status(body, PARTIAL_FAIL)
+    assert list(failed_by_id(body)) == [i["instanceId"]], body["failedInstances"]
+    if field != "serviceId":
+        assert instance_ids(node, svc) == ["ok"]
+
+
+def test_deep_or_huge_json_does_not_crash(node):
+    deep = ("[" * 100000 + "]" * 100000).encode()
+    st, _, _ = node.request("POST", "/artemis/api/registry/register.json",
+                            b'{"instances":' + deep + b"}", {"Content-Type": "application/json"})
+    assert st in (200, 400), st
+    assert node.get("/health")[0] == 200
+
+
+def test_many_pipelined_heartbeats(node):
+    svc = uniq()
+    i = inst(svc, "i1")
+    register(node, i)
+    body = json.dumps({"instances": [i]}).encode()
+    one = ("POST /artemis/api/registry/heartbeat.json HTTP/1.1\r\nHost: x\r\n"
+           "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)).encode()
+    rs = raw_exchange(node.port, (one + body) * 300, 300, timeout=20)
+    assert len(rs) == 300
+    assert all(r[1] == 200 and json.loads(r[3])["responseStatus"]["status"] == "success"
+               for r in rs)
+
+
+@pytest.mark.parametrize("cut", ["POST /artemis/api/registry/regis",
+                                 "POST /artemis/api/registry/register.json HTTP/1.1\r\nHost:",
+                                 "POST /artemis/api/registry/register.json HTTP/1.1\r\n"
+                                 "Content-Length: 1000\r\nContent-Type: application/json\r\n\r\n"
+                                 '{"instances":[',
+                                 "POST /artemis/api/registry/register.json HTTP/1.1\r\n"
+                                 "Transfer-Encoding: chunked\r\n\r\n10\r\nabc"])
+def test_client_vanishing_mid_request(node, cut):
+    for _ in range(20):
+        s = socket.create_connection((HOST, node.port), timeout=5)
+        s.sendall(cut.encode())
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()  # RST
+    assert node.get("/health")[0] == 200
+
+
+def test_many_idle_connections(node):
+    socks = [socket.create_connection((HOST, node.port), timeout=5) for _ in range(300)]
+    try:
+        assert node.get("/health")[0] == 200
+        s = socks[123]
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(s.makefile("rb"))[1] == 200
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_idle_timeout_closes_connection(node_factory):
+    n = node_factory(http={"idle_timeout_ms": "1000"})
+    with socket.create_connection((HOST, n.port), timeout=10) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        f = s.makefile("rb")
+        assert read_response(f)[1] == 200
+        t0 = time.monotonic()
+        assert f.read() == b"", "idle connection got data instead of a close"
+        elapsed = time.monotonic() - t0
+    assert 0.5 <= elapsed <= 5.0, "idle connection closed after %.2fs (timeout 1 s)" % elapsed
+
+
+# --------------------------------------------------------- supervision ---
+
+def test_killed_worker_is_respawned_without_losing_data(fresh_node):
+    n = fresh_node
+    svc = uniq()
+    register(n, *[inst(svc, "i%d" % k) for k in range(10)])
+    workers = wait_for(lambda: (lambda w: w if len(w) == 2 else None)(child_pids(n.pid, "worker")),
+                       5.0, what="2 workers")
+    os.kill(workers[0], signal.SIGKILL)
+    wait_for(lambda: (lambda w: len(w) == 2 and workers[0] not in w)(
+        child_pids(n.pid, "worker")), 5.0, what="the killed worker to be replaced")
+    for _ in range(10):
+        assert instance_ids(n, svc) == ["i%d" % k for k in range(10)]
+    assert_ok(heartbeat(n, inst(svc, "i3")))
+    p = run_cli("check", "-c", n.conf_path)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+
+
+def test_killed_reaper_is_respawned(fresh_node):
+    n = fresh_node
+    reaper = wait_for(lambda: child_pids(n.pid, "reaper"), 5.0, what="a reaper process")
+    os.kill(reaper[0], signal.SIGKILL)
+    wait_for(lambda: (lambda r: len(r) == 1 and r[0] != reaper[0])(child_pids(n.pid, "reaper")),
+             5.0, what="a new reaper")
+    svc = uniq()
+    i = inst(svc, "i1")
+    register(n, i)
+    unregister(n, i)
+    wait_for(lambda: instance_ids(n, svc) == [], 3.0, what="the new reaper to remove i1")
+
+
+def test_workers_die_with_master(node_factory):
+    n = node_factory()
+    kids = wait_for(lambda: child_pids(n.pid), 5.0, what="children")
+    os.kill(n.pid, signal.SIGKILL)
+    n.proc.wait(5)
+    n.expect_exit = True
+
+    def running(pid):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    def all_gone():
+        return not any(running(k) for k in kids)
+
+    wait_for(all_gone, 5.0, what="children %s to exit after the master died" % kids)
