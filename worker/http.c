@@ -68,65 +68,65 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTP_READ_BUF (64u << 10)
-#define HTTP_MAX_HEADERS 64
-#define HTTP_OUT_HIGH (1u << 20)        /* stop parsing above this much unsent output */
-#define HTTP_COPY_BODY_MAX (16u << 10)  /* larger bodies are sent from res.body directly */
-#define HTTP_KEEP_BUF (256u << 10)      /* larger per-connection buffers are freed after use */
-#define HTTP_ACCEPT_BATCH 64
+#define HTTP_READ_BUF        (64u << 10)
+#define HTTP_MAX_HEADERS     64
+#define HTTP_OUT_HIGH        (1u << 20)   /* stop parsing above this much unsent output */
+#define HTTP_COPY_BODY_MAX   (16u << 10)  /* larger bodies are sent from res.body directly */
+#define HTTP_KEEP_BUF        (256u << 10) /* larger per-connection buffers are freed after use */
+#define HTTP_ACCEPT_BATCH    64
 #define HTTP_ACCEPT_RETRY_MS 100
-#define HTTP_FREE_CONNS 256             /* closed connections kept for reuse */
-#define HTTP_LINGER_MS 2000             /* read and discard this long after an error */
-#define HTTP_DEFAULT_CT "application/json;charset=UTF-8"
+#define HTTP_FREE_CONNS      256  /* closed connections kept for reuse */
+#define HTTP_LINGER_MS       2000 /* read and discard this long after an error */
+#define HTTP_DEFAULT_CT      "application/json;charset=UTF-8"
 
 typedef struct {
-	uint32_t name, name_len;   /* offsets into scratch */
+	uint32_t name, name_len; /* offsets into scratch */
 	uint32_t value, value_len;
 } http_hdr_t;
 
 enum head_part { PART_NONE = 0, PART_URL, PART_FIELD, PART_VALUE };
 
 struct http_conn {
-	http_request_t req;        /* http_request_header() finds the connection from it */
+	http_request_t req; /* http_request_header() finds the connection from it */
 	http_server_t *srv;
-	http_conn_t *prev, *next;  /* server's list, least recently active first */
-	int fd;                    /* -1: detached (fuzzer) */
+	http_conn_t *prev, *next; /* server's list, least recently active first */
+	int fd;                   /* -1: detached (fuzzer) */
 	bool ev_init;
-	bool reading, writing;     /* ev_read / ev_write added */
+	bool reading, writing; /* ev_read / ev_write added */
 	struct event ev_read;
 	struct event ev_write;
-	struct event ev_linger;    /* lingering close deadline */
-	uint64_t last_ms;          /* last I/O progress (CLOCK_MONOTONIC_COARSE) */
+	struct event ev_linger; /* lingering close deadline */
+	uint64_t last_ms;       /* last I/O progress (CLOCK_MONOTONIC_COARSE) */
 
 	http_parser parser;
 	/* The request being parsed. */
-	shm_buf_t scratch;         /* URL, NUL, then name NUL value NUL ... */
+	shm_buf_t scratch; /* URL, NUL, then name NUL value NUL ... */
 	enum head_part part;
 	uint32_t url_len;
 	uint32_t head_bytes;
 	http_hdr_t hdrs[HTTP_MAX_HEADERS];
 	unsigned nhdrs;
 	bool in_message;
-	bool head_only;            /* HEAD: send no body */
+	bool head_only; /* HEAD: send no body */
 	uint64_t t_start_ns;
 	uint64_t raw_body;
 	shm_buf_t body;
 	enum http_body_coding coding;
 	http_inflate_t inflate;
-	int err_status;            /* an error answer replaces dispatch */
+	int err_status; /* an error answer replaces dispatch */
 	const char *err_msg;
-	bool err_fatal;            /* ...and the connection closes */
+	bool err_fatal; /* ...and the connection closes */
 
 	/* Connection state. */
-	bool close_after;          /* stop parsing; close once the output is sent */
+	bool close_after; /* stop parsing; close once the output is sent */
 	bool read_eof;
-	bool out_paused;           /* parser paused on HTTP_OUT_HIGH */
+	bool out_paused; /* parser paused on HTTP_OUT_HIGH */
 	bool upgrade_pending;
-	bool linger;               /* an error answer: linger on close */
-	bool lingering;            /* write side shut, discarding input */
+	bool linger;    /* an error answer: linger on close */
+	bool lingering; /* write side shut, discarding input */
 	shm_buf_t out;
 	size_t out_off;
-	shm_buf_t in_pending;      /* input held while the parser is paused */
+	shm_buf_t in_pending; /* input held while the parser is paused */
 	http_response_t res;
 	char peer_ip[INET6_ADDRSTRLEN];
 };
@@ -135,12 +135,12 @@ struct http_server {
 	struct event_base *base;
 	const config_t *cfg;
 	int listen_fd;
-	bool listening;            /* ev_listen added */
+	bool listening; /* ev_listen added */
 	bool draining;
 	bool retry_pending;
 	struct event ev_listen;
-	struct event ev_retry;     /* accept paused after EMFILE */
-	struct event ev_sweep;     /* idle timeout */
+	struct event ev_retry; /* accept paused after EMFILE */
+	struct event ev_sweep; /* idle timeout */
 	http_conn_t *head, *tail;
 	unsigned nconns;
 	http_conn_t *free_list;
@@ -276,7 +276,7 @@ static int json_add_string(shm_buf_t *b, const char *s)
 }
 
 void http_res_error(http_response_t *res, const http_request_t *req, int status,
-		    const char *message)
+                    const char *message)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -464,8 +464,8 @@ static int req_split_url(http_conn_t *c)
 		if (!(u.field_set & (1 << UF_PATH))) {
 			c->req.path = "/";
 			c->req.path_len = 1;
-			c->req.query = u.field_set & (1 << UF_QUERY) ? url + u.field_data[UF_QUERY].off
-								     : "";
+			c->req.query =
+			    u.field_set & (1 << UF_QUERY) ? url + u.field_data[UF_QUERY].off : "";
 			if (*c->req.query)
 				url[u.field_data[UF_QUERY].off + u.field_data[UF_QUERY].len] = '\0';
 			return 0;
@@ -552,18 +552,22 @@ static int on_headers_complete(http_parser *p)
 
 	if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->cfg->max_body_bytes)
 		return req_fail(c, 413, "Request body is too large", true);
+	const char *expect = http_request_header(&c->req, "Expect");
+	bool expect_continue =
+	    expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1;
 	const char *ce = http_request_header(&c->req, "Content-Encoding");
 	if (ce && http_body_coding_parse(ce, &c->coding) != 0) {
+		/* A client waiting for "100 Continue" gets the answer now, and the
+		 * connection closes since its body may still follow. */
 		c->coding = HTTP_CODING_IDENTITY;
-		return req_fail(c, 415, "Content-Encoding is not supported", false);
+		return req_fail(c, 415, "Content-Encoding is not supported", expect_continue);
 	}
 	if (c->coding != HTTP_CODING_IDENTITY) {
 		if (http_inflate_start(&c->inflate, c->coding) != 0)
 			return req_fail(c, 500, "Out of memory", true);
 		c->req.body_was_gzip = true;
 	}
-	const char *expect = http_request_header(&c->req, "Expect");
-	if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1)
+	if (expect_continue)
 		conn_queue_continue(c);
 	return 0;
 }
@@ -603,8 +607,8 @@ static void conn_queue_continue(http_conn_t *c)
 }
 
 static const char cors_headers[] = "Access-Control-Allow-Origin: *\r\n"
-				   "Access-Control-Expose-Headers: *\r\n"
-				   "Access-Control-Allow-Credentials: true\r\n";
+                                   "Access-Control-Expose-Headers: *\r\n"
+                                   "Access-Control-Allow-Credentials: true\r\n";
 
 /* Status line and the headers every response has, without the final CRLF. */
 static int out_head(shm_buf_t *o, int status, const char *ct, size_t body_len, bool keep)
@@ -613,17 +617,18 @@ static int out_head(shm_buf_t *o, int status, const char *ct, size_t body_len, b
 		if (BUF_ADD_LIT(o, "HTTP/1.1 200 OK\r\n"))
 			return -ENOMEM;
 	} else if (BUF_ADD_LIT(o, "HTTP/1.1 ") || buf_add_uint(o, (uint64_t)status) ||
-		   BUF_ADD_LIT(o, " ") || buf_add_str(o, status_reason(status)) ||
-		   BUF_ADD_LIT(o, "\r\n")) {
+	           BUF_ADD_LIT(o, " ") || buf_add_str(o, status_reason(status)) ||
+	           BUF_ADD_LIT(o, "\r\n")) {
 		return -ENOMEM;
 	}
-	if (ct && (BUF_ADD_LIT(o, "Content-Type: ") || buf_add_str(o, ct) || BUF_ADD_LIT(o, "\r\n")))
+	if (ct &&
+	    (BUF_ADD_LIT(o, "Content-Type: ") || buf_add_str(o, ct) || BUF_ADD_LIT(o, "\r\n")))
 		return -ENOMEM;
 	if (BUF_ADD_LIT(o, "Content-Length: ") || buf_add_uint(o, body_len) ||
 	    BUF_ADD_LIT(o, "\r\n") || BUF_ADD_LIT(o, cors_headers))
 		return -ENOMEM;
 	return keep ? BUF_ADD_LIT(o, "Connection: keep-alive\r\n")
-		    : BUF_ADD_LIT(o, "Connection: close\r\n");
+	            : BUF_ADD_LIT(o, "Connection: close\r\n");
 }
 
 static int out_header(shm_buf_t *o, const char *name, const char *value)
@@ -642,7 +647,7 @@ static int conn_queue_preflight(http_conn_t *c, bool keep)
 	shm_buf_t *o = &c->out;
 	if (out_head(o, 200, NULL, 0, keep) ||
 	    out_header(o, "Access-Control-Allow-Methods",
-		       m && *m ? m : "GET, POST, PUT, DELETE, HEAD, OPTIONS") ||
+	               m && *m ? m : "GET, POST, PUT, DELETE, HEAD, OPTIONS") ||
 	    (h && *h && out_header(o, "Access-Control-Allow-Headers", h)) ||
 	    BUF_ADD_LIT(o, "Access-Control-Max-Age: 3600\r\n\r\n"))
 		return -ENOMEM;
@@ -679,8 +684,8 @@ static void conn_respond(http_conn_t *c, bool keep)
 	if (c->err_status) {
 		c->linger |= c->err_fatal;
 		log_debug("%s: %s: %s %s: %d %s", __func__, c->peer_ip,
-			  http_method_str((enum http_parser_method)c->parser.method), c->req.path,
-			  c->err_status, c->err_msg);
+		          http_method_str((enum http_parser_method)c->parser.method), c->req.path,
+		          c->err_status, c->err_msg);
 		http_res_error(res, &c->req, c->err_status, c->err_msg);
 		rc = conn_queue_res(c, res, keep);
 	} else if (c->req.method == HTTP_M_OPTIONS) {
@@ -696,7 +701,7 @@ static void conn_respond(http_conn_t *c, bool keep)
 	if (rc != 0)
 		c->close_after = true; /* out of memory: what was queued goes, then close */
 	observe_fn(&c->req, c->err_status ? c->err_status : res->status,
-		   (now_ns() - c->t_start_ns) / 1000u);
+	           (now_ns() - c->t_start_ns) / 1000u);
 	buf_recycle(&res->body);
 }
 
@@ -720,7 +725,7 @@ static int on_message_complete(http_parser *p)
 		return 0;
 	}
 	bool keep = http_should_keep_alive(p) && !p->upgrade && !c->srv->draining &&
-		    !c->err_fatal && !c->close_after;
+	            !c->err_fatal && !c->close_after;
 	conn_respond(c, keep);
 	buf_recycle(&c->body);
 	if (!keep)
@@ -735,13 +740,13 @@ static int on_message_complete(http_parser *p)
 }
 
 static const http_parser_settings parser_settings = {
-	.on_message_begin = on_message_begin,
-	.on_url = on_url,
-	.on_header_field = on_header_field,
-	.on_header_value = on_header_value,
-	.on_headers_complete = on_headers_complete,
-	.on_body = on_body,
-	.on_message_complete = on_message_complete,
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
 };
 
 /* ---- Feeding bytes ------------------------------------------------------ */
@@ -824,13 +829,13 @@ static bool conn_upgrade(http_conn_t *c, const char *rest, size_t rest_len)
 	http_parser_pause(&c->parser, 0);
 	if (c->fd >= 0) {
 		http_upgrade_t up = {
-			.fd = c->fd,
-			.base = c->srv->base,
-			.req = &c->req,
-			.rest = rest,
-			.rest_len = rest_len,
-			.unsent = c->out.data + c->out_off,
-			.unsent_len = c->out.len - c->out_off,
+		    .fd = c->fd,
+		    .base = c->srv->base,
+		    .req = &c->req,
+		    .rest = rest,
+		    .rest_len = rest_len,
+		    .unsent = c->out.data + c->out_off,
+		    .unsent_len = c->out.len - c->out_off,
 		};
 		if (upgrade_fn(&up)) {
 			conn_free(c, false);
@@ -1235,10 +1240,11 @@ static void peer_ip_text(const struct sockaddr_storage *ss, char *out, size_t le
 {
 	out[0] = '\0';
 	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)len);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out,
+		          (socklen_t)len);
 	else if (ss->ss_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out,
-			  (socklen_t)len);
+		          (socklen_t)len);
 }
 
 static void srv_on_accept(evutil_socket_t lfd, short what, void *arg)
@@ -1285,7 +1291,7 @@ static void srv_on_sweep(evutil_socket_t fd, short what, void *arg)
 }
 
 int http_server_new(struct event_base *base, const config_t *cfg, int listen_fd,
-		    http_server_t **out)
+                    http_server_t **out)
 {
 	http_server_t *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -1295,7 +1301,8 @@ int http_server_new(struct event_base *base, const config_t *cfg, int listen_fd,
 	s->listen_fd = listen_fd;
 	http_parser_set_max_header_size(cfg->max_header_bytes);
 	if (listen_fd >= 0)
-		event_assign(&s->ev_listen, base, listen_fd, EV_READ | EV_PERSIST, srv_on_accept, s);
+		event_assign(&s->ev_listen, base, listen_fd, EV_READ | EV_PERSIST, srv_on_accept,
+		             s);
 	evtimer_assign(&s->ev_retry, base, srv_on_retry, s);
 	if (cfg->idle_timeout_ms) {
 		uint32_t every = cfg->idle_timeout_ms / 4;

@@ -83,8 +83,7 @@ static int inflate_reserve(shm_buf_t *out, size_t max_out, size_t *room)
 	return 0;
 }
 
-int http_inflate_feed(http_inflate_t *z, const void *in, size_t n, shm_buf_t *out,
-		      size_t max_out)
+int http_inflate_feed(http_inflate_t *z, const void *in, size_t n, shm_buf_t *out, size_t max_out)
 {
 	z->zs.next_in = (Bytef *)(uintptr_t)in;
 	z->zs.avail_in = (uInt)n;
@@ -121,7 +120,7 @@ int http_inflate_feed(http_inflate_t *z, const void *in, size_t n, shm_buf_t *ou
 			return -EBADMSG;
 		if (produced == 0 && z->zs.avail_in == in_before) {
 			if (in_before == 0)
-				break; /* everything flushed; wait for more input */
+				break;   /* everything flushed; wait for more input */
 			return -EBADMSG; /* input that cannot make progress */
 		}
 	}

@@ -20,9 +20,9 @@ enum http_body_coding { HTTP_CODING_IDENTITY = 0, HTTP_CODING_GZIP, HTTP_CODING_
 
 typedef struct {
 	z_stream zs;
-	bool init;      /* inflateInit2 done (zs owns memory) */
-	bool ended;     /* the last member reached Z_STREAM_END */
-	bool started;   /* at least one byte fed since the reset */
+	bool init;    /* inflateInit2 done (zs owns memory) */
+	bool ended;   /* the last member reached Z_STREAM_END */
+	bool started; /* at least one byte fed since the reset */
 	int wbits;
 } http_inflate_t;
 
@@ -36,8 +36,7 @@ int http_inflate_start(http_inflate_t *z, enum http_body_coding coding);
 /* Inflate n compressed bytes, appending to out.  Output beyond max_out bytes
  * in total is refused with -E2BIG (the zip bomb case: 413); corrupt input is
  * -EBADMSG; allocation failure -ENOMEM. */
-int http_inflate_feed(http_inflate_t *z, const void *in, size_t n, shm_buf_t *out,
-		      size_t max_out);
+int http_inflate_feed(http_inflate_t *z, const void *in, size_t n, shm_buf_t *out, size_t max_out);
 
 /* The body is complete: 0 when the compressed stream ended properly,
  * -EBADMSG when it was truncated (or empty). */

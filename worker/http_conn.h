@@ -40,8 +40,8 @@ void http_set_observer(http_observe_fn fn);
 typedef struct {
 	int fd;
 	struct event_base *base;
-	const http_request_t *req;   /* http_request_header() works on it */
-	const char *rest;            /* bytes received after the request head */
+	const http_request_t *req; /* http_request_header() works on it */
+	const char *rest;          /* bytes received after the request head */
 	size_t rest_len;
 	const char *unsent;
 	size_t unsent_len;
@@ -55,7 +55,7 @@ typedef void (*http_conns_fn)(void *arg, unsigned nconns);
 /* listen_fd may be -1 (connections are then added by http_server_add_conn).
  * The server never closes listen_fd: the master owns it. */
 int http_server_new(struct event_base *base, const config_t *cfg, int listen_fd,
-		    http_server_t **out);
+                    http_server_t **out);
 void http_server_set_conns_cb(http_server_t *s, http_conns_fn fn, void *arg);
 
 /* Take over a connected non-blocking socket.  0 or -errno (fd is closed). */

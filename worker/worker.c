@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #define WORKER_DRAIN_MS 5000
-#define WORKER_BEAT_MS 1000
+#define WORKER_BEAT_MS  1000
 
 worker_t *g_worker;
 
@@ -80,7 +80,7 @@ static void worker_on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	worker_loop_t *wl = arg;
 	log_info("%s: %u connections still open after %d ms", __func__, wl->w.connections,
-		 WORKER_DRAIN_MS);
+	         WORKER_DRAIN_MS);
 	worker_stop(wl, "drain timeout");
 }
 
@@ -128,7 +128,7 @@ static void worker_on_ctl(evutil_socket_t fd, short what, void *arg)
 			break;
 		default:
 			log_warn("%s: unknown control message 0x%02x", __func__,
-				 (unsigned char)msgs[i]);
+			         (unsigned char)msgs[i]);
 			break;
 		}
 	}
@@ -171,8 +171,7 @@ static int worker_setup(worker_loop_t *wl, int listen_fd)
 	int fl = fcntl(wl->ctl_fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(wl->ctl_fd, F_SETFL, fl | O_NONBLOCK);
-	event_assign(&wl->ev_ctl, wl->w.base, wl->ctl_fd, EV_READ | EV_PERSIST, worker_on_ctl,
-		     wl);
+	event_assign(&wl->ev_ctl, wl->w.base, wl->ctl_fd, EV_READ | EV_PERSIST, worker_on_ctl, wl);
 	event_add(&wl->ev_ctl, NULL);
 	struct timeval beat = {WORKER_BEAT_MS / 1000, 0};
 	event_assign(&wl->ev_beat, wl->w.base, -1, EV_PERSIST, worker_on_beat, wl);
@@ -211,7 +210,7 @@ int worker_main(const config_t *cfg, shm_t *shm, int listen_fd, int ctl_fd, int 
 	int rc = shm_proc_join(shm, SHM_ROLE_WORKER, slot);
 	if (rc < 0) {
 		log_error("%s: worker %d: cannot join the process table: %s", __func__, slot,
-			  strerror(-rc));
+		          strerror(-rc));
 		return 1;
 	}
 	shm_proc_beat(shm, wall_ms());

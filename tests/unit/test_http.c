@@ -30,14 +30,14 @@
 #include "../../worker/http_body.h"
 #include "../../worker/http_conn.h"
 
-#define CLIENT_BUF (8u << 20)
+#define CLIENT_BUF  (8u << 20)
 #define DEADLINE_MS 5000
 
 static struct event_base *base;
 static http_server_t *srv;
 static config_t cfg;
-static int cli = -1;          /* client end of the socketpair */
-static char *cbuf;            /* bytes received by the client, not yet parsed */
+static int cli = -1; /* client end of the socketpair */
+static char *cbuf;   /* bytes received by the client, not yet parsed */
 static size_t clen;
 static bool ceof;
 static unsigned dispatched, observed;
@@ -46,7 +46,7 @@ static int last_observed_status;
 typedef struct {
 	int status;
 	char head[4096];
-	char *body;           /* points into a malloc'd copy */
+	char *body; /* points into a malloc'd copy */
 	size_t body_len;
 } resp_t;
 
@@ -71,7 +71,7 @@ static void echo_dispatch(const http_request_t *req, http_response_t *res)
 	}
 	const char *x = http_request_header(req, "X-Test");
 	http_res_printf(res, "%d %s q=%s gz=%d ct=%s x=%s\n", (int)req->method, req->path,
-			req->query, req->body_was_gzip ? 1 : 0, req->content_type, x ? x : "-");
+	                req->query, req->body_was_gzip ? 1 : 0, req->content_type, x ? x : "-");
 	http_res_append(res, req->body, req->body_len);
 	res->content_type = "text/plain";
 }
@@ -295,17 +295,18 @@ static void test_plain_post(void **state)
 	server_start();
 	char req[512];
 	snprintf(req, sizeof(req),
-		 "POST /artemis/api/registry/heartbeat.json?a=1 HTTP/1.1\r\nHost: x\r\n"
-		 "Content-Type: application/json\r\nX-Test:  spaced  \r\n"
-		 "Content-Length: %zu\r\n\r\n%s",
-		 strlen(json), json);
+	         "POST /artemis/api/registry/heartbeat.json?a=1 HTTP/1.1\r\nHost: x\r\n"
+	         "Content-Type: application/json\r\nX-Test:  spaced  \r\n"
+	         "Content-Length: %zu\r\n\r\n%s",
+	         strlen(json), json);
 	client_send(req);
 	resp_t r = {0};
 	expect_response(&r, 200);
 	char want[256];
-	snprintf(want, sizeof(want),
-		 "%d /artemis/api/registry/heartbeat.json q=a=1 gz=0 ct=application/json x=spaced\n%s",
-		 HTTP_M_POST, json);
+	snprintf(
+	    want, sizeof(want),
+	    "%d /artemis/api/registry/heartbeat.json q=a=1 gz=0 ct=application/json x=spaced\n%s",
+	    HTTP_M_POST, json);
 	assert_string_equal(r.body, want);
 	assert_true(has_header(&r, "\r\nConnection: keep-alive\r\n"));
 	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Origin: *\r\n"));
@@ -324,7 +325,7 @@ static void test_chunked(void **state)
 	char body[512], req[1024];
 	size_t n = chunk_bytes((const unsigned char *)json, strlen(json), 7, body);
 	int h = snprintf(req, sizeof(req),
-			 "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+	                 "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
 	memcpy(req + h, body, n);
 	client_send_fd(cli, req, (size_t)h + n);
 	resp_t r = {0};
@@ -343,16 +344,16 @@ static void send_gzip(const char *te_or_cl, size_t chunk_step, const void *plain
 	if (chunk_step) {
 		size_t n = chunk_bytes(gz, glen, chunk_step, chunked);
 		snprintf(head, sizeof(head),
-			 "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
-			 "Content-Type: application/json\r\n%s\r\n\r\n",
-			 te_or_cl);
+		         "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+		         "Content-Type: application/json\r\n%s\r\n\r\n",
+		         te_or_cl);
 		client_send(head);
 		client_send_fd(cli, chunked, n);
 	} else {
 		snprintf(head, sizeof(head),
-			 "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
-			 "Content-Length: %zu\r\n\r\n",
-			 glen);
+		         "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+		         "Content-Length: %zu\r\n\r\n",
+		         glen);
 		client_send(head);
 		client_send_fd(cli, gz, glen);
 	}
@@ -402,9 +403,9 @@ static void test_gzip_truncated(void **state)
 	size_t glen = gzip_bytes(json, strlen(json), gz, sizeof(gz));
 	char head[256];
 	snprintf(head, sizeof(head),
-		 "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
-		 "Content-Length: %zu\r\n\r\n",
-		 glen - 10);
+	         "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+	         "Content-Length: %zu\r\n\r\n",
+	         glen - 10);
 	client_send(head);
 	client_send_fd(cli, gz, glen - 10);
 	resp_t r = {0};
@@ -417,9 +418,9 @@ static void test_gzip_truncated(void **state)
 	/* corrupt, not truncated: also 400; the connection survives both */
 	memset(gz + 10, 0xff, 8);
 	snprintf(head, sizeof(head),
-		 "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
-		 "Content-Length: %zu\r\n\r\n",
-		 glen);
+	         "POST /gz HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+	         "Content-Length: %zu\r\n\r\n",
+	         glen);
 	client_send(head);
 	client_send_fd(cli, gz, glen);
 	expect_response(&r, 400);
@@ -499,11 +500,11 @@ static void test_pipelined_in_order(void **state)
 	/* A large response in the middle exercises the direct-send path and the
 	 * output high-water mark (2 MiB > HTTP_OUT_HIGH). */
 	client_send("GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
-		    "POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
-		    "GET /big?2097152 HTTP/1.1\r\nHost: x\r\n\r\n"
-		    "GET /big?100000 HTTP/1.1\r\nHost: x\r\n\r\n"
-		    "HEAD /four HTTP/1.1\r\nHost: x\r\n\r\n"
-		    "GET /five HTTP/1.1\r\nHost: x\r\n\r\n");
+	            "POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+	            "GET /big?2097152 HTTP/1.1\r\nHost: x\r\n\r\n"
+	            "GET /big?100000 HTTP/1.1\r\nHost: x\r\n\r\n"
+	            "HEAD /four HTTP/1.1\r\nHost: x\r\n\r\n"
+	            "GET /five HTTP/1.1\r\nHost: x\r\n\r\n");
 	resp_t r = {0};
 	expect_response(&r, 200);
 	assert_non_null(strstr(r.body, " /one "));
@@ -537,7 +538,7 @@ static void test_keepalive_vs_close(void **state)
 	assert_true(has_header(&r, "\r\nConnection: keep-alive\r\n"));
 	/* the request after "close" is ignored */
 	client_send("GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-		    "GET /d HTTP/1.1\r\nHost: x\r\n\r\n");
+	            "GET /d HTTP/1.1\r\nHost: x\r\n\r\n");
 	expect_response(&r, 200);
 	assert_non_null(strstr(r.body, " /c "));
 	assert_true(has_header(&r, "\r\nConnection: close\r\n"));
@@ -558,8 +559,8 @@ static void test_options_preflight(void **state)
 	(void)state;
 	server_start();
 	client_send("OPTIONS /artemis/api/registry/register.json HTTP/1.1\r\nHost: x\r\n"
-		    "Origin: http://a\r\nAccess-Control-Request-Method: POST\r\n"
-		    "Access-Control-Request-Headers: content-type,x-y\r\n\r\n");
+	            "Origin: http://a\r\nAccess-Control-Request-Method: POST\r\n"
+	            "Access-Control-Request-Headers: content-type,x-y\r\n\r\n");
 	resp_t r = {0};
 	expect_response(&r, 200);
 	assert_int_equal(dispatched, 0);
@@ -590,8 +591,8 @@ static void test_unsupported_encoding(void **state)
 	(void)state;
 	server_start();
 	client_send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Encoding: br\r\n"
-		    "Content-Length: 4\r\n\r\nabcd"
-		    "GET /y HTTP/1.1\r\nHost: x\r\n\r\n");
+	            "Content-Length: 4\r\n\r\nabcd"
+	            "GET /y HTTP/1.1\r\nHost: x\r\n\r\n");
 	resp_t r = {0};
 	expect_response(&r, 415);
 	assert_non_null(strstr(r.body, "\"error\":\"Unsupported Media Type\""));
@@ -618,7 +619,7 @@ static void test_expect_continue(void **state)
 	(void)state;
 	server_start();
 	client_send("POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-		    "Content-Length: 2\r\n\r\n");
+	            "Content-Length: 2\r\n\r\n");
 	resp_t r = {0};
 	expect_response(&r, 100);
 	client_send("hi");
@@ -632,7 +633,7 @@ static void test_path_decoding(void **state)
 	(void)state;
 	server_start();
 	client_send("GET /a%20b%2Fc%zz%00?x=%20#frag HTTP/1.1\r\nHost: x\r\n\r\n"
-		    "GET http://host:1/abs?q=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+	            "GET http://host:1/abs?q=1 HTTP/1.1\r\nHost: x\r\n\r\n");
 	resp_t r = {0};
 	expect_response(&r, 200);
 	assert_non_null(strstr(r.body, " /a b/c%zz%00 q=x=%20 "));
@@ -721,6 +722,60 @@ static void test_listener_max_connections(void **state)
 	free(r.body);
 }
 
+static int taken_fd = -1;
+
+/* A stand-in for the WebSocket module: answer 101 and echo the bytes that
+ * followed the request head. */
+static bool test_upgrade(const http_upgrade_t *up)
+{
+	const char *key = http_request_header(up->req, "Sec-WebSocket-Key");
+	if (!key || strcmp(up->req->path, "/ws") != 0)
+		return false;
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "HTTP/1.1 101 Switching Protocols\r\nX-Key: %s\r\n\r\n",
+	                 key);
+	assert_int_equal(send(up->fd, up->unsent, up->unsent_len, 0), (ssize_t)up->unsent_len);
+	assert_int_equal(send(up->fd, msg, (size_t)n, 0), n);
+	assert_int_equal(send(up->fd, up->rest, up->rest_len, 0), (ssize_t)up->rest_len);
+	taken_fd = up->fd;
+	return true;
+}
+
+static void test_upgrade_takeover(void **state)
+{
+	(void)state;
+	http_set_upgrade_handler(test_upgrade);
+	server_start();
+	client_send("GET /before HTTP/1.1\r\nHost: x\r\n\r\n"
+	            "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+	            "Sec-WebSocket-Key: k123\r\n\r\nFRAMES");
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, " /before "));
+	assert_int_equal(read_response_fd(cli, &r, true), 0);
+	assert_int_equal(r.status, 101);
+	assert_true(has_header(&r, "\r\nX-Key: k123\r\n"));
+	uint64_t deadline = mono_ms() + DEADLINE_MS;
+	while (clen < 6 && mono_ms() < deadline)
+		pump_wait(cli);
+	assert_int_equal(clen, 6);
+	assert_memory_equal(cbuf, "FRAMES", 6);
+	assert_int_equal(http_server_conns(srv), 0); /* the transport let go */
+	assert_true(taken_fd >= 0);
+	close(taken_fd);
+	taken_fd = -1;
+	/* a declined upgrade is answered as plain HTTP, then closed */
+	teardown(NULL);
+	server_start();
+	client_send(
+	    "GET /other HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
+	expect_response(&r, 200);
+	assert_true(has_header(&r, "\r\nConnection: close\r\n"));
+	assert_true(wait_eof(cli));
+	http_set_upgrade_handler(NULL);
+	free(r.body);
+}
+
 static void test_inflate_unit(void **state)
 {
 	(void)state;
@@ -761,27 +816,28 @@ static void test_inflate_unit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_plain_post, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gzip_content_length, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gzip_chunked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gzip_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gzip_bomb, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_body_too_large, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_chunked_too_large, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_header_too_large, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pipelined_in_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keepalive_vs_close, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_options_preflight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unsupported_encoding, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_405_allow_and_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_path_decoding, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listener_max_connections, setup, teardown),
-		cmocka_unit_test(test_inflate_unit),
+	    cmocka_unit_test_setup_teardown(test_plain_post, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gzip_content_length, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gzip_chunked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gzip_truncated, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gzip_bomb, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_body_too_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_chunked_too_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_header_too_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pipelined_in_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keepalive_vs_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_options_preflight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unsupported_encoding, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_405_allow_and_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_path_decoding, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_listener_max_connections, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upgrade_takeover, setup, teardown),
+	    cmocka_unit_test(test_inflate_unit),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	free(cbuf);
