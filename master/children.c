@@ -249,9 +249,9 @@ static void child_exited(master_t *m, const master_child_t *c, int st)
 }
 
 /* A child that exited normally was not in the middle of a write; only an
- * abnormal end can leave the writer lock with a dead owner.  (shm_repair
- * takes the lock, so it waits while a live process holds it: calling it only
- * when needed keeps the master's loop from waiting on every exit.) */
+ * abnormal end can leave the writer lock with a dead owner.  shm_repair
+ * never waits: when a live process holds the lock it answers -EBUSY, and
+ * that process (or the next locker, if it dies) does the repair. */
 static void repair_after(master_t *m, pid_t pid, int st)
 {
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
@@ -259,7 +259,10 @@ static void repair_after(master_t *m, pid_t pid, int st)
 		return;
 	}
 	int r = shm_repair(m->shm);
-	if (r < 0) {
+	if (r == -EBUSY) {
+		log_info("registry lock held by a live process after pid %d ended; it repairs "
+			 "if needed", (int)pid);
+	} else if (r < 0) {
 		log_error("shm_repair after pid %d: %s", (int)pid, strerror(-r));
 	} else if (r == 1) {
 		char msg[256];

@@ -146,11 +146,29 @@ void shm__undo_end(shm_t *s)
 	ck_pr_store_32(&s->hdr->undo.active, 0);
 }
 
+/* Never blocks: the master calls it from its loop.  If a live process
+ * holds the lock, that process (or whoever locks after it dies) repairs. */
 int shm_repair(shm_t *s)
 {
-	int rc = shm__lock(s);
-	if (rc < 0)
-		return rc;
+	if (s->read_only)
+		return -EROFS;
+	int rc = pthread_mutex_trylock(&s->hdr->lock);
+	if (rc == EBUSY)
+		return -EBUSY;
+	if (rc == EOWNERDEAD) {
+		log_warn("%s: a process died holding the registry lock; repairing", __func__);
+		shm__rebuild(s);
+		pthread_mutex_consistent(&s->hdr->lock);
+		shm__unlock(s);
+		return 1;
+	}
+	if (rc)
+		return -rc;
+	int repaired = 0;
+	if (s->hdr->undo.active) {
+		shm__rebuild(s);
+		repaired = 1;
+	}
 	shm__unlock(s);
-	return rc;
+	return repaired;
 }

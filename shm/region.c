@@ -501,3 +501,64 @@ void shm_stats(shm_t *s, shm_stats_t *o)
 		o->renewals_failed += ck_pr_load_64(&s->procs[i].renewals_failed);
 	}
 }
+
+/* ---- node and peer status ---- */
+
+void shm_node_set_state(shm_t *s, enum shm_node_state state)
+{
+	ck_pr_store_32(&s->hdr->node_state, (uint32_t)state);
+}
+
+enum shm_node_state shm_node_state(const shm_t *s)
+{
+	return (enum shm_node_state)ck_pr_load_32((uint32_t *)&s->hdr->node_state);
+}
+
+int shm_peer_set(shm_t *s, int id, const shm_peer_t *peer)
+{
+	if (id <= 0 || id >= SHM_MAX_NODES)
+		return -EINVAL;
+	struct shm_peer_sh *p = &s->hdr->peers[id];
+	ck_sequence_write_begin(&p->seq);
+	memcpy(&p->peer, peer, sizeof(*peer));
+	p->peer.name[sizeof(p->peer.name) - 1] = '\0';
+	p->peer.zone[sizeof(p->peer.zone) - 1] = '\0';
+	p->peer.url[sizeof(p->peer.url) - 1] = '\0';
+	p->used = 1;
+	ck_sequence_write_end(&p->seq);
+	return 0;
+}
+
+int shm_peer_get(shm_t *s, int id, shm_peer_t *peer)
+{
+	if (id <= 0 || id >= SHM_MAX_NODES)
+		return -EINVAL;
+	const struct shm_peer_sh *p = &s->hdr->peers[id];
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		unsigned v = ck_pr_load_uint(&p->seq.sequence);
+		ck_pr_fence_load();
+		if (!(v & 1)) {
+			uint32_t used = ck_pr_load_32((uint32_t *)&p->used);
+			memcpy(peer, &p->peer, sizeof(*peer));
+			if (!ck_sequence_read_retry(&p->seq, v)) {
+				peer->name[sizeof(peer->name) - 1] = '\0';
+				peer->zone[sizeof(peer->zone) - 1] = '\0';
+				peer->url[sizeof(peer->url) - 1] = '\0';
+				return used ? 0 : -ENOENT;
+			}
+		}
+		shm__stall(attempt);
+	}
+	return -EBUSY;
+}
+
+void shm_peers_clear(shm_t *s)
+{
+	for (int id = 1; id < SHM_MAX_NODES; id++) {
+		struct shm_peer_sh *p = &s->hdr->peers[id];
+		ck_sequence_write_begin(&p->seq);
+		p->used = 0;
+		memset(&p->peer, 0, sizeof(p->peer));
+		ck_sequence_write_end(&p->seq);
+	}
+}

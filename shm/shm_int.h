@@ -209,6 +209,12 @@ struct shm_preserve_sh {
 	uint64_t buckets[SHM_PRESERVE_BUCKETS];
 };
 
+struct shm_peer_sh {
+	ck_sequence_t seq;                /* single writer: the replicator */
+	uint32_t used;
+	shm_peer_t peer;
+};
+
 struct shm_header_sh {
 	uint64_t magic;                   /* written last at creation */
 	uint32_t layout_version;
@@ -234,7 +240,8 @@ struct shm_header_sh {
 	uint64_t off_svc_index, off_changelog, off_arena;
 
 	uint32_t clean;                   /* set by a clean shutdown */
-	uint32_t pad0;
+	uint32_t node_state;              /* enum shm_node_state */
+	struct shm_peer_sh peers[SHM_MAX_NODES];
 
 	pthread_mutex_t lock __attribute__((aligned(64)));
 	struct shm_undo_sh undo;

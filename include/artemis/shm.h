@@ -50,7 +50,7 @@
 #define SHM_MAX_METADATA 8192    /* metadata as JSON text (checked by the codec) */
 #define SHM_MAX_JSON 16384       /* the instance's whole stored JSON form */
 
-#define SHM_LAYOUT_VERSION 3
+#define SHM_LAYOUT_VERSION 4
 #define SHM_MAX_PROCS 64
 #define SHM_MAX_NODES 64         /* origin ids: 0 = this node, 1..63 = peers */
 
@@ -160,6 +160,33 @@ typedef struct {
 } shm_proc_info_t;
 /* List the process table (for status and `artemis check`); returns count. */
 int shm_proc_list(shm_t *shm, shm_proc_info_t *out, int max);
+
+/* ---- Node and peer status (written by the master and the replicator,
+ * read by workers for /ready and the status and cluster endpoints) ---- */
+
+enum shm_node_state { SHM_NODE_STARTING = 0, SHM_NODE_UP = 1, SHM_NODE_DOWN = 2 };
+void shm_node_set_state(shm_t *shm, enum shm_node_state state);
+enum shm_node_state shm_node_state(const shm_t *shm);
+
+enum shm_peer_state { SHM_PEER_UNKNOWN = 0, SHM_PEER_STARTING, SHM_PEER_UP, SHM_PEER_DOWN };
+
+typedef struct {
+	char name[64];
+	char zone[64];
+	char url[256];            /* the peer's HTTP base URL */
+	uint32_t state;           /* enum shm_peer_state */
+	uint64_t last_seen_ms;    /* last frame or status answer from it */
+	uint64_t acked_version;   /* our change-log version it acknowledged */
+	uint64_t lag_ms;          /* replication lag measured to it */
+} shm_peer_t;
+
+/* Peers are numbered 1..SHM_MAX_NODES-1 (the origin ids of their changes;
+ * 0 is this node).  A single writer (the replicator) sets them. */
+int shm_peer_set(shm_t *shm, int id, const shm_peer_t *peer);
+/* 0 and *peer; -ENOENT for an unused id; -EBUSY if torn every time. */
+int shm_peer_get(shm_t *shm, int id, shm_peer_t *peer);
+/* Forget every peer (the master, when the config's peer list changes). */
+void shm_peers_clear(shm_t *shm);
 
 /* ---- Instances -------------------------------------------------------- */
 
@@ -347,9 +374,11 @@ int shm_reap(shm_t *shm, uint64_t now_ms, shm_reap_result_t *res);
  * with a description of the first violation in msg. */
 int shm_check(shm_t *shm, char *msg, size_t msg_len);
 
-/* Take the writer lock, repairing from the undo record if its last owner
- * died, and release it.  Returns 1 when a repair was done, 0 when none was
- * needed, <0 on error.  The master calls it after reaping a child. */
+/* Try the writer lock without waiting, repairing from the undo record if
+ * its last owner died, and release it.  Returns 1 when a repair was done,
+ * 0 when none was needed, -EBUSY when a live process holds the lock (it, or
+ * the next locker after it dies, repairs), <0 on error.  The master calls it
+ * after reaping a child. */
 int shm_repair(shm_t *shm);
 
 typedef struct {

@@ -614,6 +614,28 @@ static void test_remote_renewals(void **state)
 	close_region(s);
 }
 
+static void test_node_and_peers(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	assert_int_equal(shm_node_state(s), SHM_NODE_STARTING);
+	shm_node_set_state(s, SHM_NODE_UP);
+	assert_int_equal(shm_node_state(s), SHM_NODE_UP);
+	shm_peer_t p = {.state = SHM_PEER_UP, .last_seen_ms = 5};
+	strcpy(p.name, "node2");
+	strcpy(p.url, "http://127.0.0.1:8081");
+	shm_peer_t got;
+	assert_int_equal(shm_peer_get(s, 2, &got), -ENOENT);
+	assert_int_equal(shm_peer_set(s, 2, &p), 0);
+	assert_int_equal(shm_peer_get(s, 2, &got), 0);
+	assert_string_equal(got.name, "node2");
+	assert_int_equal(got.state, SHM_PEER_UP);
+	assert_int_equal(shm_peer_set(s, 0, &p), -EINVAL);
+	assert_int_equal(shm_peer_get(s, SHM_MAX_NODES, &got), -EINVAL);
+	shm_peers_clear(s);
+	assert_int_equal(shm_peer_get(s, 2, &got), -ENOENT);
+	close_region(s);
+}
+
 /* Exec'd child: attach by name, check, and find what the parent wrote. */
 static int attach_child(const char *name, int expect)
 {
@@ -678,6 +700,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_procs_and_counters),
 		cmocka_unit_test(test_extend_leases),
 		cmocka_unit_test(test_remote_renewals),
+		cmocka_unit_test(test_node_and_peers),
 		cmocka_unit_test(test_exec_attach),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
