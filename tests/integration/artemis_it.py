@@ -324,6 +324,32 @@ class Node:
         return body
 
 
+class Session:
+    """One keep-alive connection (one worker sees every request: per-worker
+    state such as rate-limiter windows is then exact)."""
+
+    def __init__(self, node, timeout=10.0):
+        self.conn = http.client.HTTPConnection(node.host, node.port, timeout=timeout)
+
+    def post_json(self, path, obj):
+        data = json.dumps(obj).encode("utf-8")
+        self.conn.request("POST", path, body=data, headers={
+            "Content-Type": "application/json", "Connection": "keep-alive"})
+        resp = self.conn.getresponse()
+        raw = resp.read()
+        rh = {k.lower(): v for k, v in resp.getheaders()}
+        return resp.status, rh, _parse_json(_decode_body(rh, raw)) if raw else None
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def start_node(base_dir=None, prepare=None, **kw):
     """Start a node in a fresh directory under base_dir (or a new temp dir).
     prepare(node), when given, runs after the config is written and before

@@ -205,6 +205,34 @@ def test_configured_body_limit(node_factory):
     assert st == 413, "gzip body under the limit but over it decompressed"
 
 
+def test_large_header_under_default_limit(node):
+    r = raw_exchange(node.port, http_req("GET", "/health", [("X-Big", "a" * 20000)]), 1)
+    assert r and r[0][1] == 200, r
+
+
+def test_expect_100_continue(node):
+    """curl sends Expect: 100-continue for bodies over 1 KiB and waits 1 s
+    for the interim answer before sending the body anyway."""
+    body = json.dumps({"instances": [inst(uniq(), "i%d" % k) for k in range(10)]}).encode()
+    head = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % (REGISTER, len(body)))
+    with socket.create_connection((HOST, node.port), timeout=0.5) as s:
+        s.sendall(head.encode())
+        f = s.makefile("rb")
+        try:
+            interim = f.readline()
+        except socket.timeout:
+            interim = b""
+        s.settimeout(10)
+        s.sendall(body)
+        if interim:
+            assert interim.startswith(b"HTTP/1.1 100"), interim
+            assert f.readline() == b"\r\n"
+        r = read_response(f)
+    assert r[1] == 200 and json.loads(r[3])["responseStatus"] == SUCCESS, r
+    assert interim, "no '100 Continue' within 0.5 s: curl would stall 1 s per request"
+
+
 def test_header_too_large_is_431(node_factory):
     n = node_factory(http={"max_header_bytes": "4096"})
     r = raw_exchange(n.port, http_req("GET", "/health", [("X-Big", "a" * 8192)]), 1)

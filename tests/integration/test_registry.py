@@ -231,6 +231,17 @@ def test_key_is_case_insensitive_for_heartbeat_and_unregister(node):
     wait_ids(node, svc, [])
 
 
+def test_reregister_with_other_case_replaces(node):
+    """Same key (case-insensitive): the lease is replaced, never duplicated,
+    and the data is stored as last sent."""
+    svc = uniq("CaseRe")
+    register(node, inst(svc, "Inst-A", port=1))
+    assert_ok(register(node, inst(svc, "INST-a", port=2)))
+    got = instances_of(node, svc)
+    assert len(got) == 1, got
+    assert got[0]["instanceId"] == "INST-a" and got[0]["port"] == 2, got
+
+
 def test_service_id_case_is_preserved(node):
     svc = uniq("MixedCase")
     register(node, inst(svc, "i1"))
