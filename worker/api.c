@@ -296,13 +296,32 @@ static const api_route_t api__routes[] = {
 #define API_NROUTES (sizeof(api__routes) / sizeof(api__routes[0]))
 _Static_assert(API_NROUTES <= API_MAX_ROUTES, "route table too large for metrics");
 
-static int api__find(const char *path, size_t len)
+/* Per route: its path length, and the first route of the same name
+ * (aliases count under their twin's entry).  Computed once. */
+static size_t api__path_len[API_NROUTES];
+static int api__twin[API_NROUTES];
+
+static void api__init_routes(void)
 {
 	for (size_t i = 0; i < API_NROUTES; i++) {
-		const char *p = api__routes[i].path;
-		if (strlen(p) == len && memcmp(p, path, len) == 0)
-			return (int)i;
+		api__path_len[i] = strlen(api__routes[i].path);
+		api__twin[i] = (int)i;
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(api__routes[j].name, api__routes[i].name) == 0) {
+				api__twin[i] = (int)j;
+				break;
+			}
+		}
 	}
+}
+
+static int api__find(const char *path, size_t len)
+{
+	if (api__path_len[0] == 0)
+		api__init_routes();
+	for (size_t i = 0; i < API_NROUTES; i++)
+		if (api__path_len[i] == len && memcmp(api__routes[i].path, path, len) == 0)
+			return (int)i;
 	return -1;
 }
 
@@ -310,23 +329,16 @@ int api_route_index(const char *path, size_t len)
 {
 	int i = api__find(path, len);
 
-	if (i < 0)
-		return -1;
-	/* Aliases count under their twin's (first) entry. */
-	for (int j = 0; j < i; j++)
-		if (strcmp(api__routes[j].name, api__routes[i].name) == 0)
-			return j;
-	return i;
+	return i < 0 ? -1 : api__twin[i];
 }
 
 bool api_route_first(int idx)
 {
 	if (idx < 0 || (size_t)idx >= API_NROUTES)
 		return false;
-	for (int j = 0; j < idx; j++)
-		if (strcmp(api__routes[j].name, api__routes[idx].name) == 0)
-			return false;
-	return true;
+	if (api__path_len[0] == 0)
+		api__init_routes();
+	return api__twin[idx] == idx;
 }
 
 int api_route_count(void)

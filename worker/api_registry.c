@@ -227,6 +227,67 @@ static int reg__check_shapes(json_t *instances)
 	return 0;
 }
 
+static void reg__not_up(const http_request_t *req, http_response_t *res)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "Serivce registry is not in up state. Current status: %s",
+		 api_node_status());
+	reg__respond_fail(req, res, API_UNAVAILABLE, msg);
+}
+
+static void reg__finish(const http_request_t *req, http_response_t *res, size_t failed)
+{
+	if (failed == 0) {
+		reg__respond_status(res, API_STATUS_SUCCESS);
+	} else {
+		json_put_raw(&res->body, "],\"responseStatus\":" API_STATUS_PARTIAL "}");
+		metrics_fail(req);
+	}
+}
+
+/* A failure found on the fast path: decode that one instance's text with
+ * jansson to echo it exactly as the slow path would. */
+static void reg__put_failed_span(shm_buf_t *b, shm_str_t span, const reg_outcome_t *o)
+{
+	json_instance_t in;
+	json_t *obj = json_loadb(span.ptr, span.len, 0, NULL);
+
+	if (obj != NULL && json_instance_decode(obj, &in, NULL) == 0)
+		reg__put_failed(b, &in, o);
+	json_decref(obj);
+}
+
+/* The heartbeat fast path (json_fast_instances): no jansson, no
+ * allocation when every instance succeeds.  false: not the plain shape,
+ * the caller takes the general path. */
+#define REG_FAST_MAX 64
+
+static bool reg__heartbeat_fast(const http_request_t *req, http_response_t *res, uint64_t now_ms)
+{
+	static json_instance_t in[REG_FAST_MAX];
+	static shm_str_t span[REG_FAST_MAX];
+	reg_outcome_t o;
+	size_t n, failed = 0;
+
+	if (json_fast_instances(req->body, req->body_len, in, span, REG_FAST_MAX, &n) < 0)
+		return false;
+	if (!api_node_up()) {
+		reg__not_up(req, res);
+		return true;
+	}
+	res->body.len = 0;
+	for (size_t i = 0; i < n; i++) {
+		reg__run_one(OP_HEARTBEAT, &in[i], now_ms, NULL, &o);
+		if (o.code == NULL)
+			continue;
+		json_put_raw(&res->body, failed++ ? "," : "{\"failedInstances\":[");
+		reg__put_failed_span(&res->body, span[i], &o);
+	}
+	reg__finish(req, res, failed);
+	return true;
+}
+
 static void reg__run(const http_request_t *req, http_response_t *res, enum reg_op op)
 {
 	static shm_buf_t scratch;
@@ -237,13 +298,14 @@ static void reg__run(const http_request_t *req, http_response_t *res, enum reg_o
 	reg_outcome_t o;
 	uint64_t now_ms = shm_now_ms();
 	size_t i, failed = 0;
-	char msg[128];
 
 	if (api_rate_limited(limit[op], now_ms)) {
 		reg__respond_status(res, API_STATUS_RATE_LIMITED);
 		metrics_fail(req);
 		return;
 	}
+	if (op == OP_HEARTBEAT && reg__heartbeat_fast(req, res, now_ms))
+		return;
 	if (api_body_object(req, res, &root) < 0)
 		return;
 	instances = json_member(root, "instances");
@@ -258,9 +320,7 @@ static void reg__run(const http_request_t *req, http_response_t *res, enum reg_o
 		goto out;
 	}
 	if (!api_node_up()) {
-		snprintf(msg, sizeof(msg), "Serivce registry is not in up state. Current status: %s",
-			 api_node_status());
-		reg__respond_fail(req, res, API_UNAVAILABLE, msg);
+		reg__not_up(req, res);
 		goto out;
 	}
 	res->body.len = 0;
@@ -290,12 +350,7 @@ static void reg__run(const http_request_t *req, http_response_t *res, enum reg_o
 		json_put_raw(&res->body, failed++ ? "," : "{\"failedInstances\":[");
 		reg__put_failed(&res->body, &in, &o);
 	}
-	if (failed == 0) {
-		reg__respond_status(res, API_STATUS_SUCCESS);
-	} else {
-		json_put_raw(&res->body, "],\"responseStatus\":" API_STATUS_PARTIAL "}");
-		metrics_fail(req);
-	}
+	reg__finish(req, res, failed);
 out:
 	json_decref(root);
 }

@@ -83,6 +83,16 @@ size_t json_instance_display(const json_instance_t *inst, char *buf, size_t buf_
 /* The registry key of a decoded instance. */
 void json_instance_key(const json_instance_t *inst, shm_key_t *key);
 
+/* Heartbeat fast path: decode {"instances":[{..},..]} without jansson when
+ * the body has the common plain shape (ASCII strings without escapes,
+ * integer ports, string-valued metadata, at most max instances, every
+ * field within its limit).  out[i] points into body (metadata is left
+ * NULL; legacy false); spans[i] is instance i's object text, for the rare
+ * response that must echo it.  -EAGAIN: not that shape, use the jansson
+ * path (which also produces every error).  Never a different verdict. */
+int json_fast_instances(const char *body, size_t len, json_instance_t *out, shm_str_t *spans,
+			size_t max, size_t *n);
+
 /* ---- Writers ---------------------------------------------------------- */
 
 /* Append s as a JSON string literal (quoted, escaped); ptr NULL -> null. */

@@ -7,6 +7,7 @@
  * produces must be valid JSON.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,44 @@ static void fuzz_config(json_t *c)
 	(void)json_member(c, "discoverydata");
 }
 
+static bool same_str(shm_str_t a, shm_str_t b)
+{
+	if (a.ptr == NULL || b.ptr == NULL)
+		return a.ptr == b.ptr;
+	return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
+}
+
+/* Differential check: whatever the heartbeat fast path accepts, the
+ * jansson path must accept with the same fields. */
+static void fuzz_fast_path(const uint8_t *data, size_t size)
+{
+	static json_instance_t fast[64];
+	static shm_str_t spans[64];
+	json_instance_t slow;
+	char err[256];
+	json_t *root = NULL, *arr;
+	size_t n = 0;
+
+	if (json_fast_instances((const char *)data, size, fast, spans, 64, &n) < 0)
+		return;
+	if (json_parse_body((const char *)data, size, &root, err, sizeof(err)) < 0 ||
+	    !json_is_object(root))
+		abort();
+	arr = json_member(root, "instances");
+	if (!json_is_array(arr) || json_array_size(arr) != n)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		if (json_instance_decode(json_array_get(arr, i), &slow, NULL) != 0)
+			abort();
+		if (!same_str(fast[i].region, slow.region) || !same_str(fast[i].zone, slow.zone) ||
+		    !same_str(fast[i].group, slow.group) || !same_str(fast[i].service, slow.service) ||
+		    !same_str(fast[i].instance, slow.instance) || !same_str(fast[i].url, slow.url) ||
+		    !same_str(fast[i].ip, slow.ip) || fast[i].port != slow.port)
+			abort();
+	}
+	json_decref(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[256];
@@ -61,6 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shm_buf_t b = { 0 };
 	size_t i;
 
+	fuzz_fast_path(data, size);
 	if (json_parse_body((const char *)data, size, &root, err, sizeof(err)) < 0)
 		return 0;
 	arr = json_member(root, "instances");

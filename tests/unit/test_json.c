@@ -207,6 +207,46 @@ static void test_malformed_and_escapes(void **state)
 	shm_buf_free(&b);
 }
 
+static int fast(const char *body, json_instance_t *in, size_t *n)
+{
+	static shm_str_t spans[8];
+
+	return json_fast_instances(body, strlen(body), in, spans, 8, n);
+}
+
+static void test_heartbeat_fast_path(void **state)
+{
+	json_instance_t in[8];
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(fast(" {\"INSTANCES\" : [ {\"region_id\":\"us\",\"serviceId\":\"S\","
+			      "\"instanceId\":\"i\",\"ip\":\"h\",\"port\":81,\"metadata\":{\"a\":\"b\"},"
+			      "\"x\":[1,2.5e3,{\"y\":null}]}, {\"serviceId\":null}], \"z\":true } ", in, &n), 0);
+	assert_int_equal(n, 2);
+	assert_memory_equal(in[0].region.ptr, "us", 2);
+	assert_int_equal(in[0].port, 81);
+	assert_memory_equal(in[0].url.ptr, "http://h:81", 11);
+	assert_null(in[1].service.ptr);
+	/* Everything unusual goes to the jansson path. */
+	assert_int_equal(fast("{\"instances\":[]}", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[null]}", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{\"serviceId\":\"a\\u0041\"}]}", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{\"serviceId\":\"\xc3\xa9\"}]}", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{\"serviceId\":1}]}", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{\"port\":\"80\"}]}", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{\"port\":8.5}]}", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{\"serviceId\":\"a\",\"service_id\":\"b\"}]}", in, &n),
+			 -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{}],\"instances\":[{}]}", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{\"metadata\":{\"a\":1}}]}", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{}]} x", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{}],\"n\":1234567890123456789}", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{}]", in, &n), -EAGAIN);
+	assert_int_equal(fast("[]", in, &n), -EAGAIN);
+	assert_int_equal(fast("{\"instances\":[{},{},{},{},{},{},{},{},{}]}", in, &n), -EAGAIN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_display_and_legacy),
 		cmocka_unit_test(test_malformed_and_escapes),
+		cmocka_unit_test(test_heartbeat_fast_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
