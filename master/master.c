@@ -127,8 +127,23 @@ static int open_region(master_t *m)
 		          m->cfg.shm_name);
 		return -1;
 	}
+	if (rc == -EBUSY) {
+		log_error("region %s is in use by another running master; stop it first "
+		          "(artemis stop) or give this node another [registry] shm_name",
+		          m->cfg.shm_name);
+		return -1;
+	}
 	if (rc < 0) {
 		log_error("cannot open region %s: %s", m->cfg.shm_name, strerror(-rc));
+		return -1;
+	}
+	int other = 0;
+	if (shm_claim_master(m->shm, &other) < 0) {
+		log_error("region %s is in use by another running master (pid %d); stop it "
+		          "first (artemis stop) or give this node another [registry] shm_name",
+		          m->cfg.shm_name, other);
+		shm_detach(m->shm);
+		m->shm = NULL;
 		return -1;
 	}
 	shm_stats_t st;
@@ -241,6 +256,7 @@ static int master_finish(master_t *m)
 			log_error("registry check failed at stop: %s; not marking the region clean",
 			          msg);
 		}
+		shm_release_master(m->shm);
 		shm_detach(m->shm);
 		m->shm = NULL;
 	}

@@ -21,6 +21,8 @@
 
 #include "shm_int.h"
 
+static bool pid_alive(int pid);
+
 #define ALIGN_UP(x, a) (((x) + (a)-1) & ~((uint64_t)(a)-1))
 #define PAGE 4096
 
@@ -227,8 +229,17 @@ int shm_open_region(const shm_params_t *p, int flags, shm_t **out, shm_open_info
 	int rc = layout(p, &tmpl);
 	if (rc)
 		return rc;
-	if (flags & SHM_CREATE_FRESH)
+	if (flags & SHM_CREATE_FRESH) {
+		/* Never pull a live master's region out from under it. */
+		shm_t *old;
+		if (shm_attach(p->name, true, &old) == 0) {
+			int pid = (int)ck_pr_load_32((uint32_t *)&old->hdr->master_pid);
+			shm_detach(old);
+			if (pid && pid != getpid() && pid_alive(pid))
+				return -EBUSY;
+		}
 		shm_unlink(p->name);
+	}
 	shm_t *s = handle_new(p->name);
 	if (!s)
 		return -ENOMEM;
@@ -500,6 +511,31 @@ void shm_stats(shm_t *s, shm_stats_t *o)
 			o->renewals += ck_pr_load_64(&s->procs[i].renewals[m]);
 		o->renewals_failed += ck_pr_load_64(&s->procs[i].renewals_failed);
 	}
+}
+
+/* ---- the master's claim ---- */
+
+int shm_claim_master(shm_t *s, int *other)
+{
+	uint32_t *mp = (uint32_t *)&s->hdr->master_pid;
+	uint32_t me = (uint32_t)getpid();
+	for (;;) {
+		uint32_t cur = ck_pr_load_32(mp);
+		if (cur == me)
+			return 0;
+		if (cur != 0 && pid_alive((int)cur)) {
+			if (other)
+				*other = (int)cur;
+			return -EBUSY;
+		}
+		if (ck_pr_cas_32(mp, cur, me))
+			return 0;
+	}
+}
+
+void shm_release_master(shm_t *s)
+{
+	ck_pr_cas_32((uint32_t *)&s->hdr->master_pid, (uint32_t)getpid(), 0);
 }
 
 /* ---- node and peer status ---- */

@@ -50,7 +50,7 @@
 #define SHM_MAX_METADATA 8192    /* metadata as JSON text (checked by the codec) */
 #define SHM_MAX_JSON 16384       /* the instance's whole stored JSON form */
 
-#define SHM_LAYOUT_VERSION 4
+#define SHM_LAYOUT_VERSION 5
 #define SHM_MAX_PROCS 64
 #define SHM_MAX_NODES 64         /* origin ids: 0 = this node, 1..63 = peers */
 
@@ -92,7 +92,8 @@ void shm_params_default(shm_params_t *p, const char *name);
 
 enum {
 	SHM_CREATE_EXCL = 1 << 0,  /* fail with -EEXIST if the region exists */
-	SHM_CREATE_FRESH = 1 << 1, /* discard an existing region and start empty */
+	SHM_CREATE_FRESH = 1 << 1, /* discard an existing region and start empty
+				    * (-EBUSY while a live master claims it) */
 };
 
 /* What shm_open_region() found, for the master's log and its decisions. */
@@ -113,6 +114,12 @@ int shm_attach(const char *name, bool read_only, shm_t **out);
 
 /* Unmap.  Does not change the region. */
 void shm_detach(shm_t *shm);
+
+/* One master per region: claim it for the calling process.  -EBUSY (and
+ * *other = its pid) when another live master holds it, whatever its data_dir
+ * or config.  The claim is released by shm_release_master or by death. */
+int shm_claim_master(shm_t *shm, int *other);
+void shm_release_master(shm_t *shm);
 
 /* Mark a clean shutdown (the master calls this last, after every child). */
 void shm_set_clean(shm_t *shm, bool clean);

@@ -210,6 +210,23 @@ def test_second_master_on_the_same_data_dir_is_refused(fresh_node):
         assert int(f.read()) == n.pid
 
 
+def test_second_master_on_the_same_region_is_refused(fresh_node, tmp_path):
+    """Another data_dir and port, the same shm_name: refused, with or
+    without --fresh, and the running node keeps its registrations."""
+    from artemis_it import Node
+    n = fresh_node
+    register(n, inst("svc-claim", "i1"))
+    for fresh in (False, True):
+        other = Node(str(tmp_path / ("other-%d" % fresh)), fresh=fresh,
+                     registry={"shm_name": n.shm_name})
+        p = subprocess.run(other.command(), capture_output=True, text=True, timeout=20,
+                           cwd=other.workdir)
+        assert p.returncode == 1, (p.returncode, p.stderr)
+        assert "in use by another running master" in other.read_log() + p.stderr
+    assert n.alive()
+    assert instance_ids(n, "svc-claim") == ["i1"]
+
+
 def test_stale_pid_file_is_taken_over(node_factory):
     def prepare(node):
         with open(os.path.join(node.data_dir, "artemis.pid"), "w") as f:

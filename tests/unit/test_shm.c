@@ -633,6 +633,22 @@ static void test_node_and_peers(void **state)
 	assert_int_equal(shm_peer_get(s, SHM_MAX_NODES, &got), -EINVAL);
 	shm_peers_clear(s);
 	assert_int_equal(shm_peer_get(s, 2, &got), -ENOENT);
+	/* One master per region. */
+	int other = 0;
+	assert_int_equal(shm_claim_master(s, &other), 0);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(shm_claim_master(s, &other) == -EBUSY && other == getppid() ? 0 : 1);
+	int st;
+	waitpid(pid, &st, 0);
+	assert_int_equal(WEXITSTATUS(st), 0);
+	shm_release_master(s);
+	pid = fork();
+	if (pid == 0)
+		_exit(shm_claim_master(s, &other) == 0 ? 0 : 1); /* dies holding it */
+	waitpid(pid, &st, 0);
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(shm_claim_master(s, &other), 0); /* a dead claimant's is free */
 	close_region(s);
 }
 
