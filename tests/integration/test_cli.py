@@ -21,6 +21,13 @@ def workers_of(node):
     return child_pids(node.pid, "worker")
 
 
+def settled_workers(node, count=2):
+    """The worker pids once all `count` are up (/health answers as soon as
+    the first one is)."""
+    return set(wait_for(lambda: (lambda w: w if len(w) == count else None)(workers_of(node)),
+                        5.0, what="%d workers (have %s)" % (count, workers_of(node))))
+
+
 def refuses(port):
     try:
         socket.create_connection((HOST, port), timeout=1).close()
@@ -160,8 +167,7 @@ def test_reload_replaces_workers_and_keeps_serving(fresh_node):
     n = fresh_node
     svc = uniq()
     register(n, inst(svc, "i1"))
-    old = set(wait_for(lambda: workers_of(n) if len(workers_of(n)) == 2 else None, 5.0,
-                       what="2 workers"))
+    old = settled_workers(n)
     p = run_cli("reload", "-c", n.conf_path)
     assert p.returncode == 0, p.stderr
     wait_for(lambda: (lambda now: len(now) == 2 and not (now & old))(set(workers_of(n))),
@@ -199,7 +205,7 @@ def assert_still_serving(n, workers_before):
 
 def test_sighup_with_bad_config_keeps_running(fresh_node):
     n = fresh_node
-    before = set(workers_of(n))
+    before = settled_workers(n)
     where = append_bad_key(n)
     n.send_signal(signal.SIGHUP)
     wait_for(lambda: where in n.read_log(), 5.0, what="'%s ...' in the log" % where)
@@ -210,7 +216,7 @@ def test_reload_command_with_bad_config(fresh_node):
     """Either the CLI refuses (exit 2, file:line) or the master does; the
     server keeps running on its old config in both cases."""
     n = fresh_node
-    before = set(workers_of(n))
+    before = settled_workers(n)
     where = append_bad_key(n)
     p = run_cli("reload", "-c", n.conf_path)
     if p.returncode == 0:
@@ -228,7 +234,7 @@ def test_signal_command_without_server_fails(tmp_path):
 
 def test_sighup_directly(fresh_node):
     n = fresh_node
-    old = set(workers_of(n))
+    old = settled_workers(n)
     n.send_signal(signal.SIGHUP)
     wait_for(lambda: (lambda now: len(now) == 2 and not (now & old))(set(workers_of(n))),
              10.0, what="new workers after SIGHUP")
