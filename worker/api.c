@@ -42,14 +42,23 @@ shm_t *api_shm(void)
 
 bool api_node_up(void)
 {
+	static const shm_t *up_in;  /* region this process saw the node up in */
 	const config_t *cfg = api_cfg();
 
 	/* A node without peers is up at once (API.md §A).  A node with peers
 	 * waits for its bootstrap; until the replicator reports one, the
-	 * bootstrap timeout (every peer unreachable) decides. */
-	if (cfg->npeers == 0)
+	 * bootstrap timeout (every peer unreachable) decides.  Once any
+	 * process of the node saw it up it stays up: the mark is kept in the
+	 * region's counters, so a respawned worker inherits it. */
+	if (cfg->npeers == 0 || up_in == api_shm())
 		return true;
-	return shm_now_ms() >= g_worker->started_ms + cfg->bootstrap_timeout_ms;
+	if (metrics_node_was_up() ||
+	    shm_now_ms() >= g_worker->started_ms + cfg->bootstrap_timeout_ms) {
+		metrics_node_up_mark();
+		up_in = api_shm();
+		return true;
+	}
+	return false;
 }
 
 const char *api_node_status(void)

@@ -279,6 +279,13 @@ static void test_ready_with_peers(void **state)
 	post("/artemis/api/registry/register.json", "{\"instances\":[" INST("s", "i") "]}");
 	assert_non_null(strstr(res.body.data, "service-unavailable"));
 	assert_non_null(strstr(res.body.data, "Serivce registry is not in up state."));
+	/* Every peer unreachable for the bootstrap timeout: up, and it stays up. */
+	cfg.bootstrap_timeout_ms = 0;
+	call(HTTP_M_GET, "/ready", NULL, NULL, NULL);
+	assert_int_equal(res.status, 200);
+	cfg.bootstrap_timeout_ms = 60000;
+	call(HTTP_M_GET, "/ready", NULL, NULL, NULL);
+	assert_int_equal(res.status, 200);
 	cfg.npeers = 0;
 }
 
