@@ -148,6 +148,16 @@ def test_service_post_region_only_in_discovery_config(node):
     assert ids(body["service"]) == ["i1"]
 
 
+def test_service_post_wrong_top_level_region_wins(node):
+    """A present but wrong top-level regionId fails even when the nested one
+    is right (Java reads the top-level one)."""
+    svc = uniq()
+    register(node, inst(svc, "i1"))
+    body = node.api(DISC + "service.json", {
+        "regionId": "eu-west", "discoveryConfig": {"serviceId": svc, "regionId": REGION}})
+    assert_status(body, NO_PERMISSION)
+
+
 def test_service_get(node):
     svc = uniq()
     register(node, inst(svc, "i1"))

@@ -300,6 +300,20 @@ def test_java_client_headers(node):
     assert instance_ids(node, svc) == ["i1"]
 
 
+def test_java_client_registration_flow(node):
+    """§6.2 / §8 trap 1: unregister first, heartbeat until data-not-found,
+    then register, then heartbeats succeed; all gzip + chunked."""
+    svc = uniq()
+    i = inst(svc, "client-1")
+    java = {"gzip": True, "chunked": True}
+    assert_ok(unregister(node, i, **java))
+    body = heartbeat(node, i, **java)
+    assert failed_by_id(body)["client-1"]["errorCode"] == "data-not-found"
+    assert_ok(register(node, *[f["instance"] for f in body["failedInstances"]], **java))
+    assert_ok(heartbeat(node, i, **java))
+    assert instance_ids(node, svc) == ["client-1"]
+
+
 # ------------------------------------------------------------- aliases ---
 
 def snake(service, instance_id, **extra):
