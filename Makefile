@@ -75,11 +75,23 @@ $(BUILD)/tests-asan/%: tests/unit/%.c $(BUILD)/libartemis-asan.a $(HDRS)
 		-fno-sanitize-recover=undefined -DUNDER_ASAN=1 \
 		-o $@ $< $(BUILD)/libartemis-asan.a $(LDLIBS) -lcmocka
 
-# Fuzz targets: libFuzzer with clang; each links the library sources it needs.
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+# Fuzz targets: libFuzzer with clang, linked against the library built once
+# with the fuzzer's coverage instrumentation.
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -pthread -fno-strict-aliasing \
+	-fsanitize=address,undefined
+FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
+
+$(BUILD)/fuzzobj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CLANG) -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -pthread -fno-strict-aliasing \
-		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(LDLIBS)
+	$(CLANG) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/libartemis-fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libartemis-fuzz.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libartemis-fuzz.a $(LDLIBS)
 
 unit: $(UNIT_BIN) $(BUILD)/artemis
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

@@ -34,6 +34,8 @@ const char *master_unit_name(int unit, char *buf, size_t len)
 {
 	if (unit == MASTER_UNIT_REAPER)
 		snprintf(buf, len, "reaper");
+	else if (unit == MASTER_UNIT_REPL)
+		snprintf(buf, len, "replicator");
 	else
 		snprintf(buf, len, "worker %d", unit + 1);
 	return buf;
@@ -68,6 +70,8 @@ static void child_run(master_t *m, int unit, const config_t *cfg, int ctl)
 	int rc;
 	if (unit == MASTER_UNIT_REAPER)
 		rc = reaper_main(cfg, m->shm, ctl);
+	else if (unit == MASTER_UNIT_REPL)
+		rc = replicator_main(cfg, m->shm, ctl);
 	else
 		rc = worker_main(cfg, m->shm, m->units[unit].listen_fd, ctl, unit);
 	exit(rc);
@@ -211,6 +215,15 @@ static bool unit_has_child(const master_t *m, int unit)
 	return false;
 }
 
+/* Whether a child other than c is still retiring (draining). */
+static bool others_retiring(const master_t *m, const master_child_t *c)
+{
+	for (int i = 0; i < MASTER_MAX_CHILDREN; i++)
+		if (&m->children[i] != c && m->children[i].pid && m->children[i].retiring)
+			return true;
+	return false;
+}
+
 static void child_exited(master_t *m, const master_child_t *c, int st)
 {
 	char name[32], how[96];
@@ -228,6 +241,11 @@ static void child_exited(master_t *m, const master_child_t *c, int st)
 		if (c->unit == MASTER_UNIT_REAPER && !unit_has_child(m, c->unit) &&
 		    master_spawn(m, c->unit, &m->cfg, m->gen) < 0)
 			m->units[c->unit].respawn_at = master_now() + 1000;
+		if (c->unit == MASTER_UNIT_REPL)
+			master_start_replicator(m);
+		if (!others_retiring(m, c))
+			log_info("reload: generation %u complete: the old generation is gone",
+				 m->gen);
 		return;
 	}
 	if (m->reloading && c->gen == m->gen + 1) {
@@ -313,6 +331,17 @@ void master_close_unused_sockets(master_t *m)
 	}
 }
 
+/* The replicator runs on a node with peers: at start, and after a reload
+ * once the previous one (if any) has exited, with the new configuration. */
+void master_start_replicator(master_t *m)
+{
+	if (m->stop || m->cfg.npeers == 0 || m->units[MASTER_UNIT_REPL].disabled ||
+	    unit_has_child(m, MASTER_UNIT_REPL))
+		return;
+	if (master_spawn(m, MASTER_UNIT_REPL, &m->cfg, m->gen) < 0)
+		m->units[MASTER_UNIT_REPL].respawn_at = master_now() + 1000;
+}
+
 /* ---- Timers -------------------------------------------------------------- */
 
 static void child_timers(master_child_t *c, uint64_t now)
@@ -343,8 +372,8 @@ void master_run_timers(master_t *m)
 		if (!unit->respawn_at || now < unit->respawn_at)
 			continue;
 		unit->respawn_at = 0;
-		if (m->stop || (u != MASTER_UNIT_REAPER && u >= m->cfg.workers) ||
-		    unit_has_child(m, u))
+		if (m->stop || (u < MASTER_SLOTS && u >= m->cfg.workers) ||
+		    (u == MASTER_UNIT_REPL && m->cfg.npeers == 0) || unit_has_child(m, u))
 			continue;
 		if (master_spawn(m, u, &m->cfg, m->gen) < 0)
 			unit->respawn_at = now + 1000;
