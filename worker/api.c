@@ -42,28 +42,39 @@ shm_t *api_shm(void)
 
 bool api_node_up(void)
 {
-	static const shm_t *up_in;  /* region this process saw the node up in */
-	const config_t *cfg = api_cfg();
-
 	/* A node without peers is up at once (API.md §A).  A node with peers
-	 * waits for its bootstrap; until the replicator reports one, the
-	 * bootstrap timeout (every peer unreachable) decides.  Once any
-	 * process of the node saw it up it stays up: the mark is kept in the
-	 * region's counters, so a respawned worker inherits it. */
-	if (cfg->npeers == 0 || up_in == api_shm())
+	 * is starting until the replicator has a snapshot from a peer, or every
+	 * peer stayed unreachable for [cluster] bootstrap_timeout_ms
+	 * (replicator/main.c).  The state lives in the region: the master sets
+	 * it at start, a respawned worker reads the same. */
+	if (api_cfg()->npeers == 0)
 		return true;
-	if (metrics_node_was_up() ||
-	    shm_now_ms() >= g_worker->started_ms + cfg->bootstrap_timeout_ms) {
-		metrics_node_up_mark();
-		up_in = api_shm();
-		return true;
-	}
-	return false;
+	return shm_node_state(api_shm()) == SHM_NODE_UP;
 }
 
 const char *api_node_status(void)
 {
 	return api_node_up() ? "up" : "starting";
+}
+
+int api_peers(shm_peer_t *out, int max)
+{
+	const config_t *cfg = api_cfg();
+	int n = 0;
+
+	for (int id = 1; id < SHM_MAX_NODES && n < max; id++)
+		if (shm_peer_get(api_shm(), id, &out[n]) == 0)
+			n++;
+	if (n > 0)
+		return n;
+	for (int i = 0; i < cfg->npeers && n < max; i++, n++) {
+		memset(&out[n], 0, sizeof(out[n]));
+		snprintf(out[n].name, sizeof(out[n].name), "%s", cfg->peers[i].name);
+		snprintf(out[n].zone, sizeof(out[n].zone), "%s", cfg->peers[i].zone);
+		snprintf(out[n].url, sizeof(out[n].url), "%s", cfg->peers[i].url);
+		out[n].state = SHM_PEER_UNKNOWN;
+	}
+	return n;
 }
 
 static bool api__first_ipv4(char *buf, size_t len)

@@ -44,6 +44,11 @@ shm_t *api_shm(void);
 const char *api_node_status(void);
 bool api_node_up(void);
 
+/* The peers as last reported by the replicator (shm_peer_get); when it
+ * has reported none yet, the configured peers with state unknown.
+ * Returns the count (at most max). */
+int api_peers(shm_peer_t *out, int max);
+
 /* The base URL other nodes and clients reach this node on
  * ("http://10.0.0.1:8080"); computed once. */
 const char *api_self_url(void);

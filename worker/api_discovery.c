@@ -98,14 +98,50 @@ static void disc__internal(const http_request_t *req, http_response_t *res, cons
 
 /* ---- lookup.json ---------------------------------------------------------- */
 
-void api_discovery_lookup(const http_request_t *req, http_response_t *res)
+/* After the request is decoded (fast path or jansson): the gate, then one
+ * Service per config with a non-blank serviceId, in request order. */
+static void disc__lookup_run(const http_request_t *req, http_response_t *res, shm_str_t region,
+			     shm_str_t zone, const json_lookup_cfg_t *cfg, size_t n)
 {
-	json_t *root = NULL, *configs, *c;
-	shm_str_t region, zone;
 	const char *code;
 	char msg[DISC_MSG_MAX];
-	size_t i;
 	bool first = true;
+
+	if (region.ptr == NULL) {
+		for (size_t i = 0; i < n; i++) {
+			if (cfg[i].region.ptr != NULL) {
+				region = cfg[i].region;
+				zone = cfg[i].zone;
+				break;
+			}
+		}
+	}
+	if ((code = disc__gate(region, zone, msg, sizeof(msg))) != NULL) {
+		disc__fail(req, res, "services", code, msg);
+		return;
+	}
+	res->body.len = 0;
+	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"services\":[");
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+		if (api_blank(cfg[i].service))
+			continue;
+		if (!first)
+			json_put_raw(&res->body, ",");
+		first = false;
+		if ((rc = cache_put_service(api_shm(), cfg[i].service, &res->body, NULL)) < 0) {
+			disc__internal(req, res, "services", rc);
+			return;
+		}
+	}
+	json_put_raw(&res->body, "]}");
+}
+
+static void disc__lookup_slow(const http_request_t *req, http_response_t *res)
+{
+	json_t *root = NULL, *configs, *c;
+	json_lookup_cfg_t *cfg = NULL;
+	size_t i, n = 0;
 
 	if (api_body_object(req, res, &root) < 0)
 		return;
@@ -119,45 +155,38 @@ void api_discovery_lookup(const http_request_t *req, http_response_t *res)
 			   "Request is null or request.discoveryConfigs is empty.");
 		goto out;
 	}
+	cfg = calloc(json_array_size(configs), sizeof(*cfg));
+	if (cfg == NULL) {
+		disc__internal(req, res, "services", -ENOMEM);
+		goto out;
+	}
 	json_array_foreach(configs, i, c) {
-		if (!json_is_object(c) && !json_is_null(c)) {
+		if (json_is_null(c))
+			continue;
+		if (!json_is_object(c)) {
 			http_res_error(res, req, 400, "JSON parse error: a discoveryConfig is not an object");
 			goto out;
 		}
+		cfg[n].service = disc__str(c, "serviceid");
+		cfg[n].region = disc__str(c, "regionid");
+		cfg[n].zone = disc__str(c, "zoneid");
+		n++;
 	}
-	region = disc__str(root, "regionid");
-	zone = disc__str(root, "zoneid");
-	if (region.ptr == NULL) {
-		json_array_foreach(configs, i, c) {
-			if (disc__str(c, "regionid").ptr != NULL) {
-				region = disc__str(c, "regionid");
-				zone = disc__str(c, "zoneid");
-				break;
-			}
-		}
-	}
-	if ((code = disc__gate(region, zone, msg, sizeof(msg))) != NULL) {
-		disc__fail(req, res, "services", code, msg);
-		goto out;
-	}
-	res->body.len = 0;
-	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"services\":[");
-	json_array_foreach(configs, i, c) {
-		shm_str_t svc = disc__str(c, "serviceid");
-		int rc;
-		if (api_blank(svc))
-			continue;
-		if (!first)
-			json_put_raw(&res->body, ",");
-		first = false;
-		if ((rc = cache_put_service(api_shm(), svc, &res->body, NULL)) < 0) {
-			disc__internal(req, res, "services", rc);
-			goto out;
-		}
-	}
-	json_put_raw(&res->body, "]}");
+	disc__lookup_run(req, res, disc__str(root, "regionid"), disc__str(root, "zoneid"), cfg, n);
 out:
+	free(cfg);
 	json_decref(root);
+}
+
+void api_discovery_lookup(const http_request_t *req, http_response_t *res)
+{
+	static json_lookup_t lk;
+
+	/* The Java client's plain body skips jansson (json_fast_lookup). */
+	if (json_fast_lookup(req->body, req->body_len, &lk) == 0)
+		disc__lookup_run(req, res, lk.region, lk.zone, lk.cfg, lk.n);
+	else
+		disc__lookup_slow(req, res);
 }
 
 /* ---- service.json ---------------------------------------------------------- */

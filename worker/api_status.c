@@ -64,15 +64,31 @@ int api_put_node_status(shm_buf_t *b)
 	return rc ? rc : json_put_raw(b, "}");
 }
 
-/* A peer whose status is not polled yet (the replicator will report it). */
-static int st__put_peer_status(shm_buf_t *b, const config_peer_t *p)
+/* A peer as the replicator last saw it.  Its allow-from-other-zone flags
+ * are not exchanged: a cluster shares one configuration, so this node's
+ * are reported for a peer whose status is known. */
+static int st__put_peer_status(shm_buf_t *b, const shm_peer_t *p)
 {
-	int rc = json_put_raw(b, "{\"allowDiscoveryFromOtherZone\":null,"
-				 "\"allowRegistryFromOtherZone\":null,\"canServiceDiscovery\":null,"
-				 "\"canServiceRegistry\":null,\"node\":");
+	static const char *const names[] = { "unknown", "starting", "up", "down" };
+	const config_t *cfg = api_cfg();
+	const char *status = p->state < 4 ? names[p->state] : "unknown";
+	const char *can = p->state == SHM_PEER_UP ? "true" : p->state == SHM_PEER_DOWN ? "false"
+										 : "null";
+	bool known = p->state != SHM_PEER_UNKNOWN;
+	int rc = json_put_raw(b, "{\"allowDiscoveryFromOtherZone\":");
 
-	rc = rc ? rc : st__put_node(b, p->url, api_cfg()->region, p->zone);
-	return rc ? rc : json_put_raw(b, ",\"status\":\"unknown\"}");
+	rc = rc ? rc : json_put_raw(b, !known ? "null" : cfg->allow_discovery_from_other_zone ? "true" : "false");
+	rc = rc ? rc : json_put_raw(b, ",\"allowRegistryFromOtherZone\":");
+	rc = rc ? rc : json_put_raw(b, !known ? "null" : cfg->allow_registry_from_other_zone ? "true" : "false");
+	rc = rc ? rc : json_put_raw(b, ",\"canServiceDiscovery\":");
+	rc = rc ? rc : json_put_raw(b, can);
+	rc = rc ? rc : json_put_raw(b, ",\"canServiceRegistry\":");
+	rc = rc ? rc : json_put_raw(b, can);
+	rc = rc ? rc : json_put_raw(b, ",\"node\":");
+	rc = rc ? rc : st__put_node(b, p->url, cfg->region, p->zone);
+	rc = rc ? rc : json_put_raw(b, ",\"status\":");
+	rc = rc ? rc : json_put_cstr(b, status);
+	return rc ? rc : json_put_raw(b, "}");
 }
 
 void api_status_node(const http_request_t *req, http_response_t *res)
@@ -90,8 +106,9 @@ void api_status_node(const http_request_t *req, http_response_t *res)
 
 void api_status_cluster(const http_request_t *req, http_response_t *res)
 {
-	const config_t *cfg = api_cfg();
+	static shm_peer_t peers[SHM_MAX_NODES];
 	json_t *root;
+	int n;
 
 	if (st__body(req, res, &root) < 0)
 		return;
@@ -103,13 +120,14 @@ void api_status_cluster(const http_request_t *req, http_response_t *res)
 		metrics_fail(req);
 		return;
 	}
+	n = api_peers(peers, SHM_MAX_NODES);
 	json_put_raw(&res->body, "{\"nodeCount\":");
-	json_put_i64(&res->body, cfg->npeers + 1);
+	json_put_i64(&res->body, n + 1);
 	json_put_raw(&res->body, ",\"nodesStatus\":[");
 	api_put_node_status(&res->body);
-	for (int i = 0; i < cfg->npeers; i++) {
+	for (int i = 0; i < n; i++) {
 		json_put_raw(&res->body, ",");
-		st__put_peer_status(&res->body, &cfg->peers[i]);
+		st__put_peer_status(&res->body, &peers[i]);
 	}
 	json_put_raw(&res->body, "],\"responseStatus\":" API_STATUS_SUCCESS "}");
 }

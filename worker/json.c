@@ -726,6 +726,7 @@ static bool json__number(json__scan_t *s, bool *is_int)
 }
 
 static bool json__skip(json__scan_t *s, int depth);
+static int json__canon_span(shm_str_t k, char *canon, size_t len);
 
 static bool json__skip_container(json__scan_t *s, int depth, char close, bool keyed)
 {
@@ -926,17 +927,12 @@ int json_fast_instances(const char *body, size_t len, json_instance_t *out, shm_
 	if (!json__lit(&s, '{') || json__lit(&s, '}'))
 		return -EAGAIN;
 	do {
-		char canon[16];
-		char key[16];
+		char canon[32];
 		if (!json__plain_str(&s, &k) || !json__lit(&s, ':'))
 			return -EAGAIN;
-		if (k.len < sizeof(key)) {
-			memcpy(key, k.ptr, k.len);
-			key[k.len] = '\0';
-		} else {
-			key[0] = '\0';
-		}
-		if (json_canon_key(key, canon, sizeof(canon)) && strcmp(canon, "instances") == 0) {
+		if (json__canon_span(k, canon, sizeof(canon)) < 0)
+			return -EAGAIN; /* jansson's matching decides long keys */
+		if (strcmp(canon, "instances") == 0) {
 			if (found || !json__fast_array(&s, out, spans, max, n))
 				return -EAGAIN;
 			found = true;
@@ -948,4 +944,119 @@ int json_fast_instances(const char *body, size_t len, json_instance_t *out, shm_
 		return -EAGAIN;
 	json__ws(&s);
 	return found && s.p == s.end ? 0 : -EAGAIN;
+}
+
+/* ---- Lookup fast path --------------------------------------------------- */
+
+static bool json__fast_opt_str(json__scan_t *s, shm_str_t *out)
+{
+	if (json__word(s, "null")) {
+		out->ptr = NULL;
+		out->len = 0;
+		return true;
+	}
+	return json__plain_str(s, out);
+}
+
+static int json__canon_span(shm_str_t k, char *canon, size_t len)
+{
+	char key[32];
+
+	if (k.len >= sizeof(key))
+		return -1;
+	memcpy(key, k.ptr, k.len);
+	key[k.len] = '\0';
+	return json_canon_key(key, canon, len) ? 0 : -1;
+}
+
+static bool json__fast_config(json__scan_t *s, json_lookup_cfg_t *c)
+{
+	shm_str_t k;
+	char canon[32];
+	unsigned seen = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (!json__lit(s, '{'))
+		return false;
+	if (json__lit(s, '}'))
+		return true;
+	do {
+		unsigned bit = 0;
+		shm_str_t *dst = NULL;
+		if (!json__plain_str(s, &k) || !json__lit(s, ':'))
+			return false;
+		if (json__canon_span(k, canon, sizeof(canon)) < 0)
+			return false; /* jansson's matching decides long keys */
+		{
+			if (strcmp(canon, "serviceid") == 0)
+				dst = &c->service, bit = 1;
+			else if (strcmp(canon, "regionid") == 0)
+				dst = &c->region, bit = 2;
+			else if (strcmp(canon, "zoneid") == 0)
+				dst = &c->zone, bit = 4;
+		}
+		if (dst == NULL) {
+			if (!json__skip(s, 2))
+				return false;
+			continue;
+		}
+		if ((seen & bit) || !json__fast_opt_str(s, dst))
+			return false;
+		seen |= bit;
+	} while (json__lit(s, ','));
+	return json__lit(s, '}');
+}
+
+static bool json__fast_configs(json__scan_t *s, json_lookup_t *out)
+{
+	if (!json__lit(s, '[') || json__lit(s, ']'))
+		return false;
+	do {
+		if (out->n == JSON_FAST_CONFIGS || !json__fast_config(s, &out->cfg[out->n]))
+			return false;
+		out->n++;
+	} while (json__lit(s, ','));
+	return json__lit(s, ']');
+}
+
+int json_fast_lookup(const char *body, size_t len, json_lookup_t *out)
+{
+	json__scan_t s = { body, body + len };
+	unsigned seen = 0;
+	shm_str_t k;
+	char canon[32];
+
+	memset(out, 0, offsetof(json_lookup_t, cfg));
+	if (!json__lit(&s, '{') || json__lit(&s, '}'))
+		return -EAGAIN;
+	do {
+		unsigned bit = 0;
+		if (!json__plain_str(&s, &k) || !json__lit(&s, ':'))
+			return -EAGAIN;
+		if (json__canon_span(k, canon, sizeof(canon)) < 0)
+			return -EAGAIN;
+		{
+			if (strcmp(canon, "regionid") == 0)
+				bit = 1;
+			else if (strcmp(canon, "zoneid") == 0)
+				bit = 2;
+			else if (strcmp(canon, "discoveryconfigs") == 0)
+				bit = 4;
+		}
+		if (seen & bit)
+			return -EAGAIN;
+		seen |= bit;
+		if (bit == 1 && !json__fast_opt_str(&s, &out->region))
+			return -EAGAIN;
+		if (bit == 2 && !json__fast_opt_str(&s, &out->zone))
+			return -EAGAIN;
+		if (bit == 4 && !json__fast_configs(&s, out))
+			return -EAGAIN;
+		if (bit == 0 && !json__skip(&s, 1))
+			return -EAGAIN;
+	} while (json__lit(&s, ','));
+	if (!json__lit(&s, '}'))
+		return -EAGAIN;
+	json__ws(&s);
+	return (seen & 4) && s.p == s.end ? 0 : -EAGAIN;
 }

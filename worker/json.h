@@ -93,6 +93,27 @@ void json_instance_key(const json_instance_t *inst, shm_key_t *key);
 int json_fast_instances(const char *body, size_t len, json_instance_t *out, shm_str_t *spans,
 			size_t max, size_t *n);
 
+/* Lookup fast path: {"regionId","zoneId","discoveryConfigs":[{..},..]}
+ * with plain strings (or null) for those keys, any other keys skipped,
+ * at most JSON_FAST_CONFIGS non-null configs.  Same contract as above:
+ * -EAGAIN means "use jansson", never a different verdict. */
+#define JSON_FAST_CONFIGS 64
+
+typedef struct {
+	shm_str_t service;
+	shm_str_t region;
+	shm_str_t zone;
+} json_lookup_cfg_t;
+
+typedef struct {
+	shm_str_t region;
+	shm_str_t zone;
+	size_t n;
+	json_lookup_cfg_t cfg[JSON_FAST_CONFIGS];
+} json_lookup_t;
+
+int json_fast_lookup(const char *body, size_t len, json_lookup_t *out);
+
 /* ---- Writers ---------------------------------------------------------- */
 
 /* Append s as a JSON string literal (quoted, escaped); ptr NULL -> null. */

@@ -32,7 +32,6 @@ enum {
 	MX_RATE_LIMITED,
 	MX_CACHE_HIT,
 	MX_CACHE_MISS,
-	MX_NODE_UP,                       /* 1 in a process that saw the node up */
 	MX_END
 };
 _Static_assert(MX_END <= SHM_PROC_COUNTERS, "metrics do not fit the counter array");
@@ -100,24 +99,6 @@ void metrics_rate_limited(void)
 void metrics_cache(bool hit)
 {
 	metrics__add(hit ? MX_CACHE_HIT : MX_CACHE_MISS, 1);
-}
-
-bool metrics_node_was_up(void)
-{
-	static uint64_t sum[SHM_PROC_COUNTERS];
-
-	if (api_shm() == NULL)
-		return false;
-	shm_proc_counters_sum(api_shm(), sum);
-	return sum[MX_NODE_UP] > 0;
-}
-
-void metrics_node_up_mark(void)
-{
-	uint64_t *c = metrics__counters();
-
-	if (c != NULL && c[MX_NODE_UP] == 0)
-		metrics__add(MX_NODE_UP, 1);
 }
 
 /* ---- Exposition ---------------------------------------------------------- */

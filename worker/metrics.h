@@ -20,12 +20,6 @@ void metrics_fail(const http_request_t *req);
 void metrics_rate_limited(void);
 void metrics_cache(bool hit);
 
-/* Whether any process of this node (alive or not) has seen the node up,
- * and marking this process as having seen it: a respawned worker must
- * not fall back to "starting". */
-bool metrics_node_was_up(void);
-void metrics_node_up_mark(void);
-
 /* The Prometheus text format 0.0.4 exposition of the node. */
 int metrics_render(shm_buf_t *out);
 

@@ -93,6 +93,51 @@ static void fuzz_fast_path(const uint8_t *data, size_t size)
 	json_decref(root);
 }
 
+static shm_str_t str_of(json_t *obj, const char *canon)
+{
+	json_t *v = json_member(obj, canon);
+	shm_str_t s = { NULL, 0 };
+
+	if (json_is_string(v)) {
+		s.ptr = json_string_value(v);
+		s.len = json_string_length(v);
+	}
+	return s;
+}
+
+/* Differential check of the lookup fast path against jansson. */
+static void fuzz_fast_lookup(const uint8_t *data, size_t size)
+{
+	static json_lookup_t lk;
+	char err[256];
+	json_t *root = NULL, *arr, *c;
+	size_t i, n = 0;
+
+	if (json_fast_lookup((const char *)data, size, &lk) < 0)
+		return;
+	if (json_parse_body((const char *)data, size, &root, err, sizeof(err)) < 0 ||
+	    !json_is_object(root))
+		abort();
+	if (!same_str(lk.region, str_of(root, "regionid")) ||
+	    !same_str(lk.zone, str_of(root, "zoneid")))
+		abort();
+	arr = json_member(root, "discoveryconfigs");
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		abort();
+	json_array_foreach(arr, i, c) {
+		if (!json_is_object(c) || n >= lk.n)
+			abort();
+		if (!same_str(lk.cfg[n].service, str_of(c, "serviceid")) ||
+		    !same_str(lk.cfg[n].region, str_of(c, "regionid")) ||
+		    !same_str(lk.cfg[n].zone, str_of(c, "zoneid")))
+			abort();
+		n++;
+	}
+	if (n != lk.n)
+		abort();
+	json_decref(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[256];
@@ -101,6 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i;
 
 	fuzz_fast_path(data, size);
+	fuzz_fast_lookup(data, size);
 	if (json_parse_body((const char *)data, size, &root, err, sizeof(err)) < 0)
 		return 0;
 	arr = json_member(root, "instances");

@@ -279,13 +279,13 @@ static void test_ready_with_peers(void **state)
 	post("/artemis/api/registry/register.json", "{\"instances\":[" INST("s", "i") "]}");
 	assert_non_null(strstr(res.body.data, "service-unavailable"));
 	assert_non_null(strstr(res.body.data, "Serivce registry is not in up state."));
-	/* Every peer unreachable for the bootstrap timeout: up, and it stays up. */
-	cfg.bootstrap_timeout_ms = 0;
+	/* The replicator (or the bootstrap timeout) marks the node up in the
+	 * region; every worker reads it there. */
+	shm_node_set_state(shm, SHM_NODE_UP);
 	call(HTTP_M_GET, "/ready", NULL, NULL, NULL);
 	assert_int_equal(res.status, 200);
-	cfg.bootstrap_timeout_ms = 60000;
-	call(HTTP_M_GET, "/ready", NULL, NULL, NULL);
-	assert_int_equal(res.status, 200);
+	post("/artemis/api/registry/register.json", "{\"instances\":[" INST("s", "i") "]}");
+	assert_non_null(strstr(res.body.data, "\"success\""));
 	cfg.npeers = 0;
 }
 
@@ -427,6 +427,45 @@ static void test_status(void **state)
 	assert_non_null(strstr(res.body.data, "artemis_http_requests_total{endpoint=\"status_leases\"}"));
 }
 
+static void test_cluster_peers(void **state)
+{
+	shm_peer_t peer;
+	json_t *j, *nodes;
+
+	(void)state;
+	memset(&peer, 0, sizeof(peer));
+	snprintf(peer.name, sizeof(peer.name), "node2");
+	snprintf(peer.zone, sizeof(peer.zone), "zone-2");
+	snprintf(peer.url, sizeof(peer.url), "http://10.0.0.2:8080");
+	peer.state = SHM_PEER_UP;
+	assert_int_equal(shm_peer_set(shm, 1, &peer), 0);
+	j = post_json("/artemis/api/status/cluster.json", "{}");
+	assert_int_equal(json_integer_value(json_object_get(j, "nodeCount")), 2);
+	nodes = json_object_get(j, "nodesStatus");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(nodes, 1), "status")), "up");
+	json_decref(j);
+	/* Other zones allowed: both nodes; not allowed: only the zone's own. */
+	j = post_json("/artemis/api/cluster/up-discovery-nodes.json",
+		      "{\"regionId\":\"us-east\",\"zoneId\":\"zone-2\"}");
+	assert_int_equal(json_array_size(json_object_get(j, "nodes")), 2);
+	json_decref(j);
+	cfg.allow_discovery_from_other_zone = false;
+	j = post_json("/artemis/api/cluster/up-discovery-nodes.json",
+		      "{\"regionId\":\"us-east\",\"zoneId\":\"zone-2\"}");
+	nodes = json_object_get(j, "nodes");
+	assert_int_equal(json_array_size(nodes), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(nodes, 0), "url")),
+			    "http://10.0.0.2:8080");
+	json_decref(j);
+	j = post_json("/artemis/api/cluster/up-discovery-nodes.json",
+		      "{\"regionId\":\"us-east\",\"zoneId\":\"ZONE-2\"}");
+	assert_string_equal(status_of(j, "errorCode"), "data-not-found");
+	assert_string_equal(status_of(j, "message"), "No available service nodes.");
+	assert_true(json_is_null(json_object_get(j, "nodes")));
+	json_decref(j);
+	cfg.allow_discovery_from_other_zone = true;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +478,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_discovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_services_and_delta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cluster_peers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

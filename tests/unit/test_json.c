@@ -247,6 +247,32 @@ static void test_heartbeat_fast_path(void **state)
 	assert_int_equal(fast("{\"instances\":[{},{},{},{},{},{},{},{},{}]}", in, &n), -EAGAIN);
 }
 
+static void test_lookup_fast_path(void **state)
+{
+	static json_lookup_t lk;
+	const char *ok = "{\"regionId\":\"us\",\"zone_id\":null,\"discoveryConfigs\":[{\"serviceId\":"
+			 "\"A\",\"discoveryData\":{\"appid\":\"1\"}},{\"service_id\":\"b\",\"regionId\":\"r\"},{}]}";
+
+	(void)state;
+	assert_int_equal(json_fast_lookup(ok, strlen(ok), &lk), 0);
+	assert_int_equal(lk.n, 3);
+	assert_memory_equal(lk.region.ptr, "us", 2);
+	assert_null(lk.zone.ptr);
+	assert_memory_equal(lk.cfg[0].service.ptr, "A", 1);
+	assert_memory_equal(lk.cfg[1].region.ptr, "r", 1);
+	assert_null(lk.cfg[2].service.ptr);
+#define NOFAST(b) assert_int_equal(json_fast_lookup(b, strlen(b), &lk), -EAGAIN)
+	NOFAST("{\"regionId\":\"us\"}");
+	NOFAST("{\"discoveryConfigs\":[]}");
+	NOFAST("{\"discoveryConfigs\":[null]}");
+	NOFAST("{\"discoveryConfigs\":[{\"serviceId\":1}]}");
+	NOFAST("{\"regionId\":1,\"discoveryConfigs\":[{}]}");
+	NOFAST("{\"regionId\":\"a\",\"region_id\":\"b\",\"discoveryConfigs\":[{}]}");
+	NOFAST("{\"discoveryConfigs\":[{\"serviceId\":\"a\",\"ServiceId\":\"b\"}]}");
+	NOFAST("{\"r_e_g_i_o_n_i_d______________________\":\"x\",\"discoveryConfigs\":[{}]}");
+#undef NOFAST
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_display_and_legacy),
 		cmocka_unit_test(test_malformed_and_escapes),
 		cmocka_unit_test(test_heartbeat_fast_path),
+		cmocka_unit_test(test_lookup_fast_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
