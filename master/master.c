@@ -207,8 +207,13 @@ static int master_start(master_t *m, sigset_t *wait_mask)
 	log_info("artemis %s: node %s (region %s, zone %s), %d workers on %s, data_dir %s",
 	         ARTEMIS_VERSION, m->cfg.name, m->cfg.region, m->cfg.zone, m->cfg.workers,
 	         m->cfg.listen, m->cfg.data_dir);
+	/* API.md §A: a node with no peers is up at once; one with peers is
+	 * starting until the replicator has bootstrapped it. */
+	shm_peers_clear(m->shm);
+	shm_node_set_state(m->shm, m->cfg.npeers > 0 ? SHM_NODE_STARTING : SHM_NODE_UP);
 	if (master_spawn(m, MASTER_UNIT_REAPER, &m->cfg, m->gen) < 0)
 		return -1;
+	master_start_replicator(m);
 	for (int s = 0; s < m->cfg.workers; s++)
 		if (master_spawn(m, s, &m->cfg, m->gen) < 0)
 			return -1;
@@ -381,6 +386,12 @@ static void reload_commit(master_t *m)
 	}
 	for (int s = 0; s < MASTER_SLOTS; s++)
 		m->units[s].respawn_at = 0;
+	/* Peers may have changed: the replicator restarts with the new list
+	 * once the old one exited (children.c); a node that had none gets one. */
+	m->units[MASTER_UNIT_REPL].disabled = false;
+	m->units[MASTER_UNIT_REPL].respawn_at = 0;
+	shm_peers_clear(m->shm);
+	master_start_replicator(m);
 	log_info("reload: generation %u serving (%d workers); generation %u draining", m->gen,
 	         m->cfg.workers, old);
 }
@@ -390,7 +401,7 @@ static int ready_workers(const master_t *m, unsigned gen)
 	int n = 0;
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++) {
 		const master_child_t *c = &m->children[i];
-		n += c->pid && c->gen == gen && c->ready && c->unit != MASTER_UNIT_REAPER &&
+		n += c->pid && c->gen == gen && c->ready && c->unit < MASTER_SLOTS &&
 		     !c->retiring;
 	}
 	return n;

@@ -3,7 +3,8 @@
  * its state, the table of children and the units they serve.
  *
  * A unit is what the master keeps alive: worker slot 0..N-1 (each with its
- * listening socket, kept across respawns and reloads) and the reaper.  A
+ * listening socket, kept across respawns and reloads), the reaper and, on a
+ * node with peers, the replicator.  A
  * child is one process serving a unit; during a reload two generations of
  * children serve the same worker slots for a moment.
  */
@@ -19,9 +20,10 @@
 #include "master.h"
 
 #define MASTER_SLOTS        32           /* >= the largest [node] workers */
-#define MASTER_UNIT_REAPER  MASTER_SLOTS /* the reaper's unit */
-#define MASTER_UNITS        (MASTER_SLOTS + 1)
-#define MASTER_MAX_CHILDREN 72 /* two generations of workers + reaper */
+#define MASTER_UNIT_REAPER  MASTER_SLOTS       /* the reaper's unit */
+#define MASTER_UNIT_REPL    (MASTER_SLOTS + 1) /* the replicator's (nodes with peers) */
+#define MASTER_UNITS        (MASTER_SLOTS + 2)
+#define MASTER_MAX_CHILDREN 72 /* two generations of workers + reaper + replicator */
 
 #define MASTER_STOP_MS        5000  /* every child is gone this long after a stop */
 #define MASTER_RELOAD_MS      10000 /* a new generation must be ready by then */
@@ -34,7 +36,7 @@
 typedef struct {
 	pid_t pid;           /* 0: free entry */
 	int ctl;             /* master's end of the control channel, -1 after EOF */
-	int unit;            /* worker slot, or MASTER_UNIT_REAPER */
+	int unit;            /* worker slot, MASTER_UNIT_REAPER or MASTER_UNIT_REPL */
 	unsigned gen;        /* generation (reloads) */
 	bool ready;          /* reported PROC_MSG_READY */
 	bool retiring;       /* told to go; its exit is not a failure */
@@ -82,6 +84,7 @@ void master_read_ctl(master_t *m, master_child_t *c);
 int master_count_children(const master_t *m);
 void master_run_timers(master_t *m);
 void master_close_unused_sockets(master_t *m);
+void master_start_replicator(master_t *m);
 uint64_t master_next_timer(const master_t *m);
 
 /* master.c, called from children.c */

@@ -22,6 +22,8 @@ enum {
  * listen_fd: this worker slot's SO_REUSEPORT listener. */
 int worker_main(const config_t *cfg, shm_t *shm, int listen_fd, int ctl_fd, int slot);
 int reaper_main(const config_t *cfg, shm_t *shm, int ctl_fd);
+/* Runs only on a node with peers ([cluster] peer lines). */
+int replicator_main(const config_t *cfg, shm_t *shm, int ctl_fd);
 
 /* Shared by children: mark this process to die with its parent, set the
  * process title ("artemis: worker 1"). */

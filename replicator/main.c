@@ -1,0 +1,231 @@
+/*
+ * main.c - the replicator process (include/artemis/proc.h): forked by the
+ * master on a node with peers ("artemis: replicator"), respawned when it
+ * dies, replaced on reload.
+ *
+ * One libevent loop: the control channel (QUIT/TERM/REOPEN, EOF = the
+ * master is gone), the [cluster] listener, the peer connections (peer.c)
+ * and a REPL_TICK_MS timer that drives everything periodic: connecting,
+ * streaming changes, renewal batches, sync, digests, the peer status in
+ * the region and the bootstrap decision.
+ *
+ * Bootstrap (API.md §A, §4.8): the master marks a node with peers
+ * `starting`.  It becomes `up` once a complete snapshot from one peer is
+ * applied, or once [cluster] bootstrap_timeout_ms has passed without any
+ * peer that is both reachable and up (every peer unreachable, or a new
+ * cluster whose nodes all start together).  A peer that is up but never
+ * sends its snapshot cannot hold the node back for more than
+ * REPL_BOOTSTRAP_MAX_MS.  A respawned replicator finds the node up and
+ * leaves it so.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "artemis/log.h"
+#include "artemis/proc.h"
+#include "repl.h"
+
+#define REPL_BOOTSTRAP_MAX_MS 30000
+
+uint64_t repl_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+typedef struct {
+	repl_t r;
+	struct event *ctl_ev, *tick_ev, *term_ev, *int_ev;
+	uint64_t next_renew, next_sync, next_digest, next_status;
+} repl_main_t;
+
+static void main__up(repl_t *r, const char *why)
+{
+	shm_node_set_state(r->shm, SHM_NODE_UP);
+	r->bootstrapping = false;
+	log_info("node is up: %s", why);
+}
+
+static void main__bootstrap(repl_t *r, uint64_t now)
+{
+	char why[160];
+	bool up_peer = false;
+
+	if (!r->bootstrapping)
+		return;
+	for (int i = 0; i < r->npeers; i++) {
+		repl_peer_t *p = &r->peers[i];
+		if (p->bootstrapped_from) {
+			snprintf(why, sizeof(why), "bootstrapped from peer %s", p->cfg->name);
+			main__up(r, why);
+			return;
+		}
+		up_peer |= repl_peer_reachable(p, now) && p->node_state == SHM_NODE_UP;
+	}
+	uint64_t waited = now - r->start_ms;
+	uint64_t limit = r->cfg->bootstrap_timeout_ms;
+	if (waited >= limit && !up_peer) {
+		snprintf(why, sizeof(why), "no peer reachable and up for %llu ms",
+			 (unsigned long long)limit);
+		main__up(r, why);
+	} else if (waited >= limit + REPL_BOOTSTRAP_MAX_MS) {
+		log_warn("no snapshot from any peer after %llu ms", (unsigned long long)waited);
+		main__up(r, "without a snapshot");
+	}
+}
+
+static void main__tick(evutil_socket_t fd, short what, void *arg)
+{
+	repl_main_t *mm = arg;
+	repl_t *r = &mm->r;
+	uint64_t now = repl_mono_ms();
+
+	(void)fd;
+	(void)what;
+	if (r->listen_retry_at && now >= r->listen_retry_at)
+		repl_listen(r);
+	repl_connect_due(r, now);
+	repl_sender_tick(r);
+	if (now >= mm->next_renew) {
+		repl_renew_tick(r);
+		mm->next_renew = now + REPL_RENEW_MS;
+	}
+	if (now >= mm->next_sync) {
+		repl_sync_tick(r);
+		mm->next_sync = now + REPL_SYNC_MS;
+	}
+	if (now >= mm->next_digest) {
+		repl_digest_tick(r);
+		mm->next_digest = now + r->cfg->digest_interval_ms;
+	}
+	if (now >= mm->next_status) {
+		main__bootstrap(r, now);
+		repl_status_publish(r);
+		shm_proc_beat(r->shm, shm_now_ms());
+		mm->next_status = now + REPL_STATUS_MS;
+	}
+	repl_conns_check(r, now);
+}
+
+static void main__ctl(evutil_socket_t fd, short what, void *arg)
+{
+	repl_main_t *mm = arg;
+	char buf[64];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	(void)what;
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		event_base_loopbreak(mm->r.base);
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] == PROC_MSG_QUIT || buf[i] == PROC_MSG_TERM)
+			event_base_loopbreak(mm->r.base);
+		else if (buf[i] == PROC_MSG_REOPEN)
+			log_reopen();
+	}
+}
+
+static void main__signal(evutil_socket_t sig, short what, void *arg)
+{
+	repl_main_t *mm = arg;
+
+	(void)sig;
+	(void)what;
+	event_base_loopbreak(mm->r.base);
+}
+
+static int main__init(repl_main_t *mm, const config_t *cfg, shm_t *shm)
+{
+	repl_t *r = &mm->r;
+
+	r->cfg = cfg;
+	r->shm = shm;
+	r->incarnation = shm_incarnation(shm);
+	repl_auth_key(cfg->cluster_key, r->key);
+	repl_enc_init(&r->enc);
+	r->parser = instance_parser_new();
+	r->base = event_base_new();
+	if (r->parser == NULL || r->base == NULL)
+		return -ENOMEM;
+	r->npeers = cfg->npeers < REPL_MAX_PEERS ? cfg->npeers : REPL_MAX_PEERS;
+	if (cfg->npeers > REPL_MAX_PEERS)
+		log_warn("%d peers configured; replicating with the first %d", cfg->npeers,
+			 REPL_MAX_PEERS);
+	for (int i = 0; i < r->npeers; i++) {
+		r->peers[i].cfg = &cfg->peers[i];
+		r->peers[i].id = i + 1;
+	}
+	r->start_ms = repl_mono_ms();
+	r->bootstrapping = shm_node_state(shm) != SHM_NODE_UP;
+	if (r->npeers == 0 && r->bootstrapping)
+		main__up(r, "no peers");
+	return 0;
+}
+
+static void main__fini(repl_main_t *mm)
+{
+	repl_t *r = &mm->r;
+
+	repl_conns_free(r);
+	if (r->listener)
+		evconnlistener_free(r->listener);
+	struct event *evs[] = {mm->ctl_ev, mm->tick_ev, mm->term_ev, mm->int_ev};
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (evs[i])
+			event_free(evs[i]);
+	if (r->base)
+		event_base_free(r->base);
+	instance_parser_free(r->parser);
+	repl_enc_destroy(&r->enc);
+	shm_buf_free(&r->json);
+	shm_buf_free(&r->json2);
+}
+
+int replicator_main(const config_t *cfg, shm_t *shm, int ctl_fd)
+{
+	static repl_main_t mm;
+	struct timeval tick = {0, REPL_TICK_MS * 1000};
+	int rc = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (shm_proc_join(shm, SHM_ROLE_REPLICATOR, -1) < 0) {
+		log_error("cannot join the process table");
+		return 1;
+	}
+	if (main__init(&mm, cfg, shm) < 0) {
+		log_error("cannot start: out of memory");
+		goto out;
+	}
+	mm.ctl_ev = event_new(mm.r.base, ctl_fd, EV_READ | EV_PERSIST, main__ctl, &mm);
+	mm.tick_ev = event_new(mm.r.base, -1, EV_PERSIST, main__tick, &mm);
+	mm.term_ev = evsignal_new(mm.r.base, SIGTERM, main__signal, &mm);
+	mm.int_ev = evsignal_new(mm.r.base, SIGINT, main__signal, &mm);
+	if (!mm.ctl_ev || !mm.tick_ev || !mm.term_ev || !mm.int_ev) {
+		log_error("cannot start: out of memory");
+		goto out;
+	}
+	event_add(mm.ctl_ev, NULL);
+	event_add(mm.tick_ev, &tick);
+	event_add(mm.term_ev, NULL);
+	event_add(mm.int_ev, NULL);
+	if (mm.r.npeers > 0)
+		repl_listen(&mm.r);
+	char ready = PROC_MSG_READY;
+	if (write(ctl_fd, &ready, 1) != 1)
+		log_warn("cannot report ready: %s", strerror(errno));
+	log_info("replicating with %d peers on %s (%s)", mm.r.npeers, cfg->cluster_listen,
+		 mm.r.bootstrapping ? "bootstrapping" : "node up");
+	event_base_dispatch(mm.r.base);
+	rc = 0;
+out:
+	main__fini(&mm);
+	shm_proc_leave(shm);
+	return rc;
+}

@@ -1,0 +1,241 @@
+/*
+ * proto.c - the peer protocol's frames: length-prefixed msgpack arrays
+ * (proto.h lists the messages and their fields).
+ *
+ * The decoder is the replicator's parser of untrusted bytes (anything that
+ * can open a TCP connection to [cluster] listen reaches it before the
+ * handshake): it checks the frame against its type's schema and reports
+ * -EPROTO for anything else, and the caller closes that connection only.
+ * Fuzzed by tests/fuzz/fuzz_repl.c.
+ */
+#include "proto.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Schemas, indexed by type: one letter per leading field. */
+static const char *const proto__schema[REPL_TYPE_MAX] = {
+	[REPL_HELLO] = "ususus",  [REPL_AUTH] = "s",      [REPL_WANT] = "uu",
+	[REPL_REFUSE] = "s",      [REPL_CHANGE] = "uuus", [REPL_RECORD] = "us",
+	[REPL_RENEW] = "K",       [REPL_FETCH] = "K",     [REPL_SNAP_BEGIN] = "uu",
+	[REPL_SNAP_END] = "u",    [REPL_DIGEST] = "uuD",  [REPL_PULL] = "s",
+	[REPL_PULL_END] = "s",    [REPL_SYNC] = "uuu",    [REPL_ACK] = "u",
+};
+
+int repl_frame_len(const uint8_t *buf, size_t avail, size_t *payload_len)
+{
+	if (avail < REPL_FRAME_HDR)
+		return -EAGAIN;
+	uint32_t n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 |
+		     (uint32_t)buf[3];
+	if (n > REPL_MAX_FRAME)
+		return -EMSGSIZE;
+	*payload_len = n;
+	return avail - REPL_FRAME_HDR >= n ? 0 : -EAGAIN;
+}
+
+static bool proto__str(const msgpack_object *o, shm_str_t *out)
+{
+	if (o->type == MSGPACK_OBJECT_STR) {
+		out->ptr = o->via.str.ptr;
+		out->len = o->via.str.size;
+		return true;
+	}
+	if (o->type == MSGPACK_OBJECT_BIN) {
+		out->ptr = o->via.bin.ptr;
+		out->len = o->via.bin.size;
+		return true;
+	}
+	return false;
+}
+
+/* [str, str, str] within the registry's field limits. */
+static bool proto__key_ok(const msgpack_object *o)
+{
+	static const size_t max[3] = {SHM_MAX_REGION, SHM_MAX_SERVICE, SHM_MAX_INSTANCE};
+	shm_str_t s;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3)
+		return false;
+	for (int i = 0; i < 3; i++)
+		if (!proto__str(&o->via.array.ptr[i], &s) || s.len == 0 || s.len > max[i])
+			return false;
+	return true;
+}
+
+/* [service str, count uint, hash uint]. */
+static bool proto__digest_ok(const msgpack_object *o)
+{
+	shm_str_t s;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3)
+		return false;
+	const msgpack_object *f = o->via.array.ptr;
+	return proto__str(&f[0], &s) && s.len > 0 && s.len <= SHM_MAX_SERVICE &&
+	       f[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	       f[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+}
+
+static bool proto__list(const msgpack_object *o, char kind, repl_msg_t *m)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > REPL_MAX_LIST)
+		return false;
+	for (uint32_t i = 0; i < o->via.array.size; i++) {
+		const msgpack_object *it = &o->via.array.ptr[i];
+		if (!(kind == 'K' ? proto__key_ok(it) : proto__digest_ok(it)))
+			return false;
+	}
+	m->list = o->via.array.ptr;
+	m->nlist = o->via.array.size;
+	return true;
+}
+
+static int proto__fields(const msgpack_object *arr, const char *schema, repl_msg_t *m)
+{
+	size_t nf = strlen(schema);
+	int nu = 0, ns = 0;
+
+	if (arr->via.array.size < 1 + nf)
+		return -EPROTO;
+	for (size_t i = 0; i < nf; i++) {
+		const msgpack_object *o = &arr->via.array.ptr[1 + i];
+		switch (schema[i]) {
+		case 'u':
+			if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+				return -EPROTO;
+			m->u[nu++] = o->via.u64;
+			break;
+		case 's':
+			if (!proto__str(o, &m->s[ns++]))
+				return -EPROTO;
+			break;
+		default:
+			if (!proto__list(o, schema[i], m))
+				return -EPROTO;
+		}
+	}
+	return 0;
+}
+
+int repl_decode(const char *payload, size_t len, repl_msg_t *m)
+{
+	size_t off = 0;
+
+	memset(m, 0, sizeof(*m));
+	msgpack_unpacked_init(&m->up);
+	if (msgpack_unpack_next(&m->up, payload, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len)
+		goto bad;
+	const msgpack_object *arr = &m->up.data;
+	if (arr->type != MSGPACK_OBJECT_ARRAY || arr->via.array.size < 1 ||
+	    arr->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		goto bad;
+	uint64_t type = arr->via.array.ptr[0].via.u64;
+	if (type >= REPL_TYPE_MAX || proto__schema[type] == NULL)
+		goto bad;
+	m->type = (int)type;
+	if (proto__fields(arr, proto__schema[type], m) < 0)
+		goto bad;
+	return 0;
+bad:
+	msgpack_unpacked_destroy(&m->up);
+	memset(m, 0, sizeof(*m));
+	return -EPROTO;
+}
+
+void repl_msg_free(repl_msg_t *m)
+{
+	msgpack_unpacked_destroy(&m->up);
+	m->list = NULL;
+	m->nlist = 0;
+}
+
+void repl_msg_key(const repl_msg_t *m, uint32_t i, shm_key_t *key)
+{
+	const msgpack_object *f = m->list[i].via.array.ptr;
+
+	proto__str(&f[0], &key->region);
+	proto__str(&f[1], &key->service);
+	proto__str(&f[2], &key->instance);
+}
+
+void repl_msg_digest(const repl_msg_t *m, uint32_t i, repl_digest_t *d)
+{
+	const msgpack_object *f = m->list[i].via.array.ptr;
+
+	proto__str(&f[0], &d->service);
+	d->count = f[1].via.u64;
+	d->hash = f[2].via.u64;
+}
+
+/* ---- Encoder ----------------------------------------------------------------- */
+
+void repl_enc_init(repl_enc_t *e)
+{
+	msgpack_sbuffer_init(&e->sb);
+	msgpack_packer_init(&e->pk, &e->sb, msgpack_sbuffer_write);
+}
+
+void repl_enc_reset(repl_enc_t *e)
+{
+	e->sb.size = 0;
+}
+
+void repl_enc_destroy(repl_enc_t *e)
+{
+	msgpack_sbuffer_destroy(&e->sb);
+	memset(e, 0, sizeof(*e));
+}
+
+int repl_enc_begin(repl_enc_t *e, int type, uint32_t nfields)
+{
+	static const char hdr[REPL_FRAME_HDR];
+
+	e->sb.size = 0;
+	if (msgpack_sbuffer_write(&e->sb, hdr, sizeof(hdr)) != 0 ||
+	    msgpack_pack_array(&e->pk, nfields + 1) != 0 ||
+	    msgpack_pack_uint64(&e->pk, (uint64_t)type) != 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int repl_enc_u(repl_enc_t *e, uint64_t v)
+{
+	return msgpack_pack_uint64(&e->pk, v) ? -ENOMEM : 0;
+}
+
+int repl_enc_s(repl_enc_t *e, const void *p, size_t len)
+{
+	if (msgpack_pack_bin(&e->pk, len) || msgpack_pack_bin_body(&e->pk, p, len))
+		return -ENOMEM;
+	return 0;
+}
+
+int repl_enc_array(repl_enc_t *e, uint32_t n)
+{
+	return msgpack_pack_array(&e->pk, n) ? -ENOMEM : 0;
+}
+
+int repl_enc_key(repl_enc_t *e, const shm_key_t *key)
+{
+	int rc = repl_enc_array(e, 3);
+
+	rc = rc ? rc : repl_enc_s(e, key->region.ptr, key->region.len);
+	rc = rc ? rc : repl_enc_s(e, key->service.ptr, key->service.len);
+	return rc ? rc : repl_enc_s(e, key->instance.ptr, key->instance.len);
+}
+
+int repl_enc_end(repl_enc_t *e)
+{
+	if (e->sb.size < REPL_FRAME_HDR)
+		return -EINVAL;
+	size_t n = e->sb.size - REPL_FRAME_HDR;
+	if (n > REPL_MAX_FRAME)
+		return -EMSGSIZE;
+	uint8_t *h = (uint8_t *)e->sb.data;
+	h[0] = (uint8_t)(n >> 24);
+	h[1] = (uint8_t)(n >> 16);
+	h[2] = (uint8_t)(n >> 8);
+	h[3] = (uint8_t)n;
+	return 0;
+}

@@ -1,0 +1,220 @@
+/*
+ * receiver.c - a peer's frames applied to the registry, tagged with the
+ * peer's origin id so they are never forwarded (the sender forwards only
+ * origin 0) and so a sweep can tell what came from whom.
+ *
+ * Registers go through instance_parse (the register endpoint's own codec)
+ * and shm_register with the origin's registration time.  Last writer wins:
+ * newer origin_ms first (shm_register refuses older data with -ESTALE),
+ * then, for the same millisecond and different data, the greater node
+ * name.  A record we already hold unchanged is not registered again (no
+ * `new` change, no push): it only counts as refreshed for a sweep.
+ * Renewals use shm_renew_remote; an unknown lease is fetched (FETCH) and
+ * its record registered when it arrives.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "artemis/log.h"
+#include "repl.h"
+
+static void rx__log(repl_t *r, const repl_peer_t *p, const char *what, int rc, const char *field)
+{
+	uint64_t now = repl_mono_ms();
+
+	if (r->apply_log_ms && now - r->apply_log_ms < 10000)
+		return;
+	r->apply_log_ms = now;
+	log_warn("peer %s: cannot apply %s: %s%s%s (more are not logged for 10 s)", p->cfg->name,
+		 what, strerror(-rc), field ? ", field " : "", field ? field : "");
+}
+
+static const char *rx__origin_name(const repl_t *r, uint8_t origin)
+{
+	if (origin == 0)
+		return r->cfg->name;
+	if (origin <= r->npeers)
+		return r->peers[origin - 1].cfg->name;
+	return ""; /* a Java peer over HTTP: loses every tie */
+}
+
+/* Register one record from peer p. */
+static void rx__register(repl_t *r, repl_peer_t *p, uint64_t origin_ms, shm_str_t json)
+{
+	shm_instance_in_t si;
+	shm_instance_view_t view;
+	const char *field = NULL;
+	int rc = instance_parse(r->parser, json.ptr, json.len, &si, &field);
+
+	if (rc < 0) {
+		rx__log(r, p, "a record", rc, field);
+		return;
+	}
+	r->json2.len = 0;
+	if (shm_lookup(r->shm, &si.key, shm_now_ms(), &view, &r->json2) == 0 && !view.evicted) {
+		if (view.origin_ms > origin_ms)
+			return;
+		if (view.origin_ms == origin_ms) {
+			bool same = r->json2.len == si.json.len &&
+				    memcmp(r->json2.data, si.json.ptr, si.json.len) == 0;
+			if (same) {
+				if (view.origin == p->id)
+					shm_renew_remote(r->shm, &si.key, 0);
+				return;
+			}
+			if (strcmp(p->cfg->name, rx__origin_name(r, view.origin)) < 0)
+				return;
+		}
+	}
+	si.origin = (uint8_t)p->id;
+	si.origin_ms = origin_ms;
+	rc = shm_register(r->shm, &si);
+	if (rc < 0 && rc != -ESTALE)
+		rx__log(r, p, "a register", rc, NULL);
+}
+
+static void rx__unregister(repl_t *r, repl_peer_t *p, uint64_t origin_ms, shm_str_t json)
+{
+	shm_instance_in_t si;
+	shm_instance_view_t view;
+	int rc = instance_parse(r->parser, json.ptr, json.len, &si, NULL);
+
+	if (rc < 0) {
+		rx__log(r, p, "an unregister", rc, NULL);
+		return;
+	}
+	/* A newer registration than the one unregistered at the origin stays. */
+	if (shm_lookup(r->shm, &si.key, shm_now_ms(), &view, NULL) == 0 &&
+	    view.origin_ms > origin_ms)
+		return;
+	rc = shm_unregister(r->shm, &si.key, (uint8_t)p->id);
+	if (rc < 0)
+		rx__log(r, p, "an unregister", rc, NULL);
+}
+
+static void rx__renew(repl_conn_t *c, repl_peer_t *p, const repl_msg_t *m)
+{
+	repl_t *r = c->r;
+	repl_enc_t *e = &r->enc;
+	static uint32_t missing[REPL_MAX_LIST];
+	uint32_t n = 0;
+	uint64_t now = shm_now_ms();
+	shm_key_t key;
+
+	(void)p;
+	for (uint32_t i = 0; i < m->nlist; i++) {
+		repl_msg_key(m, i, &key);
+		if (shm_renew_remote(r->shm, &key, now) == -ENOENT)
+			missing[n++] = i;
+	}
+	if (n == 0)
+		return;
+	int rc = repl_enc_begin(e, REPL_FETCH, 1);
+	rc = rc ? rc : repl_enc_array(e, n);
+	for (uint32_t i = 0; i < n && rc == 0; i++) {
+		repl_msg_key(m, missing[i], &key);
+		rc = repl_enc_key(e, &key);
+	}
+	if (rc == 0)
+		repl_send(c, e);
+}
+
+static void rx__snap_begin(repl_peer_t *p, const repl_msg_t *m)
+{
+	p->in_snapshot = true;
+	p->snapshot_complete = m->u[1] != 0;
+	p->snapshot_mark_ms = shm_now_ms();
+	p->snapshot_count = 0;
+	p->rx_valid = false;
+}
+
+static void rx__snap_end(repl_conn_t *c, repl_peer_t *p, const repl_msg_t *m)
+{
+	if (!p->in_snapshot)
+		return;
+	p->in_snapshot = false;
+	if (p->snapshot_complete)
+		repl_sweep(c->r, c->peer, NULL, p->snapshot_mark_ms);
+	p->rx_valid = true;
+	p->rx_inc = c->peer_inc;
+	p->rx_applied = m->u[0];
+	if (p->snapshot_complete)
+		p->bootstrapped_from = true;
+	log_info("peer %s: applied its %s snapshot (%llu instances)", p->cfg->name,
+		 p->snapshot_complete ? "complete" : "partial", (unsigned long long)p->snapshot_count);
+}
+
+static void rx__sync(repl_conn_t *c, repl_peer_t *p, const repl_msg_t *m)
+{
+	p->node_state = (uint32_t)m->u[1];
+	if (p->rx_valid && !p->in_snapshot && p->rx_inc == c->peer_inc && m->u[0] > p->rx_applied)
+		p->rx_applied = m->u[0];
+	c->ack_due = true;
+}
+
+void repl_on_frame(repl_conn_t *c, const repl_msg_t *m)
+{
+	repl_t *r = c->r;
+	repl_peer_t *p = &r->peers[c->peer];
+
+	switch (m->type) {
+	case REPL_CHANGE:
+		if (m->u[1] == REPL_KIND_REGISTER)
+			rx__register(r, p, m->u[2], m->s[0]);
+		else if (m->u[1] == REPL_KIND_UNREGISTER)
+			rx__unregister(r, p, m->u[2], m->s[0]);
+		if (p->rx_valid && p->rx_inc == c->peer_inc && m->u[0] > p->rx_applied)
+			p->rx_applied = m->u[0];
+		return;
+	case REPL_RECORD:
+		rx__register(r, p, m->u[0], m->s[0]);
+		p->snapshot_count += p->in_snapshot;
+		return;
+	case REPL_RENEW:
+		rx__renew(c, p, m);
+		return;
+	case REPL_FETCH:
+		repl_on_fetch(c, m);
+		return;
+	case REPL_SNAP_BEGIN:
+		rx__snap_begin(p, m);
+		return;
+	case REPL_SNAP_END:
+		rx__snap_end(c, p, m);
+		return;
+	case REPL_DIGEST:
+		repl_on_digest(c, m);
+		return;
+	case REPL_PULL:
+		repl_records_send(c, m->s[0]);
+		return;
+	case REPL_PULL_END:
+		repl_sweep(r, c->peer, &m->s[0], p->pull_mark_ms);
+		return;
+	case REPL_SYNC:
+		rx__sync(c, p, m);
+		return;
+	case REPL_ACK:
+		repl_on_ack(c, m);
+		return;
+	default:
+		repl_conn_close(c, "unexpected handshake frame");
+	}
+}
+
+/* After a read: acknowledge what was applied (cumulative). */
+void repl_receiver_flush(repl_conn_t *c)
+{
+	repl_peer_t *p = &c->r->peers[c->peer];
+	repl_enc_t *e = &c->r->enc;
+
+	uint64_t applied = p->rx_valid ? p->rx_applied : 0;
+
+	if (c->outbound || (!c->ack_due && c->acked == applied))
+		return;
+	if (repl_enc_begin(e, REPL_ACK, 1) == 0 && repl_enc_u(e, applied) == 0 &&
+	    repl_send(c, e) == 0) {
+		c->acked = applied;
+		c->ack_due = false;
+	}
+}

@@ -1,0 +1,168 @@
+/*
+ * repl.h - replicator-internal: the process's state and what its files
+ * share (docs/CLUSTER.md describes the protocol for operators).
+ *
+ *   main.c        replicator_main: the event loop, timers, bootstrap state
+ *   peer.c        connections: listen, connect with backoff, handshake,
+ *                 framing, dispatch, peer status in the region
+ *   sender.c      our clients' changes and renewals streamed to a peer,
+ *                 resume from its acknowledged version, fetch replies
+ *   snapshot.c    full snapshots and per-service record streams; the sweep
+ *                 that follows them
+ *   receiver.c    a peer's frames applied to the registry with its origin
+ *   antientropy.c per-service digests compared with each peer, repair
+ *
+ * One connection per peer and direction: the side that connects streams
+ * its clients' changes (the sender); the side that accepts applies them
+ * (the receiver), acknowledges, and asks for records it lacks.  Digests,
+ * pulls and records flow both ways, so either side repairs itself.
+ *
+ * Peers are numbered by their order in the configuration: peer i has the
+ * origin id i + 1 in the registry.  REPL_HTTP_ORIGIN is reserved for what
+ * Java peers replicate over HTTP (worker/api_replication.c).
+ *
+ * Single-threaded (one libevent base).  Nothing here blocks but the
+ * registry's writer lock; every buffer is bounded (REPL_OUT_HIGH per
+ * connection; frames up to REPL_MAX_FRAME).
+ */
+#ifndef ARTEMIS_REPL_H
+#define ARTEMIS_REPL_H
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "artemis/config.h"
+#include "artemis/instance.h"
+#include "artemis/shm.h"
+#include "proto.h"
+
+#define REPL_HTTP_ORIGIN (SHM_MAX_NODES - 1)
+#define REPL_MAX_PEERS (SHM_MAX_NODES - 2) /* ids 1..62 */
+
+#define REPL_TICK_MS 5             /* change-log poll */
+#define REPL_RENEW_MS 100          /* renewal batch window */
+#define REPL_RENEW_OVERLAP_MS 5    /* scans overlap so a racing renewal is not missed */
+#define REPL_SYNC_MS 1000          /* keepalive and streamed-up-to version */
+#define REPL_STATUS_MS 250         /* peer status published to the region */
+#define REPL_DEAD_MS 15000         /* nothing received this long: reconnect */
+#define REPL_SEEN_MS 5000          /* a peer heard from within this is reachable */
+#define REPL_HANDSHAKE_MS 5000     /* a handshake must finish within this */
+#define REPL_OUT_HIGH (8u << 20)   /* bytes queued to a peer before we wait */
+#define REPL_BACKOFF_MIN_MS 100
+#define REPL_BACKOFF_MAX_MS 2000
+#define REPL_CHANGES_PER_TICK 4096
+#define REPL_KEYS_PER_FRAME 4096
+
+typedef struct repl repl_t;
+typedef struct repl_conn repl_conn_t;
+
+enum repl_hs { REPL_HS_HELLO = 0, REPL_HS_AUTH, REPL_HS_WANT, REPL_HS_READY };
+
+struct repl_conn {
+	repl_t *r;
+	struct bufferevent *bev;
+	repl_conn_t *next;
+	bool outbound;            /* we connected: we stream to it */
+	bool closing;             /* flush what is queued, then close */
+	bool dead;                /* closed; freed by repl_conns_check */
+	int peer;                 /* index in r->peers, -1 until its HELLO */
+	enum repl_hs hs;
+	uint64_t opened_ms;       /* monotonic */
+	uint64_t last_rx_ms;      /* monotonic */
+	uint8_t nonce[REPL_NONCE_BYTES];
+	uint8_t peer_nonce[REPL_NONCE_BYTES];
+	uint64_t peer_inc;
+	/* sender (outbound, after WANT) */
+	bool streaming;
+	shm_cursor_t cur;
+	uint64_t renew_since;     /* wall ms: renewals after this go next */
+	uint64_t lag_version;     /* a CHANGE whose ACK measures the lag */
+	uint64_t lag_change_ms;   /* when that change was made */
+	/* receiver: the last ACK sent, and one owed (a SYNC came) */
+	uint64_t acked;
+	bool ack_due;
+};
+
+typedef struct {
+	const config_peer_t *cfg;
+	int id;                   /* origin id in the registry */
+	repl_conn_t *out, *in;
+	uint64_t connect_at;      /* monotonic; next connection attempt */
+	uint32_t backoff_ms;
+	bool down_logged, key_logged, ever_tried;
+	/* what we have from it (receiver) */
+	bool rx_valid;            /* rx_inc/rx_applied describe our data */
+	uint64_t rx_inc, rx_applied;
+	bool in_snapshot, snapshot_complete;
+	uint64_t snapshot_mark_ms, snapshot_count;
+	uint64_t pull_mark_ms;    /* wall ms when our last pulls were asked */
+	bool bootstrapped_from;   /* its complete snapshot made us up */
+	/* status */
+	uint32_t node_state;      /* enum shm_node_state it reported */
+	uint64_t last_seen_ms;    /* monotonic; 0 = never */
+	uint64_t acked_version, lag_ms;
+} repl_peer_t;
+
+struct repl {
+	const config_t *cfg;
+	shm_t *shm;
+	struct event_base *base;
+	struct evconnlistener *listener;
+	repl_peer_t peers[REPL_MAX_PEERS];
+	int npeers;
+	uint8_t key[REPL_KEY_BYTES];
+	uint64_t incarnation;
+	repl_conn_t *conns;
+	repl_enc_t enc;
+	instance_parser_t *parser;
+	shm_buf_t json;           /* scratch for one instance's JSON */
+	shm_buf_t json2;          /* a second one, for what is stored */
+	uint64_t apply_log_ms;    /* last "cannot apply" line (one per 10 s) */
+	bool bootstrapping;
+	uint64_t start_ms;        /* monotonic */
+	uint64_t listen_retry_at; /* monotonic; 0 = listening */
+	bool listen_logged;
+};
+
+/* main.c */
+uint64_t repl_mono_ms(void);
+
+/* peer.c */
+int repl_listen(repl_t *r);
+void repl_connect_due(repl_t *r, uint64_t now);
+void repl_conn_close(repl_conn_t *c, const char *why);
+void repl_conns_check(repl_t *r, uint64_t now);
+void repl_conns_free(repl_t *r);
+/* Queue the encoder's frame on c.  -EMSGSIZE/-ENOMEM close nothing. */
+int repl_send(repl_conn_t *c, repl_enc_t *e);
+bool repl_conn_busy(const repl_conn_t *c); /* output above REPL_OUT_HIGH */
+void repl_status_publish(repl_t *r);
+bool repl_peer_reachable(const repl_peer_t *p, uint64_t now);
+const char *repl_peer_name(const repl_t *r, int peer);
+
+/* sender.c */
+void repl_sender_start(repl_conn_t *c, uint64_t inc, uint64_t version);
+void repl_sender_tick(repl_t *r);
+void repl_renew_tick(repl_t *r);
+void repl_sync_tick(repl_t *r);
+void repl_on_fetch(repl_conn_t *c, const repl_msg_t *m);
+void repl_on_ack(repl_conn_t *c, const repl_msg_t *m);
+
+/* snapshot.c */
+int repl_snapshot_send(repl_conn_t *c);
+int repl_records_send(repl_conn_t *c, shm_str_t service);
+int repl_record_send(repl_conn_t *c, uint64_t origin_ms, const char *json, size_t len);
+void repl_sweep(repl_t *r, int peer, const shm_str_t *service, uint64_t mark_ms);
+
+/* receiver.c */
+void repl_on_frame(repl_conn_t *c, const repl_msg_t *m);
+void repl_receiver_flush(repl_conn_t *c);
+
+/* antientropy.c */
+void repl_digest_tick(repl_t *r);
+void repl_on_digest(repl_conn_t *c, const repl_msg_t *m);
+
+#endif
