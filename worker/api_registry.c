@@ -108,8 +108,12 @@ static void reg__shm_error(int rc, const char *field, reg_outcome_t *o)
 	}
 }
 
-static void reg__register(const json_instance_t *in, shm_buf_t *scratch, reg_outcome_t *o)
+/* The stored form of the instance being registered (reused). */
+static shm_buf_t reg__stored;
+
+static void reg__register(const json_instance_t *in, reg_outcome_t *o)
 {
+	shm_buf_t *scratch = &reg__stored;
 	shm_instance_in_t si;
 	const char *field = NULL;
 	int rc;
@@ -143,7 +147,7 @@ static void reg__register(const json_instance_t *in, shm_buf_t *scratch, reg_out
 }
 
 static void reg__run_one(enum reg_op op, const json_instance_t *in, uint64_t now_ms,
-			 shm_buf_t *scratch, reg_outcome_t *o)
+			 reg_outcome_t *o)
 {
 	shm_key_t key;
 	int rc;
@@ -153,7 +157,7 @@ static void reg__run_one(enum reg_op op, const json_instance_t *in, uint64_t now
 		return;
 	switch (op) {
 	case OP_REGISTER:
-		reg__register(in, scratch, o);
+		reg__register(in, o);
 		return;
 	case OP_HEARTBEAT:
 		json_instance_key(in, &key);
@@ -278,7 +282,7 @@ static bool reg__heartbeat_fast(const http_request_t *req, http_response_t *res,
 	}
 	res->body.len = 0;
 	for (size_t i = 0; i < n; i++) {
-		reg__run_one(OP_HEARTBEAT, &in[i], now_ms, NULL, &o);
+		reg__run_one(OP_HEARTBEAT, &in[i], now_ms, &o);
 		if (o.code == NULL)
 			continue;
 		json_put_raw(&res->body, failed++ ? "," : "{\"failedInstances\":[");
@@ -290,7 +294,6 @@ static bool reg__heartbeat_fast(const http_request_t *req, http_response_t *res,
 
 static void reg__run(const http_request_t *req, http_response_t *res, enum reg_op op)
 {
-	static shm_buf_t scratch;
 	static const enum api_limit limit[] = { API_LIMIT_REGISTER, API_LIMIT_HEARTBEAT,
 						API_LIMIT_UNREGISTER };
 	json_t *root = NULL, *instances, *v;
@@ -343,7 +346,7 @@ static void reg__run(const http_request_t *req, http_response_t *res, enum reg_o
 			if (reg__check_zone(&in, &o))
 				reg__msgf(&o, API_BAD_REQUEST, "instance.%s is longer than allowed.", field);
 		} else {
-			reg__run_one(op, &in, now_ms, &scratch, &o);
+			reg__run_one(op, &in, now_ms, &o);
 		}
 		if (o.code == NULL)
 			continue;

@@ -19,12 +19,12 @@
 #include "metrics.h"
 
 typedef struct {
-	bool used;
 	uint64_t version;
-	uint32_t count;
-	size_t name_len;
-	char name[SHM_MAX_SERVICE + 1];
 	shm_buf_t body;
+	size_t name_len;
+	uint32_t count;
+	bool used;
+	char name[SHM_MAX_SERVICE + 1];
 } cache_entry_t;
 
 static cache_entry_t cache__slots[CACHE_SLOTS];
