@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "instance_in.h"
 #include "json.h"
 #include "metrics.h"
 #include "worker.h"
@@ -113,35 +114,12 @@ static shm_buf_t reg__stored;
 
 static void reg__register(const json_instance_t *in, reg_outcome_t *o)
 {
-	shm_buf_t *scratch = &reg__stored;
 	shm_instance_in_t si;
 	const char *field = NULL;
 	int rc;
 
-	scratch->len = 0;
-	if ((rc = json_instance_encode(in, scratch)) < 0) {
-		reg__shm_error(rc, NULL, o);
-		return;
-	}
-	memset(&si, 0, sizeof(si));
-	json_instance_key(in, &si.key);
-	si.zone = in->zone;
-	si.group = in->group;
-	si.ip = in->ip;
-	si.status = in->status;
-	si.json.ptr = scratch->data;
-	si.json.len = scratch->len;
-	si.legacy = in->legacy;
-	/* shm wants non-NULL empty strings for optional fields. */
-	if (si.zone.ptr == NULL)
-		si.zone.ptr = "";
-	if (si.group.ptr == NULL)
-		si.group.ptr = "";
-	if (si.ip.ptr == NULL)
-		si.ip.ptr = "";
-	if (si.status.ptr == NULL)
-		si.status.ptr = "";
-	if ((rc = shm_instance_validate(&si, &field)) < 0 ||
+	/* The one conversion the replicator uses too (instance_in.c). */
+	if ((rc = json_instance_to_shm(in, &reg__stored, &si, &field)) < 0 ||
 	    (rc = shm_register(api_shm(), &si)) < 0)
 		reg__shm_error(rc, field, o);
 }
