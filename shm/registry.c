@@ -351,7 +351,7 @@ int shm_renewals_scan(shm_t *s, uint64_t since_ms, shm_renewal_fn fn, void *ctx)
 	return 0;
 }
 
-#define HB_DIST 8                 /* pipeline distance, in keys */
+#define HB_DIST 16                /* pipeline distance, in keys */
 #define HB_RING (2 * HB_DIST + 1)
 
 /* A batch is software-pipelined: key i is hashed and its index entry
