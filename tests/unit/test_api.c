@@ -165,6 +165,27 @@ static void test_heartbeat(void **state)
 	json_decref(j);
 }
 
+/* The plain heartbeat body takes the fast path; its failures must read
+ * exactly as the general path's. */
+static void test_heartbeat_fast_and_slow_agree(void **state)
+{
+	const char *fast_body = "{\"instances\":[" INST("hb", "known") ",{\"regionId\":\"eu\","
+				"\"serviceId\":\"hb\",\"instanceId\":\"x\",\"url\":\"u\"}," INST("hb", "gone") "]}";
+	/* The same request, made ineligible for the fast path by an escape. */
+	const char *slow_body = "{\"instances\":[" INST("hb", "known") ",{\"regionId\":\"eu\","
+				"\"serviceId\":\"hb\",\"instanceId\":\"x\",\"url\":\"u\"}," INST("hb", "gone")
+				"],\"x\":\"\\u0041\"}";
+	char first[4096];
+
+	(void)state;
+	post("/artemis/api/registry/register.json", "{\"instances\":[" INST("hb", "known") "]}");
+	snprintf(first, sizeof(first), "%s", post("/artemis/api/registry/heartbeat.json", fast_body));
+	assert_string_equal(first, post("/artemis/api/registry/heartbeat.json", slow_body));
+	assert_non_null(strstr(first, "\"errorCode\":\"no-permission\""));
+	assert_non_null(strstr(first, "us-east/zone-1/hb/gone: Instance is not exising!"));
+	assert_null(strstr(first, "/known:"));
+}
+
 static void test_unregister_unknown_is_success(void **state)
 {
 	json_t *j;
@@ -471,6 +492,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_readme_example, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_heartbeat_fast_and_slow_agree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unregister_unknown_is_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
