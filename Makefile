@@ -16,7 +16,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -pthread -fno-strict-aliasing
-LDLIBS  := -lhttp_parser -lwslay -levent -ljansson -lmsgpackc -lck -lbsd -linih -lz -lxxhash -lsodium -lrt -lm -lpthread
+LDLIBS  := -lhttp_parser -lwslay -lnettle -levent -ljansson -lmsgpackc -lck -lbsd -linih -lz -lxxhash -lsodium -lrt -lm -lpthread
 
 LIB_SRC := $(wildcard shm/*.c util/*.c worker/*.c replicator/*.c) \
            $(filter-out master/main.c,$(wildcard master/*.c))

@@ -27,6 +27,7 @@
 #include "json.h"
 #include "metrics.h"
 #include "worker.h"
+#include "ws.h"
 
 /* ---- Context ------------------------------------------------------------ */
 
@@ -301,6 +302,7 @@ static const api_route_t api__routes[] = {
 	{ "/artemis/api/status/legacy-leases.json", M_POST | M_GET, api_status_legacy_leases, "status_legacy_leases" },
 	{ "/artemis/api/status/config.json", M_POST | M_GET, api_status_config, "status_config" },
 	{ "/artemis/api/status/deployment.json", M_POST | M_GET, api_status_deployment, "status_deployment" },
+	{ "/artemis/api/status/websocket/connection.json", M_GET, api_status_ws_connection, "status_websocket_connection" },
 	{ "/health", M_GET, api_ops_health, "health" },
 	{ "/ready", M_GET, api_ops_ready, "ready" },
 	{ "/metrics", M_GET, api_ops_metrics, "metrics" },

@@ -32,7 +32,9 @@ enum {
 	MX_RATE_LIMITED,
 	MX_CACHE_HIT,
 	MX_CACHE_MISS,
-	MX_END
+	MX_WS_SESSIONS,                   /* 2 gauges: enum metrics_ws_kind (ws.c) */
+	MX_WS_SESSIONS_END = MX_WS_SESSIONS + 2,
+	MX_END = MX_WS_SESSIONS_END
 };
 _Static_assert(MX_END <= SHM_PROC_COUNTERS, "metrics do not fit the counter array");
 
@@ -99,6 +101,33 @@ void metrics_rate_limited(void)
 void metrics_cache(bool hit)
 {
 	metrics__add(hit ? MX_CACHE_HIT : MX_CACHE_MISS, 1);
+}
+
+void metrics_ws_session(enum metrics_ws_kind kind, int delta)
+{
+	/* A decrement is an add of the two's complement: the sum over every
+	 * process wraps back to the right count. */
+	metrics__add(MX_WS_SESSIONS + (unsigned)kind, (uint64_t)(int64_t)delta);
+}
+
+void metrics_ws_reset(void)
+{
+	uint64_t *c = metrics__counters();
+
+	for (unsigned i = MX_WS_SESSIONS; c != NULL && i < MX_WS_SESSIONS_END; i++)
+		atomic_store_explicit((_Atomic uint64_t *)&c[i], 0, memory_order_relaxed);
+}
+
+void metrics_ws_totals(uint64_t *registry, uint64_t *discovery)
+{
+	static uint64_t sum[SHM_PROC_COUNTERS];
+
+	*registry = *discovery = 0;
+	if (api_shm() == NULL)
+		return;
+	shm_proc_counters_sum(api_shm(), sum);
+	*registry = sum[MX_WS_SESSIONS + METRICS_WS_REGISTRY];
+	*discovery = sum[MX_WS_SESSIONS + METRICS_WS_DISCOVERY];
 }
 
 /* ---- Exposition ---------------------------------------------------------- */
@@ -209,6 +238,13 @@ static int metrics__http(shm_buf_t *b, const uint64_t *c)
 				    "Requests for unknown paths.", c[MX_UNMATCHED]);
 	rc = rc ? rc : metrics__one(b, "artemis_rate_limited_total", "counter",
 				    "Requests refused by a rate limiter.", c[MX_RATE_LIMITED]);
+	rc = rc ? rc : metrics__printf(b, "# HELP artemis_websocket_sessions Open WebSocket sessions "
+				       "(all-instance-change not counted).\n"
+				       "# TYPE artemis_websocket_sessions gauge\n"
+				       "artemis_websocket_sessions{endpoint=\"registry\"} %llu\n"
+				       "artemis_websocket_sessions{endpoint=\"discovery\"} %llu\n",
+				       (unsigned long long)c[MX_WS_SESSIONS + METRICS_WS_REGISTRY],
+				       (unsigned long long)c[MX_WS_SESSIONS + METRICS_WS_DISCOVERY]);
 	rc = rc ? rc : metrics__one(b, "artemis_response_cache_hits_total", "counter",
 				    "Service responses served from a worker cache.", c[MX_CACHE_HIT]);
 	rc = rc ? rc : metrics__one(b, "artemis_response_cache_misses_total", "counter",

@@ -20,6 +20,16 @@ void metrics_fail(const http_request_t *req);
 void metrics_rate_limited(void);
 void metrics_cache(bool hit);
 
+/* Open WebSocket sessions of this process, by the kinds of
+ * status/websocket/connection.json (ws.c).  Gauges: metrics_ws_reset()
+ * zeroes this process's entries at start, since a predecessor in the same
+ * entry may have died with sessions open. */
+enum metrics_ws_kind { METRICS_WS_REGISTRY = 0, METRICS_WS_DISCOVERY = 1 };
+void metrics_ws_session(enum metrics_ws_kind kind, int delta);
+void metrics_ws_reset(void);
+/* The node's totals over every process. */
+void metrics_ws_totals(uint64_t *registry, uint64_t *discovery);
+
 /* The Prometheus text format 0.0.4 exposition of the node. */
 int metrics_render(shm_buf_t *out);
 

@@ -21,6 +21,7 @@
 #include "worker.h"
 
 #include "http_conn.h"
+#include "ws.h"
 
 #include "artemis/log.h"
 #include "artemis/proc.h"
@@ -70,7 +71,15 @@ static void worker_on_conns(void *arg, unsigned nconns)
 {
 	worker_loop_t *wl = arg;
 	wl->w.connections = nconns;
-	if (wl->w.draining && nconns == 0)
+	if (wl->w.draining && nconns == 0 && ws_sessions() == 0)
+		worker_stop(wl, "drained");
+}
+
+/* WebSocket sessions (ws.c) count as connections for the drain. */
+static void worker_on_sessions(void *arg, unsigned nsessions)
+{
+	worker_loop_t *wl = arg;
+	if (wl->w.draining && nsessions == 0 && wl->w.connections == 0)
 		worker_stop(wl, "drained");
 }
 
@@ -79,8 +88,8 @@ static void worker_on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	worker_loop_t *wl = arg;
-	log_info("%s: %u connections still open after %d ms", __func__, wl->w.connections,
-	         WORKER_DRAIN_MS);
+	log_info("%s: %u connections and %u WebSocket sessions still open after %d ms", __func__,
+	         wl->w.connections, ws_sessions(), WORKER_DRAIN_MS);
 	worker_stop(wl, "drain timeout");
 }
 
@@ -89,10 +98,11 @@ static void worker_quit(worker_loop_t *wl)
 	if (wl->w.draining)
 		return;
 	wl->w.draining = true;
+	ws_drain();                  /* close 1001: clients reconnect to the new workers */
 	http_server_drain(wl->http); /* may already stop the loop (worker_on_conns) */
 	if (wl->stopping)
 		return;
-	if (http_server_conns(wl->http) == 0) {
+	if (http_server_conns(wl->http) == 0 && ws_sessions() == 0) {
 		worker_stop(wl, "quit");
 		return;
 	}
@@ -167,6 +177,9 @@ static int worker_setup(worker_loop_t *wl, int listen_fd)
 	if (rc < 0)
 		return rc;
 	http_server_set_conns_cb(wl->http, worker_on_conns, wl);
+	rc = ws_init(&wl->w, worker_on_sessions, wl);
+	if (rc < 0)
+		return rc;
 
 	int fl = fcntl(wl->ctl_fd, F_GETFL);
 	if (fl >= 0)
@@ -181,6 +194,7 @@ static int worker_setup(worker_loop_t *wl, int listen_fd)
 
 static void worker_teardown(worker_loop_t *wl)
 {
+	ws_shutdown();
 	http_server_free(wl->http);
 	wl->http = NULL;
 	if (event_initialized(&wl->ev_ctl))
