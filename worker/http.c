@@ -124,6 +124,7 @@ struct http_conn {
 	bool upgrade_pending;
 	bool linger;    /* an error answer: linger on close */
 	bool lingering; /* write side shut, discarding input */
+	unsigned served; /* requests answered on this connection */
 	shm_buf_t out;
 	size_t out_off;
 	shm_buf_t in_pending; /* input held while the parser is paused */
@@ -703,6 +704,7 @@ static void conn_respond(http_conn_t *c, bool keep)
 	observe_fn(&c->req, c->err_status ? c->err_status : res->status,
 	           (now_ns() - c->t_start_ns) / 1000u);
 	buf_recycle(&res->body);
+	c->served++;
 }
 
 static int on_message_complete(http_parser *p)
@@ -1074,6 +1076,7 @@ static http_conn_t *conn_alloc(http_server_t *s)
 	c->in_message = c->close_after = c->read_eof = false;
 	c->out_paused = c->upgrade_pending = false;
 	c->linger = c->lingering = false;
+	c->served = 0;
 	c->out.len = c->out_off = 0;
 	c->in_pending.len = 0;
 	c->peer_ip[0] = '\0';
@@ -1337,10 +1340,22 @@ void http_server_drain(http_server_t *s)
 		/* A request in progress finishes; its response says "close". */
 		if (c->in_message)
 			continue;
-		if (c->out.len == c->out_off)
-			conn_free(c, true);
-		else
+		if (c->out.len != c->out_off) {
 			c->close_after = true;
+			continue;
+		}
+		/* An idle connection is closed, unless a request already
+		 * arrived (its read event serves it, with "close"), or it was
+		 * just accepted and has not sent its first request yet: closing
+		 * those would reset a request the client already sent, which no
+		 * client can tell from a lost one.  The drain deadline bounds
+		 * the wait. */
+		char b;
+		ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		bool pending = n > 0;
+		bool fresh = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && c->served == 0;
+		if (!pending && !fresh)
+			conn_free(c, true);
 	}
 }
 

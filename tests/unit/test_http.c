@@ -664,12 +664,31 @@ static void test_drain(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
 	int busy = sv[1];
-	/* `busy` has a request half sent; `cli` is idle */
+	/* A third connection was just accepted and has sent nothing yet. */
+	int fv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fv), 0);
+	assert_int_equal(http_server_add_conn(srv, fv[0], "127.0.0.1"), 0);
+	/* `cli` served a request and is idle; `busy` has a request half sent */
+	client_send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t first = {0};
+	expect_response(&first, 200);
+	free(first.body);
 	send_str(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n");
 	pump(busy);
-	assert_int_equal(http_server_conns(srv), 2);
+	assert_int_equal(http_server_conns(srv), 3);
 	http_server_drain(srv);
 	assert_true(wait_eof(cli));
+	assert_int_equal(http_server_conns(srv), 2);
+	/* The fresh connection's first request is served, with close. */
+	ceof = false;
+	clen = 0;
+	send_str(fv[1], "GET /late HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t late = {0};
+	assert_int_equal(read_response_fd(fv[1], &late, false), 0);
+	assert_int_equal(late.status, 200);
+	assert_true(has_header(&late, "\r\nConnection: close\r\n"));
+	free(late.body);
+	close(fv[1]);
 	assert_int_equal(http_server_conns(srv), 1);
 	ceof = false;
 	clen = 0;
