@@ -195,3 +195,36 @@ def test_ten_reloads_under_keepalive_load_fail_no_request(fresh_node):
             t.join(30)
     assert counts["requests"] > 200, counts
     assert not failures, (len(failures), failures[:5], counts)
+
+
+def test_a_region_of_another_layout_version_is_refused_not_misread(fresh_node):
+    """A binary whose layout version differs from the region's refuses to
+    attach and says what to run; the region is left as it was."""
+    import mmap
+    import struct
+    n = fresh_node
+    n.api("/artemis/api/registry/register.json", {"instances": [inst(uniq("lay"), "i1")]})
+    n.stop()
+    path = "/dev/shm/" + n.shm_name.lstrip("/")
+    with open(path, "r+b") as f:
+        m = mmap.mmap(f.fileno(), 4096)
+        (version,) = struct.unpack_from("<I", m, 8)  # after the 8-byte magic
+        struct.pack_into("<I", m, 8, version + 1)
+        m.flush()
+        before = bytes(m[:4096])
+        m.close()
+    n.fresh = False
+    p = subprocess.run(n.command(), capture_output=True, text=True, timeout=20,
+                       cwd=n.workdir)
+    assert p.returncode != 0
+    log = n.read_log() + p.stderr
+    assert "another layout version" in log and "--fresh" in log, log[-2000:]
+    with open(path, "rb") as f:
+        assert f.read(4096) == before
+    c = subprocess.run([artemis_bin(), "check", "-c", n.conf_path], capture_output=True,
+                       text=True, timeout=20)
+    assert c.returncode != 0
+    # --fresh starts over on an empty region of this binary's layout.
+    n.fresh = True
+    n.start()
+    assert n.get("/health")[0] == 200
