@@ -112,6 +112,14 @@ int cli_check(const config_t *cfg)
 {
 	shm_t *shm = NULL;
 	int rc = shm_attach(cfg->shm_name, true, &shm);
+	if (rc == -EPROTO) {
+		fprintf(stderr,
+		        "artemis check: region %s has another layout version than this binary "
+		        "(%d); check it with the binary that made it, or start this one with "
+		        "--fresh to discard it\n",
+		        cfg->shm_name, SHM_LAYOUT_VERSION);
+		return 1;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "artemis check: cannot attach region %s: %s\n", cfg->shm_name,
 		        strerror(-rc));

@@ -223,7 +223,7 @@ def test_a_region_of_another_layout_version_is_refused_not_misread(fresh_node):
         assert f.read(4096) == before
     c = subprocess.run([artemis_bin(), "check", "-c", n.conf_path], capture_output=True,
                        text=True, timeout=20)
-    assert c.returncode != 0
+    assert c.returncode != 0 and "another layout version" in c.stderr, c.stderr
     # --fresh starts over on an empty region of this binary's layout.
     n.fresh = True
     n.start()
