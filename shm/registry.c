@@ -476,7 +476,11 @@ static bool read_instance(shm_t *s, uint32_t id, uint64_t now_ms, shm_instance_v
 	ck_pr_fence_load();
 	if (v & 1)
 		return false;
-	memcpy(&c, sl, sizeof(c));
+	/* The fields a view needs: the head (lease, flags, TTL) and the tail
+	 * (times, blob, service); the inline key is not needed here. */
+	memcpy(&c, sl, offsetof(struct shm_slot_sh, key));
+	memcpy(&c.creation_ms, &sl->creation_ms,
+	       sizeof(c) - offsetof(struct shm_slot_sh, creation_ms));
 	if (c.state != SLOT_LIVE) {
 		if (ck_sequence_read_retry(&sl->seq, v))
 			return false;
@@ -512,17 +516,14 @@ static int lookup_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64
 	size_t start = json ? json->len : 0;
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		uint32_t id;
-		int rc = shm__index_find(s, hash, k, len, &id, NULL);
+		uint64_t w;
+		int rc = shm__index_find(s, hash, k, len, &id, &w);
 		if (rc)
 			return rc;
+		/* The copy belongs to the key the probe validated when it has the
+		 * generation the probe saw (the slot was not reused between). */
 		if (read_instance(s, id, now_ms, view, json)) {
-			if (view->slot == UINT32_MAX)
-				continue;
-			/* The slot may have been reused for another key. */
-			uint64_t w, ttl;
-			int mgr;
-			if (read_lease(s, id, hash, k, len, &w, &ttl, &mgr) == 0 &&
-			    lease_gen(w) == view->gen)
+			if (view->slot != UINT32_MAX && view->gen == lease_gen(w))
 				return 0;
 			if (json)
 				json->len = start;
@@ -552,7 +553,11 @@ static void blob_prefetch(shm_t *s, uint64_t hash)
 	uint32_t id;
 	if (shm__index_peek(s, hash, &id))
 		return;
-	const struct shm_blob_sh *b = shm__blob_get(s, ck_pr_load_64(&shm__slot(s, id)->blob));
+	const struct shm_slot_sh *sl = shm__slot(s, id);
+	uint32_t svc = ck_pr_load_32((uint32_t *)&sl->svc);
+	if (svc < s->hdr->max_services)
+		__builtin_prefetch(&s->services[svc].name_len);
+	const struct shm_blob_sh *b = shm__blob_get(s, ck_pr_load_64((uint64_t *)&sl->blob));
 	if (!b)
 		return;
 	for (int line = 0; line < 12; line++)
