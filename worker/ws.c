@@ -21,7 +21,8 @@
  * 1008 and logged once.  Every session is closed ([websocket]
  * session_ttl_ms) after it was established, whatever its traffic, as Java
  * does (clients reconnect); a sweep each WS_SWEEP_MS does that and ends
- * close handshakes the peer does not finish within WS_CLOSE_WAIT_MS.
+ * close handshakes after WS_CLOSE_WAIT_MS without the peer answering or
+ * taking any of the output still queued for it.
  *
  * Sessions are freed only from the reap event, never inside a callback:
  * push iterates subscriber arrays and must not see one vanish under it.
@@ -249,6 +250,8 @@ static int ws__write(ws_session_t *s, const struct iovec *iov, int niov)
 		w = 0;
 	}
 	sent = (size_t)w;
+	if (sent > 0 && s->state != WS_ST_OPEN)
+		s->deadline_ms = ws_now_ms() + WS_CLOSE_WAIT_MS; /* the peer still reads */
 	for (int i = 0; i < n; i++) {
 		size_t len = v[i].iov_len;
 		if (sent >= len) {
@@ -481,11 +484,16 @@ static void ws__on_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	/* Both lists are in the order their deadlines fall. */
+	/* Open sessions are listed in the order they were established. */
 	while (W.open.head && W.open.head->opened_ms + ttl <= now)
 		ws_session_close(W.open.head, WS_CLOSE_NORMAL, "session ttl");
-	while (W.closing.head && W.closing.head->deadline_ms <= now)
-		ws__kill(W.closing.head);
+	/* A closing session lives while the peer takes its output (the
+	 * deadline moves with each write), so this list is not sorted. */
+	for (ws_session_t *s = W.closing.head, *next; s; s = next) {
+		next = s->next;
+		if (s->deadline_ms <= now)
+			ws__kill(s);
+	}
 }
 
 /* ---- Handshake ------------------------------------------------------------------------- */
