@@ -90,7 +90,7 @@ static int ae__add(void *ctx, const shm_instance_view_t *view, const char *json,
 {
 	ae_digest_t *d = ctx;
 
-	if (view->evicted || view->expired)
+	if (view->evicted || view->expired || view->origin == REPL_HTTP_ORIGIN)
 		return 0;
 	ae_svc_t *s = ae__find(d, view->service, strlen(view->service), true);
 	if (s == NULL)
@@ -183,7 +183,8 @@ void repl_on_digest(repl_conn_t *c, const repl_msg_t *m)
 	unsigned pulls = 0;
 	bool reply = (m->u[1] & AE_FLAG_REPLY) != 0, whole = (m->u[1] & AE_FLAG_WHOLE) != 0;
 
-	if (shm_node_state(r->shm) != SHM_NODE_UP || p->node_state != SHM_NODE_UP)
+	p->node_state = SHM_NODE_UP; /* only nodes that are up send digests */
+	if (shm_node_state(r->shm) != SHM_NODE_UP)
 		return;
 	if (ae__compute(r, &d) < 0) {
 		ae__free(&d);

@@ -12,8 +12,9 @@
  * Bootstrap (API.md §A, §4.8): the master marks a node with peers
  * `starting`.  It becomes `up` once a complete snapshot from one peer is
  * applied, or once [cluster] bootstrap_timeout_ms has passed without any
- * peer that is both reachable and up (every peer unreachable, or a new
- * cluster whose nodes all start together).  A peer that is up but never
+ * peer that is reachable, up and still to send its snapshot (every peer
+ * unreachable, or a new cluster whose nodes all start together and sent
+ * each other partial snapshots while starting).  A peer that is up but never
  * sends its snapshot cannot hold the node back for more than
  * REPL_BOOTSTRAP_MAX_MS.  A respawned replicator finds the node up and
  * leaves it so.
@@ -66,7 +67,9 @@ static void main__bootstrap(repl_t *r, uint64_t now)
 			main__up(r, why);
 			return;
 		}
-		up_peer |= repl_peer_reachable(p, now) && p->node_state == SHM_NODE_UP;
+		/* A peer that is up and has not sent its snapshot yet is worth
+		 * waiting for; one whose (partial) snapshot is applied is not. */
+		up_peer |= repl_peer_reachable(p, now) && p->node_state == SHM_NODE_UP && !p->rx_valid;
 	}
 	uint64_t waited = now - r->start_ms;
 	uint64_t limit = r->cfg->bootstrap_timeout_ms;
@@ -91,6 +94,7 @@ static void main__tick(evutil_socket_t fd, short what, void *arg)
 	if (r->listen_retry_at && now >= r->listen_retry_at)
 		repl_listen(r);
 	repl_connect_due(r, now);
+	repl_tomb_tick(r);
 	repl_sender_tick(r);
 	if (now >= mm->next_renew) {
 		repl_renew_tick(r);
@@ -152,7 +156,7 @@ static int main__init(repl_main_t *mm, const config_t *cfg, shm_t *shm)
 	repl_enc_init(&r->enc);
 	r->parser = instance_parser_new();
 	r->base = event_base_new();
-	if (r->parser == NULL || r->base == NULL)
+	if (r->parser == NULL || r->base == NULL || repl_tomb_init(r) < 0)
 		return -ENOMEM;
 	r->npeers = cfg->npeers < REPL_MAX_PEERS ? cfg->npeers : REPL_MAX_PEERS;
 	if (cfg->npeers > REPL_MAX_PEERS)
@@ -183,6 +187,7 @@ static void main__fini(repl_main_t *mm)
 	if (r->base)
 		event_base_free(r->base);
 	instance_parser_free(r->parser);
+	repl_tomb_free(r);
 	repl_enc_destroy(&r->enc);
 	shm_buf_free(&r->json);
 	shm_buf_free(&r->json2);

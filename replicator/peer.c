@@ -241,6 +241,17 @@ static void peer__ready(repl_conn_t *c)
 	peer__send_want(c);
 }
 
+/* Logged once until a handshake with that peer succeeds again, whichever
+ * side noticed first. */
+static void peer__wrong_key(repl_peer_t *p)
+{
+	if (!p->key_logged)
+		log_error("peer %s: wrong cluster key ([cluster] key differs); refused, nothing "
+			  "from it is applied",
+			  p->cfg->name);
+	p->key_logged = true;
+}
+
 static void peer__on_auth(repl_conn_t *c, const repl_msg_t *m)
 {
 	repl_t *r = c->r;
@@ -248,11 +259,7 @@ static void peer__on_auth(repl_conn_t *c, const repl_msg_t *m)
 
 	if (repl_auth_verify(r->key, !c->outbound, c->peer_nonce, c->nonce, p->cfg->name,
 			     r->cfg->name, (const uint8_t *)m->s[0].ptr, m->s[0].len) < 0) {
-		if (!p->key_logged)
-			log_error("peer %s: wrong cluster key ([cluster] key differs); refused, "
-				  "nothing from it is applied",
-				  p->cfg->name);
-		p->key_logged = true;
+		peer__wrong_key(p);
 		peer__refuse(c, "authentication failed");
 		return;
 	}
@@ -271,12 +278,11 @@ static void peer__on_refuse(repl_conn_t *c, const repl_msg_t *m)
 	shm_str_t why = m->s[0];
 	bool key = why.len == 21 && memcmp(why.ptr, "authentication failed", 21) == 0;
 
-	if (p && (!key || !p->key_logged))
-		log_error("peer %s refused this node: %.*s%s", p->cfg->name,
-			  (int)(why.len > 200 ? 200 : why.len), why.ptr,
-			  key ? " ([cluster] key differs)" : "");
 	if (p && key)
-		p->key_logged = true;
+		peer__wrong_key(p);
+	else if (p)
+		log_error("peer %s refused this node: %.*s", p->cfg->name,
+			  (int)(why.len > 200 ? 200 : why.len), why.ptr);
 	repl_conn_close(c, NULL);
 }
 

@@ -19,7 +19,7 @@ static const char *const proto__schema[REPL_TYPE_MAX] = {
 	[REPL_REFUSE] = "s",      [REPL_CHANGE] = "uuus", [REPL_RECORD] = "us",
 	[REPL_RENEW] = "K",       [REPL_FETCH] = "K",     [REPL_SNAP_BEGIN] = "uu",
 	[REPL_SNAP_END] = "u",    [REPL_DIGEST] = "uuD",  [REPL_PULL] = "s",
-	[REPL_PULL_END] = "s",    [REPL_SYNC] = "uuu",    [REPL_ACK] = "u",
+	[REPL_PULL_END] = "s",    [REPL_SYNC] = "uuu",    [REPL_ACK] = "uu",
 };
 
 int repl_frame_len(const uint8_t *buf, size_t avail, size_t *payload_len)

@@ -45,7 +45,7 @@ enum repl_type {
 	REPL_PULL = 17,      /* s service: send its records */
 	REPL_PULL_END = 18,  /* s service: every record of it was sent */
 	REPL_SYNC = 19,      /* u version streamed up to, u node state, u sender's clock (ms) */
-	REPL_ACK = 20,       /* u last version applied */
+	REPL_ACK = 20,       /* u last version applied, u node state */
 	REPL_TYPE_MAX = 21,
 };
 

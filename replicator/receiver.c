@@ -50,8 +50,13 @@ static void rx__register(repl_t *r, repl_peer_t *p, uint64_t origin_ms, shm_str_
 		rx__log(r, p, "a record", rc, field);
 		return;
 	}
+	if (repl_tomb_blocks(r, &si.key, origin_ms))
+		return; /* unregistered here after that registration */
 	r->json2.len = 0;
-	if (shm_lookup(r->shm, &si.key, shm_now_ms(), &view, &r->json2) == 0 && !view.evicted) {
+	rc = shm_lookup(r->shm, &si.key, shm_now_ms(), &view, &r->json2);
+	if (rc == 0 && view.evicted && view.origin_ms >= origin_ms)
+		return; /* the same: being removed */
+	if (rc == 0 && !view.evicted) {
 		if (view.origin_ms > origin_ms)
 			return;
 		if (view.origin_ms == origin_ms) {
@@ -212,8 +217,8 @@ void repl_receiver_flush(repl_conn_t *c)
 
 	if (c->outbound || (!c->ack_due && c->acked == applied))
 		return;
-	if (repl_enc_begin(e, REPL_ACK, 1) == 0 && repl_enc_u(e, applied) == 0 &&
-	    repl_send(c, e) == 0) {
+	if (repl_enc_begin(e, REPL_ACK, 2) == 0 && repl_enc_u(e, applied) == 0 &&
+	    repl_enc_u(e, (uint64_t)shm_node_state(c->r->shm)) == 0 && repl_send(c, e) == 0) {
 		c->acked = applied;
 		c->ack_due = false;
 	}

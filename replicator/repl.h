@@ -11,6 +11,7 @@
  *                 that follows them
  *   receiver.c    a peer's frames applied to the registry with its origin
  *   antientropy.c per-service digests compared with each peer, repair
+ *   tombstone.c   recent unregisters, so no late record brings one back
  *
  * One connection per peer and direction: the side that connects streams
  * its clients' changes (the sender); the side that accepts applies them
@@ -121,6 +122,8 @@ struct repl {
 	shm_buf_t json;           /* scratch for one instance's JSON */
 	shm_buf_t json2;          /* a second one, for what is stored */
 	uint64_t apply_log_ms;    /* last "cannot apply" line (one per 10 s) */
+	struct repl_tomb *tombs;  /* tombstone.c */
+	shm_cursor_t tomb_cur;
 	bool bootstrapping;
 	uint64_t start_ms;        /* monotonic */
 	uint64_t listen_retry_at; /* monotonic; 0 = listening */
@@ -160,6 +163,13 @@ void repl_sweep(repl_t *r, int peer, const shm_str_t *service, uint64_t mark_ms)
 /* receiver.c */
 void repl_on_frame(repl_conn_t *c, const repl_msg_t *m);
 void repl_receiver_flush(repl_conn_t *c);
+
+/* tombstone.c */
+int repl_tomb_init(repl_t *r);
+void repl_tomb_free(repl_t *r);
+void repl_tomb_tick(repl_t *r);
+/* True when `key` was unregistered here after a registration at origin_ms. */
+bool repl_tomb_blocks(repl_t *r, const shm_key_t *key, uint64_t origin_ms);
 
 /* antientropy.c */
 void repl_digest_tick(repl_t *r);

@@ -252,6 +252,7 @@ void repl_on_ack(repl_conn_t *c, const repl_msg_t *m)
 	repl_peer_t *p = &c->r->peers[c->peer];
 
 	p->acked_version = m->u[0];
+	p->node_state = (uint32_t)m->u[1];
 	if (c->lag_version && m->u[0] >= c->lag_version) {
 		uint64_t now = shm_now_ms();
 		p->lag_ms = now > c->lag_change_ms ? now - c->lag_change_ms : 0;

@@ -46,7 +46,9 @@ static int snap__record(void *ctx, const shm_instance_view_t *view, const char *
 {
 	snap_walk_t *w = ctx;
 
-	if (view->evicted || view->expired)
+	/* What Java peers replicated over HTTP they replicate to every node
+	 * themselves (worker/api_replication.c). */
+	if (view->evicted || view->expired || view->origin == REPL_HTTP_ORIGIN)
 		return 0;
 	w->rc = repl_record_send(w->c, view->origin_ms, json, json_len);
 	w->n += w->rc == 0;

@@ -109,6 +109,12 @@ void api_status_deployment(const http_request_t *req, http_response_t *res);
 void api_cluster_up_registry_nodes(const http_request_t *req, http_response_t *res);
 void api_cluster_up_discovery_nodes(const http_request_t *req, http_response_t *res);
 
+/* api_replication.c: the Java peers' replication endpoints (mixed clusters). */
+void api_replication_register(const http_request_t *req, http_response_t *res);
+void api_replication_heartbeat(const http_request_t *req, http_response_t *res);
+void api_replication_unregister(const http_request_t *req, http_response_t *res);
+void api_replication_services(const http_request_t *req, http_response_t *res);
+
 void api_ops_health(const http_request_t *req, http_response_t *res);
 void api_ops_ready(const http_request_t *req, http_response_t *res);
 void api_ops_metrics(const http_request_t *req, http_response_t *res);

@@ -1,0 +1,214 @@
+"""
+test_replication.py - cluster replication between real nodes on loopback
+(DESIGN.md §4, API.md §2.3-2.5, §4.7, §4.8, docs/CLUSTER.md).
+
+One three-node cluster is shared by the module (each test uses its own
+service names); the wrong-key and cut-off cases start their own two-node
+clusters.  Timers are short (cluster_util.FAST), the lease TTL is the
+10 s minimum.
+"""
+
+import os
+import signal
+import time
+
+import pytest
+
+from artemis_it import (REGION, SUCCESS, ZONE, assert_ok, assert_status, heartbeat,
+                        inst, instance_ids, register, uniq, unregister, wait_for)
+from cluster_util import Cluster, wait_everywhere, wait_ids
+
+REPL = "/artemis/api/replication/registry/"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(str(tmp_path_factory.mktemp("cluster")), 3).start()
+    yield c
+    c.finish()
+
+
+def register_batch(node, service, ids):
+    for k in range(0, len(ids), 100):
+        assert_ok(register(node, *[inst(service, i) for i in ids[k:k + 100]]))
+
+
+# ------------------------------------------------------------- status ---
+
+def node_states(node):
+    body = node.api("/artemis/api/status/cluster.json", {})
+    assert_status(body, SUCCESS)
+    return {n["node"]["url"]: n["status"] for n in body["nodesStatus"]}
+
+
+def test_every_node_sees_every_node_up(cluster):
+    urls = {n.base for n in cluster}
+    for node in cluster:
+        wait_for(lambda: node_states(node) == {u: "up" for u in urls}, 10.0,
+                 what="%s: every node up in cluster.json" % node.name)
+        body = node.api("/artemis/api/status/node.json", {})
+        assert body["nodeStatus"]["status"] == "up", body
+        for path in ("up-registry-nodes.json", "up-discovery-nodes.json"):
+            body = node.api("/artemis/api/cluster/" + path, {"regionId": REGION, "zoneId": ZONE})
+            assert_status(body, SUCCESS)
+            assert {n["url"] for n in body["nodes"]} == urls, body
+
+
+# -------------------------------------------------------- streaming ---
+
+def test_convergence_of_1000_registrations(cluster):
+    svcs = [uniq("conv") for _ in range(3)]
+    ids = {}
+    # 500 on node 0, 300 on node 1, 200 on node 2, each into its own service
+    for node, svc, n in zip(cluster, svcs, (500, 300, 200)):
+        ids[svc] = ["i%04d" % k for k in range(n)]
+        register_batch(node, svc, ids[svc])
+    for svc in svcs:
+        wait_everywhere(cluster, svc, ids[svc], timeout=20.0)
+
+
+def test_unregister_propagates_from_any_node(cluster):
+    svc = uniq("unreg")
+    assert_ok(register(cluster[0], inst(svc, "a"), inst(svc, "b")))
+    wait_everywhere(cluster, svc, ["a", "b"])
+    # unregistered on another node than the one it was registered on
+    assert_ok(unregister(cluster[1], inst(svc, "a")))
+    wait_everywhere(cluster, svc, ["b"])
+
+
+def test_reregister_updates_data_everywhere(cluster):
+    svc = uniq("upd")
+    assert_ok(register(cluster[0], inst(svc, "x", status="starting")))
+    wait_everywhere(cluster, svc, ["x"])
+    assert_ok(register(cluster[2], inst(svc, "x", status="up")))
+    for node in cluster:
+        wait_for(lambda: [i["status"] for i in node.api(
+            "/artemis/api/discovery/service.json",
+            {"regionId": REGION, "zoneId": ZONE,
+             "discoveryConfig": {"serviceId": svc, "regionId": REGION}})["service"]["instances"]]
+            == ["up"], 10.0, what="the newer registration on %s" % node.name)
+
+
+@pytest.mark.slow
+def test_renewals_on_one_node_keep_instances_alive_everywhere(cluster):
+    """3 x TTL: heartbeats only to node 1 keep `live` on all three; `dead`
+    (no heartbeats) expires everywhere."""
+    svc = uniq("renew")
+    live, dead = inst(svc, "live"), inst(svc, "dead")
+    assert_ok(register(cluster[0], live, dead))
+    wait_everywhere(cluster, svc, ["dead", "live"])
+    end = time.monotonic() + 30.0
+    while time.monotonic() < end:
+        assert_ok(heartbeat(cluster[1], live))
+        time.sleep(2.0)  # the client's heartbeat period, not a synchronisation
+    for node in cluster:
+        assert "live" in instance_ids(node, svc), node.name
+    wait_everywhere(cluster, svc, ["live"], timeout=5.0)
+
+
+# ---------------------------------------------------------- failures ---
+
+def test_node_killed_and_restarted_catches_up(cluster):
+    svc = uniq("kill")
+    victim, a, b = cluster[2], cluster[0], cluster[1]
+    assert_ok(register(a, inst(svc, "before")))
+    wait_everywhere(cluster, svc, ["before"])
+    victim.kill_all()
+    assert_ok(register(a, inst(svc, "during-a")))
+    assert_ok(register(b, inst(svc, "during-b")))
+    assert_ok(unregister(b, inst(svc, "before")))
+    victim.fresh = False  # keep its region, as after a power cut
+    victim.start()
+    victim.wait_ready(15.0)
+    wait_ids(victim, svc, ["during-a", "during-b"], timeout=15.0)
+    assert "bootstrapped from peer" in victim.read_log()
+    # and it streams again
+    assert_ok(register(victim, inst(svc, "after")))
+    wait_everywhere(cluster, svc, ["after", "during-a", "during-b"])
+
+
+def test_stopped_replicator_converges_after_sigcont(cluster):
+    svc = uniq("stop")
+    node = cluster[1]
+    pid = node.replicator_pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert_ok(register(cluster[0], inst(svc, "to-stopped")))
+        assert_ok(register(node, inst(svc, "from-stopped")))
+        wait_ids(cluster[2], svc, ["to-stopped"])
+        time.sleep(5.0)  # the outage itself
+        assert instance_ids(cluster[2], svc) == ["to-stopped"]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_everywhere(cluster, svc, ["from-stopped", "to-stopped"])
+    assert node.replicator_pid() == pid
+
+
+# ----------------------------------------------------- Java peers ---
+
+def test_java_peer_replication_endpoints(cluster):
+    a, b = cluster[0], cluster[1]
+    svc = uniq("java")
+    body = a.api(REPL + "register.json", {"instances": [inst(svc, "j1")]})
+    assert_ok(body)
+    assert instance_ids(a, svc) == ["j1"]
+    # a heartbeat of an unknown instance registers it (self-healing)
+    assert_ok(a.api(REPL + "heartbeat.json", {"instances": [inst(svc, "j2")]}))
+    assert instance_ids(a, svc) == ["j1", "j2"]
+    # region check applies; the zone check does not
+    body = a.api(REPL + "register.json", {"instances": [inst(svc, "j3", region="eu-west"),
+                                                        inst(svc, "j4", zone="other")]})
+    assert_status(body, {"status": "partial_fail"})
+    assert [f["errorCode"] for f in body["failedInstances"]] == ["no-permission"], body
+    # services.json: every service with every lease, no version
+    body = a.api(REPL + "services.json", {"regionId": REGION, "zoneId": ZONE})
+    assert_status(body, SUCCESS)
+    assert "version" not in body
+    mine = [s for s in body["services"] if s["serviceId"] == svc]
+    assert sorted(i["instanceId"] for i in mine[0]["instances"]) == ["j1", "j2", "j4"]
+    st, _, body = a.get(REPL + "services.json?regionId=" + REGION)
+    assert st == 200 and any(s["serviceId"] == svc for s in body["services"])
+    st, _, _ = a.get(REPL + "services.json")
+    assert st == 400
+    body = a.api(REPL + "services.json", {"regionId": "eu-west"})
+    assert_status(body, {"status": "fail", "errorCode": "no-permission"})
+    # never re-replicated, not even by anti-entropy (two digest rounds)
+    time.sleep(2.5)
+    assert instance_ids(b, svc) == []
+    assert_ok(a.api(REPL + "unregister.json", {"instances": [inst(svc, "j1")]}))
+    wait_ids(a, svc, ["j2", "j4"])
+
+
+# ------------------------------------------------ separate clusters ---
+
+def test_wrong_key_is_refused_and_nothing_applied(tmp_path):
+    c = Cluster(str(tmp_path), 2, keys={1: "not-the-key"}).start()
+    try:
+        good, bad = c[0], c[1]
+        svc = uniq("key")
+        assert_ok(register(good, inst(svc, "g")))
+        assert_ok(register(bad, inst(svc, "b")))
+        wait_for(lambda: "wrong cluster key" in good.read_log(), 10.0,
+                 what="the refusal in the log")
+        time.sleep(1.5)  # reconnection attempts happen meanwhile
+        assert instance_ids(good, svc) == ["g"]
+        assert instance_ids(bad, svc) == ["b"]
+        assert good.read_log().count("wrong cluster key") == 1
+        assert node_states(good)[bad.base] in ("down", "unknown")
+    finally:
+        c.finish()
+
+
+def test_cut_off_node_heals_through_anti_entropy(tmp_path):
+    """Node 1 cannot reach node 0 (a wrong port in its config): what is
+    registered on node 1 reaches node 0 through digests, not the stream."""
+    c = Cluster(str(tmp_path), 2, wrong_ports={1: 0}).start()
+    try:
+        svc = uniq("ae")
+        assert_ok(register(c[1], inst(svc, "from-cut-off")))
+        wait_ids(c[0], svc, ["from-cut-off"], timeout=10.0)
+        assert "anti-entropy" in c[0].read_log()
+        assert_ok(register(c[0], inst(svc, "to-cut-off")))
+        wait_ids(c[1], svc, ["from-cut-off", "to-cut-off"], timeout=10.0)
+    finally:
+        c.finish()

@@ -1,0 +1,293 @@
+/*
+ * api_replication.c - the Java peers' replication endpoints (API.md §2.3),
+ * for mixed clusters: POST /artemis/api/replication/registry/{register,
+ * heartbeat,unregister}.json and services.json (POST, or GET with
+ * regionId required).
+ *
+ * Java's semantics: what arrives here is never replicated again (this
+ * path is Java's anti-loop mechanism), so every write is tagged with the
+ * origin REPL_HTTP_ORIGIN, which the replicator neither forwards, nor
+ * sends in snapshots, nor counts in digests (a Java peer replicates to
+ * every node itself).  No node-status check and no zone check; the region
+ * check applies.  A replicated heartbeat for an unknown or expired
+ * instance registers it and succeeds.  services.json lists every service
+ * with every lease, expired but not yet removed ones included, without a
+ * `version`.
+ *
+ * Java's replication rate limiter (1 000 000 per 10 s by default) is not
+ * applied: see docs/CLUSTER.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "cache.h"
+#include "instance_in.h"
+#include "json.h"
+#include "metrics.h"
+
+#define REPL_HTTP_ORIGIN (SHM_MAX_NODES - 1) /* replicator/repl.h */
+#define REPL_MSG_MAX 512
+
+enum rep_op { REP_REGISTER, REP_HEARTBEAT, REP_UNREGISTER };
+
+typedef struct {
+	const char *code; /* NULL: success */
+	char msg[REPL_MSG_MAX];
+} rep_outcome_t;
+
+static void rep__fail(rep_outcome_t *o, const char *code, const char *msg)
+{
+	o->code = code;
+	snprintf(o->msg, sizeof(o->msg), "%s", msg);
+}
+
+static void rep__shm_error(int rc, const char *field, rep_outcome_t *o)
+{
+	if (rc == -ENAMETOOLONG || rc == -E2BIG || rc == -EINVAL) {
+		o->code = API_BAD_REQUEST;
+		snprintf(o->msg, sizeof(o->msg), "instance.%s is invalid.", field ? field : "data");
+		return;
+	}
+	o->code = API_INTERNAL_ERROR;
+	snprintf(o->msg, sizeof(o->msg), "Exception: %s",
+		 rc == -ENOSPC ? "the registry is full." : strerror(-rc));
+}
+
+static void rep__register(const json_instance_t *in, rep_outcome_t *o)
+{
+	static shm_buf_t stored;
+	shm_instance_in_t si;
+	const char *field = NULL;
+	int rc = json_instance_to_shm(in, &stored, &si, &field);
+
+	if (rc == 0) {
+		si.origin = REPL_HTTP_ORIGIN;
+		rc = shm_register(api_shm(), &si);
+	}
+	if (rc < 0 && rc != -ESTALE)
+		rep__shm_error(rc, field, o);
+}
+
+static void rep__run_one(enum rep_op op, const json_instance_t *in, uint64_t now_ms,
+			 rep_outcome_t *o)
+{
+	shm_key_t key;
+	int rc;
+
+	o->code = NULL;
+	if (!api_same(in->region, api_cfg()->region)) {
+		char msg[REPL_MSG_MAX];
+		snprintf(msg, sizeof(msg),
+			 "regionId is not the same as the registry node. regionId: %.*s, registry "
+			 "node.regionId: %s",
+			 in->region.ptr ? (int)in->region.len : 4,
+			 in->region.ptr ? in->region.ptr : "null", api_cfg()->region);
+		rep__fail(o, API_NO_PERMISSION, msg);
+		return;
+	}
+	if (api_blank(in->service) || api_blank(in->instance) || api_blank(in->url)) {
+		rep__fail(o, API_INTERNAL_ERROR,
+			  api_blank(in->service)    ? "Exception: instance.serviceId is null or blank."
+			  : api_blank(in->instance) ? "Exception: instance.instanceId is null or blank."
+						    : "Exception: instance.url is null or blank.");
+		return;
+	}
+	json_instance_key(in, &key);
+	switch (op) {
+	case REP_REGISTER:
+		rep__register(in, o);
+		return;
+	case REP_HEARTBEAT:
+		rc = shm_renew_remote(api_shm(), &key, now_ms);
+		if (rc == -ENOENT || rc == -EBUSY)
+			rep__register(in, o); /* self-healing, as Java */
+		else if (rc < 0)
+			rep__shm_error(rc, NULL, o);
+		return;
+	case REP_UNREGISTER:
+		rc = shm_unregister(api_shm(), &key, REPL_HTTP_ORIGIN);
+		if (rc < 0 && rc != -ENOENT)
+			rep__shm_error(rc, NULL, o);
+		return;
+	}
+}
+
+static void rep__put_failed(shm_buf_t *b, const json_instance_t *in, const rep_outcome_t *o)
+{
+	char display[sizeof(((shm_instance_view_t *)0)->display)];
+	char msg[sizeof(display) + REPL_MSG_MAX + 4];
+
+	json_instance_display(in, display, sizeof(display));
+	snprintf(msg, sizeof(msg), "%s: %s", display, o->msg);
+	json_put_raw(b, "{\"errorCode\":");
+	json_put_cstr(b, o->code);
+	json_put_raw(b, ",\"errorMessage\":");
+	json_put_cstr(b, msg);
+	json_put_raw(b, ",\"instance\":");
+	json_instance_encode(in, b);
+	json_put_raw(b, "}");
+}
+
+static void rep__envelope(http_response_t *res, const char *status_json)
+{
+	res->body.len = 0;
+	json_put_raw(&res->body, "{\"failedInstances\":null,\"responseStatus\":");
+	json_put_raw(&res->body, status_json);
+	json_put_raw(&res->body, "}");
+}
+
+/* Jackson binds the whole request first: a wrongly shaped element refuses
+ * the batch (HTTP 400) before anything is written. */
+static bool rep__shapes_ok(json_t *instances)
+{
+	json_instance_t tmp;
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(instances, i, v) {
+		int rc = json_is_null(v) ? 0 : json_instance_decode(v, &tmp, NULL);
+		if (rc == -EINVAL || rc == -ENOMEM)
+			return false;
+	}
+	return true;
+}
+
+static void rep__run(const http_request_t *req, http_response_t *res, enum rep_op op)
+{
+	json_t *root = NULL, *instances, *v;
+	json_instance_t in;
+	rep_outcome_t o;
+	uint64_t now_ms = shm_now_ms();
+	size_t i, failed = 0;
+
+	if (api_body_object(req, res, &root) < 0)
+		return;
+	instances = json_member(root, "instances");
+	if (instances == NULL || json_is_null(instances) ||
+	    (json_is_array(instances) && json_array_size(instances) == 0)) {
+		res->body.len = 0;
+		json_put_raw(&res->body, "{\"failedInstances\":null,\"responseStatus\":");
+		api_put_fail(&res->body, API_BAD_REQUEST, "request.instances is null or empty.");
+		json_put_raw(&res->body, "}");
+		metrics_fail(req);
+		goto out;
+	}
+	if (!json_is_array(instances) || !rep__shapes_ok(instances)) {
+		http_res_error(res, req, 400, "JSON parse error: request.instances has the wrong type");
+		goto out;
+	}
+	res->body.len = 0;
+	json_array_foreach(instances, i, v) {
+		const char *field = NULL;
+		if (json_is_null(v))
+			continue;
+		int rc = json_instance_decode(v, &in, &field);
+		o.code = NULL;
+		if (rc == -ENAMETOOLONG) {
+			o.code = API_BAD_REQUEST;
+			snprintf(o.msg, sizeof(o.msg), "instance.%s is longer than allowed.", field);
+		} else {
+			rep__run_one(op, &in, now_ms, &o);
+		}
+		if (o.code == NULL)
+			continue;
+		json_put_raw(&res->body, failed++ ? "," : "{\"failedInstances\":[");
+		rep__put_failed(&res->body, &in, &o);
+	}
+	if (failed == 0) {
+		rep__envelope(res, API_STATUS_SUCCESS);
+	} else {
+		json_put_raw(&res->body, "],\"responseStatus\":" API_STATUS_PARTIAL "}");
+		metrics_fail(req);
+	}
+out:
+	json_decref(root);
+}
+
+void api_replication_register(const http_request_t *req, http_response_t *res)
+{
+	rep__run(req, res, REP_REGISTER);
+}
+
+void api_replication_heartbeat(const http_request_t *req, http_response_t *res)
+{
+	rep__run(req, res, REP_HEARTBEAT);
+}
+
+void api_replication_unregister(const http_request_t *req, http_response_t *res)
+{
+	rep__run(req, res, REP_UNREGISTER);
+}
+
+/* ---- services.json ------------------------------------------------------------ */
+
+typedef struct {
+	shm_buf_t *out;
+	bool first;
+	int rc;
+} rep_services_t;
+
+static int rep__service(void *ctx, const char *service, size_t len, const shm_service_info_t *info)
+{
+	rep_services_t *s = ctx;
+	shm_str_t name = {service, len};
+
+	(void)info;
+	if (!s->first)
+		json_put_raw(s->out, ",");
+	s->first = false;
+	s->rc = cache_put_service(api_shm(), name, s->out, NULL);
+	return s->rc < 0;
+}
+
+void api_replication_services(const http_request_t *req, http_response_t *res)
+{
+	char region_q[CONFIG_STR], msg[CONFIG_STR + 128];
+	shm_str_t region = {NULL, 0};
+	json_t *root = NULL;
+
+	if (req->method == HTTP_M_POST) {
+		if (api_body_object(req, res, &root) < 0)
+			return;
+		json_t *v = json_member(root, "regionid");
+		if (json_is_string(v))
+			region = (shm_str_t){json_string_value(v), json_string_length(v)};
+	} else {
+		int n = api_query_get(req, "regionid", region_q, sizeof(region_q));
+		if (n < 0) {
+			http_res_error(res, req, 400,
+				       "Required String parameter 'regionId' is not present");
+			return;
+		}
+		region = (shm_str_t){region_q, (size_t)n};
+	}
+	res->body.len = 0;
+	if (!api_same(region, api_cfg()->region)) {
+		snprintf(msg, sizeof(msg),
+			 "regionId is not the same as the registry node. regionId: %.*s, registry "
+			 "node.regionId: %s",
+			 region.ptr ? (int)(region.len > 64 ? 64 : region.len) : 4,
+			 region.ptr ? region.ptr : "null", api_cfg()->region);
+		json_put_raw(&res->body, "{\"responseStatus\":");
+		api_put_fail(&res->body, API_NO_PERMISSION, msg);
+		json_put_raw(&res->body, ",\"services\":null}");
+		metrics_fail(req);
+		goto out;
+	}
+	rep_services_t s = {&res->body, true, 0};
+	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"services\":[");
+	shm_services_foreach(api_shm(), rep__service, &s);
+	if (s.rc < 0) {
+		res->body.len = 0;
+		json_put_raw(&res->body, "{\"responseStatus\":");
+		api_put_fail(&res->body, API_INTERNAL_ERROR, strerror(-s.rc));
+		json_put_raw(&res->body, ",\"services\":null}");
+		metrics_fail(req);
+		goto out;
+	}
+	json_put_raw(&res->body, "]}");
+out:
+	json_decref(root);
+}
