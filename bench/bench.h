@@ -1,9 +1,19 @@
 /*
- * bench.h - the modes of build/artemis-bench, one file each.
+ * bench.h - the modes of build/artemis-bench, one entry point each.
+ *
+ *   shm_bench.c   shm           the registry in-process
+ *   modes.c       register, heartbeat, lookup, mixed, soak (HTTP, client.c)
+ *   ws_bench.c    ws-subscribe  WebSocket push latency
  */
 #ifndef ARTEMIS_BENCH_H
 #define ARTEMIS_BENCH_H
 
 int bench_shm_main(int argc, char **argv);
+int bench_register_main(int argc, char **argv);
+int bench_heartbeat_main(int argc, char **argv);
+int bench_lookup_main(int argc, char **argv);
+int bench_mixed_main(int argc, char **argv);
+int bench_soak_main(int argc, char **argv);
+int bench_ws_subscribe_main(int argc, char **argv);
 
 #endif

@@ -5,12 +5,19 @@
 #include <string.h>
 
 #include "bench.h"
+#include "workload.h"
 
 static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *what;
 } modes[] = {
+	{"register", bench_register_main, "register N instances (unique ids), B per request"},
+	{"heartbeat", bench_heartbeat_main, "renew instances: flat out, or each every --interval"},
+	{"lookup", bench_lookup_main, "lookup.json of random services"},
+	{"ws-subscribe", bench_ws_subscribe_main, "K WebSocket subscribers: push latency"},
+	{"mixed", bench_mixed_main, "heartbeats every 5 s, 1%/min churn, lookups"},
+	{"soak", bench_soak_main, "mixed for a duration, with progress lines"},
 	{"shm", bench_shm_main, "the shared-memory registry in-process (no HTTP)"},
 };
 
@@ -19,6 +26,10 @@ static void usage(FILE *f)
 	fprintf(f, "usage: artemis-bench MODE [options]   (artemis-bench MODE --help)\n\nmodes:\n");
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		fprintf(f, "  %-12s %s\n", modes[i].name, modes[i].what);
+	fprintf(f, "\nThe HTTP modes share the options below (details: artemis-bench MODE --help).\n"
+		   "Output: requests/s, instances/s, errors by kind and latency percentiles\n"
+		   "(p50 p90 p99 p999 max) per traffic class, as a table or one JSON line.\n\n");
+	wl_usage_common(f);
 }
 
 int main(int argc, char **argv)
