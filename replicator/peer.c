@@ -332,7 +332,7 @@ static void peer__on_read(struct bufferevent *bev, void *arg)
 		size_t len = 0;
 		ssize_t got = evbuffer_copyout(in, hdr, sizeof(hdr));
 		int rc = repl_frame_len(hdr, got < 0 ? 0 : (size_t)got, &len);
-		if (rc == -EMSGSIZE) {
+		if (rc == -EMSGSIZE || (c->hs != REPL_HS_READY && len > REPL_MAX_HS_FRAME)) {
 			repl_conn_close(c, "frame too large");
 			break;
 		}

@@ -117,13 +117,84 @@ static int proto__fields(const msgpack_object *arr, const char *schema, repl_msg
 	return 0;
 }
 
+static uint64_t proto__be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Walk the msgpack structure without building it: every length and count
+ * must fit in the bytes that remain.  msgpack_unpack_next allocates what a
+ * header claims before it looks for the bytes, so a 5-byte "array of 4G
+ * items" would otherwise cost gigabytes. */
+static bool proto__sane(const uint8_t *p, size_t len)
+{
+	size_t pos = 0, pending = 1;
+
+	while (pending > 0) {
+		if (pos >= len)
+			return false;
+		uint8_t b = p[pos++];
+		uint64_t skip = 0, items = 0;
+		int hdr = 0;
+		pending--;
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+			continue;
+		if (b >= 0x80 && b <= 0x8f)
+			items = 2u * (b & 0x0f);
+		else if (b >= 0x90 && b <= 0x9f)
+			items = b & 0x0f;
+		else if (b >= 0xa0 && b <= 0xbf)
+			skip = b & 0x1f;
+		else if (b == 0xc4 || b == 0xd9)
+			hdr = 1;
+		else if (b == 0xc5 || b == 0xda)
+			hdr = 2;
+		else if (b == 0xc6 || b == 0xdb)
+			hdr = 4;
+		else if (b >= 0xc7 && b <= 0xc9)
+			hdr = b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4;
+		else if (b == 0xca || b == 0xcb)
+			skip = b == 0xca ? 4 : 8;
+		else if (b >= 0xcc && b <= 0xd3)
+			skip = 1u << ((b - 0xcc) & 3);
+		else if (b >= 0xd4 && b <= 0xd8)
+			skip = 1 + (1u << (b - 0xd4));
+		else if (b == 0xdc || b == 0xde)
+			hdr = 2;
+		else if (b == 0xdd || b == 0xdf)
+			hdr = 4;
+		else
+			return false; /* 0xc1, never used */
+		if (hdr) {
+			if (len - pos < (size_t)hdr)
+				return false;
+			uint64_t n = proto__be(p + pos, hdr);
+			pos += (size_t)hdr;
+			if (b >= 0xdc)
+				items = b >= 0xde ? 2 * n : n;
+			else
+				skip = n + (b >= 0xc7 && b <= 0xc9); /* ext: a type byte */
+		}
+		if (skip > len - pos || items > len - pos)
+			return false;
+		pos += (size_t)skip;
+		pending += (size_t)items;
+	}
+	return true;
+}
+
 int repl_decode(const char *payload, size_t len, repl_msg_t *m)
 {
 	size_t off = 0;
 
 	memset(m, 0, sizeof(*m));
 	msgpack_unpacked_init(&m->up);
-	if (msgpack_unpack_next(&m->up, payload, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	if (!proto__sane((const uint8_t *)payload, len) ||
+	    msgpack_unpack_next(&m->up, payload, len, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    off != len)
 		goto bad;
 	const msgpack_object *arr = &m->up.data;

@@ -23,6 +23,7 @@
 #define REPL_PROTO_VERSION 1
 #define REPL_FRAME_HDR 4
 #define REPL_MAX_FRAME (4u << 20) /* payload bytes; more closes the connection */
+#define REPL_MAX_HS_FRAME 4096    /* before the handshake ends */
 #define REPL_NONCE_BYTES 32
 #define REPL_MAC_BYTES 32
 #define REPL_KEY_BYTES 32
