@@ -4,6 +4,7 @@
  *   shm_bench.c   shm           the registry in-process
  *   modes.c       register, heartbeat, lookup, mixed, soak (HTTP, client.c)
  *   ws_bench.c    ws-subscribe  WebSocket push latency
+ *   repl_bench.c  repl          replication lag, bootstrap, renewal load
  */
 #ifndef ARTEMIS_BENCH_H
 #define ARTEMIS_BENCH_H
@@ -15,5 +16,6 @@ int bench_lookup_main(int argc, char **argv);
 int bench_mixed_main(int argc, char **argv);
 int bench_soak_main(int argc, char **argv);
 int bench_ws_subscribe_main(int argc, char **argv);
+int bench_repl_main(int argc, char **argv);
 
 #endif

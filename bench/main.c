@@ -19,6 +19,7 @@ static const struct {
 	{"mixed", bench_mixed_main, "heartbeats every 5 s, 1%/min churn, lookups"},
 	{"soak", bench_soak_main, "mixed for a duration, with progress lines"},
 	{"shm", bench_shm_main, "the shared-memory registry in-process (no HTTP)"},
+	{"repl", bench_repl_main, "replication lag, bootstrap, renewals (through the regions)"},
 };
 
 static void usage(FILE *f)

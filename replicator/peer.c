@@ -238,6 +238,12 @@ static void peer__ready(repl_conn_t *c)
 	if (p->in && p->in != c)
 		repl_conn_close(p->in, "replaced by a new connection");
 	p->in = c;
+	/* It is back (a restart): connect to it now, not after our backoff,
+	 * so its bootstrap snapshot is not delayed. */
+	if (p->out == NULL) {
+		p->connect_at = 0;
+		p->backoff_ms = 0;
+	}
 	peer__send_want(c);
 }
 

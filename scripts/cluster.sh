@@ -6,10 +6,12 @@
 #   scripts/cluster.sh status [N]   pid, /ready and the peers each node sees
 #
 # Node K (1..N) gets:  HTTP 127.0.0.1:$((HTTP_BASE+K)), replication
-# 127.0.0.1:$((REPL_BASE+K)), shm region /artemis-cluster-nodeK, and the
+# 127.0.0.1:$((REPL_BASE+K)), shm region $SHM_PREFIX$K, and the
 # directory $CLUSTER_DIR/nodeK with artemis.conf, data/ (pid file) and
 # artemis.log.  Every other node is a peer.  Environment overrides:
 #   ARTEMIS_BIN (build/artemis)  CLUSTER_DIR (./cluster)  HTTP_BASE (18080)
+#   SHM_PREFIX (/artemis-cluster-node)  FRESH (set: start with --fresh)
+#   MAX_INSTANCES (200000)
 #   REPL_BASE (19090)  CLUSTER_KEY (local-cluster-key)  WORKERS (1)
 #   EXTRA_CONF (lines appended to [cluster], e.g. "digest_interval_ms = 2000")
 set -eu
@@ -21,6 +23,7 @@ DIR=${CLUSTER_DIR:-./cluster}
 HTTP_BASE=${HTTP_BASE:-18080}
 REPL_BASE=${REPL_BASE:-19090}
 KEY=${CLUSTER_KEY:-local-cluster-key}
+SHM_PREFIX=${SHM_PREFIX:-/artemis-cluster-node}
 WORKERS=${WORKERS:-1}
 
 case $N in ''|*[!0-9]*) echo "cluster.sh: N must be a number" >&2; exit 2 ;; esac
@@ -40,7 +43,7 @@ conf() { # conf K: write nodeK's configuration
 		echo "data_dir = $d/data"
 		echo
 		echo "[registry]"
-		echo "shm_name = /artemis-cluster-node$k"
+		echo "shm_name = $SHM_PREFIX$k"
 		echo "max_instances = ${MAX_INSTANCES:-200000}"
 		echo
 		echo "[log]"
