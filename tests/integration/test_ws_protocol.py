@@ -393,3 +393,28 @@ def test_connection_json_is_get_only(node):
     assert all(isinstance(v, str) for v in body.values())
     st, _, _ = node.post_json(CONN, {})
     assert st == 405
+
+
+def test_changes_replicated_from_a_peer_node_are_pushed(tmp_path):
+    """Two real nodes: a register and an unregister on node 0 are pushed to
+    subscribers of node 1 (changes with origin != 0)."""
+    import pytest
+    cluster_util = pytest.importorskip("cluster_util")
+    c = cluster_util.Cluster(str(tmp_path), 2).start()
+    try:
+        svc = uniq("Repl")
+        sub, every = RawWS(c[1], CHANGE), RawWS(c[1], ALL)
+        sub.send_text(json.dumps({"serviceId": svc}))
+        # the subscription has no ack: a local probe on node 1 shows it is live
+        subscribe_until_live(c[1], sub, svc, iid="local-probe")
+        register(c[0], inst(svc, "remote"))
+        for ws in (sub, every):
+            recv_until(ws, lambda m: m["changeType"] == "new" and
+                       m["instance"]["instanceId"] == "remote", timeout=10.0)
+        unregister(c[0], inst(svc, "remote"))
+        recv_until(sub, lambda m: m["changeType"] == "delete" and
+                   m["instance"]["instanceId"] == "remote", timeout=10.0)
+        sub.close()
+        every.close()
+    finally:
+        c.finish()
