@@ -680,9 +680,13 @@ static bool ws__upgrade(const http_upgrade_t *up)
 	}
 	if (!ws__accept(s, req, service))
 		return true;
-	if (up->rest_len > 0 && up->rest_len <= sizeof(W.rbuf)) {
-		memcpy(W.rbuf, up->rest, up->rest_len);
-		ws__feed(s, W.rbuf, up->rest_len);
+	/* Frames the client sent right behind its request (the parser
+	 * unmasks in place, so through the read buffer). */
+	for (size_t off = 0; off < up->rest_len && s->state == WS_ST_OPEN;) {
+		size_t n = up->rest_len - off < sizeof(W.rbuf) ? up->rest_len - off : sizeof(W.rbuf);
+		memcpy(W.rbuf, up->rest + off, n);
+		ws__feed(s, W.rbuf, n);
+		off += n;
 	}
 	return true;
 }

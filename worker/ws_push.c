@@ -37,7 +37,7 @@
 #define WS_PUSH_POLL_MS   2     /* DESIGN.md §3: a short timer; p99 push latency budget 10 ms */
 #define WS_PUSH_BATCH     4096  /* changes per tick at most; the rest on the next tick */
 #define WS_TOPICS_MIN     256
-#define WS_MAX_SUBSCRIPTIONS 16384 /* per session */
+#define WS_MAX_SUBSCRIPTIONS 4096 /* per session; more are ignored (docs/API-NOTES.md) */
 
 struct ws_topic {
 	ws_topic_t *next; /* hash chain */
