@@ -49,11 +49,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WS_SWEEP_MS      1000
-#define WS_CLOSE_WAIT_MS 2000
-#define WS_READ_BUF      (64u << 10)
-#define WS_READS_PER_EVENT 4
-#define WS_GUID          "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_SWEEP_MS         1000
+#define WS_CLOSE_WAIT_MS    2000
+#define WS_READ_BUF         (64u << 10)
+#define WS_READS_PER_EVENT  4
+#define WS_GUID             "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define WS_SUBSCRIBE_PREFIX "/api/v1/discovery/subscribe/"
 
 typedef struct {
@@ -152,9 +152,8 @@ static void ws__count(ws_session_t *s, bool on)
 	if (s->counted == on || s->kind == WS_KIND_ALL || s->kind == WS_KIND_NONE)
 		return;
 	s->counted = on;
-	metrics_ws_session(s->kind == WS_KIND_HEARTBEAT ? METRICS_WS_REGISTRY
-							 : METRICS_WS_DISCOVERY,
-			   on ? 1 : -1);
+	metrics_ws_session(
+	    s->kind == WS_KIND_HEARTBEAT ? METRICS_WS_REGISTRY : METRICS_WS_DISCOVERY, on ? 1 : -1);
 }
 
 /* ---- Teardown ---------------------------------------------------------------- */
@@ -204,7 +203,7 @@ static void ws__want_write(ws_session_t *s, bool on)
 		return;
 	event_del(&s->ev);
 	event_assign(&s->ev, W.w->base, s->fd, EV_READ | EV_PERSIST | (on ? EV_WRITE : 0),
-		     ws__on_event, s);
+	             ws__on_event, s);
 	event_add(&s->ev, NULL);
 	s->ev_write = on;
 }
@@ -279,12 +278,12 @@ static int ws__write(ws_session_t *s, const struct iovec *iov, int niov)
 static void ws__slow_consumer(ws_session_t *s)
 {
 	log_warn("%s: %s: %zu bytes of output not taken (max_output_bytes %u): closing 1008",
-		 __func__, s->peer, ws__pending(s), ws_cfg()->ws_max_output_bytes);
+	         __func__, s->peer, ws__pending(s), ws_cfg()->ws_max_output_bytes);
 	ws_session_close(s, WS_CLOSE_POLICY, "slow consumer");
 }
 
 static void ws__send_raw(ws_session_t *s, const uint8_t *hdr, size_t hlen, const void *payload,
-			 size_t len)
+                         size_t len)
 {
 	struct iovec iov[2] = {{(void *)(uintptr_t)hdr, hlen}, {(void *)(uintptr_t)payload, len}};
 	int rc = ws__write(s, iov, 2);
@@ -300,7 +299,7 @@ static void ws__send_raw(ws_session_t *s, const uint8_t *hdr, size_t hlen, const
 }
 
 void ws_session_send_frame(ws_session_t *s, const uint8_t *hdr, size_t hlen, const void *payload,
-			   size_t len)
+                           size_t len)
 {
 	if (s->state != WS_ST_OPEN)
 		return;
@@ -400,8 +399,8 @@ static int ws__on_control(void *ctx, enum ws_opcode op, const uint8_t *data, siz
 }
 
 static const ws_parser_cb_t ws__parser_cb = {
-	.on_text = ws__on_text,
-	.on_control = ws__on_control,
+    .on_text = ws__on_text,
+    .on_control = ws__on_control,
 };
 
 /* ---- Input --------------------------------------------------------------------------- */
@@ -504,9 +503,9 @@ static int ws__route(const http_request_t *req, const char **service)
 		const char *path;
 		enum ws_kind kind;
 	} paths[] = {
-		{"/artemis/websocket/registry/heartbeat", WS_KIND_HEARTBEAT},
-		{"/artemis/websocket/discovery/instance-change", WS_KIND_CHANGE},
-		{"/artemis/websocket/discovery/all-instance-change", WS_KIND_ALL},
+	    {"/artemis/websocket/registry/heartbeat", WS_KIND_HEARTBEAT},
+	    {"/artemis/websocket/discovery/instance-change", WS_KIND_CHANGE},
+	    {"/artemis/websocket/discovery/all-instance-change", WS_KIND_ALL},
 	};
 	size_t plen = sizeof(WS_SUBSCRIBE_PREFIX) - 1;
 
@@ -546,7 +545,7 @@ static bool ws__header_has(const char *v, const char *want)
 static bool ws__key_ok(const char *key)
 {
 	static const char b64[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 	if (key == NULL || strlen(key) != 24 || strcmp(key + 22, "==") != 0)
 		return false;
@@ -556,7 +555,8 @@ static bool ws__key_ok(const char *key)
 	return true;
 }
 
-static void ws__accept_value(const char *key, char out[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE) + 1])
+static void ws__accept_value(const char *key,
+                             char out[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE) + 1])
 {
 	struct sha1_ctx ctx;
 	uint8_t digest[SHA1_DIGEST_SIZE];
@@ -593,8 +593,8 @@ static void ws__refuse(ws_session_t *s, const char *status, const char *extra)
 {
 	char resp[256];
 	int n = snprintf(resp, sizeof(resp),
-			 "HTTP/1.1 %s\r\n%sContent-Length: 0\r\nConnection: close\r\n\r\n", status,
-			 extra ? extra : "");
+	                 "HTTP/1.1 %s\r\n%sContent-Length: 0\r\nConnection: close\r\n\r\n", status,
+	                 extra ? extra : "");
 	struct iovec iov = {resp, (size_t)n};
 
 	s->kind = WS_KIND_NONE;
@@ -632,9 +632,9 @@ static bool ws__accept(ws_session_t *s, const http_request_t *req, const char *s
 
 	ws__accept_value(http_request_header(req, "Sec-WebSocket-Key"), accept);
 	n = snprintf(resp, sizeof(resp),
-		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-		     accept);
+	             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	             "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+	             accept);
 	iov = (struct iovec){resp, (size_t)n};
 	s->state = WS_ST_OPEN;
 	ws__list_del(&W.closing, s);
@@ -683,7 +683,8 @@ static bool ws__upgrade(const http_upgrade_t *up)
 	/* Frames the client sent right behind its request (the parser
 	 * unmasks in place, so through the read buffer). */
 	for (size_t off = 0; off < up->rest_len && s->state == WS_ST_OPEN;) {
-		size_t n = up->rest_len - off < sizeof(W.rbuf) ? up->rest_len - off : sizeof(W.rbuf);
+		size_t n =
+		    up->rest_len - off < sizeof(W.rbuf) ? up->rest_len - off : sizeof(W.rbuf);
 		memcpy(W.rbuf, up->rest + off, n);
 		ws__feed(s, W.rbuf, n);
 		off += n;
@@ -742,7 +743,8 @@ void ws_shutdown(void)
 	W.ready = false;
 }
 
-/* ---- Status ------------------------------------------------------------------------------------ */
+/* ---- Status ------------------------------------------------------------------------------------
+ */
 
 void api_status_ws_connection(const http_request_t *req, http_response_t *res)
 {
@@ -752,5 +754,5 @@ void api_status_ws_connection(const http_request_t *req, http_response_t *res)
 	metrics_ws_totals(&registry, &discovery);
 	res->body.len = 0;
 	http_res_printf(res, "{\"discovery\":\"%llu\",\"registry\":\"%llu\"}",
-			(unsigned long long)discovery, (unsigned long long)registry);
+	                (unsigned long long)discovery, (unsigned long long)registry);
 }

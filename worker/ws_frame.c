@@ -255,8 +255,7 @@ static size_t ws__payload(ws_parser_t *p, uint8_t *data, size_t len)
 	return n;
 }
 
-int ws_parser_feed(ws_parser_t *p, uint8_t *data, size_t len, const ws_parser_cb_t *cb,
-		   void *ctx)
+int ws_parser_feed(ws_parser_t *p, uint8_t *data, size_t len, const ws_parser_cb_t *cb, void *ctx)
 {
 	size_t i = 0;
 	int rc;
@@ -288,7 +287,7 @@ int ws_parser_feed(ws_parser_t *p, uint8_t *data, size_t len, const ws_parser_cb
 		p->hdr_len = 0;
 		p->hdr_need = 2;
 		rc = ws__is_control(p->opcode) ? ws__control_done(p, cb, ctx)
-					       : ws__data_done(p, cb, ctx);
+		                               : ws__data_done(p, cb, ctx);
 		if (rc != 0)
 			return rc;
 	}

@@ -43,7 +43,7 @@ enum ws_close_code {
 
 /* Largest frame header a server writes: 2 + 8 (no mask). */
 #define WS_FRAME_HDR_MAX 10
-#define WS_CONTROL_MAX 125
+#define WS_CONTROL_MAX   125
 
 /* What the parser hands up.  Return 0 to go on; anything else stops
  * ws_parser_feed at once (the session was closed) and is returned. */
@@ -56,19 +56,19 @@ typedef struct {
 } ws_parser_cb_t;
 
 typedef struct {
-	uint32_t max_message;     /* bytes of one (reassembled) message */
-	uint32_t error;           /* close code once the parser failed, else 0 */
+	uint32_t max_message; /* bytes of one (reassembled) message */
+	uint32_t error;       /* close code once the parser failed, else 0 */
 	/* The frame being read. */
 	uint8_t hdr[14];
 	uint8_t hdr_len;
-	uint8_t hdr_need;         /* bytes of the header once its length is known */
+	uint8_t hdr_need; /* bytes of the header once its length is known */
 	uint8_t opcode;
 	bool fin;
 	uint8_t mask[4];
-	uint64_t remaining;       /* payload bytes of this frame still to come */
-	uint64_t frame_pos;       /* payload bytes of this frame seen (mask index) */
+	uint64_t remaining; /* payload bytes of this frame still to come */
+	uint64_t frame_pos; /* payload bytes of this frame seen (mask index) */
 	/* The message being reassembled (data frames). */
-	bool in_message;          /* a text message was started and not finished */
+	bool in_message; /* a text message was started and not finished */
 	shm_buf_t msg;
 	/* The control frame being read (may arrive between fragments). */
 	uint8_t ctl[WS_CONTROL_MAX];
@@ -83,8 +83,7 @@ void ws_parser_release(ws_parser_t *p);
  * Returns 0 when all was consumed, a positive close code when the input
  * broke a rule (p->error keeps it; further input is ignored), or what a
  * callback returned to stop. */
-int ws_parser_feed(ws_parser_t *p, uint8_t *data, size_t len, const ws_parser_cb_t *cb,
-		   void *ctx);
+int ws_parser_feed(ws_parser_t *p, uint8_t *data, size_t len, const ws_parser_cb_t *cb, void *ctx);
 
 /* Write an unmasked server frame header for a payload of len bytes;
  * returns the header length (2..10). */

@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WS_HB_PATH "/artemis/websocket/registry/heartbeat"
+#define WS_HB_PATH         "/artemis/websocket/registry/heartbeat"
 #define WS_GENERIC_SUCCESS "{\"failedInstances\":null,\"responseStatus\":" API_STATUS_SUCCESS "}"
 
 /* True for the codes the Java client answers with a register. */
@@ -39,16 +39,18 @@ static bool ws__reregistered(json_t *failed)
 {
 	const char *code = json_string_value(json_object_get(failed, "errorCode"));
 
-	return code != NULL && (strcmp(code, API_DATA_NOT_FOUND) == 0 || strcmp(code, "unknown") == 0);
+	return code != NULL &&
+	       (strcmp(code, API_DATA_NOT_FOUND) == 0 || strcmp(code, "unknown") == 0);
 }
 
-static int ws__append_fitting(shm_buf_t *out, json_t *arr, bool first_pass, size_t max,
-			      size_t tail, size_t *n)
+static int ws__append_fitting(shm_buf_t *out, json_t *arr, bool first_pass, size_t max, size_t tail,
+                              size_t *n)
 {
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		char *text;
 		size_t len;
 
@@ -59,7 +61,8 @@ static int ws__append_fitting(shm_buf_t *out, json_t *arr, bool first_pass, size
 			return -1;
 		len = strlen(text);
 		if (out->len + (*n ? 1 : 0) + len + tail <= max) {
-			if ((*n && json_put_raw(out, ",") != 0) || shm_buf_append(out, text, len) != 0) {
+			if ((*n && json_put_raw(out, ",") != 0) ||
+			    shm_buf_append(out, text, len) != 0) {
 				free(text);
 				return -1;
 			}
@@ -111,14 +114,14 @@ void ws_heartbeat_on_text(ws_session_t *s, char *msg, size_t len)
 {
 	static http_response_t res;
 	http_request_t req = {
-		.method = HTTP_M_POST,
-		.path = WS_HB_PATH,
-		.path_len = sizeof(WS_HB_PATH) - 1,
-		.query = "",
-		.body = msg,
-		.body_len = len,
-		.content_type = "application/json",
-		.peer_ip = s->peer,
+	    .method = HTTP_M_POST,
+	    .path = WS_HB_PATH,
+	    .path_len = sizeof(WS_HB_PATH) - 1,
+	    .query = "",
+	    .body = msg,
+	    .body_len = len,
+	    .content_type = "application/json",
+	    .peer_ip = s->peer,
 	};
 	const char *text;
 	size_t text_len;

@@ -44,11 +44,11 @@ typedef struct ws_session {
 	struct ws_session *prev, *next; /* the list of its state */
 	struct event ev;
 	int fd;
-	uint8_t kind;  /* enum ws_kind */
-	uint8_t state; /* enum ws_state */
-	bool ev_write; /* EV_WRITE is part of ev */
-	bool counted;  /* included in the connection.json gauge */
-	bool attached; /* known to ws_push.c (ws_push_attach) */
+	uint8_t kind;         /* enum ws_kind */
+	uint8_t state;        /* enum ws_state */
+	bool ev_write;        /* EV_WRITE is part of ev */
+	bool counted;         /* included in the connection.json gauge */
+	bool attached;        /* known to ws_push.c (ws_push_attach) */
 	uint64_t opened_ms;   /* CLOCK_MONOTONIC */
 	uint64_t deadline_ms; /* closing: give up waiting then */
 	ws_parser_t parser;
@@ -69,7 +69,7 @@ uint64_t ws_now_ms(void); /* CLOCK_MONOTONIC milliseconds */
  * unless the socket does not take it at once).  Dropped unless the session
  * is open.  May close the session (slow consumer: 1008). */
 void ws_session_send_frame(ws_session_t *s, const uint8_t *hdr, size_t hlen, const void *payload,
-			   size_t len);
+                           size_t len);
 /* Frame and queue one message. */
 void ws_session_send(ws_session_t *s, enum ws_opcode op, const void *payload, size_t len);
 /* Start the close handshake (no-op unless open). */

@@ -34,9 +34,9 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define WS_PUSH_POLL_MS   2     /* DESIGN.md §3: a short timer; p99 push latency budget 10 ms */
-#define WS_PUSH_BATCH     4096  /* changes per tick at most; the rest on the next tick */
-#define WS_TOPICS_MIN     256
+#define WS_PUSH_POLL_MS      2    /* DESIGN.md §3: a short timer; p99 push latency budget 10 ms */
+#define WS_PUSH_BATCH        4096 /* changes per tick at most; the rest on the next tick */
+#define WS_TOPICS_MIN        256
 #define WS_MAX_SUBSCRIPTIONS 4096 /* per session; more are ignored (docs/API-NOTES.md) */
 
 struct ws_topic {
@@ -45,7 +45,7 @@ struct ws_topic {
 	ws_session_t **subs;
 	uint32_t nsubs, cap;
 	uint32_t len;
-	char name[];      /* exact case, NUL-terminated */
+	char name[]; /* exact case, NUL-terminated */
 };
 
 static struct {
@@ -55,7 +55,7 @@ static struct {
 	uint32_t nbuckets, ntopics;
 	ws_session_t **all; /* all-instance-change sessions */
 	uint32_t nall, all_cap;
-	unsigned attached;  /* change + all-change sessions */
+	unsigned attached; /* change + all-change sessions */
 	bool armed;
 	struct event ev_tick;
 	shm_cursor_t cur;
@@ -187,8 +187,8 @@ void ws_push_on_text(ws_session_t *s, char *msg, size_t len)
 	json_t *id = json_is_object(root) ? json_member(root, "serviceid") : NULL;
 
 	/* Java logs and drops a DiscoveryConfig it cannot read; no answer. */
-	if (json_is_string(id) && ws_push_subscribe(s, json_string_value(id),
-						    json_string_length(id)) < 0)
+	if (json_is_string(id) &&
+	    ws_push_subscribe(s, json_string_value(id), json_string_length(id)) < 0)
 		ws_session_close(s, WS_CLOSE_INTERNAL, "out of memory");
 	json_decref(root);
 }
@@ -201,8 +201,7 @@ int ws_push_attach(ws_session_t *s)
 {
 	if (s->attached)
 		return 0;
-	if (s->kind == WS_KIND_ALL &&
-	    ws__ptr_push((void ***)&P.all, &P.nall, &P.all_cap, s) < 0)
+	if (s->kind == WS_KIND_ALL && ws__ptr_push((void ***)&P.all, &P.nall, &P.all_cap, s) < 0)
 		return -ENOMEM;
 	if (P.attached++ == 0 && !P.armed) {
 		struct timeval tv = {0, WS_PUSH_POLL_MS * 1000};
@@ -334,7 +333,7 @@ static void ws__reload_to(const char *service, ws_session_t *const *subs, uint32
 }
 
 static int ws__reload_all_cb(void *ctx, const char *service, size_t len,
-			     const shm_service_info_t *info)
+                             const shm_service_info_t *info)
 {
 	(void)ctx;
 	(void)len;
@@ -347,8 +346,8 @@ static void ws__overrun(void)
 {
 	if (!P.overflow_logged) {
 		log_warn("%s: the change log overran this worker's push cursor: sending reload "
-			 "for every subscribed service",
-			 __func__);
+		         "for every subscribed service",
+		         __func__);
 		P.overflow_logged = true;
 	}
 	for (uint32_t b = 0; b < P.nbuckets; b++)

@@ -88,7 +88,7 @@ static void test_rfc_masked_hello(void **state)
 {
 	/* RFC 6455 §5.7: a single-frame masked text message "Hello". */
 	static const uint8_t hello[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
-					0x7f, 0x9f, 0x4d, 0x51, 0x58};
+	                                0x7f, 0x9f, 0x4d, 0x51, 0x58};
 	ws_parser_t p;
 	events_t e = {0};
 
@@ -163,14 +163,19 @@ static void test_close_codes(void **state)
 	assert_int_equal(expect_error(buf, mk(buf, 0x81, "\xc3\x28", 2), 1024), WS_CLOSE_BAD_DATA);
 	assert_int_equal(expect_error(buf, mk(buf, 0x81, big, 200), 199), WS_CLOSE_TOO_BIG);
 	assert_int_equal(expect_error(buf, mk(buf, 0x81, big, 200), 200), 0);
-	assert_int_equal(expect_error(buf, mk(buf, 0xC1, "x", 1), 1024), WS_CLOSE_PROTOCOL); /* RSV1 */
-	assert_int_equal(expect_error(buf, mk(buf, 0x80, "x", 1), 1024), WS_CLOSE_PROTOCOL); /* lone cont */
-	assert_int_equal(expect_error(buf, mk(buf, 0x83, "x", 1), 1024), WS_CLOSE_PROTOCOL); /* opcode 3 */
-	assert_int_equal(expect_error(buf, mk(buf, 0x09, "x", 1), 1024), WS_CLOSE_PROTOCOL); /* frag ping */
+	assert_int_equal(expect_error(buf, mk(buf, 0xC1, "x", 1), 1024),
+	                 WS_CLOSE_PROTOCOL); /* RSV1 */
+	assert_int_equal(expect_error(buf, mk(buf, 0x80, "x", 1), 1024),
+	                 WS_CLOSE_PROTOCOL); /* lone cont */
+	assert_int_equal(expect_error(buf, mk(buf, 0x83, "x", 1), 1024),
+	                 WS_CLOSE_PROTOCOL); /* opcode 3 */
+	assert_int_equal(expect_error(buf, mk(buf, 0x09, "x", 1), 1024),
+	                 WS_CLOSE_PROTOCOL); /* frag ping */
 	assert_int_equal(expect_error(buf, mk(buf, 0x89, big, 126), 1024), WS_CLOSE_PROTOCOL);
 	assert_int_equal(expect_error(buf, mk(buf, 0x88, "\x03", 1), 1024), WS_CLOSE_PROTOCOL);
 	assert_int_equal(expect_error(buf, mk(buf, 0x88, "\x03\xed", 2), 1024), WS_CLOSE_PROTOCOL);
-	assert_int_equal(expect_error(buf, mk(buf, 0x88, "\x03\xe8\xff", 3), 1024), WS_CLOSE_BAD_DATA);
+	assert_int_equal(expect_error(buf, mk(buf, 0x88, "\x03\xe8\xff", 3), 1024),
+	                 WS_CLOSE_BAD_DATA);
 	assert_int_equal(expect_error(buf, mk(buf, 0x88, "\x03\xe8ok", 4), 1024), 0);
 	/* a text frame while a fragmented message is open */
 	size_t n = mk(buf, 0x01, "a", 1);
@@ -228,16 +233,17 @@ static void make_response(shm_buf_t *b, int nf, int np)
 	b->len = 0;
 	shm_buf_append(b, "{\"failedInstances\":[", 20);
 	for (int i = 0; i < np + nf; i++) {
-		int len = snprintf(entry, sizeof(entry),
-				   "%s{\"errorCode\":\"%s\",\"errorMessage\":\"m\",\"instance\":"
-				   "{\"instanceId\":\"%s%d\",\"serviceId\":\"svc\",\"url\":\"http://"
-				   "x/%0100d\"}}",
-				   i ? "," : "", i < np ? "no-permission" : "data-not-found",
-				   i < np ? "np" : "nf", i, 0);
+		int len =
+		    snprintf(entry, sizeof(entry),
+		             "%s{\"errorCode\":\"%s\",\"errorMessage\":\"m\",\"instance\":"
+		             "{\"instanceId\":\"%s%d\",\"serviceId\":\"svc\",\"url\":\"http://"
+		             "x/%0100d\"}}",
+		             i ? "," : "", i < np ? "no-permission" : "data-not-found",
+		             i < np ? "np" : "nf", i, 0);
 		shm_buf_append(b, entry, (size_t)len);
 	}
 	const char *tail = "],\"responseStatus\":{\"errorCode\":\"partial_fail\",\"message\":\"\","
-			   "\"status\":\"partial_fail\"}}";
+	                   "\"status\":\"partial_fail\"}}";
 	shm_buf_append(b, tail, strlen(tail));
 }
 
@@ -261,16 +267,17 @@ static void test_heartbeat_fit(void **state)
 	assert_non_null(root);
 	arr = json_object_get(root, "failedInstances");
 	assert_true(json_array_size(arr) > 10);
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		const char *code = json_string_value(json_object_get(v, "errorCode"));
 		if (strcmp(code, "no-permission") == 0)
 			seen_np++;
 		else
 			assert_int_equal(seen_np, 0); /* data-not-found first */
 	}
-	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(root, "responseStatus"), "status")),
-			    "partial_fail");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(root, "responseStatus"), "status")),
+	    "partial_fail");
 	json_decref(root);
 	shm_buf_free(&b);
 }
@@ -278,13 +285,13 @@ static void test_heartbeat_fit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc_masked_hello),
-		cmocka_unit_test(test_rfc_unmasked_is_1002),
-		cmocka_unit_test(test_fragments_and_interleaved_ping),
-		cmocka_unit_test(test_close_codes),
-		cmocka_unit_test(test_utf8),
-		cmocka_unit_test(test_frame_header),
-		cmocka_unit_test(test_heartbeat_fit),
+	    cmocka_unit_test(test_rfc_masked_hello),
+	    cmocka_unit_test(test_rfc_unmasked_is_1002),
+	    cmocka_unit_test(test_fragments_and_interleaved_ping),
+	    cmocka_unit_test(test_close_codes),
+	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_frame_header),
+	    cmocka_unit_test(test_heartbeat_fit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
