@@ -13,8 +13,9 @@ import signal
 import struct
 import time
 
-from artemis_it import (NOT_EXISTING, PARTIAL_FAIL, SUCCESS, assert_status, child_pids,  # noqa: F401
-                        failed_by_id, inst, register, uniq, unregister, wait_for)
+from artemis_it import (NOT_EXISTING, PARTIAL_FAIL, REGION, SUCCESS, ZONE, assert_ok,  # noqa: F401
+                        assert_status, child_pids, failed_by_id, inst, instance_ids, register,
+                        uniq, unregister, wait_for)
 from ws_util import (ALL, CHANGE, HB, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawWS,
                      frame)
 
@@ -418,3 +419,46 @@ def test_changes_replicated_from_a_peer_node_are_pushed(tmp_path):
         every.close()
     finally:
         c.finish()
+
+
+def synced(ws):
+    """A ping answered means every message sent before it was processed."""
+    ws.send(frame(OP_PING, b"sync"))
+    while True:
+        fin, op, payload = ws.recv_frame()
+        if op == OP_PONG and payload == b"sync":
+            return
+
+
+def test_java_client_flow_over_websockets(fresh_node):
+    """API.md §6.2-6.4 as the Java clients do it: unregister first, the
+    heartbeat socket's data-not-found drives register.json, the discovery
+    client subscribes by DiscoveryConfig and follows pushes."""
+    n = fresh_node
+    svc = uniq("JavaApp")
+    mine = [inst(svc, "j%d" % k) for k in range(3)]
+    assert_ok(unregister(n, *mine))          # RegistryClient.register()
+    sub = RawWS(n, CHANGE)
+    sub.send_text(json.dumps({"serviceId": svc, "regionId": REGION, "zoneId": ZONE}))
+    synced(sub)
+    hb = RawWS(n, HB)
+    hb.send_text(json.dumps({"instances": mine}))
+    body = hb.recv_json()
+    assert_status(body, PARTIAL_FAIL)
+    again = [f["instance"] for f in body["failedInstances"]
+             if f["errorCode"] in ("data-not-found", "unknown")]
+    assert sorted(i["instanceId"] for i in again) == ["j0", "j1", "j2"]
+    assert_ok(register(n, *again))
+    hb.send_text(json.dumps({"instances": mine}))
+    assert hb.recv_json() == {"failedInstances": None, "responseStatus": SUCCESS}
+    news = set()
+    while news != {"j0", "j1", "j2"}:
+        m = sub.recv_json()
+        assert m["changeType"] == "new" and m["instance"]["serviceId"] == svc, m
+        news.add(m["instance"]["instanceId"])
+    assert sorted(instance_ids(n, svc)) == ["j0", "j1", "j2"]
+    assert_ok(unregister(n, mine[0]))
+    m = recv_until(sub, lambda m: m["changeType"] == "delete")
+    assert m["instance"]["instanceId"] == "j0"
+    for ws in (hb, sub):
+        ws.close()
