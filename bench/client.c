@@ -10,9 +10,9 @@
  * is closed and reconnects 100 ms later.
  *
  * Scheduling: flat-out classes keep every connection's pipeline full; rated
- * classes are advanced by a 1 ms tick that computes how many requests are
- * due and hands them to connections with room (a backlog waits, its latency
- * counted from when it was due).
+ * classes are advanced by a 100 us tick (a precise timer) that computes how
+ * many requests are due and hands them to connections with room, and by
+ * each answer (a backlog waits, its latency counted from when it was due).
  */
 #include "client.h"
 
@@ -34,6 +34,8 @@
 #define BODY_KEEP (1u << 20) /* response bytes kept to find responseStatus */
 #define RECONNECT_NS 100000000ull
 #define UNREACHABLE_NS 3000000000ull
+#define TICK_US 100               /* rated dispatch: at most this late */
+#define HOUSEKEEPING_NS 1000000ull /* timeouts, reconnects, the end */
 
 typedef struct bench_conn {
 	bench_class_t *cls;
@@ -296,6 +298,7 @@ static const http_parser_settings parser_settings = {
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_fill(bench_conn_t *c, uint64_t now);
+static void conn_fill_rated(bench_conn_t *c, uint64_t now);
 
 /* Close and fail what is in flight with the given kind; reconnect later. */
 static void conn_fail(bench_conn_t *c, uint64_t *kind_run, uint64_t *kind_win)
@@ -478,7 +481,10 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		c->reconnect_at = 0; /* the server closed by the book: at once */
 		return;
 	}
-	conn_fill(c, bench_now_ns());
+	if (c->cls->rate > 0)
+		conn_fill_rated(c, bench_now_ns());
+	else
+		conn_fill(c, bench_now_ns());
 }
 
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
@@ -508,20 +514,43 @@ struct run_state {
 	bench_run_t *run;
 	bench_class_t **cls;
 	unsigned n;
-	uint64_t start, end, timeout_ns, next_progress, drain_until;
+	uint64_t start, end, timeout_ns, next_progress, drain_until, next_housekeeping;
 	bool draining;
 	struct event *tick;
 };
+
+/* How many requests of a rated class are due by now: request k is due at
+ * start + k/rate, so k = 0 at once. */
+static uint64_t class_due(const bench_class_t *cls, uint64_t now)
+{
+	uint64_t due = (uint64_t)((double)(now - cls->start_ns) * 1e-9 * cls->rate) + 1;
+	return cls->limit && due > cls->limit ? cls->limit : due;
+}
+
+static uint64_t class_due_at(const bench_class_t *cls)
+{
+	return cls->start_ns + (uint64_t)((double)cls->issued / cls->rate * 1e9);
+}
+
+/* Rated class, one connection with room (after an answer): what is due. */
+static void conn_fill_rated(bench_conn_t *c, uint64_t now)
+{
+	bench_class_t *cls = c->cls;
+	if (c->fd < 0 || c->connecting || c->close_after || c->run->stop)
+		return;
+	uint64_t due = class_due(cls, now);
+	while (c->count < cls->pipeline && cls->issued < due)
+		if (!conn_issue(c, class_due_at(cls), now))
+			break;
+	conn_flush(c);
+}
 
 /* Rated classes: hand the requests now due to connections with room. */
 static void class_dispatch(bench_run_t *run, bench_class_t *cls, uint64_t now)
 {
 	if (cls->rate <= 0 || run->stop)
 		return;
-	double due_f = (double)(now - cls->start_ns) * 1e-9 * cls->rate;
-	uint64_t due = (uint64_t)due_f;
-	if (cls->limit && due > cls->limit)
-		due = cls->limit;
+	uint64_t due = class_due(cls, now);
 	unsigned nc = cls->connections;
 	while (cls->issued < due) {
 		bench_conn_t *pick = NULL;
@@ -535,8 +564,7 @@ static void class_dispatch(bench_run_t *run, bench_class_t *cls, uint64_t now)
 		}
 		if (!pick)
 			break;
-		uint64_t at = cls->start_ns + (uint64_t)((double)cls->issued / cls->rate * 1e9);
-		if (!conn_issue(pick, at, now))
+		if (!conn_issue(pick, class_due_at(cls), now))
 			break;
 		if (pick->count == cls->pipeline || cls->issued == due)
 			conn_flush(pick);
@@ -591,13 +619,16 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct run_state *st = arg;
 	bench_run_t *run = st->run;
 	uint64_t now = bench_now_ns();
+	for (unsigned i = 0; i < st->n && !st->draining; i++)
+		class_dispatch(run, st->cls[i], now);
+	if (now < st->next_housekeeping)
+		return;
+	st->next_housekeeping = now + HOUSEKEEPING_NS;
 	if (run->tick)
 		run->tick(run, now);
 	bool all_done = true;
 	for (unsigned i = 0; i < st->n; i++) {
 		bench_class_t *cls = st->cls[i];
-		if (!st->draining)
-			class_dispatch(run, cls, now);
 		class_housekeeping(st, cls, now);
 		if (!class_finished(cls))
 			all_done = false;
@@ -703,9 +734,20 @@ static void class_teardown(bench_class_t *cls)
 	bbuf_free(&cls->zbuf);
 }
 
+struct event_base *bench_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	if (!cfg)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	struct event_base *base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 int bench_run(bench_run_t *run, bench_class_t **cls, unsigned n)
 {
-	struct event_base *base = run->base ? run->base : event_base_new();
+	struct event_base *base = run->base ? run->base : bench_base_new();
 	if (!base)
 		return -ENOMEM;
 	struct run_state st = {.run = run, .cls = cls, .n = n};
@@ -722,8 +764,8 @@ int bench_run(bench_run_t *run, bench_class_t **cls, unsigned n)
 			conn_open(&cls[i]->conns[k]);
 	}
 	st.tick = event_new(base, -1, EV_PERSIST, tick_cb, &st);
-	struct timeval ms = {0, 1000};
-	event_add(st.tick, &ms);
+	struct timeval tv = {0, TICK_US};
+	event_add(st.tick, &tv);
 	event_base_dispatch(base);
 	event_free(st.tick);
 	for (unsigned i = 0; i < n; i++) {

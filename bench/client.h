@@ -138,6 +138,9 @@ typedef struct bench_run {
 
 uint64_t bench_now_ns(void);
 
+/* An event base with a precise (timerfd) timer, as bench_run makes. */
+struct event_base *bench_base_new(void);
+
 /* Run the classes together; 0, or -errno on a setup failure (per-request
  * failures are statistics, not errors). */
 int bench_run(bench_run_t *run, bench_class_t **cls, unsigned n);

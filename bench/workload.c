@@ -184,30 +184,83 @@ uint32_t wl_owned(const wl_opts_t *o, unsigned t)
 					      : o->instances / o->ntargets;
 }
 
+/* Appenders without printf: bodies are generated at the rate the server
+ * answers, so the load generator must stay cheap. */
+static char *put_mem(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define PUT_LIT(p, lit) put_mem((p), (lit), sizeof(lit) - 1)
+
+static char *put_u32(char *p, uint32_t v)
+{
+	char tmp[10];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static char *put_str(char *p, const char *s)
+{
+	return put_mem(p, s, strlen(s));
+}
+
 void wl_instance_json(const wl_opts_t *o, bbuf_t *b, uint32_t i, uint32_t gen, bool full)
 {
-	char id[64], svc[64], ip[32];
-	wl_instance_id(o, i, gen, id, sizeof(id));
-	wl_service_id(o, i % o->services, svc, sizeof(svc));
-	snprintf(ip, sizeof(ip), "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
-	bbuf_printf(b,
-		    "{\"regionId\":\"%s\",\"zoneId\":\"%s\",\"serviceId\":\"%s\","
-		    "\"instanceId\":\"%s\",\"url\":\"http://%s:8080\"",
-		    o->region, o->zone, svc, id, ip);
+	bbuf_reserve(b, 512 + (full ? o->metadata : 0));
+	char *p = b->p + b->len;
+	p = PUT_LIT(p, "{\"regionId\":\"");
+	p = put_str(p, o->region);
+	p = PUT_LIT(p, "\",\"zoneId\":\"");
+	p = put_str(p, o->zone);
+	p = PUT_LIT(p, "\",\"serviceId\":\"");
+	p = put_str(p, o->prefix);
+	p = PUT_LIT(p, "-svc-");
+	p = put_u32(p, i % o->services);
+	p = PUT_LIT(p, "\",\"instanceId\":\"");
+	p = put_str(p, o->prefix);
+	*p++ = '-';
+	p = put_u32(p, i);
+	if (gen) {
+		*p++ = '.';
+		p = put_u32(p, gen);
+	}
+	char *ip = p + 64; /* the address, written once, copied twice */
+	char *q = PUT_LIT(ip, "10.");
+	q = put_u32(q, (i >> 16) & 255);
+	*q++ = '.';
+	q = put_u32(q, (i >> 8) & 255);
+	*q++ = '.';
+	q = put_u32(q, i & 255);
+	char addr[16];
+	size_t alen = (size_t)(q - ip);
+	memcpy(addr, ip, alen);
+	p = PUT_LIT(p, "\",\"url\":\"http://");
+	p = put_mem(p, addr, alen);
+	p = PUT_LIT(p, ":8080\"");
 	if (full) {
-		bbuf_printf(b, ",\"ip\":\"%s\",\"port\":8080,\"protocol\":\"http\",\"status\":\"up\"",
-			    ip);
+		p = PUT_LIT(p, ",\"ip\":\"");
+		p = put_mem(p, addr, alen);
+		p = PUT_LIT(p, "\",\"port\":8080,\"protocol\":\"http\",\"status\":\"up\"");
 		if (o->metadata) {
 			/* {"bench":"xxx..."}: 12 bytes of frame, the rest value */
 			uint32_t v = o->metadata > 12 ? o->metadata - 12 : 0;
-			bbuf_puts(b, ",\"metadata\":{\"bench\":\"");
-			bbuf_reserve(b, v);
-			memset(b->p + b->len, 'm', v);
-			b->len += v;
-			bbuf_puts(b, "\"}");
+			p = PUT_LIT(p, ",\"metadata\":{\"bench\":\"");
+			memset(p, 'm', v);
+			p += v;
+			p = PUT_LIT(p, "\"}");
 		}
 	}
-	bbuf_puts(b, "}");
+	*p++ = '}';
+	*p = 0;
+	b->len = (size_t)(p - b->p);
 }
 
 void wl_lookup_json(const wl_opts_t *o, bbuf_t *b, const uint32_t *svcs, unsigned n)

@@ -431,7 +431,7 @@ int bench_ws_subscribe_main(int argc, char **argv)
 	static ws_bench_t wb;
 	wb.o = &o;
 	wb.rnd = o.seed;
-	wb.base = event_base_new();
+	wb.base = bench_base_new();
 	hist_init(&wb.push.lat);
 	wb.cap_seq = (uint64_t)(o.rate * (o.duration + 30)) + 100000;
 	wb.sent_ns = calloc(wb.cap_seq, sizeof(*wb.sent_ns));
