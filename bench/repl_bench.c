@@ -55,10 +55,10 @@ typedef struct {
 static int rb_usage(void)
 {
 	fprintf(stderr,
-		"usage: artemis-bench repl lag --from SHM --to SHM [-n N]\n"
-		"       artemis-bench repl fill --to SHM [-n N] [--services S]\n"
-		"       artemis-bench repl bootstrap --to SHM --expect N [--timeout S] -- CMD...\n"
-		"       artemis-bench repl renew --to SHM [-n N] [--interval MS] [--seconds S]\n");
+	        "usage: artemis-bench repl lag --from SHM --to SHM [-n N]\n"
+	        "       artemis-bench repl fill --to SHM [-n N] [--services S]\n"
+	        "       artemis-bench repl bootstrap --to SHM --expect N [--timeout S] -- CMD...\n"
+	        "       artemis-bench repl renew --to SHM [-n N] [--interval MS] [--seconds S]\n");
 	return 2;
 }
 
@@ -116,15 +116,16 @@ static int rb_attach(const char *name, shm_t **out)
 /* The JSON of instance i, as a client would send it. */
 static int rb_json(char *buf, size_t len, long i, long services, const char *tag)
 {
-	return snprintf(buf, len,
-			"{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\",\"serviceId\":\"" RB_SERVICE
-			"-%ld\",\"instanceId\":\"%s-%ld\",\"ip\":\"10.%ld.%ld.%ld\",\"port\":8080,"
-			"\"protocol\":\"http\",\"status\":\"up\",\"metadata\":{\"bench\":\"repl\"}}",
-			i % services, tag, i, (i >> 16) & 255, (i >> 8) & 255, i & 255);
+	return snprintf(
+	    buf, len,
+	    "{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\",\"serviceId\":\"" RB_SERVICE
+	    "-%ld\",\"instanceId\":\"%s-%ld\",\"ip\":\"10.%ld.%ld.%ld\",\"port\":8080,"
+	    "\"protocol\":\"http\",\"status\":\"up\",\"metadata\":{\"bench\":\"repl\"}}",
+	    i % services, tag, i, (i >> 16) & 255, (i >> 8) & 255, i & 255);
 }
 
 static int rb_register(shm_t *shm, instance_parser_t *p, long i, long services, const char *tag,
-		       shm_key_t *key_out)
+                       shm_key_t *key_out)
 {
 	char json[512];
 	shm_instance_in_t si;
@@ -142,12 +143,15 @@ static int rb_lag(const rb_opts_t *o)
 {
 	shm_t *a, *b;
 	instance_parser_t *p = instance_parser_new();
-	hist_t *h = malloc(sizeof(*h));
+	static hist_t hist;
+	hist_t *h = &hist;
 	char tag[32];
 	long timeouts = 0;
 
-	if (!o->from || !p || !h || rb_attach(o->from, &a) < 0 || rb_attach(o->to, &b) < 0)
+	if (!o->from || !p || rb_attach(o->from, &a) < 0 || rb_attach(o->to, &b) < 0) {
+		instance_parser_free(p);
 		return 1;
+	}
 	hist_init(h);
 	snprintf(tag, sizeof(tag), "lag%ld", (long)getpid());
 	for (long i = 0; i < o->n; i++) {
@@ -213,8 +217,10 @@ static int rb_bootstrap(const rb_opts_t *o)
 		if (b && shm_node_state(b) == SHM_NODE_UP) {
 			shm_stats(b, &st);
 			if ((long)st.instances >= o->expect) {
-				printf("repl bootstrap: %s up with %llu instances %.3f s after start\n",
-				       o->to, (unsigned long long)st.instances, (rb_now_ns() - t0) / 1e9);
+				printf("repl bootstrap: %s up with %llu instances %.3f s after "
+				       "start\n",
+				       o->to, (unsigned long long)st.instances,
+				       (rb_now_ns() - t0) / 1e9);
 				return 0;
 			}
 		}
@@ -227,7 +233,7 @@ static int rb_bootstrap(const rb_opts_t *o)
 	if (b)
 		shm_stats(b, &st);
 	fprintf(stderr, "repl bootstrap: not up with %ld instances after %ld s (%llu held)\n",
-		o->expect, o->timeout_s, b ? (unsigned long long)st.instances : 0ull);
+	        o->expect, o->timeout_s, b ? (unsigned long long)st.instances : 0ull);
 	return 1;
 }
 
@@ -238,17 +244,20 @@ static int rb_renew(const rb_opts_t *o)
 	char json[512];
 	shm_key_t *keys = calloc((size_t)o->n, sizeof(*keys));
 	char **texts = calloc((size_t)o->n, sizeof(*texts));
+	int rc = 1;
 
 	if (!p || !keys || !texts || rb_attach(o->to, &a) < 0)
-		return 1;
+		goto out;
 	/* Keys of the instances `fill` registered. */
 	for (long i = 0; i < o->n; i++) {
 		shm_instance_in_t si;
 		int n = rb_json(json, sizeof(json), i, o->services, "fill");
 		if (instance_parse(p, json, (size_t)n, &si, NULL) < 0)
-			return 1;
+			goto out;
 		texts[i] = malloc(si.key.region.len + si.key.service.len + si.key.instance.len);
 		char *t = texts[i];
+		if (t == NULL)
+			goto out;
 		memcpy(t, si.key.region.ptr, si.key.region.len);
 		memcpy(t + si.key.region.len, si.key.service.ptr, si.key.service.len);
 		memcpy(t + si.key.region.len + si.key.service.len, si.key.instance.ptr,
@@ -271,9 +280,16 @@ static int rb_renew(const rb_opts_t *o)
 		failed += shm_heartbeat(a, &keys[k % (uint64_t)o->n], 0) < 0;
 		done++;
 	}
-	printf("repl renew: %ld renewals of %ld leases (every %ld ms) over %ld s, %ld failed\n", done,
-	       o->n, o->interval_ms, o->seconds, failed);
-	return failed ? 1 : 0;
+	printf("repl renew: %ld renewals of %ld leases (every %ld ms) over %ld s, %ld failed\n",
+	       done, o->n, o->interval_ms, o->seconds, failed);
+	rc = failed ? 1 : 0;
+out:
+	for (long i = 0; texts && i < o->n; i++)
+		free(texts[i]);
+	free(texts);
+	free(keys);
+	instance_parser_free(p);
+	return rc;
 }
 
 int bench_repl_main(int argc, char **argv)

@@ -22,10 +22,10 @@
 #include "artemis/log.h"
 #include "repl.h"
 
-#define AE_MAX_PULLS 1024          /* services pulled per digest, at most */
-#define AE_PER_FRAME 8192          /* services per DIGEST frame */
+#define AE_MAX_PULLS  1024 /* services pulled per digest, at most */
+#define AE_PER_FRAME  8192 /* services per DIGEST frame */
 #define AE_FLAG_REPLY 1u
-#define AE_FLAG_WHOLE 2u           /* the digest fits this one frame */
+#define AE_FLAG_WHOLE 2u /* the digest fits this one frame */
 
 typedef struct {
 	char *name;
@@ -36,7 +36,7 @@ typedef struct {
 
 typedef struct {
 	ae_svc_t *v;
-	uint32_t n, cap;   /* cap: power of two, open addressing */
+	uint32_t n, cap; /* cap: power of two, open addressing */
 	int rc;
 } ae_digest_t;
 
@@ -126,7 +126,8 @@ static void ae__send(repl_conn_t *c, const ae_digest_t *d, bool reply)
 		uint32_t n = left < AE_PER_FRAME ? left : AE_PER_FRAME;
 		int rc = repl_enc_begin(e, REPL_DIGEST, 3);
 		rc = rc ? rc : repl_enc_u(e, version);
-		rc = rc ? rc : repl_enc_u(e, (reply ? AE_FLAG_REPLY : 0) | (whole ? AE_FLAG_WHOLE : 0));
+		rc = rc ? rc
+		        : repl_enc_u(e, (reply ? AE_FLAG_REPLY : 0) | (whole ? AE_FLAG_WHOLE : 0));
 		rc = rc ? rc : repl_enc_array(e, n);
 		for (uint32_t k = 0; k < n && rc == 0; i++) {
 			const ae_svc_t *s = &d->v[i];
@@ -206,7 +207,7 @@ void repl_on_digest(repl_conn_t *c, const repl_msg_t *m)
 			pulls += ae__pull(c, d.v[i].name, d.v[i].len) == 0;
 	if (pulls)
 		log_info("peer %s: anti-entropy: %u services differ; pulling them", p->cfg->name,
-			 pulls);
+		         pulls);
 	if (!reply)
 		ae__send(c, &d, true);
 	ae__free(&d);

@@ -16,7 +16,7 @@
 
 #include "proto.h"
 
-#define AUTH_LABEL "artemis-repl-1"
+#define AUTH_LABEL   "artemis-repl-1"
 #define AUTH_MSG_MAX (sizeof(AUTH_LABEL) + 1 + 2 * REPL_NONCE_BYTES + 2 * 64 + 2)
 
 void repl_auth_key(const char *cluster_key, uint8_t key[REPL_KEY_BYTES])
@@ -37,7 +37,7 @@ void repl_auth_nonce(uint8_t nonce[REPL_NONCE_BYTES])
 }
 
 static size_t auth__msg(uint8_t *msg, bool connector, const uint8_t *prover_nonce,
-			const uint8_t *verifier_nonce, const char *prover, const char *verifier)
+                        const uint8_t *verifier_nonce, const char *prover, const char *verifier)
 {
 	size_t n = 0, pl = strnlen(prover, 63), vl = strnlen(verifier, 63);
 
@@ -58,9 +58,9 @@ static size_t auth__msg(uint8_t *msg, bool connector, const uint8_t *prover_nonc
 }
 
 void repl_auth_proof(const uint8_t key[REPL_KEY_BYTES], bool connector,
-		     const uint8_t own_nonce[REPL_NONCE_BYTES],
-		     const uint8_t peer_nonce[REPL_NONCE_BYTES], const char *own_name,
-		     const char *peer_name, uint8_t mac[REPL_MAC_BYTES])
+                     const uint8_t own_nonce[REPL_NONCE_BYTES],
+                     const uint8_t peer_nonce[REPL_NONCE_BYTES], const char *own_name,
+                     const char *peer_name, uint8_t mac[REPL_MAC_BYTES])
 {
 	uint8_t msg[AUTH_MSG_MAX];
 	size_t n = auth__msg(msg, connector, own_nonce, peer_nonce, own_name, peer_name);
@@ -69,9 +69,9 @@ void repl_auth_proof(const uint8_t key[REPL_KEY_BYTES], bool connector,
 }
 
 int repl_auth_verify(const uint8_t key[REPL_KEY_BYTES], bool peer_is_connector,
-		     const uint8_t peer_nonce[REPL_NONCE_BYTES],
-		     const uint8_t own_nonce[REPL_NONCE_BYTES], const char *peer_name,
-		     const char *own_name, const uint8_t *mac, size_t mac_len)
+                     const uint8_t peer_nonce[REPL_NONCE_BYTES],
+                     const uint8_t own_nonce[REPL_NONCE_BYTES], const char *peer_name,
+                     const char *own_name, const uint8_t *mac, size_t mac_len)
 {
 	uint8_t msg[AUTH_MSG_MAX];
 

@@ -69,13 +69,14 @@ static void main__bootstrap(repl_t *r, uint64_t now)
 		}
 		/* A peer that is up and has not sent its snapshot yet is worth
 		 * waiting for; one whose (partial) snapshot is applied is not. */
-		up_peer |= repl_peer_reachable(p, now) && p->node_state == SHM_NODE_UP && !p->rx_valid;
+		up_peer |=
+		    repl_peer_reachable(p, now) && p->node_state == SHM_NODE_UP && !p->rx_valid;
 	}
 	uint64_t waited = now - r->start_ms;
 	uint64_t limit = r->cfg->bootstrap_timeout_ms;
 	if (waited >= limit && !up_peer) {
 		snprintf(why, sizeof(why), "no peer reachable and up for %llu ms",
-			 (unsigned long long)limit);
+		         (unsigned long long)limit);
 		main__up(r, why);
 	} else if (waited >= limit + REPL_BOOTSTRAP_MAX_MS) {
 		log_warn("no snapshot from any peer after %llu ms", (unsigned long long)waited);
@@ -161,7 +162,7 @@ static int main__init(repl_main_t *mm, const config_t *cfg, shm_t *shm)
 	r->npeers = cfg->npeers < REPL_MAX_PEERS ? cfg->npeers : REPL_MAX_PEERS;
 	if (cfg->npeers > REPL_MAX_PEERS)
 		log_warn("%d peers configured; replicating with the first %d", cfg->npeers,
-			 REPL_MAX_PEERS);
+		         REPL_MAX_PEERS);
 	for (int i = 0; i < r->npeers; i++) {
 		r->peers[i].cfg = &cfg->peers[i];
 		r->peers[i].id = i + 1;
@@ -226,7 +227,7 @@ int replicator_main(const config_t *cfg, shm_t *shm, int ctl_fd)
 	if (write(ctl_fd, &ready, 1) != 1)
 		log_warn("cannot report ready: %s", strerror(errno));
 	log_info("replicating with %d peers on %s (%s)", mm.r.npeers, cfg->cluster_listen,
-		 mm.r.bootstrapping ? "bootstrapping" : "node up");
+	         mm.r.bootstrapping ? "bootstrapping" : "node up");
 	event_base_dispatch(mm.r.base);
 	rc = 0;
 out:

@@ -91,7 +91,7 @@ static void peer__send_auth(repl_conn_t *c)
 	uint8_t mac[REPL_MAC_BYTES];
 
 	repl_auth_proof(r->key, c->outbound, c->nonce, c->peer_nonce, r->cfg->name,
-			repl_peer_name(r, c->peer), mac);
+	                repl_peer_name(r, c->peer), mac);
 	if (repl_enc_begin(&r->enc, REPL_AUTH, 1) == 0 &&
 	    repl_enc_s(&r->enc, mac, sizeof(mac)) == 0)
 		repl_send(c, &r->enc);
@@ -112,7 +112,7 @@ void repl_conn_close(repl_conn_t *c, const char *why)
 		return;
 	if (c->hs == REPL_HS_READY && why)
 		log_warn("peer %s: %s connection closed: %s", p->cfg->name,
-			 c->outbound ? "outbound" : "inbound", why);
+		         c->outbound ? "outbound" : "inbound", why);
 	if (p->out == c) {
 		p->out = NULL;
 		p->connect_at = repl_mono_ms() + p->backoff_ms;
@@ -177,8 +177,8 @@ static void peer__on_hello(repl_conn_t *c, const repl_msg_t *m)
 
 	if (m->u[0] != REPL_PROTO_VERSION) {
 		log_warn("peer %.*s: protocol version %llu, this node speaks %d; refused",
-			 (int)(name.len > 63 ? 63 : name.len), name.ptr,
-			 (unsigned long long)m->u[0], REPL_PROTO_VERSION);
+		         (int)(name.len > 63 ? 63 : name.len), name.ptr,
+		         (unsigned long long)m->u[0], REPL_PROTO_VERSION);
 		peer__refuse(c, "protocol version");
 		return;
 	}
@@ -189,7 +189,7 @@ static void peer__on_hello(repl_conn_t *c, const repl_msg_t *m)
 	int idx = peer__find(r, name);
 	if (idx < 0 || (c->outbound && idx != c->peer)) {
 		log_warn("replication connection from unknown node '%.*s'; refused",
-			 (int)(name.len > 63 ? 63 : name.len), name.ptr);
+		         (int)(name.len > 63 ? 63 : name.len), name.ptr);
 		peer__refuse(c, "unknown node");
 		return;
 	}
@@ -253,8 +253,8 @@ static void peer__wrong_key(repl_peer_t *p)
 {
 	if (!p->key_logged)
 		log_error("peer %s: wrong cluster key ([cluster] key differs); refused, nothing "
-			  "from it is applied",
-			  p->cfg->name);
+		          "from it is applied",
+		          p->cfg->name);
 	p->key_logged = true;
 }
 
@@ -264,7 +264,7 @@ static void peer__on_auth(repl_conn_t *c, const repl_msg_t *m)
 	repl_peer_t *p = peer__of(c);
 
 	if (repl_auth_verify(r->key, !c->outbound, c->peer_nonce, c->nonce, p->cfg->name,
-			     r->cfg->name, (const uint8_t *)m->s[0].ptr, m->s[0].len) < 0) {
+	                     r->cfg->name, (const uint8_t *)m->s[0].ptr, m->s[0].len) < 0) {
 		peer__wrong_key(p);
 		peer__refuse(c, "authentication failed");
 		return;
@@ -288,7 +288,7 @@ static void peer__on_refuse(repl_conn_t *c, const repl_msg_t *m)
 		peer__wrong_key(p);
 	else if (p)
 		log_error("peer %s refused this node: %.*s", p->cfg->name,
-			  (int)(why.len > 200 ? 200 : why.len), why.ptr);
+		          (int)(why.len > 200 ? 200 : why.len), why.ptr);
 	repl_conn_close(c, NULL);
 }
 
@@ -349,7 +349,7 @@ static void peer__on_read(struct bufferevent *bev, void *arg)
 		if (p == NULL || repl_decode(p + REPL_FRAME_HDR, len, &m) < 0) {
 			if (c->peer >= 0)
 				log_warn("peer %s: malformed frame; closing the connection",
-					 repl_peer_name(c->r, c->peer));
+				         repl_peer_name(c->r, c->peer));
 			repl_conn_close(c, NULL);
 			break;
 		}
@@ -385,7 +385,8 @@ static void peer__on_event(struct bufferevent *bev, short what, void *arg)
 	if (c->outbound && c->hs == REPL_HS_HELLO && p && !p->down_logged) {
 		int e = EVUTIL_SOCKET_ERROR();
 		log_warn("peer %s (%s): unreachable: %s", p->cfg->name, p->cfg->repl_addr,
-			 (what & BEV_EVENT_EOF) ? "connection closed" : evutil_socket_error_to_string(e));
+		         (what & BEV_EVENT_EOF) ? "connection closed"
+		                                : evutil_socket_error_to_string(e));
 		p->down_logged = true;
 	}
 	repl_conn_close(c, (what & BEV_EVENT_EOF) ? "closed by the peer" : "socket error");
@@ -439,7 +440,7 @@ static int peer__resolve(const char *hostport, struct sockaddr_storage *ss, sock
 }
 
 static void peer__on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-			    int salen, void *arg)
+                            int salen, void *arg)
 {
 	repl_t *r = arg;
 	int one = 1;
@@ -461,17 +462,17 @@ int repl_listen(repl_t *r)
 	int rc = peer__resolve(r->cfg->cluster_listen, &ss, &len);
 
 	if (rc == 0) {
-		r->listener = evconnlistener_new_bind(
-		    r->base, peer__on_accept, r,
-		    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
-		    (struct sockaddr *)&ss, (int)len);
+		r->listener = evconnlistener_new_bind(r->base, peer__on_accept, r,
+		                                      LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+		                                          LEV_OPT_CLOSE_ON_EXEC,
+		                                      128, (struct sockaddr *)&ss, (int)len);
 		if (r->listener == NULL)
 			rc = errno ? -errno : -EADDRINUSE;
 	}
 	if (rc < 0) {
 		if (!r->listen_logged)
 			log_error("cannot listen on [cluster] listen %s: %s; retrying every second",
-				  r->cfg->cluster_listen, strerror(-rc));
+			          r->cfg->cluster_listen, strerror(-rc));
 		r->listen_logged = true;
 		r->listen_retry_at = repl_mono_ms() + 1000;
 		return rc;
@@ -516,7 +517,8 @@ void repl_connect_due(repl_t *r, uint64_t now)
 
 bool repl_peer_reachable(const repl_peer_t *p, uint64_t now)
 {
-	bool ready = (p->out && p->out->hs == REPL_HS_READY) || (p->in && p->in->hs == REPL_HS_READY);
+	bool ready =
+	    (p->out && p->out->hs == REPL_HS_READY) || (p->in && p->in->hs == REPL_HS_READY);
 	return ready && p->last_seen_ms && now - p->last_seen_ms < REPL_SEEN_MS;
 }
 
@@ -532,11 +534,12 @@ void repl_status_publish(repl_t *r)
 		snprintf(sp.zone, sizeof(sp.zone), "%s", p->cfg->zone);
 		snprintf(sp.url, sizeof(sp.url), "%s", p->cfg->url);
 		if (repl_peer_reachable(p, now))
-			sp.state = p->node_state == SHM_NODE_UP ? SHM_PEER_UP
-				   : p->node_state == SHM_NODE_STARTING ? SHM_PEER_STARTING
-									: SHM_PEER_DOWN;
+			sp.state = p->node_state == SHM_NODE_UP         ? SHM_PEER_UP
+			           : p->node_state == SHM_NODE_STARTING ? SHM_PEER_STARTING
+			                                                : SHM_PEER_DOWN;
 		else
-			sp.state = p->ever_tried || p->last_seen_ms ? SHM_PEER_DOWN : SHM_PEER_UNKNOWN;
+			sp.state =
+			    p->ever_tried || p->last_seen_ms ? SHM_PEER_DOWN : SHM_PEER_UNKNOWN;
 		sp.last_seen_ms = p->last_seen_ms ? shm_now_ms() - (now - p->last_seen_ms) : 0;
 		sp.acked_version = p->acked_version;
 		sp.lag_ms = p->lag_ms;

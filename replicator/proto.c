@@ -15,11 +15,10 @@
 
 /* Schemas, indexed by type: one letter per leading field. */
 static const char *const proto__schema[REPL_TYPE_MAX] = {
-	[REPL_HELLO] = "ususus",  [REPL_AUTH] = "s",      [REPL_WANT] = "uu",
-	[REPL_REFUSE] = "s",      [REPL_CHANGE] = "uuus", [REPL_RECORD] = "us",
-	[REPL_RENEW] = "K",       [REPL_FETCH] = "K",     [REPL_SNAP_BEGIN] = "uu",
-	[REPL_SNAP_END] = "u",    [REPL_DIGEST] = "uuD",  [REPL_PULL] = "s",
-	[REPL_PULL_END] = "s",    [REPL_SYNC] = "uuu",    [REPL_ACK] = "uu",
+    [REPL_HELLO] = "ususus",  [REPL_AUTH] = "s",     [REPL_WANT] = "uu",    [REPL_REFUSE] = "s",
+    [REPL_CHANGE] = "uuus",   [REPL_RECORD] = "us",  [REPL_RENEW] = "K",    [REPL_FETCH] = "K",
+    [REPL_SNAP_BEGIN] = "uu", [REPL_SNAP_END] = "u", [REPL_DIGEST] = "uuD", [REPL_PULL] = "s",
+    [REPL_PULL_END] = "s",    [REPL_SYNC] = "uuu",   [REPL_ACK] = "uu",
 };
 
 int repl_frame_len(const uint8_t *buf, size_t avail, size_t *payload_len)
@@ -27,7 +26,7 @@ int repl_frame_len(const uint8_t *buf, size_t avail, size_t *payload_len)
 	if (avail < REPL_FRAME_HDR)
 		return -EAGAIN;
 	uint32_t n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 |
-		     (uint32_t)buf[3];
+	             (uint32_t)buf[3];
 	if (n > REPL_MAX_FRAME)
 		return -EMSGSIZE;
 	*payload_len = n;
@@ -194,8 +193,7 @@ int repl_decode(const char *payload, size_t len, repl_msg_t *m)
 	memset(m, 0, sizeof(*m));
 	msgpack_unpacked_init(&m->up);
 	if (!proto__sane((const uint8_t *)payload, len) ||
-	    msgpack_unpack_next(&m->up, payload, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    off != len)
+	    msgpack_unpack_next(&m->up, payload, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
 		goto bad;
 	const msgpack_object *arr = &m->up.data;
 	if (arr->type != MSGPACK_OBJECT_ARRAY || arr->via.array.size < 1 ||

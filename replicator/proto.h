@@ -21,32 +21,32 @@
 #include "artemis/shm.h"
 
 #define REPL_PROTO_VERSION 1
-#define REPL_FRAME_HDR 4
-#define REPL_MAX_FRAME (4u << 20) /* payload bytes; more closes the connection */
-#define REPL_MAX_HS_FRAME 4096    /* before the handshake ends */
-#define REPL_NONCE_BYTES 32
-#define REPL_MAC_BYTES 32
-#define REPL_KEY_BYTES 32
-#define REPL_MAX_LIST 65536 /* keys in a RENEW/FETCH, services in a DIGEST */
+#define REPL_FRAME_HDR     4
+#define REPL_MAX_FRAME     (4u << 20) /* payload bytes; more closes the connection */
+#define REPL_MAX_HS_FRAME  4096       /* before the handshake ends */
+#define REPL_NONCE_BYTES   32
+#define REPL_MAC_BYTES     32
+#define REPL_KEY_BYTES     32
+#define REPL_MAX_LIST      65536 /* keys in a RENEW/FETCH, services in a DIGEST */
 
 /* Message types and their fields (u = unsigned, s = string or bin,
  * K = list of [region, service, instance], D = list of [service, count, hash]). */
 enum repl_type {
-	REPL_HELLO = 1,      /* u version, s name, u incarnation, s nonce, u node state, s zone */
-	REPL_AUTH = 2,       /* s mac */
-	REPL_WANT = 3,       /* u sender incarnation seen (0: none), u last version applied */
-	REPL_REFUSE = 4,     /* s reason; the connection closes after it */
-	REPL_CHANGE = 10,    /* u version, u kind (REPL_KIND_*), u origin_ms, s instance json */
-	REPL_RECORD = 11,    /* u origin_ms, s instance json (snapshot, fetch and pull replies) */
-	REPL_RENEW = 12,     /* K leases renewed by the sender's clients */
-	REPL_FETCH = 13,     /* K leases the receiver does not know: send their records */
-	REPL_SNAP_BEGIN = 14,/* u head version, u sender is up (1: the snapshot is complete) */
-	REPL_SNAP_END = 15,  /* u head version */
-	REPL_DIGEST = 16,    /* u version, u is a reply, D per-service digests */
-	REPL_PULL = 17,      /* s service: send its records */
-	REPL_PULL_END = 18,  /* s service: every record of it was sent */
-	REPL_SYNC = 19,      /* u version streamed up to, u node state, u sender's clock (ms) */
-	REPL_ACK = 20,       /* u last version applied, u node state */
+	REPL_HELLO = 1,       /* u version, s name, u incarnation, s nonce, u node state, s zone */
+	REPL_AUTH = 2,        /* s mac */
+	REPL_WANT = 3,        /* u sender incarnation seen (0: none), u last version applied */
+	REPL_REFUSE = 4,      /* s reason; the connection closes after it */
+	REPL_CHANGE = 10,     /* u version, u kind (REPL_KIND_*), u origin_ms, s instance json */
+	REPL_RECORD = 11,     /* u origin_ms, s instance json (snapshot, fetch and pull replies) */
+	REPL_RENEW = 12,      /* K leases renewed by the sender's clients */
+	REPL_FETCH = 13,      /* K leases the receiver does not know: send their records */
+	REPL_SNAP_BEGIN = 14, /* u head version, u sender is up (1: the snapshot is complete) */
+	REPL_SNAP_END = 15,   /* u head version */
+	REPL_DIGEST = 16,     /* u version, u is a reply, D per-service digests */
+	REPL_PULL = 17,       /* s service: send its records */
+	REPL_PULL_END = 18,   /* s service: every record of it was sent */
+	REPL_SYNC = 19,       /* u version streamed up to, u node state, u sender's clock (ms) */
+	REPL_ACK = 20,        /* u last version applied, u node state */
 	REPL_TYPE_MAX = 21,
 };
 
@@ -111,15 +111,15 @@ void repl_auth_key(const char *cluster_key, uint8_t key[REPL_KEY_BYTES]);
  * both names.  connector is true for the side that opened the connection,
  * so a proof cannot be reflected back in the other role. */
 void repl_auth_proof(const uint8_t key[REPL_KEY_BYTES], bool connector,
-		     const uint8_t own_nonce[REPL_NONCE_BYTES],
-		     const uint8_t peer_nonce[REPL_NONCE_BYTES], const char *own_name,
-		     const char *peer_name, uint8_t mac[REPL_MAC_BYTES]);
+                     const uint8_t own_nonce[REPL_NONCE_BYTES],
+                     const uint8_t peer_nonce[REPL_NONCE_BYTES], const char *own_name,
+                     const char *peer_name, uint8_t mac[REPL_MAC_BYTES]);
 
 /* Check the peer's proof (computed as the peer would).  0 or -EACCES. */
 int repl_auth_verify(const uint8_t key[REPL_KEY_BYTES], bool peer_is_connector,
-		     const uint8_t peer_nonce[REPL_NONCE_BYTES],
-		     const uint8_t own_nonce[REPL_NONCE_BYTES], const char *peer_name,
-		     const char *own_name, const uint8_t *mac, size_t mac_len);
+                     const uint8_t peer_nonce[REPL_NONCE_BYTES],
+                     const uint8_t own_nonce[REPL_NONCE_BYTES], const char *peer_name,
+                     const char *own_name, const uint8_t *mac, size_t mac_len);
 
 void repl_auth_nonce(uint8_t nonce[REPL_NONCE_BYTES]);
 

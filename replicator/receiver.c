@@ -26,7 +26,7 @@ static void rx__log(repl_t *r, const repl_peer_t *p, const char *what, int rc, c
 		return;
 	r->apply_log_ms = now;
 	log_warn("peer %s: cannot apply %s: %s%s%s (more are not logged for 10 s)", p->cfg->name,
-		 what, strerror(-rc), field ? ", field " : "", field ? field : "");
+	         what, strerror(-rc), field ? ", field " : "", field ? field : "");
 }
 
 static const char *rx__origin_name(const repl_t *r, uint8_t origin)
@@ -61,7 +61,7 @@ static void rx__register(repl_t *r, repl_peer_t *p, uint64_t origin_ms, shm_str_
 			return;
 		if (view.origin_ms == origin_ms) {
 			bool same = r->json2.len == si.json.len &&
-				    memcmp(r->json2.data, si.json.ptr, si.json.len) == 0;
+			            memcmp(r->json2.data, si.json.ptr, si.json.len) == 0;
 			if (same) {
 				if (view.origin == p->id)
 					shm_renew_remote(r->shm, &si.key, 0);
@@ -146,7 +146,8 @@ static void rx__snap_end(repl_conn_t *c, repl_peer_t *p, const repl_msg_t *m)
 	if (p->snapshot_complete)
 		p->bootstrapped_from = true;
 	log_info("peer %s: applied its %s snapshot (%llu instances)", p->cfg->name,
-		 p->snapshot_complete ? "complete" : "partial", (unsigned long long)p->snapshot_count);
+	         p->snapshot_complete ? "complete" : "partial",
+	         (unsigned long long)p->snapshot_count);
 }
 
 static void rx__sync(repl_conn_t *c, repl_peer_t *p, const repl_msg_t *m)

@@ -41,21 +41,21 @@
 #include "proto.h"
 
 #define REPL_HTTP_ORIGIN (SHM_MAX_NODES - 1)
-#define REPL_MAX_PEERS (SHM_MAX_NODES - 2) /* ids 1..62 */
+#define REPL_MAX_PEERS   (SHM_MAX_NODES - 2) /* ids 1..62 */
 
-#define REPL_TICK_MS 5             /* change-log poll */
-#define REPL_RENEW_MS 100          /* renewal batch window */
-#define REPL_RENEW_OVERLAP_MS 5    /* scans overlap so a racing renewal is not missed */
-#define REPL_SYNC_MS 1000          /* keepalive and streamed-up-to version */
-#define REPL_STATUS_MS 250         /* peer status published to the region */
-#define REPL_DEAD_MS 15000         /* nothing received this long: reconnect */
-#define REPL_SEEN_MS 5000          /* a peer heard from within this is reachable */
-#define REPL_HANDSHAKE_MS 5000     /* a handshake must finish within this */
-#define REPL_OUT_HIGH (8u << 20)   /* bytes queued to a peer before we wait */
-#define REPL_BACKOFF_MIN_MS 100
-#define REPL_BACKOFF_MAX_MS 2000
+#define REPL_TICK_MS          5          /* change-log poll */
+#define REPL_RENEW_MS         100        /* renewal batch window */
+#define REPL_RENEW_OVERLAP_MS 5          /* scans overlap so a racing renewal is not missed */
+#define REPL_SYNC_MS          1000       /* keepalive and streamed-up-to version */
+#define REPL_STATUS_MS        250        /* peer status published to the region */
+#define REPL_DEAD_MS          15000      /* nothing received this long: reconnect */
+#define REPL_SEEN_MS          5000       /* a peer heard from within this is reachable */
+#define REPL_HANDSHAKE_MS     5000       /* a handshake must finish within this */
+#define REPL_OUT_HIGH         (8u << 20) /* bytes queued to a peer before we wait */
+#define REPL_BACKOFF_MIN_MS   100
+#define REPL_BACKOFF_MAX_MS   2000
 #define REPL_CHANGES_PER_TICK 4096
-#define REPL_KEYS_PER_FRAME 4096
+#define REPL_KEYS_PER_FRAME   4096
 
 typedef struct repl repl_t;
 typedef struct repl_conn repl_conn_t;
@@ -66,22 +66,22 @@ struct repl_conn {
 	repl_t *r;
 	struct bufferevent *bev;
 	repl_conn_t *next;
-	bool outbound;            /* we connected: we stream to it */
-	bool closing;             /* flush what is queued, then close */
-	bool dead;                /* closed; freed by repl_conns_check */
-	int peer;                 /* index in r->peers, -1 until its HELLO */
+	bool outbound; /* we connected: we stream to it */
+	bool closing;  /* flush what is queued, then close */
+	bool dead;     /* closed; freed by repl_conns_check */
+	int peer;      /* index in r->peers, -1 until its HELLO */
 	enum repl_hs hs;
-	uint64_t opened_ms;       /* monotonic */
-	uint64_t last_rx_ms;      /* monotonic */
+	uint64_t opened_ms;  /* monotonic */
+	uint64_t last_rx_ms; /* monotonic */
 	uint8_t nonce[REPL_NONCE_BYTES];
 	uint8_t peer_nonce[REPL_NONCE_BYTES];
 	uint64_t peer_inc;
 	/* sender (outbound, after WANT) */
 	bool streaming;
 	shm_cursor_t cur;
-	uint64_t renew_since;     /* wall ms: renewals after this go next */
-	uint64_t lag_version;     /* a CHANGE whose ACK measures the lag */
-	uint64_t lag_change_ms;   /* when that change was made */
+	uint64_t renew_since;   /* wall ms: renewals after this go next */
+	uint64_t lag_version;   /* a CHANGE whose ACK measures the lag */
+	uint64_t lag_change_ms; /* when that change was made */
 	/* receiver: the last ACK sent, and one owed (a SYNC came) */
 	uint64_t acked;
 	bool ack_due;
@@ -89,21 +89,21 @@ struct repl_conn {
 
 typedef struct {
 	const config_peer_t *cfg;
-	int id;                   /* origin id in the registry */
+	int id; /* origin id in the registry */
 	repl_conn_t *out, *in;
-	uint64_t connect_at;      /* monotonic; next connection attempt */
+	uint64_t connect_at; /* monotonic; next connection attempt */
 	uint32_t backoff_ms;
 	bool down_logged, key_logged, ever_tried;
 	/* what we have from it (receiver) */
-	bool rx_valid;            /* rx_inc/rx_applied describe our data */
+	bool rx_valid; /* rx_inc/rx_applied describe our data */
 	uint64_t rx_inc, rx_applied;
 	bool in_snapshot, snapshot_complete;
 	uint64_t snapshot_mark_ms, snapshot_count;
-	uint64_t pull_mark_ms;    /* wall ms when our last pulls were asked */
-	bool bootstrapped_from;   /* its complete snapshot made us up */
+	uint64_t pull_mark_ms;  /* wall ms when our last pulls were asked */
+	bool bootstrapped_from; /* its complete snapshot made us up */
 	/* status */
-	uint32_t node_state;      /* enum shm_node_state it reported */
-	uint64_t last_seen_ms;    /* monotonic; 0 = never */
+	uint32_t node_state;   /* enum shm_node_state it reported */
+	uint64_t last_seen_ms; /* monotonic; 0 = never */
 	uint64_t acked_version, lag_ms;
 } repl_peer_t;
 
@@ -119,10 +119,10 @@ struct repl {
 	repl_conn_t *conns;
 	repl_enc_t enc;
 	instance_parser_t *parser;
-	shm_buf_t json;           /* scratch for one instance's JSON */
-	shm_buf_t json2;          /* a second one, for what is stored */
-	uint64_t apply_log_ms;    /* last "cannot apply" line (one per 10 s) */
-	struct repl_tomb *tombs;  /* tombstone.c */
+	shm_buf_t json;          /* scratch for one instance's JSON */
+	shm_buf_t json2;         /* a second one, for what is stored */
+	uint64_t apply_log_ms;   /* last "cannot apply" line (one per 10 s) */
+	struct repl_tomb *tombs; /* tombstone.c */
 	shm_cursor_t tomb_cur;
 	bool bootstrapping;
 	uint64_t start_ms;        /* monotonic */

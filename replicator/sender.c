@@ -42,8 +42,8 @@ void repl_sender_start(repl_conn_t *c, uint64_t inc, uint64_t version)
 	c->lag_version = 0;
 	if (inc == r->incarnation && version > 0) {
 		c->cur.next = version + 1;
-		log_info("peer %s: resuming the stream after version %llu", repl_peer_name(r, c->peer),
-			 (unsigned long long)version);
+		log_info("peer %s: resuming the stream after version %llu",
+		         repl_peer_name(r, c->peer), (unsigned long long)version);
 		return;
 	}
 	repl_snapshot_send(c);
@@ -85,8 +85,8 @@ static void sender__stream(repl_conn_t *c)
 		int rc = shm_changes_next(r->shm, &c->cur, &ch, &r->json);
 		if (rc == -EOVERFLOW) {
 			log_warn("peer %s: the change log moved past what it acknowledged; sending "
-				 "a full snapshot",
-				 repl_peer_name(r, c->peer));
+			         "a full snapshot",
+			         repl_peer_name(r, c->peer));
 			repl_snapshot_send(c);
 			return;
 		}

@@ -42,7 +42,7 @@ typedef struct {
 } snap_walk_t;
 
 static int snap__record(void *ctx, const shm_instance_view_t *view, const char *json,
-			size_t json_len)
+                        size_t json_len)
 {
 	snap_walk_t *w = ctx;
 
@@ -80,13 +80,14 @@ int repl_snapshot_send(repl_conn_t *c)
 	if (rc == 0)
 		rc = snap__marker(c, REPL_SNAP_END, head, 0, 0);
 	if (rc < 0) {
-		log_warn("peer %s: snapshot not sent: %s", repl_peer_name(r, c->peer), strerror(-rc));
+		log_warn("peer %s: snapshot not sent: %s", repl_peer_name(r, c->peer),
+		         strerror(-rc));
 		repl_conn_close(c, "snapshot failed");
 		return rc;
 	}
 	log_info("peer %s: sent a %s snapshot of %llu instances (version %llu)",
-		 repl_peer_name(r, c->peer), complete ? "complete" : "partial (starting)",
-		 (unsigned long long)w.n, (unsigned long long)head);
+	         repl_peer_name(r, c->peer), complete ? "complete" : "partial (starting)",
+	         (unsigned long long)w.n, (unsigned long long)head);
 	return 0;
 }
 
@@ -115,14 +116,13 @@ typedef struct {
 } sweep_t;
 
 static int sweep__collect(void *ctx, const shm_instance_view_t *view, const char *json,
-			  size_t json_len)
+                          size_t json_len)
 {
 	sweep_t *s = ctx;
 
 	if (view->origin != s->origin || view->evicted || view->renewal_ms >= s->mark_ms)
 		return 0;
-	if (shm_buf_append(&s->texts, json, json_len) < 0 ||
-	    shm_buf_append(&s->texts, "", 1) < 0) {
+	if (shm_buf_append(&s->texts, json, json_len) < 0 || shm_buf_append(&s->texts, "", 1) < 0) {
 		s->rc = -ENOMEM;
 		return 1;
 	}
@@ -153,6 +153,6 @@ void repl_sweep(repl_t *r, int peer, const shm_str_t *service, uint64_t mark_ms)
 	shm_buf_free(&s.texts);
 	if (removed)
 		log_info("peer %s: removed %zu instances it no longer holds%s%.*s", p->cfg->name,
-			 removed, service ? " in service " : "", service ? (int)service->len : 0,
-			 service ? service->ptr : "");
+		         removed, service ? " in service " : "", service ? (int)service->len : 0,
+		         service ? service->ptr : "");
 }

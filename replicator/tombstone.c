@@ -19,12 +19,12 @@
 
 #include "repl.h"
 
-#define REPL_TOMB_SLOTS (1u << 16)
-#define REPL_TOMB_MIN_MS 30000
+#define REPL_TOMB_SLOTS    (1u << 16)
+#define REPL_TOMB_MIN_MS   30000
 #define REPL_TOMB_PER_TICK 4096
 
 struct repl_tomb {
-	uint64_t hash;       /* 0: free */
+	uint64_t hash; /* 0: free */
 	uint64_t origin_ms;
 	uint64_t expires_ms; /* monotonic */
 };

@@ -28,7 +28,7 @@
 #include "metrics.h"
 
 #define REPL_HTTP_ORIGIN (SHM_MAX_NODES - 1) /* replicator/repl.h */
-#define REPL_MSG_MAX 512
+#define REPL_MSG_MAX     512
 
 enum rep_op { REP_REGISTER, REP_HEARTBEAT, REP_UNREGISTER };
 
@@ -52,7 +52,7 @@ static void rep__shm_error(int rc, const char *field, rep_outcome_t *o)
 	}
 	o->code = API_INTERNAL_ERROR;
 	snprintf(o->msg, sizeof(o->msg), "Exception: %s",
-		 rc == -ENOSPC ? "the registry is full." : strerror(-rc));
+	         rc == -ENOSPC ? "the registry is full." : strerror(-rc));
 }
 
 static void rep__register(const json_instance_t *in, rep_outcome_t *o)
@@ -71,7 +71,7 @@ static void rep__register(const json_instance_t *in, rep_outcome_t *o)
 }
 
 static void rep__run_one(enum rep_op op, const json_instance_t *in, uint64_t now_ms,
-			 rep_outcome_t *o)
+                         rep_outcome_t *o)
 {
 	shm_key_t key;
 	int rc;
@@ -80,18 +80,19 @@ static void rep__run_one(enum rep_op op, const json_instance_t *in, uint64_t now
 	if (!api_same(in->region, api_cfg()->region)) {
 		char msg[REPL_MSG_MAX];
 		snprintf(msg, sizeof(msg),
-			 "regionId is not the same as the registry node. regionId: %.*s, registry "
-			 "node.regionId: %s",
-			 in->region.ptr ? (int)in->region.len : 4,
-			 in->region.ptr ? in->region.ptr : "null", api_cfg()->region);
+		         "regionId is not the same as the registry node. regionId: %.*s, registry "
+		         "node.regionId: %s",
+		         in->region.ptr ? (int)in->region.len : 4,
+		         in->region.ptr ? in->region.ptr : "null", api_cfg()->region);
 		rep__fail(o, API_NO_PERMISSION, msg);
 		return;
 	}
 	if (api_blank(in->service) || api_blank(in->instance) || api_blank(in->url)) {
 		rep__fail(o, API_INTERNAL_ERROR,
-			  api_blank(in->service)    ? "Exception: instance.serviceId is null or blank."
-			  : api_blank(in->instance) ? "Exception: instance.instanceId is null or blank."
-						    : "Exception: instance.url is null or blank.");
+		          api_blank(in->service) ? "Exception: instance.serviceId is null or blank."
+		          : api_blank(in->instance)
+		              ? "Exception: instance.instanceId is null or blank."
+		              : "Exception: instance.url is null or blank.");
 		return;
 	}
 	json_instance_key(in, &key);
@@ -146,7 +147,8 @@ static bool rep__shapes_ok(json_t *instances)
 	json_t *v;
 	size_t i;
 
-	json_array_foreach(instances, i, v) {
+	json_array_foreach(instances, i, v)
+	{
 		int rc = json_is_null(v) ? 0 : json_instance_decode(v, &tmp, NULL);
 		if (rc == -EINVAL || rc == -ENOMEM)
 			return false;
@@ -175,11 +177,13 @@ static void rep__run(const http_request_t *req, http_response_t *res, enum rep_o
 		goto out;
 	}
 	if (!json_is_array(instances) || !rep__shapes_ok(instances)) {
-		http_res_error(res, req, 400, "JSON parse error: request.instances has the wrong type");
+		http_res_error(res, req, 400,
+		               "JSON parse error: request.instances has the wrong type");
 		goto out;
 	}
 	res->body.len = 0;
-	json_array_foreach(instances, i, v) {
+	json_array_foreach(instances, i, v)
+	{
 		const char *field = NULL;
 		if (json_is_null(v))
 			continue;
@@ -187,7 +191,8 @@ static void rep__run(const http_request_t *req, http_response_t *res, enum rep_o
 		o.code = NULL;
 		if (rc == -ENAMETOOLONG) {
 			o.code = API_BAD_REQUEST;
-			snprintf(o.msg, sizeof(o.msg), "instance.%s is longer than allowed.", field);
+			snprintf(o.msg, sizeof(o.msg), "instance.%s is longer than allowed.",
+			         field);
 		} else {
 			rep__run_one(op, &in, now_ms, &o);
 		}
@@ -258,7 +263,7 @@ void api_replication_services(const http_request_t *req, http_response_t *res)
 		int n = api_query_get(req, "regionid", region_q, sizeof(region_q));
 		if (n < 0) {
 			http_res_error(res, req, 400,
-				       "Required String parameter 'regionId' is not present");
+			               "Required String parameter 'regionId' is not present");
 			return;
 		}
 		region = (shm_str_t){region_q, (size_t)n};
@@ -266,10 +271,10 @@ void api_replication_services(const http_request_t *req, http_response_t *res)
 	res->body.len = 0;
 	if (!api_same(region, api_cfg()->region)) {
 		snprintf(msg, sizeof(msg),
-			 "regionId is not the same as the registry node. regionId: %.*s, registry "
-			 "node.regionId: %s",
-			 region.ptr ? (int)(region.len > 64 ? 64 : region.len) : 4,
-			 region.ptr ? region.ptr : "null", api_cfg()->region);
+		         "regionId is not the same as the registry node. regionId: %.*s, registry "
+		         "node.regionId: %s",
+		         region.ptr ? (int)(region.len > 64 ? 64 : region.len) : 4,
+		         region.ptr ? region.ptr : "null", api_cfg()->region);
 		json_put_raw(&res->body, "{\"responseStatus\":");
 		api_put_fail(&res->body, API_NO_PERMISSION, msg);
 		json_put_raw(&res->body, ",\"services\":null}");

@@ -14,7 +14,7 @@
 #include "instance_in.h"
 
 int json_instance_to_shm(const json_instance_t *in, shm_buf_t *stored, shm_instance_in_t *si,
-			 const char **field)
+                         const char **field)
 {
 	int rc;
 
@@ -72,7 +72,7 @@ static bool instance__blank(shm_str_t s)
 }
 
 int instance_parse(instance_parser_t *p, const char *json, size_t len, shm_instance_in_t *si,
-		   const char **field)
+                   const char **field)
 {
 	const char *dummy;
 	int rc;

@@ -14,6 +14,6 @@
  * into in and stored; then shm_instance_validate.  0 or a negative error
  * (*field names the culprit when known). */
 int json_instance_to_shm(const json_instance_t *in, shm_buf_t *stored, shm_instance_in_t *si,
-			 const char **field);
+                         const char **field);
 
 #endif

@@ -26,6 +26,6 @@ void instance_parser_free(instance_parser_t *p);
  * -E2BIG for a field or the stored form over its limit; -ENOMEM.  *field
  * (when not NULL) names the offending field. */
 int instance_parse(instance_parser_t *p, const char *json, size_t len, shm_instance_in_t *si,
-		   const char **field);
+                   const char **field);
 
 #endif

@@ -28,13 +28,14 @@ static void touch(const repl_msg_t *m)
 		if (m->type == REPL_DIGEST) {
 			repl_digest_t d;
 			repl_msg_digest(m, i, &d);
-			sink += d.count + d.service.len + (unsigned char)d.service.ptr[d.service.len - 1];
+			sink += d.count + d.service.len +
+			        (unsigned char)d.service.ptr[d.service.len - 1];
 		} else {
 			shm_key_t k;
 			repl_msg_key(m, i, &k);
 			sink += (unsigned char)k.region.ptr[k.region.len - 1] +
-				(unsigned char)k.service.ptr[k.service.len - 1] +
-				(unsigned char)k.instance.ptr[k.instance.len - 1];
+			        (unsigned char)k.service.ptr[k.service.len - 1] +
+			        (unsigned char)k.instance.ptr[k.instance.len - 1];
 		}
 	}
 }

@@ -122,18 +122,18 @@ static void test_malformed_payloads(void **state)
 		const char *bytes;
 		size_t len;
 	} bad[] = {
-		{"", 0},
-		{"\xc1", 1},                         /* never-used msgpack byte */
-		{"\x91\x01", 2},                     /* HELLO without fields */
-		{"\x92\x63\x00", 3},                 /* unknown type 99 */
-		{"\x93\x14\x01\x01\x00", 5},         /* ACK with trailing bytes */
-		{"\x93\x14\xa1x\x01", 5},            /* ACK: string for a number */
-		{"\x92\x14\x05", 3},                 /* ACK without its node state */
-		{"\x92\x0c\x91\x92\xa1x\xa1y", 7},   /* RENEW: a key of two parts */
-		{"\x92\x0c\x91\x93\xa0\xa1y\xa1z", 8}, /* RENEW: an empty region */
-		{"\x81\x01\x02", 3},                 /* a map, not an array */
-		{"\x92\xff\x01", 3},                 /* negative type */
-		{"\xdd\xff\xff\xff\xff", 5},         /* array32 claiming 4G items */
+	    {"", 0},
+	    {"\xc1", 1},                           /* never-used msgpack byte */
+	    {"\x91\x01", 2},                       /* HELLO without fields */
+	    {"\x92\x63\x00", 3},                   /* unknown type 99 */
+	    {"\x93\x14\x01\x01\x00", 5},           /* ACK with trailing bytes */
+	    {"\x93\x14\xa1x\x01", 5},              /* ACK: string for a number */
+	    {"\x92\x14\x05", 3},                   /* ACK without its node state */
+	    {"\x92\x0c\x91\x92\xa1x\xa1y", 7},     /* RENEW: a key of two parts */
+	    {"\x92\x0c\x91\x93\xa0\xa1y\xa1z", 8}, /* RENEW: an empty region */
+	    {"\x81\x01\x02", 3},                   /* a map, not an array */
+	    {"\x92\xff\x01", 3},                   /* negative type */
+	    {"\xdd\xff\xff\xff\xff", 5},           /* array32 claiming 4G items */
 	};
 	repl_msg_t m;
 
@@ -164,7 +164,7 @@ static void test_handshake_proof(void **state)
 	assert_int_equal(repl_auth_verify(key, true, na, nb, "a", "b", mac, sizeof(mac)), 0);
 	/* wrong key, wrong role (reflection), other nonce, other names, short mac */
 	assert_int_equal(repl_auth_verify(other, true, na, nb, "a", "b", mac, sizeof(mac)),
-			 -EACCES);
+	                 -EACCES);
 	assert_int_equal(repl_auth_verify(key, false, na, nb, "a", "b", mac, sizeof(mac)), -EACCES);
 	assert_int_equal(repl_auth_verify(key, true, na, na, "a", "b", mac, sizeof(mac)), -EACCES);
 	assert_int_equal(repl_auth_verify(key, true, na, nb, "a", "c", mac, sizeof(mac)), -EACCES);
@@ -180,8 +180,9 @@ static void test_record_parser(void **state)
 	instance_parser_t *p = instance_parser_new();
 	shm_instance_in_t si;
 	const char *field = NULL;
-	const char *json = "{\"service_id\":\"Svc\",\"regionId\":\"us-east\",\"instanceId\":\"i1\","
-			   "\"ip\":\"10.0.0.1\",\"port\":80,\"zoneId\":\"z\",\"metadata\":{\"k\":1}}";
+	const char *json =
+	    "{\"service_id\":\"Svc\",\"regionId\":\"us-east\",\"instanceId\":\"i1\","
+	    "\"ip\":\"10.0.0.1\",\"port\":80,\"zoneId\":\"z\",\"metadata\":{\"k\":1}}";
 
 	(void)state;
 	assert_non_null(p);
@@ -210,12 +211,9 @@ static void test_record_parser(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hello_round_trip),
-		cmocka_unit_test(test_keys_and_digests),
-		cmocka_unit_test(test_frame_lengths),
-		cmocka_unit_test(test_malformed_payloads),
-		cmocka_unit_test(test_handshake_proof),
-		cmocka_unit_test(test_record_parser),
+	    cmocka_unit_test(test_hello_round_trip), cmocka_unit_test(test_keys_and_digests),
+	    cmocka_unit_test(test_frame_lengths),    cmocka_unit_test(test_malformed_payloads),
+	    cmocka_unit_test(test_handshake_proof),  cmocka_unit_test(test_record_parser),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
