@@ -223,8 +223,9 @@ def test_slow_consumer_closed_1008_and_logged_once(node_factory):
 
 def test_reload_closes_1001_and_clients_reconnect(node_factory):
     n = node_factory()
-    old = child_pids(n.pid, "worker")
-    assert len(old) == 2, old
+    # /health answers as soon as one worker serves: wait for both.
+    old = wait_for(lambda: (lambda p: p if len(p) == 2 else None)(child_pids(n.pid, "worker")),
+                   10.0, what="both workers")
     hb, sub = RawWS(n, HB), RawWS(n, CHANGE)
     n.send_signal(signal.SIGHUP)
     hb.expect_close(1001, timeout=10.0)
