@@ -226,6 +226,7 @@ class Node:
         return cmd + self.extra_args
 
     def start(self, timeout=15.0):
+        served = self.read_log().count("] serving: ")
         out = open(self.stdout_path, "ab")
         err = open(self.stderr_path, "ab")
         try:
@@ -235,6 +236,9 @@ class Node:
             out.close()
             err.close()
         self.wait_healthy(timeout)
+        # /health answers once one worker serves; the master says when all do.
+        wait_for(lambda: self.read_log().count("] serving: ") > served or not self.alive(),
+                 timeout, what="every worker of %s serving" % self.name)
         return self
 
     @property
