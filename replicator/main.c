@@ -53,7 +53,7 @@ static void main__up(repl_t *r, const char *why)
 	log_info("node is up: %s", why);
 }
 
-static void main__bootstrap(repl_t *r, uint64_t now)
+void repl_bootstrap_check(repl_t *r, uint64_t now)
 {
 	char why[160];
 	bool up_peer = false;
@@ -110,7 +110,7 @@ static void main__tick(evutil_socket_t fd, short what, void *arg)
 		mm->next_digest = now + r->cfg->digest_interval_ms;
 	}
 	if (now >= mm->next_status) {
-		main__bootstrap(r, now);
+		repl_bootstrap_check(r, now);
 		repl_status_publish(r);
 		shm_proc_beat(r->shm, shm_now_ms());
 		mm->next_status = now + REPL_STATUS_MS;

@@ -82,6 +82,11 @@ struct repl_conn {
 	uint64_t renew_since;   /* wall ms: renewals after this go next */
 	uint64_t lag_version;   /* a CHANGE whose ACK measures the lag */
 	uint64_t lag_change_ms; /* when that change was made */
+	/* a snapshot being sent, one service at a time (snapshot.c) */
+	bool snapshotting, snap_complete;
+	shm_buf_t snap_services; /* the services still to send, NUL-separated */
+	size_t snap_off;
+	uint64_t snap_head, snap_count;
 	/* receiver: the last ACK sent, and one owed (a SYNC came) */
 	uint64_t acked;
 	bool ack_due;
@@ -132,6 +137,8 @@ struct repl {
 
 /* main.c */
 uint64_t repl_mono_ms(void);
+/* Decide whether a starting node is up now (also after each snapshot). */
+void repl_bootstrap_check(repl_t *r, uint64_t now);
 
 /* peer.c */
 int repl_listen(repl_t *r);
@@ -156,6 +163,9 @@ void repl_on_ack(repl_conn_t *c, const repl_msg_t *m);
 
 /* snapshot.c */
 int repl_snapshot_send(repl_conn_t *c);
+/* Send more of a snapshot in progress while the output has room; false
+ * once it is done (or none is in progress). */
+bool repl_snapshot_continue(repl_conn_t *c);
 int repl_records_send(repl_conn_t *c, shm_str_t service);
 int repl_record_send(repl_conn_t *c, uint64_t origin_ms, const char *json, size_t len);
 void repl_sweep(repl_t *r, int peer, const shm_str_t *service, uint64_t mark_ms);

@@ -80,6 +80,8 @@ static void sender__stream(repl_conn_t *c)
 	repl_t *r = c->r;
 	shm_change_t ch;
 
+	if (repl_snapshot_continue(c))
+		return; /* changes after the snapshot's head wait for its end */
 	for (int n = 0; n < REPL_CHANGES_PER_TICK && !repl_conn_busy(c); n++) {
 		r->json.len = 0;
 		int rc = shm_changes_next(r->shm, &c->cur, &ch, &r->json);
@@ -178,7 +180,7 @@ static void renew__conn(repl_conn_t *c, const renew_batch_t *b, uint64_t scan_ms
 	static uint32_t idx[REPL_KEYS_PER_FRAME];
 	uint32_t n = 0;
 
-	if (repl_conn_busy(c))
+	if (repl_conn_busy(c) || c->snapshotting)
 		return; /* keeps its `since`: the next scan covers these again */
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->v[i].ms <= c->renew_since)

@@ -5,6 +5,9 @@
  * A snapshot is SNAP_BEGIN(head, complete), one RECORD per live instance
  * this node holds (whatever its origin: a restarted peer gets back what it
  * had, as Java's bootstrap imports everything), SNAP_END(head).  The
+ * records are sent service by service as the connection drains (the
+ * sender's tick and write callback continue it); the change stream, the
+ * renewals and the digests to that peer wait until SNAP_END.  The
  * sender's cursor is moved to the head first, so what changes during the
  * walk is streamed after it (a record sent twice is harmless).  A snapshot
  * is `complete` only from a node that is up; a starting node's is applied
@@ -15,8 +18,7 @@
  * stream did not refresh since the mark was removed at P in the meantime:
  * it is unregistered here (origin P, so it is not forwarded).
  *
- * The records are queued in memory (about the registry's JSON size); the
- * REPL_OUT_HIGH limit applies to the stream that follows.
+ * Memory: at most REPL_OUT_HIGH plus one service's records are queued.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -66,29 +68,82 @@ static int snap__marker(repl_conn_t *c, int type, uint64_t version, int extra, u
 	return rc ? rc : repl_send(c, e);
 }
 
+static int snap__service_name(void *ctx, const char *service, size_t len,
+                              const shm_service_info_t *info)
+{
+	shm_buf_t *b = ctx;
+
+	(void)info;
+	return shm_buf_append(b, service, len) < 0 || shm_buf_append(b, "", 1) < 0;
+}
+
+static void snap__done(repl_conn_t *c)
+{
+	c->snapshotting = false;
+	shm_buf_free(&c->snap_services);
+	c->snap_off = 0;
+}
+
+/* The records go out one service at a time, as the connection drains, so
+ * a large registry is never queued whole. */
 int repl_snapshot_send(repl_conn_t *c)
 {
 	repl_t *r = c->r;
-	snap_walk_t w = {c, 0, 0};
-	bool complete = shm_node_state(r->shm) == SHM_NODE_UP;
 
+	snap__done(c);
+	c->snap_complete = shm_node_state(r->shm) == SHM_NODE_UP;
+	c->snap_count = 0;
 	shm_cursor_init(r->shm, &c->cur);
-	uint64_t head = c->cur.next - 1;
-	int rc = snap__marker(c, REPL_SNAP_BEGIN, head, 1, complete);
-	if (rc == 0)
-		rc = shm_instances_foreach(r->shm, NULL, shm_now_ms(), snap__record, &w);
-	if (rc == 0)
-		rc = snap__marker(c, REPL_SNAP_END, head, 0, 0);
+	c->snap_head = c->cur.next - 1;
+	int rc = snap__marker(c, REPL_SNAP_BEGIN, c->snap_head, 1, c->snap_complete);
+	if (rc == 0 && shm_services_foreach(r->shm, snap__service_name, &c->snap_services) != 0)
+		rc = -ENOMEM;
 	if (rc < 0) {
 		log_warn("peer %s: snapshot not sent: %s", repl_peer_name(r, c->peer),
 		         strerror(-rc));
+		snap__done(c);
 		repl_conn_close(c, "snapshot failed");
 		return rc;
 	}
-	log_info("peer %s: sent a %s snapshot of %llu instances (version %llu)",
-	         repl_peer_name(r, c->peer), complete ? "complete" : "partial (starting)",
-	         (unsigned long long)w.n, (unsigned long long)head);
+	c->snapshotting = true;
+	repl_snapshot_continue(c);
 	return 0;
+}
+
+bool repl_snapshot_continue(repl_conn_t *c)
+{
+	repl_t *r = c->r;
+	int rc = 0;
+
+	if (!c->snapshotting || c->dead)
+		return false;
+	while (rc == 0 && c->snap_off < c->snap_services.len && !repl_conn_busy(c)) {
+		const char *name = c->snap_services.data + c->snap_off;
+		shm_str_t service = {name, strlen(name)};
+		snap_walk_t w = {c, 0, 0};
+		c->snap_off += service.len + 1;
+		rc = shm_instances_foreach(r->shm, &service, shm_now_ms(), snap__record, &w);
+		if (rc == -ENOENT)
+			rc = 0; /* emptied since the list was taken */
+		rc = rc ? rc : w.rc;
+		c->snap_count += w.n;
+	}
+	if (rc == 0 && c->snap_off >= c->snap_services.len)
+		rc = snap__marker(c, REPL_SNAP_END, c->snap_head, 0, 0);
+	else if (rc == 0)
+		return true;
+	if (rc < 0) {
+		log_warn("peer %s: snapshot not sent: %s", repl_peer_name(r, c->peer),
+		         strerror(-rc));
+		snap__done(c);
+		repl_conn_close(c, "snapshot failed");
+		return false;
+	}
+	log_info("peer %s: sent a %s snapshot of %llu instances (version %llu)",
+	         repl_peer_name(r, c->peer), c->snap_complete ? "complete" : "partial (starting)",
+	         (unsigned long long)c->snap_count, (unsigned long long)c->snap_head);
+	snap__done(c);
+	return false;
 }
 
 int repl_records_send(repl_conn_t *c, shm_str_t service)

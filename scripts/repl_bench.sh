@@ -29,7 +29,7 @@ export EXTRA_CONF="bootstrap_timeout_ms = 1000"
 cleanup() {
 	sh scripts/cluster.sh stop 2 >/dev/null 2>&1 || true
 	rm -f /dev/shm/${PREFIX#/}1 /dev/shm/${PREFIX#/}2
-	rm -rf "$DIR"
+	[ -n "${KEEP:-}" ] || rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
 
