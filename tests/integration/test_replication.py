@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from artemis_it import (REGION, SUCCESS, ZONE, assert_ok, assert_status, heartbeat,
-                        inst, instance_ids, register, uniq, unregister, wait_for)
+from artemis_it import (REGION, SUCCESS, ZONE, assert_ok, assert_status, child_pids,
+                        heartbeat, inst, instance_ids, register, uniq, unregister, wait_for)
 from cluster_util import Cluster, wait_everywhere, wait_ids
 
 REPL = "/artemis/api/replication/registry/"
@@ -142,6 +142,19 @@ def test_stopped_replicator_converges_after_sigcont(cluster):
         os.kill(pid, signal.SIGCONT)
     wait_everywhere(cluster, svc, ["from-stopped", "to-stopped"])
     assert node.replicator_pid() == pid
+
+
+def test_killed_replicator_is_respawned_and_resumes(cluster):
+    svc = uniq("respawn")
+    node = cluster[0]
+    old = node.replicator_pid()
+    os.kill(old, signal.SIGKILL)
+    assert_ok(register(cluster[1], inst(svc, "while-down")))
+    assert_ok(register(node, inst(svc, "local-while-down")))
+    wait_for(lambda: (lambda p: p and p[0] != old)(child_pids(node.pid, "replicator")), 10.0,
+             what="a new replicator")
+    wait_everywhere(cluster, svc, ["local-while-down", "while-down"])
+    assert node.get("/ready")[0] == 200
 
 
 # ----------------------------------------------------- Java peers ---
