@@ -51,7 +51,9 @@
 #define REPL_DEAD_MS          15000      /* nothing received this long: reconnect */
 #define REPL_SEEN_MS          5000       /* a peer heard from within this is reachable */
 #define REPL_HANDSHAKE_MS     5000       /* a handshake must finish within this */
-#define REPL_OUT_HIGH         (8u << 20) /* bytes queued to a peer before we wait */
+#ifndef REPL_OUT_HIGH
+#define REPL_OUT_HIGH (8u << 20) /* bytes queued to a peer before we wait */
+#endif
 #define REPL_BACKOFF_MIN_MS   100
 #define REPL_BACKOFF_MAX_MS   2000
 #define REPL_CHANGES_PER_TICK 4096

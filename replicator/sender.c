@@ -202,7 +202,7 @@ void repl_renew_tick(repl_t *r)
 	renew_batch_t b;
 
 	for (repl_conn_t *c = r->conns; c; c = c->next)
-		if (sender__live(c) && c->renew_since < since)
+		if (sender__live(c) && !c->snapshotting && c->renew_since < since)
 			since = c->renew_since;
 	if (since == UINT64_MAX)
 		return;
