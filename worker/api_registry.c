@@ -241,16 +241,31 @@ static void reg__put_failed_span(shm_buf_t *b, shm_str_t span, const reg_outcome
 }
 
 /* The heartbeat fast path (json_fast_instances): no jansson, no
- * allocation when every instance succeeds.  false: not the plain shape,
- * the caller takes the general path. */
-#define REG_FAST_MAX 64
+ * allocation when every instance succeeds, and the renewals go to
+ * shm_heartbeat_batch so the registry's cache misses overlap.  false: not
+ * the plain shape, the caller takes the general path. */
+#define REG_FAST_MAX 1024
+
+static void reg__heartbeat_outcome(const json_instance_t *in, int rc, reg_outcome_t *o)
+{
+	o->code = NULL;
+	if (rc == 1) /* failed a check: run it again to word the failure */
+		(void)(reg__check_zone(in, o) && reg__check_required(in, o));
+	else if (rc == -ENOENT || rc == -EBUSY)
+		reg__msgf(o, API_DATA_NOT_FOUND, "Instance is not exising! Need re-register.");
+	else if (rc < 0)
+		reg__shm_error(rc, NULL, o);
+}
 
 static bool reg__heartbeat_fast(const http_request_t *req, http_response_t *res, uint64_t now_ms)
 {
 	static json_instance_t in[REG_FAST_MAX];
 	static shm_str_t span[REG_FAST_MAX];
+	static shm_key_t keys[REG_FAST_MAX];
+	static uint32_t which[REG_FAST_MAX];
+	static int rcs[REG_FAST_MAX], krc[REG_FAST_MAX];
 	reg_outcome_t o;
-	size_t n, failed = 0;
+	size_t n, m = 0, failed = 0;
 
 	if (json_fast_instances(req->body, req->body_len, in, span, REG_FAST_MAX, &n) < 0)
 		return false;
@@ -258,11 +273,23 @@ static bool reg__heartbeat_fast(const http_request_t *req, http_response_t *res,
 		reg__not_up(req, res);
 		return true;
 	}
+	for (size_t i = 0; i < n; i++) {
+		if (!reg__check_zone(&in[i], &o) || !reg__check_required(&in[i], &o)) {
+			rcs[i] = 1;
+			continue;
+		}
+		rcs[i] = 0;
+		json_instance_key(&in[i], &keys[m]);
+		which[m++] = (uint32_t)i;
+	}
+	shm_heartbeat_batch(api_shm(), keys, m, now_ms, krc);
+	for (size_t j = 0; j < m; j++)
+		rcs[which[j]] = krc[j];
 	res->body.len = 0;
 	for (size_t i = 0; i < n; i++) {
-		reg__run_one(OP_HEARTBEAT, &in[i], now_ms, &o);
-		if (o.code == NULL)
+		if (rcs[i] == 0)
 			continue;
+		reg__heartbeat_outcome(&in[i], rcs[i], &o);
 		json_put_raw(&res->body, failed++ ? "," : "{\"failedInstances\":[");
 		reg__put_failed_span(&res->body, span[i], &o);
 	}

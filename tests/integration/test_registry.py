@@ -447,3 +447,26 @@ def test_self_preservation_keeps_expired_leases(node_factory):
             if "enabled" not in s[0] and s[1].get("manager", "instance") == "instance"]
     assert safe and all(v == 0 for _, _, v in safe), \
         "self-preservation is active but the metric says %r" % safe
+
+
+def test_large_heartbeat_batch_reports_exactly_the_unknown_ones_in_order(node):
+    """A Java client heartbeats all its instances in one message; the
+    renewals run as one batch and the failures come back in request order."""
+    svc = uniq("bighb")
+    known = [inst(svc, "k%04d" % i) for i in range(300)]
+    for start in range(0, 300, 100):
+        assert_ok(register(node, *known[start:start + 100]))
+    unknown = [inst(svc, "u%d" % i) for i in range(5)]
+    batch = list(known)
+    for pos, u in zip((0, 77, 150, 151, 299), unknown):
+        batch.insert(pos, u)
+    batch.insert(10, inst(svc, "x", region="other-region"))
+    body = heartbeat(node, *batch)
+    assert_status(body, PARTIAL_FAIL)
+    failed = body["failedInstances"]
+    assert [f["instance"]["instanceId"] for f in failed] == \
+        [b["instanceId"] for b in batch if b["instanceId"][0] in "ux"]
+    codes = {f["instance"]["instanceId"]: f["errorCode"] for f in failed}
+    assert codes.pop("x") == "no-permission"
+    assert set(codes.values()) == {"data-not-found"}
+    assert failed[0]["errorMessage"].endswith(NOT_EXISTING)
