@@ -734,6 +734,19 @@ static void class_teardown(bench_class_t *cls)
 	bbuf_free(&cls->zbuf);
 }
 
+static void sched_self(uint64_t *cpu, uint64_t *wait)
+{
+	unsigned long long c = 0, w = 0;
+	FILE *f = fopen("/proc/self/schedstat", "r");
+	if (f) {
+		if (fscanf(f, "%llu %llu", &c, &w) != 2)
+			c = w = 0;
+		fclose(f);
+	}
+	*cpu = c;
+	*wait = w;
+}
+
 struct event_base *bench_base_new(void)
 {
 	struct event_config *cfg = event_config_new();
@@ -763,11 +776,16 @@ int bench_run(bench_run_t *run, bench_class_t **cls, unsigned n)
 		for (unsigned k = 0; k < cls[i]->connections; k++)
 			conn_open(&cls[i]->conns[k]);
 	}
+	uint64_t cpu0, wait0;
+	sched_self(&cpu0, &wait0);
 	st.tick = event_new(base, -1, EV_PERSIST, tick_cb, &st);
 	struct timeval tv = {0, TICK_US};
 	event_add(st.tick, &tv);
 	event_base_dispatch(base);
 	event_free(st.tick);
+	sched_self(&run->cpu_ns, &run->runq_wait_ns);
+	run->cpu_ns -= cpu0;
+	run->runq_wait_ns -= wait0;
 	for (unsigned i = 0; i < n; i++) {
 		for (unsigned t = 0; t < run->ntargets; t++)
 			bbuf_free(&cls[i]->prefix[t]);

@@ -134,6 +134,9 @@ typedef struct bench_run {
 	bool stop;             /* set by tick() to end the run early */
 	bool unreachable;      /* ended because no connection could be made */
 	double elapsed;
+	/* This process during the run (/proc/self/schedstat): CPU time, and
+	 * time runnable but waiting for a CPU (others' work on our core). */
+	uint64_t cpu_ns, runq_wait_ns;
 } bench_run_t;
 
 uint64_t bench_now_ns(void);

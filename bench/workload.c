@@ -446,9 +446,10 @@ void wl_report(const wl_opts_t *o, bench_run_t *run, bench_class_t **cls, unsign
 		bbuf_printf(&b,
 			    "],\"connections\":%u,\"pipeline\":%u,\"batch\":%u,\"instances\":%u,"
 			    "\"services\":%u,\"metadata\":%u,\"gzip\":%s,\"rate\":%.1f,"
-			    "\"duration_s\":%.3f,",
+			    "\"duration_s\":%.3f,\"client_cpu_s\":%.3f,\"client_runq_wait_s\":%.3f,",
 			    o->connections, o->pipeline, o->batch, o->instances, o->services,
-			    o->metadata, o->gzip ? "true" : "false", o->rate, run->elapsed);
+			    o->metadata, o->gzip ? "true" : "false", o->rate, run->elapsed,
+			    (double)run->cpu_ns * 1e-9, (double)run->runq_wait_ns * 1e-9);
 		if (extra_json)
 			bbuf_printf(&b, "%s,", extra_json);
 		/* The run as a whole first (what jq reads), then each class. */
@@ -473,6 +474,8 @@ void wl_report(const wl_opts_t *o, bench_run_t *run, bench_class_t **cls, unsign
 		printf(" %s", o->targets[t].hostport);
 	printf(", %u connections, pipeline %u, batch %u, %.2f s%s\n", o->connections, o->pipeline,
 	       o->batch, run->elapsed, o->gzip ? ", gzip" : "");
+	printf("  load generator: %.2f s CPU, %.3f s runnable but waiting for a CPU\n",
+	       (double)run->cpu_ns * 1e-9, (double)run->runq_wait_ns * 1e-9);
 	if (extra_json)
 		printf("  %s\n", extra_json);
 	printf("%-10s %10s %11s %12s %7s %8s %8s %8s %8s %8s\n", "class", "requests", "req/s",

@@ -128,6 +128,9 @@ events { worker_connections 4096; }
 http {
 	include /etc/nginx/mime.types;
 	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	open_file_cache max=64 inactive=60s;
 	keepalive_requests 100000000;
 	keepalive_timeout 65;
 	client_body_temp_path $WORK/nginx/tmp;
@@ -180,6 +183,7 @@ run() {
 	shift 2
 	log "$label: $*"
 	cpu_before=$(cpu_ticks)
+	srv_before=$(tree_ticks "${SRV:-0}")
 	if "$@" --json --label "$label" --percentiles "$WORK/pct-$label.dat" \
 		>"$WORK/$label.json" 2>"$WORK/$label.err"; then
 		status=ok
@@ -188,22 +192,55 @@ run() {
 		tail -3 "$WORK/$label.err" >&2 || true
 	fi
 	cpu_after=$(cpu_ticks)
+	srv_after=$(tree_ticks "${SRV:-0}")
 	python3 - "$label" "$what" "$status" "$WORK/$label.json" "$WORK/$label.err" "$*" \
-		"$cpu_before" "$cpu_after" >>"$RESULTS" <<'PY'
-import json, sys
-label, what, status, path, errpath, cmd, before, after = sys.argv[1:]
+		"$cpu_before" "$cpu_after" "$srv_before" "$srv_after" >>"$RESULTS" <<'PY'
+import json, os, sys
+label, what, status, path, errpath, cmd, before, after, sb, sa = sys.argv[1:]
 try:
     line = open(path).read().strip().splitlines()[-1]
     res = json.loads(line)
 except (IndexError, ValueError, OSError):
     res = None
-err = open(errpath).read()[-2000:]
-# Busy share of the server CPU during the run (1 - idle - iowait).
+errtext = open(errpath).read()
+err = errtext[-2000:]
+windows = [l.strip() for l in errtext.splitlines() if l.startswith("  t=")]
+# Busy share of the server CPU during the run (1 - idle - iowait), and the
+# CPU time the server's own processes used (utime + stime).
 b, a = [int(x) for x in before.split()], [int(x) for x in after.split()]
 d = [y - x for x, y in zip(b, a)]
 busy = 1.0 - (d[3] + d[4]) / sum(d) if sum(d) else None
+wall = sum(d) / os.sysconf("SC_CLK_TCK") if sum(d) else None
+sb, sa = [int(x) for x in sb.split()], [int(x) for x in sa.split()]
+srv_s = (sa[0] - sb[0]) / os.sysconf("SC_CLK_TCK")
+srv_wait = (sa[1] - sb[1]) / 1e9
 print(json.dumps({"label": label, "what": what, "status": status, "cmd": cmd, "result": res,
-                  "stderr": err, "server_cpu_busy": busy}))
+                  "stderr": err, "server_cpu_busy": busy, "server_cpu_s": srv_s,
+                  "server_share": srv_s / wall if wall else None,
+                  "server_runq_wait_s": srv_wait, "windows": windows}))
+PY
+}
+
+# utime + stime (clock ticks) of a process and its children, and the
+# nanoseconds they were runnable but waiting for a CPU (schedstat); "0 0"
+# for none.
+tree_ticks() {
+	[ "$1" != 0 ] || { echo "0 0"; return; }
+	python3 - "$1" <<'PY'
+import os, sys
+root, total, wait = int(sys.argv[1]), 0, 0
+for d in os.listdir("/proc"):
+    if not d.isdigit():
+        continue
+    try:
+        f = open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()
+        if int(d) != root and int(f[1]) != root:
+            continue
+        total += int(f[11]) + int(f[12])
+        wait += int(open("/proc/%s/schedstat" % d).read().split()[1])
+    except (OSError, IndexError, ValueError):
+        continue
+print(total, wait)
 PY
 }
 
@@ -253,16 +290,20 @@ LOOKUP_BYTES=$(wc -c <"$WORK/nginx/www/artemis/api/discovery/lookup.json")
 nginx_start
 TN="127.0.0.1:$NGX_PORT"
 
+SRV=$NGINX_PID
 run hb1-nginx "heartbeat, 1 instance/request: nginx return 200 (same response bytes)" \
 	$B heartbeat -t "$TN" --no-setup -n 10000 -c 64 -d "$SECS" --prefix "${TAG}hb"
+SRV=$PID_A
 run hb1-artemis "heartbeat, 1 instance/request" \
 	$B heartbeat -t "$TA" -n 10000 -c 64 -d "$SECS" --prefix "${TAG}hb"
 run hb100-artemis "heartbeat, 100 instances/request" \
 	$B heartbeat -t "$TA" -n 100000 -b 100 -c 16 -d "$SECS" --prefix "${TAG}hc"
 run register1-artemis "register, 1 instance/request, unique ids" \
 	$B register -t "$TA" -n 300000 -s 10000 -c 64 -d "$SECS" --prefix "${TAG}rg"
+SRV=$NGINX_PID
 run lookup-nginx "lookup of a 20-instance service: nginx static file ($LOOKUP_BYTES B)" \
 	$B lookup -t "$TN" --no-setup -n 20000 -s 1000 -c 64 -d "$SECS" --prefix "${TAG}lk"
+SRV=$PID_A
 run lookup-artemis "lookup of a 20-instance service ($LOOKUP_BYTES B)" \
 	$B lookup -t "$TA" --no-setup -n 20000 -s 1000 -c 64 -d "$SECS" --prefix "${TAG}lk"
 run ws-push "WebSocket push: 100 subscribers, 200 registers/s" \
@@ -299,6 +340,7 @@ node_stop A
 # Node B: 100,000 instances with 200 B of metadata: memory, then the soak.
 node_start B
 TB="127.0.0.1:$PORT_B"
+SRV=$PID_B
 run setup-100k "register 100,000 instances, 200 B metadata, 100/request" \
 	$B register -t "$TB" -n 100000 -s 5000 -m 200 -b 100 -c 8 --prefix "${TAG}mx"
 memory mem-100k "memory, 100,000 instances with 200 B metadata" B
@@ -311,11 +353,14 @@ node_stop B
 if [ "$MILLION" = 1 ]; then
 	node_start C
 	TC="127.0.0.1:$PORT_C"
+	SRV=$PID_C
 	run setup-1m "register 1,000,000 instances, 200 B metadata, 100/request" \
 		$B register -t "$TC" -n 1000000 -s 50000 -m 200 -b 100 -c 8 --timeout 30 --prefix "${TAG}m"
 	memory mem-1m "memory, 1,000,000 instances with 200 B metadata" C
-	run hb100-1m "heartbeat at 1,000,000 instances, 100/request" \
-		$B heartbeat -t "$TC" --no-setup -n 1000000 -s 50000 -b 100 -c 16 -d "$SECS" --prefix "${TAG}m"
+	# every instance renewed once per 15 s (within the 20 s lease), oldest first
+	run hb100-1m "keep 1,000,000 instances alive: each renewed every 15 s, 100/request" \
+		$B heartbeat -t "$TC" --no-setup -n 1000000 -s 50000 -b 100 -c 16 --interval 15000 \
+		-d 20 --prefix "${TAG}m"
 	run lookup-1m "lookup at 1,000,000 instances (20/service)" \
 		$B lookup -t "$TC" --no-setup -n 1000000 -s 50000 -c 64 -d "$SECS" --prefix "${TAG}m"
 	node_stop C

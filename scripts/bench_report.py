@@ -20,66 +20,19 @@ END = "<!-- bench.sh:end -->"
 
 TEMPLATE = """# Benchmarks
 
-How fast Artemis in C is, measured the same way every time, against nginx
-serving the same bytes on the same machine in the same run.
+Each section is self-contained: the machine, the commands that produced the figures,
+and the figures.
 
-- [Running the suite](#running-the-suite)
-- [Latest figures](#latest-figures) (generated)
-- [Method](#method)
-- [Replication](#replication)
+## The standard suite and the bar (`make bench`)
 
-## Running the suite
+`scripts/bench.sh` starts fresh nodes and nginx on 127.0.0.1, drives them with
+`build/artemis-bench` and rewrites the part of this file between the `bench.sh`
+markers, and `docs/bench-latency.png`.
 
-```sh
-make bench                      # scripts/deps.sh --bench, build, scripts/bench.sh
-BENCH_SECONDS=3 BENCH_SOAK=10 BENCH_MILLION=0 sh scripts/bench.sh   # a quick pass
-```
-
-`scripts/bench.sh` starts fresh nodes and nginx on 127.0.0.1 (free ports, own shm
-regions and data directories), drives them with `build/artemis-bench`, and
-rewrites the generated section below and `docs/bench-latency.png`. Every figure
-there comes with the command that produced it. `artemis-bench --help` documents
-the load generator.
-
-## Latest figures
+### Latest figures
 
 {begin}
 {end}
-
-## Method
-
-- **One load generator for both sides.** Artemis and nginx are driven by the
-  same `artemis-bench` command, sending the same requests (POST JSON as API.md
-  describes them); nginx answers a heartbeat with `return 200` and the exact
-  bytes Artemis answers, and a lookup with a static file holding the exact bytes
-  Artemis answers for the same service (the static module refuses POST, so
-  `error_page 405 =200 $uri` re-serves the file). `wrk` with a Lua script runs
-  the same two comparisons as a cross-check.
-- **Placement.** With two CPUs, each server (one Artemis worker, or one nginx
-  worker) runs on CPU 1 and the load generator on CPU 0 (`taskset`), so a
-  figure is what one core serves while the other core generates load. The
-  master, reaper and replicator of the node share CPU 1 with the worker.
-- **Latency** runs from when a request was due to its complete response.
-  Flat-out runs are due when written; rated runs (the soak) are due at their
-  slot in the schedule, so a stall is charged to every request it delayed
-  (no coordinated omission). Percentiles come from a log-linear histogram
-  (bench/hist.c, within 0.8 %).
-- **Server CPU.** For each run the share of the server's CPU that was busy
-  (from `/proc/stat`) is recorded. Below about 95 % the load generator, not the
-  server, was the limit; then compare the server's CPU cost per request
-  (busy share / requests per second) rather than requests per second.
-- **Errors** are counted by kind: connect, timeout, closed, parse, HTTP status
-  other than 200, and `responseStatus.errorCode` other than `success`.
-- **Memory** (scripts/bench_mem.py): the PSS of every process of the node from
-  `/proc/PID/smaps` without the registry region's mapping, plus the region's
-  resident pages counted once (the allocated blocks of its `/dev/shm` file).
-- **Noise.** The machine may be shared with other work; the load average before
-  and after the run is recorded with the figures. Compare ratios from the same
-  run rather than absolute figures across runs.
-
-## Replication
-
-Not measured yet.
 """
 
 
@@ -216,22 +169,29 @@ def bar_rows(rs):
 
 def runs_table(rs):
     out = ["| Run | What | req/s | instances/s | errors | p50 ms | p90 ms | p99 ms | p99.9 ms "
-           "| max ms | server CPU busy | server CPU us/request |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| max ms | server CPU busy | server CPU us/request | waited for a CPU: server / "
+           "load generator |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label, r in rs.items():
         x = r.get("result")
         if not isinstance(x, dict) or "latency_us" not in x:
             if r.get("status") == "failed":
-                out.append("| %s | %s | failed | | | | | | | | | |" % (label, r["what"]))
+                out.append("| %s | %s | failed | | | | | | | | | | |" % (label, r["what"]))
             continue
         lat = x["latency_us"]
         busy = r.get("server_cpu_busy")
-        per = busy * 1e6 / x["rps"] if busy is not None and x["rps"] else None
-        out.append("| %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+        share = r.get("server_share")
+        per = (r["server_cpu_s"] * 1e6 / x["requests"]
+               if r.get("server_cpu_s") and x["requests"] else None)
+        sw, cw = r.get("server_runq_wait_s"), x.get("client_runq_wait_s")
+        waited = "%s / %s" % ("%.2f s" % sw if sw is not None else "?",
+                              "%.2f s" % cw if cw is not None else "?")
+        out.append("| %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             label, r["what"], num(x["rps"]), num(x["instances_per_s"]), x["errors"],
             ms(lat["p50"]), ms(lat["p90"]), ms(lat["p99"]), ms(lat["p999"]), ms(lat["max"]),
-            "%.0f %%" % (busy * 100) if busy is not None else "",
-            "%.1f" % per if per is not None else ""))
+            "%.0f %% (server %.0f %%)" % (busy * 100, share * 100)
+            if busy is not None and share is not None else "",
+            "%.1f" % per if per is not None else "", waited))
     return out
 
 
@@ -312,14 +272,14 @@ def generated(args, rs):
                  n, model, kernel, mem, args.placement, args.load_before, args.load_after,
                  args.seconds, args.soak))
     L.append("")
-    L.append("### The bar")
+    L.append("#### The bar")
     L.append("")
     L.append("| Bar | Target | Measured | Verdict | Runs |")
     L.append("|---|---|---|---|---|")
     for row in bar_rows(rs):
         L.append("| %s | %s | %s | %s | %s |" % row)
     L.append("")
-    L.append("### Every run")
+    L.append("#### Every run")
     L.append("")
     L += runs_table(rs)
     L.append("")
@@ -331,7 +291,7 @@ def generated(args, rs):
         L.append("")
     s = res(rs, "soak")
     if s:
-        L.append("### Mixed soak by traffic class")
+        L.append("#### Mixed soak by traffic class")
         L.append("")
         L.append("Heartbeats at %s/s (every instance every %s ms), churn %s %% of the instances "
                  "per minute (unregister, then register under a new id), lookups at %s/s." % (
@@ -340,9 +300,17 @@ def generated(args, rs):
         L.append("")
         L += classes_table(s)
         L.append("")
+        win = rs["soak"].get("windows")
+        if win:
+            L.append("Every %s s (p99 and max in ms):" % "10")
+            L.append("")
+            L.append("```")
+            L += win
+            L.append("```")
+            L.append("")
     w = res(rs, "ws-push")
     if w:
-        L.append("### WebSocket push")
+        L.append("#### WebSocket push")
         L.append("")
         L.append("%d subscribers (%d open) on /artemis/websocket/discovery/instance-change; "
                  "%s of %s expected deliveries arrived." % (
@@ -352,13 +320,13 @@ def generated(args, rs):
         L += classes_table(w)
         L.append("")
     elif "ws-push" in rs:
-        L.append("### WebSocket push")
+        L.append("#### WebSocket push")
         L.append("")
         L.append("Failed: `%s`" % rs["ws-push"].get("stderr", "").strip().replace("\n", " ")[-300:])
         L.append("")
     wrk = [(l, r) for l, r in rs.items() if l.startswith("wrk-")]
     if wrk:
-        L.append("### Cross-check with wrk")
+        L.append("#### Cross-check with wrk")
         L.append("")
         L.append("One fixed request per side (Lua script), 1 thread, 64 connections, pinned as "
                  "above.")
@@ -379,7 +347,7 @@ def generated(args, rs):
         L.append("")
     mems = [(l, r["result"]) for l, r in rs.items() if l.startswith("mem-") and r.get("result")]
     if mems:
-        L.append("### Memory")
+        L.append("#### Memory")
         L.append("")
         L.append("| Run | total MB | processes (PSS without region) MB | region resident MB | "
                  "region size (sparse) MB | per process (PSS KiB without region) |")
@@ -393,7 +361,7 @@ def generated(args, rs):
         L.append("")
     shm = res(rs, "shm")
     if shm:
-        L.append("### The registry in-process (`artemis-bench shm`)")
+        L.append("#### The registry in-process (`artemis-bench shm`)")
         L.append("")
         L.append("| Operation | rate | unit |")
         L.append("|---|---:|---|")
@@ -405,16 +373,16 @@ def generated(args, rs):
                     row["bytes_per_instance"], num(row["instances"]), row["metadata"]))
         L.append("")
     if args.etcd:
-        L.append("### etcd")
+        L.append("#### etcd")
         L.append("")
         L.append(args.etcd)
         L.append("")
     if args.chart_ok:
-        L.append("### Latency percentiles")
+        L.append("#### Latency percentiles")
         L.append("")
         L.append("![latency by percentile](bench-latency.png)")
         L.append("")
-    L.append("### Commands")
+    L.append("#### Commands")
     L.append("")
     L.append("Each run, as scripts/bench.sh ran it (the load generator's `--json --label L "
              "--percentiles F` omitted):")
@@ -441,7 +409,8 @@ def main():
     else:
         text = TEMPLATE.replace("{begin}", BEGIN).replace("{end}", END)
     if BEGIN not in text or END not in text:
-        text = text.rstrip("\n") + "\n\n## Latest figures\n\n" + BEGIN + "\n" + END + "\n"
+        text = (text.rstrip("\n") + "\n\n## The standard suite and the bar (`make bench`)\n\n"
+                "### Latest figures\n\n" + BEGIN + "\n" + END + "\n")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     with open(args.out, "w") as f:
