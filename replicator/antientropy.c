@@ -162,7 +162,7 @@ void repl_digest_tick(repl_t *r)
 	if (ae__compute(r, &d) == 0)
 		for (repl_conn_t *c = r->conns; c; c = c->next)
 			if (c->outbound && c->streaming && !c->dead && !c->closing &&
-			    !c->snapshotting && !repl_conn_busy(c))
+			    !repl_conn_busy(c))
 				ae__send(c, &d, false);
 	ae__free(&d);
 }

@@ -144,7 +144,8 @@ void repl_conns_check(repl_t *r, uint64_t now)
 			repl_conn_close(c, "nothing received for 15 s");
 		if (c->dead) {
 			*pp = c->next;
-			shm_buf_free(&c->snap_services);
+			shm_buf_free(&c->pulls);
+			shm_buf_free(&c->sweeps);
 			bufferevent_free(c->bev);
 			free(c);
 			continue;
@@ -369,8 +370,6 @@ static void peer__on_write(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (c->closing)
 		repl_conn_close(c, NULL);
-	else
-		repl_snapshot_continue(c);
 }
 
 static void peer__on_event(struct bufferevent *bev, short what, void *arg)
@@ -413,7 +412,6 @@ static repl_conn_t *peer__conn_new(repl_t *r, evutil_socket_t fd, bool outbound,
 	repl_auth_nonce(c->nonce);
 	bufferevent_setcb(c->bev, peer__on_read, peer__on_write, peer__on_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, REPL_MAX_FRAME + REPL_FRAME_HDR + 65536);
-	bufferevent_setwatermark(c->bev, EV_WRITE, REPL_OUT_HIGH / 2, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->next = r->conns;
 	r->conns = c;

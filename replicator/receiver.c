@@ -139,7 +139,7 @@ static void rx__snap_end(repl_conn_t *c, repl_peer_t *p, const repl_msg_t *m)
 		return;
 	p->in_snapshot = false;
 	if (p->snapshot_complete)
-		repl_sweep(c->r, c->peer, NULL, p->snapshot_mark_ms);
+		repl_sweep_all(c->r, c->peer, p->snapshot_mark_ms);
 	p->rx_valid = true;
 	p->rx_inc = c->peer_inc;
 	p->rx_applied = m->u[0];
@@ -194,10 +194,10 @@ void repl_on_frame(repl_conn_t *c, const repl_msg_t *m)
 		repl_on_digest(c, m);
 		return;
 	case REPL_PULL:
-		repl_records_send(c, m->s[0]);
+		repl_pull_request(c, m->s[0]);
 		return;
 	case REPL_PULL_END:
-		repl_sweep(r, c->peer, &m->s[0], p->pull_mark_ms);
+		repl_pull_end(c, m->s[0]);
 		return;
 	case REPL_SYNC:
 		rx__sync(c, p, m);
@@ -210,9 +210,11 @@ void repl_on_frame(repl_conn_t *c, const repl_msg_t *m)
 	}
 }
 
-/* After a read: acknowledge what was applied (cumulative). */
+/* After a read: serve and sweep the pulls it carried, acknowledge what was
+ * applied (cumulative). */
 void repl_receiver_flush(repl_conn_t *c)
 {
+	repl_pulls_flush(c);
 	repl_peer_t *p = &c->r->peers[c->peer];
 	repl_enc_t *e = &c->r->enc;
 

@@ -43,14 +43,14 @@
 #define REPL_HTTP_ORIGIN (SHM_MAX_NODES - 1)
 #define REPL_MAX_PEERS   (SHM_MAX_NODES - 2) /* ids 1..62 */
 
-#define REPL_TICK_MS          5          /* change-log poll */
-#define REPL_RENEW_MS         100        /* renewal batch window */
-#define REPL_RENEW_OVERLAP_MS 5          /* scans overlap so a racing renewal is not missed */
-#define REPL_SYNC_MS          1000       /* keepalive and streamed-up-to version */
-#define REPL_STATUS_MS        250        /* peer status published to the region */
-#define REPL_DEAD_MS          15000      /* nothing received this long: reconnect */
-#define REPL_SEEN_MS          5000       /* a peer heard from within this is reachable */
-#define REPL_HANDSHAKE_MS     5000       /* a handshake must finish within this */
+#define REPL_TICK_MS          5     /* change-log poll */
+#define REPL_RENEW_MS         100   /* renewal batch window */
+#define REPL_RENEW_OVERLAP_MS 5     /* scans overlap so a racing renewal is not missed */
+#define REPL_SYNC_MS          1000  /* keepalive and streamed-up-to version */
+#define REPL_STATUS_MS        250   /* peer status published to the region */
+#define REPL_DEAD_MS          15000 /* nothing received this long: reconnect */
+#define REPL_SEEN_MS          5000  /* a peer heard from within this is reachable */
+#define REPL_HANDSHAKE_MS     5000  /* a handshake must finish within this */
 #ifndef REPL_OUT_HIGH
 #define REPL_OUT_HIGH (8u << 20) /* bytes queued to a peer before we wait */
 #endif
@@ -84,11 +84,9 @@ struct repl_conn {
 	uint64_t renew_since;   /* wall ms: renewals after this go next */
 	uint64_t lag_version;   /* a CHANGE whose ACK measures the lag */
 	uint64_t lag_change_ms; /* when that change was made */
-	/* a snapshot being sent, one service at a time (snapshot.c) */
-	bool snapshotting, snap_complete;
-	shm_buf_t snap_services; /* the services still to send, NUL-separated */
-	size_t snap_off;
-	uint64_t snap_head, snap_count;
+	/* services the peer PULLed, and those whose PULL_END came: served and
+	 * swept in one registry walk after each read (snapshot.c) */
+	shm_buf_t pulls, sweeps; /* NUL-separated names */
 	/* receiver: the last ACK sent, and one owed (a SYNC came) */
 	uint64_t acked;
 	bool ack_due;
@@ -165,12 +163,15 @@ void repl_on_ack(repl_conn_t *c, const repl_msg_t *m);
 
 /* snapshot.c */
 int repl_snapshot_send(repl_conn_t *c);
-/* Send more of a snapshot in progress while the output has room; false
- * once it is done (or none is in progress). */
-bool repl_snapshot_continue(repl_conn_t *c);
-int repl_records_send(repl_conn_t *c, shm_str_t service);
 int repl_record_send(repl_conn_t *c, uint64_t origin_ms, const char *json, size_t len);
-void repl_sweep(repl_t *r, int peer, const shm_str_t *service, uint64_t mark_ms);
+/* Remember a PULL / PULL_END; repl_pulls_flush serves and sweeps them all
+ * with one walk of the registry each. */
+void repl_pull_request(repl_conn_t *c, shm_str_t service);
+void repl_pull_end(repl_conn_t *c, shm_str_t service);
+void repl_pulls_flush(repl_conn_t *c);
+/* Remove what came from peer and was not refreshed since mark_ms (every
+ * service: a complete snapshot). */
+void repl_sweep_all(repl_t *r, int peer, uint64_t mark_ms);
 
 /* receiver.c */
 void repl_on_frame(repl_conn_t *c, const repl_msg_t *m);

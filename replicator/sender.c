@@ -80,8 +80,6 @@ static void sender__stream(repl_conn_t *c)
 	repl_t *r = c->r;
 	shm_change_t ch;
 
-	if (repl_snapshot_continue(c))
-		return; /* changes after the snapshot's head wait for its end */
 	for (int n = 0; n < REPL_CHANGES_PER_TICK && !repl_conn_busy(c); n++) {
 		r->json.len = 0;
 		int rc = shm_changes_next(r->shm, &c->cur, &ch, &r->json);
@@ -180,7 +178,7 @@ static void renew__conn(repl_conn_t *c, const renew_batch_t *b, uint64_t scan_ms
 	static uint32_t idx[REPL_KEYS_PER_FRAME];
 	uint32_t n = 0;
 
-	if (repl_conn_busy(c) || c->snapshotting)
+	if (repl_conn_busy(c))
 		return; /* keeps its `since`: the next scan covers these again */
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->v[i].ms <= c->renew_since)
@@ -202,7 +200,7 @@ void repl_renew_tick(repl_t *r)
 	renew_batch_t b;
 
 	for (repl_conn_t *c = r->conns; c; c = c->next)
-		if (sender__live(c) && !c->snapshotting && c->renew_since < since)
+		if (sender__live(c) && c->renew_since < since)
 			since = c->renew_since;
 	if (since == UINT64_MAX)
 		return;

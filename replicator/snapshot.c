@@ -4,10 +4,8 @@
  *
  * A snapshot is SNAP_BEGIN(head, complete), one RECORD per live instance
  * this node holds (whatever its origin: a restarted peer gets back what it
- * had, as Java's bootstrap imports everything), SNAP_END(head).  The
- * records are sent service by service as the connection drains (the
- * sender's tick and write callback continue it); the change stream, the
- * renewals and the digests to that peer wait until SNAP_END.  The
+ * had, as Java's bootstrap imports everything), SNAP_END(head), queued in
+ * one walk of the registry.  The
  * sender's cursor is moved to the head first, so what changes during the
  * walk is streamed after it (a record sent twice is harmless).  A snapshot
  * is `complete` only from a node that is up; a starting node's is applied
@@ -18,7 +16,12 @@
  * stream did not refresh since the mark was removed at P in the meantime:
  * it is unregistered here (origin P, so it is not forwarded).
  *
- * Memory: at most REPL_OUT_HIGH plus one service's records are queued.
+ * PULLs that arrive together are served by one walk, and their sweeps done
+ * by another: shm_instances_foreach visits every slot whatever the
+ * service, so a walk per service would cost services x instances.
+ *
+ * Memory: a snapshot queues about the registry's JSON size for that peer
+ * until the socket takes it (tens of MB per 100,000 instances).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -68,96 +71,134 @@ static int snap__marker(repl_conn_t *c, int type, uint64_t version, int extra, u
 	return rc ? rc : repl_send(c, e);
 }
 
-static int snap__service_name(void *ctx, const char *service, size_t len,
-                              const shm_service_info_t *info)
-{
-	shm_buf_t *b = ctx;
-
-	(void)info;
-	return shm_buf_append(b, service, len) < 0 || shm_buf_append(b, "", 1) < 0;
-}
-
-static void snap__done(repl_conn_t *c)
-{
-	c->snapshotting = false;
-	shm_buf_free(&c->snap_services);
-	c->snap_off = 0;
-}
-
-/* The records go out one service at a time, as the connection drains, so
- * a large registry is never queued whole. */
 int repl_snapshot_send(repl_conn_t *c)
 {
 	repl_t *r = c->r;
+	snap_walk_t w = {c, 0, 0};
+	bool complete = shm_node_state(r->shm) == SHM_NODE_UP;
 
-	snap__done(c);
-	c->snap_complete = shm_node_state(r->shm) == SHM_NODE_UP;
-	c->snap_count = 0;
 	shm_cursor_init(r->shm, &c->cur);
-	c->snap_head = c->cur.next - 1;
-	int rc = snap__marker(c, REPL_SNAP_BEGIN, c->snap_head, 1, c->snap_complete);
-	if (rc == 0 && shm_services_foreach(r->shm, snap__service_name, &c->snap_services) != 0)
-		rc = -ENOMEM;
+	uint64_t head = c->cur.next - 1;
+	int rc = snap__marker(c, REPL_SNAP_BEGIN, head, 1, complete);
+	if (rc == 0)
+		rc = shm_instances_foreach(r->shm, NULL, shm_now_ms(), snap__record, &w);
+	rc = rc ? rc : w.rc;
+	if (rc == 0)
+		rc = snap__marker(c, REPL_SNAP_END, head, 0, 0);
 	if (rc < 0) {
 		log_warn("peer %s: snapshot not sent: %s", repl_peer_name(r, c->peer),
 		         strerror(-rc));
-		snap__done(c);
 		repl_conn_close(c, "snapshot failed");
 		return rc;
 	}
-	c->snapshotting = true;
-	repl_snapshot_continue(c);
+	log_info("peer %s: sent a %s snapshot of %llu instances (version %llu)",
+	         repl_peer_name(r, c->peer), complete ? "complete" : "partial (starting)",
+	         (unsigned long long)w.n, (unsigned long long)head);
 	return 0;
 }
 
-bool repl_snapshot_continue(repl_conn_t *c)
-{
-	repl_t *r = c->r;
-	int rc = 0;
+/* ---- Sets of service names ------------------------------------------------- */
 
-	if (!c->snapshotting || c->dead)
-		return false;
-	while (rc == 0 && c->snap_off < c->snap_services.len && !repl_conn_busy(c)) {
-		const char *name = c->snap_services.data + c->snap_off;
-		shm_str_t service = {name, strlen(name)};
-		snap_walk_t w = {c, 0, 0};
-		c->snap_off += service.len + 1;
-		rc = shm_instances_foreach(r->shm, &service, shm_now_ms(), snap__record, &w);
-		if (rc == -ENOENT)
-			rc = 0; /* emptied since the list was taken */
-		rc = rc ? rc : w.rc;
-		c->snap_count += w.n;
-	}
-	if (rc == 0 && c->snap_off >= c->snap_services.len)
-		rc = snap__marker(c, REPL_SNAP_END, c->snap_head, 0, 0);
-	else if (rc == 0)
-		return true;
-	if (rc < 0) {
-		log_warn("peer %s: snapshot not sent: %s", repl_peer_name(r, c->peer),
-		         strerror(-rc));
-		snap__done(c);
-		repl_conn_close(c, "snapshot failed");
-		return false;
-	}
-	log_info("peer %s: sent a %s snapshot of %llu instances (version %llu)",
-	         repl_peer_name(r, c->peer), c->snap_complete ? "complete" : "partial (starting)",
-	         (unsigned long long)c->snap_count, (unsigned long long)c->snap_head);
-	snap__done(c);
-	return false;
+typedef struct {
+	const char **v;
+	size_t n;
+} snap_set_t;
+
+static int snap__cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int repl_records_send(repl_conn_t *c, shm_str_t service)
+/* Index the NUL-separated names of b (sorted, for bsearch). */
+static int snap__set(const shm_buf_t *b, snap_set_t *set)
 {
-	repl_t *r = c->r;
-	snap_walk_t w = {c, 0, 0};
-	repl_enc_t *e = &r->enc;
-	int rc = shm_instances_foreach(r->shm, &service, shm_now_ms(), snap__record, &w);
+	size_t n = 0;
 
-	if (rc < 0 && rc != -ENOENT)
-		return rc;
-	rc = repl_enc_begin(e, REPL_PULL_END, 1);
-	rc = rc ? rc : repl_enc_s(e, service.ptr, service.len);
-	return rc ? rc : repl_send(c, e);
+	set->v = NULL;
+	set->n = 0;
+	for (size_t off = 0; off < b->len; off += strlen(b->data + off) + 1)
+		n++;
+	if (n == 0)
+		return 0;
+	set->v = malloc(n * sizeof(*set->v));
+	if (set->v == NULL)
+		return -ENOMEM;
+	for (size_t off = 0; off < b->len; off += strlen(b->data + off) + 1)
+		set->v[set->n++] = b->data + off;
+	qsort(set->v, set->n, sizeof(*set->v), snap__cmp);
+	return 0;
+}
+
+static bool snap__in(const snap_set_t *set, const char *service)
+{
+	return set == NULL || bsearch(&service, set->v, set->n, sizeof(*set->v), snap__cmp);
+}
+
+static void snap__add(shm_buf_t *b, shm_str_t name)
+{
+	if (memchr(name.ptr, '\0', name.len) == NULL && shm_buf_append(b, name.ptr, name.len) == 0)
+		shm_buf_append(b, "", 1);
+}
+
+/* ---- Pulls ------------------------------------------------------------------- */
+
+void repl_pull_request(repl_conn_t *c, shm_str_t service)
+{
+	snap__add(&c->pulls, service);
+}
+
+void repl_pull_end(repl_conn_t *c, shm_str_t service)
+{
+	snap__add(&c->sweeps, service);
+}
+
+typedef struct {
+	snap_walk_t w;
+	const snap_set_t *set;
+} pull_walk_t;
+
+static int pull__record(void *ctx, const shm_instance_view_t *view, const char *json,
+                        size_t json_len)
+{
+	pull_walk_t *pw = ctx;
+
+	return snap__in(pw->set, view->service) ? snap__record(&pw->w, view, json, json_len) : 0;
+}
+
+static void pull__serve(repl_conn_t *c)
+{
+	repl_enc_t *e = &c->r->enc;
+	snap_set_t set;
+	pull_walk_t pw = {{c, 0, 0}, &set};
+
+	if (snap__set(&c->pulls, &set) < 0)
+		return;
+	shm_instances_foreach(c->r->shm, NULL, shm_now_ms(), pull__record, &pw);
+	for (size_t i = 0; i < set.n; i++) {
+		int rc = repl_enc_begin(e, REPL_PULL_END, 1);
+		rc = rc ? rc : repl_enc_s(e, set.v[i], strlen(set.v[i]));
+		if (rc == 0)
+			repl_send(c, e);
+	}
+	free(set.v);
+}
+
+static void repl_sweep(repl_t *r, int peer, const snap_set_t *set, uint64_t mark_ms);
+
+void repl_pulls_flush(repl_conn_t *c)
+{
+	if (c->pulls.len) {
+		pull__serve(c);
+		shm_buf_free(&c->pulls);
+	}
+	if (c->sweeps.len) {
+		snap_set_t set;
+		if (snap__set(&c->sweeps, &set) == 0) {
+			repl_sweep(c->r, c->peer, &set, c->r->peers[c->peer].pull_mark_ms);
+			free(set.v);
+		}
+		shm_buf_free(&c->sweeps);
+	}
 }
 
 /* ---- Sweep ------------------------------------------------------------------ */
@@ -165,7 +206,8 @@ int repl_records_send(repl_conn_t *c, shm_str_t service)
 typedef struct {
 	uint8_t origin;
 	uint64_t mark_ms;
-	shm_buf_t texts; /* JSON of each candidate, NUL-separated */
+	const snap_set_t *set; /* NULL: every service */
+	shm_buf_t texts;       /* JSON of each candidate, NUL-separated */
 	size_t n;
 	int rc;
 } sweep_t;
@@ -175,7 +217,8 @@ static int sweep__collect(void *ctx, const shm_instance_view_t *view, const char
 {
 	sweep_t *s = ctx;
 
-	if (view->origin != s->origin || view->evicted || view->renewal_ms >= s->mark_ms)
+	if (view->origin != s->origin || view->evicted || view->renewal_ms >= s->mark_ms ||
+	    !snap__in(s->set, view->service))
 		return 0;
 	if (shm_buf_append(&s->texts, json, json_len) < 0 || shm_buf_append(&s->texts, "", 1) < 0) {
 		s->rc = -ENOMEM;
@@ -185,7 +228,7 @@ static int sweep__collect(void *ctx, const shm_instance_view_t *view, const char
 	return 0;
 }
 
-void repl_sweep(repl_t *r, int peer, const shm_str_t *service, uint64_t mark_ms)
+static void repl_sweep(repl_t *r, int peer, const snap_set_t *set, uint64_t mark_ms)
 {
 	repl_peer_t *p = &r->peers[peer];
 	sweep_t s;
@@ -194,8 +237,9 @@ void repl_sweep(repl_t *r, int peer, const shm_str_t *service, uint64_t mark_ms)
 	memset(&s, 0, sizeof(s));
 	s.origin = (uint8_t)p->id;
 	s.mark_ms = mark_ms;
+	s.set = set;
 	/* Collect first, write after: no write path runs inside the walk. */
-	shm_instances_foreach(r->shm, service, shm_now_ms(), sweep__collect, &s);
+	shm_instances_foreach(r->shm, NULL, shm_now_ms(), sweep__collect, &s);
 	for (size_t off = 0; off < s.texts.len;) {
 		const char *json = s.texts.data + off;
 		size_t len = strlen(json);
@@ -207,7 +251,11 @@ void repl_sweep(repl_t *r, int peer, const shm_str_t *service, uint64_t mark_ms)
 	}
 	shm_buf_free(&s.texts);
 	if (removed)
-		log_info("peer %s: removed %zu instances it no longer holds%s%.*s", p->cfg->name,
-		         removed, service ? " in service " : "", service ? (int)service->len : 0,
-		         service ? service->ptr : "");
+		log_info("peer %s: removed %zu instances it no longer holds (%s)", p->cfg->name,
+		         removed, set ? "pulled services" : "snapshot");
+}
+
+void repl_sweep_all(repl_t *r, int peer, uint64_t mark_ms)
+{
+	repl_sweep(r, peer, NULL, mark_ms);
 }
