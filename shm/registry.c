@@ -13,6 +13,7 @@
  * The concurrency contract is at the top of shm_int.h.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shm_int.h"
@@ -601,35 +602,51 @@ int shm_lookup_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms,
 	return rc;
 }
 
+/* Visit one slot: copy it out (bounded retries) and call fn, unless it is
+ * no longer an instance (of `service`, when given).  Returns fn's result,
+ * 0 for a skipped slot, or -EBUSY. */
+static int visit_slot(shm_t *s, uint32_t id, const shm_str_t *service, uint64_t now_ms,
+		      shm_instance_fn fn, void *ctx, shm_buf_t *json)
+{
+	shm_instance_view_t view;
+	unsigned attempt = 0;
+	for (; attempt < SHM_READ_RETRIES; attempt++) {
+		json->len = 0;
+		if (read_instance(s, id, now_ms, &view, json))
+			break;
+		shm__stall(attempt);
+	}
+	if (attempt == SHM_READ_RETRIES)
+		return -EBUSY;
+	if (view.slot == UINT32_MAX)
+		return 0;
+	if (service && (strlen(view.service) != service->len ||
+			memcmp(view.service, service->ptr, service->len)))
+		return 0;
+	return fn(ctx, &view, json->data, json->len);
+}
+
 int shm_instances_foreach(shm_t *s, const shm_str_t *service, uint64_t now_ms,
 			  shm_instance_fn fn, void *ctx)
 {
-	uint32_t bump = ck_pr_load_32(&s->hdr->slot_bump);
-	if (bump > s->hdr->max_instances)
-		bump = s->hdr->max_instances;
 	shm_buf_t json = {0};
-	shm_instance_view_t view;
 	int rc = 0;
-	for (uint32_t id = 0; id < bump && rc == 0; id++) {
-		if (ck_pr_load_8(&s->slots[id].state) != SLOT_LIVE)
-			continue;
-		unsigned attempt = 0;
-		for (; attempt < SHM_READ_RETRIES; attempt++) {
-			json.len = 0;
-			if (read_instance(s, id, now_ms, &view, &json))
-				break;
-			shm__stall(attempt);
-		}
-		if (attempt == SHM_READ_RETRIES) {
-			rc = -EBUSY;
-			break;
-		}
-		if (view.slot == UINT32_MAX)
-			continue;
-		if (service && (strlen(view.service) != service->len ||
-				memcmp(view.service, service->ptr, service->len)))
-			continue;
-		rc = fn(ctx, &view, json.data, json.len);
+	if (service) {
+		/* One service: walk its members, not every slot. */
+		uint32_t *ids, n;
+		rc = shm__service_members(s, *service, &ids, &n);
+		if (rc)
+			return rc == -ENOENT ? 0 : rc;
+		for (uint32_t i = 0; i < n && rc == 0; i++)
+			rc = visit_slot(s, ids[i], service, now_ms, fn, ctx, &json);
+		free(ids);
+	} else {
+		uint32_t bump = ck_pr_load_32(&s->hdr->slot_bump);
+		if (bump > s->hdr->max_instances)
+			bump = s->hdr->max_instances;
+		for (uint32_t id = 0; id < bump && rc == 0; id++)
+			if (ck_pr_load_8(&s->slots[id].state) == SLOT_LIVE)
+				rc = visit_slot(s, id, NULL, now_ms, fn, ctx, &json);
 	}
 	shm_buf_free(&json);
 	return rc;

@@ -16,6 +16,7 @@
  * count it read and every slot id is range-checked.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shm_int.h"
@@ -281,4 +282,50 @@ int shm_services_foreach(shm_t *s, shm_service_fn fn, void *ctx)
 			return rc;
 	}
 	return 0;
+}
+
+/* The slot ids listed by a service at one instant (a malloc'd array the
+ * caller frees), for walks of one service that must not visit every slot.
+ * 0 (with *n possibly 0), -ENOENT for an unknown service, -EBUSY, -ENOMEM. */
+int shm__service_members(shm_t *s, shm_str_t name, uint32_t **ids, uint32_t *n)
+{
+	uint32_t idx;
+	*ids = NULL;
+	*n = 0;
+	if (name.len == 0 || name.len > SHM_MAX_SERVICE)
+		return -ENOENT;
+	if (service_find(s, name, name_hash(name), &idx))
+		return -ENOENT;
+	const struct shm_service_sh *sv = &s->services[idx];
+	uint32_t max = s->hdr->max_instances, cap = 0;
+	uint32_t *out = NULL;
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		unsigned v = ck_pr_load_uint(&sv->seq.sequence);
+		ck_pr_fence_load();
+		uint32_t count = ck_pr_load_32((uint32_t *)&sv->count);
+		if (!(v & 1) && count <= max) {
+			if (count > cap) {
+				uint32_t *grown = realloc(out, sizeof(*out) * count);
+				if (!grown) {
+					free(out);
+					return -ENOMEM;
+				}
+				out = grown;
+				cap = count;
+			}
+			uint32_t k = 0, id = ck_pr_load_32((uint32_t *)&sv->head);
+			while (id != SHM_NONE && id <= max && k < count) {
+				out[k++] = id - 1;
+				id = ck_pr_load_32(&shm__slot(s, id - 1)->svc_next);
+			}
+			if (!ck_sequence_read_retry(&sv->seq, v) && k == count && id == SHM_NONE) {
+				*ids = out;
+				*n = k;
+				return 0;
+			}
+		}
+		shm__stall(attempt);
+	}
+	free(out);
+	return -EBUSY;
 }

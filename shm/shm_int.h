@@ -325,6 +325,7 @@ int shm__service_get(shm_t *s, shm_str_t name, bool create, uint32_t *idx);
 void shm__service_link(shm_t *s, uint32_t svc, uint32_t slot);
 void shm__service_unlink(shm_t *s, uint32_t svc, uint32_t slot);
 void shm__services_rebuild(shm_t *s);
+int shm__service_members(shm_t *s, shm_str_t name, uint32_t **ids, uint32_t *n);
 
 /* changelog.c */
 uint64_t shm__change_append(shm_t *s, uint8_t type, uint8_t reason, uint8_t origin,
