@@ -40,7 +40,7 @@
 #include "artemis/shm.h"
 #include "proto.h"
 
-#define REPL_HTTP_ORIGIN (SHM_MAX_NODES - 1)
+#define REPL_HTTP_ORIGIN SHM_ORIGIN_HTTP_PEER
 #define REPL_MAX_PEERS   (SHM_MAX_NODES - 2) /* ids 1..62 */
 
 #define REPL_TICK_MS          5     /* change-log poll */

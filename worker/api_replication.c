@@ -27,7 +27,7 @@
 #include "json.h"
 #include "metrics.h"
 
-#define REPL_HTTP_ORIGIN (SHM_MAX_NODES - 1) /* replicator/repl.h */
+#define REPL_HTTP_ORIGIN SHM_ORIGIN_HTTP_PEER
 #define REPL_MSG_MAX     512
 
 enum rep_op { REP_REGISTER, REP_HEARTBEAT, REP_UNREGISTER };

@@ -52,7 +52,8 @@
 
 #define SHM_LAYOUT_VERSION 5
 #define SHM_MAX_PROCS 64
-#define SHM_MAX_NODES 64         /* origin ids: 0 = this node, 1..63 = peers */
+#define SHM_MAX_NODES 64         /* origin ids: 0 = this node, 1..62 = peers */
+#define SHM_ORIGIN_HTTP_PEER (SHM_MAX_NODES - 1) /* changes from Java peers' HTTP replication */
 
 typedef struct shm shm_t; /* a process's handle on a mapped region */
 
