@@ -267,6 +267,33 @@ static int metrics__http(shm_buf_t *b, const uint64_t *c)
 	return rc;
 }
 
+/* Each peer the replicator knows: its state, last contact, our change-log
+ * version it acknowledged, and the replication lag measured to it. */
+static int metrics__peers(shm_buf_t *b)
+{
+	static const char *const state[] = {"unknown", "starting", "up", "down"};
+	shm_peer_t p;
+	int rc = metrics__printf(b, "# HELP artemis_peer_up Peer replication connection is up.\n"
+				    "# TYPE artemis_peer_up gauge\n"
+				    "# HELP artemis_peer_acked_version This node's change-log version "
+				    "the peer acknowledged.\n# TYPE artemis_peer_acked_version gauge\n"
+				    "# HELP artemis_peer_lag_seconds Replication lag measured to the "
+				    "peer.\n# TYPE artemis_peer_lag_seconds gauge\n");
+	for (int id = 1; rc == 0 && id < SHM_MAX_NODES; id++) {
+		if (shm_peer_get(api_shm(), id, &p) != 0)
+			continue;
+		const char *st = p.state < 4 ? state[p.state] : "unknown";
+		rc = metrics__printf(b,
+				     "artemis_peer_up{peer=\"%s\",state=\"%s\"} %d\n"
+				     "artemis_peer_acked_version{peer=\"%s\"} %llu\n"
+				     "artemis_peer_lag_seconds{peer=\"%s\"} %.3f\n",
+				     p.name, st, p.state == SHM_PEER_UP, p.name,
+				     (unsigned long long)p.acked_version, p.name,
+				     (double)p.lag_ms / 1e3);
+	}
+	return rc;
+}
+
 int metrics_render(shm_buf_t *out)
 {
 	static uint64_t sum[SHM_PROC_COUNTERS];
@@ -276,5 +303,6 @@ int metrics_render(shm_buf_t *out)
 	rc = metrics__registry(out);
 	rc = rc ? rc : metrics__preserve(out);
 	rc = rc ? rc : metrics__http(out, sum);
+	rc = rc ? rc : metrics__peers(out);
 	return rc;
 }

@@ -52,6 +52,12 @@ def test_every_node_sees_every_node_up(cluster):
             body = node.api("/artemis/api/cluster/" + path, {"regionId": REGION, "zoneId": ZONE})
             assert_status(body, SUCCESS)
             assert {n["url"] for n in body["nodes"]} == urls, body
+    # /metrics shows each peer (the other two), up.
+    st, _, raw = cluster[0].request_raw("GET", "/metrics")
+    text = raw.decode()
+    ups = [ln for ln in text.splitlines() if ln.startswith("artemis_peer_up{")]
+    assert len(ups) == 2 and all(ln.endswith(" 1") for ln in ups), ups
+    assert text.count("artemis_peer_lag_seconds{") == 2
 
 
 # -------------------------------------------------------- streaming ---
