@@ -275,24 +275,24 @@ static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uin
 	return -EBUSY;
 }
 
-int shm_heartbeat(shm_t *s, const shm_key_t *key, uint64_t now_ms)
+static int renew(shm_t *s, const shm_key_t *key, uint64_t now_ms, bool remote)
 {
 	char k[SHM_MAX_KEY];
 	size_t len;
 	int rc = shm__make_key(key, k, &len);
 	if (rc)
 		return rc;
-	return heartbeat_key(s, k, len, shm__hash(k, len), shm__rel_ms(s, now_or(now_ms)), false);
+	return heartbeat_key(s, k, len, shm__hash(k, len), shm__rel_ms(s, now_or(now_ms)), remote);
+}
+
+int shm_heartbeat(shm_t *s, const shm_key_t *key, uint64_t now_ms)
+{
+	return renew(s, key, now_ms, false);
 }
 
 int shm_renew_remote(shm_t *s, const shm_key_t *key, uint64_t now_ms)
 {
-	char k[SHM_MAX_KEY];
-	size_t len;
-	int rc = shm__make_key(key, k, &len);
-	if (rc)
-		return rc;
-	return heartbeat_key(s, k, len, shm__hash(k, len), shm__rel_ms(s, now_or(now_ms)), true);
+	return renew(s, key, now_ms, true);
 }
 
 /* Split a stored lowercase key "region\0service\0instance" into a key. */

@@ -234,6 +234,21 @@ int shm_service_read(shm_t *s, shm_str_t name, shm_buf_t *out, shm_service_info_
 	return -EBUSY;
 }
 
+/* A service's version and count, read under its sequence. */
+static int read_info(const struct shm_service_sh *sv, shm_service_info_t *info)
+{
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		unsigned v = ck_pr_load_uint(&sv->seq.sequence);
+		ck_pr_fence_load();
+		info->version = ck_pr_load_64((uint64_t *)&sv->version);
+		info->count = ck_pr_load_32((uint32_t *)&sv->count);
+		if (!(v & 1) && !ck_sequence_read_retry(&sv->seq, v))
+			return 0;
+		shm__stall(attempt);
+	}
+	return -EBUSY;
+}
+
 int shm_service_info(shm_t *s, shm_str_t name, shm_service_info_t *info)
 {
 	uint32_t idx;
@@ -241,17 +256,8 @@ int shm_service_info(shm_t *s, shm_str_t name, shm_service_info_t *info)
 		return -ENOENT;
 	if (service_find(s, name, name_hash(name), &idx))
 		return -ENOENT;
-	const struct shm_service_sh *sv = &s->services[idx];
-	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
-		unsigned v = ck_pr_load_uint(&sv->seq.sequence);
-		ck_pr_fence_load();
-		info->version = ck_pr_load_64(&sv->version);
-		info->count = ck_pr_load_32(&sv->count);
-		if (!(v & 1) && !ck_sequence_read_retry(&sv->seq, v))
-			return info->count ? 0 : -ENOENT;
-		shm__stall(attempt);
-	}
-	return -EBUSY;
+	int rc = read_info(&s->services[idx], info);
+	return rc ? rc : info->count ? 0 : -ENOENT;
 }
 
 int shm_services_foreach(shm_t *s, shm_service_fn fn, void *ctx)
@@ -263,17 +269,7 @@ int shm_services_foreach(shm_t *s, shm_service_fn fn, void *ctx)
 	for (uint32_t i = 0; i < used; i++) {
 		const struct shm_service_sh *sv = &s->services[i];
 		shm_service_info_t info = {0};
-		unsigned attempt = 0;
-		for (; attempt < SHM_READ_RETRIES; attempt++) {
-			unsigned v = ck_pr_load_uint(&sv->seq.sequence);
-			ck_pr_fence_load();
-			info.version = ck_pr_load_64(&sv->version);
-			info.count = ck_pr_load_32(&sv->count);
-			if (!(v & 1) && !ck_sequence_read_retry(&sv->seq, v))
-				break;
-			shm__stall(attempt);
-		}
-		if (attempt == SHM_READ_RETRIES)
+		if (read_info(sv, &info))
 			return -EBUSY;
 		if (!info.count)
 			continue;
