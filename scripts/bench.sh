@@ -17,6 +17,9 @@
 #   BENCH_MILLION=1      0 skips the 1,000,000-instance run
 #   BENCH_OUT=docs/BENCHMARKS.md
 #   BENCH_KEEP=0         1 keeps the work directory (logs, raw results)
+#   BENCH_NICE=0         run servers and load generator at this nice value
+#                        (e.g. -10 on a machine shared with other work, so
+#                        that background jobs disturb the figures less)
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +46,7 @@ for tool in nginx curl python3; do
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
+NICE=${BENCH_NICE:-0}
 if [ "$(nproc)" -ge 2 ]; then
 	SERVER_CPU=${SERVER_CPU:-1}
 	CLIENT_CPU=${CLIENT_CPU:-0}
@@ -53,6 +57,11 @@ else
 	ON_SERVER=""
 	ON_CLIENT=""
 	PLACEMENT="one CPU: servers and load generator share it"
+fi
+if [ "$NICE" != 0 ]; then
+	ON_SERVER="nice -n $NICE $ON_SERVER"
+	ON_CLIENT="nice -n $NICE $ON_CLIENT"
+	PLACEMENT="$PLACEMENT, both at nice $NICE (BENCH_NICE)"
 fi
 
 log() { printf 'bench.sh: %s\n' "$*" >&2; }
