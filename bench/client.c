@@ -31,10 +31,10 @@
 
 #include <event2/event.h>
 
-#define BODY_KEEP (1u << 20) /* response bytes kept to find responseStatus */
-#define RECONNECT_NS 100000000ull
-#define UNREACHABLE_NS 3000000000ull
-#define TICK_US 100               /* rated dispatch: at most this late */
+#define BODY_KEEP       (1u << 20) /* response bytes kept to find responseStatus */
+#define RECONNECT_NS    100000000ull
+#define UNREACHABLE_NS  3000000000ull
+#define TICK_US         100        /* rated dispatch: at most this late */
 #define HOUSEKEEPING_NS 1000000ull /* timeouts, reconnects, the end */
 
 typedef struct bench_conn {
@@ -57,8 +57,9 @@ typedef struct bench_conn {
 } bench_conn_t;
 
 const char *const bench_ec_names[BENCH_EC_COUNT] = {
-    "partial_fail", "bad-request", "rate-limited", "no-permission", "data-not-found",
-    "internal-service-error", "service-unavailable", "unknown", "other"};
+    "partial_fail",        "bad-request",    "rate-limited",
+    "no-permission",       "data-not-found", "internal-service-error",
+    "service-unavailable", "unknown",        "other"};
 
 /* ------------------------------------------------------------ buffers -- */
 
@@ -389,7 +390,8 @@ static void gzip_body(bench_class_t *cls)
 	z_stream *zs = cls->zs;
 	if (!zs) {
 		zs = calloc(1, sizeof(*zs));
-		if (!zs || deflateInit2(zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		if (!zs ||
+		    deflateInit2(zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
 			fprintf(stderr, "artemis-bench: deflateInit2 failed\n");
 			exit(1);
 		}
@@ -556,7 +558,8 @@ static void class_dispatch(bench_run_t *run, bench_class_t *cls, uint64_t now)
 		bench_conn_t *pick = NULL;
 		for (unsigned k = 0; k < nc; k++) {
 			bench_conn_t *c = &cls->conns[(cls->rr + k) % nc];
-			if (c->fd >= 0 && !c->connecting && !c->close_after && c->count < cls->pipeline) {
+			if (c->fd >= 0 && !c->connecting && !c->close_after &&
+			    c->count < cls->pipeline) {
 				pick = c;
 				cls->rr = (cls->rr + k + 1) % nc;
 				break;
@@ -647,8 +650,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (st->cls[i]->stats.done || !st->cls[i]->stats.err_connect)
 			unreachable = false;
 	if (unreachable && !st->draining) {
-		fprintf(stderr, "artemis-bench: no connection could be made for %.1f s: giving up\n",
-			(double)UNREACHABLE_NS * 1e-9);
+		fprintf(stderr,
+		        "artemis-bench: no connection could be made for %.1f s: giving up\n",
+		        (double)UNREACHABLE_NS * 1e-9);
 		run->unreachable = true;
 	}
 	if (!st->draining && (run->stop || now >= st->end || all_done || unreachable)) {
@@ -691,10 +695,10 @@ static void class_setup(bench_run_t *run, bench_class_t *cls, struct event_base 
 	}
 	for (unsigned t = 0; t < run->ntargets; t++)
 		bbuf_printf(&cls->prefix[t],
-			    "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-			    "Accept: application/json\r\n%sContent-Length: ",
-			    cls->path, run->targets[t].hostport,
-			    cls->gzip ? "Content-Encoding: gzip\r\n" : "");
+		            "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+		            "Accept: application/json\r\n%sContent-Length: ",
+		            cls->path, run->targets[t].hostport,
+		            cls->gzip ? "Content-Encoding: gzip\r\n" : "");
 	for (unsigned k = 0; k < cls->connections; k++) {
 		bench_conn_t *c = &cls->conns[k];
 		c->cls = cls;

@@ -54,9 +54,16 @@ void bbuf_free(bbuf_t *b);
 /* responseStatus errorCodes other than success (API.md §1.6), then any
  * other string. */
 enum {
-	BENCH_EC_PARTIAL_FAIL, BENCH_EC_BAD_REQUEST, BENCH_EC_RATE_LIMITED,
-	BENCH_EC_NO_PERMISSION, BENCH_EC_DATA_NOT_FOUND, BENCH_EC_INTERNAL,
-	BENCH_EC_UNAVAILABLE, BENCH_EC_UNKNOWN, BENCH_EC_OTHER, BENCH_EC_COUNT
+	BENCH_EC_PARTIAL_FAIL,
+	BENCH_EC_BAD_REQUEST,
+	BENCH_EC_RATE_LIMITED,
+	BENCH_EC_NO_PERMISSION,
+	BENCH_EC_DATA_NOT_FOUND,
+	BENCH_EC_INTERNAL,
+	BENCH_EC_UNAVAILABLE,
+	BENCH_EC_UNKNOWN,
+	BENCH_EC_OTHER,
+	BENCH_EC_COUNT
 };
 extern const char *const bench_ec_names[BENCH_EC_COUNT];
 
@@ -67,10 +74,10 @@ typedef struct {
 	uint64_t instances; /* instances carried by ok requests */
 	uint64_t bytes_in;  /* response bytes read */
 	uint64_t err_connect, err_timeout, err_closed, err_parse;
-	uint64_t err_http;  /* HTTP status other than 200 */
+	uint64_t err_http; /* HTTP status other than 200 */
 	uint32_t http_codes[600];
 	uint64_t err_code[BENCH_EC_COUNT];
-	hist_t lat;         /* ns, every answered request */
+	hist_t lat; /* ns, every answered request */
 } bench_stats_t;
 
 uint64_t bench_stats_errors(const bench_stats_t *s);
@@ -99,7 +106,7 @@ struct bench_class {
 	const char *name;
 	const char *path;
 	bench_body_fn body;
-	bench_done_fn done;  /* may be NULL */
+	bench_done_fn done; /* may be NULL */
 	void *ctx;
 	double rate;          /* requests/s over the class; 0 = flat out */
 	uint64_t limit;       /* requests to send; 0 = until the run ends */
@@ -110,10 +117,10 @@ struct bench_class {
 	bench_stats_t stats;  /* the whole run */
 	bench_stats_t window; /* since the last progress line */
 	uint64_t issued;
-	double elapsed;       /* seconds from start to its last answer (or the end) */
+	double elapsed; /* seconds from start to its last answer (or the end) */
 	/* Engine-private. */
 	struct bench_conn *conns;
-	bbuf_t *prefix;       /* request line and headers per target */
+	bbuf_t *prefix; /* request line and headers per target */
 	bbuf_t scratch, zbuf;
 	void *zs;
 	uint64_t start_ns, last_ns;
@@ -123,16 +130,16 @@ struct bench_class {
 typedef struct bench_run {
 	const bench_target_t *targets;
 	unsigned ntargets;
-	double duration;       /* seconds; 0 = until every class reached its limit */
-	double timeout;        /* seconds per request; default 5 */
-	double progress_every; /* seconds between progress lines; 0 = none */
+	double duration;         /* seconds; 0 = until every class reached its limit */
+	double timeout;          /* seconds per request; default 5 */
+	double progress_every;   /* seconds between progress lines; 0 = none */
 	struct event_base *base; /* NULL: the engine makes one */
 	/* Called every tick (1 ms) and for each progress line; may be NULL. */
 	void (*tick)(struct bench_run *run, uint64_t now_ns);
 	void (*progress)(struct bench_run *run, bench_class_t **cls, unsigned n, double at);
 	void *ctx;
-	bool stop;             /* set by tick() to end the run early */
-	bool unreachable;      /* ended because no connection could be made */
+	bool stop;        /* set by tick() to end the run early */
+	bool unreachable; /* ended because no connection could be made */
 	double elapsed;
 	/* This process during the run (/proc/self/schedstat): CPU time, and
 	 * time runnable but waiting for a CPU (others' work on our core). */

@@ -17,16 +17,16 @@
 
 #include <stdint.h>
 
-#define HIST_SUB_BITS 8
-#define HIST_SUB (1u << HIST_SUB_BITS)          /* exact region: [0, 256) */
-#define HIST_HALF (HIST_SUB / 2)                 /* buckets per power of two */
-#define HIST_MAX_SHIFT 40                        /* up to 2^47 (~39 h in ns) */
-#define HIST_BUCKETS (HIST_SUB + HIST_MAX_SHIFT * HIST_HALF)
+#define HIST_SUB_BITS  8
+#define HIST_SUB       (1u << HIST_SUB_BITS) /* exact region: [0, 256) */
+#define HIST_HALF      (HIST_SUB / 2)        /* buckets per power of two */
+#define HIST_MAX_SHIFT 40                    /* up to 2^47 (~39 h in ns) */
+#define HIST_BUCKETS   (HIST_SUB + HIST_MAX_SHIFT * HIST_HALF)
 #define HIST_MAX_VALUE ((UINT64_C(1) << (HIST_SUB_BITS + HIST_MAX_SHIFT - 1)) * 2 - 1)
 
 typedef struct {
 	uint64_t count;
-	uint64_t sum;  /* for the mean; wraps only after ~584 years of ns */
+	uint64_t sum; /* for the mean; wraps only after ~584 years of ns */
 	uint64_t min;
 	uint64_t max;
 	uint64_t buckets[HIST_BUCKETS];

@@ -50,9 +50,13 @@ static void apply_common(const wl_opts_t *o, bench_class_t *c)
 
 static int run_and_report(wl_opts_t *o, bench_class_t **cls, unsigned n, const char *extra)
 {
-	bench_run_t run = {.targets = o->targets, .ntargets = o->ntargets,
-			   .duration = o->duration, .timeout = o->timeout, .ctx = o,
-			   .progress_every = o->progress, .progress = wl_progress};
+	bench_run_t run = {.targets = o->targets,
+	                   .ntargets = o->ntargets,
+	                   .duration = o->duration,
+	                   .timeout = o->timeout,
+	                   .ctx = o,
+	                   .progress_every = o->progress,
+	                   .progress = wl_progress};
 	int rc = bench_run(&run, cls, n);
 	if (rc) {
 		fprintf(stderr, "artemis-bench %s: %s\n", o->mode, strerror(-rc));
@@ -67,9 +71,9 @@ static int run_and_report(wl_opts_t *o, bench_class_t **cls, unsigned n, const c
 static void usage_register(FILE *f)
 {
 	fprintf(f, "usage: artemis-bench register [options]\n"
-		   "  Registers instances 0..N-1 once each (unique ids), B per request, flat out\n"
-		   "  or at --rate; ends when all are registered (or after --duration when\n"
-		   "  given).  Reports registrations/s as instances/s.\n\n");
+	           "  Registers instances 0..N-1 once each (unique ids), B per request, flat out\n"
+	           "  or at --rate; ends when all are registered (or after --duration when\n"
+	           "  given).  Reports registrations/s as instances/s.\n\n");
 	wl_usage_common(f);
 }
 
@@ -126,10 +130,10 @@ static int hb_body(bench_class_t *c, unsigned t, bbuf_t *b, bench_req_t *r)
 static void usage_heartbeat(FILE *f)
 {
 	fprintf(f, "usage: artemis-bench heartbeat [options] [--interval MS]\n"
-		   "  Registers N instances (unless --no-setup), then renews them with\n"
-		   "  heartbeat.json, B instances per request: random instances flat out (or at\n"
-		   "  --rate), or with --interval MS every instance once per MS in turn (the rate\n"
-		   "  is then N / B / interval).  instances/s is renewals/s.\n\n");
+	           "  Registers N instances (unless --no-setup), then renews them with\n"
+	           "  heartbeat.json, B instances per request: random instances flat out (or at\n"
+	           "  --rate), or with --interval MS every instance once per MS in turn (the rate\n"
+	           "  is then N / B / interval).  instances/s is renewals/s.\n\n");
 	wl_usage_common(f);
 }
 
@@ -177,9 +181,9 @@ static int lookup_body(bench_class_t *c, unsigned t, bbuf_t *b, bench_req_t *r)
 static void usage_lookup(FILE *f)
 {
 	fprintf(f, "usage: artemis-bench lookup [options]\n"
-		   "  Registers N instances over S services (unless --no-setup), then POSTs\n"
-		   "  lookup.json for random services, B services per request (instances/s is\n"
-		   "  services looked up per second; each has N/S instances).\n\n");
+	           "  Registers N instances over S services (unless --no-setup), then POSTs\n"
+	           "  lookup.json for random services, B services per request (instances/s is\n"
+	           "  services looked up per second; each has N/S instances).\n\n");
 	wl_usage_common(f);
 }
 
@@ -232,7 +236,6 @@ typedef struct {
 	uint32_t phead[BENCH_MAX_TARGETS], pcount[BENCH_MAX_TARGETS];
 	uint64_t replaced;
 } mixed_t;
-
 
 static int mixed_hb_body(bench_class_t *c, unsigned t, bbuf_t *b, bench_req_t *r)
 {
@@ -337,18 +340,19 @@ static void churn_reg_done(bench_class_t *c, const bench_req_t *r, bool ok)
 
 static void usage_mixed(FILE *f)
 {
-	fprintf(f,
-		"usage: artemis-bench mixed|soak [options] [--interval MS] [--churn PCT]\n"
-		"                                 [--lookup-rate R] [--progress S]\n"
-		"  The realistic mix against N registered instances (default 100000 over 5000\n"
-		"  services, 200 B of metadata):\n"
-		"    heartbeat  every instance once per --interval ms (5000), B per request,\n"
-		"               over --connections connections;\n"
-		"    churn      --churn %% of the instances per minute (1) are replaced: an\n"
-		"               unregister, then a register of a new instance id in its place\n"
-		"               (never while a heartbeat for it is in flight);\n"
-		"    lookup     --lookup-rate lookups/s (1000) of random services.\n"
-		"  soak is mixed for --duration 60 s with a progress line every --progress 10 s.\n\n");
+	fprintf(
+	    f,
+	    "usage: artemis-bench mixed|soak [options] [--interval MS] [--churn PCT]\n"
+	    "                                 [--lookup-rate R] [--progress S]\n"
+	    "  The realistic mix against N registered instances (default 100000 over 5000\n"
+	    "  services, 200 B of metadata):\n"
+	    "    heartbeat  every instance once per --interval ms (5000), B per request,\n"
+	    "               over --connections connections;\n"
+	    "    churn      --churn %% of the instances per minute (1) are replaced: an\n"
+	    "               unregister, then a register of a new instance id in its place\n"
+	    "               (never while a heartbeat for it is in flight);\n"
+	    "    lookup     --lookup-rate lookups/s (1000) of random services.\n"
+	    "  soak is mixed for --duration 60 s with a progress line every --progress 10 s.\n\n");
 	wl_usage_common(f);
 }
 
@@ -448,9 +452,9 @@ static int mixed_main(int argc, char **argv, const char *mode, double duration, 
 		cls[n++] = &lookup;
 	char extra[256];
 	snprintf(extra, sizeof(extra),
-		 "\"interval_ms\":%.0f,\"churn_pct_per_min\":%.2f,\"lookup_rate\":%.0f,"
-		 "\"heartbeat_rate\":%.0f",
-		 o.interval_ms, o.churn_pct, o.lookup_rate, hb.rate);
+	         "\"interval_ms\":%.0f,\"churn_pct_per_min\":%.2f,\"lookup_rate\":%.0f,"
+	         "\"heartbeat_rate\":%.0f",
+	         o.interval_ms, o.churn_pct, o.lookup_rate, hb.rate);
 	rc = run_and_report(&o, cls, n, extra);
 	free(m.state);
 	free(m.hb_out);

@@ -14,37 +14,37 @@
 
 void wl_usage_common(FILE *f)
 {
-	fprintf(f,
-		"common options:\n"
-		"  -t, --target HOST:PORT   node to load; repeat (or comma-separate) for several\n"
-		"                           nodes: connections are spread round-robin and each\n"
-		"                           instance sticks to node (i %% nodes)  [127.0.0.1:8080]\n"
-		"  -c, --connections N      keep-alive connections of the main traffic  [32]\n"
-		"  -p, --pipeline D         requests in flight per connection  [1]\n"
-		"  -r, --rate R             requests/s over all connections; 0 = flat out  [0]\n"
-		"  -d, --duration S         seconds of measured load  [10]\n"
-		"      --timeout S          a request unanswered this long is a timeout  [5]\n"
-		"  -n, --instances N        synthetic instances  [10000]\n"
-		"  -s, --services S         services they are spread over (instance i is in\n"
-		"                           service i %% S)  [100]\n"
-		"  -b, --batch B            instances (or services, for lookup) per request  [1]\n"
-		"  -m, --metadata M         bytes of each instance's metadata map  [0]\n"
-		"      --setup-batch B      batch size of the registration before the load  [100]\n"
-		"      --no-setup           the instances are registered already\n"
-		"      --prefix P           instance/service id prefix  [b<pid>]\n"
-		"      --region R, --zone Z the instances' region and zone  [us-east, zone-1]\n"
-		"      --gzip               gzip request bodies (Content-Encoding: gzip), as Java\n"
-		"                           clients do\n"
-		"      --seed X             random seed  [pid]\n"
-		"      --json               one JSON line instead of the table\n"
-		"      --label L            a label copied into the JSON line\n"
-		"      --percentiles FILE   write 'percentile latency_us' lines of the whole run's\n"
-		"                           latency distribution (for gnuplot)\n"
-		"\n"
-		"Latency runs from when a request was due (with --rate: its slot in the schedule,\n"
-		"so stalls are charged; flat out: when it was written) to its complete response.\n"
-		"Errors by kind: connect, timeout, closed (reset or EOF with requests in flight),\n"
-		"parse, HTTP status other than 200, responseStatus.errorCode other than success.\n");
+	fprintf(
+	    f, "common options:\n"
+	       "  -t, --target HOST:PORT   node to load; repeat (or comma-separate) for several\n"
+	       "                           nodes: connections are spread round-robin and each\n"
+	       "                           instance sticks to node (i %% nodes)  [127.0.0.1:8080]\n"
+	       "  -c, --connections N      keep-alive connections of the main traffic  [32]\n"
+	       "  -p, --pipeline D         requests in flight per connection  [1]\n"
+	       "  -r, --rate R             requests/s over all connections; 0 = flat out  [0]\n"
+	       "  -d, --duration S         seconds of measured load  [10]\n"
+	       "      --timeout S          a request unanswered this long is a timeout  [5]\n"
+	       "  -n, --instances N        synthetic instances  [10000]\n"
+	       "  -s, --services S         services they are spread over (instance i is in\n"
+	       "                           service i %% S)  [100]\n"
+	       "  -b, --batch B            instances (or services, for lookup) per request  [1]\n"
+	       "  -m, --metadata M         bytes of each instance's metadata map  [0]\n"
+	       "      --setup-batch B      batch size of the registration before the load  [100]\n"
+	       "      --no-setup           the instances are registered already\n"
+	       "      --prefix P           instance/service id prefix  [b<pid>]\n"
+	       "      --region R, --zone Z the instances' region and zone  [us-east, zone-1]\n"
+	       "      --gzip               gzip request bodies (Content-Encoding: gzip), as Java\n"
+	       "                           clients do\n"
+	       "      --seed X             random seed  [pid]\n"
+	       "      --json               one JSON line instead of the table\n"
+	       "      --label L            a label copied into the JSON line\n"
+	       "      --percentiles FILE   write 'percentile latency_us' lines of the whole run's\n"
+	       "                           latency distribution (for gnuplot)\n"
+	       "\n"
+	       "Latency runs from when a request was due (with --rate: its slot in the schedule,\n"
+	       "so stalls are charged; flat out: when it was written) to its complete response.\n"
+	       "Errors by kind: connect, timeout, closed (reset or EOF with requests in flight),\n"
+	       "parse, HTTP status other than 200, responseStatus.errorCode other than success.\n");
 }
 
 static int add_targets(wl_opts_t *o, const char *spec)
@@ -66,8 +66,22 @@ static int add_targets(wl_opts_t *o, const char *spec)
 }
 
 enum {
-	O_TIMEOUT = 256, O_SETUP_BATCH, O_NO_SETUP, O_PREFIX, O_REGION, O_ZONE, O_GZIP, O_SEED,
-	O_JSON, O_LABEL, O_PCT, O_INTERVAL, O_CHURN, O_LOOKUP_RATE, O_PROGRESS, O_SUBSCRIBERS,
+	O_TIMEOUT = 256,
+	O_SETUP_BATCH,
+	O_NO_SETUP,
+	O_PREFIX,
+	O_REGION,
+	O_ZONE,
+	O_GZIP,
+	O_SEED,
+	O_JSON,
+	O_LABEL,
+	O_PCT,
+	O_INTERVAL,
+	O_CHURN,
+	O_LOOKUP_RATE,
+	O_PROGRESS,
+	O_SUBSCRIBERS,
 	O_WS_PATH
 };
 
@@ -106,38 +120,96 @@ int wl_parse(wl_opts_t *o, int argc, char **argv, void (*usage)(FILE *f))
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "t:c:p:r:d:n:s:b:m:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 't': if (add_targets(o, optarg)) return 2; break;
-		case 'c': o->connections = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'p': o->pipeline = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'r': o->rate = atof(optarg); break;
-		case 'd': o->duration = atof(optarg); break;
-		case 'n': o->instances = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 's': o->services = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'b': o->batch = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'm': o->metadata = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'h': usage(stdout); return 1;
-		case O_TIMEOUT: o->timeout = atof(optarg); break;
-		case O_SETUP_BATCH: o->setup_batch = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case O_NO_SETUP: o->setup = false; break;
-		case O_PREFIX: snprintf(o->prefix, sizeof(o->prefix), "%s", optarg); break;
-		case O_REGION: snprintf(o->region, sizeof(o->region), "%s", optarg); break;
-		case O_ZONE: snprintf(o->zone, sizeof(o->zone), "%s", optarg); break;
-		case O_GZIP: o->gzip = true; break;
-		case O_SEED: o->seed = strtoull(optarg, NULL, 0); break;
-		case O_JSON: o->json = true; break;
-		case O_LABEL: o->label = optarg; break;
-		case O_PCT: o->percentiles_file = optarg; break;
-		case O_INTERVAL: o->interval_ms = atof(optarg); break;
-		case O_CHURN: o->churn_pct = atof(optarg); break;
-		case O_LOOKUP_RATE: o->lookup_rate = atof(optarg); break;
-		case O_PROGRESS: o->progress = atof(optarg); break;
-		case O_SUBSCRIBERS: o->subscribers = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case O_WS_PATH: o->ws_path = optarg; break;
-		default: usage(stderr); return 2;
+		case 't':
+			if (add_targets(o, optarg))
+				return 2;
+			break;
+		case 'c':
+			o->connections = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'p':
+			o->pipeline = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'r':
+			o->rate = atof(optarg);
+			break;
+		case 'd':
+			o->duration = atof(optarg);
+			break;
+		case 'n':
+			o->instances = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			o->services = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'b':
+			o->batch = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'm':
+			o->metadata = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case O_TIMEOUT:
+			o->timeout = atof(optarg);
+			break;
+		case O_SETUP_BATCH:
+			o->setup_batch = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case O_NO_SETUP:
+			o->setup = false;
+			break;
+		case O_PREFIX:
+			snprintf(o->prefix, sizeof(o->prefix), "%s", optarg);
+			break;
+		case O_REGION:
+			snprintf(o->region, sizeof(o->region), "%s", optarg);
+			break;
+		case O_ZONE:
+			snprintf(o->zone, sizeof(o->zone), "%s", optarg);
+			break;
+		case O_GZIP:
+			o->gzip = true;
+			break;
+		case O_SEED:
+			o->seed = strtoull(optarg, NULL, 0);
+			break;
+		case O_JSON:
+			o->json = true;
+			break;
+		case O_LABEL:
+			o->label = optarg;
+			break;
+		case O_PCT:
+			o->percentiles_file = optarg;
+			break;
+		case O_INTERVAL:
+			o->interval_ms = atof(optarg);
+			break;
+		case O_CHURN:
+			o->churn_pct = atof(optarg);
+			break;
+		case O_LOOKUP_RATE:
+			o->lookup_rate = atof(optarg);
+			break;
+		case O_PROGRESS:
+			o->progress = atof(optarg);
+			break;
+		case O_SUBSCRIBERS:
+			o->subscribers = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case O_WS_PATH:
+			o->ws_path = optarg;
+			break;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "artemis-bench %s: unexpected argument '%s'\n", o->mode, argv[optind]);
+		fprintf(stderr, "artemis-bench %s: unexpected argument '%s'\n", o->mode,
+		        argv[optind]);
 		return 2;
 	}
 	if (!o->ntargets && add_targets(o, "127.0.0.1:8080"))
@@ -149,7 +221,8 @@ int wl_parse(wl_opts_t *o, int argc, char **argv, void (*usage)(FILE *f))
 	if (!o->connections || !o->pipeline || !o->instances || !o->services || !o->batch ||
 	    !o->setup_batch || o->services > o->instances || o->rate < 0 || o->duration < 0 ||
 	    o->metadata > 65536 || o->batch > 100000) {
-		fprintf(stderr, "artemis-bench %s: an option is out of range (see --help)\n", o->mode);
+		fprintf(stderr, "artemis-bench %s: an option is out of range (see --help)\n",
+		        o->mode);
 		return 2;
 	}
 	return 0;
@@ -181,7 +254,7 @@ void wl_service_id(const wl_opts_t *o, uint32_t s, char *out, size_t n)
 uint32_t wl_owned(const wl_opts_t *o, unsigned t)
 {
 	return t < o->instances % o->ntargets ? o->instances / o->ntargets + 1
-					      : o->instances / o->ntargets;
+	                                      : o->instances / o->ntargets;
 }
 
 /* Appenders without printf: bodies are generated at the rate the server
@@ -266,12 +339,12 @@ void wl_instance_json(const wl_opts_t *o, bbuf_t *b, uint32_t i, uint32_t gen, b
 void wl_lookup_json(const wl_opts_t *o, bbuf_t *b, const uint32_t *svcs, unsigned n)
 {
 	bbuf_printf(b, "{\"regionId\":\"%s\",\"zoneId\":\"%s\",\"discoveryConfigs\":[", o->region,
-		    o->zone);
+	            o->zone);
 	for (unsigned k = 0; k < n; k++) {
 		char svc[64];
 		wl_service_id(o, svcs[k], svc, sizeof(svc));
 		bbuf_printf(b, "%s{\"serviceId\":\"%s\",\"regionId\":\"%s\",\"zoneId\":\"%s\"}",
-			    k ? "," : "", svc, o->region, o->zone);
+		            k ? "," : "", svc, o->region, o->zone);
 	}
 	bbuf_puts(b, "]}");
 }
@@ -325,10 +398,11 @@ int wl_register_all(const wl_opts_t *o)
 	bench_class_t *cls[] = {&c};
 	bench_run(&run, cls, 1);
 	uint64_t errs = bench_stats_errors(&c.stats);
-	fprintf(stderr, "artemis-bench %s: setup: registered %llu of %u instances (%u services, "
-			"metadata %u B) in %.2f s, %llu errors\n",
-		o->mode, (unsigned long long)c.stats.instances, o->instances, o->services, o->metadata,
-		run.elapsed, (unsigned long long)errs);
+	fprintf(stderr,
+	        "artemis-bench %s: setup: registered %llu of %u instances (%u services, "
+	        "metadata %u B) in %.2f s, %llu errors\n",
+	        o->mode, (unsigned long long)c.stats.instances, o->instances, o->services,
+	        o->metadata, run.elapsed, (unsigned long long)errs);
 	return errs || run.unreachable || c.stats.instances != o->instances ? 1 : 0;
 }
 
@@ -341,9 +415,10 @@ static double us(uint64_t ns)
 
 static void json_errors(bbuf_t *b, const bench_stats_t *s)
 {
-	bbuf_printf(b, "{\"connect\":%llu,\"timeout\":%llu,\"closed\":%llu,\"parse\":%llu,\"http\":{",
-		    (unsigned long long)s->err_connect, (unsigned long long)s->err_timeout,
-		    (unsigned long long)s->err_closed, (unsigned long long)s->err_parse);
+	bbuf_printf(b,
+	            "{\"connect\":%llu,\"timeout\":%llu,\"closed\":%llu,\"parse\":%llu,\"http\":{",
+	            (unsigned long long)s->err_connect, (unsigned long long)s->err_timeout,
+	            (unsigned long long)s->err_closed, (unsigned long long)s->err_parse);
 	bool first = true;
 	for (int i = 0; i < 600; i++)
 		if (s->http_codes[i] && i != 200) {
@@ -355,7 +430,7 @@ static void json_errors(bbuf_t *b, const bench_stats_t *s)
 	for (int i = 0; i < BENCH_EC_COUNT; i++)
 		if (s->err_code[i]) {
 			bbuf_printf(b, "%s\"%s\":%llu", first ? "" : ",", bench_ec_names[i],
-				    (unsigned long long)s->err_code[i]);
+			            (unsigned long long)s->err_code[i]);
 			first = false;
 		}
 	bbuf_puts(b, "}}");
@@ -365,20 +440,20 @@ static void json_stats(bbuf_t *b, const char *name, const bench_stats_t *s, doub
 {
 	const hist_t *h = &s->lat;
 	bbuf_printf(b,
-		    "{\"class\":\"%s\",\"requests\":%llu,\"ok\":%llu,\"instances\":%llu,"
-		    "\"seconds\":%.3f,\"rps\":%.1f,\"instances_per_s\":%.1f,\"errors\":%llu,"
-		    "\"error_kinds\":",
-		    name, (unsigned long long)s->done, (unsigned long long)s->ok,
-		    (unsigned long long)s->instances, secs, secs > 0 ? (double)s->done / secs : 0,
-		    secs > 0 ? (double)s->instances / secs : 0,
-		    (unsigned long long)bench_stats_errors(s));
+	            "{\"class\":\"%s\",\"requests\":%llu,\"ok\":%llu,\"instances\":%llu,"
+	            "\"seconds\":%.3f,\"rps\":%.1f,\"instances_per_s\":%.1f,\"errors\":%llu,"
+	            "\"error_kinds\":",
+	            name, (unsigned long long)s->done, (unsigned long long)s->ok,
+	            (unsigned long long)s->instances, secs, secs > 0 ? (double)s->done / secs : 0,
+	            secs > 0 ? (double)s->instances / secs : 0,
+	            (unsigned long long)bench_stats_errors(s));
 	json_errors(b, s);
 	bbuf_printf(b,
-		    ",\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
-		    "\"max\":%.1f,\"mean\":%.1f}}",
-		    us(hist_percentile(h, 50)), us(hist_percentile(h, 90)),
-		    us(hist_percentile(h, 99)), us(hist_percentile(h, 99.9)), us(h->max),
-		    hist_mean(h) / 1000.0);
+	            ",\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
+	            "\"max\":%.1f,\"mean\":%.1f}}",
+	            us(hist_percentile(h, 50)), us(hist_percentile(h, 90)),
+	            us(hist_percentile(h, 99)), us(hist_percentile(h, 99.9)), us(h->max),
+	            hist_mean(h) / 1000.0);
 }
 
 static void text_errors(const bench_stats_t *s)
@@ -402,10 +477,10 @@ static void text_row(const char *name, const bench_stats_t *s, double secs)
 	const hist_t *h = &s->lat;
 	printf("%-10s %10llu %11.1f %12.1f %7llu %8.3f %8.3f %8.3f %8.3f %8.3f\n", name,
 	       (unsigned long long)s->done, secs > 0 ? (double)s->done / secs : 0,
-	       secs > 0 ? (double)s->instances / secs : 0, (unsigned long long)bench_stats_errors(s),
-	       us(hist_percentile(h, 50)) / 1000, us(hist_percentile(h, 90)) / 1000,
-	       us(hist_percentile(h, 99)) / 1000, us(hist_percentile(h, 99.9)) / 1000,
-	       us(h->max) / 1000);
+	       secs > 0 ? (double)s->instances / secs : 0,
+	       (unsigned long long)bench_stats_errors(s), us(hist_percentile(h, 50)) / 1000,
+	       us(hist_percentile(h, 90)) / 1000, us(hist_percentile(h, 99)) / 1000,
+	       us(hist_percentile(h, 99.9)) / 1000, us(h->max) / 1000);
 	text_errors(s);
 }
 
@@ -416,8 +491,8 @@ static void write_percentiles(const char *path, const hist_t *h)
 		perror(path);
 		return;
 	}
-	static const double ps[] = {0,  10, 20, 30, 40,   50,   60,    70,     75,  80,
-				    85, 90, 95, 97, 98, 99, 99.5, 99.9, 99.95, 99.99, 100};
+	static const double ps[] = {0,  10, 20, 30, 40, 50,   60,   70,    75,    80, 85,
+	                            90, 95, 97, 98, 99, 99.5, 99.9, 99.95, 99.99, 100};
 	fprintf(f, "# percentile latency_us\n");
 	for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++)
 		fprintf(f, "%g %.1f\n", ps[i], us(hist_percentile(h, ps[i])));
@@ -425,7 +500,7 @@ static void write_percentiles(const char *path, const hist_t *h)
 }
 
 void wl_report(const wl_opts_t *o, bench_run_t *run, bench_class_t **cls, unsigned n,
-	       const char *extra_json)
+               const char *extra_json)
 {
 	static bench_stats_t total;
 	memset(&total, 0, sizeof(total));
@@ -443,13 +518,14 @@ void wl_report(const wl_opts_t *o, bench_run_t *run, bench_class_t **cls, unsign
 		bbuf_puts(&b, "\"targets\":[");
 		for (unsigned t = 0; t < o->ntargets; t++)
 			bbuf_printf(&b, "%s\"%s\"", t ? "," : "", o->targets[t].hostport);
-		bbuf_printf(&b,
-			    "],\"connections\":%u,\"pipeline\":%u,\"batch\":%u,\"instances\":%u,"
-			    "\"services\":%u,\"metadata\":%u,\"gzip\":%s,\"rate\":%.1f,"
-			    "\"duration_s\":%.3f,\"client_cpu_s\":%.3f,\"client_runq_wait_s\":%.3f,",
-			    o->connections, o->pipeline, o->batch, o->instances, o->services,
-			    o->metadata, o->gzip ? "true" : "false", o->rate, run->elapsed,
-			    (double)run->cpu_ns * 1e-9, (double)run->runq_wait_ns * 1e-9);
+		bbuf_printf(
+		    &b,
+		    "],\"connections\":%u,\"pipeline\":%u,\"batch\":%u,\"instances\":%u,"
+		    "\"services\":%u,\"metadata\":%u,\"gzip\":%s,\"rate\":%.1f,"
+		    "\"duration_s\":%.3f,\"client_cpu_s\":%.3f,\"client_runq_wait_s\":%.3f,",
+		    o->connections, o->pipeline, o->batch, o->instances, o->services, o->metadata,
+		    o->gzip ? "true" : "false", o->rate, run->elapsed, (double)run->cpu_ns * 1e-9,
+		    (double)run->runq_wait_ns * 1e-9);
 		if (extra_json)
 			bbuf_printf(&b, "%s,", extra_json);
 		/* The run as a whole first (what jq reads), then each class. */
@@ -495,9 +571,9 @@ void wl_progress(bench_run_t *run, bench_class_t **cls, unsigned n, double at)
 	for (unsigned i = 0; i < n; i++) {
 		const bench_stats_t *w = &cls[i]->window;
 		fprintf(o->json ? stderr : stdout, "  %s %.0f/s p99 %.3f max %.3f ms err %llu",
-			cls[i]->name, (double)w->done / every,
-			us(hist_percentile(&w->lat, 99)) / 1000, us(w->lat.max) / 1000,
-			(unsigned long long)bench_stats_errors(w));
+		        cls[i]->name, (double)w->done / every,
+		        us(hist_percentile(&w->lat, 99)) / 1000, us(w->lat.max) / 1000,
+		        (unsigned long long)bench_stats_errors(w));
 	}
 	fprintf(o->json ? stderr : stdout, "\n");
 	fflush(o->json ? stderr : stdout);

@@ -19,16 +19,16 @@ typedef struct {
 	unsigned ntargets;
 	unsigned connections;
 	unsigned pipeline;
-	double rate;          /* requests/s; 0 = flat out */
-	double duration;      /* seconds */
-	double timeout;       /* seconds */
+	double rate;     /* requests/s; 0 = flat out */
+	double duration; /* seconds */
+	double timeout;  /* seconds */
 	uint32_t instances;
 	uint32_t services;
 	uint32_t batch;
-	uint32_t metadata;    /* bytes of the serialized metadata map */
-	double interval_ms;   /* heartbeat: every instance this often */
+	uint32_t metadata;  /* bytes of the serialized metadata map */
+	double interval_ms; /* heartbeat: every instance this often */
 	uint32_t setup_batch;
-	bool setup;           /* register the instances first */
+	bool setup; /* register the instances first */
 	bool gzip;
 	bool json;
 	double churn_pct;     /* mixed: % of the instances replaced per minute */
@@ -86,7 +86,7 @@ void wl_register_class(bench_class_t *c, wl_reg_ctx_t *ctx, const wl_opts_t *o, 
 /* Report: a table on stdout, or one JSON line.  Extra JSON members (without
  * braces, may be NULL) are appended to the top-level object. */
 void wl_report(const wl_opts_t *o, bench_run_t *run, bench_class_t **cls, unsigned n,
-	       const char *extra_json);
+               const char *extra_json);
 void wl_progress(bench_run_t *run, bench_class_t **cls, unsigned n, double at);
 
 #endif

@@ -40,8 +40,8 @@ typedef struct ws_sub {
 	int fd;
 	int state;
 	struct event *rev, *wev;
-	bbuf_t in;   /* unparsed input */
-	bbuf_t msg;  /* a text message being reassembled */
+	bbuf_t in;  /* unparsed input */
+	bbuf_t msg; /* a text message being reassembled */
 	bbuf_t out;
 	size_t out_off;
 	uint64_t received;
@@ -57,7 +57,7 @@ typedef struct ws_bench {
 	uint64_t *sent_ns;
 	uint16_t *delivered;
 	uint32_t *expected;
-	bench_stats_t push;         /* deliveries (latency), handshake and session errors */
+	bench_stats_t push; /* deliveries (latency), handshake and session errors */
 	uint64_t unknown_msgs;
 	uint64_t rnd;
 	bool measuring;
@@ -83,7 +83,7 @@ static void ws_frame(ws_sub_t *s, int opcode, const void *p, size_t n)
 	}
 	uint32_t key = (uint32_t)wl_rand(&s->wb->rnd);
 	uint8_t mask[4] = {(uint8_t)key, (uint8_t)(key >> 8), (uint8_t)(key >> 16),
-			   (uint8_t)(key >> 24)};
+	                   (uint8_t)(key >> 24)};
 	memcpy(h + hl, mask, 4);
 	hl += 4;
 	bbuf_append(&s->out, h, hl);
@@ -243,8 +243,9 @@ static void sub_subscribe(ws_sub_t *s)
 	char svc[64];
 	wl_service_id(wb->o, s->service, svc, sizeof(svc));
 	char cfg[256];
-	int n = snprintf(cfg, sizeof(cfg), "{\"serviceId\":\"%s\",\"regionId\":\"%s\",\"zoneId\":\"%s\"}",
-			 svc, wb->o->region, wb->o->zone);
+	int n = snprintf(cfg, sizeof(cfg),
+	                 "{\"serviceId\":\"%s\",\"regionId\":\"%s\",\"zoneId\":\"%s\"}", svc,
+	                 wb->o->region, wb->o->zone);
 	ws_frame(s, 0x1, cfg, (size_t)n);
 	s->state = WS_OPEN;
 	wb->subs_per_service[s->service]++;
@@ -324,16 +325,17 @@ static void sub_open(ws_sub_t *s)
 	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->rev = event_new(wb->base, s->fd, EV_READ | EV_PERSIST, sub_read_cb, s);
 	s->wev = event_new(wb->base, s->fd, EV_WRITE, sub_write_cb, s);
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	char key[25];
 	for (int k = 0; k < 22; k++)
 		key[k] = b64[wl_rand(&wb->rnd) % 64];
 	key[21] = b64[(wl_rand(&wb->rnd) % 4) * 16]; /* 16 bytes: last char has 2 bits */
 	key[22] = '=', key[23] = '=', key[24] = 0;
 	bbuf_printf(&s->out,
-		    "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-		    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-		    wb->o->ws_path, t->hostport, key);
+	            "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+	            wb->o->ws_path, t->hostport, key);
 	s->state = WS_CONNECTING;
 	if (connect(s->fd, (const struct sockaddr *)&t->addr, t->addrlen) && errno != EINPROGRESS) {
 		sub_fail(s, strerror(errno));
@@ -355,11 +357,11 @@ static int probe_body(bench_class_t *c, unsigned t, bbuf_t *b, bench_req_t *r)
 	char sid[64];
 	wl_service_id(o, svc, sid, sizeof(sid));
 	bbuf_printf(b,
-		    "{\"instances\":[{\"regionId\":\"%s\",\"zoneId\":\"%s\",\"serviceId\":\"%s\","
-		    "\"instanceId\":\"%s-probe-%u\",\"ip\":\"10.255.0.1\",\"port\":8080,"
-		    "\"url\":\"http://10.255.0.1:8080\",\"status\":\"up\","
-		    "\"metadata\":{\"bench_seq\":\"%llu\"}}]}",
-		    o->region, o->zone, sid, o->prefix, svc, (unsigned long long)seq);
+	            "{\"instances\":[{\"regionId\":\"%s\",\"zoneId\":\"%s\",\"serviceId\":\"%s\","
+	            "\"instanceId\":\"%s-probe-%u\",\"ip\":\"10.255.0.1\",\"port\":8080,"
+	            "\"url\":\"http://10.255.0.1:8080\",\"status\":\"up\","
+	            "\"metadata\":{\"bench_seq\":\"%llu\"}}]}",
+	            o->region, o->zone, sid, o->prefix, svc, (unsigned long long)seq);
 	wb->expected[seq] = wb->subs_per_service[svc];
 	wb->sent_ns[seq] = bench_now_ns();
 	r->instances = 1;
@@ -391,15 +393,15 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
 static void usage_ws(FILE *f)
 {
 	fprintf(f,
-		"usage: artemis-bench ws-subscribe [options] [--subscribers K] [--ws-path PATH]\n"
-		"  K WebSocket sessions (default 100) subscribe to S services (default 10;\n"
-		"  session k to service k %% S) on --ws-path (default\n"
-		"  /artemis/websocket/discovery/instance-change).  Probe instances are then\n"
-		"  registered at --rate per second (default 100; one per service in turn) for\n"
-		"  --duration; each pushed `new` change is a delivery, its latency from the\n"
-		"  register being written to the push being read.  Deliveries missing after\n"
-		"  --timeout are reported as timeouts.  Only --setup-free options apply:\n"
-		"  the probes are the only instances.\n\n");
+	        "usage: artemis-bench ws-subscribe [options] [--subscribers K] [--ws-path PATH]\n"
+	        "  K WebSocket sessions (default 100) subscribe to S services (default 10;\n"
+	        "  session k to service k %% S) on --ws-path (default\n"
+	        "  /artemis/websocket/discovery/instance-change).  Probe instances are then\n"
+	        "  registered at --rate per second (default 100; one per service in turn) for\n"
+	        "  --duration; each pushed `new` change is a delivery, its latency from the\n"
+	        "  register being written to the push being read.  Deliveries missing after\n"
+	        "  --timeout are reported as timeouts.  Only --setup-free options apply:\n"
+	        "  the probes are the only instances.\n\n");
 	wl_usage_common(f);
 }
 
@@ -425,7 +427,8 @@ int bench_ws_subscribe_main(int argc, char **argv)
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (!o.subscribers || o.rate <= 0) {
-		fprintf(stderr, "artemis-bench ws-subscribe: --subscribers and --rate must be > 0\n");
+		fprintf(stderr,
+		        "artemis-bench ws-subscribe: --subscribers and --rate must be > 0\n");
 		return 2;
 	}
 	static ws_bench_t wb;
@@ -465,20 +468,27 @@ int bench_ws_subscribe_main(int argc, char **argv)
 	drv.gzip = o.gzip;
 	drv.rate = o.services * 20.0 > 200 ? o.services * 20.0 : 200;
 	bench_class_t *cls[] = {&drv};
-	bench_run_t run = {.targets = o.targets, .ntargets = o.ntargets, .duration = 15,
-			   .timeout = o.timeout, .base = wb.base, .tick = prime_tick, .ctx = &wb};
+	bench_run_t run = {.targets = o.targets,
+	                   .ntargets = o.ntargets,
+	                   .duration = 15,
+	                   .timeout = o.timeout,
+	                   .base = wb.base,
+	                   .tick = prime_tick,
+	                   .ctx = &wb};
 	bench_run(&run, cls, 1);
 	uint32_t live = 0, primed = 0;
 	for (uint32_t k = 0; k < o.subscribers; k++) {
 		live += wb.subs[k].state == WS_OPEN;
 		primed += wb.subs[k].state == WS_OPEN && wb.subs[k].received;
 	}
-	fprintf(stderr, "artemis-bench ws-subscribe: %u of %u subscribers open, %u received a push "
-			"(priming: %llu probes)\n",
-		live, o.subscribers, primed, (unsigned long long)wb.next_seq);
+	fprintf(stderr,
+	        "artemis-bench ws-subscribe: %u of %u subscribers open, %u received a push "
+	        "(priming: %llu probes)\n",
+	        live, o.subscribers, primed, (unsigned long long)wb.next_seq);
 	if (!primed) {
-		fprintf(stderr, "artemis-bench ws-subscribe: no push arrived: is %s served by %s?\n",
-			o.ws_path, o.targets[0].hostport);
+		fprintf(stderr,
+		        "artemis-bench ws-subscribe: no push arrived: is %s served by %s?\n",
+		        o.ws_path, o.targets[0].hostport);
 		return 1;
 	}
 
@@ -486,8 +496,12 @@ int bench_ws_subscribe_main(int argc, char **argv)
 	wb.measure_from = wb.next_seq;
 	wb.measuring = true;
 	drv.rate = o.rate;
-	bench_run_t mrun = {.targets = o.targets, .ntargets = o.ntargets, .duration = o.duration,
-			    .timeout = o.timeout, .base = wb.base, .ctx = &o};
+	bench_run_t mrun = {.targets = o.targets,
+	                    .ntargets = o.ntargets,
+	                    .duration = o.duration,
+	                    .timeout = o.timeout,
+	                    .base = wb.base,
+	                    .ctx = &o};
 	bench_run(&mrun, cls, 1);
 	/* Wait (bounded) for the pushes still on their way. */
 	struct event *g = event_new(wb.base, -1, EV_PERSIST, grace_cb, &wb);
@@ -511,10 +525,10 @@ int bench_ws_subscribe_main(int argc, char **argv)
 	push.elapsed = mrun.elapsed;
 	char extra[256];
 	snprintf(extra, sizeof(extra),
-		 "\"subscribers\":%u,\"subscribers_open\":%u,\"deliveries_expected\":%llu,"
-		 "\"deliveries\":%llu,\"unmatched_messages\":%llu",
-		 o.subscribers, live, (unsigned long long)want, (unsigned long long)got,
-		 (unsigned long long)wb.unknown_msgs);
+	         "\"subscribers\":%u,\"subscribers_open\":%u,\"deliveries_expected\":%llu,"
+	         "\"deliveries\":%llu,\"unmatched_messages\":%llu",
+	         o.subscribers, live, (unsigned long long)want, (unsigned long long)got,
+	         (unsigned long long)wb.unknown_msgs);
 	bench_class_t *out[] = {&push, &drv};
 	wl_report(&o, &mrun, out, 2, extra);
 	for (uint32_t k = 0; k < o.subscribers; k++) {

@@ -164,9 +164,12 @@ static void test_out_of_range(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_index_bounds),    cmocka_unit_test(test_empty),
-	    cmocka_unit_test(test_percentiles_vs_reference), cmocka_unit_test(test_exact_small_values),
-	    cmocka_unit_test(test_merge),           cmocka_unit_test(test_out_of_range),
+	    cmocka_unit_test(test_index_bounds),
+	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_percentiles_vs_reference),
+	    cmocka_unit_test(test_exact_small_values),
+	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_out_of_range),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
