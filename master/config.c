@@ -74,11 +74,13 @@ static const config_key_t config_keys[] = {
     {"registry", "self_preservation", K_BOOL, F(self_preservation), 0, 0},
     {"registry", "preserve_window_ms", K_U32, F(preserve_window_ms), 1000, 3600000},
     {"registry", "legacy_preserve_window_ms", K_U32, F(legacy_preserve_window_ms), 1000, 3600000},
+    {"registry", "rate_limit", K_U32, F(rate_limit), 0, 100000000},
 
     {"http", "max_header_bytes", K_U32, F(max_header_bytes), 1024, 1 * MiB},
     {"http", "max_body_bytes", K_U32, F(max_body_bytes), 1024, 256 * MiB},
     {"http", "idle_timeout_ms", K_U32, F(idle_timeout_ms), 1000, 3600000},
     {"http", "max_connections", K_U32, F(max_connections), 1, 1000000},
+    {"http", "response_cache_bytes", K_U32, F(response_cache_bytes), 0, 1024 * MiB},
 
     {"websocket", "session_ttl_ms", K_U32, F(ws_session_ttl_ms), 1000, 86400000},
     {"websocket", "max_message_bytes", K_U32, F(ws_max_message_bytes), 125, 16 * MiB},
@@ -117,11 +119,13 @@ void config_defaults(config_t *cfg)
 	cfg->self_preservation = true;
 	cfg->preserve_window_ms = 12000;
 	cfg->legacy_preserve_window_ms = 60000;
+	cfg->rate_limit = 0;
 	/* [http] */
 	cfg->max_header_bytes = 32768;
 	cfg->max_body_bytes = 8 * MiB;
 	cfg->idle_timeout_ms = 60000;
 	cfg->max_connections = 10000;
+	cfg->response_cache_bytes = 16 * MiB;
 	/* [websocket] */
 	cfg->ws_session_ttl_ms = 360000;
 	cfg->ws_max_message_bytes = 65536;

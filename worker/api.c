@@ -228,15 +228,16 @@ int api_put_fail(shm_buf_t *b, const char *code, const char *message)
  * Java's DefaultRateLimiter: a 10 s sliding window of 1 s buckets per
  * (limiter, identity), server-wide.  Here each worker keeps its own window
  * (no shared state on the hot path); the node-wide limit is therefore up to
- * workers x limit.  The registry limit is Java's largest configurable value
- * (1 000 000 per 10 s) rather than its default, because the default (10 000
- * per second) is below the heartbeat volume this server is built for.
+ * workers x limit.  The registry operations are limited only when
+ * [registry] rate_limit is set (Java's default, 100 000 per 10 s, is below
+ * what one worker of this server serves: a limit there turns a healthy node
+ * into one that fails requests); the other limiters keep Java's defaults.
  */
 #define API_RATE_BUCKETS 10
 
 static const uint32_t api__limit[API_LIMIT_COUNT] = {
-	[API_LIMIT_REGISTER] = 1000000,      [API_LIMIT_HEARTBEAT] = 1000000,
-	[API_LIMIT_UNREGISTER] = 1000000,    [API_LIMIT_UP_REGISTRY_NODES] = 10000,
+	[API_LIMIT_REGISTER] = 0,            [API_LIMIT_HEARTBEAT] = 0,
+	[API_LIMIT_UNREGISTER] = 0,          [API_LIMIT_UP_REGISTRY_NODES] = 10000,
 	[API_LIMIT_UP_DISCOVERY_NODES] = 10000, [API_LIMIT_GET_CLUSTER] = 30,
 	[API_LIMIT_GET_LEASES] = 10,         [API_LIMIT_GET_LEGACY_LEASES] = 30,
 	[API_LIMIT_GET_CONFIG] = 30,         [API_LIMIT_GET_DEPLOYMENT] = 30,
@@ -255,6 +256,12 @@ bool api_rate_limited(enum api_limit which, uint64_t now_ms)
 
 	if ((unsigned)which >= API_LIMIT_COUNT)
 		return false;
+	uint32_t limit = api__limit[which];
+	if (which == API_LIMIT_REGISTER || which == API_LIMIT_HEARTBEAT ||
+	    which == API_LIMIT_UNREGISTER)
+		limit = api_cfg()->rate_limit;
+	if (limit == 0)
+		return false;
 	if (api__windows[which].sec[b] != now_sec) {
 		api__windows[which].sec[b] = now_sec;
 		api__windows[which].count[b] = 0;
@@ -262,7 +269,7 @@ bool api_rate_limited(enum api_limit which, uint64_t now_ms)
 	for (unsigned i = 0; i < API_RATE_BUCKETS; i++)
 		if (api__windows[which].sec[i] + API_RATE_BUCKETS > now_sec)
 			total += api__windows[which].count[i];
-	if (total + 1 > api__limit[which]) {
+	if (total + 1 > limit) {
 		metrics_rate_limited();
 		return true;
 	}

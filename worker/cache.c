@@ -15,6 +15,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "api.h"
 #include "json.h"
 #include "metrics.h"
 
@@ -80,7 +81,7 @@ static void cache__store(cache_entry_t *e, shm_str_t service, const char *body, 
 {
 	size_t old = e->used ? e->body.len : 0;
 
-	if (cache__bytes - old + len > CACHE_MAX_BYTES) {
+	if (cache__bytes - old + len > api_cfg()->response_cache_bytes) {
 		if (e->used) {
 			cache__bytes -= old;
 			e->used = false;

@@ -17,7 +17,6 @@
 #include "artemis/shm.h"
 
 #define CACHE_SLOTS 4096                  /* direct-mapped entries */
-#define CACHE_MAX_BYTES (64u << 20)       /* bodies kept per worker */
 
 /* Append the Service JSON of `service` (exact case) to out:
  * {"instances":[..]|null,"logicInstances":null,"metadata":null,

@@ -45,12 +45,15 @@ typedef struct {
 	bool self_preservation;
 	uint32_t preserve_window_ms;
 	uint32_t legacy_preserve_window_ms;
+	uint32_t rate_limit;       /* register/heartbeat/unregister requests per 10 s
+				    * per worker and operation; 0 = no limit */
 
 	/* [http] */
 	uint32_t max_header_bytes;
 	uint32_t max_body_bytes;    /* after decompression too; 413 beyond */
 	uint32_t idle_timeout_ms;
 	uint32_t max_connections;   /* per worker */
+	uint32_t response_cache_bytes; /* serialized service responses kept per worker */
 
 	/* [websocket] */
 	uint32_t ws_session_ttl_ms;

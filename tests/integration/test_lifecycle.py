@@ -94,6 +94,35 @@ def test_status_rate_limit(node_factory, path, limit):
             assert_status(body, {"status": "success"})
 
 
+def test_registry_rate_limit_when_configured(node_factory):
+    """[registry] rate_limit caps each registry operation per 10 s and
+    worker (Java's limiter); the heartbeat window is separate from register's."""
+    n = node_factory(registry={"rate_limit": "5"})
+    svc = uniq()
+    with Session(n) as s:
+        for k in range(5):
+            st, _, body = s.post_json("/artemis/api/registry/register.json",
+                                      {"instances": [inst(svc, "i%d" % k)]})
+            assert_status(body, {"status": "success"})
+        st, _, body = s.post_json("/artemis/api/registry/register.json",
+                                  {"instances": [inst(svc, "late")]})
+        assert st == 200
+        assert_status(body, RATE_LIMITED)
+        assert body.get("failedInstances") is None
+        st, _, body = s.post_json("/artemis/api/registry/heartbeat.json",
+                                  {"instances": [inst(svc, "i0")]})
+        assert_status(body, {"status": "success"})
+
+
+def test_registry_is_not_rate_limited_by_default(node):
+    svc = uniq()
+    with Session(node) as s:
+        for k in range(300):
+            st, _, body = s.post_json("/artemis/api/registry/heartbeat.json",
+                                      {"instances": [inst(svc, "i%d" % k)]})
+            assert st == 200 and body["responseStatus"]["errorCode"] != "rate-limited"
+
+
 # ------------------------------------------------------------ capacity ---
 
 def test_full_registry(node_factory):
