@@ -112,7 +112,10 @@ static bool check_index(shm_t *s, struct chk *c)
 	struct shm_header_sh *h = s->hdr;
 	const uint64_t *ix = (const uint64_t *)(s->base + h->off_index[h->index_active & 1]);
 	uint32_t used = 0, tombs = 0;
-	for (uint32_t i = 0; i < h->index_size; i++) {
+	uint32_t entries = shm__index_entries(s);
+	if (entries > h->index_size || (entries & (entries - 1)))
+		return fail(c, "index: %u entries in use of %u", entries, h->index_size);
+	for (uint32_t i = 0; i < entries; i++) {
 		uint64_t e = ix[i];
 		if (e == 0)
 			continue;

@@ -1,15 +1,18 @@
 /*
  * index.c - the open-addressing index from key hash to slot id.
  *
- * Two buffers of hdr->index_size 64-bit entries (load <= 0.5 of live keys):
+ * Two buffers with room for hdr->index_size 64-bit entries each; a buffer
+ * uses its first index_mask[buf] + 1 entries (a power of 2, grown by
+ * rebuilding as the registry grows, so an index of a mostly empty region
+ * stays small: the untouched rest of the buffer costs no memory).
  * entry = (hash >> 32) << 32 | (slot + 1); 0 is empty, INDEX_TOMB a deleted
- * entry.  Linear probing.  Writers (under the lock) publish an entry with a
+ * entry.  Linear probing, load kept at most 1/2 while growing is possible.  Writers (under the lock) publish an entry with a
  * single 64-bit store after the slot is complete.  Readers probe without
  * locking and validate each candidate slot's key under the slot's sequence
  * (and hand back the lease word read in that same window).
  *
- * Tombstones are cleared by rebuilding into the spare buffer and flipping
- * hdr->index_active.  hdr->index_epoch is bumped around the flip; a reader
+ * Growing and clearing tombstones both rebuild into the spare buffer (its
+ * mask set first) and flip hdr->index_active.  hdr->index_epoch is bumped around the flip; a reader
  * that saw it change retries, so a reader still probing the old buffer when
  * a later rebuild overwrites it cannot be misled.
  */
@@ -26,6 +29,16 @@ static uint64_t *index_buf(shm_t *s, uint32_t which)
 	return (uint64_t *)(s->base + s->hdr->off_index[which & 1]);
 }
 
+/* The active buffer and its mask, as readers see them (validated by the
+ * caller through index_epoch). */
+static const uint64_t *active(shm_t *s, uint32_t *mask)
+{
+	uint32_t which = ck_pr_load_32(&s->hdr->index_active) & 1;
+	ck_pr_fence_load();
+	*mask = ck_pr_load_32(&s->hdr->index_mask[which]) & (s->hdr->index_size - 1);
+	return index_buf(s, which);
+}
+
 static uint64_t entry_make(uint64_t hash, uint32_t slot)
 {
 	return (HASH_TAG(hash) << 32) | (uint64_t)(slot + 1);
@@ -38,11 +51,10 @@ int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32
 		    uint64_t *lease)
 {
 	struct shm_header_sh *h = s->hdr;
-	uint32_t mask = h->index_size - 1;
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
-		uint32_t epoch = ck_pr_load_32(&h->index_epoch);
+		uint32_t epoch = ck_pr_load_32(&h->index_epoch), mask;
 		ck_pr_fence_load();
-		const uint64_t *ix = index_buf(s, ck_pr_load_32(&h->index_active));
+		const uint64_t *ix = active(s, &mask);
 		bool torn = false;
 		uint32_t pos = (uint32_t)hash & mask;
 		for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1) & mask) {
@@ -89,8 +101,9 @@ int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32
 void shm__index_prefetch(shm_t *s, uint64_t hash, bool slots)
 {
 	struct shm_header_sh *h = s->hdr;
-	const uint64_t *ix = index_buf(s, ck_pr_load_32(&h->index_active));
-	uint32_t pos = (uint32_t)hash & (h->index_size - 1);
+	uint32_t mask;
+	const uint64_t *ix = active(s, &mask);
+	uint32_t pos = (uint32_t)hash & mask;
 	if (!slots) {
 		__builtin_prefetch(&ix[pos]);
 		return;
@@ -112,8 +125,9 @@ void shm__index_prefetch(shm_t *s, uint64_t hash, bool slots)
 int shm__index_peek(shm_t *s, uint64_t hash, uint32_t *slot)
 {
 	struct shm_header_sh *h = s->hdr;
-	const uint64_t *ix = index_buf(s, ck_pr_load_32(&h->index_active));
-	uint64_t e = ck_pr_load_64((uint64_t *)&ix[(uint32_t)hash & (h->index_size - 1)]);
+	uint32_t mask;
+	const uint64_t *ix = active(s, &mask);
+	uint64_t e = ck_pr_load_64((uint64_t *)&ix[(uint32_t)hash & mask]);
 	if (e == 0 || e == INDEX_TOMB || (e >> 32) != HASH_TAG(hash) ||
 	    (uint32_t)e - 1 >= h->max_instances)
 		return -ENOENT;
@@ -121,13 +135,29 @@ int shm__index_peek(shm_t *s, uint64_t hash, uint32_t *slot)
 	return 0;
 }
 
-/* (L) */
+/* (L) The buffer size for `live` keys: at least 4x, so the load is at most
+ * 1/2 until the next growth; at least INDEX_MIN; at most the capacity. */
+#define INDEX_MIN 1024u
+static uint32_t size_for(const struct shm_header_sh *h, uint32_t live)
+{
+	uint64_t want = (uint64_t)live * 4, n = INDEX_MIN;
+	while (n < want)
+		n <<= 1;
+	return n > h->index_size ? h->index_size : (uint32_t)n;
+}
+
+/* (L) Index a slot that is already live (filled, state SLOT_LIVE). */
 void shm__index_insert(shm_t *s, uint64_t hash, uint32_t slot)
 {
 	struct shm_header_sh *h = s->hdr;
-	uint32_t mask = h->index_size - 1;
-	if ((uint64_t)(h->index_used + h->index_tombs + 1) * 4 > (uint64_t)h->index_size * 3)
+	uint64_t fill = (uint64_t)h->index_used + h->index_tombs + 1;
+	uint64_t cur = (uint64_t)h->index_mask[h->index_active & 1] + 1;
+	if ((fill * 2 > cur && cur < h->index_size) || fill * 4 > cur * 3) {
+		/* The slot is live already, so the rebuild indexed it. */
 		shm__index_rebuild(s);
+		return;
+	}
+	uint32_t mask = h->index_mask[h->index_active & 1];
 	uint64_t *ix = index_buf(s, h->index_active);
 	uint32_t pos = (uint32_t)hash & mask;
 	while (ix[pos] != 0 && ix[pos] != INDEX_TOMB)
@@ -143,7 +173,7 @@ void shm__index_insert(shm_t *s, uint64_t hash, uint32_t slot)
 void shm__index_remove(shm_t *s, uint64_t hash, uint32_t slot)
 {
 	struct shm_header_sh *h = s->hdr;
-	uint32_t mask = h->index_size - 1;
+	uint32_t mask = h->index_mask[h->index_active & 1];
 	uint64_t *ix = index_buf(s, h->index_active);
 	uint64_t want = entry_make(hash, slot);
 	uint32_t pos = (uint32_t)hash & mask;
@@ -157,16 +187,22 @@ void shm__index_remove(shm_t *s, uint64_t hash, uint32_t slot)
 	}
 }
 
-/* (L) Rebuild from the live slots into the spare buffer, then flip. */
+/* (L) Rebuild from the live slots into the spare buffer, sized for the
+ * live count, then flip. */
 void shm__index_rebuild(shm_t *s)
 {
 	struct shm_header_sh *h = s->hdr;
 	uint32_t spare = (h->index_active + 1) & 1;
 	uint64_t *ix = index_buf(s, spare);
-	uint32_t mask = h->index_size - 1;
+	uint32_t live = 0;
+	for (uint32_t i = 0; i < h->slot_bump; i++)
+		live += shm__slot(s, i)->state == SLOT_LIVE;
+	uint32_t size = size_for(h, live + 1);
+	uint32_t mask = size - 1;
 	ck_pr_store_32(&h->index_epoch, h->index_epoch + 1);
 	ck_pr_fence_store();
-	memset(ix, 0, sizeof(uint64_t) * (size_t)h->index_size);
+	ck_pr_store_32(&h->index_mask[spare], mask);
+	memset(ix, 0, sizeof(uint64_t) * (size_t)size);
 	uint32_t used = 0;
 	for (uint32_t i = 0; i < h->slot_bump; i++) {
 		const struct shm_slot_sh *sl = shm__slot(s, i);
@@ -191,7 +227,7 @@ int shm__index_count(shm_t *s, uint64_t hash, uint32_t slot)
 {
 	struct shm_header_sh *h = s->hdr;
 	const uint64_t *ix = index_buf(s, h->index_active);
-	uint32_t mask = h->index_size - 1;
+	uint32_t mask = h->index_mask[h->index_active & 1];
 	uint64_t want = entry_make(hash, slot);
 	int n = 0;
 	uint32_t pos = (uint32_t)hash & mask;
@@ -199,4 +235,17 @@ int shm__index_count(shm_t *s, uint64_t hash, uint32_t slot)
 		if (ix[pos] == want)
 			n++;
 	return n;
+}
+
+/* (L) The first size of both buffers, at creation. */
+void shm__index_init(shm_t *s)
+{
+	uint32_t mask = size_for(s->hdr, 0) - 1;
+	s->hdr->index_mask[0] = s->hdr->index_mask[1] = mask;
+}
+
+/* The active buffer's entry count (for shm_check). */
+uint32_t shm__index_entries(shm_t *s)
+{
+	return s->hdr->index_mask[s->hdr->index_active & 1] + 1;
 }

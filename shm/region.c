@@ -169,6 +169,7 @@ static void init_region(shm_t *s, const struct shm_header_sh *tmpl)
 		h->preserve[m].safe = 1;
 	init_lock(&h->lock);
 	bind_sections(s);
+	shm__index_init(s);
 	ck_pr_fence_store();
 	ck_pr_store_64(&h->magic, SHM_MAGIC);
 }

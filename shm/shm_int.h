@@ -228,7 +228,7 @@ struct shm_header_sh {
 	uint32_t max_instances;
 	uint32_t max_services;
 	uint32_t changelog_size;
-	uint32_t index_size;              /* entries per index buffer, power of 2 */
+	uint32_t index_size;              /* room per index buffer (entries), power of 2 */
 	uint32_t svc_index_size;          /* power of 2 */
 	uint32_t ttl_ms[SHM_MGR_COUNT];
 	uint32_t window_ms[SHM_MGR_COUNT];
@@ -253,6 +253,7 @@ struct shm_header_sh {
 	uint32_t slot_free;               /* +1-encoded free list head */
 	uint32_t live;                    /* live slots */
 	uint32_t index_active;            /* 0/1; read by readers */
+	uint32_t index_mask[2];           /* entries in use per buffer - 1; read by readers */
 	uint32_t index_epoch;             /* odd during a flip window; readers validate */
 	uint32_t index_used;
 	uint32_t index_tombs;
@@ -310,6 +311,8 @@ void shm__index_rebuild(shm_t *s);
 void shm__index_prefetch(shm_t *s, uint64_t hash, bool slots);
 int shm__index_peek(shm_t *s, uint64_t hash, uint32_t *slot);
 int shm__index_count(shm_t *s, uint64_t hash, uint32_t slot);
+void shm__index_init(shm_t *s);
+uint32_t shm__index_entries(shm_t *s);
 
 /* arena.c */
 uint64_t shm__blob_alloc(shm_t *s, size_t payload);

@@ -440,6 +440,43 @@ static void test_capacity(void **state)
 	close_region(s);
 }
 
+/* The index grows with the registry (rebuilding into the spare buffer) and
+ * is cleared of tombstones under churn; every phase keeps the invariants. */
+static void test_index_growth_and_churn(void **state)
+{
+	shm_t *s = open_fresh(20000, 0);
+	uint32_t first = shm__index_entries(s);
+	char id[32];
+	for (int i = 0; i < 6000; i++) {
+		snprintf(id, sizeof(id), "i%d", i);
+		shm_instance_in_t in = inst(i % 7 ? "svc" : "Other", id, "{}");
+		assert_int_equal(shm_register(s, &in), 0);
+	}
+	assert_check(s);
+	assert_true(shm__index_entries(s) >= 4 * 6000 / 2 && shm__index_entries(s) > first);
+	for (int round = 0; round < 3; round++) {
+		for (int i = round; i < 6000; i += 2) {
+			snprintf(id, sizeof(id), "i%d", i);
+			shm_key_t k = key("us-east", i % 7 ? "svc" : "Other", id);
+			assert_int_equal(shm_unregister(s, &k, 0), 0);
+		}
+		shm_reap_result_t r;
+		assert_int_equal(shm_reap(s, 0, &r), 0);
+		for (int i = round; i < 6000; i += 2) {
+			snprintf(id, sizeof(id), "i%d", i);
+			shm_instance_in_t in = inst(i % 7 ? "svc" : "Other", id, "{}");
+			assert_int_equal(shm_register(s, &in), 0);
+		}
+		assert_check(s);
+	}
+	for (int i = 0; i < 6000; i++) {
+		snprintf(id, sizeof(id), "i%d", i);
+		shm_key_t k = key("us-east", i % 7 ? "svc" : "Other", id);
+		assert_int_equal(shm_heartbeat(s, &k, 0), 0);
+	}
+	close_region(s);
+}
+
 static void test_attach_and_layout(void **state)
 {
 	shm_t *s = open_fresh(100, 0);
@@ -711,6 +748,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_foreach),
 		cmocka_unit_test(test_changelog_overrun),
 		cmocka_unit_test(test_capacity),
+		cmocka_unit_test(test_index_growth_and_churn),
 		cmocka_unit_test(test_attach_and_layout),
 		cmocka_unit_test(test_repair_after_writer_death),
 		cmocka_unit_test(test_procs_and_counters),
