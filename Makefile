@@ -124,7 +124,7 @@ test: deps
 bench: deps
 	@sh scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory all
-	sh scripts/bench.sh
+	BUILD=$(BUILD) sh scripts/bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
