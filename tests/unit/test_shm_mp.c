@@ -244,7 +244,10 @@ static void test_readers_writers(void **state)
 	assert_int_equal(sscanf(buf, "%llu %llu %llu", &reads, &busy, &max_ns), 3);
 	print_message("reader: %llu reads, %llu busy, slowest %.3f ms\n", reads, busy,
 		      (double)max_ns / 1e6);
-	assert_true(reads > 1000);
+	/* A count, not a rate: the readers ran and returned (the watchdog
+	 * catches a hang); how many reads fit in the time depends on the
+	 * machine and the sanitizers. */
+	assert_true(reads >= 10);
 	char msg[256];
 	if (shm_check(s, msg, sizeof(msg)))
 		fail_msg("shm_check: %s", msg);
