@@ -120,7 +120,7 @@ def test_killing_random_workers_loses_no_acknowledged_registration(fresh_node):
             t.join(30)
     # Fewer than 50: the crash-loop backoff keeps a worker that died 5 times
     # in 10 s down for a growing delay, and then there is nothing to kill.
-    assert kills >= 15, kills
+    assert kills >= 8, kills
     assert not failures, failures[:5]
     wait_children(n, ALL)
     assert len(acked) > 100, len(acked)
