@@ -90,6 +90,30 @@ void api_rate_reset(void);
 
 typedef void (*api_handler_fn)(const http_request_t *req, http_response_t *res);
 
+/* One instance of a batched registry request (§2.1, §2.3): what happened
+ * to it.  code NULL = success. */
+#define API_MSG_MAX 1024
+typedef struct {
+	const char *code;
+	char msg[API_MSG_MAX];
+} api_outcome_t;
+
+void api_outcome_set(api_outcome_t *o, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Run one decoded instance.  decode_rc is json_instance_decode's result for
+ * it: 0, or -ENAMETOOLONG with *field naming the over-long field. */
+struct json_instance;
+typedef void (*api_item_fn)(const struct json_instance *in, int decode_rc, const char *field,
+			    uint64_t now_ms, api_outcome_t *o, void *ctx);
+
+/* The batch skeleton shared by the client and the peer endpoints: parse,
+ * instances null or empty -> bad-request, a wrongly shaped element -> 400
+ * before anything runs, node not up -> service-unavailable (when check_up),
+ * then each instance through fn, and failedInstances + the envelope. */
+void api_registry_batch(const http_request_t *req, http_response_t *res, bool check_up,
+			api_item_fn fn, void *ctx);
+
 void api_registry_register(const http_request_t *req, http_response_t *res);
 void api_registry_heartbeat(const http_request_t *req, http_response_t *res);
 void api_registry_unregister(const http_request_t *req, http_response_t *res);

@@ -29,18 +29,9 @@
 
 enum reg_op { OP_REGISTER, OP_HEARTBEAT, OP_UNREGISTER };
 
-#define REG_MSG_MAX 1024
+typedef api_outcome_t reg_outcome_t;
 
-/* The outcome of one instance: NULL code means success. */
-typedef struct {
-	const char *code;
-	char msg[REG_MSG_MAX];
-} reg_outcome_t;
-
-static void reg__msgf(reg_outcome_t *o, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void reg__msgf(reg_outcome_t *o, const char *code, const char *fmt, ...)
+void api_outcome_set(api_outcome_t *o, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -49,6 +40,8 @@ static void reg__msgf(reg_outcome_t *o, const char *code, const char *fmt, ...)
 	vsnprintf(o->msg, sizeof(o->msg), fmt, ap);
 	va_end(ap);
 }
+
+#define reg__msgf api_outcome_set
 
 /* RegistryTool.checkSameZone. */
 static bool reg__check_zone(const json_instance_t *in, reg_outcome_t *o)
@@ -158,7 +151,7 @@ static void reg__run_one(enum reg_op op, const json_instance_t *in, uint64_t now
 static int reg__put_failed(shm_buf_t *b, const json_instance_t *in, const reg_outcome_t *o)
 {
 	char display[sizeof(((shm_instance_view_t *)0)->display)];
-	char msg[sizeof(display) + REG_MSG_MAX + 4];
+	char msg[sizeof(display) + API_MSG_MAX + 4];
 	int rc;
 
 	json_instance_display(in, display, sizeof(display));
@@ -297,23 +290,15 @@ static bool reg__heartbeat_fast(const http_request_t *req, http_response_t *res,
 	return true;
 }
 
-static void reg__run(const http_request_t *req, http_response_t *res, enum reg_op op)
+void api_registry_batch(const http_request_t *req, http_response_t *res, bool check_up,
+			api_item_fn fn, void *ctx)
 {
-	static const enum api_limit limit[] = { API_LIMIT_REGISTER, API_LIMIT_HEARTBEAT,
-						API_LIMIT_UNREGISTER };
 	json_t *root = NULL, *instances, *v;
 	json_instance_t in;
 	reg_outcome_t o;
 	uint64_t now_ms = shm_now_ms();
 	size_t i, failed = 0;
 
-	if (api_rate_limited(limit[op], now_ms)) {
-		reg__respond_status(res, API_STATUS_RATE_LIMITED);
-		metrics_fail(req);
-		return;
-	}
-	if (op == OP_HEARTBEAT && reg__heartbeat_fast(req, res, now_ms))
-		return;
 	if (api_body_object(req, res, &root) < 0)
 		return;
 	instances = json_member(root, "instances");
@@ -327,7 +312,7 @@ static void reg__run(const http_request_t *req, http_response_t *res, enum reg_o
 		http_res_error(res, req, 400, "JSON parse error: request.instances has the wrong type");
 		goto out;
 	}
-	if (!api_node_up()) {
+	if (check_up && !api_node_up()) {
 		reg__not_up(req, res);
 		goto out;
 	}
@@ -347,12 +332,7 @@ static void reg__run(const http_request_t *req, http_response_t *res, enum reg_o
 			goto out;
 		}
 		o.code = NULL;
-		if (rc == -ENAMETOOLONG) {
-			if (reg__check_zone(&in, &o))
-				reg__msgf(&o, API_BAD_REQUEST, "instance.%s is longer than allowed.", field);
-		} else {
-			reg__run_one(op, &in, now_ms, &o);
-		}
+		fn(&in, rc, field, now_ms, &o, ctx);
 		if (o.code == NULL)
 			continue;
 		json_put_raw(&res->body, failed++ ? "," : "{\"failedInstances\":[");
@@ -361,6 +341,37 @@ static void reg__run(const http_request_t *req, http_response_t *res, enum reg_o
 	reg__finish(req, res, failed);
 out:
 	json_decref(root);
+}
+
+/* A client's instance: an over-long field is bad-request once the zone
+ * check passed; otherwise reg__run_one. */
+static void reg__item(const json_instance_t *in, int decode_rc, const char *field,
+		      uint64_t now_ms, api_outcome_t *o, void *ctx)
+{
+	enum reg_op op = *(const enum reg_op *)ctx;
+
+	if (decode_rc == -ENAMETOOLONG) {
+		if (reg__check_zone(in, o))
+			reg__msgf(o, API_BAD_REQUEST, "instance.%s is longer than allowed.", field);
+		return;
+	}
+	reg__run_one(op, in, now_ms, o);
+}
+
+static void reg__run(const http_request_t *req, http_response_t *res, enum reg_op op)
+{
+	static const enum api_limit limit[] = { API_LIMIT_REGISTER, API_LIMIT_HEARTBEAT,
+						API_LIMIT_UNREGISTER };
+	uint64_t now_ms = shm_now_ms();
+
+	if (api_rate_limited(limit[op], now_ms)) {
+		reg__respond_status(res, API_STATUS_RATE_LIMITED);
+		metrics_fail(req);
+		return;
+	}
+	if (op == OP_HEARTBEAT && reg__heartbeat_fast(req, res, now_ms))
+		return;
+	api_registry_batch(req, res, true, reg__item, &op);
 }
 
 void api_registry_register(const http_request_t *req, http_response_t *res)

@@ -28,31 +28,18 @@
 #include "metrics.h"
 
 #define REPL_HTTP_ORIGIN SHM_ORIGIN_HTTP_PEER
-#define REPL_MSG_MAX     512
-
 enum rep_op { REP_REGISTER, REP_HEARTBEAT, REP_UNREGISTER };
 
-typedef struct {
-	const char *code; /* NULL: success */
-	char msg[REPL_MSG_MAX];
-} rep_outcome_t;
-
-static void rep__fail(rep_outcome_t *o, const char *code, const char *msg)
-{
-	o->code = code;
-	snprintf(o->msg, sizeof(o->msg), "%s", msg);
-}
+typedef api_outcome_t rep_outcome_t;
 
 static void rep__shm_error(int rc, const char *field, rep_outcome_t *o)
 {
-	if (rc == -ENAMETOOLONG || rc == -E2BIG || rc == -EINVAL) {
-		o->code = API_BAD_REQUEST;
-		snprintf(o->msg, sizeof(o->msg), "instance.%s is invalid.", field ? field : "data");
-		return;
-	}
-	o->code = API_INTERNAL_ERROR;
-	snprintf(o->msg, sizeof(o->msg), "Exception: %s",
-	         rc == -ENOSPC ? "the registry is full." : strerror(-rc));
+	if (rc == -ENAMETOOLONG || rc == -E2BIG || rc == -EINVAL)
+		api_outcome_set(o, API_BAD_REQUEST, "instance.%s is invalid.",
+				field ? field : "data");
+	else
+		api_outcome_set(o, API_INTERNAL_ERROR, "Exception: %s",
+				rc == -ENOSPC ? "the registry is full." : strerror(-rc));
 }
 
 static void rep__register(const json_instance_t *in, rep_outcome_t *o)
@@ -70,29 +57,32 @@ static void rep__register(const json_instance_t *in, rep_outcome_t *o)
 		rep__shm_error(rc, field, o);
 }
 
-static void rep__run_one(enum rep_op op, const json_instance_t *in, uint64_t now_ms,
-                         rep_outcome_t *o)
+/* One instance from a peer: no zone or node-status check, the region
+ * check applies (§2.3). */
+static void rep__item(const json_instance_t *in, int decode_rc, const char *field,
+		      uint64_t now_ms, api_outcome_t *o, void *ctx)
 {
+	enum rep_op op = *(const enum rep_op *)ctx;
 	shm_key_t key;
 	int rc;
 
-	o->code = NULL;
+	if (decode_rc == -ENAMETOOLONG) {
+		api_outcome_set(o, API_BAD_REQUEST, "instance.%s is longer than allowed.", field);
+		return;
+	}
 	if (!api_same(in->region, api_cfg()->region)) {
-		char msg[REPL_MSG_MAX];
-		snprintf(msg, sizeof(msg),
-		         "regionId is not the same as the registry node. regionId: %.*s, registry "
-		         "node.regionId: %s",
-		         in->region.ptr ? (int)in->region.len : 4,
-		         in->region.ptr ? in->region.ptr : "null", api_cfg()->region);
-		rep__fail(o, API_NO_PERMISSION, msg);
+		api_outcome_set(o, API_NO_PERMISSION,
+				"regionId is not the same as the registry node. regionId: %.*s, "
+				"registry node.regionId: %s",
+				in->region.ptr ? (int)in->region.len : 4,
+				in->region.ptr ? in->region.ptr : "null", api_cfg()->region);
 		return;
 	}
 	if (api_blank(in->service) || api_blank(in->instance) || api_blank(in->url)) {
-		rep__fail(o, API_INTERNAL_ERROR,
-		          api_blank(in->service) ? "Exception: instance.serviceId is null or blank."
-		          : api_blank(in->instance)
-		              ? "Exception: instance.instanceId is null or blank."
-		              : "Exception: instance.url is null or blank.");
+		api_outcome_set(o, API_INTERNAL_ERROR, "Exception: instance.%s is null or blank.",
+				api_blank(in->service)	  ? "serviceId"
+				: api_blank(in->instance) ? "instanceId"
+							  : "url");
 		return;
 	}
 	json_instance_key(in, &key);
@@ -115,100 +105,9 @@ static void rep__run_one(enum rep_op op, const json_instance_t *in, uint64_t now
 	}
 }
 
-static void rep__put_failed(shm_buf_t *b, const json_instance_t *in, const rep_outcome_t *o)
-{
-	char display[sizeof(((shm_instance_view_t *)0)->display)];
-	char msg[sizeof(display) + REPL_MSG_MAX + 4];
-
-	json_instance_display(in, display, sizeof(display));
-	snprintf(msg, sizeof(msg), "%s: %s", display, o->msg);
-	json_put_raw(b, "{\"errorCode\":");
-	json_put_cstr(b, o->code);
-	json_put_raw(b, ",\"errorMessage\":");
-	json_put_cstr(b, msg);
-	json_put_raw(b, ",\"instance\":");
-	json_instance_encode(in, b);
-	json_put_raw(b, "}");
-}
-
-static void rep__envelope(http_response_t *res, const char *status_json)
-{
-	res->body.len = 0;
-	json_put_raw(&res->body, "{\"failedInstances\":null,\"responseStatus\":");
-	json_put_raw(&res->body, status_json);
-	json_put_raw(&res->body, "}");
-}
-
-/* Jackson binds the whole request first: a wrongly shaped element refuses
- * the batch (HTTP 400) before anything is written. */
-static bool rep__shapes_ok(json_t *instances)
-{
-	json_instance_t tmp;
-	json_t *v;
-	size_t i;
-
-	json_array_foreach(instances, i, v)
-	{
-		int rc = json_is_null(v) ? 0 : json_instance_decode(v, &tmp, NULL);
-		if (rc == -EINVAL || rc == -ENOMEM)
-			return false;
-	}
-	return true;
-}
-
 static void rep__run(const http_request_t *req, http_response_t *res, enum rep_op op)
 {
-	json_t *root = NULL, *instances, *v;
-	json_instance_t in;
-	rep_outcome_t o;
-	uint64_t now_ms = shm_now_ms();
-	size_t i, failed = 0;
-
-	if (api_body_object(req, res, &root) < 0)
-		return;
-	instances = json_member(root, "instances");
-	if (instances == NULL || json_is_null(instances) ||
-	    (json_is_array(instances) && json_array_size(instances) == 0)) {
-		res->body.len = 0;
-		json_put_raw(&res->body, "{\"failedInstances\":null,\"responseStatus\":");
-		api_put_fail(&res->body, API_BAD_REQUEST, "request.instances is null or empty.");
-		json_put_raw(&res->body, "}");
-		metrics_fail(req);
-		goto out;
-	}
-	if (!json_is_array(instances) || !rep__shapes_ok(instances)) {
-		http_res_error(res, req, 400,
-		               "JSON parse error: request.instances has the wrong type");
-		goto out;
-	}
-	res->body.len = 0;
-	json_array_foreach(instances, i, v)
-	{
-		const char *field = NULL;
-		if (json_is_null(v))
-			continue;
-		int rc = json_instance_decode(v, &in, &field);
-		o.code = NULL;
-		if (rc == -ENAMETOOLONG) {
-			o.code = API_BAD_REQUEST;
-			snprintf(o.msg, sizeof(o.msg), "instance.%s is longer than allowed.",
-			         field);
-		} else {
-			rep__run_one(op, &in, now_ms, &o);
-		}
-		if (o.code == NULL)
-			continue;
-		json_put_raw(&res->body, failed++ ? "," : "{\"failedInstances\":[");
-		rep__put_failed(&res->body, &in, &o);
-	}
-	if (failed == 0) {
-		rep__envelope(res, API_STATUS_SUCCESS);
-	} else {
-		json_put_raw(&res->body, "],\"responseStatus\":" API_STATUS_PARTIAL "}");
-		metrics_fail(req);
-	}
-out:
-	json_decref(root);
+	api_registry_batch(req, res, false, rep__item, &op);
 }
 
 void api_replication_register(const http_request_t *req, http_response_t *res)

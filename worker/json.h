@@ -27,7 +27,7 @@
 
 /* One Instance of a request, decoded.  Strings point into the jansson tree
  * (or into derived_url); ptr == NULL means absent or JSON null. */
-typedef struct {
+typedef struct json_instance {
 	shm_str_t region;
 	shm_str_t zone;
 	shm_str_t group;
