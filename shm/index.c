@@ -114,9 +114,9 @@ void shm__index_prefetch(shm_t *s, uint64_t hash, bool slots)
 	uint32_t id = (uint32_t)e - 1;
 	if (id < h->max_instances) {
 		const char *p = (const char *)shm__slot(s, id);
-		__builtin_prefetch(p, 1);
-		__builtin_prefetch(p + 64);
-		__builtin_prefetch(p + 128);
+		__builtin_prefetch(p, 1);   /* sequence, lease, key start */
+		__builtin_prefetch(p + 64);  /* the rest of an inline key */
+		__builtin_prefetch(p + 128); /* times, blob, service (lookups) */
 	}
 }
 

@@ -59,7 +59,7 @@
 #define SHM_MAGIC 0x314d534554524141ULL /* "AARTESM1" */
 #define SHM_NONE 0u                     /* "no slot" in +1-encoded slot ids */
 #define SHM_READ_RETRIES 256
-#define SHM_KEY_INLINE 128
+#define SHM_KEY_INLINE 96
 #define SHM_MAX_KEY (SHM_MAX_REGION + SHM_MAX_SERVICE + SHM_MAX_INSTANCE + 2)
 #define SHM_MAX_DISPLAY (SHM_MAX_REGION + SHM_MAX_ZONE + SHM_MAX_SERVICE + SHM_MAX_GROUP + \
 			 SHM_MAX_INSTANCE + 4)
@@ -131,8 +131,12 @@ struct shm_slot_sh {
 	uint32_t svc_next;       /* (L) +1-encoded; derived (rebuilt by repair) */
 	uint32_t svc_prev;       /* (L) +1-encoded; derived */
 	uint32_t next_free;      /* (L) +1-encoded; derived */
+	char pad[16];
 };
-_Static_assert(sizeof(struct shm_slot_sh) == 208, "slot layout");
+/* Three whole cache lines: slot i never straddles one more than it needs
+ * (the array starts page-aligned), so a heartbeat reads line 0 (and line 1
+ * only for keys over 32 bytes). */
+_Static_assert(sizeof(struct shm_slot_sh) == 192, "slot layout");
 
 /* Blob header, at the start of every arena block. Written under the lock. */
 enum { BLOB_USED = 0x55534544, BLOB_FREE = 0x46524545, BLOB_RETIRED = 0x52455449 };
