@@ -573,7 +573,7 @@ int shm_lookup_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms,
 	char kb[LK_RING][SHM_MAX_KEY];
 	size_t len[LK_RING];
 	uint64_t hash[LK_RING];
-	int krc[LK_RING];
+	int krc[LK_RING] = {0};
 	shm_instance_view_t view;
 	shm_buf_t json = {0};
 	now_ms = now_or(now_ms);
