@@ -237,7 +237,7 @@ int shm_open_region(const shm_params_t *p, int flags, shm_t **out, shm_open_info
 		return rc;
 	if (flags & SHM_CREATE_FRESH) {
 		/* Never pull a live master's region out from under it. */
-		shm_t *old;
+		shm_t *old = NULL;
 		if (shm_attach(p->name, true, &old) == 0) {
 			int pid = (int)ck_pr_load_32((uint32_t *)&old->hdr->master_pid);
 			shm_detach(old);

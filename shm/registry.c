@@ -621,7 +621,7 @@ static int visit_slot(shm_t *s, uint32_t id, const shm_str_t *service, uint64_t 
 	if (view.slot == UINT32_MAX)
 		return 0;
 	if (service && (strlen(view.service) != service->len ||
-			memcmp(view.service, service->ptr, service->len)))
+			memcmp(view.service, service->ptr, service->len) != 0))
 		return 0;
 	return fn(ctx, &view, json->data, json->len);
 }
