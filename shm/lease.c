@@ -1,6 +1,7 @@
 /*
  * lease.c - the cleaner pass and the self-preservation checker (API.md §4.1,
- * §4.2), run by the reaper process.
+ * §4.2), run by the reaper process (one at a time: only it writes
+ * reap_cursor and reap_last_ms).
  *
  * The pass scans the slots without the lock to find candidates, then takes
  * the lock per batch and re-checks each one: an evicted (unregistered) lease
@@ -48,41 +49,85 @@ static void reap_one(shm_t *s, uint32_t id, uint64_t now, shm_reap_result_t *res
 		res->expired_removed++;
 }
 
+struct reap_pass {
+	shm_t *s;
+	uint64_t now;              /* relative ms */
+	shm_reap_result_t *res;
+	uint32_t batch[REAP_BATCH];
+	uint32_t n;
+};
+
+/* (L per batch) Remove the batched candidates. */
+static int reap_flush(struct reap_pass *p)
+{
+	if (p->n == 0)
+		return 0;
+	int rc = shm__lock(p->s);
+	if (rc < 0)
+		return rc;
+	for (uint32_t i = 0; i < p->n; i++)
+		reap_one(p->s, p->batch[i], p->now, p->res);
+	shm__unlock(p->s);
+	p->n = 0;
+	return 0;
+}
+
+/* Batch a slot if it looks evicted or expired (lock-free first look;
+ * reap_one decides under the lock). */
+static int reap_consider(struct reap_pass *p, uint32_t id)
+{
+	const struct shm_slot_sh *sl = shm__slot(p->s, id);
+	if (ck_pr_load_8((uint8_t *)&sl->state) != SLOT_LIVE)
+		return 0;
+	uint64_t w = ck_pr_load_64((uint64_t *)&sl->lease);
+	if (!lease_evicted(w) && p->now <= lease_ms(w) + shm__ttl(p->s, sl))
+		return 0;
+	p->batch[p->n++] = id;
+	return p->n == REAP_BATCH ? reap_flush(p) : 0;
+}
+
+/*
+ * What a pass looks at.  Unregistered slots are found through the hint
+ * bitmap shm_unregister sets, so they go within one pass, as Java's
+ * cleaner does.  For expiry a small registry is scanned whole; a large one
+ * is scanned in a window that moves with time so that every slot is seen at
+ * least once a second (Java's code-default cleaner interval): the scan
+ * reads a cache line per slot, 15 ms a pass at a million instances, and
+ * would otherwise take a tenth of a core at a 100 ms interval.
+ */
+#define REAP_FULL_SLOTS 65536u
+
 int shm_reap(shm_t *s, uint64_t now_ms, shm_reap_result_t *res)
 {
 	shm_reap_result_t dummy;
+	struct shm_header_sh *h = s->hdr;
 	if (!res)
 		res = &dummy;
 	memset(res, 0, sizeof(*res));
-	uint64_t now = shm__rel_ms(s, now_ms ? now_ms : shm_now_ms());
-	uint32_t bump = ck_pr_load_32(&s->hdr->slot_bump);
-	if (bump > s->hdr->max_instances)
-		bump = s->hdr->max_instances;
-	uint32_t batch[REAP_BATCH];
-	uint32_t n = 0;
-	for (uint32_t id = 0; id <= bump; id++) {
-		if (id < bump) {
-			const struct shm_slot_sh *sl = shm__slot(s, id);
-			if (ck_pr_load_8((uint8_t *)&sl->state) != SLOT_LIVE)
-				continue;
-			uint64_t w = ck_pr_load_64((uint64_t *)&sl->lease);
-			if (!lease_evicted(w) && now <= lease_ms(w) + shm__ttl(s, sl))
-				continue;
-			batch[n++] = id;
-			if (n < REAP_BATCH)
-				continue;
-		}
-		if (n == 0)
-			continue;
-		int rc = shm__lock(s);
-		if (rc < 0)
-			return rc;
-		for (uint32_t i = 0; i < n; i++)
-			reap_one(s, batch[i], now, res);
-		shm__unlock(s);
-		n = 0;
+	if (!now_ms)
+		now_ms = shm_now_ms();
+	struct reap_pass p = {.s = s, .now = shm__rel_ms(s, now_ms), .res = res};
+	uint32_t bump = ck_pr_load_32(&h->slot_bump);
+	if (bump > h->max_instances)
+		bump = h->max_instances;
+	int rc = 0;
+	for (uint32_t w = 0; w < (bump + 63) / 64 && rc == 0; w++) {
+		uint64_t bits = ck_pr_load_64(&s->evicted[w]) ? ck_pr_fas_64(&s->evicted[w], 0) : 0;
+		for (; bits && rc == 0; bits &= bits - 1)
+			rc = reap_consider(&p, w * 64 + (uint32_t)__builtin_ctzll(bits));
 	}
-	return 0;
+	uint32_t span = bump;
+	if (bump > REAP_FULL_SLOTS) {
+		uint64_t last = h->reap_last_ms, dt = now_ms > last ? now_ms - last : 0;
+		uint64_t want = last ? (uint64_t)bump * dt / 1000 + 1 : bump;
+		span = want < REAP_FULL_SLOTS ? REAP_FULL_SLOTS : want > bump ? bump : (uint32_t)want;
+	}
+	h->reap_last_ms = now_ms;
+	uint32_t id = h->reap_cursor < bump ? h->reap_cursor : 0;
+	for (uint32_t k = 0; k < span && rc == 0; k++, id = id + 1 < bump ? id + 1 : 0)
+		rc = reap_consider(&p, id);
+	h->reap_cursor = id;
+	return rc ? rc : reap_flush(&p);
 }
 
 static uint64_t renewals_total(shm_t *s, int mgr)

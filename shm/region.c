@@ -117,6 +117,8 @@ static int layout(const shm_params_t *p, struct shm_header_sh *h)
 	off = ALIGN_UP(off + sizeof(uint32_t) * (uint64_t)h->svc_index_size, PAGE);
 	h->off_changelog = off;
 	off = ALIGN_UP(off + sizeof(struct shm_change_sh) * (uint64_t)cl, PAGE);
+	h->off_evicted = off;
+	off = ALIGN_UP(off + sizeof(uint64_t) * (((uint64_t)p->max_instances + 63) / 64), PAGE);
 	h->off_arena = off;
 	/* SHM_MAX_BLOCK of slack: a reader following a torn offset below
 	 * arena_size never reads past the mapping. */
@@ -135,6 +137,7 @@ static void bind_sections(shm_t *s)
 	s->svc_index = (uint32_t *)(s->base + h->off_svc_index);
 	s->changes = (struct shm_change_sh *)(s->base + h->off_changelog);
 	s->arena = s->base + h->off_arena;
+	s->evicted = (uint64_t *)(s->base + h->off_evicted);
 }
 
 static int init_lock(pthread_mutex_t *m)
@@ -209,7 +212,8 @@ static int validate(shm_t *s, size_t file_size)
 	p.changelog_size = h->changelog_size;
 	p.arena_bytes = h->arena_size;
 	if (layout(&p, &chk) || chk.region_size != h->region_size ||
-	    chk.off_arena != h->off_arena || chk.off_slots != h->off_slots)
+	    chk.off_arena != h->off_arena || chk.off_slots != h->off_slots ||
+	    chk.off_evicted != h->off_evicted)
 		return -EPROTO;
 	bind_sections(s);
 	return 0;

@@ -415,6 +415,8 @@ int shm_unregister(shm_t *s, const shm_key_t *key, uint8_t origin)
 			ck_pr_store_64(&sl->eviction_ms, shm_now_ms());
 			if (ck_pr_cas_64(&sl->lease, w, w | LEASE_EVICTED)) {
 				ck_pr_inc_64(&s->hdr->unregisters);
+				/* A hint for the reaper; the lease word is the truth. */
+				ck_pr_or_64(&s->evicted[id / 64], 1ULL << (id % 64));
 				return 0;
 			}
 		}

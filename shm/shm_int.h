@@ -241,7 +241,7 @@ struct shm_header_sh {
 
 	/* section offsets from the region base */
 	uint64_t off_procs, off_counters, off_slots, off_index[2], off_services;
-	uint64_t off_svc_index, off_changelog, off_arena;
+	uint64_t off_svc_index, off_changelog, off_arena, off_evicted;
 
 	uint32_t clean;                   /* set by a clean shutdown */
 	uint32_t node_state;              /* enum shm_node_state */
@@ -271,6 +271,9 @@ struct shm_header_sh {
 
 	/* counters (L unless noted) */
 	uint64_t registers, unregisters, evictions, removals, repairs;
+	uint32_t reap_cursor;             /* the reaper's expiry window (reaper only) */
+	uint32_t pad3;
+	uint64_t reap_last_ms;            /* epoch ms of the last pass (reaper only) */
 
 	struct shm_preserve_sh preserve[SHM_MGR_COUNT];
 };
@@ -285,6 +288,7 @@ struct shm {
 	uint32_t *svc_index;
 	struct shm_change_sh *changes;
 	char *arena;
+	uint64_t *evicted;                 /* bitmap: slots unregistered, not yet reaped */
 	size_t size;
 	bool read_only;
 	int proc;                          /* my process-table entry, or -1 */

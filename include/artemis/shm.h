@@ -50,7 +50,7 @@
 #define SHM_MAX_METADATA 8192    /* metadata as JSON text (checked by the codec) */
 #define SHM_MAX_JSON 16384       /* the instance's whole stored JSON form */
 
-#define SHM_LAYOUT_VERSION 7
+#define SHM_LAYOUT_VERSION 8
 #define SHM_MAX_PROCS 64
 #define SHM_MAX_NODES 64         /* origin ids: 0 = this node, 1..62 = peers */
 #define SHM_ORIGIN_HTTP_PEER (SHM_MAX_NODES - 1) /* changes from Java peers' HTTP replication */

@@ -477,6 +477,44 @@ static void test_index_growth_and_churn(void **state)
 	close_region(s);
 }
 
+/* A large registry: unregistered leases go in the next pass (hint bitmap);
+ * expired ones within a second of passes (a moving window). */
+static void test_reap_large_registry(void **state)
+{
+	shm_params_t p;
+	snprintf(region_name, sizeof(region_name), "/artemis-unit-%d", (int)getpid());
+	shm_params_default(&p, region_name);
+	p.max_instances = 80000;
+	p.self_preservation = false;
+	shm_t *s;
+	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &s, NULL), 0);
+	char id[32];
+	for (int i = 0; i < 80000; i++) {
+		snprintf(id, sizeof(id), "i%d", i);
+		shm_instance_in_t in = inst("svc", id, "{}");
+		assert_int_equal(shm_register(s, &in), 0);
+	}
+	uint64_t t = shm_now_ms();
+	shm_reap_result_t r;
+	assert_int_equal(shm_reap(s, t, &r), 0); /* the first pass scans everything */
+	for (int i = 0; i < 80000; i += 8000) {
+		snprintf(id, sizeof(id), "i%d", i);
+		shm_key_t k = key("us-east", "svc", id);
+		assert_int_equal(shm_unregister(s, &k, 0), 0);
+	}
+	assert_int_equal(shm_reap(s, t + 100, &r), 0);
+	assert_int_equal(r.evicted_removed, 10);
+	/* Everything expires; passes every 100 ms remove it all within ~1 s. */
+	uint64_t later = t + 30000, removed = 0;
+	for (int pass = 0; pass < 11; pass++) {
+		assert_int_equal(shm_reap(s, later + (uint64_t)pass * 100, &r), 0);
+		removed += r.expired_removed;
+	}
+	assert_int_equal(removed, 79990);
+	assert_check(s);
+	close_region(s);
+}
+
 static void test_attach_and_layout(void **state)
 {
 	shm_t *s = open_fresh(100, 0);
@@ -749,6 +787,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_changelog_overrun),
 		cmocka_unit_test(test_capacity),
 		cmocka_unit_test(test_index_growth_and_churn),
+		cmocka_unit_test(test_reap_large_registry),
 		cmocka_unit_test(test_attach_and_layout),
 		cmocka_unit_test(test_repair_after_writer_death),
 		cmocka_unit_test(test_procs_and_counters),
