@@ -170,14 +170,17 @@ void shm__arena_rebuild(shm_t *s)
 		} else if (b->state == BLOB_RETIRED &&
 			   b->retire_version + h->changelog_size > h->head) {
 			if (nret == cap) {
-				cap = cap ? cap * 2 : 1024;
-				struct retired *n = realloc(ret, cap * sizeof(*ret));
+				size_t grown = cap ? cap * 2 : 1024;
+				struct retired *n = realloc(ret, grown * sizeof(*ret));
 				if (!n) {
-					blob_free(s, off);
+					/* Out of memory while repairing: free it now
+					 * (a change-log reader may then see -EAGAIN). */
 					h->arena_used += b->size;
+					blob_free(s, off);
 					goto next;
 				}
 				ret = n;
+				cap = grown;
 			}
 			ret[nret++] = (struct retired){b->retire_version, off};
 		} else {
