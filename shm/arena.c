@@ -173,10 +173,11 @@ void shm__arena_rebuild(shm_t *s)
 				size_t grown = cap ? cap * 2 : 1024;
 				struct retired *n = realloc(ret, grown * sizeof(*ret));
 				if (!n) {
-					/* Out of memory while repairing: free it now
-					 * (a change-log reader may then see -EAGAIN). */
+					/* Out of memory while repairing: keep it
+					 * retired but unlisted (leaked until the next
+					 * repair) rather than free a blob a change-log
+					 * reader may still follow. */
 					h->arena_used += b->size;
-					blob_free(s, off);
 					goto next;
 				}
 				ret = n;
