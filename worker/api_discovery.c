@@ -28,18 +28,6 @@
 
 #define DISC_MSG_MAX 512
 
-static shm_str_t disc__str(json_t *obj, const char *canon)
-{
-	json_t *v = json_member(obj, canon);
-	shm_str_t s = { NULL, 0 };
-
-	if (json_is_string(v)) {
-		s.ptr = json_string_value(v);
-		s.len = json_string_length(v);
-	}
-	return s;
-}
-
 /* DiscoveryServiceImpl.checkSameZone; NULL when allowed. */
 static const char *disc__check_zone(shm_str_t region, shm_str_t zone, char *msg, size_t len)
 {
@@ -167,12 +155,13 @@ static void disc__lookup_slow(const http_request_t *req, http_response_t *res)
 			http_res_error(res, req, 400, "JSON parse error: a discoveryConfig is not an object");
 			goto out;
 		}
-		cfg[n].service = disc__str(c, "serviceid");
-		cfg[n].region = disc__str(c, "regionid");
-		cfg[n].zone = disc__str(c, "zoneid");
+		cfg[n].service = json_member_str(c, "serviceid");
+		cfg[n].region = json_member_str(c, "regionid");
+		cfg[n].zone = json_member_str(c, "zoneid");
 		n++;
 	}
-	disc__lookup_run(req, res, disc__str(root, "regionid"), disc__str(root, "zoneid"), cfg, n);
+	disc__lookup_run(req, res, json_member_str(root, "regionid"),
+			 json_member_str(root, "zoneid"), cfg, n);
 out:
 	free(cfg);
 	json_decref(root);
@@ -249,12 +238,12 @@ void api_discovery_service(const http_request_t *req, http_response_t *res)
 		http_res_error(res, req, 400, "JSON parse error: discoveryConfig must be an object");
 		goto out;
 	}
-	svc = disc__str(dc, "serviceid");
-	region = disc__str(root, "regionid");
-	zone = disc__str(root, "zoneid");
+	svc = json_member_str(dc, "serviceid");
+	region = json_member_str(root, "regionid");
+	zone = json_member_str(root, "zoneid");
 	if (region.ptr == NULL) {
-		region = disc__str(dc, "regionid");
-		zone = disc__str(dc, "zoneid");
+		region = json_member_str(dc, "regionid");
+		zone = json_member_str(dc, "zoneid");
 	}
 	disc__service(req, res, svc, region, zone);
 out:

@@ -79,6 +79,18 @@ json_t *json_member(const json_t *obj, const char *canon)
 	return found;
 }
 
+shm_str_t json_member_str(const json_t *obj, const char *canon)
+{
+	json_t *v = json_member(obj, canon);
+	shm_str_t s = { NULL, 0 };
+
+	if (json_is_string(v)) {
+		s.ptr = json_string_value(v);
+		s.len = json_string_length(v);
+	}
+	return s;
+}
+
 int json_to_str(const json_t *v, shm_str_t *out, char *scratch, size_t scratch_len)
 {
 	int n;

@@ -58,6 +58,9 @@ int json_parse_body(const char *body, size_t len, json_t **out, char *err, size_
  * several keys match, the last wins. */
 json_t *json_member(const json_t *obj, const char *canon);
 
+/* The member's string value; {NULL, 0} when absent or not a string. */
+shm_str_t json_member_str(const json_t *obj, const char *canon);
+
 /* Canonical form of a key into buf (lowercase, underscores removed).
  * Returns false when it does not fit. */
 bool json_canon_key(const char *key, char *buf, size_t buf_len);

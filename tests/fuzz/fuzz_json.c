@@ -93,18 +93,6 @@ static void fuzz_fast_path(const uint8_t *data, size_t size)
 	json_decref(root);
 }
 
-static shm_str_t str_of(json_t *obj, const char *canon)
-{
-	json_t *v = json_member(obj, canon);
-	shm_str_t s = { NULL, 0 };
-
-	if (json_is_string(v)) {
-		s.ptr = json_string_value(v);
-		s.len = json_string_length(v);
-	}
-	return s;
-}
-
 /* Differential check of the lookup fast path against jansson. */
 static void fuzz_fast_lookup(const uint8_t *data, size_t size)
 {
@@ -118,8 +106,8 @@ static void fuzz_fast_lookup(const uint8_t *data, size_t size)
 	if (json_parse_body((const char *)data, size, &root, err, sizeof(err)) < 0 ||
 	    !json_is_object(root))
 		abort();
-	if (!same_str(lk.region, str_of(root, "regionid")) ||
-	    !same_str(lk.zone, str_of(root, "zoneid")))
+	if (!same_str(lk.region, json_member_str(root, "regionid")) ||
+	    !same_str(lk.zone, json_member_str(root, "zoneid")))
 		abort();
 	arr = json_member(root, "discoveryconfigs");
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
@@ -127,9 +115,9 @@ static void fuzz_fast_lookup(const uint8_t *data, size_t size)
 	json_array_foreach(arr, i, c) {
 		if (!json_is_object(c) || n >= lk.n)
 			abort();
-		if (!same_str(lk.cfg[n].service, str_of(c, "serviceid")) ||
-		    !same_str(lk.cfg[n].region, str_of(c, "regionid")) ||
-		    !same_str(lk.cfg[n].zone, str_of(c, "zoneid")))
+		if (!same_str(lk.cfg[n].service, json_member_str(c, "serviceid")) ||
+		    !same_str(lk.cfg[n].region, json_member_str(c, "regionid")) ||
+		    !same_str(lk.cfg[n].zone, json_member_str(c, "zoneid")))
 			abort();
 		n++;
 	}

@@ -372,6 +372,18 @@ def start_node(base_dir=None, prepare=None, **kw):
     return node
 
 
+def finish_nodes(nodes):
+    """finish_node for each node; every failure is reported together."""
+    errors = []
+    for node in nodes:
+        try:
+            finish_node(node)
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        raise AssertionError("\n\n".join(errors))
+
+
 def finish_node(node):
     """Teardown: SIGTERM (kill -9 after 5 s), remove the shm, and report a
     server that died or crashed during the test."""

@@ -16,7 +16,7 @@ synchronise, except where a test must show that something does NOT happen.
 import os
 import signal
 
-from artemis_it import (Node, child_pids, finish_node, instance_ids, wait_for)
+from artemis_it import (Node, child_pids, finish_nodes, instance_ids, wait_for)
 
 CLUSTER_KEY = "it-cluster-key"
 
@@ -108,14 +108,7 @@ class Cluster:
         return self
 
     def finish(self):
-        errors = []
-        for node in self.nodes:
-            try:
-                finish_node(node)
-            except AssertionError as e:
-                errors.append(str(e))
-        if errors:
-            raise AssertionError("\n\n".join(errors))
+        finish_nodes(self.nodes)
 
     def __getitem__(self, i):
         return self.nodes[i]

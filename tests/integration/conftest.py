@@ -19,7 +19,7 @@ import os
 
 import pytest
 
-from artemis_it import artemis_bin, finish_node, start_node
+from artemis_it import artemis_bin, finish_nodes, start_node
 
 
 def pytest_configure(config):
@@ -45,14 +45,7 @@ class _Factory:
         return node
 
     def finish(self):
-        errors = []
-        for node in self.nodes:
-            try:
-                finish_node(node)
-            except AssertionError as e:
-                errors.append(str(e))
-        if errors:
-            raise AssertionError("\n\n".join(errors))
+        finish_nodes(self.nodes)
 
 
 @pytest.fixture(scope="module")
