@@ -6,11 +6,14 @@
  *   memory     resident bytes of the region per instance (/proc/self/smaps_rollup
  *              of the mapping: Rss of the /dev/shm file)
  *   heartbeat  shm_heartbeat on random keys, one process
- *   lookup     shm_lookup (view + JSON copy) on random keys, one process
+ *   lookup     shm_lookup (view + names + JSON copy) on random keys, one
+ *              process; "x100" runs are shm_lookup_batch of 100 keys, and
+ *              "lookup view" reads the slot only (lease, times, status)
  *   service    shm_service_read of a random service (N/S instances each)
  *   register   re-register of random keys (fresh lease, new blob, `new` change)
  *   mixed      a writer process (register) and a reader process
- *              (heartbeat + lookup) at once, each reporting its own rate
+ *              (heartbeat, lookup view, lookup) at once, each reporting its
+ *              own rate
  *
  * Output: a table, or one JSON object per line with --json.
  */
@@ -19,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +38,7 @@ struct shm_bench {
 	uint32_t metadata;
 	double seconds;
 	bool json;
+	const char *only; /* comma-separated measurement names, NULL: all */
 	char name[64];
 	char (*ids)[24];
 	char (*svcs)[24];
@@ -57,7 +63,7 @@ static uint64_t xorshift(uint64_t *x)
 }
 
 static void report(const struct shm_bench *b, const char *what, double ops, double secs,
-		   const char *unit)
+                   const char *unit)
 {
 	double rate = ops / secs;
 	if (b->json)
@@ -77,15 +83,15 @@ static void make_payload(struct shm_bench *b)
 	size_t cap = 512 + b->metadata;
 	b->payload = malloc(cap);
 	int n = snprintf(b->payload, cap,
-			 "{\"groupId\":null,\"healthCheckUrl\":null,\"instanceId\":\"%s\","
-			 "\"ip\":\"10.0.0.1\",\"machineName\":null,\"metadata\":{\"k\":\"",
-			 "inst-000000000");
+	                 "{\"groupId\":null,\"healthCheckUrl\":null,\"instanceId\":\"%s\","
+	                 "\"ip\":\"10.0.0.1\",\"machineName\":null,\"metadata\":{\"k\":\"",
+	                 "inst-000000000");
 	memset(b->payload + n, 'm', b->metadata);
 	n += (int)b->metadata;
 	n += snprintf(b->payload + n, cap - (size_t)n,
-		      "\"},\"port\":8080,\"protocol\":\"http\",\"regionId\":\"us-east\","
-		      "\"serviceId\":\"service-00000\",\"status\":\"up\","
-		      "\"url\":\"http://10.0.0.1:8080\",\"zoneId\":\"zone-1\"}");
+	              "\"},\"port\":8080,\"protocol\":\"http\",\"regionId\":\"us-east\","
+	              "\"serviceId\":\"service-00000\",\"status\":\"up\","
+	              "\"url\":\"http://10.0.0.1:8080\",\"zoneId\":\"zone-1\"}");
 	b->payload_len = (size_t)n;
 }
 
@@ -123,7 +129,53 @@ static long region_rss_kb(const char *name)
 	return rss;
 }
 
-static void bench_fill(struct shm_bench *b, shm_t *s)
+/* The machine's own ceiling, measured in the same run: random reads of
+ * `block` bytes (copied out) from a /dev/shm file the size of the region,
+ * mapped and advised as the region is, pipelined as the batches are.  A
+ * lookup of an instance reads three such random places (index entry, slot,
+ * blob); the baseline reads one. */
+static void bench_baseline(struct shm_bench *b, size_t bytes, size_t block, const char *what)
+{
+	char name[80];
+	snprintf(name, sizeof(name), "%s-baseline", b->name);
+	int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)bytes) != 0) {
+		perror("baseline: shm_open");
+		exit(1);
+	}
+	char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	shm_unlink(name);
+	if (p == MAP_FAILED) {
+		perror("baseline: mmap");
+		exit(1);
+	}
+	madvise(p, bytes, MADV_HUGEPAGE);
+	memset(p, 'x', bytes);
+	enum { DIST = 8, RING = 16 };
+	size_t at[RING], blocks = bytes / 64 - block / 64 - 1;
+	uint64_t x = 0x2545F4914F6CDD1Dull, n = 0;
+	char out[SHM_MAX_JSON];
+	double t0 = now_s(), end = t0 + b->seconds;
+	for (size_t i = 0; i < DIST; i++)
+		at[i] = (xorshift(&x) % blocks) * 64;
+	while (now_s() < end) {
+		for (int k = 0; k < 1000; k++, n++) {
+			size_t next = (xorshift(&x) % blocks) * 64;
+			at[(n + DIST) % RING] = next;
+			for (size_t line = 0; line < block; line += 64)
+				__builtin_prefetch(p + next + line);
+			memcpy(out, p + at[n % RING], block);
+			__asm__ volatile("" : : "r"(out) : "memory"); /* keep the copy */
+		}
+	}
+	double took = now_s() - t0;
+	munmap(p, bytes);
+	report(b, what, (double)n, took, "reads");
+}
+
+/* Fill the region; returns its resident size in bytes. */
+static size_t bench_fill(struct shm_bench *b, shm_t *s)
 {
 	double t0 = now_s();
 	for (uint32_t i = 0; i < b->instances; i++) {
@@ -143,21 +195,30 @@ static void bench_fill(struct shm_bench *b, shm_t *s)
 	else
 		printf("%-28s %12ld KiB resident = %.1f bytes/instance (metadata %u B)\n",
 		       "memory (region)", kb, (double)kb * 1024 / b->instances, b->metadata);
+	return kb > 0 ? (size_t)kb * 1024 : 0;
 }
 
-enum op { OP_HEARTBEAT, OP_HEARTBEAT_BATCH, OP_LOOKUP, OP_LOOKUP_BATCH, OP_SERVICE, OP_REGISTER };
+enum op {
+	OP_HEARTBEAT,
+	OP_HEARTBEAT_BATCH,
+	OP_LOOKUP,
+	OP_LOOKUP_BATCH,
+	OP_LOOKUP_VIEW_BATCH,
+	OP_SERVICE,
+	OP_REGISTER
+};
 #define BATCH 100 /* instances per request, as a heartbeat request of 100 */
 
 static int lookup_seen(void *ctx, size_t i, int rc, const shm_instance_view_t *view,
-		       const char *json, size_t json_len)
+                       const char *json, size_t json_len)
 {
 	if (rc == -EBUSY)
 		return 0; /* a writer was mid-update: the bounded retry gave up */
-	if (rc || json_len == 0) {
+	if (rc || view->slot == UINT32_MAX) {
 		fprintf(stderr, "lookup batch: key %zu: %s\n", i, strerror(-rc));
 		exit(1);
 	}
-	*(size_t *)ctx += json_len;
+	*(size_t *)ctx += json_len + view->renewal_ms % 2;
 	return 0;
 }
 
@@ -182,8 +243,8 @@ static void build_pool(const struct shm_bench *b)
 			char *t = pool[r].text[j];
 			memcpy(t, k->service.ptr, k->service.len);
 			memcpy(t + 24, k->instance.ptr, k->instance.len);
-			pool[r].keys[j] = (shm_key_t){k->region, {t, k->service.len},
-						      {t + 24, k->instance.len}};
+			pool[r].keys[j] =
+			    (shm_key_t){k->region, {t, k->service.len}, {t + 24, k->instance.len}};
 		}
 	}
 }
@@ -197,11 +258,12 @@ static uint64_t run_op(struct shm_bench *b, shm_t *s, enum op op, double secs, d
 	int rcs[BATCH];
 	double t0 = now_s(), end = t0 + secs;
 	while (1) {
-		if (op == OP_LOOKUP_BATCH) {
+		if (op == OP_LOOKUP_BATCH || op == OP_LOOKUP_VIEW_BATCH) {
 			size_t bytes = 0;
 			for (int k = 0; k < 10; k++, n += BATCH) {
 				const struct request *rq = &pool[(n / BATCH) % POOL];
-				shm_lookup_batch(s, rq->keys, BATCH, 0, lookup_seen, &bytes);
+				shm_lookup_batch(s, rq->keys, BATCH, 0, op == OP_LOOKUP_BATCH,
+				                 lookup_seen, &bytes);
 			}
 			if (now_s() >= end)
 				break;
@@ -215,7 +277,7 @@ static uint64_t run_op(struct shm_bench *b, shm_t *s, enum op op, double secs, d
 				for (int j = 0; j < BATCH; j++) {
 					if (rcs[j] && rcs[j] != -EBUSY) {
 						fprintf(stderr, "heartbeat batch: %s\n",
-							strerror(-rcs[j]));
+						        strerror(-rcs[j]));
 						exit(1);
 					}
 				}
@@ -255,22 +317,41 @@ static uint64_t run_op(struct shm_bench *b, shm_t *s, enum op op, double secs, d
 	return n;
 }
 
+/* Whether --only names the measurement `tag` (all do without --only). */
+static bool wanted(const struct shm_bench *b, const char *tag)
+{
+	if (!b->only)
+		return true;
+	size_t n = strlen(tag);
+	for (const char *p = b->only; *p;) {
+		size_t len = strcspn(p, ",");
+		if (len == n && memcmp(p, tag, n) == 0)
+			return true;
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+
 static void bench_single(struct shm_bench *b, shm_t *s)
 {
 	static const struct {
 		enum op op;
+		const char *tag;
 		const char *name;
 		const char *unit;
 	} ops[] = {
-		{OP_HEARTBEAT, "heartbeat (1 process)", "renewals"},
-		{OP_HEARTBEAT_BATCH, "heartbeat x100 (1 process)", "renewals"},
-		{OP_LOOKUP, "lookup (1 process)", "lookups"},
-		{OP_LOOKUP_BATCH, "lookup x100 (1 process)", "lookups"},
-		{OP_SERVICE, "service read (1 process)", "reads"},
-		{OP_REGISTER, "register (1 process)", "registers"},
+	    {OP_HEARTBEAT, "heartbeat", "heartbeat (1 process)", "renewals"},
+	    {OP_HEARTBEAT_BATCH, "heartbeat-batch", "heartbeat x100 (1 process)", "renewals"},
+	    {OP_LOOKUP, "lookup", "lookup (1 process)", "lookups"},
+	    {OP_LOOKUP_VIEW_BATCH, "lookup-view-batch", "lookup view x100 (1 process)", "lookups"},
+	    {OP_LOOKUP_BATCH, "lookup-batch", "lookup x100 (1 process)", "lookups"},
+	    {OP_SERVICE, "service", "service read (1 process)", "reads"},
+	    {OP_REGISTER, "register", "register (1 process)", "registers"},
 	};
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		double took;
+		if (!wanted(b, ops[i].tag))
+			continue;
 		uint64_t n = run_op(b, s, ops[i].op, b->seconds, &took);
 		report(b, ops[i].name, (double)n, took, ops[i].unit);
 	}
@@ -280,7 +361,8 @@ static void bench_single(struct shm_bench *b, shm_t *s)
 static void bench_mixed(struct shm_bench *b)
 {
 	static const char *names[] = {"mixed: register (writer)", "mixed: heartbeat x100 (reader)",
-				      "mixed: lookup x100 (reader)"};
+	                              "mixed: lookup view x100 (reader)",
+	                              "mixed: lookup x100 (reader)"};
 	pid_t pids[2];
 	for (int p = 0; p < 2; p++) {
 		pids[p] = fork();
@@ -297,10 +379,13 @@ static void bench_mixed(struct shm_bench *b)
 				uint64_t n = run_op(b, s, OP_REGISTER, b->seconds, &took);
 				report(b, names[0], (double)n, took, "registers");
 			} else {
-				uint64_t n = run_op(b, s, OP_HEARTBEAT_BATCH, b->seconds / 2, &took);
+				uint64_t n =
+				    run_op(b, s, OP_HEARTBEAT_BATCH, b->seconds / 3, &took);
 				report(b, names[1], (double)n, took, "renewals");
-				n = run_op(b, s, OP_LOOKUP_BATCH, b->seconds / 2, &took);
+				n = run_op(b, s, OP_LOOKUP_VIEW_BATCH, b->seconds / 3, &took);
 				report(b, names[2], (double)n, took, "lookups");
+				n = run_op(b, s, OP_LOOKUP_BATCH, b->seconds / 3, &took);
+				report(b, names[3], (double)n, took, "lookups");
 			}
 			shm_detach(s);
 			_exit(0);
@@ -323,32 +408,58 @@ static void destroy_region(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: artemis-bench shm [--instances N] [--services S] [--metadata BYTES]\n"
-		   "                         [--seconds T] [--json]\n"
-		   "  Measures the shared-memory registry in-process: fill, resident memory,\n"
-		   "  heartbeat, lookup, service read and register rates in one process, then\n"
-		   "  a writer and a reader process at once.  Defaults: 1000000 instances,\n"
-		   "  50000 services, 200 bytes of metadata, 3 s per measurement.\n");
+	           "                         [--seconds T] [--only LIST] [--json]\n"
+	           "  Measures the shared-memory registry in-process: fill, resident memory,\n"
+	           "  heartbeat, lookup, service read and register rates in one process, then\n"
+	           "  a writer and a reader process at once.  Defaults: 1000000 instances,\n"
+	           "  50000 services, 200 bytes of metadata, 3 s per measurement.\n"
+	           "  --only runs just the named measurements (comma-separated): heartbeat,\n"
+	           "  heartbeat-batch, lookup, lookup-view-batch, lookup-batch, service,\n"
+	           "  register, mixed, baseline; the fill and the memory figure always run.\n"
+	           "  baseline is the machine's ceiling in the same run: random reads of one\n"
+	           "  cache line, and of the stored JSON's size, from memory the size of the\n"
+	           "  region (a lookup makes three such random reads: index, slot, blob).\n");
 }
 
 int bench_shm_main(int argc, char **argv)
 {
-	struct shm_bench b = {.instances = 1000000, .services = 50000, .metadata = 200,
-			      .seconds = 3};
-	static const struct option opts[] = {
-		{"instances", required_argument, NULL, 'n'}, {"services", required_argument, NULL, 's'},
-		{"metadata", required_argument, NULL, 'm'},  {"seconds", required_argument, NULL, 't'},
-		{"json", no_argument, NULL, 'j'},            {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	struct shm_bench b = {
+	    .instances = 1000000, .services = 50000, .metadata = 200, .seconds = 3};
+	static const struct option opts[] = {{"instances", required_argument, NULL, 'n'},
+	                                     {"services", required_argument, NULL, 's'},
+	                                     {"metadata", required_argument, NULL, 'm'},
+	                                     {"seconds", required_argument, NULL, 't'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {"only", required_argument, NULL, 'o'},
+	                                     {NULL, 0, NULL, 0}};
 	int c;
-	while ((c = getopt_long(argc, argv, "n:s:m:t:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:s:m:t:o:jh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'n': b.instances = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 's': b.services = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'm': b.metadata = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 't': b.seconds = atof(optarg); break;
-		case 'j': b.json = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'n':
+			b.instances = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			b.services = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'm':
+			b.metadata = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 't':
+			b.seconds = atof(optarg);
+			break;
+		case 'j':
+			b.json = true;
+			break;
+		case 'o':
+			b.only = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!b.instances || !b.services || b.services > b.instances || b.seconds <= 0 ||
@@ -367,7 +478,8 @@ int bench_shm_main(int argc, char **argv)
 	b.keys = malloc(sizeof(*b.keys) * b.instances);
 	for (uint32_t i = 0; i < b.instances; i++) {
 		const char *sv = b.svcs[i % b.services];
-		b.keys[i] = (shm_key_t){{"us-east", 7}, {sv, strlen(sv)}, {b.ids[i], strlen(b.ids[i])}};
+		b.keys[i] =
+		    (shm_key_t){{"us-east", 7}, {sv, strlen(sv)}, {b.ids[i], strlen(b.ids[i])}};
 	}
 	make_payload(&b);
 	build_pool(&b);
@@ -386,9 +498,17 @@ int bench_shm_main(int argc, char **argv)
 		return 1;
 	}
 	shm_proc_join(s, SHM_ROLE_TEST, -1);
-	bench_fill(&b, s);
+	size_t resident = bench_fill(&b, s);
+	if (wanted(&b, "baseline") && resident > (1u << 20)) {
+		size_t json = (b.payload_len + 63) / 64 * 64;
+		char what[64];
+		bench_baseline(&b, resident, 64, "baseline: random 64 B reads");
+		snprintf(what, sizeof(what), "baseline: random %zu B reads", json);
+		bench_baseline(&b, resident, json, what);
+	}
 	bench_single(&b, s);
-	bench_mixed(&b);
+	if (wanted(&b, "mixed"))
+		bench_mixed(&b);
 	char msg[256];
 	rc = shm_check(s, msg, sizeof(msg));
 	if (rc)

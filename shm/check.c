@@ -85,10 +85,16 @@ static bool check_slots(shm_t *s, struct chk *c)
 		const struct shm_blob_sh *b = shm__blob_get(s, sl->blob);
 		if (!b || sl->blob >= h->arena_bump || b->state != BLOB_USED || b->owner != i)
 			return fail(c, "slot %u: blob %llu not a used blob it owns", i,
-				    (unsigned long long)sl->blob);
-		if (b->json_len == 0 || sizeof(*b) + b->key_len + b->display_len + b->json_len >
-						b->size)
-			return fail(c, "slot %u: blob lengths exceed the block", i);
+			            (unsigned long long)sl->blob);
+		size_t used =
+		    sizeof(*b) + b->key_len + b->display_len + b->json_len + b->service_len;
+		if (b->json_len == 0 || used > b->size || used != sl->blob_len)
+			return fail(c, "slot %u: blob lengths exceed the block or disagree", i);
+		const struct shm_service_sh *sv = &s->services[sl->svc];
+		const char *name =
+		    (const char *)(b + 1) + b->key_len + b->display_len + b->json_len;
+		if (b->service_len != sv->name_len || memcmp(name, sv->name, sv->name_len) != 0)
+			return fail(c, "slot %u: blob names another service than its list", i);
 	}
 	if (live != h->live)
 		return fail(c, "live count %u, header says %u", live, h->live);
@@ -131,8 +137,8 @@ static bool check_index(shm_t *s, struct chk *c)
 			return fail(c, "index entry %u: hash tag mismatch", i);
 	}
 	if (used != h->index_used || tombs != h->index_tombs)
-		return fail(c, "index counts %u/%u, header says %u/%u", used, tombs,
-			    h->index_used, h->index_tombs);
+		return fail(c, "index counts %u/%u, header says %u/%u", used, tombs, h->index_used,
+		            h->index_tombs);
 	if (used != h->live)
 		return fail(c, "index holds %u entries for %u live slots", used, h->live);
 	return true;
@@ -153,11 +159,13 @@ static bool check_services(shm_t *s, struct chk *c)
 			const struct shm_slot_sh *sl = shm__slot(s, id - 1);
 			if (sl->state != SLOT_LIVE || sl->svc != i)
 				return fail(c, "service %u: slot %u listed but not a member", i,
-					    id - 1);
+				            id - 1);
 			if (sl->svc_prev != prev)
-				return fail(c, "service %u: broken back link at slot %u", i, id - 1);
+				return fail(c, "service %u: broken back link at slot %u", i,
+				            id - 1);
 			if (++n > sv->count)
-				return fail(c, "service %u: list longer than count %u", i, sv->count);
+				return fail(c, "service %u: list longer than count %u", i,
+				            sv->count);
 			prev = id;
 			id = sl->svc_next;
 		}
@@ -171,7 +179,7 @@ static bool check_services(shm_t *s, struct chk *c)
 	}
 	if (total != h->live)
 		return fail(c, "services list %llu instances, %u live", (unsigned long long)total,
-			    h->live);
+		            h->live);
 	return true;
 }
 
@@ -184,7 +192,7 @@ static bool check_arena(shm_t *s, struct chk *c)
 		if (b->size < SHM_BLOCK_ALIGN || b->size > SHM_MAX_BLOCK ||
 		    b->size % SHM_BLOCK_ALIGN || off + b->size > h->arena_bump)
 			return fail(c, "arena: bad block size %u at %llu", b->size,
-				    (unsigned long long)off);
+			            (unsigned long long)off);
 		if (b->state == BLOB_USED || b->state == BLOB_RETIRED)
 			used += b->size;
 		else if (b->state == BLOB_FREE)
@@ -195,10 +203,11 @@ static bool check_arena(shm_t *s, struct chk *c)
 	}
 	if (used != h->arena_used)
 		return fail(c, "arena: %llu bytes in use, header says %llu",
-			    (unsigned long long)used, (unsigned long long)h->arena_used);
+		            (unsigned long long)used, (unsigned long long)h->arena_used);
 	uint64_t listed = 0;
 	for (uint32_t cls = 0; cls < SHM_NCLASSES; cls++) {
-		for (uint64_t f = h->arena_free[cls]; f; f = ((struct shm_blob_sh *)(s->arena + f))->next) {
+		for (uint64_t f = h->arena_free[cls]; f;
+		     f = ((struct shm_blob_sh *)(s->arena + f))->next) {
 			const struct shm_blob_sh *b = shm__blob_get(s, f);
 			if (!b || f >= h->arena_bump || b->state != BLOB_FREE ||
 			    b->size / SHM_BLOCK_ALIGN != cls)
@@ -209,7 +218,7 @@ static bool check_arena(shm_t *s, struct chk *c)
 	}
 	if (listed != nfree_blocks)
 		return fail(c, "arena: %llu free blocks, %llu listed",
-			    (unsigned long long)nfree_blocks, (unsigned long long)listed);
+		            (unsigned long long)nfree_blocks, (unsigned long long)listed);
 	return true;
 }
 
@@ -224,10 +233,10 @@ static bool check_log(shm_t *s, struct chk *c)
 		const struct shm_change_sh *r = &s->changes[v & (size - 1)];
 		if (r->version != v)
 			return fail(c, "change log: record of version %llu holds %llu",
-				    (unsigned long long)v, (unsigned long long)r->version);
+			            (unsigned long long)v, (unsigned long long)r->version);
 		if (r->type < SHM_CHANGE_NEW || r->type > SHM_CHANGE_RELOAD)
 			return fail(c, "change log: version %llu has bad type %u",
-				    (unsigned long long)v, r->type);
+			            (unsigned long long)v, r->type);
 	}
 	return true;
 }

@@ -6,10 +6,10 @@
  * rebuilding as the registry grows, so an index of a mostly empty region
  * stays small: the untouched rest of the buffer costs no memory).
  * entry = (hash >> 32) << 32 | (slot + 1); 0 is empty, INDEX_TOMB a deleted
- * entry.  Linear probing, load kept at most 1/2 while growing is possible.  Writers (under the lock) publish an entry with a
- * single 64-bit store after the slot is complete.  Readers probe without
- * locking and validate each candidate slot's key under the slot's sequence
- * (and hand back the lease word read in that same window).
+ * entry.  Linear probing, load kept at most 1/2 while growing is possible.  Writers (under the
+ * lock) publish an entry with a single 64-bit store after the slot is complete.  Readers probe
+ * without locking and validate each candidate slot's key under the slot's sequence (and hand back
+ * the lease word read in that same window).
  *
  * Growing and clearing tombstones both rebuild into the spare buffer (its
  * mask set first) and flip hdr->index_active.  hdr->index_epoch is bumped around the flip; a reader
@@ -21,7 +21,7 @@
 
 #include "shm_int.h"
 
-#define INDEX_TOMB UINT64_MAX
+#define INDEX_TOMB  UINT64_MAX
 #define HASH_TAG(h) ((h) >> 32)
 
 static uint64_t *index_buf(shm_t *s, uint32_t which)
@@ -48,7 +48,7 @@ static uint64_t entry_make(uint64_t hash, uint32_t slot)
  * failing validation).  The returned slot matched the key at one instant;
  * callers that act on it re-validate (generation in the lease word). */
 int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32_t *slot,
-		    uint64_t *lease)
+                    uint64_t *lease)
 {
 	struct shm_header_sh *h = s->hdr;
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
@@ -75,8 +75,8 @@ int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32
 			}
 			uint64_t w = ck_pr_load_64((uint64_t *)&sl->lease);
 			bool match = ck_pr_load_8(&sl->state) == SLOT_LIVE &&
-				     ck_pr_load_64(&sl->hash) == hash &&
-				     shm__key_equal(s, sl, key, len);
+			             ck_pr_load_64(&sl->hash) == hash &&
+			             shm__key_equal(s, sl, key, len);
 			if (ck_sequence_read_retry(&sl->seq, v)) {
 				torn = true;
 				break;
@@ -96,28 +96,32 @@ int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32
 	return -EBUSY;
 }
 
-/* Prefetch the index entry of a hash (slots=false), or the slot its first
- * matching entry names (slots=true, after the entry was prefetched). */
-void shm__index_prefetch(shm_t *s, uint64_t hash, bool slots)
+/* Prefetch the index entry of a hash. */
+void shm__index_prefetch(shm_t *s, uint64_t hash)
 {
-	struct shm_header_sh *h = s->hdr;
 	uint32_t mask;
 	const uint64_t *ix = active(s, &mask);
-	uint32_t pos = (uint32_t)hash & mask;
-	if (!slots) {
-		__builtin_prefetch(&ix[pos]);
+	__builtin_prefetch(&ix[(uint32_t)hash & mask]);
+}
+
+/* Prefetch the slot the first matching entry of a hash names (after the
+ * entry was prefetched): line 0 (for writing, as a heartbeat CASes the
+ * lease there), line 1 when the key spills into it, and for a lookup line 2
+ * (times, blob) instead of write intent. */
+void shm__slot_prefetch(shm_t *s, uint64_t hash, size_t key_len, bool lookup)
+{
+	uint32_t id;
+	if (shm__index_peek(s, hash, &id))
 		return;
+	const char *p = (const char *)shm__slot(s, id);
+	if (lookup) {
+		__builtin_prefetch(p);
+		__builtin_prefetch(p + 128);
+	} else {
+		__builtin_prefetch(p, 1);
 	}
-	uint64_t e = ck_pr_load_64((uint64_t *)&ix[pos]);
-	if (e == 0 || e == INDEX_TOMB || (e >> 32) != HASH_TAG(hash))
-		return;
-	uint32_t id = (uint32_t)e - 1;
-	if (id < h->max_instances) {
-		const char *p = (const char *)shm__slot(s, id);
-		__builtin_prefetch(p, 1);   /* sequence, lease, key start */
-		__builtin_prefetch(p + 64);  /* the rest of an inline key */
-		__builtin_prefetch(p + 128); /* times, blob, service (lookups) */
-	}
+	if (key_len > SHM_KEY_LINE0 && key_len <= SHM_KEY_INLINE)
+		__builtin_prefetch(p + 64);
 }
 
 /* The slot the first matching entry of a hash names, unvalidated (for

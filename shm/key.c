@@ -25,15 +25,6 @@ static bool str_blank(shm_str_t s)
 	return true;
 }
 
-static size_t put_lower(char *out, shm_str_t s)
-{
-	for (size_t i = 0; i < s.len; i++) {
-		unsigned char c = (unsigned char)s.ptr[i];
-		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-	}
-	return s.len;
-}
-
 static int check_field(shm_str_t s, size_t max, bool required)
 {
 	if (s.len && !s.ptr)
@@ -47,19 +38,62 @@ static int check_field(shm_str_t s, size_t max, bool required)
 	return 0;
 }
 
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Eight bytes lowercased (ASCII A-Z only); *nul gets a non-zero bit if one
+ * of them is NUL.  Bytes >= 0x80 are left alone. */
+static inline uint64_t lower8(uint64_t x, uint64_t *nul)
+{
+	uint64_t low7 = x & ~HIGHS;
+	uint64_t ge_a = low7 + ONES * (0x80 - 'A'); /* high bit: byte >= 'A' */
+	uint64_t gt_z = low7 + ONES * (0x7f - 'Z'); /* high bit: byte > 'Z' */
+	*nul |= (x - ONES) & ~x & HIGHS;
+	return x | ((ge_a & ~gt_z & ~x & HIGHS) >> 2);
+}
+
+/* Append field `f` lowercased to out, checking it as check_field does in
+ * the same pass, eight bytes at a time (a key is made for every heartbeat
+ * and lookup).  out has room for `max` bytes. */
+static int put_key_field(shm_str_t f, size_t max, char *out)
+{
+	if (f.len && !f.ptr)
+		return -EINVAL;
+	if (f.len > max)
+		return str_blank(f) ? -EINVAL : -ENAMETOOLONG;
+	/* Blank is rare: a first byte above ' ' rules it out. */
+	if (f.len == 0 || (unsigned char)f.ptr[0] <= ' ') {
+		if (str_blank(f))
+			return -EINVAL;
+	}
+	uint64_t nul = 0, w;
+	size_t i = 0;
+	for (; i + 8 <= f.len; i += 8) {
+		memcpy(&w, f.ptr + i, 8);
+		w = lower8(w, &nul);
+		memcpy(out + i, &w, 8);
+	}
+	for (; i < f.len; i++) {
+		unsigned char c = (unsigned char)f.ptr[i];
+		nul |= c == '\0';
+		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
+	return nul ? -EINVAL : 0;
+}
+
 int shm__make_key(const shm_key_t *k, char *out, size_t *len)
 {
 	int rc;
-	if ((rc = check_field(k->region, SHM_MAX_REGION, true)) ||
-	    (rc = check_field(k->service, SHM_MAX_SERVICE, true)) ||
-	    (rc = check_field(k->instance, SHM_MAX_INSTANCE, true)))
-		return rc;
-	size_t n = put_lower(out, k->region);
-	out[n++] = '\0';
-	n += put_lower(out + n, k->service);
-	out[n++] = '\0';
-	n += put_lower(out + n, k->instance);
-	*len = n;
+	size_t n = 0;
+	const shm_str_t *f[3] = {&k->region, &k->service, &k->instance};
+	static const size_t max[3] = {SHM_MAX_REGION, SHM_MAX_SERVICE, SHM_MAX_INSTANCE};
+	for (int i = 0; i < 3; i++) {
+		if ((rc = put_key_field(*f[i], max[i], out + n)))
+			return rc;
+		n += f[i]->len;
+		out[n++] = '\0';
+	}
+	*len = n - 1;
 	return 0;
 }
 
@@ -71,13 +105,13 @@ int shm_instance_validate(const shm_instance_in_t *in, const char **field)
 		bool required;
 		const char *name;
 	} fields[] = {
-		{offsetof(shm_instance_in_t, key.region), SHM_MAX_REGION, true, "regionId"},
-		{offsetof(shm_instance_in_t, key.service), SHM_MAX_SERVICE, true, "serviceId"},
-		{offsetof(shm_instance_in_t, key.instance), SHM_MAX_INSTANCE, true, "instanceId"},
-		{offsetof(shm_instance_in_t, zone), SHM_MAX_ZONE, false, "zoneId"},
-		{offsetof(shm_instance_in_t, group), SHM_MAX_GROUP, false, "groupId"},
-		{offsetof(shm_instance_in_t, ip), SHM_MAX_IP, false, "ip"},
-		{offsetof(shm_instance_in_t, status), SHM_MAX_STATUS, false, "status"},
+	    {offsetof(shm_instance_in_t, key.region), SHM_MAX_REGION, true, "regionId"},
+	    {offsetof(shm_instance_in_t, key.service), SHM_MAX_SERVICE, true, "serviceId"},
+	    {offsetof(shm_instance_in_t, key.instance), SHM_MAX_INSTANCE, true, "instanceId"},
+	    {offsetof(shm_instance_in_t, zone), SHM_MAX_ZONE, false, "zoneId"},
+	    {offsetof(shm_instance_in_t, group), SHM_MAX_GROUP, false, "groupId"},
+	    {offsetof(shm_instance_in_t, ip), SHM_MAX_IP, false, "ip"},
+	    {offsetof(shm_instance_in_t, status), SHM_MAX_STATUS, false, "status"},
 	};
 	const char *dummy;
 	if (!field)

@@ -24,7 +24,7 @@
 static bool pid_alive(int pid);
 
 #define ALIGN_UP(x, a) (((x) + (a)-1) & ~((uint64_t)(a)-1))
-#define PAGE 4096
+#define PAGE           4096
 
 uint64_t shm_now_ms(void)
 {
@@ -91,13 +91,13 @@ static int layout(const shm_params_t *p, struct shm_header_sh *h)
 	h->svc_index_size = pow2_at_least((uint64_t)ms * 2);
 	h->ttl_ms[SHM_MGR_NORMAL] = p->lease_ttl_ms ? p->lease_ttl_ms : 20000;
 	h->ttl_ms[SHM_MGR_LEGACY] = p->legacy_ttl_ms ? p->legacy_ttl_ms : 90000;
-	h->window_ms[SHM_MGR_NORMAL] = clamp_window(p->preserve_window_ms ? p->preserve_window_ms
-									 : 12000);
+	h->window_ms[SHM_MGR_NORMAL] =
+	    clamp_window(p->preserve_window_ms ? p->preserve_window_ms : 12000);
 	h->window_ms[SHM_MGR_LEGACY] =
-		clamp_window(p->legacy_preserve_window_ms ? p->legacy_preserve_window_ms : 60000);
+	    clamp_window(p->legacy_preserve_window_ms ? p->legacy_preserve_window_ms : 60000);
 	h->self_preservation = p->self_preservation;
-	uint64_t arena = p->arena_bytes ? p->arena_bytes : (uint64_t)p->max_instances * 2048 +
-								   (uint64_t)cl * 1024;
+	uint64_t arena = p->arena_bytes ? p->arena_bytes
+	                                : (uint64_t)p->max_instances * 2048 + (uint64_t)cl * 1024;
 	h->arena_size = ALIGN_UP(arena, PAGE);
 
 	uint64_t off = ALIGN_UP(sizeof(*h), PAGE);
@@ -183,9 +183,10 @@ static int map_fd(int fd, size_t size, bool ro, shm_t *s)
 	if (p == MAP_FAILED)
 		return -errno;
 	/* Huge pages cut the TLB misses of random slot and index accesses;
-	 * the kernel uses them for shared memory only where
-	 * /sys/kernel/mm/transparent_hugepage/shmem_enabled is "advise" (or
-	 * "always"), and ignores the advice otherwise. */
+	 * the kernel grants them for a /dev/shm file only when that tmpfs is
+	 * mounted with huge=advise (or within_size, always), or when
+	 * /sys/kernel/mm/transparent_hugepage/shmem_enabled is "force", and
+	 * ignores the advice otherwise (docs/OPERATIONS.md). */
 	madvise(p, size, MADV_HUGEPAGE);
 	s->base = p;
 	s->size = size;

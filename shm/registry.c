@@ -97,14 +97,26 @@ static void write_blob(shm_t *s, uint64_t off, uint32_t owner, const struct reg_
 	b->key_len = (uint16_t)klen;
 	b->display_len = (uint16_t)c->display_len;
 	b->json_len = (uint32_t)c->in->json.len;
+	b->service_len = (uint16_t)c->in->key.service.len;
 	char *p = (char *)(b + 1);
 	memcpy(p, c->key, klen);
-	memcpy(p + klen, c->display, c->display_len);
-	memcpy(p + klen + c->display_len, c->in->json.ptr, c->in->json.len);
+	p += klen;
+	memcpy(p, c->display, c->display_len);
+	p += c->display_len;
+	memcpy(p, c->in->json.ptr, c->in->json.len);
+	p += c->in->json.len;
+	memcpy(p, c->in->key.service.ptr, c->in->key.service.len);
+}
+
+/* The bytes of a blob a reader copies: header and payload. */
+static size_t blob_used(const struct reg_ctx *c)
+{
+	return sizeof(struct shm_blob_sh) + (c->key_len > SHM_KEY_INLINE ? c->key_len : 0) +
+	       c->display_len + c->in->json.len + c->in->key.service.len;
 }
 
 static void fill_slot(shm_t *s, struct shm_slot_sh *sl, const struct reg_ctx *c, uint32_t svc,
-		      uint64_t blob)
+                      uint64_t blob)
 {
 	const shm_instance_in_t *in = c->in;
 	uint32_t gen = lease_gen(sl->lease) + 1;
@@ -117,6 +129,7 @@ static void fill_slot(shm_t *s, struct shm_slot_sh *sl, const struct reg_ctx *c,
 	sl->eviction_ms = 0;
 	sl->origin_ms = in->origin_ms ? in->origin_ms : c->now;
 	sl->blob = blob;
+	sl->blob_len = (uint32_t)blob_used(c);
 	sl->ttl_ms = in->ttl_ms;
 	sl->svc = svc;
 	sl->key_len = (uint16_t)c->key_len;
@@ -124,7 +137,7 @@ static void fill_slot(shm_t *s, struct shm_slot_sh *sl, const struct reg_ctx *c,
 	if (c->key_len <= SHM_KEY_INLINE)
 		memcpy(sl->key, c->key, c->key_len);
 	ck_pr_store_64(&sl->lease, lease_make(gen, false, shm__rel_ms(s, c->now)) |
-					   (in->origin ? LEASE_REMOTE : 0));
+	                               (in->origin ? LEASE_REMOTE : 0));
 }
 
 /* (L) The body of register, between lock and unlock. */
@@ -141,8 +154,7 @@ static int register_locked(shm_t *s, struct reg_ctx *c)
 		if (cur->origin_ms > in->origin_ms && in->origin_ms)
 			return -ESTALE;
 	}
-	size_t payload = (c->key_len > SHM_KEY_INLINE ? c->key_len : 0) + c->display_len +
-			 in->json.len;
+	size_t payload = blob_used(c) - sizeof(struct shm_blob_sh);
 	if (!exists && (rc = slot_take(s, &id)))
 		return rc;
 	uint64_t blob = shm__blob_alloc(s, payload);
@@ -175,7 +187,7 @@ static int register_locked(shm_t *s, struct reg_ctx *c)
 		ck_pr_inc_32(&s->hdr->live);
 	}
 	shm__change_append(s, SHM_CHANGE_NEW, SHM_DEL_NONE, in->origin, sl->origin_ms, svc, id,
-			   blob);
+	                   blob);
 	if (osv != sv) {
 		osv->version = s->hdr->head;
 		ck_sequence_write_end(&osv->seq);
@@ -208,7 +220,7 @@ int shm_register(shm_t *s, const shm_instance_in_t *in)
 /* Copy a live slot's lease word if it still holds `key` (lock-free).
  * 0, -EAGAIN (torn or reused: retry the lookup), -ENOENT. */
 static int read_lease(shm_t *s, uint32_t id, uint64_t hash, const char *key, size_t len,
-		      uint64_t *w, uint64_t *ttl, int *mgr)
+                      uint64_t *w, uint64_t *ttl, int *mgr)
 {
 	const struct shm_slot_sh *sl = shm__slot(s, id);
 	unsigned v = ck_pr_load_uint(&sl->seq.sequence);
@@ -219,8 +231,8 @@ static int read_lease(shm_t *s, uint32_t id, uint64_t hash, const char *key, siz
 	*ttl = shm__ttl(s, sl);
 	*mgr = (ck_pr_load_8((uint8_t *)&sl->flags) & SLOT_F_LEGACY) ? 1 : 0;
 	bool match = ck_pr_load_8((uint8_t *)&sl->state) == SLOT_LIVE &&
-		     ck_pr_load_64((uint64_t *)&sl->hash) == hash &&
-		     shm__key_equal(s, sl, key, len);
+	             ck_pr_load_64((uint64_t *)&sl->hash) == hash &&
+	             shm__key_equal(s, sl, key, len);
 	if (ck_sequence_read_retry(&sl->seq, v))
 		return -EAGAIN;
 	return match ? 0 : -EAGAIN;
@@ -242,7 +254,7 @@ static void count_renewal(shm_t *s, int mgr, bool ok)
 
 /* Renew the lease of a prepared key (lowercase key, hash). */
 static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64_t now,
-			 bool remote)
+                         bool remote)
 {
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		uint32_t id;
@@ -262,9 +274,9 @@ static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uin
 				count_renewal(s, mgr, false);
 				return -ENOENT;
 			}
-			uint64_t nw = lease_make(lease_gen(w), false,
-						 now > lease_ms(w) ? now : lease_ms(w)) |
-				      (remote ? LEASE_REMOTE : 0);
+			uint64_t nw =
+			    lease_make(lease_gen(w), false, now > lease_ms(w) ? now : lease_ms(w)) |
+			    (remote ? LEASE_REMOTE : 0);
 			if (ck_pr_cas_64(&shm__slot(s, id)->lease, w, nw)) {
 				count_renewal(s, mgr, true);
 				return 0;
@@ -352,7 +364,7 @@ int shm_renewals_scan(shm_t *s, uint64_t since_ms, shm_renewal_fn fn, void *ctx)
 	return 0;
 }
 
-#define HB_DIST 16                /* pipeline distance, in keys */
+#define HB_DIST 16 /* pipeline distance, in keys */
 #define HB_RING (2 * HB_DIST + 1)
 
 /* A batch is software-pipelined: key i is hashed and its index entry
@@ -372,11 +384,13 @@ int shm_heartbeat_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_
 			rcs[i] = shm__make_key(&keys[i], kb[r], &len[r]);
 			if (!rcs[i]) {
 				hash[r] = shm__hash(kb[r], len[r]);
-				shm__index_prefetch(s, hash[r], false);
+				shm__index_prefetch(s, hash[r]);
 			}
 		}
-		if (i >= HB_DIST && i - HB_DIST < n && !rcs[i - HB_DIST])
-			shm__index_prefetch(s, hash[(i - HB_DIST) % HB_RING], true);
+		if (i >= HB_DIST && i - HB_DIST < n && !rcs[i - HB_DIST]) {
+			size_t r = (i - HB_DIST) % HB_RING;
+			shm__slot_prefetch(s, hash[r], len[r], false);
+		}
 		if (i >= 2 * HB_DIST) {
 			size_t j = i - 2 * HB_DIST, r = j % HB_RING;
 			if (rcs[j])
@@ -443,7 +457,7 @@ bool shm__slot_copy(shm_t *s, uint32_t id, struct shm_slot_sh *out)
 }
 
 static void fill_view(shm_t *s, uint32_t id, const struct shm_slot_sh *c, uint64_t now_ms,
-		      shm_instance_view_t *v)
+                      shm_instance_view_t *v)
 {
 	uint64_t w = c->lease;
 	uint64_t ttl = shm__ttl(s, c);
@@ -460,18 +474,13 @@ static void fill_view(shm_t *s, uint32_t id, const struct shm_slot_sh *c, uint64
 	v->origin = c->origin;
 	v->origin_ms = c->origin_ms;
 	v->service[0] = v->display[0] = '\0';
-	if (c->svc < s->hdr->max_services) {
-		const struct shm_service_sh *sv = &s->services[c->svc];
-		uint32_t n = sv->name_len <= SHM_MAX_SERVICE ? sv->name_len : 0;
-		memcpy(v->service, sv->name, n);
-		v->service[n] = '\0';
-	}
 }
 
-/* Copy the view, display and JSON of a slot whose copy `c` is current;
- * false when the slot changed meanwhile (caller retries). */
+/* Copy the view of slot `id`; with `json`, also its names (serviceId,
+ * display) and stored JSON from the blob.  False when the slot changed
+ * meanwhile (the caller retries). */
 static bool read_instance(shm_t *s, uint32_t id, uint64_t now_ms, shm_instance_view_t *view,
-			  shm_buf_t *json)
+                          shm_buf_t *json)
 {
 	struct shm_slot_sh c;
 	const struct shm_slot_sh *sl = shm__slot(s, id);
@@ -480,7 +489,7 @@ static bool read_instance(shm_t *s, uint32_t id, uint64_t now_ms, shm_instance_v
 	if (v & 1)
 		return false;
 	/* The fields a view needs: the head (lease, flags, TTL) and the tail
-	 * (times, blob, service); the inline key is not needed here. */
+	 * (times, origin, blob); the inline key is not needed here. */
 	memcpy(&c, sl, offsetof(struct shm_slot_sh, key));
 	memcpy(&c.creation_ms, &sl->creation_ms,
 	       sizeof(c) - offsetof(struct shm_slot_sh, creation_ms));
@@ -491,30 +500,32 @@ static bool read_instance(shm_t *s, uint32_t id, uint64_t now_ms, shm_instance_v
 		return true;
 	}
 	fill_view(s, id, &c, now_ms, view);
+	if (!json)
+		return !ck_sequence_read_retry(&sl->seq, v);
 	const struct shm_blob_sh *b = shm__blob_get(s, c.blob);
 	if (!b)
 		return false;
-	uint32_t dl = b->display_len, kl = b->key_len, jl = b->json_len;
-	if (dl >= sizeof(view->display) || jl > SHM_MAX_JSON ||
-	    sizeof(*b) + kl + dl + jl > SHM_MAX_BLOCK)
+	uint32_t dl = b->display_len, kl = b->key_len, jl = b->json_len, nl = b->service_len;
+	if (dl >= sizeof(view->display) || jl > SHM_MAX_JSON || nl > SHM_MAX_SERVICE ||
+	    sizeof(*b) + kl + dl + jl + nl > SHM_MAX_BLOCK)
 		return false;
-	memcpy(view->display, (const char *)(b + 1) + kl, dl);
+	const char *p = (const char *)(b + 1) + kl;
+	memcpy(view->display, p, dl);
 	view->display[dl] = '\0';
-	if (json) {
-		size_t start = json->len;
-		if (shm_buf_append(json, (const char *)(b + 1) + kl + dl, jl))
-			return false;
-		if (ck_sequence_read_retry(&sl->seq, v)) {
-			json->len = start;
-			return false;
-		}
-		return true;
+	memcpy(view->service, p + dl + jl, nl);
+	view->service[nl] = '\0';
+	size_t start = json->len;
+	if (shm_buf_append(json, p + dl, jl))
+		return false;
+	if (ck_sequence_read_retry(&sl->seq, v)) {
+		json->len = start;
+		return false;
 	}
-	return !ck_sequence_read_retry(&sl->seq, v);
+	return true;
 }
 
 static int lookup_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64_t now_ms,
-		      shm_instance_view_t *view, shm_buf_t *json)
+                      shm_instance_view_t *view, shm_buf_t *json)
 {
 	size_t start = json ? json->len : 0;
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
@@ -537,7 +548,7 @@ static int lookup_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64
 }
 
 int shm_lookup(shm_t *s, const shm_key_t *key, uint64_t now_ms, shm_instance_view_t *view,
-	       shm_buf_t *json)
+               shm_buf_t *json)
 {
 	char k[SHM_MAX_KEY];
 	size_t len;
@@ -550,27 +561,26 @@ int shm_lookup(shm_t *s, const shm_key_t *key, uint64_t now_ms, shm_instance_vie
 #define LK_DIST 6
 #define LK_RING (3 * LK_DIST + 1)
 
-/* Prefetch the blob a slot names (its JSON is what a lookup copies). */
+/* Prefetch the blob a slot names: the lines a lookup copies. */
 static void blob_prefetch(shm_t *s, uint64_t hash)
 {
 	uint32_t id;
 	if (shm__index_peek(s, hash, &id))
 		return;
 	const struct shm_slot_sh *sl = shm__slot(s, id);
-	uint32_t svc = ck_pr_load_32((uint32_t *)&sl->svc);
-	if (svc < s->hdr->max_services)
-		__builtin_prefetch(&s->services[svc].name_len);
-	const struct shm_blob_sh *b = shm__blob_get(s, ck_pr_load_64((uint64_t *)&sl->blob));
-	if (!b)
+	const char *b = (const char *)shm__blob_get(s, ck_pr_load_64((uint64_t *)&sl->blob));
+	uint32_t len = ck_pr_load_32((uint32_t *)&sl->blob_len);
+	if (!b || len > SHM_MAX_BLOCK)
 		return;
-	for (int line = 0; line < 12; line++)
-		__builtin_prefetch((const char *)b + line * 64);
+	for (uint32_t at = 0; at < len; at += 64)
+		__builtin_prefetch(b + at);
 }
 
-/* Pipelined like shm_heartbeat_batch, one stage deeper: index entry, then
- * slot, then blob are prefetched before the key is looked up. */
-int shm_lookup_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms,
-		     shm_lookup_fn fn, void *ctx)
+/* Pipelined like shm_heartbeat_batch, one stage deeper when the JSON is
+ * copied: index entry, then slot, then blob are prefetched before the key
+ * is looked up. */
+int shm_lookup_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms, bool with_json,
+                     shm_lookup_fn fn, void *ctx)
 {
 	char kb[LK_RING][SHM_MAX_KEY];
 	size_t len[LK_RING];
@@ -578,26 +588,32 @@ int shm_lookup_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms,
 	int krc[LK_RING] = {0};
 	shm_instance_view_t view;
 	shm_buf_t json = {0};
+	size_t stages = with_json ? 3 : 2;
 	now_ms = now_or(now_ms);
 	int rc = 0;
-	for (size_t i = 0; i < n + 3 * LK_DIST && rc == 0; i++) {
+	for (size_t i = 0; i < n + stages * LK_DIST && rc == 0; i++) {
 		if (i < n) {
 			size_t r = i % LK_RING;
 			krc[r] = shm__make_key(&keys[i], kb[r], &len[r]);
 			if (!krc[r]) {
 				hash[r] = shm__hash(kb[r], len[r]);
-				shm__index_prefetch(s, hash[r], false);
+				shm__index_prefetch(s, hash[r]);
 			}
 		}
-		if (i >= LK_DIST && i - LK_DIST < n && !krc[(i - LK_DIST) % LK_RING])
-			shm__index_prefetch(s, hash[(i - LK_DIST) % LK_RING], true);
-		if (i >= 2 * LK_DIST && i - 2 * LK_DIST < n && !krc[(i - 2 * LK_DIST) % LK_RING])
-			blob_prefetch(s, hash[(i - 2 * LK_DIST) % LK_RING]);
-		if (i < 3 * LK_DIST)
+		size_t r = (i - LK_DIST) % LK_RING;
+		if (i >= LK_DIST && i - LK_DIST < n && !krc[r])
+			shm__slot_prefetch(s, hash[r], len[r], true);
+		r = (i - 2 * LK_DIST) % LK_RING;
+		if (with_json && i >= 2 * LK_DIST && i - 2 * LK_DIST < n && !krc[r])
+			blob_prefetch(s, hash[r]);
+		if (i < stages * LK_DIST)
 			continue;
-		size_t j = i - 3 * LK_DIST, r = j % LK_RING;
+		size_t j = i - stages * LK_DIST;
+		r = j % LK_RING;
 		json.len = 0;
-		int one = krc[r] ? krc[r] : lookup_key(s, kb[r], len[r], hash[r], now_ms, &view, &json);
+		int one = krc[r] ? krc[r]
+		                 : lookup_key(s, kb[r], len[r], hash[r], now_ms, &view,
+		                              with_json ? &json : NULL);
 		rc = fn(ctx, j, one, one ? NULL : &view, json.data, json.len);
 	}
 	shm_buf_free(&json);
@@ -608,7 +624,7 @@ int shm_lookup_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms,
  * no longer an instance (of `service`, when given).  Returns fn's result,
  * 0 for a skipped slot, or -EBUSY. */
 static int visit_slot(shm_t *s, uint32_t id, const shm_str_t *service, uint64_t now_ms,
-		      shm_instance_fn fn, void *ctx, shm_buf_t *json)
+                      shm_instance_fn fn, void *ctx, shm_buf_t *json)
 {
 	shm_instance_view_t view;
 	unsigned attempt = 0;
@@ -623,13 +639,13 @@ static int visit_slot(shm_t *s, uint32_t id, const shm_str_t *service, uint64_t 
 	if (view.slot == UINT32_MAX)
 		return 0;
 	if (service && (strlen(view.service) != service->len ||
-			memcmp(view.service, service->ptr, service->len) != 0))
+	                memcmp(view.service, service->ptr, service->len) != 0))
 		return 0;
 	return fn(ctx, &view, json->data, json->len);
 }
 
-int shm_instances_foreach(shm_t *s, const shm_str_t *service, uint64_t now_ms,
-			  shm_instance_fn fn, void *ctx)
+int shm_instances_foreach(shm_t *s, const shm_str_t *service, uint64_t now_ms, shm_instance_fn fn,
+                          void *ctx)
 {
 	shm_buf_t json = {0};
 	int rc = 0;

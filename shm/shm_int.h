@@ -50,37 +50,40 @@
 #ifndef ARTEMIS_SHM_INT_H
 #define ARTEMIS_SHM_INT_H
 
+#include <stddef.h>
+
 #include <ck_pr.h>
 #include <ck_sequence.h>
 #include <pthread.h>
 
 #include "artemis/shm.h"
 
-#define SHM_MAGIC 0x314d534554524141ULL /* "AARTESM1" */
-#define SHM_NONE 0u                     /* "no slot" in +1-encoded slot ids */
+#define SHM_MAGIC        0x314d534554524141ULL /* "AARTESM1" */
+#define SHM_NONE         0u                    /* "no slot" in +1-encoded slot ids */
 #define SHM_READ_RETRIES 256
-#define SHM_KEY_INLINE 96
-#define SHM_MAX_KEY (SHM_MAX_REGION + SHM_MAX_SERVICE + SHM_MAX_INSTANCE + 2)
-#define SHM_MAX_DISPLAY (SHM_MAX_REGION + SHM_MAX_ZONE + SHM_MAX_SERVICE + SHM_MAX_GROUP + \
-			 SHM_MAX_INSTANCE + 4)
-#define SHM_BLOCK_ALIGN 64
-#define SHM_ARENA_START 64
-#define SHM_MAX_BLOCK (SHM_BLOCK_ALIGN * 320)
-#define SHM_NCLASSES (SHM_MAX_BLOCK / SHM_BLOCK_ALIGN + 1)
-#define SHM_PRESERVE_BUCKETS 301
+#define SHM_KEY_INLINE   100 /* key bytes kept in the slot */
+#define SHM_KEY_LINE0    36  /* of which in the slot's first cache line */
+#define SHM_MAX_KEY      (SHM_MAX_REGION + SHM_MAX_SERVICE + SHM_MAX_INSTANCE + 2)
+#define SHM_MAX_DISPLAY                                                                            \
+	(SHM_MAX_REGION + SHM_MAX_ZONE + SHM_MAX_SERVICE + SHM_MAX_GROUP + SHM_MAX_INSTANCE + 4)
+#define SHM_BLOCK_ALIGN        64
+#define SHM_ARENA_START        64
+#define SHM_MAX_BLOCK          (SHM_BLOCK_ALIGN * 320)
+#define SHM_NCLASSES           (SHM_MAX_BLOCK / SHM_BLOCK_ALIGN + 1)
+#define SHM_PRESERVE_BUCKETS   301
 #define SHM_PRESERVE_THRESHOLD 50
-#define SHM_PRESERVE_PERCENT 85
-#define SHM_PRESERVE_RESET_MS 600000
+#define SHM_PRESERVE_PERCENT   85
+#define SHM_PRESERVE_RESET_MS  600000
 
 /* Lease word: [gen:22][remote:1][evicted:1][renewal ms since hdr->epoch_ms:40].
  * remote: the last renewal (or the registration) came from a peer, not from
  * a client of this node; the replicator forwards only local renewals. */
-#define LEASE_MS_BITS 40
-#define LEASE_MS_MASK ((1ULL << LEASE_MS_BITS) - 1)
-#define LEASE_EVICTED (1ULL << LEASE_MS_BITS)
-#define LEASE_REMOTE (1ULL << (LEASE_MS_BITS + 1))
+#define LEASE_MS_BITS   40
+#define LEASE_MS_MASK   ((1ULL << LEASE_MS_BITS) - 1)
+#define LEASE_EVICTED   (1ULL << LEASE_MS_BITS)
+#define LEASE_REMOTE    (1ULL << (LEASE_MS_BITS + 1))
 #define LEASE_GEN_SHIFT (LEASE_MS_BITS + 2)
-#define LEASE_GEN_MASK ((1ULL << 22) - 1)
+#define LEASE_GEN_MASK  ((1ULL << 22) - 1)
 
 static inline uint64_t lease_make(uint32_t gen, bool evicted, uint64_t rel_ms)
 {
@@ -110,58 +113,63 @@ enum { SLOT_F_LEGACY = 1 };
 /* One instance.  (L) = written under the lock inside the slot's sequence;
  * lease, eviction_ms, evict_origin are also written lock-free (CAS). */
 struct shm_slot_sh {
-	/* The first 64 bytes are what a heartbeat reads: sequence, lease,
-	 * hash, TTL and the start of the key. */
-	ck_sequence_t seq;       /* (L) odd while a writer changes the slot */
-	uint8_t state;           /* (L) SLOT_FREE / SLOT_LIVE */
-	uint8_t flags;           /* (L) SLOT_F_* */
-	uint8_t origin;          /* (L) node that registered it */
-	uint8_t evict_origin;    /* node whose client unregistered it */
-	uint64_t lease;          /* lease word, CAS */
-	uint64_t hash;           /* (L) hash of the lowercase key */
-	uint32_t ttl_ms;         /* (L) 0 = the manager's TTL */
-	uint16_t key_len;        /* (L) length of the lowercase key */
-	uint16_t pad0;
-	char key[SHM_KEY_INLINE];/* (L) key when key_len <= SHM_KEY_INLINE */
-	uint64_t creation_ms;    /* (L) epoch ms */
-	uint64_t eviction_ms;    /* epoch ms of the unregister */
-	uint64_t origin_ms;      /* (L) registration time at the origin */
-	uint64_t blob;           /* (L) arena offset of the blob */
-	uint32_t svc;            /* (L) service table index */
-	uint32_t svc_next;       /* (L) +1-encoded; derived (rebuilt by repair) */
-	uint32_t svc_prev;       /* (L) +1-encoded; derived */
-	uint32_t next_free;      /* (L) +1-encoded; derived */
-	char pad[16];
+	/* Line 0 is what a heartbeat reads: sequence, lease, hash, TTL and the
+	 * first SHM_KEY_LINE0 bytes of the key. */
+	ck_sequence_t seq;        /* (L) odd while a writer changes the slot */
+	uint8_t state;            /* (L) SLOT_FREE / SLOT_LIVE */
+	uint8_t flags;            /* (L) SLOT_F_* */
+	uint16_t key_len;         /* (L) length of the lowercase key */
+	uint64_t lease;           /* lease word, CAS */
+	uint64_t hash;            /* (L) hash of the lowercase key */
+	uint32_t ttl_ms;          /* (L) 0 = the manager's TTL */
+	char key[SHM_KEY_INLINE]; /* (L) key when key_len <= SHM_KEY_INLINE */
+	/* Line 2 is what a lookup reads besides: times, origin, the blob. */
+	uint64_t creation_ms; /* (L) epoch ms */
+	uint64_t eviction_ms; /* epoch ms of the unregister */
+	uint64_t origin_ms;   /* (L) registration time at the origin */
+	uint64_t blob;        /* (L) arena offset of the blob */
+	uint32_t blob_len;    /* (L) bytes of the blob in use (header included) */
+	uint32_t svc;         /* (L) service table index */
+	uint32_t svc_next;    /* (L) +1-encoded; derived (rebuilt by repair) */
+	uint32_t svc_prev;    /* (L) +1-encoded; derived */
+	uint32_t next_free;   /* (L) +1-encoded; derived */
+	uint8_t origin;       /* (L) node that registered it */
+	uint8_t evict_origin; /* node whose client unregistered it */
+	char pad[10];
 };
 /* Three whole cache lines: slot i never straddles one more than it needs
  * (the array starts page-aligned), so a heartbeat reads line 0 (and line 1
- * only for keys over 32 bytes). */
+ * only for keys over SHM_KEY_LINE0 bytes), a lookup lines 0 and 2. */
 _Static_assert(sizeof(struct shm_slot_sh) == 192, "slot layout");
+_Static_assert(offsetof(struct shm_slot_sh, key) + SHM_KEY_LINE0 == 64, "key start in line 0");
+_Static_assert(offsetof(struct shm_slot_sh, creation_ms) == 128, "slot tail in line 2");
 
 /* Blob header, at the start of every arena block. Written under the lock. */
 enum { BLOB_USED = 0x55534544, BLOB_FREE = 0x46524545, BLOB_RETIRED = 0x52455449 };
 struct shm_blob_sh {
-	uint32_t state;          /* BLOB_* */
-	uint32_t size;           /* whole block, multiple of SHM_BLOCK_ALIGN */
-	uint32_t owner;          /* slot id of the (last) owner */
+	uint32_t state; /* BLOB_* */
+	uint32_t size;  /* whole block, multiple of SHM_BLOCK_ALIGN */
+	uint32_t owner; /* slot id of the (last) owner */
 	uint32_t json_len;
 	uint16_t display_len;
-	uint16_t key_len;        /* bytes of key stored here (0 when inline) */
-	uint32_t pad;
+	uint16_t key_len;     /* bytes of key stored here (0 when inline) */
+	uint16_t service_len; /* serviceId, exact case */
+	uint16_t pad;
 	uint64_t retire_version; /* change that retired it */
 	uint64_t next;           /* free-list / retire-list link (arena offset) */
-	/* then: key (key_len), display (display_len), json (json_len) */
+	                         /* then: key (key_len), display (display_len), json (json_len),
+	                          * serviceId (service_len) */
 };
 _Static_assert(sizeof(struct shm_blob_sh) == 40, "blob header layout");
 
 /* A service.  Entries are never removed (count drops to 0), so indices and
  * names are stable for the life of the region. */
 struct shm_service_sh {
-	ck_sequence_t seq;       /* (L) odd while its list or count changes */
-	uint32_t count;          /* (L) instances listed */
-	uint64_t version;        /* (L) global version of the last change */
-	uint64_t hash;           /* exact-case hash of the name */
-	uint32_t head;           /* (L) +1-encoded first slot of the list */
+	ck_sequence_t seq; /* (L) odd while its list or count changes */
+	uint32_t count;    /* (L) instances listed */
+	uint64_t version;  /* (L) global version of the last change */
+	uint64_t hash;     /* exact-case hash of the name */
+	uint32_t head;     /* (L) +1-encoded first slot of the list */
 	uint32_t name_len;
 	char name[SHM_MAX_SERVICE + 1];
 	char pad[32];
@@ -173,7 +181,7 @@ struct shm_change_sh {
 	uint64_t version;
 	uint64_t time_ms;
 	uint64_t origin_ms;
-	uint64_t blob;           /* arena offset of the instance's blob (0: reload) */
+	uint64_t blob; /* arena offset of the instance's blob (0: reload) */
 	uint32_t svc;
 	uint32_t slot;
 	uint8_t type;
@@ -187,17 +195,17 @@ struct shm_proc_sh {
 	int32_t pid;
 	int32_t role;
 	uint64_t beat_ms;
-	uint64_t renewals[SHM_MGR_COUNT];   /* successful heartbeats, monotonic */
+	uint64_t renewals[SHM_MGR_COUNT]; /* successful heartbeats, monotonic */
 	uint64_t renewals_failed;
 	uint64_t pad[3];
 };
 _Static_assert(sizeof(struct shm_proc_sh) == 64, "proc layout");
 
 struct shm_undo_sh {
-	uint32_t active;         /* 1 while a write is in progress */
-	uint32_t slot;           /* slot id touched, or UINT32_MAX */
-	uint64_t head_before;    /* change-log head when the op began */
-	struct shm_slot_sh old;  /* the slot before the op */
+	uint32_t active;        /* 1 while a write is in progress */
+	uint32_t slot;          /* slot id touched, or UINT32_MAX */
+	uint64_t head_before;   /* change-log head when the op began */
+	struct shm_slot_sh old; /* the slot before the op */
 };
 
 struct shm_preserve_sh {
@@ -214,26 +222,26 @@ struct shm_preserve_sh {
 };
 
 struct shm_peer_sh {
-	ck_sequence_t seq;                /* single writer: the replicator */
+	ck_sequence_t seq; /* single writer: the replicator */
 	uint32_t used;
 	shm_peer_t peer;
 };
 
 struct shm_header_sh {
-	uint64_t magic;                   /* written last at creation */
+	uint64_t magic; /* written last at creation */
 	uint32_t layout_version;
 	uint32_t header_size;
 	uint64_t region_size;
 	uint64_t incarnation;
-	uint64_t epoch_ms;                /* lease times are relative to this */
+	uint64_t epoch_ms; /* lease times are relative to this */
 	char name[128];
 
 	/* parameters (fixed at creation) */
 	uint32_t max_instances;
 	uint32_t max_services;
 	uint32_t changelog_size;
-	uint32_t index_size;              /* room per index buffer (entries), power of 2 */
-	uint32_t svc_index_size;          /* power of 2 */
+	uint32_t index_size;     /* room per index buffer (entries), power of 2 */
+	uint32_t svc_index_size; /* power of 2 */
 	uint32_t ttl_ms[SHM_MGR_COUNT];
 	uint32_t window_ms[SHM_MGR_COUNT];
 	uint32_t self_preservation;
@@ -243,9 +251,9 @@ struct shm_header_sh {
 	uint64_t off_procs, off_counters, off_slots, off_index[2], off_services;
 	uint64_t off_svc_index, off_changelog, off_arena, off_evicted;
 
-	uint32_t clean;                   /* set by a clean shutdown */
-	uint32_t node_state;              /* enum shm_node_state */
-	int32_t master_pid;               /* the live master, or 0 */
+	uint32_t clean;      /* set by a clean shutdown */
+	uint32_t node_state; /* enum shm_node_state */
+	int32_t master_pid;  /* the live master, or 0 */
 	uint32_t pad1;
 	struct shm_peer_sh peers[SHM_MAX_NODES];
 
@@ -253,12 +261,12 @@ struct shm_header_sh {
 	struct shm_undo_sh undo;
 
 	/* writer state (L) */
-	uint32_t slot_bump;               /* slots ever handed out */
-	uint32_t slot_free;               /* +1-encoded free list head */
-	uint32_t live;                    /* live slots */
-	uint32_t index_active;            /* 0/1; read by readers */
-	uint32_t index_mask[2];           /* entries in use per buffer - 1; read by readers */
-	uint32_t index_epoch;             /* odd during a flip window; readers validate */
+	uint32_t slot_bump;     /* slots ever handed out */
+	uint32_t slot_free;     /* +1-encoded free list head */
+	uint32_t live;          /* live slots */
+	uint32_t index_active;  /* 0/1; read by readers */
+	uint32_t index_mask[2]; /* entries in use per buffer - 1; read by readers */
+	uint32_t index_epoch;   /* odd during a flip window; readers validate */
 	uint32_t index_used;
 	uint32_t index_tombs;
 	uint32_t svc_used;
@@ -271,9 +279,9 @@ struct shm_header_sh {
 
 	/* counters (L unless noted) */
 	uint64_t registers, unregisters, evictions, removals, repairs;
-	uint32_t reap_cursor;             /* the reaper's expiry window (reaper only) */
+	uint32_t reap_cursor; /* the reaper's expiry window (reaper only) */
 	uint32_t pad3;
-	uint64_t reap_last_ms;            /* epoch ms of the last pass (reaper only) */
+	uint64_t reap_last_ms; /* epoch ms of the last pass (reaper only) */
 
 	struct shm_preserve_sh preserve[SHM_MGR_COUNT];
 };
@@ -282,16 +290,16 @@ struct shm {
 	char *base;
 	struct shm_header_sh *hdr;
 	struct shm_proc_sh *procs;
-	uint64_t *counters;               /* [SHM_MAX_PROCS][SHM_PROC_COUNTERS] */
+	uint64_t *counters; /* [SHM_MAX_PROCS][SHM_PROC_COUNTERS] */
 	struct shm_slot_sh *slots;
 	struct shm_service_sh *services;
 	uint32_t *svc_index;
 	struct shm_change_sh *changes;
 	char *arena;
-	uint64_t *evicted;                 /* bitmap: slots unregistered, not yet reaped */
+	uint64_t *evicted; /* bitmap: slots unregistered, not yet reaped */
 	size_t size;
 	bool read_only;
-	int proc;                          /* my process-table entry, or -1 */
+	int proc; /* my process-table entry, or -1 */
 	char name[128];
 };
 
@@ -312,11 +320,12 @@ void shm__stall(unsigned attempt);
 
 /* index.c */
 int shm__index_find(shm_t *s, uint64_t hash, const char *key, size_t len, uint32_t *slot,
-		    uint64_t *lease);
+                    uint64_t *lease);
 void shm__index_insert(shm_t *s, uint64_t hash, uint32_t slot);
 void shm__index_remove(shm_t *s, uint64_t hash, uint32_t slot);
 void shm__index_rebuild(shm_t *s);
-void shm__index_prefetch(shm_t *s, uint64_t hash, bool slots);
+void shm__index_prefetch(shm_t *s, uint64_t hash);
+void shm__slot_prefetch(shm_t *s, uint64_t hash, size_t key_len, bool lookup);
 int shm__index_peek(shm_t *s, uint64_t hash, uint32_t *slot);
 int shm__index_count(shm_t *s, uint64_t hash, uint32_t slot);
 void shm__index_init(shm_t *s);
@@ -340,7 +349,7 @@ int shm__service_members(shm_t *s, shm_str_t name, uint32_t **ids, uint32_t *n);
 
 /* changelog.c */
 uint64_t shm__change_append(shm_t *s, uint8_t type, uint8_t reason, uint8_t origin,
-			    uint64_t origin_ms, uint32_t svc, uint32_t slot, uint64_t blob);
+                            uint64_t origin_ms, uint32_t svc, uint32_t slot, uint64_t blob);
 
 /* registry.c */
 bool shm__slot_remove(shm_t *s, uint32_t id, uint8_t reason, uint64_t expect);

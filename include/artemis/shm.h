@@ -37,22 +37,22 @@
 #include <stdint.h>
 
 /* Field limits, in bytes.  Longer input is rejected, never truncated. */
-#define SHM_MAX_REGION 64
-#define SHM_MAX_ZONE 64
-#define SHM_MAX_SERVICE 255
+#define SHM_MAX_REGION   64
+#define SHM_MAX_ZONE     64
+#define SHM_MAX_SERVICE  255
 #define SHM_MAX_INSTANCE 255
-#define SHM_MAX_GROUP 128
-#define SHM_MAX_IP 64
-#define SHM_MAX_STATUS 64
-#define SHM_MAX_URL 2048         /* url and healthCheckUrl (checked by the codec) */
-#define SHM_MAX_MACHINE 255      /* machineName (checked by the codec) */
-#define SHM_MAX_PROTOCOL 32      /* protocol (checked by the codec) */
-#define SHM_MAX_METADATA 8192    /* metadata as JSON text (checked by the codec) */
-#define SHM_MAX_JSON 16384       /* the instance's whole stored JSON form */
+#define SHM_MAX_GROUP    128
+#define SHM_MAX_IP       64
+#define SHM_MAX_STATUS   64
+#define SHM_MAX_URL      2048  /* url and healthCheckUrl (checked by the codec) */
+#define SHM_MAX_MACHINE  255   /* machineName (checked by the codec) */
+#define SHM_MAX_PROTOCOL 32    /* protocol (checked by the codec) */
+#define SHM_MAX_METADATA 8192  /* metadata as JSON text (checked by the codec) */
+#define SHM_MAX_JSON     16384 /* the instance's whole stored JSON form */
 
-#define SHM_LAYOUT_VERSION 8
-#define SHM_MAX_PROCS 64
-#define SHM_MAX_NODES 64         /* origin ids: 0 = this node, 1..62 = peers */
+#define SHM_LAYOUT_VERSION   9
+#define SHM_MAX_PROCS        64
+#define SHM_MAX_NODES        64                  /* origin ids: 0 = this node, 1..62 = peers */
 #define SHM_ORIGIN_HTTP_PEER (SHM_MAX_NODES - 1) /* changes from Java peers' HTTP replication */
 
 typedef struct shm shm_t; /* a process's handle on a mapped region */
@@ -77,14 +77,14 @@ void shm_buf_free(shm_buf_t *b);
 /* ---- Region lifecycle ------------------------------------------------- */
 
 typedef struct {
-	const char *name;          /* POSIX shm name, e.g. "/artemis-node1" */
-	uint32_t max_instances;    /* capacity of instance slots */
-	uint32_t max_services;     /* capacity of the service table (0: derive) */
-	uint32_t changelog_size;   /* records in the change log, power of 2 (0: 65536) */
-	uint64_t arena_bytes;      /* blob arena size (0: derive from max_instances) */
-	uint32_t lease_ttl_ms;     /* lease TTL of normal instances (20000) */
-	uint32_t legacy_ttl_ms;    /* lease TTL of "java_registry" instances (90000) */
-	bool self_preservation;    /* Java's LeaseUpdateSafeChecker enabled */
+	const char *name;                   /* POSIX shm name, e.g. "/artemis-node1" */
+	uint32_t max_instances;             /* capacity of instance slots */
+	uint32_t max_services;              /* capacity of the service table (0: derive) */
+	uint32_t changelog_size;            /* records in the change log, power of 2 (0: 65536) */
+	uint64_t arena_bytes;               /* blob arena size (0: derive from max_instances) */
+	uint32_t lease_ttl_ms;              /* lease TTL of normal instances (20000) */
+	uint32_t legacy_ttl_ms;             /* lease TTL of "java_registry" instances (90000) */
+	bool self_preservation;             /* Java's LeaseUpdateSafeChecker enabled */
 	uint32_t preserve_window_ms;        /* normal manager window (12000 packaged) */
 	uint32_t legacy_preserve_window_ms; /* legacy manager window (60000) */
 } shm_params_t;
@@ -94,14 +94,14 @@ void shm_params_default(shm_params_t *p, const char *name);
 enum {
 	SHM_CREATE_EXCL = 1 << 0,  /* fail with -EEXIST if the region exists */
 	SHM_CREATE_FRESH = 1 << 1, /* discard an existing region and start empty
-				    * (-EBUSY while a live master claims it) */
+	                            * (-EBUSY while a live master claims it) */
 };
 
 /* What shm_open_region() found, for the master's log and its decisions. */
 typedef struct {
-	bool created;         /* a new empty region was made */
-	bool was_clean;       /* an existing region had its clean-shutdown flag */
-	bool repaired;        /* an interrupted write was repaired on attach */
+	bool created;   /* a new empty region was made */
+	bool was_clean; /* an existing region had its clean-shutdown flag */
+	bool repaired;  /* an interrupted write was repaired on attach */
 } shm_open_info_t;
 
 /* Create the region, or attach to an existing one with the same layout
@@ -140,8 +140,15 @@ void shm_get_params(const shm_t *shm, shm_params_t *out);
 
 /* ---- Process table --------------------------------------------------- */
 
-enum shm_role { SHM_ROLE_NONE = 0, SHM_ROLE_MASTER, SHM_ROLE_WORKER, SHM_ROLE_REAPER,
-		SHM_ROLE_REPLICATOR, SHM_ROLE_CLI, SHM_ROLE_TEST };
+enum shm_role {
+	SHM_ROLE_NONE = 0,
+	SHM_ROLE_MASTER,
+	SHM_ROLE_WORKER,
+	SHM_ROLE_REAPER,
+	SHM_ROLE_REPLICATOR,
+	SHM_ROLE_CLI,
+	SHM_ROLE_TEST
+};
 
 /* Claim a process-table entry for the calling process (pid).  Renewal
  * counters of this process are kept there. Returns the entry index. */
@@ -163,8 +170,8 @@ void shm_proc_counters_sum(shm_t *shm, uint64_t *out);
 
 typedef struct {
 	int pid;
-	int role;                 /* enum shm_role */
-	uint64_t beat_ms;         /* last shm_proc_beat() */
+	int role;         /* enum shm_role */
+	uint64_t beat_ms; /* last shm_proc_beat() */
 } shm_proc_info_t;
 /* List the process table (for status and `artemis check`); returns count. */
 int shm_proc_list(shm_t *shm, shm_proc_info_t *out, int max);
@@ -181,11 +188,11 @@ enum shm_peer_state { SHM_PEER_UNKNOWN = 0, SHM_PEER_STARTING, SHM_PEER_UP, SHM_
 typedef struct {
 	char name[64];
 	char zone[64];
-	char url[256];            /* the peer's HTTP base URL */
-	uint32_t state;           /* enum shm_peer_state */
-	uint64_t last_seen_ms;    /* last frame or status answer from it */
-	uint64_t acked_version;   /* our change-log version it acknowledged */
-	uint64_t lag_ms;          /* replication lag measured to it */
+	char url[256];          /* the peer's HTTP base URL */
+	uint32_t state;         /* enum shm_peer_state */
+	uint64_t last_seen_ms;  /* last frame or status answer from it */
+	uint64_t acked_version; /* our change-log version it acknowledged */
+	uint64_t lag_ms;        /* replication lag measured to it */
 } shm_peer_t;
 
 /* Peers are numbered 1..SHM_MAX_NODES-1 (the origin ids of their changes;
@@ -210,14 +217,14 @@ typedef struct {
 typedef struct {
 	shm_key_t key;
 	shm_str_t zone;
-	shm_str_t group;          /* may be empty */
-	shm_str_t ip;             /* may be empty */
-	shm_str_t status;         /* may be empty */
+	shm_str_t group;  /* may be empty */
+	shm_str_t ip;     /* may be empty */
+	shm_str_t status; /* may be empty */
 	shm_str_t json;
-	bool legacy;              /* metadata has a non-blank java_registry */
-	uint32_t ttl_ms;          /* 0: the manager's TTL */
-	uint8_t origin;           /* 0 = a local client; else the peer's node id */
-	uint64_t origin_ms;       /* registration time at the origin (0 = now) */
+	bool legacy;        /* metadata has a non-blank java_registry */
+	uint32_t ttl_ms;    /* 0: the manager's TTL */
+	uint8_t origin;     /* 0 = a local client; else the peer's node id */
+	uint64_t origin_ms; /* registration time at the origin (0 = now) */
 } shm_instance_in_t;
 
 /* Check every field's presence and length; on error *field names the
@@ -260,37 +267,40 @@ typedef struct {
 	uint32_t gen;
 	uint64_t creation_ms;
 	uint64_t renewal_ms;
-	uint64_t eviction_ms;     /* 0 unless evicted */
+	uint64_t eviction_ms; /* 0 unless evicted */
 	uint32_t ttl_ms;
 	bool evicted;
-	bool expired;             /* now > renewal + ttl, or evicted */
+	bool expired; /* now > renewal + ttl, or evicted */
 	bool legacy;
 	uint8_t origin;
 	uint64_t origin_ms;
-	char service[SHM_MAX_SERVICE + 1];  /* exact case, as registered */
+	char service[SHM_MAX_SERVICE + 1]; /* exact case, as registered */
 	char display[SHM_MAX_REGION + SHM_MAX_ZONE + SHM_MAX_SERVICE + SHM_MAX_GROUP +
-		     SHM_MAX_INSTANCE + 8];  /* Instance.toString(), lowercase */
+	             SHM_MAX_INSTANCE + 8]; /* Instance.toString(), lowercase */
 } shm_instance_view_t;
 
-/* Look up one instance by key.  The stored JSON is appended to `json` when
- * it is not NULL. -ENOENT when absent. */
+/* Look up one instance by key. -ENOENT when absent.  With `json` NULL only
+ * the slot is read (lease, times, status, origin; view->service and
+ * view->display are empty): the cheap form for "is it there, since when".
+ * Otherwise the stored JSON is appended to `json` and the names are set. */
 int shm_lookup(shm_t *shm, const shm_key_t *key, uint64_t now_ms, shm_instance_view_t *view,
-	       shm_buf_t *json);
+               shm_buf_t *json);
 
 /* Look up a batch of keys with their cache misses overlapped; fn is called
- * once per key, in order, with that key's result (0: view and json set;
- * else a negative error and NULLs).  Stops early when fn returns non-zero
- * and returns that value. */
+ * once per key, in order, with that key's result (0: view set, and with
+ * `with_json` the names and json as shm_lookup sets them; else a negative
+ * error and NULLs).  Stops early when fn returns non-zero and returns that
+ * value. */
 typedef int (*shm_lookup_fn)(void *ctx, size_t i, int rc, const shm_instance_view_t *view,
-			     const char *json, size_t json_len);
-int shm_lookup_batch(shm_t *shm, const shm_key_t *keys, size_t n, uint64_t now_ms,
-		     shm_lookup_fn fn, void *ctx);
+                             const char *json, size_t json_len);
+int shm_lookup_batch(shm_t *shm, const shm_key_t *keys, size_t n, uint64_t now_ms, bool with_json,
+                     shm_lookup_fn fn, void *ctx);
 
 /* ---- Services ---------------------------------------------------------- */
 
 typedef struct {
-	uint64_t version;         /* global version of the service's last change */
-	uint32_t count;           /* instances listed */
+	uint64_t version; /* global version of the service's last change */
+	uint32_t count;   /* instances listed */
 } shm_service_info_t;
 
 /* Append the JSON array of the service's instances ("[{..},{..}]") to out.
@@ -305,15 +315,15 @@ int shm_service_info(shm_t *shm, shm_str_t service, shm_service_info_t *info);
 /* Call fn for each service with at least one instance.  The name is exact
  * case and NUL-terminated.  Stops early when fn returns non-zero. */
 typedef int (*shm_service_fn)(void *ctx, const char *service, size_t len,
-			      const shm_service_info_t *info);
+                              const shm_service_info_t *info);
 int shm_services_foreach(shm_t *shm, shm_service_fn fn, void *ctx);
 
 /* Call fn for each instance (all services, or the one named): a view and
  * its JSON.  Used by leases.json, replication services.json, snapshots. */
 typedef int (*shm_instance_fn)(void *ctx, const shm_instance_view_t *view, const char *json,
-			       size_t json_len);
-int shm_instances_foreach(shm_t *shm, const shm_str_t *service, uint64_t now_ms,
-			  shm_instance_fn fn, void *ctx);
+                               size_t json_len);
+int shm_instances_foreach(shm_t *shm, const shm_str_t *service, uint64_t now_ms, shm_instance_fn fn,
+                          void *ctx);
 
 /* ---- Change log ------------------------------------------------------- */
 
@@ -321,11 +331,11 @@ enum shm_change_type { SHM_CHANGE_NEW = 1, SHM_CHANGE_DELETE = 2, SHM_CHANGE_REL
 enum shm_delete_reason { SHM_DEL_NONE = 0, SHM_DEL_UNREGISTER = 1, SHM_DEL_EXPIRED = 2 };
 
 typedef struct {
-	uint64_t version;         /* global version of this change */
+	uint64_t version; /* global version of this change */
 	uint64_t time_ms;
-	uint8_t type;             /* enum shm_change_type */
-	uint8_t reason;           /* enum shm_delete_reason (deletes) */
-	uint8_t origin;           /* node that made it (0 = local) */
+	uint8_t type;   /* enum shm_change_type */
+	uint8_t reason; /* enum shm_delete_reason (deletes) */
+	uint8_t origin; /* node that made it (0 = local) */
 	uint64_t origin_ms;
 	char service[SHM_MAX_SERVICE + 1];
 } shm_change_t;
@@ -357,7 +367,7 @@ typedef struct {
 	bool safe;
 	uint64_t max_count;
 	uint64_t max_count_updated_ms;
-	uint64_t window_count;    /* renewals in the current window */
+	uint64_t window_count; /* renewals in the current window */
 	uint32_t window_ms;
 	uint32_t ttl_ms;
 } shm_preserve_t;
@@ -400,7 +410,7 @@ typedef struct {
 	uint64_t removals;        /* unregistered leases removed */
 	uint64_t repairs;
 	uint64_t version;
-	uint64_t arena_used;      /* bytes of the blob arena handed out */
+	uint64_t arena_used; /* bytes of the blob arena handed out */
 	uint64_t arena_size;
 	uint64_t region_size;
 	uint32_t max_instances;

@@ -106,6 +106,156 @@ static void test_register_lookup_case(void **state)
 	close_region(s);
 }
 
+/* The reference: check each field, then lowercase byte by byte. */
+static int naive_key(const shm_key_t *k, char *out, size_t *len)
+{
+	const shm_str_t *f[3] = {&k->region, &k->service, &k->instance};
+	const size_t max[3] = {SHM_MAX_REGION, SHM_MAX_SERVICE, SHM_MAX_INSTANCE};
+	for (int i = 0; i < 3; i++) {
+		bool blank = true;
+		for (size_t j = 0; j < f[i]->len; j++)
+			blank = blank && strchr(" \t\n\v\f\r", f[i]->ptr[j]) && f[i]->ptr[j];
+		if (blank)
+			return -EINVAL;
+		if (f[i]->len > max[i])
+			return -ENAMETOOLONG;
+		if (memchr(f[i]->ptr, '\0', f[i]->len))
+			return -EINVAL;
+	}
+	size_t n = 0;
+	for (int i = 0; i < 3; i++) {
+		for (size_t j = 0; j < f[i]->len; j++) {
+			unsigned char c = (unsigned char)f[i]->ptr[j];
+			out[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		}
+		out[n++] = '\0';
+	}
+	*len = n - 1;
+	return 0;
+}
+
+/* shm__make_key (eight bytes at a time) agrees with the reference on
+ * random fields of every length, byte values and error. */
+static void test_make_key_random(void **state)
+{
+	static const char alphabet[] = "aZ@[`{ \t\r\x80\xff\x01"
+	                               "AzQ09\0";
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+	char buf[3][SHM_MAX_SERVICE + 8];
+	for (int round = 0; round < 200000; round++) {
+		shm_str_t f[3];
+		for (int i = 0; i < 3; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			size_t len = x % 24;
+			if (x % 97 == 0)
+				len = (x >> 8) % (SHM_MAX_SERVICE + 4);
+			for (size_t j = 0; j < len; j++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				/* Mostly letters, sometimes anything in the alphabet. */
+				buf[i][j] = x % 8 ? (char)('A' + x % 58)
+				                  : alphabet[(x >> 8) % (sizeof(alphabet) - 1)];
+			}
+			f[i] = (shm_str_t){buf[i], len};
+		}
+		shm_key_t k = {f[0], f[1], f[2]};
+		char a[SHM_MAX_KEY], b[SHM_MAX_KEY];
+		size_t la = 0, lb = 0;
+		int ra = shm__make_key(&k, a, &la), rb = naive_key(&k, b, &lb);
+		if (ra != rb)
+			fail_msg("round %d: make_key %d, reference %d", round, ra, rb);
+		if (ra == 0 && (la != lb || memcmp(a, b, la) != 0))
+			fail_msg("round %d: keys differ", round);
+	}
+}
+
+/* What a batch callback saw, per key. */
+struct seen {
+	int rc[16];
+	char service[16][SHM_MAX_SERVICE + 1];
+	size_t json_len[16];
+};
+
+static int batch_seen(void *ctx, size_t i, int rc, const shm_instance_view_t *view,
+                      const char *json, size_t json_len)
+{
+	struct seen *x = ctx;
+	x->rc[i] = rc;
+	snprintf(x->service[i], sizeof(x->service[i]), "%s", view ? view->service : "");
+	x->json_len[i] = json_len;
+	return 0;
+}
+
+/* Keys around the slot's line boundary (SHM_KEY_LINE0) and the inline
+ * limit (SHM_KEY_INLINE), up to the longest key: every operation, single
+ * and batched, and the names a lookup reads from the blob. */
+static void test_key_lengths_and_batches(void **state)
+{
+	shm_t *s = open_fresh(100, 0);
+	/* "us-east\0s\0" + instance: 10 + the instance's length. */
+	const size_t lens[] = {SHM_KEY_LINE0 - 1,  SHM_KEY_LINE0,        SHM_KEY_LINE0 + 1,
+	                       SHM_KEY_INLINE - 1, SHM_KEY_INLINE,       SHM_KEY_INLINE + 1,
+	                       SHM_KEY_INLINE + 2, 10 + SHM_MAX_INSTANCE};
+	enum { N = sizeof(lens) / sizeof(lens[0]) };
+	char ids[N][SHM_MAX_INSTANCE + 1];
+	shm_key_t keys[N + 1];
+	for (size_t i = 0; i < N; i++) {
+		size_t n = lens[i] - 10;
+		memset(ids[i], 'a' + (int)i, n);
+		ids[i][n] = '\0';
+		shm_instance_in_t in = inst("S", ids[i], "{\"k\":1}");
+		assert_int_equal(shm_register(s, &in), 0);
+		keys[i] = key("US-EAST", "s", ids[i]);
+	}
+	keys[N] = key("us-east", "s", "absent");
+	int rcs[N + 1];
+	assert_int_equal(shm_heartbeat_batch(s, keys, N + 1, 0, rcs), N);
+	assert_int_equal(rcs[N], -ENOENT);
+	shm_instance_view_t v;
+	shm_buf_t json = {0};
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(rcs[i], 0);
+		assert_int_equal(shm_heartbeat(s, &keys[i], 0), 0);
+		json.len = 0;
+		assert_int_equal(shm_lookup(s, &keys[i], 0, &v, &json), 0);
+		assert_string_equal(v.service, "S");
+		/* "us-east/zone-1/s/" + instance */
+		assert_int_equal(strlen(v.display), lens[i] + 7);
+		assert_memory_equal(json.data, "{\"k\":1}", 7);
+		/* Without json only the slot is read: no names. */
+		assert_int_equal(shm_lookup(s, &keys[i], 0, &v, NULL), 0);
+		assert_string_equal(v.service, "");
+		assert_string_equal(v.display, "");
+		assert_false(v.expired);
+	}
+	struct seen x;
+	for (int with_json = 0; with_json < 2; with_json++) {
+		memset(&x, 0, sizeof(x));
+		assert_int_equal(shm_lookup_batch(s, keys, N + 1, 0, with_json, batch_seen, &x), 0);
+		for (size_t i = 0; i < N; i++) {
+			assert_int_equal(x.rc[i], 0);
+			assert_string_equal(x.service[i], with_json ? "S" : "");
+			assert_int_equal(x.json_len[i], with_json ? 7 : 0);
+		}
+		assert_int_equal(x.rc[N], -ENOENT);
+	}
+	/* The same instance re-registered under another spelling of its
+	 * service moves to that service; the blob names the new spelling. */
+	shm_instance_in_t in = inst("s", ids[N - 1], "{\"k\":2}");
+	assert_int_equal(shm_register(s, &in), 0);
+	json.len = 0;
+	assert_int_equal(shm_lookup(s, &keys[N - 1], 0, &v, &json), 0);
+	assert_string_equal(v.service, "s");
+	assert_check(s);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(shm_unregister(s, &keys[i], 0), 0);
+	shm_reap_result_t r;
+	assert_int_equal(shm_reap(s, 0, &r), 0);
+	assert_int_equal(r.evicted_removed, N);
+	assert_check(s);
+	shm_buf_free(&json);
+	close_region(s);
+}
+
 static void test_validation_errors(void **state)
 {
 	shm_t *s = open_fresh(100, 0);
@@ -321,7 +471,7 @@ static void test_services(void **state)
 	assert_int_equal(shm_service_read(s, S("Alpha"), &out, &info), 0);
 	assert_int_equal(info.count, 2);
 	assert_true(strcmp(out.data, "[{\"i\":2},{\"i\":1}]") == 0 ||
-		    strcmp(out.data, "[{\"i\":1},{\"i\":2}]") == 0);
+	            strcmp(out.data, "[{\"i\":1},{\"i\":2}]") == 0);
 	out.len = 0;
 	assert_int_equal(shm_service_read(s, S("alpha"), &out, &info), 0);
 	assert_int_equal(info.count, 1);
@@ -340,7 +490,7 @@ static void test_services(void **state)
 }
 
 static int count_services(void *ctx, const char *service, size_t len,
-			  const shm_service_info_t *info)
+                          const shm_service_info_t *info)
 {
 	(*(int *)ctx) += (int)info->count;
 	assert_int_equal(strlen(service), len);
@@ -348,7 +498,7 @@ static int count_services(void *ctx, const char *service, size_t len,
 }
 
 static int count_instances(void *ctx, const shm_instance_view_t *view, const char *json,
-			   size_t json_len)
+                           size_t json_len)
 {
 	(*(int *)ctx)++;
 	assert_true(json_len > 0 && json[0] == '{');
@@ -653,7 +803,7 @@ static int collect_renewals(void *ctx, const shm_key_t *k, uint64_t renewal_ms)
 	char *out = ctx;
 	size_t n = strlen(out);
 	snprintf(out + n, 256 - n, "%.*s/%.*s/%.*s;", (int)k->region.len, k->region.ptr,
-		 (int)k->service.len, k->service.ptr, (int)k->instance.len, k->instance.ptr);
+	         (int)k->service.len, k->service.ptr, (int)k->instance.len, k->instance.ptr);
 	assert_true(renewal_ms > 0);
 	return 0;
 }
@@ -776,25 +926,27 @@ int main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "--attach-child") == 0)
 		return attach_child(argv[2], atoi(argv[3]));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_register_lookup_case),
-		cmocka_unit_test(test_validation_errors),
-		cmocka_unit_test(test_heartbeat),
-		cmocka_unit_test(test_unregister_and_reap),
-		cmocka_unit_test(test_expiry_and_self_preservation),
-		cmocka_unit_test(test_self_preservation_disabled),
-		cmocka_unit_test(test_services),
-		cmocka_unit_test(test_foreach),
-		cmocka_unit_test(test_changelog_overrun),
-		cmocka_unit_test(test_capacity),
-		cmocka_unit_test(test_index_growth_and_churn),
-		cmocka_unit_test(test_reap_large_registry),
-		cmocka_unit_test(test_attach_and_layout),
-		cmocka_unit_test(test_repair_after_writer_death),
-		cmocka_unit_test(test_procs_and_counters),
-		cmocka_unit_test(test_extend_leases),
-		cmocka_unit_test(test_remote_renewals),
-		cmocka_unit_test(test_node_and_peers),
-		cmocka_unit_test(test_exec_attach),
+	    cmocka_unit_test(test_register_lookup_case),
+	    cmocka_unit_test(test_make_key_random),
+	    cmocka_unit_test(test_key_lengths_and_batches),
+	    cmocka_unit_test(test_validation_errors),
+	    cmocka_unit_test(test_heartbeat),
+	    cmocka_unit_test(test_unregister_and_reap),
+	    cmocka_unit_test(test_expiry_and_self_preservation),
+	    cmocka_unit_test(test_self_preservation_disabled),
+	    cmocka_unit_test(test_services),
+	    cmocka_unit_test(test_foreach),
+	    cmocka_unit_test(test_changelog_overrun),
+	    cmocka_unit_test(test_capacity),
+	    cmocka_unit_test(test_index_growth_and_churn),
+	    cmocka_unit_test(test_reap_large_registry),
+	    cmocka_unit_test(test_attach_and_layout),
+	    cmocka_unit_test(test_repair_after_writer_death),
+	    cmocka_unit_test(test_procs_and_counters),
+	    cmocka_unit_test(test_extend_leases),
+	    cmocka_unit_test(test_remote_renewals),
+	    cmocka_unit_test(test_node_and_peers),
+	    cmocka_unit_test(test_exec_attach),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	shm_destroy(region_name); /* a failed test leaves its region behind */
