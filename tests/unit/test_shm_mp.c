@@ -158,6 +158,20 @@ static int check_array(const char *p, size_t n)
 	return 0;
 }
 
+/* A batch lookup's callback: every instance found is whole. */
+static int batch_check(void *ctx, size_t i, int rc, const shm_instance_view_t *v,
+		       const char *json, size_t json_len)
+{
+	uint64_t *busy = ctx;
+	if (rc == -EBUSY)
+		(*busy)++;
+	else if (rc && rc != -ENOENT)
+		_exit(35);
+	else if (rc == 0 && (v->slot == UINT32_MAX || (json && !json_ok(json, json_len))))
+		_exit(36);
+	return 0;
+}
+
 static void reader_loop(uint64_t until, int out_fd)
 {
 	shm_t *s;
@@ -185,10 +199,19 @@ static void reader_loop(uint64_t until, int out_fd)
 			_exit(33);
 		if (rc == -EBUSY)
 			busy++;
+		/* The batched lookups, with and without the JSON. */
+		char ids[8][32];
+		shm_key_t keys[8];
+		for (int j = 0; j < 8; j++) {
+			snprintf(ids[j], sizeof(ids[j]), "w%d-%d", rand() % 2, rand() % 200);
+			keys[j] = (shm_key_t){S("us-east"), S("svc-a"), S(ids[j])};
+		}
+		if (shm_lookup_batch(s, keys, 8, 0, rand() % 2, batch_check, &busy))
+			_exit(37);
 		uint64_t dt = now_ns() - t0;
 		if (dt > max_ns)
 			max_ns = dt;
-		reads += 2;
+		reads += 10;
 	}
 	char line[128];
 	int n = snprintf(line, sizeof(line), "%llu %llu %llu\n", (unsigned long long)reads,
