@@ -11,10 +11,12 @@
  *
  * Bootstrap (API.md §A, §4.8): the master marks a node with peers
  * `starting`.  It becomes `up` once a complete snapshot from one peer is
- * applied, or once [cluster] bootstrap_timeout_ms has passed without any
- * peer that is reachable, up and still to send its snapshot (every peer
- * unreachable, or a new cluster whose nodes all start together and sent
- * each other partial snapshots while starting).  A peer that is up but never
+ * applied; or once every peer is reachable and has had its snapshot applied
+ * here, complete or partial (nodes that start together send each other
+ * partial snapshots: then this node holds what every node holds, and
+ * nobody has more to wait for); or once [cluster] bootstrap_timeout_ms has
+ * passed without any peer that is up, connected to us and still to send its
+ * snapshot (some peer unreachable, or one that reaches us only one way).  A peer that is up but never
  * sends its snapshot cannot hold the node back for more than
  * REPL_BOOTSTRAP_MAX_MS.  A respawned replicator finds the node up and
  * leaves it so.
@@ -56,7 +58,7 @@ static void main__up(repl_t *r, const char *why)
 void repl_bootstrap_check(repl_t *r, uint64_t now)
 {
 	char why[160];
-	bool up_peer = false;
+	bool up_peer = false, all_applied = true;
 
 	if (!r->bootstrapping)
 		return;
@@ -67,10 +69,18 @@ void repl_bootstrap_check(repl_t *r, uint64_t now)
 			main__up(r, why);
 			return;
 		}
-		/* A peer that is up and has not sent its snapshot yet is worth
-		 * waiting for; one whose (partial) snapshot is applied is not. */
-		up_peer |=
-		    repl_peer_reachable(p, now) && p->node_state == SHM_NODE_UP && !p->rx_valid;
+		/* A peer that is up, connected to us (its snapshot comes on its
+		 * own connection) and has not sent its snapshot yet is worth
+		 * waiting for; one whose (partial) snapshot is applied is not,
+		 * nor one that cannot reach us (it would never come). */
+		bool can_send = p->in && p->in->hs == REPL_HS_READY;
+		up_peer |= repl_peer_reachable(p, now) && can_send && p->node_state == SHM_NODE_UP &&
+		           !p->rx_valid;
+		all_applied = all_applied && repl_peer_reachable(p, now) && p->rx_valid;
+	}
+	if (all_applied) {
+		main__up(r, "every peer's snapshot applied");
+		return;
 	}
 	uint64_t waited = now - r->start_ms;
 	uint64_t limit = r->cfg->bootstrap_timeout_ms;

@@ -143,10 +143,8 @@ static void rx__snap_end(repl_conn_t *c, repl_peer_t *p, const repl_msg_t *m)
 	p->rx_valid = true;
 	p->rx_inc = c->peer_inc;
 	p->rx_applied = m->u[0];
-	if (p->snapshot_complete) {
-		p->bootstrapped_from = true;
-		repl_bootstrap_check(c->r, repl_mono_ms());
-	}
+	p->bootstrapped_from |= p->snapshot_complete;
+	repl_bootstrap_check(c->r, repl_mono_ms());
 	log_info("peer %s: applied its %s snapshot (%llu instances)", p->cfg->name,
 	         p->snapshot_complete ? "complete" : "partial",
 	         (unsigned long long)p->snapshot_count);

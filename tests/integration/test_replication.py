@@ -231,3 +231,52 @@ def test_cut_off_node_heals_through_anti_entropy(tmp_path):
         wait_ids(c[1], svc, ["from-cut-off", "to-cut-off"], timeout=10.0)
     finally:
         c.finish()
+
+
+# --------------------------------------------------------- bootstrap ---
+
+SLOW_BOOTSTRAP = {"bootstrap_timeout_ms": "120000"}
+
+
+def came_up_by_snapshots(node):
+    log = node.read_log()
+    return ("node is up: every peer's snapshot applied" in log
+            or "node is up: bootstrapped from peer" in log)
+
+
+def test_nodes_started_together_come_up_without_waiting_for_the_timeout(tmp_path):
+    """A new cluster whose nodes start together: each applies the others'
+    partial snapshots and comes up then, not after bootstrap_timeout_ms
+    (120 s here; start() waits at most 15 s per node)."""
+    c = Cluster(str(tmp_path), 3, cluster=SLOW_BOOTSTRAP).start()
+    try:
+        for node in c:
+            assert came_up_by_snapshots(node), node.read_log()[-2000:]
+        svc = uniq("together")
+        assert_ok(register(c[2], inst(svc, "a")))
+        wait_everywhere(c, svc, ["a"])
+    finally:
+        c.finish()
+
+
+def test_a_peer_not_started_keeps_the_others_starting(tmp_path):
+    """Two of three nodes run and have each other's snapshots; the third may
+    be up elsewhere with data, so they stay starting (no timeout within the
+    test) until it comes, and then all three come up."""
+    c = Cluster(str(tmp_path), 3, cluster=SLOW_BOOTSTRAP)
+    try:
+        c[0].start()
+        c[1].start()
+        for a, b in ((c[0], c[1]), (c[1], c[0])):
+            wait_for(lambda: "peer %s: applied its partial snapshot" % b.name in a.read_log(),
+                     15.0, what="%s to apply %s's snapshot" % (a.name, b.name))
+        for node in (c[0], c[1]):
+            assert node.get("/ready")[0] == 503
+            body = node.api("/artemis/api/status/node.json", {})
+            assert body["nodeStatus"]["status"] == "starting", body
+        c[2].start()
+        for node in c:
+            node.wait_ready()
+            assert came_up_by_snapshots(node), node.read_log()[-2000:]
+    finally:
+        c.finish()
