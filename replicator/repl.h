@@ -84,6 +84,11 @@ struct repl_conn {
 	uint64_t renew_since;   /* wall ms: renewals after this go next */
 	uint64_t lag_version;   /* a CHANGE whose ACK measures the lag */
 	uint64_t lag_change_ms; /* when that change was made */
+	/* a snapshot being sent, in installments as the socket drains: the
+	 * stream, renewals and pull answers wait until its SNAP_END */
+	bool snap_active, snap_complete;
+	uint32_t snap_next; /* slot the walk goes on from */
+	uint64_t snap_head, snap_sent, snap_rounds;
 	/* services the peer PULLed, and those whose PULL_END came: served and
 	 * swept in one registry walk after each read (snapshot.c) */
 	shm_buf_t pulls, sweeps; /* NUL-separated names */
@@ -162,7 +167,8 @@ void repl_on_fetch(repl_conn_t *c, const repl_msg_t *m);
 void repl_on_ack(repl_conn_t *c, const repl_msg_t *m);
 
 /* snapshot.c */
-int repl_snapshot_send(repl_conn_t *c);
+int repl_snapshot_send(repl_conn_t *c);     /* starts one (SNAP_BEGIN and what fits) */
+int repl_snapshot_continue(repl_conn_t *c); /* the next installment, SNAP_END at the end */
 int repl_record_send(repl_conn_t *c, uint64_t origin_ms, const char *json, size_t len);
 /* Remember a PULL / PULL_END; repl_pulls_flush serves and sweeps them all
  * with one walk of the registry each. */

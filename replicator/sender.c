@@ -20,6 +20,8 @@
  *
  * A connection whose output is above REPL_OUT_HIGH is skipped until it
  * drains: the cursor waits in the change log instead of memory growing.
+ * A snapshot goes out the same way, an installment per tick (snapshot.c);
+ * the connection streams nothing else until its end.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,9 +30,17 @@
 #include "artemis/log.h"
 #include "repl.h"
 
-static bool sender__live(const repl_conn_t *c)
+/* Streaming to its peer (SYNC keeps going during a snapshot: the receiver
+ * answers with ACK, which keeps the connection alive). */
+static bool sender__open(const repl_conn_t *c)
 {
 	return c->outbound && !c->dead && !c->closing && c->hs == REPL_HS_READY && c->streaming;
+}
+
+/* ... and not in the middle of a snapshot: changes and renewals wait. */
+static bool sender__live(const repl_conn_t *c)
+{
+	return sender__open(c) && !c->snap_active;
 }
 
 void repl_sender_start(repl_conn_t *c, uint64_t inc, uint64_t version)
@@ -98,9 +108,12 @@ static void sender__stream(repl_conn_t *c)
 
 void repl_sender_tick(repl_t *r)
 {
-	for (repl_conn_t *c = r->conns; c; c = c->next)
+	for (repl_conn_t *c = r->conns; c; c = c->next) {
+		if (c->snap_active && sender__open(c))
+			repl_snapshot_continue(c);
 		if (sender__live(c))
 			sender__stream(c);
+	}
 }
 
 /* ---- Renewals ------------------------------------------------------------- */
@@ -221,7 +234,7 @@ void repl_sync_tick(repl_t *r)
 	repl_enc_t *e = &r->enc;
 
 	for (repl_conn_t *c = r->conns; c; c = c->next) {
-		if (!sender__live(c))
+		if (!sender__open(c))
 			continue;
 		int rc = repl_enc_begin(e, REPL_SYNC, 3);
 		rc = rc ? rc : repl_enc_u(e, c->cur.next ? c->cur.next - 1 : 0);

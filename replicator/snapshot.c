@@ -4,10 +4,13 @@
  *
  * A snapshot is SNAP_BEGIN(head, complete), one RECORD per live instance
  * this node holds (whatever its origin: a restarted peer gets back what it
- * had, as Java's bootstrap imports everything), SNAP_END(head), queued in
- * one walk of the registry.  The
+ * had, as Java's bootstrap imports everything), SNAP_END(head), sent in
+ * installments of one walk of the registry: the walk stops while the
+ * connection's output is above REPL_OUT_HIGH and goes on at the next tick
+ * (sender.c), so a snapshot holds at most that much memory per peer.  The
  * sender's cursor is moved to the head first, so what changes during the
- * walk is streamed after it (a record sent twice is harmless).  A snapshot
+ * walk is streamed after SNAP_END (a record sent twice is harmless); the
+ * stream, renewals and pull answers wait until then.  A snapshot
  * is `complete` only from a node that is up; a starting node's is applied
  * but neither sweeps nor bootstraps anyone.
  *
@@ -20,8 +23,8 @@
  * by another: shm_instances_foreach visits every slot whatever the
  * service, so a walk per service would cost services x instances.
  *
- * Memory: a snapshot queues about the registry's JSON size for that peer
- * until the socket takes it (tens of MB per 100,000 instances).
+ * Memory: REPL_OUT_HIGH (8 MiB) plus one record per peer being sent a
+ * snapshot, whatever the registry's size.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -44,7 +47,10 @@ typedef struct {
 	repl_conn_t *c;
 	uint64_t n;
 	int rc;
+	bool pause; /* stop when the output is full (a snapshot's installments) */
 } snap_walk_t;
+
+#define SNAP_PAUSED 2 /* the walk stopped for the socket to drain */
 
 static int snap__record(void *ctx, const shm_instance_view_t *view, const char *json,
                         size_t json_len)
@@ -55,6 +61,8 @@ static int snap__record(void *ctx, const shm_instance_view_t *view, const char *
 	 * themselves (worker/api_replication.c). */
 	if (view->evicted || view->expired || view->origin == REPL_HTTP_ORIGIN)
 		return 0;
+	if (w->pause && repl_conn_busy(w->c))
+		return SNAP_PAUSED;
 	w->rc = repl_record_send(w->c, view->origin_ms, json, json_len);
 	w->n += w->rc == 0;
 	return w->rc == -EPIPE; /* the connection went away */
@@ -74,26 +82,47 @@ static int snap__marker(repl_conn_t *c, int type, uint64_t version, int extra, u
 int repl_snapshot_send(repl_conn_t *c)
 {
 	repl_t *r = c->r;
-	snap_walk_t w = {c, 0, 0};
-	bool complete = shm_node_state(r->shm) == SHM_NODE_UP;
 
+	c->snap_complete = shm_node_state(r->shm) == SHM_NODE_UP;
 	shm_cursor_init(r->shm, &c->cur);
-	uint64_t head = c->cur.next - 1;
-	int rc = snap__marker(c, REPL_SNAP_BEGIN, head, 1, complete);
+	c->snap_head = c->cur.next - 1;
+	c->snap_next = 0;
+	c->snap_sent = 0;
+	c->snap_rounds = 0;
+	c->snap_active = true;
+	int rc = snap__marker(c, REPL_SNAP_BEGIN, c->snap_head, 1, c->snap_complete);
+	return rc ? rc : repl_snapshot_continue(c);
+}
+
+int repl_snapshot_continue(repl_conn_t *c)
+{
+	repl_t *r = c->r;
+	snap_walk_t w = {c, 0, 0, true};
+
+	if (!c->snap_active || repl_conn_busy(c))
+		return 0;
+	int rc = shm_instances_walk(r->shm, &c->snap_next, shm_now_ms(), snap__record, &w);
+	c->snap_sent += w.n;
+	c->snap_rounds++;
+	if (rc == SNAP_PAUSED)
+		return 0;
+	if (w.rc)
+		rc = w.rc; /* a send failed (the walk stopped there) */
 	if (rc == 0)
-		rc = shm_instances_foreach(r->shm, NULL, shm_now_ms(), snap__record, &w);
-	rc = rc ? rc : w.rc;
-	if (rc == 0)
-		rc = snap__marker(c, REPL_SNAP_END, head, 0, 0);
-	if (rc < 0) {
+		rc = snap__marker(c, REPL_SNAP_END, c->snap_head, 0, 0);
+	c->snap_active = false;
+	if (rc != 0) {
 		log_warn("peer %s: snapshot not sent: %s", repl_peer_name(r, c->peer),
 		         strerror(-rc));
 		repl_conn_close(c, "snapshot failed");
 		return rc;
 	}
-	log_info("peer %s: sent a %s snapshot of %llu instances (version %llu)",
-	         repl_peer_name(r, c->peer), complete ? "complete" : "partial (starting)",
-	         (unsigned long long)w.n, (unsigned long long)head);
+	log_info("peer %s: sent a %s snapshot of %llu instances (version %llu) in %llu "
+	         "installment%s",
+	         repl_peer_name(r, c->peer), c->snap_complete ? "complete" : "partial (starting)",
+	         (unsigned long long)c->snap_sent, (unsigned long long)c->snap_head,
+	         (unsigned long long)c->snap_rounds, c->snap_rounds == 1 ? "" : "s");
+	repl_pulls_flush(c); /* pulls that came meanwhile */
 	return 0;
 }
 
@@ -169,7 +198,7 @@ static void pull__serve(repl_conn_t *c)
 {
 	repl_enc_t *e = &c->r->enc;
 	snap_set_t set;
-	pull_walk_t pw = {{c, 0, 0}, &set};
+	pull_walk_t pw = {{c, 0, 0, false}, &set};
 
 	if (snap__set(&c->pulls, &set) < 0)
 		return;
@@ -187,7 +216,8 @@ static void repl_sweep(repl_t *r, int peer, const snap_set_t *set, uint64_t mark
 
 void repl_pulls_flush(repl_conn_t *c)
 {
-	if (c->pulls.len) {
+	/* Pull answers go after a snapshot being sent, not inside it. */
+	if (c->pulls.len && !c->snap_active) {
 		pull__serve(c);
 		shm_buf_free(&c->pulls);
 	}

@@ -659,13 +659,28 @@ int shm_instances_foreach(shm_t *s, const shm_str_t *service, uint64_t now_ms, s
 			rc = visit_slot(s, ids[i], service, now_ms, fn, ctx, &json);
 		free(ids);
 	} else {
-		uint32_t bump = ck_pr_load_32(&s->hdr->slot_bump);
-		if (bump > s->hdr->max_instances)
-			bump = s->hdr->max_instances;
-		for (uint32_t id = 0; id < bump && rc == 0; id++)
-			if (ck_pr_load_8(&s->slots[id].state) == SLOT_LIVE)
-				rc = visit_slot(s, id, NULL, now_ms, fn, ctx, &json);
+		uint32_t next = 0;
+		rc = shm_instances_walk(s, &next, now_ms, fn, ctx);
 	}
+	shm_buf_free(&json);
+	return rc;
+}
+
+int shm_instances_walk(shm_t *s, uint32_t *next, uint64_t now_ms, shm_instance_fn fn, void *ctx)
+{
+	shm_buf_t json = {0};
+	int rc = 0;
+	uint32_t bump = ck_pr_load_32(&s->hdr->slot_bump);
+	if (bump > s->hdr->max_instances)
+		bump = s->hdr->max_instances;
+	uint32_t id = *next;
+	for (; id < bump; id++) {
+		if (ck_pr_load_8(&s->slots[id].state) != SLOT_LIVE)
+			continue;
+		if ((rc = visit_slot(s, id, NULL, now_ms, fn, ctx, &json)))
+			break;
+	}
+	*next = id;
 	shm_buf_free(&json);
 	return rc;
 }

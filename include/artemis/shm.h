@@ -324,6 +324,12 @@ typedef int (*shm_instance_fn)(void *ctx, const shm_instance_view_t *view, const
                                size_t json_len);
 int shm_instances_foreach(shm_t *shm, const shm_str_t *service, uint64_t now_ms, shm_instance_fn fn,
                           void *ctx);
+/* The whole-registry walk of shm_instances_foreach in installments: visits
+ * the instances from slot *next on.  When fn returns non-zero the walk stops
+ * there, *next names that instance's slot (so the next call visits it
+ * again) and fn's value is returned; 0 means the walk reached the end. */
+int shm_instances_walk(shm_t *shm, uint32_t *next, uint64_t now_ms, shm_instance_fn fn,
+                       void *ctx);
 
 /* ---- Change log ------------------------------------------------------- */
 

@@ -9,6 +9,7 @@ clusters.  Timers are short (cluster_util.FAST), the lease TTL is the
 """
 
 import os
+import re
 import signal
 import time
 
@@ -278,5 +279,35 @@ def test_a_peer_not_started_keeps_the_others_starting(tmp_path):
         for node in c:
             node.wait_ready()
             assert came_up_by_snapshots(node), node.read_log()[-2000:]
+    finally:
+        c.finish()
+
+
+def test_large_snapshot_goes_out_in_installments(tmp_path):
+    """A snapshot larger than what a connection may queue (8 MiB) is sent
+    as the socket drains and arrives whole: 12,000 instances of ~1 KiB."""
+    c = Cluster(str(tmp_path), 2)
+    try:
+        c[0].start()
+        c[0].wait_ready()  # its peer is not running: up after the 1 s timeout
+        services = [uniq("big") for _ in range(4)]
+        meta = {"k%d" % i: "v" * 90 for i in range(10)}
+        for svc in services:
+            ids = ["i-%05d" % i for i in range(3000)]
+            for k in range(0, len(ids), 200):
+                assert_ok(register(c[0], *[inst(svc, i, metadata=meta) for i in ids[k:k + 200]]))
+        c[1].start()
+        c[1].wait_ready()
+        assert "bootstrapped from peer %s" % c[0].name in c[1].read_log()
+        sent = re.search(r"sent a complete snapshot of 12000 instances \(version \d+\) in "
+                         r"(\d+) installments", c[0].read_log())
+        assert sent and int(sent.group(1)) > 1, c[0].read_log()[-2000:]
+        for svc in services:
+            wait_for(lambda: len(instance_ids(c[1], svc)) == 3000, 10.0,
+                     what="3000 instances of %s on the new node" % svc)
+        # The stream goes on after the snapshot.
+        assert_ok(register(c[0], inst(services[0], "after")))
+        wait_for(lambda: "after" in instance_ids(c[1], services[0]), 10.0,
+                 what="a change after the snapshot")
     finally:
         c.finish()

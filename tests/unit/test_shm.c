@@ -506,6 +506,24 @@ static int count_instances(void *ctx, const shm_instance_view_t *view, const cha
 	return 0;
 }
 
+struct installments {
+	int budget, taken;
+	int seen[10];
+};
+
+/* Take up to `budget` instances, then ask the walk to stop (7). */
+static int take_some(void *ctx, const shm_instance_view_t *view, const char *json,
+                     size_t json_len)
+{
+	struct installments *x = ctx;
+	if (x->budget == 0)
+		return 7;
+	x->budget--;
+	x->taken++;
+	x->seen[atoi(strrchr(view->display, '/') + 1)]++; /* ".../<id>" */
+	return 0;
+}
+
 static void test_foreach(void **state)
 {
 	shm_t *s = open_fresh(100, 0);
@@ -525,6 +543,22 @@ static void test_foreach(void **state)
 	shm_str_t odd = S("odd");
 	assert_int_equal(shm_instances_foreach(s, &odd, 0, count_instances, &n), 0);
 	assert_int_equal(n, 5);
+
+	/* In installments: stopped every third visit, resumed at the slot it
+	 * stopped on; every instance is taken exactly once. */
+	struct installments x = {0};
+	uint32_t next = 0;
+	int calls = 0, rc;
+	while ((rc = shm_instances_walk(s, &next, 0, take_some, &x)) != 0) {
+		assert_int_equal(rc, 7);
+		x.budget = 3;
+		calls++;
+		assert_true(calls < 20);
+	}
+	assert_int_equal(calls, 4); /* 0 (budget 0), 3, 3, 3, then the last 1 */
+	assert_int_equal(x.taken, 10);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(x.seen[i], 1);
 	close_region(s);
 }
 
