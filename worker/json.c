@@ -727,10 +727,15 @@ static bool json__number(json__scan_t *s, bool *is_int)
 			p++;
 		if (p >= s->end || *p < '0' || *p > '9')
 			return false;
+		const char *digits = p;
 		while (p < s->end && *p >= '0' && *p <= '9')
 			p++;
+		/* 8e7010 overflows a double, which jansson refuses: its call. */
+		if (p - digits > 2)
+			return false;
 	}
-	/* Long numbers may overflow where jansson refuses them: its call. */
+	/* Long numbers may overflow where jansson refuses them: its call
+	 * (15 characters with an exponent of two digits stay below 1e113). */
 	if (p - s->p > 15)
 		return false;
 	s->p = p;
