@@ -432,7 +432,7 @@ static int peer__resolve(const char *hostport, struct sockaddr_storage *ss, sock
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
-	if (getaddrinfo(host[0] && strcmp(host, "*") ? host : NULL, portstr, &hints, &res) != 0 ||
+	if (getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, portstr, &hints, &res) != 0 ||
 	    res == NULL)
 		return -EHOSTUNREACH;
 	memcpy(ss, res->ai_addr, res->ai_addrlen);

@@ -422,7 +422,7 @@ int shm_unregister(shm_t *s, const shm_key_t *key, uint8_t origin)
 		struct shm_slot_sh *sl = shm__slot(s, id);
 		uint64_t w, ttl;
 		int mgr;
-		while ((rc = read_lease(s, id, hash, k, len, &w, &ttl, &mgr)) == 0) {
+		while (read_lease(s, id, hash, k, len, &w, &ttl, &mgr) == 0) {
 			if (lease_evicted(w))
 				return 0;
 			ck_pr_store_8(&sl->evict_origin, origin);
