@@ -180,6 +180,20 @@ static bool check_services(shm_t *s, struct chk *c)
 	if (total != h->live)
 		return fail(c, "services list %llu instances, %u live", (unsigned long long)total,
 		            h->live);
+	/* Each entry once in the service index (found above), nothing else
+	 * but empty slots and tombstones of renamed entries. */
+	uint32_t listed = 0;
+	for (uint32_t pos = 0; pos < h->svc_index_size; pos++) {
+		uint32_t e = s->svc_index[pos];
+		if (e == 0 || e == UINT32_MAX)
+			continue;
+		if (e > h->svc_used)
+			return fail(c, "service index slot %u names entry %u of %u", pos, e - 1,
+			            h->svc_used);
+		listed++;
+	}
+	if (listed != h->svc_used)
+		return fail(c, "service index lists %u entries, %u in use", listed, h->svc_used);
 	return true;
 }
 

@@ -3,10 +3,14 @@
  *
  * Services are keyed by their exact-case serviceId (API.md §8 trap 6: the
  * per-service map, lookup and subscriptions are exact-case; only the lease
- * identity ignores case).  An entry is never removed: its count drops to 0
- * and discovery treats it as absent, so an entry's index and name never
- * change and readers can hold indices without validation.  The service
- * index (svc_index) maps name hash -> entry + 1, published after the entry.
+ * identity ignores case).  An entry whose count drops to 0 stays (discovery
+ * treats it as absent) until the table is full; then a new name reuses an
+ * empty entry whose last change has left the change log (no record names
+ * its index any more), renamed inside its sequence.  So a reader that
+ * found an entry by name checks the name again under the sequence
+ * (read_checked).  The service index (svc_index) maps name hash -> entry
+ * + 1, published after the entry; a renamed entry's old slot becomes
+ * SVC_TOMB, which probes pass and inserts reuse.
  *
  * A service's instances form a doubly linked list through the slots
  * (svc_next / svc_prev).  Every change to the list, the count, or to any
@@ -21,9 +25,17 @@
 
 #include "shm_int.h"
 
+#define SVC_TOMB UINT32_MAX
+
 static uint64_t name_hash(shm_str_t name)
 {
 	return shm__hash(name.ptr, name.len);
+}
+
+static bool name_is(const struct shm_service_sh *sv, shm_str_t name)
+{
+	return ck_pr_load_32((uint32_t *)&sv->name_len) == name.len &&
+	       memcmp(sv->name, name.ptr, name.len) == 0;
 }
 
 /* Lock-free: entry index of the exact name, or -ENOENT. */
@@ -38,8 +50,8 @@ static int service_find(shm_t *s, shm_str_t name, uint64_t hash, uint32_t *idx)
 			return -ENOENT;
 		ck_pr_fence_load();
 		uint32_t i = e - 1;
-		if (i >= h->max_services)
-			return -ENOENT;
+		if (e == SVC_TOMB || i >= h->max_services)
+			continue;
 		const struct shm_service_sh *sv = &s->services[i];
 		if (sv->hash == hash && sv->name_len == name.len &&
 		    memcmp(sv->name, name.ptr, name.len) == 0) {
@@ -48,6 +60,54 @@ static int service_find(shm_t *s, shm_str_t name, uint64_t hash, uint32_t *idx)
 		}
 	}
 	return -ENOENT;
+}
+
+/* (L) Publish entry i under `hash` in the service index. */
+static void index_put(shm_t *s, uint64_t hash, uint32_t i)
+{
+	uint32_t mask = s->hdr->svc_index_size - 1;
+	uint32_t pos = (uint32_t)hash & mask;
+	while (s->svc_index[pos] != 0 && s->svc_index[pos] != SVC_TOMB)
+		pos = (pos + 1) & mask;
+	ck_pr_store_32(&s->svc_index[pos], i + 1);
+}
+
+/* (L) An entry a new name may take over: empty, and its last change (so
+ * every change naming it) overwritten in the change log.  -ENOSPC if none. */
+static int reclaimable(shm_t *s, uint32_t *idx)
+{
+	struct shm_header_sh *h = s->hdr;
+	for (uint32_t i = 0; i < h->svc_used; i++) {
+		const struct shm_service_sh *sv = &s->services[i];
+		if (sv->count == 0 && sv->head == SHM_NONE &&
+		    h->head >= sv->version + h->changelog_size) {
+			*idx = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+/* (L) Rename empty entry i to `name`: its index slot becomes a tombstone,
+ * the name changes inside its sequence, then the new name is published. */
+static void rename_entry(shm_t *s, uint32_t i, shm_str_t name, uint64_t hash)
+{
+	struct shm_service_sh *sv = &s->services[i];
+	uint32_t mask = s->hdr->svc_index_size - 1;
+	uint32_t pos = (uint32_t)sv->hash & mask;
+	for (uint32_t n = 0; n <= mask && s->svc_index[pos] != 0; n++, pos = (pos + 1) & mask) {
+		if (s->svc_index[pos] == i + 1) {
+			ck_pr_store_32(&s->svc_index[pos], SVC_TOMB);
+			break;
+		}
+	}
+	ck_sequence_write_begin(&sv->seq);
+	memset(sv->name, 0, sizeof(sv->name));
+	memcpy(sv->name, name.ptr, name.len);
+	sv->name_len = (uint32_t)name.len;
+	sv->hash = hash;
+	ck_sequence_write_end(&sv->seq);
+	index_put(s, hash, i);
 }
 
 /* (L when create) */
@@ -60,8 +120,12 @@ int shm__service_get(shm_t *s, shm_str_t name, bool create, uint32_t *idx)
 	if (rc == 0 || !create)
 		return rc;
 	struct shm_header_sh *h = s->hdr;
-	if (h->svc_used >= h->max_services)
-		return -ENOSPC;
+	if (h->svc_used >= h->max_services) {
+		if ((rc = reclaimable(s, idx)))
+			return rc;
+		rename_entry(s, *idx, name, hash);
+		return 0;
+	}
 	uint32_t i = h->svc_used;
 	struct shm_service_sh *sv = &s->services[i];
 	memset(sv, 0, sizeof(*sv));
@@ -70,11 +134,7 @@ int shm__service_get(shm_t *s, shm_str_t name, bool create, uint32_t *idx)
 	sv->hash = hash;
 	ck_pr_fence_store();
 	h->svc_used = i + 1;
-	uint32_t mask = h->svc_index_size - 1;
-	uint32_t pos = (uint32_t)hash & mask;
-	while (s->svc_index[pos] != 0)
-		pos = (pos + 1) & mask;
-	ck_pr_store_32(&s->svc_index[pos], i + 1);
+	index_put(s, hash, i);
 	*idx = i;
 	return 0;
 }
@@ -170,8 +230,8 @@ static bool copy_json(shm_t *s, const struct shm_slot_sh *sl, shm_buf_t *out)
 	return shm_buf_append(out, (const char *)(b + 1) + skip, jl) == 0;
 }
 
-static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_buf_t *out, size_t start,
-		     shm_service_info_t *info)
+static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_str_t name, shm_buf_t *out,
+		     size_t start, shm_service_info_t *info)
 {
 	unsigned v = ck_pr_load_uint(&sv->seq.sequence);
 	ck_pr_fence_load();
@@ -180,7 +240,7 @@ static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_buf_t *out, 
 	uint32_t count = ck_pr_load_32(&sv->count);
 	uint64_t version = ck_pr_load_64(&sv->version);
 	out->len = start;
-	if (count == 0) {
+	if (count == 0 || !name_is(sv, name)) { /* empty, or renamed since found */
 		if (ck_sequence_read_retry(&sv->seq, v))
 			return -EAGAIN;
 		return -ENOENT;
@@ -220,7 +280,7 @@ int shm_service_read(shm_t *s, shm_str_t name, shm_buf_t *out, shm_service_info_
 	const struct shm_service_sh *sv = &s->services[idx];
 	size_t start = out->len;
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
-		int rc = read_once(s, sv, out, start, info);
+		int rc = read_once(s, sv, name, out, start, info);
 		if (rc != -EAGAIN) {
 			if (rc)
 				out->len = start;
@@ -234,14 +294,41 @@ int shm_service_read(shm_t *s, shm_str_t name, shm_buf_t *out, shm_service_info_
 	return -EBUSY;
 }
 
-/* A service's version and count, read under its sequence. */
-static int read_info(const struct shm_service_sh *sv, shm_service_info_t *info)
+/* A service's version and count, read under its sequence; with `name`, a
+ * renamed entry reads as empty. */
+static int read_info(const struct shm_service_sh *sv, const shm_str_t *name,
+		     shm_service_info_t *info)
 {
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		unsigned v = ck_pr_load_uint(&sv->seq.sequence);
 		ck_pr_fence_load();
 		info->version = ck_pr_load_64((uint64_t *)&sv->version);
 		info->count = ck_pr_load_32((uint32_t *)&sv->count);
+		if (name && !name_is(sv, *name))
+			info->count = 0;
+		if (!(v & 1) && !ck_sequence_read_retry(&sv->seq, v))
+			return 0;
+		shm__stall(attempt);
+	}
+	return -EBUSY;
+}
+
+/* read_info, and the name copied (NUL-terminated, SHM_MAX_SERVICE + 1
+ * bytes) under the same sequence: an entry may be renamed while the table
+ * is walked. */
+static int read_named(const struct shm_service_sh *sv, char *name, uint32_t *len,
+		      shm_service_info_t *info)
+{
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		unsigned v = ck_pr_load_uint(&sv->seq.sequence);
+		ck_pr_fence_load();
+		info->version = ck_pr_load_64((uint64_t *)&sv->version);
+		info->count = ck_pr_load_32((uint32_t *)&sv->count);
+		*len = ck_pr_load_32((uint32_t *)&sv->name_len);
+		if (*len > SHM_MAX_SERVICE)
+			*len = 0;
+		memcpy(name, sv->name, *len);
+		name[*len] = '\0';
 		if (!(v & 1) && !ck_sequence_read_retry(&sv->seq, v))
 			return 0;
 		shm__stall(attempt);
@@ -256,7 +343,7 @@ int shm_service_info(shm_t *s, shm_str_t name, shm_service_info_t *info)
 		return -ENOENT;
 	if (service_find(s, name, name_hash(name), &idx))
 		return -ENOENT;
-	int rc = read_info(&s->services[idx], info);
+	int rc = read_info(&s->services[idx], &name, info);
 	return rc ? rc : info->count ? 0 : -ENOENT;
 }
 
@@ -269,11 +356,13 @@ int shm_services_foreach(shm_t *s, shm_service_fn fn, void *ctx)
 	for (uint32_t i = 0; i < used; i++) {
 		const struct shm_service_sh *sv = &s->services[i];
 		shm_service_info_t info = {0};
-		if (read_info(sv, &info))
+		char copy[SHM_MAX_SERVICE + 1];
+		uint32_t len;
+		if (read_named(sv, copy, &len, &info))
 			return -EBUSY;
 		if (!info.count)
 			continue;
-		int rc = fn(ctx, sv->name, sv->name_len, &info);
+		int rc = fn(ctx, copy, len, &info);
 		if (rc)
 			return rc;
 	}
@@ -299,6 +388,10 @@ int shm__service_members(shm_t *s, shm_str_t name, uint32_t **ids, uint32_t *n)
 		unsigned v = ck_pr_load_uint(&sv->seq.sequence);
 		ck_pr_fence_load();
 		uint32_t count = ck_pr_load_32((uint32_t *)&sv->count);
+		if (!(v & 1) && !name_is(sv, name) && !ck_sequence_read_retry(&sv->seq, v)) {
+			free(out); /* renamed since it was found: gone */
+			return -ENOENT;
+		}
 		if (!(v & 1) && count <= max) {
 			if (count > cap) {
 				uint32_t *grown = realloc(out, sizeof(*out) * count);

@@ -562,6 +562,71 @@ static void test_foreach(void **state)
 	close_region(s);
 }
 
+/* A full service table takes over an empty entry once its last change has
+ * left the change log, and not before; the old name is gone, the others
+ * stay found, and the index stays consistent over many renames. */
+static void test_service_table_reuse(void **state)
+{
+	shm_params_t p;
+	snprintf(region_name, sizeof(region_name), "/artemis-unit-%d", (int)getpid());
+	shm_params_default(&p, region_name);
+	p.max_instances = 256;
+	p.max_services = 16;
+	p.changelog_size = 64;
+	shm_t *s = NULL;
+	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &s, NULL), 0);
+	char svc[32];
+	for (int i = 0; i < 16; i++) {
+		snprintf(svc, sizeof(svc), "Svc-%d", i);
+		shm_instance_in_t in = inst(svc, "a", "{\"a\":1}");
+		assert_int_equal(shm_register(s, &in), 0);
+	}
+	shm_instance_in_t extra = inst("New-0", "x", "{\"x\":1}");
+	assert_int_equal(shm_register(s, &extra), -ENOSPC); /* none is empty */
+	shm_buf_t out = {0};
+	shm_reap_result_t r;
+	for (int round = 0; round < 40; round++) {
+		/* Empty the service created last (Svc-0 first). */
+		char gone[32];
+		if (round == 0)
+			snprintf(gone, sizeof(gone), "Svc-0");
+		else
+			snprintf(gone, sizeof(gone), "New-%d", round - 1);
+		shm_key_t k = key("us-east", gone, round == 0 ? "a" : "x");
+		assert_int_equal(shm_unregister(s, &k, 0), 0);
+		assert_int_equal(shm_reap(s, 0, &r), 0);
+		assert_int_equal(r.evicted_removed, 1);
+		static char fresh[32];
+		snprintf(fresh, sizeof(fresh), "New-%d", round);
+		extra = inst(fresh, "x", "{\"x\":1}");
+		/* Its delete is still in the change log: not yet. */
+		assert_int_equal(shm_register(s, &extra), -ENOSPC);
+		/* 64 more changes (re-registrations elsewhere) push it out. */
+		for (int n = 0; n < 64; n++) {
+			snprintf(svc, sizeof(svc), "Svc-%d", 1 + n % 15);
+			shm_instance_in_t in = inst(svc, "a", "{\"a\":1}");
+			assert_int_equal(shm_register(s, &in), 0);
+		}
+		assert_int_equal(shm_register(s, &extra), 0);
+		out.len = 0;
+		assert_int_equal(shm_service_read(s, S(gone), &out, NULL), -ENOENT);
+		out.len = 0;
+		assert_int_equal(shm_service_read(s, extra.key.service, &out, NULL), 0);
+		assert_string_equal(out.data, "[{\"x\":1}]");
+		for (int i = 1; i < 16; i++) {
+			snprintf(svc, sizeof(svc), "Svc-%d", i);
+			out.len = 0;
+			assert_int_equal(shm_service_read(s, S(svc), &out, NULL), 0);
+		}
+		assert_check(s);
+	}
+	int total = 0;
+	assert_int_equal(shm_services_foreach(s, count_services, &total), 0);
+	assert_int_equal(total, 16);
+	shm_buf_free(&out);
+	close_region(s);
+}
+
 static void test_changelog_overrun(void **state)
 {
 	shm_t *s = open_fresh(100, 64);
@@ -970,6 +1035,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_self_preservation_disabled),
 	    cmocka_unit_test(test_services),
 	    cmocka_unit_test(test_foreach),
+	    cmocka_unit_test(test_service_table_reuse),
 	    cmocka_unit_test(test_changelog_overrun),
 	    cmocka_unit_test(test_capacity),
 	    cmocka_unit_test(test_index_growth_and_churn),
