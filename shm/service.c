@@ -294,30 +294,11 @@ int shm_service_read(shm_t *s, shm_str_t name, shm_buf_t *out, shm_service_info_
 	return -EBUSY;
 }
 
-/* A service's version and count, read under its sequence; with `name`, a
- * renamed entry reads as empty. */
-static int read_info(const struct shm_service_sh *sv, const shm_str_t *name,
-		     shm_service_info_t *info)
-{
-	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
-		unsigned v = ck_pr_load_uint(&sv->seq.sequence);
-		ck_pr_fence_load();
-		info->version = ck_pr_load_64((uint64_t *)&sv->version);
-		info->count = ck_pr_load_32((uint32_t *)&sv->count);
-		if (name && !name_is(sv, *name))
-			info->count = 0;
-		if (!(v & 1) && !ck_sequence_read_retry(&sv->seq, v))
-			return 0;
-		shm__stall(attempt);
-	}
-	return -EBUSY;
-}
-
-/* read_info, and the name copied (NUL-terminated, SHM_MAX_SERVICE + 1
- * bytes) under the same sequence: an entry may be renamed while the table
- * is walked. */
-static int read_named(const struct shm_service_sh *sv, char *name, uint32_t *len,
-		      shm_service_info_t *info)
+/* A service's version, count and name (copied NUL-terminated into `name`,
+ * SHM_MAX_SERVICE + 1 bytes), read under its sequence: an entry may be
+ * renamed between finding it and reading it, or while the table is walked. */
+static int read_entry(const struct shm_service_sh *sv, shm_service_info_t *info, char *name,
+		      uint32_t *len)
 {
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		unsigned v = ck_pr_load_uint(&sv->seq.sequence);
@@ -343,8 +324,14 @@ int shm_service_info(shm_t *s, shm_str_t name, shm_service_info_t *info)
 		return -ENOENT;
 	if (service_find(s, name, name_hash(name), &idx))
 		return -ENOENT;
-	int rc = read_info(&s->services[idx], &name, info);
-	return rc ? rc : info->count ? 0 : -ENOENT;
+	char copy[SHM_MAX_SERVICE + 1];
+	uint32_t len;
+	int rc = read_entry(&s->services[idx], info, copy, &len);
+	if (rc)
+		return rc;
+	if (len != name.len || memcmp(copy, name.ptr, len) != 0)
+		info->count = 0; /* renamed since it was found */
+	return info->count ? 0 : -ENOENT;
 }
 
 int shm_services_foreach(shm_t *s, shm_service_fn fn, void *ctx)
@@ -358,7 +345,7 @@ int shm_services_foreach(shm_t *s, shm_service_fn fn, void *ctx)
 		shm_service_info_t info = {0};
 		char copy[SHM_MAX_SERVICE + 1];
 		uint32_t len;
-		if (read_named(sv, copy, &len, &info))
+		if (read_entry(sv, &info, copy, &len))
 			return -EBUSY;
 		if (!info.count)
 			continue;
