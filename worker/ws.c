@@ -7,6 +7,7 @@
  *   /artemis/websocket/registry/heartbeat              heartbeats (ws_heartbeat.c)
  *   /artemis/websocket/discovery/instance-change       per-service push (ws_push.c)
  *   /artemis/websocket/discovery/all-instance-change   every change (ws_push.c)
+ *   /ws/registry/heartbeat, /ws/discovery/...          the 1.x paths of the same
  *   /api/v1/discovery/subscribe/{serviceId}            API.md §A: one service at once
  * From then on this file owns the socket: it answers the handshake (101,
  * or 426 for a version other than 13, 400 for a bad key, 503 while
@@ -506,6 +507,10 @@ static int ws__route(const http_request_t *req, const char **service)
 	    {"/artemis/websocket/registry/heartbeat", WS_KIND_HEARTBEAT},
 	    {"/artemis/websocket/discovery/instance-change", WS_KIND_CHANGE},
 	    {"/artemis/websocket/discovery/all-instance-change", WS_KIND_ALL},
+	    /* The 1.x paths (API.md §8 trap 3), same messages. */
+	    {"/ws/registry/heartbeat", WS_KIND_HEARTBEAT},
+	    {"/ws/discovery/instance-change", WS_KIND_CHANGE},
+	    {"/ws/discovery/all-instance-change", WS_KIND_ALL},
 	};
 	size_t plen = sizeof(WS_SUBSCRIBE_PREFIX) - 1;
 

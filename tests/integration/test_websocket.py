@@ -1,7 +1,8 @@
 """
 test_websocket.py - API.md §3 WebSocket endpoints (registry heartbeat,
 per-service instance-change, all-instance-change), ping/pong, binary frames,
-the §A subscribe alias and status/websocket/connection.json (§2.5).
+the §A subscribe alias, the 1.x paths (§8 trap 3) and
+status/websocket/connection.json (§2.5).
 Uses python3-websocket (websocket-client).
 """
 
@@ -204,6 +205,38 @@ def test_subscribe_alias(node):
         assert msg["changeType"] == "new" and msg["instance"]["serviceId"] == svc, msg
     finally:
         ws.close()
+
+
+def test_1x_paths(node):
+    """API.md §8 trap 3: the 1.x WebSocket paths answer as the 2.x ones."""
+    svc = uniq()
+    i = inst(svc, "i1")
+    register(node, i)
+    hb = ws_connect(node, "/ws/registry/heartbeat")
+    change = ws_connect(node, "/ws/discovery/instance-change")
+    every = ws_connect(node, "/ws/discovery/all-instance-change")
+    try:
+        hb.send(json.dumps({"instances": [i]}))
+        assert_ok(recv_json(hb))
+        change.send(json.dumps({"serviceId": svc, "regionId": "us-east", "zoneId": "zone-1"}))
+        k = 0
+
+        def pushed():
+            nonlocal k
+            k += 1
+            register(node, inst(svc, "n%d" % k))
+            change.settimeout(0.3)
+            try:
+                return json.loads(change.recv())
+            except websocket.WebSocketTimeoutException:
+                return None
+
+        msg = wait_for(pushed, 5.0, interval=0, what="a push on /ws/discovery/instance-change")
+        assert msg["changeType"] == "new" and msg["instance"]["serviceId"] == svc, msg
+        recv_change(every, lambda m: m.get("instance", {}).get("serviceId") == svc)
+    finally:
+        for ws in (hb, change, every):
+            ws.close()
 
 
 # --------------------------------------------------------------- status ---
