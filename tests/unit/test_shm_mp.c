@@ -6,6 +6,9 @@
  *                       instance's JSON carries a checksum of itself) and
  *                       every read returns within its retry bound (no hang:
  *                       the parent's watchdog kills a stuck child).
+ *   mp_service_reuse    a writer renaming service entries (a full table)
+ *                       under 2 readers for 2 s: a read by name never
+ *                       returns another service's instances.
  *   mp_crash_storms     200 rounds (50 under ASan) of SIGKILL at random
  *                       points in two writers and a reaper during
  *                       register/unregister storms; after each round the
@@ -420,6 +423,113 @@ static void crash_round(shm_t *s, enum expect *exp, int round)
 	}
 }
 
+/* ---- service entries renamed under readers ------------------------------- */
+
+#define REUSE_SECONDS 2
+
+/* A writer keeps the 16-entry service table full and renames entries: it
+ * empties the oldest service, pushes its delete out of the 64-record change
+ * log and registers a new service, which takes the entry over.  Each
+ * instance's JSON names its service, so a reader that got another
+ * service's instances for the name it asked would see it. */
+static void reuse_writer(uint64_t until)
+{
+	shm_t *s;
+	if (shm_attach(region_name, false, &s))
+		_exit(40);
+	char svc[32], json[64];
+	shm_reap_result_t r;
+	for (unsigned k = 16; now_ns() < until; k++) {
+		snprintf(svc, sizeof(svc), "S-%u", k - 16);
+		shm_key_t old = {S("us-east"), S(svc), S("i")};
+		if (shm_unregister(s, &old, 0) || shm_reap(s, 0, &r))
+			_exit(41);
+		for (int n = 0; n < 64; n++) {
+			snprintf(svc, sizeof(svc), "S-%u", k - 15 + (unsigned)n % 15);
+			snprintf(json, sizeof(json), "{\"svc\":\"%s\"}", svc);
+			shm_instance_in_t in = {.key = {S("us-east"), S(svc), S("i")}, .json = S(json)};
+			if (shm_register(s, &in))
+				_exit(42);
+		}
+		snprintf(svc, sizeof(svc), "S-%u", k);
+		snprintf(json, sizeof(json), "{\"svc\":\"%s\"}", svc);
+		shm_instance_in_t in = {.key = {S("us-east"), S(svc), S("i")}, .json = S(json)};
+		if (shm_register(s, &in))
+			_exit(43);
+	}
+	shm_detach(s);
+	_exit(0);
+}
+
+static void reuse_reader(uint64_t until)
+{
+	shm_t *s;
+	if (shm_attach(region_name, false, &s))
+		_exit(50);
+	shm_buf_t b = {0};
+	char svc[32], want[64];
+	unsigned found = 0;
+	while (now_ns() < until) {
+		/* Names around the ones the writer is renaming entries to. */
+		snprintf(svc, sizeof(svc), "S-%u", (unsigned)rand() % 400);
+		b.len = 0;
+		int rc = shm_service_read(s, S(svc), &b, NULL);
+		if (rc == 0) {
+			snprintf(want, sizeof(want), "[{\"svc\":\"%s\"}]", svc);
+			if (strcmp(b.data, want) != 0)
+				_exit(51); /* another service's instances */
+			found++;
+		} else if (rc != -ENOENT && rc != -EBUSY) {
+			_exit(52);
+		}
+	}
+	shm_buf_free(&b);
+	shm_detach(s);
+	_exit(found ? 0 : 53);
+}
+
+static void test_service_reuse_under_readers(void **state)
+{
+	shm_params_t p;
+	snprintf(region_name, sizeof(region_name), "/artemis-mp-%d", (int)getpid());
+	shm_params_default(&p, region_name);
+	p.max_instances = 256;
+	p.max_services = 16;
+	p.changelog_size = 64;
+	shm_t *s = NULL;
+	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &s, NULL), 0);
+	char svc[32], json[64];
+	for (int i = 0; i < 16; i++) {
+		snprintf(svc, sizeof(svc), "S-%d", i);
+		snprintf(json, sizeof(json), "{\"svc\":\"%s\"}", svc);
+		shm_instance_in_t in = {.key = {S("us-east"), S(svc), S("i")}, .json = S(json)};
+		assert_int_equal(shm_register(s, &in), 0);
+	}
+	uint64_t until = now_ns() + (uint64_t)REUSE_SECONDS * 1000000000u;
+	pid_t pids[3];
+	for (int i = 0; i < 3; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			srand((unsigned)getpid());
+			if (i == 0)
+				reuse_writer(until);
+			reuse_reader(until);
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		int st;
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			fail_msg("child %d ended with status %d", i, st);
+	}
+	char msg[256];
+	if (shm_check(s, msg, sizeof(msg)))
+		fail_msg("shm_check: %s", msg);
+	shm_detach(s);
+	shm_destroy(region_name);
+}
+
 static void test_crash_storms(void **state)
 {
 	shm_t *s = open_fresh(1024);
@@ -444,6 +554,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_readers_writers),
+		cmocka_unit_test(test_service_reuse_under_readers),
 		cmocka_unit_test(test_crash_storms),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
