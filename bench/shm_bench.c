@@ -218,7 +218,7 @@ static int lookup_seen(void *ctx, size_t i, int rc, const shm_instance_view_t *v
 		fprintf(stderr, "lookup batch: key %zu: %s\n", i, strerror(-rc));
 		exit(1);
 	}
-	*(size_t *)ctx += json_len + view->renewal_ms % 2;
+	*(size_t *)ctx += json_len;
 	return 0;
 }
 

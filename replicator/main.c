@@ -16,9 +16,9 @@
  * partial snapshots: then this node holds what every node holds, and
  * nobody has more to wait for); or once [cluster] bootstrap_timeout_ms has
  * passed without any peer that is up, connected to us and still to send its
- * snapshot (some peer unreachable, or one that reaches us only one way).  A peer that is up but never
- * sends its snapshot cannot hold the node back for more than
- * REPL_BOOTSTRAP_MAX_MS.  A respawned replicator finds the node up and
+ * snapshot (some peer unreachable, or one that reaches us only one way).
+ * A peer that is up but never sends its snapshot cannot hold the node back
+ * for more than REPL_BOOTSTRAP_MAX_MS.  A respawned replicator finds the node up and
  * leaves it so.
  */
 #include <errno.h>

@@ -647,21 +647,19 @@ static int visit_slot(shm_t *s, uint32_t id, const shm_str_t *service, uint64_t 
 int shm_instances_foreach(shm_t *s, const shm_str_t *service, uint64_t now_ms, shm_instance_fn fn,
                           void *ctx)
 {
-	shm_buf_t json = {0};
-	int rc = 0;
-	if (service) {
-		/* One service: walk its members, not every slot. */
-		uint32_t *ids, n;
-		rc = shm__service_members(s, *service, &ids, &n);
-		if (rc)
-			return rc == -ENOENT ? 0 : rc;
-		for (uint32_t i = 0; i < n && rc == 0; i++)
-			rc = visit_slot(s, ids[i], service, now_ms, fn, ctx, &json);
-		free(ids);
-	} else {
+	if (!service) {
 		uint32_t next = 0;
-		rc = shm_instances_walk(s, &next, now_ms, fn, ctx);
+		return shm_instances_walk(s, &next, now_ms, fn, ctx);
 	}
+	/* One service: walk its members, not every slot. */
+	uint32_t *ids, n;
+	int rc = shm__service_members(s, *service, &ids, &n);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	shm_buf_t json = {0};
+	for (uint32_t i = 0; i < n && rc == 0; i++)
+		rc = visit_slot(s, ids[i], service, now_ms, fn, ctx, &json);
+	free(ids);
 	shm_buf_free(&json);
 	return rc;
 }

@@ -8,7 +8,7 @@
  * empty entry whose last change has left the change log (no record names
  * its index any more), renamed inside its sequence.  So a reader that
  * found an entry by name checks the name again under the sequence
- * (read_checked).  The service index (svc_index) maps name hash -> entry
+ * (read_once, read_entry, shm__service_members).  The service index (svc_index) maps name hash -> entry
  * + 1, published after the entry; a renamed entry's old slot becomes
  * SVC_TOMB, which probes pass and inserts reuse.
  *
@@ -207,13 +207,8 @@ void shm__services_rebuild(shm_t *s)
 	/* The service index is rebuilt too (a creation may have died between
 	 * publishing the entry and its index slot). */
 	memset(s->svc_index, 0, sizeof(uint32_t) * (size_t)h->svc_index_size);
-	uint32_t mask = h->svc_index_size - 1;
-	for (uint32_t i = 0; i < h->svc_used; i++) {
-		uint32_t pos = (uint32_t)s->services[i].hash & mask;
-		while (s->svc_index[pos] != 0)
-			pos = (pos + 1) & mask;
-		s->svc_index[pos] = i + 1;
-	}
+	for (uint32_t i = 0; i < h->svc_used; i++)
+		index_put(s, s->services[i].hash, i);
 }
 
 /* Copy one slot's JSON into out (reader side; validated by the caller's

@@ -47,6 +47,22 @@ def recv_change(ws, pred, timeout=5.0):
     return wait_for(one, timeout, interval=0, what="a matching push (seen %r)" % seen[-5:])
 
 
+def first_push(node, ws, instance, what, pred=None):
+    """Register `instance` until the session pushes a message (that satisfies
+    pred, when given) and return it: a subscription has no ack, so the first
+    registers may come before it is in place."""
+    def pushed():
+        register(node, instance)
+        ws.settimeout(0.3)
+        try:
+            msg = json.loads(ws.recv())
+        except websocket.WebSocketTimeoutException:
+            return None
+        return msg if pred is None or pred(msg) else None
+
+    return wait_for(pushed, 5.0, interval=0, what=what)
+
+
 def is_change(svc, iid, ctype):
     return lambda m: (m.get("changeType") == ctype and m.get("instance", {}).get("serviceId") == svc
                       and m["instance"].get("instanceId") == iid)
@@ -128,18 +144,8 @@ def test_instance_change_new_and_delete(node):
     ws = ws_connect(node, CHANGE)
     try:
         ws.send(json.dumps({"serviceId": svc, "regionId": "us-east", "zoneId": "zone-1"}))
-        # no ack: retry the register until the subscription is in place
         i = inst(svc, "i1", metadata={"k": "v"})
-
-        def pushed():
-            register(node, i)
-            ws.settimeout(0.3)
-            try:
-                return json.loads(ws.recv())
-            except websocket.WebSocketTimeoutException:
-                return None
-
-        msg = wait_for(pushed, 5.0, interval=0, what="a push after subscribing")
+        msg = first_push(node, ws, i, "a push after subscribing")
         assert msg["changeType"] == "new", msg
         assert isinstance(msg["changeTime"], int), msg
         assert msg["instance"]["serviceId"] == svc and msg["instance"]["instanceId"] == "i1"
@@ -155,15 +161,8 @@ def test_register_always_pushes_new(node):
     i = inst(svc, "i1")
     ws = ws_connect(node, ALL)
     try:
-        def pushed():
-            register(node, i)
-            ws.settimeout(0.3)
-            try:
-                return is_change(svc, "i1", "new")(json.loads(ws.recv()))
-            except websocket.WebSocketTimeoutException:
-                return None
-
-        wait_for(pushed, 5.0, interval=0, what="the all-instance-change session to be live")
+        first_push(node, ws, i, "the all-instance-change session to be live",
+                   is_change(svc, "i1", "new"))
         register(node, i)  # identical re-register: still a `new`
         recv_change(ws, is_change(svc, "i1", "new"))
     finally:
@@ -174,15 +173,8 @@ def test_all_instance_change_sees_every_service(node):
     a, b = uniq("a"), uniq("b")
     ws = ws_connect(node, ALL)
     try:
-        def live():
-            register(node, inst(a, "a1"))
-            ws.settimeout(0.3)
-            try:
-                return is_change(a, "a1", "new")(json.loads(ws.recv()))
-            except websocket.WebSocketTimeoutException:
-                return None
-
-        wait_for(live, 5.0, interval=0, what="all-instance-change to push")
+        first_push(node, ws, inst(a, "a1"), "all-instance-change to push",
+                   is_change(a, "a1", "new"))
         register(node, inst(b, "b1"))
         recv_change(ws, is_change(b, "b1", "new"))
     finally:
@@ -193,15 +185,7 @@ def test_subscribe_alias(node):
     svc = uniq()
     ws = ws_connect(node, "/api/v1/discovery/subscribe/%s" % svc)
     try:
-        def pushed():
-            register(node, inst(svc, "i1"))
-            ws.settimeout(0.3)
-            try:
-                return json.loads(ws.recv())
-            except websocket.WebSocketTimeoutException:
-                return None
-
-        msg = wait_for(pushed, 5.0, interval=0, what="a push on the subscribe alias")
+        msg = first_push(node, ws, inst(svc, "i1"), "a push on the subscribe alias")
         assert msg["changeType"] == "new" and msg["instance"]["serviceId"] == svc, msg
     finally:
         ws.close()
@@ -219,19 +203,7 @@ def test_1x_paths(node):
         hb.send(json.dumps({"instances": [i]}))
         assert_ok(recv_json(hb))
         change.send(json.dumps({"serviceId": svc, "regionId": "us-east", "zoneId": "zone-1"}))
-        k = 0
-
-        def pushed():
-            nonlocal k
-            k += 1
-            register(node, inst(svc, "n%d" % k))
-            change.settimeout(0.3)
-            try:
-                return json.loads(change.recv())
-            except websocket.WebSocketTimeoutException:
-                return None
-
-        msg = wait_for(pushed, 5.0, interval=0, what="a push on /ws/discovery/instance-change")
+        msg = first_push(node, change, i, "a push on /ws/discovery/instance-change")
         assert msg["changeType"] == "new" and msg["instance"]["serviceId"] == svc, msg
         recv_change(every, lambda m: m.get("instance", {}).get("serviceId") == svc)
     finally:

@@ -25,18 +25,25 @@
 
 static char region_name[64];
 
-static shm_t *open_fresh(uint32_t max_instances, uint32_t changelog)
+/* A new region; max_services and changelog 0: the defaults. */
+static shm_t *open_sized(uint32_t max_instances, uint32_t max_services, uint32_t changelog)
 {
 	shm_params_t p;
 	snprintf(region_name, sizeof(region_name), "/artemis-unit-%d", (int)getpid());
 	shm_params_default(&p, region_name);
 	p.max_instances = max_instances;
+	p.max_services = max_services;
 	p.changelog_size = changelog;
 	shm_t *s = NULL;
 	shm_open_info_t info;
 	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &s, &info), 0);
 	assert_true(info.created);
 	return s;
+}
+
+static shm_t *open_fresh(uint32_t max_instances, uint32_t changelog)
+{
+	return open_sized(max_instances, 0, changelog);
 }
 
 static void close_region(shm_t *s)
@@ -567,14 +574,7 @@ static void test_foreach(void **state)
  * stay found, and the index stays consistent over many renames. */
 static void test_service_table_reuse(void **state)
 {
-	shm_params_t p;
-	snprintf(region_name, sizeof(region_name), "/artemis-unit-%d", (int)getpid());
-	shm_params_default(&p, region_name);
-	p.max_instances = 256;
-	p.max_services = 16;
-	p.changelog_size = 64;
-	shm_t *s = NULL;
-	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &s, NULL), 0);
+	shm_t *s = open_sized(256, 16, 64);
 	char svc[32];
 	for (int i = 0; i < 16; i++) {
 		snprintf(svc, sizeof(svc), "Svc-%d", i);

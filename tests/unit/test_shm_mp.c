@@ -47,13 +47,15 @@
 
 static char region_name[64];
 
-static shm_t *open_fresh(uint32_t max_instances)
+/* A new region; max_services 0: the default. */
+static shm_t *open_sized(uint32_t max_instances, uint32_t max_services, uint32_t changelog)
 {
 	shm_params_t p;
 	snprintf(region_name, sizeof(region_name), "/artemis-mp-%d", (int)getpid());
 	shm_params_default(&p, region_name);
 	p.max_instances = max_instances;
-	p.changelog_size = 4096;
+	p.max_services = max_services;
+	p.changelog_size = changelog;
 	shm_t *s = NULL;
 	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &s, NULL), 0);
 	return s;
@@ -228,7 +230,7 @@ static void reader_loop(uint64_t until, int out_fd)
 
 static void test_readers_writers(void **state)
 {
-	shm_t *s = open_fresh(4096);
+	shm_t *s = open_sized(4096, 0, 4096);
 	uint64_t until = now_ns() + (uint64_t)MP_SECONDS * 1000000000u;
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
@@ -490,14 +492,7 @@ static void reuse_reader(uint64_t until)
 
 static void test_service_reuse_under_readers(void **state)
 {
-	shm_params_t p;
-	snprintf(region_name, sizeof(region_name), "/artemis-mp-%d", (int)getpid());
-	shm_params_default(&p, region_name);
-	p.max_instances = 256;
-	p.max_services = 16;
-	p.changelog_size = 64;
-	shm_t *s = NULL;
-	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &s, NULL), 0);
+	shm_t *s = open_sized(256, 16, 64);
 	char svc[32], json[64];
 	for (int i = 0; i < 16; i++) {
 		snprintf(svc, sizeof(svc), "S-%d", i);
@@ -532,7 +527,7 @@ static void test_service_reuse_under_readers(void **state)
 
 static void test_crash_storms(void **state)
 {
-	shm_t *s = open_fresh(1024);
+	shm_t *s = open_sized(1024, 0, 4096);
 	log_set_level(LOG_ERROR); /* one repair warning per round is expected */
 	enum expect exp[2 * CRASH_KEYS] = {0};
 	srand((unsigned)getpid());
