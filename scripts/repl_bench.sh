@@ -8,7 +8,8 @@
 #               node2's region holds it (p50/p99/max).
 # 2. bootstrap: node1 holds 100,000 instances more; node2 is stopped, its
 #               region removed, and started again: time until it is up and
-#               holds them all.
+#               holds them all, and the peak anonymous memory of node1's
+#               replicator (the sender) meanwhile.
 # 3. cpu:       100,000 leases on node1 renewed every 5 s for 30 s; CPU time
 #               of both replicators (node1 sends, node2 applies) over it.
 # Everything runs on this machine; the cluster is stopped at the end.
@@ -46,6 +47,10 @@ cpu_ticks() { # cpu_ticks PID: utime + stime in clock ticks
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
+anon_kb() { # anon_kb PID: its anonymous resident memory (RssAnon), kB
+	awk '/^RssAnon/ { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
 repl_pid() { # repl_pid K: node K's replicator
 	m=$(cat "$DIR/node$1/data/artemis.pid")
 	for p in $(ls /proc | grep '^[0-9]*$'); do
@@ -71,11 +76,31 @@ echo "== bootstrap ($N instances)"
 "$BIN" stop -c "$DIR/node2/artemis.conf" >/dev/null
 while [ -f "$DIR/node2/data/artemis.pid" ] && kill -0 "$(cat "$DIR/node2/data/artemis.pid")" 2>/dev/null; do sleep 0.1; done
 rm -f "/dev/shm/${PREFIX#/}2"
+# The sender's memory during the snapshot: RssAnon of node1's replicator,
+# sampled every 10 ms until the bootstrap is done.
+s1=$(repl_pid 1)
+anon_before=$(anon_kb "$s1")
+touch "$DIR/sampling"
+(
+	peak=0
+	while [ -f "$DIR/sampling" ]; do
+		v=$(anon_kb "$s1")
+		[ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
+		sleep 0.01
+	done
+	echo "$peak" >"$DIR/anon_peak"
+) &
+spid=$!
 "$BENCH" repl bootstrap --to "${PREFIX}2" --expect $((N + 1000)) --timeout 60 -- \
 	"$BIN" server -c "$DIR/node2/artemis.conf" --fresh >"$DIR/bootstrap.txt" 2>&1 &
 bpid=$!
-wait $bpid || { cat "$DIR/bootstrap.txt"; exit 1; }
+brc=0
+wait $bpid || brc=$?
+rm -f "$DIR/sampling"
+wait $spid
+[ $brc -eq 0 ] || { cat "$DIR/bootstrap.txt"; exit 1; }
 grep 'repl bootstrap' "$DIR/bootstrap.txt"
+echo "sender memory: node1's replicator RssAnon ${anon_before} kB before, peak $(cat "$DIR/anon_peak") kB during the bootstrap (sampled every 10 ms)"
 ready 2
 
 echo "== cpu ($N leases renewed every 5 s, ${SECONDS_CPU} s)"
