@@ -16,9 +16,10 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -pthread -fno-strict-aliasing
-LDLIBS  := -lhttp_parser -lwslay -lnettle -levent -ljansson -lmsgpackc -lck -lbsd -linih -lz -lxxhash -lsodium -lrt -lm -lpthread
+LDLIBS  := -lhttp_parser -lnettle -levent -ljansson -lmsgpackc -lck -lbsd -linih -lz -lxxhash -lsodium -lrt -lm -lpthread
 
-LIB_SRC := $(wildcard shm/*.c util/*.c worker/*.c replicator/*.c) \
+MODULES := util codec config shm reaper worker replicator
+LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c)) \
            $(filter-out master/main.c,$(wildcard master/*.c))
 BENCH_SRC := $(wildcard bench/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

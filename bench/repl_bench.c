@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "artemis/instance.h"
+#include "artemis/codec.h"
 #include "artemis/shm.h"
 #include "bench.h"
 #include "hist.h"

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 #include "artemis/shm.h"
 #include "bench.h"
@@ -253,7 +254,7 @@ static uint64_t run_op(struct shm_bench *b, shm_t *s, enum op op, double secs, d
 {
 	uint64_t x = 88172645463325252ull ^ (uint64_t)getpid();
 	uint64_t n = 0;
-	shm_buf_t buf = {0};
+	buf_t buf = {0};
 	shm_instance_view_t view;
 	int rcs[BATCH];
 	double t0 = now_s(), end = t0 + secs;
@@ -270,7 +271,7 @@ static uint64_t run_op(struct shm_bench *b, shm_t *s, enum op op, double secs, d
 			continue;
 		}
 		if (op == OP_HEARTBEAT_BATCH) {
-			uint64_t now = shm_now_ms();
+			uint64_t now = clock_wall_ms();
 			for (int k = 0; k < 10; k++, n += BATCH) {
 				const struct request *rq = &pool[(n / BATCH) % POOL];
 				shm_heartbeat_batch(s, rq->keys, BATCH, now, rcs);
@@ -313,7 +314,7 @@ static uint64_t run_op(struct shm_bench *b, shm_t *s, enum op op, double secs, d
 			break;
 	}
 	*took = now_s() - t0;
-	shm_buf_free(&buf);
+	buf_free(&buf);
 	return n;
 }
 

@@ -18,16 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 #include "artemis/proc.h"
 #include "master_state.h"
-
-uint64_t master_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Workers are numbered from 1 for people: slot 0 is "worker 1". */
 const char *master_unit_name(int unit, char *buf, size_t len)
@@ -113,7 +107,7 @@ int master_spawn(master_t *m, int unit, const config_t *cfg, unsigned gen)
 	c->ctl = sv[0];
 	c->unit = unit;
 	c->gen = gen;
-	c->started_ms = master_now();
+	c->started_ms = clock_mono_ms();
 	m->units[unit].respawn_at = 0;
 	log_info("started %s (pid %d, generation %u)", name, (int)pid, gen);
 	return 0;
@@ -177,7 +171,7 @@ static unsigned recent_deaths(const master_unit_t *u, uint64_t now)
 static void schedule_respawn(master_t *m, const master_child_t *dead)
 {
 	master_unit_t *u = &m->units[dead->unit];
-	uint64_t now = master_now();
+	uint64_t now = clock_mono_ms();
 	char name[32];
 	master_unit_name(dead->unit, name, sizeof(name));
 	if (now - dead->started_ms >= MASTER_LOOP_WINDOW_MS) {
@@ -240,7 +234,7 @@ static void child_exited(master_t *m, const master_child_t *c, int st)
 		/* A replaced reaper is restarted with the new configuration. */
 		if (c->unit == MASTER_UNIT_REAPER && !unit_has_child(m, c->unit) &&
 		    master_spawn(m, c->unit, &m->cfg, m->gen) < 0)
-			m->units[c->unit].respawn_at = master_now() + 1000;
+			m->units[c->unit].respawn_at = clock_mono_ms() + 1000;
 		if (c->unit == MASTER_UNIT_REPL)
 			master_start_replicator(m);
 		if (!others_retiring(m, c))
@@ -339,7 +333,7 @@ void master_start_replicator(master_t *m)
 	    unit_has_child(m, MASTER_UNIT_REPL))
 		return;
 	if (master_spawn(m, MASTER_UNIT_REPL, &m->cfg, m->gen) < 0)
-		m->units[MASTER_UNIT_REPL].respawn_at = master_now() + 1000;
+		m->units[MASTER_UNIT_REPL].respawn_at = clock_mono_ms() + 1000;
 }
 
 /* ---- Timers -------------------------------------------------------------- */
@@ -363,7 +357,7 @@ static void child_timers(master_child_t *c, uint64_t now)
 
 void master_run_timers(master_t *m)
 {
-	uint64_t now = master_now();
+	uint64_t now = clock_mono_ms();
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++)
 		if (m->children[i].pid)
 			child_timers(&m->children[i], now);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artemis/clock.h"
 #include "artemis/shm.h"
 #include "master.h"
 
@@ -97,7 +98,7 @@ static void print_region(shm_t *shm)
 	       (unsigned long long)st.arena_size, (unsigned long long)st.repairs);
 	shm_proc_info_t procs[SHM_MAX_PROCS];
 	int n = shm_proc_list(shm, procs, SHM_MAX_PROCS);
-	uint64_t now = shm_now_ms();
+	uint64_t now = clock_wall_ms();
 	for (int i = 0; i < n; i++) {
 		long long age = procs[i].beat_ms ? (long long)(now - procs[i].beat_ms) : -1;
 		printf("  process %d: %s%s", procs[i].pid, role_name(procs[i].role),

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 #include "artemis/proc.h"
 #include "master_state.h"
@@ -226,7 +227,7 @@ void master_begin_stop(master_t *m, bool fast)
 {
 	if (m->stop == MASTER_STOP_FAST || (m->stop == MASTER_STOP_GRACEFUL && !fast))
 		return;
-	uint64_t now = master_now();
+	uint64_t now = clock_mono_ms();
 	if (m->stop == MASTER_RUNNING)
 		m->stop_deadline = now + MASTER_STOP_MS;
 	m->stop = fast ? MASTER_STOP_FAST : MASTER_STOP_GRACEFUL;
@@ -320,7 +321,7 @@ static bool has_retiring(const master_t *m)
 static void reload_abort(master_t *m, const char *reason)
 {
 	log_error("reload failed: %s; generation %u keeps serving", reason, m->gen);
-	uint64_t now = master_now();
+	uint64_t now = clock_mono_ms();
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++) {
 		master_child_t *c = &m->children[i];
 		if (!c->pid || c->gen != m->gen + 1 || c->retiring)
@@ -349,7 +350,7 @@ static void master_reload(master_t *m)
 	}
 	keep_restart_only(&m->cfg, &m->next);
 	m->reloading = true;
-	m->reload_deadline = master_now() + MASTER_RELOAD_MS;
+	m->reload_deadline = clock_mono_ms() + MASTER_RELOAD_MS;
 	log_info("reload: starting generation %u (%d workers)", m->gen + 1, m->next.workers);
 	for (int s = 0; s < m->next.workers; s++) {
 		m->units[s].disabled = false;
@@ -364,7 +365,7 @@ static void master_reload(master_t *m)
 static void reload_commit(master_t *m)
 {
 	unsigned old = m->gen;
-	uint64_t now = master_now();
+	uint64_t now = clock_mono_ms();
 	bool log_changed = strcmp(m->cfg.log_file, m->next.log_file) != 0 ||
 	                   strcmp(m->cfg.log_level, m->next.log_level) != 0;
 	m->cfg = m->next;
@@ -452,7 +453,7 @@ static void master_act(master_t *m, unsigned sigs)
 	if (sigs & MASTER_SIG_USR1)
 		master_reopen_logs(m);
 	master_run_timers(m);
-	if (m->reloading && master_now() >= m->reload_deadline)
+	if (m->reloading && clock_mono_ms() >= m->reload_deadline)
 		reload_abort(m, "the new generation was not ready in time");
 }
 
@@ -473,7 +474,7 @@ static void master_wait(master_t *m, const sigset_t *wait_mask)
 	struct timespec ts, *tsp = NULL;
 	uint64_t next = master_next_timer(m);
 	if (next) {
-		uint64_t now = master_now();
+		uint64_t now = clock_mono_ms();
 		uint64_t wait = next > now ? next - now : 0;
 		ts.tv_sec = (time_t)(wait / 1000);
 		ts.tv_nsec = (long)(wait % 1000) * 1000000;

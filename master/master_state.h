@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "artemis/clock.h"
 #include "artemis/config.h"
 #include "artemis/shm.h"
 #include "master.h"
@@ -75,7 +76,6 @@ typedef struct {
 } master_t;
 
 /* children.c */
-uint64_t master_now(void); /* monotonic ms */
 const char *master_unit_name(int unit, char *buf, size_t len);
 int master_spawn(master_t *m, int unit, const config_t *cfg, unsigned gen);
 void master_reap(master_t *m);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 #include "repl.h"
 
@@ -103,7 +104,7 @@ static int ae__add(void *ctx, const shm_instance_view_t *view, const char *json,
 static int ae__compute(repl_t *r, ae_digest_t *d)
 {
 	memset(d, 0, sizeof(*d));
-	shm_instances_foreach(r->shm, NULL, shm_now_ms(), ae__add, d);
+	shm_instances_foreach(r->shm, NULL, clock_wall_ms(), ae__add, d);
 	return d->rc;
 }
 
@@ -191,7 +192,7 @@ void repl_on_digest(repl_conn_t *c, const repl_msg_t *m)
 		ae__free(&d);
 		return;
 	}
-	p->pull_mark_ms = shm_now_ms();
+	p->pull_mark_ms = clock_wall_ms();
 	for (uint32_t i = 0; i < m->nlist && pulls < AE_MAX_PULLS; i++) {
 		repl_digest_t pd;
 		repl_msg_digest(m, i, &pd);

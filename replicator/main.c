@@ -29,18 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 #include "artemis/proc.h"
 #include "repl.h"
 
 #define REPL_BOOTSTRAP_MAX_MS 30000
-
-uint64_t repl_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 typedef struct {
 	repl_t r;
@@ -98,7 +92,7 @@ static void main__tick(evutil_socket_t fd, short what, void *arg)
 {
 	repl_main_t *mm = arg;
 	repl_t *r = &mm->r;
-	uint64_t now = repl_mono_ms();
+	uint64_t now = clock_mono_ms();
 
 	(void)fd;
 	(void)what;
@@ -122,7 +116,7 @@ static void main__tick(evutil_socket_t fd, short what, void *arg)
 	if (now >= mm->next_status) {
 		repl_bootstrap_check(r, now);
 		repl_status_publish(r);
-		shm_proc_beat(r->shm, shm_now_ms());
+		shm_proc_beat(r->shm, clock_wall_ms());
 		mm->next_status = now + REPL_STATUS_MS;
 	}
 	repl_conns_check(r, now);
@@ -177,7 +171,7 @@ static int main__init(repl_main_t *mm, const config_t *cfg, shm_t *shm)
 		r->peers[i].cfg = &cfg->peers[i];
 		r->peers[i].id = i + 1;
 	}
-	r->start_ms = repl_mono_ms();
+	r->start_ms = clock_mono_ms();
 	r->bootstrapping = shm_node_state(shm) != SHM_NODE_UP;
 	if (r->npeers == 0 && r->bootstrapping)
 		main__up(r, "no peers");
@@ -200,8 +194,8 @@ static void main__fini(repl_main_t *mm)
 	instance_parser_free(r->parser);
 	repl_tomb_free(r);
 	repl_enc_destroy(&r->enc);
-	shm_buf_free(&r->json);
-	shm_buf_free(&r->json2);
+	buf_free(&r->json);
+	buf_free(&r->json2);
 }
 
 int replicator_main(const config_t *cfg, shm_t *shm, int ctl_fd)

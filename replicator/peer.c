@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 #include "repl.h"
 
@@ -115,7 +116,7 @@ void repl_conn_close(repl_conn_t *c, const char *why)
 		         c->outbound ? "outbound" : "inbound", why);
 	if (p->out == c) {
 		p->out = NULL;
-		p->connect_at = repl_mono_ms() + p->backoff_ms;
+		p->connect_at = clock_mono_ms() + p->backoff_ms;
 		p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : REPL_BACKOFF_MIN_MS;
 		if (p->backoff_ms > REPL_BACKOFF_MAX_MS)
 			p->backoff_ms = REPL_BACKOFF_MAX_MS;
@@ -144,8 +145,8 @@ void repl_conns_check(repl_t *r, uint64_t now)
 			repl_conn_close(c, "nothing received for 15 s");
 		if (c->dead) {
 			*pp = c->next;
-			shm_buf_free(&c->pulls);
-			shm_buf_free(&c->sweeps);
+			buf_free(&c->pulls);
+			buf_free(&c->sweeps);
 			bufferevent_free(c->bev);
 			free(c);
 			continue;
@@ -158,7 +159,7 @@ void repl_conns_free(repl_t *r)
 {
 	for (repl_conn_t *c = r->conns; c; c = c->next)
 		repl_conn_close(c, NULL);
-	repl_conns_check(r, repl_mono_ms());
+	repl_conns_check(r, clock_mono_ms());
 }
 
 /* ---- Handshake ------------------------------------------------------------ */
@@ -229,7 +230,7 @@ static void peer__ready(repl_conn_t *c)
 	repl_peer_t *p = peer__of(c);
 
 	c->hs = REPL_HS_READY;
-	p->last_seen_ms = repl_mono_ms();
+	p->last_seen_ms = clock_mono_ms();
 	p->key_logged = false;
 	log_info("peer %s: %s connection up", p->cfg->name, c->outbound ? "outbound" : "inbound");
 	if (c->outbound) {
@@ -274,7 +275,7 @@ static void peer__on_auth(repl_conn_t *c, const repl_msg_t *m)
 	if (c->outbound) {
 		peer__send_auth(c);
 		c->hs = REPL_HS_WANT;
-		p->last_seen_ms = repl_mono_ms();
+		p->last_seen_ms = clock_mono_ms();
 		return;
 	}
 	peer__ready(c);
@@ -334,7 +335,7 @@ static void peer__on_read(struct bufferevent *bev, void *arg)
 	repl_conn_t *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	c->last_rx_ms = repl_mono_ms();
+	c->last_rx_ms = clock_mono_ms();
 	while (!c->dead && !c->closing) {
 		uint8_t hdr[REPL_FRAME_HDR];
 		size_t len = 0;
@@ -408,7 +409,7 @@ static repl_conn_t *peer__conn_new(repl_t *r, evutil_socket_t fd, bool outbound,
 	c->r = r;
 	c->outbound = outbound;
 	c->peer = peer;
-	c->opened_ms = c->last_rx_ms = repl_mono_ms();
+	c->opened_ms = c->last_rx_ms = clock_mono_ms();
 	repl_auth_nonce(c->nonce);
 	bufferevent_setcb(c->bev, peer__on_read, peer__on_write, peer__on_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, REPL_MAX_FRAME + REPL_FRAME_HDR + 65536);
@@ -476,7 +477,7 @@ int repl_listen(repl_t *r)
 			log_error("cannot listen on [cluster] listen %s: %s; retrying every second",
 			          r->cfg->cluster_listen, strerror(-rc));
 		r->listen_logged = true;
-		r->listen_retry_at = repl_mono_ms() + 1000;
+		r->listen_retry_at = clock_mono_ms() + 1000;
 		return rc;
 	}
 	if (r->listen_logged)
@@ -493,7 +494,7 @@ static void peer__connect(repl_t *r, int idx)
 	socklen_t len;
 
 	p->ever_tried = true;
-	p->connect_at = repl_mono_ms() + (p->backoff_ms ? p->backoff_ms : REPL_BACKOFF_MIN_MS);
+	p->connect_at = clock_mono_ms() + (p->backoff_ms ? p->backoff_ms : REPL_BACKOFF_MIN_MS);
 	if (peer__resolve(p->cfg->repl_addr, &ss, &len) < 0) {
 		if (!p->down_logged)
 			log_warn("peer %s: cannot resolve %s", p->cfg->name, p->cfg->repl_addr);
@@ -526,7 +527,7 @@ bool repl_peer_reachable(const repl_peer_t *p, uint64_t now)
 
 void repl_status_publish(repl_t *r)
 {
-	uint64_t now = repl_mono_ms();
+	uint64_t now = clock_mono_ms();
 
 	for (int i = 0; i < r->npeers; i++) {
 		repl_peer_t *p = &r->peers[i];
@@ -542,7 +543,7 @@ void repl_status_publish(repl_t *r)
 		else
 			sp.state =
 			    p->ever_tried || p->last_seen_ms ? SHM_PEER_DOWN : SHM_PEER_UNKNOWN;
-		sp.last_seen_ms = p->last_seen_ms ? shm_now_ms() - (now - p->last_seen_ms) : 0;
+		sp.last_seen_ms = p->last_seen_ms ? clock_wall_ms() - (now - p->last_seen_ms) : 0;
 		sp.acked_version = p->acked_version;
 		sp.lag_ms = p->lag_ms;
 		shm_peer_set(r->shm, p->id, &sp);

@@ -15,12 +15,13 @@
 #include <errno.h>
 #include <string.h>
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 #include "repl.h"
 
 static void rx__log(repl_t *r, const repl_peer_t *p, const char *what, int rc, const char *field)
 {
-	uint64_t now = repl_mono_ms();
+	uint64_t now = clock_mono_ms();
 
 	if (r->apply_log_ms && now - r->apply_log_ms < 10000)
 		return;
@@ -53,7 +54,7 @@ static void rx__register(repl_t *r, repl_peer_t *p, uint64_t origin_ms, shm_str_
 	if (repl_tomb_blocks(r, &si.key, origin_ms))
 		return; /* unregistered here after that registration */
 	r->json2.len = 0;
-	rc = shm_lookup(r->shm, &si.key, shm_now_ms(), &view, &r->json2);
+	rc = shm_lookup(r->shm, &si.key, clock_wall_ms(), &view, &r->json2);
 	if (rc == 0 && view.evicted && view.origin_ms >= origin_ms)
 		return; /* the same: being removed */
 	if (rc == 0 && !view.evicted) {
@@ -89,7 +90,7 @@ static void rx__unregister(repl_t *r, repl_peer_t *p, uint64_t origin_ms, shm_st
 		return;
 	}
 	/* A newer registration than the one unregistered at the origin stays. */
-	if (shm_lookup(r->shm, &si.key, shm_now_ms(), &view, NULL) == 0 &&
+	if (shm_lookup(r->shm, &si.key, clock_wall_ms(), &view, NULL) == 0 &&
 	    view.origin_ms > origin_ms)
 		return;
 	rc = shm_unregister(r->shm, &si.key, (uint8_t)p->id);
@@ -103,7 +104,7 @@ static void rx__renew(repl_conn_t *c, repl_peer_t *p, const repl_msg_t *m)
 	repl_enc_t *e = &r->enc;
 	static uint32_t missing[REPL_MAX_LIST];
 	uint32_t n = 0;
-	uint64_t now = shm_now_ms();
+	uint64_t now = clock_wall_ms();
 	shm_key_t key;
 
 	(void)p;
@@ -128,7 +129,7 @@ static void rx__snap_begin(repl_peer_t *p, const repl_msg_t *m)
 {
 	p->in_snapshot = true;
 	p->snapshot_complete = m->u[1] != 0;
-	p->snapshot_mark_ms = shm_now_ms();
+	p->snapshot_mark_ms = clock_wall_ms();
 	p->snapshot_count = 0;
 	p->rx_valid = false;
 }
@@ -144,7 +145,7 @@ static void rx__snap_end(repl_conn_t *c, repl_peer_t *p, const repl_msg_t *m)
 	p->rx_inc = c->peer_inc;
 	p->rx_applied = m->u[0];
 	p->bootstrapped_from |= p->snapshot_complete;
-	repl_bootstrap_check(c->r, repl_mono_ms());
+	repl_bootstrap_check(c->r, clock_mono_ms());
 	log_info("peer %s: applied its %s snapshot (%llu instances)", p->cfg->name,
 	         p->snapshot_complete ? "complete" : "partial",
 	         (unsigned long long)p->snapshot_count);

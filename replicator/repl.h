@@ -35,8 +35,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "artemis/clock.h"
 #include "artemis/config.h"
-#include "artemis/instance.h"
+#include "artemis/codec.h"
 #include "artemis/shm.h"
 #include "proto.h"
 
@@ -91,7 +92,7 @@ struct repl_conn {
 	uint64_t snap_head, snap_sent, snap_rounds;
 	/* services the peer PULLed, and those whose PULL_END came: served and
 	 * swept in one registry walk after each read (snapshot.c) */
-	shm_buf_t pulls, sweeps; /* NUL-separated names */
+	buf_t pulls, sweeps; /* NUL-separated names */
 	/* receiver: the last ACK sent, and one owed (a SYNC came) */
 	uint64_t acked;
 	bool ack_due;
@@ -129,8 +130,8 @@ struct repl {
 	repl_conn_t *conns;
 	repl_enc_t enc;
 	instance_parser_t *parser;
-	shm_buf_t json;          /* scratch for one instance's JSON */
-	shm_buf_t json2;         /* a second one, for what is stored */
+	buf_t json;          /* scratch for one instance's JSON */
+	buf_t json2;         /* a second one, for what is stored */
 	uint64_t apply_log_ms;   /* last "cannot apply" line (one per 10 s) */
 	struct repl_tomb *tombs; /* tombstone.c */
 	shm_cursor_t tomb_cur;
@@ -141,7 +142,6 @@ struct repl {
 };
 
 /* main.c */
-uint64_t repl_mono_ms(void);
 /* Decide whether a starting node is up now (also after each snapshot). */
 void repl_bootstrap_check(repl_t *r, uint64_t now);
 

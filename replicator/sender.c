@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 #include "repl.h"
 
@@ -60,7 +61,7 @@ void repl_sender_start(repl_conn_t *c, uint64_t inc, uint64_t version)
 }
 
 /* One change: 1 when a frame was queued, 0 when it is not ours to send. */
-static int sender__change(repl_conn_t *c, const shm_change_t *ch, const shm_buf_t *json)
+static int sender__change(repl_conn_t *c, const shm_change_t *ch, const buf_t *json)
 {
 	repl_enc_t *e = &c->r->enc;
 	uint64_t kind;
@@ -127,7 +128,7 @@ typedef struct {
 typedef struct {
 	renew_item_t *v;
 	size_t n, cap;
-	shm_buf_t text;
+	buf_t text;
 	int rc;
 } renew_batch_t;
 
@@ -151,9 +152,9 @@ static int renew__collect(void *ctx, const shm_key_t *key, uint64_t renewal_ms)
 	it->len[0] = (uint16_t)key->region.len;
 	it->len[1] = (uint16_t)key->service.len;
 	it->len[2] = (uint16_t)key->instance.len;
-	if (shm_buf_append(&b->text, key->region.ptr, key->region.len) < 0 ||
-	    shm_buf_append(&b->text, key->service.ptr, key->service.len) < 0 ||
-	    shm_buf_append(&b->text, key->instance.ptr, key->instance.len) < 0) {
+	if (buf_append(&b->text, key->region.ptr, key->region.len) < 0 ||
+	    buf_append(&b->text, key->service.ptr, key->service.len) < 0 ||
+	    buf_append(&b->text, key->instance.ptr, key->instance.len) < 0) {
 		b->rc = -ENOMEM;
 		return 1;
 	}
@@ -209,7 +210,7 @@ static void renew__conn(repl_conn_t *c, const renew_batch_t *b, uint64_t scan_ms
 
 void repl_renew_tick(repl_t *r)
 {
-	uint64_t since = UINT64_MAX, scan_ms = shm_now_ms();
+	uint64_t since = UINT64_MAX, scan_ms = clock_wall_ms();
 	renew_batch_t b;
 
 	for (repl_conn_t *c = r->conns; c; c = c->next)
@@ -224,7 +225,7 @@ void repl_renew_tick(repl_t *r)
 			if (sender__live(c))
 				renew__conn(c, &b, scan_ms);
 	free(b.v);
-	shm_buf_free(&b.text);
+	buf_free(&b.text);
 }
 
 /* ---- Sync, fetch, ack ----------------------------------------------------- */
@@ -239,7 +240,7 @@ void repl_sync_tick(repl_t *r)
 		int rc = repl_enc_begin(e, REPL_SYNC, 3);
 		rc = rc ? rc : repl_enc_u(e, c->cur.next ? c->cur.next - 1 : 0);
 		rc = rc ? rc : repl_enc_u(e, (uint64_t)shm_node_state(r->shm));
-		rc = rc ? rc : repl_enc_u(e, shm_now_ms());
+		rc = rc ? rc : repl_enc_u(e, clock_wall_ms());
 		if (rc == 0)
 			repl_send(c, e);
 	}
@@ -248,7 +249,7 @@ void repl_sync_tick(repl_t *r)
 void repl_on_fetch(repl_conn_t *c, const repl_msg_t *m)
 {
 	repl_t *r = c->r;
-	uint64_t now = shm_now_ms();
+	uint64_t now = clock_wall_ms();
 	shm_instance_view_t view;
 	shm_key_t key;
 
@@ -267,7 +268,7 @@ void repl_on_ack(repl_conn_t *c, const repl_msg_t *m)
 	p->acked_version = m->u[0];
 	p->node_state = (uint32_t)m->u[1];
 	if (c->lag_version && m->u[0] >= c->lag_version) {
-		uint64_t now = shm_now_ms();
+		uint64_t now = clock_wall_ms();
 		p->lag_ms = now > c->lag_change_ms ? now - c->lag_change_ms : 0;
 		c->lag_version = 0;
 	}

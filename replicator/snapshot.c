@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 #include "repl.h"
 
@@ -101,7 +102,7 @@ int repl_snapshot_continue(repl_conn_t *c)
 
 	if (!c->snap_active || repl_conn_busy(c))
 		return 0;
-	int rc = shm_instances_walk(r->shm, &c->snap_next, shm_now_ms(), snap__record, &w);
+	int rc = shm_instances_walk(r->shm, &c->snap_next, clock_wall_ms(), snap__record, &w);
 	c->snap_sent += w.n;
 	c->snap_rounds++;
 	if (rc == SNAP_PAUSED)
@@ -139,7 +140,7 @@ static int snap__cmp(const void *a, const void *b)
 }
 
 /* Index the NUL-separated names of b (sorted, for bsearch). */
-static int snap__set(const shm_buf_t *b, snap_set_t *set)
+static int snap__set(const buf_t *b, snap_set_t *set)
 {
 	size_t n = 0;
 
@@ -163,10 +164,10 @@ static bool snap__in(const snap_set_t *set, const char *service)
 	return set == NULL || bsearch(&service, set->v, set->n, sizeof(*set->v), snap__cmp);
 }
 
-static void snap__add(shm_buf_t *b, shm_str_t name)
+static void snap__add(buf_t *b, shm_str_t name)
 {
-	if (memchr(name.ptr, '\0', name.len) == NULL && shm_buf_append(b, name.ptr, name.len) == 0)
-		shm_buf_append(b, "", 1);
+	if (memchr(name.ptr, '\0', name.len) == NULL && buf_append(b, name.ptr, name.len) == 0)
+		buf_append(b, "", 1);
 }
 
 /* ---- Pulls ------------------------------------------------------------------- */
@@ -202,7 +203,7 @@ static void pull__serve(repl_conn_t *c)
 
 	if (snap__set(&c->pulls, &set) < 0)
 		return;
-	shm_instances_foreach(c->r->shm, NULL, shm_now_ms(), pull__record, &pw);
+	shm_instances_foreach(c->r->shm, NULL, clock_wall_ms(), pull__record, &pw);
 	for (size_t i = 0; i < set.n; i++) {
 		int rc = repl_enc_begin(e, REPL_PULL_END, 1);
 		rc = rc ? rc : repl_enc_s(e, set.v[i], strlen(set.v[i]));
@@ -219,7 +220,7 @@ void repl_pulls_flush(repl_conn_t *c)
 	/* Pull answers go after a snapshot being sent, not inside it. */
 	if (c->pulls.len && !c->snap_active) {
 		pull__serve(c);
-		shm_buf_free(&c->pulls);
+		buf_free(&c->pulls);
 	}
 	if (c->sweeps.len) {
 		snap_set_t set;
@@ -227,7 +228,7 @@ void repl_pulls_flush(repl_conn_t *c)
 			repl_sweep(c->r, c->peer, &set, c->r->peers[c->peer].pull_mark_ms);
 			free(set.v);
 		}
-		shm_buf_free(&c->sweeps);
+		buf_free(&c->sweeps);
 	}
 }
 
@@ -237,7 +238,7 @@ typedef struct {
 	uint8_t origin;
 	uint64_t mark_ms;
 	const snap_set_t *set; /* NULL: every service */
-	shm_buf_t texts;       /* JSON of each candidate, NUL-separated */
+	buf_t texts;       /* JSON of each candidate, NUL-separated */
 	size_t n;
 	int rc;
 } sweep_t;
@@ -250,7 +251,7 @@ static int sweep__collect(void *ctx, const shm_instance_view_t *view, const char
 	if (view->origin != s->origin || view->evicted || view->renewal_ms >= s->mark_ms ||
 	    !snap__in(s->set, view->service))
 		return 0;
-	if (shm_buf_append(&s->texts, json, json_len) < 0 || shm_buf_append(&s->texts, "", 1) < 0) {
+	if (buf_append(&s->texts, json, json_len) < 0 || buf_append(&s->texts, "", 1) < 0) {
 		s->rc = -ENOMEM;
 		return 1;
 	}
@@ -269,7 +270,7 @@ static void repl_sweep(repl_t *r, int peer, const snap_set_t *set, uint64_t mark
 	s.mark_ms = mark_ms;
 	s.set = set;
 	/* Collect first, write after: no write path runs inside the walk. */
-	shm_instances_foreach(r->shm, NULL, shm_now_ms(), sweep__collect, &s);
+	shm_instances_foreach(r->shm, NULL, clock_wall_ms(), sweep__collect, &s);
 	for (size_t off = 0; off < s.texts.len;) {
 		const char *json = s.texts.data + off;
 		size_t len = strlen(json);
@@ -279,7 +280,7 @@ static void repl_sweep(repl_t *r, int peer, const snap_set_t *set, uint64_t mark
 		    shm_unregister(r->shm, &si.key, (uint8_t)p->id) == 0)
 			removed++;
 	}
-	shm_buf_free(&s.texts);
+	buf_free(&s.texts);
 	if (removed)
 		log_info("peer %s: removed %zu instances it no longer holds (%s)", p->cfg->name,
 		         removed, set ? "pulled services" : "snapshot");

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "artemis/clock.h"
+
 #include "repl.h"
 
 #define REPL_TOMB_SLOTS    (1u << 16)
@@ -93,14 +95,14 @@ static void tomb__add(repl_t *r, const shm_key_t *key, uint64_t origin_ms, uint6
 
 bool repl_tomb_blocks(repl_t *r, const shm_key_t *key, uint64_t origin_ms)
 {
-	struct repl_tomb *t = tomb__slot(r, tomb__hash(key), repl_mono_ms(), false);
+	struct repl_tomb *t = tomb__slot(r, tomb__hash(key), clock_mono_ms(), false);
 
 	return t != NULL && origin_ms <= t->origin_ms;
 }
 
 void repl_tomb_tick(repl_t *r)
 {
-	uint64_t now = repl_mono_ms();
+	uint64_t now = clock_mono_ms();
 	shm_change_t ch;
 
 	for (int n = 0; n < REPL_TOMB_PER_TICK; n++) {

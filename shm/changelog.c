@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "artemis/clock.h"
+
 #include "shm_int.h"
 
 /* (L) Returns the new version.  Also the commit point of the caller's op. */
@@ -29,7 +31,7 @@ uint64_t shm__change_append(shm_t *s, uint8_t type, uint8_t reason, uint8_t orig
 	struct shm_change_sh *r = &s->changes[v & (h->changelog_size - 1)];
 	ck_pr_store_64(&r->version, 0);
 	ck_pr_fence_store();
-	r->time_ms = shm_now_ms();
+	r->time_ms = clock_wall_ms();
 	r->origin_ms = origin_ms;
 	r->blob = blob;
 	r->svc = svc;
@@ -69,7 +71,7 @@ static void copy_service(shm_t *s, uint32_t svc, char *out)
 	out[n] = '\0';
 }
 
-static int copy_blob_json(shm_t *s, uint64_t off, shm_buf_t *json)
+static int copy_blob_json(shm_t *s, uint64_t off, buf_t *json)
 {
 	const struct shm_blob_sh *b = shm__blob_get(s, off);
 	if (!b)
@@ -78,10 +80,10 @@ static int copy_blob_json(shm_t *s, uint64_t off, shm_buf_t *json)
 	uint32_t skip = (uint32_t)b->key_len + b->display_len;
 	if (jl == 0 || jl > SHM_MAX_JSON || skip + jl + sizeof(*b) > SHM_MAX_BLOCK)
 		return -EAGAIN;
-	return shm_buf_append(json, shm__blob_json(b), jl);
+	return buf_append(json, shm__blob_json(b), jl);
 }
 
-int shm_changes_next(shm_t *s, shm_cursor_t *cur, shm_change_t *out, shm_buf_t *json)
+int shm_changes_next(shm_t *s, shm_cursor_t *cur, shm_change_t *out, buf_t *json)
 {
 	struct shm_header_sh *h = s->hdr;
 	uint64_t size = h->changelog_size;

@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "artemis/clock.h"
+
 #include "shm_int.h"
 
 #define REAP_BATCH 256
@@ -105,7 +107,7 @@ int shm_reap(shm_t *s, uint64_t now_ms, shm_reap_result_t *res)
 		res = &dummy;
 	memset(res, 0, sizeof(*res));
 	if (!now_ms)
-		now_ms = shm_now_ms();
+		now_ms = clock_wall_ms();
 	struct reap_pass p = {.s = s, .now = shm__rel_ms(s, now_ms), .res = res};
 	uint32_t bump = ck_pr_load_32(&h->slot_bump);
 	if (bump > h->max_instances)
@@ -186,7 +188,7 @@ static void preserve_tick_one(shm_t *s, int mgr, uint64_t now_ms)
 void shm_preserve_tick(shm_t *s, uint64_t now_ms)
 {
 	if (!now_ms)
-		now_ms = shm_now_ms();
+		now_ms = clock_wall_ms();
 	for (int m = 0; m < SHM_MGR_COUNT; m++)
 		preserve_tick_one(s, m, now_ms);
 }
@@ -208,7 +210,7 @@ void shm_extend_leases(shm_t *s, uint64_t extra_ms)
 {
 	if (shm__lock(s) < 0)
 		return;
-	uint64_t now = shm__rel_ms(s, shm_now_ms());
+	uint64_t now = shm__rel_ms(s, clock_wall_ms());
 	for (uint32_t id = 0; id < s->hdr->slot_bump; id++) {
 		struct shm_slot_sh *sl = shm__slot(s, id);
 		if (sl->state != SLOT_LIVE)

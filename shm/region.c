@@ -19,19 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artemis/clock.h"
+
 #include "shm_int.h"
 
 static bool pid_alive(int pid);
 
 #define ALIGN_UP(x, a) (((x) + (a)-1) & ~((uint64_t)(a)-1))
 #define PAGE           4096
-
-uint64_t shm_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void shm_params_default(shm_params_t *p, const char *name)
 {
@@ -161,11 +156,11 @@ static void init_region(shm_t *s, const struct shm_header_sh *tmpl)
 	h->magic = 0;
 	uint64_t inc = 0;
 	if (getrandom(&inc, sizeof(inc), 0) != sizeof(inc))
-		inc = shm_now_ms() ^ ((uint64_t)getpid() << 32);
+		inc = clock_wall_ms() ^ ((uint64_t)getpid() << 32);
 	h->incarnation = inc;
 	/* A day in the past: relative times are never 0, and a clock set back
 	 * a little does not wrap them. */
-	h->epoch_ms = shm_now_ms() - 86400000ull;
+	h->epoch_ms = clock_wall_ms() - 86400000ull;
 	h->arena_bump = SHM_ARENA_START;
 	h->undo.slot = UINT32_MAX;
 	for (int m = 0; m < SHM_MGR_COUNT; m++)

@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artemis/clock.h"
+
 #include "shm_int.h"
 
 static uint64_t now_or(uint64_t now_ms)
 {
-	return now_ms ? now_ms : shm_now_ms();
+	return now_ms ? now_ms : clock_wall_ms();
 }
 
 uint64_t shm__ttl(const shm_t *s, const struct shm_slot_sh *sl)
@@ -209,7 +211,7 @@ int shm_register(shm_t *s, const shm_instance_in_t *in)
 		return rc;
 	c.hash = shm__hash(c.key, c.key_len);
 	c.display_len = make_display(in, c.display);
-	c.now = shm_now_ms();
+	c.now = clock_wall_ms();
 	if ((rc = shm__lock(s)) < 0)
 		return rc;
 	rc = register_locked(s, &c);
@@ -426,7 +428,7 @@ int shm_unregister(shm_t *s, const shm_key_t *key, uint8_t origin)
 			if (lease_evicted(w))
 				return 0;
 			ck_pr_store_8(&sl->evict_origin, origin);
-			ck_pr_store_64(&sl->eviction_ms, shm_now_ms());
+			ck_pr_store_64(&sl->eviction_ms, clock_wall_ms());
 			if (ck_pr_cas_64(&sl->lease, w, w | LEASE_EVICTED)) {
 				ck_pr_inc_64(&s->hdr->unregisters);
 				/* A hint for the reaper; the lease word is the truth. */
@@ -480,7 +482,7 @@ static void fill_view(shm_t *s, uint32_t id, const struct shm_slot_sh *c, uint64
  * display) and stored JSON from the blob.  False when the slot changed
  * meanwhile (the caller retries). */
 static bool read_instance(shm_t *s, uint32_t id, uint64_t now_ms, shm_instance_view_t *view,
-                          shm_buf_t *json)
+                          buf_t *json)
 {
 	struct shm_slot_sh c;
 	const struct shm_slot_sh *sl = shm__slot(s, id);
@@ -515,7 +517,7 @@ static bool read_instance(shm_t *s, uint32_t id, uint64_t now_ms, shm_instance_v
 	memcpy(view->service, p + dl + jl, nl);
 	view->service[nl] = '\0';
 	size_t start = json->len;
-	if (shm_buf_append(json, p + dl, jl))
+	if (buf_append(json, p + dl, jl))
 		return false;
 	if (ck_sequence_read_retry(&sl->seq, v)) {
 		json->len = start;
@@ -525,7 +527,7 @@ static bool read_instance(shm_t *s, uint32_t id, uint64_t now_ms, shm_instance_v
 }
 
 static int lookup_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64_t now_ms,
-                      shm_instance_view_t *view, shm_buf_t *json)
+                      shm_instance_view_t *view, buf_t *json)
 {
 	size_t start = json ? json->len : 0;
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
@@ -548,7 +550,7 @@ static int lookup_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64
 }
 
 int shm_lookup(shm_t *s, const shm_key_t *key, uint64_t now_ms, shm_instance_view_t *view,
-               shm_buf_t *json)
+               buf_t *json)
 {
 	char k[SHM_MAX_KEY];
 	size_t len;
@@ -587,7 +589,7 @@ int shm_lookup_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms,
 	uint64_t hash[LK_RING];
 	int krc[LK_RING] = {0};
 	shm_instance_view_t view;
-	shm_buf_t json = {0};
+	buf_t json = {0};
 	size_t stages = with_json ? 3 : 2;
 	now_ms = now_or(now_ms);
 	int rc = 0;
@@ -610,13 +612,13 @@ int shm_lookup_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms,
 			continue;
 		size_t j = i - stages * LK_DIST;
 		r = j % LK_RING;
-		json.len = 0;
+		buf_reset(&json);
 		int one = krc[r] ? krc[r]
 		                 : lookup_key(s, kb[r], len[r], hash[r], now_ms, &view,
 		                              with_json ? &json : NULL);
 		rc = fn(ctx, j, one, one ? NULL : &view, json.data, json.len);
 	}
-	shm_buf_free(&json);
+	buf_free(&json);
 	return rc;
 }
 
@@ -624,12 +626,12 @@ int shm_lookup_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms,
  * no longer an instance (of `service`, when given).  Returns fn's result,
  * 0 for a skipped slot, or -EBUSY. */
 static int visit_slot(shm_t *s, uint32_t id, const shm_str_t *service, uint64_t now_ms,
-                      shm_instance_fn fn, void *ctx, shm_buf_t *json)
+                      shm_instance_fn fn, void *ctx, buf_t *json)
 {
 	shm_instance_view_t view;
 	unsigned attempt = 0;
 	for (; attempt < SHM_READ_RETRIES; attempt++) {
-		json->len = 0;
+		buf_reset(json);
 		if (read_instance(s, id, now_ms, &view, json))
 			break;
 		shm__stall(attempt);
@@ -656,17 +658,17 @@ int shm_instances_foreach(shm_t *s, const shm_str_t *service, uint64_t now_ms, s
 	int rc = shm__service_members(s, *service, &ids, &n);
 	if (rc)
 		return rc == -ENOENT ? 0 : rc;
-	shm_buf_t json = {0};
+	buf_t json = {0};
 	for (uint32_t i = 0; i < n && rc == 0; i++)
 		rc = visit_slot(s, ids[i], service, now_ms, fn, ctx, &json);
 	free(ids);
-	shm_buf_free(&json);
+	buf_free(&json);
 	return rc;
 }
 
 int shm_instances_walk(shm_t *s, uint32_t *next, uint64_t now_ms, shm_instance_fn fn, void *ctx)
 {
-	shm_buf_t json = {0};
+	buf_t json = {0};
 	int rc = 0;
 	uint32_t bump = ck_pr_load_32(&s->hdr->slot_bump);
 	if (bump > s->hdr->max_instances)
@@ -679,7 +681,7 @@ int shm_instances_walk(shm_t *s, uint32_t *next, uint64_t now_ms, shm_instance_f
 			break;
 	}
 	*next = id;
-	shm_buf_free(&json);
+	buf_free(&json);
 	return rc;
 }
 

@@ -213,7 +213,7 @@ void shm__services_rebuild(shm_t *s)
 
 /* Copy one slot's JSON into out (reader side; validated by the caller's
  * sequence check). */
-static bool copy_json(shm_t *s, const struct shm_slot_sh *sl, shm_buf_t *out)
+static bool copy_json(shm_t *s, const struct shm_slot_sh *sl, buf_t *out)
 {
 	const struct shm_blob_sh *b = shm__blob_get(s, ck_pr_load_64(&sl->blob));
 	if (!b)
@@ -222,10 +222,10 @@ static bool copy_json(shm_t *s, const struct shm_slot_sh *sl, shm_buf_t *out)
 	uint32_t skip = (uint32_t)ck_pr_load_16(&b->key_len) + ck_pr_load_16(&b->display_len);
 	if (jl == 0 || jl > SHM_MAX_JSON || skip + jl + sizeof(*b) > SHM_MAX_BLOCK)
 		return false;
-	return shm_buf_append(out, (const char *)(b + 1) + skip, jl) == 0;
+	return buf_append(out, (const char *)(b + 1) + skip, jl) == 0;
 }
 
-static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_str_t name, shm_buf_t *out,
+static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_str_t name, buf_t *out,
 		     size_t start, shm_service_info_t *info)
 {
 	unsigned v = ck_pr_load_uint(&sv->seq.sequence);
@@ -243,18 +243,18 @@ static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_str_t name, 
 	uint32_t max = s->hdr->max_instances;
 	uint32_t id = ck_pr_load_32(&sv->head);
 	uint32_t n = 0;
-	if (shm_buf_append(out, "[", 1))
+	if (buf_append(out, "[", 1))
 		return -ENOMEM;
 	while (id != SHM_NONE && n < count) {
 		if (id > max)
 			return -EAGAIN;
 		const struct shm_slot_sh *sl = shm__slot(s, id - 1);
-		if ((n && shm_buf_append(out, ",", 1)) || !copy_json(s, sl, out))
+		if ((n && buf_append(out, ",", 1)) || !copy_json(s, sl, out))
 			return ck_sequence_read_retry(&sv->seq, v) ? -EAGAIN : -ENOMEM;
 		n++;
 		id = ck_pr_load_32(&sl->svc_next);
 	}
-	if (shm_buf_append(out, "]", 1))
+	if (buf_append(out, "]", 1))
 		return -ENOMEM;
 	if (ck_sequence_read_retry(&sv->seq, v) || n != count || id != SHM_NONE)
 		return -EAGAIN;
@@ -265,7 +265,7 @@ static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_str_t name, 
 	return 0;
 }
 
-int shm_service_read(shm_t *s, shm_str_t name, shm_buf_t *out, shm_service_info_t *info)
+int shm_service_read(shm_t *s, shm_str_t name, buf_t *out, shm_service_info_t *info)
 {
 	uint32_t idx;
 	if (name.len == 0 || name.len > SHM_MAX_SERVICE)

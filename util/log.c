@@ -6,6 +6,7 @@
  * with a single write(2) so concurrent writers never interleave a line.
  */
 #include "artemis/log.h"
+#include "artemis/str.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -90,13 +91,15 @@ void log_msg(enum log_level level, const char *fmt, ...)
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 			 tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], log_role,
 			 (int)getpid());
+	/* The message may quote what a client or peer sent: control characters
+	 * are escaped so no input can forge or split a line. */
+	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-	if (len > sizeof(line) - 2)
-		len = sizeof(line) - 2;
+	size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+	size_t len = (size_t)n + str_escape(msg, mlen, line + n, sizeof(line) - (size_t)n - 1);
 	line[len++] = '\n';
 	ssize_t w = write(log_fd, line, len);
 	(void)w;

@@ -24,7 +24,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "json.h"
+#include "artemis/codec.h"
+#include "artemis/str.h"
 #include "metrics.h"
 #include "worker.h"
 #include "ws.h"
@@ -157,40 +158,6 @@ int api_body_object(const http_request_t *req, http_response_t *res, json_t **ou
 	return 0;
 }
 
-static int api__hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* URL-decode [p, p+n) into buf; false when it does not fit. */
-static bool api__urldecode(const char *p, size_t n, char *buf, size_t buf_len, size_t *out_len)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%' && i + 2 < n && api__hexval(p[i + 1]) >= 0 &&
-			   api__hexval(p[i + 2]) >= 0) {
-			c = (char)(api__hexval(p[i + 1]) * 16 + api__hexval(p[i + 2]));
-			i += 2;
-		}
-		if (o + 1 >= buf_len)
-			return false;
-		buf[o++] = c;
-	}
-	buf[o] = '\0';
-	*out_len = o;
-	return true;
-}
-
 int api_query_get(const http_request_t *req, const char *canon, char *buf, size_t buf_len)
 {
 	const char *q = req->query ? req->query : "";
@@ -202,13 +169,13 @@ int api_query_get(const http_request_t *req, const char *canon, char *buf, size_
 		const char *eq = memchr(q, '=', seg);
 		size_t klen = eq ? (size_t)(eq - q) : seg;
 		char key[64], ckey[64];
-		size_t n;
 
-		if (api__urldecode(q, klen, key, sizeof(key), &n) &&
+		if (str_urldecode(q, klen, key, sizeof(key), STR_URL_PLUS) >= 0 &&
 		    json_canon_key(key, ckey, sizeof(ckey)) && strcmp(ckey, canon) == 0) {
 			const char *v = eq ? eq + 1 : q + seg;
 			size_t vlen = eq ? seg - klen - 1 : 0;
-			found = api__urldecode(v, vlen, buf, buf_len, &n) ? (int)n : -1;
+			long n = str_urldecode(v, vlen, buf, buf_len, STR_URL_PLUS);
+			found = n < 0 ? -1 : (int)n;
 		}
 		q += seg;
 		if (*q == '&')
@@ -217,7 +184,7 @@ int api_query_get(const http_request_t *req, const char *canon, char *buf, size_
 	return found;
 }
 
-int api_put_fail(shm_buf_t *b, const char *code, const char *message)
+int api_put_fail(buf_t *b, const char *code, const char *message)
 {
 	return json_put_status(b, "fail", code, message);
 }

@@ -69,7 +69,7 @@ int api_body_object(const http_request_t *req, http_response_t *res, json_t **ou
 int api_query_get(const http_request_t *req, const char *canon, char *buf, size_t buf_len);
 
 /* Start a body with "{" and write `"responseStatus":<status>` etc. */
-int api_put_fail(shm_buf_t *b, const char *code, const char *message);
+int api_put_fail(buf_t *b, const char *code, const char *message);
 
 /* ---- Rate limiters (API.md §4.6) --------------------------------------------- */
 
@@ -144,7 +144,7 @@ void api_ops_ready(const http_request_t *req, http_response_t *res);
 void api_ops_metrics(const http_request_t *req, http_response_t *res);
 
 /* Shared by status and cluster: the ServiceNodeStatus of this node. */
-int api_put_node_status(shm_buf_t *b);
+int api_put_node_status(buf_t *b);
 
 /* ---- Routing table (for metrics) ---------------------------------------------- */
 

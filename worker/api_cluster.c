@@ -11,8 +11,10 @@
  */
 #include <string.h>
 
+#include "artemis/clock.h"
+
 #include "api.h"
-#include "json.h"
+#include "artemis/codec.h"
 #include "metrics.h"
 
 /* Java's filter: the node allows the other zones, or its zone is the
@@ -25,7 +27,7 @@ static bool cl__match(bool allow, const char *region, const char *zone, const ch
 	       strcmp(zone, node_zone) == 0;
 }
 
-static void cl__put_node(shm_buf_t *b, int *listed, const char *url, const char *zone)
+static void cl__put_node(buf_t *b, int *listed, const char *url, const char *zone)
 {
 	json_put_raw(b, (*listed)++ ? "," : "{\"nodes\":[");
 	json_put_raw(b, "{\"url\":");
@@ -63,7 +65,7 @@ static void cl__nodes(const http_request_t *req, http_response_t *res, bool regi
 	}
 	res->body.len = 0;
 	if (api_rate_limited(registry ? API_LIMIT_UP_REGISTRY_NODES : API_LIMIT_UP_DISCOVERY_NODES,
-			     shm_now_ms())) {
+			     clock_wall_ms())) {
 		json_put_raw(&res->body, "{\"nodes\":null,\"responseStatus\":" API_STATUS_RATE_LIMITED "}");
 		metrics_fail(req);
 		goto out;

@@ -19,9 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artemis/clock.h"
+
 #include "api.h"
 #include "cache.h"
-#include "json.h"
+#include "artemis/codec.h"
 #include "metrics.h"
 #include "versioned.h"
 #include "worker.h"
@@ -275,7 +277,7 @@ void api_discovery_services(const http_request_t *req, http_response_t *res)
 		return;
 	}
 	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"services\":");
-	rc = versioned_services(api_shm(), shm_now_ms(), g_worker->started_ms, &res->body, &version);
+	rc = versioned_services(api_shm(), clock_wall_ms(), g_worker->started_ms, &res->body, &version);
 	if (rc < 0) {
 		res->body.len = 0;
 		json_put_raw(&res->body, "{\"responseStatus\":");
@@ -330,7 +332,7 @@ void api_discovery_services_delta(const http_request_t *req, http_response_t *re
 	}
 	res->body.len = 0;
 	json_put_raw(&res->body, "{\"delta\":");
-	rc = versioned_delta(api_shm(), shm_now_ms(), g_worker->started_ms, (uint64_t)version,
+	rc = versioned_delta(api_shm(), clock_wall_ms(), g_worker->started_ms, (uint64_t)version,
 			     &res->body, &newest);
 	if (rc == -ENOENT) {
 		disc__delta_fail(req, res, API_DATA_NOT_FOUND, "Delta is not found.");

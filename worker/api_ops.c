@@ -4,7 +4,7 @@
  * (Prometheus text format 0.0.4, the node's totals).
  */
 #include "api.h"
-#include "json.h"
+#include "artemis/codec.h"
 #include "metrics.h"
 
 void api_ops_health(const http_request_t *req, http_response_t *res)

@@ -21,9 +21,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "artemis/clock.h"
+
 #include "api.h"
-#include "instance_in.h"
-#include "json.h"
+#include "artemis/codec.h"
 #include "metrics.h"
 #include "worker.h"
 
@@ -103,7 +104,7 @@ static void reg__shm_error(int rc, const char *field, reg_outcome_t *o)
 }
 
 /* The stored form of the instance being registered (reused). */
-static shm_buf_t reg__stored;
+static buf_t reg__stored;
 
 static void reg__register(const json_instance_t *in, reg_outcome_t *o)
 {
@@ -148,7 +149,7 @@ static void reg__run_one(enum reg_op op, const json_instance_t *in, uint64_t now
 }
 
 /* {"errorCode":..,"errorMessage":"<toString>: <msg>","instance":{..}} */
-static int reg__put_failed(shm_buf_t *b, const json_instance_t *in, const reg_outcome_t *o)
+static int reg__put_failed(buf_t *b, const json_instance_t *in, const reg_outcome_t *o)
 {
 	char display[sizeof(((shm_instance_view_t *)0)->display)];
 	char msg[sizeof(display) + API_MSG_MAX + 4];
@@ -167,7 +168,7 @@ static int reg__put_failed(shm_buf_t *b, const json_instance_t *in, const reg_ou
 
 static void reg__respond_status(http_response_t *res, const char *status_json)
 {
-	res->body.len = 0;
+	buf_reset(&res->body);
 	json_put_raw(&res->body, "{\"failedInstances\":null,\"responseStatus\":");
 	json_put_raw(&res->body, status_json);
 	json_put_raw(&res->body, "}");
@@ -176,7 +177,7 @@ static void reg__respond_status(http_response_t *res, const char *status_json)
 static void reg__respond_fail(const http_request_t *req, http_response_t *res, const char *code,
 			      const char *message)
 {
-	res->body.len = 0;
+	buf_reset(&res->body);
 	json_put_raw(&res->body, "{\"failedInstances\":null,\"responseStatus\":");
 	api_put_fail(&res->body, code, message);
 	json_put_raw(&res->body, "}");
@@ -223,7 +224,7 @@ static void reg__finish(const http_request_t *req, http_response_t *res, size_t 
 
 /* A failure found on the fast path: decode that one instance's text with
  * jansson to echo it exactly as the slow path would. */
-static void reg__put_failed_span(shm_buf_t *b, shm_str_t span, const reg_outcome_t *o)
+static void reg__put_failed_span(buf_t *b, shm_str_t span, const reg_outcome_t *o)
 {
 	json_instance_t in;
 	json_t *obj = json_loadb(span.ptr, span.len, 0, NULL);
@@ -278,7 +279,7 @@ static bool reg__heartbeat_fast(const http_request_t *req, http_response_t *res,
 	shm_heartbeat_batch(api_shm(), keys, m, now_ms, krc);
 	for (size_t j = 0; j < m; j++)
 		rcs[which[j]] = krc[j];
-	res->body.len = 0;
+	buf_reset(&res->body);
 	for (size_t i = 0; i < n; i++) {
 		if (rcs[i] == 0)
 			continue;
@@ -296,7 +297,7 @@ void api_registry_batch(const http_request_t *req, http_response_t *res, bool ch
 	json_t *root = NULL, *instances, *v;
 	json_instance_t in;
 	reg_outcome_t o;
-	uint64_t now_ms = shm_now_ms();
+	uint64_t now_ms = clock_wall_ms();
 	size_t i, failed = 0;
 
 	if (api_body_object(req, res, &root) < 0)
@@ -316,7 +317,7 @@ void api_registry_batch(const http_request_t *req, http_response_t *res, bool ch
 		reg__not_up(req, res);
 		goto out;
 	}
-	res->body.len = 0;
+	buf_reset(&res->body);
 	json_array_foreach(instances, i, v) {
 		const char *field = NULL;
 		int rc;
@@ -327,7 +328,7 @@ void api_registry_batch(const http_request_t *req, http_response_t *res, bool ch
 		if (rc == -EINVAL || rc == -ENOMEM) {
 			/* Only a single-element batch gets here (shapes were
 			 * checked for larger ones), so nothing was written. */
-			res->body.len = 0;
+			buf_reset(&res->body);
 			http_res_error(res, req, 400, "JSON parse error: an instance has the wrong type");
 			goto out;
 		}
@@ -362,7 +363,7 @@ static void reg__run(const http_request_t *req, http_response_t *res, enum reg_o
 {
 	static const enum api_limit limit[] = { API_LIMIT_REGISTER, API_LIMIT_HEARTBEAT,
 						API_LIMIT_UNREGISTER };
-	uint64_t now_ms = shm_now_ms();
+	uint64_t now_ms = clock_wall_ms();
 
 	if (api_rate_limited(limit[op], now_ms)) {
 		reg__respond_status(res, API_STATUS_RATE_LIMITED);

@@ -23,8 +23,7 @@
 
 #include "api.h"
 #include "cache.h"
-#include "instance_in.h"
-#include "json.h"
+#include "artemis/codec.h"
 #include "metrics.h"
 
 #define REPL_HTTP_ORIGIN SHM_ORIGIN_HTTP_PEER
@@ -44,7 +43,7 @@ static void rep__shm_error(int rc, const char *field, rep_outcome_t *o)
 
 static void rep__register(const json_instance_t *in, rep_outcome_t *o)
 {
-	static shm_buf_t stored;
+	static buf_t stored;
 	shm_instance_in_t si;
 	const char *field = NULL;
 	int rc = json_instance_to_shm(in, &stored, &si, &field);
@@ -128,7 +127,7 @@ void api_replication_unregister(const http_request_t *req, http_response_t *res)
 /* ---- services.json ------------------------------------------------------------ */
 
 typedef struct {
-	shm_buf_t *out;
+	buf_t *out;
 	bool first;
 	int rc;
 } rep_services_t;
@@ -167,7 +166,7 @@ void api_replication_services(const http_request_t *req, http_response_t *res)
 		}
 		region = (shm_str_t){region_q, (size_t)n};
 	}
-	res->body.len = 0;
+	buf_reset(&res->body);
 	if (!api_same(region, api_cfg()->region)) {
 		snprintf(msg, sizeof(msg),
 		         "regionId is not the same as the registry node. regionId: %.*s, registry "
@@ -184,7 +183,7 @@ void api_replication_services(const http_request_t *req, http_response_t *res)
 	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"services\":[");
 	shm_services_foreach(api_shm(), rep__service, &s);
 	if (s.rc < 0) {
-		res->body.len = 0;
+		buf_reset(&res->body);
 		json_put_raw(&res->body, "{\"responseStatus\":");
 		api_put_fail(&res->body, API_INTERNAL_ERROR, strerror(-s.rc));
 		json_put_raw(&res->body, ",\"services\":null}");

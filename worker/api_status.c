@@ -14,8 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artemis/clock.h"
+
 #include "api.h"
-#include "json.h"
+#include "artemis/codec.h"
 #include "metrics.h"
 #include "worker.h"
 
@@ -31,7 +33,7 @@ static int st__body(const http_request_t *req, http_response_t *res, json_t **ro
 
 /* ---- ServiceNodeStatus ---------------------------------------------------------- */
 
-static int st__put_node(shm_buf_t *b, const char *url, const char *region, const char *zone)
+static int st__put_node(buf_t *b, const char *url, const char *region, const char *zone)
 {
 	int rc = json_put_raw(b, "{\"url\":");
 
@@ -43,7 +45,7 @@ static int st__put_node(shm_buf_t *b, const char *url, const char *region, const
 	return rc ? rc : json_put_raw(b, "}}");
 }
 
-int api_put_node_status(shm_buf_t *b)
+int api_put_node_status(buf_t *b)
 {
 	const config_t *cfg = api_cfg();
 	bool up = api_node_up();
@@ -67,7 +69,7 @@ int api_put_node_status(shm_buf_t *b)
 /* A peer as the replicator last saw it.  Its allow-from-other-zone flags
  * are not exchanged: a cluster shares one configuration, so this node's
  * are reported for a peer whose status is known. */
-static int st__put_peer_status(shm_buf_t *b, const shm_peer_t *p)
+static int st__put_peer_status(buf_t *b, const shm_peer_t *p)
 {
 	static const char *const names[] = { "unknown", "starting", "up", "down" };
 	const config_t *cfg = api_cfg();
@@ -98,7 +100,7 @@ void api_status_node(const http_request_t *req, http_response_t *res)
 	if (st__body(req, res, &root) < 0)
 		return;
 	json_decref(root);
-	res->body.len = 0;
+	buf_reset(&res->body);
 	json_put_raw(&res->body, "{\"nodeStatus\":");
 	api_put_node_status(&res->body);
 	json_put_raw(&res->body, ",\"responseStatus\":" API_STATUS_SUCCESS "}");
@@ -113,8 +115,8 @@ void api_status_cluster(const http_request_t *req, http_response_t *res)
 	if (st__body(req, res, &root) < 0)
 		return;
 	json_decref(root);
-	res->body.len = 0;
-	if (api_rate_limited(API_LIMIT_GET_CLUSTER, shm_now_ms())) {
+	buf_reset(&res->body);
+	if (api_rate_limited(API_LIMIT_GET_CLUSTER, clock_wall_ms())) {
 		json_put_raw(&res->body, "{\"nodeCount\":0,\"nodesStatus\":null,\"responseStatus\":"
 					 API_STATUS_RATE_LIMITED "}");
 		metrics_fail(req);
@@ -194,7 +196,7 @@ static int st__lease_cmp(const void *a, const void *b)
 }
 
 /* SimpleDateFormat("yyyy-MM-dd HH:mm:ss.SSS") in the server's time zone. */
-static int st__put_time(shm_buf_t *b, uint64_t ms)
+static int st__put_time(buf_t *b, uint64_t ms)
 {
 	char buf[48];
 	time_t t = (time_t)(ms / 1000);
@@ -207,7 +209,7 @@ static int st__put_time(shm_buf_t *b, uint64_t ms)
 	return json_put_raw(b, buf);
 }
 
-static int st__put_lease(shm_buf_t *b, const st_lease_t *e)
+static int st__put_lease(buf_t *b, const st_lease_t *e)
 {
 	int rc = json_put_raw(b, "{\"creationTime\":");
 
@@ -245,7 +247,7 @@ static int st__collect(st_leases_t *l, json_t *ids, uint64_t now_ms)
 	return rc;
 }
 
-static void st__leases_render(shm_buf_t *b, int mgr, const st_leases_t *l)
+static void st__leases_render(buf_t *b, int mgr, const st_leases_t *l)
 {
 	shm_preserve_t p;
 	const char *prev = NULL;
@@ -304,8 +306,8 @@ static void st__leases(const http_request_t *req, http_response_t *res, int mgr,
 
 	if (st__body(req, res, &root) < 0)
 		return;
-	res->body.len = 0;
-	if (api_rate_limited(limit, shm_now_ms())) {
+	buf_reset(&res->body);
+	if (api_rate_limited(limit, clock_wall_ms())) {
 		json_put_raw(&res->body, "{\"isSafe\":false,\"isSafeCheckEnabled\":false,"
 					 "\"leaseCount\":0,\"leaseUpdateCountLastTimeWindow\":0,"
 					 "\"leaseUpdateMaxCount\":0,\"leaseUpdateMaxCountLastUpdateTime\":0,"
@@ -320,7 +322,7 @@ static void st__leases(const http_request_t *req, http_response_t *res, int mgr,
 	} else {
 		ids = st__app_ids(req);
 	}
-	rc = st__collect(&l, ids, shm_now_ms());
+	rc = st__collect(&l, ids, clock_wall_ms());
 	if (rc == 0 && l.rc < 0)
 		rc = l.rc;
 	if (rc < 0) {
@@ -423,7 +425,7 @@ static size_t st__props(const config_t *c, st_prop_t *p)
 	return n;
 }
 
-static void st__put_props(shm_buf_t *b, const st_prop_t *p, size_t n)
+static void st__put_props(buf_t *b, const st_prop_t *p, size_t n)
 {
 	json_put_raw(b, "{");
 	for (size_t i = 0; i < n; i++) {
@@ -435,7 +437,7 @@ static void st__put_props(shm_buf_t *b, const st_prop_t *p, size_t n)
 	json_put_raw(b, "}");
 }
 
-static void st__put_sources(shm_buf_t *b)
+static void st__put_sources(buf_t *b)
 {
 	const char *path = api_cfg()->path;
 
@@ -453,8 +455,8 @@ void api_status_config(const http_request_t *req, http_response_t *res)
 	if (st__body(req, res, &root) < 0)
 		return;
 	json_decref(root);
-	res->body.len = 0;
-	if (api_rate_limited(API_LIMIT_GET_CONFIG, shm_now_ms())) {
+	buf_reset(&res->body);
+	if (api_rate_limited(API_LIMIT_GET_CONFIG, clock_wall_ms())) {
 		json_put_raw(&res->body, "{\"properties\":null,\"responseStatus\":"
 					 API_STATUS_RATE_LIMITED ",\"sources\":null}");
 		metrics_fail(req);
@@ -480,8 +482,8 @@ void api_status_deployment(const http_request_t *req, http_response_t *res)
 	if (st__body(req, res, &root) < 0)
 		return;
 	json_decref(root);
-	res->body.len = 0;
-	if (api_rate_limited(API_LIMIT_GET_DEPLOYMENT, shm_now_ms())) {
+	buf_reset(&res->body);
+	if (api_rate_limited(API_LIMIT_GET_DEPLOYMENT, clock_wall_ms())) {
 		json_put_raw(&res->body, "{\"appId\":null,\"ip\":null,\"machineName\":null,\"path\":null,"
 					 "\"port\":0,\"properties\":null,\"protocol\":null,\"regionId\":null,"
 					 "\"responseStatus\":" API_STATUS_RATE_LIMITED

@@ -16,12 +16,12 @@
 #include <xxhash.h>
 
 #include "api.h"
-#include "json.h"
+#include "artemis/codec.h"
 #include "metrics.h"
 
 typedef struct {
 	uint64_t version;
-	shm_buf_t body;
+	buf_t body;
 	size_t name_len;
 	uint32_t count;
 	bool used;
@@ -35,13 +35,13 @@ static shm_t *cache__shm;
 void cache_clear(void)
 {
 	for (size_t i = 0; i < CACHE_SLOTS; i++) {
-		shm_buf_free(&cache__slots[i].body);
+		buf_free(&cache__slots[i].body);
 		memset(&cache__slots[i], 0, sizeof(cache__slots[i]));
 	}
 	cache__bytes = 0;
 }
 
-static int cache__frame_tail(shm_buf_t *out, shm_str_t service)
+static int cache__frame_tail(buf_t *out, shm_str_t service)
 {
 	int rc = json_put_raw(out, ",\"logicInstances\":null,\"metadata\":null,"
 				   "\"routeRules\":null,\"serviceId\":");
@@ -52,7 +52,7 @@ static int cache__frame_tail(shm_buf_t *out, shm_str_t service)
 
 /* Build the response from the registry into out; *version and *count get
  * what was read.  -ENOENT is not an error: instances:null. */
-static int cache__build(shm_t *shm, shm_str_t service, shm_buf_t *out, uint64_t *version,
+static int cache__build(shm_t *shm, shm_str_t service, buf_t *out, uint64_t *version,
 			uint32_t *count)
 {
 	shm_service_info_t info = { 0, 0 };
@@ -90,7 +90,7 @@ static void cache__store(cache_entry_t *e, shm_str_t service, const char *body, 
 		return;
 	}
 	e->body.len = 0;
-	if (shm_buf_append(&e->body, body, len) < 0) {
+	if (buf_append(&e->body, body, len) < 0) {
 		cache__bytes -= old;
 		e->used = false;
 		return;
@@ -104,7 +104,7 @@ static void cache__store(cache_entry_t *e, shm_str_t service, const char *body, 
 	e->used = true;
 }
 
-int cache_put_service(shm_t *shm, shm_str_t service, shm_buf_t *out, uint32_t *count)
+int cache_put_service(shm_t *shm, shm_str_t service, buf_t *out, uint32_t *count)
 {
 	shm_service_info_t info;
 	cache_entry_t *e;
@@ -131,7 +131,7 @@ int cache_put_service(shm_t *shm, shm_str_t service, shm_buf_t *out, uint32_t *c
 	    memcmp(e->name, service.ptr, service.len) == 0) {
 		metrics_cache(true);
 		*count = e->count;
-		return shm_buf_append(out, e->body.data, e->body.len);
+		return buf_append(out, e->body.data, e->body.len);
 	}
 	metrics_cache(false);
 	rc = cache__build(shm, service, out, &version, count);

@@ -23,7 +23,7 @@
  *  "routeRules":null,"serviceId":"..."}.
  * *count (optional) gets the number of instances (0 for instances:null).
  * Returns 0, or a negative errno from the registry (-EBUSY) or -ENOMEM. */
-int cache_put_service(shm_t *shm, shm_str_t service, shm_buf_t *out, uint32_t *count);
+int cache_put_service(shm_t *shm, shm_str_t service, buf_t *out, uint32_t *count);
 
 /* Drop every entry (tests; a worker whose region changed). */
 void cache_clear(void);

@@ -51,7 +51,9 @@
 #include "http_body.h"
 #include "http_conn.h"
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
+#include "artemis/str.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -100,7 +102,7 @@ struct http_conn {
 
 	http_parser parser;
 	/* The request being parsed. */
-	shm_buf_t scratch; /* URL, NUL, then name NUL value NUL ... */
+	buf_t scratch; /* URL, NUL, then name NUL value NUL ... */
 	enum head_part part;
 	uint32_t url_len;
 	uint32_t head_bytes;
@@ -110,7 +112,7 @@ struct http_conn {
 	bool head_only; /* HEAD: send no body */
 	uint64_t t_start_ns;
 	uint64_t raw_body;
-	shm_buf_t body;
+	buf_t body;
 	enum http_body_coding coding;
 	http_inflate_t inflate;
 	int err_status; /* an error answer replaces dispatch */
@@ -125,9 +127,9 @@ struct http_conn {
 	bool linger;    /* an error answer: linger on close */
 	bool lingering; /* write side shut, discarding input */
 	unsigned served; /* requests answered on this connection */
-	shm_buf_t out;
+	buf_t out;
 	size_t out_off;
-	shm_buf_t in_pending; /* input held while the parser is paused */
+	buf_t in_pending; /* input held while the parser is paused */
 	http_response_t res;
 	char peer_ip[INET6_ADDRSTRLEN];
 };
@@ -173,25 +175,11 @@ void http_set_upgrade_handler(http_upgrade_fn fn)
 
 /* ---- Small helpers ------------------------------------------------------ */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t coarse_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int buf_add(shm_buf_t *b, const void *p, size_t n)
+static int buf_add(buf_t *b, const void *p, size_t n)
 {
 	if (n == 0)
 		return 0;
-	if (b->cap - b->len < n && shm_buf_reserve(b, n) != 0)
+	if (b->cap - b->len < n && buf_reserve(b, n) != 0)
 		return -ENOMEM;
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
@@ -200,12 +188,12 @@ static int buf_add(shm_buf_t *b, const void *p, size_t n)
 
 #define BUF_ADD_LIT(b, s) buf_add((b), (s), sizeof(s) - 1)
 
-static int buf_add_str(shm_buf_t *b, const char *s)
+static int buf_add_str(buf_t *b, const char *s)
 {
 	return buf_add(b, s, strlen(s));
 }
 
-static int buf_add_uint(shm_buf_t *b, uint64_t v)
+static int buf_add_uint(buf_t *b, uint64_t v)
 {
 	char tmp[24];
 	size_t i = sizeof(tmp);
@@ -218,11 +206,11 @@ static int buf_add_uint(shm_buf_t *b, uint64_t v)
 
 /* Drop a buffer that grew large for one request, so idle connections stay
  * small; otherwise just empty it. */
-static void buf_recycle(shm_buf_t *b)
+static void buf_recycle(buf_t *b)
 {
 	if (b->cap > HTTP_KEEP_BUF)
-		shm_buf_free(b);
-	b->len = 0;
+		buf_free(b);
+	buf_reset(b);
 }
 
 static const char *status_reason(int status)
@@ -248,7 +236,7 @@ int http_res_printf(http_response_t *res, const char *fmt, ...)
 	if (n < 0)
 		return -EINVAL;
 	if ((size_t)n >= room) {
-		if (shm_buf_reserve(&res->body, (size_t)n + 1) != 0)
+		if (buf_reserve(&res->body, (size_t)n + 1) != 0)
 			return -ENOMEM;
 		va_start(ap, fmt);
 		vsnprintf(res->body.data + res->body.len, (size_t)n + 1, fmt, ap);
@@ -258,7 +246,7 @@ int http_res_printf(http_response_t *res, const char *fmt, ...)
 	return 0;
 }
 
-static int json_add_string(shm_buf_t *b, const char *s)
+static int json_add_string(buf_t *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	int rc = BUF_ADD_LIT(b, "\"");
@@ -282,10 +270,10 @@ void http_res_error(http_response_t *res, const http_request_t *req, int status,
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-	shm_buf_t *b = &res->body;
+	buf_t *b = &res->body;
 	res->status = status;
 	res->content_type = NULL;
-	b->len = 0;
+	buf_reset(b);
 	/* A failed append leaves a short body; the status line still tells. */
 	(void)(BUF_ADD_LIT(b, "{\"timestamp\":") || buf_add_uint(b, ms) ||
 	       BUF_ADD_LIT(b, ",\"status\":") || buf_add_uint(b, (uint64_t)status) ||
@@ -319,14 +307,14 @@ static void req_reset(http_conn_t *c)
 	c->req.content_type = "";
 	c->req.body_was_gzip = false;
 	c->req.peer_ip = c->peer_ip;
-	c->scratch.len = 0;
+	buf_reset(&c->scratch);
 	c->part = PART_NONE;
 	c->url_len = 0;
 	c->head_bytes = 0;
 	c->nhdrs = 0;
 	c->head_only = false;
 	c->raw_body = 0;
-	c->body.len = 0;
+	buf_reset(&c->body);
 	c->coding = HTTP_CODING_IDENTITY;
 	c->err_status = 0;
 	c->err_msg = NULL;
@@ -350,7 +338,7 @@ static int on_message_begin(http_parser *p)
 	http_conn_t *c = p->data;
 	req_reset(c);
 	c->in_message = true;
-	c->t_start_ns = now_ns();
+	c->t_start_ns = clock_mono_ns();
 	return 0;
 }
 
@@ -418,32 +406,6 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 	return head_data(p->data, PART_VALUE, at, n);
 }
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch |= 0x20;
-	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Percent-decode in place; "%00" and broken escapes stay as they are. */
-static size_t path_decode(char *s, size_t n)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		if (s[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-		    (lo = hexval((unsigned char)s[i + 2])) >= 0 && (hi | lo) != 0) {
-			s[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else {
-			s[o++] = s[i];
-		}
-	}
-	s[o] = '\0';
-	return o;
-}
-
 /* Split the URL (NUL-terminated at scratch[0..url_len]) into path and
  * query, in place. */
 static int req_split_url(http_conn_t *c)
@@ -488,7 +450,7 @@ static int req_split_url(http_conn_t *c)
 		}
 	}
 	c->req.query = query;
-	c->req.path_len = path_decode(path, path_len);
+	c->req.path_len = (size_t)str_urldecode(path, path_len, path, path_len + 1, 0);
 	c->req.path = path;
 	return 0;
 }
@@ -612,7 +574,7 @@ static const char cors_headers[] = "Access-Control-Allow-Origin: *\r\n"
                                    "Access-Control-Allow-Credentials: true\r\n";
 
 /* Status line and the headers every response has, without the final CRLF. */
-static int out_head(shm_buf_t *o, int status, const char *ct, size_t body_len, bool keep)
+static int out_head(buf_t *o, int status, const char *ct, size_t body_len, bool keep)
 {
 	if (status == 200) {
 		if (BUF_ADD_LIT(o, "HTTP/1.1 200 OK\r\n"))
@@ -632,7 +594,7 @@ static int out_head(shm_buf_t *o, int status, const char *ct, size_t body_len, b
 	            : BUF_ADD_LIT(o, "Connection: close\r\n");
 }
 
-static int out_header(shm_buf_t *o, const char *name, const char *value)
+static int out_header(buf_t *o, const char *name, const char *value)
 {
 	if (buf_add_str(o, name) || BUF_ADD_LIT(o, ": ") || buf_add_str(o, value) ||
 	    BUF_ADD_LIT(o, "\r\n"))
@@ -645,7 +607,7 @@ static int conn_queue_preflight(http_conn_t *c, bool keep)
 {
 	const char *m = http_request_header(&c->req, "Access-Control-Request-Method");
 	const char *h = http_request_header(&c->req, "Access-Control-Request-Headers");
-	shm_buf_t *o = &c->out;
+	buf_t *o = &c->out;
 	if (out_head(o, 200, NULL, 0, keep) ||
 	    out_header(o, "Access-Control-Allow-Methods",
 	               m && *m ? m : "GET, POST, PUT, DELETE, HEAD, OPTIONS") ||
@@ -659,7 +621,7 @@ static int conn_queue_res(http_conn_t *c, const http_response_t *res, bool keep)
 {
 	int status = res->status >= 100 && res->status <= 999 ? res->status : 500;
 	const char *ct = res->content_type ? res->content_type : HTTP_DEFAULT_CT;
-	shm_buf_t *o = &c->out;
+	buf_t *o = &c->out;
 	if (out_head(o, status, ct, res->body.len, keep))
 		return -ENOMEM;
 	if (status == 405 && res->allow && out_header(o, "Allow", res->allow))
@@ -680,7 +642,7 @@ static void conn_respond(http_conn_t *c, bool keep)
 	res->status = 200;
 	res->content_type = NULL;
 	res->allow = NULL;
-	res->body.len = 0;
+	buf_reset(&res->body);
 	int rc;
 	if (c->err_status) {
 		c->linger |= c->err_fatal;
@@ -702,7 +664,7 @@ static void conn_respond(http_conn_t *c, bool keep)
 	if (rc != 0)
 		c->close_after = true; /* out of memory: what was queued goes, then close */
 	observe_fn(&c->req, c->err_status ? c->err_status : res->status,
-	           (now_ns() - c->t_start_ns) / 1000u);
+	           (clock_mono_ns() - c->t_start_ns) / 1000u);
 	buf_recycle(&res->body);
 	c->served++;
 }
@@ -858,7 +820,7 @@ static void conn_linger(http_conn_t *c);
 static void conn_touch(http_conn_t *c)
 {
 	http_server_t *s = c->srv;
-	c->last_ms = coarse_ms();
+	c->last_ms = clock_mono_coarse_ms();
 	if (s->tail == c)
 		return;
 	/* unlink, then append at the tail (most recently active) */
@@ -903,7 +865,7 @@ static int conn_send(http_conn_t *c, const char *extra, size_t extra_len)
 	}
 	size_t sent = (size_t)w;
 	if (sent > 0)
-		c->last_ms = coarse_ms();
+		c->last_ms = clock_mono_coarse_ms();
 	if (sent >= pending) {
 		c->out.len = c->out_off = 0;
 		sent -= pending;
@@ -1091,18 +1053,18 @@ static http_conn_t *conn_alloc(http_server_t *s)
 		s->head = c;
 	s->tail = c;
 	s->nconns++;
-	c->last_ms = coarse_ms();
-	c->t_start_ns = now_ns();
+	c->last_ms = clock_mono_coarse_ms();
+	c->t_start_ns = clock_mono_ns();
 	return c;
 }
 
 static void conn_release_buffers(http_conn_t *c)
 {
-	shm_buf_free(&c->scratch);
-	shm_buf_free(&c->body);
-	shm_buf_free(&c->out);
-	shm_buf_free(&c->in_pending);
-	shm_buf_free(&c->res.body);
+	buf_free(&c->scratch);
+	buf_free(&c->body);
+	buf_free(&c->out);
+	buf_free(&c->in_pending);
+	buf_free(&c->res.body);
 	http_inflate_free(&c->inflate);
 }
 
@@ -1284,7 +1246,7 @@ static void srv_on_sweep(evutil_socket_t fd, short what, void *arg)
 	http_server_t *s = arg;
 	(void)fd;
 	(void)what;
-	uint64_t now = coarse_ms();
+	uint64_t now = clock_mono_coarse_ms();
 	uint32_t idle = s->cfg->idle_timeout_ms;
 	while (s->head && now - s->head->last_ms >= idle) {
 		http_conn_t *c = s->head;

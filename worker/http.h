@@ -35,7 +35,7 @@ typedef struct {
 typedef struct {
 	int status;                /* 200 default */
 	const char *content_type;  /* NULL: "application/json;charset=UTF-8" */
-	shm_buf_t body;            /* owned by the connection, reused across requests */
+	buf_t body;            /* owned by the connection, reused across requests */
 	const char *allow;         /* Allow header for 405, or NULL */
 } http_response_t;
 

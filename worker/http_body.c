@@ -64,7 +64,7 @@ int http_inflate_start(http_inflate_t *z, enum http_body_coding coding)
 
 /* Room for the next inflate step, never more than the limit allows + 1 byte
  * (that byte is how an over-limit body is detected). */
-static int inflate_reserve(shm_buf_t *out, size_t max_out, size_t *room)
+static int inflate_reserve(buf_t *out, size_t max_out, size_t *room)
 {
 	if (out->len > max_out)
 		return -E2BIG;
@@ -74,7 +74,7 @@ static int inflate_reserve(shm_buf_t *out, size_t max_out, size_t *room)
 		want = allowed < INFLATE_STEP ? allowed : INFLATE_STEP;
 		if (out->len > want && out->len < allowed)
 			want = out->len; /* grow geometrically for large bodies */
-		if (shm_buf_reserve(out, want) != 0)
+		if (buf_reserve(out, want) != 0)
 			return -ENOMEM;
 	}
 	*room = out->cap - out->len;
@@ -83,7 +83,7 @@ static int inflate_reserve(shm_buf_t *out, size_t max_out, size_t *room)
 	return 0;
 }
 
-int http_inflate_feed(http_inflate_t *z, const void *in, size_t n, shm_buf_t *out, size_t max_out)
+int http_inflate_feed(http_inflate_t *z, const void *in, size_t n, buf_t *out, size_t max_out)
 {
 	z->zs.next_in = (Bytef *)(uintptr_t)in;
 	z->zs.avail_in = (uInt)n;

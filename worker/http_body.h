@@ -36,7 +36,7 @@ int http_inflate_start(http_inflate_t *z, enum http_body_coding coding);
 /* Inflate n compressed bytes, appending to out.  Output beyond max_out bytes
  * in total is refused with -E2BIG (the zip bomb case: 413); corrupt input is
  * -EBADMSG; allocation failure -ENOMEM. */
-int http_inflate_feed(http_inflate_t *z, const void *in, size_t n, shm_buf_t *out, size_t max_out);
+int http_inflate_feed(http_inflate_t *z, const void *in, size_t n, buf_t *out, size_t max_out);
 
 /* The body is complete: 0 when the compressed stream ended properly,
  * -EBADMSG when it was truncated (or empty). */

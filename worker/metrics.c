@@ -132,9 +132,9 @@ void metrics_ws_totals(uint64_t *registry, uint64_t *discovery)
 
 /* ---- Exposition ---------------------------------------------------------- */
 
-static int metrics__printf(shm_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int metrics__printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static int metrics__printf(shm_buf_t *b, const char *fmt, ...)
+static int metrics__printf(buf_t *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -145,7 +145,7 @@ static int metrics__printf(shm_buf_t *b, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return -1;
-	rc = shm_buf_reserve(b, (size_t)n + 1);
+	rc = buf_reserve(b, (size_t)n + 1);
 	if (rc < 0)
 		return rc;
 	va_start(ap, fmt);
@@ -155,14 +155,14 @@ static int metrics__printf(shm_buf_t *b, const char *fmt, ...)
 	return 0;
 }
 
-static int metrics__one(shm_buf_t *b, const char *name, const char *type, const char *help,
+static int metrics__one(buf_t *b, const char *name, const char *type, const char *help,
 			uint64_t v)
 {
 	return metrics__printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type,
 			       name, (unsigned long long)v);
 }
 
-static int metrics__registry(shm_buf_t *b)
+static int metrics__registry(buf_t *b)
 {
 	shm_stats_t st;
 	int rc = 0;
@@ -185,7 +185,7 @@ static int metrics__registry(shm_buf_t *b)
 	return rc;
 }
 
-static int metrics__preserve(shm_buf_t *b)
+static int metrics__preserve(buf_t *b)
 {
 	static const char *const mgr_name[SHM_MGR_COUNT] = { "instance", "legacy-instance" };
 	shm_preserve_t p[SHM_MGR_COUNT];
@@ -216,7 +216,7 @@ static int metrics__preserve(shm_buf_t *b)
 	return rc;
 }
 
-static int metrics__http(shm_buf_t *b, const uint64_t *c)
+static int metrics__http(buf_t *b, const uint64_t *c)
 {
 	uint64_t cum = 0;
 	int rc;
@@ -269,7 +269,7 @@ static int metrics__http(shm_buf_t *b, const uint64_t *c)
 
 /* Each peer the replicator knows: its state, last contact, our change-log
  * version it acknowledged, and the replication lag measured to it. */
-static int metrics__peers(shm_buf_t *b)
+static int metrics__peers(buf_t *b)
 {
 	static const char *const state[] = {"unknown", "starting", "up", "down"};
 	shm_peer_t p;
@@ -294,7 +294,7 @@ static int metrics__peers(shm_buf_t *b)
 	return rc;
 }
 
-int metrics_render(shm_buf_t *out)
+int metrics_render(buf_t *out)
 {
 	static uint64_t sum[SHM_PROC_COUNTERS];
 	int rc;

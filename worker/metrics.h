@@ -31,6 +31,6 @@ void metrics_ws_reset(void);
 void metrics_ws_totals(uint64_t *registry, uint64_t *discovery);
 
 /* The Prometheus text format 0.0.4 exposition of the node. */
-int metrics_render(shm_buf_t *out);
+int metrics_render(buf_t *out);
 
 #endif

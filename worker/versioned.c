@@ -22,7 +22,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "json.h"
+#include "artemis/codec.h"
 
 typedef struct {
 	uint32_t svc_off, svc_len;   /* service name in blob */
@@ -33,8 +33,8 @@ typedef struct {
 typedef struct {
 	bool used;
 	uint64_t version;
-	shm_buf_t services;          /* "[..]" as served */
-	shm_buf_t blob;
+	buf_t services;          /* "[..]" as served */
+	buf_t blob;
 	snap_inst_t *inst;
 	size_t n, cap;
 } snap_t;
@@ -44,8 +44,8 @@ static shm_t *snaps_shm;
 
 static void snap_free(snap_t *s)
 {
-	shm_buf_free(&s->services);
-	shm_buf_free(&s->blob);
+	buf_free(&s->services);
+	buf_free(&s->blob);
 	free(s->inst);
 	memset(s, 0, sizeof(*s));
 }
@@ -103,7 +103,7 @@ static int snap_push(snap_t *s, uint32_t svc_off, uint32_t svc_len, const char *
 	in->svc_len = svc_len;
 	in->json_off = (uint32_t)s->blob.len;
 	in->json_len = (uint32_t)len;
-	if (shm_buf_append(&s->blob, json, len) < 0)
+	if (buf_append(&s->blob, json, len) < 0)
 		return -ENOMEM;
 	s->n++;
 	return 0;
@@ -147,7 +147,7 @@ static int snap_index_array(snap_t *s, uint32_t svc_off, uint32_t svc_len, const
 typedef struct {
 	shm_t *shm;
 	snap_t *snap;
-	shm_buf_t arr;   /* one service's instances array */
+	buf_t arr;   /* one service's instances array */
 	bool first;
 	int rc;
 } snap_build_t;
@@ -166,13 +166,13 @@ static int snap_service(void *ctx, const char *service, size_t len, const shm_se
 	rc = shm_service_read(b->shm, name, &b->arr, &got);
 	if (rc == -ENOENT)
 		return 0; /* emptied meanwhile: omitted, as Java omits empty services */
-	if (rc < 0 || (rc = shm_buf_append(&s->blob, service, len)) < 0)
+	if (rc < 0 || (rc = buf_append(&s->blob, service, len)) < 0)
 		goto fail;
 	if ((rc = snap_index_array(s, svc_off, (uint32_t)len, b->arr.data, b->arr.len)) < 0)
 		goto fail;
 	rc = json_put_raw(&s->services, b->first ? "" : ",");
 	rc = rc ? rc : json_put_raw(&s->services, "{\"instances\":");
-	rc = rc ? rc : shm_buf_append(&s->services, b->arr.data, b->arr.len);
+	rc = rc ? rc : buf_append(&s->services, b->arr.data, b->arr.len);
 	rc = rc ? rc : json_put_raw(&s->services, ",\"logicInstances\":null,\"metadata\":null,"
 					       "\"routeRules\":null,\"serviceId\":");
 	rc = rc ? rc : json_put_str(&s->services, service, len);
@@ -216,7 +216,7 @@ static int snap_build(shm_t *shm, snap_t *s, uint64_t version)
 	if (rc == 0)
 		rc = b.rc;
 	rc = rc ? rc : json_put_raw(&s->services, "]");
-	shm_buf_free(&b.arr);
+	buf_free(&b.arr);
 	if (rc < 0) {
 		snap_free(s);
 		return rc;
@@ -304,7 +304,7 @@ static int refresh(shm_t *shm, uint64_t now_ms, uint64_t started_ms)
 	return snap_build(shm, snap_slot_for(v), v);
 }
 
-int versioned_services(shm_t *shm, uint64_t now_ms, uint64_t started_ms, shm_buf_t *out,
+int versioned_services(shm_t *shm, uint64_t now_ms, uint64_t started_ms, buf_t *out,
 		       uint64_t *version)
 {
 	snap_t live;
@@ -316,18 +316,18 @@ int versioned_services(shm_t *shm, uint64_t now_ms, uint64_t started_ms, shm_buf
 	s = period_of(now_ms, started_ms) ? snap_newest() : NULL;
 	if (s != NULL) {
 		*version = s->version;
-		return shm_buf_append(out, s->services.data, s->services.len);
+		return buf_append(out, s->services.data, s->services.len);
 	}
 	/* Before the first period: computed live, version 0 (as Java). */
 	if ((rc = snap_build(shm, &live, 0)) < 0)
 		return rc;
 	*version = 0;
-	rc = shm_buf_append(out, live.services.data, live.services.len);
+	rc = buf_append(out, live.services.data, live.services.len);
 	snap_free(&live);
 	return rc;
 }
 
-static int put_change(shm_buf_t *out, const snap_t *s, const snap_inst_t *in, const char *type,
+static int put_change(buf_t *out, const snap_t *s, const snap_inst_t *in, const char *type,
 		      uint64_t now_ms, bool first)
 {
 	int rc = json_put_raw(out, first ? "{\"changeTime\":" : ",{\"changeTime\":");
@@ -336,12 +336,12 @@ static int put_change(shm_buf_t *out, const snap_t *s, const snap_inst_t *in, co
 	rc = rc ? rc : json_put_raw(out, ",\"changeType\":");
 	rc = rc ? rc : json_put_cstr(out, type);
 	rc = rc ? rc : json_put_raw(out, ",\"instance\":");
-	rc = rc ? rc : shm_buf_append(out, s->blob.data + in->json_off, in->json_len);
+	rc = rc ? rc : buf_append(out, s->blob.data + in->json_off, in->json_len);
 	return rc ? rc : json_put_raw(out, "}");
 }
 
 typedef struct {
-	shm_buf_t *out;
+	buf_t *out;
 	const char *svc;      /* service whose list is open, or NULL */
 	size_t svc_len;
 	bool first_service;
@@ -371,7 +371,7 @@ static int delta_emit(delta_writer_t *w, const snap_t *s, const snap_inst_t *in,
 }
 
 int versioned_delta(shm_t *shm, uint64_t now_ms, uint64_t started_ms, uint64_t version,
-		    shm_buf_t *out, uint64_t *newest_version)
+		    buf_t *out, uint64_t *newest_version)
 {
 	snap_t *old, *cur;
 	delta_writer_t w = { .out = out, .first_service = true };

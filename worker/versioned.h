@@ -25,7 +25,7 @@
 /* Append the services array ("[svc,..]", services with instances only) and
  * return its version through *version (0 before the first period, when the
  * data is computed live).  started_ms is when this node started serving. */
-int versioned_services(shm_t *shm, uint64_t now_ms, uint64_t started_ms, shm_buf_t *out,
+int versioned_services(shm_t *shm, uint64_t now_ms, uint64_t started_ms, buf_t *out,
 		       uint64_t *version);
 
 /* Append the delta object {"<serviceId>":[InstanceChange..],..} from the
@@ -33,7 +33,7 @@ int versioned_services(shm_t *shm, uint64_t now_ms, uint64_t started_ms, shm_buf
  * -ENOENT when `version` is not a held snapshot or no newer one exists
  * ("Delta is not found."). */
 int versioned_delta(shm_t *shm, uint64_t now_ms, uint64_t started_ms, uint64_t version,
-		    shm_buf_t *out, uint64_t *newest);
+		    buf_t *out, uint64_t *newest);
 
 /* Drop every snapshot (tests). */
 void versioned_reset(void);

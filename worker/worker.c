@@ -23,6 +23,7 @@
 #include "http_conn.h"
 #include "ws.h"
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 #include "artemis/proc.h"
 
@@ -50,13 +51,6 @@ typedef struct {
 	bool drain_armed;
 	bool stopping;
 } worker_loop_t;
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void worker_stop(worker_loop_t *wl, const char *why)
 {
@@ -149,7 +143,7 @@ static void worker_on_beat(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	worker_loop_t *wl = arg;
-	shm_proc_beat(wl->w.shm, wall_ms());
+	shm_proc_beat(wl->w.shm, clock_wall_ms());
 }
 
 static int worker_send_ready(int ctl_fd)
@@ -215,7 +209,7 @@ int worker_main(const config_t *cfg, shm_t *shm, int listen_fd, int ctl_fd, int 
 	wl.w.cfg = cfg;
 	wl.w.shm = shm;
 	wl.w.slot = slot;
-	wl.w.started_ms = wall_ms();
+	wl.w.started_ms = clock_wall_ms();
 	wl.ctl_fd = ctl_fd;
 	g_worker = &wl.w;
 	log_set_role("worker");
@@ -227,7 +221,7 @@ int worker_main(const config_t *cfg, shm_t *shm, int listen_fd, int ctl_fd, int 
 		          strerror(-rc));
 		return 1;
 	}
-	shm_proc_beat(shm, wall_ms());
+	shm_proc_beat(shm, clock_wall_ms());
 	rc = worker_setup(&wl, listen_fd);
 	if (rc < 0) {
 		log_error("%s: worker %d: setup failed: %s", __func__, slot, strerror(-rc));

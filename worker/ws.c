@@ -36,6 +36,7 @@
 #include "metrics.h"
 #include "ws_int.h"
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 
 #include <errno.h>
@@ -79,14 +80,6 @@ static const ws_parser_cb_t ws__parser_cb;
 const config_t *ws_cfg(void)
 {
 	return W.w->cfg;
-}
-
-uint64_t ws_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* ---- Lists ---------------------------------------------------------------- */
@@ -163,7 +156,7 @@ static void ws__free(ws_session_t *s)
 {
 	ws_push_detach(s);
 	ws_parser_release(&s->parser);
-	shm_buf_free(&s->out);
+	buf_free(&s->out);
 	free(s);
 }
 
@@ -220,7 +213,7 @@ static int ws__queue(ws_session_t *s, const void *p, size_t n)
 		return 0;
 	if (s->out_off > 0 && s->out_off == s->out.len)
 		s->out.len = s->out_off = 0;
-	return shm_buf_append(&s->out, p, n);
+	return buf_append(&s->out, p, n);
 }
 
 /* Write queued output and then iov[0..niov) straight to the socket; what is
@@ -251,7 +244,7 @@ static int ws__write(ws_session_t *s, const struct iovec *iov, int niov)
 	}
 	sent = (size_t)w;
 	if (sent > 0 && s->state != WS_ST_OPEN)
-		s->deadline_ms = ws_now_ms() + WS_CLOSE_WAIT_MS; /* the peer still reads */
+		s->deadline_ms = clock_mono_ms() + WS_CLOSE_WAIT_MS; /* the peer still reads */
 	for (int i = 0; i < n; i++) {
 		size_t len = v[i].iov_len;
 		if (sent >= len) {
@@ -269,7 +262,7 @@ static int ws__write(ws_session_t *s, const struct iovec *iov, int niov)
 	}
 	if (ws__pending(s) == 0) {
 		/* Nothing queued: give the memory back (idle sessions hold none). */
-		shm_buf_free(&s->out);
+		buf_free(&s->out);
 		s->out_off = 0;
 	}
 	ws__want_write(s, ws__pending(s) > 0);
@@ -333,7 +326,7 @@ void ws_session_close(ws_session_t *s, uint16_t code, const char *reason)
 	if (s->state != WS_ST_OPEN)
 		return;
 	ws__count(s, false);
-	s->deadline_ms = ws_now_ms() + WS_CLOSE_WAIT_MS;
+	s->deadline_ms = clock_mono_ms() + WS_CLOSE_WAIT_MS;
 	ws__set_state(s, WS_ST_CLOSING);
 	len = ws_close_payload(payload, code, reason);
 	ws__send_close(s, payload, len);
@@ -344,7 +337,7 @@ static void ws__enter_flush_close(ws_session_t *s)
 {
 	if (s->state == WS_ST_OPEN) {
 		ws__count(s, false);
-		s->deadline_ms = ws_now_ms() + WS_CLOSE_WAIT_MS;
+		s->deadline_ms = clock_mono_ms() + WS_CLOSE_WAIT_MS;
 	}
 	if (s->state == WS_ST_OPEN || s->state == WS_ST_CLOSING)
 		ws__set_state(s, WS_ST_FLUSH_CLOSE);
@@ -478,7 +471,7 @@ static void ws__on_event(evutil_socket_t fd, short what, void *arg)
 
 static void ws__on_sweep(evutil_socket_t fd, short what, void *arg)
 {
-	uint64_t now = ws_now_ms();
+	uint64_t now = clock_mono_ms();
 	uint64_t ttl = ws_cfg()->ws_session_ttl_ms;
 
 	(void)fd;
@@ -583,7 +576,7 @@ static ws_session_t *ws__session_new(const http_upgrade_t *up, enum ws_kind kind
 	s->fd = up->fd;
 	s->kind = (uint8_t)kind;
 	s->state = WS_ST_FLUSH_CLOSE; /* until the handshake succeeds */
-	s->opened_ms = ws_now_ms();
+	s->opened_ms = clock_mono_ms();
 	s->deadline_ms = s->opened_ms + WS_CLOSE_WAIT_MS;
 	snprintf(s->peer, sizeof(s->peer), "%s", up->req->peer_ip ? up->req->peer_ip : "?");
 	ws_parser_init(&s->parser, ws_cfg()->ws_max_message_bytes);

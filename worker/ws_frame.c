@@ -32,7 +32,7 @@ void ws_parser_init(ws_parser_t *p, uint32_t max_message)
 
 void ws_parser_release(ws_parser_t *p)
 {
-	shm_buf_free(&p->msg);
+	buf_free(&p->msg);
 }
 
 /* ---- UTF-8 ------------------------------------------------------------- */
@@ -196,7 +196,7 @@ static int ws__header_done(ws_parser_t *p)
 	if (len > p->max_message || p->msg.len + len > p->max_message)
 		return ws__fail(p, WS_CLOSE_TOO_BIG);
 	p->in_message = true;
-	if (shm_buf_reserve(&p->msg, (size_t)len) != 0)
+	if (buf_reserve(&p->msg, (size_t)len) != 0)
 		return ws__fail(p, WS_CLOSE_INTERNAL);
 	return 0;
 }
@@ -226,7 +226,7 @@ static int ws__data_done(ws_parser_t *p, const ws_parser_cb_t *cb, void *ctx)
 	p->in_message = false;
 	if (!ws_utf8_valid((const uint8_t *)p->msg.data, p->msg.len))
 		return ws__fail(p, WS_CLOSE_BAD_DATA);
-	if (p->msg.data == NULL && shm_buf_reserve(&p->msg, 0) != 0)
+	if (p->msg.data == NULL && buf_reserve(&p->msg, 0) != 0)
 		return ws__fail(p, WS_CLOSE_INTERNAL);
 	p->msg.data[p->msg.len] = '\0';
 	rc = cb->on_text(ctx, p->msg.data, p->msg.len);

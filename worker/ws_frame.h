@@ -69,7 +69,7 @@ typedef struct {
 	uint64_t frame_pos; /* payload bytes of this frame seen (mask index) */
 	/* The message being reassembled (data frames). */
 	bool in_message; /* a text message was started and not finished */
-	shm_buf_t msg;
+	buf_t msg;
 	/* The control frame being read (may arrive between fragments). */
 	uint8_t ctl[WS_CONTROL_MAX];
 	uint8_t ctl_len;

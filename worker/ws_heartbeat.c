@@ -25,7 +25,7 @@
 #include "ws_int.h"
 
 #include "api.h"
-#include "json.h"
+#include "artemis/codec.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -43,7 +43,7 @@ static bool ws__reregistered(json_t *failed)
 	       (strcmp(code, API_DATA_NOT_FOUND) == 0 || strcmp(code, "unknown") == 0);
 }
 
-static int ws__append_fitting(shm_buf_t *out, json_t *arr, bool first_pass, size_t max, size_t tail,
+static int ws__append_fitting(buf_t *out, json_t *arr, bool first_pass, size_t max, size_t tail,
                               size_t *n)
 {
 	size_t i;
@@ -62,7 +62,7 @@ static int ws__append_fitting(shm_buf_t *out, json_t *arr, bool first_pass, size
 		len = strlen(text);
 		if (out->len + (*n ? 1 : 0) + len + tail <= max) {
 			if ((*n && json_put_raw(out, ",") != 0) ||
-			    shm_buf_append(out, text, len) != 0) {
+			    buf_append(out, text, len) != 0) {
 				free(text);
 				return -1;
 			}
@@ -73,10 +73,10 @@ static int ws__append_fitting(shm_buf_t *out, json_t *arr, bool first_pass, size
 	return 0;
 }
 
-int ws_heartbeat_fit(shm_buf_t *body, size_t max)
+int ws_heartbeat_fit(buf_t *body, size_t max)
 {
 	json_t *root, *failed, *status;
-	shm_buf_t out = {0};
+	buf_t out = {0};
 	char *status_text = NULL;
 	size_t n = 0, tail;
 	int rc = -1;
@@ -99,12 +99,12 @@ int ws_heartbeat_fit(shm_buf_t *body, size_t max)
 	    json_put_raw(&out, "],\"responseStatus\":") != 0 ||
 	    json_put_raw(&out, status_text) != 0 || json_put_raw(&out, "}") != 0)
 		goto out;
-	shm_buf_free(body);
+	buf_free(body);
 	*body = out;
-	out = (shm_buf_t){0};
+	out = (buf_t){0};
 	rc = 0;
 out:
-	shm_buf_free(&out);
+	buf_free(&out);
 	free(status_text);
 	json_decref(root);
 	return rc;
@@ -129,7 +129,7 @@ void ws_heartbeat_on_text(ws_session_t *s, char *msg, size_t len)
 	res.status = 200;
 	res.content_type = NULL;
 	res.allow = NULL;
-	res.body.len = 0;
+	buf_reset(&res.body);
 	api_registry_heartbeat(&req, &res);
 	if (res.status == 200 && res.body.len > 0 &&
 	    ws_heartbeat_fit(&res.body, WS_CLIENT_MESSAGE_MAX) == 0) {
@@ -141,5 +141,5 @@ void ws_heartbeat_on_text(ws_session_t *s, char *msg, size_t len)
 	}
 	ws_session_send(s, WS_OP_TEXT, text, text_len);
 	if (res.body.cap > (64u << 10))
-		shm_buf_free(&res.body); /* keep a big batch's buffer no longer */
+		buf_free(&res.body); /* keep a big batch's buffer no longer */
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "artemis/clock.h"
 #include "artemis/config.h"
 #include "artemis/shm.h"
 #include "ws_frame.h"
@@ -52,7 +53,7 @@ typedef struct ws_session {
 	uint64_t opened_ms;   /* CLOCK_MONOTONIC */
 	uint64_t deadline_ms; /* closing: give up waiting then */
 	ws_parser_t parser;
-	shm_buf_t out; /* unsent output (allocated only while non-empty) */
+	buf_t out; /* unsent output (allocated only while non-empty) */
 	size_t out_off;
 	/* Subscriptions (ws_push.c). */
 	ws_topic_t **topics;
@@ -63,7 +64,6 @@ typedef struct ws_session {
 /* ---- ws.c --------------------------------------------------------------- */
 
 const config_t *ws_cfg(void);
-uint64_t ws_now_ms(void); /* CLOCK_MONOTONIC milliseconds */
 
 /* Queue a pre-encoded frame (header + payload; the payload is not copied
  * unless the socket does not take it at once).  Dropped unless the session
@@ -92,6 +92,6 @@ void ws_push_on_text(ws_session_t *s, char *msg, size_t len);
 /* A text message on a heartbeat session: answer it with one response. */
 void ws_heartbeat_on_text(ws_session_t *s, char *msg, size_t len);
 /* Make a heartbeat response fit WS_CLIENT_MESSAGE_MAX (exposed for tests). */
-int ws_heartbeat_fit(shm_buf_t *body, size_t max);
+int ws_heartbeat_fit(buf_t *body, size_t max);
 
 #endif

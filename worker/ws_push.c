@@ -25,8 +25,9 @@
  */
 #include "ws_int.h"
 
-#include "json.h"
+#include "artemis/codec.h"
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 
 #include <errno.h>
@@ -59,7 +60,7 @@ static struct {
 	bool armed;
 	struct event ev_tick;
 	shm_cursor_t cur;
-	shm_buf_t json, msg;
+	buf_t json, msg;
 	bool overflow_logged;
 } P;
 
@@ -251,7 +252,7 @@ static const char *ws__type_name(uint8_t type)
 }
 
 /* The reload marker of API.md §1.5 for a service. */
-static int ws__put_reload(shm_buf_t *b, const char *service, uint64_t time_ms)
+static int ws__put_reload(buf_t *b, const char *service, uint64_t time_ms)
 {
 	json_instance_t in;
 	int rc;
@@ -260,9 +261,9 @@ static int ws__put_reload(shm_buf_t *b, const char *service, uint64_t time_ms)
 	in.service = (shm_str_t){service, strlen(service)};
 	in.instance = (shm_str_t){"reload", 6};
 	in.ip = (shm_str_t){"0.0.0.0", 7};
-	P.json.len = 0;
+	buf_reset(&P.json);
 	rc = json_put_raw(&P.json, "http://");
-	rc = rc ? rc : shm_buf_append(&P.json, service, strlen(service));
+	rc = rc ? rc : buf_append(&P.json, service, strlen(service));
 	rc = rc ? rc : json_put_raw(&P.json, "/reload");
 	if (rc)
 		return rc;
@@ -275,14 +276,14 @@ static int ws__put_reload(shm_buf_t *b, const char *service, uint64_t time_ms)
 }
 
 /* The InstanceChange text of one change into P.msg (header room first). */
-static int ws__build(const shm_change_t *ch, const shm_buf_t *json)
+static int ws__build(const shm_change_t *ch, const buf_t *json)
 {
 	int rc;
 
-	P.msg.len = 0;
+	buf_reset(&P.msg);
 	if (ch->type != SHM_CHANGE_RELOAD && json->len > 0) {
 		rc = json_put_raw(&P.msg, "{\"instance\":");
-		rc = rc ? rc : shm_buf_append(&P.msg, json->data, json->len);
+		rc = rc ? rc : buf_append(&P.msg, json->data, json->len);
 		rc = rc ? rc : json_put_raw(&P.msg, ",\"changeType\":\"");
 		rc = rc ? rc : json_put_raw(&P.msg, ws__type_name(ch->type));
 		rc = rc ? rc : json_put_raw(&P.msg, "\",\"changeTime\":");
@@ -290,7 +291,7 @@ static int ws__build(const shm_change_t *ch, const shm_buf_t *json)
 		rc = rc ? rc : json_put_raw(&P.msg, "}");
 		if (rc == 0 && P.msg.len <= WS_CLIENT_MESSAGE_MAX)
 			return 0;
-		P.msg.len = 0;
+		buf_reset(&P.msg);
 	}
 	/* A reload, a change without its instance, or one too large for the
 	 * client's buffer: make it look the service up. */
@@ -306,7 +307,7 @@ static void ws__fanout(ws_session_t *const *subs, uint32_t n)
 		ws_session_send_frame(subs[i], hdr, hlen, P.msg.data, P.msg.len);
 }
 
-static void ws__push_change(const shm_change_t *ch, const shm_buf_t *json)
+static void ws__push_change(const shm_change_t *ch, const buf_t *json)
 {
 	ws_topic_t *t = NULL;
 
@@ -327,8 +328,8 @@ static void ws__push_change(const shm_change_t *ch, const shm_buf_t *json)
 
 static void ws__reload_to(const char *service, ws_session_t *const *subs, uint32_t n)
 {
-	P.msg.len = 0;
-	if (n > 0 && ws__put_reload(&P.msg, service, shm_now_ms()) == 0)
+	buf_reset(&P.msg);
+	if (n > 0 && ws__put_reload(&P.msg, service, clock_wall_ms()) == 0)
 		ws__fanout(subs, n);
 }
 
@@ -369,7 +370,7 @@ static void ws__on_tick(evutil_socket_t fd, short what, void *arg)
 	for (unsigned i = 0; i < WS_PUSH_BATCH && P.attached > 0; i++) {
 		int rc;
 
-		P.json.len = 0; /* shm_changes_next appends */
+		buf_reset(&P.json); /* shm_changes_next appends */
 		rc = shm_changes_next(P.shm, &P.cur, &ch, &P.json);
 		if (rc == -EOVERFLOW) {
 			ws__overrun();
@@ -405,7 +406,7 @@ void ws_push_shutdown(void)
 	}
 	free(P.buckets);
 	free(P.all);
-	shm_buf_free(&P.json);
-	shm_buf_free(&P.msg);
+	buf_free(&P.json);
+	buf_free(&P.msg);
 	memset(&P, 0, sizeof(P));
 }

@@ -1,5 +1,5 @@
 /*
- * config.h - the node's configuration (master/config.c).
+ * config.h - the node's configuration (config/config.c).
  *
  * The INI file of DESIGN.md §6, parsed with libinih.  config_defaults() gives
  * exactly what conf/artemis.conf holds, so a node without -c behaves as one

@@ -36,6 +36,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "artemis/clock.h"
+#include "artemis/buf.h"
+
 /* Field limits, in bytes.  Longer input is rejected, never truncated. */
 #define SHM_MAX_REGION   64
 #define SHM_MAX_ZONE     64
@@ -63,16 +66,6 @@ typedef struct {
 	size_t len;
 } shm_str_t;
 
-/* Growable output buffer (malloc'd; the caller frees data). */
-typedef struct {
-	char *data;
-	size_t len;
-	size_t cap;
-} shm_buf_t;
-
-int shm_buf_reserve(shm_buf_t *b, size_t extra);
-int shm_buf_append(shm_buf_t *b, const void *p, size_t n);
-void shm_buf_free(shm_buf_t *b);
 
 /* ---- Region lifecycle ------------------------------------------------- */
 
@@ -284,7 +277,7 @@ typedef struct {
  * view->display are empty): the cheap form for "is it there, since when".
  * Otherwise the stored JSON is appended to `json` and the names are set. */
 int shm_lookup(shm_t *shm, const shm_key_t *key, uint64_t now_ms, shm_instance_view_t *view,
-               shm_buf_t *json);
+               buf_t *json);
 
 /* Look up a batch of keys with their cache misses overlapped; fn is called
  * once per key, in order, with that key's result (0: view set, and with
@@ -307,7 +300,7 @@ typedef struct {
  * The service is looked up by its exact-case serviceId.  A consistent
  * snapshot: no instance is half-written, none is listed twice.
  * -ENOENT when the service has no instances (Java's instances:null). */
-int shm_service_read(shm_t *shm, shm_str_t service, shm_buf_t *out, shm_service_info_t *info);
+int shm_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_info_t *info);
 
 /* The version and count only (cheap; for response caches). */
 int shm_service_info(shm_t *shm, shm_str_t service, shm_service_info_t *info);
@@ -359,7 +352,7 @@ uint64_t shm_head_version(const shm_t *shm);
  * -EOVERFLOW when the cursor was overrun (it is moved to the oldest record
  * still held; the caller resynchronises from a snapshot), -EBUSY when the
  * record is being written right now. */
-int shm_changes_next(shm_t *shm, shm_cursor_t *cur, shm_change_t *out, shm_buf_t *json);
+int shm_changes_next(shm_t *shm, shm_cursor_t *cur, shm_change_t *out, buf_t *json);
 
 /* Emit a `reload` change for a service (management, repair). */
 int shm_emit_reload(shm_t *shm, shm_str_t service);
@@ -424,8 +417,5 @@ typedef struct {
 } shm_stats_t;
 
 void shm_stats(shm_t *shm, shm_stats_t *out);
-
-/* Wall clock in epoch milliseconds (CLOCK_REALTIME), as Java's leases. */
-uint64_t shm_now_ms(void);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * fuzz_json.c - libFuzzer target for the API's JSON codec (worker/json.c):
+ * fuzz_json.c - libFuzzer target for the API's JSON codec (codec/):
  * arbitrary bytes as a request body, read the way the handlers read it
  * (registry request instances, lookup request discovery configs, a single
  * discovery config, query-like keys), then every decoded instance written
@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../worker/json.h"
+#include "artemis/codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_valid_json(const shm_buf_t *b)
+static void check_valid_json(const buf_t *b)
 {
 	json_t *j = json_loadb(b->data, b->len, 0, NULL);
 
@@ -29,7 +29,7 @@ static void fuzz_instance(json_t *v)
 {
 	json_instance_t in;
 	const char *field = NULL;
-	shm_buf_t b = { 0 };
+	buf_t b = { 0 };
 	char display[2048];
 	shm_key_t key;
 	int rc = json_instance_decode(v, &in, &field);
@@ -40,7 +40,7 @@ static void fuzz_instance(json_t *v)
 	json_instance_key(&in, &key);
 	if (json_instance_encode(&in, &b) == 0)
 		check_valid_json(&b);
-	shm_buf_free(&b);
+	buf_free(&b);
 }
 
 static void fuzz_config(json_t *c)
@@ -130,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[256];
 	json_t *root = NULL, *arr, *v;
-	shm_buf_t b = { 0 };
+	buf_t b = { 0 };
 	size_t i;
 
 	fuzz_fast_path(data, size);
@@ -148,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_instance(root);
 	if (json_put_value(&b, root) == 0)
 		check_valid_json(&b);
-	shm_buf_free(&b);
+	buf_free(&b);
 	json_decref(root);
 	return 0;
 }

@@ -18,9 +18,10 @@
 
 #include "../../worker/api.h"
 #include "../../worker/cache.h"
-#include "../../worker/json.h"
+#include "artemis/codec.h"
 #include "../../worker/versioned.h"
 #include "../../worker/worker.h"
+#include "artemis/clock.h"
 #include "artemis/config.h"
 #include "artemis/shm.h"
 
@@ -45,7 +46,7 @@ static int setup(void **state)
 	memset(&worker, 0, sizeof(worker));
 	worker.cfg = &cfg;
 	worker.shm = shm;
-	worker.started_ms = shm_now_ms();
+	worker.started_ms = clock_wall_ms();
 	g_worker = &worker;
 	api_rate_reset();
 	cache_clear();
@@ -56,7 +57,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	shm_buf_free(&res.body);
+	buf_free(&res.body);
 	memset(&res, 0, sizeof(res));
 	shm_proc_leave(shm);
 	shm_detach(shm);
@@ -86,7 +87,7 @@ static const char *call(enum http_method m, const char *path, const char *query,
 	res.body.len = 0;
 	api_dispatch(&req, &res);
 	api_observe(&req, res.status, 10);
-	shm_buf_reserve(&res.body, 1);
+	buf_reserve(&res.body, 1);
 	res.body.data[res.body.len] = '\0';
 	return res.body.data;
 }
@@ -369,7 +370,7 @@ static void test_discovery(void **state)
 static void test_services_and_delta(void **state)
 {
 	json_t *j;
-	shm_buf_t out = { 0 };
+	buf_t out = { 0 };
 	uint64_t newest = 0;
 
 	(void)state;
@@ -391,14 +392,14 @@ static void test_services_and_delta(void **state)
 	out.len = 0;
 	assert_int_equal(versioned_delta(shm, 0, 0, 1000, &out, &newest), 0);
 	assert_int_equal(newest, 2000);
-	shm_buf_append(&out, "", 1);
+	buf_append(&out, "", 1);
 	j = json_loads(out.data, 0, NULL);
 	assert_non_null(j);
 	assert_int_equal(json_object_size(j), 1);
 	assert_string_equal(json_string_value(json_object_get(
 				    json_array_get(json_object_get(j, "b"), 0), "changeType")), "new");
 	json_decref(j);
-	shm_buf_free(&out);
+	buf_free(&out);
 }
 
 static void test_status(void **state)

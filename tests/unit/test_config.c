@@ -1,5 +1,5 @@
 /*
- * test_config.c - master/config.c: the shipped file equals the built-in
+ * test_config.c - config/config.c: the shipped file equals the built-in
  * defaults, every key parses, and every kind of error is reported as
  * "file:line: message".
  *

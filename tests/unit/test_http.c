@@ -27,6 +27,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "artemis/clock.h"
+
 #include "../../worker/http_body.h"
 #include "../../worker/http_conn.h"
 
@@ -85,13 +87,6 @@ static void test_observe(const http_request_t *req, int status, uint64_t latency
 }
 
 /* ---- Harness ------------------------------------------------------------ */
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void cfg_init(void)
 {
@@ -172,8 +167,8 @@ static void pump_wait(int fd)
 static void client_send_fd(int fd, const void *data, size_t len)
 {
 	const char *p = data;
-	uint64_t deadline = mono_ms() + DEADLINE_MS;
-	while (len > 0 && mono_ms() < deadline) {
+	uint64_t deadline = clock_mono_ms() + DEADLINE_MS;
+	while (len > 0 && clock_mono_ms() < deadline) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
 		if (n > 0) {
 			p += n;
@@ -224,8 +219,8 @@ static int take_response(resp_t *r, bool head_only)
 
 static int read_response_fd(int fd, resp_t *r, bool head_only)
 {
-	uint64_t deadline = mono_ms() + DEADLINE_MS;
-	while (mono_ms() < deadline) {
+	uint64_t deadline = clock_mono_ms() + DEADLINE_MS;
+	while (clock_mono_ms() < deadline) {
 		if (take_response(r, head_only) == 0)
 			return 0;
 		if (ceof)
@@ -243,8 +238,8 @@ static void expect_response(resp_t *r, int status)
 
 static bool wait_eof(int fd)
 {
-	uint64_t deadline = mono_ms() + DEADLINE_MS;
-	while (!ceof && mono_ms() < deadline)
+	uint64_t deadline = clock_mono_ms() + DEADLINE_MS;
+	while (!ceof && clock_mono_ms() < deadline)
 		pump_wait(fd);
 	return ceof;
 }
@@ -774,8 +769,8 @@ static void test_upgrade_takeover(void **state)
 	assert_int_equal(read_response_fd(cli, &r, true), 0);
 	assert_int_equal(r.status, 101);
 	assert_true(has_header(&r, "\r\nX-Key: k123\r\n"));
-	uint64_t deadline = mono_ms() + DEADLINE_MS;
-	while (clen < 6 && mono_ms() < deadline)
+	uint64_t deadline = clock_mono_ms() + DEADLINE_MS;
+	while (clen < 6 && clock_mono_ms() < deadline)
 		pump_wait(cli);
 	assert_int_equal(clen, 6);
 	assert_memory_equal(cbuf, "FRAMES", 6);
@@ -810,7 +805,7 @@ static void test_inflate_unit(void **state)
 	size_t a = gzip_bytes("hello ", 6, gz, sizeof(gz));
 	size_t b = gzip_bytes("world", 5, gz + a, sizeof(gz) - a);
 	http_inflate_t z = {0};
-	shm_buf_t out = {0};
+	buf_t out = {0};
 	assert_int_equal(http_inflate_start(&z, HTTP_CODING_GZIP), 0);
 	for (size_t i = 0; i < a + b; i++)
 		assert_int_equal(http_inflate_feed(&z, gz + i, 1, &out, 100), 0);
@@ -829,7 +824,7 @@ static void test_inflate_unit(void **state)
 	assert_int_equal(http_inflate_start(&z, HTTP_CODING_GZIP), 0);
 	assert_int_equal(http_inflate_finish(&z), -EBADMSG);
 	http_inflate_free(&z);
-	shm_buf_free(&out);
+	buf_free(&out);
 }
 
 int main(void)

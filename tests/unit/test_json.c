@@ -1,5 +1,5 @@
 /*
- * test_json.c - the API's JSON codec (worker/json.c): lenient key
+ * test_json.c - the API's JSON codec (codec/): lenient key
  * matching, Jackson-like coercions, Spring-shaped output (sorted keys,
  * nulls included), url derivation, field limits and malformed input.
  */
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../worker/json.h"
+#include "artemis/codec.h"
 
 static json_t *load(const char *s)
 {
@@ -27,10 +27,10 @@ static json_t *load(const char *s)
 
 static char *encode(const json_instance_t *in)
 {
-	shm_buf_t b = { 0 };
+	buf_t b = { 0 };
 
 	assert_int_equal(json_instance_encode(in, &b), 0);
-	assert_int_equal(shm_buf_append(&b, "", 1), 0);
+	assert_int_equal(buf_append(&b, "", 1), 0);
 	return b.data;
 }
 
@@ -190,7 +190,7 @@ static void test_malformed_and_escapes(void **state)
 {
 	char err[256];
 	json_t *j = NULL;
-	shm_buf_t b = { 0 };
+	buf_t b = { 0 };
 
 	(void)state;
 	assert_int_equal(json_parse_body("{\"a\":", 5, &j, err, sizeof(err)), -EINVAL);
@@ -198,13 +198,13 @@ static void test_malformed_and_escapes(void **state)
 	assert_int_equal(json_parse_body("  \n", 3, &j, err, sizeof(err)), -EINVAL);
 	assert_int_equal(json_parse_body("{\"a\":\"\xff\"}", 9, &j, err, sizeof(err)), -EINVAL);
 	assert_int_equal(json_put_str(&b, "a\"b\\c\n\x01/é", strlen("a\"b\\c\n\x01/é")), 0);
-	shm_buf_append(&b, "", 1);
+	buf_append(&b, "", 1);
 	assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\u0001/é\"");
-	shm_buf_free(&b);
+	buf_free(&b);
 	assert_int_equal(json_put_status(&b, "success", "success", ""), 0);
-	shm_buf_append(&b, "", 1);
+	buf_append(&b, "", 1);
 	assert_string_equal(b.data, "{\"errorCode\":\"success\",\"message\":\"\",\"status\":\"success\"}");
-	shm_buf_free(&b);
+	buf_free(&b);
 }
 
 static int fast(const char *body, json_instance_t *in, size_t *n)

@@ -1,7 +1,7 @@
 /*
  * test_repl.c - the replicator's frame codec (replicator/proto.c), the
  * handshake proof (replicator/auth.c) and the record parser it shares with
- * the register endpoint (worker/instance_in.c).
+ * the register endpoint (codec/instance_in.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "../../replicator/proto.h"
-#include "artemis/instance.h"
+#include "artemis/codec.h"
 
 /* Encode-end and return the payload of the encoder's frame. */
 static const char *payload(repl_enc_t *e, size_t *len)

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "../../shm/shm_int.h"
+#include "artemis/clock.h"
 #include "artemis/shm.h"
 
 #define S(x) ((shm_str_t){(x), strlen(x)})
@@ -85,7 +86,7 @@ static void test_register_lookup_case(void **state)
 	assert_int_equal(shm_register(s, &in), 0);
 	shm_key_t k = key("US-EAST", "mysvc", "INST-1");
 	shm_instance_view_t v;
-	shm_buf_t json = {0};
+	buf_t json = {0};
 	assert_int_equal(shm_lookup(s, &k, 0, &v, &json), 0);
 	assert_string_equal(json.data, "{\"v\":1}");
 	assert_string_equal(v.service, "MySvc");
@@ -109,7 +110,7 @@ static void test_register_lookup_case(void **state)
 	k = key("us-east", "mysvc", "other");
 	assert_int_equal(shm_lookup(s, &k, 0, &v, NULL), -ENOENT);
 	assert_check(s);
-	shm_buf_free(&json);
+	buf_free(&json);
 	close_region(s);
 }
 
@@ -218,7 +219,7 @@ static void test_key_lengths_and_batches(void **state)
 	assert_int_equal(shm_heartbeat_batch(s, keys, N + 1, 0, rcs), N);
 	assert_int_equal(rcs[N], -ENOENT);
 	shm_instance_view_t v;
-	shm_buf_t json = {0};
+	buf_t json = {0};
 	for (size_t i = 0; i < N; i++) {
 		assert_int_equal(rcs[i], 0);
 		assert_int_equal(shm_heartbeat(s, &keys[i], 0), 0);
@@ -259,7 +260,7 @@ static void test_key_lengths_and_batches(void **state)
 	assert_int_equal(shm_reap(s, 0, &r), 0);
 	assert_int_equal(r.evicted_removed, N);
 	assert_check(s);
-	shm_buf_free(&json);
+	buf_free(&json);
 	close_region(s);
 }
 
@@ -328,7 +329,7 @@ static void test_heartbeat(void **state)
 	assert_int_equal(shm_heartbeat(s, &k, 0), -ENOENT);
 	shm_instance_in_t in = inst("svc", "i1", "{}");
 	assert_int_equal(shm_register(s, &in), 0);
-	uint64_t now = shm_now_ms();
+	uint64_t now = clock_wall_ms();
 	assert_int_equal(shm_heartbeat(s, &k, now + 10000), 0);
 	shm_instance_view_t v;
 	assert_int_equal(shm_lookup(s, &k, now + 10000, &v, NULL), 0);
@@ -372,7 +373,7 @@ static void test_unregister_and_reap(void **state)
 	assert_int_equal(r.evicted_removed, 1);
 	assert_int_equal(shm_lookup(s, &k, 0, &v, NULL), -ENOENT);
 	shm_change_t ch;
-	shm_buf_t json = {0};
+	buf_t json = {0};
 	assert_int_equal(shm_changes_next(s, &cur, &ch, &json), 0);
 	assert_int_equal(ch.type, SHM_CHANGE_DELETE);
 	assert_int_equal(ch.reason, SHM_DEL_UNREGISTER);
@@ -380,11 +381,11 @@ static void test_unregister_and_reap(void **state)
 	assert_string_equal(json.data, "{\"x\":1}");
 	assert_int_equal(shm_changes_next(s, &cur, &ch, &json), -EAGAIN);
 	/* Service gone from listings once empty. */
-	shm_buf_t out = {0};
+	buf_t out = {0};
 	assert_int_equal(shm_service_read(s, S("svc"), &out, NULL), -ENOENT);
 	assert_check(s);
-	shm_buf_free(&json);
-	shm_buf_free(&out);
+	buf_free(&json);
+	buf_free(&out);
 	close_region(s);
 }
 
@@ -397,7 +398,7 @@ static void test_expiry_and_self_preservation(void **state)
 		shm_instance_in_t in = inst("svc", id, "{}");
 		assert_int_equal(shm_register(s, &in), 0);
 	}
-	uint64_t t = shm_now_ms();
+	uint64_t t = clock_wall_ms();
 	/* 12 s window: 100 renewals a second establishes maxCount. */
 	for (int sec = 1; sec <= 13; sec++) {
 		for (int i = 0; i < 100; i++) {
@@ -459,7 +460,7 @@ static void test_self_preservation_disabled(void **state)
 	assert_false(pr.enabled);
 	assert_true(pr.safe);
 	shm_reap_result_t r;
-	assert_int_equal(shm_reap(s, shm_now_ms() + 20001 + 5, &r), 0);
+	assert_int_equal(shm_reap(s, clock_wall_ms() + 20001 + 5, &r), 0);
 	assert_int_equal(r.expired_removed, 1);
 	close_region(s);
 }
@@ -473,7 +474,7 @@ static void test_services(void **state)
 	assert_int_equal(shm_register(s, &a), 0);
 	assert_int_equal(shm_register(s, &b), 0);
 	assert_int_equal(shm_register(s, &c), 0);
-	shm_buf_t out = {0};
+	buf_t out = {0};
 	shm_service_info_t info;
 	assert_int_equal(shm_service_read(s, S("Alpha"), &out, &info), 0);
 	assert_int_equal(info.count, 2);
@@ -492,7 +493,7 @@ static void test_services(void **state)
 	assert_true(info.version > before);
 	assert_int_equal(shm_service_info(s, S("Alpha"), &info), 0);
 	assert_int_equal(info.count, 1);
-	shm_buf_free(&out);
+	buf_free(&out);
 	close_region(s);
 }
 
@@ -583,7 +584,7 @@ static void test_service_table_reuse(void **state)
 	}
 	shm_instance_in_t extra = inst("New-0", "x", "{\"x\":1}");
 	assert_int_equal(shm_register(s, &extra), -ENOSPC); /* none is empty */
-	shm_buf_t out = {0};
+	buf_t out = {0};
 	shm_reap_result_t r;
 	for (int round = 0; round < 40; round++) {
 		/* Empty the service created last (Svc-0 first). */
@@ -623,7 +624,7 @@ static void test_service_table_reuse(void **state)
 	int total = 0;
 	assert_int_equal(shm_services_foreach(s, count_services, &total), 0);
 	assert_int_equal(total, 16);
-	shm_buf_free(&out);
+	buf_free(&out);
 	close_region(s);
 }
 
@@ -743,7 +744,7 @@ static void test_reap_large_registry(void **state)
 		shm_instance_in_t in = inst("svc", id, "{}");
 		assert_int_equal(shm_register(s, &in), 0);
 	}
-	uint64_t t = shm_now_ms();
+	uint64_t t = clock_wall_ms();
 	shm_reap_result_t r;
 	assert_int_equal(shm_reap(s, t, &r), 0); /* the first pass scans everything */
 	for (int i = 0; i < 80000; i += 8000) {
@@ -836,7 +837,7 @@ static void test_repair_after_writer_death(void **state)
 	assert_true(WIFSIGNALED(st));
 	/* A reader facing the odd sequence returns busy, never hangs. */
 	assert_int_equal(shm_heartbeat(s, &ka, 0), -EBUSY);
-	shm_buf_t out = {0};
+	buf_t out = {0};
 	assert_int_equal(shm_service_read(s, S("svc"), &out, NULL), -EBUSY);
 	/* The next writer repairs. */
 	assert_int_equal(shm_repair(s), 1);
@@ -859,7 +860,7 @@ static void test_repair_after_writer_death(void **state)
 	waitpid(pid, &st, 0);
 	assert_int_equal(shm_register(s, &a), 0);
 	assert_check(s);
-	shm_buf_free(&out);
+	buf_free(&out);
 	close_region(s);
 }
 
@@ -891,7 +892,7 @@ static void test_extend_leases(void **state)
 	shm_instance_in_t in = inst("svc", "i", "{}");
 	assert_int_equal(shm_register(s, &in), 0);
 	shm_key_t k = key("us-east", "svc", "i");
-	uint64_t later = shm_now_ms() + 30000; /* past its TTL */
+	uint64_t later = clock_wall_ms() + 30000; /* past its TTL */
 	shm_extend_leases(s, 40000);
 	assert_int_equal(shm_heartbeat(s, &k, later), 0);
 	close_region(s);
@@ -913,16 +914,16 @@ static void test_remote_renewals(void **state)
 	shm_instance_in_t local = inst("Svc", "Local", "{}");
 	shm_instance_in_t remote = inst("svc", "remote", "{}");
 	remote.origin = 3;
-	remote.origin_ms = shm_now_ms();
+	remote.origin_ms = clock_wall_ms();
 	assert_int_equal(shm_register(s, &local), 0);
 	assert_int_equal(shm_register(s, &remote), 0);
-	uint64_t since = shm_now_ms() - 1000;
+	uint64_t since = clock_wall_ms() - 1000;
 	char seen[256] = "";
 	assert_int_equal(shm_renewals_scan(s, since, collect_renewals, seen), 0);
 	assert_string_equal(seen, "us-east/svc/local;"); /* registered by a peer: not local */
 	shm_key_t kr = key("us-east", "svc", "remote");
 	shm_key_t kl = key("us-east", "svc", "local");
-	uint64_t later = shm_now_ms() + 5000;
+	uint64_t later = clock_wall_ms() + 5000;
 	assert_int_equal(shm_renew_remote(s, &kl, later), 0);
 	assert_int_equal(shm_heartbeat(s, &kr, later), 0);
 	seen[0] = '\0';

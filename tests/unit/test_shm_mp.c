@@ -32,6 +32,7 @@
 
 #include <cmocka.h>
 
+#include "artemis/clock.h"
 #include "artemis/log.h"
 #include "artemis/shm.h"
 
@@ -59,13 +60,6 @@ static shm_t *open_sized(uint32_t max_instances, uint32_t max_services, uint32_t
 	shm_t *s = NULL;
 	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &s, NULL), 0);
 	return s;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static uint32_t fnv(const char *p, size_t n)
@@ -123,7 +117,7 @@ static void writer_loop(int w, uint64_t until)
 	char id[32], json[1024];
 	unsigned gen = 0;
 	srand((unsigned)getpid());
-	while (now_ns() < until) {
+	while (clock_mono_ns() < until) {
 		snprintf(id, sizeof(id), "w%d-%d", w, rand() % 200);
 		const char *svc = (rand() % 2) ? "svc-a" : "svc-b";
 		size_t n = make_json(json, sizeof(json), id, ++gen);
@@ -182,11 +176,11 @@ static void reader_loop(uint64_t until, int out_fd)
 	shm_t *s;
 	if (shm_attach(region_name, false, &s))
 		_exit(30);
-	shm_buf_t b = {0};
+	buf_t b = {0};
 	uint64_t reads = 0, busy = 0, max_ns = 0;
 	char id[32];
-	while (now_ns() < until) {
-		uint64_t t0 = now_ns();
+	while (clock_mono_ns() < until) {
+		uint64_t t0 = clock_mono_ns();
 		b.len = 0;
 		int rc = shm_service_read(s, (rand() % 2) ? S("svc-a") : S("svc-b"), &b, NULL);
 		if (rc == 0 && check_array(b.data, b.len))
@@ -213,7 +207,7 @@ static void reader_loop(uint64_t until, int out_fd)
 		}
 		if (shm_lookup_batch(s, keys, 8, 0, rand() % 2, batch_check, &busy))
 			_exit(37);
-		uint64_t dt = now_ns() - t0;
+		uint64_t dt = clock_mono_ns() - t0;
 		if (dt > max_ns)
 			max_ns = dt;
 		reads += 10;
@@ -223,7 +217,7 @@ static void reader_loop(uint64_t until, int out_fd)
 			 (unsigned long long)busy, (unsigned long long)max_ns);
 	if (write(out_fd, line, (size_t)n) != n)
 		_exit(34);
-	shm_buf_free(&b);
+	buf_free(&b);
 	shm_detach(s);
 	_exit(0);
 }
@@ -231,7 +225,7 @@ static void reader_loop(uint64_t until, int out_fd)
 static void test_readers_writers(void **state)
 {
 	shm_t *s = open_sized(4096, 0, 4096);
-	uint64_t until = now_ns() + (uint64_t)MP_SECONDS * 1000000000u;
+	uint64_t until = clock_mono_ns() + (uint64_t)MP_SECONDS * 1000000000u;
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
 	pid_t pids[4];
@@ -257,7 +251,7 @@ static void test_readers_writers(void **state)
 			done++;
 			continue;
 		}
-		if (now_ns() > deadline) {
+		if (clock_mono_ns() > deadline) {
 			for (int i = 0; i < 4; i++)
 				kill(pids[i], SIGKILL);
 			fail_msg("a reader or writer hung");
@@ -299,7 +293,7 @@ static void storm_writer(int w, int fd)
 	shm_t *s;
 	if (shm_attach(region_name, false, &s))
 		_exit(40);
-	srand((unsigned)getpid() ^ (unsigned)now_ns());
+	srand((unsigned)getpid() ^ (unsigned)clock_mono_ns());
 	char id[32], json[1024];
 	for (unsigned gen = 1;; gen++) {
 		struct op_rec r = {'B', (rand() % 3) ? 'R' : 'U', (uint8_t)w,
@@ -369,14 +363,14 @@ static void verify_round(shm_t *s, const enum expect *exp, int round)
 			snprintf(id, sizeof(id), "w%d-%d", w, k);
 			shm_key_t key = {S("us-east"), S("storm"), S(id)};
 			shm_instance_view_t v;
-			shm_buf_t b = {0};
+			buf_t b = {0};
 			int rc = shm_lookup(s, &key, 0, &v, &b);
 			if (e == EXP_PRESENT && (rc != 0 || v.evicted || !json_ok(b.data, b.len)))
 				fail_msg("round %d: acknowledged registration %s lost (rc %d)", round,
 					 id, rc);
 			if (e == EXP_GONE_OR_EVICTED && rc == 0 && !v.evicted)
 				fail_msg("round %d: acknowledged unregister of %s undone", round, id);
-			shm_buf_free(&b);
+			buf_free(&b);
 		}
 	}
 }
@@ -441,7 +435,7 @@ static void reuse_writer(uint64_t until)
 		_exit(40);
 	char svc[32], json[64];
 	shm_reap_result_t r;
-	for (unsigned k = 16; now_ns() < until; k++) {
+	for (unsigned k = 16; clock_mono_ns() < until; k++) {
 		snprintf(svc, sizeof(svc), "S-%u", k - 16);
 		shm_key_t old = {S("us-east"), S(svc), S("i")};
 		if (shm_unregister(s, &old, 0) || shm_reap(s, 0, &r))
@@ -468,10 +462,10 @@ static void reuse_reader(uint64_t until)
 	shm_t *s;
 	if (shm_attach(region_name, false, &s))
 		_exit(50);
-	shm_buf_t b = {0};
+	buf_t b = {0};
 	char svc[32], want[64];
 	unsigned found = 0;
-	while (now_ns() < until) {
+	while (clock_mono_ns() < until) {
 		/* Names around the ones the writer is renaming entries to. */
 		snprintf(svc, sizeof(svc), "S-%u", (unsigned)rand() % 400);
 		b.len = 0;
@@ -485,7 +479,7 @@ static void reuse_reader(uint64_t until)
 			_exit(52);
 		}
 	}
-	shm_buf_free(&b);
+	buf_free(&b);
 	shm_detach(s);
 	_exit(found ? 0 : 53);
 }
@@ -500,7 +494,7 @@ static void test_service_reuse_under_readers(void **state)
 		shm_instance_in_t in = {.key = {S("us-east"), S(svc), S("i")}, .json = S(json)};
 		assert_int_equal(shm_register(s, &in), 0);
 	}
-	uint64_t until = now_ns() + (uint64_t)REUSE_SECONDS * 1000000000u;
+	uint64_t until = clock_mono_ns() + (uint64_t)REUSE_SECONDS * 1000000000u;
 	pid_t pids[3];
 	for (int i = 0; i < 3; i++) {
 		pids[i] = fork();

@@ -226,12 +226,12 @@ static void test_frame_header(void **state)
 
 /* A heartbeat response with n data-not-found and m no-permission entries
  * (no-permission listed first). */
-static void make_response(shm_buf_t *b, int nf, int np)
+static void make_response(buf_t *b, int nf, int np)
 {
 	char entry[512];
 
 	b->len = 0;
-	shm_buf_append(b, "{\"failedInstances\":[", 20);
+	buf_append(b, "{\"failedInstances\":[", 20);
 	for (int i = 0; i < np + nf; i++) {
 		int len =
 		    snprintf(entry, sizeof(entry),
@@ -240,16 +240,16 @@ static void make_response(shm_buf_t *b, int nf, int np)
 		             "x/%0100d\"}}",
 		             i ? "," : "", i < np ? "no-permission" : "data-not-found",
 		             i < np ? "np" : "nf", i, 0);
-		shm_buf_append(b, entry, (size_t)len);
+		buf_append(b, entry, (size_t)len);
 	}
 	const char *tail = "],\"responseStatus\":{\"errorCode\":\"partial_fail\",\"message\":\"\","
 	                   "\"status\":\"partial_fail\"}}";
-	shm_buf_append(b, tail, strlen(tail));
+	buf_append(b, tail, strlen(tail));
 }
 
 static void test_heartbeat_fit(void **state)
 {
-	shm_buf_t b = {0};
+	buf_t b = {0};
 	json_t *root, *arr, *v;
 	size_t i, seen_np = 0;
 
@@ -279,7 +279,7 @@ static void test_heartbeat_fit(void **state)
 	    json_string_value(json_object_get(json_object_get(root, "responseStatus"), "status")),
 	    "partial_fail");
 	json_decref(root);
-	shm_buf_free(&b);
+	buf_free(&b);
 }
 
 int main(void)

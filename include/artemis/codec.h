@@ -1,5 +1,11 @@
 /*
- * json.h - worker-internal JSON codec for the API handlers (json.c).
+ * codec.h - the JSON codec (module codec/), used by the workers' API
+ * handlers, the replicator and the CLI alike:
+ *   codec/json_in.c      lenient input on jansson (keys matched as Jackson)
+ *   codec/instance.c     an Instance decoded, checked, encoded, displayed
+ *   codec/instance_in.c  an Instance turned into the registry's input
+ *   codec/json_fast.c    allocation-free scanners for the hottest requests
+ *   codec/json_out.c     the Java-shaped writer and the envelope
  *
  * Input: request bodies are parsed with jansson; object keys are matched
  * case-insensitively with underscores ignored (API.md §0 and §A), so
@@ -8,18 +14,19 @@
  *
  * Output: camelCase keys in alphabetical order with null fields included,
  * as Spring's SORT_PROPERTIES_ALPHABETICALLY writes them.  The writers append
- * to an shm_buf_t; they never truncate (a failed allocation is -ENOMEM).
+ * to an buf_t; they never truncate (a failed allocation is -ENOMEM).
  *
  * Nothing here touches the registry or the network.
  */
-#ifndef ARTEMIS_WORKER_JSON_H
-#define ARTEMIS_WORKER_JSON_H
+#ifndef ARTEMIS_CODEC_H
+#define ARTEMIS_CODEC_H
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "artemis/buf.h"
 #include "artemis/shm.h"
 
 /* Longest "http://" + ip + ":" + port derived when url is missing. */
@@ -76,7 +83,7 @@ int json_to_str(const json_t *v, shm_str_t *out, char *scratch, size_t scratch_l
 int json_instance_decode(json_t *obj, json_instance_t *inst, const char **field);
 
 /* Append the Instance's response form: sorted keys, nulls included. */
-int json_instance_encode(const json_instance_t *inst, shm_buf_t *out);
+int json_instance_encode(const json_instance_t *inst, buf_t *out);
 
 /* Instance.toString(): lowercase "region/zone/service[/group]/instance",
  * with "null" for absent parts, as Java prints them.  Always terminated;
@@ -120,18 +127,46 @@ int json_fast_lookup(const char *body, size_t len, json_lookup_t *out);
 /* ---- Writers ---------------------------------------------------------- */
 
 /* Append s as a JSON string literal (quoted, escaped); ptr NULL -> null. */
-int json_put_str(shm_buf_t *b, const char *s, size_t len);
-int json_put_cstr(shm_buf_t *b, const char *s); /* NULL -> null */
-int json_put_raw(shm_buf_t *b, const char *s);  /* literal text */
-int json_put_u64(shm_buf_t *b, uint64_t v);
-int json_put_i64(shm_buf_t *b, int64_t v);
-int json_put_bool(shm_buf_t *b, bool v);
+int json_put_str(buf_t *b, const char *s, size_t len);
+int json_put_cstr(buf_t *b, const char *s); /* NULL -> null */
+int json_put_raw(buf_t *b, const char *s);  /* literal text */
+int json_put_u64(buf_t *b, uint64_t v);
+int json_put_i64(buf_t *b, int64_t v);
+int json_put_bool(buf_t *b, bool v);
 
 /* A jansson value, compact, keys in insertion order (metadata maps keep
  * the order they were sent in, as Java's HashMap order is unspecified). */
-int json_put_value(shm_buf_t *b, const json_t *v);
+int json_put_value(buf_t *b, const json_t *v);
 
 /* The responseStatus object, e.g. {"errorCode":"success","message":"","status":"success"}. */
-int json_put_status(shm_buf_t *b, const char *status, const char *code, const char *message);
+int json_put_status(buf_t *b, const char *status, const char *code, const char *message);
+
+/* ---- Instance to registry input (instance_in.c) ------------------------ */
+
+/* Encode the stored form into `stored` (reset first) and point si's fields
+ * into in and stored; then shm_instance_validate.  0 or a negative error
+ * (*field names the culprit when known).  The register endpoint, the Java
+ * peers' replication endpoints and the replicator all come through here, so
+ * an instance is stored byte for byte the same whichever path brought it. */
+int json_instance_to_shm(const json_instance_t *in, buf_t *stored, shm_instance_in_t *si,
+                         const char **field);
+
+/* A reusable parser of Instance JSON text (the replicator's records):
+ * keys matched case-insensitively with underscores ignored, the url derived
+ * from ip and port when missing, the limits checked, the stored form
+ * re-encoded (sorted keys, nulls included). */
+typedef struct instance_parser instance_parser_t;
+
+instance_parser_t *instance_parser_new(void);
+void instance_parser_free(instance_parser_t *p);
+
+/* Parse one Instance object's JSON text and fill *si (origin fields 0).
+ * si's strings point into p and stay valid until the next call or free.
+ * Returns 0; -EINVAL when the text is not an Instance object or a required
+ * field (regionId, serviceId, instanceId, url) is blank; -ENAMETOOLONG or
+ * -E2BIG for a field or the stored form over its limit; -ENOMEM.  *field
+ * (when not NULL) names the offending field. */
+int instance_parse(instance_parser_t *p, const char *json, size_t len, shm_instance_in_t *si,
+                   const char **field);
 
 #endif

@@ -11,8 +11,9 @@
  * Logging: one summary line per second at most, and only when something was
  * removed; a line when a manager's self-preservation turns on or off.
  * Scheduling uses CLOCK_MONOTONIC so a wall-clock step cannot stall reaping;
- * the leases themselves are judged by the wall clock (shm_now_ms), as Java's.
+ * the leases themselves are judged by the wall clock (clock_wall_ms), as Java's.
  */
+#include "artemis/clock.h"
 #include "artemis/proc.h"
 
 #include <errno.h>
@@ -33,13 +34,6 @@ static void reaper_on_term(int sig)
 {
 	(void)sig;
 	reaper_stop = 1;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 typedef struct {
@@ -89,7 +83,7 @@ static void reaper_reap(reaper_t *r)
 {
 	shm_reap_result_t res;
 	memset(&res, 0, sizeof(res));
-	int rc = shm_reap(r->shm, shm_now_ms(), &res);
+	int rc = shm_reap(r->shm, clock_wall_ms(), &res);
 	if (rc < 0) {
 		if (!r->failing)
 			log_error("shm_reap: %s", strerror(-rc));
@@ -107,9 +101,9 @@ static void reaper_reap(reaper_t *r)
 /* Run what is due; returns how long to sleep. */
 static int reaper_step(reaper_t *r)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	if (now >= r->next_tick) {
-		shm_preserve_tick(r->shm, shm_now_ms());
+		shm_preserve_tick(r->shm, clock_wall_ms());
 		reaper_watch_preservation(r);
 		reaper_log_summary(r);
 		r->next_tick = now + REAPER_TICK_MS;
@@ -120,9 +114,9 @@ static int reaper_step(reaper_t *r)
 		if (r->next_reap <= now) /* fell behind: do not run a burst */
 			r->next_reap = now + r->interval_ms;
 	}
-	shm_proc_beat(r->shm, shm_now_ms());
+	shm_proc_beat(r->shm, clock_wall_ms());
 	uint64_t next = r->next_reap < r->next_tick ? r->next_reap : r->next_tick;
-	now = mono_ms();
+	now = clock_mono_ms();
 	return next > now ? (int)(next - now) : 0;
 }
 
@@ -161,7 +155,7 @@ int reaper_main(const config_t *cfg, shm_t *shm, int ctl_fd)
 	memset(&r, 0, sizeof(r));
 	r.shm = shm;
 	r.interval_ms = cfg->reap_interval_ms;
-	r.next_reap = r.next_tick = mono_ms();
+	r.next_reap = r.next_tick = clock_mono_ms();
 	for (int m = 0; m < SHM_MGR_COUNT; m++) {
 		shm_preserve_t st;
 		shm_preserve_get(shm, m, &st);

@@ -2,7 +2,7 @@
  * instance_in.c - the one place an Instance JSON becomes the registry's input
  * (shm_instance_in_t plus the stored form).  The register endpoint
  * (api_registry.c), the Java peers' replication endpoints
- * (api_replication.c) and the replicator (include/artemis/instance.h) all
+ * (api_replication.c) and the replicator (include/artemis/codec.h) all
  * go through json_instance_to_shm, so an instance is stored the same way
  * whichever path brought it.
  */
@@ -10,16 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artemis/instance.h"
-#include "instance_in.h"
+#include "codec_int.h"
 
-int json_instance_to_shm(const json_instance_t *in, shm_buf_t *stored, shm_instance_in_t *si,
+int json_instance_to_shm(const json_instance_t *in, buf_t *stored, shm_instance_in_t *si,
                          const char **field)
 {
 	int rc;
 
 	*field = NULL;
-	stored->len = 0;
+	buf_reset(stored);
 	if ((rc = json_instance_encode(in, stored)) < 0)
 		return rc;
 	memset(si, 0, sizeof(*si));
@@ -46,7 +45,7 @@ int json_instance_to_shm(const json_instance_t *in, shm_buf_t *stored, shm_insta
 struct instance_parser {
 	json_t *root;
 	json_instance_t in;
-	shm_buf_t stored;
+	buf_t stored;
 };
 
 instance_parser_t *instance_parser_new(void)
@@ -59,7 +58,7 @@ void instance_parser_free(instance_parser_t *p)
 	if (p == NULL)
 		return;
 	json_decref(p->root);
-	shm_buf_free(&p->stored);
+	buf_free(&p->stored);
 	free(p);
 }
 
