@@ -29,6 +29,11 @@ export function unavailable(what, request) {
     ': the console offers this page once the node serves that API.');
 }
 
+// The notice for a failed load: "not available" for a 404, else the error.
+export function failure(what, e) {
+  return e instanceof ApiError && e.missing ? unavailable(what, e.request) : notice('error', errorText(e));
+}
+
 let toastBox = null;
 
 export function toast(text, kind = 'ok') {
@@ -39,6 +44,17 @@ export function toast(text, kind = 'ok') {
   const t = h('div', {class: 'toast toast-' + kind}, text);
   toastBox.append(t);
   setTimeout(() => t.remove(), kind === 'error' ? 9000 : 4000);
+}
+
+// Run a write, say how it went, then refresh the page (after()).
+export async function act(what, fn, after) {
+  try {
+    await fn();
+    toast(what + ': done.');
+  } catch (e) {
+    toast(what + ' failed: ' + errorText(e), 'error');
+  }
+  if (after) await after();
 }
 
 export function badge(status) {

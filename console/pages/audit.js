@@ -7,9 +7,9 @@
 // login page keep them.  A page that comes back full has a next page.
 
 import {h, replace} from '../lib/dom.js';
-import {get, ApiError} from '../lib/api.js';
+import {get} from '../lib/api.js';
 import {vtable} from '../lib/table.js';
-import {pageHeader, notice, errorText, button, section, fmtTime, toMs, unavailable, badge} from '../lib/ui.js';
+import {pageHeader, failure, badge, button, toMs, fmtTime, section} from '../lib/ui.js';
 import {navigate} from '../lib/router.js';
 
 const TYPES = ['', 'instance', 'server', 'zone', 'group', 'route', 'canary', 'user'];
@@ -97,7 +97,7 @@ export default {
         replace(messages);
       } catch (e) {
         rows = [];
-        replace(messages, e instanceof ApiError && e.missing ? unavailable('The audit log', e.request) : notice('error', errorText(e)));
+        replace(messages, failure('The audit log', e));
       }
       table.setRows(rows);
       const page = Math.floor(offset / limit) + 1;

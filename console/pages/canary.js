@@ -10,12 +10,12 @@
 //   DELETE /api/management/canary/config/{serviceId}
 
 import {h, replace} from '../lib/dom.js';
-import {get, post, del, seg, ApiError} from '../lib/api.js';
+import {ApiError, get, post, del, seg} from '../lib/api.js';
 import * as registry from '../lib/registry.js';
 import {canWrite, operatorId} from '../lib/auth.js';
 import {vtable} from '../lib/table.js';
-import {pageHeader, notice, errorText, badge, button, section, formDialog, confirmDialog, toast, fmtTime, details,
-  unavailable, isIpOrCidr, splitList} from '../lib/ui.js';
+import {pageHeader, failure, toast, act, badge, button, fmtTime, confirmDialog, formDialog, details, section,
+  isIpOrCidr, splitList} from '../lib/ui.js';
 
 function normConfig(c) {
   const ips = c.ipWhitelist ?? c.ip_whitelist ?? c.ips ?? [];
@@ -63,27 +63,15 @@ export default {
         replace(messages);
       } catch (e) {
         state.configs = [];
-        if (e instanceof ApiError && e.missing) {
-          state.absent = e.request;
-          replace(messages, unavailable('Canary', e.request));
-        } else {
-          replace(messages, notice('error', errorText(e)));
-        }
+        if (e instanceof ApiError && e.missing) state.absent = e.request;
+        replace(messages, failure('Canary', e));
       }
       replace(actions, writer && !state.absent ? button('New canary configuration', create, {kind: 'primary'}) : null);
       table.setRows(state.configs);
       renderDetail();
     }
 
-    async function act(what, fn) {
-      try {
-        await fn();
-        toast(what + ': done.');
-      } catch (e) {
-        toast(what + ' failed: ' + errorText(e), 'error');
-      }
-      load();
-    }
+    const run = (what, fn) => act(what, fn, load);
 
     function create() {
       const m = registry.snapshot();
@@ -112,8 +100,8 @@ export default {
       }
       const base = '/api/management/canary/';
       const acts = writer ? [
-        c.enabled ? button('Disable', () => act('Disable', () => post(base + 'disable', {serviceId: c.serviceId, operatorId: operatorId()})))
-          : button('Enable', () => act('Enable', () => post(base + 'enable', {serviceId: c.serviceId, enabled: true, operatorId: operatorId()}))),
+        c.enabled ? button('Disable', () => run('Disable', () => post(base + 'disable', {serviceId: c.serviceId, operatorId: operatorId()})))
+          : button('Enable', () => run('Enable', () => post(base + 'enable', {serviceId: c.serviceId, enabled: true, operatorId: operatorId()}))),
         button('Add addresses', () => formDialog({
           title: 'Add addresses to ' + c.serviceId, fields: [ipsField('')], submitLabel: 'Add',
           onSubmit: (v) => post(base + seg(c.serviceId) + '/whitelist/add', {ips: splitList(v.ips), operatorId: operatorId()}),
@@ -122,7 +110,7 @@ export default {
           if (await confirmDialog({title: 'Delete the canary of ' + c.serviceId, text: 'Every caller is routed as usual again.',
             confirmLabel: 'Delete', danger: true})) {
             state.selected = null;
-            act('Delete configuration', () => del(base + 'config/' + seg(c.serviceId)));
+            run('Delete configuration', () => del(base + 'config/' + seg(c.serviceId)));
           }
         }, {kind: 'danger'}),
       ] : [];
@@ -131,7 +119,7 @@ export default {
         details([['service', c.serviceId], ['state', badge(c.enabled ? 'enabled' : 'disabled')], ['updated', fmtTime(c.updatedAt)]]),
         h('h3', null, 'Whitelist'),
         c.ips.length ? h('ul', {class: 'chips'}, c.ips.map((ip) => h('li', null, ip, writer ? button('Remove', () =>
-          act('Remove ' + ip, () => post(base + seg(c.serviceId) + '/whitelist/remove', {ips: [ip], operatorId: operatorId()})),
+          run('Remove ' + ip, () => post(base + seg(c.serviceId) + '/whitelist/remove', {ips: [ip], operatorId: operatorId()})),
         {title: 'Remove ' + ip}) : null))) : h('p', {class: 'muted'}, 'The whitelist is empty.')));
     }
 

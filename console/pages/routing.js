@@ -15,12 +15,12 @@
 //   PUT    /api/routing/rules/{routeId}/groups/{groupId} {weight}   DELETE the same
 
 import {h, replace} from '../lib/dom.js';
-import {get, post, put, del, seg, ApiError} from '../lib/api.js';
+import {ApiError, get, post, put, del, seg} from '../lib/api.js';
 import * as registry from '../lib/registry.js';
 import {canWrite, operatorId} from '../lib/auth.js';
 import {vtable} from '../lib/table.js';
-import {pageHeader, notice, errorText, badge, button, details, section, formDialog, confirmDialog, toast, plain,
-  unavailable, fmtTime, NAME_RE, NAME_MSG} from '../lib/ui.js';
+import {pageHeader, notice, errorText, failure, toast, act, badge, button, fmtTime, plain, confirmDialog,
+  formDialog, details, section, NAME_RE, NAME_MSG} from '../lib/ui.js';
 import {setQuery} from '../lib/router.js';
 
 const STRATEGIES = ['weighted-round-robin', 'close-by-visit', 'consistent-hash'];
@@ -135,10 +135,6 @@ export default {
       load();
     }
 
-    function fail(e) {
-      replace(messages, notice('error', errorText(e)));
-    }
-
     async function load() {
       try {
         const q = state.serviceId ? {serviceId: state.serviceId} : undefined;
@@ -147,12 +143,8 @@ export default {
         state.rules = list(r).map(normRule);
         replace(messages);
       } catch (e) {
-        if (e instanceof ApiError && e.missing) {
-          replace(messages, unavailable('Routing', e.request));
-          state.absent = e.request;
-        } else {
-          fail(e);
-        }
+        if (e instanceof ApiError && e.missing) state.absent = e.request;
+        replace(messages, failure('Routing', e));
       }
       renderActions();
       groupsTable.setRows(state.groups);
@@ -166,15 +158,7 @@ export default {
       replace(ruleActions, writer && !state.absent ? button('New rule', newRule, {kind: 'primary'}) : null);
     }
 
-    async function act(what, fn) {
-      try {
-        await fn();
-        toast(what + ': done.');
-      } catch (e) {
-        toast(what + ' failed: ' + errorText(e), 'error');
-      }
-      await load();
-    }
+    const run = (what, fn) => act(what, fn, load);
 
     function newGroup() {
       registry.node().then((n) => formDialog({
@@ -232,13 +216,13 @@ export default {
       const acts = writer ? [
         button('Edit', () => editGroup(g)),
         button(g.status === 'active' ? 'Deactivate' : 'Activate',
-          () => act('Group status', () => put(base, {status: g.status === 'active' ? 'inactive' : 'active', operatorId: operatorId()}))),
+          () => run('Group status', () => put(base, {status: g.status === 'active' ? 'inactive' : 'active', operatorId: operatorId()}))),
         button('Add tag', () => addTag(g)),
         button('Add member', () => addMember(g)),
         button('Delete group', async () => {
           if (await confirmDialog({title: 'Delete group ' + g.name, text: 'Rules lose this group too.', confirmLabel: 'Delete', danger: true})) {
             state.group = null;
-            act('Delete group', () => del(base));
+            run('Delete group', () => del(base));
           }
         }, {kind: 'danger'}),
       ] : [];
@@ -251,7 +235,7 @@ export default {
       try {
         const tags = tagsOf(await get(base + '/tags'));
         replace(tagsBox, tags.length ? h('ul', {class: 'chips'}, tags.map(([k, v]) => h('li', null, k + '=' + v,
-          writer ? button('Remove', () => act('Remove tag', () => del(base + '/tags/' + seg(k))), {title: 'Remove tag ' + k}) : null)))
+          writer ? button('Remove', () => run('Remove tag', () => del(base + '/tags/' + seg(k))), {title: 'Remove tag ' + k}) : null)))
           : h('p', {class: 'muted'}, 'No tags.'));
       } catch (e) {
         replace(tagsBox, notice('error', errorText(e)));
@@ -261,7 +245,7 @@ export default {
         replace(membersBox, members.length ? h('ul', {class: 'chips'}, members.map((m) => {
           const id = String(m.instanceId ?? m.instance_id ?? '');
           return h('li', null, id, m.ip ? ' (' + m.ip + (m.port ? ':' + m.port : '') + ')' : '',
-            writer ? button('Remove', () => act('Remove member', () => del(base + '/instances/' + seg(id),
+            writer ? button('Remove', () => run('Remove member', () => del(base + '/instances/' + seg(id),
               {regionId: m.regionId || g.regionId, zoneId: m.zoneId || g.zoneId})), {title: 'Remove ' + id}) : null);
         })) : h('p', {class: 'muted'}, 'No instances belong to this group.'));
       } catch (e) {
@@ -316,14 +300,14 @@ export default {
       const weightsBox = h('div', null, h('p', {class: 'muted'}, 'Loading groups…'));
       const published = r.status === 'active';
       const acts = writer ? [
-        button(published ? 'Unpublish' : 'Publish', () => act(published ? 'Unpublish' : 'Publish',
+        button(published ? 'Unpublish' : 'Publish', () => run(published ? 'Unpublish' : 'Publish',
           () => post(base + (published ? '/unpublish' : '/publish'), {operatorId: operatorId()})), {kind: 'primary'}),
         button('Edit', () => editRule(r)),
         button('Add group', () => addRuleGroup(r)),
         button('Delete rule', async () => {
           if (await confirmDialog({title: 'Delete rule ' + r.routeId, text: 'Its weights go with it.', confirmLabel: 'Delete', danger: true})) {
             state.rule = null;
-            act('Delete rule', () => del(base));
+            run('Delete rule', () => del(base));
           }
         }, {kind: 'danger'}),
       ] : [];
@@ -364,9 +348,9 @@ export default {
               input.focus();
               return;
             }
-            act('Weight', () => put(base + '/groups/' + seg(p.groupId), {weight: Number(input.value), operatorId: operatorId()}));
+            run('Weight', () => put(base + '/groups/' + seg(p.groupId), {weight: Number(input.value), operatorId: operatorId()}));
           }) : null,
-          writer ? button('Remove', () => act('Remove group from rule', () => del(base + '/groups/' + seg(p.groupId))), {kind: 'danger'}) : null);
+          writer ? button('Remove', () => run('Remove group from rule', () => del(base + '/groups/' + seg(p.groupId))), {kind: 'danger'}) : null);
       });
       draw();
       replace(weightsBox, parts.length ? h('ul', {class: 'weights'}, rows) : h('p', {class: 'muted'}, 'No groups in this rule yet.'),

@@ -10,11 +10,11 @@
 //   GET    /api/auth/sessions              DELETE /api/auth/sessions/{sessionId}
 
 import {h, replace} from '../lib/dom.js';
-import {get, post, put, del, seg, ApiError} from '../lib/api.js';
+import {get, post, put, del, seg} from '../lib/api.js';
 import {session} from '../lib/auth.js';
 import {vtable} from '../lib/table.js';
-import {pageHeader, notice, errorText, badge, button, section, formDialog, confirmDialog, toast, fmtTime, details,
-  unavailable} from '../lib/ui.js';
+import {pageHeader, notice, errorText, failure, toast, act, badge, button, fmtTime, confirmDialog,
+  formDialog, details, section} from '../lib/ui.js';
 
 const ROLES = ['viewer', 'operator', 'admin'];
 const USER_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$/;
@@ -79,22 +79,14 @@ export default {
         newUserBtn.hidden = false;
       } catch (e) {
         newUserBtn.hidden = true;
-        replace(messages, e instanceof ApiError && e.missing ? unavailable('User management', e.request) : notice('error', errorText(e)));
+        replace(messages, failure('User management', e));
       }
       usersTable.setRows(state.users);
       sessionsTable.setRows(state.sessions);
       renderDetail();
     }
 
-    async function act(what, fn) {
-      try {
-        await fn();
-        toast(what + ': done.');
-      } catch (e) {
-        toast(what + ' failed: ' + errorText(e), 'error');
-      }
-      load();
-    }
+    const run = (what, fn) => act(what, fn, load);
 
     function create() {
       formDialog({
@@ -121,7 +113,7 @@ export default {
     async function revoke(s) {
       const ok = await confirmDialog({title: 'Revoke this session', text: 'Its token stops working on every node.',
         confirmLabel: 'Revoke', danger: true});
-      if (ok) act('Revoke session', () => del('/api/auth/sessions/' + seg(s.id)));
+      if (ok) run('Revoke session', () => del('/api/auth/sessions/' + seg(s.id)));
     }
 
     async function renderDetail() {
@@ -145,7 +137,7 @@ export default {
             onSubmit: (v) => put(base, v),
           }).then((done) => { if (done) load(); })),
           self ? null : button(u.status === 'active' ? 'Deactivate' : 'Activate',
-            () => act('Status', () => put(base + '/status', {status: u.status === 'active' ? 'inactive' : 'active'}))),
+            () => run('Status', () => put(base + '/status', {status: u.status === 'active' ? 'inactive' : 'active'}))),
           button('Reset password', () => formDialog({
             title: 'New password for ' + u.username, fields: [passwordField('newPassword', 'New password')],
             submitLabel: 'Set password',
@@ -154,7 +146,7 @@ export default {
           self ? null : button('Delete user', async () => {
             if (await confirmDialog({title: 'Delete ' + u.username, text: 'Their sessions end too.', confirmLabel: 'Delete', danger: true})) {
               state.selected = null;
-              act('Delete user', () => del(base));
+              run('Delete user', () => del(base));
             }
           }, {kind: 'danger'}),
           button('Close', () => { state.selected = null; renderDetail(); })),

@@ -10,12 +10,12 @@
 // their instance counts so an operator sees what a pull-out would hide.
 
 import {h, replace} from '../lib/dom.js';
-import {get, post, seg, ApiError} from '../lib/api.js';
+import {ApiError, get, post, seg} from '../lib/api.js';
 import * as registry from '../lib/registry.js';
 import {canWrite, operatorId} from '../lib/auth.js';
 import {vtable} from '../lib/table.js';
-import {pageHeader, notice, errorText, badge, button, section, formDialog, confirmDialog, toast, fmtTime, fmtInt,
-  unavailable, details, NAME_RE, NAME_MSG} from '../lib/ui.js';
+import {pageHeader, errorText, failure, toast, badge, button, fmtTime, fmtInt, confirmDialog, formDialog,
+  details, section, NAME_RE, NAME_MSG} from '../lib/ui.js';
 
 function normOp(o) {
   return {
@@ -92,12 +92,8 @@ export default {
         replace(messages);
       } catch (e) {
         state.ops = [];
-        if (e instanceof ApiError && e.missing) {
-          state.absent = e.request;
-          replace(messages, unavailable('Zone operations', e.request));
-        } else {
-          replace(messages, notice('error', errorText(e)));
-        }
+        if (e instanceof ApiError && e.missing) state.absent = e.request;
+        replace(messages, failure('Zone operations', e));
       }
       replace(actions, writer && !state.absent ? button('Pull out a zone', pullOut, {kind: 'primary'}) : null,
         !state.absent ? button('Check a zone', checkZone) : null);
