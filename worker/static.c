@@ -466,7 +466,9 @@ static bool static__accepts_gzip(const http_request_t *req)
 {
 	const char *ae = http_request_header(req, "Accept-Encoding");
 
-	while (ae != NULL && *ae != '\0') {
+	if (ae == NULL)
+		return false;
+	while (*ae != '\0') {
 		size_t n = strcspn(ae, ",");
 		size_t tok = strcspn(ae, ",; \t");
 		bool named = (tok == 4 && strncasecmp(ae, "gzip", 4) == 0) ||
