@@ -4,7 +4,10 @@
 #   make            build/artemis and build/artemis-bench
 #   make run        install deps, build, run one node on the default config
 #   make test       install deps, build, run unit (plain + ASan/UBSan), fuzz
-#                   (briefly) and integration tests
+#                   (briefly), integration and the console's browser tests
+#   make install    build/artemis to $(PREFIX)/bin, the console to
+#                   $(PREFIX)/share/artemis/console (PREFIX=/usr/local, DESTDIR)
+#   make bench-console  first-load and 10,000-instance figures of the console
 #   make bench      the standard benchmark suite (scripts/bench.sh)
 #   make format     clang-format in place;  make lint: clang-tidy + cppcheck
 
@@ -32,7 +35,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_ASAN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all run test deps unit unit-asan fuzz integration bench format lint clean
+.PHONY: all run test deps unit unit-asan fuzz integration browser-test bench bench-console install \
+	format lint clean
 
 all: $(BUILD)/artemis $(BUILD)/artemis-bench
 
@@ -115,17 +119,35 @@ integration: all
 		ARTEMIS_BENCH=$(CURDIR)/$(BUILD)/artemis-bench \
 		/usr/bin/python3 -m pytest -q -x -p no:cacheprovider .
 
-test: deps
+# The console in a browser: skipped, with a message saying why, where
+# chromium, node 20+ or npm cannot be had.
+browser-test: all
+	@BUILD=$(BUILD) sh scripts/browser_test.sh
+
+test:
+	@sh scripts/deps.sh --browser
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory browser-test
 
 bench: deps
 	@sh scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) sh scripts/bench.sh
+
+bench-console: all
+	@sh scripts/deps.sh --browser
+	@BUILD=$(BUILD) sh scripts/browser_test.sh --bench
+
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/artemis/console
+	install -m 0755 $(BUILD)/artemis $(DESTDIR)$(PREFIX)/bin/artemis
+	cd console && find . -type f ! -name '.*' -exec install -D -m 0644 {} \
+		$(DESTDIR)$(PREFIX)/share/artemis/console/{} \;
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -81,6 +81,8 @@ static const config_key_t config_keys[] = {
     {"http", "idle_timeout_ms", K_U32, F(idle_timeout_ms), 1000, 3600000},
     {"http", "max_connections", K_U32, F(max_connections), 1, 1000000},
     {"http", "response_cache_bytes", K_U32, F(response_cache_bytes), 0, 1024 * MiB},
+    {"http", "console", K_BOOL, F(console), 0, 0},
+    {"http", "console_dir", K_STR, F(console_dir), 0, CONFIG_STR - 1},
 
     {"websocket", "session_ttl_ms", K_U32, F(ws_session_ttl_ms), 1000, 86400000},
     {"websocket", "max_message_bytes", K_U32, F(ws_max_message_bytes), 125, 16 * MiB},
@@ -126,6 +128,7 @@ void config_defaults(config_t *cfg)
 	cfg->idle_timeout_ms = 60000;
 	cfg->max_connections = 10000;
 	cfg->response_cache_bytes = 16 * MiB;
+	cfg->console = true;
 	/* [websocket] */
 	cfg->ws_session_ttl_ms = 360000;
 	cfg->ws_max_message_bytes = 65536;

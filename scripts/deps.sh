@@ -5,6 +5,10 @@
 #
 #   scripts/deps.sh            build + test packages
 #   scripts/deps.sh --bench    also the benchmark baselines (nginx, wrk, gnuplot)
+#   scripts/deps.sh --browser  also what the console's browser tests need:
+#                              Debian's chromium, and npm when there is none.
+#                              A failure here is not fatal: the browser tests
+#                              then say they are skipped and why.
 set -eu
 
 BUILD="gcc make pkg-config libevent-dev libmsgpack-dev libbsd-dev libck-dev
@@ -15,20 +19,49 @@ python3-websocket curl procps"
 BENCH="nginx-light wrk gnuplot-nox"
 
 want="$BUILD $TEST"
-[ "${1:-}" = "--bench" ] && want="$want $BENCH"
+browser=0
+case "${1:-}" in
+--bench) want="$want $BENCH" ;;
+--browser) browser=1 ;;
+esac
 
-missing=""
-for p in $want; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-		missing="$missing $p"
-done
-[ -z "$missing" ] && exit 0
-
-echo "deps: installing:$missing" >&2
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-# An update is needed on a fresh machine (empty lists); retry once on failure.
-$SUDO apt-get update -qq || $SUDO apt-get update -qq
+updated=0
+
+not_installed() {
+	out=""
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || out="$out $p"
+	done
+	echo "$out"
+}
+
+apt_install() {
+	# An update is needed on a fresh machine (empty lists); retry once.
+	if [ "$updated" -eq 0 ]; then
+		$SUDO apt-get update -qq || $SUDO apt-get update -qq || return 1
+		updated=1
+	fi
+	# shellcheck disable=SC2086
+	$SUDO apt-get install -y -qq --no-install-recommends $*
+}
+
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+missing=$(not_installed $want)
+if [ -n "$missing" ]; then
+	echo "deps: installing:$missing" >&2
+	apt_install $missing
+fi
+
+[ "$browser" -eq 1 ] || exit 0
+extra=""
+[ -x /usr/bin/chromium ] || extra="chromium"
+command -v npm >/dev/null 2>&1 || extra="$extra npm"
+[ -z "$extra" ] && exit 0
+echo "deps: installing for the browser tests:$extra" >&2
+if ! apt_install $extra; then
+	echo "deps: WARNING: could not install$extra: the console's browser tests will be skipped" >&2
+fi
+exit 0

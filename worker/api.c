@@ -27,6 +27,7 @@
 #include "artemis/codec.h"
 #include "artemis/str.h"
 #include "metrics.h"
+#include "static.h"
 #include "worker.h"
 #include "ws.h"
 
@@ -372,10 +373,15 @@ static bool api__json_content_type(const char *ct)
 
 void api_dispatch(const http_request_t *req, http_response_t *res)
 {
-	int i = api__find(req->path, req->path_len);
+	int i;
 	unsigned m;
 	char msg[CONFIG_STR + 64];
 
+	if (static_match(req->path, req->path_len)) { /* the web console (static.c) */
+		static_serve(req, res);
+		return;
+	}
+	i = api__find(req->path, req->path_len);
 	if (i < 0) {
 		http_res_error(res, req, 404, "No message available");
 		return;

@@ -587,8 +587,11 @@ static int out_head(buf_t *o, int status, const char *ct, size_t body_len, bool 
 	if (ct &&
 	    (BUF_ADD_LIT(o, "Content-Type: ") || buf_add_str(o, ct) || BUF_ADD_LIT(o, "\r\n")))
 		return -ENOMEM;
-	if (BUF_ADD_LIT(o, "Content-Length: ") || buf_add_uint(o, body_len) ||
-	    BUF_ADD_LIT(o, "\r\n") || BUF_ADD_LIT(o, cors_headers))
+	/* A 304 has no body and announces no length (RFC 9110 §15.4.5). */
+	if (status != 304 && (BUF_ADD_LIT(o, "Content-Length: ") || buf_add_uint(o, body_len) ||
+			      BUF_ADD_LIT(o, "\r\n")))
+		return -ENOMEM;
+	if (BUF_ADD_LIT(o, cors_headers))
 		return -ENOMEM;
 	return keep ? BUF_ADD_LIT(o, "Connection: keep-alive\r\n")
 	            : BUF_ADD_LIT(o, "Connection: close\r\n");
@@ -622,9 +625,11 @@ static int conn_queue_res(http_conn_t *c, const http_response_t *res, bool keep)
 	int status = res->status >= 100 && res->status <= 999 ? res->status : 500;
 	const char *ct = res->content_type ? res->content_type : HTTP_DEFAULT_CT;
 	buf_t *o = &c->out;
-	if (out_head(o, status, ct, res->body.len, keep))
+	if (out_head(o, status, status == 304 ? NULL : ct, res->body.len, keep))
 		return -ENOMEM;
 	if (status == 405 && res->allow && out_header(o, "Allow", res->allow))
+		return -ENOMEM;
+	if (res->headers && buf_add_str(o, res->headers))
 		return -ENOMEM;
 	if (BUF_ADD_LIT(o, "\r\n"))
 		return -ENOMEM;
@@ -642,6 +647,7 @@ static void conn_respond(http_conn_t *c, bool keep)
 	res->status = 200;
 	res->content_type = NULL;
 	res->allow = NULL;
+	res->headers = NULL;
 	buf_reset(&res->body);
 	int rc;
 	if (c->err_status) {

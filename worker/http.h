@@ -37,6 +37,8 @@ typedef struct {
 	const char *content_type;  /* NULL: "application/json;charset=UTF-8" */
 	buf_t body;            /* owned by the connection, reused across requests */
 	const char *allow;         /* Allow header for 405, or NULL */
+	const char *headers;       /* more header lines, each ending "\r\n", or NULL;
+				    * read once the handler returns */
 } http_response_t;
 
 /* Implemented by the API layer (api.c): route and run one request.

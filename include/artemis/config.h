@@ -54,6 +54,8 @@ typedef struct {
 	uint32_t idle_timeout_ms;
 	uint32_t max_connections;   /* per worker */
 	uint32_t response_cache_bytes; /* serialized service responses kept per worker */
+	bool console;               /* serve the web console under /console/ */
+	char console_dir[CONFIG_STR]; /* its files; "" = found next to the binary */
 
 	/* [websocket] */
 	uint32_t ws_session_ttl_ms;

@@ -66,6 +66,18 @@ static void echo_dispatch(const http_request_t *req, http_response_t *res)
 		res->content_type = "text/plain";
 		return;
 	}
+	if (strcmp(req->path, "/304") == 0) {
+		/* The console's conditional GET: no body, no length, its headers. */
+		res->status = 304;
+		res->headers = "ETag: \"abc\"\r\nCache-Control: no-cache\r\n";
+		return;
+	}
+	if (strcmp(req->path, "/headers") == 0) {
+		res->headers = "Location: /console/\r\n";
+		res->status = 302;
+		http_res_append(res, "moved", 5);
+		return;
+	}
 	if (strcmp(req->path, "/405") == 0) {
 		res->allow = "POST";
 		http_res_error(res, req, 405, "Request method 'GET' not supported");
@@ -609,6 +621,33 @@ static void test_405_allow_and_defaults(void **state)
 	free(r.body);
 }
 
+/* Extra header lines reach the wire; a 304 has neither a body nor a
+ * Content-Length, and the request after it on the connection is answered
+ * normally (so the framing held); the next response does not inherit the
+ * headers. */
+static void test_extra_headers_and_304(void **state)
+{
+	(void)state;
+	server_start();
+	client_send("GET /304 HTTP/1.1\r\nHost: x\r\n\r\n"
+	            "GET /headers HTTP/1.1\r\nHost: x\r\n\r\n"
+	            "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 304);
+	assert_true(has_header(&r, "\r\nETag: \"abc\"\r\n"));
+	assert_true(has_header(&r, "\r\nCache-Control: no-cache\r\n"));
+	assert_false(has_header(&r, "\r\nContent-Length:"));
+	assert_false(has_header(&r, "\r\nContent-Type:"));
+	expect_response(&r, 302);
+	assert_true(has_header(&r, "\r\nLocation: /console/\r\n"));
+	assert_true(has_header(&r, "\r\nContent-Length: 5\r\n"));
+	assert_string_equal(r.body, "moved");
+	expect_response(&r, 200);
+	assert_false(has_header(&r, "\r\nLocation:"));
+	assert_non_null(strstr(r.body, " /plain "));
+	free(r.body);
+}
+
 static void test_expect_continue(void **state)
 {
 	(void)state;
@@ -845,6 +884,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsupported_encoding, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_405_allow_and_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_extra_headers_and_304, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_path_decoding, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),

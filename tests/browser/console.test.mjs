@@ -1,0 +1,547 @@
+// console.test.mjs - the web console in a real browser (Debian's chromium
+// through playwright-core) against a real node with seeded data.
+//
+//   registry pages   dashboard, services, instances, cluster: their data,
+//                    search, the detail of an instance, screenshots
+//   live             an instance registered or unregistered by another
+//                    process appears / disappears without a reload
+//   xss              names, metadata and URLs full of markup and script are
+//                    shown as text and nothing runs
+//   keyboard         skip link, navigation, search, the grid's keys, focus
+//                    visible; on every page: no script error, every
+//                    control labelled
+//   layout           a phone-sized screen and the dark theme
+//   contract pages   login, roles, an expired session, routing, zones,
+//                    canary, audit, users and pull-out, against the API of
+//                    MANAGEMENT.md §3.2 played by contract_mock.mjs
+//
+// Run by `make browser-test` (part of `make test`).  Screenshots go to
+// $CONSOLE_OUT (build/console-test).
+
+import {after, before, describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {Node, inst, launch, newPage, screenshot, waitFor, REGION} from './harness.mjs';
+import {ContractMock} from './contract_mock.mjs';
+
+let node;
+let browser;
+const pages = [];
+
+const SEED = {
+  'order-service': 6,
+  'payment-service': 3,
+  'user-service': 4,
+};
+
+function seedInstances() {
+  const out = [];
+  for (const [svc, n] of Object.entries(SEED)) {
+    for (let i = 0; i < n; i++) {
+      out.push(inst(svc, `${svc}-${i}`, {zoneId: i % 2 ? 'zone-2' : 'zone-1', ip: `10.2.${out.length}.${i + 1}`,
+        status: i === n - 1 ? 'starting' : 'up', metadata: {version: '1.' + i, team: 'core'}}));
+    }
+  }
+  return out;
+}
+
+async function open(hash, opts) {
+  const page = await newPage(browser, opts);
+  pages.push(page);
+  await page.goto(node.base + '/console/#' + hash);
+  return page;
+}
+
+async function text(page, selector) {
+  return (await page.locator(selector).first().textContent()) || '';
+}
+
+async function rowsText(page, label) {
+  return page.locator(`[role=grid][aria-label="${label}"] .vt-row`).allTextContents();
+}
+
+// What every test checks on its page at the end: no script error, no
+// dialog, and every visible control has an accessible name.
+async function checkPage(page) {
+  assert.deepEqual(page.errors, [], 'uncaught script errors');
+  assert.deepEqual(page.dialogs, [], 'dialogs opened');
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button, [role=grid]')]
+    .filter((el) => el.offsetParent !== null)
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
+    .map((el) => el.outerHTML.slice(0, 100)));
+  assert.deepEqual(unlabelled, [], 'controls without a label');
+}
+
+before(async () => {
+  node = await Node.start();
+  await node.register(seedInstances());
+  browser = await launch();
+});
+
+after(async () => {
+  for (const p of pages) await p.context().close().catch(() => {});
+  if (browser) await browser.close();
+  if (node) await node.stop();
+});
+
+describe('registry pages against the node', () => {
+  test('dashboard shows the registry and charts from /metrics', async () => {
+    const page = await open('/');
+    await page.locator('h1', {hasText: 'Dashboard'}).waitFor();
+    await waitFor(async () => /up/.test(await text(page, '.card:has-text("Instances") .card-sub')), {what: 'services loaded'});
+    assert.equal(await text(page, '.card:has-text("Services") .card-value'), '3');
+    assert.equal(await text(page, '.card:has-text("Instances") .card-value'), '13');
+    assert.match(await text(page, '.card:has-text("Instances") .card-sub'), /10 up · 0 down · 3 other/);
+    await waitFor(async () => (await text(page, '.card:has-text("Nodes up") .card-value')) === '1 / 1', {what: 'nodes card'});
+    await waitFor(async () => /all: \d/.test(await text(page, '.chart:has-text("Requests per second") .chart-legend')),
+      {what: 'a request-rate sample', timeout: 15000});
+    assert.match(await text(page, '.top-services'), /order-service 6 instances/);
+    await screenshot(page, 'dashboard');
+    await checkPage(page);
+  });
+
+  test('services lists every service with counts by status, and searches', async () => {
+    const page = await open('/services');
+    await page.locator('[role=grid][aria-label="Services"] .vt-row').first().waitFor();
+    const rows = await rowsText(page, 'Services');
+    assert.equal(rows.length, 3);
+    assert.equal(rows[0], 'order-service6501zone-1, zone-2');
+    await screenshot(page, 'services');
+    await page.fill('#svc-search', 'PAY');
+    await waitFor(async () => (await rowsText(page, 'Services')).length === 1, {what: 'filtered rows'});
+    assert.match((await rowsText(page, 'Services'))[0], /^payment-service3/);
+    await waitFor(() => page.url().includes('?q=PAY'), {what: 'search kept in the address'});
+    await page.reload();
+    await page.locator('[role=grid][aria-label="Services"] .vt-row').first().waitFor();
+    assert.equal(await page.inputValue('#svc-search'), 'PAY');
+    assert.equal((await rowsText(page, 'Services')).length, 1);
+    await checkPage(page);
+  });
+
+  test('instances of a service: every field, metadata, lease age', async () => {
+    const page = await open('/services/order-service');
+    const grid = '[role=grid][aria-label="Instances of order-service"]';
+    await page.locator(grid + ' .vt-row').first().waitFor();
+    assert.equal((await rowsText(page, 'Instances of order-service')).length, 6);
+    await waitFor(async () => /s ago/.test((await rowsText(page, 'Instances of order-service'))[0]), {what: 'lease age'});
+    assert.match(await text(page, '.summary'), /6 of 6 instances shown · 5 up · 0 down · 1 other/);
+    await page.locator(grid + ' .vt-row', {hasText: 'order-service-3'}).click();
+    const panel = page.locator('section:has(h2:text("Instance order-service-3"))');
+    await panel.waitFor();
+    const detail = await panel.textContent();
+    for (const s of ['zone-2', 'version', '1.3', 'team', 'core', 'http://10.1.0.1:8080/order-service-3', '10.2.3.4', 'lease renewed']) {
+      assert.ok(detail.includes(s), 'detail shows ' + s);
+    }
+    await screenshot(page, 'instances');
+    await page.selectOption('#inst-status', 'other');
+    await waitFor(async () => (await rowsText(page, 'Instances of order-service')).length === 1, {what: 'status filter'});
+    await checkPage(page);
+  });
+
+  test('unregister from the instances page removes the instance', async () => {
+    await node.register([inst('doomed-service', 'doomed-1'), inst('doomed-service', 'doomed-2')]);
+    const page = await open('/services/doomed-service');
+    const grid = '[role=grid][aria-label="Instances of doomed-service"]';
+    await page.locator(grid + ' .vt-row', {hasText: 'doomed-1'}).waitFor();
+    await page.locator(grid + ' .vt-row', {hasText: 'doomed-1'}).locator('input[type=checkbox]').check();
+    await page.getByRole('button', {name: 'Unregister (1)'}).click();
+    await page.getByRole('dialog').getByRole('button', {name: 'Unregister'}).click();
+    await waitFor(async () => (await rowsText(page, 'Instances of doomed-service')).length === 1, {what: 'row removed'});
+    const d = await node.post('/artemis/api/discovery/service.json', {regionId: REGION, zoneId: 'zone-1',
+      discoveryConfig: {serviceId: 'doomed-service', regionId: REGION}});
+    assert.deepEqual(d.service.instances.map((i) => i.instanceId), ['doomed-2']);
+    await checkPage(page);
+  });
+
+  test('cluster shows this node, the nodes and the bootstrap state', async () => {
+    const page = await open('/cluster');
+    await page.locator('section:has(h2:text("This node"))').waitFor();
+    const self = await text(page, 'section:has(h2:text("This node"))');
+    assert.match(self, /statusup/);
+    assert.match(self, /not needed: no peers/);
+    assert.ok(self.includes(node.base));
+    await page.locator('[role=grid][aria-label="Nodes"] .vt-row').first().waitFor();
+    assert.match((await rowsText(page, 'Nodes'))[0], /us-eastzone-1up/);
+    assert.match(await text(page, '[role=grid][aria-label="Replication peers"] ~ .vt-empty'), /no replication peers/);
+    await screenshot(page, 'cluster');
+    await checkPage(page);
+  });
+
+  // Pages over the management, routing and auth APIs: with the real node
+  // they either show their data or say which call the node answered 404.
+  for (const [hash, title, probe] of [
+    ['/routing', 'Routing', '/api/routing/groups'],
+    ['/zones', 'Zones', '/api/management/zone/operations'],
+    ['/canary', 'Canary', '/api/management/canary/configs'],
+    ['/audit', 'Audit log', '/api/management/audit/logs'],
+    ['/users', 'Users and sessions', '/api/auth/users'],
+  ]) {
+    test(`${title} renders against the node as it is`, async () => {
+      const page = await open(hash);
+      await page.locator('h1', {hasText: title}).waitFor();
+      if (await node.status(probe) === 404) {
+        await page.locator('.notice-info', {hasText: probe}).waitFor();
+      } else {
+        assert.equal(await page.locator('.notice-error').count(), 0);
+      }
+      await screenshot(page, 'node' + hash.replace('/', '-'));
+      await checkPage(page);
+    });
+  }
+});
+
+describe('live updates', () => {
+  test('services and instances follow registrations from another process', async () => {
+    const page = await open('/services');
+    await page.locator('[role=grid][aria-label="Services"] .vt-row').first().waitFor();
+    await page.evaluate(() => { window.__sameDocument = true; });
+    await node.register([inst('live-service', 'live-1')]);
+    await page.locator('.vt-row', {hasText: 'live-service'}).waitFor({timeout: 10000});
+    await page.locator('.vt-row', {hasText: 'live-service'}).click();
+    const grid = '[role=grid][aria-label="Instances of live-service"]';
+    await page.locator(grid + ' .vt-row', {hasText: 'live-1'}).waitFor();
+    await node.register([inst('live-service', 'live-2', {metadata: {added: 'later'}})]);
+    await page.locator(grid + ' .vt-row', {hasText: 'live-2'}).waitFor({timeout: 10000});
+    await node.unregister([inst('live-service', 'live-1')]);
+    await waitFor(async () => {
+      const rows = await rowsText(page, 'Instances of live-service');
+      return rows.length === 1 && rows[0].includes('live-2');
+    }, {what: 'live-1 gone'});
+    assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page was not reloaded');
+    assert.equal(await text(page, '.live'), 'Live');
+    await checkPage(page);
+  });
+
+  test('the dashboard counts follow too', async () => {
+    const page = await open('/');
+    await waitFor(async () => /up/.test(await text(page, '.card:has-text("Instances") .card-sub')), {what: 'services loaded'});
+    const before = Number((await text(page, '.card:has-text("Instances") .card-value')).replace(/\D/g, ''));
+    await node.register([inst('live-dash', 'd-1'), inst('live-dash', 'd-2')]);
+    await waitFor(async () => Number((await text(page, '.card:has-text("Instances") .card-value')).replace(/\D/g, '')) === before + 2,
+      {what: 'instances card +2'});
+    await checkPage(page);
+  });
+});
+
+describe('hostile data', () => {
+  test('markup and script in names, metadata and URLs stay text', async () => {
+    const svc = 'xss<img src=x onerror="window.__xss=\'svc\'">';
+    const id = '<script>window.__xss="id"</script>';
+    await node.register([inst(svc, id, {
+      zoneId: '<i>zone</i>', status: '<b onmouseover="window.__xss=1">up</b>', ip: '"><svg onload=window.__xss=2>',
+      url: 'javascript:window.__xss="url"', healthCheckUrl: 'http://h/"><script>window.__xss="hc"</script>',
+      machineName: '<iframe src="javascript:window.__xss=3"></iframe>',
+      metadata: {'<b>key</b>': '<svg/onload="window.__xss=\'meta\'">', html: '"><img src=y onerror=window.__xss=4>'},
+    })]);
+    for (const hash of ['/', '/services', '/services/' + encodeURIComponent(svc)]) {
+      const page = await open(hash);
+      await page.locator('h1').first().waitFor();
+      if (hash.startsWith('/services/')) {
+        const row = page.locator('.vt-row').first();
+        await row.waitFor();
+        await row.click();
+        await page.locator('section h2', {hasText: 'Instance <script>'}).waitFor();
+        assert.equal(await page.locator('#main a[href^="javascript"]').count(), 0, 'no javascript: link');
+        const detail = await page.locator('#main').textContent();
+        for (const s of [id, '<svg/onload="window.__xss=\'meta\'">', '<b>key</b>', 'javascript:window.__xss="url"']) {
+          assert.ok(detail.includes(s), 'shown as text: ' + s);
+        }
+        await screenshot(page, 'xss-instances');
+      } else {
+        await page.locator('#main', {hasText: 'xss<img'}).waitFor();
+      }
+      await page.mouse.move(300, 300);
+      const found = await page.evaluate(() => ({
+        xss: window.__xss,
+        nodes: document.querySelectorAll('#main img, #main script, #main iframe, #main svg [onload], #main [onerror], #main b, #main i').length,
+      }));
+      assert.deepEqual(found, {xss: undefined, nodes: 0}, hash);
+      await checkPage(page);
+    }
+  });
+});
+
+describe('keyboard and screen readers', () => {
+  test('skip link, navigation, search and the grid work from the keyboard', async () => {
+    const page = await open('/');
+    await page.locator('h1', {hasText: 'Dashboard'}).waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+    assert.notEqual(outline, 'none', 'focus is visible');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+    let hops = 0;
+    while (await page.evaluate(() => document.activeElement.textContent) !== 'Services' && hops++ < 15) {
+      await page.keyboard.press('Shift+Tab');
+    }
+    assert.equal(await page.evaluate(() => document.activeElement.closest('nav')?.getAttribute('aria-label')), 'Main');
+    await page.keyboard.press('Enter');
+    await page.locator('h1', {hasText: 'Services'}).waitFor();
+    await waitFor(() => page.evaluate(() => document.activeElement.tagName === 'H1'), {what: 'focus on the new heading'});
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'svc-search');
+    await page.keyboard.type('user');
+    await waitFor(async () => (await rowsText(page, 'Services')).length === 1, {what: 'search by keyboard'});
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('role')), 'grid');
+    const activeRow = await page.evaluate(() => document.activeElement.getAttribute('aria-activedescendant'));
+    assert.ok(activeRow, 'the grid names its active row');
+    await page.keyboard.press('Enter');
+    await page.locator('h1', {hasText: 'user-service'}).waitFor();
+    const grid = page.getByRole('grid', {name: 'Instances of user-service'});
+    await grid.locator('.vt-row').first().waitFor();
+    await grid.focus();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Space');
+    assert.equal(await grid.locator('.vt-row[aria-selected=true]').count(), 1);
+    await page.keyboard.press('Enter');
+    await page.locator('section h2', {hasText: 'Instance user-service-1'}).waitFor();
+    await checkPage(page);
+  });
+});
+
+describe('layout', () => {
+  test('a phone-sized screen gets a menu button; the dark theme follows the system', async () => {
+    const page = await open('/services', {viewport: {width: 390, height: 844}, colorScheme: 'dark', isMobile: true});
+    await page.locator('[role=grid][aria-label="Services"] .vt-row').first().waitFor();
+    assert.equal(await page.locator('nav#nav').isVisible(), false);
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.equal(bg, 'rgb(15, 18, 23)', 'dark background');
+    await screenshot(page, 'phone-services-dark');
+    await page.getByRole('button', {name: 'Menu'}).click();
+    assert.equal(await page.locator('nav#nav').isVisible(), true);
+    await page.locator('nav#nav a', {hasText: 'Cluster'}).click();
+    await page.locator('h1', {hasText: 'Cluster'}).waitFor();
+    assert.equal(await page.locator('nav#nav').isVisible(), false);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, 'no sideways scrolling of the page: ' + overflow);
+    await checkPage(page);
+  });
+});
+
+describe('contract pages (MANAGEMENT.md §3.2 played by contract_mock.mjs)', () => {
+  async function withMock(mock, hash, opts) {
+    const page = await newPage(browser, opts);
+    pages.push(page);
+    await mock.install(page.context());
+    await page.goto(node.base + '/console/#' + hash);
+    return page;
+  }
+
+  async function login(page, user, pass) {
+    await page.locator('#login-user').waitFor();
+    await page.fill('#login-user', user);
+    await page.fill('#login-pass', pass);
+    await page.getByRole('button', {name: 'Sign in'}).click();
+  }
+
+  test('login, a wrong password, an expired session returns to where the user was, logout', async () => {
+    const mock = new ContractMock();
+    const page = await withMock(mock, '/audit?operatorId=olga');
+    await page.locator('h1', {hasText: 'Sign in to Artemis'}).waitFor();
+    await screenshot(page, 'login');
+    await login(page, 'admin', 'wrong');
+    await page.locator('.form-error', {hasText: 'Invalid username or password'}).waitFor();
+    await login(page, 'admin', 'admin-pass');
+    await page.locator('h1', {hasText: 'Audit log'}).waitFor();
+    assert.equal(await page.inputValue('#au-operator'), 'olga');
+    const call = mock.calls.find((c) => c.path === '/api/management/audit/logs');
+    assert.match(call.auth, /^Bearer ey/);
+    assert.equal(call.query.operatorId, 'olga');
+    assert.equal(await page.evaluate(() => document.cookie), '', 'no cookie');
+    mock.expireAll();
+    await page.goto(node.base + '/console/#/zones');
+    await page.locator('text=Your session has expired').waitFor();
+    await login(page, 'admin', 'admin-pass');
+    await page.locator('h1', {hasText: 'Zones'}).waitFor();
+    await page.getByRole('button', {name: 'Sign out'}).click();
+    await page.locator('#login-user').waitFor();
+    assert.ok(mock.calls.some((c) => c.path === '/api/auth/logout'));
+    await checkPage(page);
+  });
+
+  test('a viewer sees no write controls and no users page', async () => {
+    const mock = new ContractMock();
+    mock.groups.push({groupId: 7, groupKey: 'order-service:us-east:zone-1:blue', serviceId: 'order-service', regionId: 'us-east',
+      zoneId: 'zone-1', name: 'blue', groupType: 'physical', status: 'active', tags: {}});
+    const page = await withMock(mock, '/routing');
+    await login(page, 'vera', 'viewer-pass');
+    await page.locator('.vt-row', {hasText: 'blue'}).waitFor();
+    await page.locator('.vt-row', {hasText: 'blue'}).click();
+    await page.locator('section h2', {hasText: 'Group blue'}).waitFor();
+    for (const name of ['New group', 'New rule', 'Edit', 'Delete group', 'Add tag']) {
+      assert.equal(await page.getByRole('button', {name}).count(), 0, name);
+    }
+    assert.equal(await page.locator('nav#nav a', {hasText: 'Users'}).count(), 0);
+    await page.goto(node.base + '/console/#/services/order-service');
+    await page.locator('.vt-row').first().waitFor();
+    assert.equal(await page.locator('.vt-row input[type=checkbox]').count(), 0);
+    for (const name of [/Pull out/, /Unregister/]) assert.equal(await page.getByRole('button', {name}).count(), 0);
+    await page.goto(node.base + '/console/#/users');
+    await page.locator('text=Only administrators see this page.').waitFor();
+    await checkPage(page);
+  });
+
+  test('routing: validate, create a group and a rule, weights with a split preview, publish', async () => {
+    const mock = new ContractMock({auth: false});
+    mock.groups.push({groupId: 1, groupKey: 'order-service:us-east:zone-1:blue', serviceId: 'order-service', regionId: 'us-east',
+      zoneId: 'zone-1', name: 'blue', groupType: 'physical', status: 'active', tags: {color: 'blue'}});
+    const page = await withMock(mock, '/routing?service=order-service');
+    await page.locator('.vt-row', {hasText: 'blue'}).waitFor();
+    await page.getByRole('button', {name: 'New group'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByLabel('Name *').fill('bad name!');
+    await dlg.getByRole('button', {name: 'Create group'}).click();
+    await dlg.locator('.field-error', {hasText: 'Use letters, digits'}).waitFor();
+    assert.equal(mock.calls.filter((c) => c.method === 'POST').length, 0, 'nothing sent before the form is valid');
+    await dlg.getByLabel('Name *').fill('green');
+    await dlg.getByRole('button', {name: 'Create group'}).click();
+    await page.locator('.vt-row', {hasText: 'green'}).waitFor();
+    const created = mock.calls.find((c) => c.method === 'POST' && c.path === '/api/routing/groups');
+    assert.deepEqual([created.body.serviceId, created.body.regionId, created.body.zoneId, created.body.name, created.body.groupType],
+      ['order-service', 'us-east', 'zone-1', 'green', 'physical']);
+    await page.getByRole('button', {name: 'New group'}).click();
+    await dlg.getByLabel('Name *').fill('green');
+    await dlg.getByRole('button', {name: 'Create group'}).click();
+    await dlg.locator('.form-error', {hasText: 'Group green exists'}).waitFor();
+    await dlg.getByRole('button', {name: 'Cancel'}).click();
+
+    await page.getByRole('button', {name: 'New rule'}).click();
+    await dlg.getByLabel('Rule id *').fill('split-1');
+    await dlg.getByLabel('Name *').fill('Blue/green split');
+    await dlg.getByRole('button', {name: 'Create rule'}).click();
+    await page.locator('section h2', {hasText: 'Rule split-1'}).waitFor();
+    for (const [group, weight] of [['blue', '70'], ['green', '30']]) {
+      await page.getByRole('button', {name: 'Add group'}).click();
+      await dlg.getByLabel('Group').selectOption({label: group + ' (us-east/zone-1)'});
+      await dlg.getByLabel('Weight (1–100) *').fill(weight);
+      await dlg.getByRole('button', {name: 'Add group'}).click();
+      await dlg.waitFor({state: 'detached'});
+    }
+    await page.locator('.split-text', {hasText: 'blue 70 % · green 30 %'}).waitFor();
+    await page.getByLabel('green', {exact: true}).fill('130');
+    await page.locator('.field-error', {hasText: 'from 1 to 100'}).waitFor();
+    await page.getByLabel('green', {exact: true}).fill('70');
+    await page.locator('.split-text', {hasText: 'blue 50 % · green 50 %'}).waitFor();
+    await page.getByRole('button', {name: 'Publish', exact: true}).click();
+    await waitFor(async () => /split-1.*published$/.test((await rowsText(page, 'Route rules'))[0] || '')
+      && !(await rowsText(page, 'Route rules'))[0].includes('unpublished'), {what: 'rule published'});
+    await page.getByRole('button', {name: 'Unpublish', exact: true}).waitFor();
+    await page.locator('[aria-label="Groups"] .vt-row', {hasText: 'blue'}).click();
+    await page.locator('section h2', {hasText: 'Group blue'}).waitFor();
+    await page.locator('.chips', {hasText: 'color=blue'}).waitFor();
+    await page.locator('section h2', {hasText: 'Rule split-1'}).scrollIntoViewIfNeeded();
+    await screenshot(page, 'routing');
+    await checkPage(page);
+  });
+
+  test('zones: pull a zone out and back in', async () => {
+    const mock = new ContractMock({auth: false});
+    const page = await withMock(mock, '/zones');
+    await page.getByRole('button', {name: 'Pull out a zone'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByLabel('Zone *').fill('zone-2');
+    await dlg.getByRole('button', {name: 'Pull out'}).click();
+    await page.locator('[aria-label="Zone operations"] .vt-row', {hasText: 'zone-2'}).waitFor();
+    await page.locator('[aria-label="Zones in the registry"] .vt-row', {hasText: 'pulled out'}).waitFor();
+    await screenshot(page, 'zones');
+    await page.getByRole('button', {name: 'Pull in'}).click();
+    await dlg.getByRole('button', {name: 'Pull in'}).click();
+    await page.locator('[aria-label="Zone operations"] ~ .vt-empty:visible').waitFor();
+    const out = mock.calls.find((c) => c.path === '/api/management/zone/pull-out');
+    assert.deepEqual([out.body.zoneId, out.body.regionId, out.body.operatorId], ['zone-2', 'us-east', 'anonymous']);
+    await checkPage(page);
+  });
+
+  test('canary: addresses are validated, a config is created and disabled', async () => {
+    const mock = new ContractMock({auth: false});
+    const page = await withMock(mock, '/canary');
+    await page.getByRole('button', {name: 'New canary configuration'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByLabel('Service *').fill('payment-service');
+    await dlg.getByLabel(/Caller IPs/).fill('10.0.0.1\n300.1.1.1');
+    await dlg.getByRole('button', {name: 'Create and enable'}).click();
+    await dlg.locator('.field-error', {hasText: '300.1.1.1'}).waitFor();
+    await dlg.getByLabel(/Caller IPs/).fill('10.0.0.1, 10.1.0.0/16\nfd00::1');
+    await dlg.getByRole('button', {name: 'Create and enable'}).click();
+    await page.locator('section h2', {hasText: 'Canary of payment-service'}).waitFor();
+    const c = mock.calls.find((x) => x.path === '/api/management/canary/config');
+    assert.deepEqual(c.body.ipWhitelist, ['10.0.0.1', '10.1.0.0/16', 'fd00::1']);
+    await screenshot(page, 'canary');
+    await page.getByRole('button', {name: 'Disable'}).click();
+    await page.locator('.vt-row', {hasText: 'disabled'}).waitFor();
+    await checkPage(page);
+  });
+
+  test('audit: records, filters in the address, paging', async () => {
+    const mock = new ContractMock({auth: false});
+    for (let i = 0; i < 60; i++) mock.record(i % 3 ? 'instance' : 'zone', 'target-' + i, i % 2 ? 'pullout' : 'pullin', i % 4 ? 'olga' : 'ivan');
+    const page = await withMock(mock, '/audit');
+    await page.locator('.vt-row').first().waitFor();
+    assert.match(await text(page, '.pager'), /records 1–50/);
+    await screenshot(page, 'audit');
+    await page.getByRole('button', {name: 'Next'}).click();
+    await page.locator('.pager', {hasText: 'records 51–60'}).waitFor();
+    assert.equal(await page.getByRole('button', {name: 'Next'}).isDisabled(), true);
+    await page.selectOption('#au-type', 'zone');
+    await page.fill('#au-operator', 'ivan');
+    await page.getByRole('button', {name: 'Filter'}).click();
+    await page.locator('.pager', {hasText: 'Page 1'}).waitFor();
+    const last = mock.calls.filter((x) => x.path === '/api/management/audit/logs').pop();
+    assert.deepEqual([last.query.operationType, last.query.operatorId, last.query.offset], ['zone', 'ivan', '0']);
+    assert.ok(page.url().includes('operationType=zone'));
+    await page.locator('.vt-row').first().click();
+    await page.locator('section h2', {hasText: 'Record'}).waitFor();
+    await checkPage(page);
+  });
+
+  test('users and sessions: create a user, revoke a session', async () => {
+    const mock = new ContractMock();
+    const page = await withMock(mock, '/users');
+    await login(page, 'admin', 'admin-pass');
+    await page.locator('[aria-label="Users"] .vt-row', {hasText: 'olga'}).waitFor();
+    await page.getByRole('button', {name: 'New user'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByLabel('User name *').fill('nina');
+    await dlg.getByLabel('Password *', {exact: true}).fill('short');
+    await dlg.getByLabel('Password again *').fill('different');
+    await dlg.getByRole('button', {name: 'Create user'}).click();
+    await dlg.locator('.field-error', {hasText: 'at least 8'}).waitFor();
+    await dlg.locator('.field-error', {hasText: 'differ'}).waitFor();
+    await dlg.getByLabel('Password *', {exact: true}).fill('long-enough-1');
+    await dlg.getByLabel('Password again *').fill('long-enough-1');
+    await dlg.getByLabel('Role').selectOption('operator');
+    await dlg.getByRole('button', {name: 'Create user'}).click();
+    await page.locator('[aria-label="Users"] .vt-row', {hasText: 'nina'}).waitFor();
+    const created = mock.calls.find((c) => c.method === 'POST' && c.path === '/api/auth/users');
+    assert.deepEqual([created.body.username, created.body.role, created.body.password], ['nina', 'operator', 'long-enough-1']);
+    await page.locator('[aria-label="Sessions"] .vt-row').first().waitFor();
+    await screenshot(page, 'users');
+    await page.locator('[aria-label="Sessions"] .vt-row').first().getByRole('button', {name: 'Revoke'}).click();
+    await page.getByRole('dialog').getByRole('button', {name: 'Revoke'}).click();
+    await waitFor(() => mock.calls.some((c) => c.method === 'DELETE' && c.path.startsWith('/api/auth/sessions/')), {what: 'revoke call'});
+    await checkPage(page);
+  });
+
+  test('instances: pull out several, see them marked, pull one back in', async () => {
+    const mock = new ContractMock({auth: false});
+    const page = await withMock(mock, '/services/payment-service');
+    const grid = page.getByRole('grid', {name: 'Instances of payment-service'});
+    await grid.locator('.vt-row').first().waitFor();
+    await page.getByRole('button', {name: /^Pull out/}).waitFor();
+    await grid.getByLabel('Select every row shown').check({force: true});
+    await page.getByRole('button', {name: 'Pull out (3)'}).click();
+    await page.getByRole('dialog').getByRole('button', {name: 'Pull out'}).click();
+    await waitFor(async () => (await grid.locator('.vt-row', {hasText: 'pulled out'}).count()) === 3, {what: 'three pulled out'});
+    const ops = mock.calls.filter((c) => c.path === '/api/management/instance/operate-instance.json');
+    assert.equal(ops.length, 3);
+    assert.deepEqual(Object.keys(ops[0].body.instanceKey).sort(), ['groupId', 'instanceId', 'regionId', 'serviceId', 'zoneId']);
+    assert.deepEqual([ops[0].body.operation, ops[0].body.operationComplete, ops[0].body.operatorId], ['pullout', false, 'anonymous']);
+    await screenshot(page, 'instances-pulled-out');
+    await grid.locator('.vt-row', {hasText: 'payment-service-0'}).click();
+    await page.locator('section h2', {hasText: 'Instance payment-service-0'}).waitFor();
+    await page.getByRole('button', {name: 'Pull in', exact: true}).click();
+    await waitFor(async () => (await grid.locator('.vt-row', {hasText: 'pulled out'}).count()) === 2, {what: 'one back in'});
+    await checkPage(page);
+  });
+});
