@@ -40,6 +40,8 @@ int master_load_config(config_t *cfg, const char *path, const master_opts_t *opt
 	config_defaults(cfg);
 	if (path && *path && config_load(cfg, path, err, err_len) < 0)
 		return -1;
+	if (config_apply_env(cfg, NULL, err, err_len) < 0) /* file < environment < options */
+		return -1;
 	for (int i = 0; opts && i < opts->noverrides; i++) {
 		const master_override_t *o = &opts->overrides[i];
 		char msg[256];
