@@ -6,6 +6,8 @@
 #   make test       install deps, build, run unit (plain + ASan/UBSan), fuzz
 #                   (briefly) and integration tests
 #   make bench      the standard benchmark suite (scripts/bench.sh)
+#   make install    PREFIX (/usr/local), DESTDIR, DATA_DIR, LOG_FILE: see below
+#   make deb        the Debian package into build/deb;  make test-deb tests it
 #   make format     clang-format in place;  make lint: clang-tidy + cppcheck
 
 CC      ?= gcc
@@ -32,7 +34,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_ASAN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all run test deps unit unit-asan fuzz integration bench format lint clean
+.PHONY: all run test deps unit unit-asan fuzz integration bench format lint clean \
+	install install-node deb test-deb
 
 all: $(BUILD)/artemis $(BUILD)/artemis-bench
 
@@ -121,11 +124,34 @@ test: deps
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
+	@if [ -n "$$ARTEMIS_TEST_DEB" ]; then $(MAKE) --no-print-directory test-deb; \
+	else echo "test: the package test is skipped (make test-deb, or ARTEMIS_TEST_DEB=1 make test)"; fi
 
 bench: deps
 	@sh scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) sh scripts/bench.sh
+
+# ---- Installing and packaging (docs/DEPLOY.md) ------------------------------
+# make install: binaries, /etc/artemis/artemis.conf (an existing one is kept;
+# DATA_DIR= and LOG_FILE= are written into a new one), man pages, console.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+install: install-node
+install-node: all
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" BUILD="$(BUILD)" \
+		DATA_DIR="$(DATA_DIR)" LOG_FILE="$(LOG_FILE)" sh scripts/install.sh
+
+deb:
+	@sh scripts/deps.sh --deb
+	BUILD=$(BUILD) sh scripts/deb.sh
+
+# Builds the package from a clean clone and installs it into a minimal Debian
+# root (debootstrap, cached in $(BUILD)/debroot): minutes on a fresh machine.
+test-deb: all
+	@sh scripts/deps.sh --deb
+	cd tests/integration && ARTEMIS_TEST_DEB=1 ARTEMIS_BIN=$(CURDIR)/$(BUILD)/artemis \
+		/usr/bin/python3 -m pytest -q -s -rs -x -p no:cacheprovider test_deploy_deb.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
