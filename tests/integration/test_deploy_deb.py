@@ -179,7 +179,7 @@ def test_package_installs(root):
                          "artemis.service")
     assert os.path.islink(wants), "artemis.service is not enabled"
     assert os.path.exists(os.path.join(root, "etc", "logrotate.d", "artemis"))
-    assert os.path.exists(os.path.join(root, "usr", "bin", "logrotate")), \
+    assert os.path.exists(os.path.join(root, "usr", "sbin", "logrotate")), \
         "Recommends: logrotate was not installed"
 
 
