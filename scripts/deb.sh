@@ -19,5 +19,5 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
 	tar --exclude="./$BUILD" -cf - . | tar -xf - -C "$out/src"
 fi
-(cd "$out/src" && dpkg-buildpackage -us -uc -b)
+(cd "$out/src" && dpkg-buildpackage -us -uc -b -Jauto)
 ls "$out"/artemis_*.deb

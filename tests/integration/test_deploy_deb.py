@@ -7,7 +7,8 @@ there as the artemis user.
 Runs with `make test-deb` (or ARTEMIS_TEST_DEB=1 make test): it needs root,
 Debian's mirror and a few minutes on a fresh machine.  The root is made
 once and cached in build/debroot (a tarball, plus apt's package lists and
-downloaded packages), so later runs take well under a minute.  Every chroot
+downloaded packages), so later runs skip debootstrap (about 70 s) and most
+downloads.  What each step took is printed at the end.  Every chroot
 runs in a private mount namespace (unshare -m): /proc and the caches are
 mounted there and vanish with it.
 
