@@ -447,7 +447,8 @@ static int env_peers(config_t *cfg, const char *list, char *err, size_t len)
 		char one[4 * CONFIG_STR];
 		size_t n = strcspn(p, ",");
 		if (n >= sizeof(one))
-			return seterr(err, len, "a peer is longer than %zu characters", sizeof(one) - 1);
+			return seterr(err, len, "a peer is longer than %zu characters",
+			              sizeof(one) - 1);
 		memcpy(one, p, n);
 		one[n] = '\0';
 		if (one[strspn(one, " \t")] != '\0' && add_peer(cfg, one, err, len) < 0)

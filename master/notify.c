@@ -87,8 +87,7 @@ static void notify_send(bool wait, const char *msg)
 
 static void notify_status_text(master_t *m, char *buf, size_t len)
 {
-	static const char *const state[] = {"starting (waiting for a peer snapshot)", "up",
-	                                    "down"};
+	static const char *const state[] = {"starting (waiting for a peer snapshot)", "up", "down"};
 	shm_stats_t st;
 	shm_stats(m->shm, &st);
 	unsigned s = (unsigned)shm_node_state(m->shm);
@@ -115,7 +114,8 @@ void notify_reloading(master_t *m)
 	if (!notify_addr_len || !m->announced)
 		return;
 	char msg[160];
-	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading: starting "
+	snprintf(msg, sizeof(msg),
+	         "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading: starting "
 	         "generation %u",
 	         (unsigned long long)(clock_mono_ns() / 1000), m->gen + 1);
 	notify_send(true, msg);

@@ -99,7 +99,10 @@ static void env_name(const shipped_key_t *k, char *out, size_t len)
 static int changing_value(const shipped_key_t *k, char *out, size_t len)
 {
 	static const char *const generic[] = {
-	    "env-value", "/env-value", "127.0.0.1:18181", "debug",
+	    "env-value",
+	    "/env-value",
+	    "127.0.0.1:18181",
+	    "debug",
 	    "n2 zone-1 http://10.0.0.2:8080 10.0.0.2:9090",
 	};
 	char cand[16][CONFIG_STR];
@@ -156,9 +159,8 @@ static void test_every_key_has_an_override(void **state)
 		config_defaults(&by_set);
 		if (config_apply_env(&by_env, envp, err, sizeof(err)) != 0)
 			fail_msg("%s: %s", var, err);
-		assert_int_equal(config_set(&by_set, keys[i].section, keys[i].key, value, err,
-		                            sizeof(err)),
-		                 0);
+		assert_int_equal(
+		    config_set(&by_set, keys[i].section, keys[i].key, value, err, sizeof(err)), 0);
 		if (memcmp(&by_env, &by_set, sizeof(by_env)) != 0)
 			fail_msg("%s does not set [%s] %s", var, keys[i].section, keys[i].key);
 		if (memcmp(&by_env, &def, sizeof(by_env)) == 0)
@@ -183,8 +185,13 @@ static void test_other_variables_are_left_alone(void **state)
 {
 	(void)state;
 	char err[256];
-	char *envp[] = {"ARTEMIS_BIN=/usr/bin/artemis", "ARTEMIS_CONF=x", "PATH=/bin",
-	                "ARTEMIS_=1", "ARTEMIS_NODEX=1", "ARTEMIS_NODE", NULL};
+	char *envp[] = {"ARTEMIS_BIN=/usr/bin/artemis",
+	                "ARTEMIS_CONF=x",
+	                "PATH=/bin",
+	                "ARTEMIS_=1",
+	                "ARTEMIS_NODEX=1",
+	                "ARTEMIS_NODE",
+	                NULL};
 	static config_t c, def;
 	config_defaults(&c);
 	config_defaults(&def);
@@ -216,7 +223,8 @@ static void test_secret_values_stay_out_of_errors(void **state)
 	config_defaults(&c);
 	assert_int_equal(config_apply_env(&c, envp, err, sizeof(err)), -1);
 	assert_null(strstr(err, "s3cret"));
-	assert_string_equal(err, "environment ARTEMIS_CLUSTER_KEY: key contains a control character");
+	assert_string_equal(err,
+	                    "environment ARTEMIS_CLUSTER_KEY: key contains a control character");
 }
 
 static void test_peer_list_replaces_the_file(void **state)
@@ -225,7 +233,8 @@ static void test_peer_list_replaces_the_file(void **state)
 	char err[256];
 	static config_t c;
 	config_defaults(&c);
-	assert_int_equal(config_set(&c, "cluster", "peer", "old z http://o:1 o:2", err, sizeof(err)), 0);
+	assert_int_equal(
+	    config_set(&c, "cluster", "peer", "old z http://o:1 o:2", err, sizeof(err)), 0);
 	char *envp[] = {"ARTEMIS_CLUSTER_PEER=n2 zone-1 http://h2:8080 h2:9090, "
 	                "n3 zone-2 http://h3:8080 h3:9090,",
 	                NULL};
@@ -264,10 +273,10 @@ static void test_precedence(void **state)
 	assert_int_equal(setenv("ARTEMIS_NODE_WORKERS", "3", 1), 0);
 	assert_int_equal(setenv("ARTEMIS_NODE_ZONE", "env-zone", 1), 0);
 	assert_int_equal(master_load_config(&cfg, path, &opts, err, sizeof(err)), 0);
-	assert_int_equal(cfg.workers, 4);                 /* command line wins */
-	assert_string_equal(cfg.zone, "env-zone");        /* environment over the file */
-	assert_string_equal(cfg.region, "file-region");   /* the file over the defaults */
-	assert_int_equal(cfg.max_instances, 1000000);     /* defaults */
+	assert_int_equal(cfg.workers, 4);               /* command line wins */
+	assert_string_equal(cfg.zone, "env-zone");      /* environment over the file */
+	assert_string_equal(cfg.region, "file-region"); /* the file over the defaults */
+	assert_int_equal(cfg.max_instances, 1000000);   /* defaults */
 
 	opts.noverrides = 0;
 	assert_int_equal(master_load_config(&cfg, path, &opts, err, sizeof(err)), 0);
