@@ -199,29 +199,31 @@ static void test_other_variables_are_left_alone(void **state)
 	assert_memory_equal(&c, &def, sizeof(c));
 }
 
+/* The error of one variable applied over the defaults (it must fail). */
+static const char *env_error(const char *var)
+{
+	static char err[256];
+	static config_t c;
+	char *envp[] = {(char *)var, NULL};
+	config_defaults(&c);
+	assert_int_equal(config_apply_env(&c, envp, err, sizeof(err)), -1);
+	return err;
+}
+
 static void test_unknown_key_of_a_known_section(void **state)
 {
 	(void)state;
-	char err[256];
-	static config_t c;
-	char *typo[] = {"ARTEMIS_REGISTRY_MAX_INSTANCE=5", NULL};
-	config_defaults(&c);
-	assert_int_equal(config_apply_env(&c, typo, err, sizeof(err)), -1);
-	assert_string_equal(err, "environment ARTEMIS_REGISTRY_MAX_INSTANCE: unknown key "
-	                         "'max_instance' in [registry]");
-	char *empty[] = {"ARTEMIS_NODE_=5", NULL};
-	assert_int_equal(config_apply_env(&c, empty, err, sizeof(err)), -1);
-	assert_string_equal(err, "environment ARTEMIS_NODE_: unknown key in [node]");
+	assert_string_equal(env_error("ARTEMIS_REGISTRY_MAX_INSTANCE=5"),
+	                    "environment ARTEMIS_REGISTRY_MAX_INSTANCE: unknown key "
+	                    "'max_instance' in [registry]");
+	assert_string_equal(env_error("ARTEMIS_NODE_=5"),
+	                    "environment ARTEMIS_NODE_: unknown key in [node]");
 }
 
 static void test_secret_values_stay_out_of_errors(void **state)
 {
 	(void)state;
-	char err[256];
-	static config_t c;
-	char *envp[] = {"ARTEMIS_CLUSTER_KEY=s3cret\tvalue", NULL};
-	config_defaults(&c);
-	assert_int_equal(config_apply_env(&c, envp, err, sizeof(err)), -1);
+	const char *err = env_error("ARTEMIS_CLUSTER_KEY=s3cret\tvalue");
 	assert_null(strstr(err, "s3cret"));
 	assert_string_equal(err,
 	                    "environment ARTEMIS_CLUSTER_KEY: key contains a control character");
