@@ -34,7 +34,8 @@ FROM debian:${DEBIAN_TAG}-slim AS runtime
 COPY --from=build /out/runtime-packages /tmp/runtime-packages
 # hadolint ignore=DL3008
 RUN apt-get update \
- && xargs -a /tmp/runtime-packages apt-get install -y --no-install-recommends curl \
+ && DEBIAN_FRONTEND=noninteractive xargs -a /tmp/runtime-packages \
+        apt-get install -y --no-install-recommends curl \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/artemis \
         --shell /usr/sbin/nologin artemis \

@@ -24,6 +24,7 @@ the config, purge removes it and the logs but keeps the store.
 """
 
 import os
+import json
 import re
 import shlex
 import shutil
@@ -64,14 +65,16 @@ def run(cmd, timeout=900, **kw):
     return p
 
 
-def chroot(root, script, env=None, check=True, timeout=600):
+def chroot(root, script, env=None, check=True, timeout=600, cache_lists=True):
     """Run a shell script as root inside `root`, in a private mount
-    namespace with /proc and apt's caches mounted.  Returns the process."""
+    namespace with /proc and apt's caches mounted (the package lists only
+    with cache_lists: a script that deletes them must not reach the cache).
+    Returns the process."""
     for d in ("apt-lists", "apt-archives"):
         os.makedirs(os.path.join(CACHE, d, "partial"), exist_ok=True)
     setup = (
-        'mount -t proc proc "$R/proc"\n'
-        'mount --bind "$C/apt-lists" "$R/var/lib/apt/lists"\n'
+        'mount -t proc proc "$R/proc"\n' +
+        ('mount --bind "$C/apt-lists" "$R/var/lib/apt/lists"\n' if cache_lists else '') +
         'mount --bind "$C/apt-archives" "$R/var/cache/apt/archives"\n'
         'cp /etc/resolv.conf "$R/etc/resolv.conf"\n'
         'mkdir -p "$R/dev/shm" && chmod 1777 "$R/dev/shm"\n'
@@ -254,6 +257,72 @@ def test_reinstall_keeps_config_and_store(root):
     assert not os.path.exists(conf)
     assert not os.path.exists(os.path.join(root, "var", "log", "artemis"))
     assert open(store).read() == "the store"
+
+
+def test_container_image_built_in_a_debian_root(work):
+    """No Docker engine here: the Dockerfile is carried out by hand.  The
+    build stage's RUN on this Debian 12 machine, the runtime stage in a
+    fresh minimal bookworm root (what bookworm-slim is): its COPY, RUN, USER,
+    WORKDIR and ENV in order, then ENTRYPOINT + CMD as that user, and the
+    HEALTHCHECK command must succeed against it."""
+    from test_deploy_files import dockerfile
+
+    t = time.monotonic()
+    instrs = dockerfile()
+    out = os.path.join(work, "out")
+    (build_run,) = [a for s, i, a in instrs if s == 0 and i == "RUN"]
+    run(["sh", "-ec", build_run.replace("/out", out)], cwd=REPO)
+
+    img = os.path.join(work, "image")
+    os.makedirs(img)
+    run(["tar", "-C", img, "-xf", BASE_TAR])
+    user, workdir, env = "root", "/", {}
+    for stage, instr, args in instrs:
+        if stage != 1:
+            continue
+        if instr == "COPY":
+            flag, src, dst = args.split()
+            assert flag == "--from=build" and src.startswith("/out/"), args
+            src = os.path.join(out, src[len("/out/"):])
+            if os.path.isdir(src):
+                shutil.copytree(src, img + dst, dirs_exist_ok=True)
+            else:
+                shutil.copy(src, img + dst)
+        elif instr == "RUN":
+            assert user == "root", "RUN after USER: %s" % args
+            chroot(img, args, env=env, cache_lists=False)
+        elif instr == "USER":
+            user = args
+        elif instr == "WORKDIR":
+            workdir = args
+        elif instr == "ENV":
+            k, v = args.split("=", 1)
+            env[k] = v
+    entry = json.loads([a for s, i, a in instrs if s == 1 and i == "ENTRYPOINT"][0])
+    cmd = json.loads([a for s, i, a in instrs if s == 1 and i == "CMD"][0])
+    (health,) = [a for s, i, a in instrs if s == 1 and i == "HEALTHCHECK"]
+    health = health[health.index(" CMD ") + 5:]
+
+    port = free_port()
+    env.update(node_env(port, free_port()))
+    env["HEALTHCHECK_URL"] = "http://%s:%d/ready" % (HOST, port)
+    argv = " ".join(shlex.quote(a) for a in entry + cmd)
+    chroot(img, "cd %s\nrunuser -u %s -- %s </dev/null >/tmp/stderr.log 2>&1 &"
+           % (workdir, user, argv), env=env)
+    try:
+        wait_for(lambda: chroot(img, "runuser -u %s -- sh -c %s" % (user, shlex.quote(health)),
+                                env=env, check=False).returncode == 0,
+                 30.0, interval=0.5, what="the image's HEALTHCHECK to pass")
+        log = open(os.path.join(img, "tmp", "stderr.log")).read()
+        assert "serving: 1 workers ready" in log, log
+        owner = chroot(img, "stat -c %U /proc/$(cat /var/lib/artemis/artemis.pid)", env=env)
+        assert owner.stdout.strip() == user == "artemis", owner.stdout
+    finally:
+        stop = chroot(img, "runuser -u %s -- artemis stop -c /etc/artemis/artemis.conf" % user,
+                      env=env, check=False)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    TIMES["carry out the Dockerfile in a bookworm root"] = time.monotonic() - t
+    shutil.rmtree(img, ignore_errors=True)
 
 
 def test_report_times():
