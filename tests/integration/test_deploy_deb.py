@@ -20,7 +20,9 @@ unit is installed, enabled and `systemd-analyze verify` accepts it in that
 root; a node runs there as artemis and `artemis check` passes; logrotate
 with the packaged configuration rotates the log and the node reopens it
 (SIGUSR1); reinstalling keeps a changed config and the store; remove keeps
-the config, purge removes it and the logs but keeps the store.
+the config, purge removes it and the logs but keeps the store.  And the
+Dockerfile, carried out by hand in a fresh bookworm root (no Docker engine
+here), gives an image whose command serves and whose HEALTHCHECK passes.
 """
 
 import os
