@@ -5,10 +5,10 @@
 #   make run        install deps, build, run one node on the default config
 #   make test       install deps, build, run unit (plain + ASan/UBSan), fuzz
 #                   (briefly), integration and the console's browser tests
-#   make install    build/artemis to $(PREFIX)/bin, the console to
-#                   $(PREFIX)/share/artemis/console (PREFIX=/usr/local, DESTDIR)
 #   make bench-console  first-load and 10,000-instance figures of the console
 #   make bench      the standard benchmark suite (scripts/bench.sh)
+#   make install    PREFIX (/usr/local), DESTDIR, DATA_DIR, LOG_FILE: see below
+#   make deb        the Debian package into build/deb;  make test-deb tests it
 #   make format     clang-format in place;  make lint: clang-tidy + cppcheck
 
 CC      ?= gcc
@@ -35,8 +35,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_ASAN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all run test deps unit unit-asan fuzz integration browser-test bench bench-console install \
-	format lint clean
+.PHONY: all run test deps unit unit-asan fuzz integration browser-test bench bench-console \
+	format lint clean install install-node deb test-deb
 
 all: $(BUILD)/artemis $(BUILD)/artemis-bench
 
@@ -132,6 +132,8 @@ test:
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory browser-test
+	@if [ -n "$$ARTEMIS_TEST_DEB" ]; then $(MAKE) --no-print-directory test-deb; \
+	else echo "test: the package test is skipped (make test-deb, or ARTEMIS_TEST_DEB=1 make test)"; fi
 
 bench: deps
 	@sh scripts/deps.sh --bench
@@ -142,12 +144,26 @@ bench-console: all
 	@sh scripts/deps.sh --browser
 	@BUILD=$(BUILD) sh scripts/browser_test.sh --bench
 
+# ---- Installing and packaging (docs/DEPLOY.md) ------------------------------
+# make install: binaries, /etc/artemis/artemis.conf (an existing one is kept;
+# DATA_DIR= and LOG_FILE= are written into a new one), man pages, console.
 PREFIX ?= /usr/local
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/artemis/console
-	install -m 0755 $(BUILD)/artemis $(DESTDIR)$(PREFIX)/bin/artemis
-	cd console && find . -type f ! -name '.*' -exec install -D -m 0644 {} \
-		$(DESTDIR)$(PREFIX)/share/artemis/console/{} \;
+SYSCONFDIR ?= /etc
+install: install-node
+install-node: all
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" BUILD="$(BUILD)" \
+		DATA_DIR="$(DATA_DIR)" LOG_FILE="$(LOG_FILE)" sh scripts/install.sh
+
+deb:
+	@sh scripts/deps.sh --deb
+	BUILD=$(BUILD) sh scripts/deb.sh
+
+# Builds the package from a clean clone and installs it into a minimal Debian
+# root (debootstrap, cached in $(BUILD)/debroot): minutes on a fresh machine.
+test-deb: all
+	@sh scripts/deps.sh --deb
+	cd tests/integration && ARTEMIS_TEST_DEB=1 ARTEMIS_BIN=$(CURDIR)/$(BUILD)/artemis \
+		/usr/bin/python3 -m pytest -q -s -rs -x -p no:cacheprovider test_deploy_deb.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

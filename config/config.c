@@ -16,6 +16,7 @@
  */
 #include "artemis/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -412,6 +413,91 @@ int config_set(config_t *cfg, const char *section, const char *key, const char *
 	if (i < 0)
 		return -1;
 	return set_value(cfg, &config_keys[i], value, err, err_len);
+}
+
+/* ---- The environment ---------------------------------------------------- */
+
+/*
+ * ARTEMIS_<SECTION>_<KEY>=value sets [section] key exactly as the file
+ * would, for every key of config_keys[] (ARTEMIS_REGISTRY_MAX_INSTANCES,
+ * ARTEMIS_CLUSTER_KEY, ...); section and key match without regard to case.
+ * A variable whose <SECTION> names no section is not ours (ARTEMIS_BIN of
+ * the test scripts) and is left alone; an unknown key of a known section is
+ * an error, so a misspelt override does not go unnoticed.  The repeatable
+ * [cluster] peer takes the whole list, peers separated by ',', and replaces
+ * the file's (an empty value: no peers).
+ */
+#define ENV_PREFIX "ARTEMIS_"
+
+/* The section that name ("REGISTRY_MAX_INSTANCES") starts with, or NULL. */
+static const char *env_section(const char *name, size_t *len)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const char *sec = config_keys[i].section;
+		size_t n = strlen(sec);
+		if (strncasecmp(name, sec, n) == 0 && name[n] == '_') {
+			*len = n;
+			return sec;
+		}
+	}
+	return NULL;
+}
+
+static int env_peers(config_t *cfg, const char *list, char *err, size_t len)
+{
+	cfg->npeers = 0;
+	for (const char *p = list; *p;) {
+		char one[4 * CONFIG_STR];
+		size_t n = strcspn(p, ",");
+		if (n >= sizeof(one))
+			return seterr(err, len, "a peer is longer than %zu characters",
+			              sizeof(one) - 1);
+		memcpy(one, p, n);
+		one[n] = '\0';
+		if (one[strspn(one, " \t")] != '\0' && add_peer(cfg, one, err, len) < 0)
+			return -1;
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+static int env_apply_one(config_t *cfg, const char *var, char *err, size_t len)
+{
+	const char *name = var + strlen(ENV_PREFIX);
+	const char *eq = strchr(name, '=');
+	size_t slen;
+	const char *section = eq ? env_section(name, &slen) : NULL;
+	if (!section)
+		return 0;
+	char key[64];
+	size_t klen = (size_t)(eq - name) - slen - 1;
+	if (klen == 0 || klen >= sizeof(key))
+		return seterr(err, len, "unknown key in [%s]", section);
+	for (size_t i = 0; i < klen; i++)
+		key[i] = (char)tolower((unsigned char)name[slen + 1 + i]);
+	key[klen] = '\0';
+	int i = find_key(section, key, err, len);
+	if (i < 0)
+		return -1;
+	if (config_keys[i].kind == K_PEER)
+		return env_peers(cfg, eq + 1, err, len);
+	return set_value(cfg, &config_keys[i], eq + 1, err, len);
+}
+
+int config_apply_env(config_t *cfg, char *const *envp, char *err, size_t err_len)
+{
+	if (!envp)
+		envp = environ;
+	for (; *envp; envp++) {
+		char msg[256];
+		if (strncmp(*envp, ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
+			continue;
+		if (env_apply_one(cfg, *envp, msg, sizeof(msg)) < 0) {
+			int n = (int)strcspn(*envp, "=");
+			return seterr(err, err_len, "environment %.*s: %s", n, *envp, msg);
+		}
+	}
+	return 0;
 }
 
 /* ---- The file --------------------------------------------------------- */

@@ -20,6 +20,10 @@
  *                   once all report ready the old generation gets QUIT
  *   SIGUSR1         reopen the log file, PROC_MSG_REOPEN to every child
  *   SIGCHLD         children.c: log, repair, respawn (with crash-loop backoff)
+ *
+ * Under systemd (Type=notify) the hooks marked "systemd" report to the
+ * service manager through notify.c: READY=1 when the first generation
+ * serves, RELOADING=1 and READY=1 around a reload, STOPPING=1, STATUS=.
  */
 #include <errno.h>
 #include <poll.h>
@@ -33,12 +37,15 @@
 #include "artemis/log.h"
 #include "artemis/proc.h"
 #include "master_state.h"
+#include "notify.h"
 
 int master_load_config(config_t *cfg, const char *path, const master_opts_t *opts, char *err,
                        size_t err_len)
 {
 	config_defaults(cfg);
 	if (path && *path && config_load(cfg, path, err, err_len) < 0)
+		return -1;
+	if (config_apply_env(cfg, NULL, err, err_len) < 0) /* file < environment < options */
 		return -1;
 	for (int i = 0; opts && i < opts->noverrides; i++) {
 		const master_override_t *o = &opts->overrides[i];
@@ -228,8 +235,10 @@ void master_begin_stop(master_t *m, bool fast)
 	if (m->stop == MASTER_STOP_FAST || (m->stop == MASTER_STOP_GRACEFUL && !fast))
 		return;
 	uint64_t now = clock_mono_ms();
-	if (m->stop == MASTER_RUNNING)
+	if (m->stop == MASTER_RUNNING) {
 		m->stop_deadline = now + MASTER_STOP_MS;
+		notify_stopping(); /* systemd */
+	}
 	m->stop = fast ? MASTER_STOP_FAST : MASTER_STOP_GRACEFUL;
 	m->reloading = false;
 	log_info("%s: %d children to stop", fast ? "fast stop" : "graceful stop (drain)",
@@ -332,6 +341,7 @@ static void reload_abort(master_t *m, const char *reason)
 		c->kill_at = now + MASTER_STOP_MS;
 	}
 	m->reloading = false;
+	notify_ready(m); /* systemd: the old generation serves on */
 }
 
 static void master_reload(master_t *m)
@@ -343,9 +353,11 @@ static void master_reload(master_t *m)
 		return;
 	}
 	char err[512];
+	notify_reloading(m); /* systemd: RELOADING=1 ... READY=1 */
 	log_info("reload: reading %s", m->cfg.path[0] ? m->cfg.path : "the built-in defaults");
 	if (master_load_config(&m->next, m->cfg.path, &m->opts, err, sizeof(err)) < 0) {
 		log_error("reload: %s; keeping the current configuration", err);
+		notify_ready(m);
 		return;
 	}
 	keep_restart_only(&m->cfg, &m->next);
@@ -395,6 +407,7 @@ static void reload_commit(master_t *m)
 	master_start_replicator(m);
 	log_info("reload: generation %u serving (%d workers); generation %u draining", m->gen,
 	         m->cfg.workers, old);
+	notify_ready(m); /* systemd */
 }
 
 static int ready_workers(const master_t *m, unsigned gen)
@@ -413,6 +426,7 @@ void master_reload_child_ready(master_t *m)
 	if (!m->announced && ready_workers(m, m->gen) >= m->cfg.workers) {
 		m->announced = true;
 		log_info("serving: %d workers ready on %s", m->cfg.workers, m->cfg.listen);
+		notify_ready(m); /* systemd */
 	}
 	if (m->reloading && ready_workers(m, m->gen + 1) >= m->next.workers)
 		reload_commit(m);
@@ -455,6 +469,7 @@ static void master_act(master_t *m, unsigned sigs)
 	master_run_timers(m);
 	if (m->reloading && clock_mono_ms() >= m->reload_deadline)
 		reload_abort(m, "the new generation was not ready in time");
+	notify_tick(m); /* systemd: STATUS= */
 }
 
 /* Sleep until a signal, a control message or the next deadline. */
@@ -472,7 +487,7 @@ static void master_wait(master_t *m, const sigset_t *wait_mask)
 		who[n++] = i;
 	}
 	struct timespec ts, *tsp = NULL;
-	uint64_t next = master_next_timer(m);
+	uint64_t next = notify_deadline(master_next_timer(m));
 	if (next) {
 		uint64_t now = clock_mono_ms();
 		uint64_t wait = next > now ? next - now : 0;
@@ -505,6 +520,9 @@ int master_run(const config_t *cfg, const master_opts_t *opts)
 	log_set_role("master");
 	if (open_log(cfg) < 0)
 		return 1;
+	char err[256];
+	if (notify_open(err, sizeof(err)) < 0) /* systemd: NOTIFY_SOCKET */
+		log_warn("%s", err);
 	proc_set_title("artemis: master");
 	proc_set_master(getpid());
 

@@ -39,7 +39,8 @@ typedef struct {
 int master_run(const config_t *cfg, const master_opts_t *opts);
 
 /* Load the configuration the way the CLI and a reload do: defaults, the
- * file (path may be NULL or ""), the overrides, derived values. */
+ * file (path may be NULL or ""), the ARTEMIS_* environment, the
+ * command-line overrides, derived values. */
 int master_load_config(config_t *cfg, const char *path, const master_opts_t *opts, char *err,
                        size_t err_len);
 

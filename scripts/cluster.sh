@@ -4,6 +4,9 @@
 #   scripts/cluster.sh start [N]    generate configs and start N nodes (default 3)
 #   scripts/cluster.sh stop  [N]    stop them (artemis stop, i.e. SIGTERM)
 #   scripts/cluster.sh status [N]   pid, /ready and the peers each node sees
+#   scripts/cluster.sh logs [N]     the last LOG_LINES (20) lines of each node's
+#                                   log, then follow them, each line prefixed
+#                                   with its node (FOLLOW=no: print and exit)
 #
 # Node K (1..N) gets:  HTTP 127.0.0.1:$((HTTP_BASE+K)), replication
 # 127.0.0.1:$((REPL_BASE+K)), shm region $SHM_PREFIX$K, and the
@@ -116,9 +119,33 @@ status() {
 	done
 }
 
+logs() {
+	lines=${LOG_LINES:-20}
+	case $lines in '' | *[!0-9]*) echo "cluster.sh: LOG_LINES must be a number" >&2; exit 2 ;; esac
+	k=1
+	while [ "$k" -le "$N" ]; do
+		d="$DIR/node$k"
+		# what the process printed before its log file was open (e.g. a
+		# configuration error) is in stdout.log
+		if [ -s "$d/stdout.log" ]; then
+			tail -n "$lines" "$d/stdout.log" | sed "s/^/node$k | /"
+		fi
+		if [ ! -f "$d/artemis.log" ]; then
+			echo "node$k | no log: $d/artemis.log (cluster.sh start $N?)"
+		elif [ "${FOLLOW:-yes}" = no ]; then
+			tail -n "$lines" "$d/artemis.log" | sed "s/^/node$k | /"
+		else
+			tail -n "$lines" -F "$d/artemis.log" 2>/dev/null | sed -u "s/^/node$k | /" &
+		fi
+		k=$((k + 1))
+	done
+	wait
+}
+
 case $cmd in
 start) start ;;
 stop) stop ;;
 status) status ;;
-*) echo "usage: cluster.sh start|stop|status [N]" >&2; exit 2 ;;
+logs) logs ;;
+*) echo "usage: cluster.sh start|stop|status|logs [N]" >&2; exit 2 ;;
 esac

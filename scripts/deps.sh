@@ -9,20 +9,26 @@
 #                              Debian's chromium, and npm when there is none.
 #                              A failure here is not fatal: the browser tests
 #                              then say they are skipped and why.
+#   scripts/deps.sh --deb      also what `make deb` and `make test-deb` need
+#                              (debhelper, debootstrap)
+#   scripts/deps.sh --build    only what building needs (the container's build stage)
 set -eu
 
 BUILD="gcc make pkg-config libevent-dev libmsgpack-dev libbsd-dev libck-dev
 libjansson-dev zlib1g-dev libinih-dev libsodium-dev libxxhash-dev
 libhttp-parser-dev nettle-dev"
 TEST="libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest
-python3-websocket curl procps"
+python3-websocket python3-yaml curl procps systemd"
 BENCH="nginx-light wrk gnuplot-nox"
+DEB="debhelper dpkg-dev debootstrap"
 
 want="$BUILD $TEST"
 browser=0
 case "${1:-}" in
 --bench) want="$want $BENCH" ;;
 --browser) browser=1 ;;
+--deb) want="$want $DEB" ;;
+--build) want="$BUILD" ;;
 esac
 
 SUDO=""

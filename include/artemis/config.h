@@ -89,6 +89,14 @@ int config_load(config_t *cfg, const char *path, char *err, size_t err_len);
 int config_set(config_t *cfg, const char *section, const char *key, const char *value,
 	       char *err, size_t err_len);
 
+/* Apply the ARTEMIS_<SECTION>_<KEY>=value variables of envp (NULL: the
+ * process environment) as config_set would: over the file, under the
+ * command line.  Variables naming no section are ignored; an unknown key
+ * of a known section or an invalid value is an error ("environment
+ * ARTEMIS_X: message").  ARTEMIS_CLUSTER_PEER replaces the peer list
+ * (peers separated by ','). */
+int config_apply_env(config_t *cfg, char *const *envp, char *err, size_t err_len);
+
 /* Fill derived defaults (name from listen, shm_name from name, workers from
  * CPUs) after command-line overrides.  Returns -1 with a message on error. */
 int config_finish(config_t *cfg, char *err, size_t err_len);
