@@ -21,7 +21,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -pthread -fno-strict-aliasing
 LDLIBS  := -lhttp_parser -lnettle -levent -ljansson -lmsgpackc -lck -lbsd -linih -lz -lxxhash -lsodium -lrt -lm -lpthread
 
-MODULES := util codec config shm reaper worker replicator
+MODULES := util codec config auth shm reaper worker replicator
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c)) \
            $(filter-out master/main.c,$(wildcard master/*.c))
 BENCH_SRC := $(wildcard bench/*.c)
