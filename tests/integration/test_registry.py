@@ -474,35 +474,30 @@ def test_large_heartbeat_batch_reports_exactly_the_unknown_ones_in_order(node):
 
 # ------------------------------------------------------ service table ---
 
-def test_full_service_table_reuses_an_emptied_service(tmp_path):
-    """[registry] max_services = 16: a 17th serviceId is refused ("the
-    registry is full.") until an emptied service's last change has left the
-    change log (changelog_size = 1024 changes later); then it takes over
-    that entry, and the emptied service reads as unknown."""
-    from artemis_it import finish_node, start_node
-    node = start_node(str(tmp_path), registry={"max_services": "16",
-                                               "changelog_size": "1024"})
-    try:
-        names = [uniq("tbl") for _ in range(16)]
-        for name in names:
-            assert_ok(register(node, inst(name, "a")))
-        late = uniq("late")
-
-        def refused():
-            failed = failed_by_id(register(node, inst(late, "a")))["a"]
-            return (failed["errorCode"] == "internal-service-error"
-                    and failed["errorMessage"].endswith("the registry is full."))
-        assert refused()
-        assert_ok(unregister(node, inst(names[0], "a")))
-        wait_for(lambda: instance_ids(node, names[0]) == [], 5.0,
-                 what="%s to be removed by the reaper" % names[0])
-        assert refused()  # the emptied service's delete is still in the change log
-        for k in range(11):  # 1,100 more changes: re-registrations elsewhere
-            assert_ok(register(node, *[inst(names[1 + i % 15], "a") for i in range(100)]))
-        assert_ok(register(node, inst(late, "a")))
-        assert instance_ids(node, late) == ["a"]
-        assert instance_ids(node, names[0]) == []
-        for name in names[1:]:
-            assert instance_ids(node, name) == ["a"]
-    finally:
-        finish_node(node)
+def test_full_service_table_reclaims_emptied_services(node_factory):
+    """Issue 11 item 11: once the service table is full, a new serviceId
+    takes over the entry of a service whose instances are all gone, at once
+    (not after that service's last change left the change log), and the
+    emptied service reads as unknown."""
+    node = node_factory(registry={"max_services": "16", "changelog_size": "65536",
+                                  "lease_ttl_ms": "3000", "self_preservation": "off"})
+    names = [uniq("tbl") for _ in range(16)]
+    for name in names:
+        assert_ok(register(node, inst(name, "a")))
+    late = uniq("late")
+    failed = failed_by_id(register(node, inst(late, "a")))["a"]
+    assert failed["errorCode"] == "internal-service-error", failed
+    assert failed["errorMessage"].endswith("the registry is full."), failed
+    # Every filler expires (3 s leases, no heartbeats): the table is empty.
+    wait_for(lambda: all(instance_ids(node, name) == [] for name in names), 15.0,
+             what="every filler service to expire")
+    fresh = [uniq("new") for _ in range(16)]
+    for name in fresh:
+        assert_ok(register(node, inst(name, "b")))
+        assert instance_ids(node, name) == ["b"]
+    for name in names:
+        assert instance_ids(node, name) == []
+    # The table is full of live services again: nothing to reclaim.
+    assert_ok(heartbeat(node, *[inst(name, "b") for name in fresh]))
+    failed = failed_by_id(register(node, inst(late, "a")))["a"]
+    assert failed["errorMessage"].endswith("the registry is full."), failed
