@@ -5,6 +5,7 @@ snake_case keys, and lease expiry with and without self-preservation (§4.1,
 §4.2).
 """
 
+import json
 import time
 
 import pytest
@@ -470,6 +471,48 @@ def test_large_heartbeat_batch_reports_exactly_the_unknown_ones_in_order(node):
     assert codes.pop("x") == "no-permission"
     assert set(codes.values()) == {"data-not-found"}
     assert failed[0]["errorMessage"].endswith(NOT_EXISTING)
+
+
+# ------------------------------------------- duplicates, short leases ---
+
+def metric(node, name, **labels):
+    samples, _ = scrape(node)
+    return sum(v for n, lab, v in samples
+               if n == name and all(lab.get(k) == want for k, want in labels.items()))
+
+
+def test_copies_of_one_key_renew_it_once_and_count_once(fresh_node):
+    """Issue 11 item 8: 64 copies of one key in a heartbeat request renew it
+    once (over HTTP, by the fast and the general path, and over WebSocket),
+    and self-preservation counts one instance, not 64 renewals."""
+    from ws_util import HB, RawWS
+    n = fresh_node
+    one = inst(uniq("dup"), "only")
+    assert_ok(register(n, one))
+    base = metric(n, "artemis_renewals_total")
+    assert_ok(heartbeat(n, *([one] * 64)))
+    assert metric(n, "artemis_renewals_total") == base + 1
+    # An escaped character sends the request down the general path.
+    body = json.dumps({"instances": [one] * 64}).replace('"only"', '"onl\\u0079"')
+    assert body.count("\\u0079") == 64
+    st, _, answer = n.request("POST", REG + "heartbeat.json", body.encode(),
+                              {"Content-Type": "application/json"})
+    assert st == 200 and answer["responseStatus"] == SUCCESS, answer
+    assert metric(n, "artemis_renewals_total") == base + 2
+    ws = RawWS(n, HB)
+    try:
+        ws.send_text(json.dumps({"instances": [one] * 64}))
+        assert ws.recv_json()["responseStatus"] == SUCCESS
+    finally:
+        ws.close()
+    assert metric(n, "artemis_renewals_total") == base + 3
+    # The checker's window: the instance, counted at most once per window
+    # period (twice when a period started between its register and now).
+    window = "artemis_lease_renewals_window"
+    wait_for(lambda: metric(n, window, manager="instance") >= 1, 5.0,
+             what="the self-preservation window to count the instance")
+    assert metric(n, window, manager="instance") <= 2
+    assert metric(n, "artemis_lease_renewals_max", manager="instance") <= 2
 
 
 # ------------------------------------------------------ service table ---
