@@ -515,6 +515,33 @@ def test_copies_of_one_key_renew_it_once_and_count_once(fresh_node):
     assert metric(n, "artemis_lease_renewals_max", manager="instance") <= 2
 
 
+def test_three_second_leases_with_one_second_heartbeats(node_factory):
+    """Issue 11, also: lease_ttl_ms down to 1000 ms.  With 3 s leases and
+    1 s heartbeats, renewed instances never expire between heartbeats, the
+    one that stops is removed after its TTL, and one instance in twenty
+    going away does not turn self-preservation on."""
+    n = node_factory(registry={"lease_ttl_ms": "3000", "self_preservation": "on"})
+    svc = uniq("fast")
+    living = [inst(svc, "l%02d" % k) for k in range(19)]
+    dying = inst(svc, "dying")
+    assert_ok(register(n, dying, *living))
+    t0 = time.monotonic()
+
+    def dying_gone():
+        assert_ok(heartbeat(n, *living))  # 1 s heartbeats
+        return instance_ids(n, svc) == sorted(i["instanceId"] for i in living)
+
+    wait_for(dying_gone, timeout=15.0, interval=1.0, what="the unrenewed 3 s lease to go")
+    assert time.monotonic() - t0 >= 2.5, "removed before its 3 s TTL"
+    for _ in range(3):  # a few more heartbeat periods: nothing else goes
+        assert_ok(heartbeat(n, *living))
+        time.sleep(1.0)
+    assert len(instance_ids(n, svc)) == 19
+    assert failed_by_id(heartbeat(n, dying))["dying"]["errorCode"] == "data-not-found"
+    leases = n.api("/artemis/api/status/leases.json", {"serviceIds": [svc]})
+    assert leases.get("isSafe") is True, leases
+
+
 # ------------------------------------------------------ service table ---
 
 def test_full_service_table_reclaims_emptied_services(node_factory):
