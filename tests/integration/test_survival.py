@@ -385,8 +385,6 @@ def test_full_dev_shm_refuses_writes_and_recovers(shm_ns, tmp_path):
         assert ns.run("rm", "/dev/shm/filler").returncode == 0
         assert_ok(register(node, *refused))
         assert len(instance_ids(node, svc)) == len(stored) + len(refused)
-        wait_for(lambda: "has room again" in node.read_log(), 5.0,
-                 what="the worker to log that /dev/shm has room again")
         assert node.check().returncode == 0
     finally:
         finish_node(node)
