@@ -155,6 +155,12 @@ static uint32_t size_for(const struct shm_header_sh *h, uint32_t live)
  * that is not backed. */
 int shm__index_reserve(shm_t *s)
 {
+	/* Reservations are whole power-of-2 buffers: when both hold 4x the
+	 * keys, size_for() fits in them. */
+	uint64_t quick = sizeof(uint64_t) * 4 * ((uint64_t)s->hdr->live + 2);
+	if (quick <= s->hdr->sec[SHM_SEC_INDEX0].reserved &&
+	    quick <= s->hdr->sec[SHM_SEC_INDEX1].reserved)
+		return 0;
 	uint64_t bytes = sizeof(uint64_t) * size_for(s->hdr, s->hdr->live + 2);
 	int rc = shm__reserve(s, SHM_SEC_INDEX0, bytes);
 	return rc ? rc : shm__reserve(s, SHM_SEC_INDEX1, bytes);

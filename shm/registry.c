@@ -140,16 +140,17 @@ static void count_distinct(shm_t *s, int mgr)
 		bump(&p->counted[mgr]);
 }
 
-/* The start of the current period of a manager's window, relative ms. */
-static uint64_t period_of(const shm_t *s, uint64_t rel_now, int mgr)
+/* The start of the current period of a manager's window (relative ms),
+ * kept per process: one division per period, not one per renewal. */
+static uint64_t period_start(shm_t *s, int mgr, uint64_t rel_now)
 {
+	uint64_t p = s->period[mgr];
 	uint32_t w = s->hdr->window_ms[mgr];
-	return w ? rel_now - rel_now % w : rel_now;
-}
-
-static uint64_t period_start(const shm_t *s, uint64_t now_ms, bool legacy)
-{
-	return period_of(s, shm__rel_ms(s, now_ms), legacy ? SHM_MGR_LEGACY : SHM_MGR_NORMAL);
+	if (rel_now < p || rel_now - p >= w) {
+		p = w ? rel_now - rel_now % w : rel_now;
+		s->period[mgr] = p;
+	}
+	return p;
 }
 
 struct reg_ctx {
@@ -240,7 +241,9 @@ static int register_locked(shm_t *s, struct reg_ctx *c)
 		return rc;
 	}
 	write_blob(s, blob, id, c);
-	bool counted = !exists || lease_ms(shm__slot(s, id)->lease) < period_start(s, c->now, in->legacy);
+	int mgr = in->legacy ? SHM_MGR_LEGACY : SHM_MGR_NORMAL;
+	bool counted = !exists || lease_ms(shm__slot(s, id)->lease) <
+	                              period_start(s, mgr, shm__rel_ms(s, c->now));
 
 	struct shm_slot_sh *sl = shm__slot(s, id);
 	uint32_t old_svc = exists ? sl->svc : svc;
@@ -273,7 +276,7 @@ static int register_locked(shm_t *s, struct reg_ctx *c)
 	s->hdr->registers++;
 	shm__undo_end(s);
 	if (counted)
-		count_distinct(s, in->legacy ? SHM_MGR_LEGACY : SHM_MGR_NORMAL);
+		count_distinct(s, mgr);
 	return 0;
 }
 
@@ -318,25 +321,11 @@ static int read_lease(shm_t *s, uint32_t id, uint64_t hash, const char *key, siz
 	return match ? 0 : -EAGAIN;
 }
 
-/* `now` (relative ms) and the start of the current period of each
- * manager's window, computed once per call or batch. */
-struct renew_time {
-	uint64_t now;
-	uint64_t period[SHM_MGR_COUNT];
-};
-
-static void renew_time(const shm_t *s, uint64_t now_ms, struct renew_time *t)
+/* Renew the lease of a prepared key (lowercase key, hash) at `now`
+ * (relative ms). */
+static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64_t now,
+                         bool remote)
 {
-	t->now = shm__rel_ms(s, now_or(now_ms));
-	for (int m = 0; m < SHM_MGR_COUNT; m++)
-		t->period[m] = period_of(s, t->now, m);
-}
-
-/* Renew the lease of a prepared key (lowercase key, hash). */
-static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash,
-                         const struct renew_time *t, bool remote)
-{
-	uint64_t now = t->now;
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		uint32_t id;
 		uint64_t w, ttl;
@@ -360,7 +349,7 @@ static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash,
 			    (remote ? LEASE_REMOTE : 0);
 			if (ck_pr_cas_64(&shm__slot(s, id)->lease, w, nw)) {
 				count_renewal(s, mgr, true);
-				if (lease_ms(w) < t->period[mgr])
+				if (lease_ms(w) < period_start(s, mgr, now))
 					count_distinct(s, mgr);
 				return 0;
 			}
@@ -377,9 +366,7 @@ static int renew(shm_t *s, const shm_key_t *key, uint64_t now_ms, bool remote)
 	int rc = shm__make_key(key, k, &len);
 	if (rc)
 		return rc;
-	struct renew_time t;
-	renew_time(s, now_ms, &t);
-	return heartbeat_key(s, k, len, shm__hash(k, len), &t, remote);
+	return heartbeat_key(s, k, len, shm__hash(k, len), shm__rel_ms(s, now_or(now_ms)), remote);
 }
 
 int shm_heartbeat(shm_t *s, const shm_key_t *key, uint64_t now_ms)
@@ -509,9 +496,8 @@ int shm_heartbeat_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_
 	char kb[HB_RING][SHM_MAX_KEY];
 	size_t len[HB_RING];
 	uint64_t hash[HB_RING];
-	struct renew_time t;
+	uint64_t now = shm__rel_ms(s, now_or(now_ms));
 	struct hb_seen set;
-	renew_time(s, now_ms, &t);
 	seen_init(&set, n);
 	int ok = 0;
 	for (size_t i = 0; i < n + 2 * HB_DIST; i++) {
@@ -536,7 +522,7 @@ int shm_heartbeat_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_
 			if (rcs[j] > 0)
 				rcs[j] = rcs[rcs[j] - 1];
 			else if (rcs[j] == 0)
-				ok += (rcs[j] = heartbeat_key(s, kb[r], len[r], hash[r], &t, false)) == 0;
+				ok += (rcs[j] = heartbeat_key(s, kb[r], len[r], hash[r], now, false)) == 0;
 		}
 	}
 	seen_free(&set);

@@ -335,6 +335,7 @@ struct shm {
 	int fd;               /* the region's file: reservations (writable handles) */
 	bool reserve_failed;  /* the last reservation failed (logged once) */
 	uint64_t stuck_seq;   /* lock_seq + 1 of a holder this process gave up on */
+	uint64_t period[SHM_MGR_COUNT]; /* current window period's start (registry.c) */
 	struct shm_header_sh *hdr;
 	struct shm_proc_sh *procs;
 	uint64_t *counters; /* [SHM_MAX_PROCS][SHM_PROC_COUNTERS] */
