@@ -11,10 +11,11 @@
  *
  * The checker (Java's LeaseUpdateSafeChecker) counts renewals in a sliding
  * window of 1 s buckets, from per-process counters heartbeats bump without
- * any shared write.  Unlike Java it counts distinct instances: a renewal
- * counts only when the instance's previous one was in an earlier period of
- * the window's length (registry.c), so each steadily renewed instance is in
- * the window once.  Only the reaper writes the
+ * any shared write.  Unlike Java it counts distinct instances second by
+ * second: renewals of one instance within one second count once
+ * (registry.c), so copies of a key in a request or a burst cannot raise the
+ * expected count; renewals a second or more apart count as in Java, so the
+ * count of a registry that stops renewing falls steadily over one window.  Only the reaper writes the
  * checker state; everyone may read it.
  */
 #include <errno.h>
@@ -139,10 +140,8 @@ int shm_reap(shm_t *s, uint64_t now_ms, shm_reap_result_t *res)
 	return rc ? rc : reap_flush(&p);
 }
 
-/* Distinct instances renewed or registered, window period by window
- * period (registry.c, count_distinct): what the checker counts, so copies
- * of a key in one request, or a client renewing far more often than its
- * peers, do not raise the expected count. */
+/* Renewals, each instance at most once a second (registry.c,
+ * count_distinct): what the checker counts. */
 static uint64_t renewals_total(shm_t *s, int mgr)
 {
 	uint64_t t = 0;

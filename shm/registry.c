@@ -127,12 +127,11 @@ static void count_renewal(shm_t *s, int mgr, bool ok)
 		bump(ok ? &p->renewals[mgr] : &p->renewals_failed);
 }
 
-/* What self-preservation counts (lease.c): distinct instances renewed.  A
- * renewal or registration counts when the lease's previous one was before
- * the start of the current period of its manager's window (periods are the
- * window's length, aligned alike for every instance), so each instance
- * counts at most once per window length however often it is renewed, and a
- * sliding window holds each steadily renewed instance once. */
+/* What self-preservation counts (lease.c): distinct instances renewed,
+ * second by second.  A renewal counts unless the lease's previous renewal
+ * was counted within the same second, so copies of a key in one request, or
+ * a burst of renewals, count once, while an instance renewed every second
+ * or slower counts every time, as in Java. */
 static void count_distinct(shm_t *s, int mgr)
 {
 	struct shm_proc_sh *p = my_counters(s);
@@ -140,17 +139,9 @@ static void count_distinct(shm_t *s, int mgr)
 		bump(&p->counted[mgr]);
 }
 
-/* The start of the current period of a manager's window (relative ms),
- * kept per process: one division per period, not one per renewal. */
-static uint64_t period_start(shm_t *s, int mgr, uint64_t rel_now)
+static bool counts(uint64_t prev, uint64_t now)
 {
-	uint64_t p = s->period[mgr];
-	uint32_t w = s->hdr->window_ms[mgr];
-	if (rel_now < p || rel_now - p >= w) {
-		p = w ? rel_now - rel_now % w : rel_now;
-		s->period[mgr] = p;
-	}
-	return p;
+	return !(prev & LEASE_COUNTED) || lease_ms(prev) / 1000 != now / 1000;
 }
 
 struct reg_ctx {
@@ -241,9 +232,6 @@ static int register_locked(shm_t *s, struct reg_ctx *c)
 		return rc;
 	}
 	write_blob(s, blob, id, c);
-	int mgr = in->legacy ? SHM_MGR_LEGACY : SHM_MGR_NORMAL;
-	bool counted = !exists || lease_ms(shm__slot(s, id)->lease) <
-	                              period_start(s, mgr, shm__rel_ms(s, c->now));
 
 	struct shm_slot_sh *sl = shm__slot(s, id);
 	uint32_t old_svc = exists ? sl->svc : svc;
@@ -275,8 +263,6 @@ static int register_locked(shm_t *s, struct reg_ctx *c)
 	ck_sequence_write_end(&sv->seq);
 	s->hdr->registers++;
 	shm__undo_end(s);
-	if (counted)
-		count_distinct(s, mgr);
 	return 0;
 }
 
@@ -346,10 +332,10 @@ static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uin
 			}
 			uint64_t nw =
 			    lease_make(lease_gen(w), false, now > lease_ms(w) ? now : lease_ms(w)) |
-			    (remote ? LEASE_REMOTE : 0);
+			    (remote ? LEASE_REMOTE : 0) | LEASE_COUNTED;
 			if (ck_pr_cas_64(&shm__slot(s, id)->lease, w, nw)) {
 				count_renewal(s, mgr, true);
-				if (lease_ms(w) < period_start(s, mgr, now))
+				if (counts(w, now))
 					count_distinct(s, mgr);
 				return 0;
 			}

@@ -87,14 +87,19 @@
 #define SHM_PRESERVE_PERCENT   85
 #define SHM_PRESERVE_RESET_MS  600000
 
-/* Lease word: [gen:22][remote:1][evicted:1][renewal ms since hdr->epoch_ms:40].
+/* Lease word:
+ *   [gen:22][remote:1][evicted:1][counted:1][renewal ms since hdr->epoch_ms:39]
  * remote: the last renewal (or the registration) came from a peer, not from
- * a client of this node; the replicator forwards only local renewals. */
-#define LEASE_MS_BITS   40
+ * a client of this node; the replicator forwards only local renewals.
+ * counted: the last renewal was counted for self-preservation (a
+ * registration clears it); a renewal in the same second as a counted one is
+ * not counted again (registry.c).  39 bits of ms are 17 years. */
+#define LEASE_MS_BITS   39
 #define LEASE_MS_MASK   ((1ULL << LEASE_MS_BITS) - 1)
-#define LEASE_EVICTED   (1ULL << LEASE_MS_BITS)
-#define LEASE_REMOTE    (1ULL << (LEASE_MS_BITS + 1))
-#define LEASE_GEN_SHIFT (LEASE_MS_BITS + 2)
+#define LEASE_COUNTED   (1ULL << LEASE_MS_BITS)
+#define LEASE_EVICTED   (1ULL << (LEASE_MS_BITS + 1))
+#define LEASE_REMOTE    (1ULL << (LEASE_MS_BITS + 2))
+#define LEASE_GEN_SHIFT (LEASE_MS_BITS + 3)
 #define LEASE_GEN_MASK  ((1ULL << 22) - 1)
 
 static inline uint64_t lease_make(uint32_t gen, bool evicted, uint64_t rel_ms)
@@ -335,7 +340,6 @@ struct shm {
 	int fd;               /* the region's file: reservations (writable handles) */
 	bool reserve_failed;  /* the last reservation failed (logged once) */
 	uint64_t stuck_seq;   /* lock_seq + 1 of a holder this process gave up on */
-	uint64_t period[SHM_MGR_COUNT]; /* current window period's start (registry.c) */
 	struct shm_header_sh *hdr;
 	struct shm_proc_sh *procs;
 	uint64_t *counters; /* [SHM_MAX_PROCS][SHM_PROC_COUNTERS] */

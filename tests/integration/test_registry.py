@@ -484,7 +484,7 @@ def metric(node, name, **labels):
 def test_copies_of_one_key_renew_it_once_and_count_once(fresh_node):
     """Issue 11 item 8: 64 copies of one key in a heartbeat request renew it
     once (over HTTP, by the fast and the general path, and over WebSocket),
-    and self-preservation counts one instance, not 64 renewals."""
+    and self-preservation counts one renewed instance, not 64 renewals."""
     from ws_util import HB, RawWS
     n = fresh_node
     one = inst(uniq("dup"), "only")
@@ -506,13 +506,13 @@ def test_copies_of_one_key_renew_it_once_and_count_once(fresh_node):
     finally:
         ws.close()
     assert metric(n, "artemis_renewals_total") == base + 3
-    # The checker's window: the instance, counted at most once per window
-    # period (twice when a period started between its register and now).
+    # The checker's window: the instance, counted at most once a second
+    # (three requests, possibly in three seconds), not 192 renewals.
     window = "artemis_lease_renewals_window"
     wait_for(lambda: metric(n, window, manager="instance") >= 1, 5.0,
              what="the self-preservation window to count the instance")
-    assert metric(n, window, manager="instance") <= 2
-    assert metric(n, "artemis_lease_renewals_max", manager="instance") <= 2
+    assert metric(n, window, manager="instance") <= 3
+    assert metric(n, "artemis_lease_renewals_max", manager="instance") <= 3
 
 
 def test_three_second_leases_with_one_second_heartbeats(node_factory):

@@ -375,10 +375,8 @@ static void test_expiry_and_self_preservation(void **state)
 		assert_int_equal(shm_register(s, &in), 0);
 	}
 	uint64_t t = clock_wall_ms();
-	/* 12 s window, 100 instances renewed every second: the checker counts
-	 * distinct instances, so the window settles at 100 (each instance once
-	 * per 12 s period, and a 12 s window always holds one period start). */
-	for (int sec = 1; sec <= 30; sec++) {
+	/* 12 s window: 100 renewals a second establishes maxCount. */
+	for (int sec = 1; sec <= 13; sec++) {
 		for (int i = 0; i < 100; i++) {
 			snprintf(id, sizeof(id), "i%d", i);
 			shm_key_t k = key("us-east", "svc", id);
@@ -390,10 +388,10 @@ static void test_expiry_and_self_preservation(void **state)
 	shm_preserve_get(s, SHM_MGR_NORMAL, &p);
 	assert_true(p.enabled);
 	assert_true(p.safe);
-	assert_int_equal(p.window_count, 100);
-	assert_int_equal(p.max_count, 100);
-	/* Renewals stop: within a window the count drops below 85% of max. */
-	for (int sec = 31; sec <= 43; sec++)
+	assert_int_equal(p.window_count, 1200);
+	assert_int_equal(p.max_count, 1200);
+	/* Renewals collapse: the window drops below 85% of maxCount. */
+	for (int sec = 14; sec <= 16; sec++)
 		shm_preserve_tick(s, t + (uint64_t)sec * 1000);
 	shm_preserve_get(s, SHM_MGR_NORMAL, &p);
 	assert_false(p.safe);
@@ -407,7 +405,7 @@ static void test_expiry_and_self_preservation(void **state)
 	assert_int_equal(r.expired_kept, 99);
 	/* Safe again after the window settles at the lower level long enough
 	 * that maxCount resets (10 min). */
-	for (int sec = 44; sec <= 700; sec++)
+	for (int sec = 17; sec <= 700; sec++)
 		shm_preserve_tick(s, t + (uint64_t)sec * 1000);
 	shm_preserve_get(s, SHM_MGR_NORMAL, &p);
 	assert_true(p.safe);

@@ -355,10 +355,10 @@ static void test_heartbeat_copies_renew_once(void **state)
 	shm_stats_t st0, st1;
 	shm_stats(s, &st0);
 	uint64_t c0 = counted(s);
-	/* Just into the window period after the registrations' (12 s periods,
-	 * relative to the region's epoch): each instance counts once. */
+	/* 100 ms into a second of the region's clock (seconds count from its
+	 * epoch): each instance renewed is counted once. */
 	uint64_t epoch = s->hdr->epoch_ms, rel = clock_wall_ms() - epoch;
-	uint64_t later = epoch + (rel / 12000 + 1) * 12000 + 100;
+	uint64_t later = epoch + (rel / 1000 + 1) * 1000 + 100;
 	assert_int_equal(shm_heartbeat_batch(s, keys, 70, later, rcs), 2);
 	for (int i = 0; i < 65; i++)
 		assert_int_equal(rcs[i], 0);
@@ -370,9 +370,12 @@ static void test_heartbeat_copies_renew_once(void **state)
 	shm_stats(s, &st1);
 	assert_int_equal(st1.renewals - st0.renewals, 2);
 	assert_int_equal(counted(s) - c0, 2);
-	/* Renewed again in the same period: renewed, not counted again. */
-	assert_int_equal(shm_heartbeat_batch(s, keys, 70, later + 1000, rcs), 2);
+	/* Renewed again within that second: renewed, not counted again; a
+	 * second later: counted again, as Java counts a renewal. */
+	assert_int_equal(shm_heartbeat_batch(s, keys, 70, later + 500, rcs), 2);
 	assert_int_equal(counted(s) - c0, 2);
+	assert_int_equal(shm_heartbeat_batch(s, keys, 70, later + 1000, rcs), 2);
+	assert_int_equal(counted(s) - c0, 4);
 	/* A batch too large for the stack's set of seen keys. */
 	enum { BIG = 3000 };
 	shm_key_t *many = calloc(BIG, sizeof(*many));
