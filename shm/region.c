@@ -121,7 +121,7 @@ static int map_fd(int fd, size_t size, bool ro, shm_t *s)
 {
 	void *p = mmap(NULL, size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
-		return -errno;
+		return errno ? -errno : -ENOMEM;
 	/* Huge pages cut the TLB misses of random slot and index accesses;
 	 * the kernel grants them for a /dev/shm file only when that tmpfs is
 	 * mounted with huge=advise (or within_size, always), or when
@@ -245,7 +245,7 @@ static int discard_old(const char *name)
 	int rc = shm_attach(name, true, &old);
 	if (rc == -EPERM)
 		return rc;
-	if (rc == 0) {
+	if (rc == 0 && old) {
 		int pid = (int)ck_pr_load_32((uint32_t *)&old->hdr->master_pid);
 		shm_detach(old);
 		if (pid && pid != getpid() && pid_alive(pid))
