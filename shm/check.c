@@ -277,7 +277,7 @@ static bool check_header(shm_t *s, struct chk *c)
 {
 	struct shm_header_sh *h = s->hdr;
 	char why[200];
-	int rc = shm__validate(h, s->size, why, sizeof(why));
+	int rc = shm__validate(h, s->size, true, why, sizeof(why));
 	if (rc == -EBADMSG)
 		return fail(c, "header: %s", why);
 	if (rc)

@@ -224,9 +224,11 @@ static bool reserved_for(const struct shm_header_sh *h, enum shm_section sec, ui
 	return bytes <= h->sec[sec].reserved;
 }
 
-/* The writers' high-water marks and list heads: inside their sections and
- * inside what is reserved of them.  Marks are read before the reservations
- * (a writer reserves first, then moves a mark). */
+/* The writers' high-water marks, inside their sections and inside what is
+ * reserved of them: what readers rely on.  A writer reserves first, then
+ * moves a mark, and marks only grow, so reading every mark before any
+ * reservation makes these hold under running writers too (`artemis check`
+ * attaches to a live node). */
 static int validate_marks(const struct shm_header_sh *h, char *why, size_t len)
 {
 	uint32_t bump = ck_pr_load_32((uint32_t *)&h->slot_bump);
@@ -239,15 +241,10 @@ static int validate_marks(const struct shm_header_sh *h, char *why, size_t len)
 	if (bump > h->max_instances || !reserved_for(h, SHM_SEC_SLOTS, (uint64_t)bump * 192))
 		return bad(why, len, "slot_bump %u beyond the slots (%u) or their memory", bump,
 		           h->max_instances);
-	if (h->slot_free > bump || h->live > bump)
-		return bad(why, len, "free list head %u or live count %u beyond slot_bump %u",
-		           h->slot_free, h->live, bump);
 	if (used > h->max_services ||
 	    !reserved_for(h, SHM_SEC_SERVICES, (uint64_t)used * sizeof(struct shm_service_sh)))
 		return bad(why, len, "svc_used %u beyond the service table (%u) or its memory",
 		           used, h->max_services);
-	if (h->svc_empty > used)
-		return bad(why, len, "svc_empty %u beyond svc_used %u", h->svc_empty, used);
 	for (int i = 0; i < 2; i++) {
 		uint64_t entries = (uint64_t)mask[i] + 1;
 		if (entries > h->index_size || (entries & (entries - 1)) ||
@@ -255,10 +252,6 @@ static int validate_marks(const struct shm_header_sh *h, char *why, size_t len)
 			return bad(why, len, "index buffer %d: %llu entries of %u, or unreserved", i,
 			           (unsigned long long)entries, h->index_size);
 	}
-	if (h->index_active > 1 ||
-	    (uint64_t)h->index_used + h->index_tombs > (uint64_t)mask[h->index_active & 1] + 1)
-		return bad(why, len, "index counters (active %u, %u used, %u tombstones) do not fit",
-		           h->index_active, h->index_used, h->index_tombs);
 	uint64_t records = head + 1 < h->changelog_size ? head + 1 : h->changelog_size;
 	if (!reserved_for(h, SHM_SEC_CHANGELOG, records * sizeof(struct shm_change_sh)))
 		return bad(why, len, "change log head %llu beyond its memory",
@@ -267,13 +260,6 @@ static int validate_marks(const struct shm_header_sh *h, char *why, size_t len)
 	    !reserved_for(h, SHM_SEC_ARENA, abump + SHM_MAX_BLOCK))
 		return bad(why, len, "arena_bump %llu outside the arena (%llu) or its memory",
 		           (unsigned long long)abump, (unsigned long long)h->arena_size);
-	if (!arena_off_ok(h, h->retire_head, abump) || !arena_off_ok(h, h->retire_tail, abump))
-		return bad(why, len, "retire list outside the arena");
-	for (int c = 0; c < SHM_NCLASSES; c++)
-		if (!arena_off_ok(h, h->arena_free[c], abump))
-			return bad(why, len, "free list %d outside the arena", c);
-	if (h->undo.active && h->undo.slot != UINT32_MAX && h->undo.slot >= bump)
-		return bad(why, len, "undo record names slot %u of %u", h->undo.slot, bump);
 	for (int m = 0; m < SHM_MGR_COUNT; m++)
 		if (h->preserve[m].pos >= SHM_PRESERVE_BUCKETS)
 			return bad(why, len, "self-preservation bucket %u out of range",
@@ -281,7 +267,34 @@ static int validate_marks(const struct shm_header_sh *h, char *why, size_t len)
 	return 0;
 }
 
-int shm__validate(const struct shm_header_sh *h, uint64_t file_size, char *why, size_t len)
+/* The writers' own state (free lists, counters, the undo record): only
+ * writers follow it, and only a region no writer changes meanwhile can be
+ * judged (the master's attach, check under the lock or between changes). */
+static int validate_writer_state(const struct shm_header_sh *h, char *why, size_t len)
+{
+	uint32_t bump = h->slot_bump;
+	uint64_t abump = h->arena_bump;
+	if (h->slot_free > bump || h->live > bump)
+		return bad(why, len, "free list head %u or live count %u beyond slot_bump %u",
+		           h->slot_free, h->live, bump);
+	if (h->svc_empty > h->svc_used)
+		return bad(why, len, "svc_empty %u beyond svc_used %u", h->svc_empty, h->svc_used);
+	if (h->index_active > 1 ||
+	    (uint64_t)h->index_used + h->index_tombs > (uint64_t)h->index_mask[h->index_active & 1] + 1)
+		return bad(why, len, "index counters (active %u, %u used, %u tombstones) do not fit",
+		           h->index_active, h->index_used, h->index_tombs);
+	if (!arena_off_ok(h, h->retire_head, abump) || !arena_off_ok(h, h->retire_tail, abump))
+		return bad(why, len, "retire list outside the arena");
+	for (int c = 0; c < SHM_NCLASSES; c++)
+		if (!arena_off_ok(h, h->arena_free[c], abump))
+			return bad(why, len, "free list %d outside the arena", c);
+	if (h->undo.active && h->undo.slot != UINT32_MAX && h->undo.slot >= bump)
+		return bad(why, len, "undo record names slot %u of %u", h->undo.slot, bump);
+	return 0;
+}
+
+int shm__validate(const struct shm_header_sh *h, uint64_t file_size, bool writer, char *why,
+                  size_t len)
 {
 	if (file_size < sizeof(*h) || ck_pr_load_64((uint64_t *)&h->magic) != SHM_MAGIC)
 		return -ENODATA;
@@ -291,7 +304,11 @@ int shm__validate(const struct shm_header_sh *h, uint64_t file_size, char *why, 
 		return bad(why, len, "region size %llu, the file holds %llu",
 		           (unsigned long long)h->region_size, (unsigned long long)file_size);
 	int rc = validate_layout(h, why, len);
-	return rc ? rc : validate_marks(h, why, len);
+	if (rc == 0)
+		rc = validate_marks(h, why, len);
+	if (rc == 0 && writer)
+		rc = validate_writer_state(h, why, len);
+	return rc;
 }
 
 const char *shm__section_name(enum shm_section sec)

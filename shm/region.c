@@ -174,7 +174,7 @@ static int attach_mapped(shm_t *s, int fd, const struct stat *st, bool ro)
 	int rc = map_fd(fd, (size_t)st->st_size, ro, s);
 	if (rc)
 		return rc;
-	rc = shm__validate(s->hdr, (uint64_t)st->st_size, error_detail, sizeof(error_detail));
+	rc = shm__validate(s->hdr, (uint64_t)st->st_size, !ro, error_detail, sizeof(error_detail));
 	if (rc) {
 		unmap(s);
 		return rc;

@@ -369,7 +369,10 @@ struct shm_section_def {
 };
 extern const struct shm_section_def shm__sections[SHM_SEC_COUNT];
 int shm__layout(const shm_params_t *p, struct shm_header_sh *h);
-int shm__validate(const struct shm_header_sh *h, uint64_t file_size, char *why, size_t len);
+/* writer: also the writers' own state (free lists, counters, undo record),
+ * which only a region no writer is changing can be judged on. */
+int shm__validate(const struct shm_header_sh *h, uint64_t file_size, bool writer, char *why,
+                  size_t len);
 
 /* reserve.c */
 int shm__reserve(shm_t *s, enum shm_section sec, uint64_t bytes);

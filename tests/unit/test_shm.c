@@ -1105,7 +1105,9 @@ static const char *tamper(struct shm_header_sh *h, int which)
 
 /* Issue 12 item 1: every field of the header that names memory is checked
  * against the file and the layout before use; a region failing any check is
- * refused (-EBADMSG) and says what failed; the untouched region attaches. */
+ * refused (-EBADMSG) and says what failed; the untouched region attaches.
+ * (A read-only attach, which may meet running writers, leaves the writers'
+ * own lists and counters to shm_check.) */
 static void test_tampered_header_refused(void **state)
 {
 	shm_t *s = open_fresh(1000, 0);
@@ -1125,7 +1127,7 @@ static void test_tampered_header_refused(void **state)
 		if (!want)
 			break;
 		shm_t *t = NULL;
-		int rc = shm_attach(region_name, true, &t);
+		int rc = shm_attach(region_name, false, &t);
 		if (rc != -EBADMSG || !strstr(shm_error_detail(), want))
 			fail_msg("tampering %d: attach %d, \"%s\"; want -EBADMSG and \"%s\"", which,
 			         rc, shm_error_detail(), want);
