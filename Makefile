@@ -70,6 +70,23 @@ $(BUILD)/artemis: $(BUILD)/obj/master/main.o $(BUILD)/libartemis.a
 $(BUILD)/artemis-bench: $(BENCH_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libartemis.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# build/artemis-hooks: build/artemis with the test-only hooks compiled in
+# (-DARTEMIS_TEST_HOOKS, see shm/registry.c); only the integration tests run
+# it, build/artemis has none.  Its objects come first, so the library's
+# copies of the same files are not linked.
+HOOKS_SRC := shm/registry.c
+$(BUILD)/hooks/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DARTEMIS_TEST_HOOKS -c $< -o $@
+
+$(BUILD)/artemis-hooks: $(BUILD)/obj/master/main.o $(HOOKS_SRC:%.c=$(BUILD)/hooks/%.o) \
+		$(BUILD)/libartemis.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# test_shm_faults replaces two libc calls to inject their failures.
+FAULT_WRAPS := -Wl,--wrap=pthread_mutex_init -Wl,--wrap=posix_fallocate
+$(BUILD)/tests/test_shm_faults $(BUILD)/tests-asan/test_shm_faults: LDLIBS += $(FAULT_WRAPS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libartemis.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libartemis.a $(LDLIBS) -lcmocka
@@ -114,9 +131,10 @@ fuzz: $(FUZZ_BIN)
 			|| { tail -50 $(BUILD)/fuzz/$$n.log; exit 1; }; \
 		grep -E 'Done [0-9]+ runs' $(BUILD)/fuzz/$$n.log || true; done
 
-integration: all
+integration: all $(BUILD)/artemis-hooks
 	cd tests/integration && ARTEMIS_BIN=$(CURDIR)/$(BUILD)/artemis \
 		ARTEMIS_BENCH=$(CURDIR)/$(BUILD)/artemis-bench \
+		ARTEMIS_HOOKS_BIN=$(CURDIR)/$(BUILD)/artemis-hooks \
 		/usr/bin/python3 -m pytest -q -x -p no:cacheprovider .
 
 # The console in a browser: skipped, with a message saying why, where

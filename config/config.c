@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "artemis/log.h"
+#include "artemis/shm.h"
 
 #define CONFIG_MAX_WORKERS 28 /* 2 generations during a reload fit SHM_MAX_PROCS */
 
@@ -64,18 +65,24 @@ static const config_key_t config_keys[] = {
     {"node", "data_dir", K_STR, F(data_dir), 1, CONFIG_STR - 32},
     {"node", "allow_registry_from_other_zone", K_BOOL, F(allow_registry_from_other_zone), 0, 0},
     {"node", "allow_discovery_from_other_zone", K_BOOL, F(allow_discovery_from_other_zone), 0, 0},
+    {"node", "user", K_NAME, F(user), 0, 32},
 
     {"registry", "shm_name", K_SHMNAME, F(shm_name), 0, 0},
     {"registry", "max_instances", K_U32, F(max_instances), 16, 64u * MiB},
     {"registry", "max_services", K_U32, F(max_services), 16, 16u * MiB},
     {"registry", "changelog_size", K_U32, F(changelog_size), 1024, 16u * MiB},
-    {"registry", "lease_ttl_ms", K_U32, F(lease_ttl_ms), 10000, 604800000},
-    {"registry", "legacy_lease_ttl_ms", K_U32, F(legacy_lease_ttl_ms), 10000, 604800000},
+    {"registry", "lease_ttl_ms", K_U32, F(lease_ttl_ms), SHM_MIN_TTL_MS, SHM_MAX_TTL_MS},
+    {"registry", "legacy_lease_ttl_ms", K_U32, F(legacy_lease_ttl_ms), SHM_MIN_TTL_MS,
+     SHM_MAX_TTL_MS},
     {"registry", "reap_interval_ms", K_U32, F(reap_interval_ms), 10, 60000},
     {"registry", "self_preservation", K_BOOL, F(self_preservation), 0, 0},
-    {"registry", "preserve_window_ms", K_U32, F(preserve_window_ms), 1000, 3600000},
-    {"registry", "legacy_preserve_window_ms", K_U32, F(legacy_preserve_window_ms), 1000, 3600000},
+    {"registry", "preserve_window_ms", K_U32, F(preserve_window_ms), SHM_MIN_WINDOW_MS,
+     SHM_MAX_WINDOW_MS},
+    {"registry", "legacy_preserve_window_ms", K_U32, F(legacy_preserve_window_ms),
+     SHM_MIN_WINDOW_MS, SHM_MAX_WINDOW_MS},
     {"registry", "rate_limit", K_U32, F(rate_limit), 0, 100000000},
+    {"registry", "lock_wait_ms", K_U32, F(lock_wait_ms), 10, 60000},
+    {"registry", "lock_stall_ms", K_U32, F(lock_stall_ms), 100, 3600000},
 
     {"http", "max_header_bytes", K_U32, F(max_header_bytes), 1024, 1 * MiB},
     {"http", "max_body_bytes", K_U32, F(max_body_bytes), 1024, 256 * MiB},
@@ -112,6 +119,7 @@ void config_defaults(config_t *cfg)
 	strcpy(cfg->data_dir, "./data");
 	cfg->allow_registry_from_other_zone = true;
 	cfg->allow_discovery_from_other_zone = true;
+	cfg->user[0] = '\0';
 	/* [registry] */
 	cfg->max_instances = 1000000;
 	cfg->max_services = 65536;
@@ -123,6 +131,8 @@ void config_defaults(config_t *cfg)
 	cfg->preserve_window_ms = 12000;
 	cfg->legacy_preserve_window_ms = 60000;
 	cfg->rate_limit = 0;
+	cfg->lock_wait_ms = 500;
+	cfg->lock_stall_ms = 2000;
 	/* [http] */
 	cfg->max_header_bytes = 32768;
 	cfg->max_body_bytes = 8 * MiB;
@@ -275,6 +285,9 @@ static int set_number(void *dst, const config_key_t *k, const char *v, char *err
 		              (unsigned long long)k->min, (unsigned long long)k->max);
 	if (strcmp(k->name, "changelog_size") == 0 && (n & (n - 1)) != 0)
 		return seterr(err, len, "changelog_size %s is not a power of 2", v);
+	/* The self-preservation windows count in whole seconds (1 s buckets). */
+	if (strstr(k->name, "preserve_window_ms") && n % 1000 != 0)
+		return seterr(err, len, "%s %s is not a whole number of seconds", k->name, v);
 	if (k->kind == K_INT)
 		*(int *)dst = (int)n;
 	else

@@ -7,8 +7,14 @@
  * Every exit is logged with how the child ended; after every exit the
  * registry's writer lock is repaired (the child may have died holding it)
  * and the child's process-table entry is reclaimed.
+ *
+ * The lock watch: a child that holds one acquisition of the writer lock
+ * for [registry] lock_stall_ms (stopped, stuck) blocks every writer of the
+ * node; the master logs it and kills it, and the usual path follows (the
+ * next locker or the master repairs, the unit is respawned).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +67,16 @@ static void child_run(master_t *m, int unit, const config_t *cfg, int ctl)
 	master_unit_name(unit, name, sizeof(name));
 	snprintf(title, sizeof(title), "artemis: %s", name);
 	proc_child_setup(title);
+	if (unit != MASTER_UNIT_REPL) {
+		/* Only the replicator needs the cluster key. */
+		explicit_bzero(m->cfg.cluster_key, sizeof(m->cfg.cluster_key));
+		explicit_bzero(m->next.cluster_key, sizeof(m->next.cluster_key));
+		if (m->origin)
+			explicit_bzero(m->origin->cluster_key, sizeof(m->origin->cluster_key));
+	}
+	if (master_user_drop(&m->user) < 0)
+		exit(2); /* never run with more than it should; not respawned */
+	proc_child_tie(); /* the change of user cleared the death signal */
 	int rc;
 	if (unit == MASTER_UNIT_REAPER)
 		rc = reaper_main(cfg, m->shm, ctl);
@@ -279,8 +295,11 @@ static void repair_after(master_t *m, pid_t pid, int st)
 	} else if (r == 1) {
 		char msg[256];
 		log_warn("pid %d died in the middle of a registry write: repaired it", (int)pid);
-		if (shm_check(m->shm, msg, sizeof(msg)) == 0)
+		int c = shm_check(m->shm, msg, sizeof(msg));
+		if (c == 0)
 			log_info("registry check after the repair: ok");
+		else if (c == -ETIMEDOUT)
+			log_warn("registry check after the repair skipped: the writer lock is busy");
 		else
 			log_error("registry check after the repair failed: %s", msg);
 	}
@@ -358,6 +377,7 @@ static void child_timers(master_child_t *c, uint64_t now)
 void master_run_timers(master_t *m)
 {
 	uint64_t now = clock_mono_ms();
+	master_watch_lock(m);
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++)
 		if (m->children[i].pid)
 			child_timers(&m->children[i], now);
@@ -383,9 +403,60 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/* ---- The lock watch --------------------------------------------------------- */
+
+static master_child_t *child_by_pid(master_t *m, int pid)
+{
+	for (int i = 0; i < MASTER_MAX_CHILDREN; i++)
+		if (m->children[i].pid && m->children[i].pid == pid)
+			return &m->children[i];
+	return NULL;
+}
+
+static void lock_stalled(master_t *m, int pid, uint64_t held_ms)
+{
+	master_child_t *c = child_by_pid(m, pid);
+	if (!c) {
+		log_warn("pid %d (not a child of this master) has held the registry writer lock "
+		         "for %" PRIu64 " ms: writes wait for it; stop that process",
+		         pid, held_ms);
+		return;
+	}
+	char name[32];
+	master_unit_name(c->unit, name, sizeof(name));
+	log_error("%s (pid %d) has held the registry writer lock for %" PRIu64 " ms without "
+	          "progress (stopped or stuck): killing it; the registry is repaired and the "
+	          "%s respawned",
+	          name, pid, held_ms, name);
+	kill(pid, SIGKILL);
+}
+
+void master_watch_lock(master_t *m)
+{
+	master_lock_watch_t *w = &m->lock;
+	uint64_t now = clock_mono_ms();
+	if (!m->shm || now < w->next_ms)
+		return;
+	uint32_t every = m->cfg.lock_stall_ms / 4;
+	w->next_ms = now + (every < 50 ? 50 : every);
+	shm_lock_state_t st;
+	shm_lock_state(m->shm, &st);
+	if (st.pid == 0 || st.pid != w->pid || st.seq != w->seq) {
+		w->pid = st.pid;
+		w->seq = st.seq;
+		w->since_ms = now;
+		w->acted = false;
+		return;
+	}
+	if (w->acted || now - w->since_ms < m->cfg.lock_stall_ms)
+		return;
+	w->acted = true;
+	lock_stalled(m, st.pid, now - w->since_ms);
+}
+
 uint64_t master_next_timer(const master_t *m)
 {
-	uint64_t t = 0;
+	uint64_t t = m->shm ? m->lock.next_ms : 0;
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++) {
 		if (!m->children[i].pid)
 			continue;

@@ -5,8 +5,14 @@
  *
  * Called from master/main.c; prints to stdout/stderr for people and scripts
  * and returns the exit code (0 done, 1 failed).  Never writes the region.
+ *
+ * check reads a region it did not make and cannot lock: a page of it with
+ * no memory behind it (a full /dev/shm, a file truncated under it) raises
+ * SIGBUS on the read.  check catches that, says so and fails (exit 1, no
+ * core) instead of dying.
  */
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,6 +90,24 @@ static const char *role_name(int role)
 	return role >= 0 && role <= SHM_ROLE_TEST ? names[role] : "?";
 }
 
+static double mib(uint64_t bytes)
+{
+	return (double)bytes / (1024.0 * 1024.0);
+}
+
+/* The region's parameters as stored: what the configuration put there. */
+static void print_params(shm_t *shm)
+{
+	shm_params_t p;
+	shm_get_params(shm, &p);
+	printf("  max_instances %u, max_services %u, changelog_size %u\n", p.max_instances,
+	       p.max_services, p.changelog_size);
+	printf("  lease_ttl_ms %u, legacy_lease_ttl_ms %u, self_preservation %s, "
+	       "preserve_window_ms %u, legacy_preserve_window_ms %u, lock_wait_ms %u\n",
+	       p.lease_ttl_ms, p.legacy_ttl_ms, p.self_preservation ? "on" : "off",
+	       p.preserve_window_ms, p.legacy_preserve_window_ms, p.lock_wait_ms);
+}
+
 static void print_region(shm_t *shm)
 {
 	shm_stats_t st;
@@ -96,6 +120,13 @@ static void print_region(shm_t *shm)
 	       st.max_services, (unsigned long long)st.version);
 	printf("  arena %llu of %llu bytes, repairs %llu\n", (unsigned long long)st.arena_used,
 	       (unsigned long long)st.arena_size, (unsigned long long)st.repairs);
+	printf("  memory: %.1f MiB of /dev/shm reserved (region %.1f MiB, sparse)\n",
+	       mib(st.reserved_bytes), mib(st.region_size));
+	print_params(shm);
+	shm_lock_state_t lk;
+	shm_lock_state(shm, &lk);
+	if (lk.pid)
+		printf("  writer lock held by pid %d\n", lk.pid);
 	shm_proc_info_t procs[SHM_MAX_PROCS];
 	int n = shm_proc_list(shm, procs, SHM_MAX_PROCS);
 	uint64_t now = clock_wall_ms();
@@ -109,30 +140,68 @@ static void print_region(shm_t *shm)
 	}
 }
 
-int cli_check(const config_t *cfg)
+static sigjmp_buf check_jmp;
+
+static void check_on_sigbus(int sig, siginfo_t *si, void *ctx)
 {
-	shm_t *shm = NULL;
-	int rc = shm_attach(cfg->shm_name, true, &shm);
-	if (rc == -EPROTO) {
+	(void)sig;
+	(void)si;
+	(void)ctx;
+	siglongjmp(check_jmp, 1);
+}
+
+static int check_attached(const config_t *cfg, shm_t **shm)
+{
+	int rc = shm_attach(cfg->shm_name, true, shm);
+	if (rc == -EPROTO)
 		fprintf(stderr,
 		        "artemis check: region %s has another layout version than this binary "
 		        "(%d); check it with the binary that made it, or start this one with "
 		        "--fresh to discard it\n",
 		        cfg->shm_name, SHM_LAYOUT_VERSION);
-		return 1;
-	}
-	if (rc < 0) {
+	else if (rc == -EBADMSG || rc == -EPERM)
+		fprintf(stderr, "artemis check: %s region %s: %s\n",
+		        rc == -EPERM ? "refusing" : "inconsistent header in", cfg->shm_name,
+		        shm_error_detail());
+	else if (rc < 0)
 		fprintf(stderr, "artemis check: cannot attach region %s: %s\n", cfg->shm_name,
 		        strerror(-rc));
+	if (rc < 0)
 		return 1;
-	}
-	print_region(shm);
+	print_region(*shm);
 	char msg[512];
-	rc = shm_check(shm, msg, sizeof(msg));
+	rc = shm_check(*shm, msg, sizeof(msg));
 	if (rc == 0)
 		printf("check: ok, every invariant holds\n");
 	else
 		printf("check: FAILED: %s\n", msg);
-	shm_detach(shm);
 	return rc == 0 ? 0 : 1;
+}
+
+int cli_check(const config_t *cfg)
+{
+	static shm_t *shm; /* static: survives the siglongjmp */
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = check_on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &old);
+	int code;
+	shm = NULL;
+	if (sigsetjmp(check_jmp, 1) == 0) {
+		code = check_attached(cfg, &shm);
+	} else {
+		fflush(stdout);
+		fprintf(stderr,
+		        "artemis check: region %s has pages with no memory behind them (SIGBUS "
+		        "reading it): /dev/shm is full or the region file was truncated; free "
+		        "space in /dev/shm, then check again\n",
+		        cfg->shm_name);
+		code = 1;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	if (shm)
+		shm_detach(shm);
+	return code;
 }

@@ -92,7 +92,7 @@ static int open_pidfile(master_t *m)
 	return 0;
 }
 
-static void region_params(const config_t *cfg, shm_params_t *p)
+void master_region_params(const config_t *cfg, shm_params_t *p)
 {
 	shm_params_default(p, cfg->shm_name);
 	p->max_instances = cfg->max_instances;
@@ -103,13 +103,14 @@ static void region_params(const config_t *cfg, shm_params_t *p)
 	p->self_preservation = cfg->self_preservation;
 	p->preserve_window_ms = cfg->preserve_window_ms;
 	p->legacy_preserve_window_ms = cfg->legacy_preserve_window_ms;
+	p->lock_wait_ms = cfg->lock_wait_ms;
 }
 
 /* An existing region keeps the parameters it was created with. */
 static void warn_region_differs(master_t *m)
 {
 	shm_params_t want, have;
-	region_params(&m->cfg, &want);
+	master_region_params(&m->cfg, &want);
 	shm_get_params(m->shm, &have);
 	if (want.max_instances != have.max_instances || want.max_services != have.max_services ||
 	    want.changelog_size != have.changelog_size || want.lease_ttl_ms != have.lease_ttl_ms ||
@@ -123,26 +124,81 @@ static void warn_region_differs(master_t *m)
 		         m->cfg.shm_name, have.max_instances, have.lease_ttl_ms);
 }
 
+static double mib(uint64_t bytes)
+{
+	return (double)bytes / (1024.0 * 1024.0);
+}
+
+/* Why the region could not be opened, for people. */
+static void open_region_failed(const master_t *m, int rc, const shm_open_info_t *info)
+{
+	const char *name = m->cfg.shm_name;
+	if (rc == -EPROTO)
+		log_error("region %s has another layout version; start with --fresh to discard it",
+		          name);
+	else if (rc == -EBUSY)
+		log_error("region %s is in use by another running master; stop it first "
+		          "(artemis stop) or give this node another [registry] shm_name",
+		          name);
+	else if (rc == -ENOBUFS)
+		log_error("cannot reserve shared memory for region %s: /dev/shm has no room for the "
+		          "%.1f MiB it needs to start (the %.1f MiB region is sparse and reserves more "
+		          "as it fills); free space in /dev/shm (df -h /dev/shm) or lower [registry] "
+		          "max_instances",
+		          name, mib(info->reserve_bytes), mib(info->region_bytes));
+	else if (rc == -EPERM)
+		log_error("refusing region %s (/dev/shm%s): %s; remove it if it is stale, or give "
+		          "this node another [registry] shm_name",
+		          name, name, shm_error_detail());
+	else if (rc == -EBADMSG)
+		log_error("region %s has an inconsistent header (corrupt or tampered with): %s; "
+		          "start with --fresh to discard it",
+		          name, shm_error_detail());
+	else
+		log_error("cannot open region %s: %s%s%s", name, strerror(-rc),
+		          shm_error_detail()[0] ? ": " : "", shm_error_detail());
+}
+
+static void region_opened(master_t *m, const shm_open_info_t *info)
+{
+	shm_stats_t st;
+	shm_stats(m->shm, &st);
+	if (info->created) {
+		log_info("created region %s%s (capacity %u instances; %.1f MiB of /dev/shm reserved "
+		         "now, more as it fills)",
+		         m->cfg.shm_name, m->opts.fresh ? " (--fresh)" : "", st.max_instances,
+		         mib(info->reserve_bytes));
+	} else if (info->was_clean) {
+		log_info("attached region %s after a clean stop: %llu instances", m->cfg.shm_name,
+		         (unsigned long long)st.instances);
+	} else {
+		log_warn("attached region %s after an unclean stop: %llu instances; extending "
+		         "every lease by %u ms",
+		         m->cfg.shm_name, (unsigned long long)st.instances, m->cfg.lease_ttl_ms);
+		int rc = shm_extend_leases(m->shm, m->cfg.lease_ttl_ms);
+		if (rc < 0)
+			log_error("cannot extend the leases of region %s: %s", m->cfg.shm_name,
+			          strerror(-rc));
+	}
+	if (info->repaired) {
+		char msg[256];
+		log_warn("repaired an interrupted write in region %s", m->cfg.shm_name);
+		if (shm_check(m->shm, msg, sizeof(msg)) != 0)
+			log_error("registry check after the repair failed: %s", msg);
+	}
+	if (!info->created)
+		warn_region_differs(m);
+}
+
 static int open_region(master_t *m)
 {
 	shm_params_t p;
 	shm_open_info_t info;
-	region_params(&m->cfg, &p);
+	master_region_params(&m->cfg, &p);
 	memset(&info, 0, sizeof(info));
 	int rc = shm_open_region(&p, m->opts.fresh ? SHM_CREATE_FRESH : 0, &m->shm, &info);
-	if (rc == -EPROTO) {
-		log_error("region %s has another layout version; start with --fresh to discard it",
-		          m->cfg.shm_name);
-		return -1;
-	}
-	if (rc == -EBUSY) {
-		log_error("region %s is in use by another running master; stop it first "
-		          "(artemis stop) or give this node another [registry] shm_name",
-		          m->cfg.shm_name);
-		return -1;
-	}
 	if (rc < 0) {
-		log_error("cannot open region %s: %s", m->cfg.shm_name, strerror(-rc));
+		open_region_failed(m, rc, &info);
 		return -1;
 	}
 	int other = 0;
@@ -154,28 +210,10 @@ static int open_region(master_t *m)
 		m->shm = NULL;
 		return -1;
 	}
-	shm_stats_t st;
-	shm_stats(m->shm, &st);
-	if (info.created) {
-		log_info("created region %s%s (capacity %u instances)", m->cfg.shm_name,
-		         m->opts.fresh ? " (--fresh)" : "", st.max_instances);
-	} else if (info.was_clean) {
-		log_info("attached region %s after a clean stop: %llu instances", m->cfg.shm_name,
-		         (unsigned long long)st.instances);
-	} else {
-		log_warn("attached region %s after an unclean stop: %llu instances; extending "
-		         "every lease by %u ms",
-		         m->cfg.shm_name, (unsigned long long)st.instances, m->cfg.lease_ttl_ms);
-		shm_extend_leases(m->shm, m->cfg.lease_ttl_ms);
-	}
-	if (info.repaired) {
-		char msg[256];
-		log_warn("repaired an interrupted write in region %s", m->cfg.shm_name);
-		if (shm_check(m->shm, msg, sizeof(msg)) != 0)
-			log_error("registry check after the repair failed: %s", msg);
-	}
-	if (!info.created)
-		warn_region_differs(m);
+	region_opened(m, &info);
+	log_info("writer lock: writes wait for it up to %u ms; a child holding it %u ms is "
+	         "killed",
+	         m->cfg.lock_wait_ms, m->cfg.lock_stall_ms);
 	return 0;
 }
 
@@ -199,8 +237,15 @@ static int master_start(master_t *m, sigset_t *wait_mask)
 		log_error("signals: %s", strerror(-rc));
 		return -1;
 	}
+	if (master_user_resolve(&m->cfg, &m->user, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		m->exit_code = 2;
+		return -1;
+	}
 	if (open_pidfile(m) < 0)
 		return -1;
+	master_user_give(&m->user, m->cfg.data_dir);
+	master_user_give(&m->user, m->cfg.log_file);
 	if (listen_probe(m->cfg.listen, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return -1;
@@ -212,9 +257,10 @@ static int master_start(master_t *m, sigset_t *wait_mask)
 			return -1;
 	if (m->cfg.npeers > 0 && strcmp(m->cfg.cluster_key, "change-me") == 0)
 		log_warn("[cluster] key is still the default 'change-me'");
-	log_info("artemis %s: node %s (region %s, zone %s), %d workers on %s, data_dir %s",
+	log_info("artemis %s: node %s (region %s, zone %s), %d workers on %s, data_dir %s%s%s",
 	         ARTEMIS_VERSION, m->cfg.name, m->cfg.region, m->cfg.zone, m->cfg.workers,
-	         m->cfg.listen, m->cfg.data_dir);
+	         m->cfg.listen, m->cfg.data_dir, m->user.active ? ", children run as user " : "",
+	         m->user.active ? m->user.name : "");
 	/* API.md §A: a node with no peers is up at once; one with peers is
 	 * starting until the replicator has bootstrapped it. */
 	shm_peers_clear(m->shm);
@@ -265,12 +311,12 @@ static int master_finish(master_t *m)
 		int r = shm_repair(m->shm);
 		if (r == 1)
 			log_warn("repaired an interrupted registry write at stop");
-		if (shm_check(m->shm, msg, sizeof(msg)) == 0) {
+		int rc = shm_check(m->shm, msg, sizeof(msg));
+		if (rc == 0)
 			shm_set_clean(m->shm, true);
-		} else {
+		else
 			log_error("registry check failed at stop: %s; not marking the region clean",
-			          msg);
-		}
+			          rc == -EIO ? msg : strerror(-rc));
 		shm_release_master(m->shm);
 		shm_detach(m->shm);
 		m->shm = NULL;
@@ -305,6 +351,7 @@ static void keep_restart_only(const config_t *cur, config_t *next)
 	KEEP_STR(name);
 	KEEP_STR(listen);
 	KEEP_STR(data_dir);
+	KEEP_STR(user);
 	KEEP_STR(shm_name);
 	KEEP_STR(cluster_listen);
 	KEEP_NUM(max_instances);
@@ -383,9 +430,12 @@ static void reload_commit(master_t *m)
 	m->cfg = m->next;
 	m->gen++;
 	m->reloading = false;
+	shm_set_lock_wait(m->shm, m->cfg.lock_wait_ms);
 	if (log_changed && open_log(&m->cfg) < 0)
 		log_error("reload: cannot open log file %s; logging stays where it was",
 		          m->cfg.log_file);
+	else if (log_changed)
+		master_user_give(&m->user, m->cfg.log_file);
 	/* The old workers drain; the reaper is replaced when the old one has
 	 * exited (two reapers would double the self-preservation ticks). */
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++) {
@@ -449,6 +499,8 @@ static void master_reopen_logs(master_t *m)
 		log_error("reopen log file %s: %s", m->cfg.log_file, strerror(-rc));
 	else
 		log_info("reopened the log file");
+	/* A rotated file was made anew by root: the children reopen it too. */
+	master_user_give(&m->user, m->cfg.log_file);
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++)
 		if (m->children[i].pid)
 			master_send(&m->children[i], PROC_MSG_REOPEN);
@@ -503,12 +555,13 @@ static void master_wait(master_t *m, const sigset_t *wait_mask)
 			master_read_ctl(m, &m->children[who[i]]);
 }
 
-int master_run(const config_t *cfg, const master_opts_t *opts)
+int master_run(config_t *cfg, const master_opts_t *opts)
 {
 	static master_t m; /* two configurations and the child table: not for the stack */
 	sigset_t wait_mask;
 	memset(&m, 0, sizeof(m));
 	m.cfg = *cfg;
+	m.origin = cfg;
 	m.opts = *opts;
 	m.pid_fd = -1;
 	m.exit_code = 0;
@@ -527,11 +580,10 @@ int master_run(const config_t *cfg, const master_opts_t *opts)
 	proc_set_master(getpid());
 
 	if (master_start(&m, &wait_mask) < 0) {
-		m.exit_code = 1;
-		if (master_count_children(&m) == 0) {
-			master_finish(&m);
-			return 1;
-		}
+		if (m.exit_code == 0)
+			m.exit_code = 1;
+		if (master_count_children(&m) == 0)
+			return master_finish(&m);
 		master_begin_stop(&m, true);
 	}
 	for (;;) {

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "artemis/config.h"
+#include "artemis/shm.h"
 
 #define ARTEMIS_VERSION "0.1.0"
 
@@ -35,8 +36,13 @@ typedef struct {
 } master_opts_t;
 
 /* Run a node in the foreground until it is stopped.  cfg is loaded and
- * finished (overrides applied).  Returns the process exit code. */
-int master_run(const config_t *cfg, const master_opts_t *opts);
+ * finished (overrides applied); the children other than the replicator get
+ * its cluster key wiped from their copy.  Returns the process exit code. */
+int master_run(config_t *cfg, const master_opts_t *opts);
+
+/* The region parameters the configuration asks for (every [registry] key
+ * that lives in the region). */
+void master_region_params(const config_t *cfg, shm_params_t *p);
 
 /* Load the configuration the way the CLI and a reload do: defaults, the
  * file (path may be NULL or ""), the ARTEMIS_* environment, the
@@ -95,6 +101,10 @@ void proc_set_master(pid_t pid);
 void proc_title_init(int argc, char **argv);
 /* Set the process title exactly ("artemis: master"). */
 void proc_set_title(const char *title);
+/* In a child: ask for SIGTERM when the master dies, and exit if it did
+ * already.  proc_child_setup() does it; call it again after a change of
+ * user, which clears the request. */
+void proc_child_tie(void);
 
 /* ---- cli.c: the client commands ------------------------------------------- */
 

@@ -57,11 +57,31 @@ typedef struct {
 
 typedef enum { MASTER_RUNNING = 0, MASTER_STOP_GRACEFUL, MASTER_STOP_FAST } master_stop_t;
 
+/* [node] user, resolved at start (privs.c). */
+typedef struct {
+	bool active; /* started as root with a user to switch the children to */
+	uid_t uid;
+	gid_t gid;
+	char name[64];
+} master_user_t;
+
+/* The writer lock as the master last saw it (children.c, the stall watch). */
+typedef struct {
+	int pid;           /* holder, 0 = free */
+	uint64_t seq;      /* its acquisition */
+	uint64_t since_ms; /* monotonic: first seen held by that acquisition */
+	uint64_t next_ms;  /* monotonic: next look */
+	bool acted;        /* this acquisition was reported (and its holder killed) */
+} master_lock_watch_t;
+
 typedef struct {
 	config_t cfg;  /* the active configuration */
 	config_t next; /* the configuration being reloaded */
 	master_opts_t opts;
 	shm_t *shm;
+	config_t *origin; /* the caller's configuration (its secrets are wiped in children) */
+	master_user_t user;
+	master_lock_watch_t lock;
 	int pid_fd;
 	char pid_path[CONFIG_STR + 16];
 	unsigned gen;   /* the active generation */
@@ -86,6 +106,12 @@ void master_run_timers(master_t *m);
 void master_close_unused_sockets(master_t *m);
 void master_start_replicator(master_t *m);
 uint64_t master_next_timer(const master_t *m);
+void master_watch_lock(master_t *m);
+
+/* privs.c */
+int master_user_resolve(const config_t *cfg, master_user_t *u, char *err, size_t len);
+void master_user_give(const master_user_t *u, const char *path);
+int master_user_drop(const master_user_t *u);
 
 /* master.c, called from children.c */
 void master_reload_child_ready(master_t *m);

@@ -53,13 +53,18 @@ static void set_log_role(const char *title)
 	log_set_role(role);
 }
 
-void proc_child_setup(const char *title)
+void proc_child_tie(void)
 {
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	/* The master may have died between fork() and prctl(): then no
 	 * PDEATHSIG will ever come, and we were reparented already. */
 	if (proc_master_pid && getppid() != proc_master_pid)
 		_exit(0);
+}
+
+void proc_child_setup(const char *title)
+{
+	proc_child_tie();
 	master_signals_reset();
 	set_log_role(title);
 	proc_set_title(title);

@@ -6,7 +6,8 @@
  * expired ones whose manager is safe, through the normal write path (so
  * every removal is a `delete` change); every second it runs Java's
  * self-preservation check (shm_preserve_tick) before reaping.  It never
- * blocks on anything but its control channel and the writer lock.
+ * blocks on anything but its control channel and the writer lock, and on
+ * the lock at most [registry] lock_wait_ms.
  *
  * Logging: one summary line per second at most, and only when something was
  * removed; a line when a manager's self-preservation turns on or off.
@@ -86,12 +87,16 @@ static void reaper_reap(reaper_t *r)
 	int rc = shm_reap(r->shm, clock_wall_ms(), &res);
 	if (rc < 0) {
 		if (!r->failing)
-			log_error("shm_reap: %s", strerror(-rc));
+			log_error("cannot remove leases: %s; retrying every pass",
+			          rc == -ENOBUFS    ? "/dev/shm has no room for the change log"
+			          : rc == -ETIMEDOUT ? "the registry writer lock is held by a stopped "
+			                              "or stuck process"
+			                            : strerror(-rc));
 		r->failing = true;
 		return;
 	}
 	if (r->failing)
-		log_info("shm_reap works again");
+		log_info("removing leases works again");
 	r->failing = false;
 	r->pending.evicted_removed += res.evicted_removed;
 	r->pending.expired_removed += res.expired_removed;

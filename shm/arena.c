@@ -34,10 +34,13 @@ static struct shm_blob_sh *blob_at(shm_t *s, uint64_t off)
 }
 
 /* Bounds-checked for readers: a torn offset yields NULL, never a read
- * outside the mapping (the arena has SHM_MAX_BLOCK bytes of slack). */
+ * outside the mapping or of memory not reserved (the reservation keeps
+ * SHM_MAX_BLOCK bytes past the bump pointer, so a whole block read from a
+ * valid offset stays inside it). */
 const struct shm_blob_sh *shm__blob_get(const shm_t *s, uint64_t off)
 {
-	if (off < SHM_ARENA_START || off >= s->hdr->arena_size || off % SHM_BLOCK_ALIGN)
+	if (off < SHM_ARENA_START || off % SHM_BLOCK_ALIGN ||
+	    off + SHM_MAX_BLOCK > shm__reserved(s, SHM_SEC_ARENA))
 		return NULL;
 	return (const struct shm_blob_sh *)(s->arena + off);
 }
@@ -52,13 +55,14 @@ const char *shm__blob_json(const struct shm_blob_sh *b)
 	return (const char *)(b + 1) + b->key_len + b->display_len;
 }
 
-/* (L) Returns the block's offset, or 0 when the arena is full. */
-uint64_t shm__blob_alloc(shm_t *s, size_t payload)
+/* (L) A block for `payload` bytes in *off: 0, -ENOSPC when the arena is
+ * full, -ENOBUFS when there is no memory to grow it. */
+int shm__blob_alloc(shm_t *s, size_t payload, uint64_t *out)
 {
 	struct shm_header_sh *h = s->hdr;
 	uint32_t size = block_size(payload);
 	if (size > SHM_MAX_BLOCK)
-		return 0;
+		return -ENOSPC;
 	shm__blob_reclaim(s);
 	uint32_t cls = size / SHM_BLOCK_ALIGN;
 	uint64_t off = h->arena_free[cls];
@@ -67,7 +71,10 @@ uint64_t shm__blob_alloc(shm_t *s, size_t payload)
 	} else {
 		off = h->arena_bump;
 		if (off + size > h->arena_size)
-			return 0;
+			return -ENOSPC;
+		int rc = shm__reserve(s, SHM_SEC_ARENA, off + size + SHM_MAX_BLOCK);
+		if (rc)
+			return rc;
 		struct shm_blob_sh *b = blob_at(s, off);
 		b->size = size;
 		b->state = BLOB_FREE;
@@ -79,7 +86,8 @@ uint64_t shm__blob_alloc(shm_t *s, size_t payload)
 	b->next = 0;
 	b->retire_version = 0;
 	h->arena_used += size;
-	return off;
+	*out = off;
+	return 0;
 }
 
 static void blob_free(shm_t *s, uint64_t off)

@@ -7,7 +7,11 @@
  * retries while the change-log head moves under it.
  *
  * Invariants:
- *   header   magic, layout version, no write in progress (undo inactive)
+ *   header   magic, layout version, no write in progress (undo inactive),
+ *            every section where the layout puts it, every high-water mark
+ *            inside its section and inside the memory reserved for it
+ *            (layout.c, shm__validate: checked first, so the walks below
+ *            only touch pages that are backed)
  *   slots    live count; each live slot: even sequence, valid service,
  *            exactly one index entry, hash of its key, a USED blob it owns;
  *            each free slot on the free list exactly once
@@ -48,6 +52,8 @@ __attribute__((format(printf, 2, 3))) static bool fail(struct chk *c, const char
 
 static bool slot_key(shm_t *s, const struct shm_slot_sh *sl, const char **k)
 {
+	if (sl->key_len > SHM_MAX_KEY)
+		return false;
 	if (sl->key_len <= SHM_KEY_INLINE) {
 		*k = sl->key;
 		return true;
@@ -86,9 +92,10 @@ static bool check_slots(shm_t *s, struct chk *c)
 		if (!b || sl->blob >= h->arena_bump || b->state != BLOB_USED || b->owner != i)
 			return fail(c, "slot %u: blob %llu not a used blob it owns", i,
 			            (unsigned long long)sl->blob);
-		size_t used =
-		    sizeof(*b) + b->key_len + b->display_len + b->json_len + b->service_len;
-		if (b->json_len == 0 || used > b->size || used != sl->blob_len)
+		size_t used = sizeof(*b) + (size_t)b->key_len + b->display_len +
+		              (size_t)b->json_len + b->service_len;
+		if (b->json_len == 0 || b->size > SHM_MAX_BLOCK || used > b->size ||
+		    used != sl->blob_len)
 			return fail(c, "slot %u: blob lengths exceed the block or disagree", i);
 		const struct shm_service_sh *sv = &s->services[sl->svc];
 		const char *name =
@@ -116,7 +123,8 @@ static bool check_slots(shm_t *s, struct chk *c)
 static bool check_index(shm_t *s, struct chk *c)
 {
 	struct shm_header_sh *h = s->hdr;
-	const uint64_t *ix = (const uint64_t *)(s->base + h->off_index[h->index_active & 1]);
+	const uint64_t *ix =
+	    (const uint64_t *)(s->base + h->sec[SHM_SEC_INDEX0 + (h->index_active & 1)].off);
 	uint32_t used = 0, tombs = 0;
 	uint32_t entries = shm__index_entries(s);
 	if (entries > h->index_size || (entries & (entries - 1)))
@@ -148,10 +156,14 @@ static bool check_services(shm_t *s, struct chk *c)
 {
 	struct shm_header_sh *h = s->hdr;
 	uint64_t total = 0;
+	uint32_t empty = 0;
 	for (uint32_t i = 0; i < h->svc_used; i++) {
 		const struct shm_service_sh *sv = &s->services[i];
 		if (sv->seq.sequence & 1)
 			return fail(c, "service %u: odd sequence", i);
+		if (sv->name_len == 0 || sv->name_len > SHM_MAX_SERVICE)
+			return fail(c, "service %u: name length %u", i, sv->name_len);
+		empty += sv->count == 0;
 		uint32_t n = 0, prev = SHM_NONE, id = sv->head;
 		while (id != SHM_NONE) {
 			if (id > h->slot_bump)
@@ -180,11 +192,14 @@ static bool check_services(shm_t *s, struct chk *c)
 	if (total != h->live)
 		return fail(c, "services list %llu instances, %u live", (unsigned long long)total,
 		            h->live);
+	if (empty != h->svc_empty)
+		return fail(c, "%u services are empty, header says %u", empty, h->svc_empty);
 	/* Each entry once in the service index (found above), nothing else
 	 * but empty slots and tombstones of renamed entries. */
-	uint32_t listed = 0;
+	uint32_t listed = 0, tombs = 0;
 	for (uint32_t pos = 0; pos < h->svc_index_size; pos++) {
 		uint32_t e = s->svc_index[pos];
+		tombs += e == UINT32_MAX;
 		if (e == 0 || e == UINT32_MAX)
 			continue;
 		if (e > h->svc_used)
@@ -194,6 +209,9 @@ static bool check_services(shm_t *s, struct chk *c)
 	}
 	if (listed != h->svc_used)
 		return fail(c, "service index lists %u entries, %u in use", listed, h->svc_used);
+	if (tombs != h->svc_tombs)
+		return fail(c, "service index holds %u tombstones, header says %u", tombs,
+		            h->svc_tombs);
 	return true;
 }
 
@@ -255,15 +273,24 @@ static bool check_log(shm_t *s, struct chk *c)
 	return true;
 }
 
-static bool check_all(shm_t *s, struct chk *c)
+static bool check_header(shm_t *s, struct chk *c)
 {
 	struct shm_header_sh *h = s->hdr;
-	if (h->magic != SHM_MAGIC || h->layout_version != SHM_LAYOUT_VERSION)
-		return fail(c, "header: bad magic or layout version");
+	char why[200];
+	int rc = shm__validate(h, s->size, true, why, sizeof(why));
+	if (rc == -EBADMSG)
+		return fail(c, "header: %s", why);
+	if (rc)
+		return fail(c, "header: bad magic, layout version or size");
 	if (h->undo.active)
 		return fail(c, "header: a write is in progress or was interrupted (undo active)");
-	return check_slots(s, c) && check_index(s, c) && check_services(s, c) &&
-	       check_arena(s, c) && check_log(s, c);
+	return true;
+}
+
+static bool check_all(shm_t *s, struct chk *c)
+{
+	return check_header(s, c) && check_slots(s, c) && check_index(s, c) &&
+	       check_services(s, c) && check_arena(s, c) && check_log(s, c);
 }
 
 int shm_check(shm_t *s, char *msg, size_t msg_len)

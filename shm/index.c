@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "artemis/log.h"
 #include "shm_int.h"
 
 #define INDEX_TOMB  UINT64_MAX
@@ -26,7 +27,7 @@
 
 static uint64_t *index_buf(shm_t *s, uint32_t which)
 {
-	return (uint64_t *)(s->base + s->hdr->off_index[which & 1]);
+	return (uint64_t *)(s->base + s->hdr->sec[SHM_SEC_INDEX0 + (which & 1)].off);
 }
 
 /* The active buffer and its mask, as readers see them (validated by the
@@ -140,14 +141,29 @@ int shm__index_peek(shm_t *s, uint64_t hash, uint32_t *slot)
 }
 
 /* (L) The buffer size for `live` keys: at least 4x, so the load is at most
- * 1/2 until the next growth; at least INDEX_MIN; at most the capacity. */
-#define INDEX_MIN 1024u
+ * 1/2 until the next growth; at least SHM_INDEX_MIN; at most the capacity. */
 static uint32_t size_for(const struct shm_header_sh *h, uint32_t live)
 {
-	uint64_t want = (uint64_t)live * 4, n = INDEX_MIN;
+	uint64_t want = (uint64_t)live * 4, n = SHM_INDEX_MIN;
 	while (n < want)
 		n <<= 1;
 	return n > h->index_size ? h->index_size : (uint32_t)n;
+}
+
+/* (L) Before an insert: memory in both buffers for the size the insert's
+ * rebuild (or a repair's after it) may want, so neither ever touches a page
+ * that is not backed. */
+int shm__index_reserve(shm_t *s)
+{
+	/* Reservations are whole power-of-2 buffers: when both hold 4x the
+	 * keys, size_for() fits in them. */
+	uint64_t quick = sizeof(uint64_t) * 4 * ((uint64_t)s->hdr->live + 2);
+	if (quick <= s->hdr->sec[SHM_SEC_INDEX0].reserved &&
+	    quick <= s->hdr->sec[SHM_SEC_INDEX1].reserved)
+		return 0;
+	uint64_t bytes = sizeof(uint64_t) * size_for(s->hdr, s->hdr->live + 2);
+	int rc = shm__reserve(s, SHM_SEC_INDEX0, bytes);
+	return rc ? rc : shm__reserve(s, SHM_SEC_INDEX1, bytes);
 }
 
 /* (L) Index a slot that is already live (filled, state SLOT_LIVE). */
@@ -202,6 +218,17 @@ void shm__index_rebuild(shm_t *s)
 	for (uint32_t i = 0; i < h->slot_bump; i++)
 		live += shm__slot(s, i)->state == SLOT_LIVE;
 	uint32_t size = size_for(h, live + 1);
+	/* shm__index_reserve backed this before the insert that could need
+	 * it; should a repair still find less, a smaller (fuller) table that
+	 * holds every key beats touching memory that is not there. */
+	if (shm__reserve(s, SHM_SEC_INDEX0 + spare, sizeof(uint64_t) * size)) {
+		uint64_t room = shm__reserved(s, SHM_SEC_INDEX0 + spare) / sizeof(uint64_t);
+		while (size > SHM_INDEX_MIN && size > room && size / 2 > live)
+			size /= 2;
+		log_warn("%s: index buffer %u has memory for %llu entries; rebuilt with %u for %u "
+		         "keys",
+		         __func__, spare, (unsigned long long)room, size, live);
+	}
 	uint32_t mask = size - 1;
 	ck_pr_store_32(&h->index_epoch, h->index_epoch + 1);
 	ck_pr_fence_store();

@@ -9,9 +9,13 @@
  * value judged expired, so a heartbeat that renewed it in between wins, but only while its lease manager's checker says safe.  Every
  * removal emits a `delete` change.
  *
- * The checker (Java's LeaseUpdateSafeChecker) counts successful renewals in
- * a sliding window of 1 s buckets, from the per-process renewal counters
- * heartbeats bump without any shared write.  Only the reaper writes the
+ * The checker (Java's LeaseUpdateSafeChecker) counts renewals in a sliding
+ * window of 1 s buckets, from per-process counters heartbeats bump without
+ * any shared write.  Unlike Java it counts distinct instances second by
+ * second: renewals of one instance within one second count once
+ * (registry.c), so copies of a key in a request or a burst cannot raise the
+ * expected count; renewals a second or more apart count as in Java, so the
+ * count of a registry that stops renewing falls steadily over one window.  Only the reaper writes the
  * checker state; everyone may read it.
  */
 #include <errno.h>
@@ -28,27 +32,30 @@ static bool mgr_safe(shm_t *s, int mgr)
 	return !s->hdr->self_preservation || ck_pr_load_32(&s->hdr->preserve[mgr].safe);
 }
 
-/* (L) Re-check and remove one candidate; updates res. */
-static void reap_one(shm_t *s, uint32_t id, uint64_t now, shm_reap_result_t *res)
+/* (L) Re-check and remove one candidate; updates res.  -ENOBUFS when the
+ * change log has no memory for the removal (it stays for a later pass). */
+static int reap_one(shm_t *s, uint32_t id, uint64_t now, shm_reap_result_t *res)
 {
 	struct shm_slot_sh *sl = shm__slot(s, id);
 	if (sl->state != SLOT_LIVE)
-		return;
+		return 0;
 	uint64_t w = ck_pr_load_64(&sl->lease);
+	int rc;
 	if (lease_evicted(w)) {
-		if (shm__slot_remove(s, id, SHM_DEL_UNREGISTER, w))
+		if ((rc = shm__slot_remove(s, id, SHM_DEL_UNREGISTER, w)) == 0)
 			res->evicted_removed++;
-		return;
+		return rc == -ENOBUFS ? rc : 0;
 	}
 	if (now <= lease_ms(w) + shm__ttl(s, sl))
-		return;
+		return 0;
 	int mgr = (sl->flags & SLOT_F_LEGACY) ? 1 : 0;
 	if (!mgr_safe(s, mgr)) {
 		res->expired_kept++;
-		return;
+		return 0;
 	}
-	if (shm__slot_remove(s, id, SHM_DEL_EXPIRED, w))
+	if ((rc = shm__slot_remove(s, id, SHM_DEL_EXPIRED, w)) == 0)
 		res->expired_removed++;
+	return rc == -ENOBUFS ? rc : 0;
 }
 
 struct reap_pass {
@@ -67,11 +74,12 @@ static int reap_flush(struct reap_pass *p)
 	int rc = shm__lock(p->s);
 	if (rc < 0)
 		return rc;
-	for (uint32_t i = 0; i < p->n; i++)
-		reap_one(p->s, p->batch[i], p->now, p->res);
+	rc = 0;
+	for (uint32_t i = 0; i < p->n && rc == 0; i++)
+		rc = reap_one(p->s, p->batch[i], p->now, p->res);
 	shm__unlock(p->s);
 	p->n = 0;
-	return 0;
+	return rc;
 }
 
 /* Batch a slot if it looks evicted or expired (lock-free first look;
@@ -132,11 +140,13 @@ int shm_reap(shm_t *s, uint64_t now_ms, shm_reap_result_t *res)
 	return rc ? rc : reap_flush(&p);
 }
 
+/* Renewals, each instance at most once a second (registry.c,
+ * count_distinct): what the checker counts. */
 static uint64_t renewals_total(shm_t *s, int mgr)
 {
 	uint64_t t = 0;
 	for (int i = 0; i < SHM_MAX_PROCS; i++)
-		t += ck_pr_load_64(&s->procs[i].renewals[mgr]);
+		t += ck_pr_load_64(&s->procs[i].counted[mgr]);
 	return t;
 }
 
@@ -206,10 +216,11 @@ void shm_preserve_get(shm_t *s, int mgr, shm_preserve_t *out)
 }
 
 /* Give every live lease at least extra_ms of life from now. */
-void shm_extend_leases(shm_t *s, uint64_t extra_ms)
+int shm_extend_leases(shm_t *s, uint64_t extra_ms)
 {
-	if (shm__lock(s) < 0)
-		return;
+	int rc = shm__lock(s);
+	if (rc < 0)
+		return rc;
 	uint64_t now = shm__rel_ms(s, clock_wall_ms());
 	for (uint32_t id = 0; id < s->hdr->slot_bump; id++) {
 		struct shm_slot_sh *sl = shm__slot(s, id);
@@ -227,4 +238,5 @@ void shm_extend_leases(shm_t *s, uint64_t extra_ms)
 		}
 	}
 	shm__unlock(s);
+	return 0;
 }

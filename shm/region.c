@@ -2,10 +2,18 @@
  * region.c - create, attach and describe the region; the process table and
  * per-process counters.
  *
- * Creation writes every section, then the header's magic last: a region
- * without the magic is a creation that died half-way and is made anew.
- * Attach validates magic, layout version and size before trusting any
- * offset.  The master creates; every other process attaches by name.
+ * The master creates the region (O_EXCL, mode 0600) or attaches to the one
+ * it left; every other process inherits the mapping, and `artemis check`
+ * attaches by name.  Creation backs the memory a start needs (reserve.c),
+ * writes every section, then the header's magic last: a region without the
+ * magic is a creation that died half-way and is made anew.
+ *
+ * The region file is not trusted: before anything is mapped, its owner
+ * must be this user and no one else may write it (another local user could
+ * otherwise pre-create the name with offsets of their choosing); after it
+ * is mapped, every field of the header that names memory is validated
+ * against the file's length and the layout (layout.c) before any offset is
+ * followed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +36,13 @@ static bool pid_alive(int pid);
 #define ALIGN_UP(x, a) (((x) + (a)-1) & ~((uint64_t)(a)-1))
 #define PAGE           4096
 
+static char error_detail[256];
+
+const char *shm_error_detail(void)
+{
+	return error_detail;
+}
+
 void shm_params_default(shm_params_t *p, const char *name)
 {
 	memset(p, 0, sizeof(*p));
@@ -38,122 +53,52 @@ void shm_params_default(shm_params_t *p, const char *name)
 	p->self_preservation = true;
 	p->preserve_window_ms = 12000;
 	p->legacy_preserve_window_ms = 60000;
-}
-
-static uint32_t pow2_at_least(uint64_t n)
-{
-	uint64_t p = 16;
-	while (p < n)
-		p <<= 1;
-	return p > UINT32_MAX ? 0x80000000u : (uint32_t)p;
-}
-
-static uint32_t clamp_window(uint32_t ms)
-{
-	if (ms < 10000)
-		ms = 10000;
-	if (ms > 300000)
-		ms = 300000;
-	return ms / 1000 * 1000;
-}
-
-/* Compute every section's size and offset from the parameters. */
-static int layout(const shm_params_t *p, struct shm_header_sh *h)
-{
-	if (!p->name || p->name[0] != '/' || strlen(p->name) >= sizeof(h->name))
-		return -EINVAL;
-	if (p->max_instances == 0 || p->max_instances > (1u << 26))
-		return -EINVAL;
-	memset(h, 0, sizeof(*h));
-	h->layout_version = SHM_LAYOUT_VERSION;
-	h->header_size = sizeof(*h);
-	snprintf(h->name, sizeof(h->name), "%s", p->name);
-	h->max_instances = p->max_instances;
-	uint32_t ms = p->max_services;
-	if (!ms) {
-		ms = p->max_instances / 4;
-		if (ms < 1024)
-			ms = 1024;
-		if (ms > 262144)
-			ms = 262144;
-	}
-	h->max_services = ms;
-	uint32_t cl = p->changelog_size ? p->changelog_size : 65536;
-	if (cl & (cl - 1) || cl < 64)
-		return -EINVAL;
-	h->changelog_size = cl;
-	h->index_size = pow2_at_least((uint64_t)p->max_instances * 2);
-	h->svc_index_size = pow2_at_least((uint64_t)ms * 2);
-	h->ttl_ms[SHM_MGR_NORMAL] = p->lease_ttl_ms ? p->lease_ttl_ms : 20000;
-	h->ttl_ms[SHM_MGR_LEGACY] = p->legacy_ttl_ms ? p->legacy_ttl_ms : 90000;
-	h->window_ms[SHM_MGR_NORMAL] =
-	    clamp_window(p->preserve_window_ms ? p->preserve_window_ms : 12000);
-	h->window_ms[SHM_MGR_LEGACY] =
-	    clamp_window(p->legacy_preserve_window_ms ? p->legacy_preserve_window_ms : 60000);
-	h->self_preservation = p->self_preservation;
-	uint64_t arena = p->arena_bytes ? p->arena_bytes
-	                                : (uint64_t)p->max_instances * 2048 + (uint64_t)cl * 1024;
-	h->arena_size = ALIGN_UP(arena, PAGE);
-
-	uint64_t off = ALIGN_UP(sizeof(*h), PAGE);
-	h->off_procs = off;
-	off = ALIGN_UP(off + sizeof(struct shm_proc_sh) * SHM_MAX_PROCS, PAGE);
-	h->off_counters = off;
-	off = ALIGN_UP(off + sizeof(uint64_t) * SHM_PROC_COUNTERS * SHM_MAX_PROCS, PAGE);
-	h->off_slots = off;
-	off = ALIGN_UP(off + sizeof(struct shm_slot_sh) * (uint64_t)p->max_instances, PAGE);
-	for (int i = 0; i < 2; i++) {
-		h->off_index[i] = off;
-		off = ALIGN_UP(off + sizeof(uint64_t) * (uint64_t)h->index_size, PAGE);
-	}
-	h->off_services = off;
-	off = ALIGN_UP(off + sizeof(struct shm_service_sh) * (uint64_t)ms, PAGE);
-	h->off_svc_index = off;
-	off = ALIGN_UP(off + sizeof(uint32_t) * (uint64_t)h->svc_index_size, PAGE);
-	h->off_changelog = off;
-	off = ALIGN_UP(off + sizeof(struct shm_change_sh) * (uint64_t)cl, PAGE);
-	h->off_evicted = off;
-	off = ALIGN_UP(off + sizeof(uint64_t) * (((uint64_t)p->max_instances + 63) / 64), PAGE);
-	h->off_arena = off;
-	/* SHM_MAX_BLOCK of slack: a reader following a torn offset below
-	 * arena_size never reads past the mapping. */
-	off = ALIGN_UP(off + h->arena_size + SHM_MAX_BLOCK, PAGE);
-	h->region_size = off;
-	return 0;
+	p->lock_wait_ms = 500;
 }
 
 static void bind_sections(shm_t *s)
 {
 	struct shm_header_sh *h = s->hdr;
-	s->procs = (struct shm_proc_sh *)(s->base + h->off_procs);
-	s->counters = (uint64_t *)(s->base + h->off_counters);
-	s->slots = (struct shm_slot_sh *)(s->base + h->off_slots);
-	s->services = (struct shm_service_sh *)(s->base + h->off_services);
-	s->svc_index = (uint32_t *)(s->base + h->off_svc_index);
-	s->changes = (struct shm_change_sh *)(s->base + h->off_changelog);
-	s->arena = s->base + h->off_arena;
-	s->evicted = (uint64_t *)(s->base + h->off_evicted);
+	s->procs = (struct shm_proc_sh *)(s->base + h->sec[SHM_SEC_PROCS].off);
+	s->counters = (uint64_t *)(s->base + h->sec[SHM_SEC_COUNTERS].off);
+	s->slots = (struct shm_slot_sh *)(s->base + h->sec[SHM_SEC_SLOTS].off);
+	s->services = (struct shm_service_sh *)(s->base + h->sec[SHM_SEC_SERVICES].off);
+	s->svc_index = (uint32_t *)(s->base + h->sec[SHM_SEC_SVC_INDEX].off);
+	s->changes = (struct shm_change_sh *)(s->base + h->sec[SHM_SEC_CHANGELOG].off);
+	s->arena = s->base + h->sec[SHM_SEC_ARENA].off;
+	s->evicted = (uint64_t *)(s->base + h->sec[SHM_SEC_EVICTED].off);
 }
 
 static int init_lock(pthread_mutex_t *m)
 {
 	pthread_mutexattr_t a;
 	int rc = pthread_mutexattr_init(&a);
-	if (!rc)
-		rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	if (rc)
+		return -rc;
+	rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
 	if (!rc)
 		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
 	if (!rc)
 		rc = pthread_mutex_init(m, &a);
 	pthread_mutexattr_destroy(&a);
+	if (rc)
+		snprintf(error_detail, sizeof(error_detail),
+		         "cannot make the writer lock (robust, process-shared mutex): %s",
+		         strerror(rc));
 	return -rc;
 }
 
-static void init_region(shm_t *s, const struct shm_header_sh *tmpl)
+/* Fill a mapped, backed, zeroed file from the template; the magic last. */
+static int init_region(shm_t *s, const struct shm_header_sh *tmpl)
 {
 	struct shm_header_sh *h = s->hdr;
 	memcpy(h, tmpl, sizeof(*h));
 	h->magic = 0;
+	int rc = shm__reserve_initial(s);
+	if (rc)
+		return rc;
+	if ((rc = init_lock(&h->lock)))
+		return rc;
 	uint64_t inc = 0;
 	if (getrandom(&inc, sizeof(inc), 0) != sizeof(inc))
 		inc = clock_wall_ms() ^ ((uint64_t)getpid() << 32);
@@ -165,18 +110,18 @@ static void init_region(shm_t *s, const struct shm_header_sh *tmpl)
 	h->undo.slot = UINT32_MAX;
 	for (int m = 0; m < SHM_MGR_COUNT; m++)
 		h->preserve[m].safe = 1;
-	init_lock(&h->lock);
 	bind_sections(s);
 	shm__index_init(s);
 	ck_pr_fence_store();
 	ck_pr_store_64(&h->magic, SHM_MAGIC);
+	return 0;
 }
 
 static int map_fd(int fd, size_t size, bool ro, shm_t *s)
 {
 	void *p = mmap(NULL, size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
-		return -errno;
+		return errno ? -errno : -ENOMEM;
 	/* Huge pages cut the TLB misses of random slot and index accesses;
 	 * the kernel grants them for a /dev/shm file only when that tmpfs is
 	 * mounted with huge=advise (or within_size, always), or when
@@ -190,27 +135,50 @@ static int map_fd(int fd, size_t size, bool ro, shm_t *s)
 	return 0;
 }
 
-/* Validate a mapped header before trusting its offsets. */
-static int validate(shm_t *s, size_t file_size)
+static void unmap(shm_t *s)
 {
-	struct shm_header_sh *h = s->hdr;
-	if (file_size < sizeof(*h) || ck_pr_load_64(&h->magic) != SHM_MAGIC)
+	if (s->base)
+		munmap(s->base, s->size);
+	s->base = NULL;
+	s->hdr = NULL;
+}
+
+/* Only this user may have made or changed the file. */
+static int check_owner(int fd, struct stat *st)
+{
+	if (fstat(fd, st) < 0)
+		return -errno;
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(error_detail, sizeof(error_detail), "it is not a regular file");
+		return -EPERM;
+	}
+	if (st->st_uid != geteuid()) {
+		snprintf(error_detail, sizeof(error_detail),
+		         "it is owned by uid %u, not by this user (uid %u)", (unsigned)st->st_uid,
+		         (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(error_detail, sizeof(error_detail),
+		         "its mode %04o lets other users write it", (unsigned)(st->st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Map an existing region's file and validate its header. */
+static int attach_mapped(shm_t *s, int fd, const struct stat *st, bool ro)
+{
+	if (st->st_size < (off_t)sizeof(struct shm_header_sh))
 		return -ENODATA;
-	if (h->layout_version != SHM_LAYOUT_VERSION || h->header_size != sizeof(*h))
-		return -EPROTO;
-	if (h->region_size != file_size)
-		return -EPROTO;
-	struct shm_header_sh chk;
-	shm_params_t p;
-	shm_params_default(&p, h->name);
-	p.max_instances = h->max_instances;
-	p.max_services = h->max_services;
-	p.changelog_size = h->changelog_size;
-	p.arena_bytes = h->arena_size;
-	if (layout(&p, &chk) || chk.region_size != h->region_size ||
-	    chk.off_arena != h->off_arena || chk.off_slots != h->off_slots ||
-	    chk.off_evicted != h->off_evicted)
-		return -EPROTO;
+	int rc = map_fd(fd, (size_t)st->st_size, ro, s);
+	if (rc)
+		return rc;
+	rc = shm__validate(s->hdr, (uint64_t)st->st_size, !ro, error_detail, sizeof(error_detail));
+	if (rc) {
+		unmap(s);
+		return rc;
+	}
 	bind_sections(s);
 	return 0;
 }
@@ -220,9 +188,97 @@ static shm_t *handle_new(const char *name)
 	shm_t *s = calloc(1, sizeof(*s));
 	if (s) {
 		s->proc = -1;
+		s->fd = -1;
 		snprintf(s->name, sizeof(s->name), "%s", name);
 	}
 	return s;
+}
+
+static void handle_free(shm_t *s)
+{
+	unmap(s);
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s);
+}
+
+/* Make a new region on s->fd (empty, or an unfinished creation). */
+static int create_on(shm_t *s, const struct shm_header_sh *tmpl, shm_open_info_t *info)
+{
+	uint64_t head = ALIGN_UP(sizeof(*tmpl), PAGE);
+	info->reserve_bytes = shm__reserve_minimum(tmpl);
+	if (ftruncate(s->fd, 0) < 0 || ftruncate(s->fd, (off_t)tmpl->region_size) < 0)
+		return -errno;
+	int rc = shm__reserve_range(s->fd, 0, head);
+	if (rc)
+		return rc;
+	if ((rc = map_fd(s->fd, tmpl->region_size, false, s)))
+		return rc;
+	if ((rc = init_region(s, tmpl)))
+		return rc;
+	info->created = true;
+	info->reserve_bytes = shm__reserved_total(s);
+	return 0;
+}
+
+/* The master's attach to the region it left: back its memory, take it. */
+static int attach_existing(shm_t *s, const shm_params_t *p, int flags, shm_open_info_t *info)
+{
+	if (flags & SHM_CREATE_EXCL)
+		return -EEXIST;
+	int rc = shm__reserve_all(s);
+	info->reserve_bytes = shm__reserved_total(s);
+	if (rc)
+		return rc;
+	info->was_clean = s->hdr->clean != 0;
+	ck_pr_store_32(&s->hdr->clean, 0);
+	shm_set_lock_wait(s, p->lock_wait_ms);
+	info->repaired = shm_repair(s) > 0;
+	return 0;
+}
+
+/* --fresh: never pull a live master's region out from under it, and never
+ * discard a file that is not ours. */
+static int discard_old(const char *name)
+{
+	shm_t *old = NULL;
+	int rc = shm_attach(name, true, &old);
+	if (rc == -EPERM)
+		return rc;
+	if (rc == 0 && old) {
+		int pid = (int)ck_pr_load_32((uint32_t *)&old->hdr->master_pid);
+		shm_detach(old);
+		if (pid && pid != getpid() && pid_alive(pid))
+			return -EBUSY;
+	}
+	shm_unlink(name);
+	return 0;
+}
+
+/* *made: the file was (being) made by us, so a failure removes it. */
+static int open_or_create(shm_t *s, const shm_params_t *p, const struct shm_header_sh *tmpl,
+                          int flags, shm_open_info_t *info, bool *made)
+{
+	s->fd = shm_open(p->name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (s->fd >= 0) {
+		*made = true;
+		return create_on(s, tmpl, info);
+	}
+	if (errno != EEXIST)
+		return -errno;
+	if ((s->fd = shm_open(p->name, O_RDWR, 0)) < 0)
+		return -errno;
+	struct stat st;
+	int rc = check_owner(s->fd, &st);
+	if (rc)
+		return rc;
+	rc = attach_mapped(s, s->fd, &st, false);
+	if (rc == 0)
+		return attach_existing(s, p, flags, info);
+	if (rc != -ENODATA)
+		return rc;
+	*made = true; /* an unfinished creation (no magic): anew */
+	return create_on(s, tmpl, info);
 }
 
 int shm_open_region(const shm_params_t *p, int flags, shm_t **out, shm_open_info_t *info)
@@ -232,109 +288,107 @@ int shm_open_region(const shm_params_t *p, int flags, shm_t **out, shm_open_info
 	if (!info)
 		info = &dummy;
 	memset(info, 0, sizeof(*info));
-	int rc = layout(p, &tmpl);
+	error_detail[0] = '\0';
+	int rc = shm__layout(p, &tmpl);
 	if (rc)
 		return rc;
-	if (flags & SHM_CREATE_FRESH) {
-		/* Never pull a live master's region out from under it. */
-		shm_t *old = NULL;
-		if (shm_attach(p->name, true, &old) == 0) {
-			int pid = (int)ck_pr_load_32((uint32_t *)&old->hdr->master_pid);
-			shm_detach(old);
-			if (pid && pid != getpid() && pid_alive(pid))
-				return -EBUSY;
-		}
-		shm_unlink(p->name);
-	}
+	tmpl.lock_wait_ms = p->lock_wait_ms;
+	info->region_bytes = tmpl.region_size;
+	if ((flags & SHM_CREATE_FRESH) && (rc = discard_old(p->name)))
+		return rc;
 	shm_t *s = handle_new(p->name);
 	if (!s)
 		return -ENOMEM;
-	int fd = shm_open(p->name, O_RDWR | O_CREAT, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto fail;
+	bool made = false;
+	rc = open_or_create(s, p, &tmpl, flags, info, &made);
+	if (rc) {
+		if (made) /* a creation that failed half-way leaves nothing behind */
+			shm_unlink(p->name);
+		info->created = false;
+		handle_free(s);
+		return rc;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto fail_fd;
-	}
-	if (st.st_size > 0) {
-		if ((rc = map_fd(fd, (size_t)st.st_size, false, s)))
-			goto fail_fd;
-		rc = validate(s, (size_t)st.st_size);
-		if (rc == 0) {
-			if (flags & SHM_CREATE_EXCL) {
-				rc = -EEXIST;
-				goto fail_map;
-			}
-			info->was_clean = s->hdr->clean != 0;
-			ck_pr_store_32(&s->hdr->clean, 0);
-			info->repaired = shm_repair(s) > 0;
-			close(fd);
-			*out = s;
-			return 0;
-		}
-		if (rc != -ENODATA)
-			goto fail_map;
-		/* An unfinished creation: make it anew. */
-		munmap(s->base, s->size);
-		s->base = NULL;
-	}
-	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)tmpl.region_size) < 0) {
-		rc = -errno;
-		goto fail_fd;
-	}
-	if ((rc = map_fd(fd, tmpl.region_size, false, s)))
-		goto fail_fd;
-	init_region(s, &tmpl);
-	close(fd);
-	info->created = true;
 	*out = s;
 	return 0;
-fail_map:
-	munmap(s->base, s->size);
-fail_fd:
-	close(fd);
-fail:
-	free(s);
+}
+
+static int attach_fd_into(shm_t *s, int fd, bool ro)
+{
+	struct stat st;
+	s->fd = fd;
+	int rc = check_owner(fd, &st);
+	if (rc == 0)
+		rc = attach_mapped(s, fd, &st, ro);
 	return rc;
 }
 
 int shm_attach(const char *name, bool read_only, shm_t **out)
 {
+	error_detail[0] = '\0';
 	shm_t *s = handle_new(name);
 	if (!s)
 		return -ENOMEM;
-	int rc;
 	int fd = shm_open(name, read_only ? O_RDONLY : O_RDWR, 0);
 	if (fd < 0) {
-		rc = -errno;
+		int rc = -errno;
 		free(s);
 		return rc;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto fail_fd;
+	int rc = attach_fd_into(s, fd, read_only);
+	if (rc) {
+		handle_free(s);
+		return rc;
 	}
-	if (st.st_size < (off_t)sizeof(struct shm_header_sh)) {
-		rc = -ENODATA;
-		goto fail_fd;
-	}
-	if ((rc = map_fd(fd, (size_t)st.st_size, read_only, s)))
-		goto fail_fd;
-	if ((rc = validate(s, (size_t)st.st_size))) {
-		munmap(s->base, s->size);
-		goto fail_fd;
-	}
-	close(fd);
 	*out = s;
 	return 0;
-fail_fd:
-	close(fd);
-	free(s);
-	return rc;
+}
+
+int shm_attach_fd(int fd, bool read_only, shm_t **out)
+{
+	error_detail[0] = '\0';
+	int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (dup < 0)
+		return -errno;
+	shm_t *s = handle_new("(fd)");
+	if (!s) {
+		close(dup);
+		return -ENOMEM;
+	}
+	int rc = attach_fd_into(s, dup, read_only);
+	if (rc) {
+		handle_free(s);
+		return rc;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", s->hdr->name);
+	*out = s;
+	return 0;
+}
+
+int shm_create_fd(int fd, const shm_params_t *p, shm_t **out)
+{
+	struct shm_header_sh tmpl;
+	shm_open_info_t info;
+	memset(&info, 0, sizeof(info));
+	error_detail[0] = '\0';
+	int rc = shm__layout(p, &tmpl);
+	if (rc)
+		return rc;
+	tmpl.lock_wait_ms = p->lock_wait_ms;
+	int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (dup < 0)
+		return -errno;
+	shm_t *s = handle_new(p->name);
+	if (!s) {
+		close(dup);
+		return -ENOMEM;
+	}
+	s->fd = dup;
+	if ((rc = create_on(s, &tmpl, &info))) {
+		handle_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
 }
 
 void shm_detach(shm_t *s)
@@ -343,8 +397,7 @@ void shm_detach(shm_t *s)
 		return;
 	if (s->proc >= 0 && !s->read_only)
 		shm_proc_leave(s);
-	munmap(s->base, s->size);
-	free(s);
+	handle_free(s);
 }
 
 int shm_destroy(const char *name)
@@ -386,6 +439,7 @@ void shm_get_params(const shm_t *s, shm_params_t *out)
 	out->self_preservation = h->self_preservation != 0;
 	out->preserve_window_ms = h->window_ms[SHM_MGR_NORMAL];
 	out->legacy_preserve_window_ms = h->window_ms[SHM_MGR_LEGACY];
+	out->lock_wait_ms = ck_pr_load_32((uint32_t *)&h->lock_wait_ms);
 }
 
 /* ---- process table ---- */
@@ -510,6 +564,7 @@ void shm_stats(shm_t *s, shm_stats_t *o)
 	o->arena_used = ck_pr_load_64(&h->arena_used);
 	o->arena_size = h->arena_size;
 	o->region_size = h->region_size;
+	o->reserved_bytes = shm__reserved_total(s);
 	o->max_instances = h->max_instances;
 	o->max_services = h->max_services;
 	for (int i = 0; i < SHM_MAX_PROCS; i++) {

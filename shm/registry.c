@@ -6,7 +6,8 @@
  *   blob, and emits a `new` change every time (also when nothing changed),
  *   as Java does.  The change append is the commit point.
  * heartbeat: lock-free.  Index probe, key check under the slot's sequence,
- *   then a CAS on the lease word; no allocation, no lock, no logging.
+ *   then a CAS on the lease word; no allocation, no lock, no logging.  A
+ *   batch renews each distinct key once (copies get the first one's result).
  * unregister: lock-free.  Marks the lease evicted with a CAS; the reap pass
  *   (lease.c) removes it and emits `delete`, as Java's cleaner does.
  *
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "artemis/clock.h"
 
@@ -59,7 +61,7 @@ static size_t make_display(const shm_instance_in_t *in, char *out)
 	return n;
 }
 
-/* (L) A free slot id, or -ENOSPC. */
+/* (L) A free slot id, -ENOSPC, or -ENOBUFS (no memory for a new one). */
 static int slot_take(shm_t *s, uint32_t *id)
 {
 	struct shm_header_sh *h = s->hdr;
@@ -70,7 +72,12 @@ static int slot_take(shm_t *s, uint32_t *id)
 	}
 	if (h->slot_bump >= h->max_instances)
 		return -ENOSPC;
-	*id = h->slot_bump++;
+	int rc = shm__reserve(s, SHM_SEC_SLOTS,
+	                      (uint64_t)(h->slot_bump + 1) * sizeof(struct shm_slot_sh));
+	if (rc)
+		return rc;
+	*id = h->slot_bump;
+	ck_pr_store_32(&h->slot_bump, h->slot_bump + 1);
 	return 0;
 }
 
@@ -79,6 +86,62 @@ static void slot_give_back(shm_t *s, uint32_t id)
 	struct shm_header_sh *h = s->hdr;
 	shm__slot(s, id)->next_free = h->slot_free;
 	h->slot_free = id + 1;
+}
+
+/* Test builds only (make's build/artemis-hooks, compiled with
+ * -DARTEMIS_TEST_HOOKS; absent from build/artemis): registering the service
+ * "artemis-test-hold-lock" holds the writer lock for a minute, so the
+ * integration tests can stop a real worker while it holds it. */
+static void test_hold_lock(const shm_instance_in_t *in)
+{
+#ifdef ARTEMIS_TEST_HOOKS
+	static const char name[] = "artemis-test-hold-lock";
+	if (in->key.service.len == sizeof(name) - 1 &&
+	    memcmp(in->key.service.ptr, name, sizeof(name) - 1) == 0)
+		for (int i = 0; i < 600; i++)
+			usleep(100000);
+#else
+	(void)in;
+#endif
+}
+
+/* The processes' renewal counters: single writer per entry, so a relaxed
+ * load and store, no locked op. */
+static struct shm_proc_sh *my_counters(shm_t *s)
+{
+	if (s->proc < 0)
+		shm_proc_join(s, SHM_ROLE_TEST, -1);
+	return s->proc < 0 ? NULL : &s->procs[s->proc];
+}
+
+static void bump(uint64_t *c)
+{
+	ck_pr_store_64(c, ck_pr_load_64(c) + 1);
+}
+
+/* Successful and failed heartbeats, for the metrics. */
+static void count_renewal(shm_t *s, int mgr, bool ok)
+{
+	struct shm_proc_sh *p = my_counters(s);
+	if (p)
+		bump(ok ? &p->renewals[mgr] : &p->renewals_failed);
+}
+
+/* What self-preservation counts (lease.c): distinct instances renewed,
+ * second by second.  A renewal counts unless the lease's previous renewal
+ * was counted within the same second, so copies of a key in one request, or
+ * a burst of renewals, count once, while an instance renewed every second
+ * or slower counts every time, as in Java. */
+static void count_distinct(shm_t *s, int mgr)
+{
+	struct shm_proc_sh *p = my_counters(s);
+	if (p)
+		bump(&p->counted[mgr]);
+}
+
+static bool counts(uint64_t prev, uint64_t now)
+{
+	return !(prev & LEASE_COUNTED) || lease_ms(prev) / 1000 != now / 1000;
 }
 
 struct reg_ctx {
@@ -156,14 +219,17 @@ static int register_locked(shm_t *s, struct reg_ctx *c)
 		if (cur->origin_ms > in->origin_ms && in->origin_ms)
 			return -ESTALE;
 	}
+	/* Memory first: a reservation that fails leaves nothing changed. */
+	if ((rc = shm__change_reserve(s, 1)) || (!exists && (rc = shm__index_reserve(s))))
+		return rc;
 	size_t payload = blob_used(c) - sizeof(struct shm_blob_sh);
 	if (!exists && (rc = slot_take(s, &id)))
 		return rc;
-	uint64_t blob = shm__blob_alloc(s, payload);
-	if (!blob) {
+	uint64_t blob;
+	if ((rc = shm__blob_alloc(s, payload, &blob))) {
 		if (!exists)
 			slot_give_back(s, id);
-		return -ENOSPC;
+		return rc;
 	}
 	write_blob(s, blob, id, c);
 
@@ -214,6 +280,7 @@ int shm_register(shm_t *s, const shm_instance_in_t *in)
 	c.now = clock_wall_ms();
 	if ((rc = shm__lock(s)) < 0)
 		return rc;
+	test_hold_lock(in);
 	rc = register_locked(s, &c);
 	shm__unlock(s);
 	return rc;
@@ -240,21 +307,8 @@ static int read_lease(shm_t *s, uint32_t id, uint64_t hash, const char *key, siz
 	return match ? 0 : -EAGAIN;
 }
 
-static void count_renewal(shm_t *s, int mgr, bool ok)
-{
-	if (s->proc < 0)
-		shm_proc_join(s, SHM_ROLE_TEST, -1);
-	if (s->proc < 0)
-		return;
-	struct shm_proc_sh *p = &s->procs[s->proc];
-	/* Single writer per entry: a relaxed load+store, no locked op. */
-	if (ok)
-		ck_pr_store_64(&p->renewals[mgr], ck_pr_load_64(&p->renewals[mgr]) + 1);
-	else
-		ck_pr_store_64(&p->renewals_failed, ck_pr_load_64(&p->renewals_failed) + 1);
-}
-
-/* Renew the lease of a prepared key (lowercase key, hash). */
+/* Renew the lease of a prepared key (lowercase key, hash) at `now`
+ * (relative ms). */
 static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uint64_t now,
                          bool remote)
 {
@@ -278,9 +332,11 @@ static int heartbeat_key(shm_t *s, const char *k, size_t len, uint64_t hash, uin
 			}
 			uint64_t nw =
 			    lease_make(lease_gen(w), false, now > lease_ms(w) ? now : lease_ms(w)) |
-			    (remote ? LEASE_REMOTE : 0);
+			    (remote ? LEASE_REMOTE : 0) | LEASE_COUNTED;
 			if (ck_pr_cas_64(&shm__slot(s, id)->lease, w, nw)) {
 				count_renewal(s, mgr, true);
+				if (counts(w, now))
+					count_distinct(s, mgr);
 				return 0;
 			}
 		} while (read_lease(s, id, hash, k, len, &w, &ttl, &mgr) == 0);
@@ -368,17 +424,67 @@ int shm_renewals_scan(shm_t *s, uint64_t since_ms, shm_renewal_fn fn, void *ctx)
 
 #define HB_DIST 16 /* pipeline distance, in keys */
 #define HB_RING (2 * HB_DIST + 1)
+#define HB_SEEN 2048 /* set of the keys seen, on the stack up to 1024 keys */
+
+/* The keys of a batch seen so far: entry = (hash tag << 32) | (index + 1). */
+struct hb_seen {
+	uint64_t *t;
+	uint32_t mask;
+	uint64_t stack[HB_SEEN];
+};
+
+static void seen_init(struct hb_seen *set, size_t n)
+{
+	size_t size = 16;
+	while (size < 2 * n)
+		size <<= 1;
+	set->t = size <= HB_SEEN ? set->stack : calloc(size, sizeof(uint64_t));
+	set->mask = set->t ? (uint32_t)size - 1 : 0;
+	if (set->t == set->stack)
+		memset(set->t, 0, size * sizeof(uint64_t));
+}
+
+static void seen_free(struct hb_seen *set)
+{
+	if (set->t != set->stack)
+		free(set->t);
+}
+
+/* The index of an earlier copy of key i (same lowercase key), or -1 after
+ * recording i.  A set that could not be allocated dedupes nothing. */
+static long seen_check(struct hb_seen *set, const shm_key_t *keys, size_t i, const char *k,
+                       size_t len, uint64_t hash)
+{
+	if (!set->t)
+		return -1;
+	uint32_t tag = (uint32_t)(hash >> 32), pos = (uint32_t)hash & set->mask;
+	for (; set->t[pos]; pos = (pos + 1) & set->mask) {
+		uint64_t e = set->t[pos];
+		char other[SHM_MAX_KEY];
+		size_t olen;
+		size_t j = (uint32_t)e - 1;
+		if ((uint32_t)(e >> 32) == tag && shm__make_key(&keys[j], other, &olen) == 0 &&
+		    olen == len && memcmp(other, k, len) == 0)
+			return (long)j;
+	}
+	set->t[pos] = ((uint64_t)tag << 32) | (uint64_t)(i + 1);
+	return -1;
+}
 
 /* A batch is software-pipelined: key i is hashed and its index entry
  * prefetched, key i - HB_DIST has its entry read and its slot prefetched,
  * and key i - 2*HB_DIST is renewed, so up to 2*HB_DIST cache misses are in
- * flight instead of two at a time. */
+ * flight instead of two at a time.  A copy of an earlier key is not renewed
+ * again: while in flight rcs[i] holds that key's index + 1, then its
+ * result. */
 int shm_heartbeat_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_ms, int *rcs)
 {
 	char kb[HB_RING][SHM_MAX_KEY];
 	size_t len[HB_RING];
 	uint64_t hash[HB_RING];
 	uint64_t now = shm__rel_ms(s, now_or(now_ms));
+	struct hb_seen set;
+	seen_init(&set, n);
 	int ok = 0;
 	for (size_t i = 0; i < n + 2 * HB_DIST; i++) {
 		if (i < n) {
@@ -386,7 +492,11 @@ int shm_heartbeat_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_
 			rcs[i] = shm__make_key(&keys[i], kb[r], &len[r]);
 			if (!rcs[i]) {
 				hash[r] = shm__hash(kb[r], len[r]);
-				shm__index_prefetch(s, hash[r]);
+				long dup = seen_check(&set, keys, i, kb[r], len[r], hash[r]);
+				if (dup >= 0)
+					rcs[i] = (int)dup + 1;
+				else
+					shm__index_prefetch(s, hash[r]);
 			}
 		}
 		if (i >= HB_DIST && i - HB_DIST < n && !rcs[i - HB_DIST]) {
@@ -395,12 +505,13 @@ int shm_heartbeat_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_
 		}
 		if (i >= 2 * HB_DIST) {
 			size_t j = i - 2 * HB_DIST, r = j % HB_RING;
-			if (rcs[j])
-				continue;
-			rcs[j] = heartbeat_key(s, kb[r], len[r], hash[r], now, false);
-			ok += rcs[j] == 0;
+			if (rcs[j] > 0)
+				rcs[j] = rcs[rcs[j] - 1];
+			else if (rcs[j] == 0)
+				ok += (rcs[j] = heartbeat_key(s, kb[r], len[r], hash[r], now, false)) == 0;
 		}
 	}
+	seen_free(&set);
 	return ok;
 }
 
@@ -686,17 +797,21 @@ int shm_instances_walk(shm_t *s, uint32_t *next, uint64_t now_ms, shm_instance_f
 }
 
 /* (L) Remove a live slot whose lease word is still `expect` (the reap
- * pass); false when a heartbeat changed it first.  Commits with the
- * `delete` change. */
-bool shm__slot_remove(shm_t *s, uint32_t id, uint8_t reason, uint64_t expect)
+ * pass): 0, -EAGAIN when a heartbeat changed it first, -ENOBUFS when the
+ * change log has no memory for the `delete` (nothing changed).  Commits
+ * with the `delete` change. */
+int shm__slot_remove(shm_t *s, uint32_t id, uint8_t reason, uint64_t expect)
 {
 	struct shm_slot_sh *sl = shm__slot(s, id);
 	struct shm_service_sh *sv = &s->services[sl->svc];
+	int rc = shm__change_reserve(s, 1);
+	if (rc)
+		return rc;
 	shm__undo_begin(s, id);
 	uint64_t dead = lease_make(lease_gen(expect) + 1, true, 0);
 	if (!ck_pr_cas_64(&sl->lease, expect, dead)) {
 		shm__undo_end(s);
-		return false;
+		return -EAGAIN;
 	}
 	ck_sequence_write_begin(&sv->seq);
 	ck_sequence_write_begin(&sl->seq);
@@ -716,5 +831,5 @@ bool shm__slot_remove(shm_t *s, uint32_t id, uint8_t reason, uint64_t expect)
 	else
 		s->hdr->removals++;
 	shm__undo_end(s);
-	return true;
+	return 0;
 }

@@ -4,13 +4,23 @@
  * Services are keyed by their exact-case serviceId (API.md §8 trap 6: the
  * per-service map, lookup and subscriptions are exact-case; only the lease
  * identity ignores case).  An entry whose count drops to 0 stays (discovery
- * treats it as absent) until the table is full; then a new name reuses an
- * empty entry whose last change has left the change log (no record names
- * its index any more), renamed inside its sequence.  So a reader that
- * found an entry by name checks the name again under the sequence
- * (read_once, read_entry, shm__service_members).  The service index (svc_index) maps name hash -> entry
- * + 1, published after the entry; a renamed entry's old slot becomes
- * SVC_TOMB, which probes pass and inserts reuse.
+ * treats it as absent) until the table is full; then a new name takes over
+ * an empty entry, renamed inside its sequence.  Nothing else holds an
+ * entry's index across time but the change log, whose records take their
+ * service name from the instance blob they carry (changelog.c); a `reload`
+ * record carries none, so an entry is not renamed while one of its reloads
+ * is still in the log.  A reader that found an entry by name checks the
+ * name again under the sequence (read_once, read_entry,
+ * shm__service_members), so it never lists another service's instances
+ * under a name.  hdr->svc_empty counts the empty entries, so a full table
+ * with none is refused without a scan, and a scan for one starts where the
+ * last ended.
+ *
+ * The service index (svc_index) maps name hash -> entry + 1, published
+ * after the entry; a renamed entry's old slot becomes SVC_TOMB, which
+ * probes pass and inserts reuse.  When tombstones fill a quarter of it, it
+ * is rebuilt in place with hdr->svc_index_epoch odd meanwhile: a reader
+ * that found nothing retries when the epoch moved or was odd.
  *
  * A service's instances form a doubly linked list through the slots
  * (svc_next / svc_prev).  Every change to the list, the count, or to any
@@ -38,11 +48,13 @@ static bool name_is(const struct shm_service_sh *sv, shm_str_t name)
 	       memcmp(sv->name, name.ptr, name.len) == 0;
 }
 
-/* Lock-free: entry index of the exact name, or -ENOENT. */
-static int service_find(shm_t *s, shm_str_t name, uint64_t hash, uint32_t *idx)
+/* One probe of the service index: entry index of the exact name, or
+ * -ENOENT. */
+static int probe(shm_t *s, shm_str_t name, uint64_t hash, uint32_t *idx)
 {
 	struct shm_header_sh *h = s->hdr;
 	uint32_t mask = h->svc_index_size - 1;
+	uint32_t used = ck_pr_load_32(&h->svc_used);
 	uint32_t pos = (uint32_t)hash & mask;
 	for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1) & mask) {
 		uint32_t e = ck_pr_load_32(&s->svc_index[pos]);
@@ -50,7 +62,7 @@ static int service_find(shm_t *s, shm_str_t name, uint64_t hash, uint32_t *idx)
 			return -ENOENT;
 		ck_pr_fence_load();
 		uint32_t i = e - 1;
-		if (e == SVC_TOMB || i >= h->max_services)
+		if (e == SVC_TOMB || i >= used)
 			continue;
 		const struct shm_service_sh *sv = &s->services[i];
 		if (sv->hash == hash && sv->name_len == name.len &&
@@ -62,6 +74,26 @@ static int service_find(shm_t *s, shm_str_t name, uint64_t hash, uint32_t *idx)
 	return -ENOENT;
 }
 
+/* Lock-free: entry index of the exact name, -ENOENT, or -EBUSY when the
+ * index was rebuilt under every try. */
+static int service_find(shm_t *s, shm_str_t name, uint64_t hash, uint32_t *idx)
+{
+	uint32_t *ep = &s->hdr->svc_index_epoch;
+	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
+		uint32_t epoch = ck_pr_load_32(ep);
+		ck_pr_fence_load();
+		if (!(epoch & 1)) {
+			if (probe(s, name, hash, idx) == 0)
+				return 0;
+			ck_pr_fence_load();
+			if (ck_pr_load_32(ep) == epoch)
+				return -ENOENT;
+		}
+		shm__stall(attempt);
+	}
+	return -EBUSY;
+}
+
 /* (L) Publish entry i under `hash` in the service index. */
 static void index_put(shm_t *s, uint64_t hash, uint32_t i)
 {
@@ -69,19 +101,41 @@ static void index_put(shm_t *s, uint64_t hash, uint32_t i)
 	uint32_t pos = (uint32_t)hash & mask;
 	while (s->svc_index[pos] != 0 && s->svc_index[pos] != SVC_TOMB)
 		pos = (pos + 1) & mask;
+	if (s->svc_index[pos] == SVC_TOMB)
+		s->hdr->svc_tombs--;
 	ck_pr_store_32(&s->svc_index[pos], i + 1);
 }
 
-/* (L) An entry a new name may take over: empty, and its last change (so
- * every change naming it) overwritten in the change log.  -ENOSPC if none. */
+/* (L) Rebuild the service index in place from the entries (after repair,
+ * or when tombstones fill a quarter of it). */
+static void index_rebuild(shm_t *s)
+{
+	struct shm_header_sh *h = s->hdr;
+	ck_pr_store_32(&h->svc_index_epoch, h->svc_index_epoch | 1);
+	ck_pr_fence_store();
+	memset(s->svc_index, 0, sizeof(uint32_t) * (size_t)h->svc_index_size);
+	h->svc_tombs = 0;
+	for (uint32_t i = 0; i < h->svc_used; i++)
+		index_put(s, s->services[i].hash, i);
+	ck_pr_fence_store();
+	ck_pr_store_32(&h->svc_index_epoch, (h->svc_index_epoch | 1) + 1);
+}
+
+/* (L) An empty entry a new name may take over: no instance, and no
+ * `reload` of it left in the change log (its record names the service only
+ * through the entry).  -ENOSPC if none. */
 static int reclaimable(shm_t *s, uint32_t *idx)
 {
 	struct shm_header_sh *h = s->hdr;
-	for (uint32_t i = 0; i < h->svc_used; i++) {
+	if (h->svc_empty == 0 || h->svc_used == 0)
+		return -ENOSPC;
+	uint32_t i = h->svc_cursor < h->svc_used ? h->svc_cursor : 0;
+	for (uint32_t n = 0; n < h->svc_used; n++, i = i + 1 < h->svc_used ? i + 1 : 0) {
 		const struct shm_service_sh *sv = &s->services[i];
 		if (sv->count == 0 && sv->head == SHM_NONE &&
-		    h->head >= sv->version + h->changelog_size) {
+		    (!sv->reload_version || h->head >= sv->reload_version + h->changelog_size)) {
 			*idx = i;
+			h->svc_cursor = i + 1;
 			return 0;
 		}
 	}
@@ -98,6 +152,7 @@ static void rename_entry(shm_t *s, uint32_t i, shm_str_t name, uint64_t hash)
 	for (uint32_t n = 0; n <= mask && s->svc_index[pos] != 0; n++, pos = (pos + 1) & mask) {
 		if (s->svc_index[pos] == i + 1) {
 			ck_pr_store_32(&s->svc_index[pos], SVC_TOMB);
+			s->hdr->svc_tombs++;
 			break;
 		}
 	}
@@ -106,8 +161,12 @@ static void rename_entry(shm_t *s, uint32_t i, shm_str_t name, uint64_t hash)
 	memcpy(sv->name, name.ptr, name.len);
 	sv->name_len = (uint32_t)name.len;
 	sv->hash = hash;
+	sv->reload_version = 0;
 	ck_sequence_write_end(&sv->seq);
-	index_put(s, hash, i);
+	if (s->hdr->svc_tombs > s->hdr->svc_index_size / 4)
+		index_rebuild(s);
+	else
+		index_put(s, hash, i);
 }
 
 /* (L when create) */
@@ -119,6 +178,8 @@ int shm__service_get(shm_t *s, shm_str_t name, bool create, uint32_t *idx)
 	int rc = service_find(s, name, hash, idx);
 	if (rc == 0 || !create)
 		return rc;
+	if (rc != -ENOENT)
+		return rc;
 	struct shm_header_sh *h = s->hdr;
 	if (h->svc_used >= h->max_services) {
 		if ((rc = reclaimable(s, idx)))
@@ -127,13 +188,17 @@ int shm__service_get(shm_t *s, shm_str_t name, bool create, uint32_t *idx)
 		return 0;
 	}
 	uint32_t i = h->svc_used;
+	rc = shm__reserve(s, SHM_SEC_SERVICES, (uint64_t)(i + 1) * sizeof(struct shm_service_sh));
+	if (rc)
+		return rc;
 	struct shm_service_sh *sv = &s->services[i];
 	memset(sv, 0, sizeof(*sv));
 	memcpy(sv->name, name.ptr, name.len);
 	sv->name_len = (uint32_t)name.len;
 	sv->hash = hash;
 	ck_pr_fence_store();
-	h->svc_used = i + 1;
+	ck_pr_store_32(&h->svc_used, i + 1);
+	h->svc_empty++;
 	index_put(s, hash, i);
 	*idx = i;
 	return 0;
@@ -150,7 +215,8 @@ void shm__service_link(shm_t *s, uint32_t svc, uint32_t slot)
 	if (sv->head != SHM_NONE)
 		shm__slot(s, sv->head - 1)->svc_prev = slot + 1;
 	sv->head = slot + 1;
-	sv->count++;
+	if (sv->count++ == 0)
+		s->hdr->svc_empty--;
 }
 
 /* (L) inside the service's and the slot's sequence */
@@ -165,8 +231,8 @@ void shm__service_unlink(shm_t *s, uint32_t svc, uint32_t slot)
 	if (sl->svc_next != SHM_NONE)
 		shm__slot(s, sl->svc_next - 1)->svc_prev = sl->svc_prev;
 	sl->svc_next = sl->svc_prev = SHM_NONE;
-	if (sv->count)
-		sv->count--;
+	if (sv->count && --sv->count == 0)
+		s->hdr->svc_empty++;
 }
 
 /* (L) Recompute every list and count from the live slots. */
@@ -185,6 +251,7 @@ void shm__services_rebuild(shm_t *s)
 		s->services[i].head = SHM_NONE;
 		s->services[i].count = 0;
 	}
+	h->svc_empty = h->svc_used;
 	for (uint32_t i = 0; i < h->slot_bump; i++) {
 		struct shm_slot_sh *sl = shm__slot(s, i);
 		if (sl->state != SLOT_LIVE)
@@ -205,10 +272,8 @@ void shm__services_rebuild(shm_t *s)
 		ck_pr_store_uint(&sv->seq.sequence, (sv->seq.sequence | 1) + 1);
 	}
 	/* The service index is rebuilt too (a creation may have died between
-	 * publishing the entry and its index slot). */
-	memset(s->svc_index, 0, sizeof(uint32_t) * (size_t)h->svc_index_size);
-	for (uint32_t i = 0; i < h->svc_used; i++)
-		index_put(s, s->services[i].hash, i);
+	 * publishing the entry and its index slot, or a rebuild half-way). */
+	index_rebuild(s);
 }
 
 /* Copy one slot's JSON into out (reader side; validated by the caller's
@@ -270,8 +335,9 @@ int shm_service_read(shm_t *s, shm_str_t name, buf_t *out, shm_service_info_t *i
 	uint32_t idx;
 	if (name.len == 0 || name.len > SHM_MAX_SERVICE)
 		return -ENOENT;
-	if (service_find(s, name, name_hash(name), &idx))
-		return -ENOENT;
+	int found = service_find(s, name, name_hash(name), &idx);
+	if (found)
+		return found;
 	const struct shm_service_sh *sv = &s->services[idx];
 	size_t start = out->len;
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
@@ -317,8 +383,9 @@ int shm_service_info(shm_t *s, shm_str_t name, shm_service_info_t *info)
 	uint32_t idx;
 	if (name.len == 0 || name.len > SHM_MAX_SERVICE)
 		return -ENOENT;
-	if (service_find(s, name, name_hash(name), &idx))
-		return -ENOENT;
+	int found = service_find(s, name, name_hash(name), &idx);
+	if (found)
+		return found;
 	char copy[SHM_MAX_SERVICE + 1];
 	uint32_t len;
 	int rc = read_entry(&s->services[idx], info, copy, &len);
@@ -361,8 +428,9 @@ int shm__service_members(shm_t *s, shm_str_t name, uint32_t **ids, uint32_t *n)
 	*n = 0;
 	if (name.len == 0 || name.len > SHM_MAX_SERVICE)
 		return -ENOENT;
-	if (service_find(s, name, name_hash(name), &idx))
-		return -ENOENT;
+	int found = service_find(s, name, name_hash(name), &idx);
+	if (found)
+		return found;
 	const struct shm_service_sh *sv = &s->services[idx];
 	uint32_t max = s->hdr->max_instances, cap = 0;
 	uint32_t *out = NULL;

@@ -35,6 +35,17 @@
  * follows is bounds-checked before use, since a torn read can produce any
  * value.
  *
+ * Memory.  The region is a sparse /dev/shm file, and a page of tmpfs that
+ * has never been touched has no memory behind it: touching it when /dev/shm
+ * is full raises SIGBUS.  So no process touches a page outside the reserved
+ * part of its section (hdr->sec[i].reserved bytes from the section's start,
+ * backed with fallocate): the fixed sections are reserved whole at creation,
+ * the growing ones (slots, both index buffers, services, change log, arena)
+ * in steps by a writer (L) before it moves their high-water mark (slot_bump,
+ * an index mask, svc_used, head, arena_bump) into new pages.  A reservation
+ * that fails leaves everything as it was and the op fails with -ENOBUFS.
+ * `reserved` only grows; readers bound what they follow by it (reserve.c).
+ *
  * Blobs (the stored JSON and display form of an instance) are immutable once
  * published.  A blob replaced or removed is retired, not freed: it stays
  * readable until the change log has moved a full ring past the change that
@@ -70,19 +81,25 @@
 #define SHM_ARENA_START        64
 #define SHM_MAX_BLOCK          (SHM_BLOCK_ALIGN * 320)
 #define SHM_NCLASSES           (SHM_MAX_BLOCK / SHM_BLOCK_ALIGN + 1)
+#define SHM_INDEX_MIN          1024u /* entries of an index buffer at first */
 #define SHM_PRESERVE_BUCKETS   301
 #define SHM_PRESERVE_THRESHOLD 50
 #define SHM_PRESERVE_PERCENT   85
 #define SHM_PRESERVE_RESET_MS  600000
 
-/* Lease word: [gen:22][remote:1][evicted:1][renewal ms since hdr->epoch_ms:40].
+/* Lease word:
+ *   [gen:22][remote:1][evicted:1][counted:1][renewal ms since hdr->epoch_ms:39]
  * remote: the last renewal (or the registration) came from a peer, not from
- * a client of this node; the replicator forwards only local renewals. */
-#define LEASE_MS_BITS   40
+ * a client of this node; the replicator forwards only local renewals.
+ * counted: the last renewal was counted for self-preservation (a
+ * registration clears it); a renewal in the same second as a counted one is
+ * not counted again (registry.c).  39 bits of ms are 17 years. */
+#define LEASE_MS_BITS   39
 #define LEASE_MS_MASK   ((1ULL << LEASE_MS_BITS) - 1)
-#define LEASE_EVICTED   (1ULL << LEASE_MS_BITS)
-#define LEASE_REMOTE    (1ULL << (LEASE_MS_BITS + 1))
-#define LEASE_GEN_SHIFT (LEASE_MS_BITS + 2)
+#define LEASE_COUNTED   (1ULL << LEASE_MS_BITS)
+#define LEASE_EVICTED   (1ULL << (LEASE_MS_BITS + 1))
+#define LEASE_REMOTE    (1ULL << (LEASE_MS_BITS + 2))
+#define LEASE_GEN_SHIFT (LEASE_MS_BITS + 3)
 #define LEASE_GEN_MASK  ((1ULL << 22) - 1)
 
 static inline uint64_t lease_make(uint32_t gen, bool evicted, uint64_t rel_ms)
@@ -106,6 +123,30 @@ static inline bool lease_evicted(uint64_t w)
 {
 	return (w & LEASE_EVICTED) != 0;
 }
+
+/* The sections of the region, in address order after the header: one row
+ * each in region.c's table (size, growth step, validation).  A new section
+ * is a new enumerator and a new row. */
+enum shm_section {
+	SHM_SEC_PROCS,     /* process table (fixed) */
+	SHM_SEC_COUNTERS,  /* per-process counters (fixed) */
+	SHM_SEC_SLOTS,     /* instance slots (grows with slot_bump) */
+	SHM_SEC_INDEX0,    /* index buffer 0 (grows with its mask) */
+	SHM_SEC_INDEX1,    /* index buffer 1 */
+	SHM_SEC_SERVICES,  /* service table (grows with svc_used) */
+	SHM_SEC_SVC_INDEX, /* service name index (fixed: probed anywhere) */
+	SHM_SEC_CHANGELOG, /* change-log ring (grows until it wraps) */
+	SHM_SEC_EVICTED,   /* unregistered-slot bitmap (fixed) */
+	SHM_SEC_ARENA,     /* blob arena (grows with arena_bump) */
+	SHM_SEC_COUNT
+};
+
+struct shm_section_sh {
+	uint64_t off;      /* from the region base, page-aligned (fixed) */
+	uint64_t size;     /* bytes, page-aligned (fixed) */
+	uint64_t reserved; /* (L) bytes from off backed by memory; only grows */
+	uint64_t pad;
+};
 
 enum { SLOT_FREE = 0, SLOT_LIVE = 1 };
 enum { SLOT_F_LEGACY = 1 };
@@ -172,7 +213,9 @@ struct shm_service_sh {
 	uint32_t head;     /* (L) +1-encoded first slot of the list */
 	uint32_t name_len;
 	char name[SHM_MAX_SERVICE + 1];
-	char pad[32];
+	uint64_t reload_version; /* (L) last `reload` change naming it (reuse waits
+	                          * until it left the log: its record holds no blob) */
+	char pad[24];
 };
 _Static_assert(sizeof(struct shm_service_sh) == 320, "service layout");
 
@@ -197,7 +240,8 @@ struct shm_proc_sh {
 	uint64_t beat_ms;
 	uint64_t renewals[SHM_MGR_COUNT]; /* successful heartbeats, monotonic */
 	uint64_t renewals_failed;
-	uint64_t pad[3];
+	uint64_t counted[SHM_MGR_COUNT]; /* renewals self-preservation counts (lease.c) */
+	uint64_t pad;
 };
 _Static_assert(sizeof(struct shm_proc_sh) == 64, "proc layout");
 
@@ -247,9 +291,7 @@ struct shm_header_sh {
 	uint32_t self_preservation;
 	uint64_t arena_size;
 
-	/* section offsets from the region base */
-	uint64_t off_procs, off_counters, off_slots, off_index[2], off_services;
-	uint64_t off_svc_index, off_changelog, off_arena, off_evicted;
+	struct shm_section_sh sec[SHM_SEC_COUNT];
 
 	uint32_t clean;      /* set by a clean shutdown */
 	uint32_t node_state; /* enum shm_node_state */
@@ -258,6 +300,9 @@ struct shm_header_sh {
 	struct shm_peer_sh peers[SHM_MAX_NODES];
 
 	pthread_mutex_t lock __attribute__((aligned(64)));
+	int32_t lock_owner;    /* (L) pid holding the lock, 0 when free */
+	uint32_t lock_wait_ms; /* how long a writer waits for it (the master sets it) */
+	uint64_t lock_seq;     /* (L) acquisitions: the master's progress mark */
 	struct shm_undo_sh undo;
 
 	/* writer state (L) */
@@ -270,6 +315,10 @@ struct shm_header_sh {
 	uint32_t index_used;
 	uint32_t index_tombs;
 	uint32_t svc_used;
+	uint32_t svc_empty;       /* entries with no instance (reclaim candidates) */
+	uint32_t svc_tombs;       /* renamed entries' tombstones in svc_index */
+	uint32_t svc_index_epoch; /* odd while svc_index is rebuilt in place */
+	uint32_t svc_cursor;      /* where the next reclaim scan starts */
 	uint64_t arena_bump;
 	uint64_t arena_used;
 	uint64_t retire_head, retire_tail;
@@ -288,6 +337,9 @@ struct shm_header_sh {
 
 struct shm {
 	char *base;
+	int fd;               /* the region's file: reservations (writable handles) */
+	bool reserve_failed;  /* the last reservation failed (logged once) */
+	uint64_t stuck_seq;   /* lock_seq + 1 of a holder this process gave up on */
 	struct shm_header_sh *hdr;
 	struct shm_proc_sh *procs;
 	uint64_t *counters; /* [SHM_MAX_PROCS][SHM_PROC_COUNTERS] */
@@ -310,6 +362,32 @@ uint64_t shm__hash(const void *p, size_t n);
 int shm__make_key(const shm_key_t *k, char *out, size_t *len);
 bool shm__key_equal(shm_t *s, const struct shm_slot_sh *sl, const char *key, size_t len);
 
+/* layout.c */
+struct shm_section_def {
+	const char *name;
+	uint64_t step; /* reservation growth step; 0: reserved whole at creation */
+};
+extern const struct shm_section_def shm__sections[SHM_SEC_COUNT];
+int shm__layout(const shm_params_t *p, struct shm_header_sh *h);
+/* writer: also the writers' own state (free lists, counters, undo record),
+ * which only a region no writer is changing can be judged on. */
+int shm__validate(const struct shm_header_sh *h, uint64_t file_size, bool writer, char *why,
+                  size_t len);
+
+/* reserve.c */
+int shm__reserve(shm_t *s, enum shm_section sec, uint64_t bytes);
+int shm__reserve_range(int fd, uint64_t off, uint64_t len);
+int shm__reserve_all(shm_t *s);
+int shm__reserve_initial(shm_t *s);
+uint64_t shm__reserve_minimum(const struct shm_header_sh *h);
+uint64_t shm__reserved_total(const shm_t *s);
+const char *shm__section_name(enum shm_section sec);
+
+static inline uint64_t shm__reserved(const shm_t *s, enum shm_section sec)
+{
+	return ck_pr_load_64((uint64_t *)&s->hdr->sec[sec].reserved);
+}
+
 /* lock.c */
 int shm__lock(shm_t *s);
 void shm__unlock(shm_t *s);
@@ -329,10 +407,11 @@ void shm__slot_prefetch(shm_t *s, uint64_t hash, size_t key_len, bool lookup);
 int shm__index_peek(shm_t *s, uint64_t hash, uint32_t *slot);
 int shm__index_count(shm_t *s, uint64_t hash, uint32_t slot);
 void shm__index_init(shm_t *s);
+int shm__index_reserve(shm_t *s);
 uint32_t shm__index_entries(shm_t *s);
 
 /* arena.c */
-uint64_t shm__blob_alloc(shm_t *s, size_t payload);
+int shm__blob_alloc(shm_t *s, size_t payload, uint64_t *off);
 void shm__blob_retire(shm_t *s, uint64_t off, uint64_t version);
 void shm__blob_reclaim(shm_t *s);
 void shm__arena_rebuild(shm_t *s);
@@ -348,11 +427,12 @@ void shm__services_rebuild(shm_t *s);
 int shm__service_members(shm_t *s, shm_str_t name, uint32_t **ids, uint32_t *n);
 
 /* changelog.c */
+int shm__change_reserve(shm_t *s, uint32_t n);
 uint64_t shm__change_append(shm_t *s, uint8_t type, uint8_t reason, uint8_t origin,
                             uint64_t origin_ms, uint32_t svc, uint32_t slot, uint64_t blob);
 
 /* registry.c */
-bool shm__slot_remove(shm_t *s, uint32_t id, uint8_t reason, uint64_t expect);
+int shm__slot_remove(shm_t *s, uint32_t id, uint8_t reason, uint64_t expect);
 uint64_t shm__ttl(const shm_t *s, const struct shm_slot_sh *sl);
 bool shm__slot_copy(shm_t *s, uint32_t id, struct shm_slot_sh *out);
 

@@ -98,6 +98,12 @@ typedef struct {
 	char msg[API_MSG_MAX];
 } api_outcome_t;
 
+/* A registry write the node cannot take now, whatever the instance:
+ * -ENOBUFS (no shared memory left in /dev/shm) and -ETIMEDOUT (the writer
+ * lock is held by a stopped or stuck writer) are service-unavailable, so
+ * clients retry on another node.  True when rc was one of them. */
+bool api_registry_unavailable(int rc, api_outcome_t *o);
+
 void api_outcome_set(api_outcome_t *o, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

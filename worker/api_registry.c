@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "artemis/clock.h"
@@ -84,8 +85,26 @@ static bool reg__check_required(const json_instance_t *in, reg_outcome_t *o)
 	return false;
 }
 
+bool api_registry_unavailable(int rc, api_outcome_t *o)
+{
+	if (rc == -ENOBUFS)
+		api_outcome_set(o, API_UNAVAILABLE,
+				"Exception: out of shared memory: /dev/shm has no room to grow the "
+				"registry; the write was refused and registered instances are still "
+				"served.");
+	else if (rc == -ETIMEDOUT)
+		api_outcome_set(o, API_UNAVAILABLE,
+				"Exception: the registry is busy: its writer lock was not free in "
+				"time (a writer is stopped or stuck); try again.");
+	else
+		return false;
+	return true;
+}
+
 static void reg__shm_error(int rc, const char *field, reg_outcome_t *o)
 {
+	if (api_registry_unavailable(rc, o))
+		return;
 	switch (rc) {
 	case -ENAMETOOLONG:
 	case -E2BIG:
@@ -118,8 +137,9 @@ static void reg__register(const json_instance_t *in, reg_outcome_t *o)
 		reg__shm_error(rc, field, o);
 }
 
-static void reg__run_one(enum reg_op op, const json_instance_t *in, uint64_t now_ms,
-			 reg_outcome_t *o)
+/* Register or unregister one instance (heartbeats go as one batch:
+ * reg__heartbeat_fast, reg__heartbeat_slow). */
+static void reg__run_one(enum reg_op op, const json_instance_t *in, reg_outcome_t *o)
 {
 	shm_key_t key;
 	int rc;
@@ -127,25 +147,14 @@ static void reg__run_one(enum reg_op op, const json_instance_t *in, uint64_t now
 	o->code = NULL;
 	if (!reg__check_zone(in, o) || !reg__check_required(in, o))
 		return;
-	switch (op) {
-	case OP_REGISTER:
+	if (op == OP_REGISTER) {
 		reg__register(in, o);
 		return;
-	case OP_HEARTBEAT:
-		json_instance_key(in, &key);
-		rc = shm_heartbeat(api_shm(), &key, now_ms);
-		if (rc == -ENOENT || rc == -EBUSY)
-			reg__msgf(o, API_DATA_NOT_FOUND, "Instance is not exising! Need re-register.");
-		else if (rc < 0)
-			reg__shm_error(rc, NULL, o);
-		return;
-	case OP_UNREGISTER:
-		json_instance_key(in, &key);
-		rc = shm_unregister(api_shm(), &key, 0);
-		if (rc < 0 && rc != -ENOENT)
-			reg__shm_error(rc, NULL, o);
-		return;
 	}
+	json_instance_key(in, &key);
+	rc = shm_unregister(api_shm(), &key, 0);
+	if (rc < 0 && rc != -ENOENT)
+		reg__shm_error(rc, NULL, o);
 }
 
 /* {"errorCode":..,"errorMessage":"<toString>: <msg>","instance":{..}} */
@@ -291,6 +300,44 @@ static bool reg__heartbeat_fast(const http_request_t *req, http_response_t *res,
 	return true;
 }
 
+/* The preamble of every batch: parse, instances null or empty ->
+ * bad-request, a wrongly shaped element -> 400 before anything runs, node
+ * not up -> service-unavailable (when check_up).  false: answered. */
+static bool reg__batch_open(const http_request_t *req, http_response_t *res, bool check_up,
+			    json_t **root, json_t **instances)
+{
+	if (api_body_object(req, res, root) < 0)
+		return false;
+	*instances = json_member(*root, "instances");
+	if (*instances == NULL || json_is_null(*instances) ||
+	    (json_is_array(*instances) && json_array_size(*instances) == 0)) {
+		reg__respond_fail(req, res, API_BAD_REQUEST, "request.instances is null or empty.");
+		return false;
+	}
+	if (!json_is_array(*instances) ||
+	    (json_array_size(*instances) > 1 && reg__check_shapes(*instances) < 0)) {
+		http_res_error(res, req, 400, "JSON parse error: request.instances has the wrong type");
+		return false;
+	}
+	if (check_up && !api_node_up()) {
+		reg__not_up(req, res);
+		return false;
+	}
+	buf_reset(&res->body);
+	return true;
+}
+
+/* A single element that Jackson could not bind: 400, nothing written
+ * (larger batches had their shapes checked by reg__batch_open). */
+static bool reg__unbindable(const http_request_t *req, http_response_t *res, int decode_rc)
+{
+	if (decode_rc != -EINVAL && decode_rc != -ENOMEM)
+		return false;
+	buf_reset(&res->body);
+	http_res_error(res, req, 400, "JSON parse error: an instance has the wrong type");
+	return true;
+}
+
 void api_registry_batch(const http_request_t *req, http_response_t *res, bool check_up,
 			api_item_fn fn, void *ctx)
 {
@@ -300,24 +347,8 @@ void api_registry_batch(const http_request_t *req, http_response_t *res, bool ch
 	uint64_t now_ms = clock_wall_ms();
 	size_t i, failed = 0;
 
-	if (api_body_object(req, res, &root) < 0)
-		return;
-	instances = json_member(root, "instances");
-	if (instances == NULL || json_is_null(instances) ||
-	    (json_is_array(instances) && json_array_size(instances) == 0)) {
-		reg__respond_fail(req, res, API_BAD_REQUEST, "request.instances is null or empty.");
+	if (!reg__batch_open(req, res, check_up, &root, &instances))
 		goto out;
-	}
-	if (!json_is_array(instances) ||
-	    (json_array_size(instances) > 1 && reg__check_shapes(instances) < 0)) {
-		http_res_error(res, req, 400, "JSON parse error: request.instances has the wrong type");
-		goto out;
-	}
-	if (check_up && !api_node_up()) {
-		reg__not_up(req, res);
-		goto out;
-	}
-	buf_reset(&res->body);
 	json_array_foreach(instances, i, v) {
 		const char *field = NULL;
 		int rc;
@@ -325,13 +356,8 @@ void api_registry_batch(const http_request_t *req, http_response_t *res, bool ch
 		if (json_is_null(v))
 			continue;
 		rc = json_instance_decode(v, &in, &field);
-		if (rc == -EINVAL || rc == -ENOMEM) {
-			/* Only a single-element batch gets here (shapes were
-			 * checked for larger ones), so nothing was written. */
-			buf_reset(&res->body);
-			http_res_error(res, req, 400, "JSON parse error: an instance has the wrong type");
+		if (reg__unbindable(req, res, rc))
 			goto out;
-		}
 		o.code = NULL;
 		fn(&in, rc, field, now_ms, &o, ctx);
 		if (o.code == NULL)
@@ -341,6 +367,106 @@ void api_registry_batch(const http_request_t *req, http_response_t *res, bool ch
 	}
 	reg__finish(req, res, failed);
 out:
+	json_decref(root);
+}
+
+/* The general heartbeat path (what the fast scanner does not take):
+ * decoded with jansson, checked instance by instance, then renewed as one
+ * batch like the fast path, so copies of a key are renewed once. */
+enum { HB_RENEW = 0, HB_FAILED = 1, HB_TOO_LONG = 2, HB_NULL = 3 };
+
+struct reg_hb {
+	json_instance_t *in;
+	shm_key_t *keys;
+	uint32_t *which;
+	int *rcs, *krc;
+	const char **field;
+};
+
+static void reg__hb_free(struct reg_hb *b)
+{
+	free(b->in);
+	free(b->keys);
+	free(b->which);
+	free(b->rcs);
+	free(b->krc);
+	free(b->field);
+}
+
+static bool reg__hb_alloc(struct reg_hb *b, size_t n)
+{
+	memset(b, 0, sizeof(*b));
+	b->in = calloc(n, sizeof(*b->in));
+	b->keys = calloc(n, sizeof(*b->keys));
+	b->which = calloc(n, sizeof(*b->which));
+	b->rcs = calloc(n, sizeof(*b->rcs));
+	b->krc = calloc(n, sizeof(*b->krc));
+	b->field = calloc(n, sizeof(*b->field));
+	return b->in && b->keys && b->which && b->rcs && b->krc && b->field;
+}
+
+static void reg__hb_outcome(struct reg_hb *b, size_t i, reg_outcome_t *o)
+{
+	o->code = NULL;
+	if (b->rcs[i] == HB_TOO_LONG) {
+		if (reg__check_zone(&b->in[i], o))
+			reg__msgf(o, API_BAD_REQUEST, "instance.%s is longer than allowed.",
+				  b->field[i]);
+		return;
+	}
+	reg__heartbeat_outcome(&b->in[i], b->rcs[i], o);
+}
+
+static void reg__heartbeat_slow(const http_request_t *req, http_response_t *res, uint64_t now_ms)
+{
+	json_t *root = NULL, *instances;
+	struct reg_hb b;
+	reg_outcome_t o;
+	size_t n, m = 0, failed = 0;
+
+	memset(&b, 0, sizeof(b));
+	if (!reg__batch_open(req, res, true, &root, &instances))
+		goto out;
+	n = json_array_size(instances);
+	if (!reg__hb_alloc(&b, n)) {
+		reg__respond_fail(req, res, API_INTERNAL_ERROR, "Exception: out of memory.");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array_get(instances, i);
+		int rc;
+
+		if (json_is_null(v)) {
+			b.rcs[i] = HB_NULL;
+			continue;
+		}
+		rc = json_instance_decode(v, &b.in[i], &b.field[i]);
+		if (reg__unbindable(req, res, rc))
+			goto out;
+		if (rc == -ENAMETOOLONG) {
+			b.rcs[i] = HB_TOO_LONG;
+		} else if (!reg__check_zone(&b.in[i], &o) || !reg__check_required(&b.in[i], &o)) {
+			b.rcs[i] = HB_FAILED;
+		} else {
+			json_instance_key(&b.in[i], &b.keys[m]);
+			b.which[m++] = (uint32_t)i;
+		}
+	}
+	shm_heartbeat_batch(api_shm(), b.keys, m, now_ms, b.krc);
+	for (size_t j = 0; j < m; j++)
+		b.rcs[b.which[j]] = b.krc[j];
+	for (size_t i = 0; i < n; i++) {
+		if (b.rcs[i] == HB_RENEW || b.rcs[i] == HB_NULL)
+			continue;
+		reg__hb_outcome(&b, i, &o);
+		if (o.code == NULL)
+			continue;
+		json_put_raw(&res->body, failed++ ? "," : "{\"failedInstances\":[");
+		reg__put_failed(&res->body, &b.in[i], &o);
+	}
+	reg__finish(req, res, failed);
+out:
+	reg__hb_free(&b);
 	json_decref(root);
 }
 
@@ -356,7 +482,8 @@ static void reg__item(const json_instance_t *in, int decode_rc, const char *fiel
 			reg__msgf(o, API_BAD_REQUEST, "instance.%s is longer than allowed.", field);
 		return;
 	}
-	reg__run_one(op, in, now_ms, o);
+	(void)now_ms;
+	reg__run_one(op, in, o);
 }
 
 static void reg__run(const http_request_t *req, http_response_t *res, enum reg_op op)
@@ -370,8 +497,11 @@ static void reg__run(const http_request_t *req, http_response_t *res, enum reg_o
 		metrics_fail(req);
 		return;
 	}
-	if (op == OP_HEARTBEAT && reg__heartbeat_fast(req, res, now_ms))
+	if (op == OP_HEARTBEAT) {
+		if (!reg__heartbeat_fast(req, res, now_ms))
+			reg__heartbeat_slow(req, res, now_ms);
 		return;
+	}
 	api_registry_batch(req, res, true, reg__item, &op);
 }
 

@@ -33,6 +33,8 @@ typedef api_outcome_t rep_outcome_t;
 
 static void rep__shm_error(int rc, const char *field, rep_outcome_t *o)
 {
+	if (api_registry_unavailable(rc, o))
+		return;
 	if (rc == -ENAMETOOLONG || rc == -E2BIG || rc == -EINVAL)
 		api_outcome_set(o, API_BAD_REQUEST, "instance.%s is invalid.",
 				field ? field : "data");

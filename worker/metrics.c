@@ -204,7 +204,8 @@ static int metrics__preserve(buf_t *b)
 		rc = metrics__printf(b, "artemis_self_preservation_enabled{manager=\"%s\"} %d\n",
 				     mgr_name[m], p[m].enabled ? 1 : 0);
 	rc = rc ? rc : metrics__printf(b, "# HELP artemis_lease_renewals_window Renewals in the "
-				       "current window.\n# TYPE artemis_lease_renewals_window gauge\n");
+				       "current window, each instance at most once a second.\n"
+				       "# TYPE artemis_lease_renewals_window gauge\n");
 	for (int m = 0; rc == 0 && m < SHM_MGR_COUNT; m++)
 		rc = metrics__printf(b, "artemis_lease_renewals_window{manager=\"%s\"} %llu\n",
 				     mgr_name[m], (unsigned long long)p[m].window_count);

@@ -372,7 +372,7 @@ static void ws__on_tick(evutil_socket_t fd, short what, void *arg)
 
 		buf_reset(&P.json); /* shm_changes_next appends */
 		rc = shm_changes_next(P.shm, &P.cur, &ch, &P.json);
-		if (rc == -EOVERFLOW) {
+		if (rc == -EOVERFLOW || rc == -EIO) { /* lost changes (overrun, corrupt) */
 			ws__overrun();
 			continue;
 		}

@@ -33,6 +33,8 @@ typedef struct {
 	char data_dir[CONFIG_STR];
 	bool allow_registry_from_other_zone;   /* default true (Java packaged) */
 	bool allow_discovery_from_other_zone;  /* default true */
+	char user[64];             /* children run as this user when started as root;
+				    * "" = stay as started */
 
 	/* [registry] */
 	char shm_name[CONFIG_STR];
@@ -47,6 +49,8 @@ typedef struct {
 	uint32_t legacy_preserve_window_ms;
 	uint32_t rate_limit;       /* register/heartbeat/unregister requests per 10 s
 				    * per worker and operation; 0 = no limit */
+	uint32_t lock_wait_ms;     /* a writer's wait for the writer lock */
+	uint32_t lock_stall_ms;    /* the master kills a child holding it this long */
 
 	/* [http] */
 	uint32_t max_header_bytes;

@@ -22,12 +22,22 @@
  *   -E2BIG         the instance's stored form is larger than SHM_MAX_JSON
  *   -ENOENT        no such live instance (heartbeat: "data-not-found")
  *   -ENOSPC        the region is full (instances, services or arena)
+ *   -ENOBUFS       shared memory (/dev/shm) has no room to back the pages
+ *                  the write needs; nothing was changed, and writes work
+ *                  again once space comes back
+ *   -ETIMEDOUT     the writer lock was not free within lock_wait_ms (its
+ *                  holder is stopped or stuck); nothing was changed
  *   -EBUSY         a reader gave up after its bounded retries (a writer is
  *                  mid-update, or one died mid-update and is not repaired yet)
  *   -ESTALE        a replicated register lost last-writer-wins to newer data
  *   -EOVERFLOW     a change-log cursor was overrun (caller resynchronises)
  *   -EPROTO        the region's layout version differs from this binary's
- *   -EEXIST        shm_create() with SHM_CREATE_EXCL found a region
+ *   -EEXIST        shm_open_region() with SHM_CREATE_EXCL found a region
+ *   -EBADMSG       the region's header is inconsistent (corrupt or
+ *                  tampered with): shm_error_detail() says what
+ *   -EPERM         the region file is not owned by this user, or others may
+ *                  write it: shm_error_detail() says which
+ *   -EIO           a change-log record is corrupt (shm_changes_next)
  */
 #ifndef ARTEMIS_SHM_H
 #define ARTEMIS_SHM_H
@@ -53,10 +63,21 @@
 #define SHM_MAX_METADATA 8192  /* metadata as JSON text (checked by the codec) */
 #define SHM_MAX_JSON     16384 /* the instance's whole stored JSON form */
 
-#define SHM_LAYOUT_VERSION   9
+#define SHM_LAYOUT_VERSION   10
 #define SHM_MAX_PROCS        64
 #define SHM_MAX_NODES        64                  /* origin ids: 0 = this node, 1..62 = peers */
 #define SHM_ORIGIN_HTTP_PEER (SHM_MAX_NODES - 1) /* changes from Java peers' HTTP replication */
+
+/* Limits of the region's parameters (the configuration checks the same). */
+#define SHM_MAX_INSTANCES  (1u << 26)
+#define SHM_MAX_SERVICES   (16u << 20)
+#define SHM_MAX_CHANGELOG  (16u << 20)
+#define SHM_MAX_ARENA      (1ull << 40)
+#define SHM_MIN_TTL_MS     1000u
+#define SHM_MAX_TTL_MS     604800000u
+#define SHM_MIN_WINDOW_MS  10000u  /* self-preservation windows: whole seconds */
+#define SHM_MAX_WINDOW_MS  300000u
+#define SHM_RESERVE_STEP   (1u << 20) /* growing sections are backed in these steps */
 
 typedef struct shm shm_t; /* a process's handle on a mapped region */
 
@@ -80,6 +101,8 @@ typedef struct {
 	bool self_preservation;             /* Java's LeaseUpdateSafeChecker enabled */
 	uint32_t preserve_window_ms;        /* normal manager window (12000 packaged) */
 	uint32_t legacy_preserve_window_ms; /* legacy manager window (60000) */
+	uint32_t lock_wait_ms;              /* a writer's wait for the lock (500); not a
+	                                     * layout parameter: set at every open */
 } shm_params_t;
 
 void shm_params_default(shm_params_t *p, const char *name);
@@ -92,19 +115,50 @@ enum {
 
 /* What shm_open_region() found, for the master's log and its decisions. */
 typedef struct {
-	bool created;   /* a new empty region was made */
-	bool was_clean; /* an existing region had its clean-shutdown flag */
-	bool repaired;  /* an interrupted write was repaired on attach */
+	bool created;           /* a new empty region was made */
+	bool was_clean;         /* an existing region had its clean-shutdown flag */
+	bool repaired;          /* an interrupted write was repaired on attach */
+	uint64_t region_bytes;  /* the region's (sparse) size */
+	uint64_t reserve_bytes; /* memory backing it now; on -ENOBUFS, what a start
+	                         * needs (and could not get) */
 } shm_open_info_t;
 
-/* Create the region, or attach to an existing one with the same layout
- * version (parameters of an existing region win; a differing layout version
- * gives -EPROTO).  Clears the clean-shutdown flag while attached. */
+/* Create the region (O_EXCL, mode 0600, with the memory a start needs
+ * reserved in /dev/shm: -ENOBUFS when there is not that much), or attach to
+ * an existing one with the same layout version (parameters of an existing
+ * region win; a differing layout version gives -EPROTO).  An existing
+ * region must be owned by this user and writable by no one else (-EPERM),
+ * and its header must be consistent (-EBADMSG).  Clears the clean-shutdown
+ * flag while attached. */
 int shm_open_region(const shm_params_t *p, int flags, shm_t **out, shm_open_info_t *info);
 
-/* Attach to an existing region by name.  read_only maps it PROT_READ (used by
- * `artemis check`; no write path may be called on such a handle). */
+/* Attach to an existing region by name, with the checks of
+ * shm_open_region.  read_only maps it PROT_READ (used by `artemis check`; no
+ * write path may be called on such a handle). */
 int shm_attach(const char *name, bool read_only, shm_t **out);
+
+/* The same on an open file (a memfd in tests and the fuzz target); the
+ * handle keeps its own duplicate of fd. */
+int shm_attach_fd(int fd, bool read_only, shm_t **out);
+
+/* Make a new empty region on an open, empty file (a memfd). */
+int shm_create_fd(int fd, const shm_params_t *p, shm_t **out);
+
+/* Why the last shm_open_region/shm_attach failed with -EBADMSG or -EPERM
+ * ("" otherwise).  Static storage, overwritten by the next call. */
+const char *shm_error_detail(void);
+
+/* How long writers wait for the lock from now on (the master, at start and
+ * on reload). */
+void shm_set_lock_wait(shm_t *shm, uint32_t ms);
+
+/* The writer lock's holder, for the master's stall watch: pid 0 when free;
+ * seq changes with every acquisition. */
+typedef struct {
+	int pid;
+	uint64_t seq;
+} shm_lock_state_t;
+void shm_lock_state(shm_t *shm, shm_lock_state_t *out);
 
 /* Unmap.  Does not change the region. */
 void shm_detach(shm_t *shm);
@@ -120,8 +174,8 @@ void shm_set_clean(shm_t *shm, bool clean);
 bool shm_was_clean(const shm_t *shm);
 
 /* Extend every live lease by `extra_ms` (after an unclean stop, so clients
- * can heartbeat before anything expires). */
-void shm_extend_leases(shm_t *shm, uint64_t extra_ms);
+ * can heartbeat before anything expires).  0, or the lock's error. */
+int shm_extend_leases(shm_t *shm, uint64_t extra_ms);
 
 /* Remove the region's name (the memory goes once every process detached). */
 int shm_destroy(const char *name);
@@ -351,7 +405,9 @@ uint64_t shm_head_version(const shm_t *shm);
  * appended to json when not NULL), -EAGAIN when there is none yet,
  * -EOVERFLOW when the cursor was overrun (it is moved to the oldest record
  * still held; the caller resynchronises from a snapshot), -EBUSY when the
- * record is being written right now. */
+ * record is being written right now, -EIO when the record is corrupt (it
+ * was logged and the cursor moved past it: the caller lost that change and
+ * resynchronises as after -EOVERFLOW). */
 int shm_changes_next(shm_t *shm, shm_cursor_t *cur, shm_change_t *out, buf_t *json);
 
 /* Emit a `reload` change for a service (management, repair). */
@@ -412,6 +468,7 @@ typedef struct {
 	uint64_t arena_used; /* bytes of the blob arena handed out */
 	uint64_t arena_size;
 	uint64_t region_size;
+	uint64_t reserved_bytes; /* memory of /dev/shm backing the region now */
 	uint32_t max_instances;
 	uint32_t max_services;
 } shm_stats_t;

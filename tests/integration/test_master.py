@@ -425,3 +425,243 @@ def test_version_and_help():
     for args in (["help"], ["--help"], ["server", "--help"]):
         p = run(*args)
         assert p.returncode == 0 and "usage: artemis" in p.stdout, (args, p.stdout)
+
+
+# ----------------------------------------------------- the writer lock ---
+
+def hooks_bin():
+    """build/artemis-hooks: build/artemis with the test-only hook that makes
+    a worker hold the writer lock (a registration of the service
+    "artemis-test-hold-lock"); None when it was not built."""
+    path = os.environ.get("ARTEMIS_HOOKS_BIN") or os.path.join(
+        os.path.dirname(artemis_bin()), "artemis-hooks")
+    return path if os.access(path, os.X_OK) else None
+
+
+def lock_holder(node):
+    """The pid `artemis check` names as holding the writer lock, or None."""
+    p = run("check", "-c", node.conf_path)
+    for ln in p.stdout.splitlines():
+        if "writer lock held by pid" in ln:
+            return int(ln.rsplit(" ", 1)[1])
+    return None
+
+
+def post_register(node, instance, timeout):
+    """POST register.json on a new connection: the body, or the error."""
+    from artemis_it import http_request
+    import json as _json
+    try:
+        st, _, raw = http_request(node.host, node.port, "POST",
+                                  "/artemis/api/registry/register.json",
+                                  _json.dumps({"instances": [instance]}).encode(),
+                                  {"Content-Type": "application/json"}, timeout=timeout)
+        return _json.loads(raw)
+    except OSError as e:
+        return e
+
+
+def test_a_stopped_lock_holder_does_not_freeze_the_node(node_factory):
+    """Issue 11 item 7: a worker stopped (SIGSTOP) while it holds the writer
+    lock.  Writers on the other worker wait a bounded time and answer
+    service-unavailable; heartbeats and /health never wait; the master
+    notices the holder made no progress for lock_stall_ms, kills it, and the
+    node repairs, respawns and serves writes again."""
+    hooks = hooks_bin()
+    if hooks is None:
+        pytest.skip("needs build/artemis-hooks (make build/artemis-hooks)")
+
+    def use_hooks(node):
+        node.command = lambda: [hooks, "server", "-c", node.conf_path, "--fresh"]
+    n = node_factory(prepare=use_hooks, registry={"lock_wait_ms": "300",
+                                                 "lock_stall_ms": "3000"})
+    wait_children(n, ALL)
+    svc = uniq("lock")
+    alive = inst(svc, "alive")
+    register(n, alive)
+    holder_req = threading.Thread(target=post_register, daemon=True,
+                                  args=(n, inst("artemis-test-hold-lock", "h"), 30))
+    holder_req.start()
+    holder = wait_for(lambda: lock_holder(n), 10.0, what="a worker to hold the lock")
+    assert holder in children(n.pid).values()
+    os.kill(holder, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    # Writers: each answers (no hang); those that meet the stopped holder
+    # say service-unavailable.
+    answers = [None] * 8
+    threads = [threading.Thread(target=lambda k=k: answers.__setitem__(
+        k, post_register(n, inst(svc, "w%d" % k), 15)), daemon=True) for k in range(8)]
+    for t in threads:
+        t.start()
+    # Reads, heartbeats and /health on new connections all answer.
+    for _ in range(15):
+        assert n.get("/health", timeout=10)[0] == 200
+    from artemis_it import heartbeat
+    assert heartbeat(n, alive, timeout=10)["responseStatus"]["errorCode"] == "success"
+    for t in threads:
+        t.join(20)
+    assert all(isinstance(a, dict) for a in answers), answers
+    codes = set()
+    for a in answers:
+        rs = a["responseStatus"]
+        if rs["errorCode"] == "success":
+            continue
+        f = a["failedInstances"][0]
+        codes.add(f["errorCode"])
+        assert "writer lock was not free" in f["errorMessage"], f
+    assert codes == {"service-unavailable"}, answers
+    wait_log(n, "(pid %d) has held the registry writer lock" % holder, timeout=15)
+    assert "killing it" in n.read_log()
+    wait_for(lambda: is_zombie_or_gone(holder), 10.0, what="the stopped holder to be killed")
+    assert time.monotonic() - stopped_at < 30
+    wait_children(n, ALL)
+    body = register(n, inst(svc, "after"))
+    assert body["responseStatus"]["errorCode"] == "success", body
+    p = run("check", "-c", n.conf_path)
+    assert p.returncode == 0 and "writer lock held" not in p.stdout, p.stdout
+
+
+# ------------------------------------------------ config and the region ---
+
+def test_every_registry_key_reaches_the_region(node_factory):
+    """Issue 12 item 13: each [registry] key set to a value other than its
+    default is what the region (or the process that applies it) uses; none
+    is clamped or dropped on the way."""
+    n = node_factory(registry={
+        "max_instances": "5000", "max_services": "300", "changelog_size": "2048",
+        "lease_ttl_ms": "7000", "legacy_lease_ttl_ms": "45000", "self_preservation": "off",
+        "preserve_window_ms": "15000", "legacy_preserve_window_ms": "70000",
+        "lock_wait_ms": "250", "lock_stall_ms": "4000", "reap_interval_ms": "50"})
+    p = run("check", "-c", n.conf_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "region %s:" % n.shm_name in p.stdout  # shm_name
+    for want in ("instances 0 of 5000", "services 0 of 300",
+                 "max_instances 5000, max_services 300, changelog_size 2048",
+                 "lease_ttl_ms 7000, legacy_lease_ttl_ms 45000, self_preservation off, "
+                 "preserve_window_ms 15000, legacy_preserve_window_ms 70000, lock_wait_ms 250"):
+        assert want in p.stdout, (want, p.stdout)
+    log = n.read_log()
+    assert "reaping every 50 ms" in log
+    assert "writes wait for it up to 250 ms; a child holding it 4000 ms is killed" in log
+    leases = n.api("/artemis/api/status/leases.json", {"serviceIds": []})
+    assert leases["isSafeCheckEnabled"] is False, leases
+
+
+def test_the_region_is_private_to_its_user(node_factory, tmp_path):
+    """Issue 12 item 1: the master creates the region with O_EXCL and mode
+    0600, and refuses one another user made, or one others may write."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a file owned by another uid")
+    from artemis_it import Node
+    n = node_factory()
+    st = os.stat("/dev/shm/" + n.shm_name.lstrip("/"))
+    assert st.st_mode & 0o777 == 0o600 and st.st_uid == os.geteuid(), oct(st.st_mode)
+    for owner, mode, why in ((54321, 0o600, "owned by uid 54321, not by this user"),
+                             (0, 0o666, "lets other users write it")):
+        other = Node(str(tmp_path / ("o%o" % mode)))
+        path = "/dev/shm/" + other.shm_name.lstrip("/")
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode)
+            os.ftruncate(fd, 1 << 20)
+            os.fchown(fd, owner, owner)
+            os.fchmod(fd, mode)
+            os.close(fd)
+            p = subprocess.run(other.command()[:-1], capture_output=True, text=True,
+                               timeout=20, cwd=other.workdir)
+            log = other.read_log() + p.stderr
+            assert p.returncode == 1, (p.returncode, log[-2000:])
+            assert "refusing region %s" % other.shm_name in log and why in log, log[-2000:]
+            c = run("check", "-c", other.conf_path)
+            assert c.returncode == 1 and why in c.stderr, c.stderr
+            assert os.stat(path).st_uid == owner  # left alone
+        finally:
+            os.unlink(path)
+
+
+# ---------------------------------------------------------- privileges ---
+
+def proc_status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(ln.rstrip("\n").split(":\t", 1) for ln in f if ":\t" in ln)
+
+
+@pytest.fixture
+def throwaway_user():
+    """A system user made for this test and removed after it."""
+    import pwd
+    import secrets
+    import shutil
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the master switches its children's user only as root")
+    if shutil.which("useradd") is None or shutil.which("userdel") is None:
+        pytest.skip("needs useradd and userdel to make a throwaway user")
+    name = "artemis-it-%s" % secrets.token_hex(3)
+    subprocess.run(["useradd", "--system", "--no-create-home", "--user-group",
+                    "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True)
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+def test_children_run_as_the_configured_user(throwaway_user):
+    """Issue 12 item 4: started as root, the master keeps root (it binds)
+    and runs every child as [node] user: no supplementary groups,
+    no_new_privs; data_dir and the log file are theirs, so a log rotation
+    (SIGUSR1) works for them; the region stays the master's."""
+    import shutil
+    import tempfile
+    from artemis_it import finish_node, start_node, unregister
+    pw = throwaway_user
+    base = tempfile.mkdtemp(prefix="artemis-priv-", dir="/tmp")
+    os.chmod(base, 0o755)
+    n = None
+    try:
+        # The user must reach its log file to reopen it: the directories
+        # on the way are searchable (start_node makes its own 0700).
+        n = start_node(base, node={"user": pw.pw_name},
+                       prepare=lambda node: os.chmod(node.workdir, 0o755))
+        kids = wait_children(n, ALL)
+        assert proc_status(n.pid)["Uid"].split() == ["0"] * 4
+        for name in ALL:
+            st = proc_status(kids[name])
+            assert st["Uid"].split() == [str(pw.pw_uid)] * 4, (name, st["Uid"])
+            assert st["Gid"].split() == [str(pw.pw_gid)] * 4, (name, st["Gid"])
+            assert st["Groups"].strip() == "", (name, st["Groups"])
+            assert st["NoNewPrivs"].strip() == "1", name
+        assert "children run as user %s" % pw.pw_name in n.read_log()
+        assert os.stat(n.data_dir).st_uid == pw.pw_uid
+        region = os.stat("/dev/shm/" + n.shm_name.lstrip("/"))
+        assert region.st_uid == 0 and region.st_mode & 0o777 == 0o600
+        svc = uniq("priv")
+        register(n, inst(svc, "i1"), inst(svc, "i2"))
+        assert instance_ids(n, svc) == ["i1", "i2"]
+        # Rotate the log: the children reopen it as the user.
+        os.rename(n.log_path, n.log_path + ".1")
+        n.send_signal(signal.SIGUSR1)
+        wait_for(lambda: os.path.exists(n.log_path), 5.0, what="a new log file")
+        assert os.stat(n.log_path).st_uid == pw.pw_uid
+        unregister(n, inst(svc, "i1"))
+        wait_for(lambda: "reaper[" in open(n.log_path).read(), 5.0,
+                 what="the reaper to log to the reopened file")
+        # A respawned child drops too.
+        old = kids["artemis: worker 1"]
+        os.kill(old, signal.SIGKILL)
+        new = wait_respawn(n, "artemis: worker 1", old)
+        assert proc_status(new)["Uid"].split() == [str(pw.pw_uid)] * 4
+        assert run("check", "-c", n.conf_path).returncode == 0
+    finally:
+        if n is not None:
+            finish_node(n)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_an_unknown_user_is_a_configuration_error(tmp_path):
+    from artemis_it import Node
+    n = Node(str(tmp_path), node={"user": "artemis-no-such-user"})
+    p = subprocess.run(n.command(), capture_output=True, text=True, timeout=20,
+                       cwd=n.workdir)
+    log = n.read_log() + p.stderr
+    assert p.returncode == 2, (p.returncode, log[-1000:])
+    assert "[node] user 'artemis-no-such-user': no such user" in log, log[-1000:]
+    assert not os.path.exists("/dev/shm/" + n.shm_name.lstrip("/"))

@@ -5,6 +5,7 @@ snake_case keys, and lease expiry with and without self-preservation (§4.1,
 §4.2).
 """
 
+import json
 import time
 
 import pytest
@@ -472,37 +473,101 @@ def test_large_heartbeat_batch_reports_exactly_the_unknown_ones_in_order(node):
     assert failed[0]["errorMessage"].endswith(NOT_EXISTING)
 
 
+# ------------------------------------------- duplicates, short leases ---
+
+def metric(node, name, **labels):
+    samples, _ = scrape(node)
+    return sum(v for n, lab, v in samples
+               if n == name and all(lab.get(k) == want for k, want in labels.items()))
+
+
+def test_copies_of_one_key_renew_it_once_and_count_once(fresh_node):
+    """Issue 11 item 8: 64 copies of one key in a heartbeat request renew it
+    once (over HTTP, by the fast and the general path, and over WebSocket),
+    and self-preservation counts one renewed instance, not 64 renewals."""
+    from ws_util import HB, RawWS
+    n = fresh_node
+    one = inst(uniq("dup"), "only")
+    assert_ok(register(n, one))
+    base = metric(n, "artemis_renewals_total")
+    assert_ok(heartbeat(n, *([one] * 64)))
+    assert metric(n, "artemis_renewals_total") == base + 1
+    # An escaped character sends the request down the general path.
+    body = json.dumps({"instances": [one] * 64}).replace('"only"', '"onl\\u0079"')
+    assert body.count("\\u0079") == 64
+    st, _, answer = n.request("POST", REG + "heartbeat.json", body.encode(),
+                              {"Content-Type": "application/json"})
+    assert st == 200 and answer["responseStatus"] == SUCCESS, answer
+    assert metric(n, "artemis_renewals_total") == base + 2
+    ws = RawWS(n, HB)
+    try:
+        ws.send_text(json.dumps({"instances": [one] * 64}))
+        assert ws.recv_json()["responseStatus"] == SUCCESS
+    finally:
+        ws.close()
+    assert metric(n, "artemis_renewals_total") == base + 3
+    # The checker's window: the instance, counted at most once a second
+    # (three requests, possibly in three seconds), not 192 renewals.
+    window = "artemis_lease_renewals_window"
+    wait_for(lambda: metric(n, window, manager="instance") >= 1, 5.0,
+             what="the self-preservation window to count the instance")
+    assert metric(n, window, manager="instance") <= 3
+    assert metric(n, "artemis_lease_renewals_max", manager="instance") <= 3
+
+
+def test_three_second_leases_with_one_second_heartbeats(node_factory):
+    """Issue 11, also: lease_ttl_ms down to 1000 ms.  With 3 s leases and
+    1 s heartbeats, renewed instances never expire between heartbeats, the
+    one that stops is removed after its TTL, and one instance in twenty
+    going away does not turn self-preservation on."""
+    n = node_factory(registry={"lease_ttl_ms": "3000", "self_preservation": "on"})
+    svc = uniq("fast")
+    living = [inst(svc, "l%02d" % k) for k in range(19)]
+    dying = inst(svc, "dying")
+    assert_ok(register(n, dying, *living))
+    t0 = time.monotonic()
+
+    def dying_gone():
+        assert_ok(heartbeat(n, *living))  # 1 s heartbeats
+        return instance_ids(n, svc) == sorted(i["instanceId"] for i in living)
+
+    wait_for(dying_gone, timeout=15.0, interval=1.0, what="the unrenewed 3 s lease to go")
+    assert time.monotonic() - t0 >= 2.5, "removed before its 3 s TTL"
+    for _ in range(3):  # a few more heartbeat periods: nothing else goes
+        assert_ok(heartbeat(n, *living))
+        time.sleep(1.0)
+    assert len(instance_ids(n, svc)) == 19
+    assert failed_by_id(heartbeat(n, dying))["dying"]["errorCode"] == "data-not-found"
+    leases = n.api("/artemis/api/status/leases.json", {"serviceIds": [svc]})
+    assert leases.get("isSafe") is True, leases
+
+
 # ------------------------------------------------------ service table ---
 
-def test_full_service_table_reuses_an_emptied_service(tmp_path):
-    """[registry] max_services = 16: a 17th serviceId is refused ("the
-    registry is full.") until an emptied service's last change has left the
-    change log (changelog_size = 1024 changes later); then it takes over
-    that entry, and the emptied service reads as unknown."""
-    from artemis_it import finish_node, start_node
-    node = start_node(str(tmp_path), registry={"max_services": "16",
-                                               "changelog_size": "1024"})
-    try:
-        names = [uniq("tbl") for _ in range(16)]
-        for name in names:
-            assert_ok(register(node, inst(name, "a")))
-        late = uniq("late")
-
-        def refused():
-            failed = failed_by_id(register(node, inst(late, "a")))["a"]
-            return (failed["errorCode"] == "internal-service-error"
-                    and failed["errorMessage"].endswith("the registry is full."))
-        assert refused()
-        assert_ok(unregister(node, inst(names[0], "a")))
-        wait_for(lambda: instance_ids(node, names[0]) == [], 5.0,
-                 what="%s to be removed by the reaper" % names[0])
-        assert refused()  # the emptied service's delete is still in the change log
-        for k in range(11):  # 1,100 more changes: re-registrations elsewhere
-            assert_ok(register(node, *[inst(names[1 + i % 15], "a") for i in range(100)]))
-        assert_ok(register(node, inst(late, "a")))
-        assert instance_ids(node, late) == ["a"]
-        assert instance_ids(node, names[0]) == []
-        for name in names[1:]:
-            assert instance_ids(node, name) == ["a"]
-    finally:
-        finish_node(node)
+def test_full_service_table_reclaims_emptied_services(node_factory):
+    """Issue 11 item 11: once the service table is full, a new serviceId
+    takes over the entry of a service whose instances are all gone, at once
+    (not after that service's last change left the change log), and the
+    emptied service reads as unknown."""
+    node = node_factory(registry={"max_services": "16", "changelog_size": "65536",
+                                  "lease_ttl_ms": "3000", "self_preservation": "off"})
+    names = [uniq("tbl") for _ in range(16)]
+    for name in names:
+        assert_ok(register(node, inst(name, "a")))
+    late = uniq("late")
+    failed = failed_by_id(register(node, inst(late, "a")))["a"]
+    assert failed["errorCode"] == "internal-service-error", failed
+    assert failed["errorMessage"].endswith("the registry is full."), failed
+    # Every filler expires (3 s leases, no heartbeats): the table is empty.
+    wait_for(lambda: all(instance_ids(node, name) == [] for name in names), 15.0,
+             what="every filler service to expire")
+    fresh = [uniq("new") for _ in range(16)]
+    for name in fresh:
+        assert_ok(register(node, inst(name, "b")))
+        assert instance_ids(node, name) == ["b"]
+    for name in names:
+        assert instance_ids(node, name) == []
+    # The table is full of live services again: nothing to reclaim.
+    assert_ok(heartbeat(node, *[inst(name, "b") for name in fresh]))
+    failed = failed_by_id(register(node, inst(late, "a")))["a"]
+    assert failed["errorMessage"].endswith("the registry is full."), failed

@@ -68,12 +68,14 @@ static void compare_configs(const config_t *a, const config_t *b)
 	EQ_NUM(workers);
 	EQ_STR(data_dir);
 	EQ_NUM(allow_registry_from_other_zone), EQ_NUM(allow_discovery_from_other_zone);
+	EQ_STR(user);
 	EQ_STR(shm_name);
 	EQ_NUM(max_instances), EQ_NUM(max_services), EQ_NUM(changelog_size);
 	EQ_NUM(lease_ttl_ms), EQ_NUM(legacy_lease_ttl_ms), EQ_NUM(reap_interval_ms);
 	EQ_NUM(self_preservation), EQ_NUM(preserve_window_ms), EQ_NUM(legacy_preserve_window_ms);
 	EQ_NUM(max_header_bytes), EQ_NUM(max_body_bytes), EQ_NUM(idle_timeout_ms);
 	EQ_NUM(rate_limit), EQ_NUM(response_cache_bytes);
+	EQ_NUM(lock_wait_ms), EQ_NUM(lock_stall_ms);
 	EQ_NUM(max_connections), EQ_NUM(console);
 	EQ_STR(console_dir);
 	EQ_NUM(ws_session_ttl_ms), EQ_NUM(ws_max_message_bytes), EQ_NUM(ws_max_output_bytes);
@@ -138,10 +140,11 @@ static void test_every_key_parses(void **state)
 	    "name = n1\nregion = eu-west\nzone = z9\nlisten = 127.0.0.1:18080\n"
 	    "workers = 3\ndata_dir = /tmp/x\n"
 	    "allow_registry_from_other_zone = off\nallow_discovery_from_other_zone = no\n"
+	    "user = artemis\n"
 	    "[registry]\nshm_name = /a-b\nmax_instances = 5000\nmax_services = 100\n"
-	    "changelog_size = 4096\nlease_ttl_ms = 30000\nlegacy_lease_ttl_ms = 60000\n"
-	    "reap_interval_ms = 50\nself_preservation = false\npreserve_window_ms = 5000\n"
-	    "legacy_preserve_window_ms = 7000\n"
+	    "changelog_size = 4096\nlease_ttl_ms = 3000\nlegacy_lease_ttl_ms = 60000\n"
+	    "reap_interval_ms = 50\nself_preservation = false\npreserve_window_ms = 15000\n"
+	    "legacy_preserve_window_ms = 70000\nlock_wait_ms = 250\nlock_stall_ms = 4000\n"
 	    "[http]\nmax_header_bytes = 4096\nmax_body_bytes = 100000\n"
 	    "idle_timeout_ms = 2000\nmax_connections = 7\n"
 	    "[websocket]\nsession_ttl_ms = 9000\nmax_message_bytes = 1000\n"
@@ -161,16 +164,19 @@ static void test_every_key_parses(void **state)
 	assert_string_equal(c.data_dir, "/tmp/x");
 	assert_false(c.allow_registry_from_other_zone);
 	assert_false(c.allow_discovery_from_other_zone);
+	assert_string_equal(c.user, "artemis");
 	assert_string_equal(c.shm_name, "/a-b");
 	assert_int_equal(c.max_instances, 5000);
 	assert_int_equal(c.max_services, 100);
 	assert_int_equal(c.changelog_size, 4096);
-	assert_int_equal(c.lease_ttl_ms, 30000);
+	assert_int_equal(c.lease_ttl_ms, 3000);
 	assert_int_equal(c.legacy_lease_ttl_ms, 60000);
 	assert_int_equal(c.reap_interval_ms, 50);
 	assert_false(c.self_preservation);
-	assert_int_equal(c.preserve_window_ms, 5000);
-	assert_int_equal(c.legacy_preserve_window_ms, 7000);
+	assert_int_equal(c.preserve_window_ms, 15000);
+	assert_int_equal(c.legacy_preserve_window_ms, 70000);
+	assert_int_equal(c.lock_wait_ms, 250);
+	assert_int_equal(c.lock_stall_ms, 4000);
 	assert_int_equal(c.max_header_bytes, 4096);
 	assert_int_equal(c.max_body_bytes, 100000);
 	assert_int_equal(c.idle_timeout_ms, 2000);
@@ -232,8 +238,21 @@ static void test_error_unknown_key(void **state)
 static void test_error_invalid_values(void **state)
 {
 	(void)state;
-	expect_error("[registry]\nlease_ttl_ms = 9999\n", 2,
-	             "lease_ttl_ms 9999 out of range 10000..604800000");
+	expect_error("[registry]\nlease_ttl_ms = 999\n", 2,
+	             "lease_ttl_ms 999 out of range 1000..604800000");
+	expect_error("[registry]\nlegacy_lease_ttl_ms = 999\n", 2,
+	             "legacy_lease_ttl_ms 999 out of range 1000..604800000");
+	/* What the region cannot count is refused, never clamped. */
+	expect_error("[registry]\npreserve_window_ms = 5000\n", 2,
+	             "preserve_window_ms 5000 out of range 10000..300000");
+	expect_error("[registry]\npreserve_window_ms = 12500\n", 2,
+	             "preserve_window_ms 12500 is not a whole number of seconds");
+	expect_error("[registry]\nlegacy_preserve_window_ms = 400000\n", 2,
+	             "legacy_preserve_window_ms 400000 out of range 10000..300000");
+	expect_error("[registry]\nlock_wait_ms = 5\n", 2, "lock_wait_ms 5 out of range 10..60000");
+	expect_error("[registry]\nlock_stall_ms = 99\n", 2,
+	             "lock_stall_ms 99 out of range 100..3600000");
+	expect_error("[node]\nuser = root user\n", 2, "only letters, digits");
 	expect_error("[registry]\nlease_ttl_ms = 604800001\n", 2, "out of range");
 	expect_error("[registry]\nlease_ttl_ms = 20s\n", 2, "not a non-negative integer");
 	expect_error("[registry]\nlease_ttl_ms = -1\n", 2, "not a non-negative integer");

@@ -2,8 +2,9 @@
  * test_master.c - the master's building blocks that need no running node:
  * the pid file (lock, stale file, release), the listening sockets
  * (SO_REUSEPORT slots, the probe that refuses a taken port) and loading the
- * configuration with command-line overrides.  The master cycle itself is
- * tested end to end in tests/integration/test_master.py.
+ * configuration with command-line overrides, and the [registry] keys as
+ * the region gets them.  The master cycle itself is tested end to end in
+ * tests/integration/test_master.py.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -156,6 +158,46 @@ static void test_load_config_with_overrides(void **state)
 	assert_string_equal(err, "--workers: workers 'many' is not a non-negative integer");
 }
 
+/* Every [registry] key that lives in the region, set to something other
+ * than its default, is what a region made from the configuration holds. */
+static void test_registry_keys_reach_the_region(void **state)
+{
+	(void)state;
+	static const char *const keys[][2] = {
+	    {"max_instances", "5000"},        {"max_services", "300"},
+	    {"changelog_size", "2048"},       {"lease_ttl_ms", "1000"},
+	    {"legacy_lease_ttl_ms", "45000"}, {"self_preservation", "off"},
+	    {"preserve_window_ms", "15000"},  {"legacy_preserve_window_ms", "70000"},
+	    {"lock_wait_ms", "250"},
+	};
+	static config_t cfg;
+	char err[256];
+	config_defaults(&cfg);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (config_set(&cfg, "registry", keys[i][0], keys[i][1], err, sizeof(err)) < 0)
+			fail_msg("%s", err);
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+	shm_params_t want, have;
+	master_region_params(&cfg, &want);
+	int fd = memfd_create("artemis-unit-master", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0600), 0);
+	shm_t *s = NULL;
+	assert_int_equal(shm_create_fd(fd, &want, &s), 0);
+	shm_get_params(s, &have);
+	assert_int_equal(have.max_instances, 5000);
+	assert_int_equal(have.max_services, 300);
+	assert_int_equal(have.changelog_size, 2048);
+	assert_int_equal(have.lease_ttl_ms, 1000);
+	assert_int_equal(have.legacy_ttl_ms, 45000);
+	assert_false(have.self_preservation);
+	assert_int_equal(have.preserve_window_ms, 15000);
+	assert_int_equal(have.legacy_preserve_window_ms, 70000);
+	assert_int_equal(have.lock_wait_ms, 250);
+	shm_detach(s);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +206,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pidfile_bad_dir, setup, teardown),
 	    cmocka_unit_test(test_listen_slots_share_a_port),
 	    cmocka_unit_test(test_load_config_with_overrides),
+	    cmocka_unit_test(test_registry_keys_reach_the_region),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,8 +23,7 @@
 #include "../../shm/shm_int.h"
 #include "artemis/clock.h"
 #include "artemis/shm.h"
-
-#define S(x) ((shm_str_t){(x), strlen(x)})
+#include "shm_test.h"
 
 static char region_name[64];
 
@@ -51,31 +52,6 @@ static void close_region(shm_t *s)
 {
 	shm_detach(s);
 	shm_destroy(region_name);
-}
-
-static void assert_check(shm_t *s)
-{
-	char msg[256];
-	int rc = shm_check(s, msg, sizeof(msg));
-	if (rc)
-		fail_msg("shm_check: %s", msg);
-}
-
-static shm_instance_in_t inst(const char *svc, const char *id, const char *json)
-{
-	shm_instance_in_t in;
-	memset(&in, 0, sizeof(in));
-	in.key.region = S("us-east");
-	in.key.service = S(svc);
-	in.key.instance = S(id);
-	in.zone = S("zone-1");
-	in.json = S(json);
-	return in;
-}
-
-static shm_key_t key(const char *region, const char *svc, const char *id)
-{
-	return (shm_key_t){S(region), S(svc), S(id)};
 }
 
 static void test_register_lookup_case(void **state)
@@ -573,16 +549,51 @@ static void test_foreach(void **state)
 /* A full service table takes over an empty entry once its last change has
  * left the change log, and not before; the old name is gone, the others
  * stay found, and the index stays consistent over many renames. */
+/* Read every change from cur on; each one's service name must be the one
+ * the instance it carries was registered under (the JSON names it). */
+static int changes_attributed(shm_t *s, shm_cursor_t *cur)
+{
+	shm_change_t ch;
+	buf_t json = {0};
+	int n = 0, rc;
+	while ((rc = shm_changes_next(s, cur, &ch, &json)) == 0) {
+		if (ch.type != SHM_CHANGE_RELOAD) {
+			char want[SHM_MAX_SERVICE + 16];
+			snprintf(want, sizeof(want), "\"svc\":\"%s\"", ch.service);
+			assert_non_null(json.data);
+			if (!strstr(json.data, want))
+				fail_msg("change %llu says %s for %s", (unsigned long long)ch.version,
+				         ch.service, json.data);
+		}
+		json.len = 0;
+		n++;
+	}
+	assert_int_equal(rc, -EAGAIN);
+	buf_free(&json);
+	return n;
+}
+
+static shm_instance_in_t svc_inst(const char *svc, const char *id, char *json, size_t len)
+{
+	snprintf(json, len, "{\"svc\":\"%s\"}", svc);
+	return inst(svc, id, json);
+}
+
+/* A full service table takes a new name into an emptied entry at once;
+ * change-log readers keep naming every change's own service, and readers
+ * by name never see the new service's instances under the old name. */
 static void test_service_table_reuse(void **state)
 {
-	shm_t *s = open_sized(256, 16, 64);
-	char svc[32];
+	shm_t *s = open_sized(256, 16, 1024);
+	char svc[32], json[64];
+	shm_cursor_t cur;
+	shm_cursor_init(s, &cur);
 	for (int i = 0; i < 16; i++) {
 		snprintf(svc, sizeof(svc), "Svc-%d", i);
-		shm_instance_in_t in = inst(svc, "a", "{\"a\":1}");
+		shm_instance_in_t in = svc_inst(svc, "a", json, sizeof(json));
 		assert_int_equal(shm_register(s, &in), 0);
 	}
-	shm_instance_in_t extra = inst("New-0", "x", "{\"x\":1}");
+	shm_instance_in_t extra = svc_inst("New-0", "x", json, sizeof(json));
 	assert_int_equal(shm_register(s, &extra), -ENOSPC); /* none is empty */
 	buf_t out = {0};
 	shm_reap_result_t r;
@@ -599,21 +610,19 @@ static void test_service_table_reuse(void **state)
 		assert_int_equal(r.evicted_removed, 1);
 		static char fresh[32];
 		snprintf(fresh, sizeof(fresh), "New-%d", round);
-		extra = inst(fresh, "x", "{\"x\":1}");
-		/* Its delete is still in the change log: not yet. */
-		assert_int_equal(shm_register(s, &extra), -ENOSPC);
-		/* 64 more changes (re-registrations elsewhere) push it out. */
-		for (int n = 0; n < 64; n++) {
-			snprintf(svc, sizeof(svc), "Svc-%d", 1 + n % 15);
-			shm_instance_in_t in = inst(svc, "a", "{\"a\":1}");
-			assert_int_equal(shm_register(s, &in), 0);
-		}
+		extra = svc_inst(fresh, "x", json, sizeof(json));
+		/* Its `new` and `delete` are still in the change log: the entry
+		 * is taken over all the same. */
 		assert_int_equal(shm_register(s, &extra), 0);
 		out.len = 0;
 		assert_int_equal(shm_service_read(s, S(gone), &out, NULL), -ENOENT);
+		shm_service_info_t info;
+		assert_int_equal(shm_service_info(s, S(gone), &info), -ENOENT);
 		out.len = 0;
 		assert_int_equal(shm_service_read(s, extra.key.service, &out, NULL), 0);
-		assert_string_equal(out.data, "[{\"x\":1}]");
+		char want[64];
+		snprintf(want, sizeof(want), "[{\"svc\":\"%s\"}]", fresh);
+		assert_string_equal(out.data, want);
 		for (int i = 1; i < 16; i++) {
 			snprintf(svc, sizeof(svc), "Svc-%d", i);
 			out.len = 0;
@@ -621,10 +630,43 @@ static void test_service_table_reuse(void **state)
 		}
 		assert_check(s);
 	}
+	/* 16 registers, 40 rounds of a delete and a new. */
+	assert_int_equal(changes_attributed(s, &cur), 16 + 40 * 2);
 	int total = 0;
 	assert_int_equal(shm_services_foreach(s, count_services, &total), 0);
 	assert_int_equal(total, 16);
 	buf_free(&out);
+	close_region(s);
+}
+
+/* An emptied service whose `reload` is still in the change log keeps its
+ * entry (the record names it only through the entry) until the log moved
+ * past it. */
+static void test_service_reuse_waits_for_reloads(void **state)
+{
+	shm_t *s = open_sized(64, 2, 64);
+	char json[64];
+	shm_instance_in_t a = svc_inst("A", "1", json, sizeof(json));
+	assert_int_equal(shm_register(s, &a), 0);
+	shm_instance_in_t b = svc_inst("B", "1", json, sizeof(json));
+	assert_int_equal(shm_register(s, &b), 0);
+	shm_cursor_t cur;
+	shm_cursor_init(s, &cur);
+	assert_int_equal(shm_emit_reload(s, S("A")), 0);
+	shm_key_t ka = key("us-east", "A", "1");
+	assert_int_equal(shm_unregister(s, &ka, 0), 0);
+	shm_reap_result_t r;
+	assert_int_equal(shm_reap(s, 0, &r), 0);
+	shm_instance_in_t c = svc_inst("C", "1", json, sizeof(json));
+	assert_int_equal(shm_register(s, &c), -ENOSPC);
+	shm_change_t ch;
+	assert_int_equal(shm_changes_next(s, &cur, &ch, NULL), 0);
+	assert_int_equal(ch.type, SHM_CHANGE_RELOAD);
+	assert_string_equal(ch.service, "A");
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(shm_register(s, &b), 0);
+	assert_int_equal(shm_register(s, &c), 0);
+	assert_check(s);
 	close_region(s);
 }
 
@@ -684,7 +726,13 @@ static void test_capacity(void **state)
 		in = inst(cases[i], "0", "{}");
 		assert_int_equal(shm_register(s, &in), 0);
 	}
+	/* SVC and Svc are empty now: new names take their entries; then
+	 * there is none left. */
 	in = inst("svC", "1", "{}");
+	assert_int_equal(shm_register(s, &in), 0);
+	in = inst("SVc", "2", "{}");
+	assert_int_equal(shm_register(s, &in), 0);
+	in = inst("sVC", "3", "{}");
 	assert_int_equal(shm_register(s, &in), -ENOSPC);
 	assert_check(s);
 	close_region(s);
@@ -1000,6 +1048,175 @@ static int attach_child(const char *name, int expect)
 	return 0;
 }
 
+/* One tampering per case: what a local attacker (or a bug) could write into
+ * a header, and the words the refusal must use. */
+static const char *tamper(struct shm_header_sh *h, int which)
+{
+	switch (which) {
+	case 0:
+		h->slot_bump = h->max_instances + 1;
+		return "slot_bump";
+	case 1:
+		h->sec[SHM_SEC_SLOTS].off += 4096;
+		return "section instance slots";
+	case 2:
+		h->sec[SHM_SEC_ARENA].reserved = h->sec[SHM_SEC_ARENA].size + 4096;
+		return "section blob arena";
+	case 3:
+		h->index_size *= 2;
+		return "index or arena sizes";
+	case 4:
+		h->arena_free[3] = h->arena_bump + 64;
+		return "free list 3";
+	case 5:
+		h->index_mask[1] = h->index_size * 2 - 1;
+		return "index buffer 1";
+	case 6:
+		h->svc_used = h->max_services + 1;
+		return "svc_used";
+	case 7:
+		h->head = h->sec[SHM_SEC_CHANGELOG].reserved / sizeof(struct shm_change_sh) + 5;
+		return "change log head";
+	case 8:
+		h->preserve[0].pos = 9999;
+		return "bucket";
+	case 9:
+		memset(h->name, 'x', sizeof(h->name));
+		return "not terminated";
+	case 10:
+		h->retire_head = SHM_ARENA_START + 1;
+		return "retire list";
+	case 11:
+		h->undo.active = 1;
+		h->undo.slot = h->slot_bump + 5;
+		return "undo record";
+	case 12:
+		h->ttl_ms[SHM_MGR_NORMAL] = 5;
+		return "parameters out of range";
+	case 13:
+		h->sec[SHM_SEC_SVC_INDEX].size -= 4096;
+		return "section service index";
+	case 14:
+		h->arena_bump = h->sec[SHM_SEC_ARENA].reserved;
+		return "arena_bump";
+	}
+	return NULL;
+}
+
+/* Issue 12 item 1: every field of the header that names memory is checked
+ * against the file and the layout before use; a region failing any check is
+ * refused (-EBADMSG) and says what failed; the untouched region attaches.
+ * (A read-only attach, which may meet running writers, leaves the writers'
+ * own lists and counters to shm_check.) */
+static void test_tampered_header_refused(void **state)
+{
+	shm_t *s = open_fresh(1000, 0);
+	shm_instance_in_t in = inst("svc", "a", "{}");
+	assert_int_equal(shm_register(s, &in), 0);
+	shm_key_t k = key("us-east", "svc", "a");
+	assert_int_equal(shm_unregister(s, &k, 0), 0);
+	shm_reap_result_t r;
+	assert_int_equal(shm_reap(s, 0, &r), 0);
+	struct shm_header_sh saved;
+	memcpy(&saved, s->hdr, sizeof(saved));
+	shm_t *ro = NULL; /* attached before: check must see what changed */
+	assert_int_equal(shm_attach(region_name, true, &ro), 0);
+	for (int which = 0;; which++) {
+		struct shm_header_sh *h = s->hdr;
+		const char *want = tamper(h, which);
+		if (!want)
+			break;
+		shm_t *t = NULL;
+		int rc = shm_attach(region_name, false, &t);
+		if (rc != -EBADMSG || !strstr(shm_error_detail(), want))
+			fail_msg("tampering %d: attach %d, \"%s\"; want -EBADMSG and \"%s\"", which,
+			         rc, shm_error_detail(), want);
+		char msg[256];
+		assert_int_equal(shm_check(ro, msg, sizeof(msg)), -EIO);
+		assert_non_null(strstr(msg, "header: "));
+		memcpy(h, &saved, sizeof(saved));
+		assert_int_equal(shm_attach(region_name, true, &t), 0);
+		shm_detach(t);
+	}
+	shm_detach(ro);
+	assert_check(s);
+	close_region(s);
+}
+
+/* Issue 12 item 1: the region is made with O_EXCL and mode 0600; one made
+ * by another user (a throwaway uid, in a forked child) or writable by
+ * others is refused, and --fresh does not discard it. */
+static void test_foreign_region_refused(void **state)
+{
+	if (geteuid() != 0) {
+		printf("skipped: needs root to make a region as another uid\n");
+		return;
+	}
+	shm_t *s = open_fresh(64, 0);
+	char path[96];
+	snprintf(path, sizeof(path), "/dev/shm%s", region_name);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_uid, geteuid());
+	close_region(s);
+
+	shm_params_t p;
+	shm_params_default(&p, region_name);
+	p.max_instances = 64;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		shm_t *mine = NULL;
+		if (setresgid(54321, 54321, 54321) || setresuid(54321, 54321, 54321))
+			_exit(2);
+		_exit(shm_open_region(&p, SHM_CREATE_EXCL, &mine, NULL) == 0 ? 0 : 1);
+	}
+	int wst;
+	assert_int_equal(waitpid(pid, &wst, 0), pid);
+	assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+	shm_t *t = NULL;
+	assert_int_equal(shm_open_region(&p, 0, &t, NULL), -EPERM);
+	assert_non_null(strstr(shm_error_detail(), "owned by uid 54321, not by this user"));
+	assert_int_equal(shm_attach(region_name, true, &t), -EPERM);
+	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &t, NULL), -EPERM);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 54321);
+	assert_int_equal(shm_destroy(region_name), 0);
+
+	s = open_fresh(64, 0);
+	shm_detach(s);
+	assert_int_equal(chmod(path, 0666), 0);
+	assert_int_equal(shm_open_region(&p, 0, &t, NULL), -EPERM);
+	assert_non_null(strstr(shm_error_detail(), "lets other users write it"));
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(shm_open_region(&p, 0, &t, NULL), 0);
+	close_region(t);
+}
+
+/* A region on a memfd (the fuzz target's way): made, attached, refused
+ * when its mode lets others write. */
+static void test_region_on_a_memfd(void **state)
+{
+	int fd = memfd_create("artemis-unit", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0600), 0);
+	shm_params_t p;
+	shm_params_default(&p, "/artemis-memfd");
+	p.max_instances = 64;
+	shm_t *s = NULL, *t = NULL;
+	assert_int_equal(shm_create_fd(fd, &p, &s), 0);
+	shm_instance_in_t in = inst("svc", "a", "{}");
+	assert_int_equal(shm_register(s, &in), 0);
+	assert_int_equal(shm_attach_fd(fd, true, &t), 0);
+	assert_check(t);
+	shm_detach(t);
+	assert_int_equal(fchmod(fd, 0620), 0);
+	assert_int_equal(shm_attach_fd(fd, true, &t), -EPERM);
+	shm_detach(s);
+	close(fd);
+}
+
 static void test_exec_attach(void **state)
 {
 	shm_t *s = open_fresh(1000, 0);
@@ -1037,6 +1254,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_services),
 	    cmocka_unit_test(test_foreach),
 	    cmocka_unit_test(test_service_table_reuse),
+	    cmocka_unit_test(test_service_reuse_waits_for_reloads),
 	    cmocka_unit_test(test_changelog_overrun),
 	    cmocka_unit_test(test_capacity),
 	    cmocka_unit_test(test_index_growth_and_churn),
@@ -1048,6 +1266,9 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_remote_renewals),
 	    cmocka_unit_test(test_node_and_peers),
 	    cmocka_unit_test(test_exec_attach),
+	    cmocka_unit_test(test_tampered_header_refused),
+	    cmocka_unit_test(test_foreign_region_refused),
+	    cmocka_unit_test(test_region_on_a_memfd),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	shm_destroy(region_name); /* a failed test leaves its region behind */

@@ -35,6 +35,7 @@
 #include "artemis/clock.h"
 #include "artemis/log.h"
 #include "artemis/shm.h"
+#include "shm_test.h"
 
 #ifdef UNDER_ASAN
 #define MP_SECONDS 2
@@ -44,7 +45,6 @@
 #define CRASH_ROUNDS 200
 #endif
 
-#define S(x) ((shm_str_t){(x), strlen(x)})
 
 static char region_name[64];
 
@@ -95,18 +95,6 @@ static bool json_ok(const char *p, size_t n)
 	return memcmp(q + strlen(tag), want, 8) == 0;
 }
 
-static shm_instance_in_t make_in(const char *svc, const char *id, const char *json, size_t len)
-{
-	shm_instance_in_t in;
-	memset(&in, 0, sizeof(in));
-	in.key.region = S("us-east");
-	in.key.service = S(svc);
-	in.key.instance = S(id);
-	in.zone = S("zone-1");
-	in.json = (shm_str_t){json, len};
-	return in;
-}
-
 /* ---- readers and writers ---------------------------------------------- */
 
 static void writer_loop(int w, uint64_t until)
@@ -121,7 +109,7 @@ static void writer_loop(int w, uint64_t until)
 		snprintf(id, sizeof(id), "w%d-%d", w, rand() % 200);
 		const char *svc = (rand() % 2) ? "svc-a" : "svc-b";
 		size_t n = make_json(json, sizeof(json), id, ++gen);
-		shm_instance_in_t in = make_in(svc, id, json, n);
+		shm_instance_in_t in = inst_len(svc, id, json, n);
 		int rc = shm_register(s, &in);
 		if (rc)
 			_exit(21);
@@ -305,7 +293,7 @@ static void storm_writer(int w, int fd)
 		int rc;
 		if (r.op == 'R') {
 			size_t n = make_json(json, sizeof(json), id, gen);
-			shm_instance_in_t in = make_in(svc, id, json, n);
+			shm_instance_in_t in = inst_len(svc, id, json, n);
 			rc = shm_register(s, &in);
 		} else {
 			shm_key_t k = {S("us-east"), S(svc), S(id)};
