@@ -4,15 +4,12 @@
  * The master forks a worker per slot and calls worker_main() in the child
  * with the slot's SO_REUSEPORT listener and one end of a control socketpair.
  * The worker joins the shm process table, runs one libevent base with the
- * HTTP server (http.c) on it, beats its process-table entry every second and
- * obeys the master's one-byte messages (PROC_MSG_*):
- *   QUIT    stop accepting, finish the requests in progress, close keep-alive
- *           connections after their current response; exit when none remain
- *           or after WORKER_DRAIN_MS;
- *   TERM    exit at once;
- *   REOPEN  reopen the log file;
- *   EOF     the master is gone: exit at once.
- * It sends PROC_MSG_READY once it is listening.
+ * HTTP server (http_server.c: the [http] limits, api_dispatch as handler) on it, beats its
+ * process-table entry every second and obeys the master's one-byte messages (PROC_MSG_*): QUIT stop
+ * accepting, finish the requests in progress, close keep-alive connections after their current
+ * response; exit when none remain or after WORKER_DRAIN_MS; TERM    exit at once; REOPEN  reopen
+ * the log file; EOF     the master is gone: exit at once. It sends PROC_MSG_READY once it is
+ * listening.
  *
  * It never closes the listening socket's underlying file description in a
  * way that affects other processes: it only stops watching it (the master
@@ -20,6 +17,7 @@
  */
 #include "worker.h"
 
+#include "api.h"
 #include "http_conn.h"
 #include "ws.h"
 
@@ -156,8 +154,33 @@ static int worker_send_ready(int ctl_fd)
 	return w == 1 ? 0 : -errno;
 }
 
+/* The HTTP transport's handler: the API layer. */
+static void worker_dispatch(void *ctx, const http_request_t *req, http_response_t *res)
+{
+	(void)ctx;
+	api_dispatch(req, res);
+}
+
+static void worker_observe(void *ctx, const http_request_t *req, int status, uint64_t latency_us)
+{
+	(void)ctx;
+	api_observe(req, status, latency_us);
+}
+
+/* What the transport needs of the [http] section. */
+static void worker_http_limits(const config_t *cfg, http_limits_t *lim)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->max_header_bytes = cfg->max_header_bytes;
+	lim->max_body_bytes = cfg->max_body_bytes;
+	lim->idle_timeout_ms = cfg->idle_timeout_ms;
+	lim->max_connections = cfg->max_connections;
+}
+
 static int worker_setup(worker_loop_t *wl, int listen_fd)
 {
+	http_limits_t lim;
+	const http_handler_t handler = {worker_dispatch, worker_observe, wl};
 	struct event_config *ec = event_config_new();
 	if (!ec)
 		return -ENOMEM;
@@ -167,7 +190,8 @@ static int worker_setup(worker_loop_t *wl, int listen_fd)
 	event_config_free(ec);
 	if (!wl->w.base)
 		return -ENOMEM;
-	int rc = http_server_new(wl->w.base, wl->w.cfg, listen_fd, &wl->http);
+	worker_http_limits(wl->w.cfg, &lim);
+	int rc = http_server_new(wl->w.base, &lim, &handler, listen_fd, &wl->http);
 	if (rc < 0)
 		return rc;
 	http_server_set_conns_cb(wl->http, worker_on_conns, wl);

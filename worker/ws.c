@@ -2,7 +2,7 @@
  * ws.c - the worker's WebSocket sessions (RFC 6455): handshake, I/O, the
  * close handshake, limits and lifetimes.
  *
- * The HTTP transport (http.c) hands over a connection through its upgrade
+ * The HTTP transport (http_io.c) hands over a connection through its upgrade
  * hook (http_conn.h) when a request for one of these paths arrives:
  *   /artemis/websocket/registry/heartbeat              heartbeats (ws_heartbeat.c)
  *   /artemis/websocket/discovery/instance-change       per-service push (ws_push.c)

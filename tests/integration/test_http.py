@@ -311,3 +311,62 @@ def test_gzip_response_when_accepted(node):
         {"Content-Type": "application/json", "Accept-Encoding": "gzip,deflate"})
     assert st == 200
     assert_status(body, SUCCESS)
+
+
+# ------------------------------------------- strict framing (smuggling) ---
+# Issue 11 item 10: behind a proxy, every framing question this server
+# answers differently from the proxy is a request-smuggling hole.  Each of
+# these was answered 200 by the lax parser; each is refused now, the
+# request is not run, and the connection is closed.
+
+HB = "/artemis/api/registry/heartbeat.json"
+
+
+@pytest.mark.parametrize("raw,status", [
+    pytest.param(b"POST " + HB.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n", 400,
+                 id="chunk-data-without-crlf"),
+    pytest.param(b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400, id="obs-fold"),
+    pytest.param(b"GET /health HTTP/1.1\r\nHost : x\r\n\r\n", 400, id="space-before-colon"),
+    pytest.param(b"GET /health HTTP/1.1\r\n\r\n", 400, id="http-1.1-without-host"),
+    pytest.param(b"GET /health\r\n\r\n", 400, id="no-version"),
+    pytest.param(b"GET /health HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, id="two-hosts"),
+    pytest.param(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, id="cl-and-te"),
+    pytest.param(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                 b"Content-Length: 3\r\n\r\nabc", 400, id="two-content-lengths"),
+    pytest.param(b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"0x2\r\nab\r\n0\r\n\r\n", 400, id="chunk-size-0x"),
+    pytest.param(b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, id="two-transfer-encodings"),
+    pytest.param(b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                 b"0\r\n\r\n", 501, id="unknown-transfer-coding"),
+    pytest.param(b"POST /health HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
+                 id="te-in-http-1.0"),
+    pytest.param(b"GET /health HTTP/1.1\nHost: x\n\n", 400, id="bare-lf"),
+    pytest.param(b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505, id="http-2.0-request-line"),
+])
+def test_lax_framing_is_refused(node, raw, status):
+    with socket.create_connection((HOST, node.port), timeout=10) as s:
+        s.sendall(raw + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        f = s.makefile("rb")
+        r = read_response(f)
+        assert r is not None and r[1] == status, r
+        assert r[2].get("connection") == "close", r
+        body = json.loads(r[3])
+        assert body["status"] == status and body["message"], body
+        # the pipelined request behind it is not answered: the stream is dropped
+        assert f.read() == b"", "connection kept open after a framing error"
+
+
+def test_strict_parser_still_accepts_what_clients_send(node):
+    """Chunk extensions, trailers, an empty line before the request and
+    absolute-form targets are valid HTTP/1.1 and stay accepted."""
+    body = json.dumps({"instances": [inst(uniq(), "i1")]}).encode()
+    chunked = b"%x;ext=1\r\n%s\r\n0\r\nX-Trailer: t\r\n\r\n" % (len(body), body)
+    data = (b"\r\nPOST " + REGISTER.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked +
+            b"GET http://localhost/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    rs = raw_exchange(node.port, data, 2)
+    assert [r[1] for r in rs] == [200, 200], [r[:2] for r in rs]
+    assert json.loads(rs[0][3])["responseStatus"] == SUCCESS

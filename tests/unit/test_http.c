@@ -1,11 +1,11 @@
 /*
- * test_http.c - the HTTP transport (worker/http.c, worker/http_body.c).
+ * test_http.c - the HTTP transport (worker/http_*.c).
  *
  * Each test runs an http_server_t on a private event base and talks to it
  * over a socketpair (one test uses a TCP listener on 127.0.0.1 for the
- * accept path and max_connections).  The dispatch function is the echo
- * handler below, installed with http_set_dispatch(), so the test does not
- * depend on the API layer.
+ * accept path and max_connections).  The handler is the echo function
+ * below, given to http_server_new(), so the test does not depend on the
+ * API layer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,7 +37,7 @@
 
 static struct event_base *base;
 static http_server_t *srv;
-static config_t cfg;
+static http_limits_t cfg;
 static int cli = -1; /* client end of the socketpair */
 static char *cbuf;   /* bytes received by the client, not yet parsed */
 static size_t clen;
@@ -56,8 +56,9 @@ typedef struct {
 
 /* Echo: "<method> <path> q=<query> gz=<0|1> ct=<type>\n<body>".  Paths
  * select special behaviour. */
-static void echo_dispatch(const http_request_t *req, http_response_t *res)
+static void echo_dispatch(void *ctx, const http_request_t *req, http_response_t *res)
 {
+	(void)ctx;
 	dispatched++;
 	if (strcmp(req->path, "/big") == 0) {
 		size_t n = (size_t)atol(req->query);
@@ -78,8 +79,9 @@ static void echo_dispatch(const http_request_t *req, http_response_t *res)
 	res->content_type = "text/plain";
 }
 
-static void test_observe(const http_request_t *req, int status, uint64_t latency_us)
+static void test_observe(void *ctx, const http_request_t *req, int status, uint64_t latency_us)
 {
+	(void)ctx;
 	(void)req;
 	(void)latency_us;
 	observed++;
@@ -87,6 +89,8 @@ static void test_observe(const http_request_t *req, int status, uint64_t latency
 }
 
 /* ---- Harness ------------------------------------------------------------ */
+
+static const http_handler_t handler = {echo_dispatch, test_observe, NULL};
 
 static void cfg_init(void)
 {
@@ -101,7 +105,7 @@ static void server_start(void)
 {
 	base = event_base_new();
 	assert_non_null(base);
-	assert_int_equal(http_server_new(base, &cfg, -1, &srv), 0);
+	assert_int_equal(http_server_new(base, &cfg, &handler, -1, &srv), 0);
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
@@ -117,8 +121,6 @@ static int setup(void **state)
 	dispatched = observed = 0;
 	clen = 0;
 	ceof = false;
-	http_set_dispatch(echo_dispatch);
-	http_set_observer(test_observe);
 	if (!cbuf)
 		cbuf = malloc(CLIENT_BUF);
 	return cbuf ? 0 : -1;
@@ -581,6 +583,124 @@ static void test_malformed(void **state)
 	free(r.body);
 }
 
+/* A request on a connection of its own: the status of the first answer. */
+static int status_of(const char *raw, size_t len)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
+	clen = 0;
+	ceof = false;
+	client_send_fd(sv[1], raw, len);
+	resp_t r = {0};
+	int st = read_response_fd(sv[1], &r, false) == 0 ? r.status : -1;
+	free(r.body);
+	close(sv[1]);
+	return st;
+}
+
+/* Issue 11 item 10: what a lax parser accepts and a proxy may frame
+ * differently is refused (request smuggling). */
+static void test_strict_framing(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *raw;
+		int status;
+	} cases[] = {
+	    /* chunk data without its CRLF */
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",
+	     400},
+	    /* obs-fold */
+	    {"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400},
+	    /* whitespace before the colon */
+	    {"GET /a HTTP/1.1\r\nHost : x\r\n\r\n", 400},
+	    {"GET /a HTTP/1.1\r\nHost\t: x\r\n\r\n", 400},
+	    /* HTTP/1.1 without Host, two Hosts */
+	    {"GET /a HTTP/1.1\r\n\r\n", 400},
+	    {"GET /a HTTP/1.0\r\nHost: x\r\nHost: y\r\n\r\n", 400},
+	    /* a request line without a version (HTTP/0.9), or a bad one */
+	    {"GET /a\r\n\r\n", 400},
+	    {"GET /a HTTP/1\r\nHost: x\r\n\r\n", 400},
+	    {"GET /a HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+	    {"GET  /a HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+	    /* Content-Length and Transfer-Encoding together; lengths that differ */
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\nab", 400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\nab", 400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400},
+	    /* invalid chunk sizes */
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n-1\r\nab\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n0x2\r\nab\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2 "
+	     "\r\nab\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\r\nab\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n10000000000000000\r\n",
+	     400},
+	    /* Transfer-Encoding other than a single chunked */
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+	     501},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 400},
+	    {"POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+	    /* bare LF or CR, control characters, an empty field name */
+	    {"GET /a HTTP/1.1\nHost: x\n\n", 400},
+	    {"GET /a HTTP/1.1\r\nHost: x\rX: y\r\n\r\n", 400},
+	    {"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\x01"
+	     "b\r\n\r\n",
+	     400},
+	    {"GET /a HTTP/1.1\r\nHost: x\r\n: y\r\n\r\n", 400},
+	    {"GET /a\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n X: y\r\n\r\n",
+	     400},
+	    /* and what stays accepted: extensions, trailers, leading empty
+	     * lines, HTTP/1.x minor versions, absolute-form targets */
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n2;a=b\r\nab\r\n0\r\nX: y\r\n\r\n",
+	     200},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n002 ; "
+	     "e\r\nab\r\n0\r\n\r\n",
+	     200},
+	    {"\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n", 200},
+	    {"GET /a HTTP/1.2\r\nHost: x\r\n\r\n", 200},
+	    {"GET /a HTTP/1.0\r\n\r\n", 200},
+	    {"GET http://x/a HTTP/1.1\r\nHost: x\r\n\r\n", 200},
+	};
+	server_start();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int st = status_of(cases[i].raw, strlen(cases[i].raw));
+		if (st != cases[i].status)
+			fail_msg("case %zu (%s): status %d, want %d", i, cases[i].raw, st,
+			         cases[i].status);
+	}
+	/* A refused request is never dispatched, and its connection is closed. */
+	dispatched = 0;
+	client_send("GET /a HTTP/1.1\r\nHost : x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 400);
+	assert_non_null(strstr(r.body, "colon"));
+	assert_true(wait_eof(cli));
+	assert_int_equal(dispatched, 0);
+	free(r.body);
+}
+
 static void test_unsupported_encoding(void **state)
 {
 	(void)state;
@@ -709,7 +829,7 @@ static void test_listener_max_connections(void **state)
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(lfd, 16), 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-	assert_int_equal(http_server_new(base, &cfg, lfd, &srv), 0);
+	assert_int_equal(http_server_new(base, &cfg, &handler, lfd, &srv), 0);
 
 	int c1 = socket(AF_INET, SOCK_STREAM, 0), c2 = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(connect(c1, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -843,6 +963,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_keepalive_vs_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_options_preflight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_strict_framing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsupported_encoding, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_405_allow_and_defaults, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
