@@ -79,6 +79,8 @@ static const config_key_t config_keys[] = {
     {"http", "max_header_bytes", K_U32, F(max_header_bytes), 1024, 1 * MiB},
     {"http", "max_body_bytes", K_U32, F(max_body_bytes), 1024, 256 * MiB},
     {"http", "idle_timeout_ms", K_U32, F(idle_timeout_ms), 1000, 3600000},
+    {"http", "header_timeout_ms", K_U32, F(header_timeout_ms), 100, 3600000},
+    {"http", "body_timeout_ms", K_U32, F(body_timeout_ms), 100, 3600000},
     {"http", "max_connections", K_U32, F(max_connections), 1, 1000000},
     {"http", "response_cache_bytes", K_U32, F(response_cache_bytes), 0, 1024 * MiB},
 
@@ -124,6 +126,8 @@ void config_defaults(config_t *cfg)
 	cfg->max_header_bytes = 32768;
 	cfg->max_body_bytes = 8 * MiB;
 	cfg->idle_timeout_ms = 60000;
+	cfg->header_timeout_ms = 10000;
+	cfg->body_timeout_ms = 30000;
 	cfg->max_connections = 10000;
 	cfg->response_cache_bytes = 16 * MiB;
 	/* [websocket] */

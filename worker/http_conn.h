@@ -29,7 +29,9 @@ typedef struct {
 	uint32_t max_header_bytes; /* request head: 431 beyond */
 	uint32_t max_body_bytes;   /* request body, also after inflating: 413 beyond */
 	uint32_t idle_timeout_ms;  /* a connection without traffic is closed */
-	uint32_t max_connections;  /* of this server; 0 = no limit */
+	uint32_t header_timeout_ms; /* from a request's first byte (or the accept) to its head */
+	uint32_t body_timeout_ms;   /* from a request's head to the end of its body */
+	uint32_t max_connections;   /* of this server; 0 = no limit; then the oldest waiter goes */
 } http_limits_t;
 
 /* The request handler, injected when the server is created.  dispatch is

@@ -34,6 +34,8 @@
 #define HTTP_ACCEPT_RETRY_MS 100
 #define HTTP_FREE_CONNS      256  /* closed connections kept for reuse */
 #define HTTP_LINGER_MS       2000 /* read and discard this long after an error */
+#define HTTP_EVICT_MIN_MS    1000 /* at the cap, evict only a connection waiting this long */
+#define HTTP_LOG_PER_SEC     10   /* lines of client-caused events per second */
 #define HTTP_DEFAULT_CT      "application/json;charset=UTF-8"
 
 /* Append a string literal to a buf_t. */
@@ -110,14 +112,17 @@ const char *http__method_name(const http_msg_t *m);
 struct http_conn {
 	http_msg_t msg; /* first: the request handlers see is its first member */
 	http_server_t *srv;
-	http_conn_t *prev, *next; /* server's list, least recently active first */
+	http_conn_t *prev, *next; /* server's list, longest waiting first (wait_ms) */
 	int fd;                   /* -1: detached (fuzzer) */
 	bool ev_init;
 	bool reading, writing; /* ev_read / ev_write added */
 	struct event ev_read;
 	struct event ev_write;
 	struct event ev_linger; /* lingering close deadline */
-	uint64_t last_ms;       /* last I/O progress (CLOCK_MONOTONIC_COARSE) */
+	/* Times (clock_mono_coarse_ms) the timeouts run from. */
+	uint64_t last_ms;  /* last I/O progress: the idle timeout */
+	uint64_t wait_ms;  /* accepted or last request answered: the list's order */
+	uint64_t phase_ms; /* this request's first byte, or its head (body timeout) */
 
 	/* The request being received. */
 	bool head_only; /* HEAD: send no body */
@@ -162,6 +167,8 @@ struct http_server {
 	http_conns_fn conns_fn;
 	void *conns_arg;
 	bool emfile_logged;
+	uint64_t log_window_ms; /* http__log_event's rate limit */
+	unsigned log_lines, log_dropped;
 	char rbuf[HTTP_READ_BUF];
 };
 
@@ -191,6 +198,11 @@ void http__conn_reset_request(http_conn_t *c);
 
 /* http_server.c */
 void http__conn_free(http_conn_t *c, bool close_fd);
+/* A request was answered: c now waits for its next one (list tail). */
 void http__conn_touch(http_conn_t *c);
+/* Log at INFO an event a client can cause at will (a refusal, a timeout,
+ * an eviction): once per event, at most HTTP_LOG_PER_SEC lines a second,
+ * the rest counted and the count logged. */
+void http__log_event(http_server_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

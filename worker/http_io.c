@@ -200,6 +200,7 @@ static enum msg_next conn_on_message(http_conn_t *c, const char *rest, size_t re
 	if (http__respond(c, keep) != 0)
 		c->close_after = true; /* out of memory: what was queued goes, then close */
 	http__conn_reset_request(c);
+	http__conn_touch(c);
 	if (!keep)
 		c->close_after = true;
 	if (c->close_after)
@@ -215,16 +216,20 @@ int http__conn_feed(http_conn_t *c, const char *data, size_t len)
 {
 	http_msg_t *m = &c->msg;
 	while ((len > 0 || m->phase == HP_DONE) && !c->close_after) {
-		if (m->phase == HP_IDLE)
-			c->t_start_ns = clock_mono_ns();
+		bool idle = m->phase == HP_IDLE;
 		http_event_t ev;
 		size_t n = http__parse(m, data, len, c->srv->lim.max_header_bytes, &ev);
 		data += n;
 		len -= n;
+		if (idle && m->phase != HP_IDLE) { /* a request's first byte */
+			c->t_start_ns = clock_mono_ns();
+			c->phase_ms = clock_mono_coarse_ms();
+		}
 		switch (ev.ev) {
 		case HEV_NONE:
 			break;
 		case HEV_HEAD:
+			c->phase_ms = clock_mono_coarse_ms();
 			conn_on_head(c);
 			break;
 		case HEV_BODY:
@@ -258,6 +263,8 @@ int http__conn_feed(http_conn_t *c, const char *data, size_t len)
 int http__conn_resume(http_conn_t *c)
 {
 	c->out_paused = false;
+	if (c->msg.phase != HP_IDLE) /* waiting for our output was not the client's fault */
+		c->phase_ms = clock_mono_coarse_ms();
 	if (c->in_pending.len == 0)
 		return 0;
 	size_t len = c->in_pending.len;
@@ -413,7 +420,7 @@ void http__conn_on_read(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < 4 && !c->close_after && !c->out_paused; i++) {
 		ssize_t n = recv(fd, s->rbuf, sizeof(s->rbuf), 0);
 		if (n > 0) {
-			http__conn_touch(c);
+			c->last_ms = clock_mono_coarse_ms();
 			if (http__conn_feed(c, s->rbuf, (size_t)n) != 0)
 				return;
 			if ((size_t)n < sizeof(s->rbuf))

@@ -9,7 +9,8 @@
  * body is handed to the socket straight from the response buffer and only
  * what the socket does not take is copied.
  *
- * Must not: block, or log per response (errors are logged by the caller).
+ * Must not: block, or log other than the transport's refusals (once each,
+ * rate-limited by http__log_event).
  */
 #include "http_int.h"
 
@@ -27,7 +28,6 @@
 
 #include "artemis/clock.h"
 #include "artemis/codec.h"
-#include "artemis/log.h"
 
 /* Drop a buffer that grew large for one request, so idle connections stay
  * small; otherwise just empty it. */
@@ -171,8 +171,8 @@ int http__respond(http_conn_t *c, bool keep)
 	buf_reset(&res->body);
 	if (c->err_status) {
 		c->linger |= c->err_fatal;
-		log_debug("%s: %s: %s %s: %d %s", __func__, c->peer_ip, http__method_name(&c->msg),
-		          req->path, c->err_status, c->err_msg);
+		http__log_event(s, "%s: %s %s: %d %s", c->peer_ip, http__method_name(&c->msg),
+		                *req->path ? req->path : "-", c->err_status, c->err_msg);
 		http_res_error(res, req, c->err_status, c->err_msg);
 		rc = queue_res(c, res, keep);
 	} else if (req->method == HTTP_M_OPTIONS) {

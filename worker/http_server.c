@@ -6,22 +6,32 @@
  * limits from the configuration and api_dispatch as the handler), by the
  * unit tests (socketpairs) and by the fuzzer (detached connections).
  *
- * Accept.  The listener is drained with accept4() in a loop.  At
- * max_connections the listener is disabled until a connection closes; out
- * of descriptors or memory, accepting pauses for HTTP_ACCEPT_RETRY_MS.
+ * Accept.  The listener is drained with accept4() in a loop; out of
+ * descriptors or memory, accepting pauses for HTTP_ACCEPT_RETRY_MS.
  *
- * Timeouts.  A connection with no traffic for idle_timeout_ms is closed:
- * connections sit in a list ordered by their last I/O progress, swept by a
- * timer from the least recently active end.
+ * Timeouts and the connection cap (issue 11 item 5, slowloris).  A timer
+ * checks every connection at a quarter of the shortest timeout: a request
+ * head must be complete within header_timeout_ms of its first byte (of the
+ * accept, for a connection's first request), a body within
+ * body_timeout_ms of its head, and a connection with no I/O progress for
+ * idle_timeout_ms is closed.  Connections sit in a list ordered by how
+ * long they have waited for a complete request (since the accept or their
+ * last answer).  At max_connections a new connection takes the place of
+ * the head of that list, the one that waited longest, if it waited at
+ * least HTTP_EVICT_MIN_MS; otherwise accepting pauses until a connection
+ * closes or the next sweep.  Normal clients send their request at once, so
+ * connections that trickle bytes in are the ones that go.
  *
  * Connection objects are kept on a free list (HTTP_FREE_CONNS) for reuse.
  *
- * Must not: block, log per connection at more than DEBUG, or close the
- * listening socket (the master owns it).
+ * Must not: block, log client-caused events other than through
+ * http__log_event (rate-limited), or close the listening socket (the
+ * master owns it).
  */
 #include "http_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -34,6 +44,7 @@
 #include "artemis/log.h"
 
 static void srv_accept_resume(http_server_t *s);
+static void srv_evict(http_server_t *s);
 
 /* ---- Connection objects ------------------------------------------------- */
 
@@ -56,7 +67,6 @@ static http_conn_t *conn_alloc(http_server_t *s)
 	}
 	c->srv = s;
 	c->fd = -1;
-	c->prev = c->next = NULL;
 	c->reading = c->writing = false;
 	c->ev_init = false;
 	c->close_after = c->read_eof = c->out_paused = false;
@@ -68,7 +78,8 @@ static http_conn_t *conn_alloc(http_server_t *s)
 	c->msg.req.peer_ip = c->peer_ip;
 	http__msg_reset(&c->msg);
 	http__conn_reset_request(c);
-	/* link at the tail: most recently active */
+	/* link at the tail: it waits for its first request from now */
+	c->next = NULL;
 	c->prev = s->tail;
 	if (s->tail)
 		s->tail->next = c;
@@ -76,7 +87,7 @@ static http_conn_t *conn_alloc(http_server_t *s)
 		s->head = c;
 	s->tail = c;
 	s->nconns++;
-	c->last_ms = clock_mono_coarse_ms();
+	c->last_ms = c->wait_ms = c->phase_ms = clock_mono_coarse_ms();
 	c->t_start_ns = clock_mono_ns();
 	return c;
 }
@@ -126,11 +137,10 @@ void http__conn_free(http_conn_t *c, bool close_fd)
 	conns_changed(s);
 }
 
-/* Move c to the most recently active end of the list. */
 void http__conn_touch(http_conn_t *c)
 {
 	http_server_t *s = c->srv;
-	c->last_ms = clock_mono_coarse_ms();
+	c->wait_ms = clock_mono_coarse_ms();
 	if (s->tail == c)
 		return;
 	if (c->prev)
@@ -181,6 +191,20 @@ static bool srv_full(const http_server_t *s)
 	return s->lim.max_connections && s->nconns >= s->lim.max_connections;
 }
 
+/* At the cap, may a new connection take the place of the one that has
+ * waited longest for a complete request?  Not one that waited less than
+ * HTTP_EVICT_MIN_MS: a burst of honest connections then queues in the
+ * backlog instead of closing each other. */
+static bool srv_can_evict(const http_server_t *s, uint64_t now)
+{
+	return s->head && now - s->head->wait_ms >= HTTP_EVICT_MIN_MS;
+}
+
+static bool srv_can_accept(const http_server_t *s)
+{
+	return !srv_full(s) || srv_can_evict(s, clock_mono_coarse_ms());
+}
+
 static void srv_listen(http_server_t *s, bool on)
 {
 	if (s->listen_fd < 0 || on == s->listening)
@@ -194,7 +218,7 @@ static void srv_listen(http_server_t *s, bool on)
 
 static void srv_accept_resume(http_server_t *s)
 {
-	if (!s->draining && !s->retry_pending && !srv_full(s))
+	if (!s->draining && !s->retry_pending && srv_can_accept(s))
 		srv_listen(s, true);
 }
 
@@ -234,13 +258,25 @@ static void peer_ip_text(const struct sockaddr_storage *ss, char *out, size_t le
 		          (socklen_t)len);
 }
 
+/* Slowloris: at the cap, the connection that has waited longest for a
+ * complete request makes room for a new one. */
+static void srv_evict(http_server_t *s)
+{
+	http_conn_t *c = s->head;
+	http__log_event(
+	    s, "%s: connection limit %u reached: closing it after %llu ms without a request",
+	    c->peer_ip, s->lim.max_connections,
+	    (unsigned long long)(clock_mono_coarse_ms() - c->wait_ms));
+	http__conn_free(c, true);
+}
+
 static void srv_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	http_server_t *s = arg;
 	(void)what;
 	for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
-		if (srv_full(s)) {
-			srv_listen(s, false);
+		if (!srv_can_accept(s)) {
+			srv_listen(s, false); /* the sweep or a close resumes */
 			return;
 		}
 		struct sockaddr_storage ss;
@@ -259,11 +295,33 @@ static void srv_on_accept(evutil_socket_t lfd, short what, void *arg)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		char ip[INET6_ADDRSTRLEN];
 		peer_ip_text(&ss, ip, sizeof(ip));
+		if (srv_full(s))
+			srv_evict(s);
 		http_server_add_conn(s, fd, ip);
 	}
 }
 
 /* ---- Timeouts ----------------------------------------------------------- */
+
+/* Why c should be closed now, or NULL. */
+static const char *conn_expired(const http_conn_t *c, const http_limits_t *lim, uint64_t now)
+{
+	if (c->lingering)
+		return NULL; /* its own timer */
+	if (lim->idle_timeout_ms && now - c->last_ms >= lim->idle_timeout_ms)
+		return "idle timeout";
+	if (c->out.len != c->out_off || c->out_paused)
+		return NULL; /* waiting for the client to read, not the other way round */
+	enum http_phase ph = c->msg.phase;
+	uint64_t in_phase = now - c->phase_ms;
+	if (ph == HP_HEAD || (ph == HP_IDLE && c->served == 0))
+		return lim->header_timeout_ms && in_phase >= lim->header_timeout_ms
+		           ? "no complete request head within header_timeout_ms"
+		           : NULL;
+	if (ph != HP_IDLE && lim->body_timeout_ms && in_phase >= lim->body_timeout_ms)
+		return "no complete request body within body_timeout_ms";
+	return NULL;
+}
 
 static void srv_on_sweep(evutil_socket_t fd, short what, void *arg)
 {
@@ -271,12 +329,56 @@ static void srv_on_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	uint64_t now = clock_mono_coarse_ms();
-	uint32_t idle = s->lim.idle_timeout_ms;
-	while (s->head && now - s->head->last_ms >= idle) {
-		http_conn_t *c = s->head;
-		log_debug("%s: %s: idle for %u ms, closing", __func__, c->peer_ip, idle);
-		http__conn_free(c, true);
+	for (http_conn_t *c = s->head, *next; c; c = next) {
+		next = c->next;
+		const char *why = conn_expired(c, &s->lim, now);
+		if (why) {
+			log_debug("%s: %s: %s, closing", __func__, c->peer_ip, why);
+			if (strcmp(why, "idle timeout") != 0)
+				http__log_event(s, "%s: %s, closing", c->peer_ip, why);
+			http__conn_free(c, true);
+		}
 	}
+	http__log_event(s, NULL);
+	srv_accept_resume(s);
+}
+
+/* The sweep runs at a quarter of the shortest timeout, 10 ms..1 s. */
+static uint32_t sweep_every_ms(const http_limits_t *lim)
+{
+	uint32_t t[] = {lim->idle_timeout_ms, lim->header_timeout_ms, lim->body_timeout_ms};
+	uint32_t every = 1000;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i] && t[i] / 4 < every)
+			every = t[i] / 4;
+	return every < 10 ? 10 : every;
+}
+
+void http__log_event(http_server_t *s, const char *fmt, ...)
+{
+	uint64_t now = clock_mono_coarse_ms();
+	if (now - s->log_window_ms >= 1000) {
+		if (s->log_dropped)
+			log_info(
+			    "http: %u more refusals and timeouts were not logged (at most %d a "
+			    "second)",
+			    s->log_dropped, HTTP_LOG_PER_SEC);
+		s->log_window_ms = now;
+		s->log_lines = s->log_dropped = 0;
+	}
+	if (!fmt)
+		return; /* only the count, from the sweep */
+	if (s->log_lines >= HTTP_LOG_PER_SEC) {
+		s->log_dropped++;
+		return;
+	}
+	s->log_lines++;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_info("http: %s", line);
 }
 
 /* ---- The server --------------------------------------------------------- */
@@ -297,13 +399,10 @@ int http_server_new(struct event_base *base, const http_limits_t *lim,
 		event_assign(&s->ev_listen, base, listen_fd, EV_READ | EV_PERSIST, srv_on_accept,
 		             s);
 	evtimer_assign(&s->ev_retry, base, srv_on_retry, s);
-	if (lim->idle_timeout_ms) {
-		uint32_t every = lim->idle_timeout_ms / 4;
-		every = every < 10 ? 10 : every > 1000 ? 1000 : every;
-		struct timeval tv = {every / 1000, (every % 1000) * 1000};
-		event_assign(&s->ev_sweep, base, -1, EV_PERSIST, srv_on_sweep, s);
-		event_add(&s->ev_sweep, &tv);
-	}
+	uint32_t every = sweep_every_ms(lim);
+	struct timeval tv = {every / 1000, (every % 1000) * 1000};
+	event_assign(&s->ev_sweep, base, -1, EV_PERSIST, srv_on_sweep, s);
+	event_add(&s->ev_sweep, &tv);
 	srv_listen(s, true);
 	*out = s;
 	return 0;
@@ -357,8 +456,7 @@ void http_server_free(http_server_t *s)
 	s->conns_fn = NULL;
 	srv_listen(s, false);
 	event_del(&s->ev_retry);
-	if (event_initialized(&s->ev_sweep))
-		event_del(&s->ev_sweep);
+	event_del(&s->ev_sweep);
 	while (s->head)
 		http__conn_free(s->head, true);
 	while (s->free_list) {

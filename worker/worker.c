@@ -174,6 +174,8 @@ static void worker_http_limits(const config_t *cfg, http_limits_t *lim)
 	lim->max_header_bytes = cfg->max_header_bytes;
 	lim->max_body_bytes = cfg->max_body_bytes;
 	lim->idle_timeout_ms = cfg->idle_timeout_ms;
+	lim->header_timeout_ms = cfg->header_timeout_ms;
+	lim->body_timeout_ms = cfg->body_timeout_ms;
 	lim->max_connections = cfg->max_connections;
 }
 

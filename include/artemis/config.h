@@ -52,6 +52,8 @@ typedef struct {
 	uint32_t max_header_bytes;
 	uint32_t max_body_bytes;    /* after decompression too; 413 beyond */
 	uint32_t idle_timeout_ms;
+	uint32_t header_timeout_ms; /* a request head must arrive within this */
+	uint32_t body_timeout_ms;   /* a request body must arrive within this */
 	uint32_t max_connections;   /* per worker */
 	uint32_t response_cache_bytes; /* serialized service responses kept per worker */
 

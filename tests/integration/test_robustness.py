@@ -4,7 +4,8 @@ implies but no single endpoint test shows: every worker sees every write at
 once (per-worker response caches), concurrent writers, big services, exact
 round trip of awkward strings, over-long fields rejected rather than
 truncated, heavy pipelining, clients vanishing mid-request, idle timeouts,
-and the master respawning killed children (DESIGN.md §1).
+slow clients (slowloris at the connection cap, trickled heads and bodies,
+slow readers), and the master respawning killed children (DESIGN.md §1).
 """
 
 import json
@@ -191,6 +192,147 @@ def test_idle_timeout_closes_connection(node_factory):
         assert f.read() == b"", "idle connection got data instead of a close"
         elapsed = time.monotonic() - t0
     assert 0.5 <= elapsed <= 5.0, "idle connection closed after %.2fs (timeout 1 s)" % elapsed
+
+
+# -------------------------------------------------------- slow clients ---
+# Issue 11 item 5 and issue 12 item 13: clients that send or read slowly.
+# The deadlines below are generous (the machine is shared); they bound how
+# long a test may wait, they do not measure the server.
+
+HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+class Trickler(threading.Thread):
+    """Slowloris: n connections that each send a request head one byte at
+    a time, one byte every `every` seconds per connection, and never finish
+    it.  A connection the server closes is opened again (as an attacker
+    would, to keep its slots).  closed counts the closes seen."""
+
+    def __init__(self, port, n, every=0.3):
+        super().__init__(daemon=True)
+        self.port, self.n, self.every = port, n, every
+        self.stop = threading.Event()
+        self.closed = 0
+        self.socks = []
+
+    def _open(self):
+        s = socket.create_connection((HOST, self.port), timeout=5)
+        s.setblocking(False)
+        s.send(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        return s
+
+    def run(self):
+        self.socks = [self._open() for _ in range(self.n)]
+        while not self.stop.wait(self.every):
+            for k, s in enumerate(self.socks):
+                try:
+                    if s.recv(4096, socket.MSG_DONTWAIT) == b"":
+                        raise ConnectionResetError
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.closed += 1
+                    s.close()
+                    try:
+                        self.socks[k] = self._open()
+                    except OSError:
+                        continue
+                try:
+                    self.socks[k].send(b"a")
+                except OSError:
+                    pass
+
+    def finish(self):
+        self.stop.set()
+        self.join(10)
+        for s in self.socks:
+            s.close()
+
+
+def test_trickled_request_head_is_closed_at_the_header_timeout(node_factory):
+    """One byte every 100 ms kept a connection alive forever (the idle
+    timeout restarts with every byte); the head must be complete within
+    header_timeout_ms of its first byte."""
+    n = node_factory(http={"header_timeout_ms": "1000"})
+    with socket.create_connection((HOST, n.port), timeout=10) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        deadline = time.monotonic() + 15
+        closed = False
+        while time.monotonic() < deadline and not closed:
+            try:
+                s.sendall(b"X")
+                closed = s.recv(4096, socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+            time.sleep(0.1)
+        assert closed, "a trickling request head was still open after 15 s"
+    assert n.get("/health")[0] == 200
+
+
+def test_trickled_request_body_is_closed_at_the_body_timeout(node_factory):
+    n = node_factory(http={"body_timeout_ms": "1000"})
+    with socket.create_connection((HOST, n.port), timeout=10) as s:
+        s.sendall(b"POST /artemis/api/registry/register.json HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+        deadline = time.monotonic() + 15
+        closed = False
+        while time.monotonic() < deadline and not closed:
+            try:
+                s.sendall(b" ")
+                closed = s.recv(4096, socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+            time.sleep(0.1)
+        assert closed, "a trickling request body was still open after 15 s"
+
+
+def test_slowloris_at_the_connection_cap_does_not_lock_out_clients(node_factory):
+    """With max_connections = 20 per worker, 100 trickling connections used
+    to hold every slot (the listener stopped accepting at the cap) and
+    normal clients waited until the attackers gave up.  Now a new
+    connection evicts the one that has waited longest for a complete
+    request.  The header timeout is set high so that only the eviction can
+    explain the clients being served."""
+    n = node_factory(http={"max_connections": "20", "header_timeout_ms": "600000"})
+    attack = Trickler(n.port, 100)  # more than 2 workers x 20, however they are spread
+    attack.start()
+    try:
+        wait_for(lambda: len(attack.socks) == 100, 10, what="the attackers connected")
+        for _ in range(5):
+            r = raw_exchange(n.port, HEALTH, 1, timeout=15)
+            assert r and r[0][1] == 200, r
+        wait_for(lambda: attack.closed > 0, 10, what="an attacker evicted")
+        assert attack.is_alive(), "the attack stopped early"
+    finally:
+        attack.finish()
+
+
+def test_slow_reader_gets_the_whole_answer(node):
+    """A client reading a large answer slowly is not cut off while it keeps
+    reading (issue 12 item 13)."""
+    svc = uniq()
+    register(node, *[inst(svc, "i%03d" % k, metadata={"m": "v" * 500}) for k in range(200)])
+    body = json.dumps({"regionId": REGION, "zoneId": ZONE,
+                       "discoveryConfigs": [{"serviceId": svc}]}).encode()
+    req = (b"POST " + LOOKUP.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    with socket.create_connection((HOST, node.port), timeout=10) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(req * 3)
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 3 or not data.endswith(b"]}"):
+            chunk = s.recv(8192)
+            assert chunk, "the server closed a slow reader after %d bytes" % len(data)
+            data += chunk
+            time.sleep(0.002)
+    f = __import__("io").BytesIO(data)
+    for _ in range(3):
+        r = read_response(f)
+        assert r[1] == 200 and len(json.loads(r[3])["services"][0]["instances"]) == 200
 
 
 # --------------------------------------------------------- supervision ---

@@ -28,6 +28,7 @@
 #include <zlib.h>
 
 #include "artemis/clock.h"
+#include "artemis/log.h"
 
 #include "../../worker/http_body.h"
 #include "../../worker/http_conn.h"
@@ -98,6 +99,8 @@ static void cfg_init(void)
 	cfg.max_header_bytes = 8192;
 	cfg.max_body_bytes = 1u << 20;
 	cfg.idle_timeout_ms = 60000;
+	cfg.header_timeout_ms = 10000;
+	cfg.body_timeout_ms = 10000;
 	cfg.max_connections = 100;
 }
 
@@ -771,6 +774,58 @@ static void test_idle_timeout(void **state)
 	free(r.body);
 }
 
+/* Send one byte every 10 ms until the server closes (true) or 3 s pass. */
+static bool trickle_until_closed(int fd)
+{
+	uint64_t deadline = clock_mono_ms() + 3000;
+	while (!ceof && clock_mono_ms() < deadline) {
+		if (send(fd, "x", 1, MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+			ceof = true;
+		for (int i = 0; i < 10 && !ceof; i++)
+			pump_wait(fd);
+	}
+	return ceof;
+}
+
+/* Issue 11 item 5: a client trickling its request head or body in is
+ * closed at the deadline, however active it looks to the idle timeout. */
+static void test_header_and_body_timeouts(void **state)
+{
+	(void)state;
+	cfg.header_timeout_ms = 100;
+	cfg.body_timeout_ms = 150;
+	server_start();
+	client_send("GET /a HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+	assert_true(trickle_until_closed(cli));
+	assert_int_equal(dispatched, 0);
+	assert_int_equal(http_server_conns(srv), 0);
+	teardown(NULL);
+
+	server_start();
+	client_send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab");
+	assert_true(trickle_until_closed(cli));
+	assert_int_equal(dispatched, 0);
+	teardown(NULL);
+
+	/* A fresh connection that sends nothing is closed at the header
+	 * deadline; one that was served and is idle between requests is not
+	 * (the idle timeout is its deadline). */
+	server_start();
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
+	client_send("GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_true(wait_eof(sv[1]));
+	assert_int_equal(http_server_conns(srv), 1);
+	ceof = false;
+	client_send("GET /d HTTP/1.1\r\nHost: x\r\n\r\n");
+	expect_response(&r, 200);
+	close(sv[1]);
+	free(r.body);
+}
+
 static void test_drain(void **state)
 {
 	(void)state;
@@ -841,14 +896,20 @@ static void test_listener_max_connections(void **state)
 	resp_t r = {0};
 	assert_int_equal(read_response_fd(c1, &r, false), 0);
 	assert_non_null(strstr(r.body, " /1 "));
-	/* c2 waits in the accept queue while c1 is open */
+	/* c2 waits in the accept queue while c1 is open and has just been
+	 * served */
 	for (int i = 0; i < 20; i++)
 		pump_wait(c2);
 	assert_int_equal(clen, 0);
 	assert_int_equal(http_server_conns(srv), 1);
-	close(c1);
+	/* Once c1 has waited HTTP_EVICT_MIN_MS for its next request, the
+	 * waiting connection takes its place. */
+	assert_true(wait_eof(c1));
+	ceof = false;
 	assert_int_equal(read_response_fd(c2, &r, false), 0);
 	assert_non_null(strstr(r.body, " /2 "));
+	assert_int_equal(http_server_conns(srv), 1);
+	close(c1);
 	close(c2);
 	http_server_free(srv);
 	srv = NULL;
@@ -969,11 +1030,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_path_decoding, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_header_and_body_timeouts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_max_connections, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade_takeover, setup, teardown),
 	    cmocka_unit_test(test_inflate_unit),
 	};
+	log_set_level(LOG_WARN); /* the transport logs each refusal at INFO */
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	free(cbuf);
 	return rc;
