@@ -81,7 +81,9 @@ static const config_key_t config_keys[] = {
     {"http", "idle_timeout_ms", K_U32, F(idle_timeout_ms), 1000, 3600000},
     {"http", "header_timeout_ms", K_U32, F(header_timeout_ms), 100, 3600000},
     {"http", "body_timeout_ms", K_U32, F(body_timeout_ms), 100, 3600000},
+    {"http", "write_timeout_ms", K_U32, F(write_timeout_ms), 100, 3600000},
     {"http", "max_connections", K_U32, F(max_connections), 1, 1000000},
+    {"http", "output_budget_bytes", K_U32, F(output_budget_bytes), 1 * MiB, 4095u * MiB},
     {"http", "response_cache_bytes", K_U32, F(response_cache_bytes), 0, 1024 * MiB},
 
     {"websocket", "session_ttl_ms", K_U32, F(ws_session_ttl_ms), 1000, 86400000},
@@ -128,7 +130,9 @@ void config_defaults(config_t *cfg)
 	cfg->idle_timeout_ms = 60000;
 	cfg->header_timeout_ms = 10000;
 	cfg->body_timeout_ms = 30000;
+	cfg->write_timeout_ms = 30000;
 	cfg->max_connections = 10000;
+	cfg->output_budget_bytes = 64 * MiB;
 	cfg->response_cache_bytes = 16 * MiB;
 	/* [websocket] */
 	cfg->ws_session_ttl_ms = 360000;

@@ -26,12 +26,14 @@ typedef struct http_conn http_conn_t;
  * filled by its owner (worker.c from config_t; the tests and the fuzzer by
  * hand).  Copied by http_server_new(). */
 typedef struct {
-	uint32_t max_header_bytes; /* request head: 431 beyond */
-	uint32_t max_body_bytes;   /* request body, also after inflating: 413 beyond */
-	uint32_t idle_timeout_ms;  /* a connection without traffic is closed */
+	uint32_t max_header_bytes;  /* request head: 431 beyond */
+	uint32_t max_body_bytes;    /* request body, also after inflating: 413 beyond */
+	uint32_t idle_timeout_ms;   /* a connection without traffic is closed */
 	uint32_t header_timeout_ms; /* from a request's first byte (or the accept) to its head */
 	uint32_t body_timeout_ms;   /* from a request's head to the end of its body */
+	uint32_t write_timeout_ms;  /* unsent output that makes no progress this long: close */
 	uint32_t max_connections;   /* of this server; 0 = no limit; then the oldest waiter goes */
+	size_t output_budget_bytes; /* unsent output of all connections together */
 } http_limits_t;
 
 /* The request handler, injected when the server is created.  dispatch is

@@ -25,18 +25,26 @@
 #include "http_body.h"
 #include "http_conn.h"
 
-#define HTTP_READ_BUF        (64u << 10)
-#define HTTP_MAX_HEADERS     64
-#define HTTP_OUT_HIGH        (1u << 20)   /* stop parsing above this much unsent output */
-#define HTTP_COPY_BODY_MAX   (16u << 10)  /* larger bodies are sent from res.body directly */
-#define HTTP_KEEP_BUF        (256u << 10) /* larger per-connection buffers are freed after use */
-#define HTTP_ACCEPT_BATCH    64
-#define HTTP_ACCEPT_RETRY_MS 100
-#define HTTP_FREE_CONNS      256  /* closed connections kept for reuse */
-#define HTTP_LINGER_MS       2000 /* read and discard this long after an error */
-#define HTTP_EVICT_MIN_MS    1000 /* at the cap, evict only a connection waiting this long */
-#define HTTP_LOG_PER_SEC     10   /* lines of client-caused events per second */
-#define HTTP_DEFAULT_CT      "application/json;charset=UTF-8"
+#define HTTP_READ_BUF      (64u << 10)
+#define HTTP_MAX_HEADERS   64
+#define HTTP_OUT_HIGH      (1u << 20)  /* stop reading above this much unsent output */
+#define HTTP_COPY_BODY_MAX (16u << 10) /* larger bodies are sent from res.body directly */
+#define HTTP_KEEP_BUF      (16u << 10) /* larger per-connection buffers are freed after use */
+#define HTTP_KEEP_RES      (1u << 20)  /* the same for the server's response buffer */
+#define HTTP_STALL_MS      1000 /* over the output budget, close who took nothing this long */
+#define HTTP_TURN_REQUESTS 16   /* requests of one connection per event loop turn... */
+#define HTTP_TURN_BYTES    (32u << 10) /* ...or this much output, then the others' turn */
+/* Event priorities, where the event base has two (worker.c): accepts and a
+ * connection's first request go before established connections' work. */
+#define HTTP_PRIO_NEW         0
+#define HTTP_PRIO_ESTABLISHED 1
+#define HTTP_ACCEPT_BATCH     512
+#define HTTP_ACCEPT_RETRY_MS  100
+#define HTTP_FREE_CONNS       256  /* closed connections kept for reuse */
+#define HTTP_LINGER_MS        2000 /* read and discard this long after an error */
+#define HTTP_EVICT_MIN_MS     1000 /* at the cap, evict only a connection waiting this long */
+#define HTTP_LOG_PER_SEC      10   /* lines of client-caused events per second */
+#define HTTP_DEFAULT_CT       "application/json;charset=UTF-8"
 
 /* Append a string literal to a buf_t. */
 #define BUF_LIT(b, s) buf_append((b), (s), sizeof(s) - 1)
@@ -119,10 +127,12 @@ struct http_conn {
 	struct event ev_read;
 	struct event ev_write;
 	struct event ev_linger; /* lingering close deadline */
+	struct event ev_turn;   /* a yielded connection's next turn */
 	/* Times (clock_mono_coarse_ms) the timeouts run from. */
 	uint64_t last_ms;  /* last I/O progress: the idle timeout */
 	uint64_t wait_ms;  /* accepted or last request answered: the list's order */
 	uint64_t phase_ms; /* this request's first byte, or its head (body timeout) */
+	uint64_t out_ms;   /* last write progress, or when output became pending */
 
 	/* The request being received. */
 	bool head_only; /* HEAD: send no body */
@@ -138,13 +148,18 @@ struct http_conn {
 	/* Connection state. */
 	bool close_after; /* stop parsing; close once the output is sent */
 	bool read_eof;
-	bool out_paused; /* parsing paused on HTTP_OUT_HIGH */
-	bool linger;     /* an error answer: linger on close */
-	bool lingering;  /* write side shut, discarding input */
-	unsigned served; /* requests answered on this connection */
+	bool out_paused;    /* parsing and reading paused for unsent output */
+	bool yielded;       /* ...or until the next turn of the event loop */
+	unsigned turn_reqs; /* requests answered in this turn */
+	size_t turn_bytes;  /* and their body bytes */
+	bool linger;        /* an error answer: linger on close */
+	bool lingering;     /* write side shut, discarding input */
+	unsigned served;    /* requests answered on this connection */
 	buf_t out;
 	size_t out_off;
-	buf_t in_pending; /* input held while parsing is paused */
+	size_t out_counted; /* this connection's share of srv->out_total */
+	buf_t in_pending;   /* input held while parsing is paused... */
+	size_t in_off;      /* ...from this offset */
 	char peer_ip[INET6_ADDRSTRLEN];
 };
 
@@ -162,6 +177,7 @@ struct http_server {
 	struct event ev_sweep; /* timeouts */
 	http_conn_t *head, *tail;
 	unsigned nconns;
+	size_t out_total; /* unsent output of all connections */
 	http_conn_t *free_list;
 	unsigned nfree;
 	http_conns_fn conns_fn;
@@ -176,7 +192,7 @@ struct http_server {
 extern http_upgrade_fn http__upgrade_fn;
 
 /* http_response.c */
-void http__buf_recycle(buf_t *b);
+void http__buf_recycle(buf_t *b, size_t keep);
 int http__queue_continue(http_conn_t *c);
 /* Queue the answer to the complete request in c->msg: the recorded error,
  * a preflight, or what the handler says.  Returns 0 or -ENOMEM. */
@@ -185,6 +201,7 @@ int http__respond(http_conn_t *c, bool keep);
 /* http_io.c */
 void http__conn_on_read(evutil_socket_t fd, short what, void *arg);
 void http__conn_on_write(evutil_socket_t fd, short what, void *arg);
+void http__conn_on_turn(evutil_socket_t fd, short what, void *arg);
 void http__conn_want(http_conn_t *c, bool rd, bool wr);
 /* Parse bytes; 1 when the connection was handed to the upgrade hook (c is
  * gone), else 0. */
@@ -195,6 +212,8 @@ int http__conn_resume(http_conn_t *c);
  * not take is kept.  0, or -errno when the connection is broken. */
 int http__conn_send(http_conn_t *c, const char *extra, size_t extra_len);
 void http__conn_reset_request(http_conn_t *c);
+/* Bring srv->out_total up to date with c's unsent output. */
+void http__conn_account(http_conn_t *c);
 
 /* http_server.c */
 void http__conn_free(http_conn_t *c, bool close_fd);

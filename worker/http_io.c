@@ -20,8 +20,12 @@
  * the body is skipped and the connection stays usable; so does an
  * unsupported Content-Encoding (415) or a corrupt/truncated gzip body (400).
  * A request the parser refuses: its status (400, 431, 501, 505) and close.
- * While more than HTTP_OUT_HIGH bytes of output are unsent, parsing stops
- * (the unparsed input is kept) and so does reading.
+ * Back-pressure: while more than HTTP_OUT_HIGH bytes of its output are
+ * unsent, or it has unsent output and the server is over its output budget,
+ * a connection's further requests are neither parsed nor read (the bytes
+ * already read are kept); the kernel's buffers then push back on the
+ * client.  The server closes connections whose output makes no progress
+ * (http_server.c).
  *
  * Extension point: connection takeover.  A request flagged as an upgrade
  * (Connection: upgrade + Upgrade: ...) is handed, once complete, to the
@@ -67,7 +71,7 @@ void http__conn_reset_request(http_conn_t *c)
 {
 	c->head_only = false;
 	c->raw_body = 0;
-	http__buf_recycle(&c->body);
+	http__buf_recycle(&c->body, HTTP_KEEP_BUF);
 	c->coding = HTTP_CODING_IDENTITY;
 	c->err_status = 0;
 	c->err_msg = NULL;
@@ -148,10 +152,13 @@ static void conn_stash(http_conn_t *c, const char *data, size_t len)
 	if (len == 0)
 		return;
 	if (data >= c->in_pending.data && data < c->in_pending.data + c->in_pending.cap) {
-		memmove(c->in_pending.data, data, len);
-		c->in_pending.len = len;
+		/* the tail of what was held before: keep it where it is */
+		c->in_off = (size_t)(data - c->in_pending.data);
+		c->in_pending.len = c->in_off + len;
 		return;
 	}
+	buf_reset(&c->in_pending);
+	c->in_off = 0;
 	if (buf_append(&c->in_pending, data, len) != 0)
 		c->close_after = true;
 }
@@ -178,7 +185,47 @@ static bool conn_upgrade(http_conn_t *c, const char *rest, size_t rest_len)
 	return false;
 }
 
-enum msg_next { NEXT_GO, NEXT_STOP, NEXT_PAUSE, NEXT_GONE };
+enum msg_next { NEXT_GO, NEXT_STOP, NEXT_PAUSE, NEXT_YIELD, NEXT_GONE };
+
+/* Fairness: a connection gets HTTP_TURN_REQUESTS answers or
+ * HTTP_TURN_BYTES of output per turn of the event loop, then the others get
+ * theirs.  A client pipelining hundreds of requests (or thousands of such
+ * clients) cannot keep a new connection's request waiting for long. */
+static bool conn_turn_over(const http_conn_t *c)
+{
+	return c->turn_reqs >= HTTP_TURN_REQUESTS || c->turn_bytes >= HTTP_TURN_BYTES;
+}
+
+static void conn_new_turn(http_conn_t *c)
+{
+	c->turn_reqs = 0;
+	c->turn_bytes = 0;
+}
+
+/* Back-pressure (issue 11 item 4): no further request of this connection
+ * is read or answered while its unsent output is above HTTP_OUT_HIGH, or
+ * while it has any and the server's is above output_budget_bytes.  A
+ * connection with nothing unsent is always served: a new client (a health
+ * check) gets its answer whatever the others do. */
+static bool conn_must_wait(const http_conn_t *c)
+{
+	const http_server_t *s = c->srv;
+	size_t unsent = c->out.len - c->out_off;
+	if (unsent > HTTP_OUT_HIGH)
+		return true;
+	return unsent > 0 && s->lim.output_budget_bytes &&
+	       s->out_total > s->lim.output_budget_bytes;
+}
+
+void http__conn_account(http_conn_t *c)
+{
+	http_server_t *s = c->srv;
+	size_t unsent = c->out.len - c->out_off;
+	if (c->out_counted == 0 && unsent > 0)
+		c->out_ms = clock_mono_coarse_ms();
+	s->out_total = s->out_total - c->out_counted + unsent;
+	c->out_counted = unsent;
+}
 
 /* The request is complete: answer it (or hand the connection over). */
 static enum msg_next conn_on_message(http_conn_t *c, const char *rest, size_t rest_len)
@@ -201,13 +248,24 @@ static enum msg_next conn_on_message(http_conn_t *c, const char *rest, size_t re
 		c->close_after = true; /* out of memory: what was queued goes, then close */
 	http__conn_reset_request(c);
 	http__conn_touch(c);
+	if (c->served == 1 && c->fd >= 0) { /* its first answer: no longer new */
+		event_priority_set(&c->ev_read, HTTP_PRIO_ESTABLISHED);
+		event_priority_set(&c->ev_write, HTTP_PRIO_ESTABLISHED);
+	}
 	if (!keep)
 		c->close_after = true;
 	if (c->close_after)
 		return NEXT_STOP;
-	if (c->out.len - c->out_off > HTTP_OUT_HIGH) {
+	http__conn_account(c);
+	if (conn_must_wait(c)) {
 		c->out_paused = true;
 		return NEXT_PAUSE;
+	}
+	if (rest_len > 0 && conn_turn_over(c) && c->fd >= 0) {
+		static const struct timeval now = {0, 0};
+		c->yielded = true;
+		evtimer_add(&c->ev_turn, &now); /* after the events polled meanwhile */
+		return NEXT_YIELD;
 	}
 	return NEXT_GO;
 }
@@ -243,6 +301,7 @@ int http__conn_feed(http_conn_t *c, const char *data, size_t len)
 			case NEXT_GONE:
 				return 1;
 			case NEXT_PAUSE:
+			case NEXT_YIELD:
 				conn_stash(c, data, len);
 				return 0;
 			case NEXT_STOP:
@@ -263,14 +322,15 @@ int http__conn_feed(http_conn_t *c, const char *data, size_t len)
 int http__conn_resume(http_conn_t *c)
 {
 	c->out_paused = false;
+	c->yielded = false;
 	if (c->msg.phase != HP_IDLE) /* waiting for our output was not the client's fault */
 		c->phase_ms = clock_mono_coarse_ms();
-	if (c->in_pending.len == 0)
+	size_t len = c->in_pending.len - c->in_off;
+	if (len == 0)
 		return 0;
-	size_t len = c->in_pending.len;
-	c->in_pending.len = 0;
-	/* conn_stash() moves any remainder to the front of in_pending. */
-	return http__conn_feed(c, c->in_pending.data, len);
+	const char *held = c->in_pending.data + c->in_off;
+	c->in_pending.len = c->in_off = 0; /* conn_stash() keeps what is left */
+	return http__conn_feed(c, held, len);
 }
 
 /* ---- Sending ------------------------------------------------------------ */
@@ -302,7 +362,7 @@ int http__conn_send(http_conn_t *c, const char *extra, size_t extra_len)
 	}
 	size_t sent = (size_t)w;
 	if (sent > 0)
-		c->last_ms = clock_mono_coarse_ms();
+		c->last_ms = c->out_ms = clock_mono_coarse_ms();
 	if (sent >= pending) {
 		c->out.len = c->out_off = 0;
 		sent -= pending;
@@ -390,7 +450,7 @@ static void conn_after_io(http_conn_t *c)
 		}
 		if (c->out.len != c->out_off)
 			break;
-		if (c->close_after || (c->read_eof && !c->out_paused)) {
+		if (c->close_after || (c->read_eof && !c->out_paused && !c->yielded)) {
 			if (c->linger && !c->read_eof)
 				conn_linger(c);
 			else
@@ -403,9 +463,23 @@ static void conn_after_io(http_conn_t *c)
 			return; /* handed over to the upgrade hook */
 	}
 	if (c->out.len == 0)
-		http__buf_recycle(&c->out);
-	http__conn_want(c, !c->close_after && !c->read_eof && !c->out_paused,
+		http__buf_recycle(&c->out, HTTP_KEEP_BUF);
+	if (c->in_pending.len == 0)
+		http__buf_recycle(&c->in_pending, HTTP_KEEP_BUF);
+	http__conn_account(c);
+	http__conn_want(c, !c->close_after && !c->read_eof && !c->out_paused && !c->yielded,
 	                c->out.len != c->out_off);
+}
+
+void http__conn_on_turn(evutil_socket_t fd, short what, void *arg)
+{
+	http_conn_t *c = arg;
+	(void)fd;
+	(void)what;
+	conn_new_turn(c);
+	if (http__conn_resume(c) != 0)
+		return; /* handed over to the upgrade hook */
+	conn_after_io(c);
 }
 
 void http__conn_on_read(evutil_socket_t fd, short what, void *arg)
@@ -417,7 +491,9 @@ void http__conn_on_read(evutil_socket_t fd, short what, void *arg)
 		conn_linger_read(c);
 		return;
 	}
-	for (int i = 0; i < 4 && !c->close_after && !c->out_paused; i++) {
+	conn_new_turn(c);
+	for (int i = 0;
+	     i < 4 && !c->close_after && !c->out_paused && !c->yielded && !conn_turn_over(c); i++) {
 		ssize_t n = recv(fd, s->rbuf, sizeof(s->rbuf), 0);
 		if (n > 0) {
 			c->last_ms = clock_mono_coarse_ms();
@@ -445,6 +521,7 @@ void http__conn_on_write(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	conn_new_turn(arg);
 	conn_after_io(arg);
 }
 
@@ -453,10 +530,13 @@ void http__conn_on_write(evutil_socket_t fd, short what, void *arg)
 int http_conn_feed(http_conn_t *c, const void *data, size_t len)
 {
 	http__conn_feed(c, data, len);
-	while (c->out_paused && !c->close_after) {
+	while ((c->out_paused || c->yielded) && !c->close_after) {
 		c->out.len = c->out_off = 0; /* as if the output were sent */
+		conn_new_turn(c);
+		http__conn_account(c);
 		http__conn_resume(c);
 	}
 	c->out.len = c->out_off = 0;
+	http__conn_account(c);
 	return c->close_after ? 1 : 0;
 }

@@ -29,11 +29,11 @@
 #include "artemis/clock.h"
 #include "artemis/codec.h"
 
-/* Drop a buffer that grew large for one request, so idle connections stay
- * small; otherwise just empty it. */
-void http__buf_recycle(buf_t *b)
+/* Drop a buffer that grew beyond `keep` for one request, so idle
+ * connections stay small; otherwise just empty it. */
+void http__buf_recycle(buf_t *b, size_t keep)
 {
-	if (b->cap > HTTP_KEEP_BUF)
+	if (b->cap > keep)
 		buf_free(b);
 	buf_reset(b);
 }
@@ -188,7 +188,9 @@ int http__respond(http_conn_t *c, bool keep)
 	if (s->handler.observe)
 		s->handler.observe(s->handler.ctx, req, c->err_status ? c->err_status : res->status,
 		                   (clock_mono_ns() - c->t_start_ns) / 1000u);
-	http__buf_recycle(&res->body);
+	c->turn_reqs++;
+	c->turn_bytes += res->body.len;
+	http__buf_recycle(&res->body, HTTP_KEEP_RES);
 	c->served++;
 	return rc;
 }

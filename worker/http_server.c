@@ -69,11 +69,13 @@ static http_conn_t *conn_alloc(http_server_t *s)
 	c->fd = -1;
 	c->reading = c->writing = false;
 	c->ev_init = false;
-	c->close_after = c->read_eof = c->out_paused = false;
+	c->close_after = c->read_eof = c->out_paused = c->yielded = false;
+	c->turn_reqs = 0;
+	c->turn_bytes = 0;
 	c->linger = c->lingering = false;
 	c->served = 0;
-	c->out.len = c->out_off = 0;
-	c->in_pending.len = 0;
+	c->out.len = c->out_off = c->out_counted = 0;
+	c->in_pending.len = c->in_off = 0;
 	c->peer_ip[0] = '\0';
 	c->msg.req.peer_ip = c->peer_ip;
 	http__msg_reset(&c->msg);
@@ -87,7 +89,7 @@ static http_conn_t *conn_alloc(http_server_t *s)
 		s->head = c;
 	s->tail = c;
 	s->nconns++;
-	c->last_ms = c->wait_ms = c->phase_ms = clock_mono_coarse_ms();
+	c->last_ms = c->wait_ms = c->phase_ms = c->out_ms = clock_mono_coarse_ms();
 	c->t_start_ns = clock_mono_ns();
 	return c;
 }
@@ -107,6 +109,7 @@ void http__conn_free(http_conn_t *c, bool close_fd)
 	if (c->ev_init) {
 		event_del(&c->ev_read);
 		event_del(&c->ev_write);
+		event_del(&c->ev_turn);
 	}
 	if (c->lingering)
 		event_del(&c->ev_linger);
@@ -121,11 +124,11 @@ void http__conn_free(http_conn_t *c, bool close_fd)
 	else
 		s->tail = c->prev;
 	s->nconns--;
+	s->out_total -= c->out_counted;
 	if (s->nfree < HTTP_FREE_CONNS && !s->draining) {
-		http__buf_recycle(&c->msg.head);
-		http__buf_recycle(&c->body);
-		http__buf_recycle(&c->out);
-		http__buf_recycle(&c->in_pending);
+		/* A parked connection holds no buffers: what a burst of
+		 * connections grew goes back to malloc. */
+		conn_release_buffers(c);
 		c->next = s->free_list;
 		s->free_list = c;
 		s->nfree++;
@@ -165,6 +168,10 @@ int http_server_add_conn(http_server_t *s, int fd, const char *peer_ip)
 	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", peer_ip ? peer_ip : "");
 	event_assign(&c->ev_read, s->base, fd, EV_READ | EV_PERSIST, http__conn_on_read, c);
 	event_assign(&c->ev_write, s->base, fd, EV_WRITE | EV_PERSIST, http__conn_on_write, c);
+	evtimer_assign(&c->ev_turn, s->base, http__conn_on_turn, c);
+	/* fails harmlessly on a base with one priority */
+	event_priority_set(&c->ev_read, HTTP_PRIO_NEW);
+	event_priority_set(&c->ev_write, HTTP_PRIO_NEW);
 	c->ev_init = true;
 	http__conn_want(c, true, false);
 	conns_changed(s);
@@ -310,8 +317,12 @@ static const char *conn_expired(const http_conn_t *c, const http_limits_t *lim, 
 		return NULL; /* its own timer */
 	if (lim->idle_timeout_ms && now - c->last_ms >= lim->idle_timeout_ms)
 		return "idle timeout";
-	if (c->out.len != c->out_off || c->out_paused)
-		return NULL; /* waiting for the client to read, not the other way round */
+	if (c->out.len != c->out_off)
+		return lim->write_timeout_ms && now - c->out_ms >= lim->write_timeout_ms
+		           ? "no write progress within write_timeout_ms"
+		           : NULL;
+	if (c->out_paused)
+		return NULL; /* resumes as soon as it is written to */
 	enum http_phase ph = c->msg.phase;
 	uint64_t in_phase = now - c->phase_ms;
 	if (ph == HP_HEAD || (ph == HP_IDLE && c->served == 0))
@@ -321,6 +332,31 @@ static const char *conn_expired(const http_conn_t *c, const http_limits_t *lim, 
 	if (ph != HP_IDLE && lim->body_timeout_ms && in_phase >= lim->body_timeout_ms)
 		return "no complete request body within body_timeout_ms";
 	return NULL;
+}
+
+/* Over the output budget, close the connections that took no output for
+ * HTTP_STALL_MS (they stopped reading), longest waiting first, until under
+ * it again; the write timeout would close them later anyway. */
+static void srv_over_budget(http_server_t *s, uint64_t now)
+{
+	size_t budget = s->lim.output_budget_bytes;
+	if (!budget || s->out_total <= budget)
+		return;
+	unsigned closed = 0;
+	size_t freed = 0;
+	for (http_conn_t *c = s->head, *next; c && s->out_total > budget; c = next) {
+		next = c->next;
+		if (c->out_counted == 0 || now - c->out_ms < HTTP_STALL_MS)
+			continue;
+		freed += c->out_counted;
+		closed++;
+		http__conn_free(c, true);
+	}
+	if (closed)
+		http__log_event(s,
+		                "output budget of %zu bytes exceeded: closed %u connections that "
+		                "stopped reading (%zu bytes unsent)",
+		                budget, closed, freed);
 }
 
 static void srv_on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -339,6 +375,7 @@ static void srv_on_sweep(evutil_socket_t fd, short what, void *arg)
 			http__conn_free(c, true);
 		}
 	}
+	srv_over_budget(s, now);
 	http__log_event(s, NULL);
 	srv_accept_resume(s);
 }
@@ -346,7 +383,8 @@ static void srv_on_sweep(evutil_socket_t fd, short what, void *arg)
 /* The sweep runs at a quarter of the shortest timeout, 10 ms..1 s. */
 static uint32_t sweep_every_ms(const http_limits_t *lim)
 {
-	uint32_t t[] = {lim->idle_timeout_ms, lim->header_timeout_ms, lim->body_timeout_ms};
+	uint32_t t[] = {lim->idle_timeout_ms, lim->header_timeout_ms, lim->body_timeout_ms,
+	                lim->write_timeout_ms};
 	uint32_t every = 1000;
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (t[i] && t[i] / 4 < every)
@@ -395,9 +433,11 @@ int http_server_new(struct event_base *base, const http_limits_t *lim,
 	s->lim = *lim;
 	s->handler = *handler;
 	s->listen_fd = listen_fd;
-	if (listen_fd >= 0)
+	if (listen_fd >= 0) {
 		event_assign(&s->ev_listen, base, listen_fd, EV_READ | EV_PERSIST, srv_on_accept,
 		             s);
+		event_priority_set(&s->ev_listen, HTTP_PRIO_NEW);
+	}
 	evtimer_assign(&s->ev_retry, base, srv_on_retry, s);
 	uint32_t every = sweep_every_ms(lim);
 	struct timeval tv = {every / 1000, (every % 1000) * 1000};
@@ -426,8 +466,9 @@ void http_server_drain(http_server_t *s)
 	event_del(&s->ev_retry);
 	for (http_conn_t *c = s->head, *next; c; c = next) {
 		next = c->next;
-		/* A request in progress finishes; its response says "close". */
-		if (c->msg.phase != HP_IDLE)
+		/* A request in progress finishes, and so do requests read and
+		 * not answered yet; their responses say "close". */
+		if (c->msg.phase != HP_IDLE || c->in_pending.len > c->in_off)
 			continue;
 		if (c->out.len != c->out_off) {
 			c->close_after = true;

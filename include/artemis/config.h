@@ -54,7 +54,9 @@ typedef struct {
 	uint32_t idle_timeout_ms;
 	uint32_t header_timeout_ms; /* a request head must arrive within this */
 	uint32_t body_timeout_ms;   /* a request body must arrive within this */
+	uint32_t write_timeout_ms;  /* unsent output without progress this long: close */
 	uint32_t max_connections;   /* per worker */
+	uint32_t output_budget_bytes; /* unsent output of all connections, per worker */
 	uint32_t response_cache_bytes; /* serialized service responses kept per worker */
 
 	/* [websocket] */

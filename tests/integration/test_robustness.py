@@ -335,6 +335,78 @@ def test_slow_reader_gets_the_whole_answer(node):
         assert r[1] == 200 and len(json.loads(r[3])["services"][0]["instances"]) == 200
 
 
+def worker_status(node, key):
+    """{pid: value in MB} of /proc/PID/status `key` (VmRSS, VmHWM) for each
+    worker of the node."""
+    out = {}
+    for pid in child_pids(node.pid, "worker"):
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    out[pid] = int(line.split()[1]) // 1024
+    return out
+
+
+def worker_sockets(node):
+    """Open sockets of all the node's workers (from /proc/PID/fd)."""
+    n = 0
+    for pid in child_pids(node.pid, "worker"):
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+            except OSError:
+                pass
+    return n
+
+
+def test_clients_that_never_read(node_factory):
+    """Issue 11 items 4 and 12: 1,500 connections sending pipelined lookups
+    of a 31 KB answer and never reading grew a worker to 1.66 GB, /health
+    took 10 s, and the memory stayed after they left.  Now: back-pressure
+    and an output budget bound the worker, /health is answered meanwhile,
+    the connections are closed after the write timeout, and the workers
+    give the memory back."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    n = node_factory(http={"write_timeout_ms": "2000"})
+    svc = uniq()
+    register(n, *[inst(svc, "i%02d" % k, metadata={"k%d" % j: "v" * 40 for j in range(5)})
+                  for k in range(60)])
+    body = json.dumps({"regionId": REGION, "zoneId": ZONE,
+                       "discoveryConfigs": [{"serviceId": svc}]}).encode()
+    one = (b"POST " + LOOKUP.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    baseline = worker_sockets(n)
+    attackers = []
+    try:
+        for _ in range(1500):
+            s = socket.create_connection((HOST, n.port), timeout=10)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.setblocking(False)
+            try:
+                s.send(one * 200)
+            except BlockingIOError:
+                pass
+            attackers.append(s)
+        for _ in range(3):
+            st, _, health = n.get("/health", timeout=30)
+            assert st == 200 and health == {"status": "up"}
+        # the connections that never read are closed (write timeout 2 s)
+        wait_for(lambda: worker_sockets(n) < baseline + 50, 60,
+                 what="the server to close the connections that never read")
+        peak = worker_status(n, "VmHWM")
+        assert max(peak.values()) <= 512, "worker peak RSS %r MB" % peak
+    finally:
+        for s in attackers:
+            s.close()
+    # and, idle again, the workers give the memory back
+    wait_for(lambda: max(worker_status(n, "VmRSS").values()) < 64, 60,
+             what="idle workers under 64 MB RSS (now %r MB)" % worker_status(n, "VmRSS"))
+    assert n.get("/health")[0] == 200
+
+
 # --------------------------------------------------------- supervision ---
 
 def test_killed_worker_is_respawned_without_losing_data(fresh_node):

@@ -44,6 +44,7 @@ static char *cbuf;   /* bytes received by the client, not yet parsed */
 static size_t clen;
 static bool ceof;
 static unsigned dispatched, observed;
+static unsigned mark_at; /* the dispatch count when /mark was dispatched */
 static int last_observed_status;
 
 typedef struct {
@@ -61,6 +62,8 @@ static void echo_dispatch(void *ctx, const http_request_t *req, http_response_t 
 {
 	(void)ctx;
 	dispatched++;
+	if (strcmp(req->path, "/mark") == 0)
+		mark_at = dispatched;
 	if (strcmp(req->path, "/big") == 0) {
 		size_t n = (size_t)atol(req->query);
 		for (size_t i = 0; i < n; i++)
@@ -101,7 +104,9 @@ static void cfg_init(void)
 	cfg.idle_timeout_ms = 60000;
 	cfg.header_timeout_ms = 10000;
 	cfg.body_timeout_ms = 10000;
+	cfg.write_timeout_ms = 10000;
 	cfg.max_connections = 100;
+	cfg.output_budget_bytes = 64u << 20;
 }
 
 static void server_start(void)
@@ -121,7 +126,7 @@ static int setup(void **state)
 {
 	(void)state;
 	cfg_init();
-	dispatched = observed = 0;
+	dispatched = observed = mark_at = 0;
 	clen = 0;
 	ceof = false;
 	if (!cbuf)
@@ -826,6 +831,113 @@ static void test_header_and_body_timeouts(void **state)
 	free(r.body);
 }
 
+/* Run the server's loop for ms milliseconds without reading anything. */
+static void run_for(unsigned ms)
+{
+	uint64_t end = clock_mono_ms() + ms;
+	while (clock_mono_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 2);
+	}
+}
+
+static int new_client(void)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
+	return sv[1];
+}
+
+/* Issue 11 item 4: a client that never reads is closed after the write
+ * timeout, and it is not read from meanwhile (nothing it pipelines is
+ * dispatched beyond the back-pressure bound). */
+static void test_write_timeout_and_back_pressure(void **state)
+{
+	(void)state;
+	cfg.write_timeout_ms = 200;
+	server_start();
+	char reqs[64 * 64];
+	size_t n = 0;
+	for (int i = 0; i < 64; i++)
+		n += (size_t)sprintf(reqs + n, "GET /big?400000 HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(send(cli, reqs, n, 0), (ssize_t)n);
+	uint64_t deadline = clock_mono_ms() + DEADLINE_MS;
+	while (http_server_conns(srv) > 0 && clock_mono_ms() < deadline)
+		run_for(10);
+	assert_int_equal(http_server_conns(srv), 0);
+	/* 1 MiB of unsent output stops the connection after a few answers */
+	assert_true(dispatched < 10);
+}
+
+/* Over the output budget, a connection with unsent output gets no further
+ * answer and one that stopped reading is closed; a connection with none
+ * is still served (a health check during the attack). */
+static void test_output_budget(void **state)
+{
+	(void)state;
+	cfg.output_budget_bytes = 1u << 20;
+	cfg.write_timeout_ms = 600000;
+	server_start();
+	int hogs[4];
+	const char two[] = "GET /big?900000 HTTP/1.1\r\nHost: x\r\n\r\n"
+	                   "GET /big?900000 HTTP/1.1\r\nHost: x\r\n\r\n";
+	for (int i = 0; i < 4; i++) {
+		hogs[i] = new_client();
+		assert_int_equal(send(hogs[i], two, sizeof(two) - 1, 0), (ssize_t)sizeof(two) - 1);
+	}
+	run_for(50);
+	/* Under the budget the first hog gets both answers; past it the others
+	 * get one each (they had nothing unsent) and their second waits. */
+	assert_int_equal(dispatched, 5);
+	send_str(cli, "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, " /ok "));
+	/* the hogs took nothing for HTTP_STALL_MS: closed until under budget */
+	uint64_t deadline = clock_mono_ms() + DEADLINE_MS;
+	while (http_server_conns(srv) > 1 && clock_mono_ms() < deadline)
+		run_for(10);
+	assert_true(http_server_conns(srv) < 5);
+	for (int i = 0; i < 4; i++)
+		close(hogs[i]);
+	free(r.body);
+}
+
+/* A client pipelining many requests gets HTTP_TURN_REQUESTS answers per
+ * turn of the event loop; another client's request is answered in between. */
+static void test_turns_between_connections(void **state)
+{
+	(void)state;
+	server_start();
+	int hog = new_client();
+	char reqs[200 * 40];
+	size_t n = 0;
+	for (int i = 0; i < 200; i++)
+		n += (size_t)sprintf(reqs + n, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(send(hog, reqs, n, 0), (ssize_t)n);
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_true(dispatched > 0 && dispatched < 200);
+	send_str(cli, "GET /mark HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_true(mark_at < 100);
+	/* and the pipelining client gets all its answers, in order */
+	char *all = malloc(1 << 20);
+	size_t got = 0;
+	uint64_t deadline = clock_mono_ms() + DEADLINE_MS;
+	while (dispatched < 201 && clock_mono_ms() < deadline) {
+		run_for(2);
+		ssize_t k = recv(hog, all + got, (1 << 20) - got, MSG_DONTWAIT);
+		if (k > 0)
+			got += (size_t)k;
+	}
+	assert_int_equal(dispatched, 201);
+	close(hog);
+	free(all);
+	free(r.body);
+}
+
 static void test_drain(void **state)
 {
 	(void)state;
@@ -1031,6 +1143,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_path_decoding, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_header_and_body_timeouts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_timeout_and_back_pressure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_output_budget, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_turns_between_connections, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_max_connections, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade_takeover, setup, teardown),
