@@ -84,6 +84,7 @@ static const config_key_t config_keys[] = {
     {"http", "write_timeout_ms", K_U32, F(write_timeout_ms), 100, 3600000},
     {"http", "max_connections", K_U32, F(max_connections), 1, 1000000},
     {"http", "output_budget_bytes", K_U32, F(output_budget_bytes), 1 * MiB, 4095u * MiB},
+    {"http", "max_response_bytes", K_U32, F(max_response_bytes), 64 * 1024, 4095u * MiB},
     {"http", "response_cache_bytes", K_U32, F(response_cache_bytes), 0, 1024 * MiB},
 
     {"websocket", "session_ttl_ms", K_U32, F(ws_session_ttl_ms), 1000, 86400000},
@@ -133,6 +134,7 @@ void config_defaults(config_t *cfg)
 	cfg->write_timeout_ms = 30000;
 	cfg->max_connections = 10000;
 	cfg->output_budget_bytes = 64 * MiB;
+	cfg->max_response_bytes = 64 * MiB;
 	cfg->response_cache_bytes = 16 * MiB;
 	/* [websocket] */
 	cfg->ws_session_ttl_ms = 360000;

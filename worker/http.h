@@ -38,6 +38,9 @@ typedef struct {
 	const char *content_type;  /* NULL: "application/json;charset=UTF-8" */
 	buf_t body;                /* owned by the transport, reused across requests */
 	const char *allow;         /* Allow header for 405, or NULL */
+	size_t max_body;           /* [http] max_response_bytes (0: no limit): a body
+				    * beyond it is replaced by a 500 error; a handler
+				    * that builds a large answer stops there itself */
 } http_response_t;
 
 /* A request header's value (NUL-terminated, surrounding blanks removed) by

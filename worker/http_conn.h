@@ -34,6 +34,7 @@ typedef struct {
 	uint32_t write_timeout_ms;  /* unsent output that makes no progress this long: close */
 	uint32_t max_connections;   /* of this server; 0 = no limit; then the oldest waiter goes */
 	size_t output_budget_bytes; /* unsent output of all connections together */
+	size_t max_response_bytes;  /* one response body; 0 = no limit */
 } http_limits_t;
 
 /* The request handler, injected when the server is created.  dispatch is

@@ -159,6 +159,24 @@ static int queue_res(http_conn_t *c, const http_response_t *res, bool keep)
 
 /* ---- Answering a request ------------------------------------------------ */
 
+/* The last line of defence of [http] max_response_bytes (issue 11 item 3):
+ * a handler's answer beyond it is not sent (handlers that can build large
+ * answers stop before, with an answer of their own). */
+static void check_size(http_conn_t *c, http_response_t *res)
+{
+	size_t len = res->body.len;
+	if (!res->max_body || len <= res->max_body)
+		return;
+	char msg[160];
+	snprintf(msg, sizeof(msg),
+	         "The response (%zu bytes) is larger than [http] max_response_bytes (%zu bytes)",
+	         len, res->max_body);
+	http__log_event(c->srv, "%s: %s %s: 500 %s", c->peer_ip, http__method_name(&c->msg),
+	                c->msg.req.path, msg);
+	http__buf_recycle(&res->body, HTTP_KEEP_RES);
+	http_res_error(res, &c->msg.req, 500, msg);
+}
+
 int http__respond(http_conn_t *c, bool keep)
 {
 	http_server_t *s = c->srv;
@@ -168,6 +186,7 @@ int http__respond(http_conn_t *c, bool keep)
 	res->status = 200;
 	res->content_type = NULL;
 	res->allow = NULL;
+	res->max_body = s->lim.max_response_bytes;
 	buf_reset(&res->body);
 	if (c->err_status) {
 		c->linger |= c->err_fatal;
@@ -183,6 +202,7 @@ int http__respond(http_conn_t *c, bool keep)
 		s->handler.dispatch(s->handler.ctx, req, res);
 		if (c->head_only)
 			req->method = HTTP_M_HEAD;
+		check_size(c, res);
 		rc = queue_res(c, res, keep);
 	}
 	if (s->handler.observe)

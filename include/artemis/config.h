@@ -57,6 +57,7 @@ typedef struct {
 	uint32_t write_timeout_ms;  /* unsent output without progress this long: close */
 	uint32_t max_connections;   /* per worker */
 	uint32_t output_budget_bytes; /* unsent output of all connections, per worker */
+	uint32_t max_response_bytes;  /* one response body */
 	uint32_t response_cache_bytes; /* serialized service responses kept per worker */
 
 	/* [websocket] */

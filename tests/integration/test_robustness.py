@@ -194,6 +194,66 @@ def test_idle_timeout_closes_connection(node_factory):
     assert 0.5 <= elapsed <= 5.0, "idle connection closed after %.2fs (timeout 1 s)" % elapsed
 
 
+# ------------------------------------------------- answer amplification ---
+# Issue 11 item 3: a 1.35 MB lookup.json repeating one serviceId 50,000
+# times produced a 1.21 GB answer and a 2.37 GB worker.
+
+def big_service(node, n=60):
+    """A service whose lookup answer is about 30 KB."""
+    svc = uniq()
+    register(node, *[inst(svc, "i%02d" % k, metadata={"k%d" % j: "v" * 40 for j in range(5)})
+                     for k in range(n)])
+    return svc
+
+
+def lookup_raw(node, service_ids):
+    return node.post_json(LOOKUP, {"regionId": REGION, "zoneId": ZONE,
+                                   "discoveryConfigs": [{"serviceId": s} for s in service_ids]},
+                          timeout=120)
+
+
+def test_repeated_service_ids_are_answered_once(node_factory):
+    n = node_factory()
+    svc = big_service(n)
+    st, _, body = lookup_raw(n, [svc] * 50000)
+    assert st == 200 and body["responseStatus"]["status"] == "success", st
+    assert len(body["services"]) == 1, "%d services answered" % len(body["services"])
+    assert body["services"][0]["serviceId"] == svc
+    assert len(body["services"][0]["instances"]) == 60
+    peak = max(worker_status(n, "VmHWM").values())
+    assert peak < 256, "a worker peaked at %d MB" % peak
+    # the order is that of each serviceId's first occurrence
+    a, b, c = uniq(), uniq(), uniq()
+    body = lookup(n, a, b, a, c, b, c, a)
+    assert [x["serviceId"] for x in body["services"]] == [a, b, c]
+
+
+def test_too_many_services_in_one_lookup(node):
+    st, _, body = lookup_raw(node, ["svc-%05d" % k for k in range(10001)])
+    assert st == 200
+    rs = body["responseStatus"]
+    assert (rs["status"], rs["errorCode"]) == ("fail", "bad-request"), rs
+    assert "10001" in body["responseStatus"]["message"]
+    assert body["services"] is None
+    st, _, body = lookup_raw(node, ["svc-%05d" % k for k in range(10000)])
+    assert st == 200 and len(body["services"]) == 10000
+
+
+def test_max_response_bytes(node_factory):
+    n = node_factory(http={"max_response_bytes": "65536"})
+    a, b, c = big_service(n), big_service(n), big_service(n)
+    assert len(lookup(n, a)["services"]) == 1  # about 30 KB: fine
+    st, _, body = lookup_raw(n, [a, b, c])
+    assert st == 200
+    assert_status(body, {"status": "fail", "errorCode": "bad-request"})
+    assert "max_response_bytes" in body["responseStatus"]["message"]
+    assert body["services"] is None
+    # any other answer past the limit is a 500 with the Spring error body
+    st, _, body = n.get("/artemis/api/discovery/services.json")
+    assert st == 500 and "max_response_bytes" in body["message"], body
+    assert n.get("/health")[0] == 200
+
+
 # -------------------------------------------------------- slow clients ---
 # Issue 11 item 5 and issue 12 item 13: clients that send or read slowly.
 # The deadlines below are generous (the machine is shared); they bound how

@@ -74,7 +74,7 @@ static void compare_configs(const config_t *a, const config_t *b)
 	EQ_NUM(self_preservation), EQ_NUM(preserve_window_ms), EQ_NUM(legacy_preserve_window_ms);
 	EQ_NUM(max_header_bytes), EQ_NUM(max_body_bytes), EQ_NUM(idle_timeout_ms);
 	EQ_NUM(header_timeout_ms), EQ_NUM(body_timeout_ms), EQ_NUM(write_timeout_ms);
-	EQ_NUM(output_budget_bytes);
+	EQ_NUM(output_budget_bytes), EQ_NUM(max_response_bytes);
 	EQ_NUM(rate_limit), EQ_NUM(response_cache_bytes);
 	EQ_NUM(max_connections);
 	EQ_NUM(ws_session_ttl_ms), EQ_NUM(ws_max_message_bytes), EQ_NUM(ws_max_output_bytes);
