@@ -16,6 +16,7 @@
  */
 #include "artemis/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -39,6 +40,7 @@ enum key_kind {
 	K_LEVEL,    /* debug/info/warn/error */
 	K_SHMNAME,  /* "" or "/name" */
 	K_PEER,     /* "name zone http-url replication-addr", repeatable */
+	K_ORIGINS,  /* "*", or scheme://host[:port] origins separated by blanks or commas */
 };
 
 typedef struct {
@@ -85,6 +87,7 @@ static const config_key_t config_keys[] = {
     {"http", "max_connections", K_U32, F(max_connections), 1, 1000000},
     {"http", "output_budget_bytes", K_U32, F(output_budget_bytes), 1 * MiB, 4095u * MiB},
     {"http", "max_response_bytes", K_U32, F(max_response_bytes), 64 * 1024, 4095u * MiB},
+    {"http", "cors_origins", K_ORIGINS, F(cors_origins), 0, CONFIG_ORIGINS - 1},
     {"http", "response_cache_bytes", K_U32, F(response_cache_bytes), 0, 1024 * MiB},
 
     {"websocket", "session_ttl_ms", K_U32, F(ws_session_ttl_ms), 1000, 86400000},
@@ -135,6 +138,7 @@ void config_defaults(config_t *cfg)
 	cfg->max_connections = 10000;
 	cfg->output_budget_bytes = 64 * MiB;
 	cfg->max_response_bytes = 64 * MiB;
+	strcpy(cfg->cors_origins, "*");
 	cfg->response_cache_bytes = 16 * MiB;
 	/* [websocket] */
 	cfg->ws_session_ttl_ms = 360000;
@@ -365,6 +369,39 @@ static int add_peer(config_t *cfg, const char *v, char *err, size_t len)
 	return 0;
 }
 
+/* scheme "://" host [":" port], as browsers send it in Origin. */
+static bool is_origin(const char *p, size_t n)
+{
+	const char *sep = memmem(p, n, "://", 3);
+	if (!sep || sep == p || (size_t)(sep - p) + 3 >= n)
+		return false; /* no scheme or no host */
+	for (const char *c = p; c < sep; c++)
+		if (!isalnum((unsigned char)*c) && *c != '+' && *c != '-' && *c != '.')
+			return false;
+	return !memchr(sep + 3, '/', (size_t)(p + n - sep - 3)) && !memchr(p, '*', n);
+}
+
+/* "*" alone, or origins separated by blanks or commas.  An empty list
+ * allows no cross-origin caller at all. */
+static int set_origins(char *dst, const config_key_t *k, const char *v, char *err, size_t len)
+{
+	if (set_str(dst, k, v, err, len) < 0)
+		return -1;
+	if (strcmp(v, "*") == 0)
+		return 0;
+	for (const char *p = v + strspn(v, " \t,"); *p;) {
+		size_t n = strcspn(p, " \t,");
+		if (!is_origin(p, n))
+			return seterr(err, len,
+			              "%s: '%.*s' is not an origin like https://host[:port] (or use * "
+			              "alone)",
+			              k->name, (int)n, p);
+		p += n;
+		p += strspn(p, " \t,");
+	}
+	return 0;
+}
+
 static int set_value(config_t *cfg, const config_key_t *k, const char *v, char *err, size_t len)
 {
 	char *dst = (char *)cfg + k->off;
@@ -393,6 +430,8 @@ static int set_value(config_t *cfg, const config_key_t *k, const char *v, char *
 		return set_shm_name(dst, k, v, err, len);
 	case K_PEER:
 		return add_peer(cfg, v, err, len);
+	case K_ORIGINS:
+		return set_origins(dst, k, v, err, len);
 	}
 	return seterr(err, len, "%s: unhandled kind", k->name);
 }

@@ -35,6 +35,8 @@ typedef struct {
 	uint32_t max_connections;   /* of this server; 0 = no limit; then the oldest waiter goes */
 	size_t output_budget_bytes; /* unsent output of all connections together */
 	size_t max_response_bytes;  /* one response body; 0 = no limit */
+	const char *cors_origins;   /* "*" (or NULL): any origin; else the origins
+	                             * allowed, separated by blanks or commas */
 } http_limits_t;
 
 /* The request handler, injected when the server is created.  dispatch is
@@ -64,6 +66,7 @@ typedef struct {
 	size_t rest_len;
 	const char *unsent;
 	size_t unsent_len;
+	bool origin_allowed;       /* the Origin, if any, passes cors_origins */
 } http_upgrade_t;
 typedef bool (*http_upgrade_fn)(const http_upgrade_t *up);
 void http_set_upgrade_handler(http_upgrade_fn fn);

@@ -168,6 +168,7 @@ struct http_server {
 	http_limits_t lim;
 	http_handler_t handler;
 	http_response_t res; /* one response at a time: dispatch is synchronous */
+	char *cors;          /* copy of lim.cors_origins, NULL for any origin */
 	int listen_fd;
 	bool listening; /* ev_listen added */
 	bool draining;
@@ -197,6 +198,9 @@ int http__queue_continue(http_conn_t *c);
 /* Queue the answer to the complete request in c->msg: the recorded error,
  * a preflight, or what the handler says.  Returns 0 or -ENOMEM. */
 int http__respond(http_conn_t *c, bool keep);
+/* Does the request's Origin pass [http] cors_origins?  Any origin does
+ * with "*"; otherwise a request without Origin or with a listed one. */
+bool http__origin_allowed(const http_conn_t *c);
 
 /* http_io.c */
 void http__conn_on_read(evutil_socket_t fd, short what, void *arg);

@@ -174,6 +174,7 @@ static bool conn_upgrade(http_conn_t *c, const char *rest, size_t rest_len)
 		    .rest_len = rest_len,
 		    .unsent = c->out.data + c->out_off,
 		    .unsent_len = c->out.len - c->out_off,
+		    .origin_allowed = http__origin_allowed(c),
 		};
 		if (http__upgrade_fn(&up)) {
 			http__conn_free(c, false);

@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "artemis/clock.h"
@@ -92,12 +93,51 @@ void http_res_error(http_response_t *res, const http_request_t *req, int status,
 
 /* ---- Status line and headers -------------------------------------------- */
 
-static const char cors_headers[] = "Access-Control-Allow-Origin: *\r\n"
-                                   "Access-Control-Expose-Headers: *\r\n"
-                                   "Access-Control-Allow-Credentials: true\r\n";
+static const char cors_any[] = "Access-Control-Allow-Origin: *\r\n"
+                               "Access-Control-Expose-Headers: *\r\n"
+                               "Access-Control-Allow-Credentials: true\r\n";
+
+bool http__origin_allowed(const http_conn_t *c)
+{
+	const char *list = c->srv->cors;
+	if (!list)
+		return true;
+	const char *origin = http_request_header(&c->msg.req, "Origin");
+	if (!origin)
+		return true; /* not a browser's cross-origin call */
+	size_t len = strlen(origin);
+	for (const char *p = list + strspn(list, " \t,"); *p;) {
+		size_t n = strcspn(p, " \t,");
+		if (n == len && strncasecmp(p, origin, n) == 0)
+			return true;
+		p += n;
+		p += strspn(p, " \t,");
+	}
+	return false;
+}
+
+/* CORS (API.md §0, issue 12 item 5).  With cors_origins "*", the three
+ * headers Java's filter sets, on every response.  With a list, an allowed
+ * Origin is echoed (a listed one: the value is one of ours), and every
+ * answer says it varies by Origin. */
+static void out_cors(const http_conn_t *c, buf_t *o)
+{
+	if (!c->srv->cors) {
+		BUF_LIT(o, cors_any);
+		return;
+	}
+	const char *origin = http_request_header(&c->msg.req, "Origin");
+	if (origin && http__origin_allowed(c))
+		buf_printf(o,
+		           "Access-Control-Allow-Origin: %s\r\nAccess-Control-Expose-Headers: *\r\n"
+		           "Access-Control-Allow-Credentials: true\r\n",
+		           origin);
+	BUF_LIT(o, "Vary: Origin\r\n");
+}
 
 /* Status line and the headers every response has, without the final CRLF. */
-static void out_head(buf_t *o, int status, const char *ct, size_t body_len, bool keep)
+static void out_head(const http_conn_t *c, buf_t *o, int status, const char *ct, size_t body_len,
+                     bool keep)
 {
 	if (status == 200)
 		BUF_LIT(o, "HTTP/1.1 200 OK\r\n");
@@ -106,7 +146,7 @@ static void out_head(buf_t *o, int status, const char *ct, size_t body_len, bool
 	if (ct)
 		buf_printf(o, "Content-Type: %s\r\n", ct);
 	buf_printf(o, "Content-Length: %zu\r\n", body_len);
-	BUF_LIT(o, cors_headers);
+	out_cors(c, o);
 	if (keep)
 		BUF_LIT(o, "Connection: keep-alive\r\n");
 	else
@@ -125,7 +165,7 @@ static int queue_preflight(http_conn_t *c, bool keep)
 	const char *m = http_request_header(req, "Access-Control-Request-Method");
 	const char *h = http_request_header(req, "Access-Control-Request-Headers");
 	buf_t *o = &c->out;
-	out_head(o, 200, NULL, 0, keep);
+	out_head(c, o, 200, NULL, 0, keep);
 	buf_printf(o, "Access-Control-Allow-Methods: %s\r\n",
 	           m && *m ? m : "GET, POST, PUT, DELETE, HEAD, OPTIONS");
 	if (h && *h)
@@ -139,7 +179,7 @@ static int queue_res(http_conn_t *c, const http_response_t *res, bool keep)
 	int status = res->status >= 100 && res->status <= 999 ? res->status : 500;
 	const char *ct = res->content_type ? res->content_type : HTTP_DEFAULT_CT;
 	buf_t *o = &c->out;
-	out_head(o, status, ct, res->body.len, keep);
+	out_head(c, o, status, ct, res->body.len, keep);
 	if (status == 405 && res->allow)
 		buf_printf(o, "Allow: %s\r\n", res->allow);
 	BUF_LIT(o, "\r\n");
@@ -188,6 +228,10 @@ int http__respond(http_conn_t *c, bool keep)
 	res->allow = NULL;
 	res->max_body = s->lim.max_response_bytes;
 	buf_reset(&res->body);
+	if (!c->err_status && !http__origin_allowed(c)) {
+		c->err_status = 403; /* as Spring's CorsFilter: never reaches a handler */
+		c->err_msg = "Invalid CORS request";
+	}
 	if (c->err_status) {
 		c->linger |= c->err_fatal;
 		http__log_event(s, "%s: %s %s: %d %s", c->peer_ip, http__method_name(&c->msg),

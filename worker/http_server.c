@@ -432,6 +432,14 @@ int http_server_new(struct event_base *base, const http_limits_t *lim,
 	s->base = base;
 	s->lim = *lim;
 	s->handler = *handler;
+	if (lim->cors_origins && strcmp(lim->cors_origins, "*") != 0) {
+		s->cors = strdup(lim->cors_origins);
+		if (!s->cors) {
+			free(s);
+			return -ENOMEM;
+		}
+	}
+	s->lim.cors_origins = s->cors;
 	s->listen_fd = listen_fd;
 	if (listen_fd >= 0) {
 		event_assign(&s->ev_listen, base, listen_fd, EV_READ | EV_PERSIST, srv_on_accept,
@@ -507,5 +515,6 @@ void http_server_free(http_server_t *s)
 		free(c);
 	}
 	buf_free(&s->res.body);
+	free(s->cors);
 	free(s);
 }

@@ -206,6 +206,7 @@ static void worker_http_limits(const config_t *cfg, http_limits_t *lim)
 	lim->write_timeout_ms = cfg->write_timeout_ms;
 	lim->output_budget_bytes = cfg->output_budget_bytes;
 	lim->max_response_bytes = cfg->max_response_bytes;
+	lim->cors_origins = cfg->cors_origins;
 	lim->max_connections = cfg->max_connections;
 }
 

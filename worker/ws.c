@@ -655,7 +655,7 @@ static bool ws__accept(ws_session_t *s, const http_request_t *req, const char *s
 static bool ws__upgrade(const http_upgrade_t *up)
 {
 	const http_request_t *req = up->req;
-	const char *service, *status, *extra;
+	const char *service, *status, *extra = NULL;
 	ws_session_t *s;
 	int kind = ws__route(req, &service);
 
@@ -671,7 +671,7 @@ static bool ws__upgrade(const http_upgrade_t *up)
 			return true;
 		}
 	}
-	status = ws__check_request(req, &extra);
+	status = up->origin_allowed ? ws__check_request(req, &extra) : "403 Forbidden";
 	if (status != NULL) {
 		ws__refuse(s, status, extra);
 		return true;

@@ -15,6 +15,7 @@
 
 #define CONFIG_MAX_PEERS 63
 #define CONFIG_STR 256
+#define CONFIG_ORIGINS 1024
 
 typedef struct {
 	char name[64];
@@ -58,6 +59,7 @@ typedef struct {
 	uint32_t max_connections;   /* per worker */
 	uint32_t output_budget_bytes; /* unsent output of all connections, per worker */
 	uint32_t max_response_bytes;  /* one response body */
+	char cors_origins[CONFIG_ORIGINS]; /* "*" or origins separated by blanks/commas */
 	uint32_t response_cache_bytes; /* serialized service responses kept per worker */
 
 	/* [websocket] */

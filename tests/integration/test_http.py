@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from artemis_it import (HOST, SUCCESS, assert_spring_error, assert_status, inst,
+from artemis_it import (HOST, SUCCESS, assert_spring_error, assert_status, inst, lookup,
                         raw_exchange, read_response, uniq)
 
 REGISTER = "/artemis/api/registry/register.json"
@@ -74,6 +74,61 @@ def test_options_echoes_other_method(node):
     assert st == 200
     assert "PUT" in headers.get("access-control-allow-methods", ""), headers
     assert "x-other" in headers.get("access-control-allow-headers", "").lower(), headers
+
+
+@pytest.fixture(scope="module")
+def cors_node(module_node_factory):
+    return module_node_factory(http={"cors_origins": "https://admin.example.com, "
+                                                     "http://localhost:3000"})
+
+
+def test_cors_origins_list_echoes_allowed_origins(cors_node):
+    """[http] cors_origins (issue 12 item 5): with a list, an allowed Origin
+    is echoed instead of '*', and the answer varies by Origin."""
+    st, headers, _ = cors_node.request("GET", "/health", None,
+                                       {"Origin": "http://localhost:3000"})
+    assert st == 200
+    assert headers.get("access-control-allow-origin") == "http://localhost:3000", headers
+    assert headers.get("access-control-allow-credentials") == "true", headers
+    assert "origin" in headers.get("vary", "").lower(), headers
+    # a client that is not a browser sends no Origin and is served as before
+    st, headers, body = cors_node.request("GET", "/health")
+    assert st == 200 and body == {"status": "up"}
+    assert "access-control-allow-origin" not in headers, headers
+    st, headers, _ = cors_node.request("OPTIONS", REGISTER, None, {
+        "Origin": "https://admin.example.com", "Access-Control-Request-Method": "POST"})
+    assert st == 200
+    assert headers.get("access-control-allow-origin") == "https://admin.example.com"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "OPTIONS"])
+def test_cors_origins_list_refuses_other_origins(cors_node, method):
+    svc = uniq()
+    body = json.dumps({"instances": [inst(svc, "i1")]}).encode() if method == "POST" else None
+    path = REGISTER if method != "GET" else "/health"
+    st, headers, err = cors_node.request(method, path, body, {
+        "Origin": "https://evil.example.com", "Content-Type": "application/json",
+        "Access-Control-Request-Method": "POST"})
+    assert_spring_error(st, err, 403, path)
+    assert err["message"] == "Invalid CORS request", err
+    assert "access-control-allow-origin" not in headers, headers
+    # and the request never ran
+    assert lookup(cors_node, svc)["services"][0]["instances"] is None
+
+
+def test_cors_default_is_any_origin(node):
+    st, headers, _ = node.request("GET", "/health", None, {"Origin": "https://evil.example"})
+    assert st == 200 and headers.get("access-control-allow-origin") == "*"
+
+
+def test_websocket_origin_follows_cors_origins(cors_node, node):
+    """The WebSocket handshake's Origin check uses the same list."""
+    from ws_util import CHANGE, RawWS
+    RawWS(cors_node, CHANGE, extra="Origin: https://evil.example.com\r\n",
+          expect_status=403).close()
+    RawWS(cors_node, CHANGE, extra="Origin: https://admin.example.com\r\n").close()
+    RawWS(cors_node, CHANGE).close()  # no Origin: not a browser
+    RawWS(node, CHANGE, extra="Origin: https://evil.example.com\r\n").close()  # "*"
 
 
 # --------------------------------------------------------------- errors ---

@@ -75,6 +75,7 @@ static void compare_configs(const config_t *a, const config_t *b)
 	EQ_NUM(max_header_bytes), EQ_NUM(max_body_bytes), EQ_NUM(idle_timeout_ms);
 	EQ_NUM(header_timeout_ms), EQ_NUM(body_timeout_ms), EQ_NUM(write_timeout_ms);
 	EQ_NUM(output_budget_bytes), EQ_NUM(max_response_bytes);
+	EQ_STR(cors_origins);
 	EQ_NUM(rate_limit), EQ_NUM(response_cache_bytes);
 	EQ_NUM(max_connections);
 	EQ_NUM(ws_session_ttl_ms), EQ_NUM(ws_max_message_bytes), EQ_NUM(ws_max_output_bytes);
@@ -230,6 +231,28 @@ static void test_error_unknown_key(void **state)
 	expect_error("workers = 1\n", 1, "unknown section []");
 }
 
+/* [http] cors_origins: "*", a list of origins, or empty (issue 12 item 5). */
+static void test_cors_origins(void **state)
+{
+	(void)state;
+	config_t c;
+	char err[512], path[128];
+	assert_int_equal(load_text(&c,
+	                           "[http]\ncors_origins = https://a.example, "
+	                           "http://localhost:3000  http://[::1]:8080\n",
+	                           err, sizeof(err), path, sizeof(path)),
+	                 0);
+	assert_string_equal(c.cors_origins,
+	                    "https://a.example, http://localhost:3000  http://[::1]:8080");
+	assert_int_equal(
+	    load_text(&c, "[http]\ncors_origins =\n", err, sizeof(err), path, sizeof(path)), 0);
+	assert_string_equal(c.cors_origins, "");
+	expect_error("[http]\ncors_origins = https://a.example/path\n", 2, "is not an origin");
+	expect_error("[http]\ncors_origins = a.example\n", 2, "'a.example' is not an origin");
+	expect_error("[http]\ncors_origins = * https://a.example\n", 2, "'*' is not an origin");
+	expect_error("[http]\ncors_origins = https://*.example\n", 2, "is not an origin");
+}
+
 static void test_error_invalid_values(void **state)
 {
 	(void)state;
@@ -382,6 +405,7 @@ static void test_split_hostport(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cors_origins),
 	    cmocka_unit_test(test_shipped_file_equals_defaults),
 	    cmocka_unit_test(test_defaults_match_the_design),
 	    cmocka_unit_test(test_every_key_parses),

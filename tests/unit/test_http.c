@@ -44,7 +44,9 @@ static char *cbuf;   /* bytes received by the client, not yet parsed */
 static size_t clen;
 static bool ceof;
 static unsigned dispatched, observed;
-static unsigned mark_at; /* the dispatch count when /mark was dispatched */
+static unsigned mark_at;  /* the dispatch count when /mark was dispatched */
+static int taken_fd = -1; /* the socket the upgrade hook took */
+static bool last_origin_allowed;
 static int last_observed_status;
 
 typedef struct {
@@ -1029,13 +1031,12 @@ static void test_listener_max_connections(void **state)
 	free(r.body);
 }
 
-static int taken_fd = -1;
-
 /* A stand-in for the WebSocket module: answer 101 and echo the bytes that
  * followed the request head. */
 static bool test_upgrade(const http_upgrade_t *up)
 {
 	const char *key = http_request_header(up->req, "Sec-WebSocket-Key");
+	last_origin_allowed = up->origin_allowed;
 	if (!key || strcmp(up->req->path, "/ws") != 0)
 		return false;
 	char msg[512];
@@ -1046,6 +1047,42 @@ static bool test_upgrade(const http_upgrade_t *up)
 	assert_int_equal(send(up->fd, up->rest, up->rest_len, 0), (ssize_t)up->rest_len);
 	taken_fd = up->fd;
 	return true;
+}
+
+/* [http] cors_origins as a list (issue 12 item 5). */
+static void test_cors_origins_list(void **state)
+{
+	(void)state;
+	cfg.cors_origins = "https://a.example, http://b.example:8080";
+	server_start();
+	resp_t r = {0};
+	/* no Origin: not a cross-origin call; no CORS headers */
+	client_send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+	expect_response(&r, 200);
+	assert_false(has_header(&r, "Access-Control-Allow-Origin"));
+	assert_true(has_header(&r, "\r\nVary: Origin\r\n"));
+	/* a listed origin is echoed (origins compare case-insensitively) */
+	client_send("GET /x HTTP/1.1\r\nHost: x\r\nOrigin: HTTP://B.example:8080\r\n\r\n");
+	expect_response(&r, 200);
+	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Origin: HTTP://B.example:8080\r\n"));
+	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Credentials: true\r\n"));
+	/* another one is refused before the handler, and the connection stays */
+	dispatched = 0;
+	client_send("POST /x HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
+	            "Content-Length: 2\r\n\r\n{}");
+	expect_response(&r, 403);
+	assert_non_null(strstr(r.body, "Invalid CORS request"));
+	assert_false(has_header(&r, "Access-Control-Allow-Origin"));
+	assert_int_equal(dispatched, 0);
+	/* preflights alike */
+	client_send("OPTIONS /x HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n"
+	            "Access-Control-Request-Method: POST\r\n\r\n");
+	expect_response(&r, 200);
+	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Origin: https://a.example\r\n"));
+	client_send("OPTIONS /x HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example.evil\r\n"
+	            "Access-Control-Request-Method: POST\r\n\r\n");
+	expect_response(&r, 403);
+	free(r.body);
 }
 
 static void test_upgrade_takeover(void **state)
@@ -1079,6 +1116,25 @@ static void test_upgrade_takeover(void **state)
 	expect_response(&r, 200);
 	assert_true(has_header(&r, "\r\nConnection: close\r\n"));
 	assert_true(wait_eof(cli));
+	/* the hook learns whether the Origin passes cors_origins */
+	teardown(NULL);
+	cfg.cors_origins = "https://a.example";
+	server_start();
+	const char *ws = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+	                 "Upgrade: websocket\r\nSec-WebSocket-Key: k\r\nOrigin: %s\r\n\r\n";
+	const char *origins[] = {"https://a.example", "https://evil.example"};
+	for (int i = 0; i < 2; i++) {
+		char req[512];
+		snprintf(req, sizeof(req), ws, origins[i]);
+		taken_fd = -1;
+		client_send(req);
+		assert_int_equal(read_response_fd(cli, &r, true), 0);
+		assert_int_equal(r.status, 101);
+		assert_int_equal(last_origin_allowed, i == 0);
+		close(taken_fd);
+		teardown(NULL);
+		server_start();
+	}
 	http_set_upgrade_handler(NULL);
 	free(r.body);
 }
@@ -1148,6 +1204,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_turns_between_connections, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_max_connections, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cors_origins_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade_takeover, setup, teardown),
 	    cmocka_unit_test(test_inflate_unit),
 	};
