@@ -1,7 +1,9 @@
 """
-test_http.py - API.md §0 wire conventions: CORS on every response, OPTIONS
-preflight, framework errors with the Spring Boot error JSON (404, 405, 400,
-415, 413, 431), keep-alive, pipelining and HTTP/1.0 over raw sockets.
+test_http.py - API.md §0 wire conventions: CORS on every response (and
+[http] cors_origins), OPTIONS preflight, framework errors with the Spring
+Boot error JSON (404, 405, 400, 415, 413, 431), keep-alive, pipelining and
+HTTP/1.0 over raw sockets, strict framing against request smuggling, and
+refusals logged once, escaped.
 """
 
 import gzip
@@ -11,7 +13,7 @@ import socket
 import pytest
 
 from artemis_it import (HOST, SUCCESS, assert_spring_error, assert_status, inst, lookup,
-                        raw_exchange, read_response, uniq)
+                        raw_exchange, read_response, uniq, wait_for)
 
 REGISTER = "/artemis/api/registry/register.json"
 LOOKUP = "/artemis/api/discovery/lookup.json"
@@ -425,3 +427,26 @@ def test_strict_parser_still_accepts_what_clients_send(node):
     rs = raw_exchange(node.port, data, 2)
     assert [r[1] for r in rs] == [200, 200], [r[:2] for r in rs]
     assert json.loads(rs[0][3])["responseStatus"] == SUCCESS
+
+
+# ---------------------------------------------------------------- logging ---
+
+def test_refused_request_is_logged_once_and_escaped(node_factory):
+    """Issue 12 item 6: a path with control characters (here CR LF and an
+    ANSI escape, percent-encoded) must not forge log lines; a refusal is
+    logged once per event, not per byte received."""
+    n = node_factory()
+    raw = (b"POST /x%0d%0aFORGED%20LINE%1b[31m HTTP/1.1\r\nHost: x\r\n"
+           b"Content-Type: application/json\r\nContent-Encoding: br\r\n"
+           b"Content-Length: 2\r\n\r\n{}")
+    with socket.create_connection((HOST, n.port), timeout=10) as s:
+        for i in range(len(raw)):  # one byte per send: still one event
+            s.send(raw[i:i + 1])
+        r = read_response(s.makefile("rb"))
+    assert r[1] == 415, r
+    log = wait_for(lambda: "FORGED" in n.read_log() and n.read_log(), 10,
+                   what="the refusal in the log")
+    lines = [ln for ln in log.splitlines() if "FORGED" in ln]
+    assert len(lines) == 1, lines
+    assert "POST /x\\x0d\\x0aFORGED LINE\\x1b[31m: 415" in lines[0], lines
+    assert "\x1b" not in log and not any(ln.startswith("FORGED") for ln in log.splitlines())

@@ -4,8 +4,10 @@ implies but no single endpoint test shows: every worker sees every write at
 once (per-worker response caches), concurrent writers, big services, exact
 round trip of awkward strings, over-long fields rejected rather than
 truncated, heavy pipelining, clients vanishing mid-request, idle timeouts,
-slow clients (slowloris at the connection cap, trickled heads and bodies,
-slow readers), and the master respawning killed children (DESIGN.md §1).
+answer amplification (repeated serviceIds, max_response_bytes), slow
+clients (slowloris at the connection cap, trickled heads and bodies, slow
+readers, clients that never read and the memory they cost), and the master
+respawning killed children (DESIGN.md §1).
 """
 
 import json
