@@ -10,7 +10,8 @@ does during and after.
               during the attack, the workers' peak RSS, how long until the
               server has closed the attackers (write timeout), and, once
               they are gone, how long until every worker's RSS is back
-              under --idle-mb.
+              under --idle-mb.  --rounds 2 --client-close repeats a short
+              attack (the case that left freed memory resident).
   slowloris   N connections trickle a request head in, one byte per
               connection every --every seconds, reconnecting when closed.
               Measures /health latency on fresh connections meanwhile.
@@ -20,6 +21,8 @@ does during and after.
 (VmRSS, VmHWM) of the master's worker children.
 
   python3 bench/slow_clients.py --port 18480 --master-pid PID never-read -n 1500 -p 200
+  python3 bench/slow_clients.py --port 18480 --master-pid PID never-read --rounds 2 \\
+      --client-close --duration 3
   python3 bench/slow_clients.py --port 18480 --master-pid PID slowloris -n 1000
 
 Prints a table, or one JSON line with --json.
@@ -163,28 +166,31 @@ def never_read(args):
     pids = workers(args.master_pid)
     base_socks = sockets_of(pids)
     sampler = Sampler(args)
-    attackers = []
-    t0 = time.monotonic()
-    for _ in range(args.n):
-        s = socket.create_connection((HOST, args.port), timeout=10)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.setblocking(False)
-        try:
-            s.send(one * args.p)
-        except BlockingIOError:
-            pass
-        attackers.append(s)
-    connected_s = time.monotonic() - t0
-    sampler.sample(args.duration)
     closed_after = None
-    while time.monotonic() - t0 < args.close_wait:
-        if sockets_of(pids) < base_socks + args.n // 100 + 5:
-            closed_after = time.monotonic() - t0
-            break
-        sampler.sample(0.5)
-    rss_attack = {str(p): round(status_mb(p, "VmRSS"), 1) for p in pids}
-    for s in attackers:
-        s.close()
+    rss_attack = {}
+    t0 = time.monotonic()
+    for rnd in range(args.rounds):
+        attackers = []
+        t0 = time.monotonic()
+        for _ in range(args.n):
+            s = socket.create_connection((HOST, args.port), timeout=10)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.setblocking(False)
+            try:
+                s.send(one * args.p)
+            except BlockingIOError:
+                pass
+            attackers.append(s)
+        sampler.sample(args.duration)
+        last = rnd == args.rounds - 1
+        while last and not args.client_close and time.monotonic() - t0 < args.close_wait:
+            if sockets_of(pids) < base_socks + args.n // 100 + 5:
+                closed_after = time.monotonic() - t0
+                break
+            sampler.sample(0.5)
+        rss_attack = {str(p): round(status_mb(p, "VmRSS"), 1) for p in pids}
+        for s in attackers:
+            s.close()
     t1 = time.monotonic()
     idle_after = None
     while time.monotonic() - t1 < args.idle_wait:
@@ -194,8 +200,8 @@ def never_read(args):
         time.sleep(0.5)
     out = sampler.report()
     out.update({"mode": "never-read", "connections": args.n, "pipelined": args.p,
+                "rounds": args.rounds, "client_closes": args.client_close,
                 "answer_bytes": len(answer.split(b"\r\n\r\n", 1)[-1]),
-                "connect_s": round(connected_s, 2),
                 "server_closed_attackers_after_s": closed_after and round(closed_after, 1),
                 "worker_rss_before_clients_left_mb": rss_attack,
                 "idle_under_mb": args.idle_mb,
@@ -257,6 +263,9 @@ def main():
     nr.add_argument("--duration", type=float, default=10, help="probing during the attack (s)")
     nr.add_argument("--close-wait", type=float, default=120,
                     help="wait this long (s, from the start) for the server to close them")
+    nr.add_argument("--rounds", type=int, default=1, help="attacks one after the other")
+    nr.add_argument("--client-close", action="store_true",
+                    help="the clients close after --duration instead of waiting for the server")
     nr.add_argument("--idle-mb", type=float, default=64)
     nr.add_argument("--idle-wait", type=float, default=90)
     sl = sub.add_parser("slowloris")

@@ -42,7 +42,7 @@
 #define HTTP_ACCEPT_RETRY_MS  100
 #define HTTP_FREE_CONNS       256  /* closed connections kept for reuse */
 #define HTTP_LINGER_MS        2000 /* read and discard this long after an error */
-#define HTTP_EVICT_MIN_MS     1000 /* at the cap, evict only a connection waiting this long */
+#define HTTP_EVICT_MIN_MS     100  /* at the cap, evict only a connection waiting this long */
 #define HTTP_LOG_PER_SEC      10   /* lines of client-caused events per second */
 #define HTTP_DEFAULT_CT       "application/json;charset=UTF-8"
 
@@ -175,6 +175,7 @@ struct http_server {
 	bool retry_pending;
 	struct event ev_listen;
 	struct event ev_retry; /* accept paused after EMFILE */
+	struct event ev_full;  /* at the cap: until the longest waiter may be evicted */
 	struct event ev_sweep; /* timeouts */
 	http_conn_t *head, *tail;
 	unsigned nconns;

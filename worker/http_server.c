@@ -19,7 +19,7 @@
  * last answer).  At max_connections a new connection takes the place of
  * the head of that list, the one that waited longest, if it waited at
  * least HTTP_EVICT_MIN_MS; otherwise accepting pauses until a connection
- * closes or the next sweep.  Normal clients send their request at once, so
+ * closes or the longest waiter has waited that long.  Normal clients send their request at once, so
  * connections that trickle bytes in are the ones that go.
  *
  * Connection objects are kept on a free list (HTTP_FREE_CONNS) for reuse.
@@ -265,6 +265,24 @@ static void peer_ip_text(const struct sockaddr_storage *ss, char *out, size_t le
 		          (socklen_t)len);
 }
 
+static void srv_on_full_end(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	srv_accept_resume(arg);
+}
+
+/* At the cap with nobody to evict yet: stop accepting until the longest
+ * waiter has waited HTTP_EVICT_MIN_MS. */
+static void srv_wait_for_evictable(http_server_t *s)
+{
+	srv_listen(s, false);
+	uint64_t waited = clock_mono_coarse_ms() - s->head->wait_ms;
+	uint64_t left = waited < HTTP_EVICT_MIN_MS ? HTTP_EVICT_MIN_MS - waited : 1;
+	struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+	evtimer_add(&s->ev_full, &tv);
+}
+
 /* Slowloris: at the cap, the connection that has waited longest for a
  * complete request makes room for a new one. */
 static void srv_evict(http_server_t *s)
@@ -283,7 +301,7 @@ static void srv_on_accept(evutil_socket_t lfd, short what, void *arg)
 	(void)what;
 	for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
 		if (!srv_can_accept(s)) {
-			srv_listen(s, false); /* the sweep or a close resumes */
+			srv_wait_for_evictable(s); /* or a close resumes */
 			return;
 		}
 		struct sockaddr_storage ss;
@@ -447,6 +465,7 @@ int http_server_new(struct event_base *base, const http_limits_t *lim,
 		event_priority_set(&s->ev_listen, HTTP_PRIO_NEW);
 	}
 	evtimer_assign(&s->ev_retry, base, srv_on_retry, s);
+	evtimer_assign(&s->ev_full, base, srv_on_full_end, s);
 	uint32_t every = sweep_every_ms(lim);
 	struct timeval tv = {every / 1000, (every % 1000) * 1000};
 	event_assign(&s->ev_sweep, base, -1, EV_PERSIST, srv_on_sweep, s);
@@ -472,6 +491,7 @@ void http_server_drain(http_server_t *s)
 	s->draining = true;
 	srv_listen(s, false);
 	event_del(&s->ev_retry);
+	event_del(&s->ev_full);
 	for (http_conn_t *c = s->head, *next; c; c = next) {
 		next = c->next;
 		/* A request in progress finishes, and so do requests read and
@@ -505,6 +525,7 @@ void http_server_free(http_server_t *s)
 	s->conns_fn = NULL;
 	srv_listen(s, false);
 	event_del(&s->ev_retry);
+	event_del(&s->ev_full);
 	event_del(&s->ev_sweep);
 	while (s->head)
 		http__conn_free(s->head, true);
