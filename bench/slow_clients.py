@@ -36,23 +36,14 @@ import socket
 import sys
 import time
 
+from ws_idle_mem import children  # bench/, beside this script
+
 HOST = "127.0.0.1"
 HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 
 def workers(master):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            stat = open("/proc/%s/stat" % d).read()
-            cmd = open("/proc/%s/cmdline" % d, "rb").read().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == master and "worker" in cmd:
-            out.append(int(d))
-    return sorted(out)
+    return sorted(children(master, "worker"))
 
 
 def status_mb(pid, key):

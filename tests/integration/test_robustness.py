@@ -311,45 +311,41 @@ class Trickler(threading.Thread):
             s.close()
 
 
+def trickled_until_closed(node, start, byte, seconds=15):
+    """Send start, then byte every 100 ms until the server closes the
+    connection (True) or `seconds` pass (False)."""
+    with socket.create_connection((HOST, node.port), timeout=10) as s:
+        s.sendall(start)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                s.sendall(byte)
+                if s.recv(4096, socket.MSG_DONTWAIT) == b"":
+                    return True
+            except BlockingIOError:
+                pass
+            except OSError:
+                return True
+            time.sleep(0.1)
+    return False
+
+
 def test_trickled_request_head_is_closed_at_the_header_timeout(node_factory):
     """One byte every 100 ms kept a connection alive forever (the idle
     timeout restarts with every byte); the head must be complete within
     header_timeout_ms of its first byte."""
     n = node_factory(http={"header_timeout_ms": "1000"})
-    with socket.create_connection((HOST, n.port), timeout=10) as s:
-        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
-        deadline = time.monotonic() + 15
-        closed = False
-        while time.monotonic() < deadline and not closed:
-            try:
-                s.sendall(b"X")
-                closed = s.recv(4096, socket.MSG_DONTWAIT) == b""
-            except BlockingIOError:
-                pass
-            except OSError:
-                closed = True
-            time.sleep(0.1)
-        assert closed, "a trickling request head was still open after 15 s"
+    assert trickled_until_closed(n, b"GET /health HTTP/1.1\r\nHost: x\r\n", b"X"), \
+        "a trickling request head was still open after 15 s"
     assert n.get("/health")[0] == 200
 
 
 def test_trickled_request_body_is_closed_at_the_body_timeout(node_factory):
     n = node_factory(http={"body_timeout_ms": "1000"})
-    with socket.create_connection((HOST, n.port), timeout=10) as s:
-        s.sendall(b"POST /artemis/api/registry/register.json HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
-        deadline = time.monotonic() + 15
-        closed = False
-        while time.monotonic() < deadline and not closed:
-            try:
-                s.sendall(b" ")
-                closed = s.recv(4096, socket.MSG_DONTWAIT) == b""
-            except BlockingIOError:
-                pass
-            except OSError:
-                closed = True
-            time.sleep(0.1)
-        assert closed, "a trickling request body was still open after 15 s"
+    head = (b"POST /artemis/api/registry/register.json HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+    assert trickled_until_closed(n, head, b" "), \
+        "a trickling request body was still open after 15 s"
 
 
 def test_slowloris_at_the_connection_cap_does_not_lock_out_clients(node_factory):

@@ -292,6 +292,19 @@ static size_t chunk_bytes(const unsigned char *in, size_t n, size_t step, char *
 	return o + 5;
 }
 
+/* Send raw on cli: the answer is `status` with `needle` in its body,
+ * nothing is dispatched, and the connection closes. */
+static void expect_refused(const char *raw, int status, const char *needle)
+{
+	resp_t r = {0};
+	client_send(raw);
+	expect_response(&r, status);
+	assert_non_null(strstr(r.body, needle));
+	assert_true(wait_eof(cli));
+	assert_int_equal(dispatched, 0);
+	free(r.body);
+}
+
 /* ---- Tests -------------------------------------------------------------- */
 
 static const char json[] = "{\"instances\":[{\"serviceId\":\"svc\",\"instanceId\":\"i1\"}]}";
@@ -584,13 +597,7 @@ static void test_malformed(void **state)
 {
 	(void)state;
 	server_start();
-	client_send("GARBAGE\x01\x02 / HTTP/1.1\r\n\r\n");
-	resp_t r = {0};
-	expect_response(&r, 400);
-	assert_non_null(strstr(r.body, "\"error\":\"Bad Request\""));
-	assert_true(wait_eof(cli));
-	assert_int_equal(dispatched, 0);
-	free(r.body);
+	expect_refused("GARBAGE\x01\x02 / HTTP/1.1\r\n\r\n", 400, "\"error\":\"Bad Request\"");
 }
 
 /* A request on a connection of its own: the status of the first answer. */
@@ -702,13 +709,8 @@ static void test_strict_framing(void **state)
 	}
 	/* A refused request is never dispatched, and its connection is closed. */
 	dispatched = 0;
-	client_send("GET /a HTTP/1.1\r\nHost : x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
-	resp_t r = {0};
-	expect_response(&r, 400);
-	assert_non_null(strstr(r.body, "colon"));
-	assert_true(wait_eof(cli));
-	assert_int_equal(dispatched, 0);
-	free(r.body);
+	expect_refused("GET /a HTTP/1.1\r\nHost : x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+	               "colon");
 }
 
 static void test_unsupported_encoding(void **state)
@@ -781,6 +783,24 @@ static void test_idle_timeout(void **state)
 	free(r.body);
 }
 
+/* Run the server's loop for ms milliseconds without reading anything. */
+static void run_for(unsigned ms)
+{
+	uint64_t end = clock_mono_ms() + ms;
+	while (clock_mono_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 2);
+	}
+}
+
+static int new_client(void)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
+	return sv[1];
+}
+
 /* Send one byte every 10 ms until the server closes (true) or 3 s pass. */
 static bool trickle_until_closed(int fd)
 {
@@ -818,37 +838,17 @@ static void test_header_and_body_timeouts(void **state)
 	 * deadline; one that was served and is idle between requests is not
 	 * (the idle timeout is its deadline). */
 	server_start();
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
+	int silent = new_client();
 	client_send("GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
 	resp_t r = {0};
 	expect_response(&r, 200);
-	assert_true(wait_eof(sv[1]));
+	assert_true(wait_eof(silent));
 	assert_int_equal(http_server_conns(srv), 1);
 	ceof = false;
 	client_send("GET /d HTTP/1.1\r\nHost: x\r\n\r\n");
 	expect_response(&r, 200);
-	close(sv[1]);
+	close(silent);
 	free(r.body);
-}
-
-/* Run the server's loop for ms milliseconds without reading anything. */
-static void run_for(unsigned ms)
-{
-	uint64_t end = clock_mono_ms() + ms;
-	while (clock_mono_ms() < end) {
-		event_base_loop(base, EVLOOP_NONBLOCK);
-		poll(NULL, 0, 2);
-	}
-}
-
-static int new_client(void)
-{
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
-	return sv[1];
 }
 
 /* Issue 11 item 4: a client that never reads is closed after the write
