@@ -19,10 +19,17 @@
  * last answer).  At max_connections a new connection takes the place of
  * the head of that list, the one that waited longest, if it waited at
  * least HTTP_EVICT_MIN_MS; otherwise accepting pauses until a connection
- * closes or the longest waiter has waited that long.  Normal clients send their request at once, so
- * connections that trickle bytes in are the ones that go.
+ * closes or the longest waiter has waited that long.  Normal clients send
+ * their request at once, so connections that trickle bytes in are the ones
+ * that go.
  *
- * Connection objects are kept on a free list (HTTP_FREE_CONNS) for reuse.
+ * Output.  The server keeps the total of its connections' unsent output;
+ * over output_budget_bytes the sweep closes connections that took none of
+ * theirs for HTTP_STALL_MS (http_io.c stops answering them meanwhile), and
+ * write_timeout_ms closes any whose output makes no progress.
+ *
+ * Connection objects are kept on a free list (HTTP_FREE_CONNS) for reuse,
+ * without their buffers.
  *
  * Must not: block, log client-caused events other than through
  * http__log_event (rate-limited), or close the listening socket (the
@@ -304,7 +311,7 @@ static void srv_on_accept(evutil_socket_t lfd, short what, void *arg)
 			srv_wait_for_evictable(s); /* or a close resumes */
 			return;
 		}
-		struct sockaddr_storage ss;
+		struct sockaddr_storage ss = {0};
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
