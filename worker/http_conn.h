@@ -51,18 +51,18 @@ typedef struct {
 } http_handler_t;
 
 /* Connection takeover (WebSocket).  For a request with "Connection: upgrade"
- * and an Upgrade header, the hook is called after the request head is
- * parsed and the responses to earlier pipelined requests are queued.  If it
+ * and an Upgrade header, the hook is called once the request is complete
+ * and the responses to earlier pipelined requests are queued.  If it
  * returns true it owns `fd` from then on (it must also send `unsent`, the
- * bytes of those earlier responses the socket has not taken yet, before its
- * own); the transport frees its connection without closing the fd.  If it returns
- * false, or no hook is set, the request is answered as plain HTTP and the
- * connection is closed after the response. */
+ * bytes of those earlier responses the socket has not taken yet, before
+ * its own); the transport frees its connection without closing the fd.  If
+ * it returns false, or no hook is set, the request is answered as plain
+ * HTTP and the connection is closed after the response. */
 typedef struct {
 	int fd;
 	struct event_base *base;
 	const http_request_t *req; /* http_request_header() works on it */
-	const char *rest;          /* bytes received after the request head */
+	const char *rest;          /* bytes received after the request */
 	size_t rest_len;
 	const char *unsent;
 	size_t unsent_len;
