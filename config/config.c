@@ -41,6 +41,7 @@ enum key_kind {
 	K_LEVEL,    /* debug/info/warn/error */
 	K_SHMNAME,  /* "" or "/name" */
 	K_PEER,     /* "name zone http-url replication-addr", repeatable */
+	K_ORIGINS,  /* "*", or scheme://host[:port] origins separated by blanks or commas */
 };
 
 typedef struct {
@@ -87,7 +88,13 @@ static const config_key_t config_keys[] = {
     {"http", "max_header_bytes", K_U32, F(max_header_bytes), 1024, 1 * MiB},
     {"http", "max_body_bytes", K_U32, F(max_body_bytes), 1024, 256 * MiB},
     {"http", "idle_timeout_ms", K_U32, F(idle_timeout_ms), 1000, 3600000},
+    {"http", "header_timeout_ms", K_U32, F(header_timeout_ms), 100, 3600000},
+    {"http", "body_timeout_ms", K_U32, F(body_timeout_ms), 100, 3600000},
+    {"http", "write_timeout_ms", K_U32, F(write_timeout_ms), 100, 3600000},
     {"http", "max_connections", K_U32, F(max_connections), 1, 1000000},
+    {"http", "output_budget_bytes", K_U32, F(output_budget_bytes), 1 * MiB, 4095u * MiB},
+    {"http", "max_response_bytes", K_U32, F(max_response_bytes), 64 * 1024, 4095u * MiB},
+    {"http", "cors_origins", K_ORIGINS, F(cors_origins), 0, CONFIG_ORIGINS - 1},
     {"http", "response_cache_bytes", K_U32, F(response_cache_bytes), 0, 1024 * MiB},
     {"http", "console", K_BOOL, F(console), 0, 0},
     {"http", "console_dir", K_STR, F(console_dir), 0, CONFIG_STR - 1},
@@ -137,7 +144,13 @@ void config_defaults(config_t *cfg)
 	cfg->max_header_bytes = 32768;
 	cfg->max_body_bytes = 8 * MiB;
 	cfg->idle_timeout_ms = 60000;
+	cfg->header_timeout_ms = 10000;
+	cfg->body_timeout_ms = 30000;
+	cfg->write_timeout_ms = 30000;
 	cfg->max_connections = 10000;
+	cfg->output_budget_bytes = 64 * MiB;
+	cfg->max_response_bytes = 64 * MiB;
+	strcpy(cfg->cors_origins, "*");
 	cfg->response_cache_bytes = 16 * MiB;
 	cfg->console = true;
 	/* [websocket] */
@@ -372,6 +385,39 @@ static int add_peer(config_t *cfg, const char *v, char *err, size_t len)
 	return 0;
 }
 
+/* scheme "://" host [":" port], as browsers send it in Origin. */
+static bool is_origin(const char *p, size_t n)
+{
+	const char *sep = memmem(p, n, "://", 3);
+	if (!sep || sep == p || (size_t)(sep - p) + 3 >= n)
+		return false; /* no scheme or no host */
+	for (const char *c = p; c < sep; c++)
+		if (!isalnum((unsigned char)*c) && *c != '+' && *c != '-' && *c != '.')
+			return false;
+	return !memchr(sep + 3, '/', (size_t)(p + n - sep - 3)) && !memchr(p, '*', n);
+}
+
+/* "*" alone, or origins separated by blanks or commas.  An empty list
+ * allows no cross-origin caller at all. */
+static int set_origins(char *dst, const config_key_t *k, const char *v, char *err, size_t len)
+{
+	if (set_str(dst, k, v, err, len) < 0)
+		return -1;
+	if (strcmp(v, "*") == 0)
+		return 0;
+	for (const char *p = v + strspn(v, " \t,"); *p;) {
+		size_t n = strcspn(p, " \t,");
+		if (!is_origin(p, n))
+			return seterr(err, len,
+			              "%s: '%.*s' is not an origin like https://host[:port] (or use * "
+			              "alone)",
+			              k->name, (int)n, p);
+		p += n;
+		p += strspn(p, " \t,");
+	}
+	return 0;
+}
+
 static int set_value(config_t *cfg, const config_key_t *k, const char *v, char *err, size_t len)
 {
 	char *dst = (char *)cfg + k->off;
@@ -400,6 +446,8 @@ static int set_value(config_t *cfg, const config_key_t *k, const char *v, char *
 		return set_shm_name(dst, k, v, err, len);
 	case K_PEER:
 		return add_peer(cfg, v, err, len);
+	case K_ORIGINS:
+		return set_origins(dst, k, v, err, len);
 	}
 	return seterr(err, len, "%s: unhandled kind", k->name);
 }

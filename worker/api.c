@@ -1,7 +1,7 @@
 /*
  * api.c - routing of HTTP requests to the API handlers, and their helpers.
  *
- * http.c calls api_dispatch() once per complete request (body decoded).
+ * The transport calls api_dispatch() once per complete request (body decoded).
  * Routing is a static table of exact paths: an unknown path is 404, a known
  * path with a method it does not map is 405 with Allow, a POST whose
  * Content-Type is present and not JSON is 415 (Spring's consumes =

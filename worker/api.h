@@ -1,7 +1,7 @@
 /*
  * api.h - worker-internal: what the API handlers (api_*.c) share.
  *
- * api.c routes a request (api_dispatch, declared in http.h) to one of the
+ * api.c routes a request (api_dispatch, below) to one of the
  * handlers below and offers the helpers every handler needs: the node's
  * configuration and region, its status, request parsing with the right
  * HTTP errors, query parameters, the rate limiters and the envelope
@@ -33,6 +33,18 @@
 #define API_DATA_NOT_FOUND "data-not-found"
 #define API_INTERNAL_ERROR "internal-service-error"
 #define API_UNAVAILABLE "service-unavailable"
+
+/* ---- Entry points (worker.c hands them to the HTTP transport) ------------ */
+
+/* Route and run one request.  HEAD requests arrive as HTTP_M_GET (the
+ * transport drops the body, as Spring does); OPTIONS requests never arrive
+ * (CORS preflight, answered by the transport). */
+void api_dispatch(const http_request_t *req, http_response_t *res);
+
+/* Implemented by metrics.c: called once per response after it is queued,
+ * including the transport's own error responses and OPTIONS; latency_us
+ * runs from the first byte of the request to the queued response. */
+void api_observe(const http_request_t *req, int status, uint64_t latency_us);
 
 /* ---- Context ------------------------------------------------------------ */
 

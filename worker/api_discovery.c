@@ -5,7 +5,9 @@
  * Java's DiscoveryServiceImpl order: bad-request (no configs / blank
  * serviceId), service-unavailable (node not up), no-permission (region,
  * then zone unless allowed), then the services.  Services are looked up by
- * exact-case serviceId; an unknown one is {serviceId, instances:null}.
+ * exact-case serviceId; an unknown one is {serviceId, instances:null}.  A
+ * lookup answers each serviceId once (first occurrence order), for at most
+ * DISC_MAX_SERVICES of them and within max_response_bytes.
  * Responses of known services come from the worker's cache (cache.c), so a
  * lookup of an unchanged service is a version probe and a memcpy.
  *
@@ -19,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "artemis/clock.h"
 
 #include "api.h"
@@ -29,6 +33,7 @@
 #include "worker.h"
 
 #define DISC_MSG_MAX 512
+#define DISC_MAX_SERVICES 10000 /* distinct serviceIds in one lookup */
 
 /* DiscoveryServiceImpl.checkSameZone; NULL when allowed. */
 static const char *disc__check_zone(shm_str_t region, shm_str_t zone, char *msg, size_t len)
@@ -88,14 +93,55 @@ static void disc__internal(const http_request_t *req, http_response_t *res, cons
 
 /* ---- lookup.json ---------------------------------------------------------- */
 
+/* The indexes of the configs with a non-blank serviceId seen for the first
+ * time (exact case), in request order, into keep[] (n entries).  Returns
+ * how many, or -ENOMEM. */
+static long disc__distinct(const json_lookup_cfg_t *cfg, size_t n, uint32_t *keep)
+{
+	size_t cap = 16, nkeep = 0;
+	uint32_t *slot;
+
+	while (cap < 2 * n)
+		cap <<= 1;
+	slot = calloc(cap, sizeof(*slot)); /* index + 1; 0 = empty */
+	if (slot == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		shm_str_t s = cfg[i].service;
+		size_t h;
+		bool dup = false;
+
+		if (api_blank(s))
+			continue;
+		for (h = XXH3_64bits(s.ptr, s.len) & (cap - 1); slot[h]; h = (h + 1) & (cap - 1)) {
+			shm_str_t o = cfg[slot[h] - 1].service;
+			if (o.len == s.len && memcmp(o.ptr, s.ptr, s.len) == 0) {
+				dup = true;
+				break;
+			}
+		}
+		if (dup)
+			continue;
+		slot[h] = (uint32_t)i + 1;
+		keep[nkeep++] = (uint32_t)i;
+	}
+	free(slot);
+	return (long)nkeep;
+}
+
 /* After the request is decoded (fast path or jansson): the gate, then one
- * Service per config with a non-blank serviceId, in request order. */
+ * Service per distinct non-blank serviceId, in the order of their first
+ * occurrence (issue 11 item 3: 50,000 copies of one serviceId made a 1.2 GB
+ * answer).  At most DISC_MAX_SERVICES distinct ones, and the answer stops
+ * at [http] max_response_bytes: both are a bad-request envelope, which a
+ * Java client takes as a failed lookup without blaming the server. */
 static void disc__lookup_run(const http_request_t *req, http_response_t *res, shm_str_t region,
 			     shm_str_t zone, const json_lookup_cfg_t *cfg, size_t n)
 {
 	const char *code;
 	char msg[DISC_MSG_MAX];
-	bool first = true;
+	uint32_t *keep;
+	long nkeep;
 
 	if (region.ptr == NULL) {
 		for (size_t i = 0; i < n; i++) {
@@ -110,21 +156,42 @@ static void disc__lookup_run(const http_request_t *req, http_response_t *res, sh
 		disc__fail(req, res, "services", code, msg);
 		return;
 	}
+	keep = malloc((n ? n : 1) * sizeof(*keep));
+	nkeep = keep ? disc__distinct(cfg, n, keep) : -ENOMEM;
+	if (nkeep < 0) {
+		disc__internal(req, res, "services", (int)nkeep);
+		goto out;
+	}
+	if (nkeep > DISC_MAX_SERVICES) {
+		snprintf(msg, sizeof(msg),
+			 "Too many services in one lookup: %ld distinct serviceIds, at most %d.",
+			 nkeep, DISC_MAX_SERVICES);
+		disc__fail(req, res, "services", API_BAD_REQUEST, msg);
+		goto out;
+	}
 	res->body.len = 0;
 	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"services\":[");
-	for (size_t i = 0; i < n; i++) {
+	for (long k = 0; k < nkeep; k++) {
 		int rc;
-		if (api_blank(cfg[i].service))
-			continue;
-		if (!first)
+		if (k > 0)
 			json_put_raw(&res->body, ",");
-		first = false;
-		if ((rc = cache_put_service(api_shm(), cfg[i].service, &res->body, NULL)) < 0) {
+		if ((rc = cache_put_service(api_shm(), cfg[keep[k]].service, &res->body, NULL)) < 0) {
 			disc__internal(req, res, "services", rc);
-			return;
+			goto out;
+		}
+		if (res->max_body && res->body.len > res->max_body) {
+			snprintf(msg, sizeof(msg),
+				 "The answer would be larger than max_response_bytes (%zu bytes): "
+				 "ask for fewer services per lookup.",
+				 res->max_body);
+			buf_free(&res->body);
+			disc__fail(req, res, "services", API_BAD_REQUEST, msg);
+			goto out;
 		}
 	}
 	json_put_raw(&res->body, "]}");
+out:
+	free(keep);
 }
 
 static void disc__lookup_slow(const http_request_t *req, http_response_t *res)

@@ -1,11 +1,12 @@
 /*
- * http.h - worker-internal contract between the HTTP transport (http.c) and
+ * http.h - worker-internal contract between the HTTP transport (http_*.c) and
  * the API handlers (api*.c).
  *
- * http.c owns connections: accept, parse (libhttp-parser), keep-alive and
- * pipelining, de-chunking and gunzip of request bodies, limits (413, 431,
- * idle timeout, max connections), CORS headers and OPTIONS, and writing the
- * response.  It calls api_dispatch() once per complete request with the body
+ * The transport (http_*.c, see http_int.h) owns connections: accept,
+ * parsing, keep-alive and pipelining, de-chunking and gunzip of request
+ * bodies, limits (413, 431, timeouts, max connections), CORS headers and
+ * OPTIONS, and writing the response.  It calls the handler it was given
+ * (worker.c gives api_dispatch) once per complete request with the body
  * fully decoded.  Handlers never see sockets.
  */
 #ifndef ARTEMIS_WORKER_HTTP_H
@@ -18,7 +19,7 @@
 #include "artemis/shm.h"
 
 enum http_method { HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_POST, HTTP_M_HEAD, HTTP_M_OPTIONS,
-		   HTTP_M_PUT, HTTP_M_DELETE };
+		   HTTP_M_PUT, HTTP_M_DELETE, HTTP_M_PATCH };
 
 typedef struct {
 	enum http_method method;
@@ -35,25 +36,17 @@ typedef struct {
 typedef struct {
 	int status;                /* 200 default */
 	const char *content_type;  /* NULL: "application/json;charset=UTF-8" */
-	buf_t body;            /* owned by the connection, reused across requests */
+	buf_t body;                /* owned by the transport, reused across requests */
 	const char *allow;         /* Allow header for 405, or NULL */
 	const char *headers;       /* more header lines, each ending "\r\n", or NULL;
 				    * read once the handler returns */
+	size_t max_body;           /* [http] max_response_bytes (0: no limit): a body
+				    * beyond it is replaced by a 500 error; a handler
+				    * that builds a large answer stops there itself */
 } http_response_t;
 
-/* Implemented by the API layer (api.c): route and run one request.
- * HEAD requests arrive as HTTP_M_GET (the transport drops the body, as
- * Spring does); OPTIONS requests never arrive (CORS preflight, http.c). */
-void api_dispatch(const http_request_t *req, http_response_t *res);
-
-/* Implemented by the API layer (metrics.c): called once per response after
- * it is queued, including the transport's own error responses and OPTIONS;
- * latency_us runs from the first byte of the request to the queued
- * response. */
-void api_observe(const http_request_t *req, int status, uint64_t latency_us);
-
 /* A request header's value (NUL-terminated, surrounding blanks removed) by
- * case-insensitive name, or NULL when absent.  Valid during api_dispatch. */
+ * case-insensitive name, or NULL when absent.  Valid during dispatch. */
 const char *http_request_header(const http_request_t *req, const char *name);
 
 /* Helpers for handlers. */

@@ -1,8 +1,8 @@
 /*
  * http_body.c - streaming inflate of request bodies (see http_body.h).
  *
- * Called by http.c from libhttp-parser's on_body callback, so the input
- * arrives in arbitrary pieces.  The output limit is enforced while inflating:
+ * Called by http_io.c as the parser (http_parse.c) reports body bytes, so
+ * the input arrives in arbitrary pieces.  The output limit is enforced while inflating:
  * a small compressed body that expands beyond max_body_bytes is stopped at
  * max_out + 1 bytes of output, never inflated in full.  Gzip bodies may hold
  * several members (RFC 1952 §2.2); each one is decoded in turn.

@@ -1,9 +1,9 @@
 /*
  * http_body.h - streaming decompression of request bodies (http_body.c),
- * used by the HTTP transport (http.c) for Content-Encoding: gzip / deflate.
+ * used by the HTTP transport (http_io.c) for Content-Encoding: gzip / deflate.
  *
- * De-chunking is done by libhttp-parser before the bytes get here; this
- * module only inflates.  One decoder lives in each connection and is reset
+ * De-chunking is done by the parser (http_parse.c) before the bytes get
+ * here; this module only inflates.  One decoder lives in each connection and is reset
  * per request, so zlib's state and window are allocated once per connection,
  * not per request.
  */

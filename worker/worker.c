@@ -4,8 +4,10 @@
  * The master forks a worker per slot and calls worker_main() in the child
  * with the slot's SO_REUSEPORT listener and one end of a control socketpair.
  * The worker joins the shm process table, runs one libevent base with the
- * HTTP server (http.c) on it, beats its process-table entry every second and
- * obeys the master's one-byte messages (PROC_MSG_*):
+ * HTTP server on it (http_server.c, given the [http] limits and
+ * api_dispatch as its handler), beats its process-table entry every second,
+ * gives freed memory back to the kernel every few seconds, and obeys the
+ * master's one-byte messages (PROC_MSG_*):
  *   QUIT    stop accepting, finish the requests in progress, close keep-alive
  *           connections after their current response; exit when none remain
  *           or after WORKER_DRAIN_MS;
@@ -20,6 +22,7 @@
  */
 #include "worker.h"
 
+#include "api.h"
 #include "http_conn.h"
 #include "ws.h"
 
@@ -30,13 +33,17 @@
 #include <errno.h>
 #include <event2/event_struct.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define WORKER_DRAIN_MS 5000
-#define WORKER_BEAT_MS  1000
+#define WORKER_DRAIN_MS   5000
+#define WORKER_BEAT_MS    1000
+#define WORKER_TRIM_BEATS 5          /* look at malloc's free memory this often */
+#define WORKER_TRIM_FREE  (8u << 20) /* give it back beyond this */
+#define WORKER_POLL_MS    5          /* see worker_setup */
 
 worker_t *g_worker;
 
@@ -50,6 +57,7 @@ typedef struct {
 	struct event ev_drain;
 	bool drain_armed;
 	bool stopping;
+	unsigned beats;
 } worker_loop_t;
 
 static void worker_stop(worker_loop_t *wl, const char *why)
@@ -138,12 +146,29 @@ static void worker_on_ctl(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Give memory back (issue 11 item 12).  glibc keeps freed memory for reuse
+ * and returns it to the kernel only from the top of the heap, so after a
+ * burst of large connection buffers (thousands of clients not reading) the
+ * holes stayed resident for as long as the worker lived.  When malloc holds
+ * more than WORKER_TRIM_FREE bytes unused, malloc_trim() hands the free
+ * pages of every arena back. */
+static void worker_trim_memory(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	if (mi.fordblks < WORKER_TRIM_FREE)
+		return;
+	malloc_trim(0);
+	log_debug("%s: gave back up to %zu bytes of free heap", __func__, mi.fordblks);
+}
+
 static void worker_on_beat(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	worker_loop_t *wl = arg;
 	shm_proc_beat(wl->w.shm, clock_wall_ms());
+	if (++wl->beats % WORKER_TRIM_BEATS == 0)
+		worker_trim_memory();
 }
 
 static int worker_send_ready(int ctl_fd)
@@ -156,18 +181,59 @@ static int worker_send_ready(int ctl_fd)
 	return w == 1 ? 0 : -errno;
 }
 
+/* The HTTP transport's handler: the API layer. */
+static void worker_dispatch(void *ctx, const http_request_t *req, http_response_t *res)
+{
+	(void)ctx;
+	api_dispatch(req, res);
+}
+
+static void worker_observe(void *ctx, const http_request_t *req, int status, uint64_t latency_us)
+{
+	(void)ctx;
+	api_observe(req, status, latency_us);
+}
+
+/* What the transport needs of the [http] section. */
+static void worker_http_limits(const config_t *cfg, http_limits_t *lim)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->max_header_bytes = cfg->max_header_bytes;
+	lim->max_body_bytes = cfg->max_body_bytes;
+	lim->idle_timeout_ms = cfg->idle_timeout_ms;
+	lim->header_timeout_ms = cfg->header_timeout_ms;
+	lim->body_timeout_ms = cfg->body_timeout_ms;
+	lim->write_timeout_ms = cfg->write_timeout_ms;
+	lim->output_budget_bytes = cfg->output_budget_bytes;
+	lim->max_response_bytes = cfg->max_response_bytes;
+	lim->cors_origins = cfg->cors_origins;
+	lim->max_connections = cfg->max_connections;
+}
+
 static int worker_setup(worker_loop_t *wl, int listen_fd)
 {
+	http_limits_t lim;
+	const http_handler_t handler = {worker_dispatch, worker_observe, wl};
 	struct event_config *ec = event_config_new();
 	if (!ec)
 		return -ENOMEM;
-	/* One thread per process: no locking inside libevent. */
+	/* One thread per process: no locking inside libevent.  Two
+	 * priorities: the HTTP transport runs accepts and new connections'
+	 * first requests before established connections' work, and the loop
+	 * polls for them at least every WORKER_POLL_MS however much
+	 * lower-priority work is ready (a health check stays fast while
+	 * thousands of clients pipeline). */
+	struct timeval poll_every = {0, WORKER_POLL_MS * 1000};
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+	event_config_set_max_dispatch_interval(ec, &poll_every, -1, 1);
 	wl->w.base = event_base_new_with_config(ec);
 	event_config_free(ec);
 	if (!wl->w.base)
 		return -ENOMEM;
-	int rc = http_server_new(wl->w.base, wl->w.cfg, listen_fd, &wl->http);
+	if (event_base_priority_init(wl->w.base, 2) != 0)
+		return -ENOMEM;
+	worker_http_limits(wl->w.cfg, &lim);
+	int rc = http_server_new(wl->w.base, &lim, &handler, listen_fd, &wl->http);
 	if (rc < 0)
 		return rc;
 	http_server_set_conns_cb(wl->http, worker_on_conns, wl);

@@ -1,6 +1,6 @@
 /*
  * worker.h - worker-internal: the state one worker process shares between
- * its transport (worker.c, http.c, ws.c) and its API handlers (api*.c).
+ * its transport (worker.c, http_*.c, ws.c) and its API handlers (api*.c).
  * One worker = one process = one event loop: no locking inside a worker.
  */
 #ifndef ARTEMIS_WORKER_WORKER_H

@@ -2,7 +2,7 @@
  * ws.c - the worker's WebSocket sessions (RFC 6455): handshake, I/O, the
  * close handshake, limits and lifetimes.
  *
- * The HTTP transport (http.c) hands over a connection through its upgrade
+ * The HTTP transport (http_io.c) hands over a connection through its upgrade
  * hook (http_conn.h) when a request for one of these paths arrives:
  *   /artemis/websocket/registry/heartbeat              heartbeats (ws_heartbeat.c)
  *   /artemis/websocket/discovery/instance-change       per-service push (ws_push.c)
@@ -655,7 +655,7 @@ static bool ws__accept(ws_session_t *s, const http_request_t *req, const char *s
 static bool ws__upgrade(const http_upgrade_t *up)
 {
 	const http_request_t *req = up->req;
-	const char *service, *status, *extra;
+	const char *service, *status, *extra = NULL;
 	ws_session_t *s;
 	int kind = ws__route(req, &service);
 
@@ -671,7 +671,7 @@ static bool ws__upgrade(const http_upgrade_t *up)
 			return true;
 		}
 	}
-	status = ws__check_request(req, &extra);
+	status = up->origin_allowed ? ws__check_request(req, &extra) : "403 Forbidden";
 	if (status != NULL) {
 		ws__refuse(s, status, extra);
 		return true;

@@ -15,6 +15,7 @@
 
 #define CONFIG_MAX_PEERS 63
 #define CONFIG_STR 256
+#define CONFIG_ORIGINS 1024
 
 typedef struct {
 	char name[64];
@@ -56,7 +57,13 @@ typedef struct {
 	uint32_t max_header_bytes;
 	uint32_t max_body_bytes;    /* after decompression too; 413 beyond */
 	uint32_t idle_timeout_ms;
+	uint32_t header_timeout_ms; /* a request head must arrive within this */
+	uint32_t body_timeout_ms;   /* a request body must arrive within this */
+	uint32_t write_timeout_ms;  /* unsent output without progress this long: close */
 	uint32_t max_connections;   /* per worker */
+	uint32_t output_budget_bytes; /* unsent output of all connections, per worker */
+	uint32_t max_response_bytes;  /* one response body */
+	char cors_origins[CONFIG_ORIGINS]; /* "*" or origins separated by blanks/commas */
 	uint32_t response_cache_bytes; /* serialized service responses kept per worker */
 	bool console;               /* serve the web console under /console/ */
 	char console_dir[CONFIG_STR]; /* its files; "" = found next to the binary */

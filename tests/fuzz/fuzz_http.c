@@ -1,12 +1,14 @@
 /*
- * fuzz_http.c - libFuzzer target for request decoding (worker/http.c and
- * worker/http_body.c): the HTTP parser, header handling, chunked bodies,
- * gzip/deflate inflation, limits, pipelining and the error responses.
+ * fuzz_http.c - libFuzzer target for request decoding (worker/http_parse.c,
+ * worker/http_io.c, worker/http_response.c, worker/http_body.c): the strict
+ * HTTP parser (framing errors, obs-fold, Host, chunk sizes and trailers),
+ * header handling, chunked bodies, gzip/deflate inflation, limits,
+ * pipelining and the error responses.
  *
  * Each input is one connection's byte stream, fed to a socket-less
  * connection (http_conn_feed).  The first byte picks how the stream is cut
- * into reads (0: one read; n: pieces of n bytes), since the parser's
- * callbacks see different splits.  Limits are small so that 413 and 431
+ * into reads (0: one read; n: pieces of n bytes), since the parser keeps
+ * state across reads at every byte.  Limits are small so that 413 and 431
  * paths are reached quickly.  The dispatch function reads every byte of the
  * decoded request and answers with a body of varying size.
  */
@@ -20,10 +22,11 @@
 
 static struct event_base *base;
 static http_server_t *srv;
-static config_t cfg;
+static http_limits_t cfg;
 
-static void fuzz_dispatch(const http_request_t *req, http_response_t *res)
+static void fuzz_dispatch(void *ctx, const http_request_t *req, http_response_t *res)
 {
+	(void)ctx;
 	unsigned sum = 0;
 	for (size_t i = 0; i < req->body_len; i++)
 		sum += (unsigned char)req->body[i];
@@ -43,8 +46,9 @@ static void fuzz_dispatch(const http_request_t *req, http_response_t *res)
 			http_res_append(res, "x", 1);
 }
 
-static void fuzz_observe(const http_request_t *req, int status, uint64_t latency_us)
+static void fuzz_observe(void *ctx, const http_request_t *req, int status, uint64_t latency_us)
 {
+	(void)ctx;
 	(void)req;
 	(void)status;
 	(void)latency_us;
@@ -62,10 +66,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.idle_timeout_ms = 0;
 		cfg.max_connections = 0;
 		base = event_base_new();
-		if (!base || http_server_new(base, &cfg, -1, &srv) != 0)
+		const http_handler_t handler = {fuzz_dispatch, fuzz_observe, NULL};
+		if (!base || http_server_new(base, &cfg, &handler, -1, &srv) != 0)
 			return 0;
-		http_set_dispatch(fuzz_dispatch);
-		http_set_observer(fuzz_observe);
 	}
 	if (size == 0)
 		return 0;

@@ -1,7 +1,9 @@
 """
-test_http.py - API.md §0 wire conventions: CORS on every response, OPTIONS
-preflight, framework errors with the Spring Boot error JSON (404, 405, 400,
-415, 413, 431), keep-alive, pipelining and HTTP/1.0 over raw sockets.
+test_http.py - API.md §0 wire conventions: CORS on every response (and
+[http] cors_origins), OPTIONS preflight, framework errors with the Spring
+Boot error JSON (404, 405, 400, 415, 413, 431), keep-alive, pipelining and
+HTTP/1.0 over raw sockets, strict framing against request smuggling, and
+refusals logged once, escaped.
 """
 
 import gzip
@@ -10,8 +12,8 @@ import socket
 
 import pytest
 
-from artemis_it import (HOST, SUCCESS, assert_spring_error, assert_status, inst,
-                        raw_exchange, read_response, uniq)
+from artemis_it import (HOST, SUCCESS, assert_spring_error, assert_status, inst, lookup,
+                        raw_exchange, read_response, uniq, wait_for)
 
 REGISTER = "/artemis/api/registry/register.json"
 LOOKUP = "/artemis/api/discovery/lookup.json"
@@ -74,6 +76,61 @@ def test_options_echoes_other_method(node):
     assert st == 200
     assert "PUT" in headers.get("access-control-allow-methods", ""), headers
     assert "x-other" in headers.get("access-control-allow-headers", "").lower(), headers
+
+
+@pytest.fixture(scope="module")
+def cors_node(module_node_factory):
+    return module_node_factory(http={"cors_origins": "https://admin.example.com, "
+                                                     "http://localhost:3000"})
+
+
+def test_cors_origins_list_echoes_allowed_origins(cors_node):
+    """[http] cors_origins (issue 12 item 5): with a list, an allowed Origin
+    is echoed instead of '*', and the answer varies by Origin."""
+    st, headers, _ = cors_node.request("GET", "/health", None,
+                                       {"Origin": "http://localhost:3000"})
+    assert st == 200
+    assert headers.get("access-control-allow-origin") == "http://localhost:3000", headers
+    assert headers.get("access-control-allow-credentials") == "true", headers
+    assert "origin" in headers.get("vary", "").lower(), headers
+    # a client that is not a browser sends no Origin and is served as before
+    st, headers, body = cors_node.request("GET", "/health")
+    assert st == 200 and body == {"status": "up"}
+    assert "access-control-allow-origin" not in headers, headers
+    st, headers, _ = cors_node.request("OPTIONS", REGISTER, None, {
+        "Origin": "https://admin.example.com", "Access-Control-Request-Method": "POST"})
+    assert st == 200
+    assert headers.get("access-control-allow-origin") == "https://admin.example.com"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "OPTIONS"])
+def test_cors_origins_list_refuses_other_origins(cors_node, method):
+    svc = uniq()
+    body = json.dumps({"instances": [inst(svc, "i1")]}).encode() if method == "POST" else None
+    path = REGISTER if method != "GET" else "/health"
+    st, headers, err = cors_node.request(method, path, body, {
+        "Origin": "https://evil.example.com", "Content-Type": "application/json",
+        "Access-Control-Request-Method": "POST"})
+    assert_spring_error(st, err, 403, path)
+    assert err["message"] == "Invalid CORS request", err
+    assert "access-control-allow-origin" not in headers, headers
+    # and the request never ran
+    assert lookup(cors_node, svc)["services"][0]["instances"] is None
+
+
+def test_cors_default_is_any_origin(node):
+    st, headers, _ = node.request("GET", "/health", None, {"Origin": "https://evil.example"})
+    assert st == 200 and headers.get("access-control-allow-origin") == "*"
+
+
+def test_websocket_origin_follows_cors_origins(cors_node, node):
+    """The WebSocket handshake's Origin check uses the same list."""
+    from ws_util import CHANGE, RawWS
+    RawWS(cors_node, CHANGE, extra="Origin: https://evil.example.com\r\n",
+          expect_status=403).close()
+    RawWS(cors_node, CHANGE, extra="Origin: https://admin.example.com\r\n").close()
+    RawWS(cors_node, CHANGE).close()  # no Origin: not a browser
+    RawWS(node, CHANGE, extra="Origin: https://evil.example.com\r\n").close()  # "*"
 
 
 # --------------------------------------------------------------- errors ---
@@ -311,3 +368,85 @@ def test_gzip_response_when_accepted(node):
         {"Content-Type": "application/json", "Accept-Encoding": "gzip,deflate"})
     assert st == 200
     assert_status(body, SUCCESS)
+
+
+# ------------------------------------------- strict framing (smuggling) ---
+# Issue 11 item 10: behind a proxy, every framing question this server
+# answers differently from the proxy is a request-smuggling hole.  Each of
+# these was answered 200 by the lax parser; each is refused now, the
+# request is not run, and the connection is closed.
+
+HB = "/artemis/api/registry/heartbeat.json"
+
+
+@pytest.mark.parametrize("raw,status", [
+    pytest.param(b"POST " + HB.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n", 400,
+                 id="chunk-data-without-crlf"),
+    pytest.param(b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400, id="obs-fold"),
+    pytest.param(b"GET /health HTTP/1.1\r\nHost : x\r\n\r\n", 400, id="space-before-colon"),
+    pytest.param(b"GET /health HTTP/1.1\r\n\r\n", 400, id="http-1.1-without-host"),
+    pytest.param(b"GET /health\r\n\r\n", 400, id="no-version"),
+    pytest.param(b"GET /health HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, id="two-hosts"),
+    pytest.param(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, id="cl-and-te"),
+    pytest.param(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                 b"Content-Length: 3\r\n\r\nabc", 400, id="two-content-lengths"),
+    pytest.param(b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"0x2\r\nab\r\n0\r\n\r\n", 400, id="chunk-size-0x"),
+    pytest.param(b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, id="two-transfer-encodings"),
+    pytest.param(b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                 b"0\r\n\r\n", 501, id="unknown-transfer-coding"),
+    pytest.param(b"POST /health HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
+                 id="te-in-http-1.0"),
+    pytest.param(b"GET /health HTTP/1.1\nHost: x\n\n", 400, id="bare-lf"),
+    pytest.param(b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505, id="http-2.0-request-line"),
+])
+def test_lax_framing_is_refused(node, raw, status):
+    with socket.create_connection((HOST, node.port), timeout=10) as s:
+        s.sendall(raw + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        f = s.makefile("rb")
+        r = read_response(f)
+        assert r is not None and r[1] == status, r
+        assert r[2].get("connection") == "close", r
+        body = json.loads(r[3])
+        assert body["status"] == status and body["message"], body
+        # the pipelined request behind it is not answered: the stream is dropped
+        assert f.read() == b"", "connection kept open after a framing error"
+
+
+def test_strict_parser_still_accepts_what_clients_send(node):
+    """Chunk extensions, trailers, an empty line before the request and
+    absolute-form targets are valid HTTP/1.1 and stay accepted."""
+    body = json.dumps({"instances": [inst(uniq(), "i1")]}).encode()
+    chunked = b"%x;ext=1\r\n%s\r\n0\r\nX-Trailer: t\r\n\r\n" % (len(body), body)
+    data = (b"\r\nPOST " + REGISTER.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked +
+            b"GET http://localhost/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    rs = raw_exchange(node.port, data, 2)
+    assert [r[1] for r in rs] == [200, 200], [r[:2] for r in rs]
+    assert json.loads(rs[0][3])["responseStatus"] == SUCCESS
+
+
+# ---------------------------------------------------------------- logging ---
+
+def test_refused_request_is_logged_once_and_escaped(node_factory):
+    """Issue 12 item 6: a path with control characters (here CR LF and an
+    ANSI escape, percent-encoded) must not forge log lines; a refusal is
+    logged once per event, not per byte received."""
+    n = node_factory()
+    raw = (b"POST /x%0d%0aFORGED%20LINE%1b[31m HTTP/1.1\r\nHost: x\r\n"
+           b"Content-Type: application/json\r\nContent-Encoding: br\r\n"
+           b"Content-Length: 2\r\n\r\n{}")
+    with socket.create_connection((HOST, n.port), timeout=10) as s:
+        for i in range(len(raw)):  # one byte per send: still one event
+            s.send(raw[i:i + 1])
+        r = read_response(s.makefile("rb"))
+    assert r[1] == 415, r
+    log = wait_for(lambda: "FORGED" in n.read_log() and n.read_log(), 10,
+                   what="the refusal in the log")
+    lines = [ln for ln in log.splitlines() if "FORGED" in ln]
+    assert len(lines) == 1, lines
+    assert "POST /x\\x0d\\x0aFORGED LINE\\x1b[31m: 415" in lines[0], lines
+    assert "\x1b" not in log and not any(ln.startswith("FORGED") for ln in log.splitlines())

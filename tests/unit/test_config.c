@@ -74,6 +74,9 @@ static void compare_configs(const config_t *a, const config_t *b)
 	EQ_NUM(lease_ttl_ms), EQ_NUM(legacy_lease_ttl_ms), EQ_NUM(reap_interval_ms);
 	EQ_NUM(self_preservation), EQ_NUM(preserve_window_ms), EQ_NUM(legacy_preserve_window_ms);
 	EQ_NUM(max_header_bytes), EQ_NUM(max_body_bytes), EQ_NUM(idle_timeout_ms);
+	EQ_NUM(header_timeout_ms), EQ_NUM(body_timeout_ms), EQ_NUM(write_timeout_ms);
+	EQ_NUM(output_budget_bytes), EQ_NUM(max_response_bytes);
+	EQ_STR(cors_origins);
 	EQ_NUM(rate_limit), EQ_NUM(response_cache_bytes);
 	EQ_NUM(lock_wait_ms), EQ_NUM(lock_stall_ms);
 	EQ_NUM(max_connections), EQ_NUM(console);
@@ -233,6 +236,28 @@ static void test_error_unknown_key(void **state)
 	expect_error("[http]\nlease_ttl_ms = 20000\n", 2, "unknown key 'lease_ttl_ms' in [http]");
 	/* keys before any section */
 	expect_error("workers = 1\n", 1, "unknown section []");
+}
+
+/* [http] cors_origins: "*", a list of origins, or empty (issue 12 item 5). */
+static void test_cors_origins(void **state)
+{
+	(void)state;
+	config_t c;
+	char err[512], path[128];
+	assert_int_equal(load_text(&c,
+	                           "[http]\ncors_origins = https://a.example, "
+	                           "http://localhost:3000  http://[::1]:8080\n",
+	                           err, sizeof(err), path, sizeof(path)),
+	                 0);
+	assert_string_equal(c.cors_origins,
+	                    "https://a.example, http://localhost:3000  http://[::1]:8080");
+	assert_int_equal(
+	    load_text(&c, "[http]\ncors_origins =\n", err, sizeof(err), path, sizeof(path)), 0);
+	assert_string_equal(c.cors_origins, "");
+	expect_error("[http]\ncors_origins = https://a.example/path\n", 2, "is not an origin");
+	expect_error("[http]\ncors_origins = a.example\n", 2, "'a.example' is not an origin");
+	expect_error("[http]\ncors_origins = * https://a.example\n", 2, "'*' is not an origin");
+	expect_error("[http]\ncors_origins = https://*.example\n", 2, "is not an origin");
 }
 
 static void test_error_invalid_values(void **state)
@@ -400,6 +425,7 @@ static void test_split_hostport(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cors_origins),
 	    cmocka_unit_test(test_shipped_file_equals_defaults),
 	    cmocka_unit_test(test_defaults_match_the_design),
 	    cmocka_unit_test(test_every_key_parses),

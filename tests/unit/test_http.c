@@ -1,11 +1,11 @@
 /*
- * test_http.c - the HTTP transport (worker/http.c, worker/http_body.c).
+ * test_http.c - the HTTP transport (worker/http_*.c).
  *
  * Each test runs an http_server_t on a private event base and talks to it
  * over a socketpair (one test uses a TCP listener on 127.0.0.1 for the
- * accept path and max_connections).  The dispatch function is the echo
- * handler below, installed with http_set_dispatch(), so the test does not
- * depend on the API layer.
+ * accept path and max_connections).  The handler is the echo function
+ * below, given to http_server_new(), so the test does not depend on the
+ * API layer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +28,7 @@
 #include <zlib.h>
 
 #include "artemis/clock.h"
+#include "artemis/log.h"
 
 #include "../../worker/http_body.h"
 #include "../../worker/http_conn.h"
@@ -37,12 +38,15 @@
 
 static struct event_base *base;
 static http_server_t *srv;
-static config_t cfg;
+static http_limits_t cfg;
 static int cli = -1; /* client end of the socketpair */
 static char *cbuf;   /* bytes received by the client, not yet parsed */
 static size_t clen;
 static bool ceof;
 static unsigned dispatched, observed;
+static unsigned mark_at;  /* the dispatch count when /mark was dispatched */
+static int taken_fd = -1; /* the socket the upgrade hook took */
+static bool last_origin_allowed;
 static int last_observed_status;
 
 typedef struct {
@@ -56,9 +60,12 @@ typedef struct {
 
 /* Echo: "<method> <path> q=<query> gz=<0|1> ct=<type>\n<body>".  Paths
  * select special behaviour. */
-static void echo_dispatch(const http_request_t *req, http_response_t *res)
+static void echo_dispatch(void *ctx, const http_request_t *req, http_response_t *res)
 {
+	(void)ctx;
 	dispatched++;
+	if (strcmp(req->path, "/mark") == 0)
+		mark_at = dispatched;
 	if (strcmp(req->path, "/big") == 0) {
 		size_t n = (size_t)atol(req->query);
 		for (size_t i = 0; i < n; i++)
@@ -90,8 +97,9 @@ static void echo_dispatch(const http_request_t *req, http_response_t *res)
 	res->content_type = "text/plain";
 }
 
-static void test_observe(const http_request_t *req, int status, uint64_t latency_us)
+static void test_observe(void *ctx, const http_request_t *req, int status, uint64_t latency_us)
 {
+	(void)ctx;
 	(void)req;
 	(void)latency_us;
 	observed++;
@@ -100,20 +108,26 @@ static void test_observe(const http_request_t *req, int status, uint64_t latency
 
 /* ---- Harness ------------------------------------------------------------ */
 
+static const http_handler_t handler = {echo_dispatch, test_observe, NULL};
+
 static void cfg_init(void)
 {
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.max_header_bytes = 8192;
 	cfg.max_body_bytes = 1u << 20;
 	cfg.idle_timeout_ms = 60000;
+	cfg.header_timeout_ms = 10000;
+	cfg.body_timeout_ms = 10000;
+	cfg.write_timeout_ms = 10000;
 	cfg.max_connections = 100;
+	cfg.output_budget_bytes = 64u << 20;
 }
 
 static void server_start(void)
 {
 	base = event_base_new();
 	assert_non_null(base);
-	assert_int_equal(http_server_new(base, &cfg, -1, &srv), 0);
+	assert_int_equal(http_server_new(base, &cfg, &handler, -1, &srv), 0);
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
@@ -126,11 +140,9 @@ static int setup(void **state)
 {
 	(void)state;
 	cfg_init();
-	dispatched = observed = 0;
+	dispatched = observed = mark_at = 0;
 	clen = 0;
 	ceof = false;
-	http_set_dispatch(echo_dispatch);
-	http_set_observer(test_observe);
 	if (!cbuf)
 		cbuf = malloc(CLIENT_BUF);
 	return cbuf ? 0 : -1;
@@ -290,6 +302,19 @@ static size_t chunk_bytes(const unsigned char *in, size_t n, size_t step, char *
 	}
 	memcpy(out + o, "0\r\n\r\n", 5);
 	return o + 5;
+}
+
+/* Send raw on cli: the answer is `status` with `needle` in its body,
+ * nothing is dispatched, and the connection closes. */
+static void expect_refused(const char *raw, int status, const char *needle)
+{
+	resp_t r = {0};
+	client_send(raw);
+	expect_response(&r, status);
+	assert_non_null(strstr(r.body, needle));
+	assert_true(wait_eof(cli));
+	assert_int_equal(dispatched, 0);
+	free(r.body);
 }
 
 /* ---- Tests -------------------------------------------------------------- */
@@ -584,13 +609,120 @@ static void test_malformed(void **state)
 {
 	(void)state;
 	server_start();
-	client_send("GARBAGE\x01\x02 / HTTP/1.1\r\n\r\n");
+	expect_refused("GARBAGE\x01\x02 / HTTP/1.1\r\n\r\n", 400, "\"error\":\"Bad Request\"");
+}
+
+/* A request on a connection of its own: the status of the first answer. */
+static int status_of(const char *raw, size_t len)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
+	clen = 0;
+	ceof = false;
+	client_send_fd(sv[1], raw, len);
 	resp_t r = {0};
-	expect_response(&r, 400);
-	assert_non_null(strstr(r.body, "\"error\":\"Bad Request\""));
-	assert_true(wait_eof(cli));
-	assert_int_equal(dispatched, 0);
+	int st = read_response_fd(sv[1], &r, false) == 0 ? r.status : -1;
 	free(r.body);
+	close(sv[1]);
+	return st;
+}
+
+/* Issue 11 item 10: what a lax parser accepts and a proxy may frame
+ * differently is refused (request smuggling). */
+static void test_strict_framing(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *raw;
+		int status;
+	} cases[] = {
+	    /* chunk data without its CRLF */
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",
+	     400},
+	    /* obs-fold */
+	    {"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400},
+	    /* whitespace before the colon */
+	    {"GET /a HTTP/1.1\r\nHost : x\r\n\r\n", 400},
+	    {"GET /a HTTP/1.1\r\nHost\t: x\r\n\r\n", 400},
+	    /* HTTP/1.1 without Host, two Hosts */
+	    {"GET /a HTTP/1.1\r\n\r\n", 400},
+	    {"GET /a HTTP/1.0\r\nHost: x\r\nHost: y\r\n\r\n", 400},
+	    /* a request line without a version (HTTP/0.9), or a bad one */
+	    {"GET /a\r\n\r\n", 400},
+	    {"GET /a HTTP/1\r\nHost: x\r\n\r\n", 400},
+	    {"GET /a HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+	    {"GET  /a HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+	    /* Content-Length and Transfer-Encoding together; lengths that differ */
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\nab", 400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\nab", 400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400},
+	    /* invalid chunk sizes */
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n-1\r\nab\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n0x2\r\nab\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2 "
+	     "\r\nab\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\r\nab\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n10000000000000000\r\n",
+	     400},
+	    /* Transfer-Encoding other than a single chunked */
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+	     501},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n0\r\n\r\n",
+	     400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 400},
+	    {"POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+	    /* bare LF or CR, control characters, an empty field name */
+	    {"GET /a HTTP/1.1\nHost: x\n\n", 400},
+	    {"GET /a HTTP/1.1\r\nHost: x\rX: y\r\n\r\n", 400},
+	    {"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\x01"
+	     "b\r\n\r\n",
+	     400},
+	    {"GET /a HTTP/1.1\r\nHost: x\r\n: y\r\n\r\n", 400},
+	    {"GET /a\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n X: y\r\n\r\n",
+	     400},
+	    /* and what stays accepted: extensions, trailers, leading empty
+	     * lines, HTTP/1.x minor versions, absolute-form targets */
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\n2;a=b\r\nab\r\n0\r\nX: y\r\n\r\n",
+	     200},
+	    {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n002 ; "
+	     "e\r\nab\r\n0\r\n\r\n",
+	     200},
+	    {"\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n", 200},
+	    {"GET /a HTTP/1.2\r\nHost: x\r\n\r\n", 200},
+	    {"GET /a HTTP/1.0\r\n\r\n", 200},
+	    {"GET http://x/a HTTP/1.1\r\nHost: x\r\n\r\n", 200},
+	};
+	server_start();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int st = status_of(cases[i].raw, strlen(cases[i].raw));
+		if (st != cases[i].status)
+			fail_msg("case %zu (%s): status %d, want %d", i, cases[i].raw, st,
+			         cases[i].status);
+	}
+	/* A refused request is never dispatched, and its connection is closed. */
+	dispatched = 0;
+	expect_refused("GET /a HTTP/1.1\r\nHost : x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+	               "colon");
 }
 
 static void test_unsupported_encoding(void **state)
@@ -690,6 +822,163 @@ static void test_idle_timeout(void **state)
 	free(r.body);
 }
 
+/* Run the server's loop for ms milliseconds without reading anything. */
+static void run_for(unsigned ms)
+{
+	uint64_t end = clock_mono_ms() + ms;
+	while (clock_mono_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 2);
+	}
+}
+
+static int new_client(void)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(http_server_add_conn(srv, sv[0], "127.0.0.1"), 0);
+	return sv[1];
+}
+
+/* Send one byte every 10 ms until the server closes (true) or 3 s pass. */
+static bool trickle_until_closed(int fd)
+{
+	uint64_t deadline = clock_mono_ms() + 3000;
+	while (!ceof && clock_mono_ms() < deadline) {
+		if (send(fd, "x", 1, MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+			ceof = true;
+		for (int i = 0; i < 10 && !ceof; i++)
+			pump_wait(fd);
+	}
+	return ceof;
+}
+
+/* Issue 11 item 5: a client trickling its request head or body in is
+ * closed at the deadline, however active it looks to the idle timeout. */
+static void test_header_and_body_timeouts(void **state)
+{
+	(void)state;
+	cfg.header_timeout_ms = 100;
+	cfg.body_timeout_ms = 150;
+	server_start();
+	client_send("GET /a HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+	assert_true(trickle_until_closed(cli));
+	assert_int_equal(dispatched, 0);
+	assert_int_equal(http_server_conns(srv), 0);
+	teardown(NULL);
+
+	server_start();
+	client_send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab");
+	assert_true(trickle_until_closed(cli));
+	assert_int_equal(dispatched, 0);
+	teardown(NULL);
+
+	/* A fresh connection that sends nothing is closed at the header
+	 * deadline; one that was served and is idle between requests is not
+	 * (the idle timeout is its deadline). */
+	server_start();
+	int silent = new_client();
+	client_send("GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_true(wait_eof(silent));
+	assert_int_equal(http_server_conns(srv), 1);
+	ceof = false;
+	client_send("GET /d HTTP/1.1\r\nHost: x\r\n\r\n");
+	expect_response(&r, 200);
+	close(silent);
+	free(r.body);
+}
+
+/* Issue 11 item 4: a client that never reads is closed after the write
+ * timeout, and it is not read from meanwhile (nothing it pipelines is
+ * dispatched beyond the back-pressure bound). */
+static void test_write_timeout_and_back_pressure(void **state)
+{
+	(void)state;
+	cfg.write_timeout_ms = 200;
+	server_start();
+	char reqs[64 * 64];
+	size_t n = 0;
+	for (int i = 0; i < 64; i++)
+		n += (size_t)sprintf(reqs + n, "GET /big?400000 HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(send(cli, reqs, n, 0), (ssize_t)n);
+	uint64_t deadline = clock_mono_ms() + DEADLINE_MS;
+	while (http_server_conns(srv) > 0 && clock_mono_ms() < deadline)
+		run_for(10);
+	assert_int_equal(http_server_conns(srv), 0);
+	/* 1 MiB of unsent output stops the connection after a few answers */
+	assert_true(dispatched < 10);
+}
+
+/* Over the output budget, a connection with unsent output gets no further
+ * answer and one that stopped reading is closed; a connection with none
+ * is still served (a health check during the attack). */
+static void test_output_budget(void **state)
+{
+	(void)state;
+	cfg.output_budget_bytes = 1u << 20;
+	cfg.write_timeout_ms = 600000;
+	server_start();
+	int hogs[4];
+	const char two[] = "GET /big?900000 HTTP/1.1\r\nHost: x\r\n\r\n"
+	                   "GET /big?900000 HTTP/1.1\r\nHost: x\r\n\r\n";
+	for (int i = 0; i < 4; i++) {
+		hogs[i] = new_client();
+		assert_int_equal(send(hogs[i], two, sizeof(two) - 1, 0), (ssize_t)sizeof(two) - 1);
+	}
+	run_for(50);
+	/* Under the budget the first hog gets both answers; past it the others
+	 * get one each (they had nothing unsent) and their second waits. */
+	assert_int_equal(dispatched, 5);
+	send_str(cli, "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_non_null(strstr(r.body, " /ok "));
+	/* the hogs took nothing for HTTP_STALL_MS: closed until under budget */
+	uint64_t deadline = clock_mono_ms() + DEADLINE_MS;
+	while (http_server_conns(srv) > 1 && clock_mono_ms() < deadline)
+		run_for(10);
+	assert_true(http_server_conns(srv) < 5);
+	for (int i = 0; i < 4; i++)
+		close(hogs[i]);
+	free(r.body);
+}
+
+/* A client pipelining many requests gets HTTP_TURN_REQUESTS answers per
+ * turn of the event loop; another client's request is answered in between. */
+static void test_turns_between_connections(void **state)
+{
+	(void)state;
+	server_start();
+	int hog = new_client();
+	char reqs[200 * 40];
+	size_t n = 0;
+	for (int i = 0; i < 200; i++)
+		n += (size_t)sprintf(reqs + n, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(send(hog, reqs, n, 0), (ssize_t)n);
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_true(dispatched > 0 && dispatched < 200);
+	send_str(cli, "GET /mark HTTP/1.1\r\nHost: x\r\n\r\n");
+	resp_t r = {0};
+	expect_response(&r, 200);
+	assert_true(mark_at < 100);
+	/* and the pipelining client gets all its answers, in order */
+	char *all = malloc(1 << 20);
+	size_t got = 0;
+	uint64_t deadline = clock_mono_ms() + DEADLINE_MS;
+	while (dispatched < 201 && clock_mono_ms() < deadline) {
+		run_for(2);
+		ssize_t k = recv(hog, all + got, (1 << 20) - got, MSG_DONTWAIT);
+		if (k > 0)
+			got += (size_t)k;
+	}
+	assert_int_equal(dispatched, 201);
+	close(hog);
+	free(all);
+	free(r.body);
+}
+
 static void test_drain(void **state)
 {
 	(void)state;
@@ -748,7 +1037,7 @@ static void test_listener_max_connections(void **state)
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(lfd, 16), 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-	assert_int_equal(http_server_new(base, &cfg, lfd, &srv), 0);
+	assert_int_equal(http_server_new(base, &cfg, &handler, lfd, &srv), 0);
 
 	int c1 = socket(AF_INET, SOCK_STREAM, 0), c2 = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(connect(c1, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -760,14 +1049,20 @@ static void test_listener_max_connections(void **state)
 	resp_t r = {0};
 	assert_int_equal(read_response_fd(c1, &r, false), 0);
 	assert_non_null(strstr(r.body, " /1 "));
-	/* c2 waits in the accept queue while c1 is open */
+	/* c2 waits in the accept queue while c1 is open and has just been
+	 * served */
 	for (int i = 0; i < 20; i++)
 		pump_wait(c2);
 	assert_int_equal(clen, 0);
 	assert_int_equal(http_server_conns(srv), 1);
-	close(c1);
+	/* Once c1 has waited HTTP_EVICT_MIN_MS for its next request, the
+	 * waiting connection takes its place. */
+	assert_true(wait_eof(c1));
+	ceof = false;
 	assert_int_equal(read_response_fd(c2, &r, false), 0);
 	assert_non_null(strstr(r.body, " /2 "));
+	assert_int_equal(http_server_conns(srv), 1);
+	close(c1);
 	close(c2);
 	http_server_free(srv);
 	srv = NULL;
@@ -775,13 +1070,12 @@ static void test_listener_max_connections(void **state)
 	free(r.body);
 }
 
-static int taken_fd = -1;
-
 /* A stand-in for the WebSocket module: answer 101 and echo the bytes that
  * followed the request head. */
 static bool test_upgrade(const http_upgrade_t *up)
 {
 	const char *key = http_request_header(up->req, "Sec-WebSocket-Key");
+	last_origin_allowed = up->origin_allowed;
 	if (!key || strcmp(up->req->path, "/ws") != 0)
 		return false;
 	char msg[512];
@@ -792,6 +1086,42 @@ static bool test_upgrade(const http_upgrade_t *up)
 	assert_int_equal(send(up->fd, up->rest, up->rest_len, 0), (ssize_t)up->rest_len);
 	taken_fd = up->fd;
 	return true;
+}
+
+/* [http] cors_origins as a list (issue 12 item 5). */
+static void test_cors_origins_list(void **state)
+{
+	(void)state;
+	cfg.cors_origins = "https://a.example, http://b.example:8080";
+	server_start();
+	resp_t r = {0};
+	/* no Origin: not a cross-origin call; no CORS headers */
+	client_send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+	expect_response(&r, 200);
+	assert_false(has_header(&r, "Access-Control-Allow-Origin"));
+	assert_true(has_header(&r, "\r\nVary: Origin\r\n"));
+	/* a listed origin is echoed (origins compare case-insensitively) */
+	client_send("GET /x HTTP/1.1\r\nHost: x\r\nOrigin: HTTP://B.example:8080\r\n\r\n");
+	expect_response(&r, 200);
+	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Origin: HTTP://B.example:8080\r\n"));
+	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Credentials: true\r\n"));
+	/* another one is refused before the handler, and the connection stays */
+	dispatched = 0;
+	client_send("POST /x HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
+	            "Content-Length: 2\r\n\r\n{}");
+	expect_response(&r, 403);
+	assert_non_null(strstr(r.body, "Invalid CORS request"));
+	assert_false(has_header(&r, "Access-Control-Allow-Origin"));
+	assert_int_equal(dispatched, 0);
+	/* preflights alike */
+	client_send("OPTIONS /x HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n"
+	            "Access-Control-Request-Method: POST\r\n\r\n");
+	expect_response(&r, 200);
+	assert_true(has_header(&r, "\r\nAccess-Control-Allow-Origin: https://a.example\r\n"));
+	client_send("OPTIONS /x HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example.evil\r\n"
+	            "Access-Control-Request-Method: POST\r\n\r\n");
+	expect_response(&r, 403);
+	free(r.body);
 }
 
 static void test_upgrade_takeover(void **state)
@@ -825,6 +1155,25 @@ static void test_upgrade_takeover(void **state)
 	expect_response(&r, 200);
 	assert_true(has_header(&r, "\r\nConnection: close\r\n"));
 	assert_true(wait_eof(cli));
+	/* the hook learns whether the Origin passes cors_origins */
+	teardown(NULL);
+	cfg.cors_origins = "https://a.example";
+	server_start();
+	const char *ws = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+	                 "Upgrade: websocket\r\nSec-WebSocket-Key: k\r\nOrigin: %s\r\n\r\n";
+	const char *origins[] = {"https://a.example", "https://evil.example"};
+	for (int i = 0; i < 2; i++) {
+		char req[512];
+		snprintf(req, sizeof(req), ws, origins[i]);
+		taken_fd = -1;
+		client_send(req);
+		assert_int_equal(read_response_fd(cli, &r, true), 0);
+		assert_int_equal(r.status, 101);
+		assert_int_equal(last_origin_allowed, i == 0);
+		close(taken_fd);
+		teardown(NULL);
+		server_start();
+	}
 	http_set_upgrade_handler(NULL);
 	free(r.body);
 }
@@ -882,17 +1231,24 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_keepalive_vs_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_options_preflight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_strict_framing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsupported_encoding, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_405_allow_and_defaults, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_extra_headers_and_304, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_path_decoding, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_header_and_body_timeouts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_timeout_and_back_pressure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_output_budget, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_turns_between_connections, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_max_connections, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cors_origins_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade_takeover, setup, teardown),
 	    cmocka_unit_test(test_inflate_unit),
 	};
+	log_set_level(LOG_WARN); /* the transport logs each refusal at INFO */
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	free(cbuf);
 	return rc;
