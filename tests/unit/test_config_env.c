@@ -104,8 +104,9 @@ static int changing_value(const shipped_key_t *k, char *out, size_t len)
 	    "127.0.0.1:18181",
 	    "debug",
 	    "n2 zone-1 http://10.0.0.2:8080 10.0.0.2:9090",
+	    "http://env.example:8080",
 	};
-	char cand[16][CONFIG_STR];
+	char cand[20][CONFIG_STR];
 	int n = 0;
 	char *end;
 	unsigned long long d = strtoull(k->value, &end, 10);
