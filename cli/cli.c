@@ -140,7 +140,7 @@ int cli_usage(const cli_t *c, const char *fmt, ...)
 int cli_fail(const cli_t *c, const artemis_error_t *err)
 {
 	fprintf(stderr, "artemis %s: %s\n", c->cmd,
-		err->message[0] ? err->message : artemis_strerror(err->code));
+	        err->message[0] ? err->message : artemis_strerror(err->code));
 	return 1;
 }
 
@@ -177,18 +177,42 @@ static bool cli__number(const char *s, long min, long max, long *out)
 static int cli__option(cli_t *c, int ch, const char *arg)
 {
 	switch (ch) {
-	case 'c': c->conf = arg; break;
-	case O_URL: c->urls = arg; break;
-	case O_REGION: c->region = arg; break;
-	case O_ZONE: c->zone = arg; break;
-	case O_TOKEN: c->token = arg; break;
-	case O_JSON: c->json = true; break;
-	case O_IP: c->ip = arg; break;
-	case O_GROUP: c->group = arg; break;
-	case O_STATUS: c->status = arg; break;
-	case O_KEEP: c->keep = true; break;
-	case O_CHOOSE: c->choose = true; break;
-	case O_ROUTE: c->route = arg; break;
+	case 'c':
+		c->conf = arg;
+		break;
+	case O_URL:
+		c->urls = arg;
+		break;
+	case O_REGION:
+		c->region = arg;
+		break;
+	case O_ZONE:
+		c->zone = arg;
+		break;
+	case O_TOKEN:
+		c->token = arg;
+		break;
+	case O_JSON:
+		c->json = true;
+		break;
+	case O_IP:
+		c->ip = arg;
+		break;
+	case O_GROUP:
+		c->group = arg;
+		break;
+	case O_STATUS:
+		c->status = arg;
+		break;
+	case O_KEEP:
+		c->keep = true;
+		break;
+	case O_CHOOSE:
+		c->choose = true;
+		break;
+	case O_ROUTE:
+		c->route = arg;
+		break;
 	case O_TIMEOUT:
 		if (!cli__number(arg, 50, 3600000, &c->timeout_ms))
 			return cli_usage(c, "--timeout %s: milliseconds, 50..3600000", arg);
@@ -257,8 +281,8 @@ int cli_user_main(int argc, char **argv)
 		if (rc > 0)
 			return rc;
 		if (c.nargs < cli__cmds[i].min_args || c.nargs > cli__cmds[i].max_args)
-			return cli_usage(&c, "expects %s", *cli__cmds[i].args ? cli__cmds[i].args
-									  : "no arguments");
+			return cli_usage(&c, "expects %s",
+			                 *cli__cmds[i].args ? cli__cmds[i].args : "no arguments");
 		rc = cli__cmds[i].run(&c);
 		artemis_client_free(c.client);
 		return rc;
@@ -286,7 +310,7 @@ static int cli__config_urls(cli_t *c, artemis_options_t *o, config_t *cfg)
 	else if (strcmp(host, "::") == 0)
 		snprintf(host, sizeof(host), "::1");
 	snprintf(url, sizeof(url), strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host,
-		 port);
+	         port);
 	if (artemis_options_add_url(o, url) < 0)
 		return cli_usage(c, "listen = %s does not make a node URL", cfg->listen);
 	for (int i = 0; i < cfg->npeers; i++) /* the peers, for failover */

@@ -34,9 +34,10 @@ static void disc__instances(const artemis_service_t *s)
 	cli_table_row(&t, head);
 	for (size_t k = 0; k < artemis_service_size(s); k++) {
 		const artemis_instance_t *i = artemis_service_instance(s, k);
-		const char *row[5] = {disc__field(i, ARTEMIS_F_INSTANCE), disc__field(i, ARTEMIS_F_STATUS),
-				      disc__field(i, ARTEMIS_F_ZONE), disc__field(i, ARTEMIS_F_GROUP),
-				      disc__field(i, ARTEMIS_F_URL)};
+		const char *row[5] = {
+		    disc__field(i, ARTEMIS_F_INSTANCE), disc__field(i, ARTEMIS_F_STATUS),
+		    disc__field(i, ARTEMIS_F_ZONE), disc__field(i, ARTEMIS_F_GROUP),
+		    disc__field(i, ARTEMIS_F_URL)};
 		cli_table_row(&t, row);
 	}
 	cli_table_print(&t, stdout);
@@ -60,8 +61,8 @@ static int disc__choose(cli_t *c, artemis_service_t *s)
 
 	if (rc < 0) {
 		fprintf(stderr, "artemis discover: %s: %s\n", artemis_service_id(s),
-			c->route ? "no instance up for that route rule (or no such rule)"
-				 : "no instance up");
+		        c->route ? "no instance up for that route rule (or no such rule)"
+		                 : "no instance up");
 		return 1;
 	}
 	if (c->json) {
@@ -139,7 +140,7 @@ int cli_cmd_services(cli_t *c)
 
 typedef struct {
 	cli_t *c;
-	long left;           /* changes still to print; < 0 no limit */
+	long left; /* changes still to print; < 0 no limit */
 	atomic_bool done;
 	pthread_mutex_t out; /* one line at a time */
 } watch_t;
@@ -164,8 +165,8 @@ static void watch__print(const artemis_change_t *ch, void *arg)
 			       artemis_instance_get(i, ARTEMIS_F_SERVICE),
 			       artemis_instance_get(i, ARTEMIS_F_INSTANCE),
 			       artemis_instance_get(i, ARTEMIS_F_STATUS)
-				   ? artemis_instance_get(i, ARTEMIS_F_STATUS)
-				   : "-",
+			           ? artemis_instance_get(i, ARTEMIS_F_STATUS)
+			           : "-",
 			       artemis_instance_get(i, ARTEMIS_F_URL));
 		else
 			printf("%s %-6s %s: %zu instances\n", when, artemis_change_type_name(ch),
@@ -211,7 +212,7 @@ int cli_cmd_watch(cli_t *c)
 	}
 	artemis_discover(c->client, c->args[0], &s, NULL);
 	fprintf(stderr, "watching %s on %s: %zu instances (Ctrl-C to stop)\n", c->args[0],
-		cli_node(c, node, sizeof(node)), s ? artemis_service_size(s) : (size_t)0);
+	        cli_node(c, node, sizeof(node)), s ? artemis_service_size(s) : (size_t)0);
 	artemis_service_release(s);
 	while (!atomic_load(&w.done) && (end == 0 || time(NULL) < end)) {
 		if (sigtimedwait(&sigs, NULL, &tick) > 0)

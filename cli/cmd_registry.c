@@ -62,8 +62,9 @@ static void reg__print(cli_t *c, const char *result, const artemis_instance_t *i
 
 	cli_node(c, node, sizeof(node));
 	if (c->json) {
-		json_t *o = json_pack("{s:s,s:s,s:s,s:s?,s:s}", "result", result, "serviceId",
-				      c->args[0], "instanceId", c->args[1], "url", url, "node", node);
+		json_t *o =
+		    json_pack("{s:s,s:s,s:s,s:s?,s:s}", "result", result, "serviceId", c->args[0],
+		              "instanceId", c->args[1], "url", url, "node", node);
 		if (o) {
 			json_dumpf(o, stdout, JSON_COMPACT);
 			putchar('\n');
@@ -156,7 +157,8 @@ static char *reg__find_url(cli_t *c, artemis_error_t *err, int *rc)
 	for (size_t k = 0; k < artemis_service_size(s); k++) {
 		const artemis_instance_t *i = artemis_service_instance(s, k);
 		const char *id = artemis_instance_get(i, ARTEMIS_F_INSTANCE);
-		if (id && strcasecmp(id, c->args[1]) == 0 && artemis_instance_get(i, ARTEMIS_F_URL)) {
+		if (id && strcasecmp(id, c->args[1]) == 0 &&
+		    artemis_instance_get(i, ARTEMIS_F_URL)) {
 			url = strdup(artemis_instance_get(i, ARTEMIS_F_URL));
 			break;
 		}
@@ -181,9 +183,10 @@ static int reg__one(cli_t *c, artemis_registry_op_t op, const char *done)
 		if (rc)
 			return rc;
 		if (url == NULL) {
-			fprintf(stderr, "artemis %s: %s/%s is not registered (give its URL to send "
-					"the request anyway)\n",
-				c->cmd, c->args[0], c->args[1]);
+			fprintf(stderr,
+			        "artemis %s: %s/%s is not registered (give its URL to send "
+			        "the request anyway)\n",
+			        c->cmd, c->args[0], c->args[1]);
 			return op == ARTEMIS_OP_UNREGISTER ? 0 : 1;
 		}
 	}
@@ -194,8 +197,9 @@ static int reg__one(cli_t *c, artemis_registry_op_t op, const char *done)
 	free(url);
 	rc = artemis_registry_send(c->client, op, i, &err);
 	if (rc == ARTEMIS_E_NOTFOUND) {
-		fprintf(stderr, "artemis %s: %s/%s is not registered (lease unknown or expired: %s)\n",
-			c->cmd, c->args[0], c->args[1], err.message);
+		fprintf(stderr,
+		        "artemis %s: %s/%s is not registered (lease unknown or expired: %s)\n",
+		        c->cmd, c->args[0], c->args[1], err.message);
 		rc = 1;
 	} else if (rc < 0) {
 		rc = cli_fail(c, &err);

@@ -23,8 +23,8 @@ static json_t *status__get(cli_t *c, const char *path)
 	root = json_loads(artemis_response_body(r, NULL), 0, NULL);
 	if (artemis_response_status(r) != 200 || !json_is_object(root)) {
 		fprintf(stderr, "artemis status: %s on %s: HTTP %d%s\n", path,
-			artemis_response_node(r), artemis_response_status(r),
-			json_is_object(root) ? "" : ", not JSON");
+		        artemis_response_node(r), artemis_response_status(r),
+		        json_is_object(root) ? "" : ", not JSON");
 		json_decref(root);
 		root = NULL;
 	}
@@ -48,10 +48,12 @@ static void status__row(cli_table_t *t, json_t *ns)
 {
 	json_t *node = json_object_get(ns, "node");
 	json_t *zone = json_object_get(node, "zone");
-	const char *row[6] = {status__str(node, "url"),        status__str(zone, "regionId"),
-			      status__str(zone, "zoneId"),     status__str(ns, "status"),
-			      status__yes(ns, "canServiceRegistry"),
-			      status__yes(ns, "canServiceDiscovery")};
+	const char *row[6] = {status__str(node, "url"),
+	                      status__str(zone, "regionId"),
+	                      status__str(zone, "zoneId"),
+	                      status__str(ns, "status"),
+	                      status__yes(ns, "canServiceRegistry"),
+	                      status__yes(ns, "canServiceDiscovery")};
 	cli_table_row(t, row);
 }
 
@@ -75,7 +77,7 @@ int cli_cmd_status(cli_t *c)
 	list = json_object_get(cluster, "nodesStatus");
 	if (c->json) {
 		json_t *out = json_pack("{s:O?,s:O?,s:O?}", "node", ns, "nodeCount",
-					json_object_get(cluster, "nodeCount"), "nodesStatus", list);
+		                        json_object_get(cluster, "nodeCount"), "nodesStatus", list);
 		if (out) {
 			json_dumpf(out, stdout, JSON_COMPACT);
 			putchar('\n');
@@ -90,8 +92,7 @@ int cli_cmd_status(cli_t *c)
 		cli_table_free(&t);
 		cli_table_init(&t, 6);
 		cli_table_row(&t, head);
-		json_array_foreach(list, k, ns)
-			status__row(&t, ns);
+		json_array_foreach(list, k, ns) status__row(&t, ns);
 		printf("cluster: %zu nodes\n", json_array_size(list));
 		cli_table_print(&t, stdout);
 		cli_table_free(&t);

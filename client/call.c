@@ -23,7 +23,7 @@ struct artemis_response {
 };
 
 int cl_call_java(cl_t *c, int purpose, const char *path, const char *body, size_t len,
-		 uint64_t deadline_ms, json_t **out, cl_status_t *st, cl_err_t *err)
+                 uint64_t deadline_ms, json_t **out, cl_status_t *st, cl_err_t *err)
 {
 	cl_req_t *r = cl_req_new(c, purpose, CL_REQ_JAVA, "POST", path, body, len);
 	int rc;
@@ -52,8 +52,8 @@ int cl_refused(cl_err_t *err, const char *what, const cl_status_t *st)
 {
 	if (err)
 		snprintf(err->server_code, sizeof(err->server_code), "%s", st->code);
-	return cl_err(err, ARTEMIS_E_SERVER, "%s: %s%s%s", what, st->code, st->message[0] ? ": " : "",
-		      st->message);
+	return cl_err(err, ARTEMIS_E_SERVER, "%s: %s%s%s", what, st->code,
+	              st->message[0] ? ": " : "", st->message);
 }
 
 static void call__json_field(json_t *obj, const char *canon, char *dst, size_t cap)
@@ -81,7 +81,7 @@ int cl_deployment(cl_t *c, char *region, char *zone, cl_err_t *err)
 	if (known)
 		return 0;
 	rc = cl_call_java(c, CL_P_DISCOVERY, "/artemis/api/status/node.json", "{}", 2, 0, &root,
-			  &st, err);
+	                  &st, err);
 	if (rc < 0)
 		return rc;
 	zoneobj = json_member(json_member(json_member(root, "nodestatus"), "node"), "zone");
@@ -90,7 +90,7 @@ int cl_deployment(cl_t *c, char *region, char *zone, cl_err_t *err)
 	json_decref(root);
 	if (r[0] == '\0')
 		return cl_err(err, ARTEMIS_E_PROTO,
-			      "the node does not tell its region: set ARTEMIS_OPT_REGION");
+		              "the node does not tell its region: set ARTEMIS_OPT_REGION");
 	pthread_mutex_lock(&c->lock);
 	if (c->conf.region[0] == '\0')
 		memcpy(c->conf.region, r, sizeof(r));
@@ -124,7 +124,7 @@ int cl_lookup_body(buf_t *b, const char *region, const char *zone, char *const *
 }
 
 int cl_lookup_answer(json_t *root, const cl_status_t *st, const char *region, const char *zone,
-		     size_t n, cl_svc_t **out, cl_err_t *err)
+                     size_t n, cl_svc_t **out, cl_err_t *err)
 {
 	json_t *list = json_member(root, "services");
 	int rc = 0;
@@ -160,7 +160,7 @@ int cl_fetch_services(cl_t *c, char *const *ids, size_t n, cl_svc_t **out, cl_er
 		return cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
 	}
 	rc = cl_call_java(c, CL_P_DISCOVERY, "/artemis/api/discovery/lookup.json", body.data,
-			  body.len, 0, &root, &st, err);
+	                  body.len, 0, &root, &st, err);
 	buf_free(&body);
 	if (rc < 0)
 		return rc;
@@ -170,7 +170,7 @@ int cl_fetch_services(cl_t *c, char *const *ids, size_t n, cl_svc_t **out, cl_er
 }
 
 int artemis_lookup(artemis_client_t *c, const char *service_id, artemis_service_t **out,
-		   artemis_error_t *err)
+                   artemis_error_t *err)
 {
 	cl_err_clear(err);
 	if (out)
@@ -183,8 +183,7 @@ int artemis_lookup(artemis_client_t *c, const char *service_id, artemis_service_
 	return cl_fetch_services(c, ids, 1, out, err);
 }
 
-int artemis_services(artemis_client_t *c, artemis_service_t ***out, size_t *n,
-		     artemis_error_t *err)
+int artemis_services(artemis_client_t *c, artemis_service_t ***out, size_t *n, artemis_error_t *err)
 {
 	char region[CL_REGION_MAX + 1], zone[CL_REGION_MAX + 1];
 	buf_t body = {0};
@@ -209,9 +208,10 @@ int artemis_services(artemis_client_t *c, artemis_service_t ***out, size_t *n,
 	buf_puts(&body, ",\"zoneId\":");
 	json_put_cstr(&body, zone);
 	buf_puts(&body, "}");
-	rc = buf_error(&body) ? cl_err(err, ARTEMIS_E_NOMEM, "out of memory")
-			      : cl_call_java(c, CL_P_DISCOVERY, "/artemis/api/discovery/services.json",
-					     body.data, body.len, 0, &root, &st, err);
+	rc = buf_error(&body)
+	         ? cl_err(err, ARTEMIS_E_NOMEM, "out of memory")
+	         : cl_call_java(c, CL_P_DISCOVERY, "/artemis/api/discovery/services.json",
+	                        body.data, body.len, 0, &root, &st, err);
 	buf_free(&body);
 	if (rc < 0)
 		return rc;
@@ -223,7 +223,8 @@ int artemis_services(artemis_client_t *c, artemis_service_t ***out, size_t *n,
 	arr = rc ? NULL : calloc(json_array_size(list) + 1, sizeof(*arr));
 	if (rc == 0 && arr == NULL)
 		rc = cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
-	json_array_foreach(list, i, v) {
+	json_array_foreach(list, i, v)
+	{
 		if (rc < 0)
 			break;
 		rc = cl_svc_from_json(v, region, zone, &arr[i], err);
@@ -264,9 +265,8 @@ static bool call__path_ok(const char *p)
 	return true;
 }
 
-int artemis_call(artemis_client_t *c, const char *method, const char *path,
-		 const char *json_body, const char *token, artemis_response_t **out,
-		 artemis_error_t *err)
+int artemis_call(artemis_client_t *c, const char *method, const char *path, const char *json_body,
+                 const char *token, artemis_response_t **out, artemis_error_t *err)
 {
 	artemis_response_t *res;
 	cl_req_t *r;
@@ -288,7 +288,8 @@ int artemis_call(artemis_client_t *c, const char *method, const char *path,
 		return ARTEMIS_E_INVAL;
 	for (const char *p = token; p && *p; p++)
 		if (*p <= 0x20 || *p == 0x7f)
-			return cl_err(err, ARTEMIS_E_INVAL, "token holds a space or control character");
+			return cl_err(err, ARTEMIS_E_INVAL,
+			              "token holds a space or control character");
 	r = cl_req_new(c, CL_P_DISCOVERY, 0, method, path, json_body, (size_t)blen);
 	res = calloc(1, sizeof(*res));
 	if (r == NULL || res == NULL) {

@@ -38,19 +38,32 @@
 const char *artemis_strerror(int code)
 {
 	switch (code) {
-	case ARTEMIS_OK: return "success";
-	case ARTEMIS_E_INVAL: return "invalid argument";
-	case ARTEMIS_E_NOMEM: return "out of memory";
-	case ARTEMIS_E_CONNECT: return "no node reachable";
-	case ARTEMIS_E_TIMEOUT: return "timed out";
-	case ARTEMIS_E_PROTO: return "unexpected answer";
-	case ARTEMIS_E_HTTP: return "HTTP error status";
-	case ARTEMIS_E_SERVER: return "refused by the node";
-	case ARTEMIS_E_NOTFOUND: return "not found";
-	case ARTEMIS_E_STATE: return "not allowed in this state";
-	case ARTEMIS_E_LIMIT: return "limit reached";
-	case ARTEMIS_E_SYS: return "system error";
-	default: return "unknown error";
+	case ARTEMIS_OK:
+		return "success";
+	case ARTEMIS_E_INVAL:
+		return "invalid argument";
+	case ARTEMIS_E_NOMEM:
+		return "out of memory";
+	case ARTEMIS_E_CONNECT:
+		return "no node reachable";
+	case ARTEMIS_E_TIMEOUT:
+		return "timed out";
+	case ARTEMIS_E_PROTO:
+		return "unexpected answer";
+	case ARTEMIS_E_HTTP:
+		return "HTTP error status";
+	case ARTEMIS_E_SERVER:
+		return "refused by the node";
+	case ARTEMIS_E_NOTFOUND:
+		return "not found";
+	case ARTEMIS_E_STATE:
+		return "not allowed in this state";
+	case ARTEMIS_E_LIMIT:
+		return "limit reached";
+	case ARTEMIS_E_SYS:
+		return "system error";
+	default:
+		return "unknown error";
 	}
 }
 
@@ -263,7 +276,7 @@ int artemis_options_set_int(artemis_options_t *o, artemis_option_t opt, long v)
 		if (v != 0 && v != 1)
 			return ARTEMIS_E_INVAL;
 		*(opt == ARTEMIS_OPT_WEBSOCKET ? &o->conf.websocket
-					       : &o->conf.unregister_on_close) = v == 1;
+		                               : &o->conf.unregister_on_close) = v == 1;
 		return 0;
 	case ARTEMIS_OPT_MAX_RESPONSE_BYTES:
 		if (v < 1024 || v > (1l << 30))
@@ -525,7 +538,7 @@ int artemis_client_new(const artemis_options_t *o, artemis_client_t **out, artem
 	    (o->conf.heartbeat_interval_ms < 100 ||
 	     o->conf.heartbeat_interval_ms >= o->conf.lease_ttl_ms / 3))
 		return cl_err(err, ARTEMIS_E_INVAL,
-			      "heartbeat interval must be 100 ms or more and below lease_ttl/3");
+		              "heartbeat interval must be 100 ms or more and below lease_ttl/3");
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
@@ -634,9 +647,9 @@ uint64_t artemis_client_stat(artemis_client_t *c, artemis_stat_t which)
 	case ARTEMIS_STAT_CACHED_SERVICES:
 	case ARTEMIS_STAT_NODES:
 		pthread_mutex_lock(&c->lock);
-		v = which == ARTEMIS_STAT_REGISTERED	    ? c->reg.set.n
+		v = which == ARTEMIS_STAT_REGISTERED        ? c->reg.set.n
 		    : which == ARTEMIS_STAT_CACHED_SERVICES ? c->disc.cache.n
-							    : (uint64_t)c->nnodes;
+		                                            : (uint64_t)c->nnodes;
 		pthread_mutex_unlock(&c->lock);
 		return v;
 	default:

@@ -41,9 +41,9 @@
 #include "artemis/client.h"
 
 #define CL_MAX_NODES      64
-#define CL_URL_MAX        512  /* a node's base URL */
+#define CL_URL_MAX        512 /* a node's base URL */
 #define CL_HOST_MAX       256
-#define CL_ID_MAX         255  /* serviceId and instanceId, as the nodes limit them */
+#define CL_ID_MAX         255 /* serviceId and instanceId, as the nodes limit them */
 #define CL_REGION_MAX     64
 #define CL_TOKEN_MAX      4096
 #define CL_PATH_MAX       4096
@@ -125,13 +125,13 @@ typedef struct {
 
 struct artemis_instance {
 	atomic_int refs;
-	bool frozen;               /* shared and read-only */
-	char *f[ARTEMIS_F_COUNT];  /* NULL when absent */
+	bool frozen;              /* shared and read-only */
+	char *f[ARTEMIS_F_COUNT]; /* NULL when absent */
 	int port;
 	cl_meta_t *meta;
 	size_t nmeta;
 	/* Set when frozen: */
-	char *json;      /* the Instance JSON, sorted keys, nulls included */
+	char *json; /* the Instance JSON, sorted keys, nulls included */
 	size_t json_len;
 	char *key;       /* lowercase region \x1f service \x1f instance */
 	char *group_key; /* lowercase service/region/zone/group-or-default/instance */
@@ -151,7 +151,7 @@ enum {
  * are blank (region/zone may be NULL), the url derived from ip and port
  * when missing, the nodes' limits checked; flags CL_FREEZE_*. */
 int cl_inst_freeze(const cl_inst_t *src, const char *region, const char *zone, unsigned flags,
-		   cl_inst_t **out, cl_err_t *err);
+                   cl_inst_t **out, cl_err_t *err);
 /* A frozen instance from an Instance object of a node's answer. */
 int cl_inst_from_json(json_t *obj, cl_inst_t **out, cl_err_t *err);
 cl_inst_t *cl_inst_retain(cl_inst_t *i);
@@ -165,9 +165,9 @@ bool cl_inst_key_of(json_t *obj, char *buf, size_t len);
 enum { CL_STRATEGY_WRR = 0, CL_STRATEGY_CLOSE };
 
 typedef struct {
-	char *key;        /* groupKey, lowercase */
-	int weight;       /* clamped as Java: null or < 0 -> 5, > 10000 -> 10000 */
-	char **ids;       /* instanceIds */
+	char *key;  /* groupKey, lowercase */
+	int weight; /* clamped as Java: null or < 0 -> 5, > 10000 -> 10000 */
+	char **ids; /* instanceIds */
 	size_t nids;
 	char **inst_keys; /* keys of groups[].instances (the canary rule) */
 	size_t ninst;
@@ -184,23 +184,23 @@ typedef struct cl_rules {
 	atomic_int refs;
 	cl_rule_spec_t *r;
 	size_t n;
-	char *json;       /* compact JSON text of routeRules, or NULL */
+	char *json; /* compact JSON text of routeRules, or NULL */
 } cl_rules_t;
 
 typedef struct {
-	size_t *up;       /* indices of member instances that are up */
+	size_t *up; /* indices of member instances that are up */
 	size_t nup;
 	int weight;
-	int64_t cur;      /* smooth weighted round robin */
+	int64_t cur; /* smooth weighted round robin */
 	size_t rr;
 } cl_group_t;
 
 typedef struct {
-	const char *id;   /* points into a spec, or a constant */
+	const char *id; /* points into a spec, or a constant */
 	int strategy;
 	cl_group_t *groups;
 	size_t ngroups;
-	size_t *near[3];  /* close-by-visit: up members in zone, region, anywhere */
+	size_t *near[3]; /* close-by-visit: up members in zone, region, anywhere */
 	size_t nnear[3];
 	size_t rr;
 } cl_route_t;
@@ -208,17 +208,17 @@ typedef struct {
 struct artemis_service {
 	atomic_int refs;
 	char *id;
-	cl_inst_t **inst;  /* sorted by key, unique */
+	cl_inst_t **inst; /* sorted by key, unique */
 	size_t n;
-	char *metadata_json;  /* compact JSON text or NULL */
+	char *metadata_json; /* compact JSON text or NULL */
 	char *logic_json;
 	struct cl_rules *rules; /* as received, shared by the snapshots of a service */
-	char *region, *zone;   /* the caller's, for close-by-visit */
-	char *json;            /* artemis_service_json */
-	cl_route_t *routes;    /* after the Java client's processing */
+	char *region, *zone;    /* the caller's, for close-by-visit */
+	char *json;             /* artemis_service_json */
+	cl_route_t *routes;     /* after the Java client's processing */
 	size_t nroutes;
-	pthread_mutex_t pick;  /* the routes' counters */
-	size_t *all_up;        /* fallback: every instance up */
+	pthread_mutex_t pick; /* the routes' counters */
+	size_t *all_up;       /* fallback: every instance up */
 	size_t nall_up;
 	size_t rr;
 };
@@ -227,7 +227,7 @@ typedef artemis_service_t cl_svc_t;
 
 /* A snapshot from a Service object of a node's answer. */
 int cl_svc_from_json(json_t *obj, const char *region, const char *zone, cl_svc_t **out,
-		     cl_err_t *err);
+                     cl_err_t *err);
 /* old with a pushed change applied (type new/change: upsert; delete). */
 int cl_svc_apply(const cl_svc_t *old, int type, cl_inst_t *inst, cl_svc_t **out);
 void cl_svc_release(cl_svc_t *s);
@@ -262,7 +262,7 @@ int cl_decode_registry(json_t *root, cl_status_t *st, cl_failed_t **failed, size
 /* Decode an InstanceChange push: the type (ARTEMIS_CHANGE_*), the service
  * id (into sid), the instance (frozen; NULL for a reload), changeTime. */
 int cl_decode_change(const char *text, size_t len, int *type, char *sid, size_t sid_len,
-		     cl_inst_t **inst, int64_t *time);
+                     cl_inst_t **inst, int64_t *time);
 /* Decode nodes[].url of an up-*-nodes.json answer (trailing '/' trimmed);
  * calls fn for each; returns how many, or < 0. */
 int cl_decode_nodes(json_t *root, void (*fn)(void *arg, const char *url), void *arg);
@@ -301,17 +301,17 @@ void cl_resp_free(cl_resp_t *r);
 enum { CL_P_REGISTRY = 0, CL_P_DISCOVERY, CL_P_COUNT };
 
 typedef struct {
-	char url[CL_URL_MAX];       /* http://host:port[/prefix], no trailing '/' */
+	char url[CL_URL_MAX]; /* http://host:port[/prefix], no trailing '/' */
 	char host[CL_HOST_MAX];
 	char hostport[CL_HOST_MAX + 8];
-	char prefix[CL_URL_MAX];    /* "" or "/ctx" */
+	char prefix[CL_URL_MAX]; /* "" or "/ctx" */
 	uint16_t port;
 	bool seed;
-	uint8_t listed;             /* bit per purpose: in the cluster's last list */
+	uint8_t listed; /* bit per purpose: in the cluster's last list */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	uint64_t resolved_ms;
-	uint64_t dead_until_ms;     /* 0: usable */
+	uint64_t dead_until_ms; /* 0: usable */
 	uint32_t backoff_ms;
 } cl_node_t;
 
@@ -333,7 +333,7 @@ int cl_node_parse(const char *url, cl_node_t *n, cl_err_t *err);
  * Resolves the host when needed (getaddrinfo; cached 60 s).  -ENOENT when
  * every node was tried. */
 int cl_nodes_pick(cl_t *c, int purpose, const uint64_t *skip, size_t nskip, bool honour_backoff,
-		  cl_target_t *t, uint64_t *wait_ms, cl_err_t *err);
+                  cl_target_t *t, uint64_t *wait_ms, cl_err_t *err);
 void cl_nodes_failed(cl_t *c, const char *url);
 int cl_nodes_count(cl_t *c);
 void cl_nodes_ok(cl_t *c, int purpose, const char *url);
@@ -343,8 +343,8 @@ void cl_nodes_update(cl_t *c, int purpose, char **urls, size_t n);
 /* ----------------------------------------------------------- requests -- */
 
 enum {
-	CL_REQ_JAVA = 1 << 0, /* Java semantics: JSON envelope; HTTP >= 300 and "node
-			       * down" codes fail over, rerunnable codes retry */
+	CL_REQ_JAVA = 1 << 0,     /* Java semantics: JSON envelope; HTTP >= 300 and "node
+	                           * down" codes fail over, rerunnable codes retry */
 	CL_REQ_ONE_NODE = 1 << 1, /* no failover (a WebSocket's HTTP twin) */
 };
 
@@ -358,9 +358,9 @@ struct cl_req {
 	int purpose;
 	unsigned flags;
 	char method[16];
-	char *path;   /* owned */
-	buf_t body;   /* owned */
-	char *token;  /* owned, NULL or "" for none */
+	char *path;           /* owned */
+	buf_t body;           /* owned */
+	char *token;          /* owned, NULL or "" for none */
 	uint64_t deadline_ms; /* monotonic; 0 = now + request timeout */
 	cl_req_done_fn done;
 	void *arg;
@@ -390,7 +390,7 @@ struct cl_req {
 
 /* A request with method, path (copied) and body (copied; may be NULL). */
 cl_req_t *cl_req_new(cl_t *c, int purpose, unsigned flags, const char *method, const char *path,
-		     const char *body, size_t body_len);
+                     const char *body, size_t body_len);
 /* Start on r->base; done is called once, from that base, unless cancelled. */
 void cl_req_start(cl_req_t *r);
 void cl_req_cancel(cl_req_t *r);
@@ -412,10 +412,10 @@ int cl_sock_flush(int fd, buf_t *out, size_t *off);
 typedef struct {
 	uint8_t hdr[14];
 	size_t hdr_len, hdr_need;
-	uint8_t op;       /* of the frame being read */
+	uint8_t op; /* of the frame being read */
 	bool fin;
-	uint64_t left;    /* payload bytes still to read */
-	uint8_t msg_op;   /* 0 when no message is being assembled */
+	uint64_t left;  /* payload bytes still to read */
+	uint8_t msg_op; /* 0 when no message is being assembled */
 	buf_t msg;
 	uint8_t ctl[125];
 	size_t ctl_len;
@@ -466,16 +466,19 @@ struct cl_ws {
 	cl_resp_t hs;
 	char key[32];
 	cl_wsd_t dec;
-	bool reading;        /* inside the read handler: the decoder is in use */
+	bool reading; /* inside the read handler: the decoder is in use */
 	uint64_t opened_ms;
 	uint64_t ping_sent_ms; /* 0: no ping outstanding */
 	uint64_t last_ping_ms;
-	uint64_t retry_ms;     /* earliest reconnect */
+	uint64_t retry_ms; /* earliest reconnect */
 	uint64_t rng;
-	unsigned generation;   /* bumped at each open */
+	unsigned generation; /* bumped at each open */
 };
 
 void cl_ws_init(cl_ws_t *ws, cl_t *c, int purpose, const char *path, const cl_ws_cb_t *cb);
+/* A session's wanted(): the WebSocket is on, the client not closing, and
+ * *count (the owner's set or cache size, read under the lock) above 0. */
+bool cl_ws_needed(cl_t *c, const size_t *count);
 /* Connect when idle and due (loop thread). */
 void cl_ws_connect(cl_ws_t *ws);
 int cl_ws_send(cl_ws_t *ws, int op, const char *data, size_t len);
@@ -489,18 +492,18 @@ void cl_ws_free(cl_ws_t *ws);
 
 typedef struct cl_batch {
 	struct cl_batch *next;
-	buf_t body;   /* {"instances":[...]} */
+	buf_t body; /* {"instances":[...]} */
 	size_t count;
 	uint64_t sent_ms;
 } cl_batch_t;
 
 typedef struct {
-	cl_map_t set;          /* key -> cl_inst_t* (frozen, with hb); under c->lock */
+	cl_map_t set; /* key -> cl_inst_t* (frozen, with hb); under c->lock */
 	cl_ws_t ws;
 	struct event *timer;
 	cl_batch_t *head, *tail; /* WebSocket batches awaiting their answer */
 	unsigned http_inflight;
-	bool round_due;        /* run a round when the session opens */
+	bool round_due; /* run a round when the session opens */
 } cl_reg_t;
 
 int cl_reg_init(cl_t *c);
@@ -517,9 +520,9 @@ void cl_reg_free(cl_t *c);
 typedef struct {
 	char *id;
 	cl_svc_t *snap;
-	unsigned sent_gen;   /* the push session generation it was subscribed on */
+	unsigned sent_gen; /* the push session generation it was subscribed on */
 	bool reload_queued;
-	bool settle;         /* fetch again once its subscription is surely active */
+	bool settle; /* fetch again once its subscription is surely active */
 } cl_entry_t;
 
 typedef struct cl_sub {
@@ -531,7 +534,7 @@ typedef struct cl_sub {
 } cl_sub_t;
 
 typedef struct {
-	cl_map_t cache;      /* serviceId (exact case) -> cl_entry_t*; under c->lock */
+	cl_map_t cache; /* serviceId (exact case) -> cl_entry_t*; under c->lock */
 	cl_sub_t *subs;
 	uint64_t next_sub;
 	uint64_t running;    /* the subscription whose callback runs, 0 none */
@@ -569,18 +572,18 @@ struct artemis_client {
 	bool loop_started;
 	pthread_t thread;
 	bool thread_running;
-	pthread_t loop_tid;     /* set by the loop's thread itself */
+	pthread_t loop_tid; /* set by the loop's thread itself */
 	atomic_bool loop_tid_set;
 	pthread_mutex_t start_lock;
 	int wake_fd;
 	struct event *wake_ev;
 	struct event *tick_ev;
-	unsigned wake_flags;    /* under lock */
-	cl_req_t *reqs;         /* async requests in flight (loop thread) */
+	unsigned wake_flags; /* under lock */
+	cl_req_t *reqs;      /* async requests in flight (loop thread) */
 	uint64_t next_refresh_ms;
-	bool closing;           /* under lock */
-	bool free_deferred;     /* artemis_client_free from a callback */
-	bool in_callback;       /* loop thread */
+	bool closing;       /* under lock */
+	bool free_deferred; /* artemis_client_free from a callback */
+	bool in_callback;   /* loop thread */
 	atomic_uint_fast64_t stats[ARTEMIS_STAT_COUNT];
 	cl_reg_t reg;
 	cl_disc_t disc;
@@ -608,12 +611,12 @@ uint64_t cl_xorshift(uint64_t *s);
  * parsed answer (HTTP 200 with a responseStatus), *st its envelope.
  * deadline_ms: monotonic, 0 = now + the request timeout. */
 int cl_call_java(cl_t *c, int purpose, const char *path, const char *body, size_t len,
-		 uint64_t deadline_ms, json_t **out, cl_status_t *st, cl_err_t *err);
+                 uint64_t deadline_ms, json_t **out, cl_status_t *st, cl_err_t *err);
 /* ARTEMIS_E_SERVER with the envelope's code and message in err. */
 int cl_refused(cl_err_t *err, const char *what, const cl_status_t *st);
 /* The services of a lookup.json answer for n requested ids, in order. */
 int cl_lookup_answer(json_t *root, const cl_status_t *st, const char *region, const char *zone,
-		     size_t n, cl_svc_t **out, cl_err_t *err);
+                     size_t n, cl_svc_t **out, cl_err_t *err);
 /* lookup.json for n ids, blocking. */
 int cl_fetch_services(cl_t *c, char *const *ids, size_t n, cl_svc_t **out, cl_err_t *err);
 

@@ -48,7 +48,7 @@ bool cl_status_node_down(const cl_status_t *st)
 {
 	return strcmp(st->status, "fail") == 0 &&
 	       (strcmp(st->code, "internal-service-error") == 0 ||
-		strcmp(st->code, "service-unavailable") == 0);
+	        strcmp(st->code, "service-unavailable") == 0);
 }
 
 bool cl_status_rerunnable(const cl_status_t *st)
@@ -77,7 +77,8 @@ int cl_decode_registry(json_t *root, cl_status_t *st, cl_failed_t **failed, size
 	*failed = calloc(json_array_size(list) + 1, sizeof(**failed));
 	if (*failed == NULL)
 		return ARTEMIS_E_NOMEM;
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		cl_failed_t *f = &(*failed)[*nfailed];
 		if (!cl_inst_key_of(json_member(e, "instance"), f->key, sizeof(f->key)))
 			continue;
@@ -100,7 +101,7 @@ static int dec__change_type(json_t *v)
 }
 
 int cl_decode_change(const char *text, size_t len, int *type, char *sid, size_t sid_len,
-		     cl_inst_t **inst, int64_t *time)
+                     cl_inst_t **inst, int64_t *time)
 {
 	json_t *root = cl_json_parse(text, len);
 	json_t *obj = json_member(root, "instance");
@@ -111,7 +112,8 @@ int cl_decode_change(const char *text, size_t len, int *type, char *sid, size_t 
 	*inst = NULL;
 	*type = dec__change_type(json_member(root, "changetype"));
 	if (*type < 0 || !json_is_string(id) || json_string_length(id) == 0 ||
-	    json_string_length(id) >= sid_len || strlen(json_string_value(id)) != json_string_length(id))
+	    json_string_length(id) >= sid_len ||
+	    strlen(json_string_value(id)) != json_string_length(id))
 		goto out;
 	memcpy(sid, json_string_value(id), json_string_length(id) + 1);
 	*time = json_is_integer(t) ? (int64_t)json_integer_value(t) : 0;
@@ -146,7 +148,8 @@ int cl_decode_nodes(json_t *root, void (*fn)(void *arg, const char *url), void *
 		return 0;
 	if (!json_is_array(nodes))
 		return ARTEMIS_E_PROTO;
-	json_array_foreach(nodes, i, n) {
+	json_array_foreach(nodes, i, n)
+	{
 		json_t *u = json_member(n, "url");
 		size_t len;
 		if (!json_is_string(u) || json_string_length(u) >= sizeof(url))

@@ -129,7 +129,7 @@ static void disc__notify(cl_t *c, const char *sid, const artemis_change_t *ch)
 
 /* Install a new snapshot of sid (takes snap) and tell the subscribers. */
 static void disc__replace(cl_t *c, const char *sid, cl_svc_t *snap, int type, cl_inst_t *inst,
-			  const char *json, int64_t time)
+                          const char *json, int64_t time)
 {
 	cl_entry_t *e;
 	cl_svc_t *old;
@@ -137,7 +137,8 @@ static void disc__replace(cl_t *c, const char *sid, cl_svc_t *snap, int type, cl
 
 	pthread_mutex_lock(&c->lock);
 	e = cl_map_get(&c->disc.cache, sid);
-	if (e == NULL || (type == ARTEMIS_CHANGE_RELOAD && strcmp(e->snap->json, snap->json) == 0)) {
+	if (e == NULL ||
+	    (type == ARTEMIS_CHANGE_RELOAD && strcmp(e->snap->json, snap->json) == 0)) {
 		if (e)
 			e->reload_queued = false;
 		pthread_mutex_unlock(&c->lock);
@@ -152,7 +153,7 @@ static void disc__replace(cl_t *c, const char *sid, cl_svc_t *snap, int type, cl
 	if (json == NULL) {
 		buf_t b = {0};
 		buf_printf(&b, "{\"changeTime\":%lld,\"changeType\":\"reload\",\"serviceId\":",
-			   (long long)time);
+		           (long long)time);
 		json_put_cstr(&b, sid);
 		buf_puts(&b, "}");
 		snprintf(built, sizeof(built), "%s", buf_error(&b) ? "" : b.data);
@@ -187,8 +188,8 @@ static void disc__reload_done(cl_req_t *r, void *arg)
 	cl_svc_t *snaps[CL_LOOKUP_BATCH];
 
 	c->disc.reload_inflight--;
-	if (r->rc < 0 || cl_lookup_answer(r->json, &r->st, rl->region, rl->zone, rl->n, snaps,
-					  NULL) < 0) {
+	if (r->rc < 0 ||
+	    cl_lookup_answer(r->json, &r->st, rl->region, rl->zone, rl->n, snaps, NULL) < 0) {
 		pthread_mutex_lock(&c->lock);
 		for (size_t i = 0; i < rl->n; i++) {
 			cl_entry_t *e = cl_map_get(&c->disc.cache, rl->ids[i]);
@@ -202,7 +203,7 @@ static void disc__reload_done(cl_req_t *r, void *arg)
 	cl_stat_add(c, ARTEMIS_STAT_RELOADS, rl->n);
 	for (size_t i = 0; i < rl->n && !c->free_deferred; i++)
 		disc__replace(c, rl->ids[i], snaps[i], ARTEMIS_CHANGE_RELOAD, NULL, NULL,
-			      (int64_t)clock_wall_ms());
+		              (int64_t)clock_wall_ms());
 	for (size_t i = 0; i < rl->n && c->free_deferred; i++)
 		cl_svc_release(snaps[i]); /* those not installed */
 	disc__reload_free(rl);
@@ -215,7 +216,7 @@ static void disc__reload_send(cl_t *c, disc_reload_t *rl)
 
 	if (cl_lookup_body(&body, rl->region, rl->zone, rl->ids, rl->n) == 0)
 		r = cl_req_new(c, CL_P_DISCOVERY, CL_REQ_JAVA, "POST", DISC_PATH_LOOKUP, body.data,
-			       body.len);
+		               body.len);
 	buf_free(&body);
 	if (r == NULL) {
 		disc__reload_free(rl);
@@ -349,7 +350,8 @@ static void disc__subscribe(cl_t *c)
 		buf_append(&msgs, "}\n", 2);
 	}
 	pthread_mutex_unlock(&c->lock);
-	for (char *p = msgs.data, *nl; !buf_error(&msgs) && p && (nl = strchr(p, '\n')); p = nl + 1) {
+	for (char *p = msgs.data, *nl; !buf_error(&msgs) && p && (nl = strchr(p, '\n'));
+	     p = nl + 1) {
 		/* one message per service: the nodes read one config per message */
 		if (cl_ws_send(ws, CL_WS_TEXT, p, (size_t)(nl - p)) < 0)
 			break;
@@ -363,12 +365,7 @@ static void disc__subscribe(cl_t *c)
 
 static bool disc__ws_wanted(cl_ws_t *ws)
 {
-	cl_t *c = ws->c;
-
-	pthread_mutex_lock(&c->lock);
-	bool wanted = c->conf.websocket && c->disc.cache.n > 0 && !c->closing;
-	pthread_mutex_unlock(&c->lock);
-	return wanted;
+	return cl_ws_needed(ws->c, &ws->c->disc.cache.n);
 }
 
 static void disc__ws_open(cl_ws_t *ws)
@@ -487,7 +484,7 @@ static int disc__get(cl_t *c, const char *sid, cl_svc_t **out, cl_err_t *err)
 		pthread_mutex_unlock(&c->lock);
 		cl_svc_release(snap);
 		return cl_err(err, ARTEMIS_E_LIMIT, "more than %u services cached",
-			      c->conf.max_services);
+		              c->conf.max_services);
 	}
 	e = calloc(1, sizeof(*e));
 	if (e == NULL || (e->id = cl_strdup(sid)) == NULL ||
@@ -507,28 +504,35 @@ static int disc__get(cl_t *c, const char *sid, cl_svc_t **out, cl_err_t *err)
 	return 0;
 }
 
-static int disc__check(cl_t *c, const char *sid, cl_err_t *err)
+/* The checks and the cached fetch the calls on a service share: given
+ * says the pointer the call needs besides the id (named what) is there. */
+static int disc__begin(cl_t *c, const char *sid, bool given, const char *what, cl_svc_t **s,
+                       cl_err_t *err)
 {
+	*s = NULL;
 	cl_err_clear(err);
 	if (c == NULL)
 		return cl_err(err, ARTEMIS_E_INVAL, "client is NULL");
-	return cl_arg(sid, CL_ID_MAX, true, "serviceId", err) < 0 ? ARTEMIS_E_INVAL : 0;
+	if (cl_arg(sid, CL_ID_MAX, true, "serviceId", err) < 0)
+		return ARTEMIS_E_INVAL;
+	if (!given)
+		return cl_err(err, ARTEMIS_E_INVAL, "%s is NULL", what);
+	return disc__get(c, sid, s, err);
 }
 
 int artemis_discover(artemis_client_t *c, const char *service_id, artemis_service_t **out,
-		     artemis_error_t *err)
+                     artemis_error_t *err)
 {
+	cl_svc_t *s;
+	int rc = disc__begin(c, service_id, out != NULL, "out", &s, err);
+
 	if (out)
-		*out = NULL;
-	if (disc__check(c, service_id, err) < 0)
-		return ARTEMIS_E_INVAL;
-	if (out == NULL)
-		return cl_err(err, ARTEMIS_E_INVAL, "out is NULL");
-	return disc__get(c, service_id, out, err);
+		*out = s;
+	return rc;
 }
 
 int artemis_choose(artemis_client_t *c, const char *service_id, const char *route_id,
-		   artemis_instance_t **out, artemis_error_t *err)
+                   artemis_instance_t **out, artemis_error_t *err)
 {
 	const artemis_instance_t *pick;
 	cl_svc_t *s;
@@ -536,11 +540,7 @@ int artemis_choose(artemis_client_t *c, const char *service_id, const char *rout
 
 	if (out)
 		*out = NULL;
-	if (disc__check(c, service_id, err) < 0)
-		return ARTEMIS_E_INVAL;
-	if (out == NULL)
-		return cl_err(err, ARTEMIS_E_INVAL, "out is NULL");
-	rc = disc__get(c, service_id, &s, err);
+	rc = disc__begin(c, service_id, out != NULL, "out", &s, err);
 	if (rc < 0)
 		return rc;
 	rc = artemis_service_choose(s, route_id, &pick);
@@ -549,13 +549,13 @@ int artemis_choose(artemis_client_t *c, const char *service_id, const char *rout
 	else
 		cl_err(err, rc, "%s: %s", service_id,
 		       rc == ARTEMIS_E_NOTFOUND ? "no instance up (or no such route rule)"
-						: "invalid route rule id");
+		                                : "invalid route rule id");
 	cl_svc_release(s);
 	return rc;
 }
 
-int artemis_subscribe(artemis_client_t *c, const char *service_id, artemis_change_fn fn,
-		      void *arg, uint64_t *id, artemis_error_t *err)
+int artemis_subscribe(artemis_client_t *c, const char *service_id, artemis_change_fn fn, void *arg,
+                      uint64_t *id, artemis_error_t *err)
 {
 	cl_svc_t *s;
 	cl_sub_t *sub;
@@ -563,11 +563,7 @@ int artemis_subscribe(artemis_client_t *c, const char *service_id, artemis_chang
 
 	if (id)
 		*id = 0;
-	if (disc__check(c, service_id, err) < 0)
-		return ARTEMIS_E_INVAL;
-	if (fn == NULL)
-		return cl_err(err, ARTEMIS_E_INVAL, "callback is NULL");
-	rc = disc__get(c, service_id, &s, err);
+	rc = disc__begin(c, service_id, fn != NULL, "callback", &s, err);
 	if (rc < 0)
 		return rc;
 	cl_svc_release(s);

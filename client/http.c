@@ -167,8 +167,7 @@ int cl_sock_open(const cl_target_t *t, int *fd)
 	if (s < 0)
 		return -errno;
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(s, (const struct sockaddr *)&t->addr, t->addrlen) < 0 &&
-	    errno != EINPROGRESS) {
+	if (connect(s, (const struct sockaddr *)&t->addr, t->addrlen) < 0 && errno != EINPROGRESS) {
 		int e = errno;
 		close(s);
 		return -e;
@@ -208,7 +207,7 @@ int cl_sock_flush(int fd, buf_t *out, size_t *off)
 static void req__attempt(cl_req_t *r);
 
 cl_req_t *cl_req_new(cl_t *c, int purpose, unsigned flags, const char *method, const char *path,
-		     const char *body, size_t body_len)
+                     const char *body, size_t body_len)
 {
 	cl_req_t *r = calloc(1, sizeof(*r));
 
@@ -302,7 +301,7 @@ static void req__finish(cl_req_t *r, int rc)
 /* Record what went wrong with this attempt, in the error the caller sees
  * if no later attempt succeeds. */
 static void req__note(cl_req_t *r, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void req__note(cl_req_t *r, int code, const char *fmt, ...)
 {
@@ -397,7 +396,8 @@ static void req__read(cl_req_t *r)
 				req__judge(r);
 				return;
 			}
-			req__note(r, ARTEMIS_E_CONNECT, "connection closed before the response ended");
+			req__note(r, ARTEMIS_E_CONNECT,
+			          "connection closed before the response ended");
 			req__attempt_failed(r, ARTEMIS_E_CONNECT, true);
 			return;
 		}
@@ -407,8 +407,9 @@ static void req__read(cl_req_t *r)
 			return;
 		}
 		if (rc < 0) {
-			req__note(r, rc, rc == ARTEMIS_E_LIMIT ? "the response is larger than allowed"
-							       : "the response is not valid HTTP");
+			req__note(r, rc,
+			          rc == ARTEMIS_E_LIMIT ? "the response is larger than allowed"
+			                                : "the response is not valid HTTP");
 			req__attempt_failed(r, rc, true);
 			return;
 		}
@@ -462,7 +463,7 @@ static void req__on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	req__note(r, ARTEMIS_E_TIMEOUT, "%s",
-		  r->phase == REQ_CONNECTING ? "connect timed out" : "no complete answer in time");
+	          r->phase == REQ_CONNECTING ? "connect timed out" : "no complete answer in time");
 	req__attempt_failed(r, ARTEMIS_E_TIMEOUT, true);
 }
 
@@ -485,19 +486,20 @@ static int req__write_request(cl_req_t *r)
 {
 	buf_t *o = &r->out;
 	bool has_body = r->body.len > 0 || strcmp(r->method, "POST") == 0 ||
-			strcmp(r->method, "PUT") == 0 || strcmp(r->method, "PATCH") == 0;
+	                strcmp(r->method, "PUT") == 0 || strcmp(r->method, "PATCH") == 0;
 
 	buf_reset(o);
 	r->out_off = 0;
-	buf_printf(o,
-		   "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: libartemis-client/" ARTEMIS_CLIENT_VERSION
-		   "\r\nAccept: application/json\r\nConnection: close\r\n",
-		   r->method, r->target.prefix, r->path, r->target.hostport);
+	buf_printf(
+	    o,
+	    "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: libartemis-client/" ARTEMIS_CLIENT_VERSION
+	    "\r\nAccept: application/json\r\nConnection: close\r\n",
+	    r->method, r->target.prefix, r->path, r->target.hostport);
 	if (r->token && *r->token)
 		buf_printf(o, "Authorization: Bearer %s\r\n", r->token);
 	if (has_body)
 		buf_printf(o, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
-			   r->body.len);
+		           r->body.len);
 	buf_puts(o, "\r\n");
 	buf_append(o, r->body.data ? r->body.data : "", r->body.len);
 	return buf_error(o) ? ARTEMIS_E_NOMEM : 0;
@@ -512,8 +514,8 @@ static void req__attempt(cl_req_t *r)
 
 		if (now >= r->deadline_ms) {
 			if (r->err.code == 0)
-				cl_err(&r->err, ARTEMIS_E_TIMEOUT, "%s %s: no answer before the deadline",
-				       r->method, r->path);
+				cl_err(&r->err, ARTEMIS_E_TIMEOUT,
+				       "%s %s: no answer before the deadline", r->method, r->path);
 			req__finish(r, r->err.code);
 			return;
 		}
@@ -522,7 +524,7 @@ static void req__attempt(cl_req_t *r)
 			return;
 		}
 		rc = cl_nodes_pick(r->c, r->purpose, r->tried, r->ntried, false, &r->target, NULL,
-				   &perr);
+		                   &perr);
 		if (rc == -ENOENT) { /* every node tried */
 			req__finish(r, r->err.code ? r->err.code : ARTEMIS_E_CONNECT);
 			return;
@@ -552,8 +554,9 @@ static void req__attempt(cl_req_t *r)
 		r->attempt_deadline = now + left;
 		r->phase = REQ_CONNECTING;
 		req__arm(r, EV_WRITE,
-			 now + (left < r->c->conf.connect_timeout_ms ? left
-								     : r->c->conf.connect_timeout_ms));
+		         now + (left < r->c->conf.connect_timeout_ms
+		                    ? left
+		                    : r->c->conf.connect_timeout_ms));
 		return;
 	}
 }

@@ -38,7 +38,7 @@ static shm_str_t inst__str(const char *s)
 }
 
 int artemis_instance_new(const char *service_id, const char *instance_id, const char *url,
-			 artemis_instance_t **out)
+                         artemis_instance_t **out)
 {
 	cl_inst_t *i;
 	int rc;
@@ -69,16 +69,26 @@ int artemis_instance_new(const char *service_id, const char *instance_id, const 
 static size_t inst__limit(artemis_field_t f)
 {
 	switch (f) {
-	case ARTEMIS_F_REGION: return SHM_MAX_REGION;
-	case ARTEMIS_F_ZONE: return SHM_MAX_ZONE;
-	case ARTEMIS_F_GROUP: return SHM_MAX_GROUP;
-	case ARTEMIS_F_SERVICE: return SHM_MAX_SERVICE;
-	case ARTEMIS_F_INSTANCE: return SHM_MAX_INSTANCE;
-	case ARTEMIS_F_MACHINE: return SHM_MAX_MACHINE;
-	case ARTEMIS_F_IP: return SHM_MAX_IP;
-	case ARTEMIS_F_PROTOCOL: return SHM_MAX_PROTOCOL;
-	case ARTEMIS_F_STATUS: return SHM_MAX_STATUS;
-	default: return SHM_MAX_URL;
+	case ARTEMIS_F_REGION:
+		return SHM_MAX_REGION;
+	case ARTEMIS_F_ZONE:
+		return SHM_MAX_ZONE;
+	case ARTEMIS_F_GROUP:
+		return SHM_MAX_GROUP;
+	case ARTEMIS_F_SERVICE:
+		return SHM_MAX_SERVICE;
+	case ARTEMIS_F_INSTANCE:
+		return SHM_MAX_INSTANCE;
+	case ARTEMIS_F_MACHINE:
+		return SHM_MAX_MACHINE;
+	case ARTEMIS_F_IP:
+		return SHM_MAX_IP;
+	case ARTEMIS_F_PROTOCOL:
+		return SHM_MAX_PROTOCOL;
+	case ARTEMIS_F_STATUS:
+		return SHM_MAX_STATUS;
+	default:
+		return SHM_MAX_URL;
 	}
 }
 
@@ -192,7 +202,7 @@ size_t artemis_instance_meta_count(const artemis_instance_t *i)
 }
 
 int artemis_instance_meta_at(const artemis_instance_t *i, size_t idx, const char **key,
-			     const char **value)
+                             const char **value)
 {
 	if (i == NULL || idx >= i->nmeta)
 		return ARTEMIS_E_INVAL;
@@ -300,8 +310,8 @@ int artemis_instance_copy(const artemis_instance_t *i, artemis_instance_t **out)
 			goto nomem;
 	}
 	for (size_t k = 0; k < i->nmeta; k++) {
-		if (artemis_instance_set_meta(c, i->meta[k].key, i->meta[k].value ? i->meta[k].value
-										 : "") < 0)
+		if (artemis_instance_set_meta(c, i->meta[k].key,
+		                              i->meta[k].value ? i->meta[k].value : "") < 0)
 			goto nomem;
 		if (i->meta[k].value == NULL) {
 			free(c->meta[k].value);
@@ -351,7 +361,7 @@ static char *inst__key(const char *region, const char *service, const char *inst
 	buf_t b = {0};
 
 	buf_printf(&b, "%s\x1f%s\x1f%s", region ? region : "", service ? service : "",
-		   instance ? instance : "");
+	           instance ? instance : "");
 	if (buf_error(&b))
 		return NULL;
 	cl_lower(b.data);
@@ -361,10 +371,10 @@ static char *inst__key(const char *region, const char *service, const char *inst
 /* Java's group key: non-blank parts joined by '/', lowercased. */
 static char *inst__group_key(const cl_inst_t *i)
 {
-	const char *parts[5] = {i->f[ARTEMIS_F_SERVICE], i->f[ARTEMIS_F_REGION],
-				i->f[ARTEMIS_F_ZONE],
-				inst__blank(i->f[ARTEMIS_F_GROUP]) ? "default" : i->f[ARTEMIS_F_GROUP],
-				i->f[ARTEMIS_F_INSTANCE]};
+	const char *parts[5] = {
+	    i->f[ARTEMIS_F_SERVICE], i->f[ARTEMIS_F_REGION], i->f[ARTEMIS_F_ZONE],
+	    inst__blank(i->f[ARTEMIS_F_GROUP]) ? "default" : i->f[ARTEMIS_F_GROUP],
+	    i->f[ARTEMIS_F_INSTANCE]};
 	buf_t b = {0};
 
 	for (int k = 0; k < 5; k++) {
@@ -390,10 +400,10 @@ static int inst__hb(cl_inst_t *i)
 		const char *name;
 		artemis_field_t f;
 	} keys[] = {{"{\"instanceId\":", ARTEMIS_F_INSTANCE},
-		    {",\"regionId\":", ARTEMIS_F_REGION},
-		    {",\"serviceId\":", ARTEMIS_F_SERVICE},
-		    {",\"url\":", ARTEMIS_F_URL},
-		    {",\"zoneId\":", ARTEMIS_F_ZONE}};
+	            {",\"regionId\":", ARTEMIS_F_REGION},
+	            {",\"serviceId\":", ARTEMIS_F_SERVICE},
+	            {",\"url\":", ARTEMIS_F_URL},
+	            {",\"zoneId\":", ARTEMIS_F_ZONE}};
 	buf_t b = {0};
 
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
@@ -421,8 +431,8 @@ static int inst__finish(cl_inst_t *i, bool hb)
 	}
 	i->json = b.data;
 	i->json_len = b.len;
-	i->key = inst__key(i->f[ARTEMIS_F_REGION], i->f[ARTEMIS_F_SERVICE],
-			   i->f[ARTEMIS_F_INSTANCE]);
+	i->key =
+	    inst__key(i->f[ARTEMIS_F_REGION], i->f[ARTEMIS_F_SERVICE], i->f[ARTEMIS_F_INSTANCE]);
 	i->group_key = inst__group_key(i);
 	if (i->key == NULL || i->group_key == NULL)
 		return ARTEMIS_E_NOMEM;
@@ -446,14 +456,16 @@ static int inst__validate(const cl_inst_t *i, cl_err_t *err)
 	rc = json_instance_decode(root, &v, &field);
 	json_decref(root);
 	if (rc == -ENAMETOOLONG)
-		return cl_err(err, ARTEMIS_E_INVAL, "instance: %s is too long", field ? field : "a field");
+		return cl_err(err, ARTEMIS_E_INVAL, "instance: %s is too long",
+		              field ? field : "a field");
 	if (rc < 0)
-		return cl_err(err, ARTEMIS_E_INVAL, "instance: %s is invalid", field ? field : "a field");
+		return cl_err(err, ARTEMIS_E_INVAL, "instance: %s is invalid",
+		              field ? field : "a field");
 	return 0;
 }
 
 int cl_inst_freeze(const cl_inst_t *src, const char *region, const char *zone, unsigned flags,
-		   cl_inst_t **out, cl_err_t *err)
+                   cl_inst_t **out, cl_err_t *err)
 {
 	cl_inst_t *i;
 	int rc;
@@ -463,7 +475,8 @@ int cl_inst_freeze(const cl_inst_t *src, const char *region, const char *zone, u
 	if (src == NULL)
 		return cl_err(err, ARTEMIS_E_INVAL, "instance is NULL");
 	if (inst__blank(src->f[ARTEMIS_F_SERVICE]) || inst__blank(src->f[ARTEMIS_F_INSTANCE]))
-		return cl_err(err, ARTEMIS_E_INVAL, "instance: serviceId and instanceId are required");
+		return cl_err(err, ARTEMIS_E_INVAL,
+		              "instance: serviceId and instanceId are required");
 	rc = artemis_instance_copy(src, &i);
 	if (rc < 0)
 		return cl_err(err, rc, "out of memory");
@@ -477,7 +490,7 @@ int cl_inst_freeze(const cl_inst_t *src, const char *region, const char *zone, u
 		if (inst__blank(i->f[ARTEMIS_F_IP]) || i->port <= 0) {
 			cl_inst_release(i);
 			return cl_err(err, ARTEMIS_E_INVAL,
-				      "instance: url is required (or ip and port)");
+			              "instance: url is required (or ip and port)");
 		}
 		snprintf(url, sizeof(url), "http://%s:%d", i->f[ARTEMIS_F_IP], i->port);
 		rc = artemis_instance_set(i, ARTEMIS_F_URL, url);
@@ -515,7 +528,8 @@ static int inst__take_meta(cl_inst_t *i, json_t *md)
 	i->meta = calloc(json_object_size(md) + 1, sizeof(*i->meta));
 	if (i->meta == NULL)
 		return ARTEMIS_E_NOMEM;
-	json_object_foreach(md, key, v) {
+	json_object_foreach(md, key, v)
+	{
 		char scratch[64];
 		shm_str_t s;
 		if (json_to_str(v, &s, scratch, sizeof(scratch)) < 0)
@@ -540,7 +554,7 @@ int cl_inst_from_json(json_t *obj, cl_inst_t **out, cl_err_t *err)
 	rc = json_instance_decode(obj, &v, &field);
 	if (rc < 0)
 		return cl_err(err, ARTEMIS_E_PROTO, "answer: an instance's %s is invalid",
-			      field ? field : "shape");
+		              field ? field : "shape");
 	i = calloc(1, sizeof(*i));
 	if (i == NULL)
 		return cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
@@ -561,8 +575,9 @@ int cl_inst_from_json(json_t *obj, cl_inst_t **out, cl_err_t *err)
 	rc = rc ? rc : inst__finish(i, false);
 	if (rc < 0) {
 		cl_inst_release(i);
-		return cl_err(err, rc, rc == ARTEMIS_E_NOMEM ? "out of memory"
-							     : "answer: an instance is invalid");
+		return cl_err(err, rc,
+		              rc == ARTEMIS_E_NOMEM ? "out of memory"
+		                                    : "answer: an instance is invalid");
 	}
 	*out = i;
 	return 0;
@@ -578,7 +593,7 @@ bool cl_inst_key_of(json_t *obj, char *buf, size_t len)
 	if (r.ptr == NULL || s.ptr == NULL || i.ptr == NULL)
 		return false;
 	n = snprintf(buf, len, "%.*s\x1f%.*s\x1f%.*s", (int)r.len, r.ptr, (int)s.len, s.ptr,
-		     (int)i.len, i.ptr);
+	             (int)i.len, i.ptr);
 	if (n < 0 || (size_t)n >= len || strlen(buf) != (size_t)n)
 		return false;
 	cl_lower(buf);

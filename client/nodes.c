@@ -47,7 +47,7 @@ int cl_node_parse(const char *url, cl_node_t *n, cl_err_t *err)
 	end = auth + strcspn(auth, "/?#");
 	if (*end == '?' || *end == '#' || strpbrk(auth, "?# \t\r\n@") != NULL)
 		return cl_err(err, ARTEMIS_E_INVAL, "%s: a node URL is http://host[:port][/path]",
-			      url);
+		              url);
 	if (*auth == '[') { /* [v6]:port */
 		const char *rb = memchr(auth, ']', (size_t)(end - auth));
 		if (rb == NULL)
@@ -78,7 +78,7 @@ int cl_node_parse(const char *url, cl_node_t *n, cl_err_t *err)
 		n->prefix[l - 1] = '\0';
 	cl_lower(n->host);
 	snprintf(n->hostport, sizeof(n->hostport), strchr(n->host, ':') ? "[%s]:%u" : "%s:%u",
-		 n->host, (unsigned)n->port);
+	         n->host, (unsigned)n->port);
 	if ((size_t)snprintf(n->url, sizeof(n->url), "http://%s%s", n->hostport, n->prefix) >=
 	    sizeof(n->url))
 		return cl_err(err, ARTEMIS_E_INVAL, "%s: too long", url);
@@ -105,7 +105,7 @@ static bool nodes__skipped(const cl_node_t *n, const uint64_t *skip, size_t nski
 
 /* The node to use, or -1 (under lock). */
 static int nodes__choose(cl_t *c, int purpose, const uint64_t *skip, size_t nskip, uint64_t now,
-			 bool *backing_off)
+                         bool *backing_off)
 {
 	int tier[2][CL_MAX_NODES], ntier[2] = {0, 0}, late = -1, cur = c->current[purpose];
 	bool listed_any = false;
@@ -169,7 +169,7 @@ static int nodes__resolve(cl_t *c, int idx, uint64_t now, cl_err_t *err)
 		if (have) /* keep the last address while DNS fails */
 			return 0;
 		return cl_err(err, ARTEMIS_E_CONNECT, "%s: cannot resolve %s: %s", url, host,
-			      rc ? gai_strerror(rc) : "no address");
+		              rc ? gai_strerror(rc) : "no address");
 	}
 	memcpy(&c->nodes[idx].addr, res->ai_addr, res->ai_addrlen);
 	c->nodes[idx].addrlen = res->ai_addrlen;
@@ -179,7 +179,7 @@ static int nodes__resolve(cl_t *c, int idx, uint64_t now, cl_err_t *err)
 }
 
 int cl_nodes_pick(cl_t *c, int purpose, const uint64_t *skip, size_t nskip, bool honour_backoff,
-		  cl_target_t *t, uint64_t *wait_ms, cl_err_t *err)
+                  cl_target_t *t, uint64_t *wait_ms, cl_err_t *err)
 {
 	uint64_t now = clock_mono_ms();
 	bool backing_off;
@@ -260,7 +260,7 @@ void cl_nodes_update(cl_t *c, int purpose, char **urls, size_t n)
 	pthread_mutex_lock(&c->lock);
 	for (int p = 0; p < CL_P_COUNT; p++)
 		snprintf(cur[p], sizeof(cur[p]), "%s",
-			 c->current[p] >= 0 ? c->nodes[c->current[p]].url : "");
+		         c->current[p] >= 0 ? c->nodes[c->current[p]].url : "");
 	for (int i = 0; i < c->nnodes; i++)
 		c->nodes[i].listed &= (uint8_t) ~(1u << purpose);
 	for (size_t k = 0; k < n; k++) {

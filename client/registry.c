@@ -70,7 +70,8 @@ static void reg__rereg_done(cl_req_t *r, void *arg)
 
 	if (r->rc == 0 && cl_decode_registry(r->json, &st, &failed, &nfailed) == 0 &&
 	    strcmp(st.status, "fail") != 0)
-		cl_stat_add(r->c, ARTEMIS_STAT_REREGISTERS, count - (nfailed < count ? nfailed : count));
+		cl_stat_add(r->c, ARTEMIS_STAT_REREGISTERS,
+		            count - (nfailed < count ? nfailed : count));
 	free(failed);
 }
 
@@ -81,7 +82,7 @@ static void reg__send_register(cl_t *c, buf_t *body, size_t count)
 	buf_puts(body, "]}");
 	if (!buf_error(body) &&
 	    (r = cl_req_new(c, CL_P_REGISTRY, CL_REQ_JAVA, "POST", REG_PATH_REGISTER, body->data,
-			    body->len)) != NULL) {
+	                    body->len)) != NULL) {
 		r->done = reg__rereg_done;
 		r->arg = (void *)(uintptr_t)count;
 		cl_req_submit(r);
@@ -97,7 +98,8 @@ static void reg__reregister(cl_t *c, const cl_failed_t *f, size_t n)
 	pthread_mutex_lock(&c->lock);
 	for (size_t k = 0; k < n; k++) {
 		cl_inst_t *i;
-		if (!reg__reregistrable(f[k].code) || (i = cl_map_get(&c->reg.set, f[k].key)) == NULL)
+		if (!reg__reregistrable(f[k].code) ||
+		    (i = cl_map_get(&c->reg.set, f[k].key)) == NULL)
 			continue; /* unregistered meanwhile */
 		if (body.len > REG_HTTP_BATCH) {
 			pthread_mutex_unlock(&c->lock);
@@ -171,7 +173,7 @@ static void reg__http_done(cl_req_t *r, void *arg)
 static void reg__http(cl_t *c, cl_batch_t *b)
 {
 	cl_req_t *r = cl_req_new(c, CL_P_REGISTRY, CL_REQ_JAVA, "POST", REG_PATH_HEARTBEAT,
-				 b->body.data, b->body.len);
+	                         b->body.data, b->body.len);
 
 	if (r == NULL) {
 		cl_stat_add(c, ARTEMIS_STAT_HEARTBEAT_FAILURES, b->count);
@@ -277,12 +279,7 @@ static void reg__on_timer(evutil_socket_t fd, short what, void *arg)
 
 static bool reg__ws_wanted(cl_ws_t *ws)
 {
-	cl_t *c = ws->c;
-
-	pthread_mutex_lock(&c->lock);
-	bool wanted = c->conf.websocket && c->reg.set.n > 0 && !c->closing;
-	pthread_mutex_unlock(&c->lock);
-	return wanted;
+	return cl_ws_needed(ws->c, &ws->c->reg.set.n);
 }
 
 static void reg__ws_open(cl_ws_t *ws)
@@ -394,9 +391,8 @@ void cl_reg_free(cl_t *c)
 
 /* POST instances' JSON to a registry path, blocking.  0 when every one was
  * accepted; otherwise *failed lists the refused (free()). */
-static int reg__post(cl_t *c, const char *path, cl_inst_t *const *list, size_t n,
-		     uint64_t deadline, cl_failed_t **failed, size_t *nfailed, cl_status_t *st,
-		     cl_err_t *err)
+static int reg__post(cl_t *c, const char *path, cl_inst_t *const *list, size_t n, uint64_t deadline,
+                     cl_failed_t **failed, size_t *nfailed, cl_status_t *st, cl_err_t *err)
 {
 	buf_t body = {0};
 	json_t *root;
@@ -427,15 +423,16 @@ static int reg__post(cl_t *c, const char *path, cl_inst_t *const *list, size_t n
 		return 0;
 	if (strcmp(st->status, "partial_fail") == 0 && *nfailed > 0) {
 		if (err)
-			snprintf(err->server_code, sizeof(err->server_code), "%s", (*failed)[0].code);
+			snprintf(err->server_code, sizeof(err->server_code), "%s",
+			         (*failed)[0].code);
 		return cl_err(err, ARTEMIS_E_SERVER, "%s: %s: %s", path, (*failed)[0].code,
-			      (*failed)[0].message);
+		              (*failed)[0].message);
 	}
 	return cl_refused(err, path, st);
 }
 
-static int reg__freeze_all(cl_t *c, const artemis_instance_t *const *list, size_t n,
-			   unsigned flags, cl_inst_t **out, cl_err_t *err)
+static int reg__freeze_all(cl_t *c, const artemis_instance_t *const *list, size_t n, unsigned flags,
+                           cl_inst_t **out, cl_err_t *err)
 {
 	char region[CL_REGION_MAX + 1], zone[CL_REGION_MAX + 1];
 	int rc = 0;
@@ -474,7 +471,7 @@ static int reg__keep(cl_t *c, cl_inst_t **list, size_t n, cl_err_t *err)
 	if (c->reg.set.n + fresh > c->conf.max_instances) {
 		pthread_mutex_unlock(&c->lock);
 		return cl_err(err, ARTEMIS_E_LIMIT, "more than %u instances kept alive",
-			      c->conf.max_instances);
+		              c->conf.max_instances);
 	}
 	for (size_t k = 0; k < n; k++) {
 		if (cl_map_put(&c->reg.set, list[k]->key, cl_inst_retain(list[k]), &old) < 0) {
@@ -498,7 +495,7 @@ static void reg__drop(cl_t *c, cl_inst_t *i)
 }
 
 int artemis_register_many(artemis_client_t *c, const artemis_instance_t *const *list, size_t n,
-			  artemis_error_t *err)
+                          artemis_error_t *err)
 {
 	cl_inst_t **fz;
 	cl_failed_t *failed = NULL;
@@ -551,54 +548,55 @@ int artemis_register(artemis_client_t *c, const artemis_instance_t *i, artemis_e
 	return artemis_register_many(c, list, 1, err);
 }
 
-int artemis_unregister(artemis_client_t *c, const artemis_instance_t *i, artemis_error_t *err)
+/* One registry request for one instance (frozen with flags; first dropped
+ * from the set when drop).  A heartbeat's data-not-found is ARTEMIS_E_NOTFOUND. */
+static int reg__single(cl_t *c, const char *path, const artemis_instance_t *i, unsigned flags,
+                       bool drop, artemis_error_t *err)
 {
 	const artemis_instance_t *list[1] = {i};
 	cl_inst_t *fz[1];
 	cl_failed_t *failed = NULL;
-	size_t nfailed;
+	size_t nfailed = 0;
 	cl_status_t st;
-	int rc;
+	int rc = reg__freeze_all(c, list, 1, flags, fz, err);
 
-	cl_err_clear(err);
-	if (c == NULL || i == NULL)
-		return cl_err(err, ARTEMIS_E_INVAL, "client or instance is NULL");
-	rc = reg__freeze_all(c, list, 1, 0, fz, err);
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&c->lock);
-	cl_inst_release(cl_map_del(&c->reg.set, fz[0]->key));
-	pthread_mutex_unlock(&c->lock);
-	rc = reg__post(c, REG_PATH_UNREGISTER, fz, 1, 0, &failed, &nfailed, &st, err);
+	if (drop) {
+		pthread_mutex_lock(&c->lock);
+		cl_inst_release(cl_map_del(&c->reg.set, fz[0]->key));
+		pthread_mutex_unlock(&c->lock);
+	}
+	rc = reg__post(c, path, fz, 1, 0, &failed, &nfailed, &st, err);
+	if (rc == ARTEMIS_E_SERVER && nfailed && strcmp(failed[0].code, "data-not-found") == 0) {
+		rc = ARTEMIS_E_NOTFOUND;
+		if (err)
+			err->code = rc;
+	}
 	cl_inst_release(fz[0]);
 	free(failed);
 	return rc;
 }
 
+int artemis_unregister(artemis_client_t *c, const artemis_instance_t *i, artemis_error_t *err)
+{
+	cl_err_clear(err);
+	if (c == NULL || i == NULL)
+		return cl_err(err, ARTEMIS_E_INVAL, "client or instance is NULL");
+	return reg__single(c, REG_PATH_UNREGISTER, i, 0, true, err);
+}
+
 int artemis_registry_send(artemis_client_t *c, artemis_registry_op_t op,
-			  const artemis_instance_t *i, artemis_error_t *err)
+                          const artemis_instance_t *i, artemis_error_t *err)
 {
 	static const char *const paths[] = {REG_PATH_REGISTER, REG_PATH_HEARTBEAT,
-					    REG_PATH_UNREGISTER};
-	const artemis_instance_t *list[1] = {i};
-	cl_inst_t *fz[1];
-	cl_failed_t *failed = NULL;
-	size_t nfailed;
-	cl_status_t st;
-	int rc;
+	                                    REG_PATH_UNREGISTER};
 
 	cl_err_clear(err);
 	if (c == NULL || i == NULL || (unsigned)op > ARTEMIS_OP_UNREGISTER)
 		return cl_err(err, ARTEMIS_E_INVAL, "client, instance or operation invalid");
-	rc = reg__freeze_all(c, list, 1, op == ARTEMIS_OP_REGISTER ? CL_FREEZE_UP : 0, fz, err);
-	if (rc < 0)
-		return rc;
-	rc = reg__post(c, paths[op], fz, 1, 0, &failed, &nfailed, &st, err);
-	if (rc == ARTEMIS_E_SERVER && nfailed && strcmp(failed[0].code, "data-not-found") == 0)
-		rc = err ? (err->code = ARTEMIS_E_NOTFOUND) : ARTEMIS_E_NOTFOUND;
-	cl_inst_release(fz[0]);
-	free(failed);
-	return rc;
+	return reg__single(c, paths[op], i, op == ARTEMIS_OP_REGISTER ? CL_FREEZE_UP : 0, false,
+	                   err);
 }
 
 void cl_reg_unregister_all(cl_t *c)
@@ -624,7 +622,7 @@ void cl_reg_unregister_all(cl_t *c)
 		for (; k < n && bytes < REG_HTTP_BATCH; k++)
 			bytes += all[k]->json_len;
 		reg__post(c, REG_PATH_UNREGISTER, all + start, k - start, deadline, &failed,
-			  &nfailed, &st, NULL);
+		          &nfailed, &st, NULL);
 		free(failed);
 		start = k;
 	}

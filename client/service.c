@@ -25,11 +25,11 @@
 #include "artemis/codec.h"
 #include "client_int.h"
 
-#define SVC_MAX_RULES    64
-#define SVC_MAX_GROUPS   1024 /* per rule */
-#define SVC_DEFAULT_RULE "default-route-rule"
+#define SVC_MAX_RULES     64
+#define SVC_MAX_GROUPS    1024 /* per rule */
+#define SVC_DEFAULT_RULE  "default-route-rule"
 #define SVC_DEFAULT_GROUP "default-group-key"
-#define SVC_CANARY_RULE  "canary-route-rule"
+#define SVC_CANARY_RULE   "canary-route-rule"
 
 /* ---- route rules as received ------------------------------------------ */
 
@@ -88,7 +88,8 @@ static int rules__strings(json_t *arr, char ***out, size_t *n, bool keys)
 	*out = calloc(json_array_size(arr) + 1, sizeof(char *));
 	if (*out == NULL)
 		return ARTEMIS_E_NOMEM;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		char *s;
 		if (keys) {
 			if (!cl_inst_key_of(v, buf, sizeof(buf)))
@@ -121,8 +122,8 @@ static int rules__group(json_t *g, cl_group_spec_t *gs)
 	cl_lower(gs->key);
 	gs->weight = rules__weight(json_member(g, "weight"));
 	rc = rules__strings(json_member(g, "instanceids"), &gs->ids, &gs->nids, false);
-	return rc ? rc : rules__strings(json_member(g, "instances"), &gs->inst_keys, &gs->ninst,
-					true);
+	return rc ? rc
+	          : rules__strings(json_member(g, "instances"), &gs->inst_keys, &gs->ninst, true);
 }
 
 static int rules__rule(json_t *r, cl_rule_spec_t *rs)
@@ -139,9 +140,9 @@ static int rules__rule(json_t *r, cl_rule_spec_t *rs)
 	if (rs->id == NULL)
 		return ARTEMIS_E_NOMEM;
 	rs->strategy = json_is_string(strategy) &&
-			       strcasecmp(json_string_value(strategy), "close-by-visit") == 0
-			   ? CL_STRATEGY_CLOSE
-			   : CL_STRATEGY_WRR;
+	                       strcasecmp(json_string_value(strategy), "close-by-visit") == 0
+	                   ? CL_STRATEGY_CLOSE
+	                   : CL_STRATEGY_WRR;
 	if (groups == NULL || json_is_null(groups))
 		return 0;
 	if (!json_is_array(groups) || json_array_size(groups) > SVC_MAX_GROUPS)
@@ -149,7 +150,8 @@ static int rules__rule(json_t *r, cl_rule_spec_t *rs)
 	rs->groups = calloc(json_array_size(groups) + 1, sizeof(*rs->groups));
 	if (rs->groups == NULL)
 		return ARTEMIS_E_NOMEM;
-	json_array_foreach(groups, i, g) {
+	json_array_foreach(groups, i, g)
+	{
 		rs->ngroups++;
 		if ((rc = rules__group(g, &rs->groups[i])) < 0)
 			return rc;
@@ -177,7 +179,8 @@ static int rules__parse(json_t *arr, cl_rules_t **out)
 	rs->json = json_dumps(arr, JSON_COMPACT | JSON_SORT_KEYS);
 	if (rs->r == NULL || rs->json == NULL)
 		rc = ARTEMIS_E_NOMEM;
-	json_array_foreach(arr, i, r) {
+	json_array_foreach(arr, i, r)
+	{
 		if (rc < 0)
 			break;
 		rs->n++;
@@ -269,8 +272,7 @@ static bool svc__member(const cl_group_spec_t *g, const cl_map_t *ids, const cl_
 }
 
 /* Members of a group: *nmembers counts all, up[] those up. */
-static int svc__group(const cl_svc_t *s, const cl_group_spec_t *gs, cl_group_t *g,
-		      size_t *nmembers)
+static int svc__group(const cl_svc_t *s, const cl_group_spec_t *gs, cl_group_t *g, size_t *nmembers)
 {
 	cl_map_t ids = {0};
 	int rc = 0;
@@ -485,7 +487,7 @@ static char *svc__dump(json_t *v)
 }
 
 int cl_svc_from_json(json_t *obj, const char *region, const char *zone, cl_svc_t **out,
-		     cl_err_t *err)
+                     cl_err_t *err)
 {
 	json_t *id = json_member(obj, "serviceid");
 	json_t *insts = json_member(obj, "instances"), *v;
@@ -504,7 +506,8 @@ int cl_svc_from_json(json_t *obj, const char *region, const char *zone, cl_svc_t
 	s->inst = calloc(json_array_size(insts) + 1, sizeof(*s->inst));
 	if (s->inst == NULL)
 		rc = cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
-	json_array_foreach(insts, i, v) {
+	json_array_foreach(insts, i, v)
+	{
 		if (rc < 0)
 			break;
 		rc = cl_inst_from_json(v, &s->inst[s->n], err);
@@ -620,7 +623,7 @@ static bool svc__close(cl_route_t *rt, size_t *idx)
 }
 
 int artemis_service_choose(artemis_service_t *s, const char *route_id,
-			   const artemis_instance_t **out)
+                           const artemis_instance_t **out)
 {
 	const cl_route_t *crt;
 	cl_route_t *rt;

@@ -32,12 +32,12 @@
 #include "artemis/clock.h"
 #include "client_int.h"
 
-#define WS_GUID          "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define WS_PING_MS       1000
-#define WS_SESSION_MS    (5 * 60 * 1000)
-#define WS_READ_CHUNK    65536
-#define WS_MAX_QUEUED    (256u << 20) /* output a node does not take: the session is dead */
-#define WS_RECONNECT_MS  1000         /* when no node is known at all */
+#define WS_GUID         "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_PING_MS      1000
+#define WS_SESSION_MS   (5 * 60 * 1000)
+#define WS_READ_CHUNK   65536
+#define WS_MAX_QUEUED   (256u << 20) /* output a node does not take: the session is dead */
+#define WS_RECONNECT_MS 1000         /* when no node is known at all */
 
 /* ---- frame decoder ---------------------------------------------------------- */
 
@@ -240,7 +240,8 @@ static void ws__schedule(cl_ws_t *ws, uint64_t delay_ms)
 
 	ws->retry_ms = now + delay_ms;
 	if (ws->kick) {
-		struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000) * 1000};
+		struct timeval tv = {(time_t)(delay_ms / 1000),
+		                     (suseconds_t)(delay_ms % 1000) * 1000};
 		evtimer_add(ws->kick, &tv);
 	}
 }
@@ -253,7 +254,8 @@ void cl_ws_close(cl_ws_t *ws, int rc, const char *why)
 	if (ws->state == CL_WS_OPEN && ws->fd >= 0) { /* best effort: 1000 or 1001 */
 		buf_t b = {0};
 		uint8_t code[2] = {0x03, rc < 0 ? 0xe9 : 0xe8};
-		cl_ws_frame(&b, CL_WS_CLOSE, (const char *)code, 2, (uint32_t)cl_xorshift(&ws->rng));
+		cl_ws_frame(&b, CL_WS_CLOSE, (const char *)code, 2,
+		            (uint32_t)cl_xorshift(&ws->rng));
 		if (!buf_error(&b))
 			(void)send(ws->fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		buf_free(&b);
@@ -408,8 +410,8 @@ static void ws__on_read(evutil_socket_t fd, short what, void *arg)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n <= 0) {
-			ws__fail(ws, ARTEMIS_E_CONNECT, n == 0 ? "closed by the node"
-							       : "read failed");
+			ws__fail(ws, ARTEMIS_E_CONNECT,
+			         n == 0 ? "closed by the node" : "read failed");
 			break;
 		}
 		if (ws->state == CL_WS_HANDSHAKE) {
@@ -418,8 +420,9 @@ static void ws__on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		int rc = cl_wsd_feed(&ws->dec, (const uint8_t *)buf, (size_t)n, ws__on_frame, ws);
 		if (rc < 0 && ws->state == CL_WS_OPEN)
-			ws__fail(ws, rc, rc == ARTEMIS_E_LIMIT ? "message too large"
-							       : "bad frame from the node");
+			ws__fail(ws, rc,
+			         rc == ARTEMIS_E_LIMIT ? "message too large"
+			                               : "bad frame from the node");
 	}
 	ws->reading = false;
 	if (ws->state == CL_WS_IDLE)
@@ -457,8 +460,8 @@ static void ws__on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	ws__fail(ws, ARTEMIS_E_TIMEOUT, ws->state == CL_WS_CONNECTING ? "connect timed out"
-								      : "handshake timed out");
+	ws__fail(ws, ARTEMIS_E_TIMEOUT,
+	         ws->state == CL_WS_CONNECTING ? "connect timed out" : "handshake timed out");
 }
 
 static void ws__on_kick(evutil_socket_t fd, short what, void *arg)
@@ -469,6 +472,14 @@ static void ws__on_kick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (ws->state == CL_WS_IDLE && ws->cb->wanted(ws))
 		cl_ws_connect(ws);
+}
+
+bool cl_ws_needed(cl_t *c, const size_t *count)
+{
+	pthread_mutex_lock(&c->lock);
+	bool needed = c->conf.websocket && *count > 0 && !c->closing;
+	pthread_mutex_unlock(&c->lock);
+	return needed;
 }
 
 void cl_ws_init(cl_ws_t *ws, cl_t *c, int purpose, const char *path, const cl_ws_cb_t *cb)
@@ -496,10 +507,10 @@ static int ws__request(cl_ws_t *ws)
 	buf_reset(&ws->out);
 	ws->out_off = 0;
 	buf_printf(&ws->out,
-		   "GET %s%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-		   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-		   "User-Agent: libartemis-client/" ARTEMIS_CLIENT_VERSION "\r\n\r\n",
-		   ws->target.prefix, ws->path, ws->target.hostport, ws->key);
+	           "GET %s%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+	           "User-Agent: libartemis-client/" ARTEMIS_CLIENT_VERSION "\r\n\r\n",
+	           ws->target.prefix, ws->path, ws->target.hostport, ws->key);
 	return buf_error(&ws->out) ? ARTEMIS_E_NOMEM : 0;
 }
 

@@ -68,13 +68,13 @@ static int register_all(artemis_client_t *c, const char *svc, long n)
 		for (long i = 0; i < k; i++) {
 			char id[32], url[64];
 			snprintf(id, sizeof(id), "i%ld", done + i);
-			snprintf(url, sizeof(url), "http://10.%ld.%ld.%ld:8080", (done + i) >> 16 & 255,
-				 (done + i) >> 8 & 255, (done + i) & 255);
+			snprintf(url, sizeof(url), "http://10.%ld.%ld.%ld:8080",
+			         (done + i) >> 16 & 255, (done + i) >> 8 & 255, (done + i) & 255);
 			if (artemis_instance_new(svc, id, url, &batch[i]) < 0)
 				return fail("instance", NULL);
 		}
-		int rc = artemis_register_many(c, (const artemis_instance_t *const *)batch, (size_t)k,
-					       &err);
+		int rc = artemis_register_many(c, (const artemis_instance_t *const *)batch,
+		                               (size_t)k, &err);
 		for (long i = 0; i < k; i++)
 			artemis_instance_free(batch[i]);
 		if (rc < 0)
@@ -107,11 +107,12 @@ static int heartbeats(artemis_client_t *c, double seconds)
 	wall = now_s() - t0;
 	cpu = cpu_s() - c0;
 	uint64_t hb = artemis_client_stat(c, ARTEMIS_STAT_HEARTBEATS) - hb0;
-	printf("heartbeat: %" PRIu64 " renewals in %.1f s (%.0f/s) over %" PRIu64
-	       " WebSocket session(s); %" PRIu64 " over HTTP, %" PRIu64 " failed\n",
-	       hb, wall, (double)hb / wall, artemis_client_stat(c, ARTEMIS_STAT_WS_SESSIONS) - ws0 + 1,
+	printf("heartbeat: %" PRIu64 " renewals in %.1f s (%.0f/s) over the WebSocket; %" PRIu64
+	       " over HTTP, %" PRIu64 " failed, %" PRIu64 " sessions reopened\n",
+	       hb, wall, (double)hb / wall,
 	       artemis_client_stat(c, ARTEMIS_STAT_HEARTBEATS_HTTP) - http0,
-	       artemis_client_stat(c, ARTEMIS_STAT_HEARTBEAT_FAILURES) - fail0);
+	       artemis_client_stat(c, ARTEMIS_STAT_HEARTBEAT_FAILURES) - fail0,
+	       artemis_client_stat(c, ARTEMIS_STAT_WS_SESSIONS) - ws0);
 	if (hb == 0)
 		return fail("no renewal answered", NULL);
 	printf("heartbeat: %.2f us of CPU per renewal (process, all threads: %.3f s CPU)\n",
@@ -138,8 +139,8 @@ static int lookups(artemis_client_t *c, const char *svc, long n, long want)
 			return fail("discover", NULL);
 		artemis_service_release(x);
 	}
-	printf("discover (cached): %.0f ns per call (%ld calls)\n", (now_s() - t0) * 1e9 / (double)n,
-	       n);
+	printf("discover (cached): %.0f ns per call (%ld calls)\n",
+	       (now_s() - t0) * 1e9 / (double)n, n);
 	t0 = now_s();
 	for (long k = 0; k < n; k++)
 		if (artemis_service_choose(s, NULL, &pick) < 0)
@@ -164,8 +165,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (n < 1 || nlookups < 1 || seconds <= 0) {
-		fprintf(stderr, "usage: artemis-client-bench --url URL [--instances N] [--seconds S] "
-				"[--interval MS] [--lookups N]\n");
+		fprintf(stderr,
+		        "usage: artemis-client-bench --url URL [--instances N] [--seconds S] "
+		        "[--interval MS] [--lookups N]\n");
 		return 2;
 	}
 	snprintf(svc, sizeof(svc), "client-bench-%d", (int)getpid());

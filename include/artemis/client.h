@@ -63,17 +63,17 @@ struct event_base;
 
 enum {
 	ARTEMIS_OK = 0,
-	ARTEMIS_E_INVAL = -1,   /* bad argument: NULL, blank, too long, out of range */
-	ARTEMIS_E_NOMEM = -2,   /* out of memory */
-	ARTEMIS_E_CONNECT = -3, /* no node could be reached, or it closed the connection */
-	ARTEMIS_E_TIMEOUT = -4, /* no complete answer before the deadline */
-	ARTEMIS_E_PROTO = -5,   /* an answer that is not HTTP, WebSocket or the expected JSON */
-	ARTEMIS_E_HTTP = -6,    /* an HTTP status >= 300 where the call needs 200 */
-	ARTEMIS_E_SERVER = -7,  /* the node refused: err->server_code has its errorCode */
+	ARTEMIS_E_INVAL = -1,    /* bad argument: NULL, blank, too long, out of range */
+	ARTEMIS_E_NOMEM = -2,    /* out of memory */
+	ARTEMIS_E_CONNECT = -3,  /* no node could be reached, or it closed the connection */
+	ARTEMIS_E_TIMEOUT = -4,  /* no complete answer before the deadline */
+	ARTEMIS_E_PROTO = -5,    /* an answer that is not HTTP, WebSocket or the expected JSON */
+	ARTEMIS_E_HTTP = -6,     /* an HTTP status >= 300 where the call needs 200 */
+	ARTEMIS_E_SERVER = -7,   /* the node refused: err->server_code has its errorCode */
 	ARTEMIS_E_NOTFOUND = -8, /* no such lease, route rule or subscription; nothing to choose */
-	ARTEMIS_E_STATE = -9,   /* not now: the client is closing, or the object is read-only */
-	ARTEMIS_E_LIMIT = -10,  /* a configured limit is reached (instances, services, ...) */
-	ARTEMIS_E_SYS = -11,    /* a system call failed (thread, socket, event base) */
+	ARTEMIS_E_STATE = -9,    /* not now: the client is closing, or the object is read-only */
+	ARTEMIS_E_LIMIT = -10,   /* a configured limit is reached (instances, services, ...) */
+	ARTEMIS_E_SYS = -11,     /* a system call failed (thread, socket, event base) */
 };
 
 /* What went wrong, filled by every function that takes one (may be NULL). */
@@ -107,16 +107,16 @@ typedef enum {
 	ARTEMIS_OPT_RELOAD_INTERVAL_MS,       /* full reload of cached services: 60000 */
 	ARTEMIS_OPT_NODES_REFRESH_MS,         /* up-*-nodes.json: 300000 */
 	ARTEMIS_OPT_BACKOFF_MAX_MS,           /* a failed node is retried after 250 ms
-					       * doubling up to this: 30000 */
+	                                       * doubling up to this: 30000 */
 	ARTEMIS_OPT_WEBSOCKET,                /* 1: heartbeats and pushes over WebSocket;
-					       * 0: HTTP heartbeats, reloads only: 1 */
+	                                       * 0: HTTP heartbeats, reloads only: 1 */
 	ARTEMIS_OPT_UNREGISTER_ON_CLOSE,      /* artemis_client_free unregisters: 1 */
 	ARTEMIS_OPT_MAX_INSTANCES,            /* instances kept alive: 100000 */
 	ARTEMIS_OPT_MAX_SERVICES,             /* services cached: 10000 */
 	ARTEMIS_OPT_MAX_RESPONSE_BYTES,       /* largest answer read: 67108864 */
 	ARTEMIS_OPT_WS_MESSAGE_BYTES,         /* heartbeat batch per WebSocket message;
-					       * below the nodes' [websocket]
-					       * max_message_bytes: 60000 */
+	                                       * below the nodes' [websocket]
+	                                       * max_message_bytes: 60000 */
 } artemis_option_t;
 
 ARTEMIS_API artemis_options_t *artemis_options_new(void);
@@ -125,7 +125,7 @@ ARTEMIS_API void artemis_options_free(artemis_options_t *o);
  * commas or whitespace.  At least one is required. */
 ARTEMIS_API int artemis_options_add_url(artemis_options_t *o, const char *urls);
 ARTEMIS_API int artemis_options_set_str(artemis_options_t *o, artemis_option_t opt,
-					const char *value);
+                                        const char *value);
 ARTEMIS_API int artemis_options_set_int(artemis_options_t *o, artemis_option_t opt, long value);
 /* Run background work on this base instead of a thread of the library's.
  * Then create, use the callbacks of, and free the client on the thread that
@@ -139,7 +139,7 @@ typedef struct artemis_client artemis_client_t;
 
 /* The options are copied; free them when you like. */
 ARTEMIS_API int artemis_client_new(const artemis_options_t *o, artemis_client_t **out,
-				   artemis_error_t *err);
+                                   artemis_error_t *err);
 /* Unregister what is registered (unless ARTEMIS_OPT_UNREGISTER_ON_CLOSE is
  * 0; bounded by the request timeout), stop background work, free the
  * client.  Snapshots and instances you still hold stay valid.  Called from
@@ -147,17 +147,17 @@ ARTEMIS_API int artemis_client_new(const artemis_options_t *o, artemis_client_t 
 ARTEMIS_API void artemis_client_free(artemis_client_t *c);
 
 typedef enum {
-	ARTEMIS_STAT_REGISTERED = 0,    /* instances kept alive now */
-	ARTEMIS_STAT_HEARTBEATS,        /* instance renewals answered with success */
-	ARTEMIS_STAT_HEARTBEATS_HTTP,   /* of which over HTTP */
+	ARTEMIS_STAT_REGISTERED = 0,     /* instances kept alive now */
+	ARTEMIS_STAT_HEARTBEATS,         /* instance renewals answered with success */
+	ARTEMIS_STAT_HEARTBEATS_HTTP,    /* of which over HTTP */
 	ARTEMIS_STAT_HEARTBEAT_FAILURES, /* renewals refused or lost */
-	ARTEMIS_STAT_REREGISTERS,       /* instances registered again after data-not-found */
-	ARTEMIS_STAT_PUSHES,            /* instance changes received over WebSocket */
-	ARTEMIS_STAT_RELOADS,           /* services fetched again (marker, timer, reconnect) */
-	ARTEMIS_STAT_NODE_FAILURES,     /* times a node was marked unavailable */
-	ARTEMIS_STAT_WS_SESSIONS,       /* WebSocket sessions opened */
-	ARTEMIS_STAT_CACHED_SERVICES,   /* services in the cache now */
-	ARTEMIS_STAT_NODES,             /* nodes known now: given, and learnt from the cluster */
+	ARTEMIS_STAT_REREGISTERS,        /* instances registered again after data-not-found */
+	ARTEMIS_STAT_PUSHES,             /* instance changes received over WebSocket */
+	ARTEMIS_STAT_RELOADS,            /* services fetched again (marker, timer, reconnect) */
+	ARTEMIS_STAT_NODE_FAILURES,      /* times a node was marked unavailable */
+	ARTEMIS_STAT_WS_SESSIONS,        /* WebSocket sessions opened */
+	ARTEMIS_STAT_CACHED_SERVICES,    /* services in the cache now */
+	ARTEMIS_STAT_NODES,              /* nodes known now: given, and learnt from the cluster */
 	ARTEMIS_STAT_COUNT
 } artemis_stat_t;
 
@@ -181,29 +181,29 @@ typedef enum {
 	ARTEMIS_F_PROTOCOL,   /* protocol */
 	ARTEMIS_F_URL,        /* url: required (or ip and port: http://ip:port) */
 	ARTEMIS_F_HEALTH_CHECK_URL,
-	ARTEMIS_F_STATUS,     /* "up" (default when registering), "down", ... */
+	ARTEMIS_F_STATUS, /* "up" (default when registering), "down", ... */
 	ARTEMIS_F_COUNT
 } artemis_field_t;
 
 /* A new instance you own (free it with artemis_instance_free). url may be
  * NULL when ip and port are set later. */
 ARTEMIS_API int artemis_instance_new(const char *service_id, const char *instance_id,
-				     const char *url, artemis_instance_t **out);
+                                     const char *url, artemis_instance_t **out);
 /* value NULL removes the field.  Instances from the library are read-only
  * (ARTEMIS_E_STATE). */
 ARTEMIS_API int artemis_instance_set(artemis_instance_t *i, artemis_field_t f, const char *value);
 ARTEMIS_API int artemis_instance_set_port(artemis_instance_t *i, int port);
 /* value NULL removes the key. */
 ARTEMIS_API int artemis_instance_set_meta(artemis_instance_t *i, const char *key,
-					  const char *value);
+                                          const char *value);
 /* NULL when absent (or i NULL). */
 ARTEMIS_API const char *artemis_instance_get(const artemis_instance_t *i, artemis_field_t f);
 ARTEMIS_API int artemis_instance_port(const artemis_instance_t *i);
 ARTEMIS_API const char *artemis_instance_meta(const artemis_instance_t *i, const char *key);
 ARTEMIS_API size_t artemis_instance_meta_count(const artemis_instance_t *i);
 /* The idx-th metadata pair, in the order received or set. */
-ARTEMIS_API int artemis_instance_meta_at(const artemis_instance_t *i, size_t idx,
-					 const char **key, const char **value);
+ARTEMIS_API int artemis_instance_meta_at(const artemis_instance_t *i, size_t idx, const char **key,
+                                         const char **value);
 /* True for status "up" or no status: what artemis_service_choose picks from. */
 ARTEMIS_API int artemis_instance_is_up(const artemis_instance_t *i);
 /* The Instance JSON (sorted keys, nulls included); free with artemis_free. */
@@ -224,13 +224,13 @@ ARTEMIS_API void artemis_instance_free(artemis_instance_t *i);
  * does the same); a refusal by the node (no-permission, bad-request) drops
  * it and gives ARTEMIS_E_SERVER. */
 ARTEMIS_API int artemis_register(artemis_client_t *c, const artemis_instance_t *i,
-				 artemis_error_t *err);
+                                 artemis_error_t *err);
 /* The same for n instances in one request; fails with the first refusal. */
 ARTEMIS_API int artemis_register_many(artemis_client_t *c, const artemis_instance_t *const *list,
-				      size_t n, artemis_error_t *err);
+                                      size_t n, artemis_error_t *err);
 /* Stop keeping it alive and POST unregister.json (also for one not kept). */
 ARTEMIS_API int artemis_unregister(artemis_client_t *c, const artemis_instance_t *i,
-				   artemis_error_t *err);
+                                   artemis_error_t *err);
 
 typedef enum {
 	ARTEMIS_OP_REGISTER = 0,
@@ -242,7 +242,7 @@ typedef enum {
  * line's register/heartbeat/unregister).  A heartbeat for an unknown or
  * expired lease gives ARTEMIS_E_NOTFOUND (server_code "data-not-found"). */
 ARTEMIS_API int artemis_registry_send(artemis_client_t *c, artemis_registry_op_t op,
-				      const artemis_instance_t *i, artemis_error_t *err);
+                                      const artemis_instance_t *i, artemis_error_t *err);
 
 /* ---------------------------------------------------------- discovery -- */
 
@@ -251,14 +251,14 @@ typedef struct artemis_service artemis_service_t;
 /* The service from the cache; the first call for a service fetches it
  * (lookup.json) and subscribes to its changes.  Release the snapshot. */
 ARTEMIS_API int artemis_discover(artemis_client_t *c, const char *service_id,
-				 artemis_service_t **out, artemis_error_t *err);
+                                 artemis_service_t **out, artemis_error_t *err);
 /* The service fetched now (lookup.json); nothing cached or subscribed. */
-ARTEMIS_API int artemis_lookup(artemis_client_t *c, const char *service_id,
-			       artemis_service_t **out, artemis_error_t *err);
+ARTEMIS_API int artemis_lookup(artemis_client_t *c, const char *service_id, artemis_service_t **out,
+                               artemis_error_t *err);
 /* Every service with instances (services.json): an array of n snapshots;
  * give it back with artemis_service_list_free. */
 ARTEMIS_API int artemis_services(artemis_client_t *c, artemis_service_t ***out, size_t *n,
-				 artemis_error_t *err);
+                                 artemis_error_t *err);
 ARTEMIS_API void artemis_service_list_free(artemis_service_t **list, size_t n);
 
 ARTEMIS_API artemis_service_t *artemis_service_retain(artemis_service_t *s);
@@ -267,7 +267,7 @@ ARTEMIS_API const char *artemis_service_id(const artemis_service_t *s);
 ARTEMIS_API size_t artemis_service_size(const artemis_service_t *s);
 /* The idx-th instance, valid while you hold the snapshot (NULL past the end). */
 ARTEMIS_API const artemis_instance_t *artemis_service_instance(const artemis_service_t *s,
-							       size_t idx);
+                                                               size_t idx);
 /* The Service JSON: {"instances","logicInstances","metadata","routeRules",
  * "serviceId"}, instances in key order.  Valid while you hold it. */
 ARTEMIS_API const char *artemis_service_json(const artemis_service_t *s);
@@ -286,10 +286,10 @@ ARTEMIS_API const char *artemis_service_rule_id(const artemis_service_t *s, size
  * when none is up (or route_id names no rule).  Thread-safe; *out is valid
  * while you hold s. */
 ARTEMIS_API int artemis_service_choose(artemis_service_t *s, const char *route_id,
-				       const artemis_instance_t **out);
+                                       const artemis_instance_t **out);
 /* artemis_discover + artemis_service_choose; *out is yours to free. */
 ARTEMIS_API int artemis_choose(artemis_client_t *c, const char *service_id, const char *route_id,
-			       artemis_instance_t **out, artemis_error_t *err);
+                               artemis_instance_t **out, artemis_error_t *err);
 
 /* ------------------------------------------------------------ changes -- */
 
@@ -320,9 +320,8 @@ typedef void (*artemis_change_fn)(const artemis_change_t *ch, void *arg);
 /* Call fn on the background thread after each change of the service
  * (discovering it first, as artemis_discover).  *id identifies the
  * subscription for artemis_unsubscribe. */
-ARTEMIS_API int artemis_subscribe(artemis_client_t *c, const char *service_id,
-				  artemis_change_fn fn, void *arg, uint64_t *id,
-				  artemis_error_t *err);
+ARTEMIS_API int artemis_subscribe(artemis_client_t *c, const char *service_id, artemis_change_fn fn,
+                                  void *arg, uint64_t *id, artemis_error_t *err);
 /* After it returns fn is not called again for id (unless it is running on
  * another thread right now: the background thread, when you are not on it). */
 ARTEMIS_API int artemis_unsubscribe(artemis_client_t *c, uint64_t id);
@@ -337,8 +336,8 @@ typedef struct artemis_response artemis_response_t;
  * 502/503/504 fail over to another node; any other answer is returned, with
  * its status, as ARTEMIS_OK. */
 ARTEMIS_API int artemis_call(artemis_client_t *c, const char *method, const char *path,
-			     const char *json_body, const char *token, artemis_response_t **out,
-			     artemis_error_t *err);
+                             const char *json_body, const char *token, artemis_response_t **out,
+                             artemis_error_t *err);
 ARTEMIS_API int artemis_response_status(const artemis_response_t *r);
 /* The body, NUL-terminated; *len (may be NULL) gets its length. */
 ARTEMIS_API const char *artemis_response_body(const artemis_response_t *r, size_t *len);

@@ -110,7 +110,8 @@ static void fuzz_service(const uint8_t *d, size_t n)
 	if (cl_svc_from_json(root, "r", "z", &s, NULL) == 0) {
 		for (size_t r = 0; r < artemis_service_rule_count(s); r++)
 			for (int k = 0; k < 3; k++)
-				if (artemis_service_choose(s, artemis_service_rule_id(s, r), &pick) == 0 &&
+				if (artemis_service_choose(s, artemis_service_rule_id(s, r),
+				                           &pick) == 0 &&
 				    !artemis_instance_is_up(pick))
 					abort(); /* never an instance that is not up */
 		(void)artemis_service_choose(s, NULL, &pick);
@@ -183,12 +184,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	switch (data[0] % 6) {
-	case 0: fuzz_http(data + 1, size - 1); break;
-	case 1: fuzz_registry(data + 1, size - 1); break;
-	case 2: fuzz_change(data + 1, size - 1); break;
-	case 3: fuzz_service(data + 1, size - 1); break;
-	case 4: fuzz_ws(data + 1, size - 1); break;
-	default: fuzz_nodes(data + 1, size - 1); break;
+	case 0:
+		fuzz_http(data + 1, size - 1);
+		break;
+	case 1:
+		fuzz_registry(data + 1, size - 1);
+		break;
+	case 2:
+		fuzz_change(data + 1, size - 1);
+		break;
+	case 3:
+		fuzz_service(data + 1, size - 1);
+		break;
+	case 4:
+		fuzz_ws(data + 1, size - 1);
+		break;
+	default:
+		fuzz_nodes(data + 1, size - 1);
+		break;
 	}
 	return 0;
 }

@@ -103,10 +103,10 @@ static void test_null_and_long_arguments(void **state)
 	assert_int_equal(artemis_options_set_str(o, ARTEMIS_OPT_REGION, big), ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_options_set_str(o, ARTEMIS_OPT_TOKEN, "a b"), ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_options_set_str(o, ARTEMIS_OPT_TOKEN, "a\r\nX: y"),
-			 ARTEMIS_E_INVAL);
+	                 ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_options_set_str(o, 9999, "x"), ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_options_set_int(o, ARTEMIS_OPT_REQUEST_TIMEOUT_MS, 0),
-			 ARTEMIS_E_INVAL);
+	                 ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_options_set_int(o, ARTEMIS_OPT_WEBSOCKET, 2), ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_options_set_int(o, 9999, 1), ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_options_set_event_base(NULL, NULL), ARTEMIS_E_INVAL);
@@ -139,7 +139,7 @@ static void test_null_and_long_arguments(void **state)
 	assert_int_equal(artemis_call(c, "GET", "/a b", NULL, NULL, &r, &err), ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_call(c, "GET", big, NULL, NULL, &r, &err), ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_call(c, "GET", "/x", NULL, "t\r\nX: 1", &r, &err),
-			 ARTEMIS_E_INVAL);
+	                 ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_service_choose(NULL, NULL, &ci), ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_service_choose(NULL, NULL, NULL), ARTEMIS_E_INVAL);
 	assert_int_equal(artemis_client_node(c, NULL, 0), ARTEMIS_E_INVAL);
@@ -242,21 +242,21 @@ static void test_instance(void **state)
 	assert_int_equal(artemis_instance_set(i, ARTEMIS_F_STATUS, NULL), 0);
 
 	/* frozen: url derived, region and zone filled, status up, read-only */
-	assert_int_equal(cl_inst_freeze(i, "us-east", "zone-1", CL_FREEZE_HB | CL_FREEZE_UP, &fz,
-					&err),
-			 0);
+	assert_int_equal(
+	    cl_inst_freeze(i, "us-east", "zone-1", CL_FREEZE_HB | CL_FREEZE_UP, &fz, &err), 0);
 	assert_string_equal(artemis_instance_get(fz, ARTEMIS_F_URL), "http://10.0.0.9:8081");
 	assert_string_equal(artemis_instance_get(fz, ARTEMIS_F_REGION), "us-east");
 	assert_string_equal(artemis_instance_get(fz, ARTEMIS_F_STATUS), "up");
 	assert_string_equal(fz->key, "us-east\x1fsvc\x1fi-1");
 	assert_string_equal(fz->group_key, "svc/us-east/zone-1/default/i-1");
-	assert_string_equal(fz->hb, "{\"instanceId\":\"I-1\",\"regionId\":\"us-east\",\"serviceId\":"
-				    "\"Svc\",\"url\":\"http://10.0.0.9:8081\",\"zoneId\":\"zone-1\"}");
-	assert_string_equal(fz->json,
-			    "{\"groupId\":null,\"healthCheckUrl\":null,\"instanceId\":\"I-1\",\"ip\":"
-			    "\"10.0.0.9\",\"machineName\":null,\"metadata\":{\"a\":\"3\"},\"port\":"
-			    "8081,\"protocol\":null,\"regionId\":\"us-east\",\"serviceId\":\"Svc\","
-			    "\"status\":\"up\",\"url\":\"http://10.0.0.9:8081\",\"zoneId\":\"zone-1\"}");
+	assert_string_equal(fz->hb,
+	                    "{\"instanceId\":\"I-1\",\"regionId\":\"us-east\",\"serviceId\":"
+	                    "\"Svc\",\"url\":\"http://10.0.0.9:8081\",\"zoneId\":\"zone-1\"}");
+	assert_string_equal(
+	    fz->json, "{\"groupId\":null,\"healthCheckUrl\":null,\"instanceId\":\"I-1\",\"ip\":"
+	              "\"10.0.0.9\",\"machineName\":null,\"metadata\":{\"a\":\"3\"},\"port\":"
+	              "8081,\"protocol\":null,\"regionId\":\"us-east\",\"serviceId\":\"Svc\","
+	              "\"status\":\"up\",\"url\":\"http://10.0.0.9:8081\",\"zoneId\":\"zone-1\"}");
 	assert_int_equal(artemis_instance_set(fz, ARTEMIS_F_IP, "x"), ARTEMIS_E_STATE);
 	assert_int_equal(artemis_instance_set_meta(fz, "x", "y"), ARTEMIS_E_STATE);
 	json = artemis_instance_to_json(fz);
@@ -301,12 +301,13 @@ static int feed_all(cl_resp_t *r, const char *s, size_t len, size_t step)
 static void test_http_response(void **state)
 {
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-				 "Content-Length: 13\r\n\r\n{\"a\":\"bcde\"}\n";
+	                         "Content-Length: 13\r\n\r\n{\"a\":\"bcde\"}\n";
 	static const char chunked[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-				      "4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n";
+	                              "4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n";
 	static const char eof[] = "HTTP/1.0 404 Not Found\r\n\r\nnot here";
-	static const char up[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-				 "Connection: Upgrade\r\nSec-WebSocket-Accept: abc=\r\n\r\n\x81\x02hi";
+	static const char up[] =
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Accept: abc=\r\n\r\n\x81\x02hi";
 	cl_resp_t r = {0};
 	size_t used;
 
@@ -338,6 +339,8 @@ static void test_http_response(void **state)
 	assert_int_equal(cl_resp_feed(&r, "SSH-2.0-OpenSSH\r\n\r\n", 19, &used), ARTEMIS_E_PROTO);
 	cl_resp_init(&r, 1000);
 	assert_int_equal(cl_resp_feed(&r, "HTTP/1.1 2000 OK\r\n", 18, &used), ARTEMIS_E_PROTO);
+	cl_resp_init(&r, 1000); /* a status http_parser takes but HTTP has not */
+	assert_int_equal(cl_resp_feed(&r, "HTTP/1.1 20 OK\r\n\r\n", 19, &used), ARTEMIS_E_PROTO);
 	/* the WebSocket handshake: accept header kept, frames left over */
 	cl_resp_init(&r, 1000);
 	assert_int_equal(cl_resp_feed(&r, up, sizeof(up) - 1, &used), 1);
@@ -411,13 +414,19 @@ static void test_ws_frames(void **state)
 	}
 	/* what a server must not send */
 	assert_int_equal(wsd_run((const uint8_t *)"\x81\x82\0\0\0\0hi", 8, 8, 100, &f),
-			 ARTEMIS_E_PROTO);                                         /* masked */
-	assert_int_equal(wsd_run((const uint8_t *)"\xc1\x00", 2, 2, 100, &f), ARTEMIS_E_PROTO); /* rsv */
-	assert_int_equal(wsd_run((const uint8_t *)"\x83\x00", 2, 2, 100, &f), ARTEMIS_E_PROTO); /* op 3 */
-	assert_int_equal(wsd_run((const uint8_t *)"\x80\x00", 2, 2, 100, &f), ARTEMIS_E_PROTO); /* cont */
-	assert_int_equal(wsd_run((const uint8_t *)"\x09\x00", 2, 2, 100, &f), ARTEMIS_E_PROTO); /* frag ping */
-	assert_int_equal(wsd_run((const uint8_t *)"\x01\x01" "a\x81\x00", 5, 5, 100, &f),
-			 ARTEMIS_E_PROTO); /* text inside a text */
+	                 ARTEMIS_E_PROTO); /* masked */
+	assert_int_equal(wsd_run((const uint8_t *)"\xc1\x00", 2, 2, 100, &f),
+	                 ARTEMIS_E_PROTO); /* rsv */
+	assert_int_equal(wsd_run((const uint8_t *)"\x83\x00", 2, 2, 100, &f),
+	                 ARTEMIS_E_PROTO); /* op 3 */
+	assert_int_equal(wsd_run((const uint8_t *)"\x80\x00", 2, 2, 100, &f),
+	                 ARTEMIS_E_PROTO); /* cont */
+	assert_int_equal(wsd_run((const uint8_t *)"\x09\x00", 2, 2, 100, &f),
+	                 ARTEMIS_E_PROTO); /* frag ping */
+	assert_int_equal(wsd_run((const uint8_t *)"\x01\x01"
+	                                          "a\x81\x00",
+	                         5, 5, 100, &f),
+	                 ARTEMIS_E_PROTO); /* text inside a text */
 	uint8_t big[10] = {0x81, 127, 0x80, 0, 0, 0, 0, 0, 0, 1};
 	assert_int_equal(wsd_run(big, 10, 10, 100, &f), ARTEMIS_E_PROTO);
 	big[2] = 0, big[9] = 200;
@@ -472,12 +481,13 @@ static void test_decode_answers(void **state)
 	int64_t t;
 
 	(void)state;
-	root = json_loads("{\"failedInstances\":[{\"instance\":{\"regionId\":\"US-East\",\"serviceId"
-			  "\":\"S\",\"instanceId\":\"I\"},\"errorCode\":\"data-not-found\","
-			  "\"errorMessage\":\"m\"},{\"instance\":7},{\"errorCode\":\"x\"}],"
-			  "\"responseStatus\":{\"status\":\"partial_fail\",\"errorCode\":"
-			  "\"partial_fail\",\"message\":\"\"}}",
-			  0, NULL);
+	root =
+	    json_loads("{\"failedInstances\":[{\"instance\":{\"regionId\":\"US-East\",\"serviceId"
+	               "\":\"S\",\"instanceId\":\"I\"},\"errorCode\":\"data-not-found\","
+	               "\"errorMessage\":\"m\"},{\"instance\":7},{\"errorCode\":\"x\"}],"
+	               "\"responseStatus\":{\"status\":\"partial_fail\",\"errorCode\":"
+	               "\"partial_fail\",\"message\":\"\"}}",
+	               0, NULL);
 	assert_int_equal(cl_decode_registry(root, &st, &failed, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(failed[0].key, "us-east\x1fs\x1fi");
@@ -486,7 +496,7 @@ static void test_decode_answers(void **state)
 	free(failed);
 	json_decref(root);
 	root = json_loads("{\"failedInstances\":{},\"responseStatus\":{\"status\":\"success\"}}", 0,
-			  NULL);
+	                  NULL);
 	assert_int_equal(cl_decode_registry(root, &st, &failed, &n), ARTEMIS_E_PROTO);
 	json_decref(root);
 	root = json_loads("[1]", 0, NULL);
@@ -495,32 +505,35 @@ static void test_decode_answers(void **state)
 	assert_int_equal(cl_decode_registry(NULL, &st, &failed, &n), ARTEMIS_E_PROTO);
 
 	const char *push = "{\"instance\":{\"regionId\":\"r\",\"serviceId\":\"Svc\",\"instanceId\":"
-			   "\"i1\",\"url\":\"http://u\",\"status\":\"up\",\"port\":\"80\"},"
-			   "\"changeType\":\"NEW\",\"changeTime\":1234}";
+	                   "\"i1\",\"url\":\"http://u\",\"status\":\"up\",\"port\":\"80\"},"
+	                   "\"changeType\":\"NEW\",\"changeTime\":1234}";
 	assert_int_equal(cl_decode_change(push, strlen(push), &type, sid, sizeof(sid), &inst, &t),
-			 0);
+	                 0);
 	assert_int_equal(type, ARTEMIS_CHANGE_NEW);
 	assert_string_equal(sid, "Svc");
 	assert_int_equal(t, 1234);
 	assert_int_equal(artemis_instance_port(inst), 80);
 	cl_inst_release(inst);
 	const char *reload = "{\"instance\":{\"serviceId\":\"Svc\",\"instanceId\":\"reload\"},"
-			     "\"changeType\":\"reload\",\"changeTime\":1}";
-	assert_int_equal(cl_decode_change(reload, strlen(reload), &type, sid, sizeof(sid), &inst,
-					  &t),
-			 0);
+	                     "\"changeType\":\"reload\",\"changeTime\":1}";
+	assert_int_equal(
+	    cl_decode_change(reload, strlen(reload), &type, sid, sizeof(sid), &inst, &t), 0);
 	assert_int_equal(type, ARTEMIS_CHANGE_RELOAD);
 	assert_null(inst);
-	const char *bad[] = {"", "null", "{}", "{\"changeType\":\"new\"}",
-			     "{\"changeType\":\"odd\",\"instance\":{\"serviceId\":\"s\"}}",
-			     "{\"changeType\":\"new\",\"instance\":{\"serviceId\":\"s\"}}",
-			     "{\"changeType\":\"new\",\"instance\":{\"serviceId\":5}}",
-			     "{\"changeType\":\"delete\",\"instance\":{\"serviceId\":\"s\",\"regionId\""
-			     ":\"r\",\"instanceId\":\"i\",\"port\":{}}}"};
+	const char *bad[] = {
+	    "",
+	    "null",
+	    "{}",
+	    "{\"changeType\":\"new\"}",
+	    "{\"changeType\":\"odd\",\"instance\":{\"serviceId\":\"s\"}}",
+	    "{\"changeType\":\"new\",\"instance\":{\"serviceId\":\"s\"}}",
+	    "{\"changeType\":\"new\",\"instance\":{\"serviceId\":5}}",
+	    "{\"changeType\":\"delete\",\"instance\":{\"serviceId\":\"s\",\"regionId\""
+	    ":\"r\",\"instanceId\":\"i\",\"port\":{}}}"};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
-		assert_int_equal(cl_decode_change(bad[k], strlen(bad[k]), &type, sid, sizeof(sid),
-						  &inst, &t),
-				 ARTEMIS_E_PROTO);
+		assert_int_equal(
+		    cl_decode_change(bad[k], strlen(bad[k]), &type, sid, sizeof(sid), &inst, &t),
+		    ARTEMIS_E_PROTO);
 }
 
 static int nurls;
@@ -534,8 +547,8 @@ static void count_url(void *arg, const char *url)
 static void test_decode_nodes(void **state)
 {
 	json_t *root = json_loads("{\"nodes\":[{\"url\":\"http://a:1/\"},{\"url\":5},{},{\"url\":"
-				  "\"http://b:2\"}],\"responseStatus\":{\"status\":\"success\"}}",
-				  0, NULL);
+	                          "\"http://b:2\"}],\"responseStatus\":{\"status\":\"success\"}}",
+	                          0, NULL);
 
 	(void)state;
 	nurls = 0;
@@ -549,20 +562,41 @@ static void test_decode_nodes(void **state)
 
 /* ---- snapshots and the choice ---------------------------------------------------- */
 
-#define INST(id, zone, group, status)                                                       \
-	"{\"regionId\":\"us-east\",\"zoneId\":\"" zone "\",\"serviceId\":\"pay\",\"instanceId\":\"" id \
-	"\",\"groupId\":" group ",\"url\":\"http://" id "\",\"status\":\"" status "\"}"
+#define INST(id, zone, group, status)                                                              \
+	"{\"regionId\":\"us-east\",\"zoneId\":\"" zone                                             \
+	"\",\"serviceId\":\"pay\",\"instanceId\":\"" id "\",\"groupId\":" group                    \
+	",\"url\":\"http://" id "\",\"status\":\"" status "\"}"
 
 static const char svc_7030[] =
     "{\"serviceId\":\"pay\",\"instances\":[" INST("a1", "zone-1", "\"blue\"", "up") "," INST(
-	"a2", "zone-1", "\"blue\"", "up") "," INST("b1", "zone-2", "\"green\"", "up") "," INST("b2", "zone-2", "\"green\"", "down") "," INST("c1", "zone-1", "null", "up") "],"
-    "\"routeRules\":[{\"routeId\":\"canary-route-rule\",\"strategy\":\"weighted-round-robin\","
-    "\"groups\":[{\"groupKey\":\"pay/us-east/canary/app\",\"weight\":5,\"instanceIds\":[],"
-    "\"instances\":[" INST("c1", "zone-1", "null", "up") "]}]},"
-    "{\"routeId\":\"main\",\"strategy\":\"weighted-round-robin\",\"groups\":["
-    "{\"groupKey\":\"pay/us-east/zone-1/blue\",\"weight\":70},"
-    "{\"groupKey\":\"x/other\",\"weight\":30,\"instanceIds\":[\"B1\",\"b2\"]},"
-    "{\"groupKey\":\"pay/us-east/zone-9/empty\",\"weight\":50}]}]}";
+        "a2", "zone-1", "\"blue\"",
+        "up") "," INST("b1", "zone-2", "\"green\"",
+                       "up") "," INST("b2", "zone-2", "\"green\"",
+                                      "down") "," INST("c1", "zone-1", "null",
+                                                       "up") "],"
+                                                             "\"routeRules\":[{\"routeId\":"
+                                                             "\"canary-route-rule\",\"strategy\":"
+                                                             "\"weighted-round-robin\","
+                                                             "\"groups\":[{\"groupKey\":\"pay/"
+                                                             "us-east/canary/"
+                                                             "app\",\"weight\":5,\"instanceIds\":[]"
+                                                             ","
+                                                             "\"instances\":[" INST(
+                                                                 "c1", "zone-1", "null",
+                                                                 "up") "]}]},"
+                                                                       "{\"routeId\":\"main\","
+                                                                       "\"strategy\":\"weighted-"
+                                                                       "round-robin\",\"groups\":["
+                                                                       "{\"groupKey\":\"pay/"
+                                                                       "us-east/zone-1/"
+                                                                       "blue\",\"weight\":70},"
+                                                                       "{\"groupKey\":\"x/"
+                                                                       "other\",\"weight\":30,"
+                                                                       "\"instanceIds\":[\"B1\","
+                                                                       "\"b2\"]},"
+                                                                       "{\"groupKey\":\"pay/"
+                                                                       "us-east/zone-9/"
+                                                                       "empty\",\"weight\":50}]}]}";
 
 static void test_weighted_choice(void **state)
 {
@@ -617,13 +651,18 @@ static void test_weights_clamped(void **state)
 {
 	static const char json[] =
 	    "{\"serviceId\":\"pay\",\"instances\":[" INST("a1", "z", "\"g1\"", "up") "," INST(
-		"b1", "z", "\"g2\"", "up") "," INST("c1", "z", "\"g3\"", "up") "],\"routeRules\":["
-	    "{\"routeId\":\"r\",\"groups\":[{\"groupKey\":\"pay/us-east/z/g1\",\"weight\":null},"
-	    "{\"groupKey\":\"pay/us-east/z/g2\",\"weight\":-3},"
-	    "{\"groupKey\":\"pay/us-east/z/g3\",\"weight\":20000}]},"
-	    "{\"routeId\":\"zero\",\"groups\":[{\"groupKey\":\"pay/us-east/z/g1\",\"weight\":0},"
-	    "{\"groupKey\":\"pay/us-east/z/g2\",\"weight\":1}]},"
-	    "{\"routeId\":\"empty\",\"groups\":[{\"groupKey\":\"nothing\"}]}]}";
+	        "b1", "z", "\"g2\"",
+	        "up") "," INST("c1", "z", "\"g3\"",
+	                       "up") "],\"routeRules\":["
+	                             "{\"routeId\":\"r\",\"groups\":[{\"groupKey\":\"pay/us-east/z/"
+	                             "g1\",\"weight\":null},"
+	                             "{\"groupKey\":\"pay/us-east/z/g2\",\"weight\":-3},"
+	                             "{\"groupKey\":\"pay/us-east/z/g3\",\"weight\":20000}]},"
+	                             "{\"routeId\":\"zero\",\"groups\":[{\"groupKey\":\"pay/"
+	                             "us-east/z/g1\",\"weight\":0},"
+	                             "{\"groupKey\":\"pay/us-east/z/g2\",\"weight\":1}]},"
+	                             "{\"routeId\":\"empty\",\"groups\":[{\"groupKey\":\"nothing\"}"
+	                             "]}]}";
 	cl_svc_t *s = svc_of(json, "us-east", "z");
 	int n[3] = {0};
 
@@ -650,9 +689,11 @@ static void test_close_by_visit(void **state)
 {
 	static const char json[] =
 	    "{\"serviceId\":\"pay\",\"instances\":["
-	    "{\"regionId\":\"us-east\",\"zoneId\":\"z1\",\"serviceId\":\"pay\",\"instanceId\":\"near\","
+	    "{\"regionId\":\"us-east\",\"zoneId\":\"z1\",\"serviceId\":\"pay\",\"instanceId\":"
+	    "\"near\","
 	    "\"url\":\"u\"},"
-	    "{\"regionId\":\"us-east\",\"zoneId\":\"z2\",\"serviceId\":\"pay\",\"instanceId\":\"mid\","
+	    "{\"regionId\":\"us-east\",\"zoneId\":\"z2\",\"serviceId\":\"pay\",\"instanceId\":"
+	    "\"mid\","
 	    "\"url\":\"u\"},"
 	    "{\"regionId\":\"eu\",\"zoneId\":\"z1\",\"serviceId\":\"pay\",\"instanceId\":\"far\","
 	    "\"url\":\"u\"}],"
@@ -680,11 +721,15 @@ static void test_down_instances(void **state)
 {
 	static const char json[] =
 	    "{\"serviceId\":\"pay\",\"instances\":[" INST("a1", "z", "\"g1\"", "down") "," INST(
-		"b1", "z", "\"g2\"", "starting") "," INST("c1", "z", "\"g3\"", "UP") "],"
-	    "\"routeRules\":[{\"routeId\":\"r\",\"groups\":[{\"groupKey\":\"pay/us-east/z/g1\","
-	    "\"weight\":90},{\"groupKey\":\"pay/us-east/z/g2\",\"weight\":10}]}]}";
-	static const char none[] = "{\"serviceId\":\"pay\",\"instances\":[" INST(
-	    "a1", "z", "null", "down") "]}";
+	        "b1", "z", "\"g2\"",
+	        "starting") "," INST("c1", "z", "\"g3\"",
+	                             "UP") "],"
+	                                   "\"routeRules\":[{\"routeId\":\"r\",\"groups\":[{"
+	                                   "\"groupKey\":\"pay/us-east/z/g1\","
+	                                   "\"weight\":90},{\"groupKey\":\"pay/us-east/z/"
+	                                   "g2\",\"weight\":10}]}]}";
+	static const char none[] =
+	    "{\"serviceId\":\"pay\",\"instances\":[" INST("a1", "z", "null", "down") "]}";
 	cl_svc_t *s = svc_of(json, "us-east", "z");
 	const artemis_instance_t *i;
 
@@ -700,8 +745,8 @@ static void test_down_instances(void **state)
 	assert_int_equal(artemis_service_size(s), 0);
 	assert_int_equal(artemis_service_choose(s, NULL, &i), ARTEMIS_E_NOTFOUND);
 	assert_string_equal(artemis_service_json(s),
-			    "{\"instances\":[],\"logicInstances\":null,\"metadata\":null,"
-			    "\"routeRules\":null,\"serviceId\":\"x\"}");
+	                    "{\"instances\":[],\"logicInstances\":null,\"metadata\":null,"
+	                    "\"routeRules\":null,\"serviceId\":\"x\"}");
 	cl_svc_release(s);
 }
 
@@ -709,8 +754,8 @@ static void test_snapshot_apply(void **state)
 {
 	static const char json[] =
 	    "{\"serviceId\":\"pay\",\"metadata\":{\"k\":\"v\"},\"instances\":[" INST(
-		"b", "z", "null", "up") "," INST("a", "z", "null", "up") "," INST("b", "z", "\"late\"",
-										  "up") "]}";
+	        "b", "z", "null", "up") "," INST("a", "z", "null",
+	                                         "up") "," INST("b", "z", "\"late\"", "up") "]}";
 	cl_svc_t *s = svc_of(json, "us-east", "z"), *s2, *s3;
 	cl_inst_t *inst;
 	json_t *obj = json_loads(INST("c", "z", "null", "up"), 0, NULL);
@@ -719,16 +764,16 @@ static void test_snapshot_apply(void **state)
 	(void)state;
 	/* sorted by key; of two equal keys the later wins */
 	assert_int_equal(artemis_service_size(s), 2);
-	assert_string_equal(artemis_instance_get(artemis_service_instance(s, 0), ARTEMIS_F_INSTANCE),
-			    "a");
+	assert_string_equal(
+	    artemis_instance_get(artemis_service_instance(s, 0), ARTEMIS_F_INSTANCE), "a");
 	assert_string_equal(artemis_instance_get(artemis_service_instance(s, 1), ARTEMIS_F_GROUP),
-			    "late");
+	                    "late");
 	assert_int_equal(cl_inst_from_json(obj, &inst, NULL), 0);
 	json_decref(obj);
 	assert_int_equal(cl_svc_apply(s, ARTEMIS_CHANGE_NEW, inst, &s2), 0);
 	assert_int_equal(artemis_service_size(s2), 3);
-	assert_string_equal(artemis_instance_get(artemis_service_instance(s2, 2), ARTEMIS_F_INSTANCE),
-			    "c");
+	assert_string_equal(
+	    artemis_instance_get(artemis_service_instance(s2, 2), ARTEMIS_F_INSTANCE), "c");
 	assert_non_null(strstr(artemis_service_json(s2), "\"metadata\":{\"k\":\"v\"}"));
 	assert_int_equal(cl_svc_apply(s2, ARTEMIS_CHANGE_DELETE, inst, &s3), 0);
 	assert_int_equal(artemis_service_size(s3), 2);
@@ -743,12 +788,15 @@ static void test_snapshot_apply(void **state)
 static void test_bad_services(void **state)
 {
 	const char *bad[] = {
-	    "[]", "{\"instances\":[]}", "{\"serviceId\":\"s\",\"instances\":{}}",
+	    "[]",
+	    "{\"instances\":[]}",
+	    "{\"serviceId\":\"s\",\"instances\":{}}",
 	    "{\"serviceId\":\"s\",\"instances\":[{\"port\":[1]}]}",
 	    "{\"serviceId\":\"s\",\"routeRules\":{}}",
 	    "{\"serviceId\":\"s\",\"routeRules\":[{\"groups\":[]}]}",
 	    "{\"serviceId\":\"s\",\"routeRules\":[{\"routeId\":\"r\",\"groups\":[1]}]}",
-	    "{\"serviceId\":\"s\",\"routeRules\":[{\"routeId\":\"r\",\"groups\":[{\"instanceIds\":3}]}]}",
+	    "{\"serviceId\":\"s\",\"routeRules\":[{\"routeId\":\"r\",\"groups\":[{\"instanceIds\":"
+	    "3}]}]}",
 	};
 	cl_svc_t *s;
 
@@ -779,8 +827,8 @@ typedef struct {
 static void fake_answer(fake_t *f, int cfd)
 {
 	static const char ok_body[] = "{\"responseStatus\":{\"status\":\"success\",\"errorCode\":"
-				      "\"success\",\"message\":\"\"},\"services\":[{\"serviceId\":"
-				      "\"s\",\"instances\":null}]}";
+	                              "\"success\",\"message\":\"\"},\"services\":[{\"serviceId\":"
+	                              "\"s\",\"instances\":null}]}";
 	char buf[8192], head[256];
 	size_t got = 0;
 
@@ -805,9 +853,9 @@ static void fake_answer(fake_t *f, int cfd)
 	switch (atomic_load(&f->mode)) {
 	case FAKE_OK:
 		snprintf(head, sizeof(head),
-			 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-			 "%zu\r\n\r\n",
-			 sizeof(ok_body) - 1);
+		         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+		         "%zu\r\n\r\n",
+		         sizeof(ok_body) - 1);
 		send(cfd, head, strlen(head), MSG_NOSIGNAL);
 		send(cfd, ok_body, sizeof(ok_body) - 1, MSG_NOSIGNAL);
 		break;
@@ -815,7 +863,8 @@ static void fake_answer(fake_t *f, int cfd)
 		send(cfd, "\x16\x03\x01garbage\r\n\r\n", 14, MSG_NOSIGNAL);
 		break;
 	case FAKE_CLOSE_MID:
-		send(cfd, "HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"respo", 47, MSG_NOSIGNAL);
+		send(cfd, "HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"respo", 47,
+		     MSG_NOSIGNAL);
 		break;
 	case FAKE_503:
 		send(cfd, "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", 40, MSG_NOSIGNAL);
@@ -908,8 +957,8 @@ static void test_bad_nodes(void **state)
 		int mode;
 		int code;
 	} cases[] = {
-	    {FAKE_GARBAGE, ARTEMIS_E_PROTO},     {FAKE_CLOSE_MID, ARTEMIS_E_CONNECT},
-	    {FAKE_STALL, ARTEMIS_E_TIMEOUT},     {FAKE_SLOW_BODY, ARTEMIS_E_TIMEOUT},
+	    {FAKE_GARBAGE, ARTEMIS_E_PROTO}, {FAKE_CLOSE_MID, ARTEMIS_E_CONNECT},
+	    {FAKE_STALL, ARTEMIS_E_TIMEOUT}, {FAKE_SLOW_BODY, ARTEMIS_E_TIMEOUT},
 	    {FAKE_503, ARTEMIS_E_HTTP},
 	};
 	fake_t f;
@@ -938,7 +987,7 @@ static void test_bad_nodes(void **state)
 	/* what a lookup sends */
 	assert_non_null(strstr(f.last, "POST /artemis/api/discovery/lookup.json HTTP/1.1\r\n"));
 	assert_non_null(strstr(f.last, "\"discoveryConfigs\":[{\"serviceId\":\"s\",\"regionId\":"
-				       "\"us-east\",\"zoneId\":\"zone-1\"}]"));
+	                               "\"us-east\",\"zoneId\":\"zone-1\"}]"));
 	artemis_client_free(c);
 	fake_stop(&f);
 }
@@ -956,7 +1005,7 @@ static void test_failover(void **state)
 	fake_start(&good, FAKE_OK);
 	/* a dead port, a node answering 503, a good one: sticky once found */
 	snprintf(urls, sizeof(urls), "http://127.0.0.1:%d,http://127.0.0.1:%d,http://127.0.0.1:%d",
-		 dead_port(), bad.port, good.port);
+	         dead_port(), bad.port, good.port);
 	artemis_client_t *c = client_for(urls, 2000);
 	for (int k = 0; k < 3; k++) {
 		assert_int_equal(artemis_lookup(c, "s", &s, &err), 0);

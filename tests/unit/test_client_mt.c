@@ -45,8 +45,8 @@
 
 #include "artemis/client.h"
 
-#define THREADS     4
-#define PER_THREAD  25
+#define THREADS    4
+#define PER_THREAD 25
 
 static struct {
 	pid_t pid;
@@ -107,7 +107,7 @@ static bool node_healthy(void *arg)
 	artemis_client_t *c = arg;
 	artemis_response_t *r;
 	bool ok = artemis_call(c, "GET", "/ready", NULL, NULL, &r, NULL) == 0 &&
-		  artemis_response_status(r) == 200;
+	          artemis_response_status(r) == 200;
 
 	artemis_response_free(r);
 	return ok;
@@ -131,10 +131,10 @@ static int node_start(void **state)
 	if (f == NULL)
 		return -1;
 	fprintf(f,
-		"[node]\nname = clmt-%d\nlisten = 127.0.0.1:%d\nworkers = 2\ndata_dir = %s\n"
-		"[registry]\nshm_name = %s\nmax_instances = 10000\nmax_services = 1024\n"
-		"[cluster]\nlisten = 127.0.0.1:%d\n[log]\nfile = %s/artemis.log\n",
-		(int)getpid(), node.port, node.dir, node.shm, free_port(), node.dir);
+	        "[node]\nname = clmt-%d\nlisten = 127.0.0.1:%d\nworkers = 2\ndata_dir = %s\n"
+	        "[registry]\nshm_name = %s\nmax_instances = 10000\nmax_services = 1024\n"
+	        "[cluster]\nlisten = 127.0.0.1:%d\n[log]\nfile = %s/artemis.log\n",
+	        (int)getpid(), node.port, node.dir, node.shm, free_port(), node.dir);
 	fclose(f);
 	node.pid = fork();
 	if (node.pid == 0) {
@@ -146,7 +146,7 @@ static int node_start(void **state)
 	for (int waited = 0; !node_healthy(c); waited += 50) {
 		if (waited > 15000 || waitpid(node.pid, NULL, WNOHANG) != 0) {
 			fprintf(stderr, "test_client_mt: %s did not start (see %s/artemis.log)\n",
-				bin, node.dir);
+			        bin, node.dir);
 			artemis_client_free(c);
 			return -1;
 		}
@@ -230,30 +230,29 @@ typedef struct {
 	size_t want;
 } size_arg_t;
 
-static bool cache_size_is(void *p)
+typedef int (*fetch_fn)(artemis_client_t *, const char *, artemis_service_t **, artemis_error_t *);
+
+static bool size_is(size_arg_t *a, fetch_fn fetch)
 {
-	size_arg_t *a = p;
 	artemis_service_t *s;
 	size_t n;
 
-	if (artemis_discover(a->c, a->service, &s, NULL) != 0)
+	if (fetch(a->c, a->service, &s, NULL) != 0)
 		return false;
 	n = artemis_service_size(s);
 	artemis_service_release(s);
 	return n == a->want;
 }
 
+/* The client's cache (artemis_discover), or the node now (artemis_lookup). */
+static bool cache_size_is(void *p)
+{
+	return size_is(p, artemis_discover);
+}
+
 static bool lookup_size_is(void *p)
 {
-	size_arg_t *a = p;
-	artemis_service_t *s;
-	size_t n;
-
-	if (artemis_lookup(a->c, a->service, &s, NULL) != 0)
-		return false;
-	n = artemis_service_size(s);
-	artemis_service_release(s);
-	return n == a->want;
+	return size_is(p, artemis_lookup);
 }
 
 static bool heartbeats_at_least(void *p)
@@ -388,9 +387,8 @@ static void on_change_reenter(const artemis_change_t *ch, void *p)
 		atomic_store(&a->freed, true);
 		return;
 	}
-	assert_int_equal(artemis_discover(a->c, artemis_service_id(artemis_change_service(ch)), &s,
-					  NULL),
-			 0);
+	assert_int_equal(
+	    artemis_discover(a->c, artemis_service_id(artemis_change_service(ch)), &s, NULL), 0);
 	artemis_service_release(s);
 	assert_int_equal(artemis_unsubscribe(a->c, a->id), 0);
 }
