@@ -217,3 +217,55 @@ def test_register_keep_until_a_signal(node):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_man_pages_cover_every_command_and_key():
+    """man/artemis.1 documents every command `artemis help` lists, and
+    man/artemis.conf.5 every key of conf/artemis.conf in its section."""
+    import re
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(root, "man", "artemis.1")) as f:
+        man1 = f.read()
+    with open(os.path.join(root, "man", "artemis.conf.5")) as f:
+        man5 = f.read()
+    helptext = run_cli("help").stdout
+    commands = set(re.findall(r"^  ([a-z]+)\b", helptext, re.M)) - {"common", "help", "version"}
+    assert {"server", "check", "register", "discover", "watch", "status"} <= commands
+    for cmd in commands:
+        assert re.search(r"^\.B %s\b" % cmd, man1, re.M), "artemis(1) lacks %s" % cmd
+    section = None
+    with open(os.path.join(root, "conf", "artemis.conf")) as f:
+        for line in f:
+            m = re.match(r"^\[(\w+)\]", line)
+            if m:
+                section = m.group(1)
+                body = man5.split(".SH [%s]" % section, 1)
+                assert len(body) == 2, "artemis.conf(5) lacks [%s]" % section
+                body = body[1].split("\n.SH ", 1)[0]
+                continue
+            m = re.match(r"^([a-z_]+)\s*=", line)
+            if m:
+                assert re.search(r"^\.BR %s\b" % m.group(1), body, re.M), \
+                    "artemis.conf(5) lacks [%s] %s" % (section, m.group(1))
+
+
+def test_readme_commands_work(node):
+    """The README's command-line example, as written (against the test node)."""
+    import re
+    import shlex
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(root, "README.md")) as f:
+        readme = f.read()
+    section = readme.split("## Client library and command line", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    commands = [ln.split("#", 1)[0].strip() for ln in block.splitlines() if ln.strip()]
+    assert len(commands) >= 5
+    for cmd in commands:
+        argv = shlex.split(cmd)
+        assert argv[0] == "build/artemis", cmd
+        if argv[1] == "watch":  # runs until interrupted
+            argv += ["--for", "1"]
+        r = run_cli(*argv[1:], "-c", node.conf_path)
+        assert r.returncode == 0, (cmd, r.stdout, r.stderr)
+        if argv[1] == "discover":
+            assert "inst-1" in r.stdout, r.stdout
