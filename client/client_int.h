@@ -425,11 +425,12 @@ typedef struct {
 enum { CL_WS_TEXT = 1, CL_WS_BINARY = 2, CL_WS_CLOSE = 8, CL_WS_PING = 9, CL_WS_PONG = 10 };
 
 /* on: a whole data message (text or binary) or a control frame; returns
- * < 0 to stop decoding. */
+ * 0 to go on, anything else to stop decoding (the rest of the bytes are
+ * not looked at: the session that called it is gone). */
 typedef int (*cl_wsd_fn)(void *ctx, int op, const char *data, size_t len);
 void cl_wsd_init(cl_wsd_t *d, size_t max);
 /* Returns 0, ARTEMIS_E_PROTO (a frame against RFC 6455 from a server),
- * ARTEMIS_E_LIMIT (a message over max) or what the callback returned. */
+ * ARTEMIS_E_LIMIT (a message over max) or the callback's non-zero value. */
 int cl_wsd_feed(cl_wsd_t *d, const uint8_t *data, size_t len, cl_wsd_fn fn, void *ctx);
 void cl_wsd_free(cl_wsd_t *d);
 /* Append a masked client frame. */

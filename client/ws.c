@@ -158,8 +158,8 @@ int cl_wsd_feed(cl_wsd_t *d, const uint8_t *data, size_t len, cl_wsd_fn fn, void
 			if (d->left > 0)
 				return 0;
 		}
-		if ((rc = wsd__frame_done(d, fn, ctx)) < 0)
-			return rc;
+		if ((rc = wsd__frame_done(d, fn, ctx)) != 0)
+			return rc; /* an error, or the callback said stop */
 	}
 	return 0;
 }

@@ -372,6 +372,15 @@ static int on_frame(void *ctx, int op, const char *data, size_t len)
 	return 0;
 }
 
+static int stop_at_first(void *ctx, int op, const char *data, size_t len)
+{
+	(void)op;
+	(void)data;
+	(void)len;
+	++*(int *)ctx;
+	return 1;
+}
+
 static int wsd_run(const uint8_t *data, size_t len, size_t step, size_t max, frames_t *f)
 {
 	cl_wsd_t d;
@@ -433,6 +442,18 @@ static void test_ws_frames(void **state)
 	assert_int_equal(wsd_run(big, 10, 10, 100, &f), ARTEMIS_E_LIMIT);
 	uint8_t ping[4] = {0x89, 126, 0, 126};
 	assert_int_equal(wsd_run(ping, 4, 4, 1000, &f), ARTEMIS_E_PROTO); /* control > 125 */
+	/* a callback that stops the decoder (its session closed): nothing more */
+	cl_wsd_t d;
+	int calls = 0;
+	cl_wsd_init(&d, 100);
+	assert_int_equal(cl_wsd_feed(&d,
+	                             (const uint8_t *)"\x81\x01"
+	                                              "a\x81\x01"
+	                                              "b",
+	                             6, stop_at_first, &calls),
+	                 1);
+	assert_int_equal(calls, 1);
+	cl_wsd_free(&d);
 	/* an empty text message */
 	assert_int_equal(wsd_run((const uint8_t *)"\x81\x00", 2, 1, 100, &f), 0);
 	assert_int_equal(f.n, 1);
