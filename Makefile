@@ -142,10 +142,13 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
+# The .pc for PREFIX; `make install` writes it again for the PREFIX it is given.
+CLIENT_PC = sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	-e 's|@VERSION@|$(CLIENT_VERSION)|' client/artemis-client.pc.in
+
 $(BUILD)/artemis-client.pc: client/artemis-client.pc.in Makefile
 	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-		-e 's|@VERSION@|$(CLIENT_VERSION)|' $< > $@
+	$(CLIENT_PC) > $@
 
 $(BUILD)/examples/hello-service: examples/hello_service.c $(BUILD)/libartemis-client.so
 	@mkdir -p $(dir $@)
@@ -193,14 +196,14 @@ $(BUILD)/fuzz/fuzz_client: tests/fuzz/fuzz_client.c $(CLIENT_FUZZ_OBJ) $(HDRS)
 # is meant to join as install-node.
 install: install-client
 
-install-client: $(BUILD)/$(CLIENT_SONAME) $(BUILD)/libartemis-client.a $(BUILD)/artemis-client.pc
+install-client: $(BUILD)/$(CLIENT_SONAME) $(BUILD)/libartemis-client.a
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/artemis $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/artemis/client.h $(DESTDIR)$(INCLUDEDIR)/artemis/client.h
 	install -m 755 $(BUILD)/$(CLIENT_SONAME) $(DESTDIR)$(LIBDIR)/libartemis-client.so.$(CLIENT_VERSION)
 	ln -sf libartemis-client.so.$(CLIENT_VERSION) $(DESTDIR)$(LIBDIR)/$(CLIENT_SONAME)
 	ln -sf $(CLIENT_SONAME) $(DESTDIR)$(LIBDIR)/libartemis-client.so
 	install -m 644 $(BUILD)/libartemis-client.a $(DESTDIR)$(LIBDIR)/libartemis-client.a
-	install -m 644 $(BUILD)/artemis-client.pc $(DESTDIR)$(PKGCONFIGDIR)/artemis-client.pc
+	$(CLIENT_PC) > $(DESTDIR)$(PKGCONFIGDIR)/artemis-client.pc
 
 
 # Fuzz targets: libFuzzer with clang, linked against the library built once

@@ -83,3 +83,37 @@ def test_examples_are_valgrind_clean(node):
     assert rc == 0, err
     assert "stopped" in out
     wait_for(lambda: instance_ids(node, svc) == [], 5, what="the unregister at exit")
+
+
+def test_install_and_build_against_it(node, tmp_path):
+    """make install-client PREFIX=/usr DESTDIR=...: the header, the libraries
+    and artemis-client.pc; a program built with pkg-config from there (and
+    one linked with the static library) runs."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    dest = str(tmp_path / "dest")
+    r = subprocess.run(["make", "-s", "-C", root, "BUILD=" + os.path.dirname(artemis_bin()),
+                        "install-client", "PREFIX=/usr", "DESTDIR=" + dest],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for f in ("include/artemis/client.h", "lib/libartemis-client.so.1", "lib/libartemis-client.so",
+              "lib/libartemis-client.a", "lib/pkgconfig/artemis-client.pc"):
+        assert os.path.exists(os.path.join(dest, "usr", f)), f
+    with open(os.path.join(dest, "usr/lib/pkgconfig/artemis-client.pc")) as f:
+        assert "prefix=/usr\n" in f.read()
+    env.update(PKG_CONFIG_PATH=os.path.join(dest, "usr/lib/pkgconfig"),
+               PKG_CONFIG_SYSROOT_DIR=dest)
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "artemis-client"],
+                           capture_output=True, text=True, env=env, check=True).stdout.split()
+    src = os.path.join(root, "examples", "hello_caller.c")
+    shared, static = str(tmp_path / "caller"), str(tmp_path / "caller-static")
+    subprocess.run(["cc", "-o", shared, src] + flags, check=True, env=env)
+    subprocess.run(["cc", "-o", static, src, "-I" + os.path.join(dest, "usr/include"),
+                    os.path.join(dest, "usr/lib/libartemis-client.a"), "-lhttp_parser",
+                    "-lnettle", "-levent", "-ljansson", "-lpthread"], check=True)
+    svc = uniq("none")
+    for prog, extra in ((shared, {"LD_LIBRARY_PATH": os.path.join(dest, "usr/lib")}),
+                        (static, {})):
+        r = subprocess.run([prog, "--url", node.base, "--service", svc], capture_output=True,
+                           text=True, timeout=30, env=dict(env, **extra))
+        assert r.returncode == 1 and "%s: no instance up" % svc in r.stderr, (prog, r)
