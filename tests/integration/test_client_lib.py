@@ -15,15 +15,20 @@ client_ffi.py) and against fake nodes served from this process:
     route rules a fake node serves (the nodes do not fill routeRules yet),
     and what a real node answers today (no rules: round robin over the
     instances up);
+  - a reload marker pushed by a fake node: the service is fetched again
+    and the change delivered as "reload";
   - bad nodes: garbage, a close mid-response, a stall: an error within the
     deadline, and the client keeps working.
 """
 
+import base64
+import hashlib
 import http.server
 import json
 import os
 import socket
 import socketserver
+import struct
 import threading
 import time
 
@@ -303,3 +308,91 @@ def test_bad_node_answers_end_within_the_deadline(mode, code):
             assert rc == OK and insts == [], str(err)
     finally:
         fake.close()
+
+
+# --------------------------------------------------- a fake node that pushes ---
+
+class _PushFake(socketserver.BaseRequestHandler):
+    """HTTP lookup.json answers from server.service; a WebSocket upgrade is
+    accepted and kept in server.ws (pings answered)."""
+
+    def handle(self):
+        f = self.request.makefile("rb")
+        f.readline()
+        headers = {}
+        while True:
+            line = f.readline().decode("latin-1").strip()
+            if not line:
+                break
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        if headers.get("upgrade", "").lower() == "websocket":
+            accept = base64.b64encode(hashlib.sha1(
+                (headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+                .encode()).digest()).decode()
+            self.request.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                  "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n"
+                                  % accept).encode())
+            self.server.ws = self.request
+            self.server.ws_ready.set()
+            while True:
+                hdr = f.read(2)
+                if len(hdr) < 2:
+                    return
+                n = hdr[1] & 0x7f
+                if n == 126:
+                    n = struct.unpack("!H", f.read(2))[0]
+                elif n == 127:
+                    n = struct.unpack("!Q", f.read(8))[0]
+                mask = f.read(4)
+                data = bytes(b ^ mask[i & 3] for i, b in enumerate(f.read(n)))
+                if hdr[0] & 0x0f == 9:
+                    self.send_frame(10, data)
+                elif hdr[0] & 0x0f == 1:
+                    self.server.subscriptions.append(json.loads(data))
+            return
+        n = int(headers.get("content-length") or 0)
+        f.read(n)
+        body = json.dumps({"responseStatus": {"status": "success", "errorCode": "success",
+                                              "message": ""},
+                           "services": [self.server.service]}).encode()
+        self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+                             + body)
+
+    def send_frame(self, op, data):
+        assert len(data) < 126
+        self.request.sendall(bytes([0x80 | op, len(data)]) + data)
+
+
+def test_reload_marker_fetches_the_service_again():
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _PushFake)
+    srv.daemon_threads = True
+    srv.service = {"serviceId": "pay", "instances": [member("a1", "blue")]}
+    srv.ws, srv.ws_ready, srv.subscriptions = None, threading.Event(), []
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d" % srv.server_address[1]
+    try:
+        with Client(url, region=REGION, zone=ZONE) as c:
+            got = c.subscribe("pay")
+            assert srv.ws_ready.wait(5), "no WebSocket session"
+            wait_for(lambda: srv.subscriptions, 5, what="the subscription")
+            assert srv.subscriptions[0]["serviceId"] == "pay"
+            # the settle fetch after subscribing: same answer, no change
+            wait_for(lambda: c.stat("reloads") >= 1, 5, what="the settle fetch")
+            assert got == []
+            srv.service = {"serviceId": "pay", "instances": [member("a1", "blue"),
+                                                             member("b1", "green")],
+                           "routeRules": ROUTED["routeRules"]}
+            marker = json.dumps({"instance": {"serviceId": "pay", "instanceId": "reload",
+                                              "ip": "0.0.0.0", "url": "http://pay/reload",
+                                              "port": 0},
+                                 "changeType": "reload", "changeTime": 1}).encode()
+            srv.ws.sendall(bytes([0x81, 126]) + struct.pack("!H", len(marker)) + marker)
+            wait_for(lambda: [t for t, _ in got] == ["reload"], 5, what="the reload change")
+            assert c.discover_ids("pay") == ["a1", "b1"]
+            assert json.loads(got[0][1])["changeType"] == "reload"
+            assert c.stat("pushes") == 1
+    finally:
+        srv.shutdown()
+        srv.server_close()
