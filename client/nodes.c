@@ -14,7 +14,8 @@
  * reconnects wait for it.
  *
  * Host names are resolved with getaddrinfo when a node is first used and
- * again each minute (blocking: give IP addresses where DNS may be slow).
+ * again each minute, an IPv4 address preferred (blocking: give IP
+ * addresses where DNS may be slow).
  * Everything here runs under c->lock except the resolution itself.
  */
 #include <errno.h>
@@ -144,7 +145,7 @@ static int nodes__choose(cl_t *c, int purpose, const uint64_t *skip, size_t nski
 static int nodes__resolve(cl_t *c, int idx, uint64_t now, cl_err_t *err)
 {
 	char host[CL_HOST_MAX], port[8], url[CL_URL_MAX];
-	struct addrinfo hints = {0}, *res = NULL;
+	struct addrinfo hints = {0}, *res = NULL, *ai;
 	bool have = c->nodes[idx].addrlen > 0;
 	int rc;
 
@@ -163,7 +164,12 @@ static int nodes__resolve(cl_t *c, int idx, uint64_t now, cl_err_t *err)
 		freeaddrinfo(res);
 		return cl_err(err, ARTEMIS_E_CONNECT, "%s: no longer a node", url);
 	}
-	if (rc != 0 || res == NULL || res->ai_addrlen > sizeof(struct sockaddr_storage)) {
+	/* an IPv4 address first: "localhost" may give ::1 first, and the nodes
+	 * listen on 0.0.0.0 by default */
+	for (ai = res; ai && ai->ai_family != AF_INET; ai = ai->ai_next)
+		;
+	ai = ai ? ai : res;
+	if (rc != 0 || ai == NULL || ai->ai_addrlen > sizeof(struct sockaddr_storage)) {
 		if (res)
 			freeaddrinfo(res);
 		if (have) /* keep the last address while DNS fails */
@@ -171,8 +177,8 @@ static int nodes__resolve(cl_t *c, int idx, uint64_t now, cl_err_t *err)
 		return cl_err(err, ARTEMIS_E_CONNECT, "%s: cannot resolve %s: %s", url, host,
 		              rc ? gai_strerror(rc) : "no address");
 	}
-	memcpy(&c->nodes[idx].addr, res->ai_addr, res->ai_addrlen);
-	c->nodes[idx].addrlen = res->ai_addrlen;
+	memcpy(&c->nodes[idx].addr, ai->ai_addr, ai->ai_addrlen);
+	c->nodes[idx].addrlen = ai->ai_addrlen;
 	c->nodes[idx].resolved_ms = now;
 	freeaddrinfo(res);
 	return 0;

@@ -989,7 +989,7 @@ static void test_bad_nodes(void **state)
 
 	(void)state;
 	fake_start(&f, FAKE_OK);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", f.port);
+	snprintf(url, sizeof(url), "http://localhost:%d", f.port); /* a name, resolved */
 	artemis_client_t *c = client_for(url, 400);
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		atomic_store(&f.mode, cases[k].mode);
