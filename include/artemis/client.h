@@ -311,8 +311,10 @@ ARTEMIS_API const artemis_instance_t *artemis_change_instance(const artemis_chan
 ARTEMIS_API artemis_service_t *artemis_change_service(const artemis_change_t *ch);
 /* changeTime of the push (epoch ms), or when the reload was done. */
 ARTEMIS_API int64_t artemis_change_time(const artemis_change_t *ch);
-/* The InstanceChange JSON as pushed; for a reload the reload marker pushed,
- * or {"changeType":"reload",...} built by the client after a timed reload. */
+/* The InstanceChange JSON as pushed (new, delete, change); for a reload
+ * {"changeTime":T,"changeType":"reload","serviceId":S}, made by the client
+ * when a fetch (after a reload marker, a resubscription or the timer)
+ * found the service changed.  Valid during the callback. */
 ARTEMIS_API const char *artemis_change_json(const artemis_change_t *ch);
 
 typedef void (*artemis_change_fn)(const artemis_change_t *ch, void *arg);
