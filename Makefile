@@ -1,10 +1,15 @@
 # Artemis in C.  `make run` and `make test` work on a fresh Debian 12 machine:
 # both install missing packages first (scripts/deps.sh).
 #
-#   make            build/artemis and build/artemis-bench
+#   make            build/artemis, build/artemis-bench, the client library
+#                   (build/libartemis-client.so + .a, artemis-client.pc), its
+#                   examples (build/examples/) and benchmark
+#   make install    the client library, its header and pkg-config file under
+#                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local)
 #   make run        install deps, build, run one node on the default config
-#   make test       install deps, build, run unit (plain + ASan/UBSan), fuzz
-#                   (briefly), integration and the console's browser tests
+#   make test       install deps, build, run unit (plain + ASan/UBSan, the
+#                   client's threads also under ThreadSanitizer), fuzz (briefly),
+#                   integration and the console's browser tests
 #   make bench-console  first-load and 10,000-instance figures of the console
 #   make bench      the standard benchmark suite (scripts/bench.sh)
 #   make install    PREFIX (/usr/local), DESTDIR, DATA_DIR, LOG_FILE: see below
@@ -25,20 +30,44 @@ MODULES := util codec config auth shm reaper worker replicator
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c)) \
            $(filter-out master/main.c,$(wildcard master/*.c))
 BENCH_SRC := $(wildcard bench/*.c)
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
+# The client library's tests link the client's objects, not the server's.
+CLIENT_UNIT_SRC := $(wildcard tests/unit/test_client*.c)
+UNIT_SRC := $(filter-out $(CLIENT_UNIT_SRC),$(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 HDRS := $(wildcard include/artemis/*.h */*.h)
 
+# ---- libartemis-client (client/, include/artemis/client.h) ------------------
+# The library reuses util/ and codec/ code, compiled with hidden visibility:
+# the .so exports only the ARTEMIS_API functions, and the .a is one object
+# whose other symbols are made local, so neither clashes with a program's.
+# It depends on no server module (shm/, worker/, master/).
+CLIENT_SRC := $(wildcard client/*.c)
+CLIENT_REUSED := util/buf.c util/clock.c codec/json_in.c codec/json_out.c codec/instance.c
+CLIENT_ALL := $(CLIENT_SRC) $(CLIENT_REUSED)
+CLIENT_LIBS := -lhttp_parser -lnettle -levent -ljansson -lpthread
+CLIENT_VERSION := 1.0.0
+CLIENT_SONAME := libartemis-client.so.1
+CLIENT_OBJ := $(CLIENT_ALL:%.c=$(BUILD)/cobj/%.o)
+CLIENT_ASAN_OBJ := $(CLIENT_ALL:%.c=$(BUILD)/casan/%.o)
+CLIENT_TSAN_OBJ := $(CLIENT_ALL:%.c=$(BUILD)/ctsan/%.o)
+CLIENT_FUZZ_OBJ := $(CLIENT_ALL:%.c=$(BUILD)/cfuzz/%.o)
+CLI_SRC := $(wildcard cli/*.c)
+EXAMPLES := $(BUILD)/examples/hello-service $(BUILD)/examples/hello-caller
+TSAN_FLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -pthread -fno-strict-aliasing \
+	-fsanitize=thread -fno-omit-frame-pointer $(WARN)
+
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
-UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-UNIT_ASAN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%) \
+	$(CLIENT_UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_ASAN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%) \
+	$(CLIENT_UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all run test deps unit unit-asan fuzz integration browser-test bench bench-console \
-	format lint clean install install-node deb test-deb
+.PHONY: all run test deps unit unit-asan unit-tsan fuzz integration browser-test bench \
+	bench-console format lint clean client install install-node install-client deb test-deb
 
-all: $(BUILD)/artemis $(BUILD)/artemis-bench
+all: $(BUILD)/artemis $(BUILD)/artemis-bench client
 
 deps:
 	@sh scripts/deps.sh
@@ -64,7 +93,8 @@ $(BUILD)/libartemis-asan.a: $(ASAN_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/artemis: $(BUILD)/obj/master/main.o $(BUILD)/libartemis.a
+$(BUILD)/artemis: $(BUILD)/obj/master/main.o $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libartemis.a \
+		$(BUILD)/libartemis-client.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/artemis-bench: $(BENCH_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libartemis.a
@@ -96,6 +126,105 @@ $(BUILD)/tests-asan/%: tests/unit/%.c $(BUILD)/libartemis-asan.a $(HDRS)
 	$(CC) $(CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-fno-sanitize-recover=undefined -DUNDER_ASAN=1 \
 		-o $@ $< $(BUILD)/libartemis-asan.a $(LDLIBS) -lcmocka
+
+# ---- libartemis-client: the rules (its variables are at the top) ----------
+client: $(BUILD)/libartemis-client.so $(BUILD)/libartemis-client.a \
+	$(BUILD)/artemis-client.pc $(EXAMPLES) $(BUILD)/artemis-client-bench
+
+$(BUILD)/cobj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(BUILD)/casan/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-fno-sanitize-recover=undefined -c $< -o $@
+
+$(BUILD)/ctsan/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(TSAN_FLAGS) -c $< -o $@
+
+$(BUILD)/$(CLIENT_SONAME): $(CLIENT_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(CLIENT_SONAME) -Wl,--no-undefined -o $@ \
+		$(CLIENT_OBJ) $(CLIENT_LIBS)
+
+$(BUILD)/libartemis-client.so: $(BUILD)/$(CLIENT_SONAME)
+	ln -sf $(CLIENT_SONAME) $@
+
+$(BUILD)/libartemis-client.a: $(CLIENT_OBJ)
+	ld -r -o $(BUILD)/cobj/artemis-client.o $(CLIENT_OBJ)
+	objcopy --localize-hidden $(BUILD)/cobj/artemis-client.o
+	@rm -f $@
+	ar rcs $@ $(BUILD)/cobj/artemis-client.o
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+# The .pc for PREFIX; `make install` writes it again for the PREFIX it is given.
+CLIENT_PC = sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	-e 's|@VERSION@|$(CLIENT_VERSION)|' client/artemis-client.pc.in
+
+$(BUILD)/artemis-client.pc: client/artemis-client.pc.in Makefile
+	@mkdir -p $(BUILD)
+	$(CLIENT_PC) > $@
+
+$(BUILD)/examples/hello-service: examples/hello_service.c $(BUILD)/libartemis-client.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD) -lartemis-client -levent -Wl,-rpath,'$$ORIGIN/..'
+
+$(BUILD)/examples/hello-caller: examples/hello_caller.c $(BUILD)/libartemis-client.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD) -lartemis-client -Wl,-rpath,'$$ORIGIN/..'
+
+$(BUILD)/artemis-client-bench: client/bench/client_bench.c $(BUILD)/libartemis-client.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libartemis-client.a $(CLIENT_LIBS)
+
+$(CLIENT_UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(CLIENT_OBJ) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iclient -o $@ $< $(CLIENT_OBJ) $(CLIENT_LIBS) -lcmocka
+
+$(CLIENT_UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%): $(BUILD)/tests-asan/%: tests/unit/%.c \
+		$(CLIENT_ASAN_OBJ) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iclient -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-fno-sanitize-recover=undefined -DUNDER_ASAN=1 \
+		-o $@ $< $(CLIENT_ASAN_OBJ) $(CLIENT_LIBS) -lcmocka
+
+# ThreadSanitizer: the client's multi-threaded tests (libevent and jansson
+# are not instrumented; the client shares no object of theirs between threads).
+CLIENT_TSAN_TESTS := $(BUILD)/tests-tsan/test_client_mt
+$(CLIENT_TSAN_TESTS): $(BUILD)/tests-tsan/%: tests/unit/%.c $(CLIENT_TSAN_OBJ) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(TSAN_FLAGS) -Iclient -DUNDER_TSAN=1 -o $@ $< $(CLIENT_TSAN_OBJ) \
+		$(CLIENT_LIBS) -lcmocka
+
+unit-tsan: $(CLIENT_TSAN_TESTS) $(BUILD)/artemis
+	@set -e; for t in $(CLIENT_TSAN_TESTS); do echo "== $$t (tsan)"; \
+		TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ARTEMIS_BIN=$(BUILD)/artemis $$t; done
+
+$(BUILD)/cfuzz/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_client: tests/fuzz/fuzz_client.c $(CLIENT_FUZZ_OBJ) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_FLAGS) -Iclient -fsanitize=fuzzer -o $@ $< $(CLIENT_FUZZ_OBJ) $(CLIENT_LIBS)
+
+# Installs the client library; the node itself (binary, config, man pages)
+# is meant to join as install-node.
+install: install-client
+
+install-client: $(BUILD)/$(CLIENT_SONAME) $(BUILD)/libartemis-client.a
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/artemis $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/artemis/client.h $(DESTDIR)$(INCLUDEDIR)/artemis/client.h
+	install -m 755 $(BUILD)/$(CLIENT_SONAME) $(DESTDIR)$(LIBDIR)/libartemis-client.so.$(CLIENT_VERSION)
+	ln -sf libartemis-client.so.$(CLIENT_VERSION) $(DESTDIR)$(LIBDIR)/$(CLIENT_SONAME)
+	ln -sf $(CLIENT_SONAME) $(DESTDIR)$(LIBDIR)/libartemis-client.so
+	install -m 644 $(BUILD)/libartemis-client.a $(DESTDIR)$(LIBDIR)/libartemis-client.a
+	$(CLIENT_PC) > $(DESTDIR)$(PKGCONFIGDIR)/artemis-client.pc
+
 
 # Fuzz targets: libFuzzer with clang, linked against the library built once
 # with the fuzzer's coverage instrumentation.
@@ -147,6 +276,7 @@ test:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory unit-tsan
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory browser-test

@@ -6,6 +6,8 @@
  *   artemis reload|stop|quit [-c FILE]
  *   artemis check [-c FILE] [--listen HOST:PORT] [--name NAME]
  *   artemis version | help
+ *   artemis register|heartbeat|unregister|discover|services|watch|status ...
+ *           (the commands for users of a registry: cli/, include/artemis/cli.h)
  *
  * Exit codes: 0 success, 1 failure at run time, 2 usage or configuration
  * error.  Only parsing and dispatch live here; the master is master.c, the
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artemis/cli.h"
 #include "artemis/config.h"
 #include "artemis/shm.h"
 #include "master.h"
@@ -43,7 +46,7 @@ static int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "artemis: ");
 	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s", usage_text);
+	fprintf(stderr, "\n%s%s", usage_text, cli_user_usage);
 	return 2;
 }
 
@@ -136,8 +139,11 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		fputs(usage_text, stdout);
+		fputs(cli_user_usage, stdout);
 		return 0;
 	}
+	if (cli_user_command(cmd))
+		return cli_user_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("artemis %s (registry layout %d)\n", ARTEMIS_VERSION, SHM_LAYOUT_VERSION);
 		return 0;

@@ -1,0 +1,87 @@
+/*
+ * cli_int.h - what the files of cli/ share: the parsed command line, the
+ * client made from it, output helpers (aligned tables, errors).
+ *
+ *   cli.c            dispatch, options, the client, helpers
+ *   cmd_registry.c   register, heartbeat, unregister
+ *   cmd_discovery.c  discover, services, watch
+ *   cmd_status.c     status
+ */
+#ifndef ARTEMIS_CLI_INT_H
+#define ARTEMIS_CLI_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "artemis/client.h"
+
+#define CLI_MAX_META 64
+
+typedef struct cli {
+	const char *cmd;
+	/* common options */
+	const char *conf;
+	const char *urls;
+	const char *region;
+	const char *zone;
+	const char *token;
+	long timeout_ms;
+	bool json;
+	/* an instance (register, heartbeat, unregister) */
+	const char *ip;
+	long port;
+	const char *group;
+	const char *status;
+	const char *meta[CLI_MAX_META];
+	int nmeta;
+	bool keep;
+	/* discover, watch */
+	bool choose;
+	const char *route;
+	long count;
+	long seconds;
+	/* positional arguments */
+	char **args;
+	int nargs;
+	/* made by cli_client() */
+	artemis_client_t *client;
+	char node[512]; /* the node last in use (cli_node) */
+} cli_t;
+
+/* Make the client: node URLs from --url, else the config's listen address
+ * (-c FILE, else the built-in defaults) and its peers.  keep: the client
+ * renews and unregisters what it registers (register --keep).  Returns 0
+ * or an exit code. */
+int cli_client(cli_t *c, bool keep);
+/* Print "artemis CMD: message" for a failed call; returns 1. */
+int cli_fail(const cli_t *c, const artemis_error_t *err);
+/* Print a usage error; returns 2. */
+int cli_usage(const cli_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The node in use, for messages (the last one known once the client is gone). */
+const char *cli_node(cli_t *c, char *buf, size_t len);
+/* An epoch-ms time as 2024-01-02T03:04:05.678Z. */
+void cli_time(long long ms, char *buf, size_t len);
+
+/* A table printed with aligned columns. */
+typedef struct {
+	int ncols;
+	char **cells; /* rows * ncols, owned */
+	size_t rows, cap;
+} cli_table_t;
+
+void cli_table_init(cli_table_t *t, int ncols);
+/* Add a row of ncols strings (NULL prints as "-"). */
+void cli_table_row(cli_table_t *t, const char *const *cols);
+void cli_table_print(const cli_table_t *t, FILE *f);
+void cli_table_free(cli_table_t *t);
+
+int cli_cmd_register(cli_t *c);
+int cli_cmd_heartbeat(cli_t *c);
+int cli_cmd_unregister(cli_t *c);
+int cli_cmd_discover(cli_t *c);
+int cli_cmd_services(cli_t *c);
+int cli_cmd_watch(cli_t *c);
+int cli_cmd_status(cli_t *c);
+
+#endif
