@@ -118,6 +118,10 @@ static int layout(const shm_params_t *p, struct shm_header_sh *h)
 	/* SHM_MAX_BLOCK of slack: a reader following a torn offset below
 	 * arena_size never reads past the mapping. */
 	off = ALIGN_UP(off + h->arena_size + SHM_MAX_BLOCK, PAGE);
+	/* The management section last: its size does not move the others. */
+	h->mgmt_size = ALIGN_UP(p->mgmt_bytes, PAGE);
+	h->off_mgmt = h->mgmt_size ? off : 0;
+	off += h->mgmt_size;
 	h->region_size = off;
 	return 0;
 }
@@ -133,6 +137,7 @@ static void bind_sections(shm_t *s)
 	s->changes = (struct shm_change_sh *)(s->base + h->off_changelog);
 	s->arena = s->base + h->off_arena;
 	s->evicted = (uint64_t *)(s->base + h->off_evicted);
+	s->mgmt = h->mgmt_size ? s->base + h->off_mgmt : NULL;
 }
 
 static int init_lock(pthread_mutex_t *m)
@@ -158,6 +163,8 @@ static void init_region(shm_t *s, const struct shm_header_sh *tmpl)
 	if (getrandom(&inc, sizeof(inc), 0) != sizeof(inc))
 		inc = clock_wall_ms() ^ ((uint64_t)getpid() << 32);
 	h->incarnation = inc;
+	if (getrandom(&h->tag_seed, sizeof(h->tag_seed), 0) != sizeof(h->tag_seed))
+		h->tag_seed = inc * 0x9e3779b97f4a7c15ULL + clock_mono_ns();
 	/* A day in the past: relative times are never 0, and a clock set back
 	 * a little does not wrap them. */
 	h->epoch_ms = clock_wall_ms() - 86400000ull;
@@ -207,9 +214,10 @@ static int validate(shm_t *s, size_t file_size)
 	p.max_services = h->max_services;
 	p.changelog_size = h->changelog_size;
 	p.arena_bytes = h->arena_size;
+	p.mgmt_bytes = h->mgmt_size;
 	if (layout(&p, &chk) || chk.region_size != h->region_size ||
 	    chk.off_arena != h->off_arena || chk.off_slots != h->off_slots ||
-	    chk.off_evicted != h->off_evicted)
+	    chk.off_evicted != h->off_evicted || chk.off_mgmt != h->off_mgmt)
 		return -EPROTO;
 	bind_sections(s);
 	return 0;
@@ -386,6 +394,14 @@ void shm_get_params(const shm_t *s, shm_params_t *out)
 	out->self_preservation = h->self_preservation != 0;
 	out->preserve_window_ms = h->window_ms[SHM_MGR_NORMAL];
 	out->legacy_preserve_window_ms = h->window_ms[SHM_MGR_LEGACY];
+	out->mgmt_bytes = h->mgmt_size;
+}
+
+void *shm_mgmt_area(const shm_t *s, size_t *len)
+{
+	if (len)
+		*len = s->mgmt ? (size_t)s->hdr->mgmt_size : 0;
+	return s->mgmt;
 }
 
 /* ---- process table ---- */
