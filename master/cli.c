@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "artemis/clock.h"
+#include "artemis/mgmt.h"
 #include "artemis/shm.h"
 #include "master.h"
 
@@ -130,7 +131,10 @@ int cli_check(const config_t *cfg)
 	char msg[512];
 	rc = shm_check(shm, msg, sizeof(msg));
 	if (rc == 0)
-		printf("check: ok, every invariant holds\n");
+		rc = mgmt_check(cfg, shm, msg, sizeof(msg));
+	if (rc == 0)
+		printf("check: ok, every invariant holds (registry, and the management "
+		       "projection against the store)\n");
 	else
 		printf("check: FAILED: %s\n", msg);
 	shm_detach(shm);

@@ -31,6 +31,7 @@
 
 #include "artemis/clock.h"
 #include "artemis/log.h"
+#include "artemis/mgmt.h"
 #include "artemis/proc.h"
 #include "master_state.h"
 
@@ -96,6 +97,7 @@ static void region_params(const config_t *cfg, shm_params_t *p)
 	p->self_preservation = cfg->self_preservation;
 	p->preserve_window_ms = cfg->preserve_window_ms;
 	p->legacy_preserve_window_ms = cfg->legacy_preserve_window_ms;
+	p->mgmt_bytes = mgmt_section_bytes(cfg->mgmt_max_operations);
 }
 
 /* An existing region keeps the parameters it was created with. */
@@ -186,7 +188,7 @@ static int open_socket(master_t *m, int slot, const char *listen)
 
 static int master_start(master_t *m, sigset_t *wait_mask)
 {
-	char err[256];
+	char err[512];
 	int rc = master_signals_install(wait_mask);
 	if (rc < 0) {
 		log_error("signals: %s", strerror(-rc));
@@ -200,6 +202,12 @@ static int master_start(master_t *m, sigset_t *wait_mask)
 	}
 	if (open_region(m) < 0)
 		return -1;
+	/* The management store: migrated, projected into the region, and
+	 * closed again before the first fork (no connection is inherited). */
+	if (mgmt_boot(&m->cfg, m->shm, err, sizeof(err)) < 0) {
+		log_error("management store: %s", err);
+		return -1;
+	}
 	for (int s = 0; s < m->cfg.workers; s++)
 		if (open_socket(m, s, m->cfg.listen) < 0)
 			return -1;
