@@ -396,14 +396,7 @@ static int validate(const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ct
                     size_t err_len)
 {
 	const char *field;
-	if (!ctx->operator_id || blank(ctx->operator_id)) {
-		snprintf(err, err_len, "operatorId is null or empty");
-		return -EINVAL;
-	}
-	if (strlen(ctx->operator_id) > MGMT_MAX_OPERATOR) {
-		snprintf(err, err_len, "operatorId is longer than %d", MGMT_MAX_OPERATOR);
-		return -EINVAL;
-	}
+	/* Java's order (ModelUtil.check): the key's fields, operation, operator. */
 	if (n == 0 || n > MGMT_MAX_BATCH) {
 		snprintf(err, err_len, "a write names 1 to %d keys", MGMT_MAX_BATCH);
 		return -EINVAL;
@@ -413,6 +406,14 @@ static int validate(const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ct
 			snprintf(err, err_len, "%s is null or empty", field);
 			return -EINVAL;
 		}
+	}
+	if (!ctx->operator_id || blank(ctx->operator_id)) {
+		snprintf(err, err_len, "operatorId is null or empty");
+		return -EINVAL;
+	}
+	if (strlen(ctx->operator_id) > MGMT_MAX_OPERATOR) {
+		snprintf(err, err_len, "operatorId is longer than %d", MGMT_MAX_OPERATOR);
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -487,6 +487,8 @@ static enum http_method req_method(unsigned m)
 		return HTTP_M_PUT;
 	case HTTP_DELETE:
 		return HTTP_M_DELETE;
+	case HTTP_PATCH:
+		return HTTP_M_PATCH;
 	default:
 		return HTTP_M_OTHER;
 	}

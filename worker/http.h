@@ -18,7 +18,7 @@
 #include "artemis/shm.h"
 
 enum http_method { HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_POST, HTTP_M_HEAD, HTTP_M_OPTIONS,
-		   HTTP_M_PUT, HTTP_M_DELETE };
+		   HTTP_M_PUT, HTTP_M_DELETE, HTTP_M_PATCH };
 
 typedef struct {
 	enum http_method method;

@@ -19,6 +19,10 @@
  * which makes the client look the service up.  A worker overrun by the log
  * (-EOVERFLOW) has lost changes: it sends `reload` for every subscribed
  * service, and to all-change sessions for every service in the registry.
+ * A `new` of an instance operated down is not pushed (API.md §4.4, Java's
+ * ManagementNotificationFilter); `delete` and `reload` always are.  The
+ * management notices (pull-out `delete`, pull-in `new`, zone `reload`)
+ * arrive through the same log.
  *
  * Runs on the worker's event loop only; never frees a session (ws.c does,
  * from its reap event, after calling ws_push_detach).
@@ -29,6 +33,7 @@
 
 #include "artemis/clock.h"
 #include "artemis/log.h"
+#include "artemis/mgmt.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -317,6 +322,8 @@ static void ws__push_change(const shm_change_t *ch, const buf_t *json)
 	}
 	if ((t == NULL || t->nsubs == 0) && P.nall == 0)
 		return;
+	if (ch->type == SHM_CHANGE_NEW && json->len > 0 && mgmt_down(P.shm, ch->tags) != 0)
+		return; /* operated down (or the projection busy: the client re-reads) */
 	if (ws__build(ch, json) < 0)
 		return;
 	if (t != NULL)
