@@ -445,7 +445,7 @@ static void test_full_store_applies_nothing(void **state)
 	reg("svc", "i1", "10.0.0.1", "zone-1");
 	int rc = 0, ok = 0;
 	for (int i = 0; i < 5000 && rc == 0; i++) {
-		char id[32];
+		char id[48];
 		snprintf(id, sizeof(id), "instance-with-a-long-name-%d", i);
 		mgmt_change_t ch = change(MGMT_INSTANCE, "svc", id, NULL, true);
 		rc = mgmt_apply(mg, &ch, 1, &ctx, err, sizeof(err));
