@@ -33,7 +33,9 @@
  * rebuilds the set from the store and publishes it against `notified`,
  * which no writer overwrote (three tables): the dead writer's flip, if it
  * happened, is kept or corrected, and its notices are sent (again, which is
- * harmless).  `dirty` is cleared only when such a rebuild completed, so a
+ * harmless).  A table whose staging it interrupted is left with an odd
+ * sequence and is never active; the next stage into it makes the sequence
+ * even before beginning its own write.  `dirty` is cleared only when such a rebuild completed, so a
  * repairer that dies is repaired in turn.
  *
  * Readers (mgmt_down) take no lock: load `active`, read its sequence (even),
@@ -445,6 +447,11 @@ static void stage(proj_t *p, uint32_t t, const tagset_t *next, uint64_t gen)
 	struct proj_table_sh *tb = &p->table[t];
 	uint64_t *tbl = table_of(p, t);
 	uint64_t tag;
+	/* A writer that died staging this table left its sequence odd: even
+	 * it first, or write_begin would make it even for the whole write. */
+	unsigned v = ck_pr_load_uint(&tb->seq.sequence);
+	if (v & 1)
+		ck_pr_store_uint(&tb->seq.sequence, v + 1);
 	ck_sequence_write_begin(&tb->seq);
 	memset(tbl, 0, (size_t)p->cap * sizeof(uint64_t));
 	for (uint32_t i = 0; tagset_next(next, &i, &tag);)
