@@ -25,6 +25,8 @@
 #include "artemis/mgmt.h"
 #include "artemis/shm.h"
 #include "../../mgmt/mgmt_int.h"
+#include "../../worker/versioned.h"
+#include "artemis/clock.h"
 
 static char region_name[64];
 static char dir[128];
@@ -500,6 +502,41 @@ static void test_repair_after_a_dead_writer(void **state)
 	teardown_node();
 }
 
+/* services.json: a management change starts a new version at once (the
+ * same in every worker), without the instance; the delta from the version
+ * before names it deleted. */
+static void test_services_json_versions_move_with_a_change(void **state)
+{
+	buf_t out = {0}, delta = {0};
+	uint64_t v1, v2, newest, now = clock_wall_ms(), started = now - 3600 * 1000;
+	(void)state;
+	setup_node(1000, 0);
+	versioned_reset();
+	reg("svc", "i1", "10.0.0.1", "zone-1");
+	reg("svc", "i2", "10.0.0.2", "zone-1");
+	assert_int_equal(versioned_services(shm, now, started, &out, &v1), 0);
+	assert_non_null(strstr(out.data, "\"i1\""));
+	apply_ok(change(MGMT_INSTANCE, "svc", "i1", NULL, true));
+	buf_reset(&out);
+	assert_int_equal(versioned_services(shm, now, started, &out, &v2), 0);
+	assert_true(v2 > v1);
+	assert_int_equal(v2, mgmt_stamp_ms(shm));
+	assert_null(strstr(out.data, "\"i1\""));
+	assert_non_null(strstr(out.data, "\"i2\""));
+	assert_int_equal(versioned_delta(shm, now, started, v1, &delta, &newest), 0);
+	assert_int_equal(newest, v2);
+	assert_non_null(strstr(delta.data, "\"changeType\":\"delete\""));
+	assert_non_null(strstr(delta.data, "\"i1\""));
+	/* The Rust services.json lists it still. */
+	buf_reset(&out);
+	assert_int_equal(versioned_services_all(shm, &out), 0);
+	assert_non_null(strstr(out.data, "\"i1\""));
+	buf_free(&out);
+	buf_free(&delta);
+	versioned_reset();
+	teardown_node();
+}
+
 static void test_times(void **state)
 {
 	uint64_t ms;
@@ -534,6 +571,7 @@ int main(void)
 	    cmocka_unit_test(test_capacity_refuses_before_commit),
 	    cmocka_unit_test(test_full_store_applies_nothing),
 	    cmocka_unit_test(test_repair_after_a_dead_writer),
+	    cmocka_unit_test(test_services_json_versions_move_with_a_change),
 	    cmocka_unit_test(test_times),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
