@@ -111,7 +111,8 @@ static void warn_region_differs(master_t *m)
 	    want.legacy_ttl_ms != have.legacy_ttl_ms ||
 	    want.self_preservation != have.self_preservation ||
 	    want.preserve_window_ms != have.preserve_window_ms ||
-	    want.legacy_preserve_window_ms != have.legacy_preserve_window_ms)
+	    want.legacy_preserve_window_ms != have.legacy_preserve_window_ms ||
+	    want.mgmt_bytes != have.mgmt_bytes)
 		log_warn("region %s keeps the [registry] parameters it was created with "
 		         "(max_instances %u, lease_ttl_ms %u); start with --fresh to apply the "
 		         "configured ones",
@@ -314,6 +315,7 @@ static void keep_restart_only(const config_t *cur, config_t *next)
 	KEEP_NUM(self_preservation);
 	KEEP_NUM(preserve_window_ms);
 	KEEP_NUM(legacy_preserve_window_ms);
+	KEEP_NUM(mgmt_max_operations);
 #undef KEEP_STR
 #undef KEEP_NUM
 }

@@ -143,11 +143,15 @@ int proj_init(shm_t *shm, uint32_t max_keys)
 {
 	size_t len;
 	proj_t *p = shm_mgmt_area(shm, &len);
-	uint32_t cap = cap_for(max_keys);
-	if (!p || max_keys == 0 || len < mgmt_section_bytes(max_keys))
-		return -ENODEV;
 	if (section(shm))
 		return 0; /* a region that survived a restart keeps its section */
+	/* A region made with a smaller section keeps it (as its other
+	 * parameters): the capacity is what fits. */
+	while (max_keys > 16 && mgmt_section_bytes(max_keys) > len)
+		max_keys /= 2;
+	if (!p || max_keys == 0 || len < mgmt_section_bytes(max_keys))
+		return -ENODEV;
+	uint32_t cap = cap_for(max_keys);
 	memset(p, 0, PROJ_HDR_BYTES);
 	p->version = PROJ_VERSION;
 	p->cap = cap;
