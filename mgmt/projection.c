@@ -158,17 +158,9 @@ int proj_init(shm_t *shm, uint32_t max_keys)
 	p->max_keys = max_keys;
 	p->notified = p->active = 0;
 	memset(table_of(p, 0), 0, PROJ_TABLES * (size_t)cap * sizeof(uint64_t));
-	pthread_mutexattr_t a;
-	int rc = pthread_mutexattr_init(&a);
-	if (!rc)
-		rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	if (!rc)
-		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	if (!rc)
-		rc = pthread_mutex_init(&p->lock, &a);
-	pthread_mutexattr_destroy(&a);
-	if (rc)
-		return -rc;
+	int rc = shm_mutex_init(&p->lock);
+	if (rc < 0)
+		return rc;
 	ck_pr_fence_store();
 	ck_pr_store_64(&p->magic, PROJ_MAGIC);
 	return 0;

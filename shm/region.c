@@ -140,7 +140,7 @@ static void bind_sections(shm_t *s)
 	s->mgmt = h->mgmt_size ? s->base + h->off_mgmt : NULL;
 }
 
-static int init_lock(pthread_mutex_t *m)
+int shm_mutex_init(pthread_mutex_t *m)
 {
 	pthread_mutexattr_t a;
 	int rc = pthread_mutexattr_init(&a);
@@ -172,7 +172,7 @@ static void init_region(shm_t *s, const struct shm_header_sh *tmpl)
 	h->undo.slot = UINT32_MAX;
 	for (int m = 0; m < SHM_MGR_COUNT; m++)
 		h->preserve[m].safe = 1;
-	init_lock(&h->lock);
+	shm_mutex_init(&h->lock);
 	bind_sections(s);
 	shm__index_init(s);
 	ck_pr_fence_store();

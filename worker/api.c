@@ -262,12 +262,18 @@ void api_rate_reset(void)
  * the first that maps the method runs; when none does: 405 with the union
  * of their methods in Allow.
  *
- * R_RUST marks an /api/... twin of an /artemis/api/... path (MANAGEMENT.md
- * §3.3): after its handler, the responseStatus gets `errorMessage` (and with
- * R_NODES every ServiceNode its flat nodeId, regionId, zoneId; api_rust.c).
+ * Every /artemis/api/... route also answers under /api/... (the earlier
+ * Rust rewrite served them there; API.md §A, MANAGEMENT.md §3.3): a path
+ * under /api/ that no route has is looked up again with /artemis in front.
+ * Reached so, a route's answer gets `errorMessage` in its responseStatus,
+ * and with R_NODES every ServiceNode its flat nodeId, regionId, zoneId
+ * (api_rust.c).
  */
 enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_DELETE = 8, M_PATCH = 16 };
-enum { R_RUST = 1, R_NODES = 2 };
+enum { R_NODES = 1 };
+
+#define API_TWIN_FROM "/api/"
+#define API_TWIN_TO   "/artemis"
 
 typedef struct {
 	const char *path;
@@ -288,14 +294,14 @@ static const api_route_t api__routes[] = {
 	{ "/artemis/api/discovery/service.json", GP, api_discovery_service, "discovery_service", 0 },
 	{ "/artemis/api/discovery/services.json", GP, api_discovery_services, "discovery_services", 0 },
 	{ "/artemis/api/discovery/services-delta.json", M_POST, api_discovery_services_delta, "discovery_services_delta", 0 },
-	{ "/artemis/api/cluster/up-registry-nodes.json", GP, api_cluster_up_registry_nodes, "cluster_up_registry_nodes", 0 },
-	{ "/artemis/api/cluster/up-discovery-nodes.json", GP, api_cluster_up_discovery_nodes, "cluster_up_discovery_nodes", 0 },
+	{ "/artemis/api/cluster/up-registry-nodes.json", GP, api_cluster_up_registry_nodes, "cluster_up_registry_nodes", R_NODES },
+	{ "/artemis/api/cluster/up-discovery-nodes.json", GP, api_cluster_up_discovery_nodes, "cluster_up_discovery_nodes", R_NODES },
 	{ "/artemis/api/replication/registry/register.json", M_POST, api_replication_register, "replication_register", 0 },
 	{ "/artemis/api/replication/registry/heartbeat.json", M_POST, api_replication_heartbeat, "replication_heartbeat", 0 },
 	{ "/artemis/api/replication/registry/unregister.json", M_POST, api_replication_unregister, "replication_unregister", 0 },
 	{ "/artemis/api/replication/registry/services.json", GP, api_replication_services, "replication_services", 0 },
-	{ "/artemis/api/status/node.json", GP, api_status_node, "status_node", 0 },
-	{ "/artemis/api/status/cluster.json", GP, api_status_cluster, "status_cluster", 0 },
+	{ "/artemis/api/status/node.json", GP, api_status_node, "status_node", R_NODES },
+	{ "/artemis/api/status/cluster.json", GP, api_status_cluster, "status_cluster", R_NODES },
 	{ "/artemis/api/status/leases.json", GP, api_status_leases, "status_leases", 0 },
 	{ "/artemis/api/status/legacy-leases.json", GP, api_status_legacy_leases, "status_legacy_leases", 0 },
 	{ "/artemis/api/status/config.json", GP, api_status_config, "status_config", 0 },
@@ -304,27 +310,6 @@ static const api_route_t api__routes[] = {
 	{ "/health", M_GET, api_ops_health, "health", 0 },
 	{ "/ready", M_GET, api_ops_ready, "ready", 0 },
 	{ "/metrics", M_GET, api_ops_metrics, "metrics", 0 },
-	/* The whole /api prefix (API.md §A, MANAGEMENT.md §3.3). */
-	{ "/api/registry/register.json", M_POST, api_registry_register, "registry_register", R_RUST },
-	{ "/api/registry/heartbeat.json", M_POST, api_registry_heartbeat, "registry_heartbeat", R_RUST },
-	{ "/api/registry/unregister.json", M_POST, api_registry_unregister, "registry_unregister", R_RUST },
-	{ "/api/discovery/service.json", GP, api_discovery_service, "discovery_service", R_RUST },
-	{ "/api/discovery/lookup.json", M_POST, api_discovery_lookup, "discovery_lookup", R_RUST },
-	{ "/api/discovery/services.json", GP, api_discovery_services, "discovery_services", R_RUST },
-	{ "/api/discovery/services-delta.json", M_POST, api_discovery_services_delta, "discovery_services_delta", R_RUST },
-	{ "/api/cluster/up-registry-nodes.json", GP, api_cluster_up_registry_nodes, "cluster_up_registry_nodes", R_RUST | R_NODES },
-	{ "/api/cluster/up-discovery-nodes.json", GP, api_cluster_up_discovery_nodes, "cluster_up_discovery_nodes", R_RUST | R_NODES },
-	{ "/api/replication/registry/register.json", M_POST, api_replication_register, "replication_register", R_RUST },
-	{ "/api/replication/registry/heartbeat.json", M_POST, api_replication_heartbeat, "replication_heartbeat", R_RUST },
-	{ "/api/replication/registry/unregister.json", M_POST, api_replication_unregister, "replication_unregister", R_RUST },
-	{ "/api/replication/registry/services.json", GP, api_replication_services, "replication_services", R_RUST },
-	{ "/api/status/node.json", GP, api_status_node, "status_node", R_RUST | R_NODES },
-	{ "/api/status/cluster.json", GP, api_status_cluster, "status_cluster", R_RUST | R_NODES },
-	{ "/api/status/leases.json", GP, api_status_leases, "status_leases", R_RUST },
-	{ "/api/status/legacy-leases.json", GP, api_status_legacy_leases, "status_legacy_leases", R_RUST },
-	{ "/api/status/config.json", GP, api_status_config, "status_config", R_RUST },
-	{ "/api/status/deployment.json", GP, api_status_deployment, "status_deployment", R_RUST },
-	{ "/api/status/websocket/connection.json", M_GET, api_status_ws_connection, "status_websocket_connection", R_RUST },
 	/* Management, Java (API.md §5.1, §5.2, §5.4). */
 	{ MG "operate-instance.json", M_POST, api_mgmt_operate_instance, "mgmt_operate_instance", 0 },
 	{ MG "operate-server.json", M_POST, api_mgmt_operate_server, "mgmt_operate_server", 0 },
@@ -336,15 +321,15 @@ static const api_route_t api__routes[] = {
 	{ MG "server-down.json", M_POST, api_mgmt_server_down, "mgmt_server_down", 0 },
 	{ MG "services.json", GP, api_mgmt_services, "mgmt_services", 0 },
 	{ MG "service.json", M_POST, api_mgmt_service, "mgmt_service", 0 },
-	{ MG "log/instance-operation-logs.json", M_POST, api_mgmt_log_instance, "mgmt_log_instance", 0 },
-	{ MG "log/server-operation-logs.json", M_POST, api_mgmt_log_server, "mgmt_log_server", 0 },
-	{ MG "log/zone-operation-logs.json", M_POST, api_mgmt_log_zone, "mgmt_log_zone", 0 },
-	{ MG "log/group-operation-logs.json", M_POST, api_mgmt_log_group_operation, "mgmt_log_group_operation", 0 },
-	{ MG "log/group-logs.json", M_POST, api_mgmt_log_group, "mgmt_log_group", 0 },
-	{ MG "log/route-rule-logs.json", M_POST, api_mgmt_log_route_rule, "mgmt_log_route_rule", 0 },
-	{ MG "log/route-rule-group-logs.json", M_POST, api_mgmt_log_route_rule_group, "mgmt_log_route_rule_group", 0 },
-	{ MG "log/group-instance-logs.json", M_POST, api_mgmt_log_group_instance, "mgmt_log_group_instance", 0 },
-	{ MG "log/service-instance-logs.json", M_POST, api_mgmt_log_service_instance, "mgmt_log_service_instance", 0 },
+	{ MG "log/instance-operation-logs.json", M_POST, api_mgmt_log, "mgmt_log_instance", 0 },
+	{ MG "log/server-operation-logs.json", M_POST, api_mgmt_log, "mgmt_log_server", 0 },
+	{ MG "log/zone-operation-logs.json", M_POST, api_mgmt_log, "mgmt_log_zone", 0 },
+	{ MG "log/group-operation-logs.json", M_POST, api_mgmt_log, "mgmt_log_group_operation", 0 },
+	{ MG "log/group-logs.json", M_POST, api_mgmt_log, "mgmt_log_group", 0 },
+	{ MG "log/route-rule-logs.json", M_POST, api_mgmt_log, "mgmt_log_route_rule", 0 },
+	{ MG "log/route-rule-group-logs.json", M_POST, api_mgmt_log, "mgmt_log_route_rule_group", 0 },
+	{ MG "log/group-instance-logs.json", M_POST, api_mgmt_log, "mgmt_log_group_instance", 0 },
+	{ MG "log/service-instance-logs.json", M_POST, api_mgmt_log, "mgmt_log_service_instance", 0 },
 	{ MG "zone/operate-zone-operations.json", M_POST, api_mgmt_operate_zone_operations, "mgmt_operate_zone_operations", 0 },
 	{ MG "zone/get-all-zone-operations.json", M_POST, api_mgmt_all_zone_operations, "mgmt_all_zone_operations", 0 },
 	{ MG "zone/get-zone-operations.json", M_POST, api_mgmt_zone_operations, "mgmt_zone_operations", 0 },
@@ -399,7 +384,7 @@ static struct {
 	char value[SHM_MAX_SERVICE + 1];
 } api__params[API_MAX_PARAMS];
 static int api__nparams;
-static unsigned api__flags;
+static bool api__twin_path; /* the running request came in on an /api twin */
 
 static void api__init_routes(void)
 {
@@ -476,43 +461,66 @@ static unsigned api__method_bit(enum http_method m)
 	}
 }
 
-/* The route for (path, method): its index, or -1 with *allow the methods
- * of the routes that have the path (0: no route has it). */
-static int api__find_route(const char *path, size_t len, unsigned method, unsigned *allow)
+/* One pass over the literal (or the pattern) routes: the first that has
+ * the path and maps the method, or -1; *allow collects the methods of all
+ * that have the path. */
+static int api__pass(const char *path, size_t len, unsigned method, bool pattern,
+		     unsigned *allow)
 {
 	int found = -1;
 
-	if (api__path_len[0] == 0)
-		api__init_routes();
-	*allow = 0;
 	for (size_t i = 0; i < API_NROUTES; i++) {
-		if (api__pattern[i] || api__path_len[i] != len ||
-		    memcmp(api__routes[i].path, path, len) != 0)
+		if (api__pattern[i] != pattern)
+			continue;
+		if (pattern ? !api__match(api__routes[i].path, path, len, false)
+			    : (api__path_len[i] != len ||
+			       memcmp(api__routes[i].path, path, len) != 0))
 			continue;
 		*allow |= api__routes[i].methods;
 		if (found < 0 && (api__routes[i].methods & method))
 			found = (int)i;
 	}
-	if (*allow) {
-		api__nparams = 0;
+	return found;
+}
+
+/* The route for (path, method): its index, or -1 with *allow the methods
+ * of the routes that have the path (0: no route has it); *twin when it is
+ * an /artemis/api route reached by its /api twin. */
+static int api__find_route(const char *path, size_t len, unsigned method, unsigned *allow,
+			   bool *twin)
+{
+	static char twin_path[256]; /* longer than every /artemis/api route */
+	size_t from = sizeof(API_TWIN_FROM) - 1, to = sizeof(API_TWIN_TO) - 1;
+	int found;
+
+	if (api__path_len[0] == 0)
+		api__init_routes();
+	*allow = 0;
+	*twin = false;
+	api__nparams = 0;
+	found = api__pass(path, len, method, false, allow);
+	if (*allow)
 		return found;
-	}
-	for (size_t i = 0; i < API_NROUTES; i++) {
-		if (!api__pattern[i] || !api__match(api__routes[i].path, path, len, false))
-			continue;
-		*allow |= api__routes[i].methods;
-		if (found < 0 && (api__routes[i].methods & method)) {
-			found = (int)i;
-			api__match(api__routes[i].path, path, len, true);
+	if (len > from && len + to < sizeof(twin_path) && memcmp(path, API_TWIN_FROM, from) == 0) {
+		memcpy(twin_path, API_TWIN_TO, to);
+		memcpy(twin_path + to, path, len);
+		found = api__pass(twin_path, len + to, method, false, allow);
+		if (*allow) {
+			*twin = true;
+			return found;
 		}
 	}
+	found = api__pass(path, len, method, true, allow);
+	if (found >= 0)
+		api__match(api__routes[found].path, path, len, true);
 	return found;
 }
 
 int api_route_index(const char *path, size_t len)
 {
 	unsigned allow;
-	int i = api__find_route(path, len, ~0u, &allow);
+	bool twin;
+	int i = api__find_route(path, len, ~0u, &allow, &twin);
 
 	return i < 0 ? -1 : api__twin[i];
 }
@@ -550,7 +558,7 @@ const char *api_param(const char *name)
 
 bool api_rust_path(void)
 {
-	return (api__flags & R_RUST) != 0;
+	return api__twin_path;
 }
 
 /* Spring's consumes=application/json: the media type, before any
@@ -593,7 +601,8 @@ static const char *api__allow_header(unsigned m)
 void api_dispatch(const http_request_t *req, http_response_t *res)
 {
 	unsigned allow, method = api__method_bit(req->method);
-	int i = api__find_route(req->path, req->path_len, method, &allow);
+	bool twin;
+	int i = api__find_route(req->path, req->path_len, method, &allow, &twin);
 	char msg[CONFIG_STR + 64];
 
 	if (i < 0 && allow == 0) {
@@ -611,10 +620,10 @@ void api_dispatch(const http_request_t *req, http_response_t *res)
 		http_res_error(res, req, 415, msg);
 		return;
 	}
-	api__flags = api__routes[i].flags;
+	api__twin_path = twin;
 	api__routes[i].fn(req, res);
-	if (api__flags & R_RUST)
-		api_rust_shape(res, (api__flags & R_NODES) != 0);
-	api__flags = 0;
+	if (twin)
+		api_rust_shape(res, (api__routes[i].flags & R_NODES) != 0);
+	api__twin_path = false;
 	api__nparams = 0;
 }

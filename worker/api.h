@@ -168,15 +168,8 @@ void api_mgmt_instance_down(const http_request_t *req, http_response_t *res);
 void api_mgmt_server_down(const http_request_t *req, http_response_t *res);
 void api_mgmt_services(const http_request_t *req, http_response_t *res);
 void api_mgmt_service(const http_request_t *req, http_response_t *res);
-void api_mgmt_log_instance(const http_request_t *req, http_response_t *res);
-void api_mgmt_log_server(const http_request_t *req, http_response_t *res);
-void api_mgmt_log_zone(const http_request_t *req, http_response_t *res);
-void api_mgmt_log_group_operation(const http_request_t *req, http_response_t *res);
-void api_mgmt_log_group(const http_request_t *req, http_response_t *res);
-void api_mgmt_log_route_rule(const http_request_t *req, http_response_t *res);
-void api_mgmt_log_route_rule_group(const http_request_t *req, http_response_t *res);
-void api_mgmt_log_group_instance(const http_request_t *req, http_response_t *res);
-void api_mgmt_log_service_instance(const http_request_t *req, http_response_t *res);
+/* The nine log/...-logs.json of Java, told apart by the path. */
+void api_mgmt_log(const http_request_t *req, http_response_t *res);
 void api_mgmt_operate_zone_operations(const http_request_t *req, http_response_t *res);
 void api_mgmt_all_zone_operations(const http_request_t *req, http_response_t *res);
 void api_mgmt_zone_operations(const http_request_t *req, http_response_t *res);

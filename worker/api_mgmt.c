@@ -82,14 +82,10 @@ static int http_status_of(const char *code)
  * with the Rust name of the message beside it. */
 static void put_status_object(buf_t *b, const char *status, const char *code, const char *msg)
 {
-	json_put_raw(b, "{\"errorCode\":");
-	json_put_cstr(b, code);
-	json_put_raw(b, ",\"errorMessage\":");
-	json_put_cstr(b, msg);
-	json_put_raw(b, ",\"message\":");
-	json_put_cstr(b, msg);
-	json_put_raw(b, ",\"status\":");
-	json_put_cstr(b, status);
+	api_mgmt_kv(b, '{', "errorCode", code);
+	api_mgmt_kv(b, ',', "errorMessage", msg);
+	api_mgmt_kv(b, ',', "message", msg);
+	api_mgmt_kv(b, ',', "status", status);
 	json_put_raw(b, "}");
 }
 
@@ -207,30 +203,48 @@ const char *api_mgmt_arg(const api_mgmt_req_t *r, const char *canon, char *buf, 
 
 /* ---- Output pieces ------------------------------------------------------------------ */
 
+static void put_name(buf_t *b, char sep, const char *name)
+{
+	char open[2] = {sep, '"'};
+	buf_append(b, open, 2);
+	buf_puts(b, name);
+	buf_append(b, "\":", 2);
+}
+
+void api_mgmt_kv(buf_t *b, char sep, const char *name, const char *value)
+{
+	put_name(b, sep, name);
+	json_put_cstr(b, value);
+}
+
+void api_mgmt_kv_i64(buf_t *b, char sep, const char *name, int64_t value)
+{
+	put_name(b, sep, name);
+	json_put_i64(b, value);
+}
+
+void api_mgmt_kv_bool(buf_t *b, char sep, const char *name, bool value)
+{
+	put_name(b, sep, name);
+	json_put_bool(b, value);
+}
+
 int api_mgmt_put_key(buf_t *b, const mgmt_key_t *k)
 {
 	switch (k->kind) {
 	case MGMT_INSTANCE:
-		json_put_raw(b, "{\"instanceId\":");
-		json_put_cstr(b, k->instance);
-		json_put_raw(b, ",\"regionId\":");
-		json_put_cstr(b, k->region);
-		json_put_raw(b, ",\"serviceId\":");
-		json_put_cstr(b, k->service);
+		api_mgmt_kv(b, '{', "instanceId", k->instance);
+		api_mgmt_kv(b, ',', "regionId", k->region);
+		api_mgmt_kv(b, ',', "serviceId", k->service);
 		break;
 	case MGMT_SERVER:
-		json_put_raw(b, "{\"regionId\":");
-		json_put_cstr(b, k->region);
-		json_put_raw(b, ",\"serverId\":");
-		json_put_cstr(b, k->server);
+		api_mgmt_kv(b, '{', "regionId", k->region);
+		api_mgmt_kv(b, ',', "serverId", k->server);
 		break;
 	default:
-		json_put_raw(b, "{\"regionId\":");
-		json_put_cstr(b, k->region);
-		json_put_raw(b, ",\"serviceId\":");
-		json_put_cstr(b, k->service);
-		json_put_raw(b, ",\"zoneId\":");
-		json_put_cstr(b, k->zone);
+		api_mgmt_kv(b, '{', "regionId", k->region);
+		api_mgmt_kv(b, ',', "serviceId", k->service);
+		api_mgmt_kv(b, ',', "zoneId", k->zone);
 		break;
 	}
 	return json_put_raw(b, "}");
@@ -266,34 +280,23 @@ static void put_record(buf_t *b, const mgmt_op_t *op)
 	case MGMT_INSTANCE:
 		json_put_raw(b, "{\"instanceKey\":");
 		api_mgmt_put_key(b, k);
-		json_put_raw(b, ",\"operation\":");
-		json_put_cstr(b, k->operation);
-		json_put_raw(b, ",\"operationComplete\":false,\"operatorId\":");
-		json_put_cstr(b, op->operator_id);
+		api_mgmt_kv(b, ',', "operation", k->operation);
+		api_mgmt_kv_bool(b, ',', "operationComplete", false);
+		api_mgmt_kv(b, ',', "operatorId", op->operator_id);
 		break;
 	case MGMT_SERVER:
-		json_put_raw(b, "{\"operation\":");
-		json_put_cstr(b, k->operation);
-		json_put_raw(b, ",\"operatorId\":");
-		json_put_cstr(b, op->operator_id);
-		json_put_raw(b, ",\"regionId\":");
-		json_put_cstr(b, k->region);
-		json_put_raw(b, ",\"serverId\":");
-		json_put_cstr(b, k->server);
+		api_mgmt_kv(b, '{', "operation", k->operation);
+		api_mgmt_kv(b, ',', "operatorId", op->operator_id);
+		api_mgmt_kv(b, ',', "regionId", k->region);
+		api_mgmt_kv(b, ',', "serverId", k->server);
 		break;
 	default:
-		json_put_raw(b, "{\"operation\":");
-		json_put_cstr(b, k->operation);
-		json_put_raw(b, ",\"operationTime\":");
-		api_mgmt_put_time_s(b, op->update_ms);
-		json_put_raw(b, ",\"operatorId\":");
-		json_put_cstr(b, op->operator_id);
-		json_put_raw(b, ",\"regionId\":");
-		json_put_cstr(b, k->region);
-		json_put_raw(b, ",\"serviceId\":");
-		json_put_cstr(b, k->service);
-		json_put_raw(b, ",\"zoneId\":");
-		json_put_cstr(b, k->zone);
+		api_mgmt_kv(b, '{', "operation", k->operation);
+		api_mgmt_kv_i64(b, ',', "operationTime", (int64_t)(op->update_ms / 1000));
+		api_mgmt_kv(b, ',', "operatorId", op->operator_id);
+		api_mgmt_kv(b, ',', "regionId", k->region);
+		api_mgmt_kv(b, ',', "serviceId", k->service);
+		api_mgmt_kv(b, ',', "zoneId", k->zone);
 		break;
 	}
 	json_put_raw(b, "}");

@@ -87,6 +87,12 @@ const char *api_mgmt_arg(const api_mgmt_req_t *r, const char *canon, char *buf, 
 
 /* ---- Output pieces ------------------------------------------------------------ */
 
+/* One member: `sep` ('{' opens the object, ',' continues it), the name,
+ * then the value: a string (NULL: null), a number, a boolean. */
+void api_mgmt_kv(buf_t *b, char sep, const char *name, const char *value);
+void api_mgmt_kv_i64(buf_t *b, char sep, const char *name, int64_t value);
+void api_mgmt_kv_bool(buf_t *b, char sep, const char *name, bool value);
+
 int api_mgmt_put_key(buf_t *b, const mgmt_key_t *k);     /* InstanceKey/ServerKey/ZoneKey */
 int api_mgmt_put_time_s(buf_t *b, uint64_t ms);          /* epoch seconds */
 int api_mgmt_put_iso(buf_t *b, uint64_t ms);             /* "2024-05-01T10:00:00.000Z" */

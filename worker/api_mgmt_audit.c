@@ -118,40 +118,24 @@ static int complete_of(const mgmt_audit_t *rec)
 /* Java's log item (API.md §5.2) of any kind. */
 static void put_java_log(buf_t *b, const mgmt_audit_t *rec)
 {
-	json_put_raw(b, "{\"complete\":");
-	json_put_bool(b, complete_of(rec));
-	json_put_raw(b, ",\"createTime\":");
-	json_put_u64(b, rec->time_ms);
-	json_put_raw(b, ",\"extensions\":");
-	json_put_cstr(b, rec->extensions ? rec->extensions : "{}");
-	json_put_raw(b, ",\"id\":");
-	json_put_i64(b, rec->id);
-	if (rec->instance) {
-		json_put_raw(b, ",\"instanceId\":");
-		json_put_cstr(b, rec->instance);
-	}
-	json_put_raw(b, ",\"operation\":");
-	json_put_cstr(b, rec->operation);
-	json_put_raw(b, ",\"operatorId\":");
-	json_put_cstr(b, rec->operator_id);
-	json_put_raw(b, ",\"reason\":");
-	json_put_cstr(b, rec->reason);
-	json_put_raw(b, ",\"regionId\":");
-	json_put_cstr(b, rec->region);
-	if (rec->server) {
-		json_put_raw(b, ",\"serverId\":");
-		json_put_cstr(b, rec->server);
-	}
-	if (!rec->server) {
-		json_put_raw(b, ",\"serviceId\":");
-		json_put_cstr(b, rec->service);
-	}
-	json_put_raw(b, ",\"token\":null,\"updateTime\":");
-	json_put_u64(b, rec->time_ms);
-	if (rec->zone) {
-		json_put_raw(b, ",\"zoneId\":");
-		json_put_cstr(b, rec->zone);
-	}
+	api_mgmt_kv_bool(b, '{', "complete", complete_of(rec));
+	api_mgmt_kv_i64(b, ',', "createTime", (int64_t)rec->time_ms);
+	api_mgmt_kv(b, ',', "extensions", rec->extensions ? rec->extensions : "{}");
+	api_mgmt_kv_i64(b, ',', "id", rec->id);
+	if (rec->instance)
+		api_mgmt_kv(b, ',', "instanceId", rec->instance);
+	api_mgmt_kv(b, ',', "operation", rec->operation);
+	api_mgmt_kv(b, ',', "operatorId", rec->operator_id);
+	api_mgmt_kv(b, ',', "reason", rec->reason);
+	api_mgmt_kv(b, ',', "regionId", rec->region);
+	if (rec->server)
+		api_mgmt_kv(b, ',', "serverId", rec->server);
+	else
+		api_mgmt_kv(b, ',', "serviceId", rec->service);
+	api_mgmt_kv(b, ',', "token", NULL);
+	api_mgmt_kv_i64(b, ',', "updateTime", (int64_t)rec->time_ms);
+	if (rec->zone)
+		api_mgmt_kv(b, ',', "zoneId", rec->zone);
 	json_put_raw(b, "}");
 }
 
@@ -159,38 +143,26 @@ static void put_java_log(buf_t *b, const mgmt_audit_t *rec)
  * §3.2.6, §3.3). */
 static void put_rust_record(buf_t *b, const mgmt_audit_t *rec)
 {
-	json_put_raw(b, "{\"action\":");
-	json_put_cstr(b, rec->action);
+	char ts[40];
+	mgmt_format_time(rec->time_ms, ts, sizeof(ts));
+	api_mgmt_kv(b, '{', "action", rec->action);
 	json_put_raw(b, ",\"details\":");
 	json_put_raw(b, rec->details && rec->details[0] == '{' ? rec->details : "{}");
-	json_put_raw(b, ",\"errorMessage\":null,\"id\":");
-	json_put_i64(b, rec->id);
-	json_put_raw(b, ",\"logId\":");
-	json_put_i64(b, rec->id);
-	json_put_raw(b, ",\"operation\":");
-	json_put_cstr(b, rec->operation);
-	json_put_raw(b, ",\"operationComplete\":");
-	json_put_bool(b, complete_of(rec));
-	json_put_raw(b, ",\"operationTime\":");
-	api_mgmt_put_time_s(b, rec->time_ms);
-	json_put_raw(b, ",\"operationType\":");
-	json_put_cstr(b, rec->type);
-	json_put_raw(b, ",\"operatorId\":");
-	json_put_cstr(b, rec->operator_id);
-	json_put_raw(b, ",\"originNode\":");
-	json_put_cstr(b, rec->origin_node);
-	json_put_raw(b, ",\"originSeq\":");
-	json_put_i64(b, rec->origin_seq);
-	json_put_raw(b, ",\"resourceId\":");
-	json_put_cstr(b, rec->target);
-	json_put_raw(b, ",\"resourceType\":");
-	json_put_cstr(b, rec->type);
-	json_put_raw(b, ",\"result\":");
-	json_put_cstr(b, rec->result);
-	json_put_raw(b, ",\"targetId\":");
-	json_put_cstr(b, rec->target);
-	json_put_raw(b, ",\"timestamp\":");
-	api_mgmt_put_iso(b, rec->time_ms);
+	api_mgmt_kv(b, ',', "errorMessage", NULL);
+	api_mgmt_kv_i64(b, ',', "id", rec->id);
+	api_mgmt_kv_i64(b, ',', "logId", rec->id);
+	api_mgmt_kv(b, ',', "operation", rec->operation);
+	api_mgmt_kv_bool(b, ',', "operationComplete", complete_of(rec));
+	api_mgmt_kv_i64(b, ',', "operationTime", (int64_t)(rec->time_ms / 1000));
+	api_mgmt_kv(b, ',', "operationType", rec->type);
+	api_mgmt_kv(b, ',', "operatorId", rec->operator_id);
+	api_mgmt_kv(b, ',', "originNode", rec->origin_node);
+	api_mgmt_kv_i64(b, ',', "originSeq", rec->origin_seq);
+	api_mgmt_kv(b, ',', "resourceId", rec->target);
+	api_mgmt_kv(b, ',', "resourceType", rec->type);
+	api_mgmt_kv(b, ',', "result", rec->result);
+	api_mgmt_kv(b, ',', "targetId", rec->target);
+	api_mgmt_kv(b, ',', "timestamp", ts);
 	json_put_raw(b, "}");
 }
 
@@ -254,26 +226,29 @@ static int list_record(void *ctx, const mgmt_audit_t *rec)
 	return buf_error(l->out);
 }
 
-/* ---- Java's log endpoints -------------------------------------------------------------- */
+/* ---- Lists of records ------------------------------------------------------------------ */
 
-static void java_logs(const http_request_t *req, http_response_t *res, const char *type)
+/* Java's log endpoints with a body answer {logs, responseStatus} and have
+ * no limit unless asked; everything else answers {success, data}. */
+static void list_records(const http_request_t *req, http_response_t *res, const char *type,
+                         bool java_path)
 {
 	api_mgmt_req_t r;
 	mgmt_audit_filter_t f;
 	filter_text_t t;
-	bool rust = req->body_len == 0;
+	bool java = java_path && req->body_len > 0;
 
-	if (!api_mgmt_begin(&r, req, res, rust ? MGMT_STYLE_REST : MGMT_STYLE_JAVA, MGMT_READ,
+	if (!api_mgmt_begin(&r, req, res, java ? MGMT_STYLE_JAVA : MGMT_STYLE_REST, MGMT_READ,
 	                    true))
 		return;
 	if (!read_filter(&r, &f, &t, type, AUDIT_LIMIT_MAX))
 		goto out;
-	if (!rust && !json_member(r.body, "limit"))
-		f.limit = 0; /* Java's queries have no limit */
+	if (java && !json_member(r.body, "limit"))
+		f.limit = 0;
 	api_mgmt_ok_open(&r);
 	buf_t *b = api_mgmt_out(&r);
-	json_put_raw(b, rust ? "[" : ",\"logs\":[");
-	rec_list_t l = {b, rust ? FORM_RUST : FORM_JAVA, 0};
+	json_put_raw(b, java ? ",\"logs\":[" : "[");
+	rec_list_t l = {b, java ? FORM_JAVA : FORM_RUST, 0};
 	int rc = mgmt_audit_query(r.m, &f, list_record, &l);
 	if (rc < 0) {
 		api_mgmt_fail_rc(&r, rc, NULL);
@@ -285,91 +260,47 @@ out:
 	api_mgmt_end(&r);
 }
 
-void api_mgmt_log_instance(const http_request_t *req, http_response_t *res)
+/* POST /api/management/log/<kind>-logs.json: the records of the kind its
+ * name says (the group and route kinds have none yet). */
+void api_mgmt_log(const http_request_t *req, http_response_t *res)
 {
-	java_logs(req, res, "instance");
-}
+	static const struct {
+		const char *file, *type;
+	} kinds[] = {
+	    {"instance-operation-logs.json", "instance"},
+	    {"server-operation-logs.json", "server"},
+	    {"zone-operation-logs.json", "zone"},
+	    {"group-operation-logs.json", "group-operation"},
+	    {"group-logs.json", "group"},
+	    {"route-rule-logs.json", "route-rule"},
+	    {"route-rule-group-logs.json", "route-rule-group"},
+	    {"group-instance-logs.json", "group-instance"},
+	    {"service-instance-logs.json", "service-instance"},
+	};
+	const char *file = strrchr(req->path, '/');
+	const char *type = "?";
 
-void api_mgmt_log_server(const http_request_t *req, http_response_t *res)
-{
-	java_logs(req, res, "server");
-}
-
-void api_mgmt_log_zone(const http_request_t *req, http_response_t *res)
-{
-	java_logs(req, res, "zone");
-}
-
-void api_mgmt_log_group_operation(const http_request_t *req, http_response_t *res)
-{
-	java_logs(req, res, "group-operation");
-}
-
-void api_mgmt_log_group(const http_request_t *req, http_response_t *res)
-{
-	java_logs(req, res, "group");
-}
-
-void api_mgmt_log_route_rule(const http_request_t *req, http_response_t *res)
-{
-	java_logs(req, res, "route-rule");
-}
-
-void api_mgmt_log_route_rule_group(const http_request_t *req, http_response_t *res)
-{
-	java_logs(req, res, "route-rule-group");
-}
-
-void api_mgmt_log_group_instance(const http_request_t *req, http_response_t *res)
-{
-	java_logs(req, res, "group-instance");
-}
-
-void api_mgmt_log_service_instance(const http_request_t *req, http_response_t *res)
-{
-	java_logs(req, res, "service-instance");
+	for (size_t i = 0; file && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(file + 1, kinds[i].file) == 0)
+			type = kinds[i].type;
+	list_records(req, res, type, true);
 }
 
 /* ---- The Rust audit calls ---------------------------------------------------------------- */
 
-static void rust_logs(const http_request_t *req, http_response_t *res, const char *type)
-{
-	api_mgmt_req_t r;
-	mgmt_audit_filter_t f;
-	filter_text_t t;
-
-	if (!api_mgmt_begin(&r, req, res, MGMT_STYLE_REST, MGMT_READ, true))
-		return;
-	if (!read_filter(&r, &f, &t, type, AUDIT_LIMIT_MAX))
-		goto out;
-	api_mgmt_ok_open(&r);
-	buf_t *b = api_mgmt_out(&r);
-	json_put_raw(b, "[");
-	rec_list_t l = {b, FORM_RUST, 0};
-	int rc = mgmt_audit_query(r.m, &f, list_record, &l);
-	if (rc < 0) {
-		api_mgmt_fail_rc(&r, rc, NULL);
-		goto out;
-	}
-	json_put_raw(b, "]");
-	api_mgmt_ok_close(&r);
-out:
-	api_mgmt_end(&r);
-}
-
 void api_mgmt_audit_logs(const http_request_t *req, http_response_t *res)
 {
-	rust_logs(req, res, NULL);
+	list_records(req, res, NULL, false);
 }
 
 void api_mgmt_audit_instance_logs(const http_request_t *req, http_response_t *res)
 {
-	rust_logs(req, res, "instance");
+	list_records(req, res, "instance", false);
 }
 
 void api_mgmt_audit_server_logs(const http_request_t *req, http_response_t *res)
 {
-	rust_logs(req, res, "server");
+	list_records(req, res, "server", false);
 }
 
 void api_mgmt_audit_log(const http_request_t *req, http_response_t *res)

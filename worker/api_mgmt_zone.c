@@ -486,20 +486,13 @@ static int put_zone(api_mgmt_req_t *r, buf_t *b, const zone_count_t *z)
 	int rc = zone_state(r, z->region, z->zone, &st);
 	if (rc < 0)
 		return rc;
-	json_put_raw(b, "{\"downInstanceCount\":");
-	json_put_u64(b, z->down);
-	json_put_raw(b, ",\"instanceCount\":");
-	json_put_u64(b, z->instances);
-	json_put_raw(b, ",\"isDown\":");
-	json_put_bool(b, st.n > 0);
-	json_put_raw(b, ",\"operation\":");
-	json_put_cstr(b, st.n ? st.operation : NULL);
-	json_put_raw(b, ",\"operatorId\":");
-	json_put_cstr(b, st.n ? st.operator_id : NULL);
-	json_put_raw(b, ",\"regionId\":");
-	json_put_cstr(b, z->region);
-	json_put_raw(b, ",\"zoneId\":");
-	json_put_cstr(b, z->zone);
+	api_mgmt_kv_i64(b, '{', "downInstanceCount", z->down);
+	api_mgmt_kv_i64(b, ',', "instanceCount", z->instances);
+	api_mgmt_kv_bool(b, ',', "isDown", st.n > 0);
+	api_mgmt_kv(b, ',', "operation", st.n ? st.operation : NULL);
+	api_mgmt_kv(b, ',', "operatorId", st.n ? st.operator_id : NULL);
+	api_mgmt_kv(b, ',', "regionId", z->region);
+	api_mgmt_kv(b, ',', "zoneId", z->zone);
 	return json_put_raw(b, "}");
 }
 
@@ -637,17 +630,13 @@ void api_mgmt_zone_status(const http_request_t *req, http_response_t *res)
 		buf_t *b = api_mgmt_out(&r);
 		/* Both spellings: the Rust API emitted the snake ones. */
 		for (int snake = 0; snake < 2; snake++) {
-			json_put_raw(b, snake ? ",\"is_down\":" : "{\"isDown\":");
-			json_put_bool(b, st.n > 0);
-			json_put_raw(b, snake ? ",\"operator_id\":" : ",\"operatorId\":");
-			json_put_cstr(b, st.n ? st.operator_id : NULL);
-			json_put_raw(b, snake ? ",\"region_id\":" : ",\"regionId\":");
-			json_put_cstr(b, region);
-			json_put_raw(b, snake ? ",\"zone_id\":" : ",\"zoneId\":");
-			json_put_cstr(b, zone);
+			api_mgmt_kv_bool(b, snake ? ',' : '{', snake ? "is_down" : "isDown", st.n > 0);
+			api_mgmt_kv(b, ',', snake ? "operator_id" : "operatorId",
+			            st.n ? st.operator_id : NULL);
+			api_mgmt_kv(b, ',', snake ? "region_id" : "regionId", region);
+			api_mgmt_kv(b, ',', snake ? "zone_id" : "zoneId", zone);
 		}
-		json_put_raw(b, ",\"operation\":");
-		json_put_cstr(b, st.n ? st.operation : NULL);
+		api_mgmt_kv(b, ',', "operation", st.n ? st.operation : NULL);
 		json_put_raw(b, "}");
 		api_mgmt_ok_close(&r);
 	}

@@ -22,57 +22,42 @@
 #include "api.h"
 #include "artemis/codec.h"
 
-#define RS_KEY "\"responseStatus\":"
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
-/* The extent [*start, *end) of the top-level "responseStatus" object. */
+/* The extent [*start, *end) of the top-level "responseStatus" object: a
+ * walk over the members of the body's object. */
 static bool find_status(const char *b, size_t n, size_t *start, size_t *end)
 {
-	int depth = 0;
-	bool in_str = false, esc = false;
-	size_t klen = sizeof(RS_KEY) - 1;
+	static const char key[] = "\"responseStatus\"";
+	size_t i = 1;
 
-	for (size_t i = 0; i < n; i++) {
-		char c = b[i];
-		if (in_str) {
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				in_str = false;
+	while (i < n) {
+		while (i < n && (is_blank(b[i]) || b[i] == ','))
+			i++;
+		if (i >= n || b[i] != '"')
+			return false;
+		size_t klen = json_value_len(b + i, n - i);
+		bool match = klen == sizeof(key) - 1 && memcmp(b + i, key, klen) == 0;
+		i += klen;
+		while (i < n && (is_blank(b[i]) || b[i] == ':'))
+			i++;
+		if (klen == 0 || i >= n)
+			return false;
+		size_t vlen = json_value_len(b + i, n - i);
+		if (match && b[i] == '{' && vlen) {
+			*start = i;
+			*end = i + vlen;
+			return true;
+		}
+		if (vlen) {
+			i += vlen;
 			continue;
 		}
-		if (c == '"' && depth == 1 && i + klen < n && memcmp(b + i, RS_KEY, klen) == 0 &&
-		    b[i + klen] == '{') {
-			*start = i + klen;
-			int d = 0;
-			bool s = false, e = false;
-			for (size_t j = *start; j < n; j++) {
-				char x = b[j];
-				if (s) {
-					if (e)
-						e = false;
-					else if (x == '\\')
-						e = true;
-					else if (x == '"')
-						s = false;
-				} else if (x == '"') {
-					s = true;
-				} else if (x == '{') {
-					d++;
-				} else if (x == '}' && --d == 0) {
-					*end = j + 1;
-					return true;
-				}
-			}
-			return false;
-		}
-		if (c == '"')
-			in_str = true;
-		else if (c == '{' || c == '[')
-			depth++;
-		else if (c == '}' || c == ']')
-			depth--;
+		while (i < n && b[i] != ',' && b[i] != '}') /* a number or a literal */
+			i++;
 	}
 	return false;
 }

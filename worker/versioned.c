@@ -114,33 +114,16 @@ static int snap_push(snap_t *s, uint32_t svc_off, uint32_t svc_len, const char *
 static int snap_index_array(snap_t *s, uint32_t svc_off, uint32_t svc_len, const char *a,
 			    size_t len)
 {
-	size_t start = 0;
-	int depth = 0;
-	bool in_str = false, esc = false;
-
-	for (size_t i = 0; i < len; i++) {
-		char c = a[i];
-		if (in_str) {
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				in_str = false;
+	for (size_t i = 1; i < len;) {
+		size_t n = a[i] == '{' ? json_value_len(a + i, len - i) : 0;
+		if (n == 0) {
+			i++; /* the separators, and the closing bracket */
 			continue;
 		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == '{' || c == '[') {
-			if (depth++ == 1)
-				start = i;
-		} else if (c == '}' || c == ']') {
-			if (--depth == 1) {
-				int rc = snap_push(s, svc_off, svc_len, a + start, i + 1 - start);
-				if (rc < 0)
-					return rc;
-			}
-		}
+		int rc = snap_push(s, svc_off, svc_len, a + i, n);
+		if (rc < 0)
+			return rc;
+		i += n;
 	}
 	return 0;
 }

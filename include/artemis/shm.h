@@ -32,6 +32,7 @@
 #ifndef ARTEMIS_SHM_H
 #define ARTEMIS_SHM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -149,6 +150,10 @@ bool shm_was_clean(const shm_t *shm);
 /* Extend every live lease by `extra_ms` (after an unclean stop, so clients
  * can heartbeat before anything expires). */
 void shm_extend_leases(shm_t *shm, uint64_t extra_ms);
+
+/* Initialise a robust process-shared mutex that lives in the region (the
+ * writer lock, and the management section's).  0 or -errno. */
+int shm_mutex_init(pthread_mutex_t *m);
 
 /* Remove the region's name (the memory goes once every process detached). */
 int shm_destroy(const char *name);

@@ -26,6 +26,7 @@
 #include "artemis/shm.h"
 #include "../../mgmt/mgmt_int.h"
 #include "../../worker/versioned.h"
+#include "mgmt_fixture.h"
 #include "artemis/clock.h"
 
 static char region_name[64];
@@ -99,19 +100,9 @@ static void teardown_node(void)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* Register an instance the way the API does (codec -> registry). */
 static void reg(const char *svc, const char *id, const char *ip, const char *zone)
 {
-	char json[512];
-	shm_instance_in_t si;
-	instance_parser_t *ip_parser = instance_parser_new();
-	snprintf(json, sizeof(json),
-	         "{\"regionId\":\"us-east\",\"zoneId\":\"%s\",\"serviceId\":\"%s\","
-	         "\"instanceId\":\"%s\",\"ip\":\"%s\",\"port\":80,\"url\":\"http://%s/\"}",
-	         zone, svc, id, ip, ip);
-	assert_int_equal(instance_parse(ip_parser, json, strlen(json), &si, NULL), 0);
-	assert_int_equal(shm_register(shm, &si), 0);
-	instance_parser_free(ip_parser);
+	fixture_register(shm, svc, id, ip, zone);
 }
 
 /* Instances discovery lists for a service (the filtered read). */

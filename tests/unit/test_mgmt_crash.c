@@ -28,6 +28,7 @@
 #include "artemis/config.h"
 #include "artemis/mgmt.h"
 #include "artemis/shm.h"
+#include "mgmt_fixture.h"
 
 #define ROUNDS 200
 
@@ -37,16 +38,12 @@ static shm_t *shm;
 
 static void reg(int i)
 {
-	char json[512];
-	shm_instance_in_t si;
-	instance_parser_t *p = instance_parser_new();
-	snprintf(json, sizeof(json),
-	         "{\"regionId\":\"us-east\",\"zoneId\":\"zone-%d\",\"serviceId\":\"svc-%d\","
-	         "\"instanceId\":\"i%d\",\"ip\":\"10.0.0.%d\",\"port\":80,\"url\":\"http://x/\"}",
-	         i % 3, i % 4, i, i % 5);
-	assert_int_equal(instance_parse(p, json, strlen(json), &si, NULL), 0);
-	assert_int_equal(shm_register(shm, &si), 0);
-	instance_parser_free(p);
+	char svc[16], id[16], ip[16], zone[16];
+	snprintf(svc, sizeof(svc), "svc-%d", i % 4);
+	snprintf(id, sizeof(id), "i%d", i);
+	snprintf(ip, sizeof(ip), "10.0.0.%d", i % 5);
+	snprintf(zone, sizeof(zone), "zone-%d", i % 3);
+	fixture_register(shm, svc, id, ip, zone);
 }
 
 /* The writer: management writes until it is killed. */
