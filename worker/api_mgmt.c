@@ -176,6 +176,14 @@ void api_mgmt_ok_close(api_mgmt_req_t *r)
 		api_mgmt_fail(r, API_INTERNAL_ERROR, "out of memory");
 }
 
+void api_mgmt_done(api_mgmt_req_t *r, int rc)
+{
+	if (rc < 0)
+		api_mgmt_fail_rc(r, rc, NULL);
+	else
+		api_mgmt_ok_close(r);
+}
+
 void api_mgmt_ok(api_mgmt_req_t *r)
 {
 	api_mgmt_ok_open(r);

@@ -76,6 +76,8 @@ void api_mgmt_fail_rc(api_mgmt_req_t *r, int rc, const char *err);
  * close it. */
 void api_mgmt_ok_open(api_mgmt_req_t *r);
 void api_mgmt_ok_close(api_mgmt_req_t *r);
+/* The end of a handler: api_mgmt_fail_rc when rc < 0, else ok_close. */
+void api_mgmt_done(api_mgmt_req_t *r, int rc);
 /* A success with no payload. */
 void api_mgmt_ok(api_mgmt_req_t *r);
 buf_t *api_mgmt_out(api_mgmt_req_t *r);

@@ -321,10 +321,8 @@ void api_mgmt_audit_log(const http_request_t *req, http_response_t *res)
 	int rc = mgmt_audit_get(r.m, n, list_record, &l);
 	if (rc == -ENOENT)
 		api_mgmt_fail(&r, API_DATA_NOT_FOUND, "no audit record %lld", n);
-	else if (rc < 0)
-		api_mgmt_fail_rc(&r, rc, NULL);
 	else
-		api_mgmt_ok_close(&r);
+		api_mgmt_done(&r, rc);
 out:
 	api_mgmt_end(&r);
 }
@@ -384,10 +382,7 @@ void api_mgmt_audit_stats(const http_request_t *req, http_response_t *res)
 	f.limit = f.offset = 0;
 	api_mgmt_ok_open(&r);
 	int rc = mgmt_audit_stats(r.m, &f, api_mgmt_out(&r));
-	if (rc < 0)
-		api_mgmt_fail_rc(&r, rc, NULL);
-	else
-		api_mgmt_ok_close(&r);
+	api_mgmt_done(&r, rc);
 out:
 	api_mgmt_end(&r);
 }

@@ -151,10 +151,7 @@ void api_mgmt_service(const http_request_t *req, http_response_t *res)
 		buf_t *b = api_mgmt_out(&r);
 		json_put_raw(b, ",\"groups\":[],\"service\":");
 		int rc = put_service(b, id, strlen(id));
-		if (rc < 0)
-			api_mgmt_fail_rc(&r, rc, NULL);
-		else
-			api_mgmt_ok_close(&r);
+		api_mgmt_done(&r, rc);
 	}
 	api_mgmt_end(&r);
 }

@@ -520,10 +520,7 @@ void api_mgmt_zones(const http_request_t *req, http_response_t *res)
 		rc = put_zone(&r, b, &w.v[i]);
 	}
 	json_put_raw(b, "]");
-	if (rc < 0)
-		api_mgmt_fail_rc(&r, rc, NULL);
-	else
-		api_mgmt_ok_close(&r);
+	api_mgmt_done(&r, rc);
 out:
 	free(w.v);
 	api_mgmt_end(&r);
