@@ -506,6 +506,8 @@ int mgmt_apply(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx
 	if (rc < 0)
 		goto out;
 	/* Committed: from here on the store has it, and a death is repaired. */
+	if (proj_failpoint)
+		proj_failpoint(PROJ_AT_COMMITTED);
 	mgmt_key_t *keys = malloc(n * sizeof(*keys));
 	for (size_t i = 0; i < n && keys; i++) {
 		keys[i] = changes[i].key;

@@ -167,6 +167,17 @@ int proj_publish(proj_t *p, shm_t *shm, const tagset_t *next, uint64_t gen,
 /* Clear the "rebuild needed" mark after a rebuild from the store. */
 void proj_mark_clean(proj_t *p);
 
+/* Failpoints of the crash tests: when set, called at each of these points
+ * of a write (a test kills the process there).  NULL in production. */
+enum {
+	PROJ_AT_COMMITTED, /* the store has the write, the projection not yet */
+	PROJ_AT_STAGING,   /* a table half staged (its sequence odd) */
+	PROJ_AT_FLIPPED,   /* the new table in force, no notice sent */
+	PROJ_AT_NOTIFIED,  /* notices sent, not yet recorded as sent */
+	PROJ_AT_COUNT
+};
+extern void (*proj_failpoint)(int at);
+
 /* For check: the active table, its generation and whether a publish or a
  * repair is unfinished; copies under the reader protocol. */
 int proj_snapshot(const proj_t *p, tagset_t *out, uint64_t *gen, bool *settled, int *holder);

@@ -5,7 +5,12 @@
  *
  * Layout: a header page, then PROJ_TABLES tables of `cap` 64-bit tags
  * (open addressing, linear probing, 0 = empty; cap is at least twice
- * max_keys, [management] max_operations, so the load stays <= 1/2).  A table holds
+ * max_keys, [management] max_operations).  A table uses only the first
+ * mask + 1 entries, a power of 2 at least twice its count (load <= 1/2),
+ * so a small set stays within the CPU's caches and a write touches only
+ * what it uses.  After the tables, one bitmap per table with a bit set for
+ * each of its tags (a one-hash Bloom filter): a probe looks at a tag's bit
+ * first, so most of an instance's tags are answered from 32 KiB.  A table holds
  * the tags (shm.h) of every target with an operation in force: an instance
  * key, a server (region, ip), a zone (region, zone) or a zone of one
  * service.  It is a pure function of the store at one generation, which it
@@ -66,10 +71,14 @@
 #define PROJ_HDR_BYTES    4096
 #define PROJ_MIN_CAP      64
 #define PROJ_READ_RETRIES 256
+#define PROJ_BLOOM_BITS   (1u << 18) /* per table: 32 KiB, one bit per tag */
+#define PROJ_BLOOM_WORDS  (PROJ_BLOOM_BITS / 64)
 
 struct proj_table_sh {
 	ck_sequence_t seq;  /* odd while the table is written */
 	uint32_t count;     /* tags in it */
+	uint32_t mask;      /* entries in use - 1: sized for count, at most cap - 1 */
+	uint32_t pad;
 	uint64_t store_gen; /* the store generation it was built from */
 };
 
@@ -92,6 +101,14 @@ struct proj {
 };
 _Static_assert(sizeof(struct proj) <= PROJ_HDR_BYTES, "projection header fits its page");
 
+void (*proj_failpoint)(int at);
+
+static void failpoint(int at)
+{
+	if (proj_failpoint)
+		proj_failpoint(at);
+}
+
 static uint32_t cap_for(uint64_t keys)
 {
 	uint64_t c = PROJ_MIN_CAP;
@@ -100,14 +117,29 @@ static uint32_t cap_for(uint64_t keys)
 	return (uint32_t)c;
 }
 
+static uint64_t section_bytes(uint32_t cap)
+{
+	return PROJ_HDR_BYTES + (uint64_t)PROJ_TABLES * (cap + PROJ_BLOOM_WORDS) * sizeof(uint64_t);
+}
+
 uint64_t mgmt_section_bytes(uint32_t max_operations)
 {
-	return PROJ_HDR_BYTES + (uint64_t)PROJ_TABLES * cap_for(max_operations) * sizeof(uint64_t);
+	return section_bytes(cap_for(max_operations));
 }
 
 static uint64_t *table_of(const proj_t *p, uint32_t t)
 {
 	return (uint64_t *)((char *)p + PROJ_HDR_BYTES) + (size_t)t * p->cap;
+}
+
+static uint64_t *bloom_of(const proj_t *p, uint32_t t)
+{
+	return table_of(p, PROJ_TABLES) + (size_t)t * PROJ_BLOOM_WORDS;
+}
+
+static uint32_t bloom_bit(uint64_t tag)
+{
+	return (uint32_t)(tag >> 40) & (PROJ_BLOOM_BITS - 1);
 }
 
 /* The section, when laid out and of a sane size. */
@@ -119,7 +151,7 @@ static proj_t *section(const shm_t *shm)
 		return NULL;
 	ck_pr_fence_load();
 	if (p->version != PROJ_VERSION || p->cap < PROJ_MIN_CAP || (p->cap & (p->cap - 1)) ||
-	    PROJ_HDR_BYTES + (uint64_t)PROJ_TABLES * p->cap * sizeof(uint64_t) > len)
+	    section_bytes(p->cap) > len)
 		return NULL;
 	return p;
 }
@@ -157,7 +189,7 @@ int proj_init(shm_t *shm, uint32_t max_keys)
 	p->cap = cap;
 	p->max_keys = max_keys;
 	p->notified = p->active = 0;
-	memset(table_of(p, 0), 0, PROJ_TABLES * (size_t)cap * sizeof(uint64_t));
+	memset(table_of(p, 0), 0, section_bytes(cap) - PROJ_HDR_BYTES);
 	int rc = shm_mutex_init(&p->lock);
 	if (rc < 0)
 		return rc;
@@ -277,10 +309,16 @@ static int probe(const proj_t *p, const uint64_t *tags, size_t n)
 		ck_pr_fence_load();
 		if (!(v & 1)) {
 			int down = 0;
-			if (ck_pr_load_32((uint32_t *)&tb->count)) {
-				const uint64_t *t = table_of(p, a);
-				for (size_t i = 0; i < n && !down; i++)
-					down = tags[i] && table_has(t, p->cap - 1, tags[i]);
+			uint32_t mask = ck_pr_load_32((uint32_t *)&tb->mask);
+			if (ck_pr_load_32((uint32_t *)&tb->count) && mask < p->cap &&
+			    !(mask & (mask + 1))) {
+				const uint64_t *t = table_of(p, a), *bloom = bloom_of(p, a);
+				for (size_t i = 0; i < n && !down; i++) {
+					uint32_t bit = bloom_bit(tags[i]);
+					uint64_t w = ck_pr_load_64((uint64_t *)&bloom[bit / 64]);
+					down = tags[i] && (w >> (bit % 64) & 1) &&
+					       table_has(t, mask, tags[i]);
+				}
 			}
 			ck_pr_fence_load();
 			if (ck_pr_load_uint((unsigned *)&tb->seq.sequence) == v &&
@@ -298,10 +336,22 @@ int mgmt_down(shm_t *shm, const uint64_t tags[SHM_TAGS])
 	return p ? probe(p, tags, SHM_TAGS) : 0;
 }
 
-int mgmt_keep(void *shm, const uint64_t *tags)
+/* shm_keep_fn: ctx is the section. */
+static int keep_visible(void *ctx, const uint64_t *tags)
 {
-	int down = mgmt_down(shm, tags);
+	int down = probe(ctx, tags, SHM_TAGS);
 	return down < 0 ? down : !down;
+}
+
+mgmt_filter_t mgmt_filter(shm_t *shm)
+{
+	proj_t *p = section(shm);
+	mgmt_filter_t f = {NULL, NULL};
+	if (p && ck_pr_load_32(&p->table[ck_pr_load_32(&p->active) % PROJ_TABLES].count)) {
+		f.keep = keep_visible;
+		f.ctx = p;
+	}
+	return f;
 }
 
 int mgmt_tag_down(shm_t *shm, uint64_t tag)
@@ -331,8 +381,9 @@ static int copy_table(const proj_t *p, uint32_t t, tagset_t *out)
 		unsigned v = ck_pr_load_uint((unsigned *)&tb->seq.sequence);
 		ck_pr_fence_load();
 		if (!(v & 1)) {
+			uint32_t used = ck_pr_load_32((uint32_t *)&tb->mask) + 1;
 			int rc = tagset_init(out, ck_pr_load_32((uint32_t *)&tb->count));
-			for (uint32_t i = 0; rc >= 0 && i < p->cap; i++) {
+			for (uint32_t i = 0; rc >= 0 && i < used && i < p->cap; i++) {
 				uint64_t e = ck_pr_load_64((uint64_t *)&tbl[i]);
 				if (e)
 					rc = tagset_add(out, e);
@@ -432,7 +483,7 @@ static bool table_equals(const proj_t *p, uint32_t t, const tagset_t *set)
 	const uint64_t *tbl = table_of(p, t);
 	if (p->table[t].count != set->count)
 		return false;
-	for (uint32_t i = 0; i < p->cap; i++)
+	for (uint32_t i = 0; i <= p->table[t].mask && i < p->cap; i++)
 		if (tbl[i] && !tagset_has(set, tbl[i]))
 			return false;
 	return true;
@@ -441,17 +492,25 @@ static bool table_equals(const proj_t *p, uint32_t t, const tagset_t *set)
 static void stage(proj_t *p, uint32_t t, const tagset_t *next, uint64_t gen)
 {
 	struct proj_table_sh *tb = &p->table[t];
-	uint64_t *tbl = table_of(p, t);
+	uint64_t *tbl = table_of(p, t), *bloom = bloom_of(p, t);
 	uint64_t tag;
 	/* A writer that died staging this table left its sequence odd: even
 	 * it first, or write_begin would make it even for the whole write. */
 	unsigned v = ck_pr_load_uint(&tb->seq.sequence);
 	if (v & 1)
 		ck_pr_store_uint(&tb->seq.sequence, v + 1);
+	uint32_t used = cap_for(next->count);
+	if (used > p->cap)
+		used = p->cap;
 	ck_sequence_write_begin(&tb->seq);
-	memset(tbl, 0, (size_t)p->cap * sizeof(uint64_t));
-	for (uint32_t i = 0; tagset_next(next, &i, &tag);)
-		raw_insert(tbl, p->cap - 1, tag);
+	memset(tbl, 0, (size_t)used * sizeof(uint64_t));
+	memset(bloom, 0, PROJ_BLOOM_WORDS * sizeof(uint64_t));
+	failpoint(PROJ_AT_STAGING);
+	tb->mask = used - 1;
+	for (uint32_t i = 0; tagset_next(next, &i, &tag);) {
+		raw_insert(tbl, used - 1, tag);
+		bloom[bloom_bit(tag) / 64] |= 1ULL << (bloom_bit(tag) % 64);
+	}
 	tb->count = next->count;
 	tb->store_gen = gen;
 	ck_sequence_write_end(&tb->seq);
@@ -630,9 +689,12 @@ int proj_publish(proj_t *p, shm_t *shm, const tagset_t *next, uint64_t gen,
 			t++;
 		stage(p, t, next, gen);
 		flip(p, t);
+		failpoint(PROJ_AT_FLIPPED);
 	}
 	rc = send_notices(shm, &old, next, hint, nhint);
 	tagset_free(&old);
+	if (rc == 0)
+		failpoint(PROJ_AT_NOTIFIED);
 	if (rc < 0) {
 		/* The set is in force; the notices are owed: the next writer (or
 		 * the master) sends them from `notified`. */

@@ -10,7 +10,7 @@
  *
  * The projection is what discovery needs of the store: the set of keys
  * operated down, as the tags of shm.h, in the region's management section.
- * Discovery reads it lock-free on every path (mgmt_down, mgmt_keep) and
+ * Discovery reads it lock-free on every path (mgmt_down, mgmt_filter) and
  * never queries SQLite.  It is a pure function of the store: rebuilt from
  * it when the master starts and after a writer died, and verified against
  * it by `artemis check` (mgmt_check).
@@ -20,7 +20,7 @@
  *     builds the projection, closes the store before it forks),
  *     mgmt_repair() after a child died abnormally;
  *   - workers: mgmt_open() once after the fork, the writes and the reads
- *     below from their management handlers, mgmt_down()/mgmt_keep() from
+ *     below from their management handlers, mgmt_down()/mgmt_filter() from
  *     discovery and push;
  *   - `artemis check`: mgmt_check().
  *
@@ -140,8 +140,15 @@ int mgmt_check(const config_t *cfg, shm_t *shm, char *msg, size_t msg_len);
 /* 1 when any of an instance's tags is operated down, 0 when not, -EBUSY
  * when the projection was being rewritten under the reader every time. */
 int mgmt_down(shm_t *shm, const uint64_t tags[SHM_TAGS]);
-/* shm_keep_fn for shm_service_read_filtered: ctx is the shm_t. */
-int mgmt_keep(void *shm, const uint64_t *tags);
+/* The filter of a service read (shm_service_read_filtered(.., f.keep,
+ * f.ctx)): keep is NULL, at no cost per instance, while nothing is operated
+ * down.  A cache of the results reads mgmt_generation() first: a change
+ * meanwhile then only makes the result stale, never kept. */
+typedef struct {
+	shm_keep_fn keep;
+	void *ctx;
+} mgmt_filter_t;
+mgmt_filter_t mgmt_filter(shm_t *shm);
 /* One key's tag in force (is-server-down, is-zone-down). */
 int mgmt_tag_down(shm_t *shm, uint64_t tag);
 /* Moves on every change of the projection: response caches keyed by a
