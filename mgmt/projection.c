@@ -336,22 +336,76 @@ int mgmt_down(shm_t *shm, const uint64_t tags[SHM_TAGS])
 	return p ? probe(p, tags, SHM_TAGS) : 0;
 }
 
-/* shm_keep_fn: ctx is the section. */
-static int keep_visible(void *ctx, const uint64_t *tags)
+/* A reader's view of the active table for a whole service read: taken
+ * before the read, checked after it (snap_still), so the per-instance test
+ * (snap_keep) is the Bloom bits and, rarely, a probe. */
+typedef struct {
+	const struct proj_table_sh *tb;
+	unsigned seq;
+	uint32_t mask;
+	const uint64_t *table, *bloom;
+} snap_t;
+
+/* 1 with a snapshot of a non-empty table, 0 when nothing is down, -EAGAIN
+ * while the table is being written. */
+static int snap_begin(const proj_t *p, snap_t *s)
 {
-	int down = probe(ctx, tags, SHM_TAGS);
-	return down < 0 ? down : !down;
+	uint32_t a = ck_pr_load_32((uint32_t *)&p->active) % PROJ_TABLES;
+	s->tb = &p->table[a];
+	s->seq = ck_pr_load_uint((unsigned *)&s->tb->seq.sequence);
+	ck_pr_fence_load();
+	if (s->seq & 1)
+		return -EAGAIN;
+	s->mask = ck_pr_load_32((uint32_t *)&s->tb->mask);
+	if (ck_pr_load_32((uint32_t *)&s->tb->count) == 0)
+		return 0;
+	if (s->mask >= p->cap || (s->mask & (s->mask + 1)))
+		return -EAGAIN;
+	s->table = table_of(p, a);
+	s->bloom = bloom_of(p, a);
+	return 1;
 }
 
-mgmt_filter_t mgmt_filter(shm_t *shm)
+static bool snap_still(const snap_t *s)
 {
-	proj_t *p = section(shm);
-	mgmt_filter_t f = {NULL, NULL};
-	if (p && ck_pr_load_32(&p->table[ck_pr_load_32(&p->active) % PROJ_TABLES].count)) {
-		f.keep = keep_visible;
-		f.ctx = p;
+	ck_pr_fence_load();
+	return ck_pr_load_uint((unsigned *)&s->tb->seq.sequence) == s->seq;
+}
+
+/* shm_keep_fn: 1 to list the instance, 0 when one of its tags is down. */
+static int snap_keep(void *ctx, const uint64_t *tags)
+{
+	const snap_t *s = ctx;
+	for (int i = 0; i < SHM_TAGS; i++) {
+		uint32_t bit = bloom_bit(tags[i]);
+		if ((ck_pr_load_64((uint64_t *)&s->bloom[bit / 64]) >> (bit % 64) & 1) &&
+		    tags[i] && table_has(s->table, s->mask, tags[i]))
+			return 0;
 	}
-	return f;
+	return 1;
+}
+
+int mgmt_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_info_t *info)
+{
+	const proj_t *p = section(shm);
+	size_t mark = out->len;
+	if (!p)
+		return shm_service_read(shm, service, out, info);
+	for (unsigned attempt = 0; attempt < PROJ_READ_RETRIES; attempt++) {
+		snap_t s;
+		int in = snap_begin(p, &s);
+		if (in == -EAGAIN) {
+			stall(attempt);
+			continue;
+		}
+		int rc = shm_service_read_filtered(shm, service, out, info, in ? snap_keep : NULL,
+		                                   &s);
+		if (snap_still(&s))
+			return rc;
+		out->len = mark;
+		stall(attempt);
+	}
+	return -EBUSY;
 }
 
 int mgmt_tag_down(shm_t *shm, uint64_t tag)

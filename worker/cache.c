@@ -7,7 +7,7 @@
  * service's instances (heartbeats do not change the stored data, so they do
  * not invalidate), and by the management projection's generation, which
  * changes on every pull-out and pull-in.  Responses leave out the instances
- * operated down (mgmt_filter).  Total cached bytes are bounded by
+ * operated down (mgmt_service_read).  Total cached bytes are bounded by
  * CACHE_MAX_BYTES; a response that does not fit is served uncached.
  */
 #include "cache.h"
@@ -66,8 +66,7 @@ static int cache__build(shm_t *shm, shm_str_t service, buf_t *out, uint64_t *ver
 	if (rc < 0)
 		return rc;
 	mark = out->len;
-	mgmt_filter_t f = mgmt_filter(shm);
-	rc = shm_service_read_filtered(shm, service, out, &info, f.keep, f.ctx);
+	rc = mgmt_service_read(shm, service, out, &info);
 	if (rc == -ENOENT) {
 		out->len = mark;
 		rc = json_put_raw(out, "null");

@@ -133,7 +133,7 @@ typedef struct {
 	snap_t *snap;
 	buf_t arr;   /* one service's instances array */
 	bool first;
-	mgmt_filter_t filter; /* none: list the instances operated down too */
+	bool all;    /* list the instances operated down too */
 	int rc;
 } snap_build_t;
 
@@ -148,8 +148,8 @@ static int snap_service(void *ctx, const char *service, size_t len, const shm_se
 
 	(void)info;
 	b->arr.len = 0;
-	rc = shm_service_read_filtered(b->shm, name, &b->arr, &got, b->filter.keep,
-				       b->filter.ctx);
+	rc = b->all ? shm_service_read(b->shm, name, &b->arr, &got)
+		    : mgmt_service_read(b->shm, name, &b->arr, &got);
 	if (rc == -ENOENT || (rc == 0 && got.count == 0))
 		return 0; /* empty (or every instance down): omitted, as Java omits them */
 	if (rc < 0 || (rc = buf_append(&s->blob, service, len)) < 0)
@@ -192,13 +192,11 @@ static int snap_cmp(const void *pa, const void *pb, void *blob)
 
 static int snap_build(shm_t *shm, snap_t *s, uint64_t version, bool all)
 {
-	snap_build_t b = { .shm = shm, .snap = s, .first = true };
+	snap_build_t b = { .shm = shm, .snap = s, .first = true, .all = all };
 	int rc;
 
 	memset(s, 0, sizeof(*s));
 	s->version = version;
-	if (!all)
-		b.filter = mgmt_filter(shm);
 	rc = json_put_raw(&s->services, "[");
 	rc = rc ? rc : shm_services_foreach(shm, snap_service, &b);
 	if (rc == 0)

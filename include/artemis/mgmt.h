@@ -10,7 +10,7 @@
  *
  * The projection is what discovery needs of the store: the set of keys
  * operated down, as the tags of shm.h, in the region's management section.
- * Discovery reads it lock-free on every path (mgmt_down, mgmt_filter) and
+ * Discovery reads it lock-free on every path (mgmt_service_read, mgmt_down) and
  * never queries SQLite.  It is a pure function of the store: rebuilt from
  * it when the master starts and after a writer died, and verified against
  * it by `artemis check` (mgmt_check).
@@ -20,7 +20,7 @@
  *     builds the projection, closes the store before it forks),
  *     mgmt_repair() after a child died abnormally;
  *   - workers: mgmt_open() once after the fork, the writes and the reads
- *     below from their management handlers, mgmt_down()/mgmt_filter() from
+ *     below from their management handlers, mgmt_service_read()/mgmt_down() from
  *     discovery and push;
  *   - `artemis check`: mgmt_check().
  *
@@ -140,15 +140,14 @@ int mgmt_check(const config_t *cfg, shm_t *shm, char *msg, size_t msg_len);
 /* 1 when any of an instance's tags is operated down, 0 when not, -EBUSY
  * when the projection was being rewritten under the reader every time. */
 int mgmt_down(shm_t *shm, const uint64_t tags[SHM_TAGS]);
-/* The filter of a service read (shm_service_read_filtered(.., f.keep,
- * f.ctx)): keep is NULL, at no cost per instance, while nothing is operated
- * down.  A cache of the results reads mgmt_generation() first: a change
- * meanwhile then only makes the result stale, never kept. */
-typedef struct {
-	shm_keep_fn keep;
-	void *ctx;
-} mgmt_filter_t;
-mgmt_filter_t mgmt_filter(shm_t *shm);
+/* shm_service_read without the instances operated down ("[]" when that
+ * leaves none; info->count is the number listed).  Lock-free: the filter
+ * is a snapshot of the projection taken before the read and verified after
+ * it (the read is done again, a bounded number of times, when the
+ * projection was rewritten under it: -EBUSY after that).  Costs nothing per
+ * instance while nothing is operated down.  A cache of the results reads
+ * mgmt_generation() first: a change meanwhile makes its entry stale. */
+int mgmt_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_info_t *info);
 /* One key's tag in force (is-server-down, is-zone-down). */
 int mgmt_tag_down(shm_t *shm, uint64_t tag);
 /* Moves on every change of the projection: response caches keyed by a

@@ -110,9 +110,7 @@ static int listed(const char *svc)
 {
 	buf_t out = {0};
 	shm_service_info_t info;
-	mgmt_filter_t f = mgmt_filter(shm);
-	int rc = shm_service_read_filtered(shm, (shm_str_t){svc, strlen(svc)}, &out, &info, f.keep,
-	                                   f.ctx);
+	int rc = mgmt_service_read(shm, (shm_str_t){svc, strlen(svc)}, &out, &info);
 	buf_free(&out);
 	return rc == -ENOENT ? 0 : rc < 0 ? rc : (int)info.count;
 }
