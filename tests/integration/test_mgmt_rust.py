@@ -10,7 +10,9 @@ import csv
 import io
 import time
 
-from artemis_it import REGION, ZONE, SUCCESS, assert_status, inst, register, uniq
+import pytest
+
+from artemis_it import REGION, ZONE, SUCCESS, assert_status, inst, register, uniq, wait_for
 from mgmt_util import M, rust_instance, rust_post, rust_server, rust_zone
 
 
@@ -261,3 +263,36 @@ def test_api_services_json_lists_down_instances(node):
     b = node.api("/artemis/api/discovery/services.json", {})
     mine = [s for s in b["services"] if s["serviceId"] == svc][0]
     assert [i["instanceId"] for i in mine["instances"]] == ["up1"]
+
+
+# --------------------------------------------------- /ws cluster events ---
+
+def test_ws_cluster_node_events(tmp_path):
+    import json
+    websocket = pytest.importorskip("websocket")
+    from cluster_util import Cluster
+    from test_mgmt_filter import Events
+    from test_websocket import ws_connect
+    c = Cluster(str(tmp_path), 2).start()
+    try:
+        a, b = c[0], c[1]
+        ws = ws_connect(a, "/ws")
+        e = Events(ws)
+        ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(ws.recv()) == {"type": "pong"}  # attached
+
+        def b_up():
+            st = a.api("/artemis/api/status/cluster.json", {})["nodesStatus"]
+            return [s for s in st if s["node"]["url"] == b.base and s["status"] == "up"]
+
+        wait_for(b_up, 15.0, what="node a to see node b up")
+        b.kill_all()
+        m = e.wait(lambda m: m.get("event") == "cluster.node_removed", timeout=15.0)
+        assert m["data"]["nodeId"] == b.name and m["data"]["url"] == b.base
+        b.fresh = False
+        b.start()
+        m = e.wait(lambda m: m.get("event") == "cluster.node_added", timeout=15.0)
+        assert m["data"]["nodeId"] == b.name and m["data"]["status"] == "up"
+        ws.close()
+    finally:
+        c.finish()
