@@ -160,7 +160,7 @@ fail:
 static int rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t err_len)
 {
 	tagset_t set;
-	uint64_t gen;
+	uint64_t gen = 0;
 	int rc = store_targets(st, shm, &set, &gen, err, err_len);
 	if (rc < 0)
 		return rc;
@@ -325,9 +325,9 @@ static bool pid_alive(int pid)
 static int compare_once(store_t *st, shm_t *shm, const proj_t *p, char *msg, size_t len)
 {
 	tagset_t want, have;
-	uint64_t sgen, pgen;
-	bool settled;
-	int holder, rc = store_targets(st, shm, &want, &sgen, msg, len);
+	uint64_t sgen = 0, pgen = 0;
+	bool settled = false;
+	int holder = 0, rc = store_targets(st, shm, &want, &sgen, msg, len);
 	if (rc < 0)
 		return rc;
 	if ((rc = proj_snapshot(p, &have, &pgen, &settled, &holder)) < 0) {
@@ -445,18 +445,18 @@ static int apply_txn(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mg
 	}
 	/* The new set: the old one, with each touched target as the store now
 	 * has it. */
-	if ((rc = tagset_init(&touched, (uint32_t)n)) < 0 || (rc = tagset_init(next, old->count)) < 0)
+	if (tagset_init(&touched, (uint32_t)n) < 0 || tagset_init(next, old->count) < 0)
 		goto nomem;
 	for (size_t i = 0; i < n; i++) {
 		bool live = false;
 		if ((rc = model_target_live(st, &changes[i].key, &live, err, err_len)) < 0)
 			goto fail;
 		tag = mgmt_key_tag(m->shm, &changes[i].key);
-		if ((rc = tagset_add(&touched, tag)) < 0 || (live && (rc = tagset_add(next, tag)) < 0))
+		if (tagset_add(&touched, tag) < 0 || (live && tagset_add(next, tag) < 0))
 			goto nomem;
 	}
 	for (uint32_t i = 0; tagset_next(old, &i, &tag);)
-		if (!tagset_has(&touched, tag) && (rc = tagset_add(next, tag)) < 0)
+		if (!tagset_has(&touched, tag) && tagset_add(next, tag) < 0)
 			goto nomem;
 	if (next->count > capacity) {
 		snprintf(err, err_len,

@@ -181,25 +181,26 @@ int model_target_live(store_t *st, const mgmt_key_t *k, bool *live, char *err, s
 	return rc == SQLITE_ROW ? 0 : store_fail(st, "reading operations", err, err_len);
 }
 
+static void column(sqlite3_stmt *q, int i, char *dst, size_t size)
+{
+	const char *v = (const char *)sqlite3_column_text(q, i);
+	snprintf(dst, size, "%s", v ? v : "");
+}
+
+/* The key of a row whose first columns are its kind's key columns. */
 static void fill_key(mgmt_kind_t kind, sqlite3_stmt *q, mgmt_key_t *k)
 {
-	char *dst[3];
-	size_t size[3];
 	memset(k, 0, sizeof(*k));
 	k->kind = kind;
-	dst[0] = k->region, size[0] = sizeof(k->region);
+	column(q, 0, k->region, sizeof(k->region));
 	if (kind == MGMT_INSTANCE) {
-		dst[1] = k->service, size[1] = sizeof(k->service);
-		dst[2] = k->instance, size[2] = sizeof(k->instance);
+		column(q, 1, k->service, sizeof(k->service));
+		column(q, 2, k->instance, sizeof(k->instance));
 	} else if (kind == MGMT_SERVER) {
-		dst[1] = k->server, size[1] = sizeof(k->server);
+		column(q, 1, k->server, sizeof(k->server));
 	} else {
-		dst[1] = k->zone, size[1] = sizeof(k->zone);
-		dst[2] = k->service, size[2] = sizeof(k->service);
-	}
-	for (int i = 0; i < kinds[kind].ncols; i++) {
-		const char *v = (const char *)sqlite3_column_text(q, i);
-		snprintf(dst[i], size[i], "%s", v ? v : "");
+		column(q, 1, k->zone, sizeof(k->zone));
+		column(q, 2, k->service, sizeof(k->service));
 	}
 }
 

@@ -97,7 +97,7 @@ struct proj {
 	uint64_t publishes;
 	uint64_t repairs;
 	struct proj_table_sh table[PROJ_TABLES];
-	pthread_mutex_t lock __attribute__((aligned(64)));
+	pthread_mutex_t lock;
 };
 _Static_assert(sizeof(struct proj) <= PROJ_HDR_BYTES, "projection header fits its page");
 

@@ -89,15 +89,11 @@ static void put_status_object(buf_t *b, const char *status, const char *code, co
 	json_put_raw(b, "}");
 }
 
-void api_mgmt_fail(api_mgmt_req_t *r, const char *code, const char *fmt, ...)
+/* The failure with its message made. */
+static void fail_msg(api_mgmt_req_t *r, const char *code, const char *msg)
 {
-	char msg[512];
-	va_list ap;
 	buf_t *b = &r->res->body;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (!strcmp(code, API_INTERNAL_ERROR))
 		log_warn("%s %s: %s", r->req->path ? r->req->path : "", code, msg);
 	b->len = 0;
@@ -123,25 +119,36 @@ void api_mgmt_fail(api_mgmt_req_t *r, const char *code, const char *fmt, ...)
 		break;
 	case MGMT_STYLE_REST:
 		r->res->status = http_status_of(code);
-		json_put_raw(b, "{\"data\":null,\"errorCode\":");
-		json_put_cstr(b, code);
-		json_put_raw(b, ",\"message\":");
-		json_put_cstr(b, msg);
-		json_put_raw(b, ",\"success\":false}");
+		api_mgmt_kv(b, '{', "data", NULL);
+		api_mgmt_kv(b, ',', "errorCode", code);
+		api_mgmt_kv(b, ',', "message", msg);
+		api_mgmt_kv_bool(b, ',', "success", false);
+		json_put_raw(b, "}");
 		break;
 	}
 	metrics_fail(r->req);
+}
+
+void api_mgmt_fail(api_mgmt_req_t *r, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fail_msg(r, code, msg);
 }
 
 void api_mgmt_fail_rc(api_mgmt_req_t *r, int rc, const char *err)
 {
 	const char *msg = err && *err ? err : strerror(-rc);
 	if (rc == -EINVAL || rc == -ENAMETOOLONG || rc == -E2BIG)
-		api_mgmt_fail(r, API_BAD_REQUEST, "%s", msg);
+		fail_msg(r, API_BAD_REQUEST, msg);
 	else if (rc == -ENOENT)
-		api_mgmt_fail(r, API_DATA_NOT_FOUND, "%s", msg);
+		fail_msg(r, API_DATA_NOT_FOUND, msg);
 	else
-		api_mgmt_fail(r, API_INTERNAL_ERROR, "%s", msg);
+		fail_msg(r, API_INTERNAL_ERROR, msg);
 }
 
 void api_mgmt_ok_open(api_mgmt_req_t *r)
@@ -173,7 +180,7 @@ void api_mgmt_ok_close(api_mgmt_req_t *r)
 
 	json_put_raw(b, "}");
 	if (buf_error(b))
-		api_mgmt_fail(r, API_INTERNAL_ERROR, "out of memory");
+		fail_msg(r, API_INTERNAL_ERROR, "out of memory");
 }
 
 void api_mgmt_done(api_mgmt_req_t *r, int rc)

@@ -337,8 +337,8 @@ void api_mgmt_audit_export(const http_request_t *req, http_response_t *res)
 	if (!api_mgmt_begin(&r, req, res, MGMT_STYLE_REST, MGMT_READ, true))
 		return;
 	const char *format = arg2(&r, "format", NULL, fmt, sizeof(fmt));
-	bool csv = format && !strcasecmp(format, "csv");
-	if (format && !csv && strcasecmp(format, "json")) {
+	bool csv = format && strcasecmp(format, "csv") == 0;
+	if (format && !csv && strcasecmp(format, "json") != 0) {
 		api_mgmt_fail(&r, API_BAD_REQUEST, "format is csv or json");
 		goto out;
 	}

@@ -60,8 +60,8 @@ static void operate(const http_request_t *req, http_response_t *res, mgmt_kind_t
 	c.ctx.surface = rust ? "rust" : "java";
 	if (rust) {
 		/* pullout puts "pullout" in force, pullin removes it. */
-		bool in = !strcasecmp(ch.key.operation, OP_PULLIN);
-		if (ch.key.operation[0] && !in && strcasecmp(ch.key.operation, OP_PULLOUT)) {
+		bool in = strcasecmp(ch.key.operation, OP_PULLIN) == 0;
+		if (ch.key.operation[0] && !in && strcasecmp(ch.key.operation, OP_PULLOUT) != 0) {
 			api_mgmt_fail(&r, API_BAD_REQUEST, "operation must be %s or %s", OP_PULLOUT,
 			              OP_PULLIN);
 			goto out;

@@ -97,7 +97,6 @@ static void rust_zone_write(const http_request_t *req, http_response_t *res, boo
 	mgmt_change_t ch;
 	const char *field = NULL;
 	char msg[MGMT_MAX_ZONE + MGMT_MAX_REGION + 64], arg[MGMT_MAX_SERVICE + 2];
-	int rc;
 
 	if (!api_mgmt_begin(&r, req, res, MGMT_STYLE_REST, MGMT_WRITE, true))
 		return;
@@ -105,8 +104,8 @@ static void rust_zone_write(const http_request_t *req, http_response_t *res, boo
 		goto out;
 	memset(&ch, 0, sizeof(ch));
 	ch.insert = insert;
-	if ((rc = api_mgmt_decode_key(r.body, MGMT_ZONE, &ch.key, &field)) < 0 ||
-	    (rc = api_mgmt_decode_operation(r.body, &ch.key, &field)) < 0) {
+	if (api_mgmt_decode_key(r.body, MGMT_ZONE, &ch.key, &field) < 0 ||
+	    api_mgmt_decode_operation(r.body, &ch.key, &field) < 0) {
 		api_mgmt_fail(&r, API_BAD_REQUEST, "%s is not valid", field);
 		goto out;
 	}
@@ -232,13 +231,12 @@ void api_mgmt_zone_batch_pull_in(const http_request_t *req, http_response_t *res
 static bool decode_zone_key(api_mgmt_req_t *r, const json_t *obj, mgmt_key_t *k)
 {
 	const char *field = NULL;
-	int rc;
 
 	if (obj == NULL || json_is_null(obj)) {
 		api_mgmt_fail(r, API_BAD_REQUEST, "request.zoneKey is null");
 		return false;
 	}
-	if ((rc = api_mgmt_decode_key(obj, MGMT_ZONE, k, &field)) < 0) {
+	if (api_mgmt_decode_key(obj, MGMT_ZONE, k, &field) < 0) {
 		api_mgmt_fail(r, API_BAD_REQUEST, "%s is not valid", field);
 		return false;
 	}
@@ -447,7 +445,7 @@ static int zone_walk_instance(void *ctx, const shm_instance_view_t *v, const cha
 
 	if (!split_display(v->display, region, sizeof(region), zone, sizeof(zone)))
 		return 0;
-	if (w->zone && (strcasecmp(zone, w->zone) || strcasecmp(region, w->region)))
+	if (w->zone && (strcasecmp(zone, w->zone) != 0 || strcasecmp(region, w->region) != 0))
 		return 0;
 	zone_count_t *z = zone_slot(w, region, zone);
 	if (z == NULL)
@@ -474,7 +472,8 @@ static int zone_walk(zone_walk_t *w)
 static int zone_op_slot(void *ctx, const mgmt_op_t *op)
 {
 	zone_walk_t *w = ctx;
-	if (w->zone && (strcasecmp(op->key.zone, w->zone) || strcasecmp(op->key.region, w->region)))
+	if (w->zone && (strcasecmp(op->key.zone, w->zone) != 0 ||
+	                strcasecmp(op->key.region, w->region) != 0))
 		return 0;
 	return zone_slot(w, op->key.region, op->key.zone) ? 0 : -ENOMEM;
 }
