@@ -159,7 +159,7 @@ fail:
 /* Under the lock: the projection from the store, published. */
 static int rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t err_len)
 {
-	tagset_t set;
+	tagset_t set = {0};
 	uint64_t gen = 0;
 	int rc = store_targets(st, shm, &set, &gen, err, err_len);
 	if (rc < 0)
@@ -324,7 +324,7 @@ static bool pid_alive(int pid)
 /* One comparison; 0 equal, 1 a write in progress (retry), -EIO different. */
 static int compare_once(store_t *st, shm_t *shm, const proj_t *p, char *msg, size_t len)
 {
-	tagset_t want, have;
+	tagset_t want = {0}, have = {0};
 	uint64_t sgen = 0, pgen = 0;
 	bool settled = false;
 	int holder = 0, rc = store_targets(st, shm, &want, &sgen, msg, len);
@@ -485,7 +485,7 @@ int mgmt_apply(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx
                char *err, size_t err_len)
 {
 	proj_t *p = proj_of(m->shm);
-	tagset_t old, next;
+	tagset_t old = {0}, next = {0};
 	store_stamp_t stamp;
 	bool by_key = true;
 	int rc = validate(changes, n, ctx, err, err_len);
@@ -555,7 +555,7 @@ int mgmt_audit_cleanup(mgmt_t *m, uint64_t before_ms, const mgmt_ctx_t *ctx, uin
                        char *err, size_t err_len)
 {
 	proj_t *p = proj_of(m->shm);
-	tagset_t same;
+	tagset_t same = {0};
 	store_stamp_t stamp;
 	store_t *st = &m->st;
 	int rc;

@@ -726,7 +726,7 @@ out:
 int proj_publish(proj_t *p, shm_t *shm, const tagset_t *next, uint64_t gen,
                  const mgmt_key_t *hint, size_t nhint)
 {
-	tagset_t old;
+	tagset_t old = {0};
 	int rc;
 	if (next->count > p->max_keys)
 		return -ENOSPC;
