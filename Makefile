@@ -19,14 +19,14 @@
 CC      ?= gcc
 CLANG   ?= clang
 BUILD   ?= build
-PKGS    := libevent jansson msgpack ck libbsd-overlay inih zlib libxxhash libsodium
+PKGS    := libevent jansson msgpack ck libbsd-overlay inih zlib libxxhash libsodium sqlite3
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -pthread -fno-strict-aliasing
-LDLIBS  := -lhttp_parser -lnettle -levent -ljansson -lmsgpackc -lck -lbsd -linih -lz -lxxhash -lsodium -lrt -lm -lpthread
+LDLIBS  := -lhttp_parser -lnettle -levent -ljansson -lmsgpackc -lck -lbsd -linih -lz -lxxhash -lsodium -lsqlite3 -lrt -lm -lpthread
 
-MODULES := util codec config auth shm reaper worker replicator
+MODULES := util codec config auth shm mgmt reaper worker replicator
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c)) \
            $(filter-out master/main.c,$(wildcard master/*.c))
 BENCH_SRC := $(wildcard bench/*.c)
@@ -244,12 +244,13 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libartemis-fuzz.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libartemis-fuzz.a $(LDLIBS)
 
+# ARTEMIS_BIN: tests that end with `artemis check` run this binary.
 unit: $(UNIT_BIN) $(BUILD)/artemis
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ARTEMIS_BIN=$(BUILD)/artemis $$t; done
 
-unit-asan: $(UNIT_ASAN)
+unit-asan: $(UNIT_ASAN) $(BUILD)/artemis
 	@set -e; for t in $(UNIT_ASAN); do echo "== $$t (asan+ubsan)"; \
-		ASAN_OPTIONS=detect_leaks=1 $$t; done
+		ASAN_OPTIONS=detect_leaks=1 ARTEMIS_BIN=$(BUILD)/artemis $$t; done
 
 FUZZ_SECONDS ?= 15
 fuzz: $(FUZZ_BIN)

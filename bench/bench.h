@@ -5,6 +5,7 @@
  *   modes.c       register, heartbeat, lookup, mixed, soak (HTTP, client.c)
  *   ws_bench.c    ws-subscribe  WebSocket push latency
  *   repl_bench.c  repl          replication lag, bootstrap, renewal load
+ *   mgmt_filter.c mgmt-filter   the management down filter's cost, in-process
  */
 #ifndef ARTEMIS_BENCH_H
 #define ARTEMIS_BENCH_H
@@ -17,5 +18,6 @@ int bench_mixed_main(int argc, char **argv);
 int bench_soak_main(int argc, char **argv);
 int bench_ws_subscribe_main(int argc, char **argv);
 int bench_repl_main(int argc, char **argv);
+int bench_mgmt_filter_main(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const struct {
 	{"soak", bench_soak_main, "mixed for a duration, with progress lines"},
 	{"shm", bench_shm_main, "the shared-memory registry in-process (no HTTP)"},
 	{"repl", bench_repl_main, "replication lag, bootstrap, renewals (through the regions)"},
+	{"mgmt-filter", bench_mgmt_filter_main, "the management down filter's cost, in-process"},
 };
 
 static void usage(FILE *f)

@@ -461,3 +461,35 @@ int json_fast_lookup(const char *body, size_t len, json_lookup_t *out)
 	return (seen & 4) && s.p == s.end ? 0 : -EAGAIN;
 }
 
+/* ---- Splitting JSON text (codec.h) ---------------------------------------- */
+
+size_t json_value_len(const char *s, size_t n)
+{
+	int depth = 0;
+	bool in_str = false, esc = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (esc) {
+				esc = false;
+			} else if (c == '\\') {
+				esc = true;
+			} else if (c == '"') {
+				in_str = false;
+				if (depth == 0)
+					return i + 1;
+			}
+			continue;
+		}
+		if (c == '"')
+			in_str = true;
+		else if (c == '{' || c == '[')
+			depth++;
+		else if ((c == '}' || c == ']') && --depth == 0)
+			return i + 1;
+		else if (depth == 0)
+			return 0; /* not a string, object or array */
+	}
+	return 0;
+}

@@ -103,6 +103,10 @@ static const config_key_t config_keys[] = {
     {"websocket", "max_message_bytes", K_U32, F(ws_max_message_bytes), 125, 16 * MiB},
     {"websocket", "max_output_bytes", K_U32, F(ws_max_output_bytes), 4096, 256 * MiB},
 
+    {"management", "max_operations", K_U32, F(mgmt_max_operations), 16, 4u * MiB},
+    {"management", "busy_timeout_ms", K_U32, F(mgmt_busy_timeout_ms), 1, 600000},
+    {"management", "store_max_pages", K_U32, F(mgmt_store_max_pages), 0, 0xffffffffu},
+
     {"log", "file", K_STR, F(log_file), 0, CONFIG_STR - 1},
     {"log", "level", K_LEVEL, F(log_level), 0, 0},
 
@@ -157,6 +161,10 @@ void config_defaults(config_t *cfg)
 	cfg->ws_session_ttl_ms = 360000;
 	cfg->ws_max_message_bytes = 65536;
 	cfg->ws_max_output_bytes = 1 * MiB;
+	/* [management] */
+	cfg->mgmt_max_operations = 65536;
+	cfg->mgmt_busy_timeout_ms = 5000;
+	cfg->mgmt_store_max_pages = 0;
 	/* [log] */
 	strcpy(cfg->log_level, "info");
 	/* [cluster] */

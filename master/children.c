@@ -26,6 +26,7 @@
 
 #include "artemis/clock.h"
 #include "artemis/log.h"
+#include "artemis/mgmt.h"
 #include "artemis/proc.h"
 #include "master_state.h"
 
@@ -276,6 +277,21 @@ static void child_exited(master_t *m, const master_child_t *c, int st)
 	schedule_respawn(m, c);
 }
 
+/* The same for the management projection: a child that died holding its
+ * writer lock leaves it to be rebuilt from the store, here at once, so
+ * discovery and the store agree again before anyone asks. */
+static void repair_mgmt_after(master_t *m, pid_t pid)
+{
+	char err[512];
+	int r = mgmt_repair(&m->cfg, m->shm, err, sizeof(err));
+	if (r == 1)
+		log_warn("pid %d died in the middle of a management write: rebuilt the "
+		         "projection from the store",
+		         (int)pid);
+	else if (r < 0 && r != -EBUSY)
+		log_error("management repair after pid %d: %s", (int)pid, err);
+}
+
 /* A child that exited normally was not in the middle of a write; only an
  * abnormal end can leave the writer lock with a dead owner.  shm_repair
  * never waits: when a live process holds the lock it answers -EBUSY, and
@@ -303,6 +319,7 @@ static void repair_after(master_t *m, pid_t pid, int st)
 		else
 			log_error("registry check after the repair failed: %s", msg);
 	}
+	repair_mgmt_after(m, pid);
 	shm_proc_reclaim(m->shm, pid);
 }
 

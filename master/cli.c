@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "artemis/clock.h"
+#include "artemis/mgmt.h"
 #include "artemis/shm.h"
 #include "master.h"
 
@@ -172,7 +173,10 @@ static int check_attached(const config_t *cfg, shm_t **shm)
 	char msg[512];
 	rc = shm_check(*shm, msg, sizeof(msg));
 	if (rc == 0)
-		printf("check: ok, every invariant holds\n");
+		rc = mgmt_check(cfg, *shm, msg, sizeof(msg));
+	if (rc == 0)
+		printf("check: ok, every invariant holds (registry, and the management "
+		       "projection against the store)\n");
 	else
 		printf("check: FAILED: %s\n", msg);
 	return rc == 0 ? 0 : 1;

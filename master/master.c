@@ -35,6 +35,7 @@
 
 #include "artemis/clock.h"
 #include "artemis/log.h"
+#include "artemis/mgmt.h"
 #include "artemis/proc.h"
 #include "master_state.h"
 #include "notify.h"
@@ -104,6 +105,7 @@ void master_region_params(const config_t *cfg, shm_params_t *p)
 	p->preserve_window_ms = cfg->preserve_window_ms;
 	p->legacy_preserve_window_ms = cfg->legacy_preserve_window_ms;
 	p->lock_wait_ms = cfg->lock_wait_ms;
+	p->mgmt_bytes = mgmt_section_bytes(cfg->mgmt_max_operations);
 }
 
 /* An existing region keeps the parameters it was created with. */
@@ -117,7 +119,8 @@ static void warn_region_differs(master_t *m)
 	    want.legacy_ttl_ms != have.legacy_ttl_ms ||
 	    want.self_preservation != have.self_preservation ||
 	    want.preserve_window_ms != have.preserve_window_ms ||
-	    want.legacy_preserve_window_ms != have.legacy_preserve_window_ms)
+	    want.legacy_preserve_window_ms != have.legacy_preserve_window_ms ||
+	    want.mgmt_bytes != have.mgmt_bytes)
 		log_warn("region %s keeps the [registry] parameters it was created with "
 		         "(max_instances %u, lease_ttl_ms %u); start with --fresh to apply the "
 		         "configured ones",
@@ -231,7 +234,7 @@ static int open_socket(master_t *m, int slot, const char *listen)
 
 static int master_start(master_t *m, sigset_t *wait_mask)
 {
-	char err[256];
+	char err[512];
 	int rc = master_signals_install(wait_mask);
 	if (rc < 0) {
 		log_error("signals: %s", strerror(-rc));
@@ -252,6 +255,12 @@ static int master_start(master_t *m, sigset_t *wait_mask)
 	}
 	if (open_region(m) < 0)
 		return -1;
+	/* The management store: migrated, projected into the region, and
+	 * closed again before the first fork (no connection is inherited). */
+	if (mgmt_boot(&m->cfg, m->shm, err, sizeof(err)) < 0) {
+		log_error("management store: %s", err);
+		return -1;
+	}
 	for (int s = 0; s < m->cfg.workers; s++)
 		if (open_socket(m, s, m->cfg.listen) < 0)
 			return -1;
@@ -362,6 +371,7 @@ static void keep_restart_only(const config_t *cur, config_t *next)
 	KEEP_NUM(self_preservation);
 	KEEP_NUM(preserve_window_ms);
 	KEEP_NUM(legacy_preserve_window_ms);
+	KEEP_NUM(mgmt_max_operations);
 #undef KEEP_STR
 #undef KEEP_NUM
 }

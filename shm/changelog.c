@@ -108,7 +108,7 @@ static bool record_service(shm_t *s, const struct shm_change_sh *r, uint64_t blo
 	return true;
 }
 
-static int copy_blob_json(shm_t *s, uint64_t off, buf_t *json)
+static int copy_blob_json(shm_t *s, uint64_t off, buf_t *json, uint64_t *tags)
 {
 	const struct shm_blob_sh *b = shm__blob_get(s, off);
 	if (!b)
@@ -117,6 +117,7 @@ static int copy_blob_json(shm_t *s, uint64_t off, buf_t *json)
 	uint32_t skip = (uint32_t)b->key_len + b->display_len;
 	if (jl == 0 || jl > SHM_MAX_JSON || skip + jl + sizeof(*b) > SHM_MAX_BLOCK)
 		return -EIO;
+	memcpy(tags, b->tags, sizeof(b->tags));
 	return buf_append(json, shm__blob_json(b), jl) ? -ENOMEM : 0;
 }
 
@@ -130,6 +131,7 @@ static int copy_record(shm_t *s, const struct shm_change_sh *r, shm_change_t *ou
 	out->type = r->type;
 	out->reason = r->reason;
 	out->origin = r->origin;
+	memset(out->tags, 0, sizeof(out->tags));
 	uint64_t blob = ck_pr_load_64((uint64_t *)&r->blob);
 	bool needs_blob = out->type == SHM_CHANGE_NEW || out->type == SHM_CHANGE_DELETE;
 	if (out->type < SHM_CHANGE_NEW || out->type > SHM_CHANGE_RELOAD || needs_blob != (blob != 0))
@@ -139,7 +141,7 @@ static int copy_record(shm_t *s, const struct shm_change_sh *r, shm_change_t *ou
 	if (!json)
 		return 0;
 	json->len = start;
-	return blob ? copy_blob_json(s, blob, json) : 0;
+	return blob ? copy_blob_json(s, blob, json, out->tags) : 0;
 }
 
 int shm_changes_next(shm_t *s, shm_cursor_t *cur, shm_change_t *out, buf_t *json)
@@ -209,4 +211,53 @@ int shm_emit_reload(shm_t *s, shm_str_t service)
 	}
 	shm__unlock(s);
 	return rc;
+}
+
+/* ---- Management notices (shm.h) ------------------------------------------- */
+
+#define NOTIFY_BATCH 256 /* notices per lock hold: registry writers wait no longer */
+
+/* (L) One notice; true when a record was appended. */
+static bool notify_one(shm_t *s, const shm_notice_t *n)
+{
+	struct shm_header_sh *h = s->hdr;
+	uint32_t svc;
+	if (n->type == SHM_CHANGE_RELOAD) {
+		/* A service never registered here has nothing cached to refresh. */
+		if (shm__service_get(s, n->service, false, &svc))
+			return false;
+		struct shm_service_sh *sv = &s->services[svc];
+		ck_sequence_write_begin(&sv->seq);
+		shm__change_append(s, SHM_CHANGE_RELOAD, SHM_DEL_NONE, SHM_ORIGIN_MGMT, 0, svc,
+		                   UINT32_MAX, 0);
+		ck_sequence_write_end(&sv->seq);
+		return true;
+	}
+	if ((n->type != SHM_CHANGE_NEW && n->type != SHM_CHANGE_DELETE) || n->slot >= h->slot_bump)
+		return false;
+	const struct shm_slot_sh *sl = shm__slot(s, n->slot);
+	const struct shm_blob_sh *b = shm__blob_get(s, sl->blob);
+	if (sl->state != SLOT_LIVE || !b || b->tags[SHM_TAG_INSTANCE] != n->tag ||
+	    sl->svc >= h->svc_used)
+		return false; /* removed or reused since the caller saw it */
+	struct shm_service_sh *sv = &s->services[sl->svc];
+	ck_sequence_write_begin(&sv->seq);
+	shm__change_append(s, n->type, SHM_DEL_NONE, SHM_ORIGIN_MGMT, sl->origin_ms, sl->svc,
+	                   n->slot, sl->blob);
+	ck_sequence_write_end(&sv->seq);
+	return true;
+}
+
+int shm_notify(shm_t *s, const shm_notice_t *notices, size_t n)
+{
+	int appended = 0;
+	for (size_t i = 0; i < n;) {
+		int rc = shm__lock(s);
+		if (rc < 0)
+			return rc;
+		for (size_t end = i + NOTIFY_BATCH; i < n && i < end; i++)
+			appended += notify_one(s, &notices[i]);
+		shm__unlock(s);
+	}
+	return appended;
 }

@@ -150,3 +150,44 @@ bool shm__key_equal(shm_t *s, const struct shm_slot_sh *sl, const char *key, siz
 		return false;
 	return memcmp((const char *)(b + 1), key, len) == 0;
 }
+
+/* ---- The down filter's tags (shm.h) ---------------------------------- */
+
+#define TAG_MAX_INPUT 1024 /* every part is bounded by its SHM_MAX_*: far below */
+
+uint64_t shm_tag(const shm_t *s, enum shm_tag kind, const shm_str_t *parts, size_t nparts)
+{
+	char buf[TAG_MAX_INPUT];
+	size_t n = 0;
+	buf[n++] = (char)('A' + kind);
+	for (size_t i = 0; i < nparts; i++) {
+		size_t len = parts[i].ptr ? parts[i].len : 0;
+		if (len > sizeof(buf) - n - 1)
+			len = sizeof(buf) - n - 1;
+		for (size_t j = 0; j < len; j++) {
+			unsigned char c = (unsigned char)parts[i].ptr[j];
+			buf[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		}
+		if (n < sizeof(buf))
+			buf[n++] = '\0';
+	}
+	uint64_t t = XXH3_64bits_withSeed(buf, n, s->hdr->tag_seed);
+	return t ? t : 1;
+}
+
+void shm_instance_tags(const shm_t *s, const shm_instance_in_t *in, uint64_t tags[SHM_TAGS])
+{
+	static const shm_str_t dflt = {"default", 7};
+	const shm_key_t *k = &in->key;
+	shm_str_t group = in->group.len && !str_blank(in->group) ? in->group : dflt;
+	shm_str_t inst[3] = {k->region, k->service, k->instance};
+	shm_str_t server[2] = {k->region, in->ip};
+	shm_str_t zone[3] = {k->region, in->zone, k->service};
+	shm_str_t grp[4] = {k->service, k->region, in->zone, group};
+
+	tags[SHM_TAG_INSTANCE] = shm_tag(s, SHM_TAG_INSTANCE, inst, 3);
+	tags[SHM_TAG_SERVER] = shm_tag(s, SHM_TAG_SERVER, server, 2);
+	tags[SHM_TAG_ZONE] = shm_tag(s, SHM_TAG_ZONE, zone, 2);
+	tags[SHM_TAG_ZONE_SERVICE] = shm_tag(s, SHM_TAG_ZONE_SERVICE, zone, 3);
+	tags[SHM_TAG_GROUP] = shm_tag(s, SHM_TAG_GROUP, grp, 4);
+}

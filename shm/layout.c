@@ -39,6 +39,7 @@ const struct shm_section_def shm__sections[SHM_SEC_COUNT] = {
     [SHM_SEC_CHANGELOG] = {"change log", SHM_RESERVE_STEP},
     [SHM_SEC_EVICTED] = {"eviction bitmap", 0},
     [SHM_SEC_ARENA] = {"blob arena", SHM_RESERVE_STEP},
+    [SHM_SEC_MGMT] = {"management projection", 0},
 };
 
 static uint64_t section_bytes(const struct shm_header_sh *h, enum shm_section sec)
@@ -65,6 +66,8 @@ static uint64_t section_bytes(const struct shm_header_sh *h, enum shm_section se
 		/* SHM_MAX_BLOCK of slack: a reader following a torn offset
 		 * below arena_size never reads past the section. */
 		return h->arena_size + SHM_MAX_BLOCK;
+	case SHM_SEC_MGMT:
+		return h->mgmt_size;
 	case SHM_SEC_COUNT:
 		break;
 	}
@@ -136,6 +139,7 @@ static int layout_params(const shm_params_t *p, struct shm_header_sh *h)
 	h->window_ms[SHM_MGR_LEGACY] = lwin;
 	h->self_preservation = p->self_preservation;
 	h->arena_size = ALIGN_UP(arena, PAGE);
+	h->mgmt_size = ALIGN_UP(p->mgmt_bytes, PAGE);
 	return 0;
 }
 
@@ -188,6 +192,7 @@ static int validate_layout(const struct shm_header_sh *h, char *why, size_t len)
 	p.legacy_ttl_ms = h->ttl_ms[SHM_MGR_LEGACY];
 	p.preserve_window_ms = h->window_ms[SHM_MGR_NORMAL];
 	p.legacy_preserve_window_ms = h->window_ms[SHM_MGR_LEGACY];
+	p.mgmt_bytes = h->mgmt_size;
 	if (h->max_services == 0 || shm__layout(&p, &chk) != 0)
 		return bad(why, len, "parameters out of range (max_instances %u, max_services %u, "
 		                     "changelog_size %u, arena %llu)",

@@ -67,9 +67,10 @@ static void bind_sections(shm_t *s)
 	s->changes = (struct shm_change_sh *)(s->base + h->sec[SHM_SEC_CHANGELOG].off);
 	s->arena = s->base + h->sec[SHM_SEC_ARENA].off;
 	s->evicted = (uint64_t *)(s->base + h->sec[SHM_SEC_EVICTED].off);
+	s->mgmt = h->sec[SHM_SEC_MGMT].size ? s->base + h->sec[SHM_SEC_MGMT].off : NULL;
 }
 
-static int init_lock(pthread_mutex_t *m)
+int shm_mutex_init(pthread_mutex_t *m)
 {
 	pthread_mutexattr_t a;
 	int rc = pthread_mutexattr_init(&a);
@@ -97,12 +98,14 @@ static int init_region(shm_t *s, const struct shm_header_sh *tmpl)
 	int rc = shm__reserve_initial(s);
 	if (rc)
 		return rc;
-	if ((rc = init_lock(&h->lock)))
+	if ((rc = shm_mutex_init(&h->lock)))
 		return rc;
 	uint64_t inc = 0;
 	if (getrandom(&inc, sizeof(inc), 0) != sizeof(inc))
 		inc = clock_wall_ms() ^ ((uint64_t)getpid() << 32);
 	h->incarnation = inc;
+	if (getrandom(&h->tag_seed, sizeof(h->tag_seed), 0) != sizeof(h->tag_seed))
+		h->tag_seed = inc * 0x9e3779b97f4a7c15ULL + clock_mono_ns();
 	/* A day in the past: relative times are never 0, and a clock set back
 	 * a little does not wrap them. */
 	h->epoch_ms = clock_wall_ms() - 86400000ull;
@@ -440,6 +443,14 @@ void shm_get_params(const shm_t *s, shm_params_t *out)
 	out->preserve_window_ms = h->window_ms[SHM_MGR_NORMAL];
 	out->legacy_preserve_window_ms = h->window_ms[SHM_MGR_LEGACY];
 	out->lock_wait_ms = ck_pr_load_32((uint32_t *)&h->lock_wait_ms);
+	out->mgmt_bytes = h->mgmt_size;
+}
+
+void *shm_mgmt_area(const shm_t *s, size_t *len)
+{
+	if (len)
+		*len = s->mgmt ? (size_t)s->hdr->sec[SHM_SEC_MGMT].size : 0;
+	return s->mgmt;
 }
 
 /* ---- process table ---- */

@@ -152,6 +152,7 @@ struct reg_ctx {
 	char display[SHM_MAX_DISPLAY];
 	size_t display_len;
 	uint64_t now;
+	uint64_t tags[SHM_TAGS];
 };
 
 static void write_blob(shm_t *s, uint64_t off, uint32_t owner, const struct reg_ctx *c)
@@ -163,6 +164,7 @@ static void write_blob(shm_t *s, uint64_t off, uint32_t owner, const struct reg_
 	b->display_len = (uint16_t)c->display_len;
 	b->json_len = (uint32_t)c->in->json.len;
 	b->service_len = (uint16_t)c->in->key.service.len;
+	memcpy(b->tags, c->tags, sizeof(b->tags));
 	char *p = (char *)(b + 1);
 	memcpy(p, c->key, klen);
 	p += klen;
@@ -277,6 +279,7 @@ int shm_register(shm_t *s, const shm_instance_in_t *in)
 		return rc;
 	c.hash = shm__hash(c.key, c.key_len);
 	c.display_len = make_display(in, c.display);
+	shm_instance_tags(s, in, c.tags);
 	c.now = clock_wall_ms();
 	if ((rc = shm__lock(s)) < 0)
 		return rc;
@@ -587,6 +590,7 @@ static void fill_view(shm_t *s, uint32_t id, const struct shm_slot_sh *c, uint64
 	v->origin = c->origin;
 	v->origin_ms = c->origin_ms;
 	v->service[0] = v->display[0] = '\0';
+	memset(v->tags, 0, sizeof(v->tags));
 }
 
 /* Copy the view of slot `id`; with `json`, also its names (serviceId,
@@ -627,6 +631,7 @@ static bool read_instance(shm_t *s, uint32_t id, uint64_t now_ms, shm_instance_v
 	view->display[dl] = '\0';
 	memcpy(view->service, p + dl + jl, nl);
 	view->service[nl] = '\0';
+	memcpy(view->tags, b->tags, sizeof(view->tags));
 	size_t start = json->len;
 	if (buf_append(json, p + dl, jl))
 		return false;

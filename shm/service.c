@@ -276,22 +276,35 @@ void shm__services_rebuild(shm_t *s)
 	index_rebuild(s);
 }
 
-/* Copy one slot's JSON into out (reader side; validated by the caller's
- * sequence check). */
-static bool copy_json(shm_t *s, const struct shm_slot_sh *sl, buf_t *out)
+/* Copy one slot's JSON into out, after a comma when `comma`, unless keep
+ * leaves it out (reader side; validated by the caller's sequence check).
+ * 1 listed, 0 left out, -EAGAIN for a blob that is not readable (torn),
+ * -ENOMEM, or keep's error. */
+static int copy_json(shm_t *s, const struct shm_slot_sh *sl, buf_t *out, bool comma,
+		     shm_keep_fn keep, void *ctx)
 {
 	const struct shm_blob_sh *b = shm__blob_get(s, ck_pr_load_64(&sl->blob));
 	if (!b)
-		return false;
+		return -EAGAIN;
 	uint32_t jl = ck_pr_load_32(&b->json_len);
 	uint32_t skip = (uint32_t)ck_pr_load_16(&b->key_len) + ck_pr_load_16(&b->display_len);
 	if (jl == 0 || jl > SHM_MAX_JSON || skip + jl + sizeof(*b) > SHM_MAX_BLOCK)
-		return false;
-	return buf_append(out, (const char *)(b + 1) + skip, jl) == 0;
+		return -EAGAIN;
+	if (keep) {
+		uint64_t tags[SHM_TAGS];
+		memcpy(tags, b->tags, sizeof(tags));
+		int k = keep(ctx, tags);
+		if (k <= 0)
+			return k;
+	}
+	if ((comma && buf_append(out, ",", 1)) ||
+	    buf_append(out, (const char *)(b + 1) + skip, jl))
+		return -ENOMEM;
+	return 1;
 }
 
 static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_str_t name, buf_t *out,
-		     size_t start, shm_service_info_t *info)
+		     size_t start, shm_service_info_t *info, shm_keep_fn keep, void *ctx)
 {
 	unsigned v = ck_pr_load_uint(&sv->seq.sequence);
 	ck_pr_fence_load();
@@ -307,15 +320,20 @@ static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_str_t name, 
 	}
 	uint32_t max = s->hdr->max_instances;
 	uint32_t id = ck_pr_load_32(&sv->head);
-	uint32_t n = 0;
+	uint32_t n = 0, listed = 0;
 	if (buf_append(out, "[", 1))
 		return -ENOMEM;
 	while (id != SHM_NONE && n < count) {
 		if (id > max)
 			return -EAGAIN;
 		const struct shm_slot_sh *sl = shm__slot(s, id - 1);
-		if ((n && buf_append(out, ",", 1)) || !copy_json(s, sl, out))
-			return ck_sequence_read_retry(&sv->seq, v) ? -EAGAIN : -ENOMEM;
+		int r = copy_json(s, sl, out, listed > 0, keep, ctx);
+		if (r < 0) {
+			if (ck_sequence_read_retry(&sv->seq, v))
+				return -EAGAIN;
+			return r == -EAGAIN ? -ENOMEM : r;
+		}
+		listed += (uint32_t)r;
 		n++;
 		id = ck_pr_load_32(&sl->svc_next);
 	}
@@ -325,12 +343,13 @@ static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_str_t name, 
 		return -EAGAIN;
 	if (info) {
 		info->version = version;
-		info->count = count;
+		info->count = listed;
 	}
 	return 0;
 }
 
-int shm_service_read(shm_t *s, shm_str_t name, buf_t *out, shm_service_info_t *info)
+int shm_service_read_filtered(shm_t *s, shm_str_t name, buf_t *out, shm_service_info_t *info,
+			      shm_keep_fn keep, void *ctx)
 {
 	uint32_t idx;
 	if (name.len == 0 || name.len > SHM_MAX_SERVICE)
@@ -341,7 +360,7 @@ int shm_service_read(shm_t *s, shm_str_t name, buf_t *out, shm_service_info_t *i
 	const struct shm_service_sh *sv = &s->services[idx];
 	size_t start = out->len;
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
-		int rc = read_once(s, sv, name, out, start, info);
+		int rc = read_once(s, sv, name, out, start, info, keep, ctx);
 		if (rc != -EAGAIN) {
 			if (rc)
 				out->len = start;
@@ -353,6 +372,11 @@ int shm_service_read(shm_t *s, shm_str_t name, buf_t *out, shm_service_info_t *i
 	}
 	out->len = start;
 	return -EBUSY;
+}
+
+int shm_service_read(shm_t *s, shm_str_t name, buf_t *out, shm_service_info_t *info)
+{
+	return shm_service_read_filtered(s, name, out, info, NULL, NULL);
 }
 
 /* A service's version, count and name (copied NUL-terminated into `name`,

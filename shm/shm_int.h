@@ -138,6 +138,7 @@ enum shm_section {
 	SHM_SEC_CHANGELOG, /* change-log ring (grows until it wraps) */
 	SHM_SEC_EVICTED,   /* unregistered-slot bitmap (fixed) */
 	SHM_SEC_ARENA,     /* blob arena (grows with arena_bump) */
+	SHM_SEC_MGMT,      /* the management projection (fixed; mgmt/ owns it) */
 	SHM_SEC_COUNT
 };
 
@@ -198,10 +199,11 @@ struct shm_blob_sh {
 	uint16_t pad;
 	uint64_t retire_version; /* change that retired it */
 	uint64_t next;           /* free-list / retire-list link (arena offset) */
+	uint64_t tags[SHM_TAGS]; /* the down filter's tags of the instance (key.c) */
 	                         /* then: key (key_len), display (display_len), json (json_len),
 	                          * serviceId (service_len) */
 };
-_Static_assert(sizeof(struct shm_blob_sh) == 40, "blob header layout");
+_Static_assert(sizeof(struct shm_blob_sh) == 80, "blob header layout");
 
 /* A service.  Entries are never removed (count drops to 0), so indices and
  * names are stable for the life of the region. */
@@ -292,6 +294,8 @@ struct shm_header_sh {
 	uint64_t arena_size;
 
 	struct shm_section_sh sec[SHM_SEC_COUNT];
+	uint64_t mgmt_size; /* bytes asked for the management section (mgmt/ owns its contents) */
+	uint64_t tag_seed;  /* seed of the down filter's tags (random, fixed at creation) */
 
 	uint32_t clean;      /* set by a clean shutdown */
 	uint32_t node_state; /* enum shm_node_state */
@@ -349,6 +353,7 @@ struct shm {
 	struct shm_change_sh *changes;
 	char *arena;
 	uint64_t *evicted; /* bitmap: slots unregistered, not yet reaped */
+	char *mgmt;        /* the management section, or NULL */
 	size_t size;
 	bool read_only;
 	int proc; /* my process-table entry, or -1 */

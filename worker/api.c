@@ -252,60 +252,146 @@ void api_rate_reset(void)
 
 /* ---- Routing ---------------------------------------------------------------- */
 
-enum { M_GET = 1, M_POST = 2 };
+/*
+ * A route is a path pattern, the methods it maps and a handler.  A pattern's
+ * segments are literal text or `{name}`, which matches one non-empty
+ * segment; the handler reads it with api_param().  Routes without a `{` are
+ * literal.  A request is matched against the literal routes first: when one
+ * of them has its path, the pattern routes are not considered (a wrong method
+ * there is 405, not another route).  Then the pattern routes in table order,
+ * the more literal ones listed first.  Among the routes that match the path,
+ * the first that maps the method runs; when none does: 405 with the union
+ * of their methods in Allow.
+ *
+ * Every /artemis/api/... route also answers under /api/... (the earlier
+ * Rust rewrite served them there; API.md §A, MANAGEMENT.md §3.3): a path
+ * under /api/ that no route has is looked up again with /artemis in front.
+ * Reached so, a route's answer gets `errorMessage` in its responseStatus,
+ * and with R_NODES every ServiceNode its flat nodeId, regionId, zoneId
+ * (api_rust.c).
+ */
+enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_DELETE = 8, M_PATCH = 16 };
+enum { R_NODES = 1 };
+
+#define API_TWIN_FROM "/api/"
+#define API_TWIN_TO   "/artemis"
 
 typedef struct {
 	const char *path;
 	unsigned methods;
+	unsigned flags;
 	api_handler_fn fn;
 	const char *name;   /* metric label; aliases repeat their twin's */
 } api_route_t;
 
+#define GP (M_POST | M_GET)
+#define MG "/api/management/"
+
 static const api_route_t api__routes[] = {
-	{ "/artemis/api/registry/register.json", M_POST, api_registry_register, "registry_register" },
-	{ "/artemis/api/registry/heartbeat.json", M_POST, api_registry_heartbeat, "registry_heartbeat" },
-	{ "/artemis/api/registry/unregister.json", M_POST, api_registry_unregister, "registry_unregister" },
-	{ "/artemis/api/discovery/lookup.json", M_POST, api_discovery_lookup, "discovery_lookup" },
-	{ "/artemis/api/discovery/service.json", M_POST | M_GET, api_discovery_service, "discovery_service" },
-	{ "/artemis/api/discovery/services.json", M_POST | M_GET, api_discovery_services, "discovery_services" },
-	{ "/artemis/api/discovery/services-delta.json", M_POST, api_discovery_services_delta, "discovery_services_delta" },
-	{ "/artemis/api/cluster/up-registry-nodes.json", M_POST | M_GET, api_cluster_up_registry_nodes, "cluster_up_registry_nodes" },
-	{ "/artemis/api/cluster/up-discovery-nodes.json", M_POST | M_GET, api_cluster_up_discovery_nodes, "cluster_up_discovery_nodes" },
-	{ "/artemis/api/replication/registry/register.json", M_POST, api_replication_register, "replication_register" },
-	{ "/artemis/api/replication/registry/heartbeat.json", M_POST, api_replication_heartbeat, "replication_heartbeat" },
-	{ "/artemis/api/replication/registry/unregister.json", M_POST, api_replication_unregister, "replication_unregister" },
-	{ "/artemis/api/replication/registry/services.json", M_POST | M_GET, api_replication_services, "replication_services" },
-	{ "/artemis/api/status/node.json", M_POST | M_GET, api_status_node, "status_node" },
-	{ "/artemis/api/status/cluster.json", M_POST | M_GET, api_status_cluster, "status_cluster" },
-	{ "/artemis/api/status/leases.json", M_POST | M_GET, api_status_leases, "status_leases" },
-	{ "/artemis/api/status/legacy-leases.json", M_POST | M_GET, api_status_legacy_leases, "status_legacy_leases" },
-	{ "/artemis/api/status/config.json", M_POST | M_GET, api_status_config, "status_config" },
-	{ "/artemis/api/status/deployment.json", M_POST | M_GET, api_status_deployment, "status_deployment" },
-	{ "/artemis/api/status/websocket/connection.json", M_GET, api_status_ws_connection, "status_websocket_connection" },
-	{ "/health", M_GET, api_ops_health, "health" },
-	{ "/ready", M_GET, api_ops_ready, "ready" },
-	{ "/metrics", M_GET, api_ops_metrics, "metrics" },
-	/* API.md §A: the Rust rewrite's README paths. */
-	{ "/api/registry/register.json", M_POST, api_registry_register, "registry_register" },
-	{ "/api/registry/heartbeat.json", M_POST, api_registry_heartbeat, "registry_heartbeat" },
-	{ "/api/registry/unregister.json", M_POST, api_registry_unregister, "registry_unregister" },
-	{ "/api/discovery/service.json", M_POST, api_discovery_service, "discovery_service" },
-	{ "/api/discovery/lookup.json", M_POST, api_discovery_lookup, "discovery_lookup" },
-	{ "/api/discovery/services.json", M_POST, api_discovery_services, "discovery_services" },
+	{ "/artemis/api/registry/register.json", M_POST, 0, api_registry_register, "registry_register" },
+	{ "/artemis/api/registry/heartbeat.json", M_POST, 0, api_registry_heartbeat, "registry_heartbeat" },
+	{ "/artemis/api/registry/unregister.json", M_POST, 0, api_registry_unregister, "registry_unregister" },
+	{ "/artemis/api/discovery/lookup.json", M_POST, 0, api_discovery_lookup, "discovery_lookup" },
+	{ "/artemis/api/discovery/service.json", GP, 0, api_discovery_service, "discovery_service" },
+	{ "/artemis/api/discovery/services.json", GP, 0, api_discovery_services, "discovery_services" },
+	{ "/artemis/api/discovery/services-delta.json", M_POST, 0, api_discovery_services_delta, "discovery_services_delta" },
+	{ "/artemis/api/cluster/up-registry-nodes.json", GP, R_NODES, api_cluster_up_registry_nodes, "cluster_up_registry_nodes" },
+	{ "/artemis/api/cluster/up-discovery-nodes.json", GP, R_NODES, api_cluster_up_discovery_nodes, "cluster_up_discovery_nodes" },
+	{ "/artemis/api/replication/registry/register.json", M_POST, 0, api_replication_register, "replication_register" },
+	{ "/artemis/api/replication/registry/heartbeat.json", M_POST, 0, api_replication_heartbeat, "replication_heartbeat" },
+	{ "/artemis/api/replication/registry/unregister.json", M_POST, 0, api_replication_unregister, "replication_unregister" },
+	{ "/artemis/api/replication/registry/services.json", GP, 0, api_replication_services, "replication_services" },
+	{ "/artemis/api/status/node.json", GP, R_NODES, api_status_node, "status_node" },
+	{ "/artemis/api/status/cluster.json", GP, R_NODES, api_status_cluster, "status_cluster" },
+	{ "/artemis/api/status/leases.json", GP, 0, api_status_leases, "status_leases" },
+	{ "/artemis/api/status/legacy-leases.json", GP, 0, api_status_legacy_leases, "status_legacy_leases" },
+	{ "/artemis/api/status/config.json", GP, 0, api_status_config, "status_config" },
+	{ "/artemis/api/status/deployment.json", GP, 0, api_status_deployment, "status_deployment" },
+	{ "/artemis/api/status/websocket/connection.json", M_GET, 0, api_status_ws_connection, "status_websocket_connection" },
+	{ "/health", M_GET, 0, api_ops_health, "health" },
+	{ "/ready", M_GET, 0, api_ops_ready, "ready" },
+	{ "/metrics", M_GET, 0, api_ops_metrics, "metrics" },
+	/* Management, Java (API.md §5.1, §5.2, §5.4). */
+	{ MG "operate-instance.json", M_POST, 0, api_mgmt_operate_instance, "mgmt_operate_instance" },
+	{ MG "operate-server.json", M_POST, 0, api_mgmt_operate_server, "mgmt_operate_server" },
+	{ MG "instance-operations.json", M_POST, 0, api_mgmt_instance_operations, "mgmt_instance_operations" },
+	{ MG "server-operations.json", M_POST, 0, api_mgmt_server_operations, "mgmt_server_operations" },
+	{ MG "all-instance-operations.json", GP, 0, api_mgmt_all_instance_operations, "mgmt_all_instance_operations" },
+	{ MG "all-server-operations.json", GP, 0, api_mgmt_all_server_operations, "mgmt_all_server_operations" },
+	{ MG "instance-down.json", M_POST, 0, api_mgmt_instance_down, "mgmt_instance_down" },
+	{ MG "server-down.json", M_POST, 0, api_mgmt_server_down, "mgmt_server_down" },
+	{ MG "services.json", GP, 0, api_mgmt_services, "mgmt_services" },
+	{ MG "service.json", M_POST, 0, api_mgmt_service, "mgmt_service" },
+	{ MG "log/instance-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_instance" },
+	{ MG "log/server-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_server" },
+	{ MG "log/zone-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_zone" },
+	{ MG "log/group-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_group_operation" },
+	{ MG "log/group-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_group" },
+	{ MG "log/route-rule-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_route_rule" },
+	{ MG "log/route-rule-group-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_route_rule_group" },
+	{ MG "log/group-instance-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_group_instance" },
+	{ MG "log/service-instance-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_service_instance" },
+	{ MG "zone/operate-zone-operations.json", M_POST, 0, api_mgmt_operate_zone_operations, "mgmt_operate_zone_operations" },
+	{ MG "zone/get-all-zone-operations.json", M_POST, 0, api_mgmt_all_zone_operations, "mgmt_all_zone_operations" },
+	{ MG "zone/get-zone-operations.json", M_POST, 0, api_mgmt_zone_operations, "mgmt_zone_operations" },
+	{ MG "zone/get-zone-operations-list.json", M_POST, 0, api_mgmt_zone_operations_list, "mgmt_zone_operations_list" },
+	{ MG "zone/is-zone-down.json", M_POST, 0, api_mgmt_is_zone_down, "mgmt_is_zone_down" },
+	/* Management, the Rust rewrite's REST paths (MANAGEMENT.md §3.2, §3.3). */
+	{ MG "instance/operate-instance.json", M_POST, 0, api_mgmt_rust_operate_instance, "mgmt_rust_operate_instance" },
+	{ MG "instance/get-instance-operations.json", M_POST, 0, api_mgmt_rust_instance_operations, "mgmt_rust_instance_operations" },
+	{ MG "instance/is-instance-down.json", M_POST, 0, api_mgmt_rust_is_instance_down, "mgmt_rust_is_instance_down" },
+	{ MG "server/operate-server.json", M_POST, 0, api_mgmt_rust_operate_server, "mgmt_rust_operate_server" },
+	{ MG "server/is-server-down.json", M_POST, 0, api_mgmt_rust_is_server_down, "mgmt_rust_is_server_down" },
+	{ MG "zone", M_GET, 0, api_mgmt_zones, "mgmt_zones" },
+	{ MG "zone/pull-out", M_POST, 0, api_mgmt_zone_pull_out, "mgmt_zone_pull_out" },
+	{ MG "zone/pull-in", M_POST, 0, api_mgmt_zone_pull_in, "mgmt_zone_pull_in" },
+	{ MG "zone/batch-pull-out", M_POST, 0, api_mgmt_zone_batch_pull_out, "mgmt_zone_batch_pull_out" },
+	{ MG "zone/batch-pull-in", M_POST, 0, api_mgmt_zone_batch_pull_in, "mgmt_zone_batch_pull_in" },
+	{ MG "zone/operations", M_GET, 0, api_mgmt_zone_list, "mgmt_zone_list" },
+	{ MG "audit/logs", M_GET, 0, api_mgmt_audit_logs, "mgmt_audit_logs" },
+	{ MG "audit/logs/export", M_GET, 0, api_mgmt_audit_export, "mgmt_audit_export" },
+	{ MG "audit/logs/stats", M_GET, 0, api_mgmt_audit_stats, "mgmt_audit_stats" },
+	{ MG "audit/logs/cleanup", M_DELETE, 0, api_mgmt_audit_cleanup, "mgmt_audit_cleanup" },
+	{ MG "audit/instance-logs", M_GET, 0, api_mgmt_audit_instance_logs, "mgmt_audit_instance_logs" },
+	{ MG "audit/server-logs", M_GET, 0, api_mgmt_audit_server_logs, "mgmt_audit_server_logs" },
+	{ MG "zone/status/{zoneId}/{regionId}", M_GET, 0, api_mgmt_zone_status, "mgmt_zone_status" },
+	{ MG "zone/{zoneId}/is-down", M_GET, 0, api_mgmt_zone_is_down, "mgmt_zone_is_down" },
+	{ MG "zone/{zoneId}/instances", M_GET, 0, api_mgmt_zone_instances, "mgmt_zone_instances" },
+	{ MG "zone/{zoneId}/status", M_PUT, 0, api_mgmt_zone_put_status, "mgmt_zone_put_status" },
+	{ MG "zone/{zoneId}/{regionId}", M_DELETE, 0, api_mgmt_zone_delete, "mgmt_zone_delete" },
+	{ MG "zone/{zoneId}", M_GET, 0, api_mgmt_zone_get, "mgmt_zone_get" },
+	{ MG "audit/logs/{id}", M_GET, 0, api_mgmt_audit_log, "mgmt_audit_log" },
 };
+
+#undef GP
+#undef MG
 
 #define API_NROUTES (sizeof(api__routes) / sizeof(api__routes[0]))
 _Static_assert(API_NROUTES <= API_MAX_ROUTES, "route table too large for metrics");
 
-/* Per route: its path length, and the first route of the same name
- * (aliases count under their twin's entry).  Computed once. */
+/* Per route: its path length, whether it is a pattern, and the first
+ * route of the same name (aliases count under their twin's entry).
+ * Computed once. */
 static size_t api__path_len[API_NROUTES];
+static bool api__pattern[API_NROUTES];
 static int api__twin[API_NROUTES];
+
+/* The current request's path parameters (one request at a time per
+ * worker). */
+#define API_MAX_PARAMS 4
+static struct {
+	const char *name;
+	size_t name_len;
+	char value[SHM_MAX_SERVICE + 1];
+} api__params[API_MAX_PARAMS];
+static int api__nparams;
+static bool api__twin_path; /* the running request came in on an /api twin */
 
 static void api__init_routes(void)
 {
 	for (size_t i = 0; i < API_NROUTES; i++) {
 		api__path_len[i] = strlen(api__routes[i].path);
+		api__pattern[i] = strchr(api__routes[i].path, '{') != NULL;
 		api__twin[i] = (int)i;
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(api__routes[j].name, api__routes[i].name) == 0) {
@@ -316,19 +402,126 @@ static void api__init_routes(void)
 	}
 }
 
-static int api__find(const char *path, size_t len)
+/* Match path against a pattern; with `bind`, record the parameters. */
+static bool api__match(const char *pat, const char *path, size_t len, bool bind)
 {
+	const char *p = path, *end = path + len;
+	int n = 0;
+
+	while (*pat && p <= end) {
+		const char *pseg = pat, *pe = strchr(pat, '/');
+		size_t plen = pe ? (size_t)(pe - pat) : strlen(pat);
+		const char *se = memchr(p, '/', (size_t)(end - p));
+		size_t slen = se ? (size_t)(se - p) : (size_t)(end - p);
+
+		if (plen > 1 && pseg[0] == '{' && pseg[plen - 1] == '}') {
+			if (slen == 0 || slen > SHM_MAX_SERVICE)
+				return false;
+			if (bind && n < API_MAX_PARAMS) {
+				api__params[n].name = pseg + 1;
+				api__params[n].name_len = plen - 2;
+				memcpy(api__params[n].value, p, slen);
+				api__params[n].value[slen] = '\0';
+				n++;
+			}
+		} else if (plen != slen || memcmp(pseg, p, slen) != 0) {
+			return false;
+		}
+		pat += plen;
+		p += slen;
+		if ((*pat == '/') != (p < end && *p == '/'))
+			return false;
+		if (*pat == '/') {
+			pat++;
+			p++;
+		}
+	}
+	if (*pat || p != end)
+		return false;
+	if (bind)
+		api__nparams = n;
+	return true;
+}
+
+static unsigned api__method_bit(enum http_method m)
+{
+	switch (m) {
+	case HTTP_M_GET:
+	case HTTP_M_HEAD:
+		return M_GET;
+	case HTTP_M_POST:
+		return M_POST;
+	case HTTP_M_PUT:
+		return M_PUT;
+	case HTTP_M_DELETE:
+		return M_DELETE;
+	case HTTP_M_PATCH:
+		return M_PATCH;
+	default:
+		return 0;
+	}
+}
+
+/* One pass over the literal (or the pattern) routes: the first that has
+ * the path and maps the method, or -1; *allow collects the methods of all
+ * that have the path. */
+static int api__pass(const char *path, size_t len, unsigned method, bool pattern,
+		     unsigned *allow)
+{
+	int found = -1;
+
+	for (size_t i = 0; i < API_NROUTES; i++) {
+		if (api__pattern[i] != pattern)
+			continue;
+		if (pattern ? !api__match(api__routes[i].path, path, len, false)
+			    : (api__path_len[i] != len ||
+			       memcmp(api__routes[i].path, path, len) != 0))
+			continue;
+		*allow |= api__routes[i].methods;
+		if (found < 0 && (api__routes[i].methods & method))
+			found = (int)i;
+	}
+	return found;
+}
+
+/* The route for (path, method): its index, or -1 with *allow the methods
+ * of the routes that have the path (0: no route has it); *twin when it is
+ * an /artemis/api route reached by its /api twin. */
+static int api__find_route(const char *path, size_t len, unsigned method, unsigned *allow,
+			   bool *twin)
+{
+	static char twin_path[256]; /* longer than every /artemis/api route */
+	size_t from = sizeof(API_TWIN_FROM) - 1, to = sizeof(API_TWIN_TO) - 1;
+	int found;
+
 	if (api__path_len[0] == 0)
 		api__init_routes();
-	for (size_t i = 0; i < API_NROUTES; i++)
-		if (api__path_len[i] == len && memcmp(api__routes[i].path, path, len) == 0)
-			return (int)i;
-	return -1;
+	*allow = 0;
+	*twin = false;
+	api__nparams = 0;
+	found = api__pass(path, len, method, false, allow);
+	if (*allow)
+		return found;
+	if (len > from && len + to < sizeof(twin_path) && memcmp(path, API_TWIN_FROM, from) == 0) {
+		memcpy(twin_path, API_TWIN_TO, to);
+		memcpy(twin_path + to, path, len);
+		found = api__pass(twin_path, len + to, method, false, allow);
+		if (*allow) {
+			*twin = true;
+			return found;
+		}
+	}
+	found = api__pass(path, len, method, true, allow);
+	if (found >= 0)
+		api__match(api__routes[found].path, path, len, true);
+	return found;
 }
 
 int api_route_index(const char *path, size_t len)
 {
-	int i = api__find(path, len);
+	unsigned allow;
+	bool twin;
+	int i = api__find_route(path, len, ~0u, &allow, &twin);
 
 	return i < 0 ? -1 : api__twin[i];
 }
@@ -354,6 +547,21 @@ const char *api_route_name(int idx)
 	return api__routes[idx].name;
 }
 
+const char *api_param(const char *name)
+{
+	size_t n = strlen(name);
+
+	for (int i = 0; i < api__nparams; i++)
+		if (api__params[i].name_len == n && memcmp(api__params[i].name, name, n) == 0)
+			return api__params[i].value;
+	return NULL;
+}
+
+bool api_rust_path(void)
+{
+	return api__twin_path;
+}
+
 /* Spring's consumes=application/json: the media type, before any
  * parameters, compared case-insensitively. */
 static bool api__json_content_type(const char *ct)
@@ -371,33 +579,57 @@ static bool api__json_content_type(const char *ct)
 	return n == sizeof(want) - 1 && strncasecmp(ct, want, n) == 0;
 }
 
+static const char *api__allow_header(unsigned m)
+{
+	static char buf[64];
+	static const struct {
+		unsigned bit;
+		const char *text;
+	} names[] = {
+		{ M_GET, "GET, HEAD" }, { M_POST, "POST" }, { M_PUT, "PUT" },
+		{ M_DELETE, "DELETE" }, { M_PATCH, "PATCH" },
+	};
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (m & names[i].bit)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "",
+					      names[i].text);
+	return buf;
+}
+
 void api_dispatch(const http_request_t *req, http_response_t *res)
 {
+	unsigned allow, method = api__method_bit(req->method);
+	bool twin;
 	int i;
-	unsigned m;
 	char msg[CONFIG_STR + 64];
 
 	if (static_match(req->path, req->path_len)) { /* the web console (static.c) */
 		static_serve(req, res);
 		return;
 	}
-	i = api__find(req->path, req->path_len);
-	if (i < 0) {
+	i = api__find_route(req->path, req->path_len, method, &allow, &twin);
+	if (i < 0 && allow == 0) {
 		http_res_error(res, req, 404, "No message available");
 		return;
 	}
-	m = api__routes[i].methods;
-	if (!((req->method == HTTP_M_POST && (m & M_POST)) ||
-	      ((req->method == HTTP_M_GET || req->method == HTTP_M_HEAD) && (m & M_GET)))) {
-		res->allow = m == M_POST ? "POST" : m == M_GET ? "GET, HEAD" : "GET, HEAD, POST";
+	if (i < 0) {
+		res->allow = api__allow_header(allow);
 		snprintf(msg, sizeof(msg), "Request method not supported");
 		http_res_error(res, req, 405, msg);
 		return;
 	}
-	if (req->method == HTTP_M_POST && !api__json_content_type(req->content_type)) {
+	if ((method & (M_POST | M_PUT | M_PATCH)) && !api__json_content_type(req->content_type)) {
 		snprintf(msg, sizeof(msg), "Content type '%.200s' not supported", req->content_type);
 		http_res_error(res, req, 415, msg);
 		return;
 	}
+	api__twin_path = twin;
 	api__routes[i].fn(req, res);
+	if (twin)
+		api_rust_shape(res, (api__routes[i].flags & R_NODES) != 0);
+	api__twin_path = false;
+	api__nparams = 0;
 }

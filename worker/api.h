@@ -164,9 +164,63 @@ void api_ops_metrics(const http_request_t *req, http_response_t *res);
 /* Shared by status and cluster: the ServiceNodeStatus of this node. */
 int api_put_node_status(buf_t *b);
 
+/* A path parameter of the running request's route ("zoneId" of
+ * /api/management/zone/{zoneId}), decoded, or NULL. */
+const char *api_param(const char *name);
+/* True while the running request came in on an /api/... twin of an
+ * /artemis/api/... path (MANAGEMENT.md §3.3). */
+bool api_rust_path(void);
+/* api_rust.c: the /api twins' additions to a response: `errorMessage` in
+ * the responseStatus, and (nodes) the flat nodeId, regionId, zoneId of every
+ * ServiceNode. */
+void api_rust_shape(http_response_t *res, bool nodes);
+
+/* api_mgmt*.c: management (API.md §5, MANAGEMENT.md §3). */
+void api_mgmt_operate_instance(const http_request_t *req, http_response_t *res);
+void api_mgmt_operate_server(const http_request_t *req, http_response_t *res);
+void api_mgmt_instance_operations(const http_request_t *req, http_response_t *res);
+void api_mgmt_server_operations(const http_request_t *req, http_response_t *res);
+void api_mgmt_all_instance_operations(const http_request_t *req, http_response_t *res);
+void api_mgmt_all_server_operations(const http_request_t *req, http_response_t *res);
+void api_mgmt_instance_down(const http_request_t *req, http_response_t *res);
+void api_mgmt_server_down(const http_request_t *req, http_response_t *res);
+void api_mgmt_services(const http_request_t *req, http_response_t *res);
+void api_mgmt_service(const http_request_t *req, http_response_t *res);
+/* The nine log/...-logs.json of Java, told apart by the path. */
+void api_mgmt_log(const http_request_t *req, http_response_t *res);
+void api_mgmt_operate_zone_operations(const http_request_t *req, http_response_t *res);
+void api_mgmt_all_zone_operations(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_operations(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_operations_list(const http_request_t *req, http_response_t *res);
+void api_mgmt_is_zone_down(const http_request_t *req, http_response_t *res);
+void api_mgmt_rust_operate_instance(const http_request_t *req, http_response_t *res);
+void api_mgmt_rust_instance_operations(const http_request_t *req, http_response_t *res);
+void api_mgmt_rust_is_instance_down(const http_request_t *req, http_response_t *res);
+void api_mgmt_rust_operate_server(const http_request_t *req, http_response_t *res);
+void api_mgmt_rust_is_server_down(const http_request_t *req, http_response_t *res);
+void api_mgmt_zones(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_pull_out(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_pull_in(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_batch_pull_out(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_batch_pull_in(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_list(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_status(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_is_down(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_instances(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_put_status(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_delete(const http_request_t *req, http_response_t *res);
+void api_mgmt_zone_get(const http_request_t *req, http_response_t *res);
+void api_mgmt_audit_logs(const http_request_t *req, http_response_t *res);
+void api_mgmt_audit_log(const http_request_t *req, http_response_t *res);
+void api_mgmt_audit_export(const http_request_t *req, http_response_t *res);
+void api_mgmt_audit_stats(const http_request_t *req, http_response_t *res);
+void api_mgmt_audit_cleanup(const http_request_t *req, http_response_t *res);
+void api_mgmt_audit_instance_logs(const http_request_t *req, http_response_t *res);
+void api_mgmt_audit_server_logs(const http_request_t *req, http_response_t *res);
+
 /* ---- Routing table (for metrics) ---------------------------------------------- */
 
-#define API_MAX_ROUTES 64
+#define API_MAX_ROUTES 128
 
 /* Index of the route serving path (aliases share their twin's index), or
  * -1.  name_out gets the metric label ("registry_register"). */

@@ -11,6 +11,9 @@
  * Responses of known services come from the worker's cache (cache.c), so a
  * lookup of an unchanged service is a version probe and a memcpy.
  *
+ * Instances operated down (pull-out, mgmt/) are left out everywhere except
+ * POST /api/discovery/services.json, which lists them (MANAGEMENT.md §3.3).
+ *
  * Region: Java reads the request's top-level regionId/zoneId.  When the
  * top-level regionId is absent, the discoveryConfig's regionId/zoneId are
  * used instead, so the §A README example (which puts region_id only inside
@@ -344,7 +347,14 @@ void api_discovery_services(const http_request_t *req, http_response_t *res)
 		return;
 	}
 	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"services\":");
-	rc = versioned_services(api_shm(), clock_wall_ms(), g_worker->started_ms, &res->body, &version);
+	/* The Rust rewrite's path lists the instances operated down too, live
+	 * (its console marks them from all-instance-operations.json, and needs
+	 * their rows to pull them back in; MANAGEMENT.md §3.3). */
+	if (api_rust_path())
+		rc = versioned_services_all(api_shm(), &res->body);
+	else
+		rc = versioned_services(api_shm(), clock_wall_ms(), g_worker->started_ms,
+					&res->body, &version);
 	if (rc < 0) {
 		res->body.len = 0;
 		json_put_raw(&res->body, "{\"responseStatus\":");

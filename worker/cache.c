@@ -5,8 +5,10 @@
  * the exact-case serviceId and validated by the service's version from the
  * registry, which changes on every register, unregister and removal of the
  * service's instances (heartbeats do not change the stored data, so they do
- * not invalidate).  Total cached bytes are bounded by CACHE_MAX_BYTES; a
- * response that does not fit is served uncached.
+ * not invalidate), and by the management projection's generation, which
+ * changes on every pull-out and pull-in.  Responses leave out the instances
+ * operated down (mgmt_service_read).  Total cached bytes are bounded by
+ * CACHE_MAX_BYTES; a response that does not fit is served uncached.
  */
 #include "cache.h"
 
@@ -17,10 +19,12 @@
 
 #include "api.h"
 #include "artemis/codec.h"
+#include "artemis/mgmt.h"
 #include "metrics.h"
 
 typedef struct {
 	uint64_t version;
+	uint64_t mgmt_gen; /* the projection's generation it was built with */
 	buf_t body;
 	size_t name_len;
 	uint32_t count;
@@ -62,7 +66,7 @@ static int cache__build(shm_t *shm, shm_str_t service, buf_t *out, uint64_t *ver
 	if (rc < 0)
 		return rc;
 	mark = out->len;
-	rc = shm_service_read(shm, service, out, &info);
+	rc = mgmt_service_read(shm, service, out, &info);
 	if (rc == -ENOENT) {
 		out->len = mark;
 		rc = json_put_raw(out, "null");
@@ -77,7 +81,7 @@ static int cache__build(shm_t *shm, shm_str_t service, buf_t *out, uint64_t *ver
 }
 
 static void cache__store(cache_entry_t *e, shm_str_t service, const char *body, size_t len,
-			 uint64_t version, uint32_t count)
+			 uint64_t version, uint64_t mgmt_gen, uint32_t count)
 {
 	size_t old = e->used ? e->body.len : 0;
 
@@ -100,6 +104,7 @@ static void cache__store(cache_entry_t *e, shm_str_t service, const char *body, 
 	e->name[service.len] = '\0';
 	e->name_len = service.len;
 	e->version = version;
+	e->mgmt_gen = mgmt_gen;
 	e->count = count;
 	e->used = true;
 }
@@ -108,7 +113,7 @@ int cache_put_service(shm_t *shm, shm_str_t service, buf_t *out, uint32_t *count
 {
 	shm_service_info_t info;
 	cache_entry_t *e;
-	uint64_t version;
+	uint64_t version, mgmt_gen;
 	uint32_t n = 0;
 	size_t start = out->len;
 	int rc;
@@ -126,9 +131,12 @@ int cache_put_service(shm_t *shm, shm_str_t service, buf_t *out, uint32_t *count
 		return rc ? rc : cache__frame_tail(out, service);
 	}
 	e = &cache__slots[XXH3_64bits(service.ptr, service.len) & (CACHE_SLOTS - 1)];
+	/* Read before the data: a pull-out while we build only makes the
+	 * entry stale at once, never wrong for long. */
+	mgmt_gen = mgmt_generation(shm);
 	rc = shm_service_info(shm, service, &info);
-	if (rc == 0 && e->used && e->version == info.version && e->name_len == service.len &&
-	    memcmp(e->name, service.ptr, service.len) == 0) {
+	if (rc == 0 && e->used && e->version == info.version && e->mgmt_gen == mgmt_gen &&
+	    e->name_len == service.len && memcmp(e->name, service.ptr, service.len) == 0) {
 		metrics_cache(true);
 		*count = e->count;
 		return buf_append(out, e->body.data, e->body.len);
@@ -140,6 +148,7 @@ int cache_put_service(shm_t *shm, shm_str_t service, buf_t *out, uint32_t *count
 		return rc;
 	}
 	if (*count > 0)
-		cache__store(e, service, out->data + start, out->len - start, version, *count);
+		cache__store(e, service, out->data + start, out->len - start, version, mgmt_gen,
+			     *count);
 	return 0;
 }

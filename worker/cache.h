@@ -20,8 +20,9 @@
 
 /* Append the Service JSON of `service` (exact case) to out:
  * {"instances":[..]|null,"logicInstances":null,"metadata":null,
- *  "routeRules":null,"serviceId":"..."}.
- * *count (optional) gets the number of instances (0 for instances:null).
+ *  "routeRules":null,"serviceId":"..."}, without the instances operated
+ * down ("[]" when that leaves none).
+ * *count (optional) gets the number of instances listed.
  * Returns 0, or a negative errno from the registry (-EBUSY) or -ENOMEM. */
 int cache_put_service(shm_t *shm, shm_str_t service, buf_t *out, uint32_t *count);
 

@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include "artemis/codec.h"
+#include "artemis/mgmt.h"
 
 typedef struct {
 	uint32_t svc_off, svc_len;   /* service name in blob */
@@ -113,33 +114,16 @@ static int snap_push(snap_t *s, uint32_t svc_off, uint32_t svc_len, const char *
 static int snap_index_array(snap_t *s, uint32_t svc_off, uint32_t svc_len, const char *a,
 			    size_t len)
 {
-	size_t start = 0;
-	int depth = 0;
-	bool in_str = false, esc = false;
-
-	for (size_t i = 0; i < len; i++) {
-		char c = a[i];
-		if (in_str) {
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				in_str = false;
+	for (size_t i = 1; i < len;) {
+		size_t n = a[i] == '{' ? json_value_len(a + i, len - i) : 0;
+		if (n == 0) {
+			i++; /* the separators, and the closing bracket */
 			continue;
 		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == '{' || c == '[') {
-			if (depth++ == 1)
-				start = i;
-		} else if (c == '}' || c == ']') {
-			if (--depth == 1) {
-				int rc = snap_push(s, svc_off, svc_len, a + start, i + 1 - start);
-				if (rc < 0)
-					return rc;
-			}
-		}
+		int rc = snap_push(s, svc_off, svc_len, a + i, n);
+		if (rc < 0)
+			return rc;
+		i += n;
 	}
 	return 0;
 }
@@ -149,6 +133,7 @@ typedef struct {
 	snap_t *snap;
 	buf_t arr;   /* one service's instances array */
 	bool first;
+	bool all;    /* list the instances operated down too */
 	int rc;
 } snap_build_t;
 
@@ -163,9 +148,10 @@ static int snap_service(void *ctx, const char *service, size_t len, const shm_se
 
 	(void)info;
 	b->arr.len = 0;
-	rc = shm_service_read(b->shm, name, &b->arr, &got);
-	if (rc == -ENOENT)
-		return 0; /* emptied meanwhile: omitted, as Java omits empty services */
+	rc = b->all ? shm_service_read(b->shm, name, &b->arr, &got)
+		    : mgmt_service_read(b->shm, name, &b->arr, &got);
+	if (rc == -ENOENT || (rc == 0 && got.count == 0))
+		return 0; /* empty (or every instance down): omitted, as Java omits them */
 	if (rc < 0 || (rc = buf_append(&s->blob, service, len)) < 0)
 		goto fail;
 	if ((rc = snap_index_array(s, svc_off, (uint32_t)len, b->arr.data, b->arr.len)) < 0)
@@ -204,9 +190,9 @@ static int snap_cmp(const void *pa, const void *pb, void *blob)
 	return 0;
 }
 
-static int snap_build(shm_t *shm, snap_t *s, uint64_t version)
+static int snap_build(shm_t *shm, snap_t *s, uint64_t version, bool all)
 {
-	snap_build_t b = { .shm = shm, .snap = s, .first = true };
+	snap_build_t b = { .shm = shm, .snap = s, .first = true, .all = all };
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -276,20 +262,25 @@ int versioned_force(shm_t *shm, uint64_t version)
 	}
 	if ((s = snap_find(version)) != NULL)
 		snap_free(s);
-	return snap_build(shm, snap_slot_for(version), version);
+	return snap_build(shm, snap_slot_for(version), version, false);
 }
 
-/* The version of the current period, 0 during the initial delay. */
-static uint64_t period_of(uint64_t now_ms, uint64_t started_ms)
+/* The version of the current period, 0 during the initial delay.  A
+ * management change (pull-out, pull-in) starts a new version at once: its
+ * time, the same in every worker (mgmt_stamp_ms), so no worker serves a
+ * snapshot older than the change. */
+static uint64_t period_of(shm_t *shm, uint64_t now_ms, uint64_t started_ms)
 {
 	if (now_ms < started_ms + VERSIONED_INIT_DELAY_MS)
 		return 0;
-	return now_ms / VERSIONED_INTERVAL_MS * VERSIONED_INTERVAL_MS;
+	uint64_t v = now_ms / VERSIONED_INTERVAL_MS * VERSIONED_INTERVAL_MS;
+	uint64_t changed = mgmt_stamp_ms(shm);
+	return changed > v ? changed : v;
 }
 
 static int refresh(shm_t *shm, uint64_t now_ms, uint64_t started_ms)
 {
-	uint64_t v = period_of(now_ms, started_ms);
+	uint64_t v = period_of(shm, now_ms, started_ms);
 	snap_t *newest;
 
 	if (shm != snaps_shm) {
@@ -301,7 +292,7 @@ static int refresh(shm_t *shm, uint64_t now_ms, uint64_t started_ms)
 	newest = snap_newest();
 	if (newest != NULL && newest->version >= v)
 		return 0;
-	return snap_build(shm, snap_slot_for(v), v);
+	return snap_build(shm, snap_slot_for(v), v, false);
 }
 
 int versioned_services(shm_t *shm, uint64_t now_ms, uint64_t started_ms, buf_t *out,
@@ -313,15 +304,27 @@ int versioned_services(shm_t *shm, uint64_t now_ms, uint64_t started_ms, buf_t *
 
 	if (rc < 0)
 		return rc;
-	s = period_of(now_ms, started_ms) ? snap_newest() : NULL;
+	s = period_of(shm, now_ms, started_ms) ? snap_newest() : NULL;
 	if (s != NULL) {
 		*version = s->version;
 		return buf_append(out, s->services.data, s->services.len);
 	}
 	/* Before the first period: computed live, version 0 (as Java). */
-	if ((rc = snap_build(shm, &live, 0)) < 0)
+	if ((rc = snap_build(shm, &live, 0, false)) < 0)
 		return rc;
 	*version = 0;
+	rc = buf_append(out, live.services.data, live.services.len);
+	snap_free(&live);
+	return rc;
+}
+
+int versioned_services_all(shm_t *shm, buf_t *out)
+{
+	snap_t live;
+	int rc = snap_build(shm, &live, 0, true);
+
+	if (rc < 0)
+		return rc;
 	rc = buf_append(out, live.services.data, live.services.len);
 	snap_free(&live);
 	return rc;

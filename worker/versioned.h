@@ -9,7 +9,10 @@
  * belongs to (floor(now / 30000) * 30000): every worker names the same
  * period with the same version, and a client may take a version from one
  * worker to another.  A worker builds the snapshot of a period when it is
- * first asked for it in that period.  See docs/API-NOTES.md.
+ * first asked for it in that period.  A management change starts a new
+ * version at its own time (shared through the region).  Instances operated
+ * down are left out, and services left empty by that.  See
+ * docs/API-NOTES.md.
  */
 #ifndef ARTEMIS_WORKER_VERSIONED_H
 #define ARTEMIS_WORKER_VERSIONED_H
@@ -27,6 +30,10 @@
  * data is computed live).  started_ms is when this node started serving. */
 int versioned_services(shm_t *shm, uint64_t now_ms, uint64_t started_ms, buf_t *out,
 		       uint64_t *version);
+
+/* The services array as it is now, the instances operated down included
+ * (POST /api/discovery/services.json, MANAGEMENT.md §3.3). */
+int versioned_services_all(shm_t *shm, buf_t *out);
 
 /* Append the delta object {"<serviceId>":[InstanceChange..],..} from the
  * snapshot `version` to the newest one, whose version goes to *newest.

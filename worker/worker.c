@@ -288,10 +288,17 @@ int worker_main(const config_t *cfg, shm_t *shm, int listen_fd, int ctl_fd, int 
 		return 1;
 	}
 	shm_proc_beat(shm, clock_wall_ms());
+	/* Its own store connection, opened after the fork.  Without one the
+	 * worker still serves the registry; management requests answer an
+	 * internal error naming the reason. */
+	char err[512];
+	if (mgmt_open(cfg, shm, &wl.w.mgmt, err, sizeof(err)) < 0)
+		log_error("%s: worker %d: management store: %s", __func__, slot, err);
 	rc = worker_setup(&wl, listen_fd);
 	if (rc < 0) {
 		log_error("%s: worker %d: setup failed: %s", __func__, slot, strerror(-rc));
 		worker_teardown(&wl);
+		mgmt_close(wl.w.mgmt);
 		shm_proc_leave(shm);
 		return 1;
 	}
@@ -301,6 +308,7 @@ int worker_main(const config_t *cfg, shm_t *shm, int listen_fd, int ctl_fd, int 
 	event_base_dispatch(wl.w.base);
 
 	worker_teardown(&wl);
+	mgmt_close(wl.w.mgmt);
 	shm_proc_leave(shm);
 	g_worker = NULL;
 	return wl.exit_code;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "artemis/config.h"
+#include "artemis/mgmt.h"
 #include "artemis/shm.h"
 
 typedef struct {
@@ -21,6 +22,7 @@ typedef struct {
 	bool draining;            /* QUIT received: finish and exit */
 	uint64_t started_ms;
 	unsigned connections;     /* open HTTP connections of this worker */
+	mgmt_t *mgmt;             /* its management store connection, or NULL */
 } worker_t;
 
 /* The one worker of this process (set by worker_main). */

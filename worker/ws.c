@@ -143,7 +143,8 @@ unsigned ws_sessions(void)
 
 static void ws__count(ws_session_t *s, bool on)
 {
-	if (s->counted == on || s->kind == WS_KIND_ALL || s->kind == WS_KIND_NONE)
+	if (s->counted == on || s->kind == WS_KIND_ALL || s->kind == WS_KIND_EVENTS ||
+	    s->kind == WS_KIND_NONE)
 		return;
 	s->counted = on;
 	metrics_ws_session(
@@ -365,6 +366,9 @@ static int ws__on_text(void *ctx, char *data, size_t len)
 	case WS_KIND_CHANGE:
 		ws_push_on_text(s, data, len);
 		break;
+	case WS_KIND_EVENTS:
+		ws_events_on_text(s, data, len);
+		break;
 	default:
 		break; /* all-instance-change: text messages are ignored */
 	}
@@ -504,6 +508,8 @@ static int ws__route(const http_request_t *req, const char **service)
 	    {"/ws/registry/heartbeat", WS_KIND_HEARTBEAT},
 	    {"/ws/discovery/instance-change", WS_KIND_CHANGE},
 	    {"/ws/discovery/all-instance-change", WS_KIND_ALL},
+	    /* The Rust rewrite's event socket (MANAGEMENT.md §3.3). */
+	    {"/ws", WS_KIND_EVENTS},
 	};
 	size_t plen = sizeof(WS_SUBSCRIBE_PREFIX) - 1;
 
@@ -642,7 +648,7 @@ static bool ws__accept(ws_session_t *s, const http_request_t *req, const char *s
 		ws__kill(s);
 		return false;
 	}
-	if (s->kind == WS_KIND_CHANGE || s->kind == WS_KIND_ALL) {
+	if (s->kind == WS_KIND_CHANGE || s->kind == WS_KIND_ALL || s->kind == WS_KIND_EVENTS) {
 		if (ws_push_attach(s) < 0 ||
 		    (service && ws_push_subscribe(s, service, strlen(service)) < 0)) {
 			ws_session_close(s, WS_CLOSE_INTERNAL, "out of memory");

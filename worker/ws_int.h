@@ -29,6 +29,7 @@ enum ws_kind {
 	WS_KIND_HEARTBEAT = 0, /* /artemis/websocket/registry/heartbeat */
 	WS_KIND_CHANGE,        /* /artemis/websocket/discovery/instance-change, subscribe alias */
 	WS_KIND_ALL,           /* /artemis/websocket/discovery/all-instance-change */
+	WS_KIND_EVENTS,        /* /ws: the Rust rewrite's event socket (ws_events.c) */
 	WS_KIND_NONE,          /* an HTTP answer to a refused handshake */
 };
 
@@ -86,6 +87,20 @@ void ws_push_detach(ws_session_t *s);
 int ws_push_subscribe(ws_session_t *s, const char *service, size_t len);
 /* A text message on a change session: a DiscoveryConfig. */
 void ws_push_on_text(ws_session_t *s, char *msg, size_t len);
+
+/* ---- ws_events.c ------------------------------------------------------------ */
+
+/* A text message on an events session: {"type":"ping"} -> {"type":"pong"}. */
+void ws_events_on_text(ws_session_t *s, char *msg, size_t len);
+/* The first events session of this worker attached (state as of now). */
+void ws_events_start(shm_t *shm);
+/* One change of the log, to the events sessions. */
+void ws_events_change(shm_t *shm, const shm_change_t *ch, const buf_t *json,
+                      ws_session_t *const *subs, uint32_t n);
+/* Peers that came up or went away since the last call, to the sessions. */
+void ws_events_peers(shm_t *shm, ws_session_t *const *subs, uint32_t n);
+/* The last events session left: forget the state. */
+void ws_events_stop(void);
 
 /* ---- ws_heartbeat.c -------------------------------------------------------- */
 

@@ -19,6 +19,11 @@
  * which makes the client look the service up.  A worker overrun by the log
  * (-EOVERFLOW) has lost changes: it sends `reload` for every subscribed
  * service, and to all-change sessions for every service in the registry.
+ * /ws sessions (ws_events.c) get every change as an event.
+ * A `new` of an instance operated down is not pushed (API.md §4.4, Java's
+ * ManagementNotificationFilter); `delete` and `reload` always are.  The
+ * management notices (pull-out `delete`, pull-in `new`, zone `reload`)
+ * arrive through the same log.
  *
  * Runs on the worker's event loop only; never frees a session (ws.c does,
  * from its reap event, after calling ws_push_detach).
@@ -29,6 +34,7 @@
 
 #include "artemis/clock.h"
 #include "artemis/log.h"
+#include "artemis/mgmt.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -39,6 +45,7 @@
 #define WS_PUSH_BATCH        4096 /* changes per tick at most; the rest on the next tick */
 #define WS_TOPICS_MIN        256
 #define WS_MAX_SUBSCRIPTIONS 4096 /* per session; more are ignored (docs/API-NOTES.md) */
+#define WS_PEERS_POLL_MS     250  /* /ws sessions: how often the peers' states are compared */
 
 struct ws_topic {
 	ws_topic_t *next; /* hash chain */
@@ -56,6 +63,9 @@ static struct {
 	uint32_t nbuckets, ntopics;
 	ws_session_t **all; /* all-instance-change sessions */
 	uint32_t nall, all_cap;
+	ws_session_t **events; /* /ws sessions (ws_events.c) */
+	uint32_t nevents, events_cap;
+	uint64_t peers_checked_ms;
 	unsigned attached; /* change + all-change sessions */
 	bool armed;
 	struct event ev_tick;
@@ -204,6 +214,12 @@ int ws_push_attach(ws_session_t *s)
 		return 0;
 	if (s->kind == WS_KIND_ALL && ws__ptr_push((void ***)&P.all, &P.nall, &P.all_cap, s) < 0)
 		return -ENOMEM;
+	if (s->kind == WS_KIND_EVENTS) {
+		if (P.nevents == 0)
+			ws_events_start(P.shm);
+		if (ws__ptr_push((void ***)&P.events, &P.nevents, &P.events_cap, s) < 0)
+			return -ENOMEM;
+	}
 	if (P.attached++ == 0 && !P.armed) {
 		struct timeval tv = {0, WS_PUSH_POLL_MS * 1000};
 		/* Only changes from now on: nobody was here to want older ones. */
@@ -231,6 +247,11 @@ void ws_push_detach(ws_session_t *s)
 	s->ntopics = s->topics_cap = 0;
 	if (s->kind == WS_KIND_ALL)
 		ws__ptr_remove((void **)P.all, &P.nall, s);
+	if (s->kind == WS_KIND_EVENTS) {
+		ws__ptr_remove((void **)P.events, &P.nevents, s);
+		if (P.nevents == 0)
+			ws_events_stop();
+	}
 	if (P.attached > 0 && --P.attached == 0 && P.armed) {
 		event_del(&P.ev_tick);
 		P.armed = false;
@@ -317,6 +338,8 @@ static void ws__push_change(const shm_change_t *ch, const buf_t *json)
 	}
 	if ((t == NULL || t->nsubs == 0) && P.nall == 0)
 		return;
+	if (ch->type == SHM_CHANGE_NEW && json->len > 0 && mgmt_down(P.shm, ch->tags) != 0)
+		return; /* operated down (or the projection busy: the client re-reads) */
 	if (ws__build(ch, json) < 0)
 		return;
 	if (t != NULL)
@@ -379,6 +402,12 @@ static void ws__on_tick(evutil_socket_t fd, short what, void *arg)
 		if (rc < 0)
 			break; /* -EAGAIN: nothing new; -EBUSY/-ENOMEM: next tick */
 		ws__push_change(&ch, &P.json);
+		if (P.nevents > 0)
+			ws_events_change(P.shm, &ch, &P.json, P.events, P.nevents);
+	}
+	if (P.nevents > 0 && clock_mono_coarse_ms() >= P.peers_checked_ms + WS_PEERS_POLL_MS) {
+		P.peers_checked_ms = clock_mono_coarse_ms();
+		ws_events_peers(P.shm, P.events, P.nevents);
 	}
 }
 
@@ -406,6 +435,8 @@ void ws_push_shutdown(void)
 	}
 	free(P.buckets);
 	free(P.all);
+	free(P.events);
+	ws_events_stop();
 	buf_free(&P.json);
 	buf_free(&P.msg);
 	memset(&P, 0, sizeof(P));

@@ -124,6 +124,12 @@ typedef struct {
 
 int json_fast_lookup(const char *body, size_t len, json_lookup_t *out);
 
+/* The length of the JSON text value that starts at s[0] ('{', '[' or '"'),
+ * following strings (and their escapes) and nesting, without validating the
+ * rest: for splitting JSON this process wrote itself.  0 when it does not
+ * end within n bytes. */
+size_t json_value_len(const char *s, size_t n);
+
 /* ---- Writers ---------------------------------------------------------- */
 
 /* Append s as a JSON string literal (quoted, escaped); ptr NULL -> null. */

@@ -73,6 +73,11 @@ typedef struct {
 	uint32_t ws_max_message_bytes;
 	uint32_t ws_max_output_bytes;
 
+	/* [management] */
+	uint32_t mgmt_max_operations;  /* keys (instances, servers, zones) operated down at once */
+	uint32_t mgmt_busy_timeout_ms; /* a management write waits this long for another */
+	uint32_t mgmt_store_max_pages; /* the store may not grow beyond (0 = no cap; tests) */
+
 	/* [log] */
 	char log_file[CONFIG_STR];  /* "" = stderr */
 	char log_level[16];

@@ -42,6 +42,7 @@
 #ifndef ARTEMIS_SHM_H
 #define ARTEMIS_SHM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,10 +64,16 @@
 #define SHM_MAX_METADATA 8192  /* metadata as JSON text (checked by the codec) */
 #define SHM_MAX_JSON     16384 /* the instance's whole stored JSON form */
 
-#define SHM_LAYOUT_VERSION   10
+#define SHM_LAYOUT_VERSION   11
 #define SHM_MAX_PROCS        64
 #define SHM_MAX_NODES        64                  /* origin ids: 0 = this node, 1..62 = peers */
 #define SHM_ORIGIN_HTTP_PEER (SHM_MAX_NODES - 1) /* changes from Java peers' HTTP replication */
+/* The origin of a management notice (shm_notify): a `delete`, `new` or
+ * `reload` that tells subscribers discovery's view of an instance changed
+ * (pull-out, pull-in) while the registry did not.  Outside the node ids, so
+ * the replicator, which forwards only origin 0, never sends it to a peer as
+ * a registry change: each node derives its notices from its own store. */
+#define SHM_ORIGIN_MGMT 255
 
 /* Limits of the region's parameters (the configuration checks the same). */
 #define SHM_MAX_INSTANCES  (1u << 26)
@@ -88,6 +95,26 @@ typedef struct {
 } shm_str_t;
 
 
+/* ---- The down filter's tags ---------------------------------------------
+ *
+ * Management operations hide instances from discovery by key (MANAGEMENT.md
+ * §2): the instance's own key, its server (region, ip), its zone (region,
+ * zone) for every service or for its service, its group.  Each such key is
+ * hashed into a tag: a 64-bit XXH3 of the kind and the lowercase parts, seeded
+ * by the region's random seed (so nobody outside can aim collisions at it).
+ * An instance's tags are computed once when it is registered and kept with
+ * its stored JSON; the management projection (mgmt/) holds the tags of the
+ * keys operated down, and a filter is a handful of probes.  A tag is never 0.
+ */
+enum shm_tag {
+	SHM_TAG_INSTANCE = 0, /* region, service, instance */
+	SHM_TAG_SERVER,       /* region, ip */
+	SHM_TAG_ZONE,         /* region, zone: every service of the zone */
+	SHM_TAG_ZONE_SERVICE, /* region, zone, service */
+	SHM_TAG_GROUP,        /* service, region, zone, group ("default" when blank) */
+	SHM_TAGS
+};
+
 /* ---- Region lifecycle ------------------------------------------------- */
 
 typedef struct {
@@ -103,6 +130,7 @@ typedef struct {
 	uint32_t legacy_preserve_window_ms; /* legacy manager window (60000) */
 	uint32_t lock_wait_ms;              /* a writer's wait for the lock (500); not a
 	                                     * layout parameter: set at every open */
+	uint64_t mgmt_bytes;                /* the management section (0: none; mgmt/ lays it out) */
 } shm_params_t;
 
 void shm_params_default(shm_params_t *p, const char *name);
@@ -176,6 +204,10 @@ bool shm_was_clean(const shm_t *shm);
 /* Extend every live lease by `extra_ms` (after an unclean stop, so clients
  * can heartbeat before anything expires).  0, or the lock's error. */
 int shm_extend_leases(shm_t *shm, uint64_t extra_ms);
+
+/* Initialise a robust process-shared mutex that lives in the region (the
+ * writer lock, and the management section's).  0 or -errno. */
+int shm_mutex_init(pthread_mutex_t *m);
 
 /* Remove the region's name (the memory goes once every process detached). */
 int shm_destroy(const char *name);
@@ -278,6 +310,13 @@ typedef struct {
  * offending field ("serviceId", ...) for the caller's message. */
 int shm_instance_validate(const shm_instance_in_t *in, const char **field);
 
+/* The tag of one key: `parts` are the kind's fields in the order listed at
+ * enum shm_tag, compared case-insensitively (ASCII).  Callable on a
+ * read-only handle. */
+uint64_t shm_tag(const shm_t *shm, enum shm_tag kind, const shm_str_t *parts, size_t nparts);
+/* Every tag of an instance, as shm_register stores them. */
+void shm_instance_tags(const shm_t *shm, const shm_instance_in_t *in, uint64_t tags[SHM_TAGS]);
+
 /* Upsert the whole instance with a fresh lease; always emits a `new` change.
  * A replicated register (origin != 0) loses to stored data with a newer
  * origin_ms (-ESTALE). */
@@ -324,6 +363,7 @@ typedef struct {
 	char service[SHM_MAX_SERVICE + 1]; /* exact case, as registered */
 	char display[SHM_MAX_REGION + SHM_MAX_ZONE + SHM_MAX_SERVICE + SHM_MAX_GROUP +
 	             SHM_MAX_INSTANCE + 8]; /* Instance.toString(), lowercase */
+	uint64_t tags[SHM_TAGS];             /* the down filter's tags (with the names) */
 } shm_instance_view_t;
 
 /* Look up one instance by key. -ENOENT when absent.  With `json` NULL only
@@ -355,6 +395,15 @@ typedef struct {
  * snapshot: no instance is half-written, none is listed twice.
  * -ENOENT when the service has no instances (Java's instances:null). */
 int shm_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_info_t *info);
+
+/* shm_service_read with a filter: keep(ctx, tags) is asked for each
+ * instance (its tags, SHM_TAGS of them) and returns 1 to list it, 0 to leave
+ * it out, or a negative error that ends the read.  info->count is then the
+ * number listed; "[]" when every instance was left out.  keep must not call
+ * back into the registry. */
+typedef int (*shm_keep_fn)(void *ctx, const uint64_t *tags);
+int shm_service_read_filtered(shm_t *shm, shm_str_t service, buf_t *out,
+                              shm_service_info_t *info, shm_keep_fn keep, void *ctx);
 
 /* The version and count only (cheap; for response caches). */
 int shm_service_info(shm_t *shm, shm_str_t service, shm_service_info_t *info);
@@ -391,6 +440,7 @@ typedef struct {
 	uint8_t origin; /* node that made it (0 = local) */
 	uint64_t origin_ms;
 	char service[SHM_MAX_SERVICE + 1];
+	uint64_t tags[SHM_TAGS]; /* the instance's tags (read with its JSON; 0 otherwise) */
 } shm_change_t;
 
 typedef struct {
@@ -412,6 +462,30 @@ int shm_changes_next(shm_t *shm, shm_cursor_t *cur, shm_change_t *out, buf_t *js
 
 /* Emit a `reload` change for a service (management, repair). */
 int shm_emit_reload(shm_t *shm, shm_str_t service);
+
+/* Management notices: change records with origin SHM_ORIGIN_MGMT that bump
+ * the service's version (so response caches and services.json see it) and
+ * tell subscribers.  SHM_CHANGE_DELETE / SHM_CHANGE_NEW name one instance by
+ * its slot and its SHM_TAG_INSTANCE tag (from a view): the record carries
+ * the instance's current JSON; a slot that no longer holds that instance is
+ * skipped.  SHM_CHANGE_RELOAD names a service by its exact-case name.
+ * Runs under the writer lock, a bounded batch per lock hold.  Returns the
+ * number of records appended, or a negative error. */
+typedef struct {
+	uint8_t type;         /* enum shm_change_type */
+	uint32_t slot;        /* new/delete: view.slot */
+	uint64_t tag;         /* new/delete: view.tags[SHM_TAG_INSTANCE] */
+	shm_str_t service;    /* reload */
+} shm_notice_t;
+int shm_notify(shm_t *shm, const shm_notice_t *notices, size_t n);
+
+/* ---- The management section --------------------------------------------
+ *
+ * A zeroed area of shm_params_t.mgmt_bytes (page-aligned) that the shm
+ * module reserves and never reads: mgmt/ lays its projection out there and
+ * states its own concurrency contract.  NULL (and *len 0) when the region has
+ * none. */
+void *shm_mgmt_area(const shm_t *shm, size_t *len);
 
 /* ---- Leases: reaper and self-preservation ------------------------------ */
 

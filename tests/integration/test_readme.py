@@ -42,8 +42,9 @@ def run_curl(cmd, port):
 
 def test_readme_register_then_service(default_node):
     body = run_curl(REGISTER_CURL, default_node.port)
+    # The /api paths also name the message errorMessage (MANAGEMENT.md §3.3).
     assert body == {"failedInstances": None, "responseStatus": {
-        "status": "success", "errorCode": "success", "message": ""}}, body
+        "status": "success", "errorCode": "success", "message": "", "errorMessage": ""}}, body
     body = run_curl(SERVICE_CURL, default_node.port)
     assert body["responseStatus"]["status"] == "success", body
     service = body["service"]

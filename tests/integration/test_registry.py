@@ -327,7 +327,8 @@ def snake(service, instance_id, **extra):
 def test_alias_register_snake_case_derives_url(node):
     svc = uniq()
     body = node.api("/api/registry/register.json", {"instances": [snake(svc, "inst-1")]})
-    assert body == {"failedInstances": None, "responseStatus": SUCCESS}
+    # The /api paths also name the message errorMessage (MANAGEMENT.md §3.3).
+    assert body == {"failedInstances": None, "responseStatus": dict(SUCCESS, errorMessage="")}
     (got,) = instances_of(node, svc)
     assert got["url"] == "http://192.168.1.100:8080", got
     assert got["serviceId"] == svc and got["regionId"] == REGION and got["zoneId"] == ZONE

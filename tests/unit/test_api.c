@@ -126,12 +126,15 @@ static void test_readme_example(void **state)
 		   "\"my-service\",\"instance_id\":\"inst-1\",\"ip\":\"192.168.1.100\",\"port\":8080,"
 		   "\"status\":\"up\"}]}");
 	assert_int_equal(res.status, 200);
+	/* The /api paths also name the message errorMessage (MANAGEMENT.md §3.3). */
 	assert_string_equal(out, "{\"failedInstances\":null,\"responseStatus\":{\"errorCode\":"
-				 "\"success\",\"message\":\"\",\"status\":\"success\"}}");
+				 "\"success\",\"errorMessage\":\"\",\"message\":\"\",\"status\":"
+				 "\"success\"}}");
 	out = post("/api/discovery/service.json",
 		   "{\"discovery_config\":{\"service_id\":\"my-service\",\"region_id\":\"us-east\"}}");
 	assert_string_equal(out,
-		"{\"responseStatus\":{\"errorCode\":\"success\",\"message\":\"\",\"status\":\"success\"},"
+		"{\"responseStatus\":{\"errorCode\":\"success\",\"errorMessage\":\"\",\"message\":\"\","
+		"\"status\":\"success\"},"
 		"\"service\":{\"instances\":[{\"groupId\":null,\"healthCheckUrl\":null,\"instanceId\":"
 		"\"inst-1\",\"ip\":\"192.168.1.100\",\"machineName\":null,\"metadata\":null,\"port\":8080,"
 		"\"protocol\":null,\"regionId\":\"us-east\",\"serviceId\":\"my-service\",\"status\":\"up\","

@@ -1,0 +1,594 @@
+/*
+ * mgmt.c - the module's entry points (include/artemis/mgmt.h): a process's
+ * handle, the master's boot and repair, `artemis check`, and the write path
+ * that ties the store and the projection together.
+ *
+ * The write path, under the projection's writer lock (projection.c):
+ *   1. if the projection must be rebuilt (a writer died, or it was never
+ *      built), rebuild it from the store and publish that first;
+ *   2. BEGIN IMMEDIATE; for each change the row and its audit record; the
+ *      new set of tags in force (the targets whose state the write touched,
+ *      re-read); refuse beyond the capacity; the meta counters; COMMIT;
+ *   3. publish the set (flip, then notices), unlock.
+ * Anything failing before COMMIT rolls back and changes nothing; a death
+ * after it is repaired from the store by the next locker.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "artemis/codec.h"
+#include "artemis/log.h"
+#include "mgmt_int.h"
+
+struct mgmt {
+	store_t st;
+	shm_t *shm;
+	uint32_t busy_timeout_ms;
+};
+
+/* ---- Keys ------------------------------------------------------------------------ */
+
+static bool blank(const char *s)
+{
+	for (; *s; s++)
+		if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+			return false;
+	return true;
+}
+
+int mgmt_field_set(char *dst, size_t size, const char *s, size_t len)
+{
+	while (len && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+		s++, len--;
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
+	               s[len - 1] == '\n'))
+		len--;
+	if (len >= size) {
+		dst[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	if (memchr(s, '\0', len)) {
+		dst[0] = '\0';
+		return -EINVAL;
+	}
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+int mgmt_key_check(const mgmt_key_t *k, const char **field)
+{
+	const char *dummy;
+	if (!field)
+		field = &dummy;
+	*field = "regionId";
+	if (k->kind >= MGMT_KINDS || blank(k->region))
+		return -EINVAL;
+	switch (k->kind) {
+	case MGMT_INSTANCE:
+		*field = "serviceId";
+		if (blank(k->service))
+			return -EINVAL;
+		*field = "instanceId";
+		if (blank(k->instance))
+			return -EINVAL;
+		break;
+	case MGMT_SERVER:
+		*field = "serverId";
+		if (blank(k->server))
+			return -EINVAL;
+		break;
+	default:
+		*field = "zoneId";
+		if (blank(k->zone))
+			return -EINVAL;
+		break;
+	}
+	*field = "operation";
+	if (blank(k->operation))
+		return -EINVAL;
+	*field = NULL;
+	return 0;
+}
+
+uint64_t mgmt_key_tag(const shm_t *shm, const mgmt_key_t *k)
+{
+	shm_str_t p[3];
+	switch (k->kind) {
+	case MGMT_INSTANCE:
+		p[0] = (shm_str_t){k->region, strlen(k->region)};
+		p[1] = (shm_str_t){k->service, strlen(k->service)};
+		p[2] = (shm_str_t){k->instance, strlen(k->instance)};
+		return shm_tag(shm, SHM_TAG_INSTANCE, p, 3);
+	case MGMT_SERVER:
+		p[0] = (shm_str_t){k->region, strlen(k->region)};
+		p[1] = (shm_str_t){k->server, strlen(k->server)};
+		return shm_tag(shm, SHM_TAG_SERVER, p, 2);
+	default:
+		p[0] = (shm_str_t){k->region, strlen(k->region)};
+		p[1] = (shm_str_t){k->zone, strlen(k->zone)};
+		p[2] = (shm_str_t){k->service, strlen(k->service)};
+		return k->service[0] ? shm_tag(shm, SHM_TAG_ZONE_SERVICE, p, 3)
+		                     : shm_tag(shm, SHM_TAG_ZONE, p, 2);
+	}
+}
+
+/* ---- Rebuilding the projection from the store ---------------------------------------- */
+
+typedef struct {
+	const shm_t *shm;
+	tagset_t *set;
+} collect_t;
+
+static int collect_target(void *ctx, const mgmt_key_t *k)
+{
+	collect_t *c = ctx;
+	return tagset_add(c->set, mgmt_key_tag(c->shm, k)) < 0 ? -ENOMEM : 0;
+}
+
+/* The store's targets in force and its generation, in one read transaction. */
+static int store_targets(store_t *st, const shm_t *shm, tagset_t *set, uint64_t *gen, char *err,
+                         size_t err_len)
+{
+	int64_t g = 0;
+	collect_t c = {shm, set};
+	int rc = tagset_init(set, 16);
+	if (rc < 0)
+		return rc;
+	if ((rc = store_begin(st, false, err, err_len)) < 0)
+		goto fail;
+	if (store_meta_get(st, "generation", &g) < 0) {
+		rc = store_fail(st, "reading the generation", err, err_len);
+		goto fail;
+	}
+	if ((rc = model_targets(st, collect_target, &c, err, err_len)) < 0)
+		goto fail;
+	store_rollback(st); /* a read: nothing to commit */
+	*gen = (uint64_t)g;
+	return 0;
+fail:
+	store_rollback(st);
+	tagset_free(set);
+	return rc;
+}
+
+/* Under the lock: the projection from the store, published. */
+static int rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t err_len)
+{
+	tagset_t set = {0};
+	uint64_t gen = 0;
+	int rc = store_targets(st, shm, &set, &gen, err, err_len);
+	if (rc < 0)
+		return rc;
+	rc = proj_publish(p, shm, &set, gen, NULL, 0);
+	tagset_free(&set);
+	if (rc == -ENOSPC) {
+		snprintf(err, err_len,
+		         "the store holds more operations in force than the projection's capacity "
+		         "(%u, [management] max_operations)",
+		         proj_capacity(p));
+		return rc;
+	}
+	if (rc < 0) {
+		snprintf(err, err_len, "publishing the projection: %s", strerror(-rc));
+		return rc;
+	}
+	proj_mark_clean(p);
+	return 0;
+}
+
+/* Take the writer lock, rebuilding first when that is owed. */
+static int lock_writer(mgmt_t *m, proj_t *p, char *err, size_t err_len)
+{
+	int rc = proj_lock(p, m->busy_timeout_ms);
+	if (rc == -EBUSY) {
+		snprintf(err, err_len, "another management write held the lock for %u ms",
+		         m->busy_timeout_ms);
+		return rc;
+	}
+	if (rc < 0) {
+		snprintf(err, err_len, "projection lock: %s", strerror(-rc));
+		return rc;
+	}
+	if (rc == 1 && (rc = rebuild_locked(&m->st, m->shm, p, err, err_len)) < 0) {
+		proj_unlock(p);
+		return rc;
+	}
+	return 0;
+}
+
+/* ---- Lifecycle ------------------------------------------------------------------------ */
+
+int mgmt_open(const config_t *cfg, shm_t *shm, mgmt_t **out, char *err, size_t err_len)
+{
+	mgmt_t *m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	int rc = store_open(&m->st, cfg, STORE_RW, err, err_len);
+	if (rc < 0) {
+		free(m);
+		return rc;
+	}
+	m->shm = shm;
+	m->busy_timeout_ms = cfg->mgmt_busy_timeout_ms ? cfg->mgmt_busy_timeout_ms : 5000;
+	*out = m;
+	return 0;
+}
+
+void mgmt_close(mgmt_t *m)
+{
+	if (!m)
+		return;
+	store_close(&m->st);
+	free(m);
+}
+
+int mgmt_boot(const config_t *cfg, shm_t *shm, char *err, size_t err_len)
+{
+	store_t st;
+	int rc = store_open(&st, cfg, STORE_MIGRATE, err, err_len);
+	if (rc < 0)
+		return rc;
+	if ((rc = proj_init(shm, cfg->mgmt_max_operations)) < 0) {
+		snprintf(err, err_len, "the region has no management section: %s", strerror(-rc));
+		store_close(&st);
+		return rc;
+	}
+	proj_t *p = proj_of(shm);
+	rc = proj_lock(p, st.busy_timeout_ms);
+	if (rc >= 0) {
+		rc = rebuild_locked(&st, shm, p, err, err_len);
+		proj_unlock(p);
+	} else {
+		snprintf(err, err_len, "projection lock: %s", strerror(-rc));
+	}
+	store_close(&st);
+	return rc;
+}
+
+int mgmt_repair(const config_t *cfg, shm_t *shm, char *err, size_t err_len)
+{
+	proj_t *p = proj_of(shm);
+	if (!p)
+		return 0;
+	int rc = proj_trylock(p);
+	if (rc <= 0) {
+		if (rc == 0)
+			proj_unlock(p);
+		return rc;
+	}
+	store_t st;
+	rc = store_open(&st, cfg, STORE_RW, err, err_len);
+	if (rc == 0) {
+		rc = rebuild_locked(&st, shm, p, err, err_len);
+		store_close(&st);
+	}
+	proj_unlock(p);
+	return rc < 0 ? rc : 1;
+}
+
+/* ---- Check ----------------------------------------------------------------------------- */
+
+typedef struct {
+	const shm_t *shm;
+	instance_parser_t *parser;
+	char *msg;
+	size_t len;
+	int rc;
+} tags_check_t;
+
+/* Every registered instance carries the tags of its own fields. */
+static int check_instance(void *ctx, const shm_instance_view_t *v, const char *json, size_t len)
+{
+	tags_check_t *c = ctx;
+	shm_instance_in_t si;
+	uint64_t want[SHM_TAGS];
+	if (instance_parse(c->parser, json, len, &si, NULL) < 0)
+		return 0; /* the registry's own check judges its JSON */
+	shm_instance_tags(c->shm, &si, want);
+	if (memcmp(want, v->tags, sizeof(want)) != 0) {
+		snprintf(c->msg, c->len, "instance %s: its filter tags do not match its fields",
+		         v->display);
+		c->rc = -EIO;
+		return 1;
+	}
+	return 0;
+}
+
+static int check_tags(shm_t *shm, char *msg, size_t len)
+{
+	tags_check_t c = {shm, instance_parser_new(), msg, len, 0};
+	uint32_t next = 0;
+	if (!c.parser)
+		return -ENOMEM;
+	int rc = shm_instances_walk(shm, &next, 0, check_instance, &c);
+	instance_parser_free(c.parser);
+	if (c.rc)
+		return c.rc;
+	if (rc < 0)
+		snprintf(msg, len, "walking the registry: %s", strerror(-rc));
+	return rc < 0 ? rc : 0;
+}
+
+static bool pid_alive(int pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* One comparison; 0 equal, 1 a write in progress (retry), -EIO different. */
+static int compare_once(store_t *st, shm_t *shm, const proj_t *p, char *msg, size_t len)
+{
+	tagset_t want = {0}, have = {0};
+	uint64_t sgen = 0, pgen = 0;
+	bool settled = false;
+	int holder = 0, rc = store_targets(st, shm, &want, &sgen, msg, len);
+	if (rc < 0)
+		return rc;
+	if ((rc = proj_snapshot(p, &have, &pgen, &settled, &holder)) < 0) {
+		tagset_free(&want);
+		snprintf(msg, len, "reading the projection: %s", strerror(-rc));
+		return rc;
+	}
+	bool same = want.count == have.count;
+	uint32_t wanted = want.count;
+	uint64_t tag;
+	for (uint32_t i = 0; same && tagset_next(&want, &i, &tag);)
+		same = tagset_has(&have, tag);
+	tagset_free(&want);
+	tagset_free(&have);
+	if (same && settled && sgen == pgen)
+		return 0;
+	if (holder && pid_alive(holder))
+		return 1;
+	if (!settled)
+		snprintf(msg, len,
+		         "projection: an interrupted management write is not repaired yet (the "
+		         "master repairs it when it reaps the writer)");
+	else if (!same)
+		snprintf(msg, len,
+		         "projection: the operations in force differ from the store's (%u in the "
+		         "store at generation %llu, projection built from generation %llu)",
+		         (unsigned)wanted, (unsigned long long)sgen, (unsigned long long)pgen);
+	else
+		snprintf(msg, len, "projection built from store generation %llu, the store is at %llu",
+		         (unsigned long long)pgen, (unsigned long long)sgen);
+	return -EIO;
+}
+
+int mgmt_check(const config_t *cfg, shm_t *shm, char *msg, size_t msg_len)
+{
+	const proj_t *p = proj_of(shm);
+	store_t st;
+	if (!p) {
+		snprintf(msg, msg_len, "the region has no management projection");
+		return -EIO;
+	}
+	int rc = store_open(&st, cfg, STORE_RO, msg, msg_len);
+	if (rc < 0)
+		return -EIO;
+	/* A live writer in the middle of a write: wait for it (at most 5 s). */
+	for (int attempt = 0; attempt < 100; attempt++) {
+		rc = compare_once(&st, shm, p, msg, msg_len);
+		if (rc != 1)
+			break;
+		struct timespec ts = {0, 50 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	store_close(&st);
+	if (rc == 1) {
+		snprintf(msg, msg_len, "projection: a management write stayed in progress");
+		return -EIO;
+	}
+	if (rc < 0)
+		return -EIO;
+	return check_tags(shm, msg, msg_len) < 0 ? -EIO : 0;
+}
+
+/* ---- Writes -------------------------------------------------------------------------------- */
+
+static int validate(const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ctx, char *err,
+                    size_t err_len)
+{
+	const char *field;
+	/* Java's order (ModelUtil.check): the key's fields, operation, operator. */
+	if (n == 0 || n > MGMT_MAX_BATCH) {
+		snprintf(err, err_len, "a write names 1 to %d keys", MGMT_MAX_BATCH);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (mgmt_key_check(&changes[i].key, &field) < 0) {
+			snprintf(err, err_len, "%s is null or empty", field);
+			return -EINVAL;
+		}
+	}
+	if (!ctx->operator_id || blank(ctx->operator_id)) {
+		snprintf(err, err_len, "operatorId is null or empty");
+		return -EINVAL;
+	}
+	if (strlen(ctx->operator_id) > MGMT_MAX_OPERATOR) {
+		snprintf(err, err_len, "operatorId is longer than %d", MGMT_MAX_OPERATOR);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The write's transaction: rows, records, the new set.  Rolls back on error. */
+static int apply_txn(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ctx,
+                     const tagset_t *old, tagset_t *next, store_stamp_t *stamp,
+                     uint32_t capacity, char *err, size_t err_len)
+{
+	store_t *st = &m->st;
+	tagset_t touched = {0};
+	uint64_t tag;
+	memset(next, 0, sizeof(*next));
+	int rc = store_begin(st, true, err, err_len);
+	if (rc < 0)
+		return rc;
+	if (store_stamp_load(st, stamp) < 0) {
+		rc = store_fail(st, "reading the counters", err, err_len);
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		op_row_t before, after;
+		rc = model_apply(st, &changes[i], ctx, stamp, &before, &after, err, err_len);
+		if (rc == 0)
+			rc = audit_write_change(st, &changes[i], ctx, stamp, &before, &after, err,
+			                        err_len);
+		if (rc < 0)
+			goto fail;
+	}
+	/* The new set: the old one, with each touched target as the store now
+	 * has it. */
+	if (tagset_init(&touched, (uint32_t)n) < 0 || tagset_init(next, old->count) < 0)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		bool live = false;
+		if ((rc = model_target_live(st, &changes[i].key, &live, err, err_len)) < 0)
+			goto fail;
+		tag = mgmt_key_tag(m->shm, &changes[i].key);
+		if (tagset_add(&touched, tag) < 0 || (live && tagset_add(next, tag) < 0))
+			goto nomem;
+	}
+	for (uint32_t i = 0; tagset_next(old, &i, &tag);)
+		if (!tagset_has(&touched, tag) && tagset_add(next, tag) < 0)
+			goto nomem;
+	if (next->count > capacity) {
+		snprintf(err, err_len,
+		         "more than %u operations would be in force ([management] max_operations)",
+		         capacity);
+		rc = -ENOSPC;
+		goto fail;
+	}
+	if (store_stamp_save(st, stamp) < 0) {
+		rc = store_fail(st, "writing the counters", err, err_len);
+		goto fail;
+	}
+	tagset_free(&touched);
+	return store_commit(st, err, err_len);
+nomem:
+	snprintf(err, err_len, "out of memory");
+	rc = -ENOMEM;
+fail:
+	store_rollback(st);
+	tagset_free(&touched);
+	tagset_free(next);
+	return rc;
+}
+
+int mgmt_apply(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ctx,
+               char *err, size_t err_len)
+{
+	proj_t *p = proj_of(m->shm);
+	tagset_t old = {0}, next = {0};
+	store_stamp_t stamp;
+	bool by_key = true;
+	int rc = validate(changes, n, ctx, err, err_len);
+	if (rc < 0)
+		return rc;
+	if (!p) {
+		snprintf(err, err_len, "the region has no management projection");
+		return -ENODEV;
+	}
+	if ((rc = lock_writer(m, p, err, err_len)) < 0)
+		return rc;
+	if ((rc = proj_copy_active(p, &old)) < 0) {
+		snprintf(err, err_len, "reading the projection: %s", strerror(-rc));
+		goto out;
+	}
+	rc = apply_txn(m, changes, n, ctx, &old, &next, &stamp, proj_capacity(p), err, err_len);
+	tagset_free(&old);
+	if (rc < 0)
+		goto out;
+	/* Committed: from here on the store has it, and a death is repaired. */
+	if (proj_failpoint)
+		proj_failpoint(PROJ_AT_COMMITTED);
+	mgmt_key_t *keys = malloc(n * sizeof(*keys));
+	for (size_t i = 0; i < n && keys; i++) {
+		keys[i] = changes[i].key;
+		by_key = by_key && keys[i].kind == MGMT_INSTANCE;
+	}
+	rc = proj_publish(p, m->shm, &next, (uint64_t)stamp.generation, by_key ? keys : NULL,
+	                  keys ? n : 0);
+	free(keys);
+	tagset_free(&next);
+	if (rc < 0) {
+		/* In force already (the flip never fails); the notices are owed
+		 * and `dirty` makes the next writer send them. */
+		log_warn("%s: management write committed; its notices wait: %s", __func__,
+		         strerror(-rc));
+		rc = 0;
+	}
+out:
+	proj_unlock(p);
+	return rc;
+}
+
+/* ---- Reads --------------------------------------------------------------------------------- */
+
+int mgmt_ops(mgmt_t *m, const mgmt_op_filter_t *f, mgmt_op_fn fn, void *ctx)
+{
+	return model_list(&m->st, f, fn, ctx);
+}
+
+int mgmt_audit_query(mgmt_t *m, const mgmt_audit_filter_t *f, mgmt_audit_fn fn, void *ctx)
+{
+	return audit_query(&m->st, f, fn, ctx);
+}
+
+int mgmt_audit_get(mgmt_t *m, int64_t id, mgmt_audit_fn fn, void *ctx)
+{
+	return audit_get(&m->st, id, fn, ctx);
+}
+
+int mgmt_audit_stats(mgmt_t *m, const mgmt_audit_filter_t *f, buf_t *out)
+{
+	return audit_stats(&m->st, f, out);
+}
+
+int mgmt_audit_cleanup(mgmt_t *m, uint64_t before_ms, const mgmt_ctx_t *ctx, uint64_t *deleted,
+                       char *err, size_t err_len)
+{
+	proj_t *p = proj_of(m->shm);
+	tagset_t same = {0};
+	store_stamp_t stamp;
+	store_t *st = &m->st;
+	int rc;
+	if (!ctx->operator_id || blank(ctx->operator_id)) {
+		snprintf(err, err_len, "operatorId is null or empty");
+		return -EINVAL;
+	}
+	if (!p) {
+		snprintf(err, err_len, "the region has no management projection");
+		return -ENODEV;
+	}
+	if ((rc = lock_writer(m, p, err, err_len)) < 0)
+		return rc;
+	if ((rc = proj_copy_active(p, &same)) < 0)
+		goto out;
+	if ((rc = store_begin(st, true, err, err_len)) < 0)
+		goto out_set;
+	if (store_stamp_load(st, &stamp) < 0 ||
+	    (rc = audit_delete_before(st, before_ms, deleted, err, err_len)) < 0 ||
+	    (rc = audit_write_cleanup(st, before_ms, *deleted, ctx, &stamp, err, err_len)) < 0 ||
+	    store_stamp_save(st, &stamp) < 0) {
+		if (rc == 0)
+			rc = store_fail(st, "the cleanup's counters", err, err_len);
+		store_rollback(st);
+		goto out_set;
+	}
+	if ((rc = store_commit(st, err, err_len)) < 0)
+		goto out_set;
+	/* Nothing in force changed; the projection records the generation. */
+	proj_publish(p, m->shm, &same, (uint64_t)stamp.generation, NULL, 0);
+out_set:
+	tagset_free(&same);
+out:
+	proj_unlock(p);
+	return rc;
+}

@@ -1,0 +1,185 @@
+/*
+ * mgmt_int.h - internal to mgmt/: what its files share.
+ *
+ *   store.c       the SQLite connection: open, pragmas, schema migrations,
+ *                 transactions, the meta counters (generation, HLC, audit
+ *                 sequence)
+ *   model.c       the operation rows: put in force, remove, list, the keys in
+ *                 force (for the projection)
+ *   audit.c       audit records: write, query, stats, cleanup; times
+ *   projection.c  the region section: tables of tags, lock, publish, notices
+ *   mgmt.c        the public entry points tying them together
+ *
+ * Other modules use include/artemis/mgmt.h only.
+ */
+#ifndef ARTEMIS_MGMT_INT_H
+#define ARTEMIS_MGMT_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "artemis/mgmt.h"
+
+/* ---- store.c ---------------------------------------------------------------- */
+
+typedef struct {
+	sqlite3 *db;
+	char path[CONFIG_STR + 32];
+	char node[64];           /* this node's name: origin of its rows and records */
+	uint32_t busy_timeout_ms;
+	/* Prepared statements, made on first use (model.c, audit.c). */
+	sqlite3_stmt *stmt[32];
+} store_t;
+
+enum { STORE_RW = 0, STORE_RO = 1, STORE_MIGRATE = 2 };
+
+/* The store's path for a config. */
+int store_path(const config_t *cfg, char *out, size_t len);
+/* Open the connection; STORE_MIGRATE also creates the file and brings the
+ * schema to the current version.  On failure err gets "path: message". */
+int store_open(store_t *st, const config_t *cfg, int mode, char *err, size_t err_len);
+void store_close(store_t *st);
+
+/* A statement by slot, prepared on first use.  NULL on error (err set). */
+sqlite3_stmt *store_stmt(store_t *st, int slot, const char *sql);
+/* "path: <SQLite's message>" into err; returns -EIO. */
+int store_fail(store_t *st, const char *what, char *err, size_t err_len);
+int store_exec(store_t *st, const char *sql, char *err, size_t err_len);
+int store_begin(store_t *st, bool write, char *err, size_t err_len);
+int store_commit(store_t *st, char *err, size_t err_len);
+void store_rollback(store_t *st);
+
+/* The counters of the meta table (inside a transaction). */
+int store_meta_get(store_t *st, const char *key, int64_t *value);
+int store_meta_set(store_t *st, const char *key, int64_t value);
+
+/* Within a write transaction: the next store generation, hybrid logical
+ * clock and audit sequence, written back by store_stamp_save. */
+typedef struct {
+	int64_t generation; /* of this write: every row it touches gets it */
+	int64_t hlc;        /* (epoch ms << 16) | counter, last writer wins */
+	int64_t audit_seq;  /* the last audit sequence used */
+	uint64_t now_ms;
+} store_stamp_t;
+int store_stamp_load(store_t *st, store_stamp_t *s);
+int store_stamp_save(store_t *st, const store_stamp_t *s);
+/* The next HLC value of a write. */
+int64_t store_hlc_next(store_stamp_t *s);
+
+/* Statement slots. */
+enum {
+	SQ_META_GET = 0,
+	SQ_META_SET,
+	SQ_OP_PUT, /* + kind: 3 slots */
+	SQ_OP_DEL = SQ_OP_PUT + MGMT_KINDS,
+	SQ_OP_GET = SQ_OP_DEL + MGMT_KINDS,
+	SQ_OP_LIVE = SQ_OP_GET + MGMT_KINDS,
+	SQ_AUDIT_PUT = SQ_OP_LIVE + MGMT_KINDS,
+	SQ_AUDIT_GET,
+	SQ_END
+};
+_Static_assert(SQ_END <= 32, "statement slots");
+
+/* ---- model.c -------------------------------------------------------------------- */
+
+/* The row of a key before or after a change, as audit details want it. */
+typedef struct {
+	bool exists; /* in force */
+	char operator_id[MGMT_MAX_OPERATOR + 1];
+	uint64_t create_ms, update_ms;
+} op_row_t;
+
+const char *model_kind_name(mgmt_kind_t kind);
+/* Apply one change to the rows; before/after for the audit record. */
+int model_apply(store_t *st, const mgmt_change_t *c, const mgmt_ctx_t *ctx,
+                store_stamp_t *stamp, op_row_t *before, op_row_t *after, char *err,
+                size_t err_len);
+/* Whether any operation is in force on the key's target (any operation). */
+int model_target_live(store_t *st, const mgmt_key_t *k, bool *live, char *err, size_t err_len);
+/* Every target in force (one callback per distinct target, operation ""),
+ * inside the caller's transaction. */
+int model_targets(store_t *st, int (*fn)(void *ctx, const mgmt_key_t *k), void *ctx,
+                  char *err, size_t err_len);
+int model_list(store_t *st, const mgmt_op_filter_t *f, mgmt_op_fn fn, void *ctx);
+
+/* ---- audit.c ---------------------------------------------------------------------- */
+
+/* "region/service/instance", "region/server", "region/zone[/service]". */
+void audit_target(const mgmt_key_t *k, char *out, size_t len);
+int audit_write_change(store_t *st, const mgmt_change_t *c, const mgmt_ctx_t *ctx,
+                       store_stamp_t *stamp, const op_row_t *before, const op_row_t *after,
+                       char *err, size_t err_len);
+/* The record of an audit cleanup (operationType "audit"). */
+int audit_write_cleanup(store_t *st, uint64_t before_ms, uint64_t deleted, const mgmt_ctx_t *ctx,
+                        store_stamp_t *stamp, char *err, size_t err_len);
+int audit_delete_before(store_t *st, uint64_t before_ms, uint64_t *deleted, char *err,
+                        size_t err_len);
+int audit_query(store_t *st, const mgmt_audit_filter_t *f, mgmt_audit_fn fn, void *ctx);
+int audit_get(store_t *st, int64_t id, mgmt_audit_fn fn, void *ctx);
+int audit_stats(store_t *st, const mgmt_audit_filter_t *f, buf_t *out);
+
+/* ---- projection.c ------------------------------------------------------------------- */
+
+/* A set of tags in process memory (the projection's tables are copied into
+ * and built from these). */
+typedef struct {
+	uint64_t *slot;
+	uint32_t mask;
+	uint32_t count;
+} tagset_t;
+
+int tagset_init(tagset_t *t, uint32_t min_capacity);
+void tagset_free(tagset_t *t);
+int tagset_add(tagset_t *t, uint64_t tag); /* 1 added, 0 present, -ENOMEM */
+bool tagset_has(const tagset_t *t, uint64_t tag);
+/* Every tag of a set, in table order: for (i = 0; tagset_next(t, &i, &tag);) */
+bool tagset_next(const tagset_t *t, uint32_t *i, uint64_t *tag);
+
+typedef struct proj proj_t;
+
+/* The section of a region, NULL when it has none. */
+proj_t *proj_of(shm_t *shm);
+/* Lay the section out for max_keys targets in force (master, before any
+ * other process uses it); a section laid out already is kept. */
+int proj_init(shm_t *shm, uint32_t max_keys);
+uint32_t proj_capacity(const proj_t *p);
+
+/* The writer lock (robust, process-shared), waited for at most timeout_ms.
+ * 1 when the projection must be rebuilt from the store before anything
+ * else (a previous writer died, or a repair did not finish), 0 otherwise;
+ * -EBUSY on timeout. */
+int proj_lock(proj_t *p, uint32_t timeout_ms);
+/* Without waiting: -EBUSY when held by a live process. */
+int proj_trylock(proj_t *p);
+void proj_unlock(proj_t *p);
+bool proj_built(const proj_t *p);
+
+/* The table readers use, copied out (writer, under the lock). */
+int proj_copy_active(const proj_t *p, tagset_t *out);
+
+/* Make `next` (built from the store at generation gen) the projection and
+ * tell subscribers what changed: under the lock.  hint, when not NULL,
+ * lists the instance keys of the write when those are all it changed, so
+ * their instances are found by key instead of by a walk of the registry. */
+int proj_publish(proj_t *p, shm_t *shm, const tagset_t *next, uint64_t gen,
+                 const mgmt_key_t *hint, size_t nhint);
+/* Clear the "rebuild needed" mark after a rebuild from the store. */
+void proj_mark_clean(proj_t *p);
+
+/* Failpoints of the crash tests: when set, called at each of these points
+ * of a write (a test kills the process there).  NULL in production. */
+enum {
+	PROJ_AT_COMMITTED, /* the store has the write, the projection not yet */
+	PROJ_AT_STAGING,   /* a table half staged (its sequence odd) */
+	PROJ_AT_FLIPPED,   /* the new table in force, no notice sent */
+	PROJ_AT_NOTIFIED,  /* notices sent, not yet recorded as sent */
+	PROJ_AT_COUNT
+};
+extern void (*proj_failpoint)(int at);
+
+/* For check: the active table, its generation and whether a publish or a
+ * repair is unfinished; copies under the reader protocol. */
+int proj_snapshot(const proj_t *p, tagset_t *out, uint64_t *gen, bool *settled, int *holder);
+
+#endif
