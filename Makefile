@@ -110,7 +110,7 @@ $(BUILD)/hooks/%.o: %.c $(HDRS)
 	$(CC) $(CFLAGS) -DARTEMIS_TEST_HOOKS -c $< -o $@
 
 $(BUILD)/artemis-hooks: $(BUILD)/obj/master/main.o $(HOOKS_SRC:%.c=$(BUILD)/hooks/%.o) \
-		$(BUILD)/libartemis.a
+		$(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libartemis.a $(BUILD)/libartemis-client.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # test_shm_faults replaces two libc calls to inject their failures.
