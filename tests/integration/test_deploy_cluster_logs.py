@@ -97,7 +97,11 @@ def test_logs_follows_new_lines(cluster):
                     if text in line:
                         return line
             raise AssertionError("no %r in %r" % (text, seen))
-        read_until("node1 | ")
+        # Both tails must be following before the reload: a line written
+        # before node2's tail opens its file would never be shown (-n 1).
+        for prefix in ("node1 | ", "node2 | "):
+            if not any(ln.startswith(prefix) for ln in seen):
+                read_until(prefix)
         conf = os.path.join(cluster["CLUSTER_DIR"], "node2", "artemis.conf")
         subprocess.run([artemis_bin(), "reload", "-c", conf], check=True, capture_output=True)
         line = read_until("reload: reading")
