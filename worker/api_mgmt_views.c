@@ -3,7 +3,8 @@
  * POST|GET /api/management/services.json and POST service.json.
  *
  * Unlike discovery they list every instance, each with `status` "down" when
- * an operation hides it and "up" otherwise, and the lease in its metadata:
+ * an operation hides it and its registered status otherwise ("up" when it
+ * registered none), and the lease in its metadata:
  * creationTime, renewalTime (epoch ms) and ttl, as strings (Java's
  * ManagementRepository.setServiceInstances).  Not a hot path: each instance
  * is re-encoded through jansson.
@@ -29,7 +30,12 @@ int api_mgmt_put_instance(buf_t *b, const shm_instance_view_t *v, const char *js
 		json_decref(in);
 		return -EINVAL;
 	}
-	json_object_set_new(in, "status", json_string(down > 0 ? "down" : "up"));
+	/* Down when an operation hides it; otherwise the status it registered
+	 * with (MANAGEMENT.md §2: "every instance with its status"), "up" when
+	 * it registered none. */
+	json_t *st = json_object_get(in, "status");
+	if (down > 0 || !json_is_string(st) || json_string_length(st) == 0)
+		json_object_set_new(in, "status", json_string(down > 0 ? "down" : "up"));
 	md = json_object_get(in, "metadata");
 	if (!json_is_object(md)) {
 		md = json_object();

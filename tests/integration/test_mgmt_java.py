@@ -133,15 +133,19 @@ def test_all_operations_answer_both_shapes(node):
 
 def test_management_service_views(node):
     svc = uniq()
-    register(node, inst(svc, "u", metadata={"k": "v"}), inst(svc, "d"))
+    register(node, inst(svc, "u", metadata={"k": "v"}), inst(svc, "d"),
+             inst(svc, "s", status="starting"), inst(svc, "sd", status="starting"))
     java_instance(node, svc, "d")
+    java_instance(node, svc, "sd")
     b = node.api(M + "service.json", {"serviceId": svc, "regionId": REGION})
     assert_status(b, SUCCESS)
     assert b["groups"] == []
     s = b["service"]
     assert s["serviceId"] == svc
     by_id = {i["instanceId"]: i for i in s["instances"]}
+    # Down when an operation hides it; else the status it registered with.
     assert by_id["u"]["status"] == "up" and by_id["d"]["status"] == "down"
+    assert by_id["s"]["status"] == "starting" and by_id["sd"]["status"] == "down"
     md = by_id["u"]["metadata"]
     assert md["k"] == "v"
     assert int(md["creationTime"]) > 0 and int(md["renewalTime"]) >= int(md["creationTime"])
