@@ -18,7 +18,7 @@ import signal
 
 from artemis_it import (Node, child_pids, finish_nodes, instance_ids, wait_for)
 
-CLUSTER_KEY = "it-cluster-key"
+CLUSTER_KEY = "it-cluster-key-0123456789"
 
 FAST = {"bootstrap_timeout_ms": "1000", "digest_interval_ms": "1000"}
 

@@ -202,7 +202,7 @@ def test_java_peer_replication_endpoints(cluster):
 # ------------------------------------------------ separate clusters ---
 
 def test_wrong_key_is_refused_and_nothing_applied(tmp_path):
-    c = Cluster(str(tmp_path), 2, keys={1: "not-the-key"}).start()
+    c = Cluster(str(tmp_path), 2, keys={1: "not-the-cluster-key-42"}).start()
     try:
         good, bad = c[0], c[1]
         svc = uniq("key")
