@@ -24,7 +24,8 @@ REPL = "/artemis/api/replication/registry/"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(str(tmp_path_factory.mktemp("cluster")), 3).start()
+    c = Cluster(str(tmp_path_factory.mktemp("cluster")), 3,
+                cluster={"java_peers": "127.0.0.1"}).start()
     yield c
     c.finish()
 
