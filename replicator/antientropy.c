@@ -25,9 +25,11 @@
  * Each digest carries the version the sender's change stream to this node
  * has reached.  On the stream's own connection everything before it is
  * applied; a digest that arrives on the other connection (a reply) while
- * the stream from that peer is still behind it is not compared: the stream
- * is about to deliver the difference, and pulling it too would send whole
- * services again while a load is going on.
+ * the stream from that peer is still behind it is not compared, nor one
+ * from a peer that has not acknowledged every change we sent it: the
+ * streams are about to deliver those differences, and pulling them too
+ * would send whole services again, from the node that is behind, while a
+ * load is going on.
  *
  * Only nodes that are up take part: a starting node's registry is not a
  * reference, and it is being bootstrapped anyway.
@@ -273,8 +275,12 @@ static int ae__pull(repl_conn_t *c, repl_peer_t *p, const char *name, size_t len
 		return -1;
 	}
 	memmove(&p->pending[at + 1], &p->pending[at], (p->npending - at) * sizeof(*p->pending));
-	p->pending[at] =
-	    (repl_pending_t){copy, (uint32_t)len, REPL_REC_INSTANCE, clock_wall_ms(), c};
+	repl_pending_t *pp = &p->pending[at];
+	pp->name = copy;
+	pp->len = (uint32_t)len;
+	pp->kind = REPL_REC_INSTANCE;
+	pp->mark_ms = clock_wall_ms();
+	pp->c = c;
 	p->npending++;
 	return 1;
 }
@@ -316,15 +322,21 @@ void repl_pending_free(repl_t *r)
 /* ---- A peer's digest ---------------------------------------------------------- */
 
 /* False when this digest is not to be compared: our copy of the peer is
- * being rebuilt by a snapshot, or its stream to us has not reached the
- * state the digest describes yet (a reply overtaking the stream). */
+ * being rebuilt by a snapshot, its stream to us has not reached the state
+ * the digest describes yet (a reply overtaking the stream), or it has not
+ * applied (acknowledged) every change we sent it.  The streams are about to
+ * deliver those differences; pulling whole services for them would only
+ * load the node that is behind. */
 static bool ae__comparable(repl_conn_t *c, repl_peer_t *p, uint64_t version)
 {
 	repl_conn_t *in = p->in;
 	bool stream =
 	    in && !in->dead && in->hs == REPL_HS_READY && p->rx_valid && p->rx_inc == in->peer_inc;
+	repl_conn_t *out = p->out;
 
 	if (p->in_snapshot)
+		return false;
+	if (out && !out->dead && out->hs == REPL_HS_READY && p->acked_version < out->sent_version)
 		return false;
 	if (c == in && stream) { /* after everything streamed before it */
 		if (version > p->rx_applied)

@@ -231,9 +231,9 @@ static void peer__on_read(struct bufferevent *bev, void *arg)
 
 	c->last_rx_ms = clock_mono_ms();
 	while (!c->dead && !c->closing) {
-		char *payload;
-		size_t plen, wire;
-		repl_msg_t m;
+		char *payload = NULL;
+		size_t plen = 0, wire = 0;
+		repl_msg_t m = {0};
 		int rc = peer__frame(c, in, &payload, &plen, &wire);
 		if (rc == -EAGAIN)
 			break;

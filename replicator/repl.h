@@ -100,6 +100,7 @@ struct repl_conn {
 	bool streaming;
 	shm_cursor_t cur;
 	uint64_t renew_since;   /* wall ms: renewals after this go next */
+	uint64_t sent_version;  /* the last CHANGE sent (its ACK: applied) */
 	uint64_t lag_version;   /* a CHANGE whose ACK measures the lag */
 	uint64_t lag_change_ms; /* when that change was made */
 	/* a snapshot being sent, in installments as the socket drains: the

@@ -80,7 +80,10 @@ static int sender__change(repl_conn_t *c, const shm_change_t *ch, const buf_t *j
 	repl_enc_u(e, REPL_REC_INSTANCE);
 	repl_enc_u(e, ch->origin_ms);
 	repl_enc_s(e, json->data, json->len);
-	if (repl_send(c, e) == 0 && c->lag_version == 0) {
+	if (repl_send(c, e) != 0)
+		return 1;
+	c->sent_version = ch->version;
+	if (c->lag_version == 0) {
 		c->lag_version = ch->version;
 		c->lag_change_ms = ch->time_ms;
 	}

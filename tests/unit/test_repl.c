@@ -649,18 +649,36 @@ static void h_handshake_in(h_t *h, const char *name, bool encrypt)
 	assert_int_equal(h->c->hs, REPL_HS_READY);
 }
 
+/* The JSON of instance id of H_SVC, with `extra` fields; its length. */
+static int h_json(char *json, size_t size, const char *id, const char *extra)
+{
+	return snprintf(json, size,
+	                "{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\",\"serviceId\":\"" H_SVC
+	                "\",\"instanceId\":\"%s\",\"ip\":\"10.0.0.1\",\"port\":80%s}",
+	                id, extra ? extra : "");
+}
+
 /* A CHANGE register (op REPL_OP_REGISTER) or unregister of instance id. */
 static void h_change(h_t *h, uint64_t op, const char *id, uint64_t origin_ms, const char *extra)
 {
 	char json[512];
-	int n = snprintf(json, sizeof(json),
-	                 "{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\",\"serviceId\":\"" H_SVC
-	                 "\",\"instanceId\":\"%s\",\"ip\":\"10.0.0.1\",\"port\":80%s}",
-	                 id, extra ? extra : "");
+	int n = h_json(json, sizeof(json), id, extra);
 
 	repl_enc_begin(&h->e, REPL_CHANGE, 5);
 	repl_enc_u(&h->e, h->version++);
 	repl_enc_u(&h->e, op);
+	repl_enc_u(&h->e, REPL_REC_INSTANCE);
+	repl_enc_u(&h->e, origin_ms);
+	repl_enc_s(&h->e, json, (size_t)n);
+}
+
+/* A RECORD of instance id (a snapshot's, a pull's or a fetch's). */
+static void h_record(h_t *h, const char *id, uint64_t origin_ms)
+{
+	char json[512];
+	int n = h_json(json, sizeof(json), id, NULL);
+
+	repl_enc_begin(&h->e, REPL_RECORD, 3);
 	repl_enc_u(&h->e, REPL_REC_INSTANCE);
 	repl_enc_u(&h->e, origin_ms);
 	repl_enc_s(&h->e, json, (size_t)n);
@@ -694,10 +712,7 @@ static void h_local(h_t *h, const char *id, uint64_t origin_ms, const char *extr
 	instance_parser_t *p = instance_parser_new();
 	shm_instance_in_t si;
 	char json[512];
-	int n = snprintf(json, sizeof(json),
-	                 "{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\",\"serviceId\":\"" H_SVC
-	                 "\",\"instanceId\":\"%s\",\"ip\":\"10.0.0.1\",\"port\":80%s}",
-	                 id, extra ? extra : "");
+	int n = h_json(json, sizeof(json), id, extra);
 
 	assert_int_equal(instance_parse(p, json, (size_t)n, &si, NULL), 0);
 	si.origin_ms = origin_ms;
@@ -1108,14 +1123,7 @@ static void test_tombstones(void **state)
 	repl_tomb_tick(&h->r);
 	h_handshake_in(h, "b", true);
 	for (int d = 0; d < 2; d++) { /* that registration, and an older one */
-		repl_enc_begin(&h->e, REPL_RECORD, 3);
-		repl_enc_u(&h->e, REPL_REC_INSTANCE);
-		repl_enc_u(&h->e, t - (uint64_t)d);
-		repl_enc_s(&h->e,
-		           "{\"regionId\":\"us-east\",\"serviceId\":\"" H_SVC
-		           "\",\"instanceId\":\"y\",\"ip\":\"10.0.0.1\",\"port\":80}",
-		           strlen("{\"regionId\":\"us-east\",\"serviceId\":\"" H_SVC
-		                  "\",\"instanceId\":\"y\",\"ip\":\"10.0.0.1\",\"port\":80}"));
+		h_record(h, "y", t - (uint64_t)d);
 		h_send(h);
 		assert_false(h_live(h, "y", NULL));
 	}
@@ -1163,14 +1171,7 @@ static void test_pull_end_sweeps_only_what_was_asked(void **state)
 	repl_msg_free(&m);
 	assert_int_equal(h->r.peers[0].npending, 1);
 	/* the answer: "kept" only, then the end */
-	repl_enc_begin(&h->e, REPL_RECORD, 3);
-	repl_enc_u(&h->e, REPL_REC_INSTANCE);
-	repl_enc_u(&h->e, t);
-	repl_enc_s(&h->e,
-	           "{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\",\"serviceId\":\"" H_SVC
-	           "\",\"instanceId\":\"kept\",\"ip\":\"10.0.0.1\",\"port\":80}",
-	           strlen("{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\",\"serviceId\":\"" H_SVC
-	                  "\",\"instanceId\":\"kept\",\"ip\":\"10.0.0.1\",\"port\":80}"));
+	h_record(h, "kept", t);
 	h_send(h);
 	repl_enc_begin(&h->e, REPL_PULL_END, 2);
 	repl_enc_u(&h->e, REPL_REC_INSTANCE);
