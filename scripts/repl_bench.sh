@@ -110,6 +110,7 @@ run_bootstrap() {
 	# sampled every 10 ms until the bootstrap is done.
 	s1=$(repl_pid 1)
 	anon_before=$(anon_kb "$s1")
+	c1=$(cpu_ticks "$s1")
 	touch "$DIR/sampling"
 	(
 		peak=0
@@ -131,6 +132,12 @@ run_bootstrap() {
 	[ $brc -eq 0 ] || { cat "$DIR/bootstrap.txt"; exit 1; }
 	grep 'repl bootstrap' "$DIR/bootstrap.txt"
 	echo "sender memory: node1's replicator RssAnon ${anon_before} kB before, peak $(cat "$DIR/anon_peak") kB during the bootstrap (sampled every 10 ms)"
+	# CPU time of both replicators for the snapshot (node2's is new: all
+	# of it), less sensitive than the wall time to other load.
+	d1=$(($(cpu_ticks "$s1") - c1))
+	d2=$(cpu_ticks "$(repl_pid 2)")
+	hz=$(getconf CLK_TCK)
+	echo "bootstrap cpu: sender (node1) $((d1 * 1000 / hz)) ms, receiver (node2) $((d2 * 1000 / hz)) ms"
 	ready 2
 }
 
