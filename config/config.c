@@ -16,6 +16,7 @@
  */
 #include "artemis/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -42,6 +43,7 @@ enum key_kind {
 	K_SHMNAME,  /* "" or "/name" */
 	K_PEER,     /* "name zone http-url replication-addr", repeatable */
 	K_ORIGINS,  /* "*", or scheme://host[:port] origins separated by blanks or commas */
+	K_NETS,     /* addresses and networks (a/len), blank-separated */
 };
 
 typedef struct {
@@ -114,6 +116,8 @@ static const config_key_t config_keys[] = {
     {"cluster", "key", K_STR, F(cluster_key), 1, CONFIG_STR - 1},
     {"cluster", "bootstrap_timeout_ms", K_U32, F(bootstrap_timeout_ms), 0, 600000},
     {"cluster", "digest_interval_ms", K_U32, F(digest_interval_ms), 1000, 3600000},
+    {"cluster", "encrypt", K_BOOL, F(cluster_encrypt), 0, 0},
+    {"cluster", "java_peers", K_NETS, 0, 0, 0, 0},
     {"cluster", "peer", K_PEER, 0, 0, 0, 0},
 };
 
@@ -172,6 +176,7 @@ void config_defaults(config_t *cfg)
 	strcpy(cfg->cluster_key, "change-me");
 	cfg->bootstrap_timeout_ms = 5000;
 	cfg->digest_interval_ms = 10000;
+	cfg->cluster_encrypt = true;
 }
 
 /* ---- Value parsers: 0 or -1 with a message ------------------------------ */
@@ -426,6 +431,72 @@ static int set_origins(char *dst, const config_key_t *k, const char *v, char *er
 	return 0;
 }
 
+/* "a.b.c.d", "v6addr", either with "/len": one network. */
+static int parse_net(const char *w, config_net_t *out)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(w, '/');
+	size_t hl = slash ? (size_t)(slash - w) : strlen(w);
+	uint64_t bits = 0;
+	bool v4 = false;
+
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, w, hl);
+	host[hl] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, host, out->addr + 12) == 1) {
+		v4 = true;
+		out->addr[10] = out->addr[11] = 0xff;
+	} else if (inet_pton(AF_INET6, host, out->addr) != 1) {
+		return -1;
+	}
+	if (slash && (parse_u64(slash + 1, &bits) < 0 || bits > (v4 ? 32u : 128u)))
+		return -1;
+	out->bits = (unsigned char)(slash ? (v4 ? 96 + bits : bits) : 128);
+	return 0;
+}
+
+static int set_nets(config_t *cfg, const char *v, char *err, size_t len)
+{
+	char w[CONFIG_STR];
+
+	cfg->njava_peers = 0;
+	memset(cfg->java_peers, 0, sizeof(cfg->java_peers));
+	for (;;) {
+		v += strspn(v, " \t");
+		if (*v == '\0')
+			break;
+		if (split_word(&v, w, sizeof(w)) < 0)
+			return seterr(err, len, "java_peers: an address is too long");
+		if (cfg->njava_peers >= CONFIG_MAX_JAVA_PEERS)
+			return seterr(err, len, "java_peers: more than %d addresses",
+			              CONFIG_MAX_JAVA_PEERS);
+		if (parse_net(w, &cfg->java_peers[cfg->njava_peers]) < 0)
+			return seterr(
+			    err, len,
+			    "java_peers '%s' is not an IP address or address/prefix-length", w);
+		cfg->njava_peers++;
+	}
+	return 0;
+}
+
+bool config_net_match(const config_net_t *nets, int n, const char *ip)
+{
+	config_net_t a;
+
+	if (ip == NULL || parse_net(ip, &a) < 0)
+		return false;
+	for (int i = 0; i < n; i++) {
+		unsigned full = nets[i].bits / 8, rest = nets[i].bits % 8;
+		if (memcmp(a.addr, nets[i].addr, full) != 0)
+			continue;
+		if (rest == 0 || ((a.addr[full] ^ nets[i].addr[full]) & (0xff << (8 - rest))) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int set_value(config_t *cfg, const config_key_t *k, const char *v, char *err, size_t len)
 {
 	char *dst = (char *)cfg + k->off;
@@ -456,6 +527,8 @@ static int set_value(config_t *cfg, const config_key_t *k, const char *v, char *
 		return add_peer(cfg, v, err, len);
 	case K_ORIGINS:
 		return set_origins(dst, k, v, err, len);
+	case K_NETS:
+		return set_nets(cfg, v, err, len);
 	}
 	return seterr(err, len, "%s: unhandled kind", k->name);
 }
@@ -690,6 +763,28 @@ static int derive_name(config_t *cfg, char *err, size_t len)
 	return 0;
 }
 
+/* The key authenticates (and encrypts) replication: with peers, refuse
+ * the shipped default and anything short enough to guess. */
+static int check_cluster_key(const config_t *cfg, const char *src, char *err, size_t len)
+{
+	if (cfg->npeers == 0)
+		return 0;
+	if (strcmp(cfg->cluster_key, "change-me") == 0)
+		return seterr(
+		    err, len,
+		    "%s: [cluster] key is the default 'change-me'; with peers configured, "
+		    "set the same secret of at least %d bytes on every node (e.g. "
+		    "openssl rand -hex 32)",
+		    src, CONFIG_MIN_CLUSTER_KEY);
+	if (strlen(cfg->cluster_key) < CONFIG_MIN_CLUSTER_KEY)
+		return seterr(err, len,
+		              "%s: [cluster] key is shorter than %d bytes; with peers configured, "
+		              "set the same secret of at least %d bytes on every node (e.g. "
+		              "openssl rand -hex 32)",
+		              src, CONFIG_MIN_CLUSTER_KEY, CONFIG_MIN_CLUSTER_KEY);
+	return 0;
+}
+
 int config_finish(config_t *cfg, char *err, size_t err_len)
 {
 	const char *src = cfg->path[0] ? cfg->path : "config";
@@ -705,5 +800,5 @@ int config_finish(config_t *cfg, char *err, size_t err_len)
 		if (strcmp(cfg->peers[i].name, cfg->name) == 0)
 			return seterr(err, err_len, "%s: peer %s has this node's own name", src,
 			              cfg->name);
-	return 0;
+	return check_cluster_key(cfg, src, err, err_len);
 }

@@ -264,8 +264,6 @@ static int master_start(master_t *m, sigset_t *wait_mask)
 	for (int s = 0; s < m->cfg.workers; s++)
 		if (open_socket(m, s, m->cfg.listen) < 0)
 			return -1;
-	if (m->cfg.npeers > 0 && strcmp(m->cfg.cluster_key, "change-me") == 0)
-		log_warn("[cluster] key is still the default 'change-me'");
 	log_info("artemis %s: node %s (region %s, zone %s), %d workers on %s, data_dir %s%s%s",
 	         ARTEMIS_VERSION, m->cfg.name, m->cfg.region, m->cfg.zone, m->cfg.workers,
 	         m->cfg.listen, m->cfg.data_dir, m->user.active ? ", children run as user " : "",

@@ -6,8 +6,10 @@
  * One libevent loop: the control channel (QUIT/TERM/REOPEN, EOF = the
  * master is gone), the [cluster] listener, the peer connections (peer.c)
  * and a REPL_TICK_MS timer that drives everything periodic: connecting,
- * streaming changes, renewal batches, sync, digests, the peer status in
- * the region and the bootstrap decision.
+ * streaming changes, snapshot and pull-answer installments, renewal
+ * batches, sync, digests, the peer status in the region and the bootstrap
+ * decision.  repl_init/repl_fini set the state up without the loop's own
+ * events, for the unit test.
  *
  * Bootstrap (API.md §A, §4.8): the master marks a node with peers
  * `starting`.  It becomes `up` once a complete snapshot from one peer is
@@ -24,6 +26,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,8 +71,8 @@ void repl_bootstrap_check(repl_t *r, uint64_t now)
 		 * waiting for; one whose (partial) snapshot is applied is not,
 		 * nor one that cannot reach us (it would never come). */
 		bool can_send = p->in && p->in->hs == REPL_HS_READY;
-		up_peer |= repl_peer_reachable(p, now) && can_send && p->node_state == SHM_NODE_UP &&
-		           !p->rx_valid;
+		up_peer |= repl_peer_reachable(p, now) && can_send &&
+		           p->node_state == SHM_NODE_UP && !p->rx_valid;
 		all_applied = all_applied && repl_peer_reachable(p, now) && p->rx_valid;
 	}
 	if (all_applied) {
@@ -101,6 +104,7 @@ static void main__tick(evutil_socket_t fd, short what, void *arg)
 	repl_connect_due(r, now);
 	repl_tomb_tick(r);
 	repl_sender_tick(r);
+	repl_serve_tick(r);
 	if (now >= mm->next_renew) {
 		repl_renew_tick(r);
 		mm->next_renew = now + REPL_RENEW_MS;
@@ -150,10 +154,9 @@ static void main__signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(mm->r.base);
 }
 
-static int main__init(repl_main_t *mm, const config_t *cfg, shm_t *shm)
+int repl_init(repl_t *r, const config_t *cfg, shm_t *shm)
 {
-	repl_t *r = &mm->r;
-
+	memset(r, 0, sizeof(*r));
 	r->cfg = cfg;
 	r->shm = shm;
 	r->incarnation = shm_incarnation(shm);
@@ -178,24 +181,34 @@ static int main__init(repl_main_t *mm, const config_t *cfg, shm_t *shm)
 	return 0;
 }
 
-static void main__fini(repl_main_t *mm)
+void repl_fini(repl_t *r)
 {
-	repl_t *r = &mm->r;
-
 	repl_conns_free(r);
+	repl_pending_free(r);
 	if (r->listener)
 		evconnlistener_free(r->listener);
-	struct event *evs[] = {mm->ctl_ev, mm->tick_ev, mm->term_ev, mm->int_ev};
-	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
-		if (evs[i])
-			event_free(evs[i]);
+	r->listener = NULL;
 	if (r->base)
 		event_base_free(r->base);
+	r->base = NULL;
 	instance_parser_free(r->parser);
+	r->parser = NULL;
 	repl_tomb_free(r);
 	repl_enc_destroy(&r->enc);
 	buf_free(&r->json);
 	buf_free(&r->json2);
+	sodium_memzero(r->key, sizeof(r->key));
+}
+
+static void main__fini(repl_main_t *mm)
+{
+	repl_t *r = &mm->r;
+	struct event *evs[] = {mm->ctl_ev, mm->tick_ev, mm->term_ev, mm->int_ev};
+
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (evs[i])
+			event_free(evs[i]);
+	repl_fini(r);
 }
 
 int replicator_main(const config_t *cfg, shm_t *shm, int ctl_fd)
@@ -209,7 +222,7 @@ int replicator_main(const config_t *cfg, shm_t *shm, int ctl_fd)
 		log_error("cannot join the process table");
 		return 1;
 	}
-	if (main__init(&mm, cfg, shm) < 0) {
+	if (repl_init(&mm.r, cfg, shm) < 0) {
 		log_error("cannot start: out of memory");
 		goto out;
 	}

@@ -1,16 +1,17 @@
 /*
  * peer.c - the replicator's connections: the [cluster] listener, one
- * outbound connection per peer (reconnected with backoff), the handshake,
- * framing and dispatch, and each peer's status in the region.
+ * outbound connection per peer (reconnected with backoff), framing (sealed
+ * after the handshake, seal.c), dispatch, and each peer's status in the
+ * region.  The handshake itself is handshake.c.
  *
- * Handshake (proto.h, auth.c):
- *   connector -> HELLO (version, name, incarnation, nonce, state, zone)
- *   acceptor  -> HELLO, AUTH (its proof over the connector's nonce)
- *   connector -> AUTH (its proof over the acceptor's nonce)
- *   acceptor  -> WANT (what it already holds from the connector)
- * Nothing but these is accepted before the handshake ends; a wrong key
- * is refused (REFUSE, close) and logged once until a handshake with that
- * peer succeeds again.  An unknown node name is refused the same way.
+ * A frame whose tag does not verify (injected, altered, replayed,
+ * reordered) closes the connection and is logged (one line per peer per
+ * 10 s); nothing it carried is applied.  Before a connection's handshake
+ * ends its frames are at most REPL_MAX_HS_FRAME bytes, at most
+ * REPL_MAX_HANDSHAKES accepted connections may be in their handshake (a
+ * new one closes the oldest), and each has REPL_HANDSHAKE_MS to finish.
+ * What unauthenticated connections do is logged at most once per
+ * REPL_ANON_LOG_MS, with their address, never under a peer's name.
  *
  * A connection is never freed inside its own callbacks: repl_conn_close
  * marks it dead and repl_conns_check (the tick) frees it.
@@ -21,6 +22,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,7 @@
 
 #include "artemis/clock.h"
 #include "artemis/log.h"
+#include "artemis/str.h"
 #include "repl.h"
 
 const char *repl_peer_name(const repl_t *r, int peer)
@@ -35,9 +38,34 @@ const char *repl_peer_name(const repl_t *r, int peer)
 	return peer >= 0 && peer < r->npeers ? r->peers[peer].cfg->name : "(unidentified)";
 }
 
-static repl_peer_t *peer__of(repl_conn_t *c)
+repl_peer_t *repl_peer_of(repl_conn_t *c)
 {
-	return c->peer >= 0 ? &c->r->peers[c->peer] : NULL;
+	if (c->peer < 0 || (!c->outbound && c->hs < REPL_HS_WANT))
+		return NULL;
+	return &c->r->peers[c->peer];
+}
+
+/* A line about a connection that has not proved anything: its address,
+ * at most one per REPL_ANON_LOG_MS. */
+void repl_anon_log(repl_conn_t *c, const char *fmt, ...)
+{
+	repl_t *r = c->r;
+	uint64_t now = clock_mono_ms();
+	char what[256];
+	va_list ap;
+
+	if (r->anon_log_ms && now - r->anon_log_ms < REPL_ANON_LOG_MS) {
+		r->anon_unlogged++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	log_warn("replication connection from %s: %s; closed (%llu more such lines not logged "
+	         "in the last %d s)",
+	         c->addr, what, (unsigned long long)r->anon_unlogged, REPL_ANON_LOG_MS / 1000);
+	r->anon_log_ms = now;
+	r->anon_unlogged = 0;
 }
 
 /* ---- Sending -------------------------------------------------------------- */
@@ -45,12 +73,20 @@ static repl_peer_t *peer__of(repl_conn_t *c)
 int repl_send(repl_conn_t *c, repl_enc_t *e)
 {
 	int rc = repl_enc_end(e);
+	size_t n = e->b.len;
 
 	if (rc < 0)
 		return rc;
 	if (c->dead || c->closing)
 		return -EPIPE;
-	return bufferevent_write(c->bev, e->sb.data, e->sb.size) == 0 ? 0 : -ENOMEM;
+	if (c->tx_sealed) { /* in place: the frame is sent once */
+		if (buf_reserve(&e->b, REPL_TAG_BYTES) < 0)
+			return -ENOMEM;
+		repl_seal(&c->tx, (const uint8_t *)e->b.data, n - REPL_FRAME_HDR,
+		          (uint8_t *)e->b.data);
+		n += REPL_TAG_BYTES;
+	}
+	return bufferevent_write(c->bev, e->b.data, n) == 0 ? 0 : -ENOMEM;
 }
 
 bool repl_conn_busy(const repl_conn_t *c)
@@ -58,57 +94,18 @@ bool repl_conn_busy(const repl_conn_t *c)
 	return evbuffer_get_length(bufferevent_get_output(c->bev)) > REPL_OUT_HIGH;
 }
 
-static void peer__refuse(repl_conn_t *c, const char *reason)
-{
-	repl_enc_t *e = &c->r->enc;
-
-	if (repl_enc_begin(e, REPL_REFUSE, 1) == 0 && repl_enc_s(e, reason, strlen(reason)) == 0)
-		repl_send(c, e);
-	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		repl_conn_close(c, NULL);
-}
-
-static void peer__send_hello(repl_conn_t *c)
-{
-	repl_t *r = c->r;
-	repl_enc_t *e = &r->enc;
-	int rc = repl_enc_begin(e, REPL_HELLO, 6);
-
-	rc = rc ? rc : repl_enc_u(e, REPL_PROTO_VERSION);
-	rc = rc ? rc : repl_enc_s(e, r->cfg->name, strlen(r->cfg->name));
-	rc = rc ? rc : repl_enc_u(e, r->incarnation);
-	rc = rc ? rc : repl_enc_s(e, c->nonce, REPL_NONCE_BYTES);
-	rc = rc ? rc : repl_enc_u(e, (uint64_t)shm_node_state(r->shm));
-	rc = rc ? rc : repl_enc_s(e, r->cfg->zone, strlen(r->cfg->zone));
-	if (rc == 0)
-		repl_send(c, e);
-}
-
-static void peer__send_auth(repl_conn_t *c)
-{
-	repl_t *r = c->r;
-	uint8_t mac[REPL_MAC_BYTES];
-
-	repl_auth_proof(r->key, c->outbound, c->nonce, c->peer_nonce, r->cfg->name,
-	                repl_peer_name(r, c->peer), mac);
-	if (repl_enc_begin(&r->enc, REPL_AUTH, 1) == 0 &&
-	    repl_enc_s(&r->enc, mac, sizeof(mac)) == 0)
-		repl_send(c, &r->enc);
-}
-
 /* ---- Closing -------------------------------------------------------------- */
 
 void repl_conn_close(repl_conn_t *c, const char *why)
 {
 	repl_t *r = c->r;
-	repl_peer_t *p = peer__of(c);
+	repl_peer_t *p = repl_peer_of(c);
 
 	if (c->dead)
 		return;
 	c->dead = true;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	repl_pulls_forget(r, c);
 	if (p == NULL)
 		return;
 	if (c->hs == REPL_HS_READY && why)
@@ -128,7 +125,17 @@ void repl_conn_close(repl_conn_t *c, const char *why)
 			p->rx_valid = false;
 		}
 	}
-	(void)r;
+}
+
+static void peer__conn_free(repl_conn_t *c)
+{
+	buf_free(&c->pulls);
+	buf_free(&c->serving);
+	buf_free(&c->sweeps);
+	repl_seal_wipe(&c->tx);
+	repl_seal_wipe(&c->rx);
+	bufferevent_free(c->bev);
+	free(c);
 }
 
 /* Free dead connections; close those silent too long or stuck in the
@@ -139,16 +146,15 @@ void repl_conns_check(repl_t *r, uint64_t now)
 
 	while (*pp) {
 		repl_conn_t *c = *pp;
-		if (!c->dead && c->hs != REPL_HS_READY && now - c->opened_ms > REPL_HANDSHAKE_MS)
+		if (!c->dead && c->hs != REPL_HS_READY && now - c->opened_ms > REPL_HANDSHAKE_MS) {
+			if (!c->outbound)
+				repl_anon_log(c, "no handshake within %d ms", REPL_HANDSHAKE_MS);
 			repl_conn_close(c, "handshake timed out");
-		else if (!c->dead && c->hs == REPL_HS_READY && now - c->last_rx_ms > REPL_DEAD_MS)
+		} else if (!c->dead && c->hs == REPL_HS_READY && now - c->last_rx_ms > REPL_DEAD_MS)
 			repl_conn_close(c, "nothing received for 15 s");
 		if (c->dead) {
 			*pp = c->next;
-			buf_free(&c->pulls);
-			buf_free(&c->sweeps);
-			bufferevent_free(c->bev);
-			free(c);
+			peer__conn_free(c);
 			continue;
 		}
 		pp = &c->next;
@@ -162,172 +168,60 @@ void repl_conns_free(repl_t *r)
 	repl_conns_check(r, clock_mono_ms());
 }
 
-/* ---- Handshake ------------------------------------------------------------ */
-
-static int peer__find(repl_t *r, shm_str_t name)
+/* A frame that fails its tag or does not decode: the connection is
+ * closed; logged for an authenticated peer (one line per 10 s each), with
+ * the address otherwise. */
+static void peer__bad_frame(repl_conn_t *c, int rc)
 {
-	for (int i = 0; i < r->npeers; i++)
-		if (strlen(r->peers[i].cfg->name) == name.len &&
-		    memcmp(r->peers[i].cfg->name, name.ptr, name.len) == 0)
-			return i;
-	return -1;
-}
+	repl_peer_t *p = repl_peer_of(c);
+	const char *what = rc == -EBADMSG ? "a frame failed authentication (forged, altered, "
+	                                    "replayed or out of order); nothing in it was applied"
+	                   : rc == -EPROTONOSUPPORT ? "a record kind this node does not know"
+	                                            : "a malformed frame";
+	uint64_t now = clock_mono_ms();
 
-static void peer__on_hello(repl_conn_t *c, const repl_msg_t *m)
-{
-	repl_t *r = c->r;
-	shm_str_t name = m->s[0], nonce = m->s[1];
-
-	if (m->u[0] != REPL_PROTO_VERSION) {
-		log_warn("peer %.*s: protocol version %llu, this node speaks %d; refused",
-		         (int)(name.len > 63 ? 63 : name.len), name.ptr,
-		         (unsigned long long)m->u[0], REPL_PROTO_VERSION);
-		peer__refuse(c, "protocol version");
-		return;
+	if (p == NULL) {
+		repl_anon_log(c, "%s", what);
+	} else if (p->forged_log_ms && now - p->forged_log_ms < REPL_ANON_LOG_MS) {
+		p->forged_unlogged++;
+	} else {
+		log_error("peer %s: %s connection: %s; closing it (%llu more not logged in the "
+		          "last %d s)",
+		          p->cfg->name, c->outbound ? "outbound" : "inbound", what,
+		          (unsigned long long)p->forged_unlogged, REPL_ANON_LOG_MS / 1000);
+		p->forged_log_ms = now;
+		p->forged_unlogged = 0;
 	}
-	if (nonce.len != REPL_NONCE_BYTES) {
-		repl_conn_close(c, "bad HELLO");
-		return;
-	}
-	int idx = peer__find(r, name);
-	if (idx < 0 || (c->outbound && idx != c->peer)) {
-		log_warn("replication connection from unknown node '%.*s'; refused",
-		         (int)(name.len > 63 ? 63 : name.len), name.ptr);
-		peer__refuse(c, "unknown node");
-		return;
-	}
-	c->peer = idx;
-	memcpy(c->peer_nonce, nonce.ptr, REPL_NONCE_BYTES);
-	c->peer_inc = m->u[1];
-	r->peers[idx].node_state = (uint32_t)m->u[2];
-	c->hs = REPL_HS_AUTH;
-	if (!c->outbound) {
-		peer__send_hello(c);
-		peer__send_auth(c);
-	}
-}
-
-static void peer__send_want(repl_conn_t *c)
-{
-	repl_peer_t *p = peer__of(c);
-	repl_enc_t *e = &c->r->enc;
-	bool resume = p->rx_valid && p->rx_inc == c->peer_inc;
-
-	if (!resume) {
-		p->rx_valid = false;
-		p->rx_inc = c->peer_inc;
-		p->rx_applied = 0;
-	}
-	int rc = repl_enc_begin(e, REPL_WANT, 2);
-	rc = rc ? rc : repl_enc_u(e, resume ? p->rx_inc : 0);
-	rc = rc ? rc : repl_enc_u(e, resume ? p->rx_applied : 0);
-	if (rc == 0)
-		repl_send(c, e);
-}
-
-static void peer__ready(repl_conn_t *c)
-{
-	repl_peer_t *p = peer__of(c);
-
-	c->hs = REPL_HS_READY;
-	p->last_seen_ms = clock_mono_ms();
-	p->key_logged = false;
-	log_info("peer %s: %s connection up", p->cfg->name, c->outbound ? "outbound" : "inbound");
-	if (c->outbound) {
-		p->down_logged = false;
-		p->backoff_ms = 0;
-		return;
-	}
-	if (p->in && p->in != c)
-		repl_conn_close(p->in, "replaced by a new connection");
-	p->in = c;
-	/* It is back (a restart): connect to it now, not after our backoff,
-	 * so its bootstrap snapshot is not delayed. */
-	if (p->out == NULL) {
-		p->connect_at = 0;
-		p->backoff_ms = 0;
-	}
-	peer__send_want(c);
-}
-
-/* Logged once until a handshake with that peer succeeds again, whichever
- * side noticed first. */
-static void peer__wrong_key(repl_peer_t *p)
-{
-	if (!p->key_logged)
-		log_error("peer %s: wrong cluster key ([cluster] key differs); refused, nothing "
-		          "from it is applied",
-		          p->cfg->name);
-	p->key_logged = true;
-}
-
-static void peer__on_auth(repl_conn_t *c, const repl_msg_t *m)
-{
-	repl_t *r = c->r;
-	repl_peer_t *p = peer__of(c);
-
-	if (repl_auth_verify(r->key, !c->outbound, c->peer_nonce, c->nonce, p->cfg->name,
-	                     r->cfg->name, (const uint8_t *)m->s[0].ptr, m->s[0].len) < 0) {
-		peer__wrong_key(p);
-		peer__refuse(c, "authentication failed");
-		return;
-	}
-	if (c->outbound) {
-		peer__send_auth(c);
-		c->hs = REPL_HS_WANT;
-		p->last_seen_ms = clock_mono_ms();
-		return;
-	}
-	peer__ready(c);
-}
-
-static void peer__on_refuse(repl_conn_t *c, const repl_msg_t *m)
-{
-	repl_peer_t *p = peer__of(c);
-	shm_str_t why = m->s[0];
-	bool key = why.len == 21 && memcmp(why.ptr, "authentication failed", 21) == 0;
-
-	if (p && key)
-		peer__wrong_key(p);
-	else if (p)
-		log_error("peer %s refused this node: %.*s", p->cfg->name,
-		          (int)(why.len > 200 ? 200 : why.len), why.ptr);
 	repl_conn_close(c, NULL);
 }
 
-/* One frame.  Before the handshake ends only its own messages pass. */
-static void peer__dispatch(repl_conn_t *c, const repl_msg_t *m)
+/* The next whole frame: its payload (opened when sealed) in *payload, the
+ * frame's size on the wire in *wire.  -EAGAIN when incomplete; any other
+ * error closes the connection. */
+static int peer__frame(repl_conn_t *c, struct evbuffer *in, char **payload, size_t *plen,
+                       size_t *wire)
 {
-	if (m->type == REPL_REFUSE) {
-		peer__on_refuse(c, m);
-		return;
-	}
-	switch (c->hs) {
-	case REPL_HS_HELLO:
-		if (m->type == REPL_HELLO)
-			peer__on_hello(c, m);
-		else
-			repl_conn_close(c, "frame before HELLO");
-		return;
-	case REPL_HS_AUTH:
-		if (m->type == REPL_AUTH)
-			peer__on_auth(c, m);
-		else
-			repl_conn_close(c, "frame before AUTH");
-		return;
-	case REPL_HS_WANT:
-		if (m->type != REPL_WANT) {
-			repl_conn_close(c, "frame before WANT");
-			return;
-		}
-		peer__ready(c);
-		repl_sender_start(c, m->u[0], m->u[1]);
-		return;
-	case REPL_HS_READY:
-		peer__of(c)->last_seen_ms = c->last_rx_ms;
-		repl_on_frame(c, m);
-		return;
-	}
+	uint8_t hdr[REPL_FRAME_HDR];
+	size_t len = 0;
+	ev_ssize_t got = evbuffer_copyout(in, hdr, sizeof(hdr));
+	int rc = repl_frame_len(hdr, got < 0 ? 0 : (size_t)got, &len);
+
+	if (rc == -EMSGSIZE || (!c->rx_sealed && len > REPL_MAX_HS_FRAME))
+		return -EMSGSIZE;
+	if (evbuffer_get_length(in) < REPL_FRAME_HDR + len)
+		return -EAGAIN;
+	uint8_t *f = evbuffer_pullup(in, (ev_ssize_t)(REPL_FRAME_HDR + len));
+	if (f == NULL)
+		return -ENOMEM;
+	*wire = REPL_FRAME_HDR + len;
+	*payload = (char *)f + REPL_FRAME_HDR;
+	*plen = len;
+	if (!c->rx_sealed)
+		return 0;
+	rc = repl_open(&c->rx, f, len);
+	if (rc == 0)
+		*plen = len - REPL_TAG_BYTES;
+	return rc;
 }
 
 static void peer__on_read(struct bufferevent *bev, void *arg)
@@ -337,28 +231,35 @@ static void peer__on_read(struct bufferevent *bev, void *arg)
 
 	c->last_rx_ms = clock_mono_ms();
 	while (!c->dead && !c->closing) {
-		uint8_t hdr[REPL_FRAME_HDR];
-		size_t len = 0;
-		ssize_t got = evbuffer_copyout(in, hdr, sizeof(hdr));
-		int rc = repl_frame_len(hdr, got < 0 ? 0 : (size_t)got, &len);
-		if (rc == -EMSGSIZE || (c->hs != REPL_HS_READY && len > REPL_MAX_HS_FRAME)) {
-			repl_conn_close(c, "frame too large");
+		char *payload = NULL;
+		size_t plen = 0, wire = 0;
+		repl_msg_t m = {0};
+		int rc = peer__frame(c, in, &payload, &plen, &wire);
+		if (rc == -EAGAIN)
 			break;
-		}
-		if (evbuffer_get_length(in) < REPL_FRAME_HDR + len)
-			break;
-		const char *p = (const char *)evbuffer_pullup(in, (ssize_t)(REPL_FRAME_HDR + len));
-		repl_msg_t m;
-		if (p == NULL || repl_decode(p + REPL_FRAME_HDR, len, &m) < 0) {
-			if (c->peer >= 0)
-				log_warn("peer %s: malformed frame; closing the connection",
-				         repl_peer_name(c->r, c->peer));
+		if (rc == 0)
+			rc = repl_decode(payload, plen, &m);
+		if (rc == -EMSGSIZE) {
+			if (repl_peer_of(c))
+				log_warn("peer %s: a frame too large; closing the connection",
+				         repl_peer_of(c)->cfg->name);
+			else
+				repl_anon_log(c, "a frame too large for the handshake");
 			repl_conn_close(c, NULL);
 			break;
 		}
-		peer__dispatch(c, &m);
+		if (rc < 0) {
+			peer__bad_frame(c, rc);
+			break;
+		}
+		if (m.type == REPL_REFUSE || c->hs != REPL_HS_READY) {
+			repl_handshake(c, &m, payload, plen);
+		} else {
+			repl_peer_of(c)->last_seen_ms = c->last_rx_ms;
+			repl_on_frame(c, &m);
+		}
 		repl_msg_free(&m);
-		evbuffer_drain(in, REPL_FRAME_HDR + len);
+		evbuffer_drain(in, wire);
 	}
 	if (!c->dead && c->hs == REPL_HS_READY)
 		repl_receiver_flush(c);
@@ -376,16 +277,16 @@ static void peer__on_write(struct bufferevent *bev, void *arg)
 static void peer__on_event(struct bufferevent *bev, short what, void *arg)
 {
 	repl_conn_t *c = arg;
-	repl_peer_t *p = peer__of(c);
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		int fd = bufferevent_getfd(c->bev), one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		peer__send_hello(c);
+		repl_hello_send(c);
 		return;
 	}
-	if (c->outbound && c->hs == REPL_HS_HELLO && p && !p->down_logged) {
+	repl_peer_t *p = c->outbound ? &c->r->peers[c->peer] : NULL;
+	if (p && c->hs == REPL_HS_HELLO && !p->down_logged) {
 		int e = EVUTIL_SOCKET_ERROR();
 		log_warn("peer %s (%s): unreachable: %s", p->cfg->name, p->cfg->repl_addr,
 		         (what & BEV_EVENT_EOF) ? "connection closed"
@@ -395,7 +296,8 @@ static void peer__on_event(struct bufferevent *bev, short what, void *arg)
 	repl_conn_close(c, (what & BEV_EVENT_EOF) ? "closed by the peer" : "socket error");
 }
 
-static repl_conn_t *peer__conn_new(repl_t *r, evutil_socket_t fd, bool outbound, int peer)
+static repl_conn_t *peer__conn_new(repl_t *r, evutil_socket_t fd, bool outbound, int peer,
+                                   const char *addr)
 {
 	repl_conn_t *c = calloc(1, sizeof(*c));
 
@@ -409,13 +311,57 @@ static repl_conn_t *peer__conn_new(repl_t *r, evutil_socket_t fd, bool outbound,
 	c->r = r;
 	c->outbound = outbound;
 	c->peer = peer;
+	snprintf(c->addr, sizeof(c->addr), "%s", addr ? addr : "?");
 	c->opened_ms = c->last_rx_ms = clock_mono_ms();
 	repl_auth_nonce(c->nonce);
 	bufferevent_setcb(c->bev, peer__on_read, peer__on_write, peer__on_event, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, REPL_MAX_FRAME + REPL_FRAME_HDR + 65536);
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	                         REPL_MAX_FRAME + REPL_TAG_BYTES + REPL_FRAME_HDR + 65536);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->next = r->conns;
 	r->conns = c;
+	return c;
+}
+
+/* Room for one more connection in its handshake: the oldest accepted one
+ * still in it is closed when REPL_MAX_HANDSHAKES are. */
+static void peer__handshake_room(repl_t *r)
+{
+	repl_conn_t *oldest = NULL;
+	int n = 0;
+
+	for (repl_conn_t *c = r->conns; c; c = c->next) {
+		if (c->dead || c->outbound || c->hs >= REPL_HS_WANT)
+			continue;
+		n++;
+		if (oldest == NULL || c->opened_ms <= oldest->opened_ms)
+			oldest = c;
+	}
+	if (n >= REPL_MAX_HANDSHAKES && oldest) {
+		repl_anon_log(oldest, "%d connections in their handshake at once; the oldest goes",
+		              REPL_MAX_HANDSHAKES);
+		repl_conn_close(oldest, NULL);
+	}
+}
+
+repl_conn_t *repl_conn_open(repl_t *r, int fd, bool outbound, int peer, const char *addr)
+{
+	int one = 1;
+
+	evutil_make_socket_nonblocking(fd);
+	evutil_make_socket_closeonexec(fd);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!outbound)
+		peer__handshake_room(r);
+	repl_conn_t *c = peer__conn_new(r, fd, outbound, peer, addr);
+	if (c == NULL) {
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	if (outbound) {
+		r->peers[peer].out = c;
+		repl_hello_send(c);
+	}
 	return c;
 }
 
@@ -433,7 +379,8 @@ static int peer__resolve(const char *hostport, struct sockaddr_storage *ss, sock
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
-	if (getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, portstr, &hints, &res) != 0 ||
+	if (getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, portstr, &hints, &res) !=
+	        0 ||
 	    res == NULL)
 		return -EHOSTUNREACH;
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
@@ -445,17 +392,15 @@ static int peer__resolve(const char *hostport, struct sockaddr_storage *ss, sock
 static void peer__on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                             int salen, void *arg)
 {
-	repl_t *r = arg;
-	int one = 1;
+	char addr[INET6_ADDRSTRLEN + 8] = "?";
 
 	(void)l;
-	(void)sa;
 	(void)salen;
-	evutil_make_socket_nonblocking(fd);
-	evutil_make_socket_closeonexec(fd);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (peer__conn_new(r, fd, false, -1) == NULL)
-		evutil_closesocket(fd);
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof(addr));
+	repl_conn_open(arg, fd, false, -1, addr);
 }
 
 int repl_listen(repl_t *r)
@@ -501,7 +446,7 @@ static void peer__connect(repl_t *r, int idx)
 		p->down_logged = true;
 		return;
 	}
-	repl_conn_t *c = peer__conn_new(r, -1, true, idx);
+	repl_conn_t *c = peer__conn_new(r, -1, true, idx, p->cfg->repl_addr);
 	if (c == NULL)
 		return;
 	p->out = c;

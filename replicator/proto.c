@@ -4,9 +4,14 @@
  *
  * The decoder is the replicator's parser of untrusted bytes (anything that
  * can open a TCP connection to [cluster] listen reaches it before the
- * handshake): it checks the frame against its type's schema and reports
- * -EPROTO for anything else, and the caller closes that connection only.
- * Fuzzed by tests/fuzz/fuzz_repl.c.
+ * handshake; after it, only frames whose tag seal.c verified): it checks
+ * the frame against its type's schema and reports -EPROTO for anything
+ * else (-EPROTONOSUPPORT for a record kind this node does not know), and
+ * the caller closes that connection only.  Fuzzed by
+ * tests/fuzz/fuzz_repl.c.
+ *
+ * The encoder writes into a buf_t whose error is sticky: a serializer
+ * appends its fields and repl_enc_end() reports a failed allocation once.
  */
 #include "proto.h"
 
@@ -15,22 +20,31 @@
 
 /* Schemas, indexed by type: one letter per leading field. */
 static const char *const proto__schema[REPL_TYPE_MAX] = {
-    [REPL_HELLO] = "ususus",  [REPL_AUTH] = "s",     [REPL_WANT] = "uu",    [REPL_REFUSE] = "s",
-    [REPL_CHANGE] = "uuus",   [REPL_RECORD] = "us",  [REPL_RENEW] = "K",    [REPL_FETCH] = "K",
-    [REPL_SNAP_BEGIN] = "uu", [REPL_SNAP_END] = "u", [REPL_DIGEST] = "uuD", [REPL_PULL] = "s",
-    [REPL_PULL_END] = "s",    [REPL_SYNC] = "uuu",   [REPL_ACK] = "uu",
+    [REPL_HELLO] = "usususuu", [REPL_AUTH] = "s",     [REPL_WANT] = "uu",    [REPL_REFUSE] = "s",
+    [REPL_CHANGE] = "uurus",   [REPL_RECORD] = "rus", [REPL_RENEW] = "K",    [REPL_FETCH] = "K",
+    [REPL_SNAP_BEGIN] = "uu",  [REPL_SNAP_END] = "u", [REPL_DIGEST] = "uuD", [REPL_PULL] = "rs",
+    [REPL_PULL_END] = "rs",    [REPL_SYNC] = "uuu",   [REPL_ACK] = "uu",
 };
 
-int repl_frame_len(const uint8_t *buf, size_t avail, size_t *payload_len)
+int repl_frame_len(const uint8_t *buf, size_t avail, size_t *len)
 {
 	if (avail < REPL_FRAME_HDR)
 		return -EAGAIN;
 	uint32_t n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 |
 	             (uint32_t)buf[3];
-	if (n > REPL_MAX_FRAME)
+	if (n > REPL_MAX_FRAME + REPL_TAG_BYTES)
 		return -EMSGSIZE;
-	*payload_len = n;
+	*len = n;
 	return avail - REPL_FRAME_HDR >= n ? 0 : -EAGAIN;
+}
+
+/* A record kind: 0 when known, -EPROTONOSUPPORT when well-formed but not
+ * known here, -EPROTO otherwise. */
+static int proto__kind(const msgpack_object *o)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 == 0 || o->via.u64 > 63)
+		return -EPROTO;
+	return (REPL_REC_KNOWN >> o->via.u64) & 1 ? 0 : -EPROTONOSUPPORT;
 }
 
 static bool proto__str(const msgpack_object *o, shm_str_t *out)
@@ -62,43 +76,58 @@ static bool proto__key_ok(const msgpack_object *o)
 	return true;
 }
 
-/* [service str, count uint, hash uint]. */
-static bool proto__digest_ok(const msgpack_object *o)
+/* [kind, name str, count uint, hash uint]: 0 or the error of proto__kind. */
+static int proto__digest_ok(const msgpack_object *o)
 {
 	shm_str_t s;
 
-	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3)
-		return false;
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4)
+		return -EPROTO;
 	const msgpack_object *f = o->via.array.ptr;
-	return proto__str(&f[0], &s) && s.len > 0 && s.len <= SHM_MAX_SERVICE &&
-	       f[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-	       f[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+	if (!proto__str(&f[1], &s) || s.len == 0 || s.len > SHM_MAX_SERVICE ||
+	    f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    f[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return -EPROTO;
+	return proto__kind(&f[0]);
 }
 
-static bool proto__list(const msgpack_object *o, char kind, repl_msg_t *m)
+static int proto__list(const msgpack_object *o, char kind, repl_msg_t *m)
 {
+	int unknown = 0;
+
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > REPL_MAX_LIST)
-		return false;
+		return -EPROTO;
 	for (uint32_t i = 0; i < o->via.array.size; i++) {
 		const msgpack_object *it = &o->via.array.ptr[i];
-		if (!(kind == 'K' ? proto__key_ok(it) : proto__digest_ok(it)))
-			return false;
+		int rc = kind == 'K' ? (proto__key_ok(it) ? 0 : -EPROTO) : proto__digest_ok(it);
+		if (rc == -EPROTO)
+			return rc;
+		unknown = unknown ? unknown : rc;
 	}
 	m->list = o->via.array.ptr;
 	m->nlist = o->via.array.size;
-	return true;
+	return unknown;
 }
 
+/* Check the fields against the schema: 0, -EPROTO, or -EPROTONOSUPPORT
+ * (an unknown record kind, reported once everything else is checked). */
 static int proto__fields(const msgpack_object *arr, const char *schema, repl_msg_t *m)
 {
 	size_t nf = strlen(schema);
-	int nu = 0, ns = 0;
+	int nu = 0, ns = 0, unknown = 0, rc;
 
 	if (arr->via.array.size < 1 + nf)
 		return -EPROTO;
 	for (size_t i = 0; i < nf; i++) {
 		const msgpack_object *o = &arr->via.array.ptr[1 + i];
 		switch (schema[i]) {
+		case 'r':
+			rc = proto__kind(o);
+			if (rc == -EPROTO)
+				return rc;
+			unknown = unknown ? unknown : rc;
+			m->u[nu++] = o->via.u64;
+			break;
 		case 'u':
 			if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 				return -EPROTO;
@@ -109,11 +138,13 @@ static int proto__fields(const msgpack_object *arr, const char *schema, repl_msg
 				return -EPROTO;
 			break;
 		default:
-			if (!proto__list(o, schema[i], m))
-				return -EPROTO;
+			rc = proto__list(o, schema[i], m);
+			if (rc == -EPROTO)
+				return rc;
+			unknown = unknown ? unknown : rc;
 		}
 	}
-	return 0;
+	return unknown;
 }
 
 static uint64_t proto__be(const uint8_t *p, int n)
@@ -189,6 +220,7 @@ static bool proto__sane(const uint8_t *p, size_t len)
 int repl_decode(const char *payload, size_t len, repl_msg_t *m)
 {
 	size_t off = 0;
+	int rc = -EPROTO;
 
 	memset(m, 0, sizeof(*m));
 	msgpack_unpacked_init(&m->up);
@@ -203,13 +235,22 @@ int repl_decode(const char *payload, size_t len, repl_msg_t *m)
 	if (type >= REPL_TYPE_MAX || proto__schema[type] == NULL)
 		goto bad;
 	m->type = (int)type;
-	if (proto__fields(arr, proto__schema[type], m) < 0)
+	/* Another version's HELLO: only its version is read, to refuse it by
+	 * name (peer.c); its other fields may be anything. */
+	if (type == REPL_HELLO && arr->via.array.size >= 2 &&
+	    arr->via.array.ptr[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    arr->via.array.ptr[1].via.u64 != REPL_PROTO_VERSION) {
+		m->u[0] = arr->via.array.ptr[1].via.u64;
+		return 0;
+	}
+	rc = proto__fields(arr, proto__schema[type], m);
+	if (rc < 0)
 		goto bad;
 	return 0;
 bad:
 	msgpack_unpacked_destroy(&m->up);
 	memset(m, 0, sizeof(*m));
-	return -EPROTO;
+	return rc;
 }
 
 void repl_msg_free(repl_msg_t *m)
@@ -232,76 +273,75 @@ void repl_msg_digest(const repl_msg_t *m, uint32_t i, repl_digest_t *d)
 {
 	const msgpack_object *f = m->list[i].via.array.ptr;
 
-	proto__str(&f[0], &d->service);
-	d->count = f[1].via.u64;
-	d->hash = f[2].via.u64;
+	d->kind = (int)f[0].via.u64;
+	proto__str(&f[1], &d->name);
+	d->count = f[2].via.u64;
+	d->hash = f[3].via.u64;
 }
 
 /* ---- Encoder ----------------------------------------------------------------- */
 
-void repl_enc_init(repl_enc_t *e)
+static int enc__write(void *data, const char *p, size_t len)
 {
-	msgpack_sbuffer_init(&e->sb);
-	msgpack_packer_init(&e->pk, &e->sb, msgpack_sbuffer_write);
+	return buf_append(data, p, len);
 }
 
-void repl_enc_reset(repl_enc_t *e)
+void repl_enc_init(repl_enc_t *e)
 {
-	e->sb.size = 0;
+	memset(e, 0, sizeof(*e));
+	msgpack_packer_init(&e->pk, &e->b, enc__write);
 }
 
 void repl_enc_destroy(repl_enc_t *e)
 {
-	msgpack_sbuffer_destroy(&e->sb);
+	buf_free(&e->b);
 	memset(e, 0, sizeof(*e));
 }
 
-int repl_enc_begin(repl_enc_t *e, int type, uint32_t nfields)
+void repl_enc_begin(repl_enc_t *e, int type, uint32_t nfields)
 {
 	static const char hdr[REPL_FRAME_HDR];
 
-	e->sb.size = 0;
-	if (msgpack_sbuffer_write(&e->sb, hdr, sizeof(hdr)) != 0 ||
-	    msgpack_pack_array(&e->pk, nfields + 1) != 0 ||
-	    msgpack_pack_uint64(&e->pk, (uint64_t)type) != 0)
-		return -ENOMEM;
-	return 0;
+	buf_reset(&e->b);
+	buf_append(&e->b, hdr, sizeof(hdr));
+	msgpack_pack_array(&e->pk, nfields + 1);
+	msgpack_pack_uint64(&e->pk, (uint64_t)type);
 }
 
-int repl_enc_u(repl_enc_t *e, uint64_t v)
+void repl_enc_u(repl_enc_t *e, uint64_t v)
 {
-	return msgpack_pack_uint64(&e->pk, v) ? -ENOMEM : 0;
+	msgpack_pack_uint64(&e->pk, v);
 }
 
-int repl_enc_s(repl_enc_t *e, const void *p, size_t len)
+void repl_enc_s(repl_enc_t *e, const void *p, size_t len)
 {
-	if (msgpack_pack_bin(&e->pk, len) || msgpack_pack_bin_body(&e->pk, p, len))
-		return -ENOMEM;
-	return 0;
+	msgpack_pack_bin(&e->pk, len);
+	msgpack_pack_bin_body(&e->pk, p, len);
 }
 
-int repl_enc_array(repl_enc_t *e, uint32_t n)
+void repl_enc_array(repl_enc_t *e, uint32_t n)
 {
-	return msgpack_pack_array(&e->pk, n) ? -ENOMEM : 0;
+	msgpack_pack_array(&e->pk, n);
 }
 
-int repl_enc_key(repl_enc_t *e, const shm_key_t *key)
+void repl_enc_key(repl_enc_t *e, const shm_key_t *key)
 {
-	int rc = repl_enc_array(e, 3);
-
-	rc = rc ? rc : repl_enc_s(e, key->region.ptr, key->region.len);
-	rc = rc ? rc : repl_enc_s(e, key->service.ptr, key->service.len);
-	return rc ? rc : repl_enc_s(e, key->instance.ptr, key->instance.len);
+	repl_enc_array(e, 3);
+	repl_enc_s(e, key->region.ptr, key->region.len);
+	repl_enc_s(e, key->service.ptr, key->service.len);
+	repl_enc_s(e, key->instance.ptr, key->instance.len);
 }
 
 int repl_enc_end(repl_enc_t *e)
 {
-	if (e->sb.size < REPL_FRAME_HDR)
+	if (buf_error(&e->b))
+		return buf_error(&e->b);
+	if (e->b.len < REPL_FRAME_HDR)
 		return -EINVAL;
-	size_t n = e->sb.size - REPL_FRAME_HDR;
+	size_t n = e->b.len - REPL_FRAME_HDR;
 	if (n > REPL_MAX_FRAME)
 		return -EMSGSIZE;
-	uint8_t *h = (uint8_t *)e->sb.data;
+	uint8_t *h = (uint8_t *)e->b.data;
 	h[0] = (uint8_t)(n >> 24);
 	h[1] = (uint8_t)(n >> 16);
 	h[2] = (uint8_t)(n >> 8);

@@ -8,9 +8,15 @@
  * newer origin_ms first (shm_register refuses older data with -ESTALE),
  * then, for the same millisecond and different data, the greater node
  * name.  A record we already hold unchanged is not registered again (no
- * `new` change, no push): it only counts as refreshed for a sweep.
+ * `new` change, no push): it only counts as refreshed for a sweep (its
+ * lease is renewed; when that fails, an expired lease, it is registered
+ * again).  A record older than what we hold from the same peer refreshes
+ * it too: the peer still holds that instance, so no sweep may remove it.
  * Renewals use shm_renew_remote; an unknown lease is fetched (FETCH) and
  * its record registered when it arrives.
+ *
+ * Every frame here passed its tag (seal.c) and its schema (proto.c); the
+ * record kind of CHANGE and RECORD is one this node knows (REPL_REC_*).
  */
 #include <errno.h>
 #include <string.h>
@@ -58,17 +64,18 @@ static void rx__register(repl_t *r, repl_peer_t *p, uint64_t origin_ms, shm_str_
 	if (rc == 0 && view.evicted && view.origin_ms >= origin_ms)
 		return; /* the same: being removed */
 	if (rc == 0 && !view.evicted) {
-		if (view.origin_ms > origin_ms)
+		bool ours = view.origin == p->id;
+		if (view.origin_ms > origin_ms) {
+			if (ours)
+				shm_renew_remote(r->shm, &si.key, 0);
 			return;
+		}
 		if (view.origin_ms == origin_ms) {
 			bool same = r->json2.len == si.json.len &&
 			            memcmp(r->json2.data, si.json.ptr, si.json.len) == 0;
-			if (same) {
-				if (view.origin == p->id)
-					shm_renew_remote(r->shm, &si.key, 0);
+			if (same && (!ours || shm_renew_remote(r->shm, &si.key, 0) == 0))
 				return;
-			}
-			if (strcmp(p->cfg->name, rx__origin_name(r, view.origin)) < 0)
+			if (!same && strcmp(p->cfg->name, rx__origin_name(r, view.origin)) < 0)
 				return;
 		}
 	}
@@ -115,14 +122,13 @@ static void rx__renew(repl_conn_t *c, repl_peer_t *p, const repl_msg_t *m)
 	}
 	if (n == 0)
 		return;
-	int rc = repl_enc_begin(e, REPL_FETCH, 1);
-	rc = rc ? rc : repl_enc_array(e, n);
-	for (uint32_t i = 0; i < n && rc == 0; i++) {
+	repl_enc_begin(e, REPL_FETCH, 1);
+	repl_enc_array(e, n);
+	for (uint32_t i = 0; i < n; i++) {
 		repl_msg_key(m, missing[i], &key);
-		rc = repl_enc_key(e, &key);
+		repl_enc_key(e, &key);
 	}
-	if (rc == 0)
-		repl_send(c, e);
+	repl_send(c, e);
 }
 
 static void rx__snap_begin(repl_peer_t *p, const repl_msg_t *m)
@@ -165,16 +171,16 @@ void repl_on_frame(repl_conn_t *c, const repl_msg_t *m)
 	repl_peer_t *p = &r->peers[c->peer];
 
 	switch (m->type) {
-	case REPL_CHANGE:
-		if (m->u[1] == REPL_KIND_REGISTER)
-			rx__register(r, p, m->u[2], m->s[0]);
-		else if (m->u[1] == REPL_KIND_UNREGISTER)
-			rx__unregister(r, p, m->u[2], m->s[0]);
+	case REPL_CHANGE: /* u[2]: the kind, REPL_REC_INSTANCE (the only one known) */
+		if (m->u[1] == REPL_OP_REGISTER)
+			rx__register(r, p, m->u[3], m->s[0]);
+		else if (m->u[1] == REPL_OP_UNREGISTER)
+			rx__unregister(r, p, m->u[3], m->s[0]);
 		if (p->rx_valid && p->rx_inc == c->peer_inc && m->u[0] > p->rx_applied)
 			p->rx_applied = m->u[0];
 		return;
 	case REPL_RECORD:
-		rx__register(r, p, m->u[0], m->s[0]);
+		rx__register(r, p, m->u[1], m->s[0]);
 		p->snapshot_count += p->in_snapshot;
 		return;
 	case REPL_RENEW:
@@ -196,7 +202,7 @@ void repl_on_frame(repl_conn_t *c, const repl_msg_t *m)
 		repl_pull_request(c, m->s[0]);
 		return;
 	case REPL_PULL_END:
-		repl_pull_end(c, m->s[0]);
+		repl_on_pull_end(c, m);
 		return;
 	case REPL_SYNC:
 		rx__sync(c, p, m);
@@ -221,8 +227,10 @@ void repl_receiver_flush(repl_conn_t *c)
 
 	if (c->outbound || (!c->ack_due && c->acked == applied))
 		return;
-	if (repl_enc_begin(e, REPL_ACK, 2) == 0 && repl_enc_u(e, applied) == 0 &&
-	    repl_enc_u(e, (uint64_t)shm_node_state(c->r->shm)) == 0 && repl_send(c, e) == 0) {
+	repl_enc_begin(e, REPL_ACK, 2);
+	repl_enc_u(e, applied);
+	repl_enc_u(e, (uint64_t)shm_node_state(c->r->shm));
+	if (repl_send(c, e) == 0) {
 		c->acked = applied;
 		c->ack_due = false;
 	}

@@ -3,14 +3,17 @@
  * share (docs/CLUSTER.md describes the protocol for operators).
  *
  *   main.c        replicator_main: the event loop, timers, bootstrap state
- *   peer.c        connections: listen, connect with backoff, handshake,
- *                 framing, dispatch, peer status in the region
+ *   peer.c        connections: listen, connect with backoff, framing
+ *                 (sealed after the handshake), dispatch, peer status in
+ *                 the region
+ *   handshake.c   HELLO, AUTH, WANT: the proof, then the session keys
  *   sender.c      our clients' changes and renewals streamed to a peer,
  *                 resume from its acknowledged version, fetch replies
- *   snapshot.c    full snapshots and per-service record streams; the sweep
- *                 that follows them
+ *   snapshot.c    full snapshots and pull answers, walked in installments;
+ *                 the sweep that follows them
  *   receiver.c    a peer's frames applied to the registry with its origin
- *   antientropy.c per-service digests compared with each peer, repair
+ *   antientropy.c per-service digests compared with each peer, the pulls
+ *                 asked and each one's mark
  *   tombstone.c   recent unregisters, so no late record brings one back
  *
  * One connection per peer and direction: the side that connects streams
@@ -24,7 +27,9 @@
  *
  * Single-threaded (one libevent base).  Nothing here blocks but the
  * registry's writer lock; every buffer is bounded (REPL_OUT_HIGH per
- * connection; frames up to REPL_MAX_FRAME).
+ * connection; frames up to REPL_MAX_FRAME; at most REPL_MAX_HANDSHAKES
+ * connections in their handshake, each for at most REPL_HANDSHAKE_MS;
+ * REPL_MAX_PENDING_PULLS pulls asked of a peer at once).
  */
 #ifndef ARTEMIS_REPL_H
 #define ARTEMIS_REPL_H
@@ -44,14 +49,17 @@
 #define REPL_HTTP_ORIGIN SHM_ORIGIN_HTTP_PEER
 #define REPL_MAX_PEERS   (SHM_MAX_NODES - 2) /* ids 1..62 */
 
-#define REPL_TICK_MS          5     /* change-log poll */
-#define REPL_RENEW_MS         100   /* renewal batch window */
-#define REPL_RENEW_OVERLAP_MS 5     /* scans overlap so a racing renewal is not missed */
-#define REPL_SYNC_MS          1000  /* keepalive and streamed-up-to version */
-#define REPL_STATUS_MS        250   /* peer status published to the region */
-#define REPL_DEAD_MS          15000 /* nothing received this long: reconnect */
-#define REPL_SEEN_MS          5000  /* a peer heard from within this is reachable */
-#define REPL_HANDSHAKE_MS     5000  /* a handshake must finish within this */
+#define REPL_TICK_MS           5     /* change-log poll */
+#define REPL_RENEW_MS          100   /* renewal batch window */
+#define REPL_RENEW_OVERLAP_MS  5     /* scans overlap so a racing renewal is not missed */
+#define REPL_SYNC_MS           1000  /* keepalive and streamed-up-to version */
+#define REPL_STATUS_MS         250   /* peer status published to the region */
+#define REPL_DEAD_MS           15000 /* nothing received this long: reconnect */
+#define REPL_SEEN_MS           5000  /* a peer heard from within this is reachable */
+#define REPL_HANDSHAKE_MS      3000  /* a handshake must finish within this */
+#define REPL_MAX_HANDSHAKES    8     /* accepted connections not yet authenticated */
+#define REPL_MAX_PENDING_PULLS 4096  /* pulls asked of one peer, not yet answered */
+#define REPL_ANON_LOG_MS       10000 /* one line per this about unauthenticated refusals */
 #ifndef REPL_OUT_HIGH
 #define REPL_OUT_HIGH (8u << 20) /* bytes queued to a peer before we wait */
 #endif
@@ -69,20 +77,30 @@ struct repl_conn {
 	repl_t *r;
 	struct bufferevent *bev;
 	repl_conn_t *next;
+	char addr[64]; /* the other end, for logs about unauthenticated connections */
 	bool outbound; /* we connected: we stream to it */
 	bool closing;  /* flush what is queued, then close */
 	bool dead;     /* closed; freed by repl_conns_check */
-	int peer;      /* index in r->peers, -1 until its HELLO */
+	int peer;      /* index in r->peers: configured (outbound), or claimed by its
+	                * HELLO and trusted only from REPL_HS_WANT/READY on */
 	enum repl_hs hs;
 	uint64_t opened_ms;  /* monotonic */
 	uint64_t last_rx_ms; /* monotonic */
+	/* handshake: our nonce, both HELLOs' hashes, what the peer's HELLO said
+	 * (applied only once its proof is checked) */
 	uint8_t nonce[REPL_NONCE_BYTES];
-	uint8_t peer_nonce[REPL_NONCE_BYTES];
+	uint8_t hello_mine[REPL_HASH_BYTES], hello_peer[REPL_HASH_BYTES];
 	uint64_t peer_inc;
+	uint32_t peer_state;
+	bool encrypt; /* either side asked for it */
+	/* sealed frames (seal.c): on from the frame after each side's AUTH */
+	repl_seal_t tx, rx;
+	bool tx_sealed, rx_sealed;
 	/* sender (outbound, after WANT) */
 	bool streaming;
 	shm_cursor_t cur;
 	uint64_t renew_since;   /* wall ms: renewals after this go next */
+	uint64_t sent_version;  /* the last CHANGE sent (its ACK: applied) */
 	uint64_t lag_version;   /* a CHANGE whose ACK measures the lag */
 	uint64_t lag_change_ms; /* when that change was made */
 	/* a snapshot being sent, in installments as the socket drains: the
@@ -90,13 +108,28 @@ struct repl_conn {
 	bool snap_active, snap_complete;
 	uint32_t snap_next; /* slot the walk goes on from */
 	uint64_t snap_head, snap_sent, snap_rounds;
-	/* services the peer PULLed, and those whose PULL_END came: served and
-	 * swept in one registry walk after each read (snapshot.c) */
-	buf_t pulls, sweeps; /* NUL-separated names */
+	/* pulls the peer asked (NUL-separated names): they wait in `pulls`
+	 * while an answer is being walked (`serving`, from slot serve_next, in
+	 * installments like a snapshot), then go together in the next walk */
+	buf_t pulls, serving;
+	bool serve_active;
+	uint32_t serve_next;
+	/* answers complete (PULL_END) in this read: each name and the mark of
+	 * its pull, swept in one registry walk (snapshot.c) */
+	buf_t sweeps;
 	/* receiver: the last ACK sent, and one owed (a SYNC came) */
 	uint64_t acked;
 	bool ack_due;
 };
+
+/* A pull asked of a peer and not answered yet (antientropy.c). */
+typedef struct {
+	char *name;
+	uint32_t len;
+	int kind;
+	uint64_t mark_ms; /* wall ms when it was asked: the sweep's mark */
+	repl_conn_t *c;   /* the connection it was asked on (and is answered on) */
+} repl_pending_t;
 
 typedef struct {
 	const config_peer_t *cfg;
@@ -110,8 +143,11 @@ typedef struct {
 	uint64_t rx_inc, rx_applied;
 	bool in_snapshot, snapshot_complete;
 	uint64_t snapshot_mark_ms, snapshot_count;
-	uint64_t pull_mark_ms;  /* wall ms when our last pulls were asked */
-	bool bootstrapped_from; /* its complete snapshot made us up */
+	/* pulls asked of it, sorted by (kind, name): at most one per name */
+	repl_pending_t *pending;
+	uint32_t npending, pending_cap;
+	bool bootstrapped_from;                  /* its complete snapshot made us up */
+	uint64_t forged_log_ms, forged_unlogged; /* frames that failed their tag */
 	/* status */
 	uint32_t node_state;   /* enum shm_node_state it reported */
 	uint64_t last_seen_ms; /* monotonic; 0 = never */
@@ -130,9 +166,11 @@ struct repl {
 	repl_conn_t *conns;
 	repl_enc_t enc;
 	instance_parser_t *parser;
-	buf_t json;          /* scratch for one instance's JSON */
-	buf_t json2;         /* a second one, for what is stored */
+	buf_t json;              /* scratch for one instance's JSON */
+	buf_t json2;             /* a second one, for what is stored */
 	uint64_t apply_log_ms;   /* last "cannot apply" line (one per 10 s) */
+	uint64_t anon_log_ms;    /* last line about an unauthenticated connection */
+	uint64_t anon_unlogged;  /* ... and how many were not logged since */
 	struct repl_tomb *tombs; /* tombstone.c */
 	shm_cursor_t tomb_cur;
 	bool bootstrapping;
@@ -142,21 +180,41 @@ struct repl {
 };
 
 /* main.c */
+/* Set up and tear down the process's state (also used by the unit test). */
+int repl_init(repl_t *r, const config_t *cfg, shm_t *shm);
+void repl_fini(repl_t *r);
 /* Decide whether a starting node is up now (also after each snapshot). */
 void repl_bootstrap_check(repl_t *r, uint64_t now);
 
 /* peer.c */
 int repl_listen(repl_t *r);
+/* A connected socket: accepted (peer -1, addr its address), or ours to
+ * peer `peer` (outbound: HELLO goes at once).  NULL when out of memory
+ * (the socket is closed). */
+repl_conn_t *repl_conn_open(repl_t *r, int fd, bool outbound, int peer, const char *addr);
 void repl_connect_due(repl_t *r, uint64_t now);
 void repl_conn_close(repl_conn_t *c, const char *why);
 void repl_conns_check(repl_t *r, uint64_t now);
 void repl_conns_free(repl_t *r);
-/* Queue the encoder's frame on c.  -EMSGSIZE/-ENOMEM close nothing. */
+/* Queue the encoder's frame on c (sealed in place once the handshake
+ * made the connection's keys: encode a frame again for another
+ * connection).  -EMSGSIZE/-ENOMEM close nothing. */
 int repl_send(repl_conn_t *c, repl_enc_t *e);
 bool repl_conn_busy(const repl_conn_t *c); /* output above REPL_OUT_HIGH */
 void repl_status_publish(repl_t *r);
 bool repl_peer_reachable(const repl_peer_t *p, uint64_t now);
 const char *repl_peer_name(const repl_t *r, int peer);
+/* The peer of a connection that proved it (our outbound ones are ours
+ * from the start: we chose whom to dial), else NULL. */
+repl_peer_t *repl_peer_of(repl_conn_t *c);
+/* A line about a connection that has not proved anything, with its
+ * address; at most one per REPL_ANON_LOG_MS. */
+void repl_anon_log(repl_conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* handshake.c */
+void repl_hello_send(repl_conn_t *c);
+/* A frame before the connection is READY, or a REFUSE. */
+void repl_handshake(repl_conn_t *c, const repl_msg_t *m, const char *raw, size_t len);
 
 /* sender.c */
 void repl_sender_start(repl_conn_t *c, uint64_t inc, uint64_t version);
@@ -170,11 +228,15 @@ void repl_on_ack(repl_conn_t *c, const repl_msg_t *m);
 int repl_snapshot_send(repl_conn_t *c);     /* starts one (SNAP_BEGIN and what fits) */
 int repl_snapshot_continue(repl_conn_t *c); /* the next installment, SNAP_END at the end */
 int repl_record_send(repl_conn_t *c, uint64_t origin_ms, const char *json, size_t len);
-/* Remember a PULL / PULL_END; repl_pulls_flush serves and sweeps them all
- * with one walk of the registry each. */
+/* A PULL to answer: queued, answered by one walk with the others. */
 void repl_pull_request(repl_conn_t *c, shm_str_t service);
-void repl_pull_end(repl_conn_t *c, shm_str_t service);
+/* An answer complete: its service is swept with the pull's mark. */
+void repl_sweep_add(repl_conn_t *c, shm_str_t service, uint64_t mark_ms);
+/* After a read: start answering the pulls queued (when no snapshot or
+ * answer is being sent), and do the sweeps. */
 void repl_pulls_flush(repl_conn_t *c);
+/* Each tick: the next installment of every answer being sent. */
+void repl_serve_tick(repl_t *r);
 /* Remove what came from peer and was not refreshed since mark_ms (every
  * service: a complete snapshot). */
 void repl_sweep_all(repl_t *r, int peer, uint64_t mark_ms);
@@ -193,5 +255,11 @@ bool repl_tomb_blocks(repl_t *r, const shm_key_t *key, uint64_t origin_ms);
 /* antientropy.c */
 void repl_digest_tick(repl_t *r);
 void repl_on_digest(repl_conn_t *c, const repl_msg_t *m);
+/* A PULL_END: the pull it answers is forgotten and its service swept with
+ * the pull's own mark.  One nobody asked on this connection is ignored. */
+void repl_on_pull_end(repl_conn_t *c, const repl_msg_t *m);
+/* A connection closed: its pulls are forgotten (asked again later). */
+void repl_pulls_forget(repl_t *r, const repl_conn_t *c);
+void repl_pending_free(repl_t *r);
 
 #endif

@@ -64,22 +64,26 @@ void repl_sender_start(repl_conn_t *c, uint64_t inc, uint64_t version)
 static int sender__change(repl_conn_t *c, const shm_change_t *ch, const buf_t *json)
 {
 	repl_enc_t *e = &c->r->enc;
-	uint64_t kind;
+	uint64_t op;
 
 	if (ch->origin != 0 || json->len == 0)
 		return 0;
 	if (ch->type == SHM_CHANGE_NEW)
-		kind = REPL_KIND_REGISTER;
+		op = REPL_OP_REGISTER;
 	else if (ch->type == SHM_CHANGE_DELETE && ch->reason == SHM_DEL_UNREGISTER)
-		kind = REPL_KIND_UNREGISTER;
+		op = REPL_OP_UNREGISTER;
 	else
 		return 0;
-	int rc = repl_enc_begin(e, REPL_CHANGE, 4);
-	rc = rc ? rc : repl_enc_u(e, ch->version);
-	rc = rc ? rc : repl_enc_u(e, kind);
-	rc = rc ? rc : repl_enc_u(e, ch->origin_ms);
-	rc = rc ? rc : repl_enc_s(e, json->data, json->len);
-	if (rc == 0 && repl_send(c, e) == 0 && c->lag_version == 0) {
+	repl_enc_begin(e, REPL_CHANGE, 5);
+	repl_enc_u(e, ch->version);
+	repl_enc_u(e, op);
+	repl_enc_u(e, REPL_REC_INSTANCE);
+	repl_enc_u(e, ch->origin_ms);
+	repl_enc_s(e, json->data, json->len);
+	if (repl_send(c, e) != 0)
+		return 1;
+	c->sent_version = ch->version;
+	if (c->lag_version == 0) {
 		c->lag_version = ch->version;
 		c->lag_change_ms = ch->time_ms;
 	}
@@ -176,15 +180,14 @@ static void renew__send(repl_conn_t *c, const renew_batch_t *b, const uint32_t *
 {
 	repl_enc_t *e = &c->r->enc;
 	shm_key_t k;
-	int rc = repl_enc_begin(e, REPL_RENEW, 1);
 
-	rc = rc ? rc : repl_enc_array(e, n);
-	for (uint32_t i = 0; i < n && rc == 0; i++) {
+	repl_enc_begin(e, REPL_RENEW, 1);
+	repl_enc_array(e, n);
+	for (uint32_t i = 0; i < n; i++) {
 		renew__key(b, idx[i], &k);
-		rc = repl_enc_key(e, &k);
+		repl_enc_key(e, &k);
 	}
-	if (rc == 0)
-		repl_send(c, e);
+	repl_send(c, e);
 }
 
 static void renew__conn(repl_conn_t *c, const renew_batch_t *b, uint64_t scan_ms)
@@ -237,12 +240,11 @@ void repl_sync_tick(repl_t *r)
 	for (repl_conn_t *c = r->conns; c; c = c->next) {
 		if (!sender__open(c))
 			continue;
-		int rc = repl_enc_begin(e, REPL_SYNC, 3);
-		rc = rc ? rc : repl_enc_u(e, c->cur.next ? c->cur.next - 1 : 0);
-		rc = rc ? rc : repl_enc_u(e, (uint64_t)shm_node_state(r->shm));
-		rc = rc ? rc : repl_enc_u(e, clock_wall_ms());
-		if (rc == 0)
-			repl_send(c, e);
+		repl_enc_begin(e, REPL_SYNC, 3);
+		repl_enc_u(e, c->cur.next ? c->cur.next - 1 : 0);
+		repl_enc_u(e, (uint64_t)shm_node_state(r->shm));
+		repl_enc_u(e, clock_wall_ms());
+		repl_send(c, e);
 	}
 }
 

@@ -17,6 +17,7 @@
 #   MAX_INSTANCES (200000)
 #   REPL_BASE (19090)  CLUSTER_KEY (local-cluster-key)  WORKERS (1)
 #   EXTRA_CONF (lines appended to [cluster], e.g. "digest_interval_ms = 2000")
+#   EXTRA_REGISTRY (lines appended to [registry], e.g. "lease_ttl_ms = 3600000")
 set -eu
 
 cmd=${1:-status}
@@ -48,6 +49,7 @@ conf() { # conf K: write nodeK's configuration
 		echo "[registry]"
 		echo "shm_name = $SHM_PREFIX$k"
 		echo "max_instances = ${MAX_INSTANCES:-200000}"
+		if [ -n "${EXTRA_REGISTRY:-}" ]; then printf '%s\n' "$EXTRA_REGISTRY"; fi
 		echo
 		echo "[log]"
 		echo "file = $d/artemis.log"

@@ -16,20 +16,68 @@
  *
  * Java's replication rate limiter (1 000 000 per 10 s by default) is not
  * applied: see docs/CLUSTER.md.
+ *
+ * Who may write through them: nobody by default.  [cluster] java_peers
+ * lists the addresses (or networks) of the Java peers; a register,
+ * heartbeat or unregister from any other source address is refused before
+ * its body is looked at, with HTTP 200 and responseStatus `fail` /
+ * `no-permission` (failedInstances null), which a Java peer's replication
+ * treats as a permanent failure (API.md §4.7: the task is dropped, not
+ * retried).  Refusals are logged at most once a minute per worker.
+ * services.json only reads what discovery and status/leases.json already
+ * serve to any client, and the web console reads the registry through it:
+ * it answers everyone.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api.h"
+#include "artemis/clock.h"
+#include "artemis/log.h"
 #include "cache.h"
 #include "artemis/codec.h"
 #include "metrics.h"
 
 #define REPL_HTTP_ORIGIN SHM_ORIGIN_HTTP_PEER
+#define REP_REFUSAL_LOG_MS 60000
 enum rep_op { REP_REGISTER, REP_HEARTBEAT, REP_UNREGISTER };
 
 typedef api_outcome_t rep_outcome_t;
+
+/* [cluster] java_peers: false (and the refusal written) for any other
+ * source address. */
+static bool rep__allowed(const http_request_t *req, http_response_t *res)
+{
+	static uint64_t logged_ms, unlogged;
+	const config_t *cfg = api_cfg();
+	char msg[256];
+
+	if (config_net_match(cfg->java_peers, cfg->njava_peers, req->peer_ip))
+		return true;
+	snprintf(msg, sizeof(msg),
+	         "replication from %s is not allowed: this node accepts Java peers' replication "
+	         "only from the addresses in [cluster] java_peers.",
+	         req->peer_ip && req->peer_ip[0] ? req->peer_ip : "this address");
+	buf_reset(&res->body);
+	json_put_raw(&res->body, "{\"failedInstances\":null,\"responseStatus\":");
+	api_put_fail(&res->body, API_NO_PERMISSION, msg);
+	json_put_raw(&res->body, "}");
+	metrics_fail(req);
+	uint64_t now = clock_mono_ms();
+	if (logged_ms && now - logged_ms < REP_REFUSAL_LOG_MS) {
+		unlogged++;
+		return false;
+	}
+	log_warn("%s from %s refused: not in [cluster] java_peers (%s; %llu more refused in the "
+	         "last minute)",
+	         req->path, req->peer_ip ? req->peer_ip : "?",
+	         cfg->njava_peers ? "listed addresses only" : "replication writes are off",
+	         (unsigned long long)unlogged);
+	logged_ms = now;
+	unlogged = 0;
+	return false;
+}
 
 static void rep__shm_error(int rc, const char *field, rep_outcome_t *o)
 {
@@ -108,7 +156,8 @@ static void rep__item(const json_instance_t *in, int decode_rc, const char *fiel
 
 static void rep__run(const http_request_t *req, http_response_t *res, enum rep_op op)
 {
-	api_registry_batch(req, res, false, rep__item, &op);
+	if (rep__allowed(req, res))
+		api_registry_batch(req, res, false, rep__item, &op);
 }
 
 void api_replication_register(const http_request_t *req, http_response_t *res)

@@ -410,6 +410,7 @@ static size_t st__props(const config_t *c, st_prop_t *p)
 	PS("cluster.listen", c->cluster_listen);
 	PU("cluster.bootstrap_timeout_ms", c->bootstrap_timeout_ms);
 	PU("cluster.digest_interval_ms", c->digest_interval_ms);
+	PB("cluster.encrypt", c->cluster_encrypt);
 	/* cluster.key is a secret: never shown. */
 	for (int i = 0; i < c->npeers && i < CONFIG_MAX_PEERS; i++) {
 		snprintf(peer_keys[i], sizeof(peer_keys[i]), "cluster.peer.%d", i + 1);

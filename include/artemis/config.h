@@ -16,6 +16,8 @@
 #define CONFIG_MAX_PEERS 63
 #define CONFIG_STR 256
 #define CONFIG_ORIGINS 1024
+#define CONFIG_MAX_JAVA_PEERS 32
+#define CONFIG_MIN_CLUSTER_KEY 16  /* bytes, when peers are configured */
 
 typedef struct {
 	char name[64];
@@ -23,6 +25,12 @@ typedef struct {
 	char url[CONFIG_STR];      /* http-url, e.g. http://10.0.0.2:8080 */
 	char repl_addr[CONFIG_STR];/* host:port of its replication listener */
 } config_peer_t;
+
+/* An address or a network ([cluster] java_peers). */
+typedef struct {
+	unsigned char addr[16];    /* IPv6; IPv4 as ::ffff:a.b.c.d */
+	unsigned char bits;        /* prefix length over those 128 bits */
+} config_net_t;
 
 typedef struct {
 	/* [node] */
@@ -87,6 +95,9 @@ typedef struct {
 	char cluster_key[CONFIG_STR];
 	uint32_t bootstrap_timeout_ms;
 	uint32_t digest_interval_ms;
+	bool cluster_encrypt;       /* encrypt replication frames (they are always authenticated) */
+	int njava_peers;            /* 0: the Java HTTP replication endpoints are off */
+	config_net_t java_peers[CONFIG_MAX_JAVA_PEERS];
 	int npeers;
 	config_peer_t peers[CONFIG_MAX_PEERS];
 
@@ -114,8 +125,14 @@ int config_set(config_t *cfg, const char *section, const char *key, const char *
 int config_apply_env(config_t *cfg, char *const *envp, char *err, size_t err_len);
 
 /* Fill derived defaults (name from listen, shm_name from name, workers from
- * CPUs) after command-line overrides.  Returns -1 with a message on error. */
+ * CPUs) after command-line overrides, and check what involves several keys
+ * (with peers, [cluster] key must not be the default nor shorter than
+ * CONFIG_MIN_CLUSTER_KEY bytes).  Returns -1 with a message on error. */
 int config_finish(config_t *cfg, char *err, size_t err_len);
+
+/* True when the textual address `ip` (as accept() gave it) is in one of
+ * the n networks. */
+bool config_net_match(const config_net_t *nets, int n, const char *ip);
 
 /* Split "host:port". Returns 0 or -1. */
 int config_split_hostport(const char *s, char *host, size_t host_len, int *port);

@@ -1,12 +1,22 @@
 /*
- * fuzz_repl.c - libFuzzer target for the replicator's frame decoder
- * (replicator/proto.c), the parser any TCP client of [cluster] listen
- * reaches before the handshake.  The input is a byte stream as it would
- * arrive on a connection: frames are cut with repl_frame_len and each is
- * decoded; the input is also decoded whole as one payload.  A malformed
- * frame must give an error (the replicator then closes that connection
- * only); nothing may crash, leak or read out of bounds, and whatever
- * decodes must be readable through the accessors.
+ * fuzz_repl.c - libFuzzer target for what the replicator parses from a
+ * connection (replicator/proto.c, replicator/seal.c): anything that can
+ * open a TCP connection to [cluster] listen reaches the frame cutter and
+ * the decoder before the handshake, and the tag check after it.
+ *
+ * The input is a byte stream as it would arrive on a connection: frames
+ * are cut with repl_frame_len, and each one is
+ *   - decoded as a handshake frame (in clear),
+ *   - opened as a sealed frame with a session key the input cannot know
+ *     (it must be refused, whatever its length, without reading outside
+ *     it),
+ *   - sealed and opened again with a key, then decoded: what a peer that
+ *     holds the key could send (the round trip must give back the same
+ *     payload).
+ * The input is also decoded whole as one payload.  A malformed frame must
+ * give an error (the replicator then closes that connection only); nothing
+ * may crash, leak or read out of bounds, and whatever decodes must be
+ * readable through the accessors.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -28,8 +38,9 @@ static void touch(const repl_msg_t *m)
 		if (m->type == REPL_DIGEST) {
 			repl_digest_t d;
 			repl_msg_digest(m, i, &d);
-			sink += d.count + d.service.len +
-			        (unsigned char)d.service.ptr[d.service.len - 1];
+			if (d.kind != REPL_REC_INSTANCE)
+				abort(); /* the only kind known: others are refused */
+			sink += d.count + d.name.len + (unsigned char)d.name.ptr[d.name.len - 1];
 		} else {
 			shm_key_t k;
 			repl_msg_key(m, i, &k);
@@ -43,13 +54,53 @@ static void touch(const repl_msg_t *m)
 static void decode(const uint8_t *p, size_t n)
 {
 	repl_msg_t m;
+	int rc = repl_decode((const char *)p, n, &m);
 
-	if (repl_decode((const char *)p, n, &m) == 0) {
+	if (rc == 0) {
 		if (m.type <= 0 || m.type >= REPL_TYPE_MAX)
 			abort();
 		touch(&m);
 		repl_msg_free(&m);
+	} else if (rc != -EPROTO && rc != -EPROTONOSUPPORT) {
+		abort();
 	}
+}
+
+/* One frame (header + len bytes). */
+static void frame(const uint8_t *f, size_t len)
+{
+	static repl_seal_t tx, rx;
+	static int keyed;
+	uint8_t *copy = malloc(REPL_FRAME_HDR + len + REPL_TAG_BYTES);
+
+	if (!keyed) {
+		uint8_t key[REPL_KEY_BYTES], th[REPL_HASH_BYTES];
+		repl_auth_key("fuzz-cluster-key-0123456789", key);
+		repl_hello_hash("fuzz", 4, th);
+		repl_session_keys(key, th, true, true, &tx, &rx);
+		keyed = 1;
+	}
+	if (copy == NULL)
+		return;
+	decode(f + REPL_FRAME_HDR, len);
+	/* opened without the key: refused, and the sequence stays */
+	memcpy(copy, f, REPL_FRAME_HDR + len);
+	uint64_t seq = rx.seq;
+	if (repl_open(&rx, copy, len) == 0 || rx.seq != seq)
+		abort();
+	/* sealed by a peer with the key: opens to the same payload */
+	if (len <= REPL_MAX_FRAME) {
+		repl_seal_t out = rx; /* a sender in step with rx */
+		out.encrypt = (len & 1) != 0;
+		repl_seal_t in = rx;
+		in.encrypt = out.encrypt;
+		repl_seal(&out, f, len, copy);
+		if (repl_open(&in, copy, len + REPL_TAG_BYTES) != 0 ||
+		    memcmp(copy + REPL_FRAME_HDR, f + REPL_FRAME_HDR, len) != 0)
+			abort();
+		decode(copy + REPL_FRAME_HDR, len);
+	}
+	free(copy);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -61,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int rc = repl_frame_len(data + off, size - off, &len);
 		if (rc < 0)
 			break; /* -EAGAIN: wait for more; -EMSGSIZE: close */
-		decode(data + off + REPL_FRAME_HDR, len);
+		frame(data + off, len);
 		off += REPL_FRAME_HDR + len;
 	}
 	return 0;

@@ -20,7 +20,7 @@ UNAVAILABLE = {"status": "fail", "errorCode": "service-unavailable"}
 
 def with_peer(bootstrap_ms):
     peer_port, peer_repl = free_port(), free_port()
-    return {"cluster": {"bootstrap_timeout_ms": str(bootstrap_ms), "key": "it-secret-key",
+    return {"cluster": {"bootstrap_timeout_ms": str(bootstrap_ms), "key": "it-secret-key-0123456789",
                         "peer": "peer1 zone-1 http://127.0.0.1:%d 127.0.0.1:%d"
                         % (peer_port, peer_repl)},
             "peer_url": "http://127.0.0.1:%d" % peer_port}

@@ -232,6 +232,7 @@ def test_log_endpoints(node):
 def test_writes_refused_unless_the_node_is_up(node_factory):
     from artemis_it import free_port
     n = node_factory(cluster={"bootstrap_timeout_ms": "600000",
+                              "key": "it-secret-key-0123456789",
                               "peer": "ghost zone-1 http://127.0.0.1:%d 127.0.0.1:%d"
                                       % (free_port(), free_port())})
     b = n.api(M + "operate-instance.json", {"instanceKey": ikey("s", "i"),

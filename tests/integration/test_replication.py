@@ -11,20 +11,29 @@ clusters.  Timers are short (cluster_util.FAST), the lease TTL is the
 import os
 import re
 import signal
+import subprocess
+import threading
 import time
 
 import pytest
 
-from artemis_it import (REGION, SUCCESS, ZONE, assert_ok, assert_status, child_pids,
-                        heartbeat, inst, instance_ids, register, uniq, unregister, wait_for)
-from cluster_util import Cluster, wait_everywhere, wait_ids
+import socket
+
+from artemis_it import (REGION, SUCCESS, ZONE, artemis_bin, assert_ok, assert_status,
+                        child_pids, heartbeat, inst, instance_ids, register, uniq, unregister,
+                        wait_for)
+from cluster_util import (NODE_DOWN, NODE_STARTING, Cluster, FrameProxy, hello_frame,
+                          wait_everywhere, wait_ids)
 
 REPL = "/artemis/api/replication/registry/"
+BENCH = os.environ.get("ARTEMIS_BENCH") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "artemis-bench")
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(str(tmp_path_factory.mktemp("cluster")), 3).start()
+    c = Cluster(str(tmp_path_factory.mktemp("cluster")), 3,
+                cluster={"java_peers": "127.0.0.1"}).start()
     yield c
     c.finish()
 
@@ -199,10 +208,208 @@ def test_java_peer_replication_endpoints(cluster):
     wait_ids(a, svc, ["j2", "j4"])
 
 
+NO_PERMISSION = {"status": "fail", "errorCode": "no-permission"}
+
+
+def replication_writes(node, svc):
+    """Each Java replication write endpoint once: (operation, answer)."""
+    return [(op, node.api(REPL + op + ".json", {"instances": [inst(svc, "anon")]}))
+            for op in ("register", "heartbeat", "unregister")]
+
+
+def services_readable(node, svc, ids):
+    """services.json (POST and GET) lists svc with exactly these ids."""
+    st, _, got = node.get(REPL + "services.json?regionId=" + REGION)
+    assert st == 200
+    for body in (node.api(REPL + "services.json", {"regionId": REGION}), got):
+        assert_status(body, SUCCESS)
+        mine = [x for x in body["services"] if x["serviceId"] == svc]
+        assert sorted(i["instanceId"] for m in mine for i in m["instances"]) == ids, body
+
+
+def test_java_writes_are_off_by_default(node_factory):
+    """Issue 11: anonymous replication calls injected and removed instances.
+    Without [cluster] java_peers every write is refused with no-permission
+    (a permanent failure for a Java peer) and changes nothing; a live
+    instance survives an anonymous replication-unregister.  services.json
+    only reads what discovery serves anyway (the console uses it): open."""
+    n = node_factory()
+    svc = uniq("anon")
+    assert_ok(register(n, inst(svc, "live")))
+    for op, body in replication_writes(n, svc):
+        assert_status(body, NO_PERMISSION)
+        assert "java_peers" in body["responseStatus"]["message"], (op, body)
+        assert body["failedInstances"] is None, (op, body)
+    body = n.api(REPL + "unregister.json", {"instances": [inst(svc, "live")]})
+    assert_status(body, NO_PERMISSION)
+    assert instance_ids(n, svc) == ["live"]
+    services_readable(n, svc, ["live"])
+    log = n.read_log()
+    assert "not in [cluster] java_peers (replication writes are off" in log
+    assert log.count("not in [cluster] java_peers") <= 2  # once a minute per worker
+
+
+def test_java_peers_admits_listed_addresses_only(node_factory):
+    svc = uniq("jp")
+    other = node_factory(cluster={"java_peers": "10.0.0.0/8 192.168.1.7 ::2"})
+    for op, body in replication_writes(other, svc):
+        assert_status(body, NO_PERMISSION)
+    assert instance_ids(other, svc) == []
+    ours = node_factory(cluster={"java_peers": "10.1.2.3 127.0.0.0/8"})
+    for op, body in replication_writes(ours, svc):
+        assert_status(body, SUCCESS)
+
+
+def start_fails(tmp_path, text):
+    conf = tmp_path / "bad.conf"
+    conf.write_text(text)
+    out = subprocess.run([artemis_bin(), "server", "-c", str(conf)], capture_output=True,
+                         text=True, timeout=10, cwd=str(tmp_path))
+    return out.returncode, out.stderr
+
+
+@pytest.mark.parametrize("key,needle", [
+    ("change-me", "[cluster] key is the default 'change-me'"),
+    ("short-key-15byt", "[cluster] key is shorter than 16 bytes"),
+])
+def test_weak_cluster_key_is_refused_with_peers(tmp_path, key, needle):
+    """Issue 12: with peers, the default key or one shorter than 16 bytes
+    is a configuration error (exit 2), not a warning."""
+    peer = "peer = n2 zone-1 http://127.0.0.1:1 127.0.0.1:2\n"
+    rc, err = start_fails(tmp_path, "[cluster]\nkey = %s\n%s" % (key, peer))
+    assert rc == 2 and needle in err, (rc, err)
+    assert key not in err.replace("'change-me'", "")  # a real key is never printed
+
+
+def test_bad_java_peers_is_a_config_error(tmp_path):
+    rc, err = start_fails(tmp_path, "[cluster]\njava_peers = 10.0.0.0/33\n")
+    assert rc == 2 and "java_peers '10.0.0.0/33'" in err, (rc, err)
+
+
+# ------------------------------------------ unauthenticated handshakes ---
+
+def up_registry_urls(node):
+    body = node.api("/artemis/api/cluster/up-registry-nodes.json",
+                    {"regionId": REGION, "zoneId": ZONE})
+    return {n["url"] for n in body.get("nodes") or []}
+
+
+def test_hello_without_proof_changes_no_peer_state(cluster):
+    """Issue 11: a HELLO claiming to be a configured peer, never followed by
+    its proof, made the victim drop that peer from up-registry-nodes.json.
+    HELLOs claiming the peer is down or starting (in this protocol's
+    version and the previous one's) go to the victim every 10 ms for 3 s
+    while the real peer is connected: every sample of the victim's
+    up-registry-nodes.json lists the peer, and cluster.json says up."""
+    victim, claimed = cluster[0], cluster[1]
+    wait_for(lambda: claimed.base in up_registry_urls(victim), 10.0,
+             what="%s listed up on %s" % (claimed.name, victim.name))
+    stop = threading.Event()
+    sent = [0]
+
+    def attack():
+        while not stop.is_set():
+            i = sent[0]
+            try:
+                with socket.create_connection((victim.host, victim.cluster_port),
+                                              timeout=5) as s:
+                    s.sendall(hello_frame(claimed.name,
+                                          NODE_DOWN if i % 2 else NODE_STARTING,
+                                          version=2 - i % 2))
+                    s.recv(4096)  # the victim's answer: it has read ours
+            except OSError:
+                pass
+            sent[0] += 1
+            stop.wait(0.01)  # the attacker's pace, not a synchronisation
+
+    t = threading.Thread(target=attack, daemon=True)
+    t.start()
+    try:
+        samples = []
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:
+            samples.append(claimed.base in up_registry_urls(victim))
+            time.sleep(0.05)  # the sampling period of a measurement
+    finally:
+        stop.set()
+        t.join()
+    assert sent[0] > 50 and all(samples), (sent[0], samples.count(False), len(samples))
+    assert node_states(victim)[claimed.base] == "up"
+
+
+def open_half(node, n):
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection((node.host, node.cluster_port), timeout=5)
+        s.setblocking(False)
+        socks.append(s)
+    return socks
+
+
+def closed_by_server(s):
+    try:
+        return s.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_half_open_handshakes_are_bounded_and_do_not_block_the_peer(cluster):
+    """Connections that never finish their handshake: at most 8 are kept (a
+    new one closes the oldest at once; the 8 newest stay until their 3 s
+    are up), and meanwhile the real peer, restarted, gets its connection
+    through."""
+    victim, peer = cluster[0], cluster[1]
+    socks = open_half(victim, 40)
+    try:
+        wait_for(lambda: all(closed_by_server(s) for s in socks[:32]), 10.0,
+                 what="the 32 oldest half-open handshakes closed")
+        assert not any(closed_by_server(s) for s in socks[32:])
+        before = victim.read_log().count("peer %s: inbound connection up" % peer.name)
+        os.kill(peer.replicator_pid(), signal.SIGKILL)
+        deadline = time.monotonic() + 15.0
+        while victim.read_log().count("peer %s: inbound connection up" % peer.name) <= before:
+            assert time.monotonic() < deadline, "the peer never got through"
+            socks += open_half(victim, 2)  # the attack goes on
+            time.sleep(0.02)  # its pace, not a synchronisation
+        wait_for(lambda: all(closed_by_server(s) for s in socks), 10.0,
+                 what="every half-open handshake closed by the victim")
+    finally:
+        for s in socks:
+            s.close()
+    svc = uniq("after-half-open")
+    assert_ok(register(peer, inst(svc, "p")))
+    wait_everywhere(cluster, svc, ["p"])
+
+
 # ------------------------------------------------ separate clusters ---
 
+def test_receiver_never_loses_replicas_under_load(tmp_path):
+    """Issue 11: anti-entropy deleted live replicas.  100,000 instances (100
+    services, five metadata keys) go into node 0's region at 20,000/s in
+    batches of 500 while digests run every second; node 1 only receives.
+    artemis-bench samples both counts every 10 ms: node 1's never goes
+    down, equals node 0's within 10 s of the last write and stays equal
+    for the 10 s watched after it (scripts/repl_bench.sh converge runs the
+    same at 300,000)."""
+    c = Cluster(str(tmp_path), 2, registry={"lease_ttl_ms": "3600000",
+                                            "max_instances": "150000"}).start()
+    try:
+        out = subprocess.run([BENCH, "repl", "converge", "--from", c[0].shm_name,
+                              "--to", c[1].shm_name, "-n", "100000", "--services", "100",
+                              "--batch", "500", "--rate", "20000", "--settle", "10"],
+                             capture_output=True, text=True, timeout=120)
+        report = out.stdout + out.stderr
+        assert out.returncode == 0, report
+        assert re.search(r": 0 drops .* 0 samples unequal afterwards", report), report
+        assert "removed" not in c[1].read_log(), c[1].read_log()[-3000:]
+    finally:
+        c.finish()
+
+
 def test_wrong_key_is_refused_and_nothing_applied(tmp_path):
-    c = Cluster(str(tmp_path), 2, keys={1: "not-the-key"}).start()
+    c = Cluster(str(tmp_path), 2, keys={1: "not-the-cluster-key-42"}).start()
     try:
         good, bad = c[0], c[1]
         svc = uniq("key")
@@ -232,6 +439,78 @@ def test_cut_off_node_heals_through_anti_entropy(tmp_path):
         wait_ids(c[1], svc, ["from-cut-off", "to-cut-off"], timeout=10.0)
     finally:
         c.finish()
+
+
+# ------------------------------------------------- man in the middle ---
+
+@pytest.mark.parametrize("encrypt", ["off", "on"])
+def test_frames_through_a_man_in_the_middle(tmp_path, encrypt):
+    """Issue 12: node 0 streams to node 1 through a proxy that can alter
+    the stream (anti-entropy is off, so the stream is the only path).
+    Honest, it carries replication (in clear only with encrypt = off).
+    A flipped bit, an injected frame, a replayed one and two reordered:
+    each time node 1 closes the connection, and nothing the tampered frame
+    carried is applied; after the sender reconnects everything converges."""
+    proxy = FrameProxy(big=1500)
+    c = None
+    try:
+        c = Cluster(str(tmp_path), 2, cluster={"digest_interval_ms": "3600000",
+                                                "encrypt": encrypt},
+                    peer_ports={(0, 1): proxy.port})
+        proxy.upstream = c[1].cluster_port
+        c.start()
+        a, b = c[0], c[1]
+        svc = uniq("mitm")
+
+        def through(ids):
+            wait_ids(b, svc, ids, timeout=15.0)
+
+        assert_ok(register(a, inst(svc, "honest-a")))
+        through(["honest-a"])
+        assert (b"honest-a" in proxy.wire) == (encrypt == "off")
+
+        def attack(action, marker=None):
+            proxy.arm(action, marker)
+            closed = proxy.closed
+            return lambda: wait_for(lambda: proxy.closed > closed, 15.0,
+                                    what="node 1 to close after a %s frame" % action)
+
+        def big(i):  # the frames the proxy tampers with: > 1500 bytes
+            return inst(svc, i, metadata={"pad": "x" * 2000})
+
+        # a flipped bit: "flip-a" would read "flip-c" were it applied
+        done = attack("flip", b"flip-a")
+        assert_ok(register(a, big("flip-a")))
+        done()
+        assert "flip-c" not in instance_ids(b, svc)
+        proxy.release()
+        through(["flip-a", "honest-a"])
+        # a frame of random bytes before a real one
+        done = attack("inject")
+        assert_ok(register(a, big("inj")))
+        done()
+        proxy.release()
+        through(["flip-a", "honest-a", "inj"])
+        # a register replayed after its unregister would bring it back
+        done = attack("replay")
+        assert_ok(register(a, big("rep")))
+        assert_ok(unregister(a, big("rep")))
+        done()  # the unregister went through (its removal is lazy): rep goes and stays gone
+        wait_for(lambda: "rep" not in instance_ids(b, svc), 10.0, what="rep removed on node 1")
+        proxy.release()
+        # two frames swapped: the second is refused, so is the first
+        done = attack("reorder")
+        assert_ok(register(a, big("ord-1")))
+        assert_ok(register(a, big("ord-2")))
+        done()
+        assert not {"ord-1", "ord-2"} & set(instance_ids(b, svc))
+        proxy.release()
+        through(["flip-a", "honest-a", "inj", "ord-1", "ord-2"])
+        assert "a frame failed authentication" in b.read_log()
+    finally:
+        if c:
+            c.finish()
+        proxy.stop()
 
 
 # --------------------------------------------------------- bootstrap ---

@@ -329,8 +329,10 @@ def test_many_subscriptions_per_session_and_delete(node):
     ws.close()
 
 
-def test_changes_from_peers_are_pushed(node):
-    """A change applied through the replication endpoint (origin != 0)."""
+def test_changes_from_peers_are_pushed(node_factory):
+    """A change applied through the replication endpoint (origin != 0),
+    open to this test's address by [cluster] java_peers."""
+    node = node_factory(cluster={"java_peers": "127.0.0.1"})
     svc = uniq("peer")
     ws = RawWS(node, ALL)
     st, _, body = node.post_json("/artemis/api/replication/registry/register.json",

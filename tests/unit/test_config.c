@@ -85,6 +85,7 @@ static void compare_configs(const config_t *a, const config_t *b)
 	EQ_STR(log_file), EQ_STR(log_level);
 	EQ_STR(cluster_listen), EQ_STR(cluster_key);
 	EQ_NUM(bootstrap_timeout_ms), EQ_NUM(digest_interval_ms);
+	EQ_NUM(cluster_encrypt), EQ_NUM(njava_peers);
 	EQ_NUM(npeers);
 }
 
@@ -97,6 +98,7 @@ static void test_shipped_file_equals_defaults(void **state)
 	char err[512];
 	memset(&file, 0xa5, sizeof(file));
 	file.npeers = 0;
+	file.cluster_encrypt = false; /* a bool must hold 0 or 1 */
 	if (config_load(&file, conf_path(), err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	config_defaults(&def);
@@ -130,6 +132,8 @@ static void test_defaults_match_the_design(void **state)
 	assert_int_equal(c.max_body_bytes, 8 * 1024 * 1024);
 	assert_string_equal(c.cluster_listen, "0.0.0.0:9090");
 	assert_string_equal(c.cluster_key, "change-me");
+	assert_true(c.cluster_encrypt);
+	assert_int_equal(c.njava_peers, 0);
 	assert_int_equal(c.npeers, 0);
 }
 
@@ -154,7 +158,8 @@ static void test_every_key_parses(void **state)
 	    "max_output_bytes = 8192\n"
 	    "[log]\nfile = /tmp/a.log ; comment\nlevel = DEBUG\n"
 	    "[cluster]\nlisten = [::1]:9191\nkey = s3cret\nbootstrap_timeout_ms = 0\n"
-	    "digest_interval_ms = 2000\n"
+	    "digest_interval_ms = 2000\nencrypt = off\n"
+	    "java_peers = 10.0.0.5  192.168.0.0/16\t::1 fd00::/8\n"
 	    "peer = n2 z1 http://10.0.0.2:8080 10.0.0.2:9090\n"
 	    "peer = n3  z2\thttps://h3:443   h3:9090\n";
 	if (load_text(&c, text, err, sizeof(err), path, sizeof(path)) != 0)
@@ -193,6 +198,8 @@ static void test_every_key_parses(void **state)
 	assert_string_equal(c.cluster_key, "s3cret");
 	assert_int_equal(c.bootstrap_timeout_ms, 0);
 	assert_int_equal(c.digest_interval_ms, 2000);
+	assert_false(c.cluster_encrypt);
+	assert_int_equal(c.njava_peers, 4);
 	assert_int_equal(c.npeers, 2);
 	assert_string_equal(c.peers[0].name, "n2");
 	assert_string_equal(c.peers[0].zone, "z1");
@@ -307,6 +314,70 @@ static void test_error_invalid_values(void **state)
 	             "replication address 'h' is not host:port");
 	expect_error("[cluster]\npeer = n2 z1 http://h:1 h:2\npeer = n2 z1 http://h:3 h:4\n", 3,
 	             "peer n2 is listed twice");
+	expect_error("[cluster]\nencrypt = maybe\n", 2, "not on/off");
+	expect_error("[cluster]\njava_peers = 10.0.0.1 peer-host\n", 2,
+	             "java_peers 'peer-host' is not an IP address");
+	expect_error("[cluster]\njava_peers = 10.0.0.0/33\n", 2, "java_peers '10.0.0.0/33'");
+	expect_error("[cluster]\njava_peers = ::/129\n", 2, "java_peers '::/129'");
+	expect_error("[cluster]\njava_peers = 10.0.0.0/\n", 2, "java_peers '10.0.0.0/'");
+	expect_error("[cluster]\njava_peers = /8\n", 2, "java_peers '/8'");
+}
+
+/* [cluster] java_peers: addresses and networks, v4 (also as v4-mapped v6,
+ * as a dual-stack listener reports them) and v6. */
+static void test_java_peers_match(void **state)
+{
+	config_t c;
+	char err[256];
+
+	(void)state;
+	config_defaults(&c);
+	assert_false(config_net_match(c.java_peers, c.njava_peers, "127.0.0.1"));
+	assert_int_equal(config_set(&c, "cluster", "java_peers",
+	                            "10.1.2.3 192.168.0.0/16 172.16.0.0/12 fd00::/8 ::1 0.0.0.0/0",
+	                            err, sizeof(err)),
+	                 0);
+	assert_int_equal(c.njava_peers, 6);
+	c.njava_peers = 5; /* without 0.0.0.0/0 */
+	static const char *const in[] = {"10.1.2.3",   "::ffff:10.1.2.3", "192.168.255.1",
+	                                 "172.31.0.9", "fd12::7",         "::1"};
+	static const char *const out[] = {"10.1.2.4", "192.169.0.1", "172.32.0.1",
+	                                  "fe80::1",  "::2",         "::ffff:10.1.2.4",
+	                                  "",         "nonsense",    NULL};
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+		if (!config_net_match(c.java_peers, c.njava_peers, in[i]))
+			fail_msg("%s should match", in[i]);
+	for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++)
+		if (config_net_match(c.java_peers, c.njava_peers, out[i]))
+			fail_msg("%s should not match", out[i] ? out[i] : "NULL");
+	c.njava_peers = 6; /* every IPv4 address */
+	assert_true(config_net_match(c.java_peers, c.njava_peers, "8.8.8.8"));
+	assert_false(config_net_match(c.java_peers, c.njava_peers, "2001:db8::1"));
+	/* empty: off again */
+	assert_int_equal(config_set(&c, "cluster", "java_peers", "", err, sizeof(err)), 0);
+	assert_int_equal(c.njava_peers, 0);
+}
+
+/* With peers, the default key and keys shorter than 16 bytes are refused,
+ * naming the key but never printing it. */
+static void test_cluster_key_checked_with_peers(void **state)
+{
+	config_t c;
+	char err[512];
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0); /* no peers: unused */
+	assert_int_equal(config_set(&c, "cluster", "peer", "n2 z http://a:1 a:2", err, sizeof(err)),
+	                 0);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "[cluster] key is the default 'change-me'"));
+	assert_int_equal(config_set(&c, "cluster", "key", "fifteen-bytes-k", err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "[cluster] key is shorter than 16 bytes"));
+	assert_null(strstr(err, "fifteen-bytes-k"));
+	assert_int_equal(config_set(&c, "cluster", "key", "sixteen-bytes-ky", err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
 }
 
 static void test_error_duplicate_key(void **state)
@@ -440,6 +511,8 @@ int main(void)
 	    cmocka_unit_test(test_config_set),
 	    cmocka_unit_test(test_finish_derives_names),
 	    cmocka_unit_test(test_split_hostport),
+	    cmocka_unit_test(test_java_peers_match),
+	    cmocka_unit_test(test_cluster_key_checked_with_peers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,6 +105,7 @@ static int changing_value(const shipped_key_t *k, char *out, size_t len)
 	    "debug",
 	    "n2 zone-1 http://10.0.0.2:8080 10.0.0.2:9090",
 	    "http://env.example:8080",
+	    "10.0.0.0/8 ::1", /* addresses ([cluster] java_peers) */
 	};
 	char cand[20][CONFIG_STR];
 	int n = 0;
