@@ -405,7 +405,7 @@ describe('contract pages (MANAGEMENT.md §3.2 played by contract_mock.mjs)', () 
   });
 
   test('routing: validate, create a group and a rule, weights with a split preview, publish', async () => {
-    const mock = new ContractMock();
+    const mock = new ContractMock({token: adminToken});
     mock.groups.push({groupId: 1, groupKey: 'order-service:us-east:zone-1:blue', serviceId: 'order-service', regionId: 'us-east',
       zoneId: 'zone-1', name: 'blue', groupType: 'physical', status: 'active', tags: {color: 'blue'}});
     const page = await withMock(mock, '/routing?service=order-service');
@@ -458,7 +458,7 @@ describe('contract pages (MANAGEMENT.md §3.2 played by contract_mock.mjs)', () 
   });
 
   test('zones: pull a zone out and back in', async () => {
-    const mock = new ContractMock();
+    const mock = new ContractMock({token: adminToken});
     const page = await withMock(mock, '/zones');
     await page.getByRole('button', {name: 'Pull out a zone'}).click();
     const dlg = page.getByRole('dialog');
@@ -476,7 +476,7 @@ describe('contract pages (MANAGEMENT.md §3.2 played by contract_mock.mjs)', () 
   });
 
   test('canary: addresses are validated, a config is created and disabled', async () => {
-    const mock = new ContractMock();
+    const mock = new ContractMock({token: adminToken});
     const page = await withMock(mock, '/canary');
     await page.getByRole('button', {name: 'New canary configuration'}).click();
     const dlg = page.getByRole('dialog');
@@ -496,7 +496,7 @@ describe('contract pages (MANAGEMENT.md §3.2 played by contract_mock.mjs)', () 
   });
 
   test('audit: records, filters in the address, paging', async () => {
-    const mock = new ContractMock();
+    const mock = new ContractMock({token: adminToken});
     for (let i = 0; i < 60; i++) mock.record(i % 3 ? 'instance' : 'zone', 'target-' + i, i % 2 ? 'pullout' : 'pullin', i % 4 ? 'olga' : 'ivan');
     const page = await withMock(mock, '/audit');
     await page.locator('.vt-row').first().waitFor();
@@ -551,7 +551,7 @@ describe('contract pages (MANAGEMENT.md §3.2 played by contract_mock.mjs)', () 
   });
 
   test('instances: pull out several, see them marked, pull one back in', async () => {
-    const mock = new ContractMock();
+    const mock = new ContractMock({token: adminToken});
     const page = await withMock(mock, '/services/payment-service');
     const grid = page.getByRole('grid', {name: 'Instances of payment-service'});
     await grid.locator('.vt-row').first().waitFor();

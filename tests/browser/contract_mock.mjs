@@ -13,15 +13,17 @@
 // node who a bearer token belongs to (GET /api/auth/user), so a revoked or
 // expired token is refused here as the node refuses it.  Without a node the
 // mock plays a node with [auth] enabled = off: everyone is "anonymous",
-// an admin.
+// an admin, and the calls it lets through to the real node carry `token`
+// (an admin's) so that the node's own management API answers them too.
 
 const ok = (data, status = 200) => ({status, json: {success: true, data}});
 const fail = (status, message) => ({status, json: {success: false, message}});
 const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
 export class ContractMock {
-  constructor({node = null, region = 'us-east'} = {}) {
+  constructor({node = null, token = null, region = 'us-east'} = {}) {
     this.node = node;
+    this.passToken = token;
     this.auth = !!node;
     this.region = region;
     this.calls = [];
@@ -223,7 +225,9 @@ export class ContractMock {
       const r = route.request();
       const out = await this.handle({method: r.method(), url: r.url(), headers: r.headers(), body: r.postData()});
       if (!out) {
-        await route.fallback();
+        const headers = r.headers();
+        if (this.passToken && !headers.authorization) headers.authorization = 'Bearer ' + this.passToken;
+        await route.fallback({headers});
         return;
       }
       await route.fulfill({status: out.status, contentType: 'application/json', body: JSON.stringify(out.json)});
