@@ -98,10 +98,12 @@ def _parse_json(raw):
 
 
 def http_request(host, port, method, path, body=None, headers=None, chunked=False,
-                 timeout=10.0):
-    """One request on a fresh connection.  Returns (status, headers, raw body)
-    with header names lowercased and the body gunzipped when needed."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+                 timeout=10.0, tls=None):
+    """One request on a fresh connection (HTTPS with tls, an ssl.SSLContext).
+    Returns (status, headers, raw body) with header names lowercased and the
+    body gunzipped when needed."""
+    conn = (http.client.HTTPSConnection(host, port, timeout=timeout, context=tls) if tls
+            else http.client.HTTPConnection(host, port, timeout=timeout))
     try:
         hdrs = dict(headers or {})
         if chunked and body is not None:
@@ -188,6 +190,8 @@ class Node:
         # A bearer token sent with every request that names none
         # (login()); None: requests go without.
         self.token = None
+        # An ssl.SSLContext when [node] listen speaks TLS (test_tls.py).
+        self.tls = None
         os.makedirs(self.data_dir, exist_ok=True)
         self.sections = {
             "node": {"name": self.name, "region": REGION, "zone": ZONE,
@@ -318,12 +322,12 @@ class Node:
 
     def request(self, method, path, body=None, headers=None, chunked=False, timeout=10.0):
         st, h, raw = http_request(self.host, self.port, method, path, body,
-                                  self.auth_headers(headers), chunked, timeout)
+                                  self.auth_headers(headers), chunked, timeout, self.tls)
         return st, h, _parse_json(raw) if raw else None
 
     def request_raw(self, method, path, body=None, headers=None, chunked=False, timeout=10.0):
         return http_request(self.host, self.port, method, path, body,
-                            self.auth_headers(headers), chunked, timeout)
+                            self.auth_headers(headers), chunked, timeout, self.tls)
 
     def login(self, username="admin", password=ADMIN_PASSWORD, keep=True):
         """POST /api/auth/login; the access token (kept as self.token, sent
@@ -331,7 +335,7 @@ class Node:
         st, _, body = http_request(self.host, self.port, "POST", "/api/auth/login",
                                    json.dumps({"username": username,
                                                "password": password}).encode(),
-                                   {"Content-Type": "application/json"})
+                                   {"Content-Type": "application/json"}, tls=self.tls)
         data = _parse_json(body) if body else None
         assert st == 200, "login as %s -> HTTP %s %r" % (username, st, data)
         token = data["data"]["accessToken"]

@@ -5,8 +5,9 @@ test_docs.py - the documentation stays true to the node and stands alone
 - Every path in the node's route tables (the HTTP table in worker/api.c and
   any other table of the same form in worker/, the WebSocket paths in
   worker/ws.c) is in the endpoint index of docs/API.md, and every path of
-  that index is served; management paths (/api/management/...) are
-  documented in docs/MANAGEMENT.md instead.  The parser is checked against
+  that index is served; management, auth and routing paths
+  (/api/management/..., /api/auth/..., /api/routing/...) are documented
+  in docs/MANAGEMENT.md instead.  The parser is checked against
   a running node: each parsed HTTP path exists (PUT answers 405, not 404),
   each WebSocket path completes a handshake.
 - README.md and docs/ link nowhere outside the repository: no ../shared,
@@ -24,7 +25,7 @@ from ws_util import RawWS
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 API_MD = os.path.join(ROOT, "docs", "API.md")
 MANAGEMENT_MD = os.path.join(ROOT, "docs", "MANAGEMENT.md")
-MANAGEMENT_PREFIX = "/api/management/"
+MANAGEMENT_PREFIX = ("/api/management/", "/api/auth/", "/api/routing/")
 
 # { "/artemis/api/registry/register.json", M_POST, ... }  (HTTP tables; the
 # methods may be a macro such as GP, the path may start with a string macro
