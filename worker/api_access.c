@@ -121,11 +121,25 @@ static bool access__matches(const access_rule_t *r, const char *path, size_t len
 	}
 }
 
+/* Every rule is under one of these: other paths (the registry's traffic,
+ * its /api twins included) cost a few comparisons. */
+static bool access__protected_area(const char *path, size_t len)
+{
+	static const struct {
+		const char *p;
+		size_t n;
+	} areas[] = {{"/api/auth/", 10}, {MG, sizeof(MG) - 1}, {"/api/routing/", 13}};
+	if (len < 10 || memcmp(path, "/api/", 5) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++)
+		if (len >= areas[i].n && memcmp(path, areas[i].p, areas[i].n) == 0)
+			return true;
+	return false;
+}
+
 static enum need access__need(const http_request_t *req)
 {
-	/* Every protected path is under /api/: the registry's /artemis/...
-	 * traffic costs one comparison. */
-	if (req->path_len < 5 || memcmp(req->path, "/api/", 5) != 0)
+	if (!access__protected_area(req->path, req->path_len))
 		return OPEN;
 	for (size_t i = 0; i < NRULES; i++) {
 		const access_rule_t *r = &access__rules[i];
