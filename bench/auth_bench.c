@@ -156,7 +156,8 @@ static double run_miss(ab_t *b)
 	uint64_t n = 0;
 	char err[128];
 	while (now_s() - start < b->seconds) {
-		mgmt_session_revoke(b->m, "00000000000000000000000000000000", NULL, err, sizeof(err));
+		mgmt_session_revoke(b->m, "00000000000000000000000000000000", NULL, err,
+		                    sizeof(err));
 		double t = now_s();
 		if (check(b, b->token.data, b->token.len) != 0)
 			return -1;

@@ -459,6 +459,48 @@ int cli_read_secret(cli_t *c, const char *prompt, char *buf, size_t len)
 	return 0;
 }
 
+const char *cli_str(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "";
+}
+
+void cli_print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	printf("%s\n", s ? s : "[]");
+	free(s);
+}
+
+int cli_list(cli_t *c, const char *path, const char *const *head, int ncols, cli_row_fn row)
+{
+	json_t *out = NULL, *item;
+	size_t i;
+	cli_table_t t;
+	int rc = cli_api(c, "GET", path, NULL, &out);
+	if (rc != 0)
+		return rc;
+	json_t *data = json_object_get(out, "data");
+	if (c->json) {
+		cli_print_json(data);
+		json_decref(out);
+		return 0;
+	}
+	cli_table_init(&t, ncols);
+	cli_table_row(&t, head);
+	json_array_foreach(data, i, item)
+	{
+		const char *cells[8] = {0};
+		char scratch[8][64];
+		row(item, cells, scratch);
+		cli_table_row(&t, cells);
+	}
+	cli_table_print(&t, stdout);
+	cli_table_free(&t);
+	json_decref(out);
+	return 0;
+}
+
 /* The failure in an answer's envelope, or NULL. */
 static const char *cli__refusal(json_t *root)
 {

@@ -116,6 +116,16 @@ int cli_cmd_audit(cli_t *c);
  * Otherwise prints "artemis CMD: <message> (HTTP n)" and returns 1; 0 on
  * success. */
 int cli_api(cli_t *c, const char *method, const char *path, json_t *body, json_t **out);
+/* GET path and show its data array: one JSON line with --json, else a
+ * table of ncols columns (at most 8) under head, a row per element made
+ * by row (cells into its 8 scratch buffers or pointing into item).
+ * 0, or an exit code (printed). */
+typedef void (*cli_row_fn)(json_t *item, const char **cells, char scratch[8][64]);
+int cli_list(cli_t *c, const char *path, const char *const *head, int ncols, cli_row_fn row);
+/* A string member of a JSON object, "" when absent. */
+const char *cli_str(json_t *obj, const char *key);
+/* Print v as one compact JSON line ("[]" when it cannot). */
+void cli_print_json(json_t *v);
 /* A password from the terminal (no echo, after prompt) or, when stdin is
  * not a terminal, the next line of stdin.  0, or an exit code (printed). */
 int cli_read_secret(cli_t *c, const char *prompt, char *buf, size_t len);

@@ -114,12 +114,6 @@ int cli_cmd_logout(cli_t *c)
 
 /* ---- users --------------------------------------------------------------------- */
 
-static const char *auth__str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
 /* The user named name from GET /api/auth/users: its id, or -1 (printed). */
 static long long auth__user_id(cli_t *c, const char *name)
 {
@@ -130,7 +124,7 @@ static long long auth__user_id(cli_t *c, const char *name)
 		return -1;
 	json_array_foreach(json_object_get(out, "data"), i, u)
 	{
-		if (strcasecmp(auth__str(u, "username"), name) == 0)
+		if (strcasecmp(cli_str(u, "username"), name) == 0)
 			id = json_integer_value(json_object_get(u, "userId"));
 	}
 	json_decref(out);
@@ -139,44 +133,23 @@ static long long auth__user_id(cli_t *c, const char *name)
 	return id;
 }
 
+static void auth__user_row(json_t *u, const char **cells, char scratch[8][64])
+{
+	snprintf(scratch[0], 64, "%lld",
+	         (long long)json_integer_value(json_object_get(u, "userId")));
+	cli_time(json_integer_value(json_object_get(u, "createdAt")) * 1000, scratch[1], 64);
+	cells[0] = scratch[0];
+	cells[1] = cli_str(u, "username");
+	cells[2] = cli_str(u, "role");
+	cells[3] = cli_str(u, "status");
+	cells[4] = cli_str(u, "email");
+	cells[5] = scratch[1];
+}
+
 static int auth__users_list(cli_t *c)
 {
-	json_t *out = NULL, *u;
-	size_t i;
-	cli_table_t t;
-	int rc = cli_api(c, "GET", "/api/auth/users", NULL, &out);
-	if (rc != 0)
-		return rc;
-	json_t *data = json_object_get(out, "data");
-	if (c->json) {
-		char *s = json_dumps(data, JSON_COMPACT);
-		printf("%s\n", s ? s : "[]");
-		free(s);
-		json_decref(out);
-		return 0;
-	}
-	cli_table_init(&t, 6);
-	const char *head[6] = {"ID", "USER", "ROLE", "STATUS", "EMAIL", "CREATED"};
-	cli_table_row(&t, head);
-	json_array_foreach(data, i, u)
-	{
-		char id[24], created[40];
-		snprintf(id, sizeof(id), "%lld",
-		         (long long)json_integer_value(json_object_get(u, "userId")));
-		cli_time(json_integer_value(json_object_get(u, "createdAt")) * 1000, created,
-		         sizeof(created));
-		const char *row[6] = {id,
-		                      auth__str(u, "username"),
-		                      auth__str(u, "role"),
-		                      auth__str(u, "status"),
-		                      auth__str(u, "email"),
-		                      created};
-		cli_table_row(&t, row);
-	}
-	cli_table_print(&t, stdout);
-	cli_table_free(&t);
-	json_decref(out);
-	return 0;
+	static const char *const head[] = {"ID", "USER", "ROLE", "STATUS", "EMAIL", "CREATED"};
+	return cli_list(c, "/api/auth/users", head, 6, auth__user_row);
 }
 
 static int auth__users_create(cli_t *c, const char *name)
@@ -197,7 +170,7 @@ static int auth__users_create(cli_t *c, const char *name)
 	json_decref(body);
 	if (rc == 0)
 		printf("user %s created (role %s)\n", name,
-		       auth__str(json_object_get(out, "data"), "role"));
+		       cli_str(json_object_get(out, "data"), "role"));
 	json_decref(out);
 	return rc;
 }

@@ -26,12 +26,6 @@ static const char *mgmt__region(cli_t *c)
 	return c->region ? c->region : c->cfg_region[0] ? c->cfg_region : "us-east";
 }
 
-static const char *mgmt__str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
 /* The request of one pull-out / pull-in. */
 static json_t *mgmt__operate_body(cli_t *c, const char *kind, bool out, const char **path)
 {
@@ -90,17 +84,17 @@ static void mgmt__op_rows(cli_table_t *t, const char *kind, json_t *list)
 	json_array_foreach(list, i, r)
 	{
 		json_t *k = json_object_get(r, "instanceKey");
-		const char *row[5] = {kind, mgmt__str(k ? k : r, "regionId"), "",
-		                      mgmt__str(r, "operation"), mgmt__str(r, "operatorId")};
+		const char *row[5] = {kind, cli_str(k ? k : r, "regionId"), "",
+		                      cli_str(r, "operation"), cli_str(r, "operatorId")};
 		char target[600];
 		if (!strcmp(kind, "instance"))
-			snprintf(target, sizeof(target), "%s/%s", mgmt__str(k, "serviceId"),
-			         mgmt__str(k, "instanceId"));
+			snprintf(target, sizeof(target), "%s/%s", cli_str(k, "serviceId"),
+			         cli_str(k, "instanceId"));
 		else if (!strcmp(kind, "server"))
-			snprintf(target, sizeof(target), "%s", mgmt__str(r, "serverId"));
+			snprintf(target, sizeof(target), "%s", cli_str(r, "serverId"));
 		else
-			snprintf(target, sizeof(target), "%s%s%s", mgmt__str(r, "zoneId"),
-			         *mgmt__str(r, "serviceId") ? "/" : "", mgmt__str(r, "serviceId"));
+			snprintf(target, sizeof(target), "%s%s%s", cli_str(r, "zoneId"),
+			         *cli_str(r, "serviceId") ? "/" : "", cli_str(r, "serviceId"));
 		row[2] = target;
 		cli_table_row(t, row);
 	}
@@ -143,9 +137,7 @@ static int mgmt__list(cli_t *c)
 		json_decref(out);
 	}
 	if (rc == 0 && c->json) {
-		char *s = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
-		printf("%s\n", s ? s : "{}");
-		free(s);
+		cli_print_json(all);
 	} else if (rc == 0) {
 		cli_table_print(&t, stdout);
 	}
@@ -215,12 +207,20 @@ static int mgmt__audit_csv(cli_t *c, const char *query)
 	return 0;
 }
 
+static void mgmt__audit_row(json_t *rec, const char **cells, char scratch[8][64])
+{
+	static const char *const keys[] = {"timestamp", "operationType", "targetId",
+	                                   "operation", "operatorId",    "username"};
+	(void)scratch;
+	for (int i = 0; i < 6; i++)
+		cells[i] = cli_str(rec, keys[i]);
+}
+
 int cli_cmd_audit(cli_t *c)
 {
+	static const char *const head[] = {"TIME",      "TYPE",     "TARGET",
+	                                   "OPERATION", "OPERATOR", "USER"};
 	char query[1024], path[1200];
-	json_t *out = NULL, *rec;
-	size_t i;
-	cli_table_t t;
 	int rc = cli_client(c, false);
 	if (rc != 0)
 		return rc;
@@ -228,28 +228,5 @@ int cli_cmd_audit(cli_t *c)
 	if (c->csv)
 		return mgmt__audit_csv(c, query);
 	snprintf(path, sizeof(path), M "audit/logs%s", query);
-	if ((rc = cli_api(c, "GET", path, NULL, &out)) != 0)
-		return rc;
-	json_t *data = json_object_get(out, "data");
-	if (c->json) {
-		char *s = json_dumps(data, JSON_COMPACT);
-		printf("%s\n", s ? s : "[]");
-		free(s);
-		json_decref(out);
-		return 0;
-	}
-	cli_table_init(&t, 6);
-	const char *head[6] = {"TIME", "TYPE", "TARGET", "OPERATION", "OPERATOR", "USER"};
-	cli_table_row(&t, head);
-	json_array_foreach(data, i, rec)
-	{
-		const char *row[6] = {mgmt__str(rec, "timestamp"),  mgmt__str(rec, "operationType"),
-		                      mgmt__str(rec, "targetId"),   mgmt__str(rec, "operation"),
-		                      mgmt__str(rec, "operatorId"), mgmt__str(rec, "username")};
-		cli_table_row(&t, row);
-	}
-	cli_table_print(&t, stdout);
-	cli_table_free(&t);
-	json_decref(out);
-	return 0;
+	return cli_list(c, path, head, 6, mgmt__audit_row);
 }

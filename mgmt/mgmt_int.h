@@ -103,6 +103,9 @@ int store_stamp_load(store_t *st, store_stamp_t *s);
 int store_stamp_save(store_t *st, const store_stamp_t *s);
 /* The next HLC value of a write. */
 int64_t store_hlc_next(store_stamp_t *s);
+/* Bind a row's replication columns (hlc, origin_node, seq: the next HLC,
+ * this node, the write's generation) to ?first, ?first+1, ?first+2. */
+void store_bind_origin(store_t *st, store_stamp_t *s, sqlite3_stmt *q, int first);
 
 /* Statement slots. */
 enum {

@@ -156,46 +156,36 @@ static int prune(store_t *st, const store_stamp_t *stamp, uint32_t history_days,
 	return store_exec(st, sql, err, err_len);
 }
 
-static int revoke_one(store_t *st, store_stamp_t *stamp, const char *sid, bool *done, char *err,
-                      size_t err_len)
+/* Revoke the live sessions that match: one by id, or a user's but one
+ * (keep_sid).  *n gets how many. */
+static int revoke(store_t *st, store_stamp_t *stamp, const char *sid, const char *username,
+                  const char *keep_sid, int *n, char *err, size_t err_len)
 {
 	sqlite3_stmt *q = NULL;
 	if (sqlite3_prepare_v2(st->db,
-	                       "UPDATE sessions SET revoked = 1, revoke_time = ?2, hlc = ?3, "
-	                       "origin_node = ?4, seq = ?5 WHERE session_id = ?1 AND revoked = 0",
+	                       "UPDATE sessions SET revoked = 1, revoke_time = ?1, hlc = ?2, "
+	                       "origin_node = ?3, seq = ?4 WHERE revoked = 0 AND (?5 IS NULL OR "
+	                       "session_id = ?5) AND (?6 IS NULL OR username = ?6) AND "
+	                       "session_id IS NOT ?7",
 	                       -1, &q, NULL) != SQLITE_OK)
 		return store_fail(st, "preparing a revocation", err, err_len);
-	sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)stamp->now_ms);
-	sqlite3_bind_int64(q, 3, store_hlc_next(stamp));
-	sqlite3_bind_text(q, 4, st->node, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 5, stamp->generation);
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)stamp->now_ms);
+	store_bind_origin(st, stamp, q, 2);
+	const char *texts[3] = {sid, username, keep_sid};
+	for (int i = 0; i < 3; i++)
+		if (texts[i])
+			sqlite3_bind_text(q, 5 + i, texts[i], -1, SQLITE_STATIC);
 	int rc = sqlite3_step(q);
-	*done = sqlite3_changes(st->db) > 0;
+	*n = sqlite3_changes(st->db);
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : store_fail(st, "revoking a session", err, err_len);
+	return rc == SQLITE_DONE ? 0 : store_fail(st, "revoking sessions", err, err_len);
 }
 
 int sessions_revoke_user(store_t *st, store_stamp_t *stamp, const char *username,
                          const char *keep_sid, char *err, size_t err_len)
 {
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(st->db,
-	                       "UPDATE sessions SET revoked = 1, revoke_time = ?3, hlc = ?4, "
-	                       "origin_node = ?5, seq = ?6 WHERE username = ?1 AND revoked = 0 AND "
-	                       "session_id IS NOT ?2",
-	                       -1, &q, NULL) != SQLITE_OK)
-		return store_fail(st, "preparing a revocation", err, err_len);
-	sqlite3_bind_text(q, 1, username, -1, SQLITE_STATIC);
-	if (keep_sid)
-		sqlite3_bind_text(q, 2, keep_sid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)stamp->now_ms);
-	sqlite3_bind_int64(q, 4, store_hlc_next(stamp));
-	sqlite3_bind_text(q, 5, st->node, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 6, stamp->generation);
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : store_fail(st, "revoking sessions", err, err_len);
+	int n = 0;
+	return revoke(st, stamp, NULL, username, keep_sid, &n, err, err_len);
 }
 
 typedef struct {
@@ -209,10 +199,9 @@ static int open_txn(store_t *st, store_stamp_t *stamp, void *arg, char *err, siz
 	open_t *o = arg;
 	mgmt_session_t *s = o->s;
 	sqlite3_stmt *q = NULL;
-	bool revoked = false;
-	int rc;
+	int rc, revoked = 0;
 	if (o->old_sid) {
-		if ((rc = revoke_one(st, stamp, o->old_sid, &revoked, err, err_len)) < 0)
+		if ((rc = revoke(st, stamp, o->old_sid, NULL, NULL, &revoked, err, err_len)) < 0)
 			return rc;
 		if (!revoked) {
 			snprintf(err, err_len, "the session was revoked");
@@ -235,9 +224,7 @@ static int open_txn(store_t *st, store_stamp_t *stamp, void *arg, char *err, siz
 	sqlite3_bind_text(q, 4, s->agent, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 5, (sqlite3_int64)s->create_ms);
 	sqlite3_bind_int64(q, 6, (sqlite3_int64)s->expire_ms);
-	sqlite3_bind_int64(q, 7, store_hlc_next(stamp));
-	sqlite3_bind_text(q, 8, st->node, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 9, stamp->generation);
+	store_bind_origin(st, stamp, q, 7);
 	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
@@ -263,7 +250,7 @@ static int revoke_txn(store_t *st, store_stamp_t *stamp, void *arg, char *err, s
 {
 	revoke_t *r = arg;
 	mgmt_session_t s;
-	bool done = false;
+	int done = 0;
 	int rc = session_by_id(st, r->sid, &s);
 	if (rc == -ENOENT) {
 		snprintf(err, err_len, "no session %s", r->sid);
@@ -271,7 +258,7 @@ static int revoke_txn(store_t *st, store_stamp_t *stamp, void *arg, char *err, s
 	}
 	if (rc < 0)
 		return store_fail(st, "reading a session", err, err_len);
-	if ((rc = revoke_one(st, stamp, r->sid, &done, err, err_len)) < 0)
+	if ((rc = revoke(st, stamp, r->sid, NULL, NULL, &done, err, err_len)) < 0)
 		return rc;
 	if (!r->ctx)
 		return 0;

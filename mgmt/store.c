@@ -280,6 +280,13 @@ int64_t store_hlc_next(store_stamp_t *s)
 	return s->hlc;
 }
 
+void store_bind_origin(store_t *st, store_stamp_t *s, sqlite3_stmt *q, int first)
+{
+	sqlite3_bind_int64(q, first, store_hlc_next(s));
+	sqlite3_bind_text(q, first + 1, st->node, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, first + 2, s->generation);
+}
+
 static int user_version(store_t *st, int *v)
 {
 	sqlite3_stmt *q = NULL;

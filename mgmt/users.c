@@ -273,9 +273,7 @@ static int create_txn(store_t *st, store_stamp_t *stamp, void *arg, char *err, s
 	sqlite3_bind_text(q, 5, u->active ? "active" : "inactive", -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 6, u->hash, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 7, (sqlite3_int64)stamp->now_ms);
-	sqlite3_bind_int64(q, 8, store_hlc_next(stamp));
-	sqlite3_bind_text(q, 9, st->node, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 10, stamp->generation);
+	store_bind_origin(st, stamp, q, 8);
 	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
@@ -324,9 +322,7 @@ static int write_user(store_t *st, store_stamp_t *stamp, const mgmt_user_t *u, b
 	sqlite3_bind_text(q, 6, remove ? "" : u->hash, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 7, (sqlite3_int64)stamp->now_ms);
 	sqlite3_bind_int(q, 8, remove ? 1 : 0);
-	sqlite3_bind_int64(q, 9, store_hlc_next(stamp));
-	sqlite3_bind_text(q, 10, st->node, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 11, stamp->generation);
+	store_bind_origin(st, stamp, q, 9);
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	return rc == SQLITE_DONE ? 0 : store_fail(st, "writing a user", err, err_len);
@@ -455,9 +451,7 @@ static int secret_make(store_t *st, store_stamp_t *stamp, char *err, size_t err_
 		return store_fail(st, "preparing the JWT secret", err, err_len);
 	}
 	sqlite3_bind_blob(q, 1, key, sizeof(key), SQLITE_TRANSIENT);
-	sqlite3_bind_int64(q, 2, store_hlc_next(stamp));
-	sqlite3_bind_text(q, 3, st->node, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, stamp->generation);
+	store_bind_origin(st, stamp, q, 2);
 	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	sodium_memzero(key, sizeof(key));

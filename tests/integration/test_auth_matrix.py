@@ -19,13 +19,12 @@ the handler's business, not access control's.
 """
 
 import fnmatch
-import os
 import re
 
 import pytest
 
 from auth_util import call, is_java, login, make_user, refusal
-from test_docs import HTTP_ROUTE_RE, ROOT, STRING_MACRO_RE, read
+from test_docs import HTTP_ROUTE_RE, worker_sources
 
 PROTECTED = ("/api/management/", "/api/routing/", "/api/auth/")
 # { "path", METHODS, ...} with METHODS e.g. M_POST, GP, M_PUT | M_PATCH
@@ -45,13 +44,7 @@ RANK = {"viewer": 1, "operator": 2, "admin": 3}
 def protected_routes():
     """[(path, method)] of every route under the protected prefixes."""
     out = set()
-    worker = os.path.join(ROOT, "worker")
-    for name in sorted(os.listdir(worker)):
-        if not name.endswith(".c"):
-            continue
-        text = read(os.path.join(worker, name))
-        for macro, value in STRING_MACRO_RE.findall(text):
-            text = re.sub(r'(?<!#define )\b%s\s+"' % macro, '"' + value, text)
+    for name, text in worker_sources():
         assert len(ROUTE_RE.findall(text)) == len(HTTP_ROUTE_RE.findall(text)), \
             "%s: a route whose methods this parser does not read" % name
         for path, methods in ROUTE_RE.findall(text):

@@ -46,10 +46,10 @@ def read(path):
         return f.read()
 
 
-def routes():
-    """(http_paths, ws_paths) from the C sources; the subscribe alias as
-    '<prefix>{serviceId}'."""
-    http, ws = set(), set()
+def worker_sources():
+    """[(file name, text)] of worker/*.c with their path macros expanded
+    (MG "operate-instance.json" -> "/api/management/operate-instance.json")."""
+    out = []
     worker = os.path.join(ROOT, "worker")
     for name in sorted(os.listdir(worker)):
         if not name.endswith(".c"):
@@ -57,6 +57,15 @@ def routes():
         text = read(os.path.join(worker, name))
         for macro, value in STRING_MACRO_RE.findall(text):
             text = re.sub(r'(?<!#define )\b%s\s+"' % macro, '"' + value, text)
+        out.append((name, text))
+    return out
+
+
+def routes():
+    """(http_paths, ws_paths) from the C sources; the subscribe alias as
+    '<prefix>{serviceId}'."""
+    http, ws = set(), set()
+    for _, text in worker_sources():
         http.update(HTTP_ROUTE_RE.findall(text))
         ws.update(WS_ROUTE_RE.findall(text))
         ws.update(p + "{serviceId}" for p in WS_PREFIX_RE.findall(text))
