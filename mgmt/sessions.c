@@ -442,7 +442,11 @@ static void touch(mgmt_t *m, session_entry_t *e, uint64_t now_ms)
 		return;
 	sqlite3_bind_text(q, 1, e->sid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, (sqlite3_int64)now_ms);
-	(void)sqlite3_step(q); /* bookkeeping: a busy store skips it */
+	/* Bookkeeping on a request's path: a store busy with a write skips
+	 * it rather than making the request wait. */
+	sqlite3_busy_timeout(m->st.db, 0);
+	(void)sqlite3_step(q);
+	sqlite3_busy_timeout(m->st.db, (int)m->st.busy_timeout_ms);
 	sqlite3_reset(q);
 }
 
