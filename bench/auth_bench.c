@@ -57,7 +57,7 @@ static int setup(ab_t *b)
 	char err[512], cmd[300];
 	shm_params_t p;
 	mgmt_session_t s = {0};
-	mgmt_user_t u;
+	mgmt_user_t u = {0};
 	snprintf(b->dir, sizeof(b->dir), "/tmp/artemis-auth-bench-%d", (int)getpid());
 	snprintf(b->region, sizeof(b->region), "/artemis-auth-bench-%d", (int)getpid());
 	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", b->dir, b->dir);

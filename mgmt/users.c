@@ -278,7 +278,7 @@ static int create_txn(store_t *st, store_stamp_t *stamp, void *arg, char *err, s
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, "writing a user", err, err_len);
-	if ((rc = user_by_name(st, u->username, u)) < 0)
+	if (user_by_name(st, u->username, u) < 0)
 		return store_fail(st, "reading a user", err, err_len);
 	return audit_user(st, stamp, "create", "insert", NULL, u, c->ctx, err, err_len);
 }
@@ -425,7 +425,7 @@ int mgmt_jwt_key(mgmt_t *m, uint8_t *key, size_t cap, size_t *len)
 	if (n > 0) {
 		if (n > cap)
 			return -EINVAL;
-		memcpy(key, cfg_secret, n);
+		memcpy(key, cfg_secret, n); /* NOLINT(bugprone-not-null-terminated-result): bytes */
 		*len = n;
 		return 0;
 	}

@@ -176,7 +176,7 @@ static void issue(api_mgmt_req_t *r, const mgmt_user_t *u, const char *old_sid)
 	snprintf(c.sid, sizeof(c.sid), "%s", s.sid);
 	c.iat = now_s;
 	c.exp = (int64_t)(s.expire_ms / 1000);
-	if ((rc = jwt_sign(&c, key, key_len, &tok)) < 0) {
+	if (jwt_sign(&c, key, key_len, &tok) < 0) {
 		buf_free(&tok);
 		api_mgmt_fail(r, API_INTERNAL_ERROR, "signing the token failed");
 		return;
@@ -605,7 +605,7 @@ static bool role_status(api_mgmt_req_t *r, int *role, int *active)
 	const char *ss = member(r->body, "status", 16, &bad);
 	*role = *active = -1;
 	if (bad || (rs && mgmt_role_parse(rs, &rl) < 0) ||
-	    (ss && strcasecmp(ss, "active") && strcasecmp(ss, "inactive"))) {
+	    (ss && strcasecmp(ss, "active") != 0 && strcasecmp(ss, "inactive") != 0)) {
 		api_mgmt_fail(r, API_BAD_REQUEST,
 		              "role is admin, operator or viewer; status is "
 		              "active or inactive");
