@@ -16,7 +16,7 @@ ROUNDS=${3:-4}
 SECONDS_EACH=${4:-5}
 B=$(dirname "$NEW")/artemis-bench
 D=$(mktemp -d /tmp/artemis-compare-XXXXXX)
-trap 'kill "$(cat "$D/artemis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$D"' EXIT
+trap 'kill "$(cat "$D/artemis.pid" 2>/dev/null)" 2>/dev/null || true; sleep 1; rm -rf "$D" /dev/shm/artemis-compare-$$' EXIT
 P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 measure() { # mode
 	c0=$(awk '{print $14 + $15}' "/proc/$W/stat")

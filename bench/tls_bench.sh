@@ -16,7 +16,7 @@ ROUNDS=${2:-4}
 SECONDS_EACH=${3:-5}
 B=$BUILD/artemis-bench
 D=$(mktemp -d /tmp/artemis-tls-bench-XXXXXX)
-trap 'kill "$(cat "$D/artemis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$D"' EXIT
+trap 'kill "$(cat "$D/artemis.pid" 2>/dev/null)" 2>/dev/null || true; sleep 1; rm -rf "$D" /dev/shm/artemis-tls-bench-$$' EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
 	-keyout "$D/key.pem" -out "$D/cert.pem" -subj /CN=bench 2>/dev/null
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
