@@ -19,14 +19,14 @@
 CC      ?= gcc
 CLANG   ?= clang
 BUILD   ?= build
-PKGS    := libevent jansson msgpack ck libbsd-overlay inih zlib libxxhash libsodium sqlite3
+PKGS    := libevent jansson msgpack ck libbsd-overlay inih zlib libxxhash libsodium sqlite3 openssl
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -pthread -fno-strict-aliasing
-LDLIBS  := -lhttp_parser -lnettle -levent -ljansson -lmsgpackc -lck -lbsd -linih -lz -lxxhash -lsodium -lsqlite3 -lrt -lm -lpthread
+LDLIBS  := -lhttp_parser -lnettle -levent -ljansson -lmsgpackc -lck -lbsd -linih -lz -lxxhash -lsodium -lsqlite3 -lssl -lcrypto -lrt -lm -lpthread
 
-MODULES := util codec config auth shm mgmt reaper worker replicator
+MODULES := util codec config auth tls shm mgmt reaper worker replicator
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c)) \
            $(filter-out master/main.c,$(wildcard master/*.c))
 BENCH_SRC := $(wildcard bench/*.c)

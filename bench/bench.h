@@ -19,5 +19,6 @@ int bench_soak_main(int argc, char **argv);
 int bench_ws_subscribe_main(int argc, char **argv);
 int bench_repl_main(int argc, char **argv);
 int bench_mgmt_filter_main(int argc, char **argv);
+int bench_auth_main(int argc, char **argv);
 
 #endif

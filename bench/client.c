@@ -14,6 +14,7 @@
  * many requests are due and hands them to connections with room, and by
  * each answer (a backlog waits, its latency counted from when it was due).
  */
+#include "artemis/tls.h"
 #include "client.h"
 
 #include <errno.h>
@@ -45,6 +46,7 @@ typedef struct bench_conn {
 	bool connecting;
 	bool write_armed;
 	bool close_after;
+	tls_conn_t *tls; /* https targets: the handshake is done before the first request */
 	struct event *rev, *wev;
 	http_parser parser;
 	bbuf_t out;
@@ -127,6 +129,8 @@ int bench_target_parse(const char *spec, bench_target_t *t)
 	memset(t, 0, sizeof(*t));
 	if (strncmp(spec, "http://", 7) == 0)
 		spec += 7;
+	else if (strncmp(spec, "https://", 8) == 0 && (spec += 8))
+		t->tls = true;
 	const char *colon = strrchr(spec, ':');
 	if (!colon)
 		return -EINVAL;
@@ -315,6 +319,8 @@ static void conn_fail(bench_conn_t *c, uint64_t *kind_run, uint64_t *kind_win)
 	if (c->fd >= 0) {
 		event_del(c->rev);
 		event_del(c->wev);
+		tls_conn_free(c->tls);
+		c->tls = NULL;
 		close(c->fd);
 	}
 	c->fd = -1;
@@ -327,6 +333,55 @@ static void conn_fail(bench_conn_t *c, uint64_t *kind_run, uint64_t *kind_win)
 }
 
 #define FAIL(c, kind) conn_fail((c), &(c)->cls->stats.kind, &(c)->cls->window.kind)
+
+/* The client context of https targets: any certificate is accepted. */
+static tls_ctx_t *bench_tls_ctx(void)
+{
+	static tls_ctx_t *ctx;
+	char err[256];
+	if (!ctx && tls_client_ctx(NULL, &ctx, err, sizeof(err)) < 0) {
+		fprintf(stderr, "artemis-bench: TLS: %s\n", err);
+		exit(1);
+	}
+	return ctx;
+}
+
+/* Connected: on an https target the handshake first (conn_tls_step). */
+static void conn_connected(bench_conn_t *c);
+
+static void conn_tls_step(bench_conn_t *c)
+{
+	int rc = tls_handshake(c->tls);
+	if (rc == -EAGAIN) {
+		if (tls_want(c->tls) == TLS_WANT_WRITE && !c->write_armed) {
+			c->write_armed = true;
+			event_add(c->wev, NULL);
+		}
+		return;
+	}
+	if (rc < 0) {
+		STAT_ADD(c->cls, err_connect, 1);
+		conn_fail(c, NULL, NULL);
+		return;
+	}
+	conn_fill(c, bench_now_ns());
+}
+
+static void conn_connected(bench_conn_t *c)
+{
+	const bench_target_t *t = &c->run->targets[c->target];
+	event_add(c->rev, NULL);
+	if (t->tls) {
+		if (!(c->tls = tls_connect_new(bench_tls_ctx(), c->fd, t->host))) {
+			STAT_ADD(c->cls, err_connect, 1);
+			conn_fail(c, NULL, NULL);
+			return;
+		}
+		conn_tls_step(c);
+		return;
+	}
+	conn_fill(c, bench_now_ns());
+}
 
 static void conn_open(bench_conn_t *c)
 {
@@ -348,8 +403,7 @@ static void conn_open(bench_conn_t *c)
 	event_assign(c->rev, base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	event_assign(c->wev, base, fd, EV_WRITE, conn_write_cb, c);
 	if (connect(fd, (const struct sockaddr *)&t->addr, t->addrlen) == 0) {
-		event_add(c->rev, NULL);
-		conn_fill(c, bench_now_ns());
+		conn_connected(c);
 		return;
 	}
 	if (errno != EINPROGRESS) {
@@ -362,10 +416,25 @@ static void conn_open(bench_conn_t *c)
 	event_add(c->wev, NULL);
 }
 
+/* write(2), or through TLS: > 0, or -1 with errno. */
+static ssize_t conn_write(bench_conn_t *c, const void *p, size_t len)
+{
+	if (!c->tls)
+		return write(c->fd, p, len);
+	ssize_t n = tls_write(c->tls, p, len);
+	if (n < 0) {
+		errno = (int)-n;
+		return -1;
+	}
+	return n;
+}
+
 static void conn_flush(bench_conn_t *c)
 {
+	if (c->tls && !tls_handshake_done(c->tls))
+		return; /* the handshake's end fills and flushes */
 	while (c->out_off < c->out.len) {
-		ssize_t n = write(c->fd, c->out.p + c->out_off, c->out.len - c->out_off);
+		ssize_t n = conn_write(c, c->out.p + c->out_off, c->out.len - c->out_off);
 		if (n > 0) {
 			c->out_off += (size_t)n;
 			continue;
@@ -451,7 +520,8 @@ static bool class_may_issue(const bench_class_t *cls)
 static void conn_fill(bench_conn_t *c, uint64_t now)
 {
 	bench_class_t *cls = c->cls;
-	if (c->fd < 0 || c->connecting || c->close_after || cls->rate > 0 || c->run->stop)
+	if (c->fd < 0 || c->connecting || c->close_after || cls->rate > 0 || c->run->stop ||
+	    (c->tls && !tls_handshake_done(c->tls)))
 		return;
 	while (c->count < cls->pipeline && class_may_issue(cls))
 		if (!conn_issue(c, now, now))
@@ -459,11 +529,29 @@ static void conn_fill(bench_conn_t *c, uint64_t now)
 	conn_flush(c);
 }
 
+/* read(2), or through TLS: > 0, 0 closed, or -1 with errno. */
+static ssize_t conn_read(bench_conn_t *c, void *buf, size_t len)
+{
+	if (!c->tls)
+		return read(c->fd, buf, len);
+	ssize_t n = tls_read(c->tls, buf, len);
+	if (n < 0) {
+		errno = (int)-n;
+		return -1;
+	}
+	return n;
+}
+
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	bench_conn_t *c = arg;
 	char buf[65536];
-	ssize_t n = read(fd, buf, sizeof(buf));
+	(void)fd;
+	if (c->tls && !tls_handshake_done(c->tls)) {
+		conn_tls_step(c);
+		return;
+	}
+	ssize_t n = conn_read(c, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -503,8 +591,11 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 			conn_fail(c, NULL, NULL);
 			return;
 		}
-		event_add(c->rev, NULL);
-		conn_fill(c, bench_now_ns());
+		conn_connected(c);
+		return;
+	}
+	if (c->tls && !tls_handshake_done(c->tls)) {
+		conn_tls_step(c);
 		return;
 	}
 	conn_flush(c);

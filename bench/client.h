@@ -34,9 +34,11 @@ typedef struct {
 	char hostport[160]; /* the Host header */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	bool tls; /* https://: TLS without certificate checks (a load generator) */
 } bench_target_t;
 
-/* "host:port", "http://host:port[/...]" or ":port" (127.0.0.1). */
+/* "host:port", "http://host:port[/...]", "https://host:port[/...]" or
+ * ":port" (127.0.0.1). */
 int bench_target_parse(const char *spec, bench_target_t *t);
 
 /* A growable byte buffer. */

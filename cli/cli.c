@@ -1,7 +1,8 @@
 /*
  * cli.c - the artemis commands for users of a registry (register,
- * heartbeat, unregister, discover, services, watch, status): option
- * parsing, the client they share, and output helpers.
+ * heartbeat, unregister, discover, services, watch, status) and for its
+ * operators (login, logout, users, ops, audit): option parsing, the client
+ * they share, the management calls and output helpers.
  *
  * Every command talks to nodes through libartemis-client, over HTTP (and
  * WebSocket for watch and register --keep).  The nodes are --url, or else
@@ -11,15 +12,22 @@
  * Output is a table for people, JSON with --json.  Exit codes: 0 success,
  * 1 the operation failed, 2 usage or configuration error.
  *
+ * The token: `artemis login` keeps it in ~/.config/artemis/token (mode
+ * 0600); every command then sends it (artemis_call's bearer token) unless
+ * --token names another.
+ *
  * Adding a command: a row in cli__cmds and a cli_cmd_* function; options
  * are shared, each row says which commands take it.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "artemis/cli.h"
 #include "artemis/config.h"
@@ -33,8 +41,13 @@ enum {
 	C_SERVICES = 1 << 4,
 	C_WATCH = 1 << 5,
 	C_STATUS = 1 << 6,
+	C_LOGIN = 1 << 7,
+	C_LOGOUT = 1 << 8,
+	C_USERS = 1 << 9,
+	C_OPS = 1 << 10,
+	C_AUDIT = 1 << 11,
 	C_INSTANCE = C_REGISTER | C_HEARTBEAT | C_UNREGISTER,
-	C_ALL = 0x7f,
+	C_ALL = 0xfff,
 };
 
 static const struct {
@@ -51,6 +64,11 @@ static const struct {
     {"services", C_SERVICES, cli_cmd_services, 0, 0, ""},
     {"watch", C_WATCH, cli_cmd_watch, 1, 1, "SERVICE"},
     {"status", C_STATUS, cli_cmd_status, 0, 0, ""},
+    {"login", C_LOGIN, cli_cmd_login, 0, 1, "[USER]"},
+    {"logout", C_LOGOUT, cli_cmd_logout, 0, 0, ""},
+    {"users", C_USERS, cli_cmd_users, 1, 3, "list|create|delete|passwd|role ..."},
+    {"ops", C_OPS, cli_cmd_ops, 1, 4, "pull-out|pull-in|list ..."},
+    {"audit", C_AUDIT, cli_cmd_audit, 0, 0, ""},
 };
 
 const char cli_user_usage[] =
@@ -67,10 +85,26 @@ const char cli_user_usage[] =
     "  watch SERVICE [--count N] [--for SECONDS]\n"
     "                    print the service's changes as they are pushed\n"
     "  status            the node's state and the cluster's nodes\n"
+    "\ncommands for operators (the management API; docs/MANAGEMENT.md):\n"
+    "  login [USER]      log in (default admin); the password is asked for, or read\n"
+    "                    from stdin; the token goes to ~/.config/artemis/token\n"
+    "  logout            end the session and forget the token\n"
+    "  users list        the users\n"
+    "  users create NAME [--role R] [--email E] [--description D]   (password asked)\n"
+    "  users delete NAME\n"
+    "  users passwd [NAME]   your own password (old and new asked), or NAME's (admin)\n"
+    "  users role NAME ROLE  admin, operator or viewer\n"
+    "  ops pull-out|pull-in instance SERVICE INSTANCE | server IP | zone ZONE\n"
+    "           [--service S] [--region R] [--operation OP] [--operator NAME]\n"
+    "                    take out of service / bring back (zone: --service narrows)\n"
+    "  ops list [instances|servers|zones]   the operations in force\n"
+    "  audit [--limit N] [--offset N] [--operator X] [--type T] [--since T]\n"
+    "        [--until T] [--csv]   the audit trail, newest first\n"
     "  common options: [-c FILE] [--url URL[,URL...]] [--region R] [--zone Z]\n"
     "                  [--timeout MS] [--token TOKEN] [--json]\n"
     "    (--url: the nodes to ask; default the listen address of the local\n"
-    "     configuration, -c FILE or the built-in defaults, then its peers)\n";
+    "     configuration, -c FILE or the built-in defaults, then its peers;\n"
+    "     --token: instead of the one `artemis login` keeps)\n";
 
 enum {
 	O_URL = 256,
@@ -89,6 +123,18 @@ enum {
 	O_ROUTE,
 	O_COUNT,
 	O_FOR,
+	O_ROLE,
+	O_EMAIL,
+	O_DESCRIPTION,
+	O_SERVICE,
+	O_OPERATION,
+	O_OPERATOR,
+	O_LIMIT,
+	O_OFFSET,
+	O_TYPE,
+	O_SINCE,
+	O_UNTIL,
+	O_CSV,
 };
 
 static const struct {
@@ -113,6 +159,18 @@ static const struct {
     {{"route", required_argument, NULL, O_ROUTE}, C_DISCOVER},
     {{"count", required_argument, NULL, O_COUNT}, C_WATCH},
     {{"for", required_argument, NULL, O_FOR}, C_WATCH},
+    {{"role", required_argument, NULL, O_ROLE}, C_USERS},
+    {{"email", required_argument, NULL, O_EMAIL}, C_USERS},
+    {{"description", required_argument, NULL, O_DESCRIPTION}, C_USERS},
+    {{"service", required_argument, NULL, O_SERVICE}, C_OPS},
+    {{"operation", required_argument, NULL, O_OPERATION}, C_OPS},
+    {{"operator", required_argument, NULL, O_OPERATOR}, C_OPS | C_AUDIT},
+    {{"limit", required_argument, NULL, O_LIMIT}, C_AUDIT},
+    {{"offset", required_argument, NULL, O_OFFSET}, C_AUDIT},
+    {{"type", required_argument, NULL, O_TYPE}, C_AUDIT},
+    {{"since", required_argument, NULL, O_SINCE}, C_AUDIT},
+    {{"until", required_argument, NULL, O_UNTIL}, C_AUDIT},
+    {{"csv", no_argument, NULL, O_CSV}, C_AUDIT},
 };
 
 #define CLI_NOPTS (sizeof(cli__opts) / sizeof(cli__opts[0]))
@@ -172,6 +230,25 @@ static bool cli__number(const char *s, long min, long max, long *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/* The options of the operators' commands that take a string as it is. */
+static int cli__mgmt_option(cli_t *c, int ch, const char *arg)
+{
+	const char **dst = ch == O_ROLE          ? &c->role
+	                   : ch == O_EMAIL       ? &c->email
+	                   : ch == O_DESCRIPTION ? &c->description
+	                   : ch == O_SERVICE     ? &c->service
+	                   : ch == O_OPERATION   ? &c->operation
+	                   : ch == O_OPERATOR    ? &c->operator_id
+	                   : ch == O_TYPE        ? &c->type
+	                   : ch == O_SINCE       ? &c->since
+	                   : ch == O_UNTIL       ? &c->until
+	                                         : NULL;
+	if (!dst)
+		return 2;
+	*dst = arg;
+	return 0;
 }
 
 static int cli__option(cli_t *c, int ch, const char *arg)
@@ -234,8 +311,19 @@ static int cli__option(cli_t *c, int ch, const char *arg)
 			return cli_usage(c, "--meta %s: KEY=VALUE (at most %d)", arg, CLI_MAX_META);
 		c->meta[c->nmeta++] = arg;
 		break;
+	case O_LIMIT:
+		if (!cli__number(arg, 1, 100000, &c->limit))
+			return cli_usage(c, "--limit %s: 1..100000", arg);
+		break;
+	case O_OFFSET:
+		if (!cli__number(arg, 0, 1000000000, &c->offset))
+			return cli_usage(c, "--offset %s: a number", arg);
+		break;
+	case O_CSV:
+		c->csv = true;
+		break;
 	default:
-		return 2;
+		return cli__mgmt_option(c, ch, arg);
 	}
 	return 0;
 }
@@ -318,6 +406,146 @@ static int cli__config_urls(cli_t *c, artemis_options_t *o, config_t *cfg)
 	return 0;
 }
 
+/* The token `artemis login` kept, or NULL. */
+static const char *cli__saved_token(void)
+{
+	static char token[4096];
+	char path[1024];
+	FILE *f;
+
+	if (cli_token_path(path, sizeof(path)) < 0 || !(f = fopen(path, "r")))
+		return NULL;
+	bool ok = fgets(token, sizeof(token), f) != NULL;
+	fclose(f);
+	token[strcspn(token, "\r\n")] = '\0';
+	return ok && token[0] ? token : NULL;
+}
+
+int cli_token_path(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (xdg && *xdg)
+		n = snprintf(buf, len, "%s/artemis/token", xdg);
+	else if (home && *home)
+		n = snprintf(buf, len, "%s/.config/artemis/token", home);
+	else
+		return -ENOENT;
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int cli_read_secret(cli_t *c, const char *prompt, char *buf, size_t len)
+{
+	struct termios old, quiet;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	bool ok = fgets(buf, (int)len, stdin) != NULL;
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	if (!ok) {
+		fprintf(stderr, "artemis %s: no password given (a line on stdin)\n", c->cmd);
+		return 2;
+	}
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
+const char *cli_str(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "";
+}
+
+void cli_print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	printf("%s\n", s ? s : "[]");
+	free(s);
+}
+
+int cli_list(cli_t *c, const char *path, const char *const *head, int ncols, cli_row_fn row)
+{
+	json_t *out = NULL, *item;
+	size_t i;
+	cli_table_t t;
+	int rc = cli_api(c, "GET", path, NULL, &out);
+	if (rc != 0)
+		return rc;
+	json_t *data = json_object_get(out, "data");
+	if (c->json) {
+		cli_print_json(data);
+		json_decref(out);
+		return 0;
+	}
+	cli_table_init(&t, ncols);
+	cli_table_row(&t, head);
+	json_array_foreach(data, i, item)
+	{
+		const char *cells[8] = {0};
+		char scratch[8][64];
+		row(item, cells, scratch);
+		cli_table_row(&t, cells);
+	}
+	cli_table_print(&t, stdout);
+	cli_table_free(&t);
+	json_decref(out);
+	return 0;
+}
+
+/* The failure in an answer's envelope, or NULL. */
+static const char *cli__refusal(json_t *root)
+{
+	json_t *rs = json_object_get(root, "responseStatus");
+	json_t *st = json_object_get(root, "status");
+	json_t *msg = json_object_get(root, "message");
+	if (json_is_false(json_object_get(root, "success")))
+		return json_is_string(msg) ? json_string_value(msg) : "refused";
+	if (!json_is_object(rs))
+		rs = json_is_object(st) ? st : NULL;
+	const char *code = json_string_value(json_object_get(rs, "errorCode"));
+	if (!code || !strcmp(code, "success"))
+		return NULL;
+	const char *m = json_string_value(json_object_get(rs, "message"));
+	return m && *m ? m : code;
+}
+
+int cli_api(cli_t *c, const char *method, const char *path, json_t *body, json_t **out)
+{
+	artemis_response_t *r;
+	artemis_error_t err;
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	int rc = artemis_call(c->client, method, path, text, NULL, &r, &err);
+
+	free(text);
+	*out = NULL;
+	if (rc < 0)
+		return cli_fail(c, &err);
+	int status = artemis_response_status(r);
+	json_t *root = json_loads(artemis_response_body(r, NULL), 0, NULL);
+	const char *why = root ? cli__refusal(root) : NULL;
+	if (status < 200 || status > 299 || why || !root) {
+		fprintf(stderr, "artemis %s: %s (HTTP %d from %s)%s\n", c->cmd,
+		        why ? why : root ? "refused" : "the answer is not JSON", status,
+		        artemis_response_node(r),
+		        status == 401 ? "; log in first: artemis login" : "");
+		json_decref(root);
+		artemis_response_free(r);
+		return 1;
+	}
+	artemis_response_free(r);
+	*out = root;
+	return 0;
+}
+
 int cli_client(cli_t *c, bool keep)
 {
 	static config_t cfg;
@@ -336,7 +564,10 @@ int cli_client(cli_t *c, bool keep)
 		/* the local node's own region and zone */
 		artemis_options_set_str(o, ARTEMIS_OPT_REGION, cfg.region);
 		artemis_options_set_str(o, ARTEMIS_OPT_ZONE, cfg.zone);
+		snprintf(c->cfg_region, sizeof(c->cfg_region), "%s", cfg.region);
 	}
+	if (rc == 0 && !c->token)
+		c->token = cli__saved_token();
 	if (rc == 0 && c->region && artemis_options_set_str(o, ARTEMIS_OPT_REGION, c->region) < 0)
 		rc = cli_usage(c, "--region: 1..64 printable characters");
 	if (rc == 0 && c->zone && artemis_options_set_str(o, ARTEMIS_OPT_ZONE, c->zone) < 0)

@@ -6,6 +6,8 @@
  *   cmd_registry.c   register, heartbeat, unregister
  *   cmd_discovery.c  discover, services, watch
  *   cmd_status.c     status
+ *   cmd_auth.c       login, logout, users (the token file)
+ *   cmd_mgmt.c       ops (pull-out, pull-in, list), audit
  */
 #ifndef ARTEMIS_CLI_INT_H
 #define ARTEMIS_CLI_INT_H
@@ -13,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "artemis/client.h"
 
@@ -41,6 +45,20 @@ typedef struct cli {
 	const char *route;
 	long count;
 	long seconds;
+	/* users, ops, audit */
+	const char *role;
+	const char *email;
+	const char *description;
+	const char *service;
+	const char *operation;
+	const char *operator_id;
+	const char *type;
+	const char *since;
+	const char *until;
+	long limit;
+	long offset;
+	bool csv;
+	char cfg_region[64]; /* the local configuration's region (cli_client) */
 	/* positional arguments */
 	char **args;
 	int nargs;
@@ -83,5 +101,36 @@ int cli_cmd_discover(cli_t *c);
 int cli_cmd_services(cli_t *c);
 int cli_cmd_watch(cli_t *c);
 int cli_cmd_status(cli_t *c);
+int cli_cmd_login(cli_t *c);
+int cli_cmd_logout(cli_t *c);
+int cli_cmd_users(cli_t *c);
+int cli_cmd_ops(cli_t *c);
+int cli_cmd_audit(cli_t *c);
+
+/* ---- Management calls (cli.c) ------------------------------------------------------------ */
+
+/* One call to the management API with the client's token.  body: a JSON
+ * object (not consumed) or NULL.  The answer's JSON in *out (the caller
+ * decrefs) when the node said yes: HTTP 2xx and no failure in the envelope
+ * (success false, a responseStatus or status that is not success).
+ * Otherwise prints "artemis CMD: <message> (HTTP n)" and returns 1; 0 on
+ * success. */
+int cli_api(cli_t *c, const char *method, const char *path, json_t *body, json_t **out);
+/* GET path and show its data array: one JSON line with --json, else a
+ * table of ncols columns (at most 8) under head, a row per element made
+ * by row (cells into its 8 scratch buffers or pointing into item).
+ * 0, or an exit code (printed). */
+typedef void (*cli_row_fn)(json_t *item, const char **cells, char scratch[8][64]);
+int cli_list(cli_t *c, const char *path, const char *const *head, int ncols, cli_row_fn row);
+/* A string member of a JSON object, "" when absent. */
+const char *cli_str(json_t *obj, const char *key);
+/* Print v as one compact JSON line ("[]" when it cannot). */
+void cli_print_json(json_t *v);
+/* A password from the terminal (no echo, after prompt) or, when stdin is
+ * not a terminal, the next line of stdin.  0, or an exit code (printed). */
+int cli_read_secret(cli_t *c, const char *prompt, char *buf, size_t len);
+/* The token file: $XDG_CONFIG_HOME/artemis/token, else
+ * ~/.config/artemis/token (mode 0600). */
+int cli_token_path(char *buf, size_t len);
 
 #endif

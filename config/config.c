@@ -39,6 +39,7 @@ enum key_kind {
 	K_INT,      /* decimal, min..max, stored as int */
 	K_BOOL,     /* on/off/true/false/yes/no/1/0 */
 	K_HOSTPORT, /* host:port */
+	K_HOSTPORT0, /* host:port, or empty */
 	K_LEVEL,    /* debug/info/warn/error */
 	K_SHMNAME,  /* "" or "/name" */
 	K_PEER,     /* "name zone http-url replication-addr", repeatable */
@@ -100,6 +101,9 @@ static const config_key_t config_keys[] = {
     {"http", "response_cache_bytes", K_U32, F(response_cache_bytes), 0, 1024 * MiB},
     {"http", "console", K_BOOL, F(console), 0, 0},
     {"http", "console_dir", K_STR, F(console_dir), 0, CONFIG_STR - 1},
+    {"http", "tls_cert", K_STR, F(tls_cert), 0, CONFIG_STR - 1},
+    {"http", "tls_key", K_STR, F(tls_key), 0, CONFIG_STR - 1},
+    {"http", "tls_listen", K_HOSTPORT0, F(tls_listen), 0, 0},
 
     {"websocket", "session_ttl_ms", K_U32, F(ws_session_ttl_ms), 1000, 86400000},
     {"websocket", "max_message_bytes", K_U32, F(ws_max_message_bytes), 125, 16 * MiB},
@@ -108,6 +112,18 @@ static const config_key_t config_keys[] = {
     {"management", "max_operations", K_U32, F(mgmt_max_operations), 16, 4u * MiB},
     {"management", "busy_timeout_ms", K_U32, F(mgmt_busy_timeout_ms), 1, 600000},
     {"management", "store_max_pages", K_U32, F(mgmt_store_max_pages), 0, 0xffffffffu},
+
+    {"auth", "enabled", K_BOOL, F(auth_enabled), 0, 0},
+    {"auth", "jwt_secret", K_STR, F(jwt_secret), 0, CONFIG_STR - 1},
+    {"auth", "token_ttl_s", K_U32, F(token_ttl_s), 60, 31536000},
+    {"auth", "initial_admin_password", K_STR, F(initial_admin_password), 0, CONFIG_STR - 1},
+    {"auth", "login_max_failures", K_U32, F(login_max_failures), 1, 1000000},
+    {"auth", "login_max_failures_ip", K_U32, F(login_max_failures_ip), 1, 1000000},
+    {"auth", "login_lockout_s", K_U32, F(login_lockout_s), 1, 86400},
+    {"auth", "login_lockout_max_s", K_U32, F(login_lockout_max_s), 1, 604800},
+    {"auth", "login_history_days", K_U32, F(login_history_days), 1, 3650},
+    {"auth", "password_memlimit_kib", K_U32, F(password_memlimit_kib), 8192, 4u * 1024 * 1024},
+    {"auth", "password_opslimit", K_U32, F(password_opslimit), 1, 32},
 
     {"log", "file", K_STR, F(log_file), 0, CONFIG_STR - 1},
     {"log", "level", K_LEVEL, F(log_level), 0, 0},
@@ -169,6 +185,16 @@ void config_defaults(config_t *cfg)
 	cfg->mgmt_max_operations = 65536;
 	cfg->mgmt_busy_timeout_ms = 5000;
 	cfg->mgmt_store_max_pages = 0;
+	/* [auth] */
+	cfg->auth_enabled = true;
+	cfg->token_ttl_s = 3600;
+	cfg->login_max_failures = 5;
+	cfg->login_max_failures_ip = 20;
+	cfg->login_lockout_s = 30;
+	cfg->login_lockout_max_s = 900;
+	cfg->login_history_days = 90;
+	cfg->password_memlimit_kib = 19456;
+	cfg->password_opslimit = 2;
 	/* [log] */
 	strcpy(cfg->log_level, "info");
 	/* [cluster] */
@@ -513,6 +539,12 @@ static int set_value(config_t *cfg, const config_key_t *k, const char *v, char *
 			return seterr(err, len, "%s '%s' is not on/off/true/false/yes/no/1/0",
 			              k->name, v);
 		return 0;
+	case K_HOSTPORT0:
+		if (*v == '\0') {
+			dst[0] = '\0';
+			return 0;
+		}
+		return set_hostport(dst, k, v, err, len);
 	case K_HOSTPORT:
 		return set_hostport(dst, k, v, err, len);
 	case K_LEVEL: {
@@ -785,6 +817,33 @@ static int check_cluster_key(const config_t *cfg, const char *src, char *err, si
 	return 0;
 }
 
+/* The [auth] and TLS keys that only make sense together. */
+static int check_auth_tls(const config_t *cfg, const char *src, char *err, size_t err_len)
+{
+	size_t pw = strlen(cfg->initial_admin_password);
+	if (!cfg->tls_cert[0] != !cfg->tls_key[0])
+		return seterr(err, err_len, "%s: [http] tls_cert and tls_key go together", src);
+	if (cfg->tls_listen[0] && !cfg->tls_cert[0])
+		return seterr(err, err_len, "%s: [http] tls_listen needs tls_cert and tls_key", src);
+	if (cfg->tls_listen[0] && strcmp(cfg->tls_listen, cfg->listen) == 0)
+		return seterr(err, err_len, "%s: [http] tls_listen is [node] listen; leave it empty "
+		                            "to serve TLS there",
+		              src);
+	if (cfg->jwt_secret[0] && strlen(cfg->jwt_secret) < CONFIG_MIN_JWT_SECRET)
+		return seterr(err, err_len,
+		              "%s: [auth] jwt_secret is shorter than %d characters (openssl rand "
+		              "-hex 32 makes one)",
+		              src, CONFIG_MIN_JWT_SECRET);
+	if (pw && (pw < CONFIG_MIN_PASSWORD || pw > CONFIG_MAX_PASSWORD))
+		return seterr(err, err_len,
+		              "%s: [auth] initial_admin_password must have %d to %d characters", src,
+		              CONFIG_MIN_PASSWORD, CONFIG_MAX_PASSWORD);
+	if (cfg->login_lockout_max_s < cfg->login_lockout_s)
+		return seterr(err, err_len, "%s: [auth] login_lockout_max_s is below login_lockout_s",
+		              src);
+	return 0;
+}
+
 int config_finish(config_t *cfg, char *err, size_t err_len)
 {
 	const char *src = cfg->path[0] ? cfg->path : "config";
@@ -800,5 +859,7 @@ int config_finish(config_t *cfg, char *err, size_t err_len)
 		if (strcmp(cfg->peers[i].name, cfg->name) == 0)
 			return seterr(err, err_len, "%s: peer %s has this node's own name", src,
 			              cfg->name);
-	return check_cluster_key(cfg, src, err, err_len);
+	if (check_cluster_key(cfg, src, err, err_len) < 0)
+		return -1;
+	return check_auth_tls(cfg, src, err, err_len);
 }

@@ -52,19 +52,35 @@ int master_count_children(const master_t *m)
 
 /* ---- Spawning ------------------------------------------------------------ */
 
+static void wipe_auth_secrets(config_t *cfg, int unit)
+{
+	explicit_bzero(cfg->initial_admin_password, sizeof(cfg->initial_admin_password));
+	if (unit >= MASTER_SLOTS)
+		explicit_bzero(cfg->jwt_secret, sizeof(cfg->jwt_secret));
+}
+
 /* In the new child: keep only its own descriptors, then become the unit. */
 static void child_run(master_t *m, int unit, const config_t *cfg, int ctl)
 {
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++)
 		if (m->children[i].pid && m->children[i].ctl >= 0)
 			close(m->children[i].ctl);
-	for (int u = 0; u < MASTER_SLOTS; u++)
+	for (int u = 0; u < MASTER_SLOTS; u++) {
 		if (u != unit && m->units[u].listen_fd >= 0)
 			close(m->units[u].listen_fd);
+		if (u != unit && m->units[u].tls_listen_fd >= 0)
+			close(m->units[u].tls_listen_fd);
+	}
 	if (m->pid_fd >= 0)
 		close(m->pid_fd); /* the pid-file lock stays the master's alone */
 
 	char name[32], title[48];
+	/* A reload's new generation runs with the context loaded for it. */
+	proc_listen_t lst = {
+	    .fd = unit < MASTER_SLOTS ? m->units[unit].listen_fd : -1,
+	    .tls_fd = unit < MASTER_SLOTS ? m->units[unit].tls_listen_fd : -1,
+	    .tls = cfg == &m->next ? m->tls_next : m->tls,
+	};
 	master_unit_name(unit, name, sizeof(name));
 	snprintf(title, sizeof(title), "artemis: %s", name);
 	proc_child_setup(title);
@@ -75,6 +91,12 @@ static void child_run(master_t *m, int unit, const config_t *cfg, int ctl)
 		if (m->origin)
 			explicit_bzero(m->origin->cluster_key, sizeof(m->origin->cluster_key));
 	}
+	/* Only workers sign and check tokens; the first admin's password is
+	 * the master's alone (mgmt_boot). */
+	wipe_auth_secrets(&m->cfg, unit);
+	wipe_auth_secrets(&m->next, unit);
+	if (m->origin)
+		wipe_auth_secrets(m->origin, unit);
 	if (master_user_drop(&m->user) < 0)
 		exit(2); /* never run with more than it should; not respawned */
 	proc_child_tie(); /* the change of user cleared the death signal */
@@ -84,7 +106,7 @@ static void child_run(master_t *m, int unit, const config_t *cfg, int ctl)
 	else if (unit == MASTER_UNIT_REPL)
 		rc = replicator_main(cfg, m->shm, ctl);
 	else
-		rc = worker_main(cfg, m->shm, m->units[unit].listen_fd, ctl, unit);
+		rc = worker_main(cfg, m->shm, &lst, ctl, unit);
 	exit(rc);
 }
 
@@ -358,6 +380,9 @@ void master_close_unused_sockets(master_t *m)
 			continue;
 		close(m->units[s].listen_fd);
 		m->units[s].listen_fd = -1;
+		if (m->units[s].tls_listen_fd >= 0)
+			close(m->units[s].tls_listen_fd);
+		m->units[s].tls_listen_fd = -1;
 	}
 }
 

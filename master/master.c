@@ -30,6 +30,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -220,6 +221,18 @@ static int open_region(master_t *m)
 	return 0;
 }
 
+/* The first admin's password file (mgmt_boot), to the children's user. */
+static void give_admin_password_file(const master_t *m)
+{
+	char path[CONFIG_STR + 64];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/%s", m->cfg.data_dir, MGMT_ADMIN_PASSWORD_FILE);
+	if (stat(path, &sb) == 0)
+		master_user_give(&m->user, path);
+}
+
+/* A slot's sockets: [node] listen, and [http] tls_listen when set (which
+ * cannot change without a restart, so the active configuration's). */
 static int open_socket(master_t *m, int slot, const char *listen)
 {
 	char err[256];
@@ -229,7 +242,24 @@ static int open_socket(master_t *m, int slot, const char *listen)
 		return -1;
 	}
 	m->units[slot].listen_fd = fd;
+	if (!m->cfg.tls_listen[0] || m->units[slot].tls_listen_fd >= 0)
+		return 0;
+	if ((fd = listen_open(m->cfg.tls_listen, true, err, sizeof(err))) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	m->units[slot].tls_listen_fd = fd;
 	return 0;
+}
+
+/* The TLS context of a configuration ([http] tls_cert, tls_key), or NULL
+ * without one.  -1 with err naming the file when it cannot be loaded. */
+static int load_tls(const config_t *cfg, tls_ctx_t **out, char *err, size_t err_len)
+{
+	*out = NULL;
+	if (!cfg->tls_cert[0])
+		return 0;
+	return tls_server_ctx(cfg->tls_cert, cfg->tls_key, out, err, err_len) < 0 ? -1 : 0;
 }
 
 static int master_start(master_t *m, sigset_t *wait_mask)
@@ -249,8 +279,14 @@ static int master_start(master_t *m, sigset_t *wait_mask)
 		return -1;
 	master_user_give(&m->user, m->cfg.data_dir);
 	master_user_give(&m->user, m->cfg.log_file);
-	if (listen_probe(m->cfg.listen, err, sizeof(err)) < 0) {
+	if (listen_probe(m->cfg.listen, err, sizeof(err)) < 0 ||
+	    (m->cfg.tls_listen[0] && listen_probe(m->cfg.tls_listen, err, sizeof(err)) < 0)) {
 		log_error("%s", err);
+		return -1;
+	}
+	if (load_tls(&m->cfg, &m->tls, err, sizeof(err)) < 0) {
+		log_error("[http] TLS: %s", err);
+		m->exit_code = 2; /* a configuration error: exit 2, as a bad key */
 		return -1;
 	}
 	if (open_region(m) < 0)
@@ -261,12 +297,18 @@ static int master_start(master_t *m, sigset_t *wait_mask)
 		log_error("management store: %s", err);
 		return -1;
 	}
+	give_admin_password_file(m);
+	if (!m->cfg.auth_enabled)
+		log_warn("[auth] enabled = off: the management, routing and user APIs take every "
+		         "request without a credential");
 	for (int s = 0; s < m->cfg.workers; s++)
 		if (open_socket(m, s, m->cfg.listen) < 0)
 			return -1;
-	log_info("artemis %s: node %s (region %s, zone %s), %d workers on %s, data_dir %s%s%s",
+	log_info("artemis %s: node %s (region %s, zone %s), %d workers on %s%s%s%s, data_dir %s%s%s",
 	         ARTEMIS_VERSION, m->cfg.name, m->cfg.region, m->cfg.zone, m->cfg.workers,
-	         m->cfg.listen, m->cfg.data_dir, m->user.active ? ", children run as user " : "",
+	         m->cfg.listen, m->tls && !m->cfg.tls_listen[0] ? " (TLS)" : "",
+	         m->cfg.tls_listen[0] ? " and TLS on " : "", m->cfg.tls_listen, m->cfg.data_dir,
+	         m->user.active ? ", children run as user " : "",
 	         m->user.active ? m->user.name : "");
 	/* API.md §A: a node with no peers is up at once; one with peers is
 	 * starting until the replicator has bootstrapped it. */
@@ -328,9 +370,15 @@ static int master_finish(master_t *m)
 		shm_detach(m->shm);
 		m->shm = NULL;
 	}
-	for (int s = 0; s < MASTER_SLOTS; s++)
+	for (int s = 0; s < MASTER_SLOTS; s++) {
 		if (m->units[s].listen_fd >= 0)
 			close(m->units[s].listen_fd);
+		if (m->units[s].tls_listen_fd >= 0)
+			close(m->units[s].tls_listen_fd);
+	}
+	tls_ctx_free(m->tls);
+	tls_ctx_free(m->tls_next);
+	m->tls = m->tls_next = NULL;
 	if (m->pid_fd < 0) /* refused to start: nothing was ours */
 		return m->exit_code;
 	pidfile_release(m->pid_fd, m->pid_path);
@@ -361,6 +409,13 @@ static void keep_restart_only(const config_t *cur, config_t *next)
 	KEEP_STR(user);
 	KEEP_STR(shm_name);
 	KEEP_STR(cluster_listen);
+	KEEP_STR(tls_listen);
+	if (!cur->tls_cert[0] != !next->tls_cert[0]) {
+		log_warn("reload: TLS cannot be turned %s without a restart",
+		         cur->tls_cert[0] ? "off" : "on");
+		memcpy(next->tls_cert, cur->tls_cert, sizeof(next->tls_cert));
+		memcpy(next->tls_key, cur->tls_key, sizeof(next->tls_key));
+	}
 	KEEP_NUM(max_instances);
 	KEEP_NUM(max_services);
 	KEEP_NUM(changelog_size);
@@ -396,6 +451,8 @@ static void reload_abort(master_t *m, const char *reason)
 		c->kill_at = now + MASTER_STOP_MS;
 	}
 	m->reloading = false;
+	tls_ctx_free(m->tls_next);
+	m->tls_next = NULL;
 	notify_ready(m); /* systemd: the old generation serves on */
 }
 
@@ -416,6 +473,17 @@ static void master_reload(master_t *m)
 		return;
 	}
 	keep_restart_only(&m->cfg, &m->next);
+	/* The certificate is read again: the new generation serves the
+	 * files as they are now; the old one drains with what it has. */
+	tls_ctx_free(m->tls_next);
+	if (load_tls(&m->next, &m->tls_next, err, sizeof(err)) < 0) {
+		log_error("reload: [http] TLS: %s; keeping the current configuration", err);
+		notify_ready(m);
+		return;
+	}
+	if (!m->next.auth_enabled)
+		log_warn("[auth] enabled = off: the management, routing and user APIs take every "
+		         "request without a credential");
 	m->reloading = true;
 	m->reload_deadline = clock_mono_ms() + MASTER_RELOAD_MS;
 	log_info("reload: starting generation %u (%d workers)", m->gen + 1, m->next.workers);
@@ -438,6 +506,9 @@ static void reload_commit(master_t *m)
 	m->cfg = m->next;
 	m->gen++;
 	m->reloading = false;
+	tls_ctx_free(m->tls); /* the old workers have their copy */
+	m->tls = m->tls_next;
+	m->tls_next = NULL;
 	shm_set_lock_wait(m->shm, m->cfg.lock_wait_ms);
 	if (log_changed && open_log(&m->cfg) < 0)
 		log_error("reload: cannot open log file %s; logging stays where it was",
@@ -574,7 +645,7 @@ int master_run(config_t *cfg, const master_opts_t *opts)
 	m.pid_fd = -1;
 	m.exit_code = 0;
 	for (int u = 0; u < MASTER_UNITS; u++)
-		m.units[u].listen_fd = -1;
+		m.units[u].listen_fd = m.units[u].tls_listen_fd = -1;
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++)
 		m.children[i].ctl = -1;
 

@@ -18,6 +18,7 @@
 #include "artemis/clock.h"
 #include "artemis/config.h"
 #include "artemis/shm.h"
+#include "artemis/tls.h"
 #include "master.h"
 
 #define MASTER_SLOTS        32           /* >= the largest [node] workers */
@@ -48,6 +49,7 @@ typedef struct {
 
 typedef struct {
 	int listen_fd;                       /* worker slots: the SO_REUSEPORT socket, else -1 */
+	int tls_listen_fd;                   /* worker slots: [http] tls_listen's, else -1 */
 	bool disabled;                       /* a child exited 2 (fatal config error) */
 	uint64_t deaths[MASTER_LOOP_DEATHS]; /* monotonic times of the last exits */
 	unsigned ndeaths;
@@ -81,6 +83,8 @@ typedef struct {
 	shm_t *shm;
 	config_t *origin; /* the caller's configuration (its secrets are wiped in children) */
 	master_user_t user;
+	tls_ctx_t *tls;      /* the active configuration's TLS context, or NULL */
+	tls_ctx_t *tls_next; /* the one being reloaded */
 	master_lock_watch_t lock;
 	int pid_fd;
 	char pid_path[CONFIG_STR + 16];

@@ -3,7 +3,9 @@
  * of every management write, written in the write's own transaction, so a
  * change and its record exist together or not at all.
  *
- * A record says who (operator_id, and the token as given: never logged),
+ * A record says who (operator_id as the request gave it, the token as given
+ * when no credential was checked: never logged; and `username`, the user
+ * the request authenticated as, store_t.actor),
  * when, what (operationType, targetId, the operation, the action taken),
  * and before/after (details, a JSON object).  Its cluster-wide identity is
  * (origin_node, origin_seq); `id` (logId) is this store's monotonic number.
@@ -25,7 +27,7 @@
 #define AUDIT_COLUMNS                                                                              \
 	"id, origin_node, origin_seq, time_ms, operation_type, target_id, operation, action, "     \
 	"complete, operator_id, token, reason, extensions, region_id, service_id, instance_id, "   \
-	"server_id, zone_id, details, result"
+	"server_id, zone_id, details, result, username"
 
 void audit_target(const mgmt_key_t *k, char *out, size_t len)
 {
@@ -74,8 +76,9 @@ static int audit_insert(store_t *st, const audit_in_t *in, const mgmt_ctx_t *ctx
 	    st, SQ_AUDIT_PUT,
 	    "INSERT INTO audit (origin_node, origin_seq, hlc, seq, time_ms, operation_type, "
 	    "target_id, operation, action, complete, operator_id, token, reason, extensions, "
-	    "region_id, service_id, instance_id, server_id, zone_id, details) VALUES (?1, ?2, "
-	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)");
+	    "region_id, service_id, instance_id, server_id, zone_id, details, username) VALUES "
+	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+	    "?19, ?20, ?21)");
 	if (!q)
 		return store_fail(st, "preparing an audit record", err, err_len);
 	const char *texts[] = {in->region, in->service, in->instance, in->server, in->zone};
@@ -91,7 +94,7 @@ static int audit_insert(store_t *st, const audit_in_t *in, const mgmt_ctx_t *ctx
 	if (ctx->complete >= 0)
 		sqlite3_bind_int(q, 10, ctx->complete);
 	sqlite3_bind_text(q, 11, ctx->operator_id, -1, SQLITE_STATIC);
-	if (ctx->token)
+	if (ctx->token && !st->actor[0]) /* with a credential checked it is the credential */
 		sqlite3_bind_text(q, 12, ctx->token, -1, SQLITE_STATIC);
 	if (ctx->reason)
 		sqlite3_bind_text(q, 13, ctx->reason, -1, SQLITE_STATIC);
@@ -100,6 +103,8 @@ static int audit_insert(store_t *st, const audit_in_t *in, const mgmt_ctx_t *ctx
 		if (texts[i])
 			sqlite3_bind_text(q, 15 + i, texts[i], -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 20, in->details, -1, SQLITE_STATIC);
+	if (st->actor[0])
+		sqlite3_bind_text(q, 21, st->actor, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(q);
 	sqlite3_reset(q);
 	return rc == SQLITE_DONE ? 0 : store_fail(st, "writing an audit record", err, err_len);
@@ -142,6 +147,20 @@ int audit_write_change(store_t *st, const mgmt_change_t *c, const mgmt_ctx_t *ct
 	int rc = audit_insert(st, &in, ctx, stamp, err, err_len);
 	buf_free(&d);
 	return rc;
+}
+
+int audit_write(store_t *st, const char *type, const char *target, const char *operation,
+                const char *action, const char *details, const mgmt_ctx_t *ctx,
+                store_stamp_t *stamp, char *err, size_t err_len)
+{
+	audit_in_t in = {
+	    .type = type,
+	    .target = target,
+	    .operation = operation,
+	    .action = action,
+	    .details = details,
+	};
+	return audit_insert(st, &in, ctx, stamp, err, err_len);
 }
 
 int audit_write_cleanup(store_t *st, uint64_t before_ms, uint64_t deleted, const mgmt_ctx_t *ctx,
@@ -197,6 +216,7 @@ static void where_build(where_t *w, const mgmt_audit_filter_t *f)
 	w->n += (size_t)snprintf(w->sql, sizeof(w->sql), " WHERE 1");
 	where_text(w, "operation_type", f->type, true);
 	where_text(w, "operator_id", f->operator_id, false);
+	where_text(w, "username", f->username, true);
 	where_text(w, "target_id", f->target, true);
 	where_text(w, "operation", f->operation, true);
 	where_text(w, "region_id", f->region, true);
@@ -247,6 +267,7 @@ static void fill_record(sqlite3_stmt *q, mgmt_audit_t *r)
 	r->zone = col_text(q, 17);
 	r->details = col_text(q, 18);
 	r->result = col_text(q, 19);
+	r->username = col_text(q, 20);
 }
 
 static int run_records(store_t *st, sqlite3_stmt *q, mgmt_audit_fn fn, void *ctx)

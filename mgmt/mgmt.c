@@ -24,12 +24,6 @@
 #include "artemis/log.h"
 #include "mgmt_int.h"
 
-struct mgmt {
-	store_t st;
-	shm_t *shm;
-	uint32_t busy_timeout_ms;
-};
-
 /* ---- Keys ------------------------------------------------------------------------ */
 
 static bool blank(const char *s)
@@ -216,6 +210,7 @@ int mgmt_open(const config_t *cfg, shm_t *shm, mgmt_t **out, char *err, size_t e
 		return rc;
 	}
 	m->shm = shm;
+	m->cfg = cfg;
 	m->busy_timeout_ms = cfg->mgmt_busy_timeout_ms ? cfg->mgmt_busy_timeout_ms : 5000;
 	*out = m;
 	return 0;
@@ -226,7 +221,23 @@ void mgmt_close(mgmt_t *m)
 	if (!m)
 		return;
 	store_close(&m->st);
+	free(m->cache);
 	free(m);
+}
+
+void mgmt_set_actor(mgmt_t *m, const char *username)
+{
+	if (m)
+		snprintf(m->st.actor, sizeof(m->st.actor), "%s", username ? username : "");
+}
+
+void store_ctx_fill(const store_t *st, const mgmt_ctx_t *in, mgmt_ctx_t *out)
+{
+	*out = *in;
+	if ((!out->operator_id || blank(out->operator_id)) && st->actor[0])
+		out->operator_id = st->actor;
+	if (st->actor[0])
+		out->token = NULL;
 }
 
 int mgmt_boot(const config_t *cfg, shm_t *shm, char *err, size_t err_len)
@@ -243,7 +254,11 @@ int mgmt_boot(const config_t *cfg, shm_t *shm, char *err, size_t err_len)
 	proj_t *p = proj_of(shm);
 	rc = proj_lock(p, st.busy_timeout_ms);
 	if (rc >= 0) {
-		rc = rebuild_locked(&st, shm, p, err, err_len);
+		/* Users first: the projection then records the generation of
+		 * the store as the boot leaves it. */
+		rc = users_boot(&st, cfg, err, err_len);
+		if (rc >= 0)
+			rc = rebuild_locked(&st, shm, p, err, err_len);
 		proj_unlock(p);
 	} else {
 		snprintf(err, err_len, "projection lock: %s", strerror(-rc));
@@ -481,13 +496,15 @@ fail:
 	return rc;
 }
 
-int mgmt_apply(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ctx,
+int mgmt_apply(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *given,
                char *err, size_t err_len)
 {
 	proj_t *p = proj_of(m->shm);
 	tagset_t old = {0}, next = {0};
 	store_stamp_t stamp;
+	mgmt_ctx_t c, *ctx = &c;
 	bool by_key = true;
+	store_ctx_fill(&m->st, given, &c);
 	int rc = validate(changes, n, ctx, err, err_len);
 	if (rc < 0)
 		return rc;
@@ -551,44 +568,73 @@ int mgmt_audit_stats(mgmt_t *m, const mgmt_audit_filter_t *f, buf_t *out)
 	return audit_stats(&m->st, f, out);
 }
 
-int mgmt_audit_cleanup(mgmt_t *m, uint64_t before_ms, const mgmt_ctx_t *ctx, uint64_t *deleted,
-                       char *err, size_t err_len)
+int mgmt_write(mgmt_t *m, mgmt_write_fn fn, void *arg, bool ends_sessions, char *err,
+               size_t err_len)
 {
 	proj_t *p = proj_of(m->shm);
-	tagset_t same = {0};
 	store_stamp_t stamp;
 	store_t *st = &m->st;
 	int rc;
-	if (!ctx->operator_id || blank(ctx->operator_id)) {
-		snprintf(err, err_len, "operatorId is null or empty");
-		return -EINVAL;
-	}
 	if (!p) {
 		snprintf(err, err_len, "the region has no management projection");
 		return -ENODEV;
 	}
 	if ((rc = lock_writer(m, p, err, err_len)) < 0)
 		return rc;
-	if ((rc = proj_copy_active(p, &same)) < 0)
-		goto out;
 	if ((rc = store_begin(st, true, err, err_len)) < 0)
-		goto out_set;
-	if (store_stamp_load(st, &stamp) < 0 ||
-	    (rc = audit_delete_before(st, before_ms, deleted, err, err_len)) < 0 ||
-	    (rc = audit_write_cleanup(st, before_ms, *deleted, ctx, &stamp, err, err_len)) < 0 ||
-	    store_stamp_save(st, &stamp) < 0) {
-		if (rc == 0)
-			rc = store_fail(st, "the cleanup's counters", err, err_len);
+		goto out;
+	if (store_stamp_load(st, &stamp) < 0) {
+		rc = store_fail(st, "reading the counters", err, err_len);
 		store_rollback(st);
-		goto out_set;
+		goto out;
 	}
-	if ((rc = store_commit(st, err, err_len)) < 0)
-		goto out_set;
-	/* Nothing in force changed; the projection records the generation. */
-	proj_publish(p, m->shm, &same, (uint64_t)stamp.generation, NULL, 0);
-out_set:
-	tagset_free(&same);
+	if ((rc = fn(st, &stamp, arg, err, err_len)) < 0) {
+		store_rollback(st);
+		goto out;
+	}
+	if (store_stamp_save(st, &stamp) < 0) {
+		rc = store_fail(st, "writing the counters", err, err_len);
+		store_rollback(st);
+		goto out;
+	}
+	if (store_commit(st, err, err_len) < 0) {
+		rc = -EIO;
+		goto out;
+	}
+	/* Nothing in force changed: the projection records the generation;
+	 * every worker drops its sessions when one may have ended. */
+	proj_note_generation(p, (uint64_t)stamp.generation);
+	if (ends_sessions)
+		proj_auth_bump(p);
 out:
 	proj_unlock(p);
 	return rc;
+}
+
+typedef struct {
+	uint64_t before_ms;
+	uint64_t *deleted;
+	const mgmt_ctx_t *ctx;
+} cleanup_t;
+
+static int cleanup_txn(store_t *st, store_stamp_t *stamp, void *arg, char *err, size_t err_len)
+{
+	cleanup_t *c = arg;
+	int rc = audit_delete_before(st, c->before_ms, c->deleted, err, err_len);
+	if (rc == 0)
+		rc = audit_write_cleanup(st, c->before_ms, *c->deleted, c->ctx, stamp, err, err_len);
+	return rc;
+}
+
+int mgmt_audit_cleanup(mgmt_t *m, uint64_t before_ms, const mgmt_ctx_t *given, uint64_t *deleted,
+                       char *err, size_t err_len)
+{
+	mgmt_ctx_t ctx;
+	store_ctx_fill(&m->st, given, &ctx);
+	if (!ctx.operator_id || blank(ctx.operator_id)) {
+		snprintf(err, err_len, "operatorId is null or empty");
+		return -EINVAL;
+	}
+	cleanup_t c = {before_ms, deleted, &ctx};
+	return mgmt_write(m, cleanup_txn, &c, false, err, err_len);
 }

@@ -8,7 +8,35 @@
  *                 force (for the projection)
  *   audit.c       audit records: write, query, stats, cleanup; times
  *   projection.c  the region section: tables of tags, lock, publish, notices
+ *   users.c       users, the JWT secret, the first admin
+ *   sessions.c    sessions, the login history and its lockout, the
+ *                 per-process cache of sessions behind mgmt_session_check
  *   mgmt.c        the public entry points tying them together
+ *
+ * What a replicator needs of the tables (a later round replicates every
+ * management table between nodes; rows follow one convention):
+ *   - every state row carries hlc (last writer wins), origin_node and seq
+ *     (the store generation of the write that last touched it: the cursor
+ *     to follow); a removal leaves a tombstone (deleted = 1);
+ *   - keys between nodes are natural keys, never the local numeric ids:
+ *       instance, server, service_zone: the key columns + operation;
+ *       users: username (userId is this store's number; a session and a
+ *         login record name the user by username);
+ *       sessions: session_id (128 random bits; a revocation is the row with
+ *         revoked = 1, revoke_time, a newer hlc, and wins over the
+ *         unrevoked row whatever the clocks say: revoked never goes back);
+ *       audit, login_history: (origin_node, origin_seq), append-only;
+ *       secrets: name ('jwt': the HS256 key, which every node of a cluster
+ *         must share; the lowest origin_node wins a first-start race);
+ *   - sessions.last_activity is this node's own (not replicated, no seq);
+ *     expired sessions and old login records are pruned by each node
+ *     itself (expiry is the same everywhere);
+ *   - applying a session revocation, or a user's deletion, disabling,
+ *     role or password change, must end with proj_auth_bump() after the
+ *     commit: that is what makes every worker drop its cached sessions
+ *     (mgmt_session_check), within the 1 s a logout has to reach every node;
+ *   - a write that changes nothing projected records its generation with
+ *     proj_note_generation() under the writer lock, as mgmt_write() does.
  *
  * Other modules use include/artemis/mgmt.h only.
  */
@@ -28,8 +56,12 @@ typedef struct {
 	char path[CONFIG_STR + 32];
 	char node[64];           /* this node's name: origin of its rows and records */
 	uint32_t busy_timeout_ms;
-	/* Prepared statements, made on first use (model.c, audit.c). */
-	sqlite3_stmt *stmt[32];
+	/* The user the running request authenticated as ("" none):
+	 * mgmt_set_actor.  Audit records name it; it fills a blank operator. */
+	char actor[MGMT_MAX_USERNAME + 1];
+	/* Prepared statements, made on first use (model.c, audit.c, users.c,
+	 * sessions.c). */
+	sqlite3_stmt *stmt[64];
 } store_t;
 
 enum { STORE_RW = 0, STORE_RO = 1, STORE_MIGRATE = 2 };
@@ -50,6 +82,11 @@ int store_begin(store_t *st, bool write, char *err, size_t err_len);
 int store_commit(store_t *st, char *err, size_t err_len);
 void store_rollback(store_t *st);
 
+/* The context a write records: in's, with a blank operator_id replaced
+ * by the actor, and no token when a credential was checked (it is the
+ * credential).  The strings point into in and st. */
+void store_ctx_fill(const store_t *st, const mgmt_ctx_t *in, mgmt_ctx_t *out);
+
 /* The counters of the meta table (inside a transaction). */
 int store_meta_get(store_t *st, const char *key, int64_t *value);
 int store_meta_set(store_t *st, const char *key, int64_t value);
@@ -66,6 +103,9 @@ int store_stamp_load(store_t *st, store_stamp_t *s);
 int store_stamp_save(store_t *st, const store_stamp_t *s);
 /* The next HLC value of a write. */
 int64_t store_hlc_next(store_stamp_t *s);
+/* Bind a row's replication columns (hlc, origin_node, seq: the next HLC,
+ * this node, the write's generation) to ?first, ?first+1, ?first+2. */
+void store_bind_origin(store_t *st, store_stamp_t *s, sqlite3_stmt *q, int first);
 
 /* Statement slots. */
 enum {
@@ -77,9 +117,16 @@ enum {
 	SQ_OP_LIVE = SQ_OP_GET + MGMT_KINDS,
 	SQ_AUDIT_PUT = SQ_OP_LIVE + MGMT_KINDS,
 	SQ_AUDIT_GET,
+	SQ_USER_GET,
+	SQ_USER_FIND,
+	SQ_SESSION_GET,
+	SQ_SESSION_TOUCH,
+	SQ_LOGIN_PUT,
+	SQ_LOGIN_USER_FAILS,
+	SQ_LOGIN_IP_FAILS,
 	SQ_END
 };
-_Static_assert(SQ_END <= 32, "statement slots");
+_Static_assert(SQ_END <= 64, "statement slots");
 
 /* ---- model.c -------------------------------------------------------------------- */
 
@@ -110,6 +157,10 @@ void audit_target(const mgmt_key_t *k, char *out, size_t len);
 int audit_write_change(store_t *st, const mgmt_change_t *c, const mgmt_ctx_t *ctx,
                        store_stamp_t *stamp, const op_row_t *before, const op_row_t *after,
                        char *err, size_t err_len);
+/* A record of any other kind (users, sessions): fields besides these NULL. */
+int audit_write(store_t *st, const char *type, const char *target, const char *operation,
+                const char *action, const char *details, const mgmt_ctx_t *ctx,
+                store_stamp_t *stamp, char *err, size_t err_len);
 /* The record of an audit cleanup (operationType "audit"). */
 int audit_write_cleanup(store_t *st, uint64_t before_ms, uint64_t deleted, const mgmt_ctx_t *ctx,
                         store_stamp_t *stamp, char *err, size_t err_len);
@@ -164,6 +215,16 @@ int proj_copy_active(const proj_t *p, tagset_t *out);
  * their instances are found by key instead of by a walk of the registry. */
 int proj_publish(proj_t *p, shm_t *shm, const tagset_t *next, uint64_t gen,
                  const mgmt_key_t *hint, size_t nhint);
+/* A write that changed nothing projected (an audit cleanup; users,
+ * sessions, the login history): record the store generation it committed
+ * without a flip, so response caches keep their entries.  Under the lock,
+ * on a settled projection (lock_writer rebuilt a dirty one first). */
+void proj_note_generation(proj_t *p, uint64_t gen);
+/* The counter of writes that can end a session (after their commit, under
+ * the lock), and its lock-free read. */
+void proj_auth_bump(proj_t *p);
+uint64_t proj_auth_generation(const proj_t *p);
+
 /* Clear the "rebuild needed" mark after a rebuild from the store. */
 void proj_mark_clean(proj_t *p);
 
@@ -181,5 +242,44 @@ extern void (*proj_failpoint)(int at);
 /* For check: the active table, its generation and whether a publish or a
  * repair is unfinished; copies under the reader protocol. */
 int proj_snapshot(const proj_t *p, tagset_t *out, uint64_t *gen, bool *settled, int *holder);
+
+/* ---- mgmt.c: the handle and the write path others share ----------------------------- */
+
+#define SESSION_CACHE 512 /* sessions a process keeps checked (direct-mapped) */
+
+typedef struct {
+	char sid[MGMT_SID_LEN + 1]; /* "" = empty slot */
+	bool valid;                 /* false: known to be refused (revoked, expired, user inactive) */
+	mgmt_principal_t who;
+	uint64_t touched_ms; /* last_activity last written */
+} session_entry_t;
+
+struct mgmt {
+	store_t st;
+	shm_t *shm;
+	uint32_t busy_timeout_ms;
+	const config_t *cfg;
+	/* sessions.c's cache, valid for one auth generation. */
+	session_entry_t *cache;
+	uint64_t cache_gen;
+};
+
+/* A write that changes nothing projected: under the projection's writer
+ * lock, one IMMEDIATE transaction with the stamp loaded and saved around
+ * fn, then the generation noted (and with ends_sessions, the auth
+ * generation bumped) after the commit. */
+typedef int (*mgmt_write_fn)(store_t *st, store_stamp_t *stamp, void *arg, char *err,
+                             size_t err_len);
+int mgmt_write(mgmt_t *m, mgmt_write_fn fn, void *arg, bool ends_sessions, char *err,
+               size_t err_len);
+
+/* ---- users.c ------------------------------------------------------------------------ */
+
+/* mgmt_boot's part: the JWT secret and the first admin (inside no
+ * transaction; its own). */
+int users_boot(store_t *st, const config_t *cfg, char *err, size_t err_len);
+/* Inside a write: revoke every live session of username (but keep_sid). */
+int sessions_revoke_user(store_t *st, store_stamp_t *stamp, const char *username,
+                         const char *keep_sid, char *err, size_t err_len);
 
 #endif

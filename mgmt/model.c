@@ -156,9 +156,7 @@ int model_apply(store_t *st, const mgmt_change_t *c, const mgmt_ctx_t *ctx,
 	if (ctx->token)
 		sqlite3_bind_text(q, 12, ctx->token, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 13, (sqlite3_int64)stamp->now_ms);
-	sqlite3_bind_int64(q, 14, store_hlc_next(stamp));
-	sqlite3_bind_text(q, 15, st->node, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 16, stamp->generation);
+	store_bind_origin(st, stamp, q, 14);
 	int rc = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (rc != SQLITE_DONE)

@@ -98,6 +98,12 @@ struct proj {
 	uint64_t repairs;
 	struct proj_table_sh table[PROJ_TABLES];
 	pthread_mutex_t lock;
+	/* Moves after every committed write that can end a session (a
+	 * revocation; a user disabled, deleted, demoted or given a new
+	 * password).  Workers drop their cached sessions when it moved
+	 * (sessions.c).  Written with an atomic increment by the writer, after
+	 * its commit and under the lock; read lock-free. */
+	uint64_t auth_generation;
 };
 _Static_assert(sizeof(struct proj) <= PROJ_HDR_BYTES, "projection header fits its page");
 
@@ -522,6 +528,25 @@ void proj_unlock(proj_t *p)
 {
 	ck_pr_store_32((uint32_t *)&p->holder, 0);
 	pthread_mutex_unlock(&p->lock);
+}
+
+void proj_note_generation(proj_t *p, uint64_t gen)
+{
+	struct proj_table_sh *tb = &p->table[ck_pr_load_32(&p->active) % PROJ_TABLES];
+	/* store_gen is read by check only (proj_snapshot): no reader of the
+	 * tags looks at it, so no sequence is needed around it. */
+	ck_pr_store_64(&tb->store_gen, gen);
+}
+
+void proj_auth_bump(proj_t *p)
+{
+	ck_pr_fence_store();
+	ck_pr_inc_64(&p->auth_generation);
+}
+
+uint64_t proj_auth_generation(const proj_t *p)
+{
+	return ck_pr_load_64((uint64_t *)&p->auth_generation);
 }
 
 void proj_mark_clean(proj_t *p)

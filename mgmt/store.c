@@ -31,7 +31,7 @@
 #include "artemis/clock.h"
 #include "mgmt_int.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* Columns every state table has besides its key: Java's (operator, token,
  * times) and what replication needs (tombstone, HLC, origin, change seq). */
@@ -104,6 +104,65 @@ static const char *const migrations[SCHEMA_VERSION] = {
         "region_id, service_id, instance_id") LOG_VIEW("server_log", "server",
                                                        "region_id, server_id")
         LOG_VIEW("service_zone_log", "zone", "region_id, service_id, zone_id"),
+    /* 2: users, sessions, the login history, the node's secrets; audit
+     * records name the authenticated user (MANAGEMENT.md §6).  What a
+     * replicator needs of these tables: mgmt_int.h. */
+    "CREATE TABLE users ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " username TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    " email TEXT NOT NULL DEFAULT '',"
+    " description TEXT NOT NULL DEFAULT '',"
+    " role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),"
+    " status TEXT NOT NULL CHECK (status IN ('active', 'inactive')),"
+    " password_hash TEXT NOT NULL,"
+    " create_time INTEGER NOT NULL,"
+    " update_time INTEGER NOT NULL,"
+    " deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),"
+    " hlc INTEGER NOT NULL,"
+    " origin_node TEXT NOT NULL,"
+    " seq INTEGER NOT NULL);"
+    "CREATE INDEX users_seq ON users (seq);"
+    "CREATE TABLE sessions ("
+    " session_id TEXT PRIMARY KEY,"
+    " username TEXT NOT NULL COLLATE NOCASE,"
+    " ip_address TEXT NOT NULL DEFAULT '',"
+    " user_agent TEXT NOT NULL DEFAULT '',"
+    " create_time INTEGER NOT NULL,"
+    " expire_time INTEGER NOT NULL,"
+    " last_activity INTEGER NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),"
+    " revoke_time INTEGER,"
+    " hlc INTEGER NOT NULL,"
+    " origin_node TEXT NOT NULL,"
+    " seq INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX sessions_user ON sessions (username);"
+    "CREATE INDEX sessions_expire ON sessions (expire_time);"
+    "CREATE INDEX sessions_seq ON sessions (seq);"
+    "CREATE TABLE login_history ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " origin_node TEXT NOT NULL,"
+    " origin_seq INTEGER NOT NULL,"
+    " hlc INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " time_ms INTEGER NOT NULL,"
+    " username TEXT NOT NULL COLLATE NOCASE,"
+    " ip_address TEXT NOT NULL,"
+    " user_agent TEXT NOT NULL DEFAULT '',"
+    " result TEXT NOT NULL CHECK (result IN ('success', 'failure', 'locked')),"
+    " reason TEXT NOT NULL DEFAULT '',"
+    " UNIQUE (origin_node, origin_seq));"
+    "CREATE INDEX login_history_user ON login_history (username, time_ms);"
+    "CREATE INDEX login_history_ip ON login_history (ip_address, time_ms);"
+    "CREATE INDEX login_history_seq ON login_history (seq);"
+    "CREATE TABLE secrets ("
+    " name TEXT PRIMARY KEY,"
+    " value BLOB NOT NULL,"
+    " hlc INTEGER NOT NULL,"
+    " origin_node TEXT NOT NULL,"
+    " seq INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO meta (key, value) VALUES ('login_seq', 0);"
+    "ALTER TABLE audit ADD COLUMN username TEXT;"
+    "CREATE INDEX audit_username ON audit (username, time_ms);",
 };
 
 int store_path(const config_t *cfg, char *out, size_t len)
@@ -219,6 +278,13 @@ int64_t store_hlc_next(store_stamp_t *s)
 	int64_t phys = (int64_t)(s->now_ms << 16);
 	s->hlc = phys > s->hlc ? phys : s->hlc + 1;
 	return s->hlc;
+}
+
+void store_bind_origin(store_t *st, store_stamp_t *s, sqlite3_stmt *q, int first)
+{
+	sqlite3_bind_int64(q, first, store_hlc_next(s));
+	sqlite3_bind_text(q, first + 1, st->node, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, first + 2, s->generation);
 }
 
 static int user_version(store_t *st, int *v)

@@ -118,7 +118,8 @@ const char *api_self_url(void)
 		if (!api__first_ipv4(host, sizeof(host)))
 			snprintf(host, sizeof(host), "127.0.0.1");
 	}
-	snprintf(url, sizeof(url), "http://%s:%d", host, port);
+	snprintf(url, sizeof(url), "%s://%s:%d",
+	         api_cfg()->tls_cert[0] && !api_cfg()->tls_listen[0] ? "https" : "http", host, port);
 	return url;
 }
 
@@ -286,6 +287,7 @@ typedef struct {
 
 #define GP (M_POST | M_GET)
 #define MG "/api/management/"
+#define AU "/api/auth/"
 
 static const api_route_t api__routes[] = {
 	{ "/artemis/api/registry/register.json", M_POST, 0, api_registry_register, "registry_register" },
@@ -361,10 +363,30 @@ static const api_route_t api__routes[] = {
 	{ MG "zone/{zoneId}/{regionId}", M_DELETE, 0, api_mgmt_zone_delete, "mgmt_zone_delete" },
 	{ MG "zone/{zoneId}", M_GET, 0, api_mgmt_zone_get, "mgmt_zone_get" },
 	{ MG "audit/logs/{id}", M_GET, 0, api_mgmt_audit_log, "mgmt_audit_log" },
+	/* Users, sessions, tokens (MANAGEMENT.md §3.2.7). */
+	{ AU "login", M_POST, 0, api_auth_login, "auth_login" },
+	{ AU "roles", M_GET, 0, api_auth_roles, "auth_roles" },
+	{ AU "logout", M_POST, 0, api_auth_logout, "auth_logout" },
+	{ AU "refresh", M_POST, 0, api_auth_refresh, "auth_refresh" },
+	{ AU "user", M_GET, 0, api_auth_user, "auth_user" },
+	{ AU "permissions", M_GET, 0, api_auth_permissions, "auth_permissions" },
+	{ AU "check-permission", M_POST, 0, api_auth_check_permission, "auth_check_permission" },
+	{ AU "password/change", M_POST, 0, api_auth_password_change, "auth_password_change" },
+	{ AU "sessions", M_GET, 0, api_auth_sessions, "auth_sessions" },
+	{ AU "users", M_GET, 0, api_auth_users, "auth_users" },
+	{ AU "users", M_POST, 0, api_auth_user_create, "auth_user_create" },
+	{ AU "password/reset/{userId}", M_POST, 0, api_auth_password_reset, "auth_password_reset" },
+	{ AU "sessions/{sessionId}", M_DELETE, 0, api_auth_session_delete, "auth_session_delete" },
+	{ AU "users/{userId}/status", M_PUT | M_PATCH, 0, api_auth_user_status, "auth_user_status" },
+	{ AU "users/{userId}/login-history", M_GET, 0, api_auth_login_history, "auth_login_history" },
+	{ AU "users/{userId}", M_GET, 0, api_auth_user_get, "auth_user_get" },
+	{ AU "users/{userId}", M_PUT, 0, api_auth_user_update, "auth_user_update" },
+	{ AU "users/{userId}", M_DELETE, 0, api_auth_user_delete, "auth_user_delete" },
 };
 
 #undef GP
 #undef MG
+#undef AU
 
 #define API_NROUTES (sizeof(api__routes) / sizeof(api__routes[0]))
 _Static_assert(API_NROUTES <= API_MAX_ROUTES, "route table too large for metrics");
@@ -621,15 +643,20 @@ void api_dispatch(const http_request_t *req, http_response_t *res)
 		http_res_error(res, req, 405, msg);
 		return;
 	}
+	if (!api_access_check(req, res)) { /* api_access.c: MANAGEMENT.md §6 */
+		api__nparams = 0;
+		return;
+	}
 	if ((method & (M_POST | M_PUT | M_PATCH)) && !api__json_content_type(req->content_type)) {
 		snprintf(msg, sizeof(msg), "Content type '%.200s' not supported", req->content_type);
 		http_res_error(res, req, 415, msg);
-		return;
+	} else {
+		api__twin_path = twin;
+		api__routes[i].fn(req, res);
+		if (twin)
+			api_rust_shape(res, (api__routes[i].flags & R_NODES) != 0);
 	}
-	api__twin_path = twin;
-	api__routes[i].fn(req, res);
-	if (twin)
-		api_rust_shape(res, (api__routes[i].flags & R_NODES) != 0);
+	api_access_done();
 	api__twin_path = false;
 	api__nparams = 0;
 }

@@ -16,7 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "artemis/auth.h"
 #include "artemis/config.h"
+#include "artemis/mgmt.h"
 #include "artemis/shm.h"
 #include "http.h"
 
@@ -33,6 +35,10 @@
 #define API_DATA_NOT_FOUND "data-not-found"
 #define API_INTERNAL_ERROR "internal-service-error"
 #define API_UNAVAILABLE "service-unavailable"
+#define API_RATE_LIMITED "rate-limited"
+/* The Rust surface's own (HTTP 401 and 409; never in a Java envelope). */
+#define API_UNAUTHORIZED "unauthorized"
+#define API_CONFLICT "conflict"
 
 /* ---- Entry points (worker.c hands them to the HTTP transport) ------------ */
 
@@ -217,6 +223,49 @@ void api_mgmt_audit_stats(const http_request_t *req, http_response_t *res);
 void api_mgmt_audit_cleanup(const http_request_t *req, http_response_t *res);
 void api_mgmt_audit_instance_logs(const http_request_t *req, http_response_t *res);
 void api_mgmt_audit_server_logs(const http_request_t *req, http_response_t *res);
+
+/* ---- Access control (api_access.c) ------------------------------------------------ */
+
+/* Who the running request speaks for. */
+typedef struct {
+	bool authenticated;   /* it carried a valid token */
+	mgmt_principal_t who; /* the token's user; without one (checks off): "anonymous", admin */
+} api_principal_t;
+
+/* At worker start, once the store is open: the JWT key, the dummy hash. */
+int api_access_init(void);
+/* The worker's JWT key (for signing tokens): 0, or -ENOENT without one. */
+int api_access_key(const uint8_t **key, size_t *len);
+/* The access rule of the request's path and method, its credential, its
+ * role.  false when the refusal (401/403, Java: no-permission) is written.
+ * Sets the principal and the store's actor for the request. */
+bool api_access_check(const http_request_t *req, http_response_t *res);
+/* After the handler: forget the principal and the actor. */
+void api_access_done(void);
+const api_principal_t *api_principal(void);
+/* A token: 0 and *who, -EACCES (*why says what is wrong), -EIO. */
+int api_access_verify(const char *tok, size_t len, mgmt_principal_t *who, const char **why);
+
+/* api_auth.c: /api/auth (MANAGEMENT.md §3.2.7). */
+auth_cost_t api_auth_cost(void);
+void api_auth_login(const http_request_t *req, http_response_t *res);
+void api_auth_roles(const http_request_t *req, http_response_t *res);
+void api_auth_logout(const http_request_t *req, http_response_t *res);
+void api_auth_refresh(const http_request_t *req, http_response_t *res);
+void api_auth_user(const http_request_t *req, http_response_t *res);
+void api_auth_permissions(const http_request_t *req, http_response_t *res);
+void api_auth_check_permission(const http_request_t *req, http_response_t *res);
+void api_auth_password_change(const http_request_t *req, http_response_t *res);
+void api_auth_password_reset(const http_request_t *req, http_response_t *res);
+void api_auth_sessions(const http_request_t *req, http_response_t *res);
+void api_auth_session_delete(const http_request_t *req, http_response_t *res);
+void api_auth_users(const http_request_t *req, http_response_t *res);
+void api_auth_user_create(const http_request_t *req, http_response_t *res);
+void api_auth_user_get(const http_request_t *req, http_response_t *res);
+void api_auth_user_update(const http_request_t *req, http_response_t *res);
+void api_auth_user_delete(const http_request_t *req, http_response_t *res);
+void api_auth_user_status(const http_request_t *req, http_response_t *res);
+void api_auth_login_history(const http_request_t *req, http_response_t *res);
 
 /* ---- Routing table (for metrics) ---------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /*
  * api_mgmt.c - what every management handler shares (api_mgmt.h): the start
- * of a request (body, the permission check, node state, store), the
- * envelopes of both surfaces, request arguments, output pieces.
+ * of a request (body, node state, store), the envelopes of both
+ * surfaces, request arguments, output pieces.
  *
  * Java's surface answers handled errors with HTTP 200 and a responseStatus
  * (API.md §1.6, §8 trap 17); the Rust rewrite's with real statuses.  An
@@ -20,13 +20,6 @@
 #include "metrics.h"
 #include "worker.h"
 
-bool api_mgmt_allowed(const api_mgmt_req_t *r, enum api_mgmt_access access)
-{
-	(void)r;
-	(void)access;
-	return true;
-}
-
 bool api_mgmt_begin(api_mgmt_req_t *r, const http_request_t *req, http_response_t *res,
                     enum api_mgmt_style style, enum api_mgmt_access access, bool body_optional)
 {
@@ -37,8 +30,6 @@ bool api_mgmt_begin(api_mgmt_req_t *r, const http_request_t *req, http_response_
 	r->m = g_worker ? g_worker->mgmt : NULL;
 	bool has_body = req->body_len > 0 && req->body[strspn(req->body, " \t\r\n")] != '\0';
 	if ((has_body || !body_optional) && api_body_object(req, res, &r->body) < 0)
-		return false;
-	if (!api_mgmt_allowed(r, access))
 		return false;
 	if (access != MGMT_READ && !api_node_up()) {
 		api_mgmt_fail(r, API_UNAVAILABLE,
@@ -75,6 +66,12 @@ static int http_status_of(const char *code)
 		return 403;
 	if (!strcmp(code, API_UNAVAILABLE))
 		return 503;
+	if (!strcmp(code, API_UNAUTHORIZED))
+		return 401;
+	if (!strcmp(code, API_CONFLICT))
+		return 409;
+	if (!strcmp(code, API_RATE_LIMITED))
+		return 429;
 	return 500;
 }
 

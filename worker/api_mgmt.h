@@ -12,9 +12,10 @@
  * Two surfaces answer from one model (MANAGEMENT.md §3): Java's (API.md §5,
  * a responseStatus envelope, HTTP 200 for handled errors) and the Rust
  * rewrite's (real HTTP statuses; §3.2.1 with a {"status":{errorCode}}
- * envelope, the rest with {"success", "data", "message"}).  Every handler
- * starts with api_mgmt_begin(), which parses the body and passes the one
- * permission check, and answers through the writers below.
+ * envelope, the rest with {"success", "data", "message"}).  Who may call a
+ * handler is decided before it runs, by path and method (api_access.c);
+ * every handler starts with api_mgmt_begin(), which parses the body, and
+ * answers through the writers below.
  */
 #ifndef ARTEMIS_WORKER_API_MGMT_H
 #define ARTEMIS_WORKER_API_MGMT_H
@@ -47,18 +48,11 @@ typedef struct {
 } api_mgmt_req_t;
 
 /* Parse the body (a JSON object; `body_optional` lets it be absent), then
- * the permission check, then for writes the node state and the store.
+ * for writes the node state, then the store.
  * false when the response is already written (the caller returns). */
 bool api_mgmt_begin(api_mgmt_req_t *r, const http_request_t *req, http_response_t *res,
                     enum api_mgmt_style style, enum api_mgmt_access access, bool body_optional);
 void api_mgmt_end(api_mgmt_req_t *r);
-
-/* THE credential and permission check of every management request, both
- * surfaces.  Allows everything today: writes carry operatorId in their
- * body.  The auth issue plugs tokens (the `token` body field or an
- * `Authorization: Bearer` header) and roles in here; a refusal writes 401 /
- * 403 (Java: no-permission) and returns false. */
-bool api_mgmt_allowed(const api_mgmt_req_t *r, enum api_mgmt_access access);
 
 /* A failure in the request's style: Java error codes (API.md §1.6) mapped
  * to HTTP statuses on the Rust surface (bad-request 400, data-not-found 404,

@@ -31,6 +31,7 @@
 /* Filter text of a request (query first, then the body). */
 typedef struct {
 	char type[32], operator_id[MGMT_MAX_OPERATOR + 2], target[600], operation[MGMT_MAX_OPERATION + 2];
+	char username[MGMT_MAX_USERNAME + 2];
 	char region[MGMT_MAX_REGION + 2], service[MGMT_MAX_SERVICE + 2];
 	char instance[MGMT_MAX_INSTANCE + 2], server[MGMT_MAX_SERVER + 2], zone[MGMT_MAX_ZONE + 2];
 	char num[64];
@@ -84,6 +85,7 @@ static bool read_filter(api_mgmt_req_t *r, mgmt_audit_filter_t *f, filter_text_t
 	f->complete = -1;
 	f->type = type ? type : arg2(r, "operationtype", "resourcetype", t->type, sizeof(t->type));
 	f->operator_id = arg2(r, "operatorid", NULL, t->operator_id, sizeof(t->operator_id));
+	f->username = arg2(r, "username", NULL, t->username, sizeof(t->username));
 	f->target = arg2(r, "targetid", "resourceid", t->target, sizeof(t->target));
 	f->operation = arg2(r, "operation", NULL, t->operation, sizeof(t->operation));
 	f->region = arg2(r, "regionid", NULL, t->region, sizeof(t->region));
@@ -134,6 +136,7 @@ static void put_java_log(buf_t *b, const mgmt_audit_t *rec)
 		api_mgmt_kv(b, ',', "serviceId", rec->service);
 	api_mgmt_kv(b, ',', "token", NULL);
 	api_mgmt_kv_i64(b, ',', "updateTime", (int64_t)rec->time_ms);
+	api_mgmt_kv(b, ',', "username", rec->username);
 	if (rec->zone)
 		api_mgmt_kv(b, ',', "zoneId", rec->zone);
 	json_put_raw(b, "}");
@@ -163,6 +166,7 @@ static void put_rust_record(buf_t *b, const mgmt_audit_t *rec)
 	api_mgmt_kv(b, ',', "result", rec->result);
 	api_mgmt_kv(b, ',', "targetId", rec->target);
 	api_mgmt_kv(b, ',', "timestamp", ts);
+	api_mgmt_kv(b, ',', "username", rec->username);
 	json_put_raw(b, "}");
 }
 
@@ -197,6 +201,7 @@ static void put_csv_record(buf_t *b, const mgmt_audit_t *rec)
 	csv_field(b, rec->operation, false);
 	csv_field(b, rec->action, false);
 	csv_field(b, rec->operator_id, false);
+	csv_field(b, rec->username, false);
 	csv_field(b, rec->result, false);
 	csv_field(b, rec->details, true);
 }
@@ -350,7 +355,7 @@ void api_mgmt_audit_export(const http_request_t *req, http_response_t *res)
 	b->len = 0;
 	if (csv) {
 		res->content_type = "text/csv;charset=UTF-8";
-		buf_puts(b, "logId,timestamp,operationType,targetId,operation,action,operatorId,"
+		buf_puts(b, "logId,timestamp,operationType,targetId,operation,action,operatorId,username,"
 		            "result,details\r\n");
 	} else {
 		json_put_raw(b, "[");

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "artemis/tls.h"
 #include "http.h"
 
 typedef struct http_server http_server_t;
@@ -60,6 +61,7 @@ typedef struct {
  * HTTP and the connection is closed after the response. */
 typedef struct {
 	int fd;
+	tls_conn_t *tls;           /* the connection's TLS (NULL: plain), the hook's too */
 	struct event_base *base;
 	const http_request_t *req; /* http_request_header() works on it */
 	const char *rest;          /* bytes received after the request */
@@ -78,10 +80,16 @@ typedef void (*http_conns_fn)(void *arg, unsigned nconns);
  * The server never closes listen_fd: the master owns it. */
 int http_server_new(struct event_base *base, const http_limits_t *lim,
                     const http_handler_t *handler, int listen_fd, http_server_t **out);
+/* A further listening socket (two in all); with tls, its connections speak
+ * TLS with that context (HTTPS and WSS).  The context stays the caller's
+ * and must outlive the server. */
+int http_server_add_listener(http_server_t *s, int listen_fd, tls_ctx_t *tls);
 void http_server_set_conns_cb(http_server_t *s, http_conns_fn fn, void *arg);
 
-/* Take over a connected non-blocking socket.  0 or -errno (fd is closed). */
+/* Take over a connected non-blocking socket (tls: the server side of a TLS
+ * connection on it, NULL: plain).  0 or -errno (fd is closed). */
 int http_server_add_conn(http_server_t *s, int fd, const char *peer_ip);
+int http_server_add_tls_conn(http_server_t *s, int fd, const char *peer_ip, tls_ctx_t *tls);
 
 /* Graceful stop: stop accepting, close idle connections now, answer the
  * requests in progress with "Connection: close" and close after them. */

@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <event2/event_struct.h>
 
+#include "artemis/tls.h"
 #include "http.h"
 #include "http_body.h"
 #include "http_conn.h"
@@ -45,6 +46,7 @@
 #define HTTP_EVICT_MIN_MS     100  /* at the cap, evict only a connection waiting this long */
 #define HTTP_LOG_PER_SEC      10   /* lines of client-caused events per second */
 #define HTTP_DEFAULT_CT       "application/json;charset=UTF-8"
+#define HTTP_MAX_LISTENERS    2 /* plain and TLS side by side ([http] tls_listen) */
 
 /* Append a string literal to a buf_t. */
 #define BUF_LIT(b, s) buf_append((b), (s), sizeof(s) - 1)
@@ -161,7 +163,18 @@ struct http_conn {
 	buf_t in_pending;   /* input held while parsing is paused... */
 	size_t in_off;      /* ...from this offset */
 	char peer_ip[INET6_ADDRSTRLEN];
+	/* TLS (https listeners): out holds plaintext, encrypted as it is sent. */
+	tls_conn_t *tls;
+	bool tls_read_wants_write; /* a read stopped for the socket to take output */
 };
+
+/* A listening socket of the server. */
+typedef struct {
+	http_server_t *srv;
+	int fd;
+	tls_ctx_t *tls; /* NULL: plain HTTP */
+	struct event ev;
+} http_listener_t;
 
 struct http_server {
 	struct event_base *base;
@@ -169,11 +182,11 @@ struct http_server {
 	http_handler_t handler;
 	http_response_t res; /* one response at a time: dispatch is synchronous */
 	char *cors;          /* copy of lim.cors_origins, NULL for any origin */
-	int listen_fd;
-	bool listening; /* ev_listen added */
+	http_listener_t listeners[HTTP_MAX_LISTENERS];
+	int nlisteners;
+	bool listening; /* the listeners' events added */
 	bool draining;
 	bool retry_pending;
-	struct event ev_listen;
 	struct event ev_retry; /* accept paused after EMFILE */
 	struct event ev_full;  /* at the cap: until the longest waiter may be evicted */
 	struct event ev_sweep; /* timeouts */
@@ -221,6 +234,8 @@ void http__conn_reset_request(http_conn_t *c);
 void http__conn_account(http_conn_t *c);
 
 /* http_server.c */
+/* Close (with close_notify on TLS) or only forget (close_fd false: the fd
+ * and any TLS went to the upgrade hook) a connection. */
 void http__conn_free(http_conn_t *c, bool close_fd);
 /* A request was answered: c now waits for its next one (list tail). */
 void http__conn_touch(http_conn_t *c);

@@ -33,6 +33,13 @@
  * with the socket, the request, the bytes that followed it and the unsent
  * output; the connection is forgotten if the hook takes it.
  *
+ * TLS.  A connection of a TLS listener first completes its handshake
+ * (within header_timeout_ms of the accept, as any first request), then
+ * reads and writes through it: the parser sees plaintext, the output
+ * buffer holds plaintext until the TLS layer has taken it (so responses
+ * given straight from the handler's buffer are copied first).  An upgrade
+ * hands the TLS connection over with the socket.
+ *
  * Must not: block, log per byte or per request, or close the listening
  * socket (the master owns it).
  */
@@ -168,6 +175,7 @@ static bool conn_upgrade(http_conn_t *c, const char *rest, size_t rest_len)
 	if (c->fd >= 0) {
 		http_upgrade_t up = {
 		    .fd = c->fd,
+		    .tls = c->tls,
 		    .base = c->srv->base,
 		    .req = &c->msg.req,
 		    .rest = rest,
@@ -177,6 +185,7 @@ static bool conn_upgrade(http_conn_t *c, const char *rest, size_t rest_len)
 		    .origin_allowed = http__origin_allowed(c),
 		};
 		if (http__upgrade_fn(&up)) {
+			c->tls = NULL; /* the hook's now, with the socket */
 			http__conn_free(c, false);
 			return true;
 		}
@@ -336,6 +345,36 @@ int http__conn_resume(http_conn_t *c)
 
 /* ---- Sending ------------------------------------------------------------ */
 
+static void conn_compact_out(http_conn_t *c)
+{
+	if (c->out_off == c->out.len) {
+		c->out.len = c->out_off = 0;
+	} else if (c->out_off > (c->out.cap >> 1)) { /* compact when half is sent */
+		memmove(c->out.data, c->out.data + c->out_off, c->out.len - c->out_off);
+		c->out.len -= c->out_off;
+		c->out_off = 0;
+	}
+}
+
+/* TLS: everything goes through the output buffer (the TLS layer may hold
+ * on to a record and wants the same bytes again). */
+static int conn_send_tls(http_conn_t *c, const char *extra, size_t extra_len)
+{
+	if (extra_len && buf_append(&c->out, extra, extra_len) != 0)
+		return -ENOMEM;
+	while (c->out_off < c->out.len) {
+		ssize_t w = tls_write(c->tls, c->out.data + c->out_off, c->out.len - c->out_off);
+		if (w == -EAGAIN)
+			break;
+		if (w < 0)
+			return (int)w;
+		c->out_off += (size_t)w;
+		c->last_ms = c->out_ms = clock_mono_coarse_ms();
+	}
+	conn_compact_out(c);
+	return 0;
+}
+
 int http__conn_send(http_conn_t *c, const char *extra, size_t extra_len)
 {
 	size_t pending = c->out.len - c->out_off;
@@ -343,6 +382,8 @@ int http__conn_send(http_conn_t *c, const char *extra, size_t extra_len)
 		c->out.len = c->out_off = 0;
 		return 0;
 	}
+	if (c->tls)
+		return conn_send_tls(c, extra, extra_len);
 	if (pending == 0 && extra_len == 0)
 		return 0;
 	struct iovec iov[2];
@@ -374,11 +415,7 @@ int http__conn_send(http_conn_t *c, const char *extra, size_t extra_len)
 	c->out_off += sent;
 	if (extra_len)
 		return buf_append(&c->out, extra, extra_len);
-	if (c->out_off > (c->out.cap >> 1)) { /* compact when half is sent */
-		memmove(c->out.data, c->out.data + c->out_off, c->out.len - c->out_off);
-		c->out.len -= c->out_off;
-		c->out_off = 0;
-	}
+	conn_compact_out(c);
 	return 0;
 }
 
@@ -415,6 +452,8 @@ static void conn_on_linger_end(evutil_socket_t fd, short what, void *arg)
 static void conn_linger(http_conn_t *c)
 {
 	struct timeval tv = {HTTP_LINGER_MS / 1000, (HTTP_LINGER_MS % 1000) * 1000};
+	if (c->tls)
+		tls_close_notify(c->tls);
 	if (shutdown(c->fd, SHUT_WR) != 0) {
 		http__conn_free(c, true);
 		return;
@@ -442,12 +481,13 @@ static void conn_linger_read(http_conn_t *c)
 
 /* After reading or writing: send, then decide what to wait for next, or
  * close. */
-static void conn_after_io(http_conn_t *c)
+/* 0, or -1 when the connection is gone (closed or handed over). */
+static int conn_after_io(http_conn_t *c)
 {
 	for (;;) {
 		if (http__conn_send(c, NULL, 0) != 0) {
 			http__conn_free(c, true);
-			return;
+			return -1;
 		}
 		if (c->out.len != c->out_off)
 			break;
@@ -456,12 +496,12 @@ static void conn_after_io(http_conn_t *c)
 				conn_linger(c);
 			else
 				http__conn_free(c, true);
-			return;
+			return -1;
 		}
 		if (!c->out_paused)
 			break;
 		if (http__conn_resume(c) != 0)
-			return; /* handed over to the upgrade hook */
+			return -1; /* handed over to the upgrade hook */
 	}
 	if (c->out.len == 0)
 		http__buf_recycle(&c->out, HTTP_KEEP_BUF);
@@ -469,7 +509,48 @@ static void conn_after_io(http_conn_t *c)
 		http__buf_recycle(&c->in_pending, HTTP_KEEP_BUF);
 	http__conn_account(c);
 	http__conn_want(c, !c->close_after && !c->read_eof && !c->out_paused && !c->yielded,
-	                c->out.len != c->out_off);
+	                c->out.len != c->out_off || c->tls_read_wants_write);
+	return 0;
+}
+
+/* After I/O; decrypted input the TLS layer holds waits for no socket
+ * event, so make one. */
+static void conn_settle(http_conn_t *c)
+{
+	if (conn_after_io(c) == 0 && c->tls && c->reading && tls_pending(c->tls))
+		event_active(&c->ev_read, EV_READ, 0);
+}
+
+/* A TLS connection's handshake: 1 done, 0 waiting (events set), -1 the
+ * connection is gone. */
+static int conn_tls_handshake(http_conn_t *c)
+{
+	int rc = tls_handshake(c->tls);
+	if (rc == 0) {
+		c->last_ms = clock_mono_coarse_ms();
+		return 1;
+	}
+	if (rc == -EAGAIN) {
+		bool rd = tls_want(c->tls) == TLS_WANT_READ;
+		http__conn_want(c, rd, !rd);
+		return 0;
+	}
+	http__log_event(c->srv, "%s: TLS handshake failed: %s, closing", c->peer_ip,
+	                strerror(-rc));
+	http__conn_free(c, true);
+	return -1;
+}
+
+/* Bytes from the socket, decrypted when TLS: > 0, 0 EOF, -errno. */
+static ssize_t conn_recv(http_conn_t *c, char *buf, size_t len)
+{
+	if (c->tls) {
+		ssize_t n = tls_read(c->tls, buf, len);
+		c->tls_read_wants_write = n == -EAGAIN && tls_want(c->tls) == TLS_WANT_WRITE;
+		return n;
+	}
+	ssize_t n = recv(c->fd, buf, len, 0);
+	return n >= 0 ? n : -errno;
 }
 
 void http__conn_on_turn(evutil_socket_t fd, short what, void *arg)
@@ -480,7 +561,7 @@ void http__conn_on_turn(evutil_socket_t fd, short what, void *arg)
 	conn_new_turn(c);
 	if (http__conn_resume(c) != 0)
 		return; /* handed over to the upgrade hook */
-	conn_after_io(c);
+	conn_settle(c);
 }
 
 void http__conn_on_read(evutil_socket_t fd, short what, void *arg)
@@ -492,15 +573,20 @@ void http__conn_on_read(evutil_socket_t fd, short what, void *arg)
 		conn_linger_read(c);
 		return;
 	}
+	(void)fd;
+	if (c->tls && !tls_handshake_done(c->tls) && conn_tls_handshake(c) <= 0)
+		return;
 	conn_new_turn(c);
 	for (int i = 0;
 	     i < 4 && !c->close_after && !c->out_paused && !c->yielded && !conn_turn_over(c); i++) {
-		ssize_t n = recv(fd, s->rbuf, sizeof(s->rbuf), 0);
+		ssize_t n = conn_recv(c, s->rbuf, sizeof(s->rbuf));
 		if (n > 0) {
 			c->last_ms = clock_mono_coarse_ms();
 			if (http__conn_feed(c, s->rbuf, (size_t)n) != 0)
 				return;
-			if ((size_t)n < sizeof(s->rbuf))
+			/* TLS hands over one record at a time: go on while the
+			 * socket or the TLS layer may have more. */
+			if ((size_t)n < sizeof(s->rbuf) && !c->tls)
 				break;
 			continue;
 		}
@@ -508,22 +594,31 @@ void http__conn_on_read(evutil_socket_t fd, short what, void *arg)
 			c->read_eof = true;
 			break;
 		}
-		if (errno == EINTR)
+		if (n == -EINTR)
 			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (n == -EAGAIN || n == -EWOULDBLOCK)
 			break;
-		http__conn_free(c, true); /* reset by peer and the like */
+		http__conn_free(c, true); /* reset by peer, a TLS error and the like */
 		return;
 	}
-	conn_after_io(c);
+	conn_settle(c);
 }
 
 void http__conn_on_write(evutil_socket_t fd, short what, void *arg)
 {
-	(void)fd;
-	(void)what;
-	conn_new_turn(arg);
-	conn_after_io(arg);
+	http_conn_t *c = arg;
+	if (c->tls && !tls_handshake_done(c->tls)) {
+		if (conn_tls_handshake(c) > 0)
+			http__conn_on_read(fd, what, c); /* the request may be there already */
+		return;
+	}
+	if (c->tls_read_wants_write) {
+		c->tls_read_wants_write = false;
+		http__conn_on_read(fd, what, c);
+		return;
+	}
+	conn_new_turn(c);
+	conn_settle(c);
 }
 
 /* ---- Socket-less connections (fuzzer) ----------------------------------- */

@@ -85,6 +85,8 @@ static http_conn_t *conn_alloc(http_server_t *s)
 	c->in_pending.len = c->in_off = 0;
 	c->peer_ip[0] = '\0';
 	c->msg.req.peer_ip = c->peer_ip;
+	c->tls = NULL;
+	c->tls_read_wants_write = false;
 	http__msg_reset(&c->msg);
 	http__conn_reset_request(c);
 	/* link at the tail: it waits for its first request from now */
@@ -120,6 +122,12 @@ void http__conn_free(http_conn_t *c, bool close_fd)
 	}
 	if (c->lingering)
 		event_del(&c->ev_linger);
+	if (c->tls) {
+		if (close_fd && !c->lingering)
+			tls_close_notify(c->tls);
+		tls_conn_free(c->tls);
+		c->tls = NULL;
+	}
 	if (c->fd >= 0 && close_fd)
 		close(c->fd);
 	if (c->prev)
@@ -166,8 +174,18 @@ void http__conn_touch(http_conn_t *c)
 
 int http_server_add_conn(http_server_t *s, int fd, const char *peer_ip)
 {
+	return http_server_add_tls_conn(s, fd, peer_ip, NULL);
+}
+
+int http_server_add_tls_conn(http_server_t *s, int fd, const char *peer_ip, tls_ctx_t *tls)
+{
 	http_conn_t *c = conn_alloc(s);
 	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if (tls && !(c->tls = tls_accept_new(tls, fd))) {
+		http__conn_free(c, false);
 		close(fd);
 		return -ENOMEM;
 	}
@@ -221,12 +239,14 @@ static bool srv_can_accept(const http_server_t *s)
 
 static void srv_listen(http_server_t *s, bool on)
 {
-	if (s->listen_fd < 0 || on == s->listening)
+	if (on == s->listening)
 		return;
-	if (on)
-		event_add(&s->ev_listen, NULL);
-	else
-		event_del(&s->ev_listen);
+	for (int i = 0; i < s->nlisteners; i++) {
+		if (on)
+			event_add(&s->listeners[i].ev, NULL);
+		else
+			event_del(&s->listeners[i].ev);
+	}
 	s->listening = on;
 }
 
@@ -304,7 +324,8 @@ static void srv_evict(http_server_t *s)
 
 static void srv_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
-	http_server_t *s = arg;
+	http_listener_t *l = arg;
+	http_server_t *s = l->srv;
 	(void)what;
 	for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
 		if (!srv_can_accept(s)) {
@@ -329,7 +350,7 @@ static void srv_on_accept(evutil_socket_t lfd, short what, void *arg)
 		peer_ip_text(&ss, ip, sizeof(ip));
 		if (srv_full(s))
 			srv_evict(s);
-		http_server_add_conn(s, fd, ip);
+		http_server_add_tls_conn(s, fd, ip, l->tls);
 	}
 }
 
@@ -465,20 +486,30 @@ int http_server_new(struct event_base *base, const http_limits_t *lim,
 		}
 	}
 	s->lim.cors_origins = s->cors;
-	s->listen_fd = listen_fd;
-	if (listen_fd >= 0) {
-		event_assign(&s->ev_listen, base, listen_fd, EV_READ | EV_PERSIST, srv_on_accept,
-		             s);
-		event_priority_set(&s->ev_listen, HTTP_PRIO_NEW);
-	}
 	evtimer_assign(&s->ev_retry, base, srv_on_retry, s);
 	evtimer_assign(&s->ev_full, base, srv_on_full_end, s);
 	uint32_t every = sweep_every_ms(lim);
 	struct timeval tv = {every / 1000, (every % 1000) * 1000};
 	event_assign(&s->ev_sweep, base, -1, EV_PERSIST, srv_on_sweep, s);
 	event_add(&s->ev_sweep, &tv);
-	srv_listen(s, true);
 	*out = s;
+	return listen_fd >= 0 ? http_server_add_listener(s, listen_fd, NULL) : 0;
+}
+
+int http_server_add_listener(http_server_t *s, int listen_fd, tls_ctx_t *tls)
+{
+	if (listen_fd < 0 || s->nlisteners >= HTTP_MAX_LISTENERS)
+		return -EINVAL;
+	http_listener_t *l = &s->listeners[s->nlisteners++];
+	l->srv = s;
+	l->fd = listen_fd;
+	l->tls = tls;
+	event_assign(&l->ev, s->base, listen_fd, EV_READ | EV_PERSIST, srv_on_accept, l);
+	event_priority_set(&l->ev, HTTP_PRIO_NEW);
+	if (s->listening || (s->nlisteners == 1 && !s->draining)) {
+		s->listening = true;
+		event_add(&l->ev, NULL);
+	}
 	return 0;
 }
 

@@ -210,7 +210,7 @@ static void worker_http_limits(const config_t *cfg, http_limits_t *lim)
 	lim->max_connections = cfg->max_connections;
 }
 
-static int worker_setup(worker_loop_t *wl, int listen_fd)
+static int worker_setup(worker_loop_t *wl, const proc_listen_t *l)
 {
 	http_limits_t lim;
 	const http_handler_t handler = {worker_dispatch, worker_observe, wl};
@@ -233,8 +233,12 @@ static int worker_setup(worker_loop_t *wl, int listen_fd)
 	if (event_base_priority_init(wl->w.base, 2) != 0)
 		return -ENOMEM;
 	worker_http_limits(wl->w.cfg, &lim);
-	int rc = http_server_new(wl->w.base, &lim, &handler, listen_fd, &wl->http);
+	int rc = http_server_new(wl->w.base, &lim, &handler, -1, &wl->http);
 	if (rc < 0)
+		return rc;
+	/* [node] listen is plain, or TLS when there is no second listener. */
+	if ((rc = http_server_add_listener(wl->http, l->fd, l->tls_fd < 0 ? l->tls : NULL)) < 0 ||
+	    (l->tls_fd >= 0 && (rc = http_server_add_listener(wl->http, l->tls_fd, l->tls)) < 0))
 		return rc;
 	http_server_set_conns_cb(wl->http, worker_on_conns, wl);
 	rc = ws_init(&wl->w, worker_on_sessions, wl);
@@ -268,7 +272,7 @@ static void worker_teardown(worker_loop_t *wl)
 	wl->w.base = NULL;
 }
 
-int worker_main(const config_t *cfg, shm_t *shm, int listen_fd, int ctl_fd, int slot)
+int worker_main(const config_t *cfg, shm_t *shm, const proc_listen_t *l, int ctl_fd, int slot)
 {
 	static worker_loop_t wl;
 	memset(&wl, 0, sizeof(wl));
@@ -294,7 +298,9 @@ int worker_main(const config_t *cfg, shm_t *shm, int listen_fd, int ctl_fd, int 
 	char err[512];
 	if (mgmt_open(cfg, shm, &wl.w.mgmt, err, sizeof(err)) < 0)
 		log_error("%s: worker %d: management store: %s", __func__, slot, err);
-	rc = worker_setup(&wl, listen_fd);
+	else
+		api_access_init(); /* the JWT key: logs itself when it fails */
+	rc = worker_setup(&wl, l);
 	if (rc < 0) {
 		log_error("%s: worker %d: setup failed: %s", __func__, slot, strerror(-rc));
 		worker_teardown(&wl);

@@ -168,6 +168,11 @@ static void ws__kill(ws_session_t *s)
 		return;
 	ws__count(s, false);
 	event_del(&s->ev);
+	if (s->tls) {
+		tls_close_notify(s->tls);
+		tls_conn_free(s->tls);
+		s->tls = NULL;
+	}
 	close(s->fd);
 	s->fd = -1;
 	ws__set_state(s, WS_ST_DEAD);
@@ -217,6 +222,33 @@ static int ws__queue(ws_session_t *s, const void *p, size_t n)
 	return buf_append(&s->out, p, n);
 }
 
+/* WSS: queue everything, then hand the TLS layer what it takes (it may
+ * hold a record back and wants the same bytes again). */
+static int ws__write_tls(ws_session_t *s, const struct iovec *iov, int niov)
+{
+	size_t sent = 0;
+	for (int i = 0; i < niov; i++)
+		if (ws__queue(s, iov[i].iov_base, iov[i].iov_len) != 0)
+			return -ENOMEM;
+	while (ws__pending(s) > 0) {
+		ssize_t w = tls_write(s->tls, s->out.data + s->out_off, ws__pending(s));
+		if (w == -EAGAIN)
+			break;
+		if (w < 0)
+			return (int)w;
+		s->out_off += (size_t)w;
+		sent += (size_t)w;
+	}
+	if (sent > 0 && s->state != WS_ST_OPEN)
+		s->deadline_ms = clock_mono_ms() + WS_CLOSE_WAIT_MS; /* the peer still reads */
+	if (ws__pending(s) == 0) {
+		buf_free(&s->out);
+		s->out_off = 0;
+	}
+	ws__want_write(s, ws__pending(s) > 0);
+	return 0;
+}
+
 /* Write queued output and then iov[0..niov) straight to the socket; what is
  * not taken is queued.  0, or -errno when the connection is broken. */
 static int ws__write(ws_session_t *s, const struct iovec *iov, int niov)
@@ -225,6 +257,9 @@ static int ws__write(ws_session_t *s, const struct iovec *iov, int niov)
 	size_t pending = ws__pending(s), total = 0, sent;
 	int n = 0;
 	ssize_t w;
+
+	if (s->tls)
+		return ws__write_tls(s, iov, niov);
 
 	if (pending)
 		v[n++] = (struct iovec){s->out.data + s->out_off, pending};
@@ -434,22 +469,34 @@ static void ws__feed(ws_session_t *s, uint8_t *data, size_t len)
 		ws_parser_release(&s->parser); /* idle sessions hold no buffer */
 }
 
+/* Bytes from the socket, decrypted on WSS: > 0, 0 EOF, -errno. */
+static ssize_t ws__recv(ws_session_t *s)
+{
+	if (s->tls)
+		return tls_read(s->tls, W.rbuf, sizeof(W.rbuf));
+	ssize_t n = read(s->fd, W.rbuf, sizeof(W.rbuf));
+	return n >= 0 ? n : -errno;
+}
+
 static void ws__on_readable(ws_session_t *s)
 {
 	for (int i = 0; i < WS_READS_PER_EVENT && s->state != WS_ST_DEAD; i++) {
-		ssize_t n = read(s->fd, W.rbuf, sizeof(W.rbuf));
-		if (n < 0 && errno == EINTR)
+		ssize_t n = ws__recv(s);
+		if (n == -EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n == -EAGAIN || n == -EWOULDBLOCK)
 			return;
 		if (n <= 0) {
 			ws__kill(s);
 			return;
 		}
 		ws__feed(s, W.rbuf, (size_t)n);
-		if ((size_t)n < sizeof(W.rbuf))
+		/* TLS hands over a record at a time: read on until EAGAIN. */
+		if ((size_t)n < sizeof(W.rbuf) && !s->tls)
 			return;
 	}
+	if (s->state != WS_ST_DEAD && s->tls && tls_pending(s->tls))
+		event_active(&s->ev, EV_READ, 0);
 }
 
 static void ws__on_event(evutil_socket_t fd, short what, void *arg)
@@ -580,6 +627,7 @@ static ws_session_t *ws__session_new(const http_upgrade_t *up, enum ws_kind kind
 	if (s == NULL)
 		return NULL;
 	s->fd = up->fd;
+	s->tls = up->tls;
 	s->kind = (uint8_t)kind;
 	s->state = WS_ST_FLUSH_CLOSE; /* until the handshake succeeds */
 	s->opened_ms = clock_mono_ms();

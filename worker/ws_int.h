@@ -19,6 +19,7 @@
 #include "artemis/clock.h"
 #include "artemis/config.h"
 #include "artemis/shm.h"
+#include "artemis/tls.h"
 #include "ws_frame.h"
 
 /* The Java client's text buffer (API.md §6.4): no message we send to a
@@ -46,6 +47,7 @@ typedef struct ws_session {
 	struct ws_session *prev, *next; /* the list of its state */
 	struct event ev;
 	int fd;
+	tls_conn_t *tls;      /* WSS: the socket's TLS (out holds plaintext) */
 	uint8_t kind;         /* enum ws_kind */
 	uint8_t state;        /* enum ws_state */
 	bool ev_write;        /* EV_WRITE is part of ev */

@@ -18,6 +18,9 @@
 #define CONFIG_ORIGINS 1024
 #define CONFIG_MAX_JAVA_PEERS 32
 #define CONFIG_MIN_CLUSTER_KEY 16  /* bytes, when peers are configured */
+#define CONFIG_MIN_JWT_SECRET 32 /* characters of [auth] jwt_secret */
+#define CONFIG_MIN_PASSWORD 8    /* bytes of a password, [auth] initial_admin_password too */
+#define CONFIG_MAX_PASSWORD 128
 
 typedef struct {
 	char name[64];
@@ -75,6 +78,10 @@ typedef struct {
 	uint32_t response_cache_bytes; /* serialized service responses kept per worker */
 	bool console;               /* serve the web console under /console/ */
 	char console_dir[CONFIG_STR]; /* its files; "" = found next to the binary */
+	char tls_cert[CONFIG_STR];  /* PEM certificate chain; "" = no TLS */
+	char tls_key[CONFIG_STR];   /* PEM private key of tls_cert */
+	char tls_listen[CONFIG_STR]; /* host:port of a second, TLS listener; "" = the
+				      * main listener is TLS when tls_cert is set */
 
 	/* [websocket] */
 	uint32_t ws_session_ttl_ms;
@@ -85,6 +92,20 @@ typedef struct {
 	uint32_t mgmt_max_operations;  /* keys (instances, servers, zones) operated down at once */
 	uint32_t mgmt_busy_timeout_ms; /* a management write waits this long for another */
 	uint32_t mgmt_store_max_pages; /* the store may not grow beyond (0 = no cap; tests) */
+
+	/* [auth] */
+	bool auth_enabled;             /* off: no credential is checked (labs) */
+	char jwt_secret[CONFIG_STR];   /* HS256 key; "" = generated once into the store */
+	uint32_t token_ttl_s;          /* lifetime of an access token (and its session) */
+	char initial_admin_password[CONFIG_STR]; /* the first admin's; "" = random, written
+						  * to <data_dir>/initial-admin-password */
+	uint32_t login_max_failures;    /* failed logins of a username before a lockout */
+	uint32_t login_max_failures_ip; /* ... of a source address */
+	uint32_t login_lockout_s;       /* the first lockout; doubles per further failure */
+	uint32_t login_lockout_max_s;   /* its cap; failures older than this are forgotten */
+	uint32_t login_history_days;    /* login records kept this long */
+	uint32_t password_memlimit_kib; /* Argon2id memory per hash */
+	uint32_t password_opslimit;     /* Argon2id passes */
 
 	/* [log] */
 	char log_file[CONFIG_STR];  /* "" = stderr */

@@ -39,6 +39,15 @@
  *   -EBUSY    another writer held the lock past the busy timeout
  *   -ENOENT   no such record
  *   -ENODEV   the region has no management section (or it is not built)
+ *   -EEXIST   a user of that name exists already
+ *   -EMLINK   the change would leave no active admin
+ *   -EACCES   a session that is not (or no longer) valid
+ *
+ * Users, sessions and the login history (MANAGEMENT.md §6) live in the
+ * same store: their writes go through the same writer lock and leave audit
+ * records (operationType "user" and "session").  Workers check a token's
+ * session through a per-process cache that every write able to end a
+ * session invalidates on every worker at once (mgmt_session_check).
  */
 #ifndef ARTEMIS_MGMT_H
 #define ARTEMIS_MGMT_H
@@ -52,6 +61,13 @@
 #include "artemis/shm.h"
 
 /* Field limits in bytes (keys as the registry's; longer input is refused). */
+#define MGMT_MAX_USERNAME    64
+#define MGMT_MAX_EMAIL       254
+#define MGMT_MAX_DESCRIPTION 256
+#define MGMT_MAX_HASH        128 /* crypto_pwhash_STRBYTES */
+#define MGMT_SID_LEN         32  /* a session id: 128 random bits in hex */
+#define MGMT_MAX_AGENT       256 /* a User-Agent is cut there */
+#define MGMT_MAX_IP          64
 #define MGMT_MAX_REGION     SHM_MAX_REGION
 #define MGMT_MAX_SERVICE    SHM_MAX_SERVICE
 #define MGMT_MAX_INSTANCE   SHM_MAX_INSTANCE
@@ -102,7 +118,9 @@ typedef struct {
 	bool insert; /* true: put the operation in force (pull-out); false: remove it */
 } mgmt_change_t;
 
-/* Who writes, and the rest of Java's OperationContext. */
+/* Who writes, and the rest of Java's OperationContext.  When the request
+ * authenticated (mgmt_set_actor), a blank operator_id is the actor's
+ * username and the token is not stored (it is the credential). */
 typedef struct {
 	const char *operator_id; /* required */
 	const char *token;       /* may be NULL; stored, never logged */
@@ -122,9 +140,20 @@ int mgmt_open(const config_t *cfg, shm_t *shm, mgmt_t **out, char *err, size_t e
 void mgmt_close(mgmt_t *m);
 
 /* The master at start: create or migrate the store, build the projection
- * from it, close the store.  err gets the store's path and SQLite's
- * message on failure. */
+ * from it, make the JWT secret (when [auth] jwt_secret is unset and the
+ * store has none) and the first admin (when the store has no user: with
+ * [auth] initial_admin_password, else a random password that is logged
+ * once and written to <data_dir>/MGMT_ADMIN_PASSWORD_FILE, mode 0600),
+ * close the store.  err gets the store's path and SQLite's message on
+ * failure. */
 int mgmt_boot(const config_t *cfg, shm_t *shm, char *err, size_t err_len);
+#define MGMT_ADMIN_PASSWORD_FILE "initial-admin-password"
+
+/* The user the running request authenticated as ("" or NULL: none, e.g.
+ * [auth] enabled = off).  Every audit record written until the next call
+ * names it (username), and a write whose operatorId is blank takes it.
+ * Workers set it around each request. */
+void mgmt_set_actor(mgmt_t *m, const char *username);
 /* The master after a child ended abnormally: when that child died holding
  * the projection's writer lock, rebuild the projection from the store.
  * 1 repaired, 0 nothing to do, -EBUSY a live writer holds the lock (it, or
@@ -214,11 +243,13 @@ typedef struct {
 	const char *region, *service, *instance, *server, *zone; /* NULL when not the kind's */
 	const char *details; /* JSON object: before, after, surface, ... */
 	const char *result;  /* "SUCCESS" */
+	const char *username; /* the authenticated user (NULL: no credential was checked) */
 } mgmt_audit_t;
 
 typedef struct {
 	const char *type; /* operationType */
 	const char *operator_id;
+	const char *username; /* the authenticated user */
 	const char *target;
 	const char *operation;
 	const char *region, *service, *instance, *server, *zone;
@@ -251,5 +282,131 @@ int mgmt_parse_time(const char *s, uint64_t *ms);
 /* ISO 8601 UTC with milliseconds ("2024-05-01T10:00:00.000Z") into out
  * (at least 25 bytes). */
 void mgmt_format_time(uint64_t ms, char *out, size_t len);
+
+/* ---- Users, sessions, the login history (MANAGEMENT.md §6) ------------------------ */
+
+typedef enum { MGMT_ROLE_VIEWER = 0, MGMT_ROLE_OPERATOR, MGMT_ROLE_ADMIN } mgmt_role_t;
+
+const char *mgmt_role_name(mgmt_role_t role);
+/* "admin", "operator", "viewer", any case: 0 or -EINVAL. */
+int mgmt_role_parse(const char *s, mgmt_role_t *role);
+/* A username: 3 to MGMT_MAX_USERNAME of [A-Za-z0-9._@-], starting with a
+ * letter or digit.  0 or -EINVAL. */
+int mgmt_username_check(const char *s);
+
+typedef struct {
+	int64_t id; /* userId: this store's number; the username is the user's key */
+	char username[MGMT_MAX_USERNAME + 1];
+	char email[MGMT_MAX_EMAIL + 1];
+	char description[MGMT_MAX_DESCRIPTION + 1];
+	mgmt_role_t role;
+	bool active;
+	char hash[MGMT_MAX_HASH]; /* Argon2id, crypto_pwhash_str's form */
+	uint64_t create_ms, update_ms;
+} mgmt_user_t;
+
+/* One user by id or by name (case-insensitive): 0 or -ENOENT. */
+int mgmt_user_get(mgmt_t *m, int64_t id, mgmt_user_t *u);
+int mgmt_user_find(mgmt_t *m, const char *username, mgmt_user_t *u);
+/* Every user, by id; stops when fn returns non-zero. */
+typedef int (*mgmt_user_fn)(void *ctx, const mgmt_user_t *u);
+int mgmt_users(mgmt_t *m, mgmt_user_fn fn, void *ctx);
+/* A new user (u->username, email, description, role, active, hash); fills
+ * u->id and the times.  -EEXIST, -EINVAL. */
+int mgmt_user_create(mgmt_t *m, mgmt_user_t *u, const mgmt_ctx_t *ctx, char *err, size_t err_len);
+
+/* A change of a user: NULL / -1 members stay as they are. */
+typedef struct {
+	const char *email;
+	const char *description;
+	int role;             /* mgmt_role_t */
+	int active;           /* 0 or 1 */
+	const char *hash;     /* a new password: ends every session of the user... */
+	const char *keep_sid; /* ...but this one (a user changing its own password) */
+	bool rehash;          /* hash is the same password at today's cost: nothing ends */
+	const char *operation; /* of the audit record: "update", "status", "password-reset" */
+} mgmt_user_change_t;
+/* *after (may be NULL) gets the user as changed.  -ENOENT, -EMLINK (it
+ * was the last active admin and would no longer be one).  Disabling a
+ * user or giving it a new password ends its sessions; a change of role
+ * applies to its sessions at once. */
+int mgmt_user_update(mgmt_t *m, int64_t id, const mgmt_user_change_t *c, const mgmt_ctx_t *ctx,
+                     mgmt_user_t *after, char *err, size_t err_len);
+/* Delete a user and end its sessions.  -ENOENT, -EMLINK (the last active admin). */
+int mgmt_user_delete(mgmt_t *m, int64_t id, const mgmt_ctx_t *ctx, char *err, size_t err_len);
+
+typedef struct {
+	char sid[MGMT_SID_LEN + 1];
+	char username[MGMT_MAX_USERNAME + 1];
+	int64_t user_id; /* 0 when the user is gone */
+	char ip[MGMT_MAX_IP + 1];
+	char agent[MGMT_MAX_AGENT + 1];
+	uint64_t create_ms, expire_ms, last_ms;
+	bool revoked;
+} mgmt_session_t;
+
+/* A login that passed: a new session for s->username (its ip, agent and
+ * expire_ms set by the caller) and the login's success record, in one
+ * transaction.  Fills s->sid and the times.  With old_sid (a refresh),
+ * that session is revoked in the same transaction (-EACCES when it is not
+ * valid any more). */
+int mgmt_session_open(mgmt_t *m, mgmt_session_t *s, const char *old_sid, char *err,
+                      size_t err_len);
+/* End a session (logout, or an admin's revocation: ctx not NULL leaves an
+ * audit record).  -ENOENT when there is no such session. */
+int mgmt_session_revoke(mgmt_t *m, const char *sid, const mgmt_ctx_t *ctx, char *err,
+                        size_t err_len);
+int mgmt_session_get(mgmt_t *m, const char *sid, mgmt_session_t *s);
+/* The live sessions (not revoked, not expired at now_ms) of one user, or
+ * of all (username NULL), newest first. */
+typedef int (*mgmt_session_fn)(void *ctx, const mgmt_session_t *s);
+int mgmt_sessions(mgmt_t *m, const char *username, uint64_t now_ms, mgmt_session_fn fn,
+                  void *ctx);
+
+/* Who a valid token speaks for: its session and the user as it is now. */
+typedef struct {
+	int64_t user_id;
+	char username[MGMT_MAX_USERNAME + 1];
+	mgmt_role_t role;
+	char sid[MGMT_SID_LEN + 1];
+	uint64_t expire_ms;
+} mgmt_principal_t;
+
+/* Is session sid, of a token naming username, valid at now_ms: not
+ * revoked, not expired, its user existing and active?  0 and *p, -EACCES,
+ * or -EIO.  Answers from a per-process cache (no SQLite for a session seen
+ * before) that is dropped whenever a write that can end a session
+ * commits, on every process at once (the region's auth generation). */
+int mgmt_session_check(mgmt_t *m, const char *sid, const char *username, uint64_t now_ms,
+                       mgmt_principal_t *p);
+
+typedef enum { MGMT_LOGIN_SUCCESS = 0, MGMT_LOGIN_FAILURE, MGMT_LOGIN_LOCKED } mgmt_login_result_t;
+
+typedef struct {
+	int64_t id;
+	uint64_t time_ms;
+	const char *username;
+	const char *ip;
+	const char *agent;
+	const char *result; /* "success", "failure", "locked" */
+	const char *reason;
+} mgmt_login_t;
+
+/* Record a login that did not open a session (a failure, or an attempt
+ * refused by the lockout). */
+int mgmt_login_record(mgmt_t *m, const char *username, const char *ip, const char *agent,
+                      mgmt_login_result_t result, const char *reason, char *err,
+                      size_t err_len);
+/* The login records of a user, newest first, at most limit (0: all). */
+typedef int (*mgmt_login_fn)(void *ctx, const mgmt_login_t *l);
+int mgmt_logins(mgmt_t *m, const char *username, uint32_t limit, mgmt_login_fn fn, void *ctx);
+/* Is a login for username from ip refused now ([auth] login_* keys)?  1
+ * with *retry_s (seconds until it is not), 0, or -EIO. */
+int mgmt_login_locked(mgmt_t *m, const char *username, const char *ip, uint64_t now_ms,
+                      uint32_t *retry_s);
+
+/* The HS256 key of this node's tokens: [auth] jwt_secret, else the one the
+ * store keeps.  0, -ENOENT (none yet), -EIO.  A secret: never log it. */
+int mgmt_jwt_key(mgmt_t *m, uint8_t *key, size_t cap, size_t *len);
 
 #endif

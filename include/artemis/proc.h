@@ -10,6 +10,7 @@
 
 #include "artemis/config.h"
 #include "artemis/shm.h"
+#include "artemis/tls.h"
 
 enum {
 	PROC_MSG_READY = 'R',  /* child -> master: serving */
@@ -18,9 +19,17 @@ enum {
 	PROC_MSG_REOPEN = 'O', /* master -> child: reopen log files */
 };
 
-/* Entry points of the children; each returns the process exit code.
- * listen_fd: this worker slot's SO_REUSEPORT listener. */
-int worker_main(const config_t *cfg, shm_t *shm, int listen_fd, int ctl_fd, int slot);
+/* What a worker listens on: its slot's SO_REUSEPORT sockets, and the TLS
+ * context of its generation (loaded by the master from [http] tls_cert and
+ * tls_key, inherited across fork). */
+typedef struct {
+	int fd;         /* [node] listen */
+	int tls_fd;     /* [http] tls_listen, or -1 */
+	tls_ctx_t *tls; /* NULL: no TLS; else TLS on tls_fd, or on fd when tls_fd is -1 */
+} proc_listen_t;
+
+/* Entry points of the children; each returns the process exit code. */
+int worker_main(const config_t *cfg, shm_t *shm, const proc_listen_t *l, int ctl_fd, int slot);
 int reaper_main(const config_t *cfg, shm_t *shm, int ctl_fd);
 /* Runs only on a node with peers ([cluster] peer lines). */
 int replicator_main(const config_t *cfg, shm_t *shm, int ctl_fd);

@@ -1,30 +1,33 @@
-// contract_mock.mjs - the management, routing and auth API as the contract
+// contract_mock.mjs - the management and routing API as the contract
 // (MANAGEMENT.md §3.2, the Rust surface) describes it, in memory, answered
 // inside the browser through Playwright's request routing.
 //
-// The node under test does not serve these endpoints yet; the console's
-// pages for them are exercised against this stand-in so that their calls
-// (paths, bodies, answers, status codes) are checked now.  Requests it
-// does not know go on to the real node.  Every call is recorded in
-// `calls` for the tests to assert on.
+// The console's pages for endpoints the node does not serve yet (routing,
+// canary) are exercised against this stand-in so that their calls (paths,
+// bodies, answers, status codes) are checked now.  Requests it does not
+// know go on to the real node.  Every call is recorded in `calls` for the
+// tests to assert on.
+//
+// Who is calling is the real node's business: with `node` given, /api/auth
+// goes to the node (logins, users, sessions are real) and the mock asks the
+// node who a bearer token belongs to (GET /api/auth/user), so a revoked or
+// expired token is refused here as the node refuses it.  Without a node the
+// mock plays a node with [auth] enabled = off: everyone is "anonymous",
+// an admin, and the calls it lets through to the real node carry `token`
+// (an admin's) so that the node's own management API answers them too.
 
 const ok = (data, status = 200) => ({status, json: {success: true, data}});
 const fail = (status, message) => ({status, json: {success: false, message}});
 const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
 export class ContractMock {
-  constructor({auth = true, region = 'us-east'} = {}) {
-    this.auth = auth;
+  constructor({node = null, token = null, region = 'us-east'} = {}) {
+    this.node = node;
+    this.passToken = token;
+    this.auth = !!node;
     this.region = region;
     this.calls = [];
     this.now = () => Math.floor(Date.now() / 1000);
-    this.users = [
-      {userId: 1, username: 'admin', role: 'admin', status: 'active', email: 'admin@example.com', password: 'admin-pass'},
-      {userId: 2, username: 'olga', role: 'operator', status: 'active', email: '', password: 'operator-pass'},
-      {userId: 3, username: 'vera', role: 'viewer', status: 'active', email: '', password: 'viewer-pass'},
-    ].map((u) => ({...u, description: '', createdAt: this.now() - 86400, updatedAt: this.now() - 86400}));
-    this.tokens = new Map(); // token -> {userId, sessionId, revoked}
-    this.sessions = [];
     this.groups = [];
     this.rules = [];
     this.ruleGroups = [];
@@ -38,31 +41,17 @@ export class ContractMock {
     this.routes = this.table();
   }
 
-  token(user, ttl = 3600) {
-    const sessionId = 's' + (++this.nextId);
-    const t = b64({alg: 'HS256', typ: 'JWT'}) + '.' + b64({sub: String(user.userId), username: user.username,
-      role: user.role, sid: sessionId, iat: this.now(), exp: this.now() + ttl}) + '.sig' + this.nextId;
-    this.tokens.set(t, {userId: user.userId, sessionId, revoked: false});
-    this.sessions.push({sessionId, userId: user.userId, ipAddress: '127.0.0.1', userAgent: 'Chromium (test)',
-      createdAt: this.now(), expiresAt: this.now() + ttl, lastActivity: this.now()});
-    return t;
-  }
-
-  // Every token stops working (a node restart with a new secret, say).
-  expireAll() {
-    for (const t of this.tokens.values()) t.revoked = true;
-  }
-
   record(type, targetId, operation, operatorId, details = {}) {
     this.audit.unshift({logId: ++this.nextId, operationType: type, targetId, operation, operatorId,
       operationTime: this.now(), details});
   }
 
-  who(req) {
-    const m = /^Bearer (.+)$/.exec(req.headers.authorization || '');
-    const t = m && this.tokens.get(m[1]);
-    if (!t || t.revoked) return null;
-    return this.users.find((u) => u.userId === t.userId) || null;
+  // The caller as the node knows it, or null (no valid token).
+  async who(req) {
+    if (!this.auth) return {userId: 0, username: 'anonymous', role: 'admin'};
+    if (!req.headers.authorization) return null;
+    const res = await fetch(this.node.base + '/api/auth/user', {headers: {Authorization: req.headers.authorization}});
+    return res.status === 200 ? (await res.json()).data : null;
   }
 
   table() {
@@ -71,44 +60,8 @@ export class ContractMock {
     const groupById = (id) => this.groups.find((g) => String(g.groupId) === String(id));
     const ruleById = (id) => this.rules.find((r) => r.routeId === id);
 
-    on('POST', /^\/api\/auth\/login$/, (q, m, b) => {
-      const u = this.users.find((x) => x.username === b.username && x.password === b.password && x.status === 'active');
-      if (!u) return fail(401, 'Invalid username or password');
-      return ok({accessToken: this.token(u), tokenType: 'Bearer', expiresIn: 3600});
-    }, 'public');
-    on('GET', /^\/api\/auth\/user$/, (q, m, b, u) => ok(this.pub(u)));
-    on('POST', /^\/api\/auth\/logout$/, (q) => {
-      const t = this.tokens.get(q.headers.authorization.slice(7));
-      if (t) t.revoked = true;
-      return ok('logged out');
-    });
-    on('POST', /^\/api\/auth\/password\/change$/, (q, m, b, u) => {
-      if (b.oldPassword !== u.password) return fail(400, 'The current password is wrong');
-      u.password = b.newPassword;
-      return ok('changed');
-    });
-    on('GET', /^\/api\/auth\/users$/, () => ok(this.users.map((u) => this.pub(u))), 'admin');
-    on('POST', /^\/api\/auth\/users$/, (q, m, b) => {
-      if (!b.username || !b.password) return fail(400, 'username and password are required');
-      if (this.users.some((u) => u.username === b.username)) return fail(409, 'User ' + b.username + ' exists');
-      const u = {userId: ++this.nextId, username: b.username, role: b.role || 'viewer', status: 'active', email: b.email || '',
-        description: b.description || '', password: b.password, createdAt: this.now(), updatedAt: this.now()};
-      this.users.push(u);
-      this.record('user', String(u.userId), 'create', 'admin');
-      return ok(this.pub(u), 201);
-    }, 'admin');
-    on('PUT', /^\/api\/auth\/users\/(\d+)$/, (q, m, b) => {
-      const u = this.users.find((x) => String(x.userId) === m[1]);
-      if (!u) return fail(404, 'No user ' + m[1]);
-      Object.assign(u, {role: b.role ?? u.role, email: b.email ?? u.email, description: b.description ?? u.description});
-      return ok(this.pub(u));
-    }, 'admin');
-    on('GET', /^\/api\/auth\/users\/(\d+)\/login-history$/, () => ok([{time: this.now() - 60, ipAddress: '127.0.0.1', success: true}]), 'admin');
-    on('GET', /^\/api\/auth\/sessions$/, () => ok(this.sessions), 'admin');
-    on('DELETE', /^\/api\/auth\/sessions\/([^/]+)$/, (q, m) => {
-      this.sessions = this.sessions.filter((s) => s.sessionId !== m[1]);
-      return ok('revoked');
-    }, 'admin');
+    // A node with [auth] enabled = off answers who is calling without a token.
+    if (!this.auth) on('GET', /^\/api\/auth\/user$/, (q, m, b, u) => ok(u));
 
     on('GET', /^\/api\/management\/all-instance-operations\.json$/, () => ({status: 200, json: {
       responseStatus: {status: 'success', errorCode: 'success', message: ''}, status: {errorCode: 'success'},
@@ -244,12 +197,7 @@ export class ContractMock {
     return R;
   }
 
-  pub(u) {
-    const {password, ...rest} = u;
-    return rest;
-  }
-
-  handle(req) {
+  async handle(req) {
     const url = new URL(req.url);
     const route = this.routes.find((r) => r.method === req.method && r.re.test(url.pathname));
     if (!route) return null;
@@ -261,7 +209,7 @@ export class ContractMock {
     }
     const q = {headers: req.headers, query: Object.fromEntries(url.searchParams)};
     this.calls.push({method: req.method, path: url.pathname, query: q.query, body, auth: req.headers.authorization || ''});
-    const user = this.auth ? this.who(req) : {userId: 0, username: 'anonymous', role: 'admin'};
+    const user = await this.who(req);
     if (route.need !== 'public' && this.auth) {
       if (!user) return fail(401, 'Authentication required');
       if (route.need === 'write' && user.role === 'viewer') return fail(403, 'Role viewer may not do this');
@@ -275,9 +223,11 @@ export class ContractMock {
   async install(context) {
     await context.route(/\/api\/(auth|management|routing)\//, async (route) => {
       const r = route.request();
-      const out = this.handle({method: r.method(), url: r.url(), headers: r.headers(), body: r.postData()});
+      const out = await this.handle({method: r.method(), url: r.url(), headers: r.headers(), body: r.postData()});
       if (!out) {
-        await route.fallback();
+        const headers = r.headers();
+        if (this.passToken && !headers.authorization) headers.authorization = 'Bearer ' + this.passToken;
+        await route.fallback({headers});
         return;
       }
       await route.fulfill({status: out.status, contentType: 'application/json', body: JSON.stringify(out.json)});

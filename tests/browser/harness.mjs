@@ -21,6 +21,8 @@ export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const OUT = process.env.CONSOLE_OUT || path.join(REPO, 'build', 'console-test');
 export const REGION = 'us-east';
 export const ZONE = 'zone-1';
+// The first admin of every test node ([auth] initial_admin_password).
+export const ADMIN_PASSWORD = 'browser-admin-pw';
 
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -68,6 +70,8 @@ export class Node {
       registry: {shm_name: n.shm, max_instances: '200000', lease_ttl_ms: '600000', reap_interval_ms: '100', ...registry},
       http,
       cluster: {listen: '127.0.0.1:' + (await freePort())},
+      // The cheapest Argon2id: logins take milliseconds.
+      auth: {initial_admin_password: ADMIN_PASSWORD, password_memlimit_kib: '8192', password_opslimit: '1'},
       log: {file: path.join(n.dir, 'artemis.log'), level: 'info'},
     };
     const conf = Object.entries(sections).filter(([, kv]) => Object.keys(kv).length)
@@ -108,8 +112,24 @@ export class Node {
     return JSON.parse(text);
   }
 
-  async status(p) {
-    return (await fetch(this.base + p)).status;
+  async status(p, token) {
+    return (await fetch(this.base + p, {headers: token ? {Authorization: 'Bearer ' + token} : {}})).status;
+  }
+
+  // A call of the management API: {status, body}.
+  async api(method, p, body, token) {
+    const headers = {'Content-Type': 'application/json'};
+    if (token) headers.Authorization = 'Bearer ' + token;
+    const res = await fetch(this.base + p, {method, headers, body: body === undefined ? undefined : JSON.stringify(body)});
+    const text = await res.text();
+    return {status: res.status, body: text ? JSON.parse(text) : null};
+  }
+
+  // POST /api/auth/login: the access token.
+  async login(username = 'admin', password = ADMIN_PASSWORD) {
+    const r = await this.api('POST', '/api/auth/login', {username, password});
+    if (r.status !== 200) throw new Error(`login as ${username}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.data.accessToken;
   }
 
   async register(instances) {

@@ -33,6 +33,11 @@ TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$")
 CRASH_RE = re.compile(r"signal (6|11)\b|SIGSEGV|SIGABRT|SIGBUS|core dumped|AddressSanitizer",
                       re.IGNORECASE)
 NOT_EXISTING = "Instance is not exising! Need re-register."
+# Every test node's first admin ([auth] initial_admin_password), and the
+# cheapest Argon2id cost so that logins take milliseconds.
+ADMIN_PASSWORD = "test-admin-password"
+AUTH_DEFAULTS = {"initial_admin_password": ADMIN_PASSWORD, "password_memlimit_kib": "8192",
+                 "password_opslimit": "1"}
 
 
 def artemis_bin():
@@ -93,10 +98,12 @@ def _parse_json(raw):
 
 
 def http_request(host, port, method, path, body=None, headers=None, chunked=False,
-                 timeout=10.0):
-    """One request on a fresh connection.  Returns (status, headers, raw body)
-    with header names lowercased and the body gunzipped when needed."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+                 timeout=10.0, tls=None):
+    """One request on a fresh connection (HTTPS with tls, an ssl.SSLContext).
+    Returns (status, headers, raw body) with header names lowercased and the
+    body gunzipped when needed."""
+    conn = (http.client.HTTPSConnection(host, port, timeout=timeout, context=tls) if tls
+            else http.client.HTTPConnection(host, port, timeout=timeout))
     try:
         hdrs = dict(headers or {})
         if chunked and body is not None:
@@ -167,7 +174,7 @@ class Node:
     and shm region."""
 
     def __init__(self, workdir, node=None, registry=None, http=None, log=None,
-                 cluster=None, omit=(), extra_args=(), fresh=True):
+                 cluster=None, auth=None, omit=(), extra_args=(), fresh=True):
         self.workdir = workdir
         self.port = free_port()
         self.cluster_port = free_port()
@@ -180,6 +187,11 @@ class Node:
         self.conf_path = os.path.join(workdir, "artemis.conf")
         self.host = HOST
         self.proc = None
+        # A bearer token sent with every request that names none
+        # (login()); None: requests go without.
+        self.token = None
+        # An ssl.SSLContext when [node] listen speaks TLS (test_tls.py).
+        self.tls = None
         os.makedirs(self.data_dir, exist_ok=True)
         self.sections = {
             "node": {"name": self.name, "region": REGION, "zone": ZONE,
@@ -189,10 +201,11 @@ class Node:
                          "reap_interval_ms": "100"},
             "http": {},
             "cluster": {"listen": "%s:%d" % (HOST, self.cluster_port)},
+            "auth": dict(AUTH_DEFAULTS),
             "log": {"file": self.log_path, "level": "info"},
         }
         for sec, kv in (("node", node), ("registry", registry), ("http", http),
-                        ("log", log), ("cluster", cluster)):
+                        ("log", log), ("cluster", cluster), ("auth", auth)):
             for k, v in (kv or {}).items():
                 self.sections[sec][k] = str(v)
         for dotted in omit:
@@ -299,14 +312,36 @@ class Node:
 
     # -- HTTP helpers
 
+    def auth_headers(self, headers=None):
+        """headers with this node's token, unless they carry an
+        Authorization of their own (or there is no token)."""
+        hdrs = dict(headers or {})
+        if self.token and not any(k.lower() == "authorization" for k in hdrs):
+            hdrs["Authorization"] = "Bearer " + self.token
+        return hdrs
+
     def request(self, method, path, body=None, headers=None, chunked=False, timeout=10.0):
-        st, h, raw = http_request(self.host, self.port, method, path, body, headers,
-                                  chunked, timeout)
+        st, h, raw = http_request(self.host, self.port, method, path, body,
+                                  self.auth_headers(headers), chunked, timeout, self.tls)
         return st, h, _parse_json(raw) if raw else None
 
     def request_raw(self, method, path, body=None, headers=None, chunked=False, timeout=10.0):
-        return http_request(self.host, self.port, method, path, body, headers, chunked,
-                            timeout)
+        return http_request(self.host, self.port, method, path, body,
+                            self.auth_headers(headers), chunked, timeout, self.tls)
+
+    def login(self, username="admin", password=ADMIN_PASSWORD, keep=True):
+        """POST /api/auth/login; the access token (kept as self.token, sent
+        with every later request, unless keep is False)."""
+        st, _, body = http_request(self.host, self.port, "POST", "/api/auth/login",
+                                   json.dumps({"username": username,
+                                               "password": password}).encode(),
+                                   {"Content-Type": "application/json"}, tls=self.tls)
+        data = _parse_json(body) if body else None
+        assert st == 200, "login as %s -> HTTP %s %r" % (username, st, data)
+        token = data["data"]["accessToken"]
+        if keep:
+            self.token = token
+        return token
 
     def post_json(self, path, obj, gzip=False, chunked=False, headers=None, timeout=10.0):
         data = json.dumps(obj).encode("utf-8")

@@ -5,8 +5,9 @@ test_docs.py - the documentation stays true to the node and stands alone
 - Every path in the node's route tables (the HTTP table in worker/api.c and
   any other table of the same form in worker/, the WebSocket paths in
   worker/ws.c) is in the endpoint index of docs/API.md, and every path of
-  that index is served; management paths (/api/management/...) are
-  documented in docs/MANAGEMENT.md instead.  The parser is checked against
+  that index is served; management, auth and routing paths
+  (/api/management/..., /api/auth/..., /api/routing/...) are documented
+  in docs/MANAGEMENT.md instead.  The parser is checked against
   a running node: each parsed HTTP path exists (PUT answers 405, not 404),
   each WebSocket path completes a handshake.
 - README.md and docs/ link nowhere outside the repository: no ../shared,
@@ -24,7 +25,7 @@ from ws_util import RawWS
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 API_MD = os.path.join(ROOT, "docs", "API.md")
 MANAGEMENT_MD = os.path.join(ROOT, "docs", "MANAGEMENT.md")
-MANAGEMENT_PREFIX = "/api/management/"
+MANAGEMENT_PREFIX = ("/api/management/", "/api/auth/", "/api/routing/")
 
 # { "/artemis/api/registry/register.json", M_POST, ... }  (HTTP tables; the
 # methods may be a macro such as GP, the path may start with a string macro
@@ -45,10 +46,10 @@ def read(path):
         return f.read()
 
 
-def routes():
-    """(http_paths, ws_paths) from the C sources; the subscribe alias as
-    '<prefix>{serviceId}'."""
-    http, ws = set(), set()
+def worker_sources():
+    """[(file name, text)] of worker/*.c with their path macros expanded
+    (MG "operate-instance.json" -> "/api/management/operate-instance.json")."""
+    out = []
     worker = os.path.join(ROOT, "worker")
     for name in sorted(os.listdir(worker)):
         if not name.endswith(".c"):
@@ -56,6 +57,15 @@ def routes():
         text = read(os.path.join(worker, name))
         for macro, value in STRING_MACRO_RE.findall(text):
             text = re.sub(r'(?<!#define )\b%s\s+"' % macro, '"' + value, text)
+        out.append((name, text))
+    return out
+
+
+def routes():
+    """(http_paths, ws_paths) from the C sources; the subscribe alias as
+    '<prefix>{serviceId}'."""
+    http, ws = set(), set()
+    for _, text in worker_sources():
         http.update(HTTP_ROUTE_RE.findall(text))
         ws.update(WS_ROUTE_RE.findall(text))
         ws.update(p + "{serviceId}" for p in WS_PREFIX_RE.findall(text))

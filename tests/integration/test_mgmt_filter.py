@@ -19,6 +19,12 @@ websocket = pytest.importorskip("websocket")
 from test_websocket import first_push, is_change, recv_change, ws_connect  # noqa: E402
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _logged_in(node):
+    """Management calls need a token (MANAGEMENT.md §6): the tests speak as admin."""
+    node.login()
+
+
 def three(svc, zone2="zone-2"):
     return [inst(svc, "a", ip="10.1.0.1"), inst(svc, "b", ip="10.1.0.2"),
             inst(svc, "c", ip="10.1.0.3", zoneId=zone2)]

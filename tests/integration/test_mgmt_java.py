@@ -10,6 +10,13 @@ from artemis_it import (REGION, ZONE, SUCCESS, assert_spring_error, assert_statu
                         register, uniq)
 from mgmt_util import M, java_instance, java_server, java_zone
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _logged_in(node):
+    """Management calls need a token (MANAGEMENT.md §6): the tests speak as admin."""
+    node.login()
+
+
 BAD = {"status": "fail", "errorCode": "bad-request"}
 
 
@@ -21,8 +28,7 @@ def ikey(svc, iid, region=REGION):
 
 @pytest.mark.parametrize("drop,field", [("regionId", "regionId"), ("serviceId", "serviceId"),
                                         ("instanceId", "instanceId"),
-                                        ("operation", "operation"),
-                                        ("operatorId", "operatorId")])
+                                        ("operation", "operation")])
 def test_operate_instance_names_the_missing_field(node, drop, field):
     body = {"instanceKey": ikey(uniq(), "i1"), "operation": "pullout",
             "operationComplete": False, "operatorId": "alice"}
@@ -32,6 +38,22 @@ def test_operate_instance_names_the_missing_field(node, drop, field):
         body["instanceKey"][drop] = ""
     b = node.api(M + "operate-instance.json", body)
     assert_status(b, dict(BAD, message="%s is null or empty" % field))
+
+
+def test_operator_is_the_token_user_when_absent(node):
+    """A blank operatorId is the authenticated user's name (MANAGEMENT.md §6);
+    the record keeps both identities."""
+    svc = uniq()
+    body = {"instanceKey": ikey(svc, "i1"), "operation": "pullout",
+            "operationComplete": False, "operatorId": "  "}
+    assert_status(node.api(M + "operate-instance.json", body), SUCCESS)
+    body["operatorId"] = "ops-robot"
+    body["operationComplete"] = True
+    assert_status(node.api(M + "operate-instance.json", body), SUCCESS)
+    logs = node.api(M + "log/instance-operation-logs.json", {"serviceId": svc})["logs"]
+    assert [(x["operatorId"], x["username"]) for x in logs] == [
+        ("ops-robot", "admin"), ("admin", "admin")], logs
+    assert all(x["token"] is None for x in logs), logs
 
 
 def test_operate_bad_shapes_and_bounds(node):
@@ -235,6 +257,7 @@ def test_writes_refused_unless_the_node_is_up(node_factory):
                               "key": "it-secret-key-0123456789",
                               "peer": "ghost zone-1 http://127.0.0.1:%d 127.0.0.1:%d"
                                       % (free_port(), free_port())})
+    n.login()  # logins work on a node that is still starting
     b = n.api(M + "operate-instance.json", {"instanceKey": ikey("s", "i"),
                                             "operation": "pullout", "operatorId": "a"})
     assert_status(b, {"status": "fail", "errorCode": "service-unavailable"})

@@ -2,7 +2,9 @@
  * test_auth.c - auth/jwt.c: tokens round-trip; a token signed with another
  * key, tampered in any byte, with alg "none" or another header, expired,
  * truncated, padded, with a claim missing or mistyped, or over-long is
- * refused with the documented error.
+ * refused with the documented error.  auth/password.c: Argon2id hashes
+ * verify, salt, refuse a wrong password or a foreign hash, are made again
+ * when the cost changes; random passwords and hex.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -190,6 +192,48 @@ static void test_sign_limits(void **state)
 	buf_free(&t);
 }
 
+static const auth_cost_t cheap = {1, 8192 * 1024};
+
+static void test_passwords(void **state)
+{
+	char h1[AUTH_HASH_MAX], h2[AUTH_HASH_MAX];
+	(void)state;
+	assert_int_equal(auth_password_hash("correct horse", 13, &cheap, h1), 0);
+	assert_int_equal(auth_password_hash("correct horse", 13, &cheap, h2), 0);
+	assert_non_null(strstr(h1, "$argon2id$"));
+	assert_string_not_equal(h1, h2); /* salted */
+	assert_int_equal(auth_password_verify(h1, "correct horse", 13), 0);
+	assert_int_equal(auth_password_verify(h2, "correct horse", 13), 0);
+	assert_int_equal(auth_password_verify(h1, "correct horsE", 13), -EACCES);
+	assert_int_equal(auth_password_verify(h1, "correct hors", 12), -EACCES);
+	assert_int_equal(auth_password_verify("$2y$10$bcrypt", "x", 1), -EINVAL);
+	assert_int_equal(auth_password_verify("", "x", 1), -EINVAL);
+	/* The cost is in the hash: another one asks for a new hash. */
+	auth_cost_t more = {2, 8192 * 1024};
+	assert_false(auth_password_needs_rehash(h1, &cheap));
+	assert_true(auth_password_needs_rehash(h1, &more));
+	auth_cost_t bad = {0, 1};
+	assert_int_equal(auth_password_hash("x", 1, &bad, h2), -EINVAL);
+	auth_password_dummy("anything", 8, &cheap); /* costs a check, answers nothing */
+}
+
+static void test_random(void **state)
+{
+	char a[33], b[33], pw[21];
+	(void)state;
+	assert_int_equal(auth_random_hex(a, sizeof(a), 16), 0);
+	assert_int_equal(auth_random_hex(b, sizeof(b), 16), 0);
+	assert_int_equal(strlen(a), 32);
+	assert_int_equal(strspn(a, "0123456789abcdef"), 32);
+	assert_string_not_equal(a, b);
+	assert_int_equal(auth_random_hex(a, 32, 16), -EINVAL); /* no room for the NUL */
+	assert_int_equal(auth_random_password(pw, sizeof(pw)), 0);
+	assert_int_equal(strlen(pw), 20);
+	for (size_t i = 0; i < 20; i++)
+		assert_true((pw[i] >= 'a' && pw[i] <= 'z') || (pw[i] >= 'A' && pw[i] <= 'Z') ||
+		            (pw[i] >= '0' && pw[i] <= '9'));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +241,8 @@ int main(void)
 		cmocka_unit_test(test_wrong_key_and_tampering),
 		cmocka_unit_test(test_headers_and_claims),
 		cmocka_unit_test(test_sign_limits),
+		cmocka_unit_test(test_passwords),
+		cmocka_unit_test(test_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

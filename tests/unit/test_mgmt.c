@@ -2,8 +2,10 @@
  * test_mgmt.c - the management module (mgmt/): the store (migrations,
  * transactions, a full disk), the model (keys, case, tombstones), the audit
  * trail (records, filters, stats, cleanup, times) and the projection (the
- * down filter, notices in the change log, capacity, repair, check), against
- * a real region and a real SQLite file in a temporary directory.
+ * down filter, notices in the change log, capacity, repair, check), users,
+ * sessions and the login history (the last admin, revocation seen by every
+ * process's cache, the lockout), against a real region and a real SQLite
+ * file in a temporary directory.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -27,6 +29,7 @@
 #include "../../mgmt/mgmt_int.h"
 #include "../../worker/versioned.h"
 #include "mgmt_fixture.h"
+#include "artemis/auth.h"
 #include "artemis/clock.h"
 
 static char region_name[64];
@@ -83,8 +86,13 @@ static void setup_node(uint32_t max_ops, uint32_t max_pages)
 	p.changelog_size = 1024;
 	p.mgmt_bytes = mgmt_section_bytes(max_ops);
 	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &shm, NULL), 0);
+	snprintf(cfg.initial_admin_password, sizeof(cfg.initial_admin_password), "unit-admin-pw");
+	cfg.password_memlimit_kib = 8192; /* the cheapest Argon2id: tests hash often */
+	cfg.password_opslimit = 1;
 	if (mgmt_boot(&cfg, shm, err, sizeof(err)) < 0)
 		fail_msg("mgmt_boot: %s", err);
+	/* The tests below count the records of their own writes only. */
+	sql("DELETE FROM audit WHERE operation_type = 'user'");
 	if (mgmt_open(&cfg, shm, &mg, err, sizeof(err)) < 0)
 		fail_msg("mgmt_open: %s", err);
 }
@@ -174,8 +182,11 @@ static void test_store_created_and_migrated(void **state)
 	char err[512];
 	(void)state;
 	setup_node(1000, 0);
-	assert_int_equal(sql_int("PRAGMA user_version"), 1);
-	assert_int_equal(sql_int("SELECT value FROM meta WHERE key = 'generation'"), 0);
+	assert_int_equal(sql_int("PRAGMA user_version"), 2);
+	/* The boot made the JWT secret and the first admin: one write. */
+	assert_int_equal(sql_int("SELECT value FROM meta WHERE key = 'generation'"), 1);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM users WHERE role = 'admin'"), 1);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM secrets WHERE name = 'jwt'"), 1);
 	/* A second boot (a restart) keeps the store and its data. */
 	apply_ok(change(MGMT_INSTANCE, "svc", "i1", NULL, true));
 	assert_int_equal(mgmt_boot(&cfg, shm, err, sizeof(err)), 0);
@@ -186,7 +197,7 @@ static void test_store_created_and_migrated(void **state)
 	assert_int_equal(mgmt_boot(&cfg, shm, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, MGMT_DB_FILE));
 	assert_non_null(strstr(err, "schema version 99"));
-	sql("PRAGMA user_version = 1");
+	sql("PRAGMA user_version = 2");
 	teardown_node();
 }
 
@@ -596,6 +607,200 @@ static void test_times(void **state)
 	assert_string_equal(out, "2024-05-01T10:00:00.500Z");
 }
 
+
+/* ---- Users, sessions, the login history ------------------------------------------ */
+
+static int count_logins(void *arg, const mgmt_login_t *l)
+{
+	int *n = arg;
+	assert_non_null(l->result);
+	(*n)++;
+	return 0;
+}
+
+static mgmt_user_t new_user(const char *name, mgmt_role_t role)
+{
+	mgmt_user_t u = {.role = role, .active = true};
+	auth_cost_t cost = {1, 8192 * 1024};
+	snprintf(u.username, sizeof(u.username), "%s", name);
+	assert_int_equal(auth_password_hash("password1", 9, &cost, u.hash), 0);
+	return u;
+}
+
+static mgmt_session_t open_session(mgmt_t *m, const char *name)
+{
+	char err[256];
+	mgmt_session_t s = {0};
+	snprintf(s.username, sizeof(s.username), "%s", name);
+	snprintf(s.ip, sizeof(s.ip), "10.0.0.9");
+	s.expire_ms = clock_wall_ms() + 60000;
+	if (mgmt_session_open(m, &s, NULL, err, sizeof(err)) != 0)
+		fail_msg("session: %s", err);
+	assert_int_equal(strlen(s.sid), MGMT_SID_LEN);
+	return s;
+}
+
+static void test_users_and_the_last_admin(void **state)
+{
+	char err[256];
+	mgmt_user_t admin, u, got;
+	(void)state;
+	setup_node(1000, 0);
+	assert_int_equal(mgmt_user_find(mg, "ADMIN", &admin), 0); /* names: any case */
+	assert_int_equal(auth_password_verify(admin.hash, "unit-admin-pw", 13), 0);
+	u = new_user("bob", MGMT_ROLE_OPERATOR);
+	assert_int_equal(mgmt_user_create(mg, &u, &ctx, err, sizeof(err)), 0);
+	assert_true(u.id > admin.id);
+	got = new_user("Bob", MGMT_ROLE_VIEWER);
+	assert_int_equal(mgmt_user_create(mg, &got, &ctx, err, sizeof(err)), -EEXIST);
+	got = new_user("-x", MGMT_ROLE_VIEWER);
+	assert_int_equal(mgmt_user_create(mg, &got, &ctx, err, sizeof(err)), -EINVAL);
+	/* The last active admin can be neither demoted, disabled nor removed. */
+	mgmt_user_change_t demote = {.role = MGMT_ROLE_VIEWER, .active = -1};
+	mgmt_user_change_t disable = {.role = -1, .active = 0};
+	assert_int_equal(mgmt_user_update(mg, admin.id, &demote, &ctx, NULL, err, sizeof(err)),
+	                 -EMLINK);
+	assert_int_equal(mgmt_user_update(mg, admin.id, &disable, &ctx, NULL, err, sizeof(err)),
+	                 -EMLINK);
+	assert_int_equal(mgmt_user_delete(mg, admin.id, &ctx, err, sizeof(err)), -EMLINK);
+	/* With a second admin it can. */
+	mgmt_user_change_t promote = {.role = MGMT_ROLE_ADMIN, .active = -1};
+	assert_int_equal(mgmt_user_update(mg, u.id, &promote, &ctx, &got, err, sizeof(err)), 0);
+	assert_int_equal(got.role, MGMT_ROLE_ADMIN);
+	assert_int_equal(mgmt_user_update(mg, admin.id, &demote, &ctx, NULL, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_user_delete(mg, u.id, &ctx, err, sizeof(err)), -EMLINK);
+	assert_int_equal(mgmt_user_delete(mg, admin.id, &ctx, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_user_get(mg, admin.id, &got), -ENOENT);
+	assert_int_equal(mgmt_user_delete(mg, admin.id, &ctx, err, sizeof(err)), -ENOENT);
+	/* A removed name is free again (its tombstone is revived). */
+	got = new_user("admin", MGMT_ROLE_VIEWER);
+	assert_int_equal(mgmt_user_create(mg, &got, &ctx, err, sizeof(err)), 0);
+	/* Every change has its record; none holds a hash. */
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM audit WHERE operation_type = 'user'"), 5);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM audit WHERE details LIKE '%argon%'"), 0);
+	check_ok();
+	teardown_node();
+}
+
+static void test_sessions_end_on_every_process_at_once(void **state)
+{
+	char err[256];
+	mgmt_t *other = NULL;
+	mgmt_principal_t p;
+	mgmt_user_t u;
+	(void)state;
+	setup_node(1000, 0);
+	/* A second handle on the same store and region: another worker. */
+	assert_int_equal(mgmt_open(&cfg, shm, &other, err, sizeof(err)), 0);
+	u = new_user("carol", MGMT_ROLE_OPERATOR);
+	assert_int_equal(mgmt_user_create(mg, &u, &ctx, err, sizeof(err)), 0);
+	mgmt_session_t s1 = open_session(mg, "carol"), s2 = open_session(mg, "carol");
+	uint64_t now = clock_wall_ms();
+	assert_int_equal(mgmt_session_check(other, s1.sid, "carol", now, &p), 0);
+	assert_int_equal(p.role, MGMT_ROLE_OPERATOR);
+	assert_int_equal(mgmt_session_check(other, s1.sid, "dave", now, &p), -EACCES);
+	assert_int_equal(mgmt_session_check(other, s1.sid, "carol", s1.expire_ms, &p), -EACCES);
+	/* Cached now: the row's removal behind its back is not seen... */
+	sql("UPDATE sessions SET revoked = 1");
+	assert_int_equal(mgmt_session_check(other, s1.sid, "carol", now, &p), 0);
+	sql("UPDATE sessions SET revoked = 0");
+	/* ...but a revocation through the store is, by every handle. */
+	assert_int_equal(mgmt_session_revoke(mg, s1.sid, NULL, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_session_check(other, s1.sid, "carol", now, &p), -EACCES);
+	assert_int_equal(mgmt_session_check(mg, s1.sid, "carol", now, &p), -EACCES);
+	assert_int_equal(mgmt_session_check(other, s2.sid, "carol", now, &p), 0);
+	/* A demotion applies to the live session at once. */
+	mgmt_user_change_t demote = {.role = MGMT_ROLE_VIEWER, .active = -1};
+	assert_int_equal(mgmt_user_update(mg, u.id, &demote, &ctx, NULL, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_session_check(other, s2.sid, "carol", now, &p), 0);
+	assert_int_equal(p.role, MGMT_ROLE_VIEWER);
+	/* A refresh replaces a session; the old one ends. */
+	mgmt_session_t s3 = {0};
+	snprintf(s3.username, sizeof(s3.username), "carol");
+	s3.expire_ms = now + 60000;
+	assert_int_equal(mgmt_session_open(mg, &s3, s2.sid, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_session_check(other, s2.sid, "carol", now, &p), -EACCES);
+	assert_int_equal(mgmt_session_check(other, s3.sid, "carol", now, &p), 0);
+	assert_int_equal(mgmt_session_open(mg, &s3, s2.sid, err, sizeof(err)), -EACCES);
+	/* A new password ends the others' sessions but the one kept. */
+	mgmt_session_t s4 = open_session(mg, "carol");
+	char hash[AUTH_HASH_MAX];
+	auth_cost_t cost = {1, 8192 * 1024};
+	assert_int_equal(auth_password_hash("another-pw", 10, &cost, hash), 0);
+	mgmt_user_change_t pw = {.role = -1, .active = -1, .hash = hash, .keep_sid = s4.sid};
+	assert_int_equal(mgmt_user_update(mg, u.id, &pw, &ctx, NULL, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_session_check(other, s3.sid, "carol", now, &p), -EACCES);
+	assert_int_equal(mgmt_session_check(other, s4.sid, "carol", now, &p), 0);
+	/* Disabling the user, or removing it, ends every session. */
+	mgmt_user_change_t off = {.role = -1, .active = 0};
+	assert_int_equal(mgmt_user_update(mg, u.id, &off, &ctx, NULL, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_session_check(other, s4.sid, "carol", now, &p), -EACCES);
+	mgmt_session_t got;
+	assert_int_equal(mgmt_session_get(mg, s4.sid, &got), 0);
+	assert_true(got.revoked);
+	assert_int_equal(mgmt_session_revoke(mg, "00000000000000000000000000000000", NULL, err,
+	                                     sizeof(err)),
+	                 -ENOENT);
+	assert_int_equal(mgmt_session_check(other, "short", "carol", now, &p), -EACCES);
+	mgmt_close(other);
+	check_ok();
+	teardown_node();
+}
+
+static void test_login_lockout(void **state)
+{
+	char err[256];
+	uint32_t wait = 0;
+	(void)state;
+	setup_node(1000, 0);
+	cfg.login_max_failures = 3;
+	cfg.login_max_failures_ip = 5;
+	cfg.login_lockout_s = 10;
+	cfg.login_lockout_max_s = 25;
+	uint64_t now = clock_wall_ms();
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(mgmt_login_record(mg, "eve", "10.0.0.1", "ua", MGMT_LOGIN_FAILURE,
+		                                   "wrong password", err, sizeof(err)),
+		                 0);
+	assert_int_equal(mgmt_login_locked(mg, "eve", "10.0.0.2", now, &wait), 0);
+	assert_int_equal(mgmt_login_record(mg, "eve", "10.0.0.1", "ua", MGMT_LOGIN_FAILURE,
+	                                   "wrong password", err, sizeof(err)),
+	                 0);
+	/* Three failures: 10 s for the name, from any address. */
+	assert_int_equal(mgmt_login_locked(mg, "EVE", "10.0.0.2", now, &wait), 1);
+	assert_true(wait >= 9 && wait <= 11);
+	assert_int_equal(mgmt_login_locked(mg, "eve", "10.0.0.2", now + 11000, &wait), 0);
+	/* A fourth doubles it; the cap holds. */
+	assert_int_equal(mgmt_login_record(mg, "eve", "10.0.0.1", "ua", MGMT_LOGIN_FAILURE,
+	                                   "wrong password", err, sizeof(err)),
+	                 0);
+	assert_int_equal(mgmt_login_locked(mg, "eve", "10.0.0.2", now + 11000, &wait), 1);
+	assert_true(wait >= 8 && wait <= 21);
+	for (int i = 0; i < 3; i++)
+		mgmt_login_record(mg, "eve", "10.0.0.1", "ua", MGMT_LOGIN_FAILURE, "x", err,
+		                  sizeof(err));
+	assert_int_equal(mgmt_login_locked(mg, "eve", "10.0.0.2", now, &wait), 1);
+	assert_true(wait <= 26);
+	/* The address is locked for other names too (5 failures from it). */
+	assert_int_equal(mgmt_login_locked(mg, "frank", "10.0.0.1", now, &wait), 1);
+	assert_int_equal(mgmt_login_locked(mg, "frank", "10.0.0.3", now, &wait), 0);
+	/* Refused attempts are recorded but do not count. */
+	assert_int_equal(mgmt_login_record(mg, "frank", "10.0.0.3", "ua", MGMT_LOGIN_LOCKED,
+	                                   "locked out", err, sizeof(err)),
+	                 0);
+	assert_int_equal(mgmt_login_locked(mg, "frank", "10.0.0.3", now, &wait), 0);
+	/* A success clears the name's failures (not the address's). */
+	mgmt_user_t u = new_user("eve", MGMT_ROLE_VIEWER);
+	assert_int_equal(mgmt_user_create(mg, &u, &ctx, err, sizeof(err)), 0);
+	open_session(mg, "eve");
+	assert_int_equal(mgmt_login_locked(mg, "eve", "10.0.0.3", clock_wall_ms(), &wait), 0);
+	int n = 0;
+	assert_int_equal(mgmt_logins(mg, "eve", 3, count_logins, &n), 0);
+	assert_int_equal(n, 3);
+	check_ok();
+	teardown_node();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +816,9 @@ int main(void)
 	    cmocka_unit_test(test_killed_at_each_point_of_a_write),
 	    cmocka_unit_test(test_services_json_versions_move_with_a_change),
 	    cmocka_unit_test(test_times),
+	    cmocka_unit_test(test_users_and_the_last_admin),
+	    cmocka_unit_test(test_sessions_end_on_every_process_at_once),
+	    cmocka_unit_test(test_login_lockout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
