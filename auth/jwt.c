@@ -60,20 +60,19 @@ int jwt_sign(const jwt_claims_t *c, const uint8_t *key, size_t key_len, buf_t *o
 	uint8_t mac[crypto_auth_hmacsha256_BYTES];
 	size_t start = out->len;
 	char *payload = NULL;
-	int rc;
 
 	if (key_len == 0 || memchr(c->sub, 0, sizeof(c->sub)) == NULL ||
 	    memchr(c->username, 0, sizeof(c->username)) == NULL ||
 	    memchr(c->role, 0, sizeof(c->role)) == NULL || memchr(c->sid, 0, sizeof(c->sid)) == NULL)
 		return -EINVAL;
-	if (sodium_init() < 0 || (rc = jwt__payload(c, &payload)) < 0)
+	if (sodium_init() < 0 || jwt__payload(c, &payload) < 0)
 		return -ENOMEM;
 	jwt__b64_append(out, jwt__header, sizeof(jwt__header) - 1);
 	buf_append(out, ".", 1);
 	jwt__b64_append(out, payload, strlen(payload));
 	free(payload);
-	if ((rc = buf_error(out)) < 0)
-		return rc;
+	if (buf_error(out) < 0)
+		return buf_error(out);
 	jwt__mac(key, key_len, out->data + start, out->len - start, mac);
 	buf_append(out, ".", 1);
 	jwt__b64_append(out, mac, sizeof(mac));

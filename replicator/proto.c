@@ -181,10 +181,10 @@ static bool proto__sane(const uint8_t *p, size_t len)
 			skip = b & 0x1f;
 		else if (b == 0xc4 || b == 0xd9)
 			hdr = 1;
-		else if (b == 0xc5 || b == 0xda)
-			hdr = 2;
+		else if (b == 0xc5 || b == 0xda) /* one branch per format family */
+			hdr = 2; /* NOLINT(bugprone-branch-clone) */
 		else if (b == 0xc6 || b == 0xdb)
-			hdr = 4;
+			hdr = 4; /* NOLINT(bugprone-branch-clone) */
 		else if (b >= 0xc7 && b <= 0xc9)
 			hdr = b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4;
 		else if (b == 0xca || b == 0xcb)

@@ -93,6 +93,8 @@ int shm_mutex_init(pthread_mutex_t *m)
 static int init_region(shm_t *s, const struct shm_header_sh *tmpl)
 {
 	struct shm_header_sh *h = s->hdr;
+	if (h == NULL)
+		return -EINVAL;
 	memcpy(h, tmpl, sizeof(*h));
 	h->magic = 0;
 	int rc = shm__reserve_initial(s);
