@@ -98,6 +98,7 @@ static const config_key_t config_keys[] = {
     {"http", "response_cache_bytes", K_U32, F(response_cache_bytes), 0, 1024 * MiB},
     {"http", "console", K_BOOL, F(console), 0, 0},
     {"http", "console_dir", K_STR, F(console_dir), 0, CONFIG_STR - 1},
+    {"http", "trust_forwarded_for", K_BOOL, F(trust_forwarded_for), 0, 0},
 
     {"websocket", "session_ttl_ms", K_U32, F(ws_session_ttl_ms), 1000, 86400000},
     {"websocket", "max_message_bytes", K_U32, F(ws_max_message_bytes), 125, 16 * MiB},
@@ -106,6 +107,7 @@ static const config_key_t config_keys[] = {
     {"management", "max_operations", K_U32, F(mgmt_max_operations), 16, 4u * MiB},
     {"management", "busy_timeout_ms", K_U32, F(mgmt_busy_timeout_ms), 1, 600000},
     {"management", "store_max_pages", K_U32, F(mgmt_store_max_pages), 0, 0xffffffffu},
+    {"management", "routing_bytes", K_U32, F(mgmt_routing_bytes), 64 * 1024, 256 * MiB},
 
     {"log", "file", K_STR, F(log_file), 0, CONFIG_STR - 1},
     {"log", "level", K_LEVEL, F(log_level), 0, 0},
@@ -157,6 +159,7 @@ void config_defaults(config_t *cfg)
 	strcpy(cfg->cors_origins, "*");
 	cfg->response_cache_bytes = 16 * MiB;
 	cfg->console = true;
+	cfg->trust_forwarded_for = false;
 	/* [websocket] */
 	cfg->ws_session_ttl_ms = 360000;
 	cfg->ws_max_message_bytes = 65536;
@@ -165,6 +168,7 @@ void config_defaults(config_t *cfg)
 	cfg->mgmt_max_operations = 65536;
 	cfg->mgmt_busy_timeout_ms = 5000;
 	cfg->mgmt_store_max_pages = 0;
+	cfg->mgmt_routing_bytes = 4 * MiB;
 	/* [log] */
 	strcpy(cfg->log_level, "info");
 	/* [cluster] */

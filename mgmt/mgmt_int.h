@@ -23,6 +23,8 @@
 
 /* ---- store.c ---------------------------------------------------------------- */
 
+typedef struct proj proj_t;
+
 typedef struct {
 	sqlite3 *db;
 	char path[CONFIG_STR + 32];
@@ -105,6 +107,16 @@ int model_list(store_t *st, const mgmt_op_filter_t *f, mgmt_op_fn fn, void *ctx)
 
 /* ---- audit.c ---------------------------------------------------------------------- */
 
+/* One record to insert; fields that are NULL (ids 0) stay NULL. */
+typedef struct {
+	const char *type, *target, *operation, *action;
+	const char *region, *service, *instance, *server, *zone;
+	const char *details;
+	int64_t group_id, route_rule_id;
+} audit_in_t;
+int audit_insert(store_t *st, const audit_in_t *in, const mgmt_ctx_t *ctx, store_stamp_t *stamp,
+                 char *err, size_t err_len);
+
 /* "region/service/instance", "region/server", "region/zone[/service]". */
 void audit_target(const mgmt_key_t *k, char *out, size_t len);
 int audit_write_change(store_t *st, const mgmt_change_t *c, const mgmt_ctx_t *ctx,
@@ -136,13 +148,11 @@ bool tagset_has(const tagset_t *t, uint64_t tag);
 /* Every tag of a set, in table order: for (i = 0; tagset_next(t, &i, &tag);) */
 bool tagset_next(const tagset_t *t, uint32_t *i, uint64_t *tag);
 
-typedef struct proj proj_t;
-
 /* The section of a region, NULL when it has none. */
 proj_t *proj_of(shm_t *shm);
 /* Lay the section out for max_keys targets in force (master, before any
  * other process uses it); a section laid out already is kept. */
-int proj_init(shm_t *shm, uint32_t max_keys);
+int proj_init(shm_t *shm, uint32_t max_keys, uint32_t route_bytes);
 uint32_t proj_capacity(const proj_t *p);
 
 /* The writer lock (robust, process-shared), waited for at most timeout_ms.
@@ -164,8 +174,17 @@ int proj_copy_active(const proj_t *p, tagset_t *out);
  * their instances are found by key instead of by a walk of the registry. */
 int proj_publish(proj_t *p, shm_t *shm, const tagset_t *next, uint64_t gen,
                  const mgmt_key_t *hint, size_t nhint);
-/* Clear the "rebuild needed" mark after a rebuild from the store. */
+/* Clear the "rebuild needed" mark after a rebuild from the store; set it
+ * (the next writer rebuilds first). */
 void proj_mark_clean(proj_t *p);
+void proj_mark_dirty(proj_t *p);
+/* Move the generation and the stamp (response caches, services.json
+ * versions): writer, after it changed what readers see. */
+void proj_bump(proj_t *p);
+/* mgmt_service_read with a caller's filter besides the down filter
+ * (extra NULL: none). */
+int proj_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_info_t *info,
+                      shm_keep_fn extra, void *extra_ctx);
 
 /* Failpoints of the crash tests: when set, called at each of these points
  * of a write (a test kills the process there).  NULL in production. */
@@ -181,5 +200,23 @@ extern void (*proj_failpoint)(int at);
 /* For check: the active table, its generation and whether a publish or a
  * repair is unfinished; copies under the reader protocol. */
 int proj_snapshot(const proj_t *p, tagset_t *out, uint64_t *gen, bool *settled, int *holder);
+
+/* ---- mgmt.c ---------------------------------------------------------------------- */
+
+/* A process's handle (mgmt.h). */
+struct mgmt {
+	store_t st;
+	shm_t *shm;
+	uint32_t busy_timeout_ms;
+};
+
+/* mgmt.c: take the projection's writer lock, rebuilding the projection
+ * first when that is owed; rebuild it from the store (under the lock). */
+int mgmt_lock_writer(mgmt_t *m, proj_t *p, char *err, size_t err_len);
+int mgmt_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t err_len);
+/* The full down set of the store: the operations' targets and the
+ * routing's group tags (inside the caller's transaction). */
+int mgmt_store_down_set(store_t *st, const shm_t *shm, tagset_t *set, char *err,
+                        size_t err_len);
 
 #endif

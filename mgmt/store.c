@@ -30,8 +30,9 @@
 
 #include "artemis/clock.h"
 #include "mgmt_int.h"
+#include "route_int.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* Columns every state table has besides its key: Java's (operator, token,
  * times) and what replication needs (tombstone, HLC, origin, change seq). */
@@ -104,6 +105,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
         "region_id, service_id, instance_id") LOG_VIEW("server_log", "server",
                                                        "region_id, server_id")
         LOG_VIEW("service_zone_log", "zone", "region_id, service_id, zone_id"),
+    /* 2: groups, route rules, canary (route_model.c). */
+    route_schema_v2,
 };
 
 int store_path(const config_t *cfg, char *out, size_t len)

@@ -67,6 +67,8 @@ typedef struct {
 	uint32_t response_cache_bytes; /* serialized service responses kept per worker */
 	bool console;               /* serve the web console under /console/ */
 	char console_dir[CONFIG_STR]; /* its files; "" = found next to the binary */
+	bool trust_forwarded_for;   /* a caller's address is the first X-Forwarded-For hop
+				     * (routing's canary whitelist) */
 
 	/* [websocket] */
 	uint32_t ws_session_ttl_ms;
@@ -77,6 +79,7 @@ typedef struct {
 	uint32_t mgmt_max_operations;  /* keys (instances, servers, zones) operated down at once */
 	uint32_t mgmt_busy_timeout_ms; /* a management write waits this long for another */
 	uint32_t mgmt_store_max_pages; /* the store may not grow beyond (0 = no cap; tests) */
+	uint32_t mgmt_routing_bytes;   /* the routing image's room in the region (x2) */
 
 	/* [log] */
 	char log_file[CONFIG_STR];  /* "" = stderr */

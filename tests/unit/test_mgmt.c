@@ -174,7 +174,7 @@ static void test_store_created_and_migrated(void **state)
 	char err[512];
 	(void)state;
 	setup_node(1000, 0);
-	assert_int_equal(sql_int("PRAGMA user_version"), 1);
+	assert_int_equal(sql_int("PRAGMA user_version"), 2);
 	assert_int_equal(sql_int("SELECT value FROM meta WHERE key = 'generation'"), 0);
 	/* A second boot (a restart) keeps the store and its data. */
 	apply_ok(change(MGMT_INSTANCE, "svc", "i1", NULL, true));
@@ -186,7 +186,7 @@ static void test_store_created_and_migrated(void **state)
 	assert_int_equal(mgmt_boot(&cfg, shm, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, MGMT_DB_FILE));
 	assert_non_null(strstr(err, "schema version 99"));
-	sql("PRAGMA user_version = 1");
+	sql("PRAGMA user_version = 2");
 	teardown_node();
 }
 
