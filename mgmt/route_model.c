@@ -388,7 +388,7 @@ int mgmt_group_create(mgmt_rtx_t *t, mgmt_group_t *g, bool upsert, char *err, si
 		         "UPDATE service_group SET app_id = CASE WHEN ?1 = '' THEN app_id ELSE ?1 END, "
 		         "description = CASE WHEN ?2 = '' THEN description ELSE ?2 END, status = ?3, "
 		         "group_type = ?4, " SET_STAMP " WHERE id = ?5",
-		         "ttttti", g->app_id, g->description, g->status, g->type, (int64_t)id);
+		         "tttti", g->app_id, g->description, g->status, g->type, (int64_t)id);
 	} else {
 		id = query_id(t,
 		              "SELECT id FROM service_group WHERE service_id = ?1 AND region_id = ?2 "
@@ -399,7 +399,7 @@ int mgmt_group_create(mgmt_rtx_t *t, mgmt_group_t *g, bool upsert, char *err, si
 			         "UPDATE service_group SET service_id = ?1, region_id = ?2, zone_id = ?3, "
 			         "name = ?4, app_id = ?5, description = ?6, status = ?7, group_type = ?8, "
 			         REVIVE " WHERE id = ?9",
-			         "ttttttttti", g->service, g->region, g->zone, g->name, g->app_id,
+			         "tttttttti", g->service, g->region, g->zone, g->name, g->app_id,
 			         g->description, g->status, g->type, (int64_t)id);
 		else if (id == 0)
 			rc = run(t,
@@ -599,19 +599,19 @@ int mgmt_binding_put(mgmt_rtx_t *t, mgmt_binding_t *b, char *err, size_t err_len
 	rc = run(t,
 	         "UPDATE service_group_instance SET region_id = ?3, zone_id = ?4, binding_type = ?5, "
 	         SET_STAMP " WHERE group_id = ?1 AND instance_id = ?2 AND deleted = 0",
-	         "ittttt", b->group_id, b->instance, b->region, b->zone, type);
+	         "itttt", b->group_id, b->instance, b->region, b->zone, type);
 	if (rc == 0)
 		rc = run(t,
 		         "UPDATE service_group_instance SET region_id = ?3, zone_id = ?4, "
 		         "binding_type = ?5, " REVIVE " WHERE id = (SELECT id FROM "
 		         "service_group_instance WHERE group_id = ?1 AND instance_id = ?2 AND "
 		         "deleted = 1 ORDER BY id DESC LIMIT 1)",
-		         "ittttt", b->group_id, b->instance, b->region, b->zone, type);
+		         "itttt", b->group_id, b->instance, b->region, b->zone, type);
 	if (rc == 0)
 		rc = run(t,
 		         "INSERT INTO service_group_instance (group_id, instance_id, region_id, zone_id, "
 		         "binding_type, " STAMP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, " STAMP_VALUES ")",
-		         "ittttt", b->group_id, b->instance, b->region, b->zone, type);
+		         "itttt", b->group_id, b->instance, b->region, b->zone, type);
 	if (rc < 0)
 		return fail_store(t, "writing a group instance", err, err_len);
 	b->id = query_id(t,
@@ -1164,6 +1164,14 @@ bool mgmt_ipspec_valid(const char *s, size_t len)
 {
 	struct route_cidr c;
 	return len <= MGMT_MAX_IPSPEC && route_cidr_parse(s, len, &c) == 0;
+}
+
+bool mgmt_ipspec_match(const char *spec, const char *ip)
+{
+	struct route_cidr c;
+	uint8_t addr[16];
+	return route_cidr_parse(spec, strlen(spec), &c) == 0 &&
+	       route_ip_parse(ip, strlen(ip), addr) == 0 && route_cidr_match(&c, addr);
 }
 
 /* The whitelist as stored: a JSON array of valid entries, each trimmed. */

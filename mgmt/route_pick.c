@@ -8,10 +8,11 @@
  * -1, "every instance", when no group has a weight.
  *
  *   weighted-round-robin  the call's counter value modulo the sum of the
- *                         weights, walked over the groups in order: any
- *                         `sum` consecutive counter values give each group
+ *                         weights, scattered by a stride coprime to the sum,
+ *                         walked over the groups in order: any `sum`
+ *                         consecutive counter values give each group
  *                         exactly its weight (70/30 over 100 calls is 70
- *                         and 30), whichever worker made them.
+ *                         and 30), interleaved, whichever worker made them.
  *   close-by-visit        the first group in the caller's zone (and region),
  *                         else the first in its region, else the first.
  *   consistent-hash       weighted rendezvous hashing of the caller's IP: each
@@ -31,6 +32,16 @@
 
 #include "route_int.h"
 
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
 int route_pick_wrr(const struct route_grp_rec *g, uint32_t n, uint64_t count)
 {
 	uint64_t total = 0;
@@ -38,7 +49,13 @@ int route_pick_wrr(const struct route_grp_rec *g, uint32_t n, uint64_t count)
 		total += g[i].weight;
 	if (total == 0)
 		return -1;
-	uint64_t pos = count % total;
+	/* Positions visited with a stride coprime to the total (about 0.618 of
+	 * it): a permutation of 0..total-1, so the shares stay exact over any
+	 * `total` consecutive calls, and the groups interleave. */
+	uint64_t stride = total * 618 / 1000;
+	while (stride < 1 || gcd(stride, total) != 1)
+		stride++;
+	uint64_t pos = (count % total) * stride % total;
 	for (uint32_t i = 0; i < n; i++) {
 		if (pos < g[i].weight)
 			return (int)i;

@@ -75,6 +75,8 @@ static int http_status_of(const char *code)
 		return 403;
 	if (!strcmp(code, API_UNAVAILABLE))
 		return 503;
+	if (!strcmp(code, API_CONFLICT))
+		return 409;
 	return 500;
 }
 

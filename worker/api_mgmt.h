@@ -133,6 +133,10 @@ typedef struct {
 	char extensions[MGMT_MAX_EXTENSIONS + 1];
 } api_mgmt_ctx_t;
 
+/* A string member (numbers and booleans coerced, as Jackson does) into dst
+ * of `size` bytes, blanks trimmed.  Absent or null: "".  -EINVAL (an object
+ * or array) or -ENAMETOOLONG. */
+int api_mgmt_decode_str(const json_t *obj, const char *canon, char *dst, size_t size);
 /* The key fields of `kind` from obj (regionId, serviceId, instanceId /
  * serverId / zoneId and serviceId), blanks trimmed; absent fields are "".
  * The operation is not touched.  0; -EINVAL (a field is not a string) or

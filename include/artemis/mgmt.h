@@ -448,8 +448,10 @@ int mgmt_rule_group_release(mgmt_rtx_t *t, int64_t rule_id, int64_t group_id, ch
  * checked), NULL to keep the stored one. */
 int mgmt_canary_put(mgmt_rtx_t *t, const mgmt_canary_t *c, char *err, size_t err_len);
 int mgmt_canary_delete(mgmt_rtx_t *t, const char *service, char *err, size_t err_len);
-/* Whether s is an IP address or a CIDR block a whitelist takes. */
+/* Whether s is an IP address or a CIDR block a whitelist takes; whether
+ * the whitelist entry spec takes the address ip. */
 bool mgmt_ipspec_valid(const char *s, size_t len);
+bool mgmt_ipspec_match(const char *spec, const char *ip);
 
 /* Reads (committed data, or a transaction's own through mgmt_rtx_handle).
  * Lists call fn per row in id order and stop at its first non-zero
