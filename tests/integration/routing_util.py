@@ -45,11 +45,11 @@ def fails(node, method, path, body, status):
     return b["message"]
 
 
-def java(node, name, body, code="success"):
-    """A Java group call; asserts its errorCode."""
+def java(node, name, body, code="success", base=JG):
+    """A Java group (or canary) call; asserts its errorCode."""
     full = dict(JAVA_CTX)
     full.update(body)
-    st, b = call(node, "POST", JG + name, full)
+    st, b = call(node, "POST", base + name, full)
     assert st == 200, (name, st, b)
     assert b["responseStatus"]["errorCode"] == code, (name, b)
     return b
