@@ -33,8 +33,11 @@ enum {
 	C_SERVICES = 1 << 4,
 	C_WATCH = 1 << 5,
 	C_STATUS = 1 << 6,
+	C_GROUPS = 1 << 7,
+	C_RULES = 1 << 8,
+	C_CANARY = 1 << 9,
 	C_INSTANCE = C_REGISTER | C_HEARTBEAT | C_UNREGISTER,
-	C_ALL = 0x7f,
+	C_ALL = 0x3ff,
 };
 
 static const struct {
@@ -51,6 +54,9 @@ static const struct {
     {"services", C_SERVICES, cli_cmd_services, 0, 0, ""},
     {"watch", C_WATCH, cli_cmd_watch, 1, 1, "SERVICE"},
     {"status", C_STATUS, cli_cmd_status, 0, 0, ""},
+    {"groups", C_GROUPS, cli_cmd_groups, 1, 64, "list|create|delete|tag|bind|unbind ..."},
+    {"rules", C_RULES, cli_cmd_rules, 1, 4, "list|create|add-group|set-weight|publish|unpublish|delete ..."},
+    {"canary", C_CANARY, cli_cmd_canary, 1, 1026, "set|enable|disable|show ..."},
 };
 
 const char cli_user_usage[] =
@@ -67,6 +73,17 @@ const char cli_user_usage[] =
     "  watch SERVICE [--count N] [--for SECONDS]\n"
     "                    print the service's changes as they are pushed\n"
     "  status            the node's state and the cluster's nodes\n"
+    "  groups list [SERVICE] | create SERVICE NAME [--type T] [--app-id A]\n"
+    "         [--description D] | delete GROUP | tag GROUP KEY=VALUE... [--remove]\n"
+    "         | bind GROUP INSTANCE... | unbind GROUP INSTANCE...\n"
+    "                    groups of a service (GROUP: its id or service:region:zone:name;\n"
+    "                    create takes --region/--zone, else the node's)\n"
+    "  rules list [SERVICE] | create SERVICE ROUTE_ID [--strategy S] [--name N]\n"
+    "         | add-group ROUTE_ID GROUP [--weight N] | set-weight ROUTE_ID GROUP N\n"
+    "         | publish ROUTE_ID | unpublish ROUTE_ID | delete ROUTE_ID\n"
+    "                    route rules (weighted-round-robin, close-by-visit, consistent-hash)\n"
+    "  canary show [SERVICE] | set SERVICE [IP|CIDR]... | enable SERVICE | disable SERVICE\n"
+    "                    canary configs: whitelisted callers go to the canary group\n"
     "  common options: [-c FILE] [--url URL[,URL...]] [--region R] [--zone Z]\n"
     "                  [--timeout MS] [--token TOKEN] [--json]\n"
     "    (--url: the nodes to ask; default the listen address of the local\n"
@@ -89,6 +106,13 @@ enum {
 	O_ROUTE,
 	O_COUNT,
 	O_FOR,
+	O_TYPE,
+	O_APP_ID,
+	O_DESCRIPTION,
+	O_STRATEGY,
+	O_NAME,
+	O_WEIGHT,
+	O_REMOVE,
 };
 
 static const struct {
@@ -113,6 +137,13 @@ static const struct {
     {{"route", required_argument, NULL, O_ROUTE}, C_DISCOVER},
     {{"count", required_argument, NULL, O_COUNT}, C_WATCH},
     {{"for", required_argument, NULL, O_FOR}, C_WATCH},
+    {{"type", required_argument, NULL, O_TYPE}, C_GROUPS},
+    {{"app-id", required_argument, NULL, O_APP_ID}, C_GROUPS},
+    {{"description", required_argument, NULL, O_DESCRIPTION}, C_GROUPS | C_RULES},
+    {{"strategy", required_argument, NULL, O_STRATEGY}, C_RULES},
+    {{"name", required_argument, NULL, O_NAME}, C_RULES},
+    {{"weight", required_argument, NULL, O_WEIGHT}, C_RULES},
+    {{"remove", no_argument, NULL, O_REMOVE}, C_GROUPS},
 };
 
 #define CLI_NOPTS (sizeof(cli__opts) / sizeof(cli__opts[0]))
@@ -228,6 +259,28 @@ static int cli__option(cli_t *c, int ch, const char *arg)
 	case O_FOR:
 		if (!cli__number(arg, 1, 86400 * 365, &c->seconds))
 			return cli_usage(c, "--for %s: seconds", arg);
+		break;
+	case O_TYPE:
+		c->type = arg;
+		break;
+	case O_APP_ID:
+		c->app_id = arg;
+		break;
+	case O_DESCRIPTION:
+		c->description = arg;
+		break;
+	case O_STRATEGY:
+		c->strategy = arg;
+		break;
+	case O_NAME:
+		c->name = arg;
+		break;
+	case O_REMOVE:
+		c->remove = true;
+		break;
+	case O_WEIGHT:
+		if (!cli__number(arg, 1, 100, &c->weight))
+			return cli_usage(c, "--weight %s: 1..100", arg);
 		break;
 	case O_META:
 		if (c->nmeta >= CLI_MAX_META || strchr(arg, '=') == NULL || arg[0] == '=')

@@ -6,6 +6,7 @@
  *   cmd_registry.c   register, heartbeat, unregister
  *   cmd_discovery.c  discover, services, watch
  *   cmd_status.c     status
+ *   cmd_routing.c    groups, rules, canary
  */
 #ifndef ARTEMIS_CLI_INT_H
 #define ARTEMIS_CLI_INT_H
@@ -41,6 +42,14 @@ typedef struct cli {
 	const char *route;
 	long count;
 	long seconds;
+	/* groups, rules */
+	const char *type;
+	const char *app_id;
+	const char *description;
+	const char *strategy;
+	const char *name;
+	long weight;
+	bool remove;
 	/* positional arguments */
 	char **args;
 	int nargs;
@@ -83,5 +92,8 @@ int cli_cmd_discover(cli_t *c);
 int cli_cmd_services(cli_t *c);
 int cli_cmd_watch(cli_t *c);
 int cli_cmd_status(cli_t *c);
+int cli_cmd_groups(cli_t *c);
+int cli_cmd_rules(cli_t *c);
+int cli_cmd_canary(cli_t *c);
 
 #endif
