@@ -21,6 +21,7 @@ static const struct {
 	{"shm", bench_shm_main, "the shared-memory registry in-process (no HTTP)"},
 	{"repl", bench_repl_main, "replication lag, bootstrap, renewals (through the regions)"},
 	{"mgmt-filter", bench_mgmt_filter_main, "the management down filter's cost, in-process"},
+	{"routed", bench_routed_main, "a discovery call with a 10-group rule against one without"},
 };
 
 static void usage(FILE *f)
