@@ -271,3 +271,23 @@ def test_a_version_1_store_is_migrated(fresh_node):
     g = group(n, svc, "blue")
     assert g["groupId"] >= 1
     assert run_cli("check", "-c", n.conf_path).returncode == 0
+
+
+def test_bench_routed_mode_runs(fresh_node):
+    """`artemis-bench routed` as docs/BENCHMARKS.md runs it (functional only:
+    the figures are measured with bench/, never asserted)."""
+    import os
+    import subprocess
+    bench = os.environ.get("ARTEMIS_BENCH") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "artemis-bench")
+    p = subprocess.run([bench, "routed", "-t", "127.0.0.1:%d" % fresh_node.port, "-n", "400",
+                        "-s", "4", "-d", "2", "-c", "4", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    line = [ln for ln in p.stdout.splitlines() if ln.startswith("{")][-1]
+    r = json.loads(line)
+    assert [c["class"] for c in r["classes"]] == ["plain", "routed"]
+    assert "routed_cost_pct" in r and r["phases"] == 2
+    assert all(c["errors"] == 0 and c["requests"] > 0 for c in r["classes"]), r
+    rules = ok(fresh_node, "GET", RT + "rules")
+    assert [(len(x["groups"]), x["status"]) for x in rules] == [(10, "active")]
