@@ -41,8 +41,9 @@ static int call(const bench_target_t *t, const char *method, const char *path, c
 		*data = NULL;
 	if (fd < 0 || connect(fd, (const struct sockaddr *)&t->addr, t->addrlen) < 0)
 		goto out;
-	bbuf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-	                  "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+	bbuf_printf(&req,
+	            "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+	            "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 	            method, path, t->hostport, body ? strlen(body) : 0, body ? body : "");
 	for (size_t off = 0; off < req.len;) {
 		ssize_t n = write(fd, req.p + off, req.len - off);
@@ -90,8 +91,9 @@ static int setup_routing(const wl_opts_t *o)
 	for (int k = 0; k < ROUTED_GROUPS && rc == 0; k++) {
 		json_t *g = NULL;
 		b.len = 0;
-		bbuf_printf(&b, "{\"serviceId\":\"%s\",\"regionId\":\"%s\",\"zoneId\":\"%s\","
-		                "\"name\":\"rg%d\",\"operatorId\":\"bench\"}",
+		bbuf_printf(&b,
+		            "{\"serviceId\":\"%s\",\"regionId\":\"%s\",\"zoneId\":\"%s\","
+		            "\"name\":\"rg%d\",\"operatorId\":\"bench\"}",
 		            svc, o->region, o->zone, k);
 		bbuf_append(&b, "", 1);
 		rc = must("a group", call(t, "POST", "/api/routing/groups", b.p, &g), 201);
@@ -112,8 +114,9 @@ static int setup_routing(const wl_opts_t *o)
 			rc = must("the group's instances", call(t, "POST", path, b.p, NULL), 201);
 	}
 	b.len = 0;
-	bbuf_printf(&b, "{\"routeId\":\"%s\",\"serviceId\":\"%s\",\"name\":\"%s\","
-	                "\"strategy\":\"weighted-round-robin\",\"operatorId\":\"bench\"}",
+	bbuf_printf(&b,
+	            "{\"routeId\":\"%s\",\"serviceId\":\"%s\",\"name\":\"%s\","
+	            "\"strategy\":\"weighted-round-robin\",\"operatorId\":\"bench\"}",
 	            route, svc, route);
 	bbuf_append(&b, "", 1);
 	if (rc == 0)
@@ -128,7 +131,8 @@ static int setup_routing(const wl_opts_t *o)
 	}
 	snprintf(path, sizeof(path), "/api/routing/rules/%s/publish", route);
 	if (rc == 0)
-		rc = must("the publish", call(t, "POST", path, "{\"operatorId\":\"bench\"}", NULL), 200);
+		rc = must("the publish", call(t, "POST", path, "{\"operatorId\":\"bench\"}", NULL),
+		          200);
 	bbuf_free(&b);
 	fprintf(stderr,
 	        "artemis-bench routed: setup: service %s: %d groups of %u instances each, rule %s "
@@ -170,9 +174,10 @@ static void init_class(bench_class_t *c, svc_ctx_t *x, const wl_opts_t *o, const
 	wl_service_id(o, s, svc, sizeof(svc));
 	x->o = o;
 	x->count = o->instances / o->services;
-	snprintf(x->body, sizeof(x->body),
-	         "{\"discoveryConfig\":{\"serviceId\":\"%s\",\"regionId\":\"%s\",\"zoneId\":\"%s\"}}",
-	         svc, o->region, o->zone);
+	snprintf(
+	    x->body, sizeof(x->body),
+	    "{\"discoveryConfig\":{\"serviceId\":\"%s\",\"regionId\":\"%s\",\"zoneId\":\"%s\"}}",
+	    svc, o->region, o->zone);
 	c->name = name;
 	c->path = "/api/discovery/service.json";
 	c->body = service_body;
@@ -228,8 +233,11 @@ int bench_routed_main(int argc, char **argv)
 		bench_class_t *one = &phase;
 		memset(&phase, 0, sizeof(phase));
 		init_class(&phase, &ctx[k], &o, names[k], k ? 0 : 1);
-		bench_run_t run = {.targets = o.targets, .ntargets = o.ntargets,
-		                   .duration = o.duration / phases, .timeout = o.timeout, .ctx = &o};
+		bench_run_t run = {.targets = o.targets,
+		                   .ntargets = o.ntargets,
+		                   .duration = o.duration / phases,
+		                   .timeout = o.timeout,
+		                   .ctx = &o};
 		if ((rc = bench_run(&run, &one, 1)) != 0 || run.unreachable) {
 			fprintf(stderr, "artemis-bench routed: %s\n",
 			        rc ? strerror(-rc) : "no connection to the node");
@@ -249,8 +257,9 @@ int bench_routed_main(int argc, char **argv)
 	bench_class_t *cls[2] = {&sum[0], &sum[1]};
 	wl_report(&o, &total, cls, 2, o.json ? extra : NULL);
 	if (!o.json)
-		printf("routing's cost: %.1f requests/s plain, %.1f routed (%d alternating phases): "
-		       "%+.1f %% per call\n",
-		       pr, rr, phases, cost);
+		printf(
+		    "routing's cost: %.1f requests/s plain, %.1f routed (%d alternating phases): "
+		    "%+.1f %% per call\n",
+		    pr, rr, phases, cost);
 	return bench_stats_errors(&sum[0].stats) || bench_stats_errors(&sum[1].stats) ? 1 : 0;
 }

@@ -33,8 +33,8 @@ static void rt__enc(buf_t *b, const char *s)
 	static const char hex[] = "0123456789ABCDEF";
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    strchr("-._~:", ch)) {
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~:", ch)) {
 			buf_append(b, s, 1);
 		} else {
 			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
@@ -85,8 +85,9 @@ static json_t *rt__call(cli_t *c, const char *method, char *path, json_t *body)
 		text = json_dumps(body, JSON_COMPACT);
 		json_decref(body);
 	}
-	if (artemis_call(c->client, method, path, text ? text : (strcmp(method, "GET") &&
-	                                                         strcmp(method, "DELETE") ? "{}" : NULL),
+	if (artemis_call(c->client, method, path,
+	                 text ? text
+	                      : (strcmp(method, "GET") && strcmp(method, "DELETE") ? "{}" : NULL),
 	                 NULL, &r, &err) < 0) {
 		cli_fail(c, &err);
 		goto out;
@@ -151,11 +152,12 @@ static int rt__where(cli_t *c, char *region, char *zone, size_t len)
 	snprintf(zone, len, "%s", c->zone ? c->zone : "");
 	if (region[0] && zone[0])
 		return 0;
-	if (artemis_call(c->client, "POST", "/artemis/api/status/node.json", "{}", "", &r, &err) < 0)
+	if (artemis_call(c->client, "POST", "/artemis/api/status/node.json", "{}", "", &r, &err) <
+	    0)
 		return cli_fail(c, &err);
 	json_t *root = json_loads(artemis_response_body(r, NULL), 0, NULL);
-	json_t *z = json_object_get(json_object_get(json_object_get(root, "nodeStatus"), "node"),
-	                            "zone");
+	json_t *z =
+	    json_object_get(json_object_get(json_object_get(root, "nodeStatus"), "node"), "zone");
 	if (!region[0])
 		snprintf(region, len, "%s", rt__str(z, "regionId"));
 	if (!zone[0])
@@ -163,7 +165,8 @@ static int rt__where(cli_t *c, char *region, char *zone, size_t len)
 	json_decref(root);
 	artemis_response_free(r);
 	if (!region[0] || !zone[0]) {
-		fprintf(stderr, "artemis %s: give --region and --zone (the node did not say its own)\n",
+		fprintf(stderr,
+		        "artemis %s: give --region and --zone (the node did not say its own)\n",
 		        c->cmd);
 		return 1;
 	}
@@ -174,9 +177,9 @@ static int rt__where(cli_t *c, char *region, char *zone, size_t len)
 
 static int groups_list(cli_t *c)
 {
-	char *path = c->nargs > 1 ? rt__path("/api/routing/groups?serviceId=%s", c->args[1], NULL,
-	                                     NULL)
-	                          : strdup("/api/routing/groups");
+	char *path = c->nargs > 1
+	                 ? rt__path("/api/routing/groups?serviceId=%s", c->args[1], NULL, NULL)
+	                 : strdup("/api/routing/groups");
 	json_t *data = rt__call(c, "GET", path, NULL), *g;
 	size_t i;
 	if (!data || c->json)
@@ -195,8 +198,12 @@ static int groups_list(cli_t *c)
 		rt__int(g, "instanceCount", n, sizeof(n));
 		json_object_foreach(json_object_get(g, "tags"), k, v)
 		    buf_printf(&tags, "%s%s=%s", tags.len ? "," : "", k, json_string_value(v));
-		const char *row[6] = {id, rt__str(g, "groupKey"), rt__str(g, "groupType"),
-		                      rt__str(g, "status"), n, tags.data};
+		const char *row[6] = {id,
+		                      rt__str(g, "groupKey"),
+		                      rt__str(g, "groupType"),
+		                      rt__str(g, "status"),
+		                      n,
+		                      tags.data};
 		cli_table_row(&t, row);
 		buf_free(&tags);
 	}
@@ -214,8 +221,8 @@ static int groups_create(cli_t *c)
 		return cli_usage(c, "groups create SERVICE NAME");
 	if ((rc = rt__where(c, region, zone, sizeof(region))) != 0)
 		return rc;
-	json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:s}", "serviceId", c->args[1], "regionId", region,
-	                         "zoneId", zone, "name", c->args[2], "groupType",
+	json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:s}", "serviceId", c->args[1], "regionId",
+	                         region, "zoneId", zone, "name", c->args[2], "groupType",
 	                         c->type ? c->type : "physical");
 	if (c->app_id)
 		json_object_set_new(body, "appId", json_string(c->app_id));
@@ -235,10 +242,10 @@ static int groups_delete(cli_t *c)
 	if (c->nargs != 2)
 		return cli_usage(c, "groups delete GROUP");
 	snprintf(msg, sizeof(msg), "group %s deleted", c->args[1]);
-	return rt__done(c, rt__call(c, "DELETE", rt__path("/api/routing/groups/%s", c->args[1], NULL,
-	                                                  NULL),
-	                            NULL),
-	                msg);
+	return rt__done(
+	    c,
+	    rt__call(c, "DELETE", rt__path("/api/routing/groups/%s", c->args[1], NULL, NULL), NULL),
+	    msg);
 }
 
 static int groups_tag(cli_t *c)
@@ -255,7 +262,8 @@ static int groups_tag(cli_t *c)
 				return 1;
 			json_decref(d);
 		}
-		printf("%d tag%s removed from %s\n", c->nargs - 2, c->nargs == 3 ? "" : "s", c->args[1]);
+		printf("%d tag%s removed from %s\n", c->nargs - 2, c->nargs == 3 ? "" : "s",
+		       c->args[1]);
 		return 0;
 	}
 	json_t *tags = json_array();
@@ -271,9 +279,10 @@ static int groups_tag(cli_t *c)
 	char msg[600];
 	snprintf(msg, sizeof(msg), "%d tag%s set on %s", c->nargs - 2, c->nargs == 3 ? "" : "s",
 	         c->args[1]);
-	return rt__done(c, rt__call(c, "POST", rt__path("/api/routing/groups/%s/tags", c->args[1],
-	                                                NULL, NULL),
-	                            json_pack("{s:o}", "tags", tags)),
+	return rt__done(c,
+	                rt__call(c, "POST",
+	                         rt__path("/api/routing/groups/%s/tags", c->args[1], NULL, NULL),
+	                         json_pack("{s:o}", "tags", tags)),
 	                msg);
 }
 
@@ -282,8 +291,8 @@ static int groups_bind(cli_t *c)
 {
 	if (c->nargs < 3)
 		return cli_usage(c, "groups bind GROUP INSTANCE...");
-	json_t *g = rt__call(c, "GET", rt__path("/api/routing/groups/%s", c->args[1], NULL, NULL),
-	                     NULL);
+	json_t *g =
+	    rt__call(c, "GET", rt__path("/api/routing/groups/%s", c->args[1], NULL, NULL), NULL);
 	if (!g)
 		return 1;
 	json_t *list = json_array();
@@ -291,8 +300,8 @@ static int groups_bind(cli_t *c)
 		json_array_append_new(list, json_pack("{s:O,s:s}", "groupId",
 		                                      json_object_get(g, "groupId"), "instanceId",
 		                                      c->args[i]));
-	char *path = rt__path("/api/routing/services/%s/instances", rt__str(g, "serviceId"), NULL,
-	                      NULL);
+	char *path =
+	    rt__path("/api/routing/services/%s/instances", rt__str(g, "serviceId"), NULL, NULL);
 	char msg[600];
 	snprintf(msg, sizeof(msg), "%d instance%s bound to %s", c->nargs - 2,
 	         c->nargs == 3 ? "" : "s", rt__str(g, "groupKey"));
@@ -305,10 +314,10 @@ static int groups_unbind(cli_t *c)
 	if (c->nargs < 3)
 		return cli_usage(c, "groups unbind GROUP INSTANCE...");
 	for (int i = 2; i < c->nargs; i++) {
-		json_t *d = rt__call(c, "DELETE",
-		                     rt__path("/api/routing/groups/%s/instances/%s", c->args[1],
-		                              c->args[i], NULL),
-		                     NULL);
+		json_t *d = rt__call(
+		    c, "DELETE",
+		    rt__path("/api/routing/groups/%s/instances/%s", c->args[1], c->args[i], NULL),
+		    NULL);
 		if (!d)
 			return 1;
 		json_decref(d);
@@ -322,9 +331,9 @@ static int groups_unbind(cli_t *c)
 
 static int rules_list(cli_t *c)
 {
-	char *path = c->nargs > 1 ? rt__path("/api/routing/rules?serviceId=%s", c->args[1], NULL,
-	                                     NULL)
-	                          : strdup("/api/routing/rules");
+	char *path = c->nargs > 1
+	                 ? rt__path("/api/routing/rules?serviceId=%s", c->args[1], NULL, NULL)
+	                 : strdup("/api/routing/rules");
 	json_t *data = rt__call(c, "GET", path, NULL), *r, *g;
 	size_t i, k;
 	if (!data || c->json)
@@ -340,9 +349,11 @@ static int rules_list(cli_t *c)
 		json_array_foreach(json_object_get(r, "groups"), k, g)
 		{
 			rt__int(g, "weight", w, sizeof(w));
-			buf_printf(&groups, "%s%s:%s", groups.len ? "," : "", rt__str(g, "groupName"), w);
+			buf_printf(&groups, "%s%s:%s", groups.len ? "," : "",
+			           rt__str(g, "groupName"), w);
 		}
-		const char *status = !strcmp(rt__str(r, "status"), "active") ? "published" : "unpublished";
+		const char *status =
+		    !strcmp(rt__str(r, "status"), "active") ? "published" : "unpublished";
 		const char *row[5] = {rt__str(r, "routeId"), rt__str(r, "serviceId"),
 		                      rt__str(r, "strategy"), status, groups.data};
 		cli_table_row(&t, row);
@@ -359,8 +370,8 @@ static int rules_create(cli_t *c)
 	char msg[600];
 	if (c->nargs != 3)
 		return cli_usage(c, "rules create SERVICE ROUTE_ID [--strategy S] [--name N]");
-	json_t *body = json_pack("{s:s,s:s,s:s,s:s}", "serviceId", c->args[1], "routeId", c->args[2],
-	                         "name", c->name ? c->name : c->args[2], "strategy",
+	json_t *body = json_pack("{s:s,s:s,s:s,s:s}", "serviceId", c->args[1], "routeId",
+	                         c->args[2], "name", c->name ? c->name : c->args[2], "strategy",
 	                         c->strategy ? c->strategy : "weighted-round-robin");
 	if (c->description)
 		json_object_set_new(body, "description", json_string(c->description));
@@ -410,16 +421,18 @@ static int rules_state(cli_t *c, const char *what)
 	char msg[600];
 	if (c->nargs != 2)
 		return cli_usage(c, "rules %s ROUTE_ID", what);
-	snprintf(msg, sizeof(msg), "rule %s %s%s", c->args[1], what, strcmp(what, "delete") ? "ed" : "d");
+	snprintf(msg, sizeof(msg), "rule %s %s%s", c->args[1], what,
+	         strcmp(what, "delete") ? "ed" : "d");
 	if (!strcmp(what, "delete"))
-		return rt__done(c, rt__call(c, "DELETE", rt__path("/api/routing/rules/%s", c->args[1],
-		                                                  NULL, NULL),
-		                            NULL),
+		return rt__done(c,
+		                rt__call(c, "DELETE",
+		                         rt__path("/api/routing/rules/%s", c->args[1], NULL, NULL),
+		                         NULL),
 		                msg);
 	char fmt[64];
 	snprintf(fmt, sizeof(fmt), "/api/routing/rules/%%s/%s", what);
-	return rt__done(c, rt__call(c, "POST", rt__path(fmt, c->args[1], NULL, NULL), json_object()),
-	                msg);
+	return rt__done(
+	    c, rt__call(c, "POST", rt__path(fmt, c->args[1], NULL, NULL), json_object()), msg);
 }
 
 /* ---- canary ----------------------------------------------------------------------- */
@@ -429,9 +442,9 @@ static int canary_show(cli_t *c)
 	json_t *data, *one;
 	size_t i;
 	if (c->nargs > 1)
-		data = rt__call(c, "GET", rt__path("/api/management/canary/config/%s", c->args[1], NULL,
-		                                   NULL),
-		                NULL);
+		data = rt__call(
+		    c, "GET", rt__path("/api/management/canary/config/%s", c->args[1], NULL, NULL),
+		    NULL);
 	else
 		data = rt__call(c, "GET", strdup("/api/management/canary/configs"), NULL);
 	if (!data || c->json)
@@ -476,9 +489,11 @@ static int canary_set(cli_t *c)
 		json_array_append_new(ips, json_string(c->args[i]));
 	snprintf(msg, sizeof(msg), "canary of %s: %d whitelist entr%s, enabled", c->args[1],
 	         c->nargs - 2, c->nargs == 3 ? "y" : "ies");
-	return rt__done(c, rt__call(c, "POST", strdup("/api/management/canary/config"),
-	                            json_pack("{s:s,s:o}", "serviceId", c->args[1], "ipWhitelist", ips)),
-	                msg);
+	return rt__done(
+	    c,
+	    rt__call(c, "POST", strdup("/api/management/canary/config"),
+	             json_pack("{s:s,s:o}", "serviceId", c->args[1], "ipWhitelist", ips)),
+	    msg);
 }
 
 static int canary_switch(cli_t *c, bool on)
@@ -487,10 +502,11 @@ static int canary_switch(cli_t *c, bool on)
 	if (c->nargs != 2)
 		return cli_usage(c, "canary %s SERVICE", on ? "enable" : "disable");
 	snprintf(msg, sizeof(msg), "canary of %s %s", c->args[1], on ? "enabled" : "disabled");
-	return rt__done(c, rt__call(c, "POST",
-	                            strdup(on ? "/api/management/canary/enable"
-	                                      : "/api/management/canary/disable"),
-	                            json_pack("{s:s,s:b}", "serviceId", c->args[1], "enabled", on)),
+	return rt__done(c,
+	                rt__call(c, "POST",
+	                         strdup(on ? "/api/management/canary/enable"
+	                                   : "/api/management/canary/disable"),
+	                         json_pack("{s:s,s:b}", "serviceId", c->args[1], "enabled", on)),
 	                msg);
 }
 
@@ -534,8 +550,9 @@ int cli_cmd_rules(cli_t *c)
 		return rules_group(c, false);
 	if (!strcmp(s, "publish") || !strcmp(s, "unpublish") || !strcmp(s, "delete"))
 		return rules_state(c, s);
-	return cli_usage(c, "%s: the subcommands are list, create, add-group, set-weight, publish, "
-	                    "unpublish or delete",
+	return cli_usage(c,
+	                 "%s: the subcommands are list, create, add-group, set-weight, publish, "
+	                 "unpublish or delete",
 	                 s);
 }
 

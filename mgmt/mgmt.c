@@ -400,6 +400,19 @@ int mgmt_check(const config_t *cfg, shm_t *shm, char *msg, size_t msg_len)
 
 /* ---- Writes -------------------------------------------------------------------------------- */
 
+int mgmt_check_operator(const mgmt_ctx_t *ctx, char *err, size_t err_len)
+{
+	if (!ctx->operator_id || blank(ctx->operator_id)) {
+		snprintf(err, err_len, "operatorId is null or empty");
+		return -EINVAL;
+	}
+	if (strlen(ctx->operator_id) > MGMT_MAX_OPERATOR) {
+		snprintf(err, err_len, "operatorId is longer than %d", MGMT_MAX_OPERATOR);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int validate(const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ctx, char *err,
                     size_t err_len)
 {
@@ -415,15 +428,7 @@ static int validate(const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ct
 			return -EINVAL;
 		}
 	}
-	if (!ctx->operator_id || blank(ctx->operator_id)) {
-		snprintf(err, err_len, "operatorId is null or empty");
-		return -EINVAL;
-	}
-	if (strlen(ctx->operator_id) > MGMT_MAX_OPERATOR) {
-		snprintf(err, err_len, "operatorId is longer than %d", MGMT_MAX_OPERATOR);
-		return -EINVAL;
-	}
-	return 0;
+	return mgmt_check_operator(ctx, err, err_len);
 }
 
 /* The write's transaction: rows, records, the new set.  Rolls back on error. */
@@ -573,10 +578,8 @@ int mgmt_audit_cleanup(mgmt_t *m, uint64_t before_ms, const mgmt_ctx_t *ctx, uin
 	store_stamp_t stamp;
 	store_t *st = &m->st;
 	int rc;
-	if (!ctx->operator_id || blank(ctx->operator_id)) {
-		snprintf(err, err_len, "operatorId is null or empty");
-		return -EINVAL;
-	}
+	if ((rc = mgmt_check_operator(ctx, err, err_len)) < 0)
+		return rc;
 	if (!p) {
 		snprintf(err, err_len, "the region has no management projection");
 		return -ENODEV;

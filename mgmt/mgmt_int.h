@@ -10,7 +10,16 @@
  *   projection.c  the region section: tables of tags, lock, publish, notices
  *   mgmt.c        the public entry points tying them together
  *
+ *   route*.c      groups, route rules, canary: their rows, the routing
+ *                 transaction, the routing image in the region (route_int.h)
+ *
  * Other modules use include/artemis/mgmt.h only.
+ *
+ * Replication of the management tables: every state table here keeps its
+ * natural key, `deleted` tombstones, the `hlc` and `origin_node` of its last
+ * write and the store generation of that write in `seq`; route_int.h lists
+ * what a replicator needs of the routing tables (their natural keys, and
+ * numeric ids being per node).
  */
 #ifndef ARTEMIS_MGMT_INT_H
 #define ARTEMIS_MGMT_INT_H
@@ -213,6 +222,9 @@ struct mgmt {
 /* mgmt.c: take the projection's writer lock, rebuilding the projection
  * first when that is owed; rebuild it from the store (under the lock). */
 int mgmt_lock_writer(mgmt_t *m, proj_t *p, char *err, size_t err_len);
+/* A write's operatorId: present, not blank, within MGMT_MAX_OPERATOR
+ * (-EINVAL with err naming it). */
+int mgmt_check_operator(const mgmt_ctx_t *ctx, char *err, size_t err_len);
 int mgmt_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t err_len);
 /* The full down set of the store: the operations' targets and the
  * routing's group tags (inside the caller's transaction). */

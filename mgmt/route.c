@@ -24,11 +24,6 @@
 #include "artemis/log.h"
 #include "route_int.h"
 
-static bool blank(const char *s)
-{
-	return !s || s[strspn(s, " \t\r\n")] == '\0';
-}
-
 mgmt_t *mgmt_rtx_handle(mgmt_rtx_t *t)
 {
 	return t->m;
@@ -39,14 +34,8 @@ int mgmt_rtx_begin(mgmt_t *m, const mgmt_ctx_t *ctx, mgmt_rtx_t **out, char *err
 	proj_t *p = proj_of(m->shm);
 	int rc;
 	*out = NULL;
-	if (!ctx->operator_id || blank(ctx->operator_id)) {
-		snprintf(err, err_len, "operatorId is null or empty");
-		return -EINVAL;
-	}
-	if (strlen(ctx->operator_id) > MGMT_MAX_OPERATOR) {
-		snprintf(err, err_len, "operatorId is longer than %d", MGMT_MAX_OPERATOR);
-		return -EINVAL;
-	}
+	if ((rc = mgmt_check_operator(ctx, err, err_len)) < 0)
+		return rc;
 	if (!p) {
 		snprintf(err, err_len, "the region has no management projection");
 		return -ENODEV;
@@ -107,7 +96,8 @@ typedef struct {
 	buf_t keep; /* the registered names, NUL-separated (notices point into it) */
 } reloads_t;
 
-static int reload_service(void *ctx, const char *service, size_t len, const shm_service_info_t *info)
+static int reload_service(void *ctx, const char *service, size_t len,
+                          const shm_service_info_t *info)
 {
 	reloads_t *r = ctx;
 	char low[SHM_MAX_SERVICE + 1];
@@ -115,7 +105,8 @@ static int reload_service(void *ctx, const char *service, size_t len, const shm_
 	if (len > SHM_MAX_SERVICE)
 		return 0;
 	for (size_t i = 0; i < len; i++)
-		low[i] = (char)(service[i] >= 'A' && service[i] <= 'Z' ? service[i] + 32 : service[i]);
+		low[i] =
+		    (char)(service[i] >= 'A' && service[i] <= 'Z' ? service[i] + 32 : service[i]);
 	low[len] = '\0';
 	for (size_t i = 0; i < r->n; i++) {
 		if (strcmp(r->names[i], low) != 0)
@@ -191,8 +182,8 @@ static int publish_image(shm_t *shm, proj_t *p, const route_image_t *img, uint64
 		}
 		int r = send_reloads(shm, changed, n);
 		if (r < 0)
-			log_warn("%s: the reload notices of a routing change were not sent: %s", __func__,
-			         strerror(-r));
+			log_warn("%s: the reload notices of a routing change were not sent: %s",
+			         __func__, strerror(-r));
 	}
 	for (size_t i = 0; i < n; i++)
 		free(changed[i]);
@@ -213,9 +204,10 @@ int route_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, uint64_t gen, char 
 		return rc;
 	rc = publish_image(shm, p, &img, gen, NULL, 0);
 	if (rc == -ENOSPC)
-		snprintf(err, err_len,
-		         "the store's routing data (%zu bytes) exceeds [management] routing_bytes (%u)",
-		         img.len, route_buf_bytes(route_area_of(p)));
+		snprintf(
+		    err, err_len,
+		    "the store's routing data (%zu bytes) exceeds [management] routing_bytes (%u)",
+		    img.len, route_buf_bytes(route_area_of(p)));
 	else if (rc < 0)
 		snprintf(err, err_len, "publishing the routing image: %s", strerror(-rc));
 	route_image_free(&img);
@@ -249,10 +241,11 @@ int mgmt_rtx_commit(mgmt_rtx_t *t, char *err, size_t err_len)
 	if ((rc = route_build(t->st, shm, &img, err, err_len)) < 0)
 		goto fail;
 	if (img.len > route_buf_bytes(route_area_of(t->p))) {
-		snprintf(err, err_len,
-		         "the routing data would take %zu bytes, more than [management] routing_bytes "
-		         "(%u)",
-		         img.len, route_buf_bytes(route_area_of(t->p)));
+		snprintf(
+		    err, err_len,
+		    "the routing data would take %zu bytes, more than [management] routing_bytes "
+		    "(%u)",
+		    img.len, route_buf_bytes(route_area_of(t->p)));
 		rc = -ENOSPC;
 		goto fail;
 	}
@@ -267,10 +260,12 @@ int mgmt_rtx_commit(mgmt_rtx_t *t, char *err, size_t err_len)
 		proj_failpoint(PROJ_AT_COMMITTED);
 	uint64_t gen = (uint64_t)t->stamp.generation;
 	if ((rc = proj_publish(t->p, shm, &set, gen, NULL, 0)) < 0)
-		log_warn("%s: routing write committed; its notices wait: %s", __func__, strerror(-rc));
+		log_warn("%s: routing write committed; its notices wait: %s", __func__,
+		         strerror(-rc));
 	if ((rc = publish_image(shm, t->p, &img, gen, t->services, t->nservices)) < 0) {
 		/* Not reached with an image that fit: the next writer rebuilds. */
-		log_warn("%s: routing write committed; its image waits: %s", __func__, strerror(-rc));
+		log_warn("%s: routing write committed; its image waits: %s", __func__,
+		         strerror(-rc));
 		proj_mark_dirty(t->p);
 	}
 	tagset_free(&set);
@@ -316,10 +311,11 @@ int route_check(store_t *st, shm_t *shm, proj_t *p, char *msg, size_t len)
 		return -EIO;
 	}
 	if (digest != want) {
-		snprintf(msg, len,
-		         "routing image: differs from the store's groups, rules and canaries (built "
-		         "from generation %llu, the store is at %lld)",
-		         (unsigned long long)gen, (long long)sgen);
+		snprintf(
+		    msg, len,
+		    "routing image: differs from the store's groups, rules and canaries (built "
+		    "from generation %llu, the store is at %lld)",
+		    (unsigned long long)gen, (long long)sgen);
 		return -EIO;
 	}
 	return 0;

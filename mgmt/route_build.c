@@ -68,12 +68,13 @@ static uint64_t instance_tag(const shm_t *shm, const char *region, const char *s
 
 int route_down_tags(store_t *st, const shm_t *shm, tagset_t *out, char *err, size_t err_len)
 {
-	sqlite3_stmt *q = prep(st, "SELECT g.service_id, g.region_id, g.zone_id, g.name, "
-	                           "b.instance_id, b.region_id FROM service_group g LEFT JOIN "
-	                           "service_group_instance b ON b.group_id = g.id AND b.deleted = 0 "
-	                           "WHERE g.deleted = 0 AND EXISTS (SELECT 1 FROM "
-	                           "service_group_operation o WHERE o.group_id = g.id AND "
-	                           "o.deleted = 0)");
+	sqlite3_stmt *q =
+	    prep(st, "SELECT g.service_id, g.region_id, g.zone_id, g.name, "
+	             "b.instance_id, b.region_id FROM service_group g LEFT JOIN "
+	             "service_group_instance b ON b.group_id = g.id AND b.deleted = 0 "
+	             "WHERE g.deleted = 0 AND EXISTS (SELECT 1 FROM "
+	             "service_group_operation o WHERE o.group_id = g.id AND "
+	             "o.deleted = 0)");
 	int rc;
 	if (!q)
 		return store_fail(st, "listing group operations", err, err_len);
@@ -83,7 +84,8 @@ int route_down_tags(store_t *st, const shm_t *shm, tagset_t *out, char *err, siz
 			break;
 		if (sqlite3_column_type(q, 4) != SQLITE_NULL) {
 			const char *br = txt(q, 5);
-			if (tagset_add(out, instance_tag(shm, br[0] ? br : region, svc, txt(q, 4))) < 0)
+			if (tagset_add(out,
+			               instance_tag(shm, br[0] ? br : region, svc, txt(q, 4))) < 0)
 				break;
 		}
 	}
@@ -115,11 +117,11 @@ typedef struct {
 	buf_t rule_groups;  /* the applied rule: route_grp_rec[] */
 	struct route_rule_rec rule;
 	bool has_rule;
-	buf_t holes;        /* route_grp_rec[] of the canary rule's groups */
+	buf_t holes; /* route_grp_rec[] of the canary rule's groups */
 	uint32_t nholes;
-	buf_t binds;        /* every group's bindings, uint64_t[] each */
+	buf_t binds; /* every group's bindings, uint64_t[] each */
 	bool has_canary;
-	buf_t canary;       /* route_canary_rec + cidrs + groups */
+	buf_t canary; /* route_canary_rec + cidrs + groups */
 } svc_t;
 
 static void svc_free(svc_t *s)
@@ -405,8 +407,8 @@ static int build_rules(build_t *bd, const char *svc, svc_t *s)
 	}
 	rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = build_rule(bd, s, rows[i].id, rows[i].name, rows[i].strategy, rows[i].published,
-		                &nrules);
+		rc = build_rule(bd, s, rows[i].id, rows[i].name, rows[i].strategy,
+		                rows[i].published, &nrules);
 	free(rows);
 	json_put_raw(&s->rules, "]");
 	return rc;
@@ -454,7 +456,8 @@ static int build_canary(build_t *bd, const char *svc, svc_t *s)
 	{
 		struct route_cidr c;
 		const char *e = json_string_value(v);
-		if (e && route_cidr_parse(e, strlen(e), &c) == 0 && rec.nwhite < MGMT_MAX_WHITELIST) {
+		if (e && route_cidr_parse(e, strlen(e), &c) == 0 &&
+		    rec.nwhite < MGMT_MAX_WHITELIST) {
 			buf_append(&cidrs, &c, sizeof(c));
 			rec.nwhite++;
 		}
@@ -607,7 +610,7 @@ static const char *const build_sql[] = {
 
 static void build_close(build_t *bd)
 {
-	sqlite3_stmt **q[] = {&bd->logic, &bd->rules, &bd->groups, &bd->tags,
+	sqlite3_stmt **q[] = {&bd->logic, &bd->rules,  &bd->groups,      &bd->tags,
 	                      &bd->binds, &bd->canary, &bd->canary_rule, &bd->canary_named};
 	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
 		sqlite3_finalize(*q[i]);
@@ -617,7 +620,7 @@ static void build_close(build_t *bd)
 
 static int build_open(build_t *bd)
 {
-	sqlite3_stmt **q[] = {&bd->logic, &bd->rules, &bd->groups, &bd->tags,
+	sqlite3_stmt **q[] = {&bd->logic, &bd->rules,  &bd->groups,      &bd->tags,
 	                      &bd->binds, &bd->canary, &bd->canary_rule, &bd->canary_named};
 	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
 		if (!(*q[i] = prep(bd->st, build_sql[i])))
@@ -628,12 +631,13 @@ static int build_open(build_t *bd)
 /* The services with routing data, lowercase, sorted. */
 static int service_names(store_t *st, char ***out, size_t *n)
 {
-	sqlite3_stmt *q = prep(st, "SELECT lower(service_id) AS s FROM service_group WHERE "
-	                           "deleted = 0 UNION SELECT lower(service_id) FROM "
-	                           "service_route_rule WHERE deleted = 0 UNION SELECT "
-	                           "lower(service_id) FROM service_instance WHERE deleted = 0 UNION "
-	                           "SELECT lower(service_id) FROM canary_config WHERE deleted = 0 "
-	                           "ORDER BY s");
+	sqlite3_stmt *q =
+	    prep(st, "SELECT lower(service_id) AS s FROM service_group WHERE "
+	             "deleted = 0 UNION SELECT lower(service_id) FROM "
+	             "service_route_rule WHERE deleted = 0 UNION SELECT "
+	             "lower(service_id) FROM service_instance WHERE deleted = 0 UNION "
+	             "SELECT lower(service_id) FROM canary_config WHERE deleted = 0 "
+	             "ORDER BY s");
 	char **v = NULL;
 	size_t cap = 0;
 	int rc;

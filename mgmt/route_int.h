@@ -135,9 +135,9 @@ struct route_grp_rec {
 };
 
 enum route_strategy {
-	ROUTE_WRR = 0,     /* weighted-round-robin */
-	ROUTE_CLOSE = 1,   /* close-by-visit */
-	ROUTE_HASH = 2,    /* consistent-hash */
+	ROUTE_WRR = 0,   /* weighted-round-robin */
+	ROUTE_CLOSE = 1, /* close-by-visit */
+	ROUTE_HASH = 2,  /* consistent-hash */
 };
 
 struct route_rule_rec {
@@ -165,8 +165,8 @@ struct route_canary_rec {
 struct route_svc_rec {
 	uint32_t len; /* of the whole record */
 	uint32_t name_len;
-	uint64_t name_hash; /* XXH3 of the lowercase name */
-	uint64_t digest;    /* XXH3 of the rest of the record: what changed */
+	uint64_t name_hash;            /* XXH3 of the lowercase name */
+	uint64_t digest;               /* XXH3 of the rest of the record: what changed */
 	uint32_t logic_off, logic_len; /* "[..]" logicInstances */
 	uint32_t rules_off, rules_len; /* "[..]" routeRules, with holes */
 	uint32_t holes_off, nholes;    /* struct route_grp_rec[nholes]: the groups whose
@@ -174,11 +174,11 @@ struct route_svc_rec {
 	uint32_t rule_off;             /* struct route_rule_rec applied on the Rust
 	                                * paths, 0 = none */
 	uint32_t canary_off;           /* struct route_canary_rec, 0 = none (or disabled) */
-	/* char name[name_len + 1], lowercase */
+	                               /* char name[name_len + 1], lowercase */
 };
 
 #define ROUTE_IMG_MAGIC 0x52544d31u /* "RTM1" */
-#define ROUTE_COUNTERS  4096u      /* round-robin counters (rule id % this) */
+#define ROUTE_COUNTERS  4096u       /* round-robin counters (rule id % this) */
 
 /* The routing area of the management section (its bytes for buf_bytes
  * per buffer), laid out by proj_init. */
@@ -191,8 +191,8 @@ struct route_area_sh *route_area_of(const proj_t *p);
  * services whose records differ from the previous image are added to
  * *changed (lowercase names; the caller frees them).  -ENOSPC when the
  * image does not fit a buffer. */
-int route_publish(struct route_area_sh *a, const route_image_t *img, uint64_t gen,
-                  char ***changed, size_t *nchanged, size_t *cap);
+int route_publish(struct route_area_sh *a, const route_image_t *img, uint64_t gen, char ***changed,
+                  size_t *nchanged, size_t *cap);
 /* check: the active image's digest and store generation. */
 int route_snapshot(const struct route_area_sh *a, uint64_t *digest, uint64_t *gen, bool *settled);
 uint32_t route_buf_bytes(const struct route_area_sh *a);

@@ -30,7 +30,8 @@
  * replication needs (tombstone, HLC, origin, change seq). */
 #define ROW                                                                                        \
 	"operator_id TEXT NOT NULL, token TEXT, create_time INTEGER NOT NULL, "                    \
-	"update_time INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)), " \
+	"update_time INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, "  \
+	"1)), "                                                                                    \
 	"hlc INTEGER NOT NULL, origin_node TEXT NOT NULL, seq INTEGER NOT NULL"
 #define NOCASE " TEXT NOT NULL COLLATE NOCASE"
 #define INDEXES(t, cols)                                                                           \
@@ -38,47 +39,52 @@
 	"CREATE INDEX " t "_nkey ON " t " (" cols ");"                                             \
 	"CREATE INDEX " t "_seq ON " t " (seq);"
 
-const char route_schema_v2[] =
-    "CREATE TABLE service_group (id INTEGER PRIMARY KEY AUTOINCREMENT, service_id" NOCASE
-    ", region_id" NOCASE ", zone_id" NOCASE ", name" NOCASE ", app_id TEXT NOT NULL DEFAULT '', "
-    "description TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'active', "
-    "group_type TEXT NOT NULL DEFAULT 'physical', " ROW ");" INDEXES(
-        "service_group", "service_id, region_id, zone_id, name")
-    "CREATE TABLE service_group_tag (id INTEGER PRIMARY KEY AUTOINCREMENT, group_id INTEGER NOT "
-    "NULL REFERENCES service_group (id), tag TEXT NOT NULL, value TEXT NOT NULL, " ROW ");" INDEXES(
-        "service_group_tag", "group_id, tag")
-    "CREATE TABLE service_group_instance (id INTEGER PRIMARY KEY AUTOINCREMENT, group_id "
-    "INTEGER NOT NULL REFERENCES service_group (id), instance_id" NOCASE
-    ", region_id TEXT NOT NULL DEFAULT '' COLLATE NOCASE, zone_id TEXT NOT NULL DEFAULT '' "
-    "COLLATE NOCASE, binding_type TEXT NOT NULL DEFAULT 'manual', " ROW ");" INDEXES(
-        "service_group_instance", "group_id, instance_id")
-    "CREATE TABLE service_group_operation (id INTEGER PRIMARY KEY AUTOINCREMENT, group_id "
-    "INTEGER NOT NULL REFERENCES service_group (id), operation" NOCASE ", " ROW ");" INDEXES(
-        "service_group_operation", "group_id, operation")
-    "CREATE TABLE service_instance (id INTEGER PRIMARY KEY AUTOINCREMENT, service_id" NOCASE
-    ", instance_id" NOCASE ", ip TEXT NOT NULL DEFAULT '', machine_name TEXT NOT NULL DEFAULT "
-    "'', metadata TEXT NOT NULL DEFAULT '', port INTEGER NOT NULL DEFAULT 80, protocol TEXT NOT "
-    "NULL DEFAULT 'http', region_id TEXT NOT NULL DEFAULT '', zone_id TEXT NOT NULL DEFAULT '', "
-    "group_id TEXT NOT NULL DEFAULT '', health_check_url TEXT NOT NULL DEFAULT '', url TEXT NOT "
-    "NULL DEFAULT '', description TEXT NOT NULL DEFAULT '', " ROW ");" INDEXES(
-        "service_instance", "service_id, instance_id")
-    "CREATE TABLE service_route_rule (id INTEGER PRIMARY KEY AUTOINCREMENT, route_id" NOCASE
-    ", service_id" NOCASE ", name" NOCASE ", description TEXT NOT NULL DEFAULT '', status TEXT "
-    "NOT NULL DEFAULT 'inactive', strategy TEXT NOT NULL DEFAULT 'weighted-round-robin', " ROW
-    ");" INDEXES("service_route_rule", "route_id")
-    "CREATE UNIQUE INDEX service_route_rule_name ON service_route_rule (service_id, name) "
-    "WHERE deleted = 0;"
-    "CREATE TABLE service_route_rule_group (id INTEGER PRIMARY KEY AUTOINCREMENT, route_rule_id "
-    "INTEGER NOT NULL REFERENCES service_route_rule (id), group_id INTEGER NOT NULL REFERENCES "
-    "service_group (id), weight INTEGER, unreleased_weight INTEGER, region_id TEXT NOT NULL "
-    "DEFAULT '', zone_id TEXT NOT NULL DEFAULT '', " ROW ");" INDEXES(
-        "service_route_rule_group", "route_rule_id, group_id")
-    "CREATE TABLE canary_config (id INTEGER PRIMARY KEY AUTOINCREMENT, service_id" NOCASE
-    ", ip_whitelist TEXT NOT NULL DEFAULT '[]', enabled INTEGER NOT NULL DEFAULT 1, " ROW
-    ");" INDEXES("canary_config", "service_id")
-    "ALTER TABLE audit ADD COLUMN group_id INTEGER;"
-    "ALTER TABLE audit ADD COLUMN route_rule_id INTEGER;"
-    "CREATE INDEX audit_group ON audit (group_id);";
+const char
+    route_schema_v2[] =
+        "CREATE TABLE service_group (id INTEGER PRIMARY KEY AUTOINCREMENT, service_id" NOCASE
+        ", region_id" NOCASE ", zone_id" NOCASE ", name" NOCASE
+        ", app_id TEXT NOT NULL DEFAULT '', "
+        "description TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'active', "
+        "group_type TEXT NOT NULL DEFAULT 'physical', " ROW ");" INDEXES(
+            "service_group",
+            "service_id, region_id, zone_id, name") "CREATE TABLE service_group_tag (id INTEGER "
+                                                    "PRIMARY KEY AUTOINCREMENT, group_id INTEGER "
+                                                    "NOT "
+                                                    "NULL REFERENCES service_group (id), tag TEXT "
+                                                    "NOT NULL, value TEXT NOT NULL, " ROW ")"
+                                                                                          ";" INDEXES("service_group_tag",
+                                                                                                      "group_id, tag") "CREATE TABLE service_group_instance (id INTEGER PRIMARY KEY AUTOINCREMENT, group_id "
+                                                                                                                       "INTEGER NOT NULL REFERENCES service_group (id), instance_id" NOCASE
+                                                                                                                       ", region_id TEXT NOT NULL DEFAULT '' COLLATE NOCASE, zone_id TEXT NOT NULL DEFAULT '' "
+                                                                                                                       "COLLATE NOCASE, binding_type TEXT NOT NULL DEFAULT 'manual', " ROW ");" INDEXES("service_group_instance",
+                                                                                                                                                                                                        "group_id, instance_id") "CREATE TABLE service_group_operation (id INTEGER PRIMARY KEY AUTOINCREMENT, group_id "
+                                                                                                                                                                                                                                 "INTEGER NOT NULL REFERENCES service_group (id), operation" NOCASE ", " ROW ");" INDEXES("service_group_operation",
+                                                                                                                                                                                                                                                                                                                          "group_id, operation") "CREATE TABLE service_instance (id INTEGER PRIMARY KEY AUTOINCREMENT, service_id" NOCASE
+                                                                                                                                                                                                                                                                                                                                                 ", instance_id" NOCASE
+                                                                                                                                                                                                                                                                                                                                                 ", ip TEXT NOT NULL DEFAULT '', machine_name TEXT NOT NULL DEFAULT "
+                                                                                                                                                                                                                                                                                                                                                 "'', metadata TEXT NOT NULL DEFAULT '', port INTEGER NOT NULL DEFAULT 80, protocol TEXT NOT "
+                                                                                                                                                                                                                                                                                                                                                 "NULL DEFAULT 'http', region_id TEXT NOT NULL DEFAULT '', zone_id TEXT NOT NULL DEFAULT '', "
+                                                                                                                                                                                                                                                                                                                                                 "group_id TEXT NOT NULL DEFAULT '', health_check_url TEXT NOT NULL DEFAULT '', url TEXT NOT "
+                                                                                                                                                                                                                                                                                                                                                 "NULL DEFAULT '', description TEXT NOT NULL DEFAULT '', " ROW ");" INDEXES("service_instance", "service_id, instance_id") "CREATE TABLE service_route_rule (id INTEGER PRIMARY KEY AUTOINCREMENT, route_id" NOCASE
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                           ", service_id" NOCASE
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                           ", name" NOCASE
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                           ", description TEXT NOT NULL DEFAULT '', status TEXT "
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                           "NOT NULL DEFAULT 'inactive', strategy TEXT NOT NULL DEFAULT 'weighted-round-robin', " ROW ");" INDEXES("service_route_rule",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                   "route_id") "CREATE UNIQUE INDEX service_route_rule_name ON service_route_rule (service_id, name) "
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "WHERE deleted = 0;"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "CREATE TABLE service_route_rule_group (id INTEGER PRIMARY KEY AUTOINCREMENT, route_rule_id "
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "INTEGER NOT NULL REFERENCES service_route_rule (id), group_id INTEGER NOT NULL REFERENCES "
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "service_group (id), weight INTEGER, unreleased_weight INTEGER, region_id TEXT NOT NULL "
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "DEFAULT '', zone_id TEXT NOT NULL DEFAULT '', " ROW
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               ");" INDEXES(
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                   "service_route_rule_group",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                   "route_rule_id, group_id") "CREATE TABLE canary_config (id INTEGER PRIMARY KEY AUTOINCREMENT, service_id" NOCASE
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                              ", ip_whitelist TEXT NOT NULL DEFAULT '[]', enabled INTEGER NOT NULL DEFAULT 1, " ROW
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                              ");" INDEXES(
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "canary_config",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "service_id") "ALTER TABLE audit ADD COLUMN group_id INTEGER;"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                "ALTER TABLE audit ADD COLUMN route_rule_id INTEGER;"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                "CREATE INDEX audit_group ON audit (group_id);";
 
 /* ---- Statements ----------------------------------------------------------------- */
 
@@ -86,13 +92,11 @@ const char route_schema_v2[] =
  * 'i' int64, 'w' a weight (int, < 0: null).  The row stamp (?91..?96:
  * operator, token, time, HLC, origin, seq) is bound too when the SQL uses
  * it.  Returns the rows changed, or -EIO. */
-static int run(mgmt_rtx_t *t, const char *sql, const char *fmt, ...)
+static int vrun(mgmt_rtx_t *t, const char *sql, const char *fmt, va_list ap)
 {
 	sqlite3_stmt *q = NULL;
-	va_list ap;
 	if (sqlite3_prepare_v2(t->st->db, sql, -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
-	va_start(ap, fmt);
 	for (int i = 0; fmt[i]; i++) {
 		if (fmt[i] == 't') {
 			const char *v = va_arg(ap, const char *);
@@ -106,13 +110,12 @@ static int run(mgmt_rtx_t *t, const char *sql, const char *fmt, ...)
 				sqlite3_bind_int(q, i + 1, w);
 		}
 	}
-	va_end(ap);
 	int idx = sqlite3_bind_parameter_index(q, "?91");
 	if (idx > 0) {
 		sqlite3_bind_text(q, idx, t->ctx.operator_id, -1, SQLITE_STATIC);
 		if (t->ctx.token)
-			sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, "?92"), t->ctx.token, -1,
-			                  SQLITE_STATIC);
+			sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, "?92"), t->ctx.token,
+			                  -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, "?93"),
 		                   (sqlite3_int64)t->stamp.now_ms);
 		sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, "?94"),
@@ -126,6 +129,32 @@ static int run(mgmt_rtx_t *t, const char *sql, const char *fmt, ...)
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return -EIO;
 	return sqlite3_changes(t->st->db);
+}
+
+static int run(mgmt_rtx_t *t, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vrun(t, sql, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* A write to a natural key: its live row updated (live), else its newest
+ * tombstone revived (revive), else a row inserted (insert); the three
+ * statements take the same parameters.  Rows changed, or -EIO. */
+static int put_row(mgmt_rtx_t *t, const char *live, const char *revive, const char *insert,
+                   const char *fmt, ...)
+{
+	const char *sql[3] = {live, revive, insert};
+	int rc = 0;
+	for (int i = 0; i < 3 && rc == 0; i++) {
+		va_list ap;
+		va_start(ap, fmt);
+		rc = vrun(t, sql[i], fmt, ap);
+		va_end(ap);
+	}
+	return rc;
 }
 
 /* The first column of the first row of sql as an id (0: no row); -EIO. */
@@ -156,7 +185,7 @@ static int64_t query_id(mgmt_rtx_t *t, const char *sql, const char *fmt, ...)
 #define STAMP_COLS   "operator_id, token, create_time, update_time, hlc, origin_node, seq"
 #define STAMP_VALUES "?91, ?92, ?93, ?93, ?94, ?95, ?96"
 /* Reviving a tombstone starts its life again. */
-#define REVIVE       "deleted = 0, create_time = ?93, " SET_STAMP
+#define REVIVE "deleted = 0, create_time = ?93, " SET_STAMP
 
 static int fail_store(mgmt_rtx_t *t, const char *what, char *err, size_t err_len)
 {
@@ -324,7 +353,9 @@ static const char *type_of(const char *s)
 {
 	if (blank(s))
 		return "physical";
-	return !strcasecmp(s, "logical") ? "logical" : !strcasecmp(s, "physical") ? "physical" : NULL;
+	return !strcasecmp(s, "logical")    ? "logical"
+	       : !strcasecmp(s, "physical") ? "physical"
+	                                    : NULL;
 }
 
 static void group_target(const mgmt_group_t *g, char *out, size_t len)
@@ -336,8 +367,14 @@ static int group_record(mgmt_rtx_t *t, const mgmt_group_t *g, const char *action
                         const char *before_status, char *err, size_t err_len)
 {
 	char key[MGMT_MAX_SERVICE + MGMT_MAX_REGION + MGMT_MAX_ZONE + MGMT_MAX_NAME + 8];
-	rec_t r = {.type = "group", .target = key, .operation = action, .action = action,
-	           .service = g->service, .region = g->region, .zone = g->zone, .group_id = g->id};
+	rec_t r = {.type = "group",
+	           .target = key,
+	           .operation = action,
+	           .action = action,
+	           .service = g->service,
+	           .region = g->region,
+	           .zone = g->zone,
+	           .group_id = g->id};
 	group_target(g, key, sizeof(key));
 	rec_begin(&r);
 	rec_num(&r, "groupId", g->id);
@@ -374,37 +411,43 @@ int mgmt_group_create(mgmt_rtx_t *t, mgmt_group_t *g, bool upsert, char *err, si
 	int rc = check_group(t, g, err, err_len);
 	if (rc < 0)
 		return rc;
-	int64_t id = query_id(t,
-	                      "SELECT id FROM service_group WHERE service_id = ?1 AND region_id = ?2 "
-	                      "AND zone_id = ?3 AND name = ?4 AND deleted = 0",
-	                      "tttt", g->service, g->region, g->zone, g->name);
+	int64_t id =
+	    query_id(t,
+	             "SELECT id FROM service_group WHERE service_id = ?1 AND region_id = ?2 "
+	             "AND zone_id = ?3 AND name = ?4 AND deleted = 0",
+	             "tttt", g->service, g->region, g->zone, g->name);
 	if (id < 0)
 		return fail_store(t, "reading a group", err, err_len);
 	if (id > 0 && !upsert)
 		return fail_with(t, -EEXIST, err, err_len, "group %s:%s:%s:%s exists", g->service,
 		                 g->region, g->zone, g->name);
 	if (id > 0) {
-		rc = run(t,
-		         "UPDATE service_group SET app_id = CASE WHEN ?1 = '' THEN app_id ELSE ?1 END, "
-		         "description = CASE WHEN ?2 = '' THEN description ELSE ?2 END, status = ?3, "
-		         "group_type = ?4, " SET_STAMP " WHERE id = ?5",
-		         "tttti", g->app_id, g->description, g->status, g->type, (int64_t)id);
+		rc = run(
+		    t,
+		    "UPDATE service_group SET app_id = CASE WHEN ?1 = '' THEN app_id ELSE ?1 END, "
+		    "description = CASE WHEN ?2 = '' THEN description ELSE ?2 END, status = ?3, "
+		    "group_type = ?4, " SET_STAMP " WHERE id = ?5",
+		    "tttti", g->app_id, g->description, g->status, g->type, (int64_t)id);
 	} else {
-		id = query_id(t,
-		              "SELECT id FROM service_group WHERE service_id = ?1 AND region_id = ?2 "
-		              "AND zone_id = ?3 AND name = ?4 AND deleted = 1 ORDER BY id DESC",
-		              "tttt", g->service, g->region, g->zone, g->name);
+		id = query_id(
+		    t,
+		    "SELECT id FROM service_group WHERE service_id = ?1 AND region_id = ?2 "
+		    "AND zone_id = ?3 AND name = ?4 AND deleted = 1 ORDER BY id DESC",
+		    "tttt", g->service, g->region, g->zone, g->name);
 		if (id > 0)
 			rc = run(t,
-			         "UPDATE service_group SET service_id = ?1, region_id = ?2, zone_id = ?3, "
-			         "name = ?4, app_id = ?5, description = ?6, status = ?7, group_type = ?8, "
-			         REVIVE " WHERE id = ?9",
+			         "UPDATE service_group SET service_id = ?1, region_id = ?2, "
+			         "zone_id = ?3, "
+			         "name = ?4, app_id = ?5, description = ?6, status = ?7, "
+			         "group_type = ?8, " REVIVE " WHERE id = ?9",
 			         "tttttttti", g->service, g->region, g->zone, g->name, g->app_id,
 			         g->description, g->status, g->type, (int64_t)id);
 		else if (id == 0)
 			rc = run(t,
-			         "INSERT INTO service_group (service_id, region_id, zone_id, name, app_id, "
-			         "description, status, group_type, " STAMP_COLS ") VALUES (?1, ?2, ?3, ?4, "
+			         "INSERT INTO service_group (service_id, region_id, zone_id, name, "
+			         "app_id, "
+			         "description, status, group_type, " STAMP_COLS
+			         ") VALUES (?1, ?2, ?3, ?4, "
 			         "?5, ?6, ?7, ?8, " STAMP_VALUES ")",
 			         "tttttttt", g->service, g->region, g->zone, g->name, g->app_id,
 			         g->description, g->status, g->type);
@@ -440,7 +483,8 @@ int mgmt_group_update(mgmt_rtx_t *t, const mgmt_group_t *in, unsigned fields, ch
 	if (fields & MGMT_GF_TYPE) {
 		const char *ty = type_of(in->type);
 		if (!ty)
-			return fail_with(t, -EINVAL, err, err_len, "groupType is physical or logical");
+			return fail_with(t, -EINVAL, err, err_len,
+			                 "groupType is physical or logical");
 		snprintf(g.type, sizeof(g.type), "%s", ty);
 	}
 	if (fields & MGMT_GF_DESC)
@@ -532,21 +576,15 @@ int mgmt_tag_put(mgmt_rtx_t *t, int64_t group_id, const char *key, const char *v
 	if (strlen(key) > MGMT_MAX_TAG_KEY || (value && strlen(value) > MGMT_MAX_TAG_VALUE))
 		return fail_with(t, -ENAMETOOLONG, err, err_len, "a tag is longer than allowed");
 	value = value ? value : "";
-	rc = run(t,
-	         "UPDATE service_group_tag SET value = ?3, " SET_STAMP
-	         " WHERE group_id = ?1 AND tag = ?2 AND deleted = 0",
-	         "itt", group_id, key, value);
-	if (rc == 0)
-		rc = run(t,
-		         "UPDATE service_group_tag SET value = ?3, " REVIVE " WHERE id = (SELECT id "
-		         "FROM service_group_tag WHERE group_id = ?1 AND tag = ?2 AND deleted = 1 "
-		         "ORDER BY id DESC LIMIT 1)",
-		         "itt", group_id, key, value);
-	if (rc == 0)
-		rc = run(t,
-		         "INSERT INTO service_group_tag (group_id, tag, value, " STAMP_COLS
-		         ") VALUES (?1, ?2, ?3, " STAMP_VALUES ")",
-		         "itt", group_id, key, value);
+	rc = put_row(t,
+	             "UPDATE service_group_tag SET value = ?3, " SET_STAMP
+	             " WHERE group_id = ?1 AND tag = ?2 AND deleted = 0",
+	             "UPDATE service_group_tag SET value = ?3, " REVIVE " WHERE id = (SELECT id "
+	             "FROM service_group_tag WHERE group_id = ?1 AND tag = ?2 AND deleted = 1 "
+	             "ORDER BY id DESC LIMIT 1)",
+	             "INSERT INTO service_group_tag (group_id, tag, value, " STAMP_COLS
+	             ") VALUES (?1, ?2, ?3, " STAMP_VALUES ")",
+	             "itt", group_id, key, value);
 	if (rc < 0)
 		return fail_store(t, "writing a tag", err, err_len);
 	rec_t r = {0};
@@ -556,8 +594,8 @@ int mgmt_tag_put(mgmt_rtx_t *t, int64_t group_id, const char *key, const char *v
 	return child_record(t, "group-tag", &g, key, "put", &r, err, err_len);
 }
 
-int mgmt_tag_delete(mgmt_rtx_t *t, int64_t group_id, const char *key, const char *value,
-                    char *err, size_t err_len)
+int mgmt_tag_delete(mgmt_rtx_t *t, int64_t group_id, const char *key, const char *value, char *err,
+                    size_t err_len)
 {
 	mgmt_group_t g;
 	int rc = live_group(t, group_id, &g, err, err_len);
@@ -590,28 +628,23 @@ int mgmt_binding_put(mgmt_rtx_t *t, mgmt_binding_t *b, char *err, size_t err_len
 	int rc = live_group(t, b->group_id, &g, err, err_len);
 	if (rc < 0 || (rc = need(t, b->instance, "instanceId", err, err_len)) < 0)
 		return rc;
-	const char *type = blank(b->binding) ? "manual"
-	                   : !strcasecmp(b->binding, "auto") ? "auto"
+	const char *type = blank(b->binding)                   ? "manual"
+	                   : !strcasecmp(b->binding, "auto")   ? "auto"
 	                   : !strcasecmp(b->binding, "manual") ? "manual"
 	                                                       : NULL;
 	if (!type)
 		return fail_with(t, -EINVAL, err, err_len, "bindingType is manual or auto");
-	rc = run(t,
-	         "UPDATE service_group_instance SET region_id = ?3, zone_id = ?4, binding_type = ?5, "
-	         SET_STAMP " WHERE group_id = ?1 AND instance_id = ?2 AND deleted = 0",
-	         "itttt", b->group_id, b->instance, b->region, b->zone, type);
-	if (rc == 0)
-		rc = run(t,
-		         "UPDATE service_group_instance SET region_id = ?3, zone_id = ?4, "
-		         "binding_type = ?5, " REVIVE " WHERE id = (SELECT id FROM "
-		         "service_group_instance WHERE group_id = ?1 AND instance_id = ?2 AND "
-		         "deleted = 1 ORDER BY id DESC LIMIT 1)",
-		         "itttt", b->group_id, b->instance, b->region, b->zone, type);
-	if (rc == 0)
-		rc = run(t,
-		         "INSERT INTO service_group_instance (group_id, instance_id, region_id, zone_id, "
-		         "binding_type, " STAMP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, " STAMP_VALUES ")",
-		         "itttt", b->group_id, b->instance, b->region, b->zone, type);
+	rc = put_row(
+	    t,
+	    "UPDATE service_group_instance SET region_id = ?3, zone_id = ?4, binding_type = "
+	    "?5, " SET_STAMP " WHERE group_id = ?1 AND instance_id = ?2 AND deleted = 0",
+	    "UPDATE service_group_instance SET region_id = ?3, zone_id = ?4, "
+	    "binding_type = ?5, " REVIVE " WHERE id = (SELECT id FROM "
+	    "service_group_instance WHERE group_id = ?1 AND instance_id = ?2 AND "
+	    "deleted = 1 ORDER BY id DESC LIMIT 1)",
+	    "INSERT INTO service_group_instance (group_id, instance_id, region_id, zone_id, "
+	    "binding_type, " STAMP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, " STAMP_VALUES ")",
+	    "itttt", b->group_id, b->instance, b->region, b->zone, type);
 	if (rc < 0)
 		return fail_store(t, "writing a group instance", err, err_len);
 	b->id = query_id(t,
@@ -678,23 +711,19 @@ int mgmt_group_op(mgmt_rtx_t *t, int64_t group_id, const char *operation, bool i
 	if (rc < 0 || (rc = need(t, operation, "operation", err, err_len)) < 0)
 		return rc;
 	if (strlen(operation) > MGMT_MAX_OPERATION)
-		return fail_with(t, -ENAMETOOLONG, err, err_len, "operation is longer than allowed");
+		return fail_with(t, -ENAMETOOLONG, err, err_len,
+		                 "operation is longer than allowed");
 	if (insert) {
-		rc = run(t,
-		         "UPDATE service_group_operation SET " SET_STAMP
-		         " WHERE group_id = ?1 AND operation = ?2 AND deleted = 0",
-		         "it", group_id, operation);
-		if (rc == 0)
-			rc = run(t,
-			         "UPDATE service_group_operation SET " REVIVE " WHERE id = (SELECT id FROM "
-			         "service_group_operation WHERE group_id = ?1 AND operation = ?2 AND "
-			         "deleted = 1 ORDER BY id DESC LIMIT 1)",
-			         "it", group_id, operation);
-		if (rc == 0)
-			rc = run(t,
-			         "INSERT INTO service_group_operation (group_id, operation, " STAMP_COLS
-			         ") VALUES (?1, ?2, " STAMP_VALUES ")",
-			         "it", group_id, operation);
+		rc = put_row(t,
+		             "UPDATE service_group_operation SET " SET_STAMP
+		             " WHERE group_id = ?1 AND operation = ?2 AND deleted = 0",
+		             "UPDATE service_group_operation SET " REVIVE
+		             " WHERE id = (SELECT id FROM "
+		             "service_group_operation WHERE group_id = ?1 AND operation = ?2 AND "
+		             "deleted = 1 ORDER BY id DESC LIMIT 1)",
+		             "INSERT INTO service_group_operation (group_id, operation, " STAMP_COLS
+		             ") VALUES (?1, ?2, " STAMP_VALUES ")",
+		             "it", group_id, operation);
 	} else {
 		rc = run(t,
 		         "UPDATE service_group_operation SET deleted = 1, " SET_STAMP
@@ -719,8 +748,13 @@ static int logic_record(mgmt_rtx_t *t, const mgmt_logic_t *l, const char *action
 {
 	char target[MGMT_MAX_SERVICE + MGMT_MAX_INSTANCE + 2];
 	snprintf(target, sizeof(target), "%s/%s", l->service, l->instance);
-	rec_t r = {.type = "service-instance", .target = target, .operation = action,
-	           .action = action, .service = l->service, .region = l->region, .zone = l->zone,
+	rec_t r = {.type = "service-instance",
+	           .target = target,
+	           .operation = action,
+	           .action = action,
+	           .service = l->service,
+	           .region = l->region,
+	           .zone = l->zone,
 	           .instance = l->instance};
 	rec_begin(&r);
 	rec_num(&r, "id", l->id);
@@ -749,33 +783,27 @@ int mgmt_logic_put(mgmt_rtx_t *t, mgmt_logic_t *l, char *err, size_t err_len)
 #define LOGIC_SET                                                                                  \
 	"ip = ?3, machine_name = ?4, metadata = ?5, port = ?6, protocol = ?7, region_id = ?8, "    \
 	"zone_id = ?9, group_id = ?10, health_check_url = ?11, url = ?12, description = ?13"
-	rc = run(t,
-	         "UPDATE service_instance SET " LOGIC_SET ", " SET_STAMP
-	         " WHERE service_id = ?1 AND instance_id = ?2 AND deleted = 0",
-	         "ttttttttttttt", l->service, l->instance, l->ip, l->machine, l->metadata, port,
-	         l->protocol, l->region, l->zone, l->group, l->health, l->url, l->description);
-	if (rc == 0)
-		rc = run(t,
-		         "UPDATE service_instance SET " LOGIC_SET ", " REVIVE " WHERE id = (SELECT id "
-		         "FROM service_instance WHERE service_id = ?1 AND instance_id = ?2 AND "
-		         "deleted = 1 ORDER BY id DESC LIMIT 1)",
-		         "ttttttttttttt", l->service, l->instance, l->ip, l->machine, l->metadata, port,
-		         l->protocol, l->region, l->zone, l->group, l->health, l->url, l->description);
-	if (rc == 0)
-		rc = run(t,
-		         "INSERT INTO service_instance (service_id, instance_id, ip, machine_name, "
-		         "metadata, port, protocol, region_id, zone_id, group_id, health_check_url, url, "
-		         "description, " STAMP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-		         "?11, ?12, ?13, " STAMP_VALUES ")",
-		         "ttttttttttttt", l->service, l->instance, l->ip, l->machine, l->metadata, port,
-		         l->protocol, l->region, l->zone, l->group, l->health, l->url, l->description);
+	rc = put_row(
+	    t,
+	    "UPDATE service_instance SET " LOGIC_SET ", " SET_STAMP
+	    " WHERE service_id = ?1 AND instance_id = ?2 AND deleted = 0",
+	    "UPDATE service_instance SET " LOGIC_SET ", " REVIVE " WHERE id = (SELECT id "
+	    "FROM service_instance WHERE service_id = ?1 AND instance_id = ?2 AND "
+	    "deleted = 1 ORDER BY id DESC LIMIT 1)",
+	    "INSERT INTO service_instance (service_id, instance_id, ip, machine_name, "
+	    "metadata, port, protocol, region_id, zone_id, group_id, health_check_url, url, "
+	    "description, " STAMP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+	    "?11, ?12, ?13, " STAMP_VALUES ")",
+	    "ttttttttttttt", l->service, l->instance, l->ip, l->machine, l->metadata, port,
+	    l->protocol, l->region, l->zone, l->group, l->health, l->url, l->description);
 #undef LOGIC_SET
 	if (rc < 0)
 		return fail_store(t, "writing a logical instance", err, err_len);
-	l->id = query_id(t,
-	                 "SELECT id FROM service_instance WHERE service_id = ?1 AND instance_id = ?2 "
-	                 "AND deleted = 0",
-	                 "tt", l->service, l->instance);
+	l->id =
+	    query_id(t,
+	             "SELECT id FROM service_instance WHERE service_id = ?1 AND instance_id = ?2 "
+	             "AND deleted = 0",
+	             "tt", l->service, l->instance);
 	if ((rc = rtx_touch(t, l->service)) < 0)
 		return fail_with(t, rc, err, err_len, "out of memory");
 	return logic_record(t, l, "insert", err, err_len);
@@ -787,7 +815,9 @@ int mgmt_logic_delete(mgmt_rtx_t *t, int64_t id, char *err, size_t err_len)
 	int rc;
 	if (!l)
 		return fail_with(t, -ENOMEM, err, err_len, "out of memory");
-	rc = run(t, "UPDATE service_instance SET deleted = 1, " SET_STAMP " WHERE id = ?1 AND deleted = 0",
+	rc = run(t,
+	         "UPDATE service_instance SET deleted = 1, " SET_STAMP
+	         " WHERE id = ?1 AND deleted = 0",
 	         "i", id);
 	if (rc < 0) {
 		rc = fail_store(t, "deleting a logical instance", err, err_len);
@@ -801,9 +831,12 @@ int mgmt_logic_delete(mgmt_rtx_t *t, int64_t id, char *err, size_t err_len)
 		                       -1, &q, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(q, 1, id);
 			if (sqlite3_step(q) == SQLITE_ROW) {
-				snprintf(l->service, sizeof(l->service), "%s", sqlite3_column_text(q, 0));
-				snprintf(l->instance, sizeof(l->instance), "%s", sqlite3_column_text(q, 1));
-				snprintf(l->region, sizeof(l->region), "%s", sqlite3_column_text(q, 2));
+				snprintf(l->service, sizeof(l->service), "%s",
+				         sqlite3_column_text(q, 0));
+				snprintf(l->instance, sizeof(l->instance), "%s",
+				         sqlite3_column_text(q, 1));
+				snprintf(l->region, sizeof(l->region), "%s",
+				         sqlite3_column_text(q, 2));
 				snprintf(l->zone, sizeof(l->zone), "%s", sqlite3_column_text(q, 3));
 			}
 		}
@@ -817,7 +850,8 @@ int mgmt_logic_delete(mgmt_rtx_t *t, int64_t id, char *err, size_t err_len)
 	return rc;
 }
 
-/* ---- Rules ------------------------------------------------------------------------------------ */
+/* ---- Rules ------------------------------------------------------------------------------------
+ */
 
 static const char *strategy_of(const char *s)
 {
@@ -834,8 +868,12 @@ static const char *strategy_of(const char *s)
 static int rule_record(mgmt_rtx_t *t, const mgmt_rule_t *r, const char *action, char *err,
                        size_t err_len)
 {
-	rec_t rec = {.type = "route-rule", .target = r->route_id, .operation = action,
-	             .action = action, .service = r->service, .rule_id = r->id};
+	rec_t rec = {.type = "route-rule",
+	             .target = r->route_id,
+	             .operation = action,
+	             .action = action,
+	             .service = r->service,
+	             .rule_id = r->id};
 	rec_begin(&rec);
 	rec_num(&rec, "routeRuleId", r->id);
 	rec_str(&rec, "routeId", r->route_id);
@@ -852,11 +890,13 @@ static int check_rule(mgmt_rtx_t *t, mgmt_rule_t *r, char *err, size_t err_len)
 	    (rc = need(t, r->name, "name", err, err_len)) < 0)
 		return rc;
 	if (blank(r->route_id))
-		snprintf(r->route_id, sizeof(r->route_id), "%.*s:%.*s", 80, r->service, 40, r->name);
+		snprintf(r->route_id, sizeof(r->route_id), "%.*s:%.*s", 80, r->service, 40,
+		         r->name);
 	const char *s = strategy_of(r->strategy), *st = status_of(r->status, "inactive");
 	if (!s)
-		return fail_with(t, -EINVAL, err, err_len,
-		                 "strategy is weighted-round-robin, close-by-visit or consistent-hash");
+		return fail_with(
+		    t, -EINVAL, err, err_len,
+		    "strategy is weighted-round-robin, close-by-visit or consistent-hash");
 	if (!st)
 		return fail_with(t, -EINVAL, err, err_len, "status is active or inactive");
 	snprintf(r->strategy, sizeof(r->strategy), "%s", s);
@@ -891,23 +931,27 @@ int mgmt_rule_create(mgmt_rtx_t *t, mgmt_rule_t *r, bool upsert, char *err, size
 		                 by_route > 0 ? "rule %s exists" : "service %s has a rule named %s",
 		                 by_route > 0 ? r->route_id : r->service, r->name);
 	} else {
-		id = query_id(t,
-		              "SELECT id FROM service_route_rule WHERE route_id = ?1 AND deleted = 1 "
-		              "ORDER BY id DESC",
-		              "t", r->route_id);
+		id = query_id(
+		    t,
+		    "SELECT id FROM service_route_rule WHERE route_id = ?1 AND deleted = 1 "
+		    "ORDER BY id DESC",
+		    "t", r->route_id);
 		if (id > 0)
 			rc = run(t,
-			         "UPDATE service_route_rule SET route_id = ?1, service_id = ?2, name = ?3, "
-			         "description = ?4, status = ?5, strategy = ?6, " REVIVE " WHERE id = ?7",
-			         "tttttti", r->route_id, r->service, r->name, r->description, r->status,
-			         r->strategy, id);
+			         "UPDATE service_route_rule SET route_id = ?1, service_id = ?2, "
+			         "name = ?3, "
+			         "description = ?4, status = ?5, strategy = ?6, " REVIVE
+			         " WHERE id = ?7",
+			         "tttttti", r->route_id, r->service, r->name, r->description,
+			         r->status, r->strategy, id);
 		else if (id == 0)
 			rc = run(t,
-			         "INSERT INTO service_route_rule (route_id, service_id, name, description, "
-			         "status, strategy, " STAMP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-			         STAMP_VALUES ")",
-			         "tttttt", r->route_id, r->service, r->name, r->description, r->status,
-			         r->strategy);
+			         "INSERT INTO service_route_rule (route_id, service_id, name, "
+			         "description, "
+			         "status, strategy, " STAMP_COLS
+			         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, " STAMP_VALUES ")",
+			         "tttttt", r->route_id, r->service, r->name, r->description,
+			         r->status, r->strategy);
 	}
 	if (id < 0 || rc < 0)
 		return fail_store(t, "writing a rule", err, err_len);
@@ -942,10 +986,11 @@ int mgmt_rule_update(mgmt_rtx_t *t, const mgmt_rule_t *in, unsigned fields, char
 	if (fields & MGMT_RF_NAME) {
 		if ((rc = need(t, in->name, "name", err, err_len)) < 0)
 			return rc;
-		int64_t other = query_id(t,
-		                         "SELECT id FROM service_route_rule WHERE service_id = ?1 AND "
-		                         "name = ?2 AND deleted = 0 AND id != ?3",
-		                         "tti", r.service, in->name, r.id);
+		int64_t other =
+		    query_id(t,
+		             "SELECT id FROM service_route_rule WHERE service_id = ?1 AND "
+		             "name = ?2 AND deleted = 0 AND id != ?3",
+		             "tti", r.service, in->name, r.id);
 		if (other != 0)
 			return other < 0 ? fail_store(t, "reading a rule", err, err_len)
 			                 : fail_with(t, -EEXIST, err, err_len,
@@ -992,7 +1037,8 @@ int mgmt_rule_delete(mgmt_rtx_t *t, int64_t id, char *err, size_t err_len)
 	return rule_record(t, &r, "delete", err, err_len);
 }
 
-/* ---- Rule groups ------------------------------------------------------------------------------ */
+/* ---- Rule groups ------------------------------------------------------------------------------
+ */
 
 static int rule_group_record(mgmt_rtx_t *t, const mgmt_rule_t *r, const mgmt_group_t *g,
                              const char *action, int weight, int unreleased, char *err,
@@ -1002,9 +1048,15 @@ static int rule_group_record(mgmt_rtx_t *t, const mgmt_rule_t *r, const mgmt_gro
 	char target[sizeof(key) + MGMT_MAX_NAME + 2];
 	mgmt_group_key(g, key, sizeof(key));
 	snprintf(target, sizeof(target), "%s/%s", r->route_id, key);
-	rec_t rec = {.type = "route-rule-group", .target = target, .operation = action,
-	             .action = action, .service = r->service, .region = g->region, .zone = g->zone,
-	             .group_id = g->id, .rule_id = r->id};
+	rec_t rec = {.type = "route-rule-group",
+	             .target = target,
+	             .operation = action,
+	             .action = action,
+	             .service = r->service,
+	             .region = g->region,
+	             .zone = g->zone,
+	             .group_id = g->id,
+	             .rule_id = r->id};
 	rec_begin(&rec);
 	rec_num(&rec, "routeRuleId", r->id);
 	rec_num(&rec, "groupId", g->id);
@@ -1024,13 +1076,35 @@ static int rule_and_group(mgmt_rtx_t *t, int64_t rule_id, int64_t group_id, mgmt
 		return rc;
 	if (strcasecmp(r->service, g->service) != 0)
 		return fail_with(t, -EXDEV, err, err_len,
-		                 "group %lld is of service %s, rule %s of service %s", (long long)g->id,
-		                 g->service, r->route_id, r->service);
+		                 "group %lld is of service %s, rule %s of service %s",
+		                 (long long)g->id, g->service, r->route_id, r->service);
 	return 0;
 }
 
-int mgmt_rule_group_put(mgmt_rtx_t *t, mgmt_rule_group_t *rg, enum mgmt_weight_mode mode,
-                        char *err, size_t err_len)
+/* SET `set` on the live row of (rule, group); -ENOENT when the group is
+ * not in the rule.  *r and *g: the rule and the group. */
+static int rule_group_set(mgmt_rtx_t *t, int64_t rule_id, int64_t group_id, const char *set,
+                          mgmt_rule_t *r, mgmt_group_t *g, char *err, size_t err_len)
+{
+	char sql[256];
+	int rc = rule_and_group(t, rule_id, group_id, r, g, err, err_len);
+	if (rc < 0)
+		return rc;
+	snprintf(sql, sizeof(sql),
+	         "UPDATE service_route_rule_group SET %s, " SET_STAMP
+	         " WHERE route_rule_id = ?1 AND group_id = ?2 AND deleted = 0",
+	         set);
+	rc = run(t, sql, "ii", rule_id, group_id);
+	if (rc < 0)
+		return fail_store(t, "writing a rule group", err, err_len);
+	if (rc == 0)
+		return fail_with(t, -ENOENT, err, err_len, "group %lld is not in rule %s",
+		                 (long long)group_id, r->route_id);
+	return 0;
+}
+
+int mgmt_rule_group_put(mgmt_rtx_t *t, mgmt_rule_group_t *rg, enum mgmt_weight_mode mode, char *err,
+                        size_t err_len)
 {
 	mgmt_rule_t r;
 	mgmt_group_t g;
@@ -1057,17 +1131,22 @@ int mgmt_rule_group_put(mgmt_rtx_t *t, mgmt_rule_group_t *rg, enum mgmt_weight_m
 	int released = mode == MGMT_WEIGHT_STAGE ? -2 : w; /* -2: keep the released weight */
 	const char *hint_region = rg->region, *hint_zone = rg->zone;
 	if (live > 0) {
-		rc = released == -2
-		         ? run(t,
-		               "UPDATE service_route_rule_group SET unreleased_weight = ?1, region_id = "
-		               "CASE WHEN ?2 = '' THEN region_id ELSE ?2 END, zone_id = CASE WHEN ?3 = "
-		               "'' THEN zone_id ELSE ?3 END, " SET_STAMP " WHERE id = ?4",
-		               "wtti", w, hint_region, hint_zone, live)
-		         : run(t,
-		               "UPDATE service_route_rule_group SET weight = ?1, unreleased_weight = ?1, "
-		               "region_id = CASE WHEN ?2 = '' THEN region_id ELSE ?2 END, zone_id = "
-		               "CASE WHEN ?3 = '' THEN zone_id ELSE ?3 END, " SET_STAMP " WHERE id = ?4",
-		               "wtti", w, hint_region, hint_zone, live);
+		rc =
+		    released == -2
+		        ? run(t,
+		              "UPDATE service_route_rule_group SET unreleased_weight = ?1, "
+		              "region_id = "
+		              "CASE WHEN ?2 = '' THEN region_id ELSE ?2 END, zone_id = CASE WHEN "
+		              "?3 = "
+		              "'' THEN zone_id ELSE ?3 END, " SET_STAMP " WHERE id = ?4",
+		              "wtti", w, hint_region, hint_zone, live)
+		        : run(t,
+		              "UPDATE service_route_rule_group SET weight = ?1, unreleased_weight "
+		              "= ?1, "
+		              "region_id = CASE WHEN ?2 = '' THEN region_id ELSE ?2 END, zone_id = "
+		              "CASE WHEN ?3 = '' THEN zone_id ELSE ?3 END, " SET_STAMP
+		              " WHERE id = ?4",
+		              "wtti", w, hint_region, hint_zone, live);
 	} else {
 		rc = run(t,
 		         "UPDATE service_route_rule_group SET weight = ?3, unreleased_weight = ?4, "
@@ -1078,11 +1157,13 @@ int mgmt_rule_group_put(mgmt_rtx_t *t, mgmt_rule_group_t *rg, enum mgmt_weight_m
 		         hint_region, hint_zone);
 		if (rc == 0)
 			rc = run(t,
-			         "INSERT INTO service_route_rule_group (route_rule_id, group_id, weight, "
-			         "unreleased_weight, region_id, zone_id, " STAMP_COLS ") VALUES (?1, ?2, "
+			         "INSERT INTO service_route_rule_group (route_rule_id, group_id, "
+			         "weight, "
+			         "unreleased_weight, region_id, zone_id, " STAMP_COLS
+			         ") VALUES (?1, ?2, "
 			         "?3, ?4, ?5, ?6, " STAMP_VALUES ")",
-			         "iiwwtt", rg->rule_id, rg->group_id, released < 0 ? -1 : released, w,
-			         hint_region, hint_zone);
+			         "iiwwtt", rg->rule_id, rg->group_id, released < 0 ? -1 : released,
+			         w, hint_region, hint_zone);
 	}
 	if (rc < 0)
 		return fail_store(t, "writing a rule group", err, err_len);
@@ -1101,10 +1182,11 @@ int mgmt_rule_group_delete(mgmt_rtx_t *t, int64_t rg_id, int64_t rule_id, int64_
 	if (rg_id > 0) {
 		sqlite3_stmt *q = NULL;
 		int found = 0;
-		if (sqlite3_prepare_v2(t->st->db,
-		                       "SELECT route_rule_id, group_id FROM service_route_rule_group "
-		                       "WHERE id = ?1 AND deleted = 0",
-		                       -1, &q, NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v2(
+		        t->st->db,
+		        "SELECT route_rule_id, group_id FROM service_route_rule_group "
+		        "WHERE id = ?1 AND deleted = 0",
+		        -1, &q, NULL) != SQLITE_OK)
 			return fail_store(t, "reading a rule group", err, err_len);
 		sqlite3_bind_int64(q, 1, rg_id);
 		if (sqlite3_step(q) == SQLITE_ROW) {
@@ -1119,19 +1201,8 @@ int mgmt_rule_group_delete(mgmt_rtx_t *t, int64_t rg_id, int64_t rule_id, int64_
 	}
 	mgmt_rule_t r;
 	mgmt_group_t g;
-	int rc = rule_and_group(t, rule_id, group_id, &r, &g, err, err_len);
-	if (rc < 0)
-		return rc;
-	rc = run(t,
-	         "UPDATE service_route_rule_group SET deleted = 1, " SET_STAMP
-	         " WHERE route_rule_id = ?1 AND group_id = ?2 AND deleted = 0",
-	         "ii", rule_id, group_id);
-	if (rc < 0)
-		return fail_store(t, "deleting a rule group", err, err_len);
-	if (rc == 0)
-		return fail_with(t, -ENOENT, err, err_len, "group %lld is not in rule %s",
-		                 (long long)group_id, r.route_id);
-	return rule_group_record(t, &r, &g, "delete", -1, -1, err, err_len);
+	int rc = rule_group_set(t, rule_id, group_id, "deleted = 1", &r, &g, err, err_len);
+	return rc < 0 ? rc : rule_group_record(t, &r, &g, "delete", -1, -1, err, err_len);
 }
 
 int mgmt_rule_group_release(mgmt_rtx_t *t, int64_t rule_id, int64_t group_id, char *err,
@@ -1139,18 +1210,10 @@ int mgmt_rule_group_release(mgmt_rtx_t *t, int64_t rule_id, int64_t group_id, ch
 {
 	mgmt_rule_t r;
 	mgmt_group_t g;
-	int rc = rule_and_group(t, rule_id, group_id, &r, &g, err, err_len);
+	int rc = rule_group_set(t, rule_id, group_id, "weight = unreleased_weight", &r, &g, err,
+	                        err_len);
 	if (rc < 0)
 		return rc;
-	rc = run(t,
-	         "UPDATE service_route_rule_group SET weight = unreleased_weight, " SET_STAMP
-	         " WHERE route_rule_id = ?1 AND group_id = ?2 AND deleted = 0",
-	         "ii", rule_id, group_id);
-	if (rc < 0)
-		return fail_store(t, "releasing a rule group", err, err_len);
-	if (rc == 0)
-		return fail_with(t, -ENOENT, err, err_len, "group %lld is not in rule %s",
-		                 (long long)group_id, r.route_id);
 	int64_t w = query_id(t,
 	                     "SELECT IFNULL(weight, -1) FROM service_route_rule_group WHERE "
 	                     "route_rule_id = ?1 AND group_id = ?2 AND deleted = 0",
@@ -1158,7 +1221,8 @@ int mgmt_rule_group_release(mgmt_rtx_t *t, int64_t rule_id, int64_t group_id, ch
 	return rule_group_record(t, &r, &g, "release", (int)w, (int)w, err, err_len);
 }
 
-/* ---- Canary ----------------------------------------------------------------------------------- */
+/* ---- Canary -----------------------------------------------------------------------------------
+ */
 
 bool mgmt_ipspec_valid(const char *s, size_t len)
 {
@@ -1183,7 +1247,8 @@ static int whitelist_text(mgmt_rtx_t *t, const char *in, char **out, char *err, 
 	buf_t b = {0};
 	if (!json_is_array(a)) {
 		json_decref(a);
-		return fail_with(t, -EINVAL, err, err_len, "ipWhitelist is a list of IPs or CIDR blocks");
+		return fail_with(t, -EINVAL, err, err_len,
+		                 "ipWhitelist is a list of IPs or CIDR blocks");
 	}
 	if (json_array_size(a) > MGMT_MAX_WHITELIST) {
 		json_decref(a);
@@ -1202,9 +1267,10 @@ static int whitelist_text(mgmt_rtx_t *t, const char *in, char **out, char *err, 
 		if (!s || !mgmt_ipspec_valid(s, n)) {
 			json_decref(a);
 			buf_free(&b);
-			return fail_with(t, -EINVAL, err, err_len,
-			                 "ipWhitelist: \"%.64s\" is not an IP address or CIDR block",
-			                 s ? s : "?");
+			return fail_with(
+			    t, -EINVAL, err, err_len,
+			    "ipWhitelist: \"%.64s\" is not an IP address or CIDR block",
+			    s ? s : "?");
 		}
 		json_put_raw(&b, i ? "," : "");
 		json_put_str(&b, s, n);
@@ -1223,30 +1289,20 @@ int mgmt_canary_put(mgmt_rtx_t *t, const mgmt_canary_t *c, char *err, size_t err
 {
 	char *white = NULL;
 	int rc = need(t, c->service, "serviceId", err, err_len);
-	if (rc < 0 || (c->whitelist && (rc = whitelist_text(t, c->whitelist, &white, err, err_len)) < 0))
+	if (rc < 0 ||
+	    (c->whitelist && (rc = whitelist_text(t, c->whitelist, &white, err, err_len)) < 0))
 		return rc;
 	int64_t enabled = c->enabled ? 1 : 0;
-	if (white)
-		rc = run(t,
-		         "UPDATE canary_config SET ip_whitelist = ?2, enabled = ?3, " SET_STAMP
-		         " WHERE service_id = ?1 AND deleted = 0",
-		         "tti", c->service, white, enabled);
-	else
-		rc = run(t,
-		         "UPDATE canary_config SET enabled = ?2, " SET_STAMP
-		         " WHERE service_id = ?1 AND deleted = 0",
-		         "ti", c->service, enabled);
-	if (rc == 0)
-		rc = run(t,
-		         "UPDATE canary_config SET service_id = ?1, ip_whitelist = ?2, enabled = ?3, "
-		         REVIVE " WHERE id = (SELECT id FROM canary_config WHERE service_id = ?1 AND "
-		         "deleted = 1 ORDER BY id DESC LIMIT 1)",
-		         "tti", c->service, white ? white : "[]", enabled);
-	if (rc == 0)
-		rc = run(t,
-		         "INSERT INTO canary_config (service_id, ip_whitelist, enabled, " STAMP_COLS
-		         ") VALUES (?1, ?2, ?3, " STAMP_VALUES ")",
-		         "tti", c->service, white ? white : "[]", enabled);
+	/* A whitelist not given (NULL) keeps the stored one, or starts empty. */
+	rc = put_row(t,
+	             "UPDATE canary_config SET ip_whitelist = IFNULL(?2, ip_whitelist), enabled = "
+	             "?3, " SET_STAMP " WHERE service_id = ?1 AND deleted = 0",
+	             "UPDATE canary_config SET service_id = ?1, ip_whitelist = IFNULL(?2, '[]'), "
+	             "enabled = ?3, " REVIVE " WHERE id = (SELECT id FROM canary_config WHERE "
+	             "service_id = ?1 AND deleted = 1 ORDER BY id DESC LIMIT 1)",
+	             "INSERT INTO canary_config (service_id, ip_whitelist, enabled, " STAMP_COLS
+	             ") VALUES (?1, IFNULL(?2, '[]'), ?3, " STAMP_VALUES ")",
+	             "tti", c->service, white, enabled);
 	if (rc < 0) {
 		free(white);
 		return fail_store(t, "writing a canary config", err, err_len);
@@ -1255,7 +1311,10 @@ int mgmt_canary_put(mgmt_rtx_t *t, const mgmt_canary_t *c, char *err, size_t err
 		free(white);
 		return fail_with(t, rc, err, err_len, "out of memory");
 	}
-	rec_t r = {.type = "canary", .target = c->service, .operation = "put", .action = "put",
+	rec_t r = {.type = "canary",
+	           .target = c->service,
+	           .operation = "put",
+	           .action = "put",
 	           .service = c->service};
 	rec_begin(&r);
 	rec_str(&r, "enabled", c->enabled ? "true" : "false");
@@ -1279,7 +1338,10 @@ int mgmt_canary_delete(mgmt_rtx_t *t, const char *service, char *err, size_t err
 		return fail_with(t, -ENOENT, err, err_len, "no canary config for %s", service);
 	if ((rc = rtx_touch(t, service)) < 0)
 		return fail_with(t, rc, err, err_len, "out of memory");
-	rec_t r = {.type = "canary", .target = service, .operation = "delete", .action = "delete",
+	rec_t r = {.type = "canary",
+	           .target = service,
+	           .operation = "delete",
+	           .action = "delete",
 	           .service = service};
 	rec_begin(&r);
 	return rec_write(t, &r, err, err_len);

@@ -168,7 +168,8 @@ int route_cidr_parse(const char *s, size_t len, struct route_cidr *out)
 		return -EINVAL;
 	/* a plain address (no port, no brackets): what route_ip_parse takes */
 	const char *colon = memchr(s, ':', alen);
-	if (colon && memchr(s, '.', alen) && !memchr(colon + 1, ':', alen - (size_t)(colon - s) - 1))
+	if (colon && memchr(s, '.', alen) &&
+	    !memchr(colon + 1, ':', alen - (size_t)(colon - s) - 1))
 		return -EINVAL;
 	if (route_ip_parse(s, alen, out->addr) < 0)
 		return -EINVAL;

@@ -172,10 +172,11 @@ static int tag_row(sqlite3_stmt *q, void *fn, void *ctx)
 
 int mgmt_tags(mgmt_t *m, int64_t group_id, const char *key, mgmt_tag_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = prep(m, "SELECT t.id, t.group_id, t.tag, t.value FROM service_group_tag t "
-	                          "JOIN service_group g ON g.id = t.group_id AND g.deleted = 0 "
-	                          "WHERE t.deleted = 0 AND (?1 = 0 OR t.group_id = ?1) AND "
-	                          "(?2 IS NULL OR t.tag = ?2) ORDER BY t.group_id, t.id");
+	sqlite3_stmt *q =
+	    prep(m, "SELECT t.id, t.group_id, t.tag, t.value FROM service_group_tag t "
+	            "JOIN service_group g ON g.id = t.group_id AND g.deleted = 0 "
+	            "WHERE t.deleted = 0 AND (?1 = 0 OR t.group_id = ?1) AND "
+	            "(?2 IS NULL OR t.tag = ?2) ORDER BY t.group_id, t.id");
 	if (!q)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, group_id);
@@ -197,15 +198,15 @@ static int binding_row(sqlite3_stmt *q, void *fn, void *ctx)
 	return ((mgmt_binding_fn)fn)(ctx, &b);
 }
 
-int mgmt_bindings(mgmt_t *m, int64_t group_id, const char *instance, mgmt_binding_fn fn,
-                  void *ctx)
+int mgmt_bindings(mgmt_t *m, int64_t group_id, const char *instance, mgmt_binding_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = prep(m, "SELECT b.id, b.group_id, b.instance_id, b.region_id, b.zone_id, "
-	                          "b.binding_type, b.operator_id, b.create_time FROM "
-	                          "service_group_instance b JOIN service_group g ON g.id = "
-	                          "b.group_id AND g.deleted = 0 WHERE b.deleted = 0 AND (?1 = 0 OR "
-	                          "b.group_id = ?1) AND (?2 IS NULL OR b.instance_id = ?2) ORDER BY "
-	                          "b.id");
+	sqlite3_stmt *q =
+	    prep(m, "SELECT b.id, b.group_id, b.instance_id, b.region_id, b.zone_id, "
+	            "b.binding_type, b.operator_id, b.create_time FROM "
+	            "service_group_instance b JOIN service_group g ON g.id = "
+	            "b.group_id AND g.deleted = 0 WHERE b.deleted = 0 AND (?1 = 0 OR "
+	            "b.group_id = ?1) AND (?2 IS NULL OR b.instance_id = ?2) ORDER BY "
+	            "b.id");
 	if (!q)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, group_id);
@@ -226,10 +227,11 @@ static int group_op_row(sqlite3_stmt *q, void *fn, void *ctx)
 
 int mgmt_group_ops(mgmt_t *m, int64_t group_id, mgmt_group_op_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = prep(m, "SELECT o.group_id, o.operation, o.operator_id, o.create_time, "
-	                          "o.update_time FROM service_group_operation o JOIN service_group g "
-	                          "ON g.id = o.group_id AND g.deleted = 0 WHERE o.deleted = 0 AND "
-	                          "(?1 = 0 OR o.group_id = ?1) ORDER BY o.group_id, o.id");
+	sqlite3_stmt *q =
+	    prep(m, "SELECT o.group_id, o.operation, o.operator_id, o.create_time, "
+	            "o.update_time FROM service_group_operation o JOIN service_group g "
+	            "ON g.id = o.group_id AND g.deleted = 0 WHERE o.deleted = 0 AND "
+	            "(?1 = 0 OR o.group_id = ?1) ORDER BY o.group_id, o.id");
 	if (!q)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, group_id);
@@ -265,15 +267,16 @@ static int logic_row(sqlite3_stmt *q, void *fn, void *ctx)
 	return rc;
 }
 
-int mgmt_logics(mgmt_t *m, int64_t id, const char *service, const char *instance,
-                mgmt_logic_fn fn, void *ctx)
+int mgmt_logics(mgmt_t *m, int64_t id, const char *service, const char *instance, mgmt_logic_fn fn,
+                void *ctx)
 {
-	sqlite3_stmt *q = prep(m, "SELECT id, service_id, instance_id, ip, machine_name, metadata, "
-	                          "port, protocol, region_id, zone_id, group_id, health_check_url, "
-	                          "url, description, operator_id, create_time, update_time FROM "
-	                          "service_instance WHERE deleted = 0 AND (?1 = 0 OR id = ?1) AND "
-	                          "(?2 IS NULL OR service_id = ?2) AND (?3 IS NULL OR instance_id = "
-	                          "?3) ORDER BY id");
+	sqlite3_stmt *q =
+	    prep(m, "SELECT id, service_id, instance_id, ip, machine_name, metadata, "
+	            "port, protocol, region_id, zone_id, group_id, health_check_url, "
+	            "url, description, operator_id, create_time, update_time FROM "
+	            "service_instance WHERE deleted = 0 AND (?1 = 0 OR id = ?1) AND "
+	            "(?2 IS NULL OR service_id = ?2) AND (?3 IS NULL OR instance_id = "
+	            "?3) ORDER BY id");
 	if (!q)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, id);
@@ -302,12 +305,13 @@ static int rule_row(sqlite3_stmt *q, void *fn, void *ctx)
 
 int mgmt_rules(mgmt_t *m, const mgmt_rule_filter_t *f, mgmt_rule_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = prep(m, "SELECT id, route_id, service_id, name, description, status, "
-	                          "strategy, operator_id, create_time, update_time FROM "
-	                          "service_route_rule WHERE deleted = 0 AND (?1 = 0 OR id = ?1) AND "
-	                          "(?2 IS NULL OR route_id = ?2) AND (?3 IS NULL OR service_id = ?3) "
-	                          "AND (?4 IS NULL OR name = ?4) AND (?5 IS NULL OR status = ?5 "
-	                          "COLLATE NOCASE) ORDER BY id");
+	sqlite3_stmt *q =
+	    prep(m, "SELECT id, route_id, service_id, name, description, status, "
+	            "strategy, operator_id, create_time, update_time FROM "
+	            "service_route_rule WHERE deleted = 0 AND (?1 = 0 OR id = ?1) AND "
+	            "(?2 IS NULL OR route_id = ?2) AND (?3 IS NULL OR service_id = ?3) "
+	            "AND (?4 IS NULL OR name = ?4) AND (?5 IS NULL OR status = ?5 "
+	            "COLLATE NOCASE) ORDER BY id");
 	if (!q)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, f ? f->id : 0);
@@ -339,8 +343,8 @@ int mgmt_rule_get(mgmt_t *m, const char *route_id, mgmt_rule_t *out)
 {
 	mgmt_rule_filter_t f = {.route_id = route_id};
 	int rc = first_rule(m, &f, out);
-	if (rc != -ENOENT || !route_id || !*route_id || strspn(route_id, "0123456789") != strlen(route_id) ||
-	    strlen(route_id) > 18)
+	if (rc != -ENOENT || !route_id || !*route_id ||
+	    strspn(route_id, "0123456789") != strlen(route_id) || strlen(route_id) > 18)
 		return rc;
 	return route_rule_by_id(m, strtoll(route_id, NULL, 10), out);
 }
@@ -352,7 +356,8 @@ static int rule_group_row(sqlite3_stmt *q, void *fn, void *ctx)
 	rg.rule_id = sqlite3_column_int64(q, 1);
 	rg.group_id = sqlite3_column_int64(q, 2);
 	rg.weight = sqlite3_column_type(q, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 3);
-	rg.unreleased_weight = sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 4);
+	rg.unreleased_weight =
+	    sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 4);
 	col(q, 5, rg.region, sizeof(rg.region));
 	col(q, 6, rg.zone, sizeof(rg.zone));
 	rg.create_ms = (uint64_t)sqlite3_column_int64(q, 7);
@@ -363,14 +368,15 @@ static int rule_group_row(sqlite3_stmt *q, void *fn, void *ctx)
 int mgmt_rule_groups(mgmt_t *m, int64_t id, int64_t rule_id, int64_t group_id,
                      mgmt_rule_group_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = prep(m, "SELECT x.id, x.route_rule_id, x.group_id, x.weight, "
-	                          "x.unreleased_weight, x.region_id, x.zone_id, x.create_time, "
-	                          "x.update_time FROM service_route_rule_group x JOIN "
-	                          "service_route_rule r ON r.id = x.route_rule_id AND r.deleted = 0 "
-	                          "JOIN service_group g ON g.id = x.group_id AND g.deleted = 0 WHERE "
-	                          "x.deleted = 0 AND (?1 = 0 OR x.id = ?1) AND (?2 = 0 OR "
-	                          "x.route_rule_id = ?2) AND (?3 = 0 OR x.group_id = ?3) ORDER BY "
-	                          "x.id");
+	sqlite3_stmt *q =
+	    prep(m, "SELECT x.id, x.route_rule_id, x.group_id, x.weight, "
+	            "x.unreleased_weight, x.region_id, x.zone_id, x.create_time, "
+	            "x.update_time FROM service_route_rule_group x JOIN "
+	            "service_route_rule r ON r.id = x.route_rule_id AND r.deleted = 0 "
+	            "JOIN service_group g ON g.id = x.group_id AND g.deleted = 0 WHERE "
+	            "x.deleted = 0 AND (?1 = 0 OR x.id = ?1) AND (?2 = 0 OR "
+	            "x.route_rule_id = ?2) AND (?3 = 0 OR x.group_id = ?3) ORDER BY "
+	            "x.id");
 	if (!q)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, id);
@@ -395,9 +401,10 @@ static int canary_row(sqlite3_stmt *q, void *fn, void *ctx)
 
 int mgmt_canaries(mgmt_t *m, const char *service, mgmt_canary_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = prep(m, "SELECT service_id, ip_whitelist, enabled, operator_id, "
-	                          "create_time, update_time FROM canary_config WHERE deleted = 0 AND "
-	                          "(?1 IS NULL OR service_id = ?1) ORDER BY service_id");
+	sqlite3_stmt *q =
+	    prep(m, "SELECT service_id, ip_whitelist, enabled, operator_id, "
+	            "create_time, update_time FROM canary_config WHERE deleted = 0 AND "
+	            "(?1 IS NULL OR service_id = ?1) ORDER BY service_id");
 	if (!q)
 		return -EIO;
 	bind_opt(q, 1, service);

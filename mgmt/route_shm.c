@@ -265,14 +265,13 @@ static bool whitelisted(const struct route_cidr *white, uint32_t n, const uint8_
 	return false;
 }
 
-int mgmt_route_decide(shm_t *shm, shm_str_t service, const mgmt_caller_t *caller,
-                      uint32_t *variant)
+int mgmt_route_decide(shm_t *shm, shm_str_t service, const mgmt_caller_t *caller, uint32_t *variant)
 {
 	const struct route_area_sh *a = area_of(shm);
 	struct route_grp_rec groups[MGMT_MAX_RULE_GROUPS];
 	uint8_t addr[16];
-	bool have_addr = caller && caller->ip.ptr &&
-	                 route_ip_parse(caller->ip.ptr, caller->ip.len, addr) == 0;
+	bool have_addr =
+	    caller && caller->ip.ptr && route_ip_parse(caller->ip.ptr, caller->ip.len, addr) == 0;
 	*variant = 0;
 	if (!a)
 		return 0;
@@ -294,7 +293,8 @@ int mgmt_route_decide(shm_t *shm, shm_str_t service, const mgmt_caller_t *caller
 				bool yes = have_addr && whitelisted(white, c->nwhite, addr);
 				pool = yes ? POOL_CANARY : POOL_NO_CANARY;
 			}
-			const struct route_grp_rec *g = pool == POOL_CANARY ? NULL : rule_groups(r, &rule);
+			const struct route_grp_rec *g =
+			    pool == POOL_CANARY ? NULL : rule_groups(r, &rule);
 			if (g) {
 				ngroups = rule.ngroups;
 				memcpy(groups, g, ngroups * sizeof(*g));
@@ -311,15 +311,20 @@ int mgmt_route_decide(shm_t *shm, shm_str_t service, const mgmt_caller_t *caller
 			case ROUTE_CLOSE:
 				pick = route_pick_close(
 				    groups, ngroups,
-				    caller ? route_hash_lower(caller->zone.ptr, caller->zone.len) : 0,
-				    caller ? route_hash_lower(caller->region.ptr, caller->region.len) : 0);
+				    caller ? route_hash_lower(caller->zone.ptr, caller->zone.len)
+				           : 0,
+				    caller
+				        ? route_hash_lower(caller->region.ptr, caller->region.len)
+				        : 0);
 				break;
 			case ROUTE_HASH:
-				pick = route_pick_hash(groups, ngroups, caller ? caller->ip.ptr : "",
-				                       caller && caller->ip.ptr ? caller->ip.len : 0);
+				pick =
+				    route_pick_hash(groups, ngroups, caller ? caller->ip.ptr : "",
+				                    caller && caller->ip.ptr ? caller->ip.len : 0);
 				break;
 			default: {
-				uint64_t *ctr = (uint64_t *)&a->counters[rule.counter % ROUTE_COUNTERS];
+				uint64_t *ctr =
+				    (uint64_t *)&a->counters[rule.counter % ROUTE_COUNTERS];
 				pick = route_pick_wrr(groups, ngroups, ck_pr_faa_64(ctr, 1));
 				break;
 			}
@@ -574,15 +579,15 @@ static int diff(const uint8_t *old, uint32_t olen, const route_image_t *img, cha
 	return rc;
 }
 
-int route_publish(struct route_area_sh *a, const route_image_t *img, uint64_t gen,
-                  char ***changed, size_t *nchanged, size_t *cap)
+int route_publish(struct route_area_sh *a, const route_image_t *img, uint64_t gen, char ***changed,
+                  size_t *nchanged, size_t *cap)
 {
 	if (img->len > a->buf_bytes)
 		return -ENOSPC;
 	uint32_t cur = a->active & 1, t = cur ^ 1;
 	const struct route_buf_sh *ob = &a->buf[cur];
-	int rc = diff(buf_of(a, cur), ob->len <= a->buf_bytes ? ob->len : 0, img, changed,
-	              nchanged, cap);
+	int rc = diff(buf_of(a, cur), ob->len <= a->buf_bytes ? ob->len : 0, img, changed, nchanged,
+	              cap);
 	if (rc < 0)
 		return rc;
 	struct route_buf_sh *b = &a->buf[t];

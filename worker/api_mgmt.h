@@ -149,6 +149,10 @@ int api_mgmt_decode_operation(const json_t *obj, mgmt_key_t *k, const char **fie
  * (`operator_q`, may be NULL) when the body has none. */
 int api_mgmt_decode_ctx(const json_t *body, const char *operator_q, api_mgmt_ctx_t *c,
                         const char **field);
+/* The request's OperationContext (operatorId, token, ...: the body's,
+ * operatorId also from the query) for a write of `surface`; false when
+ * the failure (400 naming the field) is answered. */
+bool api_mgmt_req_ctx(api_mgmt_req_t *r, api_mgmt_ctx_t *c, const char *surface);
 /* A boolean as Jackson takes one: true/false, "true"/"false", 0/1; -1 when
  * absent or null; -EINVAL otherwise. */
 int api_mgmt_decode_bool(const json_t *v);

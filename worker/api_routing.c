@@ -81,12 +81,8 @@ static void create_group(api_mgmt_req_t *r)
 	if (!api_rt_begin(r, &c, "rust", &t))
 		return;
 	err[0] = '\0';
-	if ((rc = mgmt_group_create(t, &g, false, err, sizeof(err))) < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(r, rc, err);
-		return;
-	}
-	if (!api_rt_commit(r, t))
+	rc = mgmt_group_create(t, &g, false, err, sizeof(err));
+	if (!api_rt_finish(r, t, rc, err))
 		return;
 	created(r);
 	api_mgmt_ok_open(r);
@@ -146,18 +142,13 @@ static void group_write(api_mgmt_req_t *r, mgmt_group_t *g, int kind)
 		return;
 	if (kind == 'U') {
 		in.id = g->id;
-		rc = mgmt_group_update(t, &in, fields & (MGMT_GF_DESC | MGMT_GF_STATUS | MGMT_GF_APP |
-		                                         MGMT_GF_TYPE),
-		                       err, sizeof(err));
+		rc = mgmt_group_update(
+		    t, &in, fields & (MGMT_GF_DESC | MGMT_GF_STATUS | MGMT_GF_APP | MGMT_GF_TYPE),
+		    err, sizeof(err));
 	} else {
 		rc = mgmt_group_delete(t, g->id, err, sizeof(err));
 	}
-	if (rc < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(r, rc, err);
-		return;
-	}
-	if (!api_rt_commit(r, t))
+	if (!api_rt_finish(r, t, rc, err))
 		return;
 	if (kind == 'U' && mgmt_group_get(r->m, g->id, g) == 0) {
 		answer_group(r, g);
@@ -238,12 +229,13 @@ static int put_tags(mgmt_rtx_t *t, const json_t *body, int64_t gid, char *err, s
 		{
 			shm_str_t s;
 			char scratch[64];
-			if (json_to_str(v, &s, scratch, sizeof(scratch)) < 0 || strlen(k) > MGMT_MAX_TAG_KEY ||
-			    (s.ptr && s.len > MGMT_MAX_TAG_VALUE)) {
+			if (json_to_str(v, &s, scratch, sizeof(scratch)) < 0 ||
+			    strlen(k) > MGMT_MAX_TAG_KEY || (s.ptr && s.len > MGMT_MAX_TAG_VALUE)) {
 				snprintf(err, len, "tags.%.64s is not a string", k);
 				return -EINVAL;
 			}
-			snprintf(value, sizeof(value), "%.*s", s.ptr ? (int)s.len : 0, s.ptr ? s.ptr : "");
+			snprintf(value, sizeof(value), "%.*s", s.ptr ? (int)s.len : 0,
+			         s.ptr ? s.ptr : "");
 			if ((rc = mgmt_tag_put(t, gid, k, value, err, len)) < 0)
 				return rc;
 			n++;
@@ -278,12 +270,7 @@ void api_rt_group_tags(const http_request_t *req, http_response_t *res)
 	if (!api_rt_begin(&r, &c, "rust", &t))
 		goto out;
 	int rc = put_tags(t, r.body, g.id, err, sizeof(err));
-	if (rc < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(&r, rc, err);
-		goto out;
-	}
-	if (!api_rt_commit(&r, t))
+	if (!api_rt_finish(&r, t, rc, err))
 		goto out;
 	created(&r);
 	list_tags(&r, &g);
@@ -291,7 +278,13 @@ out:
 	api_mgmt_end(&r);
 }
 
-void api_rt_group_tag(const http_request_t *req, http_response_t *res)
+/* A removal from the group a path names: rm(t, group, the path's param),
+ * answered with msg. */
+typedef int (*group_rm_fn)(mgmt_rtx_t *t, const mgmt_group_t *g, const char *what, char *err,
+                           size_t len);
+
+static void group_remove(const http_request_t *req, http_response_t *res, const char *param,
+                         group_rm_fn rm, const char *msg)
 {
 	api_mgmt_req_t r;
 	api_mgmt_ctx_t c;
@@ -300,23 +293,27 @@ void api_rt_group_tag(const http_request_t *req, http_response_t *res)
 	char err[MGMT_MAX_ERR] = "";
 	if (!api_mgmt_begin(&r, req, res, MGMT_STYLE_REST, MGMT_WRITE, true))
 		return;
-	if (api_rt_path_group(&r, "groupKey", &g) < 0 || !api_rt_begin(&r, &c, "rust", &t))
-		goto out;
-	const char *key = api_param("tagKey");
-	int rc = mgmt_tag_delete(t, g.id, key, NULL, err, sizeof(err));
-	if (rc < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(&r, rc, err);
-	} else if (api_rt_commit(&r, t)) {
+	if (api_rt_path_group(&r, "groupKey", &g) == 0 && api_rt_begin(&r, &c, "rust", &t) &&
+	    api_rt_finish(&r, t, rm(t, &g, api_param(param), err, sizeof(err)), err)) {
 		api_mgmt_ok_open(&r);
-		json_put_cstr(api_mgmt_out(&r), "tag removed");
+		json_put_cstr(api_mgmt_out(&r), msg);
 		api_mgmt_ok_close(&r);
 	}
-out:
 	api_mgmt_end(&r);
 }
 
-/* ---- Members ---------------------------------------------------------------------------------- */
+static int rm_tag(mgmt_rtx_t *t, const mgmt_group_t *g, const char *key, char *err, size_t len)
+{
+	return mgmt_tag_delete(t, g->id, key, NULL, err, len);
+}
+
+void api_rt_group_tag(const http_request_t *req, http_response_t *res)
+{
+	group_remove(req, res, "tagKey", rm_tag, "tag removed");
+}
+
+/* ---- Members ----------------------------------------------------------------------------------
+ */
 
 typedef struct {
 	buf_t *b;
@@ -381,12 +378,8 @@ static void bind_one(api_mgmt_req_t *r, const mgmt_group_t *g)
 	x.group_id = g->id;
 	if (!api_rt_begin(r, &c, "rust", &t))
 		return;
-	if ((rc = mgmt_binding_put(t, &x, err, sizeof(err))) < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(r, rc, err);
-		return;
-	}
-	if (!api_rt_commit(r, t))
+	rc = mgmt_binding_put(t, &x, err, sizeof(err));
+	if (!api_rt_finish(r, t, rc, err))
 		return;
 	created(r);
 	api_mgmt_ok_open(r);
@@ -410,36 +403,24 @@ void api_rt_group_instances(const http_request_t *req, http_response_t *res)
 	api_mgmt_end(&r);
 }
 
-void api_rt_group_instance(const http_request_t *req, http_response_t *res)
+static int rm_binding(mgmt_rtx_t *t, const mgmt_group_t *g, const char *instance, char *err,
+                      size_t len)
 {
-	api_mgmt_req_t r;
-	api_mgmt_ctx_t c;
-	mgmt_group_t g;
-	mgmt_rtx_t *t;
-	char err[MGMT_MAX_ERR] = "";
-	if (!api_mgmt_begin(&r, req, res, MGMT_STYLE_REST, MGMT_WRITE, true))
-		return;
-	if (api_rt_path_group(&r, "groupKey", &g) < 0 || !api_rt_begin(&r, &c, "rust", &t))
-		goto out;
-	int rc = mgmt_binding_delete(t, 0, g.id, api_param("instanceId"), err, sizeof(err));
-	if (rc < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(&r, rc, err);
-	} else if (api_rt_commit(&r, t)) {
-		api_mgmt_ok_open(&r);
-		json_put_cstr(api_mgmt_out(&r), "instance unbound");
-		api_mgmt_ok_close(&r);
-	}
-out:
-	api_mgmt_end(&r);
+	return mgmt_binding_delete(t, 0, g->id, instance, err, len);
 }
 
-/* ---- Bindings of a service in a batch ---------------------------------------------------------- */
+void api_rt_group_instance(const http_request_t *req, http_response_t *res)
+{
+	group_remove(req, res, "instanceId", rm_binding, "instance unbound");
+}
+
+/* ---- Bindings of a service in a batch ----------------------------------------------------------
+ */
 
 /* The group an element names: its numeric groupId, a group key, or a
  * group name of the service (its regionId and zoneId when several). */
-static int element_group(api_mgmt_req_t *r, const json_t *e, const char *service,
-                         mgmt_group_t *g, char *err, size_t len)
+static int element_group(api_mgmt_req_t *r, const json_t *e, const char *service, mgmt_group_t *g,
+                         char *err, size_t len)
 {
 	const json_t *gid = json_member(e, "groupid");
 	char name[MGMT_MAX_SERVICE + MGMT_MAX_REGION + MGMT_MAX_ZONE + MGMT_MAX_NAME + 8];
@@ -472,7 +453,8 @@ static int element_group(api_mgmt_req_t *r, const json_t *e, const char *service
 		snprintf(err, len, "several zones of %s have a group %s: give regionId and zoneId",
 		         service, name);
 	if (rc == 0 && strcasecmp(g->service, service) != 0) {
-		snprintf(err, len, "group %s is of service %s, not %s", g->name, g->service, service);
+		snprintf(err, len, "group %s is of service %s, not %s", g->name, g->service,
+		         service);
 		return -EXDEV;
 	}
 	return rc == -EEXIST ? -EINVAL : rc;
@@ -511,8 +493,8 @@ void api_rt_service_instances(const http_request_t *req, http_response_t *res)
 			break;
 		}
 		if (svc[0] && strcasecmp(svc, service) != 0) {
-			snprintf(err, sizeof(err), "instances[%zu] is of service %s, not %s", i, svc,
-			         service);
+			snprintf(err, sizeof(err), "instances[%zu] is of service %s, not %s", i,
+			         svc, service);
 			rc = -EXDEV;
 			break;
 		}
@@ -523,12 +505,7 @@ void api_rt_service_instances(const http_request_t *req, http_response_t *res)
 			break;
 		n++;
 	}
-	if (rc < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(&r, rc, err);
-		goto out;
-	}
-	if (!api_rt_commit(&r, t))
+	if (!api_rt_finish(&r, t, rc, err))
 		goto out;
 	created(&r);
 	api_mgmt_ok_open(&r);

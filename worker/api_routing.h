@@ -80,6 +80,9 @@ int api_rt_member_count(api_mgmt_req_t *r, const mgmt_group_t *g, uint32_t *n);
 bool api_rt_begin(api_mgmt_req_t *r, api_mgmt_ctx_t *c, const char *surface, mgmt_rtx_t **t);
 /* Commit; false when the failure is answered. */
 bool api_rt_commit(api_mgmt_req_t *r, mgmt_rtx_t *t);
+/* The end of a write: rc < 0 aborts and answers the failure (err), else
+ * commit; false when a failure is answered. */
+bool api_rt_finish(api_mgmt_req_t *r, mgmt_rtx_t *t, int rc, const char *err);
 /* The failure of a routing call in the request's style: -EEXIST 409
  * (conflict), -ENOENT 404 (data-not-found), -EXDEV / -EINVAL / -E2BIG /
  * -ENAMETOOLONG 400 (bad-request), -ENOSPC and the rest 500. */

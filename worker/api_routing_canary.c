@@ -91,12 +91,7 @@ static void write_config(api_mgmt_req_t *r, mgmt_canary_t *c, int status)
 	if (!api_rt_begin(r, &ctx, "rust", &t))
 		return;
 	int rc = mgmt_canary_put(t, c, err, sizeof(err));
-	if (rc < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(r, rc, err);
-		return;
-	}
-	if (!api_rt_commit(r, t))
+	if (!api_rt_finish(r, t, rc, err))
 		return;
 	r->res->status = status;
 	answer_config(r, c->service);
@@ -122,8 +117,9 @@ void api_rt_canary_config(const http_request_t *req, http_response_t *res)
 	if (!s)
 		goto out;
 	if (api_rt_decode_ips(ips, &white, &field) < 0) {
-		api_mgmt_fail(&r, API_BAD_REQUEST, "%s: an entry is not an IP address or CIDR block "
-		                                   "(or there are more than %d)",
+		api_mgmt_fail(&r, API_BAD_REQUEST,
+		              "%s: an entry is not an IP address or CIDR block "
+		              "(or there are more than %d)",
 		              field, MGMT_MAX_WHITELIST);
 		goto out;
 	}
@@ -192,7 +188,8 @@ static void change_whitelist(api_mgmt_req_t *r, int how)
 		api_mgmt_fail(r, API_BAD_REQUEST, "ips is a list of IP addresses or CIDR blocks");
 		goto out;
 	}
-	json_t *cur = json_loads(o.c.whitelist, 0, NULL), *more = json_loads(add.data ? add.data : "[]", 0, NULL);
+	json_t *cur = json_loads(o.c.whitelist, 0, NULL),
+	       *more = json_loads(add.data ? add.data : "[]", 0, NULL);
 	json_t *next = json_array(), *e, *f;
 	size_t i, j;
 	json_array_foreach(cur, i, e)
@@ -258,10 +255,7 @@ void api_rt_canary_config_one(const http_request_t *req, http_response_t *res)
 		answer_config(&r, s);
 	} else if (api_rt_begin(&r, &c, "rust", &t)) {
 		int rc = mgmt_canary_delete(t, s, err, sizeof(err));
-		if (rc < 0) {
-			mgmt_rtx_abort(t);
-			api_rt_fail(&r, rc, err);
-		} else if (api_rt_commit(&r, t)) {
+		if (api_rt_finish(&r, t, rc, err)) {
 			api_mgmt_ok_open(&r);
 			json_put_cstr(api_mgmt_out(&r), "canary config deleted");
 			api_mgmt_ok_close(&r);
@@ -525,7 +519,8 @@ static int old_binding(void *ctx, const mgmt_binding_t *b)
 	rebind_t *x = ctx;
 	const json_t *e;
 	size_t i;
-	json_array_foreach(x->keep, i, e) if (!strcasecmp(json_string_value(e), b->instance)) return 0;
+	json_array_foreach(x->keep, i,
+	                   e) if (!strcasecmp(json_string_value(e), b->instance)) return 0;
 	if (x->n == x->cap) {
 		size_t cap = x->cap ? x->cap * 2 : 8;
 		char **v = realloc(x->drop, cap * sizeof(*v));
@@ -628,10 +623,7 @@ void api_rt_java_canary(const http_request_t *req, http_response_t *res)
 	json_t *list = json_loads(white.data, 0, NULL);
 	int rc = write_canary(t, svc, app, list, white.data, err, sizeof(err));
 	json_decref(list);
-	if (rc < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(&r, rc, err);
-	} else if (api_rt_commit(&r, t)) {
+	if (api_rt_finish(&r, t, rc, err)) {
 		api_mgmt_ok(&r);
 	}
 out:

@@ -104,7 +104,9 @@ static int group_type(const char *s, char *dst, size_t size)
 {
 	static const struct {
 		const char *in, *out;
-	} names[] = {{"physical", "physical"}, {"weight", "physical"}, {"logical", "logical"},
+	} names[] = {{"physical", "physical"},
+	             {"weight", "physical"},
+	             {"logical", "logical"},
 	             {"logic", "logical"}};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (!strcasecmp(s, names[i].in)) {
@@ -145,7 +147,8 @@ int api_rt_decode_group(const json_t *obj, mgmt_group_t *g, unsigned *fields, co
 		*fields |= MGMT_GF_APP;
 	if (json_member(obj, "description"))
 		*fields |= MGMT_GF_DESC;
-	if ((rc = str_or_obj(obj, "status", "status", g->status, sizeof(g->status), &present)) < 0) {
+	if ((rc = str_or_obj(obj, "status", "status", g->status, sizeof(g->status), &present)) <
+	    0) {
 		*field = "status";
 		return rc;
 	}
@@ -255,7 +258,8 @@ int api_rt_decode_rule(const json_t *obj, mgmt_rule_t *r, unsigned *fields, cons
 		*fields |= MGMT_RF_NAME;
 	if (json_member(obj, "description"))
 		*fields |= MGMT_RF_DESC;
-	if ((rc = str_or_obj(obj, "status", "status", r->status, sizeof(r->status), &present)) < 0) {
+	if ((rc = str_or_obj(obj, "status", "status", r->status, sizeof(r->status), &present)) <
+	    0) {
 		*field = "status";
 		return rc;
 	}

@@ -32,8 +32,8 @@ typedef int (*java_write_fn)(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *e, 
 typedef void (*java_read_fn)(api_mgmt_req_t *r);
 
 struct java_op {
-	const char *name;  /* the file name */
-	const char *list;  /* the request's list (canonical), NULL: the whole body */
+	const char *name; /* the file name */
+	const char *list; /* the request's list (canonical), NULL: the whole body */
 	java_write_fn write;
 	java_read_fn read;
 };
@@ -42,7 +42,8 @@ struct java_op {
 
 static int bad(char *err, size_t len, const char *field, int rc)
 {
-	snprintf(err, len, "%s %s", field, rc == -ENAMETOOLONG ? "is longer than allowed" : "is not valid");
+	snprintf(err, len, "%s %s", field,
+	         rc == -ENAMETOOLONG ? "is longer than allowed" : "is not valid");
 	return rc == -ENAMETOOLONG ? rc : -EINVAL;
 }
 
@@ -116,8 +117,7 @@ static int w_group(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *e, char *err,
 	return group_of(t, e, &g, err, len);
 }
 
-static int w_delete_group(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *e, char *err,
-                          size_t len)
+static int w_delete_group(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *e, char *err, size_t len)
 {
 	int64_t id;
 	mgmt_group_t g;
@@ -136,7 +136,8 @@ static int w_rule_group(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *e, char 
 	int rc;
 	(void)r;
 	memset(&rg, 0, sizeof(rg));
-	if (!json_is_object(e) || api_rt_decode_id(json_member(e, "routeruleid"), &rg.rule_id) < 0 ||
+	if (!json_is_object(e) ||
+	    api_rt_decode_id(json_member(e, "routeruleid"), &rg.rule_id) < 0 ||
 	    api_rt_decode_id(json_member(e, "groupid"), &rg.group_id) < 0) {
 		snprintf(err, len, "routeRuleId and groupId are required");
 		return -EINVAL;
@@ -247,8 +248,9 @@ static int w_delete_tags(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *body, c
 		return -EINVAL;
 	}
 	int rc = mgmt_tag_delete(t, gid, tag, value[0] ? value : NULL, err, len);
-	return rc == -ENOENT && mgmt_group_get(mgmt_rtx_handle(t), gid, &(mgmt_group_t){0}) == 0 ? 0
-	                                                                                         : rc;
+	return rc == -ENOENT && mgmt_group_get(mgmt_rtx_handle(t), gid, &(mgmt_group_t){0}) == 0
+	           ? 0
+	           : rc;
 }
 
 /* GroupOperations {groupId, operations: [..]} with the request's
@@ -276,8 +278,7 @@ static int w_group_ops(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *e, char *
 
 /* operate-group-operation.json: the group (by id, or generated from its
  * key) and the request's operation. */
-static int w_group_op(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *body, char *err,
-                      size_t len)
+static int w_group_op(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *body, char *err, size_t len)
 {
 	mgmt_group_t g;
 	char op[MGMT_MAX_OPERATION + 1];
@@ -332,8 +333,7 @@ static int w_logic(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *e, char *err,
 	return rc;
 }
 
-static int w_delete_logic(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *e, char *err,
-                          size_t len)
+static int w_delete_logic(api_mgmt_req_t *r, mgmt_rtx_t *t, const json_t *e, char *err, size_t len)
 {
 	int64_t id;
 	int rc = id_element(e, &id, err, len);
@@ -404,20 +404,27 @@ static int put_group(void *ctx, const mgmt_group_t *g)
 	return api_rt_put_java_group(o->r, o->b, g);
 }
 
+/* Rows grouped by groupId: {"groupId":N<head> item,item<close>, ... (the
+ * rows come ordered by groupId). */
+static void by_group(out_t *o, int64_t group_id, const char *head, const char *close)
+{
+	if (o->last == group_id) {
+		json_put_raw(o->b, ",");
+		return;
+	}
+	if (o->last)
+		json_put_raw(o->b, close);
+	sep(o);
+	api_mgmt_kv_i64(o->b, '{', "groupId", group_id);
+	json_put_raw(o->b, head);
+	o->last = group_id;
+}
+
 /* GroupTags, one per group: {"groupId":..,"tags":{..}}. */
 static int put_tag(void *ctx, const mgmt_tag_t *t)
 {
 	out_t *o = ctx;
-	if (o->last != t->group_id) {
-		if (o->last)
-			json_put_raw(o->b, "}}");
-		sep(o);
-		api_mgmt_kv_i64(o->b, '{', "groupId", t->group_id);
-		json_put_raw(o->b, ",\"tags\":{");
-		o->last = t->group_id;
-	} else {
-		json_put_raw(o->b, ",");
-	}
+	by_group(o, t->group_id, ",\"tags\":{", "}}");
 	json_put_cstr(o->b, t->key);
 	json_put_raw(o->b, ":");
 	return json_put_cstr(o->b, t->value);
@@ -426,16 +433,7 @@ static int put_tag(void *ctx, const mgmt_tag_t *t)
 static int put_group_op(void *ctx, const mgmt_group_op_t *op)
 {
 	out_t *o = ctx;
-	if (o->last != op->group_id) {
-		if (o->last)
-			json_put_raw(o->b, "]}");
-		sep(o);
-		api_mgmt_kv_i64(o->b, '{', "groupId", op->group_id);
-		json_put_raw(o->b, ",\"operations\":[");
-		o->last = op->group_id;
-	} else {
-		json_put_raw(o->b, ",");
-	}
+	by_group(o, op->group_id, ",\"operations\":[", "]}");
 	return json_put_cstr(o->b, op->operation);
 }
 
@@ -676,8 +674,8 @@ static void java_write(api_mgmt_req_t *r, const java_op_t *op)
 	}
 	if (op->list && (!json_is_array(list) || json_array_size(list) == 0 ||
 	                 json_array_size(list) > MGMT_MAX_BATCH)) {
-		api_mgmt_fail(r, API_BAD_REQUEST, "request.%s is null or empty (at most %d)", op->list,
-		              MGMT_MAX_BATCH);
+		api_mgmt_fail(r, API_BAD_REQUEST, "request.%s is null or empty (at most %d)",
+		              op->list, MGMT_MAX_BATCH);
 		return;
 	}
 	c.ctx.surface = "java";
@@ -694,12 +692,7 @@ static void java_write(api_mgmt_req_t *r, const java_op_t *op)
 				break;
 		}
 	}
-	if (rc < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(r, rc, err);
-		return;
-	}
-	if (api_rt_commit(r, t))
+	if (api_rt_finish(r, t, rc, err))
 		api_mgmt_ok(r);
 }
 

@@ -38,16 +38,11 @@ void api_rt_fail(api_mgmt_req_t *r, int rc, const char *err)
 
 bool api_rt_begin(api_mgmt_req_t *r, api_mgmt_ctx_t *c, const char *surface, mgmt_rtx_t **t)
 {
-	char op[MGMT_MAX_OPERATOR + 2], err[MGMT_MAX_ERR];
-	const char *field = NULL;
-	const char *q = api_query_get(r->req, "operatorid", op, sizeof(op)) >= 0 ? op : NULL;
-	int rc = api_mgmt_decode_ctx(r->body, q, c, &field);
+	char err[MGMT_MAX_ERR];
+	int rc;
 
-	if (rc < 0) {
-		api_mgmt_fail(r, API_BAD_REQUEST, "%s %s", field,
-		              rc == -ENAMETOOLONG ? "is longer than allowed" : "is not valid");
+	if (!api_mgmt_req_ctx(r, c, surface))
 		return false;
-	}
 	/* The Rust surface's callers (its console among them) name no operator
 	 * on every call: the request is still recorded, as "anonymous" until a
 	 * token names its user. */
@@ -60,6 +55,16 @@ bool api_rt_begin(api_mgmt_req_t *r, api_mgmt_ctx_t *c, const char *surface, mgm
 		return false;
 	}
 	return true;
+}
+
+bool api_rt_finish(api_mgmt_req_t *r, mgmt_rtx_t *t, int rc, const char *err)
+{
+	if (rc < 0) {
+		mgmt_rtx_abort(t);
+		api_rt_fail(r, rc, err);
+		return false;
+	}
+	return api_rt_commit(r, t);
 }
 
 bool api_rt_commit(api_mgmt_req_t *r, mgmt_rtx_t *t)
@@ -338,8 +343,8 @@ int api_rt_put_rule(api_mgmt_req_t *r, buf_t *b, const mgmt_rule_t *rule)
 	const char *why = !published ? "unpublished: every instance is served"
 	                  : !strcasecmp(rule->name, MGMT_CANARY_RULE)
 	                      ? "the canary rule: the canary config routes by it"
-	                  : !applied ? "published, not applied: another published rule of the "
-	                               "service comes first, or no group of it is active"
+	                  : !applied   ? "published, not applied: another published rule of the "
+	                                 "service comes first, or no group of it is active"
 	                  : !o.members ? "published, no group of it has an instance up: every "
 	                                 "instance is served"
 	                               : "published: routing by its groups";
@@ -352,7 +357,8 @@ int api_rt_put_rule(api_mgmt_req_t *r, buf_t *b, const mgmt_rule_t *rule)
 	return json_put_raw(b, "}");
 }
 
-/* ---- Canary ----------------------------------------------------------------------------------- */
+/* ---- Canary -----------------------------------------------------------------------------------
+ */
 
 int api_rt_put_canary(buf_t *b, const mgmt_canary_t *c)
 {

@@ -87,7 +87,7 @@ static void create_rule(api_mgmt_req_t *r)
 		              rc == -ENAMETOOLONG ? "is longer than allowed" : "is not valid");
 		return;
 	}
-	const char *missing = !rule.route_id[0] ? "routeId"
+	const char *missing = !rule.route_id[0]  ? "routeId"
 	                      : !rule.service[0] ? "serviceId"
 	                      : !rule.name[0]    ? "name"
 	                                         : NULL;
@@ -98,12 +98,8 @@ static void create_rule(api_mgmt_req_t *r)
 	strcpy(rule.status, "inactive");
 	if (!api_rt_begin(r, &c, "rust", &t))
 		return;
-	if ((rc = mgmt_rule_create(t, &rule, false, err, sizeof(err))) < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(r, rc, err);
-		return;
-	}
-	if (!api_rt_commit(r, t))
+	rc = mgmt_rule_create(t, &rule, false, err, sizeof(err));
+	if (!api_rt_finish(r, t, rc, err))
 		return;
 	r->res->status = 201;
 	answer_rule(r, &rule);
@@ -122,7 +118,8 @@ void api_rt_rules(const http_request_t *req, http_response_t *res)
 	api_mgmt_end(&r);
 }
 
-/* ---- One rule --------------------------------------------------------------------------------- */
+/* ---- One rule ---------------------------------------------------------------------------------
+ */
 
 /* A write on a rule: 'U' update from the body, 'D' delete, 'P' publish,
  * 'N' unpublish; answered with the rule (or a message). */
@@ -136,7 +133,8 @@ static void rule_write(api_mgmt_req_t *r, mgmt_rule_t *rule, int kind)
 	char err[MGMT_MAX_ERR] = "";
 	int rc;
 	memset(&in, 0, sizeof(in));
-	if (kind == 'U' && r->body && (rc = api_rt_decode_rule(r->body, &in, &fields, &field)) < 0) {
+	if (kind == 'U' && r->body &&
+	    (rc = api_rt_decode_rule(r->body, &in, &fields, &field)) < 0) {
 		api_mgmt_fail(r, API_BAD_REQUEST, "%s is not valid", field);
 		return;
 	}
@@ -152,12 +150,7 @@ static void rule_write(api_mgmt_req_t *r, mgmt_rule_t *rule, int kind)
 		}
 		rc = mgmt_rule_update(t, &in, fields, err, sizeof(err));
 	}
-	if (rc < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(r, rc, err);
-		return;
-	}
-	if (!api_rt_commit(r, t))
+	if (!api_rt_finish(r, t, rc, err))
 		return;
 	if (kind != 'D' && mgmt_rule_get(r->m, rule->route_id, rule) == 0) {
 		answer_rule(r, rule);
@@ -207,7 +200,8 @@ void api_rt_rule_unpublish(const http_request_t *req, http_response_t *res)
 	publish(req, res, 'N');
 }
 
-/* ---- A rule's groups -------------------------------------------------------------------------- */
+/* ---- A rule's groups --------------------------------------------------------------------------
+ */
 
 /* The group named by text (id, key, or a name of the rule's service). */
 static int named_group(api_mgmt_req_t *r, const mgmt_rule_t *rule, const char *text,
@@ -279,12 +273,8 @@ static void put_rule_group(api_mgmt_req_t *r, const mgmt_rule_t *rule, const mgm
 	}
 	if (!api_rt_begin(r, &c, "rust", &t))
 		return;
-	if ((rc = mgmt_rule_group_put(t, &rg, MGMT_WEIGHT_RUST, err, sizeof(err))) < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(r, rc, err);
-		return;
-	}
-	if (api_rt_commit(r, t))
+	rc = mgmt_rule_group_put(t, &rg, MGMT_WEIGHT_RUST, err, sizeof(err));
+	if (api_rt_finish(r, t, rc, err))
 		answer_rule_group(r, rule, g->id);
 }
 
@@ -365,10 +355,8 @@ void api_rt_rule_group(const http_request_t *req, http_response_t *res)
 	}
 	if (!api_rt_begin(&r, &c, "rust", &t))
 		goto out;
-	if ((rc = mgmt_rule_group_delete(t, 0, rule.id, g.id, err, sizeof(err))) < 0) {
-		mgmt_rtx_abort(t);
-		api_rt_fail(&r, rc, err);
-	} else if (api_rt_commit(&r, t)) {
+	rc = mgmt_rule_group_delete(t, 0, rule.id, g.id, err, sizeof(err));
+	if (api_rt_finish(&r, t, rc, err)) {
 		api_mgmt_ok_open(&r);
 		json_put_cstr(api_mgmt_out(&r), "group removed from the rule");
 		api_mgmt_ok_close(&r);

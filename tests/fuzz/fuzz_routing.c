@@ -63,9 +63,8 @@ static void decode_all(const json_t *obj)
 		size_t i;
 		if (!json_is_array(a) || json_array_size(a) > MGMT_MAX_WHITELIST)
 			abort();
-		json_array_foreach(a, i, e)
-		if (!mgmt_ipspec_valid(json_string_value(e), json_string_length(e)))
-			abort();
+		json_array_foreach(a, i, e) if (!mgmt_ipspec_valid(json_string_value(e),
+		                                                   json_string_length(e))) abort();
 		json_decref(a);
 	}
 	buf_free(&ips);

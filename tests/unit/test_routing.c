@@ -134,8 +134,9 @@ static void test_whitelist_matching(void **state)
 	assert_true(route_cidr_match(&c, a));
 	assert_int_equal(route_cidr_parse("0.0.0.0/0", 9, &c), 0);
 	assert_true(route_cidr_match(&c, a) == false); /* IPv4's /0 is not every IPv6 */
-	static const char *const bad[] = {"300.1.1.1", "10.0.0.0/33", "fd00::/129", "10.0.0.1/",
-	                                  "abc", "", "10.0.0.1:80", "1.2.3.4/-1", "[::1]"};
+	static const char *const bad[] = {"300.1.1.1",   "10.0.0.0/33", "fd00::/129",
+	                                  "10.0.0.1/",   "abc",         "",
+	                                  "10.0.0.1:80", "1.2.3.4/-1",  "[::1]"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_not_equal(route_cidr_parse(bad[i], strlen(bad[i]), &c), 0);
 	assert_true(mgmt_ipspec_valid("fd00::1", 7));
@@ -194,10 +195,11 @@ static void reg(const char *svc, const char *id, const char *zone, const char *g
 	char json[512];
 	shm_instance_in_t si;
 	instance_parser_t *p = instance_parser_new();
-	snprintf(json, sizeof(json),
-	         "{\"regionId\":\"us-east\",\"zoneId\":\"%s\",\"serviceId\":\"%s\",\"groupId\":%s%s%s,"
-	         "\"instanceId\":\"%s\",\"ip\":\"10.0.0.1\",\"port\":80,\"url\":\"http://x/\"}",
-	         zone, svc, group ? "\"" : "", group ? group : "null", group ? "\"" : "", id);
+	snprintf(
+	    json, sizeof(json),
+	    "{\"regionId\":\"us-east\",\"zoneId\":\"%s\",\"serviceId\":\"%s\",\"groupId\":%s%s%s,"
+	    "\"instanceId\":\"%s\",\"ip\":\"10.0.0.1\",\"port\":80,\"url\":\"http://x/\"}",
+	    zone, svc, group ? "\"" : "", group ? group : "null", group ? "\"" : "", id);
 	assert_int_equal(instance_parse(p, json, strlen(json), &si, NULL), 0);
 	assert_int_equal(shm_register(shm, &si), 0);
 	instance_parser_free(p);
@@ -302,9 +304,8 @@ static void routed(const char *svc, const char *ip, const char *zone, char *out,
 	const char *ids[64];
 	size_t i, n = 0, k = 0;
 	json_t *e;
-	json_array_foreach(a, i, e)
-	if (k < 64)
-		ids[k++] = json_string_value(json_object_get(e, "instanceId"));
+	json_array_foreach(a, i, e) if (k < 64) ids[k++] =
+	    json_string_value(json_object_get(e, "instanceId"));
 	qsort(ids, k, sizeof(ids[0]), cmp_str);
 	out[0] = '\0';
 	for (i = 0; i < k; i++)
@@ -338,7 +339,8 @@ static void test_rules_route_and_java_sees_released_weights(void **state)
 	json_t *f = frame("svc");
 	assert_true(json_is_null(json_object_get(f, "routeRules")));
 	json_decref(f);
-	int64_t blue = make_group("svc", "zone-1", "blue"), green = make_group("svc", "zone-1", "green");
+	int64_t blue = make_group("svc", "zone-1", "blue"),
+	        green = make_group("svc", "zone-1", "green");
 	int64_t rule = make_rule("svc", "split", "weighted-round-robin");
 	f = frame("svc");
 	assert_int_equal(json_array_size(json_object_get(f, "routeRules")), 0); /* [] now */
@@ -378,7 +380,8 @@ static void test_rules_route_and_java_sees_released_weights(void **state)
 	commit(t);
 	f = frame("svc");
 	gs = json_object_get(json_array_get(json_object_get(f, "routeRules"), 0), "groups");
-	assert_int_equal(json_integer_value(json_object_get(json_array_get(gs, 1), "weight")), 9000);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(gs, 1), "weight")),
+	                 9000);
 	json_decref(f);
 	check_ok();
 	/* Unpublished: every instance again, and no rule for Java. */
@@ -482,7 +485,8 @@ static void test_canary_and_group_pull_out(void **state)
 	assert_int_equal(mgmt_canary_put(t, &c, err, sizeof(err)), -EINVAL);
 	mgmt_rtx_abort(t);
 	/* Close-by-visit within the non-canary pool. */
-	int64_t z1 = make_group("pay", "zone-1", "default"), z2 = make_group("pay", "zone-2", "default");
+	int64_t z1 = make_group("pay", "zone-1", "default"),
+	        z2 = make_group("pay", "zone-2", "default");
 	int64_t rule = make_rule("pay", "near", "close-by-visit");
 	put_weight(rule, z1, 5, MGMT_WEIGHT_RUST);
 	put_weight(rule, z2, 5, MGMT_WEIGHT_RUST);
