@@ -88,6 +88,7 @@ enum {
 	SQ_OP_LIVE = SQ_OP_GET + MGMT_KINDS,
 	SQ_AUDIT_PUT = SQ_OP_LIVE + MGMT_KINDS,
 	SQ_AUDIT_GET,
+	SQ_ROUTE_DOWN, /* route_build.c: the group operations' down tags */
 	SQ_END
 };
 _Static_assert(SQ_END <= 32, "statement slots");
