@@ -106,6 +106,7 @@ void master_region_params(const config_t *cfg, shm_params_t *p)
 	p->legacy_preserve_window_ms = cfg->legacy_preserve_window_ms;
 	p->lock_wait_ms = cfg->lock_wait_ms;
 	p->mgmt_bytes = mgmt_region_bytes(cfg);
+	p->mgmt_initial_bytes = mgmt_region_initial_bytes(cfg);
 }
 
 /* An existing region keeps the parameters it was created with. */

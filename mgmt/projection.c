@@ -148,6 +148,11 @@ uint64_t mgmt_region_bytes(const config_t *cfg)
 	return section_bytes(cap_for(cfg->mgmt_max_operations), cfg->mgmt_routing_bytes);
 }
 
+uint64_t mgmt_region_initial_bytes(const config_t *cfg)
+{
+	return route_start(cap_for(cfg->mgmt_max_operations)) + route_area_initial_bytes();
+}
+
 static uint64_t *table_of(const proj_t *p, uint32_t t)
 {
 	return (uint64_t *)((char *)p + PROJ_HDR_BYTES) + (size_t)t * p->cap;
@@ -204,8 +209,9 @@ int proj_init(shm_t *shm, uint32_t max_keys, uint32_t route_bytes)
 	if (section(shm))
 		return 0; /* a region that survived a restart keeps its section */
 	/* A region made with a smaller section keeps it (as its other
-	 * parameters): the capacities are what fits. */
-	while (route_bytes > 65536 && section_bytes(cap_for(16), route_bytes) > len)
+	 * parameters): the capacities are what fits, the routing room given
+	 * up before the operations'. */
+	while (route_bytes > 65536 && section_bytes(cap_for(max_keys), route_bytes) > len)
 		route_bytes /= 2;
 	while (max_keys > 16 && section_bytes(cap_for(max_keys), route_bytes) > len)
 		max_keys /= 2;
@@ -220,7 +226,7 @@ int proj_init(shm_t *shm, uint32_t max_keys, uint32_t route_bytes)
 	p->route_off = route_start(cap);
 	p->route_bytes = route_bytes;
 	memset(table_of(p, 0), 0, tables_bytes(cap) - PROJ_HDR_BYTES);
-	route_area_init(route_area_of(p), route_bytes);
+	route_area_init(route_area_of(p), p->route_off, route_bytes);
 	int rc = shm_mutex_init(&p->lock);
 	if (rc < 0)
 		return rc;

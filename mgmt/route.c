@@ -156,7 +156,7 @@ static int publish_image(shm_t *shm, proj_t *p, const route_image_t *img, uint64
 {
 	char **changed = NULL;
 	size_t n = 0, cap = 0;
-	int rc = route_publish(route_area_of(p), img, gen, &changed, &n, &cap);
+	int rc = route_publish(shm, route_area_of(p), img, gen, &changed, &n, &cap);
 	if (rc == 0) {
 		proj_bump(p);
 		for (size_t i = 0; i < ntouched && rc == 0; i++) {
@@ -208,6 +208,11 @@ int route_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, uint64_t gen, char 
 		    err, err_len,
 		    "the store's routing data (%zu bytes) exceeds [management] routing_bytes (%u)",
 		    img.len, route_buf_bytes(route_area_of(p)));
+	else if (rc == -ENOBUFS)
+		snprintf(err, err_len,
+		         "/dev/shm has no room for the routing data (%zu bytes); it is published "
+		         "when space comes back",
+		         img.len);
 	else if (rc < 0)
 		snprintf(err, err_len, "publishing the routing image: %s", strerror(-rc));
 	route_image_free(&img);
@@ -247,6 +252,13 @@ int mgmt_rtx_commit(mgmt_rtx_t *t, char *err, size_t err_len)
 		    "(%u)",
 		    img.len, route_buf_bytes(route_area_of(t->p)));
 		rc = -ENOSPC;
+		goto fail;
+	}
+	if ((rc = route_reserve(shm, route_area_of(t->p), img.len)) < 0) {
+		snprintf(err, err_len,
+		         "out of shared memory: /dev/shm has no room for the routing data (%zu "
+		         "bytes); the write was refused",
+		         img.len);
 		goto fail;
 	}
 	if (store_stamp_save(t->st, &t->stamp) < 0) {
@@ -316,6 +328,10 @@ int route_check(store_t *st, shm_t *shm, proj_t *p, char *msg, size_t len)
 		    "routing image: differs from the store's groups, rules and canaries (built "
 		    "from generation %llu, the store is at %lld)",
 		    (unsigned long long)gen, (long long)sgen);
+		return -EIO;
+	}
+	if (!route_in_reserved(shm, route_area_of(p))) {
+		snprintf(msg, len, "routing image: not within the memory reserved for it");
 		return -EIO;
 	}
 	return 0;

@@ -8,8 +8,9 @@
  *   route_read.c   the reads of those rows (lists and lookups)
  *   route_build.c  the routing image: a pure function of the store that the
  *                  projection holds (route_shm.c) and `artemis check` compares
- *   route_shm.c    the image in the region: publish (two buffers, a
- *                  sequence each), the lock-free readers discovery calls,
+ *   route_shm.c    the image in the region: publish (two descriptors, a
+ *                  sequence each; memory reserved as the images grow), the
+ *                  lock-free readers discovery calls,
  *                  the rule counters
  *   route_pick.c   the strategies and the whitelist: pure functions (unit
  *                  tested on their own)
@@ -177,25 +178,34 @@ struct route_svc_rec {
 	                               /* char name[name_len + 1], lowercase */
 };
 
-#define ROUTE_IMG_MAGIC 0x52544d31u /* "RTM1" */
-#define ROUTE_COUNTERS  4096u       /* round-robin counters (rule id % this) */
+#define ROUTE_IMG_MAGIC   0x52544d31u /* "RTM1" */
+#define ROUTE_COUNTERS    4096u       /* round-robin counters (rule id % this) */
+#define ROUTE_FIRST_BYTES (64u << 10) /* of the image area, reserved at start */
 
-/* The routing area of the management section (its bytes for buf_bytes
- * per buffer), laid out by proj_init. */
+/* The routing area of the management section (its bytes for images of at
+ * most buf_bytes), laid out by proj_init at area_off of the section; what
+ * of it a start reserves (the rest is reserved as images need it). */
 uint64_t route_area_bytes(uint32_t buf_bytes);
-void route_area_init(void *area, uint32_t buf_bytes);
+uint64_t route_area_initial_bytes(void);
+void route_area_init(void *area, uint64_t area_off, uint32_t buf_bytes);
 /* The area of a section (NULL when it has none). */
 struct route_area_sh;
 struct route_area_sh *route_area_of(const proj_t *p);
-/* Writer, under the projection lock: make img the active image.  The
- * services whose records differ from the previous image are added to
- * *changed (lowercase names; the caller frees them).  -ENOSPC when the
- * image does not fit a buffer. */
-int route_publish(struct route_area_sh *a, const route_image_t *img, uint64_t gen, char ***changed,
-                  size_t *nchanged, size_t *cap);
+/* Writer, under the projection lock: back the memory the next image of
+ * len bytes needs (0; -ENOSPC past buf_bytes; -ENOBUFS when /dev/shm has
+ * no room: nothing changed).  A write calls it before it commits. */
+int route_reserve(shm_t *shm, const struct route_area_sh *a, size_t len);
+/* Writer, under the projection lock: make img the active image (reserving
+ * first, as route_reserve).  The services whose records differ from the
+ * previous image are added to *changed (lowercase names; the caller frees
+ * them). */
+int route_publish(shm_t *shm, struct route_area_sh *a, const route_image_t *img, uint64_t gen,
+                  char ***changed, size_t *nchanged, size_t *cap);
 /* check: the active image's digest and store generation. */
 int route_snapshot(const struct route_area_sh *a, uint64_t *digest, uint64_t *gen, bool *settled);
 uint32_t route_buf_bytes(const struct route_area_sh *a);
+/* check: the active image lies within the area and its reserved memory. */
+bool route_in_reserved(shm_t *shm, const struct route_area_sh *a);
 
 /* ---- route.c ------------------------------------------------------------------------- */
 

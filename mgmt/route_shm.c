@@ -5,9 +5,23 @@
  * mgmt_route_frame (a Java Service's logicInstances and routeRules).
  *
  * Layout (in the management section, after the down filter's tables): a
- * header page with the two buffers' descriptors and ROUTE_COUNTERS
- * round-robin counters, then two buffers of buf_bytes, each holding one
- * image (route_int.h: its format; route_build.c: its making).
+ * header page with the two images' descriptors and ROUTE_COUNTERS
+ * round-robin counters, then a data area of three times buf_bytes holding
+ * the current image and the one before it (route_int.h: the format;
+ * route_build.c: the making).
+ *
+ * MEMORY
+ *
+ * The data area is reserved in /dev/shm as it is used, as the registry's
+ * sections are (shm/reserve.c): a start reserves the header page and
+ * ROUTE_FIRST_BYTES of it (an image of a few rules), and a writer reserves
+ * the part a new image needs (shm_mgmt_reserve) before the write commits:
+ * when /dev/shm has no room the write is refused (-ENOBUFS) and nothing
+ * changed.  A new image goes at the area's start when it fits before the
+ * current one, otherwise right after the current one (page-aligned): it
+ * never overlaps the current image, the pair stays within 3 * buf_bytes
+ * (the current image then starts below the new one's length, which is at
+ * most buf_bytes), and images of about L bytes use about 2L of memory.
  *
  * CONCURRENCY CONTRACT
  *
@@ -23,10 +37,12 @@
  * Readers take no lock: load `active`, read its sequence (retry while odd),
  * use the buffer, then re-read the sequence and `active`; when either moved
  * the result is dropped and the read done again, at most ROUTE_READ_RETRIES
- * times (-EBUSY).  Every offset read from a buffer is checked against its
- * length before it is followed, so a torn read never leaves the buffer;
- * it is only ever discarded.  A buffer is rewritten one publish after it
- * stopped being active, and routing writes are rare, so a retry is too.
+ * times (-EBUSY).  An image's place (off, len) is checked against the
+ * memory reserved now before it is read, and every offset read from an
+ * image against its length before it is followed, so a torn read never
+ * leaves the image nor touches an unreserved page; it is only ever
+ * discarded.  A descriptor is rewritten one publish after it stopped being
+ * active, and routing writes are rare, so a retry is too.
  *
  * The counters are plain 64-bit words, one per rule (rule id modulo
  * ROUTE_COUNTERS), moved with one atomic fetch-and-add per call that the
@@ -55,14 +71,16 @@ struct route_buf_sh {
 	uint32_t nsvc;
 	uint64_t store_gen; /* the store generation it was built from */
 	uint64_t digest;
+	uint64_t off; /* where the image starts in the data area (page-aligned) */
 };
 
 struct route_area_sh {
 	uint64_t magic;
 	uint32_t buf_bytes;
-	uint32_t active; /* the buffer readers use: 0 or 1 */
+	uint32_t active; /* the descriptor readers use: 0 or 1 */
 	uint32_t built;  /* 1 once an image was published */
 	uint32_t pad;
+	uint64_t data_off; /* the data area's offset in the management section */
 	struct route_buf_sh buf[2];
 	uint64_t counters[ROUTE_COUNTERS];
 };
@@ -74,19 +92,38 @@ static uint64_t page_up(uint64_t n)
 
 uint64_t route_area_bytes(uint32_t buf_bytes)
 {
-	return ROUTE_HDR_BYTES + 2 * page_up(buf_bytes);
+	return ROUTE_HDR_BYTES + 3 * page_up(buf_bytes);
 }
 
-static uint8_t *buf_of(const struct route_area_sh *a, uint32_t i)
+uint64_t route_area_initial_bytes(void)
 {
-	return (uint8_t *)a + ROUTE_HDR_BYTES + (uint64_t)i * page_up(a->buf_bytes);
+	return ROUTE_HDR_BYTES + ROUTE_FIRST_BYTES;
 }
 
-void route_area_init(void *area, uint32_t buf_bytes)
+static uint64_t data_room(const struct route_area_sh *a)
+{
+	return 3 * page_up(a->buf_bytes);
+}
+
+static uint8_t *data_of(const struct route_area_sh *a)
+{
+	return (uint8_t *)a + ROUTE_HDR_BYTES;
+}
+
+/* The bytes of the data area backed by memory now (readers' bound). */
+static uint64_t data_reserved(shm_t *shm, const struct route_area_sh *a)
+{
+	uint64_t r = shm_mgmt_reserved(shm), room = data_room(a);
+	r = r > a->data_off ? r - a->data_off : 0;
+	return r < room ? r : room;
+}
+
+void route_area_init(void *area, uint64_t area_off, uint32_t buf_bytes)
 {
 	struct route_area_sh *a = area;
 	memset(a, 0, sizeof(*a));
 	a->buf_bytes = buf_bytes;
+	a->data_off = area_off + ROUTE_HDR_BYTES;
 	ck_pr_fence_store();
 	ck_pr_store_64(&a->magic, ROUTE_MAGIC);
 }
@@ -130,7 +167,7 @@ typedef struct {
 } view_t;
 
 /* 1 with an image, 0 when there is none, -EAGAIN while one is written. */
-static int view_begin(const struct route_area_sh *a, view_t *v)
+static int view_begin(shm_t *shm, const struct route_area_sh *a, view_t *v)
 {
 	v->active = ck_pr_load_32((uint32_t *)&a->active) & 1;
 	v->b = &a->buf[v->active];
@@ -139,11 +176,13 @@ static int view_begin(const struct route_area_sh *a, view_t *v)
 	if (v->seq & 1)
 		return -EAGAIN;
 	v->len = ck_pr_load_32((uint32_t *)&v->b->len);
+	uint64_t off = ck_pr_load_64((uint64_t *)&v->b->off);
 	if (v->len < sizeof(struct route_img_hdr))
 		return 0;
-	if (v->len > a->buf_bytes)
+	/* A torn (off, len) is dropped before a byte of it is read. */
+	if (v->len > a->buf_bytes || off > data_room(a) || off + v->len > data_reserved(shm, a))
 		return -EAGAIN;
-	v->img = buf_of(a, v->active);
+	v->img = data_of(a) + off;
 	return 1;
 }
 
@@ -279,7 +318,7 @@ int mgmt_route_decide(shm_t *shm, shm_str_t service, const mgmt_caller_t *caller
 		view_t v;
 		struct route_rule_rec rule = {0};
 		uint32_t pool = POOL_ALL, ngroups = 0;
-		int in = view_begin(a, &v);
+		int in = view_begin(shm, a, &v);
 		if (in == -EAGAIN) {
 			stall(attempt);
 			continue;
@@ -391,7 +430,7 @@ int mgmt_service_read_routed(shm_t *shm, shm_str_t service, uint32_t variant, bu
 		return mgmt_service_read(shm, service, out, info);
 	for (unsigned attempt = 0; attempt < ROUTE_READ_RETRIES; attempt++) {
 		view_t v;
-		int in = view_begin(a, &v), rc;
+		int in = view_begin(shm, a, &v), rc;
 		if (in == -EAGAIN) {
 			stall(attempt);
 			continue;
@@ -475,7 +514,7 @@ int mgmt_route_frame(shm_t *shm, shm_str_t service, buf_t *out)
 		return json_put_raw(out, none);
 	for (unsigned attempt = 0; attempt < ROUTE_READ_RETRIES; attempt++) {
 		view_t v;
-		int in = view_begin(a, &v), rc = 0;
+		int in = view_begin(shm, a, &v), rc = 0;
 		if (in == -EAGAIN) {
 			stall(attempt);
 			continue;
@@ -579,23 +618,60 @@ static int diff(const uint8_t *old, uint32_t olen, const route_image_t *img, cha
 	return rc;
 }
 
-int route_publish(struct route_area_sh *a, const route_image_t *img, uint64_t gen, char ***changed,
-                  size_t *nchanged, size_t *cap)
+/* The current image's place, when it is whole (a writer that died left
+ * none: the data area is then free). */
+static bool current(const struct route_area_sh *a, uint64_t *off, uint64_t *len)
 {
-	if (img->len > a->buf_bytes)
+	const struct route_buf_sh *c = &a->buf[a->active & 1];
+	if (!a->built || (c->seq.sequence & 1) || c->len > a->buf_bytes ||
+	    c->off + page_up(c->len) > data_room(a))
+		return false;
+	*off = c->off;
+	*len = c->len;
+	return true;
+}
+
+/* Where an image of len bytes goes (MEMORY above). */
+static uint64_t place(const struct route_area_sh *a, size_t len)
+{
+	uint64_t off, cur;
+	if (!current(a, &off, &cur) || page_up(len) <= off)
+		return 0;
+	return off + page_up(cur);
+}
+
+bool route_in_reserved(shm_t *shm, const struct route_area_sh *a)
+{
+	uint64_t off, len;
+	return !current(a, &off, &len) || off + len <= data_reserved(shm, a);
+}
+
+int route_reserve(shm_t *shm, const struct route_area_sh *a, size_t len)
+{
+	if (len > a->buf_bytes)
 		return -ENOSPC;
-	uint32_t cur = a->active & 1, t = cur ^ 1;
-	const struct route_buf_sh *ob = &a->buf[cur];
-	int rc = diff(buf_of(a, cur), ob->len <= a->buf_bytes ? ob->len : 0, img, changed, nchanged,
-	              cap);
+	return shm_mgmt_reserve(shm, a->data_off + place(a, len) + len);
+}
+
+int route_publish(shm_t *shm, struct route_area_sh *a, const route_image_t *img, uint64_t gen,
+                  char ***changed, size_t *nchanged, size_t *cap)
+{
+	uint64_t off = place(a, img->len), coff = 0, clen = 0;
+	int rc = route_reserve(shm, a, img->len);
 	if (rc < 0)
 		return rc;
+	bool have = current(a, &coff, &clen);
+	rc = diff(data_of(a) + coff, have ? (uint32_t)clen : 0, img, changed, nchanged, cap);
+	if (rc < 0)
+		return rc;
+	uint32_t t = (a->active & 1) ^ 1;
 	struct route_buf_sh *b = &a->buf[t];
 	unsigned s = ck_pr_load_uint(&b->seq.sequence);
 	if (s & 1)
 		ck_pr_store_uint(&b->seq.sequence, s + 1);
 	ck_sequence_write_begin(&b->seq);
-	memcpy(buf_of(a, t), img->data, img->len);
+	memcpy(data_of(a) + off, img->data, img->len);
+	b->off = off;
 	b->len = (uint32_t)img->len;
 	b->nsvc = img->nsvc;
 	b->store_gen = gen;

@@ -85,7 +85,8 @@ bool api_rt_commit(api_mgmt_req_t *r, mgmt_rtx_t *t);
 bool api_rt_finish(api_mgmt_req_t *r, mgmt_rtx_t *t, int rc, const char *err);
 /* The failure of a routing call in the request's style: -EEXIST 409
  * (conflict), -ENOENT 404 (data-not-found), -EXDEV / -EINVAL / -E2BIG /
- * -ENAMETOOLONG 400 (bad-request), -ENOSPC and the rest 500. */
+ * -ENAMETOOLONG 400 (bad-request), -ENOBUFS (/dev/shm full) 503
+ * (service-unavailable), -ENOSPC and the rest 500. */
 void api_rt_fail(api_mgmt_req_t *r, int rc, const char *err);
 /* The group a path names ({groupKey}: id or key): 0, or answered. */
 int api_rt_path_group(api_mgmt_req_t *r, const char *param, mgmt_group_t *g);

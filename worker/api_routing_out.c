@@ -32,6 +32,8 @@ void api_rt_fail(api_mgmt_req_t *r, int rc, const char *err)
 		api_mgmt_fail(r, API_BAD_REQUEST, "%s", msg);
 	else if (rc == -ENOENT)
 		api_mgmt_fail(r, API_DATA_NOT_FOUND, "%s", msg);
+	else if (rc == -ENOBUFS)
+		api_mgmt_fail(r, API_UNAVAILABLE, "%s", msg);
 	else
 		api_mgmt_fail(r, API_INTERNAL_ERROR, "%s", msg);
 }

@@ -79,7 +79,7 @@ typedef struct {
 	uint32_t mgmt_max_operations;  /* keys (instances, servers, zones) operated down at once */
 	uint32_t mgmt_busy_timeout_ms; /* a management write waits this long for another */
 	uint32_t mgmt_store_max_pages; /* the store may not grow beyond (0 = no cap; tests) */
-	uint32_t mgmt_routing_bytes;   /* the routing image's room in the region (x2) */
+	uint32_t mgmt_routing_bytes;   /* room for the routing image in the region */
 
 	/* [log] */
 	char log_file[CONFIG_STR];  /* "" = stderr */

@@ -275,6 +275,10 @@ void mgmt_format_time(uint64_t ms, char *out, size_t len);
  * max_operations and routing_bytes); mgmt_section_bytes() is the same with
  * the default routing_bytes. */
 uint64_t mgmt_region_bytes(const config_t *cfg);
+/* What of that section a start reserves in /dev/shm (the down filter's
+ * tables and the first of the routing image; shm_params_t.
+ * mgmt_initial_bytes): the routing image reserves more as it grows. */
+uint64_t mgmt_region_initial_bytes(const config_t *cfg);
 
 typedef struct {
 	int64_t id; /* groupId: this node's number */

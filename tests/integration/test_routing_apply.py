@@ -19,6 +19,7 @@ from routing_util import CN, RT, canary, group, java_rules, ok, routed, rule
 
 websocket = pytest.importorskip("websocket")
 from test_websocket import first_push, is_change, recv_change, ws_connect  # noqa: E402
+from test_survival import shm_ns  # noqa: E402,F401  (a fixture: a private /dev/shm)
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +292,42 @@ def test_bench_routed_mode_runs(fresh_node):
     assert all(c["errors"] == 0 and c["requests"] > 0 for c in r["classes"]), r
     rules = ok(fresh_node, "GET", RT + "rules")
     assert [(len(x["groups"]), x["status"]) for x in rules] == [(10, "active")]
+
+
+def test_full_dev_shm_refuses_a_routing_write_and_recovers(shm_ns, tmp_path):
+    """The routing data is reserved in /dev/shm as it grows (a start
+    reserves only its first part): with /dev/shm full, a write whose data
+    needs more is refused with service-unavailable and nothing written,
+    discovery keeps answering and `artemis check` passes; once space comes
+    back the same write works, without a restart."""
+    from artemis_it import finish_node
+    from routing_util import java, java_service
+    from test_survival import NsNode  # noqa: E402
+
+    ns = shm_ns("32m")
+    node = NsNode(str(tmp_path), ns)
+    node.start()
+    try:
+        svc = uniq("shmfull")
+        register(node, inst(svc, "real"))
+        many = [{"serviceId": svc, "instanceId": "logic-%03d" % i,
+                 "ip": "10.9.%d.%d" % (i // 200, i % 200), "port": 9090,
+                 "url": "http://10.9.0.1:9090", "regionId": REGION, "zoneId": ZONE,
+                 "metadata": {"pad": "x" * 900}} for i in range(300)]
+        ns.fill("filler")  # until ENOSPC
+        b = java(node, "insert-service-instances.json", {"serviceInstances": many},
+                 code="service-unavailable")
+        assert "/dev/shm" in json.dumps(b["responseStatus"]), b
+        got = java(node, "get-service-instances.json", {"serviceId": svc})
+        assert not got["serviceInstances"], got
+        s = java_service(node, svc)
+        assert [i["instanceId"] for i in s["instances"]] == ["real"] and not s["logicInstances"]
+        c = node.check()
+        assert c.returncode == 0, c.stdout + c.stderr
+        assert ns.run("rm", "/dev/shm/filler").returncode == 0
+        java(node, "insert-service-instances.json", {"serviceInstances": many})
+        assert len(java_service(node, svc)["logicInstances"]) == 300
+        c = node.check()
+        assert c.returncode == 0, c.stdout + c.stderr
+    finally:
+        finish_node(node)

@@ -3,8 +3,9 @@
  * the whitelist matching as pure functions (weight 0, one group, no
  * group, exact shares), then the store and the projection together
  * (groups, rules, weights released and not, the Java frame, the variants
- * the Rust paths get, canary, group pull-out, check, a rebuild), against a
- * real region and a real SQLite file in a temporary directory.
+ * the Rust paths get, canary, group pull-out, check, a rebuild, the image's
+ * memory reserved as it grows and a full /dev/shm refusing a write),
+ * against a real region and a real SQLite file in a temporary directory.
  */
 #include <errno.h>
 #include <math.h>
@@ -24,6 +25,17 @@
 #include "artemis/mgmt.h"
 #include "artemis/shm.h"
 #include "../../mgmt/route_int.h"
+
+/* /dev/shm full on demand: posix_fallocate is wrapped (the Makefile links
+ * this test with --wrap=posix_fallocate). */
+int __real_posix_fallocate(int fd, off_t off, off_t len);
+int __wrap_posix_fallocate(int fd, off_t off, off_t len);
+static int shm_full;
+
+int __wrap_posix_fallocate(int fd, off_t off, off_t len)
+{
+	return shm_full ? ENOSPC : __real_posix_fallocate(fd, off, len);
+}
 
 /* ---- The strategies ---------------------------------------------------------------- */
 
@@ -170,6 +182,7 @@ static int setup(void **state)
 	p.max_instances = 1000;
 	p.changelog_size = 1024;
 	p.mgmt_bytes = mgmt_region_bytes(&cfg);
+	p.mgmt_initial_bytes = mgmt_region_initial_bytes(&cfg);
 	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &shm, NULL), 0);
 	if (mgmt_boot(&cfg, shm, err, sizeof(err)) < 0)
 		fail_msg("mgmt_boot: %s", err);
@@ -394,6 +407,90 @@ static void test_rules_route_and_java_sees_released_weights(void **state)
 	check_ok();
 }
 
+/* One write: for each of nsvc services prefix-<i>, n groups in one
+ * published rule; the commit's rc. */
+static int bulk(const char *prefix, int nsvc, int n, char *err, size_t err_len)
+{
+	mgmt_rtx_t *t = begin();
+	for (int s = 0; s < nsvc; s++) {
+		mgmt_rule_t r;
+		memset(&r, 0, sizeof(r));
+		snprintf(r.service, sizeof(r.service), "%s-%d", prefix, s);
+		snprintf(r.route_id, sizeof(r.route_id), "bulk-%s-%d", prefix, s);
+		snprintf(r.name, sizeof(r.name), "bulk");
+		snprintf(r.strategy, sizeof(r.strategy), "weighted-round-robin");
+		snprintf(r.status, sizeof(r.status), "active");
+		if (mgmt_rule_create(t, &r, false, err, err_len) < 0)
+			fail_msg("rule: %s", err);
+		for (int i = 0; i < n; i++) {
+			mgmt_group_t g;
+			memset(&g, 0, sizeof(g));
+			snprintf(g.service, sizeof(g.service), "%s", r.service);
+			snprintf(g.region, sizeof(g.region), "us-east");
+			snprintf(g.zone, sizeof(g.zone), "zone-%d", i % 3);
+			snprintf(g.name, sizeof(g.name), "group-%d-with-a-longish-name", i);
+			if (mgmt_group_create(t, &g, false, err, err_len) < 0)
+				fail_msg("group: %s", err);
+			mgmt_rule_group_t rg = {
+			    .rule_id = r.id, .group_id = g.id, .unreleased_weight = 1 + i};
+			if (mgmt_rule_group_put(t, &rg, MGMT_WEIGHT_RUST, err, err_len) < 0)
+				fail_msg("rule group: %s", err);
+		}
+	}
+	return mgmt_rtx_commit(t, err, err_len);
+}
+
+static size_t rule_groups_of(const char *svc)
+{
+	json_t *f = frame(svc);
+	size_t n = json_array_size(
+	    json_object_get(json_array_get(json_object_get(f, "routeRules"), 0), "groups"));
+	json_decref(f);
+	return n;
+}
+
+static void test_image_memory_grows_and_full_shm_refuses(void **state)
+{
+	char err[512] = "";
+	(void)state;
+	uint64_t start = shm_mgmt_reserved(shm), whole = mgmt_region_bytes(&cfg);
+	/* A start reserves the tables and the image's first part only. */
+	assert_true(start < whole);
+	assert_true(start <= mgmt_region_initial_bytes(&cfg) + SHM_MGMT_STEP);
+	for (int s = 0; s < 12; s++) {
+		char prefix[32];
+		snprintf(prefix, sizeof(prefix), "grow%d", s);
+		if (bulk(prefix, 1, 24, err, sizeof(err)) < 0)
+			fail_msg("bulk %s: %s", prefix, err);
+	}
+	uint64_t grown = shm_mgmt_reserved(shm);
+	assert_true(grown > start);
+	assert_true(grown <= whole);
+	assert_int_equal(rule_groups_of("grow0-0"), 24);
+	assert_int_equal(rule_groups_of("grow11-0"), 24);
+	check_ok();
+	/* /dev/shm full: a write whose image needs more memory is refused
+	 * with nothing written; the node keeps serving what it has. */
+	shm_full = 1;
+	err[0] = '\0';
+	assert_int_equal(bulk("huge", 10, 60, err, sizeof(err)), -ENOBUFS);
+	assert_non_null(strstr(err, "/dev/shm"));
+	shm_full = 0;
+	assert_int_equal(shm_mgmt_reserved(shm), grown);
+	assert_int_equal(rule_groups_of("huge-9"), 0);
+	assert_int_equal(rule_groups_of("grow3-0"), 24);
+	check_ok();
+	/* Space back: the same write works, without a restart, and the
+	 * memory stays within the section. */
+	if (bulk("huge", 10, 60, err, sizeof(err)) < 0)
+		fail_msg("bulk huge: %s", err);
+	assert_int_equal(rule_groups_of("huge-9"), 60);
+	assert_int_equal(rule_groups_of("grow3-0"), 24);
+	assert_true(shm_mgmt_reserved(shm) > grown);
+	assert_true(shm_mgmt_reserved(shm) <= whole);
+	check_ok();
+}
+
 static void test_bad_input_writes_nothing(void **state)
 {
 	char err[256];
@@ -533,6 +630,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_input_writes_nothing),
 	    cmocka_unit_test(test_failed_write_leaves_no_rule_group),
 	    cmocka_unit_test(test_canary_and_group_pull_out),
+	    cmocka_unit_test(test_image_memory_grows_and_full_shm_refuses),
 	};
 	int rc = cmocka_run_group_tests(pure, NULL, NULL);
 	return rc | cmocka_run_group_tests(store, setup, teardown);
