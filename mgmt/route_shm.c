@@ -505,7 +505,7 @@ static int put_rules(shm_t *shm, shm_str_t service, const struct route_svc_rec *
 	return buf_error(out);
 }
 
-int mgmt_route_frame(shm_t *shm, shm_str_t service, buf_t *out)
+static int frame(shm_t *shm, shm_str_t service, buf_t *out, bool rules)
 {
 	static const char none[] = ",\"logicInstances\":null,\"metadata\":null,\"routeRules\":null";
 	const struct route_area_sh *a = area_of(shm);
@@ -527,7 +527,7 @@ int mgmt_route_frame(shm_t *shm, shm_str_t service, buf_t *out)
 			json_put_raw(out, ",\"logicInstances\":");
 			buf_append(out, logic, r->logic_len);
 			json_put_raw(out, ",\"metadata\":null,\"routeRules\":");
-			rc = put_rules(shm, service, r, out);
+			rc = rules ? put_rules(shm, service, r, out) : json_put_raw(out, "[]");
 		}
 		if (in == 0 || view_still(a, &v))
 			return rc;
@@ -535,6 +535,16 @@ int mgmt_route_frame(shm_t *shm, shm_str_t service, buf_t *out)
 		stall(attempt);
 	}
 	return -EBUSY;
+}
+
+int mgmt_route_frame(shm_t *shm, shm_str_t service, buf_t *out)
+{
+	return frame(shm, service, out, true);
+}
+
+int mgmt_route_frame_routed(shm_t *shm, shm_str_t service, buf_t *out)
+{
+	return frame(shm, service, out, false);
 }
 
 /* ---- Publishing ------------------------------------------------------------------------------ */

@@ -10,7 +10,8 @@
  * leave out the instances operated down (mgmt_service_read) and carry the
  * service's routing data (mgmt_route_frame); on the Rust paths an entry
  * holds one routing variant (the instances one group of a rule, or the
- * canary pool, gets: mgmt_service_read_routed), keyed with the service.  Total cached bytes are bounded by
+ * canary pool, gets: mgmt_service_read_routed, with routeRules [] since the
+ * routing is applied: mgmt_route_frame_routed), keyed with the service.  Total cached bytes are bounded by
  * CACHE_MAX_BYTES; a response that does not fit is served uncached.
  */
 #include "cache.h"
@@ -51,12 +52,13 @@ void cache_clear(void)
 
 /* The members after the instances: the routing data (mgmt_route_frame:
  * logicInstances, metadata, routeRules), then serviceId. */
-static int cache__frame_tail(shm_t *shm, buf_t *out, shm_str_t service)
+static int cache__frame_tail(shm_t *shm, buf_t *out, shm_str_t service, bool routed)
 {
 	int rc = service.len > SHM_MAX_SERVICE
 		     ? json_put_raw(out, ",\"logicInstances\":null,\"metadata\":null,"
 				    "\"routeRules\":null")
-		     : mgmt_route_frame(shm, service, out);
+		 : routed ? mgmt_route_frame_routed(shm, service, out)
+			  : mgmt_route_frame(shm, service, out);
 
 	rc = rc ? rc : json_put_raw(out, ",\"serviceId\":");
 	rc = rc ? rc : json_put_str(out, service.ptr, service.len);
@@ -87,7 +89,7 @@ static int cache__build(shm_t *shm, shm_str_t service, uint32_t variant, buf_t *
 		return rc;
 	*version = info.version;
 	*count = info.count;
-	return cache__frame_tail(shm, out, service);
+	return cache__frame_tail(shm, out, service, variant != 0);
 }
 
 static void cache__store(cache_entry_t *e, shm_str_t service, uint32_t variant, const char *body,
@@ -145,7 +147,7 @@ int cache_put_service_routed(shm_t *shm, shm_str_t service, uint32_t variant, bu
 		/* Cannot be registered: unknown. */
 		*count = 0;
 		rc = json_put_raw(out, "{\"instances\":null");
-		return rc ? rc : cache__frame_tail(shm, out, service);
+		return rc ? rc : cache__frame_tail(shm, out, service, false);
 	}
 	e = &cache__slots[(XXH3_64bits(service.ptr, service.len) +
 			   variant * 0x9e3779b97f4a7c15ULL) & (CACHE_SLOTS - 1)];

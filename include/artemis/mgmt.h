@@ -527,5 +527,9 @@ int mgmt_service_read_routed(shm_t *shm, shm_str_t service, uint32_t variant, bu
  * (null for both when management has no routing data for the service),
  * with the canary rule's groups' instances resolved (API.md §4.10). */
 int mgmt_route_frame(shm_t *shm, shm_str_t service, buf_t *out);
+/* The same for an answer the node routed (a Rust path, variant != 0): the
+ * routing is applied, so "routeRules" is [] (a client has nothing left to
+ * balance: the instances are the picked group's). */
+int mgmt_route_frame_routed(shm_t *shm, shm_str_t service, buf_t *out);
 
 #endif

@@ -47,6 +47,12 @@ def test_weighted_round_robin_is_exact_across_workers(node):
     # The Java paths are not routed: every instance, and the rule as data.
     assert_java_all(node, svc, ["b1", "b2", "g1", "x1"])
     assert [g["weight"] for g in java_rules(node, svc)[0]["groups"]] == [70, 30]
+    # A routed answer carries no rule: the node applied it, nothing is left
+    # for a client to balance.
+    from routing_util import _post
+    b = _post(node, "/api/discovery/service.json",
+              {"discoveryConfig": {"serviceId": svc, "regionId": REGION, "zoneId": ZONE}})
+    assert b["service"]["routeRules"] == [] and b["service"]["logicInstances"] == [], b
 
 
 def assert_java_all(node, svc, want):
