@@ -116,6 +116,7 @@ $(BUILD)/artemis-hooks: $(BUILD)/obj/master/main.o $(HOOKS_SRC:%.c=$(BUILD)/hook
 # test_shm_faults replaces two libc calls to inject their failures.
 FAULT_WRAPS := -Wl,--wrap=pthread_mutex_init -Wl,--wrap=posix_fallocate
 $(BUILD)/tests/test_shm_faults $(BUILD)/tests-asan/test_shm_faults: LDLIBS += $(FAULT_WRAPS)
+$(BUILD)/tests/test_routing $(BUILD)/tests-asan/test_routing: LDLIBS += -Wl,--wrap=posix_fallocate
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libartemis.a $(HDRS)
 	@mkdir -p $(dir $@)

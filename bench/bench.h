@@ -6,6 +6,7 @@
  *   ws_bench.c    ws-subscribe  WebSocket push latency
  *   repl_bench.c  repl          replication lag, bootstrap, renewal load
  *   mgmt_filter.c mgmt-filter   the management down filter's cost, in-process
+ *   routed.c      routed        what routing costs a discovery call (HTTP)
  */
 #ifndef ARTEMIS_BENCH_H
 #define ARTEMIS_BENCH_H
@@ -20,5 +21,6 @@ int bench_ws_subscribe_main(int argc, char **argv);
 int bench_repl_main(int argc, char **argv);
 int bench_mgmt_filter_main(int argc, char **argv);
 int bench_auth_main(int argc, char **argv);
+int bench_routed_main(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const struct {
 	{"repl", bench_repl_main, "replication lag, bootstrap, renewals (through the regions)"},
 	{"mgmt-filter", bench_mgmt_filter_main, "the management down filter's cost, in-process"},
 	{"auth", bench_auth_main, "a token check per management request, in-process"},
+	{"routed", bench_routed_main, "a discovery call with a 10-group rule against one without"},
 };
 
 static void usage(FILE *f)

@@ -46,8 +46,11 @@ enum {
 	C_USERS = 1 << 9,
 	C_OPS = 1 << 10,
 	C_AUDIT = 1 << 11,
+	C_GROUPS = 1 << 12,
+	C_RULES = 1 << 13,
+	C_CANARY = 1 << 14,
 	C_INSTANCE = C_REGISTER | C_HEARTBEAT | C_UNREGISTER,
-	C_ALL = 0xfff,
+	C_ALL = 0x7fff,
 };
 
 static const struct {
@@ -69,6 +72,9 @@ static const struct {
     {"users", C_USERS, cli_cmd_users, 1, 3, "list|create|delete|passwd|role ..."},
     {"ops", C_OPS, cli_cmd_ops, 1, 4, "pull-out|pull-in|list ..."},
     {"audit", C_AUDIT, cli_cmd_audit, 0, 0, ""},
+    {"groups", C_GROUPS, cli_cmd_groups, 1, 64, "list|create|delete|tag|bind|unbind ..."},
+    {"rules", C_RULES, cli_cmd_rules, 1, 4, "list|create|add-group|set-weight|publish|unpublish|delete ..."},
+    {"canary", C_CANARY, cli_cmd_canary, 1, 1026, "set|enable|disable|show ..."},
 };
 
 const char cli_user_usage[] =
@@ -100,6 +106,17 @@ const char cli_user_usage[] =
     "  ops list [instances|servers|zones]   the operations in force\n"
     "  audit [--limit N] [--offset N] [--operator X] [--type T] [--since T]\n"
     "        [--until T] [--csv]   the audit trail, newest first\n"
+    "  groups list [SERVICE] | create SERVICE NAME [--type T] [--app-id A]\n"
+    "         [--description D] | delete GROUP | tag GROUP KEY=VALUE... [--remove]\n"
+    "         | bind GROUP INSTANCE... | unbind GROUP INSTANCE...\n"
+    "                    groups of a service (GROUP: its id or service:region:zone:name;\n"
+    "                    create takes --region/--zone, else the node's)\n"
+    "  rules list [SERVICE] | create SERVICE ROUTE_ID [--strategy S] [--name N]\n"
+    "         | add-group ROUTE_ID GROUP [--weight N] | set-weight ROUTE_ID GROUP N\n"
+    "         | publish ROUTE_ID | unpublish ROUTE_ID | delete ROUTE_ID\n"
+    "                    route rules (weighted-round-robin, close-by-visit, consistent-hash)\n"
+    "  canary show [SERVICE] | set SERVICE [IP|CIDR]... | enable SERVICE | disable SERVICE\n"
+    "                    canary configs: whitelisted callers go to the canary group\n"
     "  common options: [-c FILE] [--url URL[,URL...]] [--region R] [--zone Z]\n"
     "                  [--timeout MS] [--token TOKEN] [--json]\n"
     "    (--url: the nodes to ask; default the listen address of the local\n"
@@ -135,6 +152,11 @@ enum {
 	O_SINCE,
 	O_UNTIL,
 	O_CSV,
+	O_APP_ID,
+	O_STRATEGY,
+	O_NAME,
+	O_WEIGHT,
+	O_REMOVE,
 };
 
 static const struct {
@@ -161,16 +183,21 @@ static const struct {
     {{"for", required_argument, NULL, O_FOR}, C_WATCH},
     {{"role", required_argument, NULL, O_ROLE}, C_USERS},
     {{"email", required_argument, NULL, O_EMAIL}, C_USERS},
-    {{"description", required_argument, NULL, O_DESCRIPTION}, C_USERS},
+    {{"description", required_argument, NULL, O_DESCRIPTION}, C_USERS | C_GROUPS | C_RULES},
     {{"service", required_argument, NULL, O_SERVICE}, C_OPS},
     {{"operation", required_argument, NULL, O_OPERATION}, C_OPS},
-    {{"operator", required_argument, NULL, O_OPERATOR}, C_OPS | C_AUDIT},
+    {{"operator", required_argument, NULL, O_OPERATOR}, C_OPS | C_AUDIT | C_GROUPS | C_RULES | C_CANARY},
     {{"limit", required_argument, NULL, O_LIMIT}, C_AUDIT},
     {{"offset", required_argument, NULL, O_OFFSET}, C_AUDIT},
-    {{"type", required_argument, NULL, O_TYPE}, C_AUDIT},
+    {{"type", required_argument, NULL, O_TYPE}, C_AUDIT | C_GROUPS},
     {{"since", required_argument, NULL, O_SINCE}, C_AUDIT},
     {{"until", required_argument, NULL, O_UNTIL}, C_AUDIT},
     {{"csv", no_argument, NULL, O_CSV}, C_AUDIT},
+    {{"app-id", required_argument, NULL, O_APP_ID}, C_GROUPS},
+    {{"strategy", required_argument, NULL, O_STRATEGY}, C_RULES},
+    {{"name", required_argument, NULL, O_NAME}, C_RULES},
+    {{"weight", required_argument, NULL, O_WEIGHT}, C_RULES},
+    {{"remove", no_argument, NULL, O_REMOVE}, C_GROUPS},
 };
 
 #define CLI_NOPTS (sizeof(cli__opts) / sizeof(cli__opts[0]))
@@ -243,6 +270,9 @@ static int cli__mgmt_option(cli_t *c, int ch, const char *arg)
 	                   : ch == O_OPERATOR    ? &c->operator_id
 	                   : ch == O_TYPE        ? &c->type
 	                   : ch == O_SINCE       ? &c->since
+	                   : ch == O_APP_ID      ? &c->app_id
+	                   : ch == O_STRATEGY    ? &c->strategy
+	                   : ch == O_NAME        ? &c->name
 	                   : ch == O_UNTIL       ? &c->until
 	                                         : NULL;
 	if (!dst)
@@ -305,6 +335,13 @@ static int cli__option(cli_t *c, int ch, const char *arg)
 	case O_FOR:
 		if (!cli__number(arg, 1, 86400 * 365, &c->seconds))
 			return cli_usage(c, "--for %s: seconds", arg);
+		break;
+	case O_REMOVE:
+		c->remove = true;
+		break;
+	case O_WEIGHT:
+		if (!cli__number(arg, 1, 100, &c->weight))
+			return cli_usage(c, "--weight %s: 1..100", arg);
 		break;
 	case O_META:
 		if (c->nmeta >= CLI_MAX_META || strchr(arg, '=') == NULL || arg[0] == '=')
@@ -459,7 +496,7 @@ int cli_read_secret(cli_t *c, const char *prompt, char *buf, size_t len)
 	return 0;
 }
 
-const char *cli_str(json_t *obj, const char *key)
+const char *cli_str(const json_t *obj, const char *key)
 {
 	const char *s = json_string_value(json_object_get(obj, key));
 	return s ? s : "";

@@ -8,6 +8,7 @@
  *   cmd_status.c     status
  *   cmd_auth.c       login, logout, users (the token file)
  *   cmd_mgmt.c       ops (pull-out, pull-in, list), audit
+ *   cmd_routing.c    groups, rules, canary
  */
 #ifndef ARTEMIS_CLI_INT_H
 #define ARTEMIS_CLI_INT_H
@@ -59,6 +60,12 @@ typedef struct cli {
 	long offset;
 	bool csv;
 	char cfg_region[64]; /* the local configuration's region (cli_client) */
+	/* groups, rules (and type, description above) */
+	const char *app_id;
+	const char *strategy;
+	const char *name;
+	long weight;
+	bool remove;
 	/* positional arguments */
 	char **args;
 	int nargs;
@@ -123,7 +130,7 @@ int cli_api(cli_t *c, const char *method, const char *path, json_t *body, json_t
 typedef void (*cli_row_fn)(json_t *item, const char **cells, char scratch[8][64]);
 int cli_list(cli_t *c, const char *path, const char *const *head, int ncols, cli_row_fn row);
 /* A string member of a JSON object, "" when absent. */
-const char *cli_str(json_t *obj, const char *key);
+const char *cli_str(const json_t *obj, const char *key);
 /* Print v as one compact JSON line ("[]" when it cannot). */
 void cli_print_json(json_t *v);
 /* A password from the terminal (no echo, after prompt) or, when stdin is
@@ -132,5 +139,8 @@ int cli_read_secret(cli_t *c, const char *prompt, char *buf, size_t len);
 /* The token file: $XDG_CONFIG_HOME/artemis/token, else
  * ~/.config/artemis/token (mode 0600). */
 int cli_token_path(char *buf, size_t len);
+int cli_cmd_groups(cli_t *c);
+int cli_cmd_rules(cli_t *c);
+int cli_cmd_canary(cli_t *c);
 
 #endif

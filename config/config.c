@@ -104,6 +104,7 @@ static const config_key_t config_keys[] = {
     {"http", "tls_cert", K_STR, F(tls_cert), 0, CONFIG_STR - 1},
     {"http", "tls_key", K_STR, F(tls_key), 0, CONFIG_STR - 1},
     {"http", "tls_listen", K_HOSTPORT0, F(tls_listen), 0, 0},
+    {"http", "trust_forwarded_for", K_BOOL, F(trust_forwarded_for), 0, 0},
 
     {"websocket", "session_ttl_ms", K_U32, F(ws_session_ttl_ms), 1000, 86400000},
     {"websocket", "max_message_bytes", K_U32, F(ws_max_message_bytes), 125, 16 * MiB},
@@ -112,6 +113,7 @@ static const config_key_t config_keys[] = {
     {"management", "max_operations", K_U32, F(mgmt_max_operations), 16, 4u * MiB},
     {"management", "busy_timeout_ms", K_U32, F(mgmt_busy_timeout_ms), 1, 600000},
     {"management", "store_max_pages", K_U32, F(mgmt_store_max_pages), 0, 0xffffffffu},
+    {"management", "routing_bytes", K_U32, F(mgmt_routing_bytes), 64 * 1024, 256 * MiB},
 
     {"auth", "enabled", K_BOOL, F(auth_enabled), 0, 0},
     {"auth", "jwt_secret", K_STR, F(jwt_secret), 0, CONFIG_STR - 1},
@@ -177,6 +179,7 @@ void config_defaults(config_t *cfg)
 	strcpy(cfg->cors_origins, "*");
 	cfg->response_cache_bytes = 16 * MiB;
 	cfg->console = true;
+	cfg->trust_forwarded_for = false;
 	/* [websocket] */
 	cfg->ws_session_ttl_ms = 360000;
 	cfg->ws_max_message_bytes = 65536;
@@ -195,6 +198,7 @@ void config_defaults(config_t *cfg)
 	cfg->login_history_days = 90;
 	cfg->password_memlimit_kib = 19456;
 	cfg->password_opslimit = 2;
+	cfg->mgmt_routing_bytes = 4 * MiB;
 	/* [log] */
 	strcpy(cfg->log_level, "info");
 	/* [cluster] */

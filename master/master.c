@@ -106,7 +106,8 @@ void master_region_params(const config_t *cfg, shm_params_t *p)
 	p->preserve_window_ms = cfg->preserve_window_ms;
 	p->legacy_preserve_window_ms = cfg->legacy_preserve_window_ms;
 	p->lock_wait_ms = cfg->lock_wait_ms;
-	p->mgmt_bytes = mgmt_section_bytes(cfg->mgmt_max_operations);
+	p->mgmt_bytes = mgmt_region_bytes(cfg);
+	p->mgmt_initial_bytes = mgmt_region_initial_bytes(cfg);
 }
 
 /* An existing region keeps the parameters it was created with. */
@@ -425,6 +426,7 @@ static void keep_restart_only(const config_t *cur, config_t *next)
 	KEEP_NUM(preserve_window_ms);
 	KEEP_NUM(legacy_preserve_window_ms);
 	KEEP_NUM(mgmt_max_operations);
+	KEEP_NUM(mgmt_routing_bytes);
 #undef KEEP_STR
 #undef KEEP_NUM
 }

@@ -27,7 +27,7 @@
 #define AUDIT_COLUMNS                                                                              \
 	"id, origin_node, origin_seq, time_ms, operation_type, target_id, operation, action, "     \
 	"complete, operator_id, token, reason, extensions, region_id, service_id, instance_id, "   \
-	"server_id, zone_id, details, result, username"
+	"server_id, zone_id, details, result, username, group_id, route_rule_id"
 
 void audit_target(const mgmt_key_t *k, char *out, size_t len)
 {
@@ -62,23 +62,16 @@ static void put_row(buf_t *b, const mgmt_key_t *k, const op_row_t *r)
 	json_put_raw(b, "}");
 }
 
-/* The common INSERT of a record; fields that are NULL stay NULL. */
-typedef struct {
-	const char *type, *target, *operation, *action;
-	const char *region, *service, *instance, *server, *zone;
-	const char *details;
-} audit_in_t;
-
-static int audit_insert(store_t *st, const audit_in_t *in, const mgmt_ctx_t *ctx,
-                        store_stamp_t *stamp, char *err, size_t err_len)
+int audit_insert(store_t *st, const audit_in_t *in, const mgmt_ctx_t *ctx, store_stamp_t *stamp,
+                 char *err, size_t err_len)
 {
 	sqlite3_stmt *q = store_stmt(
 	    st, SQ_AUDIT_PUT,
 	    "INSERT INTO audit (origin_node, origin_seq, hlc, seq, time_ms, operation_type, "
 	    "target_id, operation, action, complete, operator_id, token, reason, extensions, "
-	    "region_id, service_id, instance_id, server_id, zone_id, details, username) VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-	    "?19, ?20, ?21)");
+	    "region_id, service_id, instance_id, server_id, zone_id, details, username, group_id, "
+	    "route_rule_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+	    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)");
 	if (!q)
 		return store_fail(st, "preparing an audit record", err, err_len);
 	const char *texts[] = {in->region, in->service, in->instance, in->server, in->zone};
@@ -105,6 +98,10 @@ static int audit_insert(store_t *st, const audit_in_t *in, const mgmt_ctx_t *ctx
 	sqlite3_bind_text(q, 20, in->details, -1, SQLITE_STATIC);
 	if (st->actor[0])
 		sqlite3_bind_text(q, 21, st->actor, -1, SQLITE_STATIC);
+	if (in->group_id > 0)
+		sqlite3_bind_int64(q, 22, in->group_id);
+	if (in->route_rule_id > 0)
+		sqlite3_bind_int64(q, 23, in->route_rule_id);
 	int rc = sqlite3_step(q);
 	sqlite3_reset(q);
 	return rc == SQLITE_DONE ? 0 : store_fail(st, "writing an audit record", err, err_len);
@@ -187,7 +184,7 @@ typedef struct {
 	size_t n;
 	const char *text[16];
 	int ntext;
-	int64_t num[4];
+	int64_t num[6];
 	int nnum;
 } where_t;
 
@@ -202,7 +199,7 @@ static void where_text(where_t *w, const char *col, const char *v, bool nocase)
 
 static void where_num(where_t *w, const char *expr, int64_t v)
 {
-	if (w->nnum >= 4)
+	if (w->nnum >= 6)
 		return;
 	w->num[w->nnum++] = v;
 	w->n += (size_t)snprintf(w->sql + w->n, sizeof(w->sql) - w->n, " AND %s ?%d", expr,
@@ -226,6 +223,10 @@ static void where_build(where_t *w, const mgmt_audit_filter_t *f)
 	where_text(w, "zone_id", f->zone, true);
 	if (f->complete >= 0)
 		where_num(w, "complete =", f->complete);
+	if (f->group_id > 0)
+		where_num(w, "group_id =", f->group_id);
+	if (f->route_rule_id > 0)
+		where_num(w, "route_rule_id =", f->route_rule_id);
 	if (f->from_ms)
 		where_num(w, "time_ms >=", (int64_t)f->from_ms);
 	if (f->to_ms)
@@ -268,6 +269,8 @@ static void fill_record(sqlite3_stmt *q, mgmt_audit_t *r)
 	r->details = col_text(q, 18);
 	r->result = col_text(q, 19);
 	r->username = col_text(q, 20);
+	r->group_id = sqlite3_column_int64(q, 21);
+	r->route_rule_id = sqlite3_column_int64(q, 22);
 }
 
 static int run_records(store_t *st, sqlite3_stmt *q, mgmt_audit_fn fn, void *ctx)

@@ -23,6 +23,7 @@
 #include "artemis/codec.h"
 #include "artemis/log.h"
 #include "mgmt_int.h"
+#include "route_int.h"
 
 /* ---- Keys ------------------------------------------------------------------------ */
 
@@ -124,12 +125,19 @@ static int collect_target(void *ctx, const mgmt_key_t *k)
 	return tagset_add(c->set, mgmt_key_tag(c->shm, k)) < 0 ? -ENOMEM : 0;
 }
 
+int mgmt_store_down_set(store_t *st, const shm_t *shm, tagset_t *set, char *err,
+                        size_t err_len)
+{
+	collect_t c = {shm, set};
+	int rc = model_targets(st, collect_target, &c, err, err_len);
+	return rc < 0 ? rc : route_down_tags(st, shm, set, err, err_len);
+}
+
 /* The store's targets in force and its generation, in one read transaction. */
 static int store_targets(store_t *st, const shm_t *shm, tagset_t *set, uint64_t *gen, char *err,
                          size_t err_len)
 {
 	int64_t g = 0;
-	collect_t c = {shm, set};
 	int rc = tagset_init(set, 16);
 	if (rc < 0)
 		return rc;
@@ -139,7 +147,7 @@ static int store_targets(store_t *st, const shm_t *shm, tagset_t *set, uint64_t 
 		rc = store_fail(st, "reading the generation", err, err_len);
 		goto fail;
 	}
-	if ((rc = model_targets(st, collect_target, &c, err, err_len)) < 0)
+	if ((rc = mgmt_store_down_set(st, shm, set, err, err_len)) < 0)
 		goto fail;
 	store_rollback(st); /* a read: nothing to commit */
 	*gen = (uint64_t)g;
@@ -151,13 +159,17 @@ fail:
 }
 
 /* Under the lock: the projection from the store, published. */
-static int rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t err_len)
+int mgmt_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t err_len)
 {
 	tagset_t set = {0};
 	uint64_t gen = 0;
 	int rc = store_targets(st, shm, &set, &gen, err, err_len);
 	if (rc < 0)
 		return rc;
+	if ((rc = route_rebuild_locked(st, shm, p, gen, err, err_len)) < 0) {
+		tagset_free(&set);
+		return rc;
+	}
 	rc = proj_publish(p, shm, &set, gen, NULL, 0);
 	tagset_free(&set);
 	if (rc == -ENOSPC) {
@@ -176,7 +188,7 @@ static int rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t 
 }
 
 /* Take the writer lock, rebuilding first when that is owed. */
-static int lock_writer(mgmt_t *m, proj_t *p, char *err, size_t err_len)
+int mgmt_lock_writer(mgmt_t *m, proj_t *p, char *err, size_t err_len)
 {
 	int rc = proj_lock(p, m->busy_timeout_ms);
 	if (rc == -EBUSY) {
@@ -188,7 +200,7 @@ static int lock_writer(mgmt_t *m, proj_t *p, char *err, size_t err_len)
 		snprintf(err, err_len, "projection lock: %s", strerror(-rc));
 		return rc;
 	}
-	if (rc == 1 && (rc = rebuild_locked(&m->st, m->shm, p, err, err_len)) < 0) {
+	if (rc == 1 && (rc = mgmt_rebuild_locked(&m->st, m->shm, p, err, err_len)) < 0) {
 		proj_unlock(p);
 		return rc;
 	}
@@ -246,7 +258,9 @@ int mgmt_boot(const config_t *cfg, shm_t *shm, char *err, size_t err_len)
 	int rc = store_open(&st, cfg, STORE_MIGRATE, err, err_len);
 	if (rc < 0)
 		return rc;
-	if ((rc = proj_init(shm, cfg->mgmt_max_operations)) < 0) {
+	if ((rc = proj_init(shm, cfg->mgmt_max_operations,
+	                    cfg->mgmt_routing_bytes ? cfg->mgmt_routing_bytes
+	                                            : MGMT_ROUTING_BYTES_DEFAULT)) < 0) {
 		snprintf(err, err_len, "the region has no management section: %s", strerror(-rc));
 		store_close(&st);
 		return rc;
@@ -258,7 +272,7 @@ int mgmt_boot(const config_t *cfg, shm_t *shm, char *err, size_t err_len)
 		 * the store as the boot leaves it. */
 		rc = users_boot(&st, cfg, err, err_len);
 		if (rc >= 0)
-			rc = rebuild_locked(&st, shm, p, err, err_len);
+			rc = mgmt_rebuild_locked(&st, shm, p, err, err_len);
 		proj_unlock(p);
 	} else {
 		snprintf(err, err_len, "projection lock: %s", strerror(-rc));
@@ -281,7 +295,7 @@ int mgmt_repair(const config_t *cfg, shm_t *shm, char *err, size_t err_len)
 	store_t st;
 	rc = store_open(&st, cfg, STORE_RW, err, err_len);
 	if (rc == 0) {
-		rc = rebuild_locked(&st, shm, p, err, err_len);
+		rc = mgmt_rebuild_locked(&st, shm, p, err, err_len);
 		store_close(&st);
 	}
 	proj_unlock(p);
@@ -358,7 +372,7 @@ static int compare_once(store_t *st, shm_t *shm, const proj_t *p, char *msg, siz
 	tagset_free(&want);
 	tagset_free(&have);
 	if (same && settled && sgen == pgen)
-		return 0;
+		return route_check(st, shm, (proj_t *)p, msg, len);
 	if (holder && pid_alive(holder))
 		return 1;
 	if (!settled)
@@ -407,6 +421,19 @@ int mgmt_check(const config_t *cfg, shm_t *shm, char *msg, size_t msg_len)
 
 /* ---- Writes -------------------------------------------------------------------------------- */
 
+int mgmt_check_operator(const mgmt_ctx_t *ctx, char *err, size_t err_len)
+{
+	if (!ctx->operator_id || blank(ctx->operator_id)) {
+		snprintf(err, err_len, "operatorId is null or empty");
+		return -EINVAL;
+	}
+	if (strlen(ctx->operator_id) > MGMT_MAX_OPERATOR) {
+		snprintf(err, err_len, "operatorId is longer than %d", MGMT_MAX_OPERATOR);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int validate(const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ctx, char *err,
                     size_t err_len)
 {
@@ -422,15 +449,7 @@ static int validate(const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ct
 			return -EINVAL;
 		}
 	}
-	if (!ctx->operator_id || blank(ctx->operator_id)) {
-		snprintf(err, err_len, "operatorId is null or empty");
-		return -EINVAL;
-	}
-	if (strlen(ctx->operator_id) > MGMT_MAX_OPERATOR) {
-		snprintf(err, err_len, "operatorId is longer than %d", MGMT_MAX_OPERATOR);
-		return -EINVAL;
-	}
-	return 0;
+	return mgmt_check_operator(ctx, err, err_len);
 }
 
 /* The write's transaction: rows, records, the new set.  Rolls back on error. */
@@ -439,7 +458,7 @@ static int apply_txn(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mg
                      uint32_t capacity, char *err, size_t err_len)
 {
 	store_t *st = &m->st;
-	tagset_t touched = {0};
+	tagset_t touched = {0}, routed = {0};
 	uint64_t tag;
 	memset(next, 0, sizeof(*next));
 	int rc = store_begin(st, true, err, err_len);
@@ -459,14 +478,18 @@ static int apply_txn(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mg
 			goto fail;
 	}
 	/* The new set: the old one, with each touched target as the store now
-	 * has it. */
-	if (tagset_init(&touched, (uint32_t)n) < 0 || tagset_init(next, old->count) < 0)
+	 * has it (an instance a pulled-out group binds stays down). */
+	if (tagset_init(&touched, (uint32_t)n) < 0 || tagset_init(next, old->count) < 0 ||
+	    tagset_init(&routed, 16) < 0)
 		goto nomem;
+	if ((rc = route_down_tags(st, m->shm, &routed, err, err_len)) < 0)
+		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		bool live = false;
 		if ((rc = model_target_live(st, &changes[i].key, &live, err, err_len)) < 0)
 			goto fail;
 		tag = mgmt_key_tag(m->shm, &changes[i].key);
+		live = live || tagset_has(&routed, tag);
 		if (tagset_add(&touched, tag) < 0 || (live && tagset_add(next, tag) < 0))
 			goto nomem;
 	}
@@ -485,6 +508,7 @@ static int apply_txn(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mg
 		goto fail;
 	}
 	tagset_free(&touched);
+	tagset_free(&routed);
 	return store_commit(st, err, err_len);
 nomem:
 	snprintf(err, err_len, "out of memory");
@@ -492,6 +516,7 @@ nomem:
 fail:
 	store_rollback(st);
 	tagset_free(&touched);
+	tagset_free(&routed);
 	tagset_free(next);
 	return rc;
 }
@@ -512,7 +537,7 @@ int mgmt_apply(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx
 		snprintf(err, err_len, "the region has no management projection");
 		return -ENODEV;
 	}
-	if ((rc = lock_writer(m, p, err, err_len)) < 0)
+	if ((rc = mgmt_lock_writer(m, p, err, err_len)) < 0)
 		return rc;
 	if ((rc = proj_copy_active(p, &old)) < 0) {
 		snprintf(err, err_len, "reading the projection: %s", strerror(-rc));
@@ -579,7 +604,7 @@ int mgmt_write(mgmt_t *m, mgmt_write_fn fn, void *arg, bool ends_sessions, char 
 		snprintf(err, err_len, "the region has no management projection");
 		return -ENODEV;
 	}
-	if ((rc = lock_writer(m, p, err, err_len)) < 0)
+	if ((rc = mgmt_lock_writer(m, p, err, err_len)) < 0)
 		return rc;
 	if ((rc = store_begin(st, true, err, err_len)) < 0)
 		goto out;
@@ -631,10 +656,9 @@ int mgmt_audit_cleanup(mgmt_t *m, uint64_t before_ms, const mgmt_ctx_t *given, u
 {
 	mgmt_ctx_t ctx;
 	store_ctx_fill(&m->st, given, &ctx);
-	if (!ctx.operator_id || blank(ctx.operator_id)) {
-		snprintf(err, err_len, "operatorId is null or empty");
-		return -EINVAL;
-	}
+	int rc = mgmt_check_operator(&ctx, err, err_len);
+	if (rc < 0)
+		return rc;
 	cleanup_t c = {before_ms, deleted, &ctx};
 	return mgmt_write(m, cleanup_txn, &c, false, err, err_len);
 }

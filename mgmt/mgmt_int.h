@@ -13,6 +13,9 @@
  *                 per-process cache of sessions behind mgmt_session_check
  *   mgmt.c        the public entry points tying them together
  *
+ *   route*.c      groups, route rules, canary: their rows, the routing
+ *                 transaction, the routing image in the region (route_int.h)
+ *
  * What a replicator needs of the tables (a later round replicates every
  * management table between nodes; rows follow one convention):
  *   - every state row carries hlc (last writer wins), origin_node and seq
@@ -39,6 +42,12 @@
  *     proj_note_generation() under the writer lock, as mgmt_write() does.
  *
  * Other modules use include/artemis/mgmt.h only.
+ *
+ * Replication of the management tables: every state table here keeps its
+ * natural key, `deleted` tombstones, the `hlc` and `origin_node` of its last
+ * write and the store generation of that write in `seq`; route_int.h lists
+ * what a replicator needs of the routing tables (their natural keys, and
+ * numeric ids being per node).
  */
 #ifndef ARTEMIS_MGMT_INT_H
 #define ARTEMIS_MGMT_INT_H
@@ -50,6 +59,8 @@
 #include "artemis/mgmt.h"
 
 /* ---- store.c ---------------------------------------------------------------- */
+
+typedef struct proj proj_t;
 
 typedef struct {
 	sqlite3 *db;
@@ -124,6 +135,7 @@ enum {
 	SQ_LOGIN_PUT,
 	SQ_LOGIN_USER_FAILS,
 	SQ_LOGIN_IP_FAILS,
+	SQ_ROUTE_DOWN, /* route_build.c: the group operations' down tags */
 	SQ_END
 };
 _Static_assert(SQ_END <= 64, "statement slots");
@@ -151,6 +163,16 @@ int model_targets(store_t *st, int (*fn)(void *ctx, const mgmt_key_t *k), void *
 int model_list(store_t *st, const mgmt_op_filter_t *f, mgmt_op_fn fn, void *ctx);
 
 /* ---- audit.c ---------------------------------------------------------------------- */
+
+/* One record to insert; fields that are NULL (ids 0) stay NULL. */
+typedef struct {
+	const char *type, *target, *operation, *action;
+	const char *region, *service, *instance, *server, *zone;
+	const char *details;
+	int64_t group_id, route_rule_id;
+} audit_in_t;
+int audit_insert(store_t *st, const audit_in_t *in, const mgmt_ctx_t *ctx, store_stamp_t *stamp,
+                 char *err, size_t err_len);
 
 /* "region/service/instance", "region/server", "region/zone[/service]". */
 void audit_target(const mgmt_key_t *k, char *out, size_t len);
@@ -187,13 +209,11 @@ bool tagset_has(const tagset_t *t, uint64_t tag);
 /* Every tag of a set, in table order: for (i = 0; tagset_next(t, &i, &tag);) */
 bool tagset_next(const tagset_t *t, uint32_t *i, uint64_t *tag);
 
-typedef struct proj proj_t;
-
 /* The section of a region, NULL when it has none. */
 proj_t *proj_of(shm_t *shm);
 /* Lay the section out for max_keys targets in force (master, before any
  * other process uses it); a section laid out already is kept. */
-int proj_init(shm_t *shm, uint32_t max_keys);
+int proj_init(shm_t *shm, uint32_t max_keys, uint32_t route_bytes);
 uint32_t proj_capacity(const proj_t *p);
 
 /* The writer lock (robust, process-shared), waited for at most timeout_ms.
@@ -225,8 +245,17 @@ void proj_note_generation(proj_t *p, uint64_t gen);
 void proj_auth_bump(proj_t *p);
 uint64_t proj_auth_generation(const proj_t *p);
 
-/* Clear the "rebuild needed" mark after a rebuild from the store. */
+/* Clear the "rebuild needed" mark after a rebuild from the store; set it
+ * (the next writer rebuilds first). */
 void proj_mark_clean(proj_t *p);
+void proj_mark_dirty(proj_t *p);
+/* Move the generation and the stamp (response caches, services.json
+ * versions): writer, after it changed what readers see. */
+void proj_bump(proj_t *p);
+/* mgmt_service_read with a caller's filter besides the down filter
+ * (extra NULL: none). */
+int proj_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_info_t *info,
+                      shm_keep_fn extra, void *extra_ctx);
 
 /* Failpoints of the crash tests: when set, called at each of these points
  * of a write (a test kills the process there).  NULL in production. */
@@ -254,6 +283,7 @@ typedef struct {
 	uint64_t touched_ms; /* last_activity last written */
 } session_entry_t;
 
+/* A process's handle (mgmt.h). */
 struct mgmt {
 	store_t st;
 	shm_t *shm;
@@ -272,6 +302,18 @@ typedef int (*mgmt_write_fn)(store_t *st, store_stamp_t *stamp, void *arg, char 
                              size_t err_len);
 int mgmt_write(mgmt_t *m, mgmt_write_fn fn, void *arg, bool ends_sessions, char *err,
                size_t err_len);
+
+/* mgmt.c: take the projection's writer lock, rebuilding the projection
+ * first when that is owed; rebuild it from the store (under the lock). */
+int mgmt_lock_writer(mgmt_t *m, proj_t *p, char *err, size_t err_len);
+/* A write's operatorId: present, not blank, within MGMT_MAX_OPERATOR
+ * (-EINVAL with err naming it). */
+int mgmt_check_operator(const mgmt_ctx_t *ctx, char *err, size_t err_len);
+int mgmt_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t err_len);
+/* The full down set of the store: the operations' targets and the
+ * routing's group tags (inside the caller's transaction). */
+int mgmt_store_down_set(store_t *st, const shm_t *shm, tagset_t *set, char *err,
+                        size_t err_len);
 
 /* ---- users.c ------------------------------------------------------------------------ */
 

@@ -64,9 +64,10 @@
 #include "artemis/clock.h"
 #include "artemis/log.h"
 #include "mgmt_int.h"
+#include "route_int.h"
 
 #define PROJ_MAGIC        0x314a504d474d5241ULL /* "ARGMMPJ1" */
-#define PROJ_VERSION      1
+#define PROJ_VERSION      3 /* 3: auth_generation and the routing area */
 #define PROJ_TABLES       3
 #define PROJ_HDR_BYTES    4096
 #define PROJ_MIN_CAP      64
@@ -104,6 +105,9 @@ struct proj {
 	 * (sessions.c).  Written with an atomic increment by the writer, after
 	 * its commit and under the lock; read lock-free. */
 	uint64_t auth_generation;
+	uint64_t route_off;   /* the routing area (route_shm.c), after the tables */
+	uint32_t route_bytes; /* its buffers' size */
+	uint32_t pad2;
 };
 _Static_assert(sizeof(struct proj) <= PROJ_HDR_BYTES, "projection header fits its page");
 
@@ -123,14 +127,36 @@ static uint32_t cap_for(uint64_t keys)
 	return (uint32_t)c;
 }
 
-static uint64_t section_bytes(uint32_t cap)
+/* The tables and their Bloom bits, from the section's start. */
+static uint64_t tables_bytes(uint32_t cap)
 {
 	return PROJ_HDR_BYTES + (uint64_t)PROJ_TABLES * (cap + PROJ_BLOOM_WORDS) * sizeof(uint64_t);
 }
 
+/* Where the routing area starts (page-aligned), and the whole section. */
+static uint64_t route_start(uint32_t cap)
+{
+	return (tables_bytes(cap) + 4095) & ~(uint64_t)4095;
+}
+
+static uint64_t section_bytes(uint32_t cap, uint32_t route_bytes)
+{
+	return route_start(cap) + route_area_bytes(route_bytes);
+}
+
 uint64_t mgmt_section_bytes(uint32_t max_operations)
 {
-	return section_bytes(cap_for(max_operations));
+	return section_bytes(cap_for(max_operations), MGMT_ROUTING_BYTES_DEFAULT);
+}
+
+uint64_t mgmt_region_bytes(const config_t *cfg)
+{
+	return section_bytes(cap_for(cfg->mgmt_max_operations), cfg->mgmt_routing_bytes);
+}
+
+uint64_t mgmt_region_initial_bytes(const config_t *cfg)
+{
+	return route_start(cap_for(cfg->mgmt_max_operations)) + route_area_initial_bytes();
 }
 
 static uint64_t *table_of(const proj_t *p, uint32_t t)
@@ -157,9 +183,14 @@ static proj_t *section(const shm_t *shm)
 		return NULL;
 	ck_pr_fence_load();
 	if (p->version != PROJ_VERSION || p->cap < PROJ_MIN_CAP || (p->cap & (p->cap - 1)) ||
-	    section_bytes(p->cap) > len)
+	    p->route_off != route_start(p->cap) || section_bytes(p->cap, p->route_bytes) > len)
 		return NULL;
 	return p;
+}
+
+struct route_area_sh *route_area_of(const proj_t *p)
+{
+	return (struct route_area_sh *)((char *)p + p->route_off);
 }
 
 proj_t *proj_of(shm_t *shm)
@@ -177,17 +208,20 @@ bool proj_built(const proj_t *p)
 	return ck_pr_load_32((uint32_t *)&p->built) != 0;
 }
 
-int proj_init(shm_t *shm, uint32_t max_keys)
+int proj_init(shm_t *shm, uint32_t max_keys, uint32_t route_bytes)
 {
 	size_t len;
 	proj_t *p = shm_mgmt_area(shm, &len);
 	if (section(shm))
 		return 0; /* a region that survived a restart keeps its section */
 	/* A region made with a smaller section keeps it (as its other
-	 * parameters): the capacity is what fits. */
-	while (max_keys > 16 && mgmt_section_bytes(max_keys) > len)
+	 * parameters): the capacities are what fits, the routing room given
+	 * up before the operations'. */
+	while (route_bytes > 65536 && section_bytes(cap_for(max_keys), route_bytes) > len)
+		route_bytes /= 2;
+	while (max_keys > 16 && section_bytes(cap_for(max_keys), route_bytes) > len)
 		max_keys /= 2;
-	if (!p || max_keys == 0 || len < mgmt_section_bytes(max_keys))
+	if (!p || max_keys == 0 || len < section_bytes(cap_for(max_keys), route_bytes))
 		return -ENODEV;
 	uint32_t cap = cap_for(max_keys);
 	memset(p, 0, PROJ_HDR_BYTES);
@@ -195,7 +229,10 @@ int proj_init(shm_t *shm, uint32_t max_keys)
 	p->cap = cap;
 	p->max_keys = max_keys;
 	p->notified = p->active = 0;
-	memset(table_of(p, 0), 0, section_bytes(cap) - PROJ_HDR_BYTES);
+	p->route_off = route_start(cap);
+	p->route_bytes = route_bytes;
+	memset(table_of(p, 0), 0, tables_bytes(cap) - PROJ_HDR_BYTES);
+	route_area_init(route_area_of(p), p->route_off, route_bytes);
 	int rc = shm_mutex_init(&p->lock);
 	if (rc < 0)
 		return rc;
@@ -391,12 +428,29 @@ static int snap_keep(void *ctx, const uint64_t *tags)
 	return 1;
 }
 
-int mgmt_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_info_t *info)
+/* The down filter and a caller's own filter together. */
+typedef struct {
+	const snap_t *snap; /* NULL: nothing is down */
+	shm_keep_fn extra;
+	void *extra_ctx;
+} keep_both_t;
+
+static int keep_both(void *ctx, const uint64_t *tags)
+{
+	const keep_both_t *k = ctx;
+	if (k->snap && !snap_keep((void *)k->snap, tags))
+		return 0;
+	return k->extra(k->extra_ctx, tags);
+}
+
+int proj_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_info_t *info,
+                      shm_keep_fn extra, void *extra_ctx)
 {
 	const proj_t *p = section(shm);
 	size_t mark = out->len;
 	if (!p)
-		return shm_service_read(shm, service, out, info);
+		return extra ? shm_service_read_filtered(shm, service, out, info, extra, extra_ctx)
+		             : shm_service_read(shm, service, out, info);
 	for (unsigned attempt = 0; attempt < PROJ_READ_RETRIES; attempt++) {
 		snap_t s;
 		int in = snap_begin(p, &s);
@@ -404,14 +458,21 @@ int mgmt_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_inf
 			stall(attempt);
 			continue;
 		}
-		int rc = shm_service_read_filtered(shm, service, out, info, in ? snap_keep : NULL,
-		                                   &s);
+		keep_both_t both = {in ? &s : NULL, extra, extra_ctx};
+		int rc = extra ? shm_service_read_filtered(shm, service, out, info, keep_both, &both)
+		             : shm_service_read_filtered(shm, service, out, info,
+		                                         in ? snap_keep : NULL, &s);
 		if (snap_still(&s))
 			return rc;
 		out->len = mark;
 		stall(attempt);
 	}
 	return -EBUSY;
+}
+
+int mgmt_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_info_t *info)
+{
+	return proj_service_read(shm, service, out, info, NULL, NULL);
 }
 
 int mgmt_tag_down(shm_t *shm, uint64_t tag)
@@ -549,6 +610,11 @@ uint64_t proj_auth_generation(const proj_t *p)
 	return ck_pr_load_64((uint64_t *)&p->auth_generation);
 }
 
+void proj_mark_dirty(proj_t *p)
+{
+	ck_pr_store_32(&p->dirty, 1);
+}
+
 void proj_mark_clean(proj_t *p)
 {
 	ck_pr_store_32(&p->dirty, 0);
@@ -595,15 +661,20 @@ static void stage(proj_t *p, uint32_t t, const tagset_t *next, uint64_t gen)
 	ck_sequence_write_end(&tb->seq);
 }
 
-static void flip(proj_t *p, uint32_t t)
+void proj_bump(proj_t *p)
 {
 	uint64_t now = clock_wall_ms();
-	ck_pr_fence_store();
-	ck_pr_store_32(&p->active, t);
 	ck_pr_fence_store();
 	ck_pr_store_64(&p->generation, p->generation + 1);
 	ck_pr_store_64(&p->stamp_ms, now > p->stamp_ms ? now : p->stamp_ms + 1);
 	p->publishes++;
+}
+
+static void flip(proj_t *p, uint32_t t)
+{
+	ck_pr_fence_store();
+	ck_pr_store_32(&p->active, t);
+	proj_bump(p);
 }
 
 /* ---- Notices ---------------------------------------------------------------------------- */

@@ -30,8 +30,9 @@
 
 #include "artemis/clock.h"
 #include "mgmt_int.h"
+#include "route_int.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* Columns every state table has besides its key: Java's (operator, token,
  * times) and what replication needs (tombstone, HLC, origin, change seq). */
@@ -163,6 +164,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "INSERT INTO meta (key, value) VALUES ('login_seq', 0);"
     "ALTER TABLE audit ADD COLUMN username TEXT;"
     "CREATE INDEX audit_username ON audit (username, time_ms);",
+    /* 3: groups, route rules, canary (route_model.c). */
+    route_schema_v3,
 };
 
 int store_path(const config_t *cfg, char *out, size_t len)

@@ -27,7 +27,9 @@
 /* Growth steps of the reservation (reserve.c): the fixed sections are
  * backed whole at creation; the slots, services, change log and arena in
  * steps of SHM_RESERVE_STEP; an index buffer to the exact size its next
- * rebuild needs (it doubles, so that is geometric already). */
+ * rebuild needs (it doubles, so that is geometric already); the management
+ * section from what mgmt/ asked for at creation (all of it by default) in
+ * steps of SHM_MGMT_STEP. */
 const struct shm_section_def shm__sections[SHM_SEC_COUNT] = {
     [SHM_SEC_PROCS] = {"process table", 0},
     [SHM_SEC_COUNTERS] = {"counters", 0},
@@ -39,7 +41,7 @@ const struct shm_section_def shm__sections[SHM_SEC_COUNT] = {
     [SHM_SEC_CHANGELOG] = {"change log", SHM_RESERVE_STEP},
     [SHM_SEC_EVICTED] = {"eviction bitmap", 0},
     [SHM_SEC_ARENA] = {"blob arena", SHM_RESERVE_STEP},
-    [SHM_SEC_MGMT] = {"management projection", 0},
+    [SHM_SEC_MGMT] = {"management projection", SHM_MGMT_STEP},
 };
 
 static uint64_t section_bytes(const struct shm_header_sh *h, enum shm_section sec)
@@ -140,6 +142,8 @@ static int layout_params(const shm_params_t *p, struct shm_header_sh *h)
 	h->self_preservation = p->self_preservation;
 	h->arena_size = ALIGN_UP(arena, PAGE);
 	h->mgmt_size = ALIGN_UP(p->mgmt_bytes, PAGE);
+	uint64_t first = ALIGN_UP(p->mgmt_initial_bytes, PAGE);
+	h->mgmt_initial_pages = first && first < h->mgmt_size ? (uint32_t)(first / PAGE) : 0;
 	return 0;
 }
 

@@ -446,6 +446,7 @@ void shm_get_params(const shm_t *s, shm_params_t *out)
 	out->legacy_preserve_window_ms = h->window_ms[SHM_MGR_LEGACY];
 	out->lock_wait_ms = ck_pr_load_32((uint32_t *)&h->lock_wait_ms);
 	out->mgmt_bytes = h->mgmt_size;
+	out->mgmt_initial_bytes = (uint64_t)h->mgmt_initial_pages * 4096u;
 }
 
 void *shm_mgmt_area(const shm_t *s, size_t *len)

@@ -10,9 +10,11 @@
  *
  *   - at creation: the header, the fixed sections (process table,
  *     counters, service index, eviction bitmap) whole, the first size of
- *     both index buffers, and one step of the slots, services, change log
- *     and arena.  A start that cannot reserve that much fails (-ENOBUFS,
- *     the size needed in shm_open_info_t);
+ *     both index buffers, one step of the slots, services, change log
+ *     and arena, and what mgmt/ asked for of the management section (its
+ *     down filter's tables; its routing image grows as the registry's
+ *     sections do, through shm_mgmt_reserve).  A start that cannot reserve
+ *     that much fails (-ENOBUFS, the size needed in shm_open_info_t);
  *   - while it fills: a writer, under the lock, reserves the next step of a
  *     growing section before it moves that section's high-water mark into
  *     new pages.  A reservation that fails leaves everything as it was; the
@@ -96,6 +98,8 @@ static uint64_t initial_bytes(const struct shm_header_sh *h, enum shm_section se
 		                                                                   : SHM_INDEX_MIN);
 	else if (sec == SHM_SEC_ARENA)
 		want = SHM_ARENA_START + SHM_MAX_BLOCK;
+	else if (sec == SHM_SEC_MGMT)
+		want = h->mgmt_initial_pages ? (uint64_t)h->mgmt_initial_pages * PAGE : x->size;
 	else
 		want = 1;
 	want = ALIGN_UP(want, step);
@@ -138,4 +142,18 @@ uint64_t shm__reserved_total(const shm_t *s)
 	for (int i = 0; i < SHM_SEC_COUNT; i++)
 		n += shm__reserved(s, (enum shm_section)i);
 	return n;
+}
+
+/* mgmt/ grows its section under its own writer lock, the only writer that
+ * moves this section's reservation (shm.h). */
+int shm_mgmt_reserve(shm_t *s, uint64_t bytes)
+{
+	if (!s->mgmt)
+		return -ENODEV;
+	return shm__reserve(s, SHM_SEC_MGMT, bytes);
+}
+
+uint64_t shm_mgmt_reserved(const shm_t *s)
+{
+	return s->mgmt ? ck_pr_load_64((uint64_t *)&s->hdr->sec[SHM_SEC_MGMT].reserved) : 0;
 }

@@ -300,7 +300,7 @@ struct shm_header_sh {
 	uint32_t clean;      /* set by a clean shutdown */
 	uint32_t node_state; /* enum shm_node_state */
 	int32_t master_pid;  /* the live master, or 0 */
-	uint32_t pad1;
+	uint32_t mgmt_initial_pages; /* of the management section, reserved at creation (0: all) */
 	struct shm_peer_sh peers[SHM_MAX_NODES];
 
 	pthread_mutex_t lock __attribute__((aligned(64)));

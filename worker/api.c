@@ -288,6 +288,8 @@ typedef struct {
 #define GP (M_POST | M_GET)
 #define MG "/api/management/"
 #define AU "/api/auth/"
+#define RT "/api/routing/"
+#define CN "/api/management/canary/"
 
 static const api_route_t api__routes[] = {
 	{ "/artemis/api/registry/register.json", M_POST, 0, api_registry_register, "registry_register" },
@@ -382,11 +384,44 @@ static const api_route_t api__routes[] = {
 	{ AU "users/{userId}", M_GET, 0, api_auth_user_get, "auth_user_get" },
 	{ AU "users/{userId}", M_PUT, 0, api_auth_user_update, "auth_user_update" },
 	{ AU "users/{userId}", M_DELETE, 0, api_auth_user_delete, "auth_user_delete" },
+	/* Groups, route rules, canary: Java's (API.md §5.3: the 32 group/...json
+	 * told apart by name; §5.5). */
+	{ MG "group/{operation}", M_POST, 0, api_rt_java_group, "mgmt_group" },
+	{ CN "update-canary-ips.json", M_POST, 0, api_rt_java_canary, "mgmt_canary_update_ips" },
+	/* ... and the Rust rewrite's (MANAGEMENT.md §3.2.3-§3.2.5, §3.3). */
+	{ RT "groups", M_GET | M_POST, 0, api_rt_groups, "routing_groups" },
+	{ RT "rules", M_GET | M_POST, 0, api_rt_rules, "routing_rules" },
+	{ CN "config", M_POST, 0, api_rt_canary_config, "canary_config" },
+	{ CN "configs", M_GET, 0, api_rt_canary_configs, "canary_configs" },
+	{ CN "enable", M_POST, 0, api_rt_canary_enable, "canary_enable" },
+	{ CN "disable", M_POST, 0, api_rt_canary_disable, "canary_disable" },
+	{ CN "stats", M_GET, 0, api_rt_canary_stats, "canary_stats" },
+	{ RT "groups/by-id/{groupId}", M_GET, 0, api_rt_group_by_id, "routing_group_by_id" },
+	{ RT "groups/{groupKey}/tags/{tagKey}", M_DELETE, 0, api_rt_group_tag, "routing_group_tag" },
+	{ RT "groups/{groupKey}/instances/{instanceId}", M_DELETE, 0, api_rt_group_instance, "routing_group_instance" },
+	{ RT "groups/{groupKey}/tags", M_GET | M_POST, 0, api_rt_group_tags, "routing_group_tags" },
+	{ RT "groups/{groupKey}/instances", M_GET | M_POST, 0, api_rt_group_instances, "routing_group_instances" },
+	{ RT "groups/{groupKey}", M_GET | M_PUT | M_DELETE, 0, api_rt_group, "routing_group" },
+	{ RT "services/{serviceId}/instances", M_POST, 0, api_rt_service_instances, "routing_service_instances" },
+	{ RT "rules/{routeId}/publish", M_POST, 0, api_rt_rule_publish, "routing_rule_publish" },
+	{ RT "rules/{routeId}/unpublish", M_POST, 0, api_rt_rule_unpublish, "routing_rule_unpublish" },
+	{ RT "rules/{routeId}/groups/{groupId}", M_PUT | M_DELETE, 0, api_rt_rule_group, "routing_rule_group" },
+	{ RT "rules/{routeId}/groups", M_GET | M_POST, 0, api_rt_rule_groups, "routing_rule_groups" },
+	{ RT "rules/{routeId}", M_GET | M_PUT | M_DELETE, 0, api_rt_rule, "routing_rule" },
+	{ CN "config/{serviceId}", M_GET | M_DELETE, 0, api_rt_canary_config_one, "canary_config_one" },
+	{ CN "enabled/{serviceId}", M_GET, 0, api_rt_canary_enabled, "canary_enabled" },
+	{ CN "{serviceId}/whitelist/check/{ip}", M_GET, 0, api_rt_canary_check, "canary_check" },
+	{ CN "{serviceId}/whitelist/add", M_POST, 0, api_rt_canary_whitelist_add, "canary_whitelist_add" },
+	{ CN "{serviceId}/whitelist/remove", M_POST, 0, api_rt_canary_whitelist_remove, "canary_whitelist_remove" },
+	{ CN "{serviceId}/whitelist", M_GET | M_DELETE, 0, api_rt_canary_whitelist, "canary_whitelist" },
+	{ CN "{serviceId}/stats", M_GET, 0, api_rt_canary_service_stats, "canary_service_stats" },
 };
 
 #undef GP
 #undef MG
 #undef AU
+#undef RT
+#undef CN
 
 #define API_NROUTES (sizeof(api__routes) / sizeof(api__routes[0]))
 _Static_assert(API_NROUTES <= API_MAX_ROUTES, "route table too large for metrics");

@@ -266,6 +266,37 @@ void api_auth_user_update(const http_request_t *req, http_response_t *res);
 void api_auth_user_delete(const http_request_t *req, http_response_t *res);
 void api_auth_user_status(const http_request_t *req, http_response_t *res);
 void api_auth_login_history(const http_request_t *req, http_response_t *res);
+/* api_routing*.c: groups, route rules, canary (API.md §5.3, §5.5,
+ * MANAGEMENT.md §3.2.3-§3.2.5). */
+void api_rt_groups(const http_request_t *req, http_response_t *res);
+void api_rt_group_by_id(const http_request_t *req, http_response_t *res);
+void api_rt_group(const http_request_t *req, http_response_t *res);
+void api_rt_group_tags(const http_request_t *req, http_response_t *res);
+void api_rt_group_tag(const http_request_t *req, http_response_t *res);
+void api_rt_group_instances(const http_request_t *req, http_response_t *res);
+void api_rt_group_instance(const http_request_t *req, http_response_t *res);
+void api_rt_service_instances(const http_request_t *req, http_response_t *res);
+void api_rt_rules(const http_request_t *req, http_response_t *res);
+void api_rt_rule(const http_request_t *req, http_response_t *res);
+void api_rt_rule_publish(const http_request_t *req, http_response_t *res);
+void api_rt_rule_unpublish(const http_request_t *req, http_response_t *res);
+void api_rt_rule_groups(const http_request_t *req, http_response_t *res);
+void api_rt_rule_group(const http_request_t *req, http_response_t *res);
+void api_rt_canary_config(const http_request_t *req, http_response_t *res);
+void api_rt_canary_config_one(const http_request_t *req, http_response_t *res);
+void api_rt_canary_configs(const http_request_t *req, http_response_t *res);
+void api_rt_canary_enable(const http_request_t *req, http_response_t *res);
+void api_rt_canary_disable(const http_request_t *req, http_response_t *res);
+void api_rt_canary_enabled(const http_request_t *req, http_response_t *res);
+void api_rt_canary_whitelist(const http_request_t *req, http_response_t *res);
+void api_rt_canary_whitelist_add(const http_request_t *req, http_response_t *res);
+void api_rt_canary_whitelist_remove(const http_request_t *req, http_response_t *res);
+void api_rt_canary_check(const http_request_t *req, http_response_t *res);
+void api_rt_canary_stats(const http_request_t *req, http_response_t *res);
+void api_rt_canary_service_stats(const http_request_t *req, http_response_t *res);
+void api_rt_java_canary(const http_request_t *req, http_response_t *res);
+/* The 32 /api/management/group/<name>.json of Java, told apart by name. */
+void api_rt_java_group(const http_request_t *req, http_response_t *res);
 
 /* ---- Routing table (for metrics) ---------------------------------------------- */
 

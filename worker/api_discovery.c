@@ -13,6 +13,14 @@
  *
  * Instances operated down (pull-out, mgmt/) are left out everywhere except
  * POST /api/discovery/services.json, which lists them (MANAGEMENT.md §3.3).
+ * Every Service carries the routing data of API.md §4.10 (cache.c).
+ *
+ * Routing applied (MANAGEMENT.md §2): on the Rust paths
+ * (/api/discovery/service.json and lookup.json) the service's canary and
+ * first published rule pick, per call, the instances the answer holds
+ * (mgmt_route_decide: the caller's address, zone and region), and a body
+ * with a single `discoveryConfig` gets Rust's single lookup
+ * ({"success":true,"instance":{..}}).
  *
  * Region: Java reads the request's top-level regionId/zoneId.  When the
  * top-level regionId is absent, the discoveryConfig's regionId/zoneId are
@@ -23,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <xxhash.h>
 
@@ -31,6 +40,7 @@
 #include "api.h"
 #include "cache.h"
 #include "artemis/codec.h"
+#include "artemis/mgmt.h"
 #include "metrics.h"
 #include "versioned.h"
 #include "worker.h"
@@ -92,6 +102,43 @@ static void disc__internal(const http_request_t *req, http_response_t *res, cons
 			   int rc)
 {
 	disc__fail(req, res, field, API_INTERNAL_ERROR, strerror(-rc));
+}
+
+/* ---- Routing on the Rust paths ------------------------------------------ */
+
+/* The caller's address: the peer, or with [http] trust_forwarded_for the
+ * first hop of X-Forwarded-For. */
+static shm_str_t disc__caller_ip(const http_request_t *req)
+{
+	const char *x = api_cfg()->trust_forwarded_for
+				? http_request_header(req, "X-Forwarded-For")
+				: NULL;
+
+	if (x != NULL && *x != '\0') {
+		size_t n = strcspn(x, ",");
+		while (n > 0 && (x[n - 1] == ' ' || x[n - 1] == '\t'))
+			n--;
+		while (n > 0 && (*x == ' ' || *x == '\t'))
+			x++, n--;
+		if (n > 0)
+			return (shm_str_t){ x, n };
+	}
+	return (shm_str_t){ req->peer_ip, req->peer_ip ? strlen(req->peer_ip) : 0 };
+}
+
+/* The routing variant of one service for this call (0 off the Rust
+ * paths, or when nothing routes the service). */
+static uint32_t disc__variant(const http_request_t *req, shm_str_t svc, shm_str_t zone,
+			      shm_str_t region)
+{
+	mgmt_caller_t c = { disc__caller_ip(req), zone, region };
+	uint32_t v = 0;
+
+	if (!api_rust_path() || svc.len > SHM_MAX_SERVICE)
+		return 0;
+	if (mgmt_route_decide(api_shm(), svc, &c, &v) < 0)
+		return 0; /* the projection was busy every time: every instance */
+	return v;
 }
 
 /* ---- lookup.json ---------------------------------------------------------- */
@@ -176,9 +223,12 @@ static void disc__lookup_run(const http_request_t *req, http_response_t *res, sh
 	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"services\":[");
 	for (long k = 0; k < nkeep; k++) {
 		int rc;
+		const json_lookup_cfg_t *c = &cfg[keep[k]];
+		uint32_t v = disc__variant(req, c->service, c->zone.ptr ? c->zone : zone,
+					   c->region.ptr ? c->region : region);
 		if (k > 0)
 			json_put_raw(&res->body, ",");
-		if ((rc = cache_put_service(api_shm(), cfg[keep[k]].service, &res->body, NULL)) < 0) {
+		if ((rc = cache_put_service_routed(api_shm(), c->service, v, &res->body, NULL)) < 0) {
 			disc__internal(req, res, "services", rc);
 			goto out;
 		}
@@ -197,6 +247,102 @@ out:
 	free(keep);
 }
 
+/* {"success":false,"message":..} with an HTTP status. */
+static void disc__single_fail(const http_request_t *req, http_response_t *res, int status,
+			      const char *msg)
+{
+	res->status = status;
+	res->body.len = 0;
+	json_put_raw(&res->body, "{\"message\":");
+	json_put_cstr(&res->body, msg);
+	json_put_raw(&res->body, ",\"success\":false}");
+	metrics_fail(req);
+}
+
+/* Round-robin positions of the single lookup, per service (this worker). */
+#define DISC_RR_SLOTS 1024
+static uint32_t disc__rr[DISC_RR_SLOTS];
+
+/* The instances of a cached Service body ({"instances":[..],..}): their
+ * spans into v (at most max); -ENOENT for instances:null. */
+static long disc__instances(const char *body, size_t len, shm_str_t *v, size_t max)
+{
+	static const char head[] = "{\"instances\":";
+	size_t i = sizeof(head) - 1, n = 0;
+
+	if (len < i || memcmp(body, head, i) != 0 || body[i] != '[')
+		return -ENOENT;
+	for (i++; i < len && body[i] != ']' && n < max;) {
+		size_t k = body[i] == '{' ? json_value_len(body + i, len - i) : 0;
+		if (k == 0) {
+			i++;
+			continue;
+		}
+		v[n++] = (shm_str_t){ body + i, k };
+		i += k;
+	}
+	return (long)n;
+}
+
+/* Rust's single lookup: {"discoveryConfig":{..}, "strategy":"random"|
+ * "round-robin"} -> one instance of what routing gives this caller. */
+static void disc__single(const http_request_t *req, http_response_t *res, const json_t *root)
+{
+	const json_t *dc = json_member(root, "discoveryconfig");
+	shm_str_t svc = json_member_str(dc, "serviceid");
+	shm_str_t region = json_member_str(dc, "regionid"), zone = json_member_str(dc, "zoneid");
+	shm_str_t strategy = json_member_str(root, "strategy");
+	const char *code;
+	char msg[DISC_MSG_MAX];
+	buf_t body = { 0 };
+	shm_str_t *inst = NULL;
+
+	if (!json_is_object(dc) || api_blank(svc)) {
+		disc__single_fail(req, res, 400, "discoveryConfig.serviceId is required");
+		return;
+	}
+	if (strategy.ptr != NULL && !(strategy.len == 6 && !strncasecmp(strategy.ptr, "random", 6)) &&
+	    !(strategy.len == 11 && !strncasecmp(strategy.ptr, "round-robin", 11)) &&
+	    !(strategy.len == 11 && !strncasecmp(strategy.ptr, "round_robin", 11))) {
+		disc__single_fail(req, res, 400, "strategy is random or round-robin");
+		return;
+	}
+	if (region.ptr == NULL)
+		region = (shm_str_t){ api_cfg()->region, strlen(api_cfg()->region) };
+	if ((code = disc__gate(region, zone.ptr ? zone : json_member_str(root, "zoneid"), msg,
+			       sizeof(msg))) != NULL) {
+		disc__single_fail(req, res, !strcmp(code, API_UNAVAILABLE) ? 503 : 403, msg);
+		return;
+	}
+	uint32_t v = disc__variant(req, svc, zone, region);
+	int rc = cache_put_service_routed(api_shm(), svc, v, &body, NULL);
+	long n = rc < 0 ? rc : -ENOMEM;
+	if (rc == 0 && (inst = malloc(4096 * sizeof(*inst))) != NULL)
+		n = disc__instances(body.data, body.len, inst, 4096);
+	if (n == -ENOENT || n == 0) {
+		snprintf(msg, sizeof(msg), n == 0 ? "Service %.*s has no instance up"
+						  : "Service %.*s not found",
+			 (int)(svc.len > 200 ? 200 : svc.len), svc.ptr);
+		disc__single_fail(req, res, 404, msg);
+	} else if (n < 0) {
+		disc__single_fail(req, res, 500, strerror((int)-n));
+	} else {
+		size_t pick;
+		if (strategy.ptr != NULL && strategy.len == 11) {
+			uint32_t *slot = &disc__rr[XXH3_64bits(svc.ptr, svc.len) & (DISC_RR_SLOTS - 1)];
+			pick = (*slot)++ % (size_t)n;
+		} else {
+			pick = (size_t)random() % (size_t)n;
+		}
+		res->body.len = 0;
+		json_put_raw(&res->body, "{\"instance\":");
+		buf_append(&res->body, inst[pick].ptr, inst[pick].len);
+		json_put_raw(&res->body, ",\"success\":true}");
+	}
+	free(inst);
+	buf_free(&body);
+}
+
 static void disc__lookup_slow(const http_request_t *req, http_response_t *res)
 {
 	json_t *root = NULL, *configs, *c;
@@ -206,6 +352,10 @@ static void disc__lookup_slow(const http_request_t *req, http_response_t *res)
 	if (api_body_object(req, res, &root) < 0)
 		return;
 	configs = json_member(root, "discoveryconfigs");
+	if (api_rust_path() && configs == NULL && json_member(root, "discoveryconfig") != NULL) {
+		disc__single(req, res, root);
+		goto out;
+	}
 	if (configs != NULL && !json_is_array(configs) && !json_is_null(configs)) {
 		http_res_error(res, req, 400, "JSON parse error: discoveryConfigs must be an array");
 		goto out;
@@ -243,8 +393,9 @@ void api_discovery_lookup(const http_request_t *req, http_response_t *res)
 {
 	static json_lookup_t lk;
 
-	/* The Java client's plain body skips jansson (json_fast_lookup). */
-	if (json_fast_lookup(req->body, req->body_len, &lk) == 0)
+	/* The Java client's plain body skips jansson (json_fast_lookup); on
+	 * the Rust path a body without configs may be a single lookup. */
+	if (json_fast_lookup(req->body, req->body_len, &lk) == 0 && (lk.n > 0 || !api_rust_path()))
 		disc__lookup_run(req, res, lk.region, lk.zone, lk.cfg, lk.n);
 	else
 		disc__lookup_slow(req, res);
@@ -253,7 +404,8 @@ void api_discovery_lookup(const http_request_t *req, http_response_t *res)
 /* ---- service.json ---------------------------------------------------------- */
 
 static void disc__service(const http_request_t *req, http_response_t *res, shm_str_t svc,
-			  shm_str_t region, shm_str_t zone)
+			  shm_str_t region, shm_str_t zone, shm_str_t caller_zone,
+			  shm_str_t caller_region)
 {
 	const char *code;
 	char msg[DISC_MSG_MAX];
@@ -268,9 +420,10 @@ static void disc__service(const http_request_t *req, http_response_t *res, shm_s
 		disc__fail(req, res, "service", code, msg);
 		return;
 	}
+	uint32_t v = disc__variant(req, svc, caller_zone, caller_region);
 	res->body.len = 0;
 	json_put_raw(&res->body, "{\"responseStatus\":" API_STATUS_SUCCESS ",\"service\":");
-	if ((rc = cache_put_service(api_shm(), svc, &res->body, NULL)) < 0) {
+	if ((rc = cache_put_service_routed(api_shm(), svc, v, &res->body, NULL)) < 0) {
 		disc__internal(req, res, "service", rc);
 		return;
 	}
@@ -291,7 +444,7 @@ static void disc__service_get(const http_request_t *req, http_response_t *res)
 		http_res_error(res, req, 400, "Required String parameter 'serviceId' is not present");
 		return;
 	}
-	disc__service(req, res, s, r, z);
+	disc__service(req, res, s, r, z, z, r);
 }
 
 void api_discovery_service(const http_request_t *req, http_response_t *res)
@@ -313,11 +466,12 @@ void api_discovery_service(const http_request_t *req, http_response_t *res)
 	svc = json_member_str(dc, "serviceid");
 	region = json_member_str(root, "regionid");
 	zone = json_member_str(root, "zoneid");
+	shm_str_t dz = json_member_str(dc, "zoneid"), dr = json_member_str(dc, "regionid");
 	if (region.ptr == NULL) {
-		region = json_member_str(dc, "regionid");
-		zone = json_member_str(dc, "zoneid");
+		region = dr;
+		zone = dz;
 	}
-	disc__service(req, res, svc, region, zone);
+	disc__service(req, res, svc, region, zone, dz.ptr ? dz : zone, dr.ptr ? dr : region);
 out:
 	json_decref(root);
 }

@@ -213,6 +213,22 @@ const char *api_mgmt_arg(const api_mgmt_req_t *r, const char *canon, char *buf, 
 	return buf;
 }
 
+bool api_mgmt_req_ctx(api_mgmt_req_t *r, api_mgmt_ctx_t *c, const char *surface)
+{
+	char op[MGMT_MAX_OPERATOR + 2];
+	const char *field = NULL;
+	const char *q = api_query_get(r->req, "operatorid", op, sizeof(op)) >= 0 ? op : NULL;
+	int rc = api_mgmt_decode_ctx(r->body, q, c, &field);
+
+	if (rc < 0) {
+		api_mgmt_fail(r, API_BAD_REQUEST, "%s %s", field,
+		              rc == -ENAMETOOLONG ? "is longer than allowed" : "is not valid");
+		return false;
+	}
+	c->ctx.surface = surface;
+	return true;
+}
+
 /* ---- Output pieces ------------------------------------------------------------------ */
 
 static void put_name(buf_t *b, char sep, const char *name)

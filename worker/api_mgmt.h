@@ -127,6 +127,10 @@ typedef struct {
 	char extensions[MGMT_MAX_EXTENSIONS + 1];
 } api_mgmt_ctx_t;
 
+/* A string member (numbers and booleans coerced, as Jackson does) into dst
+ * of `size` bytes, blanks trimmed.  Absent or null: "".  -EINVAL (an object
+ * or array) or -ENAMETOOLONG. */
+int api_mgmt_decode_str(const json_t *obj, const char *canon, char *dst, size_t size);
 /* The key fields of `kind` from obj (regionId, serviceId, instanceId /
  * serverId / zoneId and serviceId), blanks trimmed; absent fields are "".
  * The operation is not touched.  0; -EINVAL (a field is not a string) or
@@ -139,6 +143,10 @@ int api_mgmt_decode_operation(const json_t *obj, mgmt_key_t *k, const char **fie
  * (`operator_q`, may be NULL) when the body has none. */
 int api_mgmt_decode_ctx(const json_t *body, const char *operator_q, api_mgmt_ctx_t *c,
                         const char **field);
+/* The request's OperationContext (operatorId, token, ...: the body's,
+ * operatorId also from the query) for a write of `surface`; false when
+ * the failure (400 naming the field) is answered. */
+bool api_mgmt_req_ctx(api_mgmt_req_t *r, api_mgmt_ctx_t *c, const char *surface);
 /* A boolean as Jackson takes one: true/false, "true"/"false", 0/1; -1 when
  * absent or null; -EINVAL otherwise. */
 int api_mgmt_decode_bool(const json_t *v);

@@ -15,9 +15,7 @@
 #include "api_mgmt.h"
 #include "artemis/codec.h"
 
-/* A string member (numbers and booleans coerced, as Jackson does) into dst
- * of `size` bytes, trimmed.  Absent or null: "". */
-static int get_str(const json_t *obj, const char *canon, char *dst, size_t size)
+int api_mgmt_decode_str(const json_t *obj, const char *canon, char *dst, size_t size)
 {
 	char scratch[64];
 	shm_str_t v;
@@ -61,7 +59,7 @@ int api_mgmt_decode_key(const json_t *obj, mgmt_kind_t kind, mgmt_key_t *k, cons
 		return -EINVAL;
 	}
 	for (int i = 0; i < nf; i++) {
-		if ((rc = get_str(obj, f[i].canon, f[i].dst, f[i].size)) < 0) {
+		if ((rc = api_mgmt_decode_str(obj, f[i].canon, f[i].dst, f[i].size)) < 0) {
 			*field = f[i].name;
 			return rc;
 		}
@@ -71,7 +69,7 @@ int api_mgmt_decode_key(const json_t *obj, mgmt_kind_t kind, mgmt_key_t *k, cons
 
 int api_mgmt_decode_operation(const json_t *obj, mgmt_key_t *k, const char **field)
 {
-	int rc = get_str(obj, "operation", k->operation, sizeof(k->operation));
+	int rc = api_mgmt_decode_str(obj, "operation", k->operation, sizeof(k->operation));
 
 	if (rc < 0)
 		*field = "operation";
@@ -103,7 +101,7 @@ int api_mgmt_decode_ctx(const json_t *body, const char *operator_q, api_mgmt_ctx
 
 	memset(c, 0, sizeof(*c));
 	c->ctx.complete = -1;
-	if ((rc = get_str(body, "operatorid", c->operator_id, sizeof(c->operator_id))) < 0) {
+	if ((rc = api_mgmt_decode_str(body, "operatorid", c->operator_id, sizeof(c->operator_id))) < 0) {
 		*field = "operatorId";
 		return rc;
 	}
@@ -113,11 +111,11 @@ int api_mgmt_decode_ctx(const json_t *body, const char *operator_q, api_mgmt_ctx
 		*field = "operatorId";
 		return rc;
 	}
-	if ((rc = get_str(body, "token", c->token, sizeof(c->token))) < 0) {
+	if ((rc = api_mgmt_decode_str(body, "token", c->token, sizeof(c->token))) < 0) {
 		*field = "token";
 		return rc;
 	}
-	if ((rc = get_str(body, "reason", c->reason, sizeof(c->reason))) < 0) {
+	if ((rc = api_mgmt_decode_str(body, "reason", c->reason, sizeof(c->reason))) < 0) {
 		*field = "reason";
 		return rc;
 	}
@@ -128,7 +126,7 @@ int api_mgmt_decode_ctx(const json_t *body, const char *operator_q, api_mgmt_ctx
 			strcpy(c->extensions, text);
 		free(text);
 	} else {
-		rc = get_str(body, "extensions", c->extensions, sizeof(c->extensions));
+		rc = api_mgmt_decode_str(body, "extensions", c->extensions, sizeof(c->extensions));
 	}
 	if (rc < 0) {
 		*field = "extensions";

@@ -98,8 +98,8 @@ static int put_service(buf_t *b, const char *service, size_t len)
 	} else {
 		json_put_raw(b, "]");
 	}
-	json_put_raw(b, ",\"logicInstances\":null,\"metadata\":null,\"routeRules\":null,"
-	                "\"serviceId\":");
+	mgmt_route_frame(api_shm(), name, b);
+	json_put_raw(b, ",\"serviceId\":");
 	json_put_str(b, service, len);
 	json_put_raw(b, "}");
 	return buf_error(b);

@@ -42,22 +42,6 @@ static void apply_changes(api_mgmt_req_t *r, mgmt_change_t *ch, size_t n, api_mg
 	api_mgmt_ok_close(r);
 }
 
-static bool decode_ctx(api_mgmt_req_t *r, api_mgmt_ctx_t *c, const char *surface)
-{
-	char op[MGMT_MAX_OPERATOR + 2];
-	const char *field = NULL;
-	const char *q = api_query_get(r->req, "operatorid", op, sizeof(op)) >= 0 ? op : NULL;
-	int rc = api_mgmt_decode_ctx(r->body, q, c, &field);
-
-	if (rc < 0) {
-		api_mgmt_fail(r, API_BAD_REQUEST, "%s %s", field,
-		              rc == -ENAMETOOLONG ? "is longer than allowed" : "is not valid");
-		return false;
-	}
-	c->ctx.surface = surface;
-	return true;
-}
-
 void api_mgmt_operate_zone_operations(const http_request_t *req, http_response_t *res)
 {
 	api_mgmt_req_t r;
@@ -68,7 +52,7 @@ void api_mgmt_operate_zone_operations(const http_request_t *req, http_response_t
 
 	if (!api_mgmt_begin(&r, req, res, MGMT_STYLE_JAVA, MGMT_WRITE, false))
 		return;
-	if (!decode_ctx(&r, &c, "java"))
+	if (!api_mgmt_req_ctx(&r, &c, "java"))
 		goto out;
 	ch = calloc(MGMT_MAX_BATCH, sizeof(*ch));
 	if (ch == NULL) {
@@ -100,7 +84,7 @@ static void rust_zone_write(const http_request_t *req, http_response_t *res, boo
 
 	if (!api_mgmt_begin(&r, req, res, MGMT_STYLE_REST, MGMT_WRITE, true))
 		return;
-	if (!decode_ctx(&r, &c, "rust"))
+	if (!api_mgmt_req_ctx(&r, &c, "rust"))
 		goto out;
 	memset(&ch, 0, sizeof(ch));
 	ch.insert = insert;
@@ -189,7 +173,7 @@ static void batch(const http_request_t *req, http_response_t *res, bool insert)
 
 	if (!api_mgmt_begin(&r, req, res, MGMT_STYLE_REST, MGMT_WRITE, false))
 		return;
-	if (!decode_ctx(&r, &c, "rust"))
+	if (!api_mgmt_req_ctx(&r, &c, "rust"))
 		goto out;
 	if (api_mgmt_decode_operation(r.body, &k, &field) == 0 && k.operation[0])
 		strcpy(op, k.operation);

@@ -6,8 +6,12 @@
  * registry, which changes on every register, unregister and removal of the
  * service's instances (heartbeats do not change the stored data, so they do
  * not invalidate), and by the management projection's generation, which
- * changes on every pull-out and pull-in.  Responses leave out the instances
- * operated down (mgmt_service_read).  Total cached bytes are bounded by
+ * changes on every pull-out and pull-in and every routing change.  Responses
+ * leave out the instances operated down (mgmt_service_read) and carry the
+ * service's routing data (mgmt_route_frame); on the Rust paths an entry
+ * holds one routing variant (the instances one group of a rule, or the
+ * canary pool, gets: mgmt_service_read_routed, with routeRules [] since the
+ * routing is applied: mgmt_route_frame_routed), keyed with the service.  Total cached bytes are bounded by
  * CACHE_MAX_BYTES; a response that does not fit is served uncached.
  */
 #include "cache.h"
@@ -28,6 +32,7 @@ typedef struct {
 	buf_t body;
 	size_t name_len;
 	uint32_t count;
+	uint32_t variant; /* the routing variant (0: every instance) */
 	bool used;
 	char name[SHM_MAX_SERVICE + 1];
 } cache_entry_t;
@@ -45,19 +50,25 @@ void cache_clear(void)
 	cache__bytes = 0;
 }
 
-static int cache__frame_tail(buf_t *out, shm_str_t service)
+/* The members after the instances: the routing data (mgmt_route_frame:
+ * logicInstances, metadata, routeRules), then serviceId. */
+static int cache__frame_tail(shm_t *shm, buf_t *out, shm_str_t service, bool routed)
 {
-	int rc = json_put_raw(out, ",\"logicInstances\":null,\"metadata\":null,"
-				   "\"routeRules\":null,\"serviceId\":");
+	int rc = service.len > SHM_MAX_SERVICE
+		     ? json_put_raw(out, ",\"logicInstances\":null,\"metadata\":null,"
+				    "\"routeRules\":null")
+		 : routed ? mgmt_route_frame_routed(shm, service, out)
+			  : mgmt_route_frame(shm, service, out);
 
+	rc = rc ? rc : json_put_raw(out, ",\"serviceId\":");
 	rc = rc ? rc : json_put_str(out, service.ptr, service.len);
 	return rc ? rc : json_put_raw(out, "}");
 }
 
 /* Build the response from the registry into out; *version and *count get
  * what was read.  -ENOENT is not an error: instances:null. */
-static int cache__build(shm_t *shm, shm_str_t service, buf_t *out, uint64_t *version,
-			uint32_t *count)
+static int cache__build(shm_t *shm, shm_str_t service, uint32_t variant, buf_t *out,
+			uint64_t *version, uint32_t *count)
 {
 	shm_service_info_t info = { 0, 0 };
 	size_t mark;
@@ -66,7 +77,8 @@ static int cache__build(shm_t *shm, shm_str_t service, buf_t *out, uint64_t *ver
 	if (rc < 0)
 		return rc;
 	mark = out->len;
-	rc = mgmt_service_read(shm, service, out, &info);
+	rc = variant ? mgmt_service_read_routed(shm, service, variant, out, &info)
+		     : mgmt_service_read(shm, service, out, &info);
 	if (rc == -ENOENT) {
 		out->len = mark;
 		rc = json_put_raw(out, "null");
@@ -77,11 +89,11 @@ static int cache__build(shm_t *shm, shm_str_t service, buf_t *out, uint64_t *ver
 		return rc;
 	*version = info.version;
 	*count = info.count;
-	return cache__frame_tail(out, service);
+	return cache__frame_tail(shm, out, service, variant != 0);
 }
 
-static void cache__store(cache_entry_t *e, shm_str_t service, const char *body, size_t len,
-			 uint64_t version, uint64_t mgmt_gen, uint32_t count)
+static void cache__store(cache_entry_t *e, shm_str_t service, uint32_t variant, const char *body,
+			 size_t len, uint64_t version, uint64_t mgmt_gen, uint32_t count)
 {
 	size_t old = e->used ? e->body.len : 0;
 
@@ -106,10 +118,17 @@ static void cache__store(cache_entry_t *e, shm_str_t service, const char *body, 
 	e->version = version;
 	e->mgmt_gen = mgmt_gen;
 	e->count = count;
+	e->variant = variant;
 	e->used = true;
 }
 
 int cache_put_service(shm_t *shm, shm_str_t service, buf_t *out, uint32_t *count)
+{
+	return cache_put_service_routed(shm, service, 0, out, count);
+}
+
+int cache_put_service_routed(shm_t *shm, shm_str_t service, uint32_t variant, buf_t *out,
+			     uint32_t *count)
 {
 	shm_service_info_t info;
 	cache_entry_t *e;
@@ -128,27 +147,29 @@ int cache_put_service(shm_t *shm, shm_str_t service, buf_t *out, uint32_t *count
 		/* Cannot be registered: unknown. */
 		*count = 0;
 		rc = json_put_raw(out, "{\"instances\":null");
-		return rc ? rc : cache__frame_tail(out, service);
+		return rc ? rc : cache__frame_tail(shm, out, service, false);
 	}
-	e = &cache__slots[XXH3_64bits(service.ptr, service.len) & (CACHE_SLOTS - 1)];
+	e = &cache__slots[(XXH3_64bits(service.ptr, service.len) +
+			   variant * 0x9e3779b97f4a7c15ULL) & (CACHE_SLOTS - 1)];
 	/* Read before the data: a pull-out while we build only makes the
 	 * entry stale at once, never wrong for long. */
 	mgmt_gen = mgmt_generation(shm);
 	rc = shm_service_info(shm, service, &info);
 	if (rc == 0 && e->used && e->version == info.version && e->mgmt_gen == mgmt_gen &&
-	    e->name_len == service.len && memcmp(e->name, service.ptr, service.len) == 0) {
+	    e->variant == variant && e->name_len == service.len &&
+	    memcmp(e->name, service.ptr, service.len) == 0) {
 		metrics_cache(true);
 		*count = e->count;
 		return buf_append(out, e->body.data, e->body.len);
 	}
 	metrics_cache(false);
-	rc = cache__build(shm, service, out, &version, count);
+	rc = cache__build(shm, service, variant, out, &version, count);
 	if (rc < 0) {
 		out->len = start;
 		return rc;
 	}
 	if (*count > 0)
-		cache__store(e, service, out->data + start, out->len - start, version, mgmt_gen,
-			     *count);
+		cache__store(e, service, variant, out->data + start, out->len - start, version,
+			     mgmt_gen, *count);
 	return 0;
 }

@@ -19,12 +19,17 @@
 #define CACHE_SLOTS 4096                  /* direct-mapped entries */
 
 /* Append the Service JSON of `service` (exact case) to out:
- * {"instances":[..]|null,"logicInstances":null,"metadata":null,
- *  "routeRules":null,"serviceId":"..."}, without the instances operated
- * down ("[]" when that leaves none).
+ * {"instances":[..]|null,"logicInstances":..,"metadata":null,
+ *  "routeRules":..,"serviceId":"..."}, without the instances operated
+ * down ("[]" when that leaves none), with the routing data of API.md §4.10
+ * (null when management has none for the service).
  * *count (optional) gets the number of instances listed.
  * Returns 0, or a negative errno from the registry (-EBUSY) or -ENOMEM. */
 int cache_put_service(shm_t *shm, shm_str_t service, buf_t *out, uint32_t *count);
+/* The same with only the instances of a routing variant
+ * (mgmt_route_decide; 0 = every instance). */
+int cache_put_service_routed(shm_t *shm, shm_str_t service, uint32_t variant, buf_t *out,
+			     uint32_t *count);
 
 /* Drop every entry (tests; a worker whose region changed). */
 void cache_clear(void);

@@ -159,8 +159,8 @@ static int snap_service(void *ctx, const char *service, size_t len, const shm_se
 	rc = json_put_raw(&s->services, b->first ? "" : ",");
 	rc = rc ? rc : json_put_raw(&s->services, "{\"instances\":");
 	rc = rc ? rc : buf_append(&s->services, b->arr.data, b->arr.len);
-	rc = rc ? rc : json_put_raw(&s->services, ",\"logicInstances\":null,\"metadata\":null,"
-					       "\"routeRules\":null,\"serviceId\":");
+	rc = rc ? rc : mgmt_route_frame(b->shm, name, &s->services);
+	rc = rc ? rc : json_put_raw(&s->services, ",\"serviceId\":");
 	rc = rc ? rc : json_put_str(&s->services, service, len);
 	rc = rc ? rc : json_put_raw(&s->services, "}");
 	if (rc < 0)

@@ -82,6 +82,8 @@ typedef struct {
 	char tls_key[CONFIG_STR];   /* PEM private key of tls_cert */
 	char tls_listen[CONFIG_STR]; /* host:port of a second, TLS listener; "" = the
 				      * main listener is TLS when tls_cert is set */
+	bool trust_forwarded_for;   /* a caller's address is the first X-Forwarded-For hop
+				     * (routing's canary whitelist) */
 
 	/* [websocket] */
 	uint32_t ws_session_ttl_ms;
@@ -92,6 +94,7 @@ typedef struct {
 	uint32_t mgmt_max_operations;  /* keys (instances, servers, zones) operated down at once */
 	uint32_t mgmt_busy_timeout_ms; /* a management write waits this long for another */
 	uint32_t mgmt_store_max_pages; /* the store may not grow beyond (0 = no cap; tests) */
+	uint32_t mgmt_routing_bytes;   /* room for the routing image in the region */
 
 	/* [auth] */
 	bool auth_enabled;             /* off: no credential is checked (labs) */

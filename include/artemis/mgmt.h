@@ -231,7 +231,7 @@ typedef struct {
 	const char *origin_node; /* with origin_seq: the cluster-wide identity */
 	int64_t origin_seq;
 	uint64_t time_ms;
-	const char *type;      /* operationType: instance, server, zone, audit */
+	const char *type;      /* operationType: instance, server, zone, audit, group, ... */
 	const char *target;    /* targetId, e.g. "us-east/svc/inst-1" */
 	const char *operation; /* "pullout", "cleanup", ... */
 	const char *action;    /* "insert", "delete", "cleanup" */
@@ -244,6 +244,8 @@ typedef struct {
 	const char *details; /* JSON object: before, after, surface, ... */
 	const char *result;  /* "SUCCESS" */
 	const char *username; /* the authenticated user (NULL: no credential was checked) */
+	int64_t group_id;      /* groupId of group records, 0 otherwise */
+	int64_t route_rule_id; /* routeRuleId of rule records, 0 otherwise */
 } mgmt_audit_t;
 
 typedef struct {
@@ -254,6 +256,8 @@ typedef struct {
 	const char *operation;
 	const char *region, *service, *instance, *server, *zone;
 	int complete;     /* -1 any */
+	int64_t group_id;      /* 0 = any */
+	int64_t route_rule_id; /* 0 = any */
 	uint64_t from_ms; /* inclusive; 0 = none */
 	uint64_t to_ms;   /* inclusive; 0 = none */
 	uint32_t limit;   /* 0 = no limit */
@@ -408,5 +412,280 @@ int mgmt_login_locked(mgmt_t *m, const char *username, const char *ip, uint64_t 
 /* The HS256 key of this node's tokens: [auth] jwt_secret, else the one the
  * store keeps.  0, -ENOENT (none yet), -EIO.  A secret: never log it. */
 int mgmt_jwt_key(mgmt_t *m, uint8_t *key, size_t cap, size_t *len);
+/* ---- Routing: groups, route rules, canary (MANAGEMENT.md §1, §2) ------------------ */
+
+#define MGMT_MAX_NAME        128  /* group and rule names, routeId, appId */
+#define MGMT_MAX_DESC        1024 /* descriptions */
+#define MGMT_MAX_TAG_KEY     128
+#define MGMT_MAX_TAG_VALUE   512
+#define MGMT_MAX_RULE_GROUPS 64   /* groups in one rule */
+#define MGMT_MAX_WHITELIST   1024 /* entries of a canary whitelist */
+#define MGMT_MAX_IPSPEC      64   /* one whitelist entry: an IP or a CIDR block */
+#define MGMT_WEIGHT_JAVA_MAX 10000
+#define MGMT_WEIGHT_RUST_MAX 100
+#define MGMT_WEIGHT_DEFAULT  5
+#define MGMT_CANARY_RULE     "canary-route-rule"
+#define MGMT_ROUTING_BYTES_DEFAULT (4u << 20)
+
+/* The management section of a region for a configuration ([management]
+ * max_operations and routing_bytes); mgmt_section_bytes() is the same with
+ * the default routing_bytes. */
+uint64_t mgmt_region_bytes(const config_t *cfg);
+/* What of that section a start reserves in /dev/shm (the down filter's
+ * tables and the first of the routing image; shm_params_t.
+ * mgmt_initial_bytes): the routing image reserves more as it grows. */
+uint64_t mgmt_region_initial_bytes(const config_t *cfg);
+
+typedef struct {
+	int64_t id; /* groupId: this node's number */
+	char service[MGMT_MAX_SERVICE + 1];
+	char region[MGMT_MAX_REGION + 1];
+	char zone[MGMT_MAX_ZONE + 1];
+	char name[MGMT_MAX_NAME + 1];
+	char app_id[MGMT_MAX_NAME + 1];
+	char description[MGMT_MAX_DESC + 1];
+	char status[16]; /* "active" | "inactive" */
+	char type[16];   /* "physical" | "logical" */
+	char operator_id[MGMT_MAX_OPERATOR + 1];
+	uint64_t create_ms, update_ms;
+} mgmt_group_t;
+
+/* Java's lowercase group key "service/region/zone/name" (blank parts
+ * skipped), and the Rust one "service:region:zone:name". */
+void mgmt_group_key(const mgmt_group_t *g, char *out, size_t len);
+void mgmt_group_rust_key(const mgmt_group_t *g, char *out, size_t len);
+
+typedef struct {
+	int64_t id;
+	int64_t group_id;
+	char key[MGMT_MAX_TAG_KEY + 1];
+	char value[MGMT_MAX_TAG_VALUE + 1];
+} mgmt_tag_t;
+
+typedef struct {
+	int64_t id;
+	int64_t group_id;
+	char instance[MGMT_MAX_INSTANCE + 1];
+	char region[MGMT_MAX_REGION + 1]; /* "" = the group's */
+	char zone[MGMT_MAX_ZONE + 1];
+	char binding[16]; /* "manual" | "auto" */
+	char operator_id[MGMT_MAX_OPERATOR + 1];
+	uint64_t create_ms;
+} mgmt_binding_t;
+
+typedef struct {
+	int64_t group_id;
+	char operation[MGMT_MAX_OPERATION + 1];
+	char operator_id[MGMT_MAX_OPERATOR + 1];
+	uint64_t create_ms, update_ms;
+} mgmt_group_op_t;
+
+/* A logical service instance (Java's service_instance): served in
+ * logicInstances with status "up". */
+typedef struct {
+	int64_t id;
+	char service[MGMT_MAX_SERVICE + 1];
+	char instance[MGMT_MAX_INSTANCE + 1];
+	char ip[SHM_MAX_IP + 1];
+	char machine[SHM_MAX_MACHINE + 1];
+	char protocol[SHM_MAX_PROTOCOL + 1];
+	char region[MGMT_MAX_REGION + 1];
+	char zone[MGMT_MAX_ZONE + 1];
+	char group[SHM_MAX_GROUP + 1];
+	char url[SHM_MAX_URL + 1];
+	char health[SHM_MAX_URL + 1];
+	char description[MGMT_MAX_DESC + 1];
+	char metadata[SHM_MAX_METADATA + 1]; /* a JSON object's text, "" = none */
+	int port;
+	char operator_id[MGMT_MAX_OPERATOR + 1];
+	uint64_t create_ms, update_ms;
+} mgmt_logic_t;
+
+typedef struct {
+	int64_t id; /* routeRuleId */
+	char route_id[MGMT_MAX_NAME + 1];
+	char service[MGMT_MAX_SERVICE + 1];
+	char name[MGMT_MAX_NAME + 1];
+	char description[MGMT_MAX_DESC + 1];
+	char status[16];   /* "active" (published) | "inactive" */
+	char strategy[32]; /* weighted-round-robin | close-by-visit | consistent-hash */
+	char operator_id[MGMT_MAX_OPERATOR + 1];
+	uint64_t create_ms, update_ms;
+} mgmt_rule_t;
+
+typedef struct {
+	int64_t id; /* routeRuleGroupId */
+	int64_t rule_id;
+	int64_t group_id;
+	int weight;            /* released; -1 = null */
+	int unreleased_weight; /* -1 = null */
+	char region[MGMT_MAX_REGION + 1]; /* hints for close-by-visit; "" = the group's */
+	char zone[MGMT_MAX_ZONE + 1];
+	uint64_t create_ms, update_ms;
+} mgmt_rule_group_t;
+
+typedef struct {
+	char service[MGMT_MAX_SERVICE + 1];
+	bool enabled;
+	char *whitelist; /* JSON array text of IPs and CIDR blocks (owned by the reader's
+	                  * call, or the writer's input) */
+	char operator_id[MGMT_MAX_OPERATOR + 1];
+	uint64_t create_ms, update_ms;
+} mgmt_canary_t;
+
+/* Which surface's weight rule applies to a rule-group write. */
+enum mgmt_weight_mode {
+	MGMT_WEIGHT_STAGE,   /* Java insert/update: unreleasedWeight only (0..10000) */
+	MGMT_WEIGHT_PUBLISH, /* Java canary: weight and unreleasedWeight (0..10000) */
+	MGMT_WEIGHT_RUST,    /* Rust: both at once (1..100) */
+};
+/* A weight clamped as a surface defines it (MANAGEMENT.md §2). */
+int mgmt_weight_clamp(enum mgmt_weight_mode mode, long long w);
+
+/* A routing write: every call between begin and commit is one store
+ * transaction under the projection's writer lock, with one audit record
+ * per row it changes; commit rebuilds the down set and the routing image
+ * from the store, publishes them (when it returns 0 every worker answers
+ * with the change) and pushes one `reload` per service touched.  abort
+ * (or a failed call followed by commit) changes nothing.  Both free t.
+ *
+ * The calls return 0, or: -ENOENT (an id or key that does not exist),
+ * -EEXIST (a duplicate group key, routeId, or (serviceId, name)), -EXDEV
+ * (a group of another service), -EINVAL / -ENAMETOOLONG (a field; err
+ * names it), -E2BIG (too many groups in a rule), -EIO (the store). */
+typedef struct mgmt_rtx mgmt_rtx_t;
+int mgmt_rtx_begin(mgmt_t *m, const mgmt_ctx_t *ctx, mgmt_rtx_t **out, char *err,
+                   size_t err_len);
+int mgmt_rtx_commit(mgmt_rtx_t *t, char *err, size_t err_len);
+void mgmt_rtx_abort(mgmt_rtx_t *t);
+/* The handle of a transaction, for reads that must see its writes. */
+mgmt_t *mgmt_rtx_handle(mgmt_rtx_t *t);
+
+/* Groups.  create: -EEXIST when the key is live unless upsert (then the
+ * row is updated: appId, description, status, type when given).  g->id and
+ * the times are set on return. */
+int mgmt_group_create(mgmt_rtx_t *t, mgmt_group_t *g, bool upsert, char *err, size_t err_len);
+/* Update the fields named by `fields` (MGMT_GF_*) of group g->id. */
+enum { MGMT_GF_DESC = 1, MGMT_GF_STATUS = 2, MGMT_GF_APP = 4, MGMT_GF_TYPE = 8 };
+int mgmt_group_update(mgmt_rtx_t *t, const mgmt_group_t *g, unsigned fields, char *err,
+                      size_t err_len);
+/* Delete a group with its tags, instances, operations and rule groups. */
+int mgmt_group_delete(mgmt_rtx_t *t, int64_t id, char *err, size_t err_len);
+int mgmt_tag_put(mgmt_rtx_t *t, int64_t group_id, const char *key, const char *value, char *err,
+                 size_t err_len);
+/* value NULL: the tag whatever its value; else only with that value. */
+int mgmt_tag_delete(mgmt_rtx_t *t, int64_t group_id, const char *key, const char *value,
+                    char *err, size_t err_len);
+int mgmt_binding_put(mgmt_rtx_t *t, mgmt_binding_t *b, char *err, size_t err_len);
+/* By (group, instance), or by id when b_id > 0. */
+int mgmt_binding_delete(mgmt_rtx_t *t, int64_t b_id, int64_t group_id, const char *instance,
+                        char *err, size_t err_len);
+/* Put a group operation in force (insert) or remove it. */
+int mgmt_group_op(mgmt_rtx_t *t, int64_t group_id, const char *operation, bool insert,
+                  char *err, size_t err_len);
+int mgmt_logic_put(mgmt_rtx_t *t, mgmt_logic_t *l, char *err, size_t err_len);
+int mgmt_logic_delete(mgmt_rtx_t *t, int64_t id, char *err, size_t err_len);
+
+/* Rules.  create: -EEXIST when its routeId or (serviceId, name) is live,
+ * unless upsert (then matched by (serviceId, name) and updated). */
+int mgmt_rule_create(mgmt_rtx_t *t, mgmt_rule_t *r, bool upsert, char *err, size_t err_len);
+enum { MGMT_RF_NAME = 1, MGMT_RF_DESC = 2, MGMT_RF_STRATEGY = 4, MGMT_RF_STATUS = 8 };
+int mgmt_rule_update(mgmt_rtx_t *t, const mgmt_rule_t *r, unsigned fields, char *err,
+                     size_t err_len);
+int mgmt_rule_delete(mgmt_rtx_t *t, int64_t id, char *err, size_t err_len);
+/* Put a group in a rule (or change its weight): -EXDEV when the group is
+ * of another service. rg->id is set. */
+int mgmt_rule_group_put(mgmt_rtx_t *t, mgmt_rule_group_t *rg, enum mgmt_weight_mode mode,
+                        char *err, size_t err_len);
+/* By (rule, group), or by id when rg_id > 0. */
+int mgmt_rule_group_delete(mgmt_rtx_t *t, int64_t rg_id, int64_t rule_id, int64_t group_id,
+                           char *err, size_t err_len);
+/* weight = unreleasedWeight (Java's release). */
+int mgmt_rule_group_release(mgmt_rtx_t *t, int64_t rule_id, int64_t group_id, char *err,
+                            size_t err_len);
+
+/* Canary configs.  c->whitelist: a JSON array of IP / CIDR strings (each
+ * checked), NULL to keep the stored one. */
+int mgmt_canary_put(mgmt_rtx_t *t, const mgmt_canary_t *c, char *err, size_t err_len);
+int mgmt_canary_delete(mgmt_rtx_t *t, const char *service, char *err, size_t err_len);
+/* Whether s is an IP address or a CIDR block a whitelist takes; whether
+ * the whitelist entry spec takes the address ip. */
+bool mgmt_ipspec_valid(const char *s, size_t len);
+bool mgmt_ipspec_match(const char *spec, const char *ip);
+
+/* Reads (committed data, or a transaction's own through mgmt_rtx_handle).
+ * Lists call fn per row in id order and stop at its first non-zero
+ * return; NULL / 0 filter fields match anything, strings case-insensitively. */
+typedef struct {
+	int64_t id;
+	const char *service, *region, *zone, *name, *app_id, *status;
+} mgmt_group_filter_t;
+typedef int (*mgmt_group_fn)(void *ctx, const mgmt_group_t *g);
+int mgmt_groups(mgmt_t *m, const mgmt_group_filter_t *f, mgmt_group_fn fn, void *ctx);
+int mgmt_group_get(mgmt_t *m, int64_t id, mgmt_group_t *out);
+int mgmt_group_find(mgmt_t *m, const char *service, const char *region, const char *zone,
+                    const char *name, mgmt_group_t *out);
+/* By name only, within a service: -ENOENT, or -EEXIST when several zones
+ * have a group of that name. */
+int mgmt_group_by_name(mgmt_t *m, const char *service, const char *name, mgmt_group_t *out);
+
+typedef int (*mgmt_tag_fn)(void *ctx, const mgmt_tag_t *tag);
+int mgmt_tags(mgmt_t *m, int64_t group_id, const char *key, mgmt_tag_fn fn, void *ctx);
+typedef int (*mgmt_binding_fn)(void *ctx, const mgmt_binding_t *b);
+int mgmt_bindings(mgmt_t *m, int64_t group_id, const char *instance, mgmt_binding_fn fn,
+                  void *ctx);
+typedef int (*mgmt_group_op_fn)(void *ctx, const mgmt_group_op_t *op);
+int mgmt_group_ops(mgmt_t *m, int64_t group_id, mgmt_group_op_fn fn, void *ctx);
+typedef int (*mgmt_logic_fn)(void *ctx, const mgmt_logic_t *l);
+int mgmt_logics(mgmt_t *m, int64_t id, const char *service, const char *instance,
+                mgmt_logic_fn fn, void *ctx);
+
+typedef struct {
+	int64_t id;
+	const char *route_id, *service, *name, *status;
+} mgmt_rule_filter_t;
+typedef int (*mgmt_rule_fn)(void *ctx, const mgmt_rule_t *r);
+int mgmt_rules(mgmt_t *m, const mgmt_rule_filter_t *f, mgmt_rule_fn fn, void *ctx);
+/* By routeId, else (digits) by routeRuleId. */
+int mgmt_rule_get(mgmt_t *m, const char *route_id, mgmt_rule_t *out);
+typedef int (*mgmt_rule_group_fn)(void *ctx, const mgmt_rule_group_t *rg);
+int mgmt_rule_groups(mgmt_t *m, int64_t id, int64_t rule_id, int64_t group_id,
+                     mgmt_rule_group_fn fn, void *ctx);
+typedef int (*mgmt_canary_fn)(void *ctx, const mgmt_canary_t *c);
+int mgmt_canaries(mgmt_t *m, const char *service, mgmt_canary_fn fn, void *ctx);
+
+/* The registered instances that belong to a group (MANAGEMENT.md §2: its
+ * groupId names the group, or a group instance binds it), down ones
+ * included: fn gets each one's view and stored JSON. */
+int mgmt_group_members(mgmt_t *m, const mgmt_group_t *g, shm_instance_fn fn, void *ctx);
+
+/* ---- Routing on the discovery paths (lock-free, no store) ---------------------------- */
+
+/* Who asks: the caller's address (peer, or the first X-Forwarded-For hop)
+ * and the zone and region of its discoveryConfig. */
+typedef struct {
+	shm_str_t ip;
+	shm_str_t zone;
+	shm_str_t region;
+} mgmt_caller_t;
+
+/* Which instances a Rust-path call gets (MANAGEMENT.md §2): the canary
+ * decision and the group the service's first published rule picks for this
+ * call (round-robin counters move).  *variant 0 means every instance. */
+int mgmt_route_decide(shm_t *shm, shm_str_t service, const mgmt_caller_t *caller,
+                      uint32_t *variant);
+/* mgmt_service_read of the instances of a variant (falling back to every
+ * instance when the variant's group has none up). */
+int mgmt_service_read_routed(shm_t *shm, shm_str_t service, uint32_t variant, buf_t *out,
+                             shm_service_info_t *info);
+/* Append a Java Service's routing members,
+ * ,"logicInstances":[..],"metadata":null,"routeRules":[..]
+ * (null for both when management has no routing data for the service),
+ * with the canary rule's groups' instances resolved (API.md §4.10). */
+int mgmt_route_frame(shm_t *shm, shm_str_t service, buf_t *out);
+/* The same for an answer the node routed (a Rust path, variant != 0): the
+ * routing is applied, so "routeRules" is [] (a client has nothing left to
+ * balance: the instances are the picked group's). */
+int mgmt_route_frame_routed(shm_t *shm, shm_str_t service, buf_t *out);
 
 #endif

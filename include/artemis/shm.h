@@ -85,6 +85,7 @@
 #define SHM_MIN_WINDOW_MS  10000u  /* self-preservation windows: whole seconds */
 #define SHM_MAX_WINDOW_MS  300000u
 #define SHM_RESERVE_STEP   (1u << 20) /* growing sections are backed in these steps */
+#define SHM_MGMT_STEP      (1u << 16) /* the management section's steps (shm_mgmt_reserve) */
 
 typedef struct shm shm_t; /* a process's handle on a mapped region */
 
@@ -131,6 +132,8 @@ typedef struct {
 	uint32_t lock_wait_ms;              /* a writer's wait for the lock (500); not a
 	                                     * layout parameter: set at every open */
 	uint64_t mgmt_bytes;                /* the management section (0: none; mgmt/ lays it out) */
+	uint64_t mgmt_initial_bytes;        /* what of it a start reserves (0: all of it); the
+	                                     * rest mgmt/ reserves as it fills (shm_mgmt_reserve) */
 } shm_params_t;
 
 void shm_params_default(shm_params_t *p, const char *name);
@@ -486,6 +489,16 @@ int shm_notify(shm_t *shm, const shm_notice_t *notices, size_t n);
  * states its own concurrency contract.  NULL (and *len 0) when the region has
  * none. */
 void *shm_mgmt_area(const shm_t *shm, size_t *len);
+
+/* The management section is reserved as the rest of the region is
+ * (shm/reserve.c): shm_params_t.mgmt_initial_bytes of it at creation, the
+ * rest as mgmt/ fills it.  mgmt/ touches no byte of it at or past
+ * shm_mgmt_reserved(); a writer, under mgmt/'s own writer lock (the only
+ * one that grows this section), calls shm_mgmt_reserve() before it writes
+ * past that: 0, -ENOBUFS when /dev/shm has no room (nothing changed; a
+ * later call tries again), -ENOSPC past the section. */
+int shm_mgmt_reserve(shm_t *shm, uint64_t bytes);
+uint64_t shm_mgmt_reserved(const shm_t *shm);
 
 /* ---- Leases: reaper and self-preservation ------------------------------ */
 

@@ -206,6 +206,107 @@ describe('registry pages against the node', () => {
   }
 });
 
+// The routing and canary pages against the node's own endpoints
+// (MANAGEMENT.md §3.2.3-§3.2.5), checked through the node's API afterwards.
+describe('routing pages against the node', () => {
+  async function api(method, p) {
+    const res = await fetch(node.base + p, {method});
+    return {status: res.status, body: await res.json()};
+  }
+
+  test('routing: groups, a duplicate, a rule with weights, publish, a tag and a member', async () => {
+    const page = await open('/routing?service=order-service');
+    await page.locator('h1', {hasText: 'Routing'}).waitFor();
+    const dlg = page.getByRole('dialog');
+    for (const name of ['blue', 'green']) {
+      await page.getByRole('button', {name: 'New group'}).click();
+      await dlg.getByLabel('Name *').fill(name);
+      await dlg.getByRole('button', {name: 'Create group'}).click();
+      await dlg.waitFor({state: 'detached'});
+      await page.locator('[aria-label="Groups"] .vt-row', {hasText: name}).waitFor();
+    }
+    await page.getByRole('button', {name: 'New group'}).click();
+    await dlg.getByLabel('Name *').fill('green');
+    await dlg.getByRole('button', {name: 'Create group'}).click();
+    await dlg.locator('.form-error', {hasText: 'exists'}).waitFor();
+    await dlg.getByRole('button', {name: 'Cancel'}).click();
+
+    await page.getByRole('button', {name: 'New rule'}).click();
+    await dlg.getByLabel('Rule id *').fill('split-1');
+    await dlg.getByLabel('Name *').fill('Blue/green split');
+    await dlg.getByRole('button', {name: 'Create rule'}).click();
+    await page.locator('section h2', {hasText: 'Rule split-1'}).waitFor();
+    for (const [group, weight] of [['blue', '70'], ['green', '30']]) {
+      await page.getByRole('button', {name: 'Add group'}).click();
+      await dlg.getByLabel('Group').selectOption({label: group + ' (us-east/zone-1)'});
+      await dlg.getByLabel('Weight (1–100) *').fill(weight);
+      await dlg.getByRole('button', {name: 'Add group'}).click();
+      await dlg.waitFor({state: 'detached'});
+    }
+    await page.locator('.split-text', {hasText: 'blue 70 % · green 30 %'}).waitFor();
+    await page.getByRole('button', {name: 'Publish', exact: true}).click();
+    await page.getByRole('button', {name: 'Unpublish', exact: true}).waitFor();
+    await waitFor(async () => /published$/.test((await rowsText(page, 'Route rules'))[0] || ''),
+      {what: 'rule published'});
+    // Saved weights: green to 40.
+    await page.getByLabel('green', {exact: true}).fill('40');
+    await page.locator('li.weight-row', {hasText: 'green'}).getByRole('button', {name: 'Save'}).click();
+    await waitFor(async () => {
+      const r = await api('GET', '/api/routing/rules/split-1');
+      return r.body.data.groups.map((g) => g.weight).join(',') === '70,40';
+    }, {what: 'weight saved'});
+    const r = (await api('GET', '/api/routing/rules/split-1')).body.data;
+    assert.equal(r.status, 'active');
+    assert.deepEqual(r.groups.map((g) => g.groupName), ['blue', 'green']);
+    // A tag and a member on blue.
+    await page.locator('[aria-label="Groups"] .vt-row', {hasText: 'blue'}).click();
+    await page.locator('section h2', {hasText: 'Group blue'}).waitFor();
+    await page.getByRole('button', {name: 'Add tag'}).click();
+    await dlg.getByLabel('Key *').fill('color');
+    await dlg.getByLabel('Value *').fill('blue');
+    await dlg.getByRole('button', {name: 'Add tag'}).click();
+    await page.locator('.chips', {hasText: 'color=blue'}).waitFor();
+    await page.getByRole('button', {name: 'Add member'}).click();
+    await dlg.getByLabel('Instance id *').fill('order-service-0');
+    await dlg.getByRole('button', {name: 'Add member'}).click();
+    await page.locator('.chips', {hasText: 'order-service-0'}).waitFor();
+    // What a Java client now gets with the service.
+    const d = await node.post('/artemis/api/discovery/service.json',
+      {regionId: REGION, discoveryConfig: {serviceId: 'order-service', regionId: REGION}});
+    const rule = d.service.routeRules[0];
+    assert.equal(rule.routeId, 'Blue/green split');
+    assert.deepEqual(rule.groups.map((g) => [g.weight, g.instanceIds, g.metadata]),
+      [[70, ['order-service-0'], {color: 'blue'}], [40, [], null]]);
+    await screenshot(page, 'node-routing-rule');
+    await checkPage(page);
+  });
+
+  test('canary: a config with CIDR blocks, disabled and enabled', async () => {
+    const page = await open('/canary');
+    await page.getByRole('button', {name: 'New canary configuration'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByLabel('Service *').fill('payment-service');
+    await dlg.getByLabel(/Caller IPs/).fill('10.0.0.1, 10.1.0.0/16\nfd00::/8');
+    await dlg.getByRole('button', {name: 'Create and enable'}).click();
+    await page.locator('section h2', {hasText: 'Canary of payment-service'}).waitFor();
+    await page.locator('.vt-row', {hasText: 'enabled'}).waitFor();
+    let c = (await api('GET', '/api/management/canary/config/payment-service')).body.data;
+    assert.deepEqual(c.ipWhitelist, ['10.0.0.1', '10.1.0.0/16', 'fd00::/8']);
+    await page.getByRole('button', {name: 'Disable'}).click();
+    await page.locator('.vt-row', {hasText: 'disabled'}).waitFor();
+    c = (await api('GET', '/api/management/canary/config/payment-service')).body.data;
+    assert.equal(c.enabled, false);
+    await page.locator('.vt-row', {hasText: 'payment-service'}).click();
+    await page.getByRole('button', {name: 'Enable'}).click();
+    await page.locator('.vt-row', {hasText: 'enabled'}).waitFor();
+    await page.locator('.chips li', {hasText: '10.0.0.1'}).getByRole('button', {name: 'Remove'}).click();
+    await waitFor(async () => (await api('GET', '/api/management/canary/payment-service/whitelist')).body.data.length === 2,
+      {what: 'an address removed'});
+    await screenshot(page, 'node-canary');
+    await checkPage(page);
+  });
+});
+
 describe('live updates', () => {
   test('services and instances follow registrations from another process', async () => {
     const page = await open('/services');

@@ -12,9 +12,9 @@ client_ffi.py) and against fake nodes served from this process:
     when its node is killed, renews on a peer within 2 s;
   - pushes: a subscriber sees "new" and "delete", the cache follows;
   - the choice: 70/30 weighted groups within +-5 % over 10,000 picks, from
-    route rules a fake node serves (the nodes do not fill routeRules yet),
-    and what a real node answers today (no rules: round robin over the
-    instances up);
+    route rules a fake node serves, and what a real node answers for a
+    service without routing data (no rules: round robin over the instances
+    up);
   - a reload marker pushed by a fake node: the service is fetched again
     and the change delivered as "reload";
   - bad nodes: garbage, a close mid-response, a stall: an error within the
@@ -178,8 +178,8 @@ def test_push_arrives_and_the_cache_follows(node):
 
 
 def test_choice_on_a_real_nodes_answers(node):
-    """What a real node serves today: no routeRules, so the default rule
-    (every instance up, round robin)."""
+    """What a real node serves for a service without routing data: no
+    routeRules, so the default rule (every instance up, round robin)."""
     svc = uniq("cl-real")
     with fast_client(node) as c:
         for iid, status in (("a", "up"), ("b", "up"), ("c", "down")):

@@ -48,11 +48,13 @@ def test_store_file_and_schema(fresh_node):
     assert mode == 0o600, oct(mode)
     with sqlite3.connect(db_path(n)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     assert {"instance", "server", "service_zone", "audit", "instance_log", "server_log",
             "service_zone_log", "meta", "users", "sessions", "login_history",
-            "secrets"} <= tables
+            "secrets", "service_group", "service_group_tag",
+            "service_group_instance", "service_group_operation", "service_instance",
+            "service_route_rule", "service_route_rule_group", "canary_config"} <= tables
 
 
 def test_operations_and_records_survive_stop_kill_and_fresh(fresh_node):
@@ -114,7 +116,7 @@ def test_store_of_a_newer_schema_stops_the_start(fresh_node):
     assert rc == 1
     assert db_path(n) in log and "schema version 42" in log, log[-2000:]
     with sqlite3.connect(db_path(n)) as db:
-        db.execute("PRAGMA user_version = 2")
+        db.execute("PRAGMA user_version = 3")
     n.start()
     assert n.get("/health")[0] == 200
 
