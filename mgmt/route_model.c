@@ -39,52 +39,67 @@
 	"CREATE INDEX " t "_nkey ON " t " (" cols ");"                                             \
 	"CREATE INDEX " t "_seq ON " t " (seq);"
 
-const char
-    route_schema_v3[] =
-        "CREATE TABLE service_group (id INTEGER PRIMARY KEY AUTOINCREMENT, service_id" NOCASE
-        ", region_id" NOCASE ", zone_id" NOCASE ", name" NOCASE
-        ", app_id TEXT NOT NULL DEFAULT '', "
-        "description TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'active', "
-        "group_type TEXT NOT NULL DEFAULT 'physical', " ROW ");" INDEXES(
-            "service_group",
-            "service_id, region_id, zone_id, name") "CREATE TABLE service_group_tag (id INTEGER "
-                                                    "PRIMARY KEY AUTOINCREMENT, group_id INTEGER "
-                                                    "NOT "
-                                                    "NULL REFERENCES service_group (id), tag TEXT "
-                                                    "NOT NULL, value TEXT NOT NULL, " ROW ")"
-                                                                                          ";" INDEXES("service_group_tag",
-                                                                                                      "group_id, tag") "CREATE TABLE service_group_instance (id INTEGER PRIMARY KEY AUTOINCREMENT, group_id "
-                                                                                                                       "INTEGER NOT NULL REFERENCES service_group (id), instance_id" NOCASE
-                                                                                                                       ", region_id TEXT NOT NULL DEFAULT '' COLLATE NOCASE, zone_id TEXT NOT NULL DEFAULT '' "
-                                                                                                                       "COLLATE NOCASE, binding_type TEXT NOT NULL DEFAULT 'manual', " ROW ");" INDEXES("service_group_instance",
-                                                                                                                                                                                                        "group_id, instance_id") "CREATE TABLE service_group_operation (id INTEGER PRIMARY KEY AUTOINCREMENT, group_id "
-                                                                                                                                                                                                                                 "INTEGER NOT NULL REFERENCES service_group (id), operation" NOCASE ", " ROW ");" INDEXES("service_group_operation",
-                                                                                                                                                                                                                                                                                                                          "group_id, operation") "CREATE TABLE service_instance (id INTEGER PRIMARY KEY AUTOINCREMENT, service_id" NOCASE
-                                                                                                                                                                                                                                                                                                                                                 ", instance_id" NOCASE
-                                                                                                                                                                                                                                                                                                                                                 ", ip TEXT NOT NULL DEFAULT '', machine_name TEXT NOT NULL DEFAULT "
-                                                                                                                                                                                                                                                                                                                                                 "'', metadata TEXT NOT NULL DEFAULT '', port INTEGER NOT NULL DEFAULT 80, protocol TEXT NOT "
-                                                                                                                                                                                                                                                                                                                                                 "NULL DEFAULT 'http', region_id TEXT NOT NULL DEFAULT '', zone_id TEXT NOT NULL DEFAULT '', "
-                                                                                                                                                                                                                                                                                                                                                 "group_id TEXT NOT NULL DEFAULT '', health_check_url TEXT NOT NULL DEFAULT '', url TEXT NOT "
-                                                                                                                                                                                                                                                                                                                                                 "NULL DEFAULT '', description TEXT NOT NULL DEFAULT '', " ROW ");" INDEXES("service_instance", "service_id, instance_id") "CREATE TABLE service_route_rule (id INTEGER PRIMARY KEY AUTOINCREMENT, route_id" NOCASE
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                           ", service_id" NOCASE
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                           ", name" NOCASE
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                           ", description TEXT NOT NULL DEFAULT '', status TEXT "
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                           "NOT NULL DEFAULT 'inactive', strategy TEXT NOT NULL DEFAULT 'weighted-round-robin', " ROW ");" INDEXES("service_route_rule",
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                   "route_id") "CREATE UNIQUE INDEX service_route_rule_name ON service_route_rule (service_id, name) "
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "WHERE deleted = 0;"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "CREATE TABLE service_route_rule_group (id INTEGER PRIMARY KEY AUTOINCREMENT, route_rule_id "
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "INTEGER NOT NULL REFERENCES service_route_rule (id), group_id INTEGER NOT NULL REFERENCES "
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "service_group (id), weight INTEGER, unreleased_weight INTEGER, region_id TEXT NOT NULL "
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "DEFAULT '', zone_id TEXT NOT NULL DEFAULT '', " ROW
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               ");" INDEXES(
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                   "service_route_rule_group",
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                   "route_rule_id, group_id") "CREATE TABLE canary_config (id INTEGER PRIMARY KEY AUTOINCREMENT, service_id" NOCASE
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                              ", ip_whitelist TEXT NOT NULL DEFAULT '[]', enabled INTEGER NOT NULL DEFAULT 1, " ROW
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                              ");" INDEXES(
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "canary_config",
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "service_id") "ALTER TABLE audit ADD COLUMN group_id INTEGER;"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                "ALTER TABLE audit ADD COLUMN route_rule_id INTEGER;"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                "CREATE INDEX audit_group ON audit (group_id);";
+/* One table, then its indexes, per paragraph. */
+/* clang-format off */
+const char route_schema_v3[] =
+    "CREATE TABLE service_group (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " service_id" NOCASE ", region_id" NOCASE ", zone_id" NOCASE ", name" NOCASE ","
+    " app_id TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '',"
+    " status TEXT NOT NULL DEFAULT 'active', group_type TEXT NOT NULL DEFAULT 'physical',"
+    " " ROW ");"
+    INDEXES("service_group", "service_id, region_id, zone_id, name")
+
+    "CREATE TABLE service_group_tag (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " group_id INTEGER NOT NULL REFERENCES service_group (id),"
+    " tag TEXT NOT NULL, value TEXT NOT NULL, " ROW ");"
+    INDEXES("service_group_tag", "group_id, tag")
+
+    "CREATE TABLE service_group_instance (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " group_id INTEGER NOT NULL REFERENCES service_group (id), instance_id" NOCASE ","
+    " region_id TEXT NOT NULL DEFAULT '' COLLATE NOCASE,"
+    " zone_id TEXT NOT NULL DEFAULT '' COLLATE NOCASE,"
+    " binding_type TEXT NOT NULL DEFAULT 'manual', " ROW ");"
+    INDEXES("service_group_instance", "group_id, instance_id")
+
+    "CREATE TABLE service_group_operation (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " group_id INTEGER NOT NULL REFERENCES service_group (id), operation" NOCASE ","
+    " " ROW ");"
+    INDEXES("service_group_operation", "group_id, operation")
+
+    "CREATE TABLE service_instance (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " service_id" NOCASE ", instance_id" NOCASE ","
+    " ip TEXT NOT NULL DEFAULT '', machine_name TEXT NOT NULL DEFAULT '',"
+    " metadata TEXT NOT NULL DEFAULT '', port INTEGER NOT NULL DEFAULT 80,"
+    " protocol TEXT NOT NULL DEFAULT 'http', region_id TEXT NOT NULL DEFAULT '',"
+    " zone_id TEXT NOT NULL DEFAULT '', group_id TEXT NOT NULL DEFAULT '',"
+    " health_check_url TEXT NOT NULL DEFAULT '', url TEXT NOT NULL DEFAULT '',"
+    " description TEXT NOT NULL DEFAULT '', " ROW ");"
+    INDEXES("service_instance", "service_id, instance_id")
+
+    "CREATE TABLE service_route_rule (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " route_id" NOCASE ", service_id" NOCASE ", name" NOCASE ","
+    " description TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'inactive',"
+    " strategy TEXT NOT NULL DEFAULT 'weighted-round-robin', " ROW ");"
+    INDEXES("service_route_rule", "route_id")
+    "CREATE UNIQUE INDEX service_route_rule_name ON service_route_rule (service_id, name)"
+    " WHERE deleted = 0;"
+
+    "CREATE TABLE service_route_rule_group (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " route_rule_id INTEGER NOT NULL REFERENCES service_route_rule (id),"
+    " group_id INTEGER NOT NULL REFERENCES service_group (id),"
+    " weight INTEGER, unreleased_weight INTEGER,"
+    " region_id TEXT NOT NULL DEFAULT '', zone_id TEXT NOT NULL DEFAULT '', " ROW ");"
+    INDEXES("service_route_rule_group", "route_rule_id, group_id")
+
+    "CREATE TABLE canary_config (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " service_id" NOCASE ", ip_whitelist TEXT NOT NULL DEFAULT '[]',"
+    " enabled INTEGER NOT NULL DEFAULT 1, " ROW ");"
+    INDEXES("canary_config", "service_id")
+
+    "ALTER TABLE audit ADD COLUMN group_id INTEGER;"
+    "ALTER TABLE audit ADD COLUMN route_rule_id INTEGER;"
+    "CREATE INDEX audit_group ON audit (group_id);";
+/* clang-format on */
 
 /* ---- Statements ----------------------------------------------------------------- */
 
