@@ -14,7 +14,8 @@
  *
  * users_boot(), from the master's mgmt_boot(), makes the JWT secret and the
  * first admin.  Hashing is auth/password.c's; nothing here logs a secret
- * except the first admin's random password, once, by design.
+ * (the first admin's random password goes to a 0600 file, its path to the
+ * log).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -573,10 +574,10 @@ int users_boot(store_t *st, const config_t *cfg, char *err, size_t err_len)
 	if ((rc = store_commit(st, err, err_len)) < 0)
 		return rc;
 	if (random[0])
-		log_warn("first start: made user admin with the random password %s (also in %s, "
-		         "mode 0600); log in and change it (artemis login; artemis users passwd "
-		         "admin), then delete the file",
-		         random, path);
+		log_warn("first start: made user admin with a random password, written to %s "
+		         "(mode 0600); log in with it and change it (artemis login; artemis users "
+		         "passwd admin), then delete the file",
+		         path);
 	else if (admin)
 		log_info("first start: made user admin with [auth] initial_admin_password");
 	sodium_memzero(random, sizeof(random));
