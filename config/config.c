@@ -186,7 +186,7 @@ void config_defaults(config_t *cfg)
 	cfg->ws_max_output_bytes = 1 * MiB;
 	/* [management] */
 	cfg->mgmt_max_operations = 65536;
-	cfg->mgmt_busy_timeout_ms = 5000;
+	cfg->mgmt_busy_timeout_ms = 500;
 	cfg->mgmt_store_max_pages = 0;
 	/* [auth] */
 	cfg->auth_enabled = true;

@@ -223,7 +223,7 @@ int mgmt_open(const config_t *cfg, shm_t *shm, mgmt_t **out, char *err, size_t e
 	}
 	m->shm = shm;
 	m->cfg = cfg;
-	m->busy_timeout_ms = cfg->mgmt_busy_timeout_ms ? cfg->mgmt_busy_timeout_ms : 5000;
+	m->busy_timeout_ms = cfg->mgmt_busy_timeout_ms ? cfg->mgmt_busy_timeout_ms : 500;
 	*out = m;
 	return 0;
 }

@@ -386,7 +386,7 @@ int store_open(store_t *st, const config_t *cfg, int mode, char *err, size_t err
 	int rc;
 	memset(st, 0, sizeof(*st));
 	snprintf(st->node, sizeof(st->node), "%s", cfg->name);
-	st->busy_timeout_ms = cfg->mgmt_busy_timeout_ms ? cfg->mgmt_busy_timeout_ms : 5000;
+	st->busy_timeout_ms = cfg->mgmt_busy_timeout_ms ? cfg->mgmt_busy_timeout_ms : 500;
 	if (store_path(cfg, st->path, sizeof(st->path)) < 0) {
 		snprintf(err, err_len, "%s/%s: path too long", cfg->data_dir, MGMT_DB_FILE);
 		return -ENAMETOOLONG;
