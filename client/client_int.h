@@ -364,6 +364,9 @@ struct cl_req {
 	uint64_t deadline_ms; /* monotonic; 0 = now + request timeout */
 	cl_req_done_fn done;
 	void *arg;
+	/* Frees arg when the request is cancelled (the client closing)
+	 * before done ran; NULL: arg needs no freeing. */
+	void (*drop)(void *arg);
 	/* Out, when done is called. */
 	int rc;
 	cl_err_t err;

@@ -176,6 +176,8 @@ typedef struct {
 
 static void disc__reload_free(disc_reload_t *rl)
 {
+	if (rl == NULL)
+		return;
 	for (size_t i = 0; i < rl->n; i++)
 		free(rl->ids[i]);
 	free(rl);
@@ -209,6 +211,12 @@ static void disc__reload_done(cl_req_t *r, void *arg)
 	disc__reload_free(rl);
 }
 
+/* A reload the closing client cancelled before its answer. */
+static void disc__reload_drop(void *arg)
+{
+	disc__reload_free(arg);
+}
+
 static void disc__reload_send(cl_t *c, disc_reload_t *rl)
 {
 	buf_t body = {0};
@@ -224,6 +232,7 @@ static void disc__reload_send(cl_t *c, disc_reload_t *rl)
 	}
 	r->done = disc__reload_done;
 	r->arg = rl;
+	r->drop = disc__reload_drop;
 	c->disc.reload_inflight++;
 	cl_req_submit(r);
 }

@@ -276,6 +276,8 @@ static void req__unlink(cl_req_t *r)
 void cl_req_cancel(cl_req_t *r)
 {
 	req__unlink(r);
+	if (r->drop)
+		r->drop(r->arg);
 	cl_req_free(r);
 }
 

@@ -55,6 +55,12 @@ static void reg__batch_free(cl_batch_t *b)
 	}
 }
 
+/* A batch the closing client cancelled before its answer. */
+static void reg__batch_drop(void *arg)
+{
+	reg__batch_free(arg);
+}
+
 /* ---- the keep-alive rounds (loop thread) ---------------------------------------- */
 
 static void reg__answer(cl_t *c, cl_batch_t *b, json_t *root, size_t text_len, bool via_ws);
@@ -182,6 +188,7 @@ static void reg__http(cl_t *c, cl_batch_t *b)
 	}
 	r->done = reg__http_done;
 	r->arg = b;
+	r->drop = reg__batch_drop;
 	c->reg.http_inflight++;
 	cl_req_submit(r);
 }
