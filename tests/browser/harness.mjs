@@ -181,5 +181,6 @@ export async function newPage(browser, opts = {}) {
 export async function screenshot(page, name) {
   fs.mkdirSync(OUT, {recursive: true});
   await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({path: path.join(OUT, name + '.png'), fullPage: true});
+  // Passing notices ("Publish: done.") would cover the page.
+  await page.screenshot({path: path.join(OUT, name + '.png'), fullPage: true, style: '.toasts { display: none; }'});
 }
