@@ -272,7 +272,7 @@ describe('operations against the node', () => {
     await checkPage(page);
   });
 
-  test('routing: groups, a duplicate, a rule with weights, publish, a tag and a member', async () => {
+  test('routing: groups, a duplicate, a rule with weights, publish, a tag and a member, unpublish', async () => {
     const page = await open('/routing?service=order-service');
     await page.locator('h1', {hasText: 'Routing'}).waitFor();
     const dlg = page.getByRole('dialog');
@@ -352,8 +352,15 @@ describe('operations against the node', () => {
       [[70, ['order-service-0'], {color: 'blue'}], [40, [], null]]);
     await page.locator('section h2', {hasText: 'Rule split-1'}).scrollIntoViewIfNeeded();
     await screenshot(page, 'routing');
+    // Unpublished: Java clients get no rule with the service any more.
+    await page.getByRole('button', {name: 'Unpublish', exact: true}).click();
+    await page.getByRole('button', {name: 'Publish', exact: true}).waitFor();
+    assert.equal((await api('GET', '/api/routing/rules/split-1')).body.data.status, 'inactive');
+    const after = await node.post('/artemis/api/discovery/service.json',
+      {regionId: REGION, discoveryConfig: {serviceId: 'order-service', regionId: REGION}});
+    assert.deepEqual(after.service.routeRules || [], []);
     done.push(['group', 'create', 'order-service/us-east/zone-1/blue'], ['route-rule', 'create', 'split-1'],
-      ['route-rule', 'publish', 'split-1']);
+      ['route-rule', 'publish', 'split-1'], ['route-rule', 'unpublish', 'split-1']);
     await checkPage(page);
   });
 
@@ -387,7 +394,7 @@ describe('operations against the node', () => {
   });
 
   test('the audit log shows each action above, filters and pages', async () => {
-    assert.ok(done.length >= 8, 'the tests above make the actions this checks (run the whole describe)');
+    assert.ok(done.length >= 9, 'the tests above make the actions this checks (run the whole describe)');
     // Two pages' worth of records by olga, made through the API.
     const olga = await node.login('olga', 'operator-pass');
     for (let i = 0; i < 30; i++) {
