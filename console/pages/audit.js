@@ -54,13 +54,13 @@ export default {
     const detail = h('div');
     let rows = [];
     const table = vtable({
-      label: 'Audit records', rowKey: (r) => r.id, minWidth: '56rem', emptyText: 'No audit records match.',
+      label: 'Audit records', rowKey: (r) => r.id, minWidth: '66rem', emptyText: 'No audit records match.',
       onActivate: (r) => renderDetail(r),
       columns: [
         {key: 'time', title: 'Time', width: 'minmax(13rem, 1.5fr)', sortValue: (r) => toMs(r.time), render: (r) => fmtTime(r.time)},
-        {key: 'type', title: 'Type', width: 'minmax(6rem, 1fr)'},
+        {key: 'type', title: 'Type', width: 'minmax(9.5rem, 1fr)'},
         {key: 'operation', title: 'Operation', width: 'minmax(7rem, 1fr)'},
-        {key: 'action', title: 'Action', width: 'minmax(5rem, 0.7fr)'},
+        {key: 'action', title: 'Action', width: 'minmax(6.5rem, 0.7fr)'},
         {key: 'target', title: 'Target', width: 'minmax(12rem, 2fr)', className: 'clip'},
         {key: 'operator', title: 'By', width: 'minmax(7rem, 1fr)'},
         {key: 'result', title: 'Result', width: 'minmax(6rem, 1fr)', render: (r) => (r.result ? badge(r.result) : '')},
