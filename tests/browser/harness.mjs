@@ -181,6 +181,10 @@ export async function newPage(browser, opts = {}) {
 export async function screenshot(page, name) {
   fs.mkdirSync(OUT, {recursive: true});
   await page.evaluate(() => window.scrollTo(0, 0));
-  // Passing notices ("Publish: done.") would cover the page.
-  await page.screenshot({path: path.join(OUT, name + '.png'), fullPage: true, style: '.toasts { display: none; }'});
+  // Passing notices ("Publish: done.") would cover the page.  Hidden from
+  // a script: the console's CSP refuses an injected stylesheet.
+  const toasts = (v) => page.evaluate((vis) => document.querySelectorAll('.toasts').forEach((t) => { t.style.visibility = vis; }), v);
+  await toasts('hidden');
+  await page.screenshot({path: path.join(OUT, name + '.png'), fullPage: true});
+  await toasts('');
 }
