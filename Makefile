@@ -11,6 +11,7 @@
 #                   client's threads also under ThreadSanitizer), fuzz (briefly),
 #                   integration and the console's browser tests
 #   make bench-console  first-load and 10,000-instance figures of the console
+#   make console-screenshots  docs/console/*.png from the last browser-test run
 #   make bench      the standard benchmark suite (scripts/bench.sh)
 #   make install    PREFIX (/usr/local), DESTDIR, DATA_DIR, LOG_FILE: see below
 #   make deb        the Debian package into build/deb;  make test-deb tests it
@@ -65,7 +66,7 @@ UNIT_ASAN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%) \
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all run test deps unit unit-asan unit-tsan fuzz integration browser-test bench \
-	bench-console format lint clean client install install-node install-client deb test-deb
+	bench-console console-screenshots format lint clean client install install-node install-client deb test-deb
 
 all: $(BUILD)/artemis $(BUILD)/artemis-bench client
 
@@ -293,6 +294,10 @@ bench: deps
 bench-console: all
 	@sh scripts/deps.sh --browser
 	@BUILD=$(BUILD) sh scripts/browser_test.sh --bench
+
+console-screenshots:
+	@sh scripts/deps.sh --docs
+	@BUILD=$(BUILD) sh scripts/console_screenshots.sh
 
 # ---- Installing and packaging (docs/DEPLOY.md) ------------------------------
 # make install: binaries, /etc/artemis/artemis.conf (an existing one is kept;

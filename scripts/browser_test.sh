@@ -33,5 +33,6 @@ mkdir -p "$BUILD/console-test"
 if [ "${1:-}" = "--bench" ]; then
 	cd "$DIR" && exec env ARTEMIS_BIN="$ROOT/$BUILD/artemis" CHROMIUM="$CHROMIUM" node bench.mjs
 fi
+rm -f "$BUILD"/console-test/*.png # this run's pictures only
 cd "$DIR" && ARTEMIS_BIN="$ROOT/$BUILD/artemis" CHROMIUM="$CHROMIUM" CONSOLE_OUT="$ROOT/$BUILD/console-test" \
 	node --test --test-concurrency=1 --test-reporter=spec console.test.mjs

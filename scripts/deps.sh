@@ -11,6 +11,8 @@
 #                              then say they are skipped and why.
 #   scripts/deps.sh --deb      also what `make deb` and `make test-deb` need
 #                              (debhelper, debootstrap)
+#   scripts/deps.sh --docs     also pngquant, which makes the console's pictures
+#                              in docs/ small (make console-screenshots)
 #   scripts/deps.sh --build    only what building needs (the container's build stage)
 set -eu
 
@@ -28,6 +30,7 @@ case "${1:-}" in
 --bench) want="$want $BENCH" ;;
 --browser) browser=1 ;;
 --deb) want="$want $DEB" ;;
+--docs) want="$want pngquant" ;;
 --build) want="$BUILD" ;;
 esac
 

@@ -30,7 +30,16 @@
  * (its clients take any other status for a dead node); the Rust rewrite's
  * answers 401 (no valid token) or 403 (role too low) with its envelope.
  *
- * [auth] enabled = off skips every check (the master warns at each start);
+ * Cross-site requests (CSRF): a browser sends Origin with every
+ * cross-origin request and with same-origin writes.  A request under the
+ * three areas with a method other than GET or HEAD and an Origin is
+ * refused (403) unless that origin is the node's own (its host[:port] is
+ * the Host header) or listed in [http] cors_origins ("*" lists none).  So
+ * a page elsewhere cannot make the console's writes, with or without a
+ * token, [auth] enabled = off included.  Requests without Origin (the CLI,
+ * Java tooling, scripts) are not a browser's and pass.
+ *
+ * [auth] enabled = off skips every other check (the master warns at each start);
  * a valid token is still recognised, so the console and the audit know
  * who is calling.
  *
@@ -303,6 +312,19 @@ static void access__anonymous(void)
 	A.who.who.role = MGMT_ROLE_ADMIN;
 }
 
+/* May a browser page at the request's Origin write here? */
+static bool access__origin_ok(const http_request_t *req, const config_t *cfg)
+{
+	const char *origin = http_request_header(req, "Origin");
+	if (!origin)
+		return true;
+	if (strcmp(cfg->cors_origins, "*") != 0 && http_origin_listed(cfg->cors_origins, origin))
+		return true;
+	const char *host = http_request_header(req, "Host");
+	const char *authority = strstr(origin, "://");
+	return host && *host && authority && strcasecmp(authority + 3, host) == 0;
+}
+
 bool api_access_check(const http_request_t *req, http_response_t *res)
 {
 	const config_t *cfg = api_cfg();
@@ -313,6 +335,13 @@ bool api_access_check(const http_request_t *req, http_response_t *res)
 	int rc = -EACCES;
 
 	memset(&A.who, 0, sizeof(A.who));
+	if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD &&
+	    access__protected_area(req->path, req->path_len) && !access__origin_ok(req, cfg)) {
+		access__refuse(req, res, 403,
+		               "cross-origin request refused: the page's Origin is not this node's "
+		               "and not in [http] cors_origins");
+		return false;
+	}
 	/* Open paths cost nothing, but for the auth calls themselves when
 	 * checks are off: they still tell who is calling. */
 	if (need == OPEN && (cfg->auth_enabled || strncmp(req->path, "/api/auth/", 10) != 0))

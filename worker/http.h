@@ -49,6 +49,11 @@ typedef struct {
  * case-insensitive name, or NULL when absent.  Valid during dispatch. */
 const char *http_request_header(const http_request_t *req, const char *name);
 
+/* Is `origin` one of `list` ([http] cors_origins: origins separated by
+ * blanks or commas; case-insensitive, whole entries)?  "*" is not read as
+ * a wildcard here: callers decide what it means. */
+bool http_origin_listed(const char *list, const char *origin);
+
 /* Helpers for handlers. */
 int http_res_append(http_response_t *res, const void *p, size_t n);
 int http_res_printf(http_response_t *res, const char *fmt, ...)

@@ -97,14 +97,8 @@ static const char cors_any[] = "Access-Control-Allow-Origin: *\r\n"
                                "Access-Control-Expose-Headers: *\r\n"
                                "Access-Control-Allow-Credentials: true\r\n";
 
-bool http__origin_allowed(const http_conn_t *c)
+bool http_origin_listed(const char *list, const char *origin)
 {
-	const char *list = c->srv->cors;
-	if (!list)
-		return true;
-	const char *origin = http_request_header(&c->msg.req, "Origin");
-	if (!origin)
-		return true; /* not a browser's cross-origin call */
 	size_t len = strlen(origin);
 	for (const char *p = list + strspn(list, " \t,"); *p;) {
 		size_t n = strcspn(p, " \t,");
@@ -114,6 +108,17 @@ bool http__origin_allowed(const http_conn_t *c)
 		p += strspn(p, " \t,");
 	}
 	return false;
+}
+
+bool http__origin_allowed(const http_conn_t *c)
+{
+	const char *list = c->srv->cors;
+	if (!list)
+		return true;
+	const char *origin = http_request_header(&c->msg.req, "Origin");
+	if (!origin)
+		return true; /* not a browser's cross-origin call */
+	return http_origin_listed(list, origin);
 }
 
 /* CORS (API.md §0, issue 12 item 5).  With cors_origins "*", the three

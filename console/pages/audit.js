@@ -12,7 +12,9 @@ import {vtable} from '../lib/table.js';
 import {pageHeader, failure, badge, button, toMs, fmtTime, section} from '../lib/ui.js';
 import {navigate} from '../lib/router.js';
 
-const TYPES = ['', 'instance', 'server', 'zone', 'group', 'route', 'canary', 'user'];
+// The node's record types (mgmt/: one per kind of key written).
+const TYPES = ['', 'instance', 'server', 'zone', 'group', 'group-tag', 'group-instance', 'group-operation', 'route-rule',
+  'route-rule-group', 'service-instance', 'canary', 'user', 'session'];
 const SIZES = ['50', '100', '200'];
 
 function normLog(l) {
@@ -20,6 +22,7 @@ function normLog(l) {
   return {
     id: String(l.logId ?? l.id ?? ''), type: String(l.operationType ?? l.resourceType ?? ''),
     target: String(l.targetId ?? l.resourceId ?? ''), operation: String(l.operation ?? l.action ?? ''),
+    action: l.operation !== undefined && l.action !== undefined ? String(l.action) : '',
     operator: String(l.operatorId ?? ''), time: l.operationTime ?? l.timestamp, result: l.result ? String(l.result) : '',
     details: d === undefined || d === null ? '' : typeof d === 'string' ? d : JSON.stringify(d, null, 2),
   };
@@ -51,12 +54,13 @@ export default {
     const detail = h('div');
     let rows = [];
     const table = vtable({
-      label: 'Audit records', rowKey: (r) => r.id, minWidth: '56rem', emptyText: 'No audit records match.',
+      label: 'Audit records', rowKey: (r) => r.id, minWidth: '66rem', emptyText: 'No audit records match.',
       onActivate: (r) => renderDetail(r),
       columns: [
-        {key: 'time', title: 'Time', width: 'minmax(11rem, 1.5fr)', sortValue: (r) => toMs(r.time), render: (r) => fmtTime(r.time)},
-        {key: 'type', title: 'Type', width: 'minmax(6rem, 1fr)'},
+        {key: 'time', title: 'Time', width: 'minmax(13rem, 1.5fr)', sortValue: (r) => toMs(r.time), render: (r) => fmtTime(r.time)},
+        {key: 'type', title: 'Type', width: 'minmax(9.5rem, 1fr)'},
         {key: 'operation', title: 'Operation', width: 'minmax(7rem, 1fr)'},
+        {key: 'action', title: 'Action', width: 'minmax(6.5rem, 0.7fr)'},
         {key: 'target', title: 'Target', width: 'minmax(12rem, 2fr)', className: 'clip'},
         {key: 'operator', title: 'By', width: 'minmax(7rem, 1fr)'},
         {key: 'result', title: 'Result', width: 'minmax(6rem, 1fr)', render: (r) => (r.result ? badge(r.result) : '')},

@@ -72,11 +72,11 @@ export default {
       onActivate: (r) => { state.detail = r.key; renderDetail(); },
       onSelect: () => renderActions(),
       sortKey: 'instanceId',
-      minWidth: '62rem',
+      minWidth: '65rem',
       emptyText: 'No instance matches.',
       columns: [
         {key: 'instanceId', title: 'Instance', width: 'minmax(12rem, 2fr)', value: (r) => r.inst.instanceId},
-        {key: 'status', title: 'Status', width: 'minmax(8rem, 1fr)', value: (r) => r.status,
+        {key: 'status', title: 'Status', width: 'minmax(11rem, 1.2fr)', value: (r) => r.status,
           render: (r) => h('span', null, badge(r.status), r.pulled ? h('span', {class: 'tag'}, r.pulled) : null)},
         {key: 'address', title: 'Address', width: 'minmax(10rem, 1.5fr)',
           value: (r) => (r.inst.ip || '') + (r.inst.port ? ':' + r.inst.port : '')},

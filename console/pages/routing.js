@@ -331,9 +331,10 @@ export default {
       const preview = h('div');
       const draw = () => replace(preview, splitPreview(parts));
       const rows = parts.map((p) => {
+        if (!writer) return h('li', {class: 'weight-row'}, h('span', null, p.label), h('span', {class: 'num'}, String(p.weight)));
         const id = 'w-' + r.routeId + '-' + p.groupId;
         const input = h('input', {id, type: 'number', min: 1, max: 100, step: 1, value: String(p.weight),
-          disabled: !writer, 'aria-describedby': id + '-err'});
+          'aria-describedby': id + '-err'});
         const err = h('span', {class: 'field-error', id: id + '-err'});
         input.addEventListener('input', () => {
           p.weight = Number(input.value);
@@ -341,7 +342,7 @@ export default {
           draw();
         });
         return h('li', {class: 'weight-row'}, h('label', {for: id}, p.label), input, err,
-          writer ? button('Save', () => {
+          button('Save', () => {
             const msg = weightCheck(Number(input.value));
             err.textContent = msg;
             if (msg) {
@@ -349,8 +350,8 @@ export default {
               return;
             }
             run('Weight', () => put(base + '/groups/' + seg(p.groupId), {weight: Number(input.value), operatorId: operatorId()}));
-          }) : null,
-          writer ? button('Remove', () => run('Remove group from rule', () => del(base + '/groups/' + seg(p.groupId))), {kind: 'danger'}) : null);
+          }),
+          button('Remove', () => run('Remove group from rule', () => del(base + '/groups/' + seg(p.groupId))), {kind: 'danger'}));
       });
       draw();
       replace(weightsBox, parts.length ? h('ul', {class: 'weights'}, rows) : h('p', {class: 'muted'}, 'No groups in this rule yet.'),

@@ -4,7 +4,7 @@
 // Calls (MANAGEMENT.md §3.2.2):
 //   GET  /api/management/zone/operations?regionId=
 //   POST /api/management/zone/pull-out {zoneId, regionId, serviceId?, operatorId}
-//   POST /api/management/zone/pull-in  {zoneId, regionId, serviceId?, operatorId}
+//   POST /api/management/zone/pull-in  {zoneId, regionId, serviceId?, operation (the row's), operatorId}
 //   GET  /api/management/zone/status/{zoneId}/{regionId}
 // The zones the registry knows (from the registry model) are listed with
 // their instance counts so an operator sees what a pull-out would hide.
@@ -134,7 +134,9 @@ export default {
         text: 'Discovery returns its instances' + (o.serviceId ? ' of ' + o.serviceId : '') + ' again.', confirmLabel: 'Pull in'});
       if (!ok) return;
       try {
-        const body = {zoneId: o.zoneId, regionId: o.regionId, operation: 'pullin', operatorId: operatorId()};
+        // The operation to end is the row's own: the node keys zone
+        // operations by it ("pullin" would end a "pullin" operation).
+        const body = {zoneId: o.zoneId, regionId: o.regionId, operation: o.operation, operatorId: operatorId()};
         if (o.serviceId) body.serviceId = o.serviceId;
         await post('/api/management/zone/pull-in', body);
         toast('Zone ' + o.zoneId + ' pulled in.');

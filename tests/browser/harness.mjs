@@ -42,7 +42,7 @@ export async function waitFor(cond, {timeout = 20000, interval = 50, what = 'con
   }
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.on('error', reject);
@@ -59,9 +59,11 @@ export function inst(serviceId, instanceId, extra = {}) {
 }
 
 export class Node {
-  static async start({http = {}, registry = {}} = {}) {
+  // http, registry, cluster: keys added to (or replacing) those sections;
+  // port, clusterPort: chosen beforehand (peers name each other's).
+  static async start({http = {}, registry = {}, cluster = {}, port = 0, clusterPort = 0} = {}) {
     const n = new Node();
-    n.port = await freePort();
+    n.port = port || await freePort();
     n.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'artemis-browser-'));
     n.shm = `/artemis-browser-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
     const sections = {
@@ -69,7 +71,7 @@ export class Node {
         data_dir: path.join(n.dir, 'data')},
       registry: {shm_name: n.shm, max_instances: '200000', lease_ttl_ms: '600000', reap_interval_ms: '100', ...registry},
       http,
-      cluster: {listen: '127.0.0.1:' + (await freePort())},
+      cluster: {listen: '127.0.0.1:' + (clusterPort || await freePort()), ...cluster},
       // The cheapest Argon2id: logins take milliseconds.
       auth: {initial_admin_password: ADMIN_PASSWORD, password_memlimit_kib: '8192', password_opslimit: '1'},
       log: {file: path.join(n.dir, 'artemis.log'), level: 'info'},
@@ -179,5 +181,10 @@ export async function newPage(browser, opts = {}) {
 export async function screenshot(page, name) {
   fs.mkdirSync(OUT, {recursive: true});
   await page.evaluate(() => window.scrollTo(0, 0));
+  // Passing notices ("Publish: done.") would cover the page.  Hidden from
+  // a script: the console's CSP refuses an injected stylesheet.
+  const toasts = (v) => page.evaluate((vis) => document.querySelectorAll('.toasts').forEach((t) => { t.style.visibility = vis; }), v);
+  await toasts('hidden');
   await page.screenshot({path: path.join(OUT, name + '.png'), fullPage: true});
+  await toasts('');
 }
