@@ -106,7 +106,9 @@ static void rust_zone_write(const http_request_t *req, http_response_t *res, boo
 		mgmt_field_set(ch.key.service, sizeof(ch.key.service), v, strlen(v));
 	if (!ch.key.region[0])
 		strcpy(ch.key.region, api_cfg()->region);
-	if (!ch.key.operation[0])
+	/* On the Rust paths "pullin" names the direction (MANAGEMENT.md §2):
+	 * it ends the pull-out, as no operation does. */
+	if (!ch.key.operation[0] || (!insert && !strcasecmp(ch.key.operation, "pullin")))
 		strcpy(ch.key.operation, ZONE_OP_DEFAULT);
 	snprintf(msg, sizeof(msg), "zone %s of region %s pulled %s", ch.key.zone, ch.key.region,
 	         insert ? "out" : "in");
@@ -175,7 +177,8 @@ static void batch(const http_request_t *req, http_response_t *res, bool insert)
 		return;
 	if (!api_mgmt_req_ctx(&r, &c, "rust"))
 		goto out;
-	if (api_mgmt_decode_operation(r.body, &k, &field) == 0 && k.operation[0])
+	if (api_mgmt_decode_operation(r.body, &k, &field) == 0 && k.operation[0] &&
+	    (insert || strcasecmp(k.operation, "pullin")))
 		strcpy(op, k.operation);
 	ch = calloc(MGMT_MAX_BATCH, sizeof(*ch));
 	if (ch == NULL) {

@@ -46,9 +46,9 @@ bool api_rt_begin(api_mgmt_req_t *r, api_mgmt_ctx_t *c, const char *surface, mgm
 	if (!api_mgmt_req_ctx(r, c, surface))
 		return false;
 	/* The Rust surface's callers (its console among them) name no operator
-	 * on every call: the request is still recorded, as "anonymous" until a
-	 * token names its user. */
-	if (!c->operator_id[0] && !strcmp(surface, "rust"))
+	 * on every call: the token's user is the operator (mgmt_rtx_begin), and
+	 * without access control the request is recorded as "anonymous". */
+	if (!c->operator_id[0] && !strcmp(surface, "rust") && !api_principal()->authenticated)
 		strcpy(c->operator_id, "anonymous");
 	c->ctx.surface = surface;
 	err[0] = '\0';

@@ -306,3 +306,22 @@ def test_ws_cluster_node_events(tmp_path):
         ws.close()
     finally:
         c.finish()
+
+
+def test_zone_pull_in_with_the_direction_word(node):
+    """`pullin` names the direction on the Rust paths (MANAGEMENT.md §2): a
+    pull-in (one zone or a batch) that says so ends the pull-out."""
+    zone, other = uniq("z"), uniq("z")
+    rust_zone(node, zone, out=True, operator="ops")
+    rust_post(node, "zone/batch-pull-out", {"zones": [{"zoneId": other, "regionId": REGION}],
+                                            "operatorId": "ops"})
+    assert node.get(M + "zone/%s/is-down" % zone)[2]["data"] is True
+    assert node.get(M + "zone/%s/is-down" % other)[2]["data"] is True
+    res = rust_post(node, "zone/pull-in", {"zoneId": zone, "regionId": REGION,
+                                           "operation": "pullin", "operatorId": "ops"})
+    assert res["success"] is True, res
+    res = rust_post(node, "zone/batch-pull-in", {"zones": [{"zoneId": other, "regionId": REGION}],
+                                                 "operation": "pullin", "operatorId": "ops"})
+    assert res["success"] is True, res
+    assert node.get(M + "zone/%s/is-down" % zone)[2]["data"] is False
+    assert node.get(M + "zone/%s/is-down" % other)[2]["data"] is False

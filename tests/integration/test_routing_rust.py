@@ -279,3 +279,16 @@ def test_every_write_is_audited(node):
                for x in b["data"]):
             types.add(t)
     assert types == {"group", "route-rule", "route-rule-group", "canary"}
+
+
+def test_a_write_naming_no_operator_is_the_token_users(node):
+    """MANAGEMENT.md §6: the logged-in user is the operator when the body
+    names none (the Rust console names none)."""
+    svc = uniq()
+    st, b = call(node, "POST", RT + "groups",
+                 {"serviceId": svc, "regionId": REGION, "zoneId": ZONE, "name": "mine"})
+    assert st in (200, 201) and b["success"] is True, b
+    assert b["data"]["operatorId"] == "admin", b
+    st, b = call(node, "GET", "/api/management/audit/logs?limit=1000&operationType=group")
+    mine = [x for x in b["data"] if svc.lower() in x["resourceId"].lower()]
+    assert [x["operatorId"] for x in mine] == ["admin"], mine
