@@ -265,9 +265,9 @@ def test_container_image_built_in_a_debian_root(work):
     """No Docker engine here: the Dockerfile is carried out by hand.  The
     build stage's RUN on this Debian 12 machine, the runtime stage in a
     fresh minimal bookworm root (what bookworm-slim is): its COPY, RUN, USER,
-    WORKDIR and ENV in order, then ENTRYPOINT + CMD as that user, and the
-    HEALTHCHECK command must succeed against it."""
-    from test_deploy_files import dockerfile
+    WORKDIR and ENV in order, then ENTRYPOINT + CMD as that user: the
+    HEALTHCHECK command must succeed against it and it serves the console."""
+    from test_deploy_files import dockerfile, runtime_copy
 
     t = time.monotonic()
     instrs = dockerfile()
@@ -283,13 +283,7 @@ def test_container_image_built_in_a_debian_root(work):
         if stage != 1:
             continue
         if instr == "COPY":
-            flag, src, dst = args.split()
-            assert flag == "--from=build" and src.startswith("/out/"), args
-            src = os.path.join(out, src[len("/out/"):])
-            if os.path.isdir(src):
-                shutil.copytree(src, img + dst, dirs_exist_ok=True)
-            else:
-                shutil.copy(src, img + dst)
+            runtime_copy(args, out, img)
         elif instr == "RUN":
             assert user == "root", "RUN after USER: %s" % args
             chroot(img, args, env=env, cache_lists=False)
@@ -317,6 +311,8 @@ def test_container_image_built_in_a_debian_root(work):
                  30.0, interval=0.5, what="the image's HEALTHCHECK to pass")
         log = open(os.path.join(img, "tmp", "stderr.log")).read()
         assert "serving: 1 workers ready" in log, log
+        st, headers, _ = http_request(HOST, port, "GET", "/console/")
+        assert st == 200 and headers.get("content-type", "").startswith("text/html"), st
         owner = chroot(img, "stat -c %U /proc/$(cat /var/lib/artemis/artemis.pid)", env=env)
         assert owner.stdout.strip() == user == "artemis", owner.stdout
     finally:
