@@ -11,7 +11,9 @@
 #            `make install` into /out, and the list of packages whose shared
 #            libraries the binaries load (scripts/runtime-deps.sh)
 #   runtime  bookworm-slim with only those packages and curl (the health
-#            check), running as the unprivileged user artemis
+#            check), the binaries, everything `make install` put under
+#            /usr/share (the web console, the man pages) and the
+#            configuration, running as the unprivileged user artemis
 #
 # Configuration: /etc/artemis/artemis.conf (data_dir /var/lib/artemis, log
 # on stderr), replaced by mounting a file there, or overridden key by key
@@ -41,6 +43,7 @@ RUN apt-get update \
         --shell /usr/sbin/nologin artemis \
  && install -d -o artemis -g artemis -m 0750 /var/lib/artemis
 COPY --from=build /out/usr/bin/ /usr/bin/
+COPY --from=build /out/usr/share/ /usr/share/
 COPY --from=build /out/etc/artemis/ /etc/artemis/
 USER artemis
 WORKDIR /var/lib/artemis

@@ -292,6 +292,8 @@ int artemis_options_set_int(artemis_options_t *o, artemis_option_t opt, long v)
 		if (v < t[i].min || v > t[i].max)
 			return ARTEMIS_E_INVAL;
 		*(uint32_t *)((char *)&o->conf + t[i].off) = (uint32_t)v;
+		if (opt == ARTEMIS_OPT_LEASE_TTL_MS)
+			o->conf.lease_ttl_set = true;
 		return 0;
 	}
 	return ARTEMIS_E_INVAL;
@@ -543,8 +545,9 @@ int artemis_client_new(const artemis_options_t *o, artemis_client_t **out, artem
 	if (c == NULL)
 		return cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
 	c->conf = o->conf;
-	if (c->conf.heartbeat_interval_ms == 0)
-		c->conf.heartbeat_interval_ms = c->conf.lease_ttl_ms / 4;
+	c->conf.heartbeat_explicit_ms = o->conf.heartbeat_interval_ms;
+	c->conf.heartbeat_interval_ms =
+	    cl_lease_interval(c->conf.lease_ttl_ms, c->conf.heartbeat_explicit_ms);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->start_lock, NULL);
 	c->wake_fd = -1;

@@ -14,6 +14,7 @@
  *   instance.c   artemis_instance_t: fields, JSON in and out, keys
  *   service.c    artemis_service_t snapshots, route rules, the choice
  *   registry.c   register, keep alive (WebSocket/HTTP heartbeats), re-register
+ *   lease.c      the keep-alive interval, from the lease TTL a node tells
  *   discovery.c  the service cache, pushes, reloads, subscriptions
  *   map.c        a string-keyed hash map
  *   decode.c     the decoders of node answers (fuzzed: tests/fuzz/fuzz_client.c)
@@ -72,7 +73,8 @@ typedef struct {
 	uint32_t connect_timeout_ms;
 	uint32_t request_timeout_ms;
 	uint32_t lease_ttl_ms;
-	uint32_t heartbeat_interval_ms;
+	uint32_t heartbeat_interval_ms; /* in use (lease.c may change it) */
+	uint32_t heartbeat_explicit_ms; /* the application's, 0: from the TTL */
 	uint32_t reload_interval_ms;
 	uint32_t nodes_refresh_ms;
 	uint32_t backoff_max_ms;
@@ -82,6 +84,7 @@ typedef struct {
 	uint64_t max_response_bytes;
 	bool websocket;
 	bool unregister_on_close;
+	bool lease_ttl_set; /* by the application: never learnt from a node */
 } cl_conf_t;
 
 struct artemis_options {
@@ -507,7 +510,9 @@ typedef struct {
 	struct event *timer;
 	cl_batch_t *head, *tail; /* WebSocket batches awaiting their answer */
 	unsigned http_inflight;
-	bool round_due; /* run a round when the session opens */
+	bool round_due;            /* run a round when the session opens */
+	char ttl_node[CL_URL_MAX]; /* lease.c: the node whose TTL was asked, "" none */
+	bool ttl_asking;
 } cl_reg_t;
 
 int cl_reg_init(cl_t *c);
@@ -518,6 +523,18 @@ void cl_reg_loop_stop(cl_t *c);
 /* Unregister everything kept (artemis_client_free). */
 void cl_reg_unregister_all(cl_t *c);
 void cl_reg_free(cl_t *c);
+
+/* lease.c: the interval between keep-alive rounds for a lease TTL; an
+ * application's interval (explicit_ms, 0 = none) is kept while it is below
+ * a third of the TTL, otherwise TTL/4 (at least 100 ms). */
+uint32_t cl_lease_interval(uint32_t ttl_ms, uint32_t explicit_ms);
+/* registry.lease_ttl_ms of a config.json answer (a string or a number in
+ * the nodes' bounds, 1000..604800000). */
+int cl_decode_lease_ttl(json_t *root, uint32_t *ttl_ms);
+/* Ask the registry node its lease TTL if it is not known for that node
+ * (url: the node a session just opened on; NULL: the one in use) while
+ * instances are kept alive and the application set no TTL (loop thread). */
+void cl_lease_learn(cl_t *c, const char *url);
 
 /* ---------------------------------------------------------- discovery -- */
 

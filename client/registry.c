@@ -244,6 +244,7 @@ static void reg__round(cl_t *c)
 	uint64_t now = clock_mono_ms();
 	cl_batch_t *b, *next;
 
+	cl_lease_learn(c, NULL);
 	if (g->head) {
 		if (now - g->head->sent_ms <= c->conf.request_timeout_ms)
 			return; /* the last round is still being answered */
@@ -292,6 +293,7 @@ static bool reg__ws_wanted(cl_ws_t *ws)
 static void reg__ws_open(cl_ws_t *ws)
 {
 	/* a new session (after a failover, too): renew everything now */
+	cl_lease_learn(ws->c, ws->target.url);
 	reg__round(ws->c);
 }
 
@@ -360,6 +362,7 @@ void cl_reg_loop_start(cl_t *c)
 
 void cl_reg_wake(cl_t *c)
 {
+	cl_lease_learn(c, NULL);
 	if (c->conf.websocket && c->reg.ws.state == CL_WS_IDLE && reg__ws_wanted(&c->reg.ws))
 		cl_ws_connect(&c->reg.ws);
 }

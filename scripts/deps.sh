@@ -10,7 +10,8 @@
 #                              A failure here is not fatal: the browser tests
 #                              then say they are skipped and why.
 #   scripts/deps.sh --deb      also what `make deb` and `make test-deb` need
-#                              (debhelper, debootstrap)
+#                              (debhelper, debootstrap; ccache keeps the
+#                              package test's compilations)
 #   scripts/deps.sh --docs     also pngquant, which makes the console's pictures
 #                              in docs/ small (make console-screenshots)
 #   scripts/deps.sh --build    only what building needs (the container's build stage)
@@ -22,7 +23,7 @@ libhttp-parser-dev nettle-dev libsqlite3-dev libssl-dev"
 TEST="libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest
 python3-websocket python3-yaml curl procps systemd valgrind"
 BENCH="nginx-light wrk gnuplot-nox"
-DEB="debhelper dpkg-dev debootstrap"
+DEB="debhelper dpkg-dev debootstrap ccache"
 
 want="$BUILD $TEST"
 browser=0

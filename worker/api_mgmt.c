@@ -20,6 +20,15 @@
 #include "metrics.h"
 #include "worker.h"
 
+/* A write's result into the metrics, once per request. */
+static void mgmt_count(api_mgmt_req_t *r)
+{
+	if (r->access == MGMT_READ || r->counted)
+		return;
+	r->counted = true;
+	metrics_mgmt_op(r->req, r->failed);
+}
+
 bool api_mgmt_begin(api_mgmt_req_t *r, const http_request_t *req, http_response_t *res,
                     enum api_mgmt_style style, enum api_mgmt_access access, bool body_optional)
 {
@@ -27,26 +36,33 @@ bool api_mgmt_begin(api_mgmt_req_t *r, const http_request_t *req, http_response_
 	r->req = req;
 	r->res = res;
 	r->style = style;
+	r->access = access;
 	r->m = g_worker ? g_worker->mgmt : NULL;
 	bool has_body = req->body_len > 0 && req->body[strspn(req->body, " \t\r\n")] != '\0';
-	if ((has_body || !body_optional) && api_body_object(req, res, &r->body) < 0)
-		return false;
+	if ((has_body || !body_optional) && api_body_object(req, res, &r->body) < 0) {
+		r->failed = API_BAD_REQUEST; /* answered 400 */
+		goto refused;
+	}
 	if (access != MGMT_READ && !api_node_up()) {
 		api_mgmt_fail(r, API_UNAVAILABLE,
 		              "Artemis node is not in up state. Current status: %s",
 		              api_node_status());
-		return false;
+		goto refused;
 	}
 	if (r->m == NULL) {
 		api_mgmt_fail(r, API_INTERNAL_ERROR, "the management store is not open on this "
 		                                     "node (see its log)");
-		return false;
+		goto refused;
 	}
 	return true;
+refused:
+	mgmt_count(r);
+	return false;
 }
 
 void api_mgmt_end(api_mgmt_req_t *r)
 {
+	mgmt_count(r);
 	json_decref(r->body);
 	r->body = NULL;
 }
@@ -123,6 +139,7 @@ static void fail_msg(api_mgmt_req_t *r, const char *code, const char *msg)
 		json_put_raw(b, "}");
 		break;
 	}
+	r->failed = code;
 	metrics_fail(r->req);
 }
 

@@ -45,11 +45,16 @@ typedef struct {
 	enum api_mgmt_style style;
 	json_t *body; /* the request's JSON object; NULL without a body */
 	mgmt_t *m;    /* this worker's store connection */
+	enum api_mgmt_access access;
+	const char *failed; /* the errorCode answered, NULL while none */
+	bool counted;       /* a write's result is in the metrics */
 } api_mgmt_req_t;
 
 /* Parse the body (a JSON object; `body_optional` lets it be absent), then
  * for writes the node state, then the store.
- * false when the response is already written (the caller returns). */
+ * false when the response is already written (the caller returns).
+ * A write's result (success, or the errorCode answered) is counted in the
+ * metrics once, here when it fails or at api_mgmt_end. */
 bool api_mgmt_begin(api_mgmt_req_t *r, const http_request_t *req, http_response_t *res,
                     enum api_mgmt_style style, enum api_mgmt_access access, bool body_optional);
 void api_mgmt_end(api_mgmt_req_t *r);

@@ -3,10 +3,15 @@
  *
  * Counters are kept in this process's slice of the region's per-process
  * counter array (shm_proc_counters): the transport reports every response
- * through api_observe(), handlers report handled failures, and /metrics
- * sums the array over every process (shm_proc_counters_sum) so that any
- * worker answers with the node's totals.  The layout of the array below is
- * this file's own; nothing else writes those entries.
+ * through api_observe() (requests, errors and a latency histogram per
+ * endpoint), handlers report handled failures, management writes their
+ * result (api_mgmt.c), the push follower the messages it wrote (ws_push.c),
+ * and /metrics sums the array over every process (shm_proc_counters_sum)
+ * so that any worker answers with the node's totals.  The layout of the
+ * array below is this file's own; nothing else writes those entries.
+ *
+ * Labels stay bounded: endpoint is a route's name from api.c's table (or
+ * "other"), kind and result of a management write come from fixed lists.
  *
  * Writers are single-threaded per process: a relaxed atomic add suffices
  * (readers in other processes may see a count one request late).
@@ -20,21 +25,38 @@
 
 #include "api.h"
 
-/* Layout of the per-process counter array. */
+/* Management writes by kind and result (metrics_mgmt_op). */
+enum { MK_INSTANCE, MK_SERVER, MK_ZONE, MK_GROUP, MK_ROUTE_RULE, MK_CANARY, MK_AUDIT, MK_OTHER,
+       MX_MGMT_KINDS };
+static const char *const metrics__mgmt_kind[MX_MGMT_KINDS] = {
+	"instance", "server", "zone", "group", "route_rule", "canary", "audit", "other",
+};
+
+static const char *const metrics__mgmt_result[] = {
+	"success", API_BAD_REQUEST, API_NO_PERMISSION, API_DATA_NOT_FOUND, API_INTERNAL_ERROR,
+	API_UNAVAILABLE, API_RATE_LIMITED, API_UNAUTHORIZED, API_CONFLICT, "other",
+};
+enum { MX_MGMT_RESULTS = sizeof(metrics__mgmt_result) / sizeof(metrics__mgmt_result[0]) };
+
+/* Layout of the per-process counter array.  The latency histogram has one
+ * row of buckets per route (a route's index, aliases under their twin's)
+ * plus a last row, MX_OTHER, for requests no route matched. */
 enum {
 	MX_REQ = 0,                       /* API_MAX_ROUTES: requests per route */
 	MX_ERR = MX_REQ + API_MAX_ROUTES, /* API_MAX_ROUTES: errors per route */
-	MX_LAT = MX_ERR + API_MAX_ROUTES, /* MX_LAT_BUCKETS: latency histogram */
-	MX_LAT_BUCKETS = 16,
-	MX_LAT_SUM = MX_LAT + MX_LAT_BUCKETS, /* microseconds */
-	MX_LAT_COUNT,
-	MX_UNMATCHED,                     /* requests for no route (404) */
+	MX_UNMATCHED = MX_ERR + API_MAX_ROUTES, /* requests for no route (404) */
 	MX_RATE_LIMITED,
 	MX_CACHE_HIT,
 	MX_CACHE_MISS,
 	MX_WS_SESSIONS,                   /* 2 gauges: enum metrics_ws_kind (ws.c) */
 	MX_WS_SESSIONS_END = MX_WS_SESSIONS + 2,
-	MX_END = MX_WS_SESSIONS_END
+	MX_PUSH_MESSAGES = MX_WS_SESSIONS_END, /* InstanceChange messages written (ws_push.c) */
+	MX_MGMT,                          /* MX_MGMT_KINDS x MX_MGMT_RESULTS */
+	MX_OTHER = API_MAX_ROUTES,        /* the histogram row of unmatched requests */
+	MX_LAT_BUCKETS = 16,
+	MX_LAT = MX_MGMT + MX_MGMT_KINDS * MX_MGMT_RESULTS, /* (API_MAX_ROUTES + 1) rows */
+	MX_LAT_SUM = MX_LAT + (API_MAX_ROUTES + 1) * MX_LAT_BUCKETS, /* per row, microseconds */
+	MX_END = MX_LAT_SUM + API_MAX_ROUTES + 1
 };
 _Static_assert(MX_END <= SHM_PROC_COUNTERS, "metrics do not fit the counter array");
 
@@ -58,31 +80,38 @@ static uint64_t *metrics__counters(void)
 	return metrics__ctr;
 }
 
+static inline void metrics__inc(uint64_t *c, unsigned idx, uint64_t n)
+{
+	atomic_fetch_add_explicit((_Atomic uint64_t *)&c[idx], n, memory_order_relaxed);
+}
+
 static void metrics__add(unsigned idx, uint64_t n)
 {
 	uint64_t *c = metrics__counters();
 
 	if (c != NULL)
-		atomic_fetch_add_explicit((_Atomic uint64_t *)&c[idx], n, memory_order_relaxed);
+		metrics__inc(c, idx, n);
 }
 
 void api_observe(const http_request_t *req, int status, uint64_t latency_us)
 {
 	int r = api_route_index(req->path, req->path_len);
-	unsigned b = 0;
+	unsigned row = r < 0 ? MX_OTHER : (unsigned)r, b = 0;
+	uint64_t *c = metrics__counters();
 
+	if (c == NULL)
+		return;
 	if (r < 0) {
-		metrics__add(MX_UNMATCHED, 1);
+		metrics__inc(c, MX_UNMATCHED, 1);
 	} else {
-		metrics__add(MX_REQ + (unsigned)r, 1);
+		metrics__inc(c, MX_REQ + row, 1);
 		if (status >= 400)
-			metrics__add(MX_ERR + (unsigned)r, 1);
+			metrics__inc(c, MX_ERR + row, 1);
 	}
 	while (b < MX_LAT_BUCKETS - 1 && latency_us > metrics__lat_le[b])
 		b++;
-	metrics__add(MX_LAT + b, 1);
-	metrics__add(MX_LAT_SUM, latency_us);
-	metrics__add(MX_LAT_COUNT, 1);
+	metrics__inc(c, MX_LAT + row * MX_LAT_BUCKETS + b, 1);
+	metrics__inc(c, MX_LAT_SUM + row, latency_us);
 }
 
 void metrics_fail(const http_request_t *req)
@@ -101,6 +130,52 @@ void metrics_rate_limited(void)
 void metrics_cache(bool hit)
 {
 	metrics__add(hit ? MX_CACHE_HIT : MX_CACHE_MISS, 1);
+}
+
+void metrics_push(uint32_t n)
+{
+	if (n > 0)
+		metrics__add(MX_PUSH_MESSAGES, n);
+}
+
+/* The kind of a management write, from its route's name (api.c's table):
+ * what it acts on.  Java's group/{operation} paths carry route rules too. */
+static unsigned metrics__kind_of(const http_request_t *req)
+{
+	static const struct {
+		const char *prefix;
+		unsigned kind;
+	} map[] = {
+	    {"mgmt_operate_instance", MK_INSTANCE}, {"mgmt_rust_operate_instance", MK_INSTANCE},
+	    {"mgmt_operate_server", MK_SERVER},     {"mgmt_rust_operate_server", MK_SERVER},
+	    {"mgmt_operate_zone", MK_ZONE},         {"mgmt_zone", MK_ZONE},
+	    {"mgmt_group", MK_GROUP},               {"routing_group", MK_GROUP},
+	    {"routing_service", MK_GROUP},          {"routing_rule", MK_ROUTE_RULE},
+	    {"canary", MK_CANARY},                  {"mgmt_canary", MK_CANARY},
+	    {"mgmt_audit", MK_AUDIT},
+	};
+	const char *name = api_route_name(api_route_index(req->path, req->path_len));
+	const char *op;
+
+	for (size_t i = 0; name != NULL && i < sizeof(map) / sizeof(map[0]); i++) {
+		if (strncmp(name, map[i].prefix, strlen(map[i].prefix)) != 0)
+			continue;
+		if (map[i].kind == MK_GROUP && (op = api_param("operation")) != NULL &&
+		    strstr(op, "route-rule") != NULL)
+			return MK_ROUTE_RULE;
+		return map[i].kind;
+	}
+	return MK_OTHER;
+}
+
+void metrics_mgmt_op(const http_request_t *req, const char *code)
+{
+	unsigned res = code == NULL ? 0 : MX_MGMT_RESULTS - 1;
+
+	for (unsigned i = 1; code != NULL && i < MX_MGMT_RESULTS - 1; i++)
+		if (strcmp(code, metrics__mgmt_result[i]) == 0)
+			res = i;
+	metrics__add(MX_MGMT + metrics__kind_of(req) * MX_MGMT_RESULTS + res, 1);
 }
 
 void metrics_ws_session(enum metrics_ws_kind kind, int delta)
@@ -217,9 +292,70 @@ static int metrics__preserve(buf_t *b)
 	return rc;
 }
 
+/* One endpoint's histogram row, when it counted a request. */
+static int metrics__latency_row(buf_t *b, const uint64_t *c, unsigned row, const char *name)
+{
+	const uint64_t *bk = c + MX_LAT + row * MX_LAT_BUCKETS;
+	uint64_t cum = 0;
+	int rc = 0;
+
+	for (int i = 0; i < MX_LAT_BUCKETS; i++)
+		cum += bk[i];
+	if (cum == 0)
+		return 0;
+	cum = 0;
+	for (int i = 0; rc == 0 && i < MX_LAT_BUCKETS - 1; i++) {
+		cum += bk[i];
+		rc = metrics__printf(b, "artemis_http_request_duration_seconds_bucket{endpoint=\"%s\","
+				     "le=\"%g\"} %llu\n", name, (double)metrics__lat_le[i] / 1e6,
+				     (unsigned long long)cum);
+	}
+	cum += bk[MX_LAT_BUCKETS - 1];
+	/* _count is the +Inf bucket: one snapshot, consistent however the
+	 * counters move while they are read */
+	return rc ? rc : metrics__printf(b,
+		"artemis_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n"
+		"artemis_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n"
+		"artemis_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+		name, (unsigned long long)cum, name, (double)c[MX_LAT_SUM + row] / 1e6, name,
+		(unsigned long long)cum);
+}
+
+/* Request latency by endpoint: the route's name, "other" for unknown paths
+ * (a bounded label set); endpoints that served nothing yet are left out. */
+static int metrics__latency(buf_t *b, const uint64_t *c)
+{
+	int rc = metrics__printf(b, "# HELP artemis_http_request_duration_seconds Request latency "
+				    "by endpoint (\"other\": unknown paths).\n"
+				    "# TYPE artemis_http_request_duration_seconds histogram\n");
+
+	for (int r = 0; rc == 0 && r < api_route_count(); r++)
+		if (api_route_first(r))
+			rc = metrics__latency_row(b, c, (unsigned)r, api_route_name(r));
+	return rc ? rc : metrics__latency_row(b, c, MX_OTHER, "other");
+}
+
+/* Management writes by kind and result: every kind's success always, a
+ * failure once it happened. */
+static int metrics__mgmt(buf_t *b, const uint64_t *c)
+{
+	int rc = metrics__printf(b, "# HELP artemis_mgmt_operations_total Management writes by what "
+				    "they act on and their result (success or the errorCode).\n"
+				    "# TYPE artemis_mgmt_operations_total counter\n");
+
+	for (unsigned k = 0; rc == 0 && k < MX_MGMT_KINDS; k++)
+		for (unsigned r = 0; rc == 0 && r < MX_MGMT_RESULTS; r++) {
+			uint64_t v = c[MX_MGMT + k * MX_MGMT_RESULTS + r];
+			if (r == 0 || v > 0)
+				rc = metrics__printf(b, "artemis_mgmt_operations_total{kind=\"%s\","
+						     "result=\"%s\"} %llu\n", metrics__mgmt_kind[k],
+						     metrics__mgmt_result[r], (unsigned long long)v);
+		}
+	return rc;
+}
+
 static int metrics__http(buf_t *b, const uint64_t *c)
 {
-	uint64_t cum = 0;
 	int rc;
 
 	rc = metrics__printf(b, "# HELP artemis_http_requests_total HTTP requests by endpoint.\n"
@@ -250,21 +386,11 @@ static int metrics__http(buf_t *b, const uint64_t *c)
 				    "Service responses served from a worker cache.", c[MX_CACHE_HIT]);
 	rc = rc ? rc : metrics__one(b, "artemis_response_cache_misses_total", "counter",
 				    "Service responses built from the registry.", c[MX_CACHE_MISS]);
-	rc = rc ? rc : metrics__printf(b, "# HELP artemis_http_request_duration_seconds Request "
-				       "latency.\n# TYPE artemis_http_request_duration_seconds histogram\n");
-	for (int i = 0; rc == 0 && i < MX_LAT_BUCKETS; i++) {
-		cum += c[MX_LAT + i];
-		if (i < MX_LAT_BUCKETS - 1)
-			rc = metrics__printf(b, "artemis_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-					     (double)metrics__lat_le[i] / 1e6, (unsigned long long)cum);
-		else
-			rc = metrics__printf(b, "artemis_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-					     (unsigned long long)cum);
-	}
-	rc = rc ? rc : metrics__printf(b, "artemis_http_request_duration_seconds_sum %.6f\n",
-				       (double)c[MX_LAT_SUM] / 1e6);
-	rc = rc ? rc : metrics__printf(b, "artemis_http_request_duration_seconds_count %llu\n",
-				       (unsigned long long)c[MX_LAT_COUNT]);
+	rc = rc ? rc : metrics__latency(b, c);
+	rc = rc ? rc : metrics__one(b, "artemis_push_messages_total", "counter",
+				    "InstanceChange messages written to push sessions.",
+				    c[MX_PUSH_MESSAGES]);
+	rc = rc ? rc : metrics__mgmt(b, c);
 	return rc;
 }
 

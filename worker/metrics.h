@@ -19,6 +19,11 @@
 void metrics_fail(const http_request_t *req);
 void metrics_rate_limited(void);
 void metrics_cache(bool hit);
+/* A management write (a handler begun with MGMT_WRITE or MGMT_ADMIN) ended:
+ * code NULL for success, else the errorCode it answered. */
+void metrics_mgmt_op(const http_request_t *req, const char *code);
+/* n InstanceChange messages written to push sessions. */
+void metrics_push(uint32_t n);
 
 /* Open WebSocket sessions of this process, by the kinds of
  * status/websocket/connection.json (ws.c).  Gauges: metrics_ws_reset()

@@ -19,7 +19,9 @@
  * which makes the client look the service up.  A worker overrun by the log
  * (-EOVERFLOW) has lost changes: it sends `reload` for every subscribed
  * service, and to all-change sessions for every service in the registry.
- * /ws sessions (ws_events.c) get every change as an event.
+ * /ws sessions (ws_events.c) get every change as an event.  The messages
+ * written are counted (artemis_push_messages_total: per change, the
+ * sessions it reached).
  * A `new` of an instance operated down is not pushed (API.md §4.4, Java's
  * ManagementNotificationFilter); `delete` and `reload` always are.  The
  * management notices (pull-out `delete`, pull-in `new`, zone `reload`)
@@ -31,6 +33,7 @@
 #include "ws_int.h"
 
 #include "artemis/codec.h"
+#include "metrics.h"
 
 #include "artemis/clock.h"
 #include "artemis/log.h"
@@ -326,6 +329,7 @@ static void ws__fanout(ws_session_t *const *subs, uint32_t n)
 
 	for (uint32_t i = 0; i < n; i++)
 		ws_session_send_frame(subs[i], hdr, hlen, P.msg.data, P.msg.len);
+	metrics_push(n);
 }
 
 static void ws__push_change(const shm_change_t *ch, const buf_t *json)

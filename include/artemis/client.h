@@ -6,7 +6,9 @@
  * What it does, after Java Artemis's own client (API.md §6 of the design):
  *   - registry: artemis_register() registers instances and keeps them alive:
  *     heartbeats over the WebSocket /artemis/websocket/registry/heartbeat
- *     (HTTP heartbeat.json when no session is open), every lease_ttl/4;
+ *     (HTTP heartbeat.json when no session is open), every lease_ttl/4 of
+ *     the TTL the renewing node tells (status/config.json) unless the
+ *     application sets ARTEMIS_OPT_LEASE_TTL_MS;
  *     an instance a node answers "data-not-found" for is registered again;
  *     artemis_unregister() and artemis_client_free() unregister;
  *   - discovery: artemis_discover() answers from a cache that WebSocket
@@ -102,8 +104,10 @@ typedef enum {
 	/* integers */
 	ARTEMIS_OPT_CONNECT_TIMEOUT_MS = 100, /* TCP connect, per node: 1000 */
 	ARTEMIS_OPT_REQUEST_TIMEOUT_MS,       /* a whole call, failover included: 5000 */
-	ARTEMIS_OPT_LEASE_TTL_MS,             /* the nodes' lease TTL: 20000 */
-	ARTEMIS_OPT_HEARTBEAT_INTERVAL_MS,    /* 0 = lease_ttl/4; must be < lease_ttl/3 */
+	ARTEMIS_OPT_LEASE_TTL_MS,             /* the nodes' lease TTL: 20000 until a node
+	                                       * tells its own; set: never asked */
+	ARTEMIS_OPT_HEARTBEAT_INTERVAL_MS,    /* 0 = lease_ttl/4; must be < lease_ttl/3
+	                                       * (of a node's TTL too, else its TTL/4) */
 	ARTEMIS_OPT_RELOAD_INTERVAL_MS,       /* full reload of cached services: 60000 */
 	ARTEMIS_OPT_NODES_REFRESH_MS,         /* up-*-nodes.json: 300000 */
 	ARTEMIS_OPT_BACKOFF_MAX_MS,           /* a failed node is retried after 250 ms

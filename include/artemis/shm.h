@@ -64,7 +64,7 @@
 #define SHM_MAX_METADATA 8192  /* metadata as JSON text (checked by the codec) */
 #define SHM_MAX_JSON     16384 /* the instance's whole stored JSON form */
 
-#define SHM_LAYOUT_VERSION   11
+#define SHM_LAYOUT_VERSION   12
 #define SHM_MAX_PROCS        64
 #define SHM_MAX_NODES        64                  /* origin ids: 0 = this node, 1..62 = peers */
 #define SHM_ORIGIN_HTTP_PEER (SHM_MAX_NODES - 1) /* changes from Java peers' HTTP replication */
@@ -245,7 +245,7 @@ void shm_proc_reclaim(shm_t *shm, int pid);
  * array and may increment entries with plain relaxed atomics; the meaning of
  * each index belongs to the caller (worker/metrics).  Counters survive the
  * process: an entry reused by a respawned worker keeps counting up. */
-#define SHM_PROC_COUNTERS 512
+#define SHM_PROC_COUNTERS 3072
 uint64_t *shm_proc_counters(shm_t *shm);
 /* Sum of every process's counters into out[SHM_PROC_COUNTERS]. */
 void shm_proc_counters_sum(shm_t *shm, uint64_t *out);

@@ -4,7 +4,8 @@
  * The first byte picks the decoder, the rest is its input:
  *   0  an HTTP response, fed in cuts the second byte chooses, then EOF:
  *      the body never exceeds its limit; whole-or-error, never a crash
- *   1  a registry answer (register/heartbeat/unregister.json)
+ *   1  a registry answer (register/heartbeat/unregister.json), and the
+ *      same bytes as a status/config.json answer (the lease TTL)
  *   2  an InstanceChange push, applied to a small snapshot when valid
  *   3  a Service (lookup answer): the snapshot is built and an instance
  *      chosen by each of its route rules, and by the default choice
@@ -59,6 +60,9 @@ static void fuzz_registry(const uint8_t *d, size_t n)
 		(void)cl_status_rerunnable(&st);
 	}
 	free(failed);
+	uint32_t ttl = 0;
+	if (cl_decode_lease_ttl(root, &ttl) == 0 && (ttl < 1000 || ttl > 604800000))
+		abort();
 	json_decref(root);
 }
 

@@ -15,7 +15,7 @@ import subprocess
 import time
 
 from artemis_it import (HOST, REGION, ZONE, artemis_bin, free_port, instance_ids, register,
-                        inst, run_cli, uniq, wait_for)
+                        inst, run_cli, scrape, uniq, wait_for)
 
 
 def cli(node, *args):
@@ -217,6 +217,58 @@ def test_register_keep_until_a_signal(node):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+
+def test_register_keep_renews_within_the_nodes_lease_ttl(node_factory):
+    """issue 17: the library renews at a fraction of the lease TTL the node
+    tells (status/config.json), not of its own 20 s default.  A node with
+    3 s leases keeps two `register --keep` instances, one with -c and one
+    with --url alone, for three and a half TTLs: every discovery poll finds
+    both, no delete is pushed for them, and no lease expires."""
+    import websocket
+    ttl = 3.0
+    n = node_factory(registry={"lease_ttl_ms": int(ttl * 1000)})
+    svc = uniq("clittl")
+    ws = websocket.create_connection("ws://%s:%d/artemis/websocket/discovery/instance-change"
+                                     % (n.host, n.port), timeout=5)
+    ws.send(json.dumps({"serviceId": svc, "regionId": REGION, "zoneId": ZONE}))
+    procs = []
+    try:
+        for iid, where in (("c1", ["-c", n.conf_path]), ("u1", ["--url", n.base])):
+            procs.append(subprocess.Popen(
+                [artemis_bin(), "register", svc, iid, "http://10.5.0.1:80", "--keep"] + where,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        for p in procs:
+            assert p.stdout.readline().startswith("registered %s/" % svc), p.stderr.read()
+        start = time.monotonic()
+        deadline, polls = start + 3.5 * ttl, 0
+        while time.monotonic() < deadline:
+            # each poll: a push if one comes (a delete fails), then discovery
+            ws.settimeout(max(0.01, min(0.25, deadline - time.monotonic())))
+            try:
+                msg = json.loads(ws.recv())
+            except websocket.WebSocketTimeoutException:
+                msg = None
+            assert not msg or msg.get("changeType") != "delete", \
+                "pushed after %.1f s: %r" % (time.monotonic() - start, msg)
+            assert instance_ids(n, svc) == ["c1", "u1"], \
+                "a lease expired after %.1f s" % (time.monotonic() - start)
+            polls += 1
+        assert polls >= 10, polls
+        evictions = [v for name, _, v in scrape(n)[0] if name == "artemis_evictions_total"]
+        assert evictions == [0.0], evictions
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            assert p.wait(15) == 0, p.stderr.read()
+            assert p.stdout.readline().startswith("unregistered %s/" % svc)
+    finally:
+        ws.close()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def test_man_pages_cover_every_command_and_key():

@@ -311,6 +311,81 @@ def test_bad_node_answers_end_within_the_deadline(mode, code):
         fake.close()
 
 
+
+# ------------------------------------------------ the node's lease TTL ---
+
+class _LeaseFake(http.server.BaseHTTPRequestHandler):
+    """Registry answers (all success), status/config.json with the lease TTL
+    server.ttl, or 503 for everything while server.down; requests logged as
+    (method, path) in server.requests."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, body):
+        self.server.requests.append((self.command, self.path))
+        data = json.dumps(body).encode()
+        self.send_response(503 if self.server.down else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.answer({"properties": {"registry.lease_ttl_ms": self.server.ttl},
+                     "responseStatus": {"status": "success", "errorCode": "success",
+                                        "message": ""}})
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.answer({"responseStatus": {"status": "success", "errorCode": "success",
+                                        "message": ""}})
+
+
+def lease_fake(ttl):
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _LeaseFake)
+    srv.daemon_threads, srv.ttl, srv.down, srv.requests = True, ttl, False, []
+    srv.url = "http://127.0.0.1:%d" % srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def test_lease_ttl_asked_of_each_registry_node():
+    """issue 17: the keep-alive interval follows the TTL of the node that
+    renews: asked once of a node (status/config.json), asked again of the
+    node a failover moves to; never asked when the application set
+    ARTEMIS_OPT_LEASE_TTL_MS.  Three renewals within 10 s need the learnt
+    TTL (3 s and 2 s: every 750 and 500 ms), not the 20 s default (5 s)."""
+    a, b, fixed = lease_fake("3000"), lease_fake(2000), lease_fake("3000")
+    try:
+        def asked(srv):
+            return [r for r in srv.requests if r == ("GET", "/artemis/api/status/config.json")]
+
+        def beats(srv):
+            return [r for r in srv.requests if r[1].endswith("/heartbeat.json")]
+
+        with Client(a.url + "," + b.url, region=REGION, zone=ZONE, websocket=0) as c, \
+                Client(fixed.url, region=REGION, zone=ZONE, websocket=0,
+                       lease_ttl_ms=20000) as f:
+            i, j = inst("cl-ttl", "a"), inst("cl-ttl", "f")
+            assert c.register(i)[0] == OK and f.register(j)[0] == OK
+            first, second = (a, b) if c.node() == a.url else (b, a)
+            wait_for(lambda: len(beats(first)) >= 3, 10, what="renewals at the node's TTL")
+            assert len(asked(first)) == 1 and not asked(second), first.requests
+            first.down = True  # 503: the client moves to the other node
+            wait_for(lambda: len(beats(second)) >= 3, 10, what="renewals after the failover")
+            assert len(asked(second)) == 1, second.requests
+            assert c.node() == second.url
+            assert not asked(fixed), fixed.requests
+            i.free()
+            j.free()
+    finally:
+        for srv in (a, b, fixed):
+            srv.shutdown()
+            srv.server_close()
+
+
 # --------------------------------------------------- a fake node that pushes ---
 
 class _PushFake(socketserver.BaseRequestHandler):

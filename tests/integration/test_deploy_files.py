@@ -9,9 +9,10 @@ test_deploy_deb.py (make test-deb).
   bookworm pinned by a dated tag or digest, slim runtime, no ADD, non-root
   USER, a HEALTHCHECK on /ready, exec-form ENTRYPOINT/CMD), and the build
   stage's RUN command is executed here with /out replaced by a temporary
-  directory; the runtime stage's COPY sources must then exist, its package
-  list must name real Debian packages, and the installed configuration
-  must run a node whose /ready answers the HEALTHCHECK's URL.
+  directory; the runtime stage's COPYs, carried out into an empty root,
+  must bring everything `make install` put under /usr/share (the console),
+  its package list must name real Debian packages, and the node run from
+  that root must answer the HEALTHCHECK's URL and serve /console/.
 - compose.yaml: valid YAML, three nodes each peering with the other two, a
   cluster key required from the environment, every ARTEMIS_* variable a
   real configuration key (artemis check reads them), and a shm_size that
@@ -108,9 +109,31 @@ def test_dockerfile_structure():
         assert needed not in ignore, needed
 
 
+def runtime_copy(args, out, root):
+    """One COPY --from=build of the runtime stage, carried out from the
+    build output `out` (the stage's /out) into the directory `root`."""
+    flag, src, dst = args.split()
+    assert flag == "--from=build" and src.startswith("/out/"), args
+    src = os.path.join(out, src[len("/out/"):])
+    assert os.path.exists(src), "missing in the build output: " + src
+    if os.path.isdir(src):
+        shutil.copytree(src, root + dst, dirs_exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(root + dst), exist_ok=True)
+        shutil.copy(src, root + dst)
+
+
+def files_under(top):
+    return sorted(os.path.relpath(os.path.join(d, f), top)
+                  for d, _, fs in os.walk(top) for f in fs)
+
+
 def test_dockerfile_build_stage_runs(tmp_path):
     """The build stage's RUN, executed here with /out in a temporary
-    directory; then the runtime stage's inputs and the image's CMD."""
+    directory; then the runtime stage's COPYs into an empty root: every
+    file `make install` put under PREFIX/share (the console, the man pages)
+    must be there, and the image's CMD run from that root must serve
+    /ready and the console."""
     instrs = dockerfile()
     run = [a for s, i, a in instrs if s == 0 and i == "RUN"]
     assert len(run) == 1
@@ -120,10 +143,14 @@ def test_dockerfile_build_stage_runs(tmp_path):
                        timeout=600)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
 
+    root = str(tmp_path / "image")
     for s, i, a in instrs:
         if s == 1 and i == "COPY":
-            src = a.split()[1]
-            assert os.path.exists(out + src[len("/out"):]), "missing in the build output: " + src
+            runtime_copy(a, out, root)
+    share = files_under(os.path.join(out, "usr", "share"))
+    assert "artemis/console/index.html" in share, share[:20]
+    missing = sorted(set(share) - set(files_under(os.path.join(root, "usr", "share"))))
+    assert not missing, "installed under /usr/share but not in the image: %s" % missing[:10]
     pkgs = open(os.path.join(out, "runtime-packages")).read().split()
     assert "libevent-2.1-7" in pkgs and "libjansson4" in pkgs, pkgs
     for pkg in pkgs:
@@ -131,7 +158,7 @@ def test_dockerfile_build_stage_runs(tmp_path):
                            text=True)
         assert "installed" in q.stdout, "runtime package %s is not a Debian package here" % pkg
 
-    conf = os.path.join(out, "etc", "artemis", "artemis.conf")
+    conf = os.path.join(root, "etc", "artemis", "artemis.conf")
     assert re.search(r"^data_dir = /var/lib/artemis ;", open(conf).read(), re.M)
     cmd = json.loads([a for s, i, a in instrs if s == 1 and i == "CMD"][0])
     port = free_port()
@@ -143,13 +170,16 @@ def test_dockerfile_build_stage_runs(tmp_path):
            "ARTEMIS_REGISTRY_SHM_NAME": shm,
            "ARTEMIS_REGISTRY_MAX_INSTANCES": "1000",
            "ARTEMIS_CLUSTER_LISTEN": "%s:%d" % (HOST, free_port())}
-    argv = [os.path.join(out, "usr", "bin", "artemis")] + [conf if c.endswith(".conf") else c
-                                                           for c in cmd]
+    argv = [os.path.join(root, "usr", "bin", "artemis")] + [conf if c.endswith(".conf") else c
+                                                            for c in cmd]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         url = "/ready"
         wait_for(lambda: http_request(HOST, port, "GET", url, timeout=1.0)[0] == 200, 15.0,
                  what="the image's CMD to answer /ready")
+        st, headers, _ = http_request(HOST, port, "GET", "/console/", timeout=5.0)
+        assert st == 200 and headers.get("content-type", "").startswith("text/html"), \
+            (st, headers)
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=10)

@@ -159,14 +159,17 @@ def test_dashboard_and_alerts_are_well_formed():
     for metric in ("artemis_instances", "artemis_http_requests_total",
                    "artemis_http_request_duration_seconds_bucket", "artemis_evictions_total",
                    "artemis_self_preservation_safe", "artemis_peer_lag_seconds",
-                   "artemis_websocket_sessions"):
+                   "artemis_websocket_sessions", "artemis_push_messages_total",
+                   "artemis_mgmt_operations_total"):
         assert metric in text, metric
+    assert re.search(r"by \(endpoint, le\) \(rate\(artemis_http_request_duration_seconds_bucket",
+                     text), "no latency panel per endpoint"
 
     with open(ALERTS) as f:
         rules = yaml.safe_load(f)["groups"][0]["rules"]
     alerts = {r["alert"] for r in rules}
     assert {"ArtemisNodeDown", "ArtemisReplicationLag", "ArtemisSelfPreservation",
-            "ArtemisHighErrorRate"} <= alerts
+            "ArtemisHighErrorRate", "ArtemisSlowRequests", "ArtemisManagementFailing"} <= alerts
     for r in rules:
         assert set(r) <= {"alert", "expr", "for", "labels", "annotations"}, r
         assert r["labels"]["severity"] in ("critical", "warning", "info")

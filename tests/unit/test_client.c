@@ -194,6 +194,61 @@ static void test_options(void **state)
 	artemis_options_free(o);
 }
 
+/* The keep-alive interval from a lease TTL, and the TTL of a config.json. */
+static void test_lease_interval(void **state)
+{
+	static const struct {
+		const char *json;
+		int rc;
+		uint32_t ttl;
+	} answers[] = {
+	    {"{\"properties\":{\"registry.lease_ttl_ms\":\"3000\"}}", 0, 3000},
+	    {"{\"properties\":{\"registry.lease_ttl_ms\":2000}}", 0, 2000},
+	    {"{\"Properties\":{\"Registry.LeaseTtlMs\":\"604800000\"}}", 0, 604800000},
+	    {"{\"properties\":{\"registry.lease_ttl_ms\":\"999\"}}", ARTEMIS_E_PROTO, 0},
+	    {"{\"properties\":{\"registry.lease_ttl_ms\":\"604800001\"}}", ARTEMIS_E_PROTO, 0},
+	    {"{\"properties\":{\"registry.lease_ttl_ms\":\"3000ms\"}}", ARTEMIS_E_PROTO, 0},
+	    {"{\"properties\":{\"registry.lease_ttl_ms\":\"-3000\"}}", ARTEMIS_E_PROTO, 0},
+	    {"{\"properties\":{\"registry.lease_ttl_ms\":-3000}}", ARTEMIS_E_PROTO, 0},
+	    {"{\"properties\":{\"registry.lease_ttl_ms\":\"99999999999999999999\"}}",
+	     ARTEMIS_E_PROTO, 0},
+	    {"{\"properties\":{\"registry.lease_ttl_ms\":3000.5}}", ARTEMIS_E_PROTO, 0},
+	    {"{\"properties\":{\"registry.lease_ttl_ms\":null}}", ARTEMIS_E_PROTO, 0},
+	    {"{\"properties\":{}}", ARTEMIS_E_PROTO, 0},
+	    {"{\"properties\":[1]}", ARTEMIS_E_PROTO, 0},
+	    {"[]", ARTEMIS_E_PROTO, 0},
+	};
+
+	(void)state;
+	assert_int_equal(cl_lease_interval(20000, 0), 5000);
+	assert_int_equal(cl_lease_interval(3000, 0), 750);
+	assert_int_equal(cl_lease_interval(1000, 0), 250);
+	assert_int_equal(cl_lease_interval(20000, 2000), 2000); /* the application's */
+	assert_int_equal(cl_lease_interval(3000, 999), 999);
+	assert_int_equal(cl_lease_interval(3000, 1000), 750); /* not below TTL/3: TTL/4 */
+	assert_int_equal(cl_lease_interval(3000, 5000), 750);
+	assert_int_equal(cl_lease_interval(300, 0), 100); /* never below 100 ms */
+	for (size_t k = 0; k < sizeof(answers) / sizeof(answers[0]); k++) {
+		json_t *root = cl_json_parse(answers[k].json, strlen(answers[k].json));
+		uint32_t ttl = 0;
+		assert_non_null(root);
+		assert_int_equal(cl_decode_lease_ttl(root, &ttl), answers[k].rc);
+		assert_int_equal(ttl, answers[k].ttl);
+		json_decref(root);
+	}
+	assert_int_equal(cl_decode_lease_ttl(NULL, &(uint32_t){0}), ARTEMIS_E_PROTO);
+
+	/* an explicit TTL is the application's: never learnt from a node */
+	artemis_options_t *o = artemis_options_new();
+	assert_false(o->conf.lease_ttl_set);
+	assert_int_equal(artemis_options_set_int(o, ARTEMIS_OPT_LEASE_TTL_MS, 999),
+	                 ARTEMIS_E_INVAL);
+	assert_false(o->conf.lease_ttl_set);
+	assert_int_equal(artemis_options_set_int(o, ARTEMIS_OPT_LEASE_TTL_MS, 3000), 0);
+	assert_true(o->conf.lease_ttl_set);
+	artemis_options_free(o);
+}
+
 static void test_node_parse(void **state)
 {
 	cl_node_t n;
@@ -1061,6 +1116,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_null_and_long_arguments),
 	    cmocka_unit_test(test_options),
+	    cmocka_unit_test(test_lease_interval),
 	    cmocka_unit_test(test_node_parse),
 	    cmocka_unit_test(test_instance),
 	    cmocka_unit_test(test_http_response),
