@@ -376,7 +376,7 @@ static int find_status_zone(void *ctx, shm_str_t k, shm_str_t v)
 static void count_status(counts_t *c, shm_str_t st)
 {
 	char lit[PAGE_STATUS_LEN + 1];
-	if (st.len > PAGE_STATUS_LEN) {
+	if (st.len > PAGE_STATUS_LEN || (st.len == 7 && strncasecmp(st.ptr, "\"other\"", 7) == 0)) {
 		c->other++;
 		return;
 	}

@@ -99,3 +99,18 @@ def test_services_json_without_parameters_is_unchanged(node, seeded):
     mine = [s for s in body["services"] if p in s["serviceId"]]
     assert len(mine) == 12 and all(isinstance(s["instances"], list) for s in mine)
     assert "total" not in body and "data" not in body
+
+
+def test_statuses_past_eight_long_ones_and_other_count_as_other(node, seeded):
+    p, _ = seeded
+    sid = "many-%s" % p
+    odd = {'we"ird\\key': 'q"uote,}{'}
+    register(node, *[inst(sid, "s%d" % k, status="st%d" % k, metadata=odd) for k in range(10)],
+             inst(sid, "long", status="x" * 40, zoneId='z"q\\<b>'),
+             inst(sid, "named-other", status="Other"))
+    got = page(node, "q=" + sid)["services"][0]
+    assert got["instances"] == 12
+    st = dict(got["statuses"])
+    assert st.pop("other") == 4 and len(st) == 8  # which eight: the walk's order
+    assert set(st) <= {"st%d" % k for k in range(10)} and set(st.values()) == {1}
+    assert sorted(got["zones"]) == sorted([ZONE, 'z"q\\<b>'])
