@@ -421,15 +421,15 @@ static shm_str_t literal_of(json_t *obj, const char *name, buf_t *b)
 static int count_instance(void *ctx, const shm_instance_view_t *v, const char *json, size_t len)
 {
 	counts_t *c = ctx;
-	buf_t tmp = {0};
+	buf_t st = {0}, zn = {0}; /* apart: one growing must not move the other */
 	json_t *in = NULL;
 
 	c->n++;
 	c->st = c->zn = (shm_str_t){NULL, 0};
 	if (each_member(json, len, find_status_zone, c) < 0) { /* not compact: through jansson */
 		in = json_loadb(json, len, 0, NULL);
-		c->st = literal_of(in, "status", &tmp);
-		c->zn = literal_of(in, "zoneId", &tmp);
+		c->st = literal_of(in, "status", &st);
+		c->zn = literal_of(in, "zoneId", &zn);
 	}
 	if (mgmt_down(api_shm(), v->tags) > 0)
 		count_status(c, (shm_str_t){"\"down\"", 6});
@@ -440,7 +440,8 @@ static int count_instance(void *ctx, const shm_instance_view_t *v, const char *j
 	if (c->zn.ptr)
 		count_zone(c, c->zn);
 	json_decref(in);
-	buf_free(&tmp);
+	buf_free(&st);
+	buf_free(&zn);
 	return 0;
 }
 
