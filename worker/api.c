@@ -346,6 +346,7 @@ static const api_route_t api__routes[] = {
 	{ MG "instance/is-instance-down.json", M_POST, 0, api_mgmt_rust_is_instance_down, "mgmt_rust_is_instance_down" },
 	{ MG "server/operate-server.json", M_POST, 0, api_mgmt_rust_operate_server, "mgmt_rust_operate_server" },
 	{ MG "server/is-server-down.json", M_POST, 0, api_mgmt_rust_is_server_down, "mgmt_rust_is_server_down" },
+	{ MG "services", M_GET, 0, api_mgmt_services_page, "mgmt_services_page" },
 	{ MG "zone", M_GET, 0, api_mgmt_zones, "mgmt_zones" },
 	{ MG "zone/pull-out", M_POST, 0, api_mgmt_zone_pull_out, "mgmt_zone_pull_out" },
 	{ MG "zone/pull-in", M_POST, 0, api_mgmt_zone_pull_in, "mgmt_zone_pull_in" },

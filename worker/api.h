@@ -192,6 +192,7 @@ void api_mgmt_instance_down(const http_request_t *req, http_response_t *res);
 void api_mgmt_server_down(const http_request_t *req, http_response_t *res);
 void api_mgmt_services(const http_request_t *req, http_response_t *res);
 void api_mgmt_service(const http_request_t *req, http_response_t *res);
+void api_mgmt_services_page(const http_request_t *req, http_response_t *res);
 /* The nine log/...-logs.json of Java, told apart by the path. */
 void api_mgmt_log(const http_request_t *req, http_response_t *res);
 void api_mgmt_operate_zone_operations(const http_request_t *req, http_response_t *res);

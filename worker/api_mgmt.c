@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -228,6 +229,23 @@ const char *api_mgmt_arg(const api_mgmt_req_t *r, const char *canon, char *buf, 
 	memcpy(buf, v.ptr, v.len);
 	buf[v.len] = '\0';
 	return buf;
+}
+
+bool api_mgmt_arg_u32(api_mgmt_req_t *r, const char *canon, const char *name, uint32_t dflt,
+                      uint32_t max, uint32_t *out, char *buf, size_t len)
+{
+	const char *v = api_mgmt_arg(r, canon, buf, len);
+	char *end;
+	*out = dflt;
+	if (v == NULL || *v == '\0')
+		return true;
+	unsigned long n = strtoul(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end || n > max) {
+		api_mgmt_fail(r, API_BAD_REQUEST, "%s must be a number from 0 to %u", name, max);
+		return false;
+	}
+	*out = (uint32_t)n;
+	return true;
 }
 
 bool api_mgmt_req_ctx(api_mgmt_req_t *r, api_mgmt_ctx_t *c, const char *surface)

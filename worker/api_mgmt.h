@@ -5,7 +5,8 @@
  *
  * The handlers are split by area:
  *   api_mgmt_ops.c     instance and server operations, both surfaces
- *   api_mgmt_views.c   the management views of the registry (services.json, service.json)
+ *   api_mgmt_views.c   the management views of the registry (services.json, service.json,
+ *                      the paged services list)
  *   api_mgmt_zone.c    zone operations, both surfaces
  *   api_mgmt_audit.c   the audit trail: Java's log endpoints, the Rust audit calls
  *
@@ -85,6 +86,11 @@ buf_t *api_mgmt_out(api_mgmt_req_t *r);
  * body's member (a string, or a number's text).  NULL when absent or
  * longer than len - 1. */
 const char *api_mgmt_arg(const api_mgmt_req_t *r, const char *canon, char *buf, size_t len);
+
+/* A whole number argument from 0 to max (dflt when absent or empty) into
+ * *out; false when the 400 naming `name` is answered. */
+bool api_mgmt_arg_u32(api_mgmt_req_t *r, const char *canon, const char *name, uint32_t dflt,
+                      uint32_t max, uint32_t *out, char *buf, size_t len);
 
 /* ---- Output pieces ------------------------------------------------------------ */
 

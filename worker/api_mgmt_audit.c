@@ -46,23 +46,6 @@ static const char *arg2(api_mgmt_req_t *r, const char *a, const char *b, char *b
 	return v && *v ? v : NULL;
 }
 
-static bool parse_u32(api_mgmt_req_t *r, const char *canon, const char *name, uint32_t dflt,
-                      uint32_t max, uint32_t *out, char *buf, size_t len)
-{
-	const char *v = arg2(r, canon, NULL, buf, len);
-	char *end;
-	*out = dflt;
-	if (v == NULL)
-		return true;
-	unsigned long n = strtoul(v, &end, 10);
-	if (*v < '0' || *v > '9' || *end || n > max) {
-		api_mgmt_fail(r, API_BAD_REQUEST, "%s must be a number from 0 to %u", name, max);
-		return false;
-	}
-	*out = (uint32_t)n;
-	return true;
-}
-
 static bool parse_time(api_mgmt_req_t *r, const char *a, const char *b, const char *name,
                        uint64_t *out, char *buf, size_t len)
 {
@@ -105,9 +88,10 @@ static bool read_filter(api_mgmt_req_t *r, mgmt_audit_filter_t *f, filter_text_t
 	}
 	return parse_time(r, "from", "starttime", "from", &f->from_ms, t->num, sizeof(t->num)) &&
 	       parse_time(r, "to", "endtime", "to", &f->to_ms, t->num, sizeof(t->num)) &&
-	       parse_u32(r, "limit", "limit", AUDIT_LIMIT_DEFAULT, limit_max, &f->limit, t->num,
-	                 sizeof(t->num)) &&
-	       parse_u32(r, "offset", "offset", 0, UINT32_MAX, &f->offset, t->num, sizeof(t->num));
+	       api_mgmt_arg_u32(r, "limit", "limit", AUDIT_LIMIT_DEFAULT, limit_max, &f->limit, t->num,
+	                        sizeof(t->num)) &&
+	       api_mgmt_arg_u32(r, "offset", "offset", 0, UINT32_MAX, &f->offset, t->num,
+	                        sizeof(t->num));
 }
 
 /* ---- Record writers ------------------------------------------------------------------ */

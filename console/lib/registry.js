@@ -1,6 +1,8 @@
 // registry.js - what the console knows of the registry, kept live.
 //
-// Sources, best first (a 404 falls back to the next, once):
+// The services page asks the node for one page at a time instead
+// (fetchServicesPage: GET /api/management/services, counts, no instances).
+// Sources of the whole model, best first (a 404 falls back to the next, once):
 //   all services: POST /api/management/services.json  (every instance, with
 //                 the server's up/down, pulled-out ones included)
 //                 POST /artemis/api/replication/registry/services.json
@@ -17,7 +19,7 @@
 // reconnect reloads everything.  Refetches are batched and throttled so a
 // burst of changes costs a few requests, not one per change.
 
-import {call, optional, isAbsent} from './api.js';
+import {call, get, optional, isAbsent} from './api.js';
 import * as live from './live.js';
 
 let nodeInfo = null;
@@ -52,6 +54,13 @@ export async function fetchAll() {
   const n = await node();
   const d = await call('POST', '/artemis/api/replication/registry/services.json', {body: {regionId: n.regionId}});
   return {source: 'discovery', services: d.services || []};
+}
+
+// One page of services, sorted by serviceId, whose id contains q (any
+// case): {offset, limit, q, total, totalInstances, allServices,
+// services: [{serviceId, instances, statuses: {up: n, ..}, zones}]}.
+export function fetchServicesPage({q = '', offset = 0, limit = 100} = {}) {
+  return get('/api/management/services', {q, offset, limit});
 }
 
 // Fetch one service: {service: {serviceId, instances}, source}.

@@ -846,3 +846,49 @@ describe('a cluster of two nodes', () => {
     }
   });
 });
+
+describe('a registry of a few hundred services', () => {
+  test('services are paged and searched by the node; the page shows its answer', async () => {
+    const N = 250;
+    const many = [];
+    for (let i = 0; i < N; i++) {
+      const id = 'paged-svc-' + String(i).padStart(3, '0');
+      many.push(inst(id, id + '-a'));
+      if (i % 10 === 0) many.push(inst(id, id + '-b', {status: 'starting', zoneId: 'zone-2'}));
+    }
+    await node.register(many);
+    try {
+      const page = await newPage(browser);
+      pages.push(page);
+      const asked = [];
+      page.on('request', (r) => asked.push(new URL(r.url()).pathname));
+      await page.context().addInitScript(([k, t]) => sessionStorage.setItem(k, t), [TOKEN_KEY, adminToken]);
+      await page.goto(node.base + '/console/#/services?q=paged-svc');
+      const first = () => text(page, '[role=grid][aria-label="Services"] .vt-row');
+      await waitFor(async () => (await first()).startsWith('paged-svc-000'), {what: 'the first page'});
+      const server = (await api('GET', '/api/management/services?q=paged-svc&limit=100')).body.data;
+      assert.equal(server.total, N);
+      assert.equal(await first(), 'paged-svc-000' + '2' + '1' + '0' + '1' + 'zone-1, zone-2');
+      assert.match(await text(page, '#svc-page'), /^Page 1 of 3 · services 1–100$/);
+      assert.match(await text(page, '.summary'), new RegExp(`^${N} of \\d+ services match, ${N + 25} instances$`));
+      await page.getByRole('button', {name: 'Next'}).click();
+      await waitFor(async () => (await first()).startsWith('paged-svc-100'), {what: 'the second page'});
+      assert.match(await text(page, '#svc-page'), /^Page 2 of 3 · services 101–200$/);
+      await waitFor(() => page.url().includes('page=2'), {what: 'the page kept in the address'});
+      await page.reload();
+      await waitFor(async () => (await first()).startsWith('paged-svc-100'), {what: 'the second page after a reload'});
+      // The search goes to the node and starts again from page 1.
+      await page.fill('#svc-search', 'SVC-24');
+      await waitFor(async () => /^10 of \d+ services match/.test(await text(page, '.summary')), {what: 'the search answered'});
+      const rows = await rowsText(page, 'Services');
+      assert.deepEqual(rows.map((r) => r.slice(0, 13)), Array.from({length: 10}, (_, i) => 'paged-svc-24' + i));
+      assert.match(await text(page, '#svc-page'), /^Page 1 of 1 · services 1–10$/);
+      await waitFor(() => page.url().includes('?q=SVC-24') && !page.url().includes('page='), {what: 'q in the address'});
+      assert.ok(!asked.includes('/api/management/services.json'), 'the services page loaded every instance');
+      assert.ok(asked.includes('/api/management/services'));
+      await checkPage(page);
+    } finally {
+      await node.unregister(many);
+    }
+  });
+});
