@@ -12,6 +12,9 @@
  *   sessions.c    sessions, the login history and its lockout, the
  *                 per-process cache of sessions behind mgmt_session_check
  *   mgmt.c        the public entry points tying them together
+ *   replica.c     replication between nodes: the table descriptors, rows
+ *                 walked for peers and applied from them, digests,
+ *                 tombstone collection (what the replicator calls)
  *
  *   route*.c      groups, route rules, canary: their rows, the routing
  *                 transaction, the routing image in the region (route_int.h)
@@ -304,16 +307,29 @@ int mgmt_write(mgmt_t *m, mgmt_write_fn fn, void *arg, bool ends_sessions, char 
                size_t err_len);
 
 /* mgmt.c: take the projection's writer lock, rebuilding the projection
- * first when that is owed; rebuild it from the store (under the lock). */
+ * first when that is owed (err set on failure); rebuild it from the store
+ * (under the lock). */
 int mgmt_lock_writer(mgmt_t *m, proj_t *p, char *err, size_t err_len);
 /* A write's operatorId: present, not blank, within MGMT_MAX_OPERATOR
  * (-EINVAL with err naming it). */
 int mgmt_check_operator(const mgmt_ctx_t *ctx, char *err, size_t err_len);
 int mgmt_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t err_len);
 /* The full down set of the store: the operations' targets and the
- * routing's group tags (inside the caller's transaction). */
+ * routing's group tags (inside the caller's transaction; set initialised
+ * by the caller). */
 int mgmt_store_down_set(store_t *st, const shm_t *shm, tagset_t *set, char *err,
                         size_t err_len);
+/* Inside a write transaction: the set in force after it, from the old set
+ * and the targets of the keys it touched (re-read from the store, the
+ * routing's group tags included); -ENOSPC beyond capacity.  next is the
+ * caller's to free on success. */
+int mgmt_next_set(mgmt_t *m, const mgmt_key_t *keys, size_t n, const tagset_t *old,
+                  tagset_t *next, uint32_t capacity, char *err, size_t err_len);
+/* After the commit, under the lock: publish next at the store generation
+ * gen (notices found by key when keys are all instance keys, else by a
+ * walk; keys NULL: a walk). */
+void mgmt_publish_keys(mgmt_t *m, proj_t *p, const tagset_t *next, uint64_t gen,
+                       const mgmt_key_t *keys, size_t n);
 
 /* ---- users.c ------------------------------------------------------------------------ */
 

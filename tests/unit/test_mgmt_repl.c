@@ -1,0 +1,588 @@
+/*
+ * test_mgmt_repl.c - the management store between nodes (mgmt/replica.c):
+ * two nodes in one process (two regions, two stores), rows walked out of
+ * one and applied to the other as the replicator does, without the wire.
+ *
+ * Last writer wins by (hlc, origin) whatever the order of arrival, and
+ * both nodes end with equal digests; tombstones win over late records;
+ * audit records are taken once; the HLC is merged with what is received;
+ * a node's own records coming back move its sequence; cleanups are in
+ * force everywhere and their records are not taken again; walks resume
+ * exactly; malformed rows are refused one by one; tombstones are
+ * collected.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "artemis/clock.h"
+#include "artemis/config.h"
+#include "artemis/mgmt.h"
+#include "artemis/shm.h"
+#include "mgmt_fixture.h"
+
+#define KIND_INSTANCE 2
+#define KIND_SERVER   3
+#define KIND_AUDIT    5
+
+typedef struct {
+	char name[16];
+	char dir[128];
+	char region[64];
+	config_t cfg;
+	shm_t *shm;
+	mgmt_t *m;
+	mgmt_repl_t *r;
+} node_t;
+
+static node_t A, B;
+
+static void node_up(node_t *n, const char *name)
+{
+	shm_params_t p;
+	char err[512], cmd[300];
+	memset(n, 0, sizeof(*n));
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	snprintf(n->dir, sizeof(n->dir), "/tmp/artemis-unit-mrepl-%d-%s", (int)getpid(), name);
+	snprintf(n->region, sizeof(n->region), "/artemis-unit-mrepl-%d-%s", (int)getpid(), name);
+	config_defaults(&n->cfg);
+	snprintf(n->cfg.name, sizeof(n->cfg.name), "%s", name);
+	snprintf(n->cfg.data_dir, sizeof(n->cfg.data_dir), "%s", n->dir);
+	n->cfg.mgmt_max_operations = 64;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", n->dir, n->dir);
+	assert_int_equal(system(cmd), 0);
+	shm_params_default(&p, n->region);
+	p.max_instances = 100;
+	p.changelog_size = 1024;
+	p.mgmt_bytes = mgmt_section_bytes(64);
+	assert_int_equal(shm_open_region(&p, SHM_CREATE_FRESH, &n->shm, NULL), 0);
+	if (mgmt_boot(&n->cfg, n->shm, err, sizeof(err)) < 0)
+		fail_msg("mgmt_boot: %s", err);
+	if (mgmt_open(&n->cfg, n->shm, &n->m, err, sizeof(err)) < 0)
+		fail_msg("mgmt_open: %s", err);
+	if (mgmt_repl_open(&n->cfg, n->shm, &n->r, err, sizeof(err)) < 0)
+		fail_msg("mgmt_repl_open: %s", err);
+}
+
+static void node_down(node_t *n)
+{
+	char cmd[300];
+	mgmt_repl_close(n->r);
+	mgmt_close(n->m);
+	shm_detach(n->shm);
+	shm_destroy(n->region);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", n->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	node_up(&A, "node-a");
+	node_up(&B, "node-b");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	node_down(&A);
+	node_down(&B);
+	return 0;
+}
+
+static long long sql_int(node_t *n, const char *stmt)
+{
+	char path[256];
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	snprintf(path, sizeof(path), "%s/%s", n->dir, MGMT_DB_FILE);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, stmt, -1, &q, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", stmt, sqlite3_errmsg(db));
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	long long v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+static void op(node_t *n, mgmt_kind_t kind, const char *a, const char *b, bool insert,
+               const char *operator_id)
+{
+	mgmt_change_t c;
+	char err[256];
+	memset(&c, 0, sizeof(c));
+	c.key.kind = kind;
+	snprintf(c.key.region, sizeof(c.key.region), "us-east");
+	if (kind == MGMT_INSTANCE) {
+		snprintf(c.key.service, sizeof(c.key.service), "%s", a);
+		snprintf(c.key.instance, sizeof(c.key.instance), "%s", b);
+	} else {
+		snprintf(c.key.server, sizeof(c.key.server), "%s", a);
+	}
+	snprintf(c.key.operation, sizeof(c.key.operation), "pullout");
+	c.insert = insert;
+	mgmt_ctx_t ctx = {.operator_id = operator_id, .complete = -1, .surface = "rust"};
+	if (mgmt_apply(n->m, &c, 1, &ctx, err, sizeof(err)) < 0)
+		fail_msg("mgmt_apply: %s", err);
+}
+
+/* Rows walked out of a node, kept (deep copies) to apply elsewhere. */
+typedef struct {
+	mgmt_row_t *v;
+	char **bufs;
+	size_t n, cap;
+	uint32_t stop_after; /* stop the walk after this many (0 = never) */
+	uint32_t given;
+} rows_t;
+
+static int keep_row(void *ctx, const mgmt_row_t *row)
+{
+	rows_t *rs = ctx;
+	if (rs->stop_after && rs->given == rs->stop_after)
+		return 1;
+	if (rs->n == rs->cap) {
+		rs->cap = rs->cap ? rs->cap * 2 : 16;
+		rs->v = realloc(rs->v, rs->cap * sizeof(*rs->v));
+		rs->bufs = realloc(rs->bufs, rs->cap * sizeof(*rs->bufs));
+		assert_non_null(rs->v);
+	}
+	size_t need = row->origin_len + 1;
+	for (uint32_t i = 0; i < row->nvals; i++)
+		need += row->vals[i].len + 1;
+	char *b = malloc(need), *p = b;
+	mgmt_row_t *c = &rs->v[rs->n];
+	*c = *row;
+	memcpy(p, row->origin, row->origin_len);
+	c->origin = p;
+	p += row->origin_len + 1;
+	for (uint32_t i = 0; i < row->nvals; i++) {
+		if (row->vals[i].s) {
+			memcpy(p, row->vals[i].s, row->vals[i].len);
+			c->vals[i].s = p;
+			p += row->vals[i].len + 1;
+		}
+	}
+	rs->bufs[rs->n++] = b;
+	rs->given++;
+	return 0;
+}
+
+static void rows_free(rows_t *rs)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		free(rs->bufs[i]);
+	free(rs->v);
+	free(rs->bufs);
+	memset(rs, 0, sizeof(*rs));
+}
+
+/* Every row of a node with seq > after (any origin). */
+static void walk_all(node_t *n, uint64_t after, rows_t *rs)
+{
+	mgmt_repl_walk_t w;
+	uint64_t sid, gen;
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(mgmt_repl_head(n->r, &sid, &gen), 0);
+	w.after = after;
+	w.upto = gen;
+	while (!w.done)
+		assert_int_equal(mgmt_repl_walk(n->r, &w, 1000, keep_row, rs), 0);
+}
+
+static int apply_rows(node_t *n, const rows_t *rs, size_t from, size_t to)
+{
+	char err[256];
+	int applied = 0;
+	assert_int_equal(mgmt_repl_begin(n->r, err, sizeof(err)), 0);
+	for (size_t i = from; i < to; i++) {
+		int rc = mgmt_repl_put(n->r, &rs->v[i], err, sizeof(err));
+		if (rc < 0)
+			fail_msg("mgmt_repl_put: %d %s", rc, err);
+		applied += rc;
+	}
+	assert_int_equal(mgmt_repl_commit(n->r, NULL, NULL, err, sizeof(err)), 0);
+	return applied;
+}
+
+/* Everything of `from` applied to `to`. */
+static int sync_all(node_t *from, node_t *to)
+{
+	rows_t rs = {0};
+	walk_all(from, 0, &rs);
+	int n = rs.n ? apply_rows(to, &rs, 0, rs.n) : 0;
+	rows_free(&rs);
+	return n;
+}
+
+static void assert_same_digests(void)
+{
+	mgmt_repl_digest_t da[256], db[256];
+	size_t na, nb;
+	assert_int_equal(mgmt_repl_digest(A.r, mgmt_repl_kinds(), da, 256, &na), 0);
+	assert_int_equal(mgmt_repl_digest(B.r, mgmt_repl_kinds(), db, 256, &nb), 0);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		assert_int_equal(da[i].kind, db[i].kind);
+		if (da[i].count != db[i].count || da[i].hash != db[i].hash)
+			fail_msg("kind %d bucket %d differs: %llu/%llx against %llu/%llx", da[i].kind,
+			         da[i].bucket, (unsigned long long)da[i].count,
+			         (unsigned long long)da[i].hash, (unsigned long long)db[i].count,
+			         (unsigned long long)db[i].hash);
+	}
+}
+
+static bool tag_down(node_t *n, const char *svc, const char *inst)
+{
+	mgmt_key_t k;
+	memset(&k, 0, sizeof(k));
+	k.kind = MGMT_INSTANCE;
+	snprintf(k.region, sizeof(k.region), "us-east");
+	snprintf(k.service, sizeof(k.service), "%s", svc);
+	snprintf(k.instance, sizeof(k.instance), "%s", inst);
+	return mgmt_tag_down(n->shm, mgmt_key_tag(n->shm, &k)) == 1;
+}
+
+/* ---- Tests ---------------------------------------------------------------------------- */
+
+static void test_kinds(void **state)
+{
+	(void)state;
+	uint64_t k = mgmt_repl_kinds();
+	assert_true(k & (1ull << KIND_INSTANCE));
+	assert_true(k & (1ull << KIND_AUDIT));
+	assert_false(k & 3ull); /* 0 unused, 1 the registry's */
+	assert_string_equal(mgmt_repl_kind_name(KIND_SERVER), "server");
+	assert_null(mgmt_repl_kind_name(1));
+}
+
+static void test_operation_reaches_peer(void **state)
+{
+	(void)state;
+	fixture_register(B.shm, "svc", "i1", "10.0.0.1", "zone-1");
+	op(&A, MGMT_INSTANCE, "svc", "i1", true, "alice");
+	assert_false(tag_down(&B, "svc", "i1"));
+	uint64_t gen_before = mgmt_generation(B.shm);
+	assert_true(sync_all(&A, &B) >= 2); /* the operation and its audit record */
+	assert_true(tag_down(&B, "svc", "i1"));
+	assert_true(mgmt_generation(B.shm) > gen_before); /* caches follow */
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit WHERE origin_node = 'node-a'"), 1);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM instance WHERE origin_node = 'node-a' "
+	                             "AND operator_id = 'alice' AND deleted = 0"),
+	                 1);
+	/* again: nothing new (idempotent), and the projection agrees with the store */
+	assert_int_equal(sync_all(&A, &B), 0);
+	char msg[256];
+	assert_int_equal(mgmt_check(&B.cfg, B.shm, msg, sizeof(msg)), 0);
+	assert_same_digests();
+}
+
+static void test_last_writer_wins_both_orders(void **state)
+{
+	(void)state;
+	/* i2: A's operation, then B's removal of its own (a tombstone, in
+	 * another case); i3: A's removal, then B's operation.  The later
+	 * version wins on both nodes in whichever order the two arrive. */
+	op(&A, MGMT_INSTANCE, "svc", "i2", true, "alice");
+	op(&A, MGMT_INSTANCE, "svc", "i3", true, "alice");
+	op(&A, MGMT_INSTANCE, "svc", "i3", false, "alice");
+	op(&B, MGMT_INSTANCE, "SVC", "I2", true, "bob");
+	op(&B, MGMT_INSTANCE, "SVC", "I2", false, "bob");
+	op(&B, MGMT_INSTANCE, "svc", "i3", true, "bob");
+	rows_t ra = {0}, rb = {0};
+	walk_all(&A, 0, &ra);
+	walk_all(&B, 0, &rb);
+	apply_rows(&A, &rb, 0, rb.n);
+	apply_rows(&B, &ra, 0, ra.n);
+	rows_free(&ra);
+	rows_free(&rb);
+	assert_false(tag_down(&A, "svc", "i2"));
+	assert_false(tag_down(&B, "svc", "i2"));
+	assert_true(tag_down(&A, "svc", "i3"));
+	assert_true(tag_down(&B, "svc", "i3"));
+	/* the winner's row, key case included, on both */
+	for (node_t *n = &A; n; n = n == &A ? &B : NULL)
+		assert_int_equal(sql_int(n, "SELECT count(*) FROM instance WHERE service_id = 'SVC' "
+		                            "COLLATE BINARY AND deleted = 1 AND origin_node = 'node-b'"),
+		                 1);
+	assert_same_digests();
+	char msg[256];
+	assert_int_equal(mgmt_check(&A.cfg, A.shm, msg, sizeof(msg)), 0);
+	assert_int_equal(mgmt_check(&B.cfg, B.shm, msg, sizeof(msg)), 0);
+}
+
+static void test_tombstone_wins_over_late_record(void **state)
+{
+	(void)state;
+	rows_t live = {0}, dead = {0};
+	op(&A, MGMT_SERVER, "10.0.0.9", NULL, true, "alice");
+	walk_all(&A, 0, &live);
+	uint64_t sid, gen;
+	assert_int_equal(mgmt_repl_head(A.r, &sid, &gen), 0);
+	op(&A, MGMT_SERVER, "10.0.0.9", NULL, false, "alice");
+	walk_all(&A, gen, &dead);
+	assert_true(dead.n >= 1);
+	apply_rows(&B, &dead, 0, dead.n); /* the removal first */
+	assert_int_equal(apply_rows(&B, &live, 0, live.n) >= 1, 1); /* its audit record only */
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM server WHERE deleted = 0"), 0);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM server WHERE deleted = 1"), 1);
+	rows_free(&live);
+	rows_free(&dead);
+	assert_same_digests();
+}
+
+static void test_audit_once_and_own_sequence(void **state)
+{
+	(void)state;
+	op(&A, MGMT_INSTANCE, "svc", "i3", true, "alice");
+	op(&A, MGMT_INSTANCE, "svc", "i4", true, "alice");
+	sync_all(&A, &B);
+	sync_all(&A, &B);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit"), 2);
+	assert_int_equal(
+	    sql_int(&B, "SELECT count(DISTINCT origin_node || '/' || origin_seq) FROM audit"), 2);
+	/* A loses its store; its records come back from B; its next record
+	 * is numbered after them, so B takes it. */
+	node_down(&A);
+	node_up(&A, "node-a");
+	sync_all(&B, &A);
+	assert_int_equal(sql_int(&A, "SELECT value FROM meta WHERE key = 'audit_seq'"), 2);
+	op(&A, MGMT_INSTANCE, "svc", "i5", true, "alice");
+	assert_int_equal(sql_int(&A, "SELECT max(origin_seq) FROM audit"), 3);
+	sync_all(&A, &B);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit"), 3);
+	assert_same_digests();
+}
+
+/* A row of the instance table, made by hand. */
+static mgmt_row_t hand_row(const char *origin, int64_t hlc, bool deleted, const char *inst)
+{
+	mgmt_row_t row;
+	memset(&row, 0, sizeof(row));
+	row.kind = KIND_INSTANCE;
+	row.hlc = hlc;
+	row.origin = origin;
+	row.origin_len = strlen(origin);
+	row.deleted = deleted;
+	const char *texts[] = {"us-east", "svc", inst, "pullout", "zed"};
+	for (int i = 0; i < 5; i++)
+		row.vals[i] = (mgmt_value_t){MGMT_V_TEXT, 0, 0, texts[i], strlen(texts[i])};
+	row.vals[5] = (mgmt_value_t){MGMT_V_NULL, 0, 0, NULL, 0};
+	row.vals[6] = (mgmt_value_t){MGMT_V_INT, 1000, 0, NULL, 0};
+	row.vals[7] = (mgmt_value_t){MGMT_V_INT, 1000, 0, NULL, 0};
+	row.nvals = 8;
+	return row;
+}
+
+static void test_hlc_merge(void **state)
+{
+	(void)state;
+	int64_t future = (int64_t)((clock_wall_ms() + 3600 * 1000) << 16);
+	mgmt_row_t row = hand_row("node-c", future, false, "i6");
+	char err[256];
+	assert_int_equal(mgmt_repl_begin(B.r, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_repl_put(B.r, &row, err, sizeof(err)), 1);
+	assert_int_equal(mgmt_repl_commit(B.r, NULL, NULL, err, sizeof(err)), 0);
+	assert_true(tag_down(&B, "svc", "i6"));
+	/* B's own later write wins over it, although B's clock is an hour behind */
+	op(&B, MGMT_INSTANCE, "svc", "i6", false, "bob");
+	assert_false(tag_down(&B, "svc", "i6"));
+	assert_true(sql_int(&B, "SELECT hlc FROM instance WHERE instance_id = 'i6'") > future);
+}
+
+static void test_bad_rows_refused_one_by_one(void **state)
+{
+	(void)state;
+	char err[256];
+	mgmt_row_t good = hand_row("node-c", 5 << 16, false, "i7");
+	mgmt_row_t bad[6];
+	for (int i = 0; i < 6; i++)
+		bad[i] = hand_row("node-c", 5 << 16, false, "i8");
+	bad[0].kind = 40;                                         /* unknown kind */
+	bad[1].nvals = 2;                                         /* too few values */
+	bad[2].hlc = 0;                                           /* no timestamp */
+	bad[3].origin_len = 0;                                    /* no origin */
+	bad[4].vals[2] = (mgmt_value_t){MGMT_V_INT, 7, 0, NULL, 0}; /* a key not text */
+	bad[5].vals[3].len = 0;                                   /* a blank operation */
+	assert_int_equal(mgmt_repl_begin(B.r, err, sizeof(err)), 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(mgmt_repl_put(B.r, &bad[i], err, sizeof(err)), -EINVAL);
+	assert_int_equal(mgmt_repl_put(B.r, &good, err, sizeof(err)), 1);
+	assert_int_equal(mgmt_repl_commit(B.r, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM instance"), 1);
+	char msg[256];
+	assert_int_equal(mgmt_check(&B.cfg, B.shm, msg, sizeof(msg)), 0);
+}
+
+static void test_walk_resumes_exactly(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 7; i++) {
+		char inst[16];
+		snprintf(inst, sizeof(inst), "w%d", i);
+		op(&A, MGMT_INSTANCE, "svc", inst, true, "alice");
+	}
+	rows_t all = {0}, step = {0};
+	walk_all(&A, 0, &all);
+	assert_int_equal(all.n, 14);
+	/* one row per call, and a callback that refuses every other row */
+	mgmt_repl_walk_t w;
+	uint64_t sid, gen;
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(mgmt_repl_head(A.r, &sid, &gen), 0);
+	w.upto = gen;
+	for (int calls = 0; !w.done; calls++) {
+		assert_true(calls < 100);
+		step.stop_after = step.given + (calls % 2);
+		assert_int_equal(mgmt_repl_walk(A.r, &w, 1, keep_row, &step), 0);
+	}
+	assert_int_equal(step.n, all.n);
+	for (size_t i = 0; i < all.n; i++) {
+		assert_int_equal(step.v[i].kind, all.v[i].kind);
+		assert_int_equal(step.v[i].hlc, all.v[i].hlc);
+	}
+	/* own rows only, and own rows after a mark */
+	rows_t own = {0};
+	memset(&w, 0, sizeof(w));
+	w.upto = gen;
+	w.own_only = true;
+	w.kinds = 1ull << KIND_AUDIT;
+	while (!w.done)
+		assert_int_equal(mgmt_repl_walk(A.r, &w, 3, keep_row, &own), 0);
+	assert_int_equal(own.n, 7);
+	rows_free(&all);
+	rows_free(&step);
+	rows_free(&own);
+}
+
+static void test_bucket_walk(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 20; i++) {
+		char inst[16];
+		snprintf(inst, sizeof(inst), "b%d", i);
+		op(&A, MGMT_INSTANCE, "svc", inst, true, "alice");
+	}
+	size_t total = 0;
+	for (int b = 0; b < MGMT_REPL_BUCKETS; b++) {
+		rows_t rs = {0};
+		mgmt_repl_walk_t w;
+		memset(&w, 0, sizeof(w));
+		w.kind = KIND_INSTANCE;
+		w.bucket = b;
+		while (!w.done)
+			assert_int_equal(mgmt_repl_walk(A.r, &w, 4, keep_row, &rs), 0);
+		total += rs.n;
+		rows_free(&rs);
+	}
+	assert_int_equal(total, 20);
+}
+
+static void test_cleanup_everywhere(void **state)
+{
+	(void)state;
+	op(&A, MGMT_INSTANCE, "svc", "c1", true, "alice");
+	sync_all(&A, &B);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit"), 1);
+	rows_t old = {0};
+	walk_all(&A, 0, &old); /* the record, as a late peer would still send it */
+	uint64_t deleted = 0;
+	char err[256];
+	mgmt_ctx_t ctx = {.operator_id = "alice", .complete = -1, .surface = "rust"};
+	assert_int_equal(
+	    mgmt_audit_cleanup(A.m, clock_wall_ms() + 1, &ctx, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(deleted, 1);
+	sync_all(&A, &B); /* the cleanup's record removes it on B too */
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit WHERE action <> 'cleanup'"), 0);
+	/* and the old record is not taken again */
+	apply_rows(&B, &old, 0, old.n);
+	apply_rows(&A, &old, 0, old.n);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit WHERE action <> 'cleanup'"), 0);
+	assert_int_equal(sql_int(&A, "SELECT count(*) FROM audit WHERE action <> 'cleanup'"), 0);
+	/* a record written after the cleanup stays on both */
+	op(&A, MGMT_INSTANCE, "svc", "c2", true, "alice");
+	sync_all(&A, &B);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit WHERE action <> 'cleanup'"), 1);
+	rows_free(&old);
+	assert_same_digests();
+}
+
+static void test_cursor_in_the_batch(void **state)
+{
+	(void)state;
+	char err[256];
+	mgmt_repl_cursor_t c = {.store_id = 77, .own = 5, .all = 3}, got;
+	mgmt_row_t row = hand_row("node-c", 9 << 16, false, "k1");
+	assert_int_equal(mgmt_repl_begin(B.r, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_repl_put(B.r, &row, err, sizeof(err)), 1);
+	mgmt_repl_rollback(B.r); /* a death before the commit: neither stays */
+	assert_int_equal(mgmt_repl_cursor_get(B.r, "node-c", &got), 0);
+	assert_int_equal(got.store_id, 0);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM instance"), 0);
+	assert_int_equal(mgmt_repl_begin(B.r, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_repl_put(B.r, &row, err, sizeof(err)), 1);
+	assert_int_equal(mgmt_repl_commit(B.r, "node-c", &c, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_repl_cursor_get(B.r, "node-c", &got), 0);
+	assert_int_equal(got.store_id, 77);
+	assert_int_equal(got.own, 5);
+	assert_int_equal(got.all, 3);
+	assert_int_equal(mgmt_repl_acked_set(B.r, "node-c", 12), 0);
+	assert_int_equal(mgmt_repl_cursor_get(B.r, "node-c", &got), 0);
+	assert_int_equal(got.acked, 12);
+	/* a cursor alone moves no generation */
+	uint64_t sid, g1, g2;
+	assert_int_equal(mgmt_repl_head(B.r, &sid, &g1), 0);
+	assert_int_equal(mgmt_repl_begin(B.r, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_repl_commit(B.r, "node-c", &c, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_repl_head(B.r, &sid, &g2), 0);
+	assert_int_equal(g1, g2);
+	assert_true(sid > 0);
+}
+
+static void test_gc(void **state)
+{
+	(void)state;
+	op(&A, MGMT_INSTANCE, "svc", "g1", true, "alice");
+	op(&A, MGMT_INSTANCE, "svc", "g1", false, "alice");
+	op(&A, MGMT_INSTANCE, "svc", "g2", true, "alice");
+	uint64_t sid, gen, removed = 0;
+	assert_int_equal(mgmt_repl_head(A.r, &sid, &gen), 0);
+	/* not acknowledged that far, or too young: kept */
+	assert_int_equal(mgmt_repl_gc(A.r, gen - 2, clock_wall_ms() + 1000, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(mgmt_repl_gc(A.r, gen, clock_wall_ms() - 60000, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(mgmt_repl_gc(A.r, gen, clock_wall_ms() + 1000, &removed), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(sql_int(&A, "SELECT count(*) FROM instance"), 1);
+	assert_true(tag_down(&A, "svc", "g2"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_kinds),
+	    cmocka_unit_test_setup_teardown(test_operation_reaches_peer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_last_writer_wins_both_orders, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tombstone_wins_over_late_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_once_and_own_sequence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hlc_merge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_rows_refused_one_by_one, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_walk_resumes_exactly, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bucket_walk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cleanup_everywhere, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cursor_in_the_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
