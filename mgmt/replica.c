@@ -44,10 +44,16 @@
  * comes with the next one.
  *
  * Digests: per table and bucket (the natural key's hash), the count and
- * the sum of one hash per row over its lower-cased key, hlc, origin and
- * tombstone: two stores holding the same versions have equal digests.  A
- * table's digest is computed again only when its max(seq) moved or a
- * collection removed rows.
+ * the sum of one hash per live row over its lower-cased key, hlc and
+ * origin: two stores holding the same versions have equal digests.
+ * Tombstones are left out: each node collects them in its own time, and a
+ * tombstone differs from nothing only when the other side holds an older
+ * live row, which its digest shows.  A pull's answer carries tombstones
+ * all the same (they win over the puller's older rows); one of a row this
+ * store does not hold and older than [cluster] mgmt_tombstone_ttl_s is
+ * not kept (it would only be collected again).  A table's digest is
+ * computed again only when its max(seq) moved or a collection removed
+ * rows.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -152,6 +158,7 @@ struct mgmt_repl {
 	proj_t *p;
 	table_t t[NTABLES];
 	int64_t version_seen; /* PRAGMA data_version */
+	uint64_t tomb_ttl_ms; /* [cluster] mgmt_tombstone_ttl_s */
 	buf_t scratch;
 	/* the batch being applied */
 	bool active, changed, rebuild;
@@ -305,11 +312,12 @@ static void sql_of(const table_t *t, int which, buf_t *b)
 			snprintf(tail, sizeof(tail), "%s > ?1 ORDER BY %s LIMIT ?2", d->pk, d->pk);
 		buf_puts(b, tail);
 		break;
-	case ST_DIGEST:
+	case ST_DIGEST: /* live rows: tombstones are collected at different times */
 		buf_puts(b, "SELECT ");
 		put_list(b, t, 0, t->nkey, ", ", NULL, 0);
-		buf_printf(b, ", %s, hlc, origin_node, %s FROM %s", deleted_col(t),
-		           t->sticky >= 0 ? t->names[t->sticky] : "0", d->table);
+		buf_printf(b, ", %s, hlc, origin_node, %s FROM %s%s", deleted_col(t),
+		           t->sticky >= 0 ? t->names[t->sticky] : "0", d->table,
+		           d->tombstones ? " WHERE deleted = 0" : "");
 		break;
 	default: /* ST_MAXSEQ */
 		buf_printf(b, "SELECT coalesce(max(seq), 0) FROM %s", d->table);
@@ -404,6 +412,7 @@ int mgmt_repl_open(const config_t *cfg, shm_t *shm, mgmt_repl_t **out, char *err
 		return rc;
 	}
 	r->p = proj_of(shm);
+	r->tomb_ttl_ms = (uint64_t)cfg->mgmt_tombstone_ttl_s * 1000;
 	r->keys = calloc(PUT_KEYS, sizeof(*r->keys));
 	if (!r->keys) {
 		mgmt_repl_close(r);
@@ -869,17 +878,42 @@ static void note_own_seq(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row
 		r->own_seq[i] = v->i;
 }
 
+/* check_row, and an operation table's key into *target. */
+static int check_all(const table_t *t, const mgmt_row_t *row, mgmt_key_t *target, char *err,
+                     size_t err_len)
+{
+	int rc = check_row(t, row, err, err_len);
+	if (rc == 0 && t->d->down_kind >= 0 && row_target(t, row, target) < 0)
+		rc = bad_row(err, err_len, t, "its key is not an operation's key");
+	return rc;
+}
+
+int mgmt_repl_row_check(const mgmt_row_t *row, char *err, size_t err_len)
+{
+	static table_t t[NTABLES];
+	static bool ready;
+	mgmt_key_t target;
+	if (!ready) {
+		for (int i = 0; i < NTABLES; i++)
+			if (table_init(&t[i], &tables[i]) < 0)
+				return -E2BIG;
+		ready = true;
+	}
+	for (int i = 0; i < NTABLES; i++)
+		if (tables[i].kind == row->kind)
+			return check_all(&t[i], row, &target, err, err_len);
+	return check_all(NULL, row, &target, err, err_len);
+}
+
 int mgmt_repl_put(mgmt_repl_t *r, const mgmt_row_t *row, char *err, size_t err_len)
 {
 	table_t *t = table_of_kind(r, row->kind);
-	int rc = check_row(t, row, err, err_len);
+	mgmt_key_t target;
+	int rc = check_all(t, row, &target, err, err_len);
 	if (rc < 0)
 		return rc;
 	if (!r->active)
 		return -EINVAL;
-	mgmt_key_t target;
-	if (t->d->down_kind >= 0 && row_target(t, row, &target) < 0)
-		return bad_row(err, err_len, t, "its key is not an operation's key");
 	if (t->d->admit && !t->d->admit(r, t, row))
 		return 0; /* removed here by a cleanup after it was written */
 	sqlite3_stmt *q = stmt(r, t, ST_FIND);
@@ -896,7 +930,8 @@ int mgmt_repl_put(mgmt_repl_t *r, const mgmt_row_t *row, char *err, size_t err_l
 		goto io;
 	}
 	bool found = rc == SQLITE_ROW;
-	if (found && (t->d->policy == POLICY_ONCE || !wins(t, row, q))) {
+	if ((found && (t->d->policy == POLICY_ONCE || !wins(t, row, q))) ||
+	    (!found && row->deleted && (uint64_t)(row->hlc >> 16) + r->tomb_ttl_ms < clock_wall_ms())) {
 		sqlite3_reset(q);
 		return 0;
 	}

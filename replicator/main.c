@@ -21,7 +21,9 @@
  * snapshot (some peer unreachable, or one that reaches us only one way).
  * A peer that is up but never sends its snapshot cannot hold the node back
  * for more than REPL_BOOTSTRAP_MAX_MS.  A respawned replicator finds the node up and
- * leaves it so.
+ * leaves it so.  A peer's snapshot counts once the catch-up of its
+ * management data is applied too (mgmt.c), when both nodes have one: a
+ * node comes up with the operations in force that its peers hold.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -61,7 +63,7 @@ void repl_bootstrap_check(repl_t *r, uint64_t now)
 		return;
 	for (int i = 0; i < r->npeers; i++) {
 		repl_peer_t *p = &r->peers[i];
-		if (p->bootstrapped_from) {
+		if (p->bootstrapped_from && !repl_mgmt_owed(p)) {
 			snprintf(why, sizeof(why), "bootstrapped from peer %s", p->cfg->name);
 			main__up(r, why);
 			return;
@@ -72,8 +74,9 @@ void repl_bootstrap_check(repl_t *r, uint64_t now)
 		 * nor one that cannot reach us (it would never come). */
 		bool can_send = p->in && p->in->hs == REPL_HS_READY;
 		up_peer |= repl_peer_reachable(p, now) && can_send &&
-		           p->node_state == SHM_NODE_UP && !p->rx_valid;
-		all_applied = all_applied && repl_peer_reachable(p, now) && p->rx_valid;
+		           p->node_state == SHM_NODE_UP && (!p->rx_valid || repl_mgmt_owed(p));
+		all_applied = all_applied && repl_peer_reachable(p, now) && p->rx_valid &&
+		              !repl_mgmt_owed(p);
 	}
 	if (all_applied) {
 		main__up(r, "every peer's snapshot applied");
@@ -105,6 +108,7 @@ static void main__tick(evutil_socket_t fd, short what, void *arg)
 	repl_tomb_tick(r);
 	repl_sender_tick(r);
 	repl_serve_tick(r);
+	repl_mgmt_tick(r, now);
 	if (now >= mm->next_renew) {
 		repl_renew_tick(r);
 		mm->next_renew = now + REPL_RENEW_MS;
@@ -115,6 +119,7 @@ static void main__tick(evutil_socket_t fd, short what, void *arg)
 	}
 	if (now >= mm->next_digest) {
 		repl_digest_tick(r);
+		repl_mgmt_digest_tick(r);
 		mm->next_digest = now + r->cfg->digest_interval_ms;
 	}
 	if (now >= mm->next_status) {
@@ -166,6 +171,7 @@ int repl_init(repl_t *r, const config_t *cfg, shm_t *shm)
 	r->base = event_base_new();
 	if (r->parser == NULL || r->base == NULL || repl_tomb_init(r) < 0)
 		return -ENOMEM;
+	repl_mgmt_init(r); /* without the store: the registry alone */
 	r->npeers = cfg->npeers < REPL_MAX_PEERS ? cfg->npeers : REPL_MAX_PEERS;
 	if (cfg->npeers > REPL_MAX_PEERS)
 		log_warn("%d peers configured; replicating with the first %d", cfg->npeers,
@@ -185,6 +191,7 @@ void repl_fini(repl_t *r)
 {
 	repl_conns_free(r);
 	repl_pending_free(r);
+	repl_mgmt_fini(r);
 	if (r->listener)
 		evconnlistener_free(r->listener);
 	r->listener = NULL;

@@ -263,6 +263,7 @@ static void peer__on_read(struct bufferevent *bev, void *arg)
 	}
 	if (!c->dead && c->hs == REPL_HS_READY)
 		repl_receiver_flush(c);
+	repl_mgmt_flush(c->r); /* the rows of this read, committed */
 }
 
 static void peer__on_write(struct bufferevent *bev, void *arg)

@@ -741,6 +741,11 @@ typedef struct {
 uint64_t mgmt_repl_kinds(void);
 const char *mgmt_repl_kind_name(int kind);
 
+/* Whether a row is one its table can take (its kind, stamp, the number
+ * and types of its values, an operation table's key): 0, or -EINVAL with
+ * err saying why.  Pure: no store (the fuzz target calls it). */
+int mgmt_repl_row_check(const mgmt_row_t *row, char *err, size_t err_len);
+
 typedef struct mgmt_repl mgmt_repl_t;
 
 int mgmt_repl_open(const config_t *cfg, shm_t *shm, mgmt_repl_t **out, char *err,

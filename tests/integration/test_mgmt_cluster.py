@@ -1,0 +1,290 @@
+"""
+test_mgmt_cluster.py - management data between nodes (MANAGEMENT.md §5,
+docs/CLUSTER.md "Management data") on real clusters on loopback:
+
+- an operation on one node is in force on the others (discovery hides
+  the instance there, and pushes `delete`), and its removal too;
+- a node started afterwards comes up with every operation in force
+  (bootstrap), and a node that was down while operations changed hides and
+  shows what it should as soon as it is up (catch-up), a removal made
+  meanwhile winning over the operation it held (tombstones);
+- concurrent conflicting writes on two nodes converge to the same state
+  everywhere, and `artemis check` passes on each;
+- every node's audit records are on every node exactly once;
+- a replicator killed in the middle of a stream resumes without losing or
+  repeating anything;
+- tombstones every peer has are collected.
+
+Timing is not asserted (the machine is shared): waits have generous
+deadlines; bench/mgmt_repl_bench.py measures how fast.
+"""
+
+import os
+import signal
+import sqlite3
+import threading
+
+import pytest
+
+from artemis_it import REGION, SUCCESS, assert_status, inst, register, run_cli, uniq, wait_for
+from cluster_util import Cluster
+from mgmt_util import M, java_instance, java_server, listed, mgmt_statuses
+
+websocket = pytest.importorskip("websocket")
+from test_websocket import first_push, is_change, recv_change, ws_connect  # noqa: E402
+
+SOON = 10.0  # seconds a change has to show on a peer (it takes milliseconds)
+
+
+@pytest.fixture(scope="module")
+def cl(tmp_path_factory):
+    """Three nodes configured, the first two running; the third is started
+    by the bootstrap test.  Tombstones are collected as soon as every peer
+    has them."""
+    c = Cluster(str(tmp_path_factory.mktemp("mgmt-cluster")), n=3,
+                cluster={"mgmt_tombstone_ttl_s": "0"})
+    c.nodes[0].start()
+    c.nodes[1].start()
+    try:
+        c.nodes[0].wait_ready()
+        c.nodes[1].wait_ready()
+    except BaseException:
+        c.finish()
+        raise
+    yield c
+    c.finish()
+
+
+def running(cl):
+    return [n for n in cl if n.proc is not None and n.alive()]
+
+
+def ops_in_force(node):
+    """{(serviceId, instanceId, operation)} of the instance operations in force."""
+    b = node.api(M + "all-instance-operations.json", {})
+    assert_status(b, SUCCESS)
+    return {(o["instanceKey"]["serviceId"], o["instanceKey"]["instanceId"], op)
+            for o in b["allInstanceOperations"] for op in o["operations"]}
+
+
+def servers_down(node):
+    b = node.api(M + "all-server-operations.json", {})
+    assert_status(b, SUCCESS)
+    return {(o["serverKey"]["serverId"], op) for o in b["allServerOperations"]
+            for op in o["operations"]}
+
+
+def audit(node, operator):
+    st, _, b = node.get(M + "audit/logs?limit=10000&operatorId=" + operator)
+    assert st == 200 and b["success"], b
+    return b["data"]
+
+
+def wait_listed(node, svc, want, path="service"):
+    want = sorted(want)
+    wait_for(lambda: listed(node, svc, path) == want, SOON,
+             what="%s to list %r for %s" % (node.name, want, svc))
+
+
+def store_rows(node, sql):
+    db = sqlite3.connect("file:%s/artemis.db?mode=ro" % node.data_dir, uri=True)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def check(node):
+    c = run_cli("check", "-c", node.conf_path)
+    assert c.returncode == 0, c.stdout + c.stderr
+
+
+# ------------------------------------------------------------------- tests ---
+
+def test_operation_in_force_on_the_peer_and_pushed(cl):
+    a, b = cl[0], cl[1]
+    svc = uniq()
+    register(a, inst(svc, "x", ip="10.9.0.1"), inst(svc, "y", ip="10.9.0.2"))
+    wait_listed(b, svc, ["x", "y"])
+    ws = ws_connect(b, "/artemis/websocket/discovery/instance-change")
+    try:
+        ws.send('{"serviceId": "%s", "regionId": "%s", "zoneId": "zone-1"}' % (svc, REGION))
+        first_push(b, ws, inst(svc, "probe"), "the subscription on the peer",
+                   is_change(svc, "probe", "new"))
+        java_instance(a, svc, "x")
+        recv_change(ws, is_change(svc, "x", "delete"), timeout=SOON)
+        for path in ("service", "lookup", "api_service"):
+            wait_listed(b, svc, ["probe", "y"], path)
+        # The removal, made on the peer, travels back.
+        java_instance(b, svc, "x", complete=True)
+        wait_listed(a, svc, ["probe", "x", "y"])
+        recv_change(ws, is_change(svc, "x", "new"), timeout=SOON)
+        # A server operation hides every instance of that ip on the peer.
+        java_server(a, "10.9.0.2")
+        wait_listed(b, svc, ["probe", "x"])
+        java_server(a, "10.9.0.2", complete=True)
+        wait_listed(b, svc, ["probe", "x", "y"])
+    finally:
+        ws.close()
+
+
+def test_concurrent_conflicting_writes_converge(cl):
+    a, b = cl[0], cl[1]
+    svc = uniq()
+    keys = ["k%d" % i for i in range(20)]
+
+    def writer(node, complete):
+        for k in keys:  # the same keys, opposite operations, at once
+            java_instance(node, svc, k, complete=complete, operator=node.name)
+
+    for k in keys[::2]:
+        java_instance(b, svc, k)  # some exist before: both the insert and the delete apply
+    ts = [threading.Thread(target=writer, args=(a, False)),
+          threading.Thread(target=writer, args=(b, True))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+    def mine(node):
+        return {k for (s, k, _) in ops_in_force(node) if s == svc}
+
+    wait_for(lambda: mine(a) == mine(b), SOON, what="both nodes to agree on %s" % svc)
+    # ... and stay so once nothing moves (the last writer won on both)
+    final = mine(a)
+    wait_for(lambda: mine(a) == final == mine(b), SOON, what="a stable agreement")
+    rows = [sorted(store_rows(n, "SELECT instance_id, deleted, hlc, origin_node FROM instance "
+                                 "WHERE service_id = '%s'" % svc)) for n in (a, b)]
+    assert rows[0] == rows[1]
+    check(a)
+    check(b)
+
+
+def test_audit_records_of_every_node_everywhere_once(cl):
+    a, b = cl[0], cl[1]
+    who = uniq("auditor")
+    svc = uniq()
+    java_instance(a, svc, "i1", operator=who)
+    java_instance(b, svc, "i2", operator=who)
+    java_instance(a, svc, "i1", complete=True, operator=who)
+
+    def ids(node):
+        return sorted((r["originNode"], r["originSeq"]) for r in audit(node, who))
+
+    wait_for(lambda: len(ids(a)) == 3 and ids(a) == ids(b), SOON,
+             what="3 records on both nodes")
+    recs = ids(a)
+    assert len(set(recs)) == 3
+    assert sorted({o for o, _ in recs}) == sorted([a.name, b.name])
+
+
+def test_node_started_afterwards_has_everything_when_up(cl):
+    a, b, c = cl[0], cl[1], cl[2]
+    svc = uniq()
+    register(a, inst(svc, "keep"), inst(svc, "hide"))
+    register(b, inst(svc, "hide2"))
+    java_instance(a, svc, "hide")
+    java_instance(b, svc, "hide2")
+    java_instance(a, svc, "gone")
+    java_instance(a, svc, "gone", complete=True)
+    c.start()
+    c.wait_ready()
+    # Up means its peers' operations are in force here already.
+    assert listed(c, svc, "service") == ["keep"]
+    assert ops_in_force(c) >= {(svc, "hide", "pullout"), (svc, "hide2", "pullout")}
+    assert (svc, "gone", "pullout") not in ops_in_force(c)
+    # The management view: every instance is there, the hidden ones down.
+    wait_for(lambda: mgmt_statuses(c, svc) == {"keep": "up", "hide": "down", "hide2": "down"},
+             SOON, what="the management view of %s on the new node" % svc)
+
+
+def test_node_down_catches_up_and_removals_win(cl):
+    a, b, c = cl[0], cl[1], cl[2]
+    if not c.alive():
+        c.start()
+        c.wait_ready()
+    svc = uniq()
+    register(a, inst(svc, "p"), inst(svc, "q"), inst(svc, "r"))
+    java_instance(a, svc, "p")
+    wait_for(lambda: (svc, "p", "pullout") in ops_in_force(c), SOON, what="p out on c")
+    c.kill_all()
+    # While c is down: p comes back in (a tombstone), q goes out, from both nodes.
+    java_instance(b, svc, "p", complete=True)
+    java_instance(a, svc, "q")
+    java_server(b, "10.77.0.1")
+    c.start()
+    c.wait_ready()
+    assert (svc, "p", "pullout") not in ops_in_force(c)
+    assert (svc, "q", "pullout") in ops_in_force(c)
+    assert ("10.77.0.1", "pullout") in servers_down(c)
+    # The operation c held is not brought back to the others (anti-entropy
+    # runs every second here: give it a few rounds).
+    wait_for(lambda: all(listed(n, svc, "service") == ["p", "r"] for n in cl), SOON,
+             what="p and r listed everywhere")
+    for _ in range(3):
+        done = [False]
+
+        def round_trip():
+            done[0] = "pullout" not in {o for (s, k, o) in ops_in_force(a) if k == "p" and
+                                        s == svc}
+            return done[0]
+        wait_for(round_trip, SOON, what="p still in on a")
+    check(c)
+
+
+def test_replicator_killed_mid_stream(cl):
+    a, b = cl[0], cl[1]
+    for n in cl:
+        if not n.alive():
+            n.start()
+            n.wait_ready()
+    who = uniq("burst")
+    svc = uniq()
+    n_writes = 240
+    progress = [0]
+
+    def burst():
+        for i in range(n_writes):
+            java_instance(a, svc, "i%d" % i, operator=who)
+            progress[0] = i + 1
+
+    t = threading.Thread(target=burst)
+    t.start()
+    wait_for(lambda: progress[0] >= 60, 60, what="60 writes")
+    os.kill(b.replicator_pid(), signal.SIGKILL)  # the receiver
+    wait_for(lambda: progress[0] >= 140, 60, what="140 writes")
+    old = a.replicator_pid()
+    os.kill(old, signal.SIGKILL)  # the sender
+    t.join()
+    wait_for(lambda: len([o for o in ops_in_force(b) if o[0] == svc]) == n_writes, 30,
+             what="every operation on the peer")
+
+    def seqs(node):
+        return [(r["originNode"], r["originSeq"]) for r in audit(node, who)]
+
+    wait_for(lambda: len(seqs(b)) >= n_writes, 30, what="every record on the peer")
+    got = seqs(b)
+    assert len(got) == len(set(got)) == n_writes, "lost or repeated: %d records, %d distinct" % (
+        len(got), len(set(got)))
+    assert sorted(got) == sorted(seqs(a))
+    check(b)
+
+
+def test_tombstones_every_peer_has_are_collected(cl):
+    for n in cl:
+        if not n.alive():
+            n.start()
+            n.wait_ready()
+    svc = uniq()
+    java_instance(cl[0], svc, "t")
+    wait_for(lambda: (svc, "t", "pullout") in ops_in_force(cl[1]), SOON, what="t out on 1")
+    java_instance(cl[1], svc, "t", complete=True)
+
+    def tombstones(node):
+        return store_rows(node, "SELECT count(*) FROM instance WHERE service_id = '%s' AND "
+                                "deleted = 1" % svc)[0][0]
+
+    wait_for(lambda: all((svc, "t", "pullout") not in ops_in_force(n) for n in cl), SOON,
+             what="t in on every node")
+    wait_for(lambda: all(tombstones(n) == 0 for n in cl), 90,
+             what="the tombstone collected everywhere")
