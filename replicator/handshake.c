@@ -50,6 +50,9 @@ void repl_hello_send(repl_conn_t *c)
 	repl_t *r = c->r;
 	repl_enc_t *e = &r->enc;
 
+	if (c->hello_sent)
+		return;
+	c->hello_sent = true;
 	repl_enc_begin(e, REPL_HELLO, 8);
 	repl_enc_u(e, REPL_PROTO_VERSION);
 	repl_enc_s(e, r->cfg->name, strlen(r->cfg->name));
@@ -181,8 +184,9 @@ static void hs__ready(repl_conn_t *c)
 	c->hs = REPL_HS_READY;
 	p->last_seen_ms = clock_mono_ms();
 	p->key_logged = false;
-	log_info("peer %s: %s connection up%s", p->cfg->name, c->outbound ? "outbound" : "inbound",
-	         c->encrypt ? " (encrypted)" : "");
+	log_info("peer %s: %s connection up%s%s", p->cfg->name,
+	         c->outbound ? "outbound" : "inbound", c->encrypt ? " (encrypted)" : "",
+	         c->r->tls ? " (TLS)" : "");
 	if (c->outbound) {
 		p->down_logged = false;
 		p->backoff_ms = 0;

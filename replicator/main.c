@@ -180,6 +180,13 @@ int repl_init(repl_t *r, const config_t *cfg, shm_t *shm)
 		r->peers[i].cfg = &cfg->peers[i];
 		r->peers[i].id = i + 1;
 	}
+	if (cfg->cluster_tls && r->npeers > 0) {
+		char err[512];
+		if (repl_tls_ctx(cfg, &r->tls, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return -EINVAL;
+		}
+	}
 	r->start_ms = clock_mono_ms();
 	r->bootstrapping = shm_node_state(shm) != SHM_NODE_UP;
 	if (r->npeers == 0 && r->bootstrapping)
@@ -192,6 +199,8 @@ void repl_fini(repl_t *r)
 	repl_conns_free(r);
 	repl_pending_free(r);
 	repl_mgmt_fini(r);
+	repl_tls_ctx_free(r->tls);
+	r->tls = NULL;
 	if (r->listener)
 		evconnlistener_free(r->listener);
 	r->listener = NULL;
@@ -229,10 +238,13 @@ int replicator_main(const config_t *cfg, shm_t *shm, int ctl_fd)
 		log_error("cannot join the process table");
 		return 1;
 	}
-	if (repl_init(&mm.r, cfg, shm) < 0) {
-		log_error("cannot start: out of memory");
+	if ((rc = repl_init(&mm.r, cfg, shm)) < 0) {
+		if (rc == -ENOMEM)
+			log_error("cannot start: out of memory");
+		rc = 1;
 		goto out;
 	}
+	rc = 1;
 	mm.ctl_ev = event_new(mm.r.base, ctl_fd, EV_READ | EV_PERSIST, main__ctl, &mm);
 	mm.tick_ev = event_new(mm.r.base, -1, EV_PERSIST, main__tick, &mm);
 	mm.term_ev = evsignal_new(mm.r.base, SIGTERM, main__signal, &mm);

@@ -92,6 +92,7 @@ struct repl_conn {
 	int peer;      /* index in r->peers: configured (outbound), or claimed by its
 	                * HELLO and trusted only from REPL_HS_WANT/READY on */
 	enum repl_hs hs;
+	bool hello_sent; /* once: a TLS link reports CONNECTED for TCP and for TLS */
 	uint64_t opened_ms;  /* monotonic */
 	uint64_t last_rx_ms; /* monotonic */
 	/* handshake: our nonce, both HELLOs' hashes, what the peer's HELLO said
@@ -205,6 +206,7 @@ struct repl {
 	uint64_t start_ms;        /* monotonic */
 	uint64_t listen_retry_at; /* monotonic; 0 = listening */
 	bool listen_logged;
+	struct ssl_ctx_st *tls; /* [cluster] tls = on (tls.c), else NULL */
 	/* the management store (mgmt.c): NULL when it could not be opened */
 	mgmt_repl_t *mr;
 	uint64_t m_kinds; /* management kinds this node knows */
@@ -288,6 +290,14 @@ void repl_tomb_free(repl_t *r);
 void repl_tomb_tick(repl_t *r);
 /* True when `key` was unregistered here after a registration at origin_ms. */
 bool repl_tomb_blocks(repl_t *r, const shm_key_t *key, uint64_t origin_ms);
+
+/* tls.c */
+int repl_tls_ctx(const config_t *cfg, struct ssl_ctx_st **out, char *err, size_t err_len);
+void repl_tls_ctx_free(struct ssl_ctx_st *ctx);
+/* A TLS bufferevent over fd (-1: to be connected), for our side's role. */
+struct bufferevent *repl_tls_bev(repl_t *r, int fd, bool outbound);
+/* Why the TLS layer of bev failed ("" when it did not), into buf. */
+const char *repl_tls_error(struct bufferevent *bev, char *buf, size_t len);
 
 /* mgmt.c */
 int repl_mgmt_init(repl_t *r);
