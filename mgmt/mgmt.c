@@ -594,6 +594,12 @@ out_keys:
 	return rc;
 }
 
+uint64_t mgmt_auth_generation(mgmt_t *m)
+{
+	proj_t *p = m ? proj_of(m->shm) : NULL;
+	return p ? proj_auth_generation(p) : 0;
+}
+
 /* ---- Reads --------------------------------------------------------------------------------- */
 
 int mgmt_ops(mgmt_t *m, const mgmt_op_filter_t *f, mgmt_op_fn fn, void *ctx)

@@ -26,8 +26,9 @@
  *     to follow); a removal leaves a tombstone (deleted = 1);
  *   - keys between nodes are natural keys, never the local numeric ids:
  *       instance, server, service_zone: the key columns + operation;
- *       users: username (userId is this store's number; a session and a
- *         login record name the user by username);
+ *       users: username (userId derives from it, the same on every node:
+ *         replica_key_id; a session and a login record name the user by
+ *         username);
  *       sessions: session_id (128 random bits; a revocation is the row with
  *         revoked = 1, revoke_time, a newer hlc, and wins over the
  *         unrevoked row whatever the clocks say: revoked never goes back);
@@ -305,6 +306,17 @@ typedef int (*mgmt_write_fn)(store_t *st, store_stamp_t *stamp, void *arg, char 
                              size_t err_len);
 int mgmt_write(mgmt_t *m, mgmt_write_fn fn, void *arg, bool ends_sessions, char *err,
                size_t err_len);
+/* ---- replica.c ------------------------------------------------------------------------- */
+
+/* The numeric id of a row whose table numbers rows by their natural key
+ * (users): the same on every node of a cluster, 1..2^53-1 (exact in
+ * JSON numbers); text compared case-insensitively (ASCII). */
+int64_t replica_key_id(const char *key);
+/* The HLC of a row made by a node's first start (the first admin): below
+ * every HLC of a write, and the older such row the greater, so the first
+ * admin of a cluster stays when a new node joins it with its own. */
+int64_t replica_boot_hlc(uint64_t now_ms);
+
 
 /* mgmt.c: take the projection's writer lock, rebuilding the projection
  * first when that is owed (err set on failure); rebuild it from the store
@@ -332,6 +344,10 @@ void mgmt_publish_keys(mgmt_t *m, proj_t *p, const tagset_t *next, uint64_t gen,
                        const mgmt_key_t *keys, size_t n);
 
 /* ---- users.c ------------------------------------------------------------------------ */
+/* Sessions that ended this long ago are pruned (sessions.c), and count no
+ * more between nodes (replica.c). */
+#define SESSION_PRUNE_MS (24ull * 3600 * 1000)
+
 
 /* mgmt_boot's part: the JWT secret and the first admin (inside no
  * transaction; its own). */

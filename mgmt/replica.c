@@ -82,17 +82,37 @@ typedef struct {
 	const char *sticky;   /* LWW: a 0/1 column whose 1 always wins, or NULL */
 	const char *seq_meta; /* ONCE: this node's sequence (meta key) behind key column 0 */
 	int down_kind;        /* its rows put targets in force (mgmt_kind_t), or -1 */
+	unsigned effects;     /* FX_*: what applying its rows must tell the processes */
+	/* A column this node keeps for itself, set from a replicated one when
+	 * a row is inserted (sessions' last_activity from create_time). */
+	const char *local_col, *local_from;
+	/* Rows each node prunes in its own time: live_sql says which count
+	 * (?1 = now, epoch ms) for the digests, gone() the same of a row
+	 * received, which is not taken when this store does not hold it. */
+	const char *live_sql;
+	bool (*gone)(const mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
 	/* Optional: whether a row not held yet is taken (false: not), and
 	 * what follows a row taken (inside the batch's transaction). */
 	bool (*admit)(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
 	int (*applied)(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
 } repl_table_t;
 
+#define FX_AUTH 1u /* sessions may end, the JWT secret may change: the auth generation */
+
 /* The operation tables' columns besides their keys (model.c). */
 #define OP_COLS "operator_id, token, create_time, update_time"
 
 static bool audit_admit(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
 static int audit_applied(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
+static bool session_gone(const mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
+static bool login_gone(const mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
+
+/* What sessions.c prunes (sessions ended a day ago) and the login
+ * history's age limit, as SQL for the digests; session_gone and
+ * login_gone say the same of a row received. */
+#define SESSION_LIVE "expire_time >= ?1 AND NOT (revoked = 1 AND revoke_time < ?1 - 86400000)"
+#define LOGIN_LIVE   "time_ms >= ?1 - ?2"
+_Static_assert(SESSION_PRUNE_MS == 86400000, "SESSION_LIVE follows sessions.c's pruning");
 
 static const repl_table_t tables[] = {
     {.table = "instance",
@@ -131,12 +151,57 @@ static const repl_table_t tables[] = {
      .down_kind = -1,
      .admit = audit_admit,
      .applied = audit_applied},
+    /* users: userId derives from the username (replica_key_id), so it
+     * travels as a column like the others */
+    {.table = "users",
+     .kind = 6,
+     .key = "username",
+     .cols = "id, email, description, role, status, password_hash, create_time, update_time",
+     .policy = POLICY_LWW,
+     .tombstones = true,
+     .pk = "id",
+     .down_kind = -1,
+     .effects = FX_AUTH},
+    /* sessions: a revocation wins whatever the clocks say */
+    {.table = "sessions",
+     .kind = 7,
+     .key = "session_id",
+     .cols = "username, ip_address, user_agent, create_time, expire_time, revoked, revoke_time",
+     .policy = POLICY_LWW,
+     .pk = "session_id",
+     .sticky = "revoked",
+     .down_kind = -1,
+     .effects = FX_AUTH,
+     .local_col = "last_activity",
+     .local_from = "create_time",
+     .live_sql = SESSION_LIVE,
+     .gone = session_gone},
+    {.table = "login_history",
+     .kind = 8,
+     .key = "origin_seq",
+     .cols = "time_ms, username, ip_address, user_agent, result, reason",
+     .policy = POLICY_ONCE,
+     .pk = "id",
+     .seq_meta = "login_seq",
+     .down_kind = -1,
+     .live_sql = LOGIN_LIVE,
+     .gone = login_gone},
+    /* the JWT secret: the first one made stays (lowest hlc, then origin) */
+    {.table = "secrets",
+     .kind = 9,
+     .key = "name",
+     .cols = "value",
+     .policy = POLICY_FIRST,
+     .pk = "name",
+     .down_kind = -1,
+     .effects = FX_AUTH},
 };
 
-#define NTABLES   (int)(sizeof(tables) / sizeof(tables[0]))
-#define MAX_NAMES MGMT_REPL_MAX_VALUES
-#define PAGE_ROWS 512u
-#define PUT_KEYS  MGMT_MAX_BATCH /* touched targets kept per batch; more: a rebuild */
+#define NTABLES       (int)(sizeof(tables) / sizeof(tables[0]))
+#define DIGEST_AGE_MS 30000 /* a table with live_sql is digested again this often */
+#define MAX_NAMES     MGMT_REPL_MAX_VALUES
+#define PAGE_ROWS     512u
+#define PUT_KEYS      MGMT_MAX_BATCH /* touched targets kept per batch; more: a rebuild */
 
 enum { ST_FIND, ST_INSERT, ST_UPDATE, ST_WALK_SEQ, ST_WALK_PK, ST_DIGEST, ST_MAXSEQ, ST_N };
 
@@ -145,7 +210,9 @@ struct table {
 	char names_buf[1024];
 	const char *names[MAX_NAMES]; /* key columns, then the others */
 	int nkey, ncol;
-	int sticky; /* index of the sticky column in names, -1 */
+	int sticky;        /* index of the sticky column in names, -1 */
+	int local_from;    /* index of the local column's source in names, -1 */
+	int64_t digest_ms; /* when a table with live_sql was last digested */
 	sqlite3_stmt *st[ST_N];
 	/* digest cache */
 	bool digest_valid;
@@ -162,6 +229,7 @@ struct mgmt_repl {
 	buf_t scratch;
 	/* the batch being applied */
 	bool active, changed, rebuild;
+	unsigned effects; /* FX_* of the tables it changed */
 	store_stamp_t stamp;
 	tagset_t old;
 	mgmt_key_t *keys;
@@ -220,6 +288,7 @@ static int table_init(table_t *t, const repl_table_t *d)
 	memset(t, 0, sizeof(*t));
 	t->d = d;
 	t->sticky = -1;
+	t->local_from = -1;
 	int n = snprintf(list, sizeof(list), "%s, %s", d->key, d->cols);
 	if (n < 0 || (size_t)n >= sizeof(list))
 		return -E2BIG;
@@ -231,10 +300,13 @@ static int table_init(table_t *t, const repl_table_t *d)
 		return -E2BIG;
 	t->nkey = nkey;
 	t->ncol = total;
-	for (int i = 0; d->sticky && i < total; i++)
-		if (!strcmp(t->names[i], d->sticky))
+	for (int i = 0; i < total; i++) {
+		if (d->sticky && !strcmp(t->names[i], d->sticky))
 			t->sticky = i;
-	return 0;
+		if (d->local_from && !strcmp(t->names[i], d->local_from))
+			t->local_from = i;
+	}
+	return d->local_col && t->local_from < 0 ? -EINVAL : 0;
 }
 
 /* ---- SQL --------------------------------------------------------------------------------- */
@@ -282,9 +354,13 @@ static void sql_of(const table_t *t, int which, buf_t *b)
 		/* ?1..?n values, then [deleted], hlc, origin, seq */
 		buf_printf(b, "INSERT INTO %s (", d->table);
 		put_list(b, t, 0, n, ", ", NULL, 0);
-		buf_printf(b, "%s, hlc, origin_node, seq) VALUES (", d->tombstones ? ", deleted" : "");
+		buf_printf(b, "%s, hlc, origin_node, seq%s%s) VALUES (",
+		           d->tombstones ? ", deleted" : "", d->local_col ? ", " : "",
+		           d->local_col ? d->local_col : "");
 		for (int i = 1; i <= n + 3 + d->tombstones; i++)
 			buf_printf(b, "%s?%d", i > 1 ? ", " : "", i);
+		if (d->local_col)
+			buf_printf(b, ", ?%d", t->local_from + 1);
 		buf_puts(b, ")");
 		break;
 	case ST_UPDATE:
@@ -315,9 +391,10 @@ static void sql_of(const table_t *t, int which, buf_t *b)
 	case ST_DIGEST: /* live rows: tombstones are collected at different times */
 		buf_puts(b, "SELECT ");
 		put_list(b, t, 0, t->nkey, ", ", NULL, 0);
-		buf_printf(b, ", %s, hlc, origin_node, %s FROM %s%s", deleted_col(t),
+		buf_printf(b, ", %s, hlc, origin_node, %s FROM %s WHERE %s%s%s", deleted_col(t),
 		           t->sticky >= 0 ? t->names[t->sticky] : "0", d->table,
-		           d->tombstones ? " WHERE deleted = 0" : "");
+		           d->tombstones ? "deleted = 0" : "1", d->live_sql ? " AND " : "",
+		           d->live_sql ? d->live_sql : "");
 		break;
 	default: /* ST_MAXSEQ */
 		buf_printf(b, "SELECT coalesce(max(seq), 0) FROM %s", d->table);
@@ -708,6 +785,7 @@ int mgmt_repl_begin(mgmt_repl_t *r, char *err, size_t err_len)
 	r->active = true;
 	r->changed = false;
 	r->rebuild = false;
+	r->effects = 0;
 	r->nkeys = 0;
 	memset(r->own_seq, 0, sizeof(r->own_seq));
 	return 0;
@@ -931,7 +1009,9 @@ int mgmt_repl_put(mgmt_repl_t *r, const mgmt_row_t *row, char *err, size_t err_l
 	}
 	bool found = rc == SQLITE_ROW;
 	if ((found && (t->d->policy == POLICY_ONCE || !wins(t, row, q))) ||
-	    (!found && row->deleted && (uint64_t)(row->hlc >> 16) + r->tomb_ttl_ms < clock_wall_ms())) {
+	    (!found && row->deleted &&
+	     (uint64_t)(row->hlc >> 16) + r->tomb_ttl_ms < clock_wall_ms()) ||
+	    (!found && t->d->gone && t->d->gone(r, t, row))) {
 		sqlite3_reset(q);
 		return 0;
 	}
@@ -945,6 +1025,7 @@ int mgmt_repl_put(mgmt_repl_t *r, const mgmt_row_t *row, char *err, size_t err_l
 	if (rc < 0)
 		goto io;
 	r->changed = true;
+	r->effects |= t->d->effects;
 	if (t->d->down_kind >= 0)
 		note_target(r, &target);
 	note_own_seq(r, t, row);
@@ -1034,9 +1115,13 @@ int mgmt_repl_commit(mgmt_repl_t *r, const char *peer, const mgmt_repl_cursor_t 
 		mgmt_repl_rollback(r);
 		return rc;
 	}
-	if (r->changed)
+	if (r->changed && (r->nkeys || r->rebuild))
 		mgmt_publish_keys(r->m, r->p, &next, (uint64_t)r->stamp.generation,
 		                  r->rebuild ? NULL : r->keys, r->rebuild ? 0 : r->nkeys);
+	else if (r->changed) /* nothing projected: the generation noted, no flip */
+		proj_note_generation(r->p, (uint64_t)r->stamp.generation);
+	if (r->effects & FX_AUTH) /* every process drops its sessions, reads the key again */
+		proj_auth_bump(r->p);
 	tagset_free(&next);
 	tagset_free(&r->old);
 	proj_unlock(r->p);
@@ -1115,6 +1200,56 @@ static int audit_applied(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* ---- Rows each node prunes itself ------------------------------------------------------------------- */
+
+static int64_t history_ms(const mgmt_repl_t *r)
+{
+	const config_t *cfg = r->m->cfg;
+	return (int64_t)(cfg ? cfg->login_history_days : 90) * 24 * 3600 * 1000;
+}
+
+static int64_t int_of(const table_t *t, const mgmt_row_t *row, const char *col)
+{
+	const mgmt_value_t *v = row_val(row, col_index(t, col));
+	return v->type == MGMT_V_INT ? v->i : 0;
+}
+
+/* SESSION_LIVE's negation, of a row received. */
+static bool session_gone(const mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row)
+{
+	int64_t now = (int64_t)clock_wall_ms();
+	(void)r;
+	return int_of(t, row, "expire_time") < now ||
+	       (int_of(t, row, "revoked") == 1 &&
+	        int_of(t, row, "revoke_time") < now - (int64_t)SESSION_PRUNE_MS);
+}
+
+/* LOGIN_LIVE's negation. */
+static bool login_gone(const mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row)
+{
+	return int_of(t, row, "time_ms") < (int64_t)clock_wall_ms() - history_ms(r);
+}
+
+/* ---- Ids the same on every node ------------------------------------------------------------------------ */
+
+int64_t replica_key_id(const char *key)
+{
+	char low[512];
+	size_t n = strlen(key);
+	if (n >= sizeof(low))
+		n = sizeof(low) - 1;
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] - 'A' + 'a' : key[i]);
+	int64_t id = (int64_t)(XXH3_64bits(low, n) & ((1ull << 53) - 1));
+	return id ? id : 1;
+}
+
+int64_t replica_boot_hlc(uint64_t now_ms)
+{
+	/* Writes' HLCs are (ms << 16) | counter, far above 2^41. */
+	return (int64_t)((1ull << 41) - (now_ms & ((1ull << 41) - 1)));
+}
+
 /* ---- Digests --------------------------------------------------------------------------------------- */
 
 /* The lower-cased key of a row (ONCE: its origin first) into r->scratch. */
@@ -1157,6 +1292,10 @@ static int digest_table(mgmt_repl_t *r, table_t *t)
 	int rc, n = t->nkey;
 	if (!q)
 		return -EIO;
+	if (t->d->live_sql) {
+		sqlite3_bind_int64(q, 1, (int64_t)clock_wall_ms());
+		sqlite3_bind_int64(q, 2, history_ms(r));
+	}
 	memset(t->count, 0, sizeof(t->count));
 	memset(t->hash, 0, sizeof(t->hash));
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -1214,11 +1353,15 @@ int mgmt_repl_digest(mgmt_repl_t *r, uint64_t kinds, mgmt_repl_digest_t *out, si
 			continue;
 		if ((rc = table_max_seq(r, t, &seq)) < 0)
 			break;
-		if (!t->digest_valid || t->digest_seq != seq) {
+		/* What counts of a table with live_sql also changes with time. */
+		int64_t now = (int64_t)clock_wall_ms();
+		if (!t->digest_valid || t->digest_seq != seq ||
+		    (t->d->live_sql && now - t->digest_ms >= DIGEST_AGE_MS)) {
 			if ((rc = digest_table(r, t)) < 0)
 				break;
 			t->digest_valid = true;
 			t->digest_seq = seq;
+			t->digest_ms = now;
 		}
 		for (int b = 0; b < MGMT_REPL_BUCKETS; b++) {
 			if (*n == cap) {

@@ -20,7 +20,15 @@
  * every row a write touches carries it in `seq`, the cursor a replicator
  * follows), `hlc` (the hybrid logical clock of this node's writes, for last
  * writer wins between nodes) and `audit_seq` (this node's sequence of audit
- * records: with the node name, a record's cluster-wide identity).
+ * records: with the node name, a record's cluster-wide identity), and
+ * `login_seq` (the same of login records).
+ *
+ * A fresh store starts both sequences at its creation time in epoch ms
+ * times SEQ_PER_MS, not at 0: a node that lost its store and starts again
+ * under the same name writes records (the first admin's) before its peers
+ * give it back the old ones, and those must not take the numbers of its
+ * earlier store's records, which its peers still hold (mgmt/replica.c).
+ * Numbers stay below 2^53 (exact in JSON) for centuries.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +41,7 @@
 #include "route_int.h"
 
 #define SCHEMA_VERSION 3
+#define SEQ_PER_MS     1000 /* a store would have to write more records a ms to collide */
 
 /* Columns every state table has besides its key: Java's (operator, token,
  * times) and what replication needs (tombstone, HLC, origin, change seq). */
@@ -302,6 +311,15 @@ static int user_version(store_t *st, int *v)
 	return rc;
 }
 
+/* A new store's record sequences (the file comment says why). */
+static int fresh_sequences(store_t *st)
+{
+	int64_t base = (int64_t)clock_wall_ms() * SEQ_PER_MS;
+	if (store_meta_set(st, "audit_seq", base) < 0 || store_meta_set(st, "login_seq", base) < 0)
+		return -EIO;
+	return 0;
+}
+
 static int migrate(store_t *st, char *err, size_t err_len)
 {
 	int v = 0;
@@ -330,6 +348,10 @@ static int migrate(store_t *st, char *err, size_t err_len)
 	if (v != SCHEMA_VERSION && store_exec(st, sql, err, err_len) < 0) {
 		store_rollback(st);
 		return -EIO;
+	}
+	if (v == 0 && fresh_sequences(st) < 0) {
+		store_rollback(st);
+		return store_fail(st, "numbering the records", err, err_len);
 	}
 	return store_commit(st, err, err_len);
 }

@@ -299,7 +299,7 @@ int mgmt_role_parse(const char *s, mgmt_role_t *role);
 int mgmt_username_check(const char *s);
 
 typedef struct {
-	int64_t id; /* userId: this store's number; the username is the user's key */
+	int64_t id; /* userId: from the username, the same on every node (the key) */
 	char username[MGMT_MAX_USERNAME + 1];
 	char email[MGMT_MAX_EMAIL + 1];
 	char description[MGMT_MAX_DESCRIPTION + 1];
@@ -312,7 +312,8 @@ typedef struct {
 /* One user by id or by name (case-insensitive): 0 or -ENOENT. */
 int mgmt_user_get(mgmt_t *m, int64_t id, mgmt_user_t *u);
 int mgmt_user_find(mgmt_t *m, const char *username, mgmt_user_t *u);
-/* Every user, by id; stops when fn returns non-zero. */
+/* Every user, oldest first (the same order on every node: ids derive from
+ * usernames); stops when fn returns non-zero. */
 typedef int (*mgmt_user_fn)(void *ctx, const mgmt_user_t *u);
 int mgmt_users(mgmt_t *m, mgmt_user_fn fn, void *ctx);
 /* A new user (u->username, email, description, role, active, hash); fills
@@ -381,6 +382,10 @@ typedef struct {
  * or -EIO.  Answers from a per-process cache (no SQLite for a session seen
  * before) that is dropped whenever a write that can end a session
  * commits, on every process at once (the region's auth generation). */
+/* Moves whenever a write that can end a session or change the JWT secret
+ * commits, here or applied from a peer (a lock-free read): a process that
+ * keeps the secret reads it again when this moved. */
+uint64_t mgmt_auth_generation(mgmt_t *m);
 int mgmt_session_check(mgmt_t *m, const char *sid, const char *username, uint64_t now_ms,
                        mgmt_principal_t *p);
 

@@ -650,7 +650,7 @@ static void test_users_and_the_last_admin(void **state)
 	assert_int_equal(auth_password_verify(admin.hash, "unit-admin-pw", 13), 0);
 	u = new_user("bob", MGMT_ROLE_OPERATOR);
 	assert_int_equal(mgmt_user_create(mg, &u, &ctx, err, sizeof(err)), 0);
-	assert_true(u.id > admin.id);
+	assert_true(u.id > 0 && u.id != admin.id);
 	got = new_user("Bob", MGMT_ROLE_VIEWER);
 	assert_int_equal(mgmt_user_create(mg, &got, &ctx, err, sizeof(err)), -EEXIST);
 	got = new_user("-x", MGMT_ROLE_VIEWER);

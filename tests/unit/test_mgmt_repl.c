@@ -9,7 +9,12 @@
  * a node's own records coming back move its sequence; cleanups are in
  * force everywhere and their records are not taken again; walks resume
  * exactly; malformed rows are refused one by one; tombstones are
- * collected.
+ * collected.  Users, sessions and the JWT secret: a session opened on one
+ * node is valid on the other, a logout or a disabled user there ends it
+ * here (the auth generation moves, caches drop), a revocation never goes
+ * back; the first start of the oldest node gives the cluster its first
+ * admin and its secret; a fresh store never reuses the record numbers of
+ * a store its node lost; rows a node pruned are not taken back.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -84,11 +89,17 @@ static void node_down(node_t *n)
 	assert_int_equal(system(cmd), 0);
 }
 
+static int sync_all(node_t *from, node_t *to);
+
+/* Two nodes that met: each one's first start (its first admin, its JWT
+ * secret, their audit records) applied to the other. */
 static int setup(void **state)
 {
 	(void)state;
 	node_up(&A, "node-a");
 	node_up(&B, "node-b");
+	sync_all(&A, &B);
+	sync_all(&B, &A);
 	return 0;
 }
 
@@ -114,6 +125,18 @@ static long long sql_int(node_t *n, const char *stmt)
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	return v;
+}
+
+static void sql_exec(node_t *n, const char *stmt)
+{
+	char path[256];
+	sqlite3 *db;
+	snprintf(path, sizeof(path), "%s/%s", n->dir, MGMT_DB_FILE);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db, stmt, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", stmt, sqlite3_errmsg(db));
+	sqlite3_close(db);
 }
 
 static void op(node_t *n, mgmt_kind_t kind, const char *a, const char *b, bool insert,
@@ -276,7 +299,9 @@ static void test_operation_reaches_peer(void **state)
 	assert_true(sync_all(&A, &B) >= 2); /* the operation and its audit record */
 	assert_true(tag_down(&B, "svc", "i1"));
 	assert_true(mgmt_generation(B.shm) > gen_before); /* caches follow */
-	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit WHERE origin_node = 'node-a'"), 1);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit WHERE origin_node = 'node-a' AND "
+	                             "operation_type = 'instance'"),
+	                 1);
 	assert_int_equal(sql_int(&B, "SELECT count(*) FROM instance WHERE origin_node = 'node-a' "
 	                             "AND operator_id = 'alice' AND deleted = 0"),
 	                 1);
@@ -348,19 +373,36 @@ static void test_audit_once_and_own_sequence(void **state)
 	op(&A, MGMT_INSTANCE, "svc", "i4", true, "alice");
 	sync_all(&A, &B);
 	sync_all(&A, &B);
-	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit"), 2);
-	assert_int_equal(
-	    sql_int(&B, "SELECT count(DISTINCT origin_node || '/' || origin_seq) FROM audit"), 2);
-	/* A loses its store; its records come back from B; its next record
-	 * is numbered after them, so B takes it. */
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit WHERE operator_id = 'alice'"), 2);
+	assert_int_equal(sql_int(&B, "SELECT count(DISTINCT origin_node || '/' || origin_seq) FROM "
+	                             "audit WHERE operator_id = 'alice'"),
+	                 2);
+	long long last =
+	    sql_int(&A, "SELECT max(origin_seq) FROM audit WHERE origin_node = 'node-a'");
+	/* A loses its store and starts again: the record of its new first
+	 * admin does not take the number of one B holds of its old store. */
 	node_down(&A);
 	node_up(&A, "node-a");
+	assert_true(sql_int(&A, "SELECT min(origin_seq) FROM audit") > last);
 	sync_all(&B, &A);
-	assert_int_equal(sql_int(&A, "SELECT value FROM meta WHERE key = 'audit_seq'"), 2);
-	op(&A, MGMT_INSTANCE, "svc", "i5", true, "alice");
-	assert_int_equal(sql_int(&A, "SELECT max(origin_seq) FROM audit"), 3);
+	assert_int_equal(sql_int(&A, "SELECT count(*) FROM audit WHERE operator_id = 'alice'"), 2);
 	sync_all(&A, &B);
-	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit"), 3);
+	assert_same_digests();
+	/* A store restored from a backup older than its last record: that
+	 * record comes back from B, and A's next one is numbered after it, so
+	 * B takes it. */
+	op(&A, MGMT_INSTANCE, "svc", "i5", true, "alice");
+	sync_all(&A, &B);
+	long long i5 = sql_int(&A, "SELECT origin_seq FROM audit WHERE instance_id = 'i5'");
+	sql_exec(&A, "DELETE FROM audit WHERE instance_id = 'i5'");
+	sql_exec(&A, "UPDATE meta SET value = value - 1 WHERE key = 'audit_seq'");
+	sync_all(&B, &A);
+	assert_int_equal(sql_int(&A, "SELECT value FROM meta WHERE key = 'audit_seq'"), i5);
+	op(&A, MGMT_INSTANCE, "svc", "i6", true, "alice");
+	assert_int_equal(sql_int(&A, "SELECT origin_seq FROM audit WHERE instance_id = 'i6'"),
+	                 i5 + 1);
+	sync_all(&A, &B);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit WHERE operator_id = 'alice'"), 4);
 	assert_same_digests();
 }
 
@@ -427,19 +469,21 @@ static void test_bad_rows_refused_one_by_one(void **state)
 static void test_walk_resumes_exactly(void **state)
 {
 	(void)state;
+	uint64_t sid, gen0, gen;
+	assert_int_equal(mgmt_repl_head(A.r, &sid, &gen0), 0); /* after the nodes met */
 	for (int i = 0; i < 7; i++) {
 		char inst[16];
 		snprintf(inst, sizeof(inst), "w%d", i);
 		op(&A, MGMT_INSTANCE, "svc", inst, true, "alice");
 	}
 	rows_t all = {0}, step = {0};
-	walk_all(&A, 0, &all);
+	walk_all(&A, gen0, &all);
 	assert_int_equal(all.n, 14);
 	/* one row per call, and a callback that refuses every other row */
 	mgmt_repl_walk_t w;
-	uint64_t sid, gen;
 	memset(&w, 0, sizeof(w));
 	assert_int_equal(mgmt_repl_head(A.r, &sid, &gen), 0);
+	w.after = gen0;
 	w.upto = gen;
 	for (int calls = 0; !w.done; calls++) {
 		assert_true(calls < 100);
@@ -454,6 +498,7 @@ static void test_walk_resumes_exactly(void **state)
 	/* own rows only, and own rows after a mark */
 	rows_t own = {0};
 	memset(&w, 0, sizeof(w));
+	w.after = gen0;
 	w.upto = gen;
 	w.own_only = true;
 	w.kinds = 1ull << KIND_AUDIT;
@@ -493,15 +538,17 @@ static void test_cleanup_everywhere(void **state)
 	(void)state;
 	op(&A, MGMT_INSTANCE, "svc", "c1", true, "alice");
 	sync_all(&A, &B);
-	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit"), 1);
+	assert_int_equal(
+	    sql_int(&B, "SELECT count(*) FROM audit WHERE operation_type = 'instance'"), 1);
 	rows_t old = {0};
-	walk_all(&A, 0, &old); /* the record, as a late peer would still send it */
+	walk_all(&A, 0, &old); /* the records, as a late peer would still send them */
 	uint64_t deleted = 0;
 	char err[256];
 	mgmt_ctx_t ctx = {.operator_id = "alice", .complete = -1, .surface = "rust"};
+	long long held = sql_int(&A, "SELECT count(*) FROM audit"); /* c1's and the first admins' */
 	assert_int_equal(
 	    mgmt_audit_cleanup(A.m, clock_wall_ms() + 1, &ctx, &deleted, err, sizeof(err)), 0);
-	assert_int_equal(deleted, 1);
+	assert_int_equal(deleted, held);
 	sync_all(&A, &B); /* the cleanup's record removes it on B too */
 	assert_int_equal(sql_int(&B, "SELECT count(*) FROM audit WHERE action <> 'cleanup'"), 0);
 	/* and the old record is not taken again */
@@ -568,6 +615,206 @@ static void test_gc(void **state)
 	assert_true(tag_down(&A, "svc", "g2"));
 }
 
+/* ---- Users, sessions, the login history, the JWT secret ------------------------------- */
+
+#define KIND_USERS    6
+#define KIND_SESSIONS 7
+#define KIND_LOGINS   8
+
+static mgmt_ctx_t admin_ctx = {.operator_id = "admin", .complete = -1, .surface = "rust"};
+
+static int64_t user_make(node_t *n, const char *name, mgmt_role_t role)
+{
+	mgmt_user_t u;
+	char err[256];
+	memset(&u, 0, sizeof(u));
+	u.role = role;
+	u.active = true;
+	snprintf(u.username, sizeof(u.username), "%s", name);
+	snprintf(u.hash, sizeof(u.hash), "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA");
+	if (mgmt_user_create(n->m, &u, &admin_ctx, err, sizeof(err)) < 0)
+		fail_msg("mgmt_user_create: %s", err);
+	return u.id;
+}
+
+static void session_open(node_t *n, const char *user, mgmt_session_t *s)
+{
+	char err[256];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->username, sizeof(s->username), "%s", user);
+	snprintf(s->ip, sizeof(s->ip), "127.0.0.1");
+	s->expire_ms = clock_wall_ms() + 3600 * 1000;
+	if (mgmt_session_open(n->m, s, NULL, err, sizeof(err)) < 0)
+		fail_msg("mgmt_session_open: %s", err);
+}
+
+static int session_check(node_t *n, const mgmt_session_t *s, mgmt_principal_t *p)
+{
+	return mgmt_session_check(n->m, s->sid, s->username, clock_wall_ms(), p);
+}
+
+static void test_sessions_between_nodes(void **state)
+{
+	(void)state;
+	mgmt_session_t s, s2;
+	mgmt_principal_t p;
+	mgmt_user_t ua, ub;
+	char err[256];
+	int64_t id = user_make(&A, "carol", MGMT_ROLE_OPERATOR);
+	session_open(&A, "carol", &s);
+	assert_int_equal(session_check(&B, &s, &p), -EACCES); /* not there yet */
+	sync_all(&A, &B);
+	/* the same user, the same userId; the session A opened is valid on B */
+	assert_int_equal(mgmt_user_find(A.m, "carol", &ua), 0);
+	assert_int_equal(mgmt_user_find(B.m, "CAROL", &ub), 0);
+	assert_int_equal(ua.id, id);
+	assert_int_equal(ub.id, id);
+	assert_string_equal(ua.hash, ub.hash);
+	assert_int_equal(session_check(&B, &s, &p), 0);
+	assert_int_equal(p.role, MGMT_ROLE_OPERATOR);
+	assert_int_equal(p.user_id, id);
+	/* A checked it (cached); a logout on B is refused on A once applied */
+	assert_int_equal(session_check(&A, &s, &p), 0);
+	uint64_t gen = mgmt_auth_generation(A.m);
+	assert_int_equal(mgmt_session_revoke(B.m, s.sid, NULL, err, sizeof(err)), 0);
+	assert_int_equal(session_check(&A, &s, &p), 0);
+	sync_all(&B, &A);
+	assert_true(mgmt_auth_generation(A.m) != gen);
+	assert_int_equal(session_check(&A, &s, &p), -EACCES);
+	/* a user disabled on B: its sessions opened on A end on A */
+	session_open(&A, "carol", &s2);
+	sync_all(&A, &B);
+	assert_int_equal(session_check(&A, &s2, &p), 0);
+	mgmt_user_change_t off = {.role = -1, .active = 0};
+	assert_int_equal(mgmt_user_update(B.m, id, &off, &admin_ctx, NULL, err, sizeof(err)), 0);
+	sync_all(&B, &A);
+	assert_int_equal(session_check(&A, &s2, &p), -EACCES);
+	assert_int_equal(session_check(&B, &s2, &p), -EACCES);
+	/* a revocation stays whatever the clocks say: an older unrevoked
+	 * copy of the session (a late pull) does not bring it back */
+	rows_t late = {0};
+	walk_all(&A, 0, &late);
+	for (size_t i = 0; i < late.n; i++)
+		if (late.v[i].kind == KIND_SESSIONS)
+			late.v[i].vals[6] = (mgmt_value_t){MGMT_V_INT, 0, 0, NULL, 0}; /* revoked */
+	apply_rows(&B, &late, 0, late.n);
+	rows_free(&late);
+	assert_int_equal(session_check(&B, &s, &p), -EACCES);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM sessions WHERE revoked = 0"), 0);
+	/* every login on both nodes, once */
+	sync_all(&A, &B);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM login_history WHERE username = 'carol'"),
+	                 2);
+	assert_same_digests();
+}
+
+static void test_first_admin_and_secret_converge(void **state)
+{
+	(void)state;
+	uint8_t ka[64], kb[64];
+	size_t la = 0, lb = 0;
+	mgmt_user_t ua, ub;
+	char err[256];
+	/* A started first: its first admin and its secret are the cluster's */
+	assert_int_equal(mgmt_jwt_key(A.m, ka, sizeof(ka), &la), 0);
+	assert_int_equal(mgmt_jwt_key(B.m, kb, sizeof(kb), &lb), 0);
+	assert_int_equal(la, lb);
+	assert_memory_equal(ka, kb, la);
+	assert_int_equal(mgmt_user_find(A.m, "admin", &ua), 0);
+	assert_int_equal(mgmt_user_find(B.m, "admin", &ub), 0);
+	assert_string_equal(ua.hash, ub.hash);
+	assert_int_equal(ua.id, ub.id);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM users WHERE origin_node = 'node-a'"), 1);
+	/* a third node's first start loses to both, whenever it meets them */
+	node_t C;
+	node_up(&C, "node-c");
+	sync_all(&C, &A);
+	sync_all(&A, &C);
+	assert_int_equal(mgmt_jwt_key(C.m, kb, sizeof(kb), &lb), 0);
+	assert_memory_equal(ka, kb, la);
+	assert_int_equal(mgmt_user_find(C.m, "admin", &ub), 0);
+	assert_string_equal(ua.hash, ub.hash);
+	node_down(&C);
+	/* any write wins over a first start: B's new admin description */
+	mgmt_user_change_t c = {.description = "changed on B", .role = -1, .active = -1};
+	assert_int_equal(mgmt_user_update(B.m, ub.id, &c, &admin_ctx, NULL, err, sizeof(err)), 0);
+	sync_all(&B, &A);
+	assert_int_equal(mgmt_user_find(A.m, "admin", &ua), 0);
+	assert_string_equal(ua.description, "changed on B");
+	sync_all(&A, &B); /* C's first start's records */
+	assert_same_digests();
+}
+
+/* A session row made by hand (kind 7): key, then username, ip, agent,
+ * create, expire, revoked, revoke_time. */
+static mgmt_row_t session_row(const char *sid, int64_t create, int64_t expire)
+{
+	mgmt_row_t row;
+	memset(&row, 0, sizeof(row));
+	row.kind = KIND_SESSIONS;
+	row.hlc = create << 16;
+	row.origin = "node-c";
+	row.origin_len = 6;
+	const char *texts[] = {sid, "admin", "10.0.0.1", "test"};
+	for (int i = 0; i < 4; i++)
+		row.vals[i] = (mgmt_value_t){MGMT_V_TEXT, 0, 0, texts[i], strlen(texts[i])};
+	row.vals[4] = (mgmt_value_t){MGMT_V_INT, create, 0, NULL, 0};
+	row.vals[5] = (mgmt_value_t){MGMT_V_INT, expire, 0, NULL, 0};
+	row.vals[6] = (mgmt_value_t){MGMT_V_INT, 0, 0, NULL, 0};
+	row.vals[7] = (mgmt_value_t){MGMT_V_NULL, 0, 0, NULL, 0};
+	row.nvals = 8;
+	return row;
+}
+
+static void test_pruned_rows_not_taken(void **state)
+{
+	(void)state;
+	char err[256];
+	int64_t now = (int64_t)clock_wall_ms(), day = 24 * 3600 * 1000;
+	mgmt_row_t live = session_row("0123456789abcdef0123456789abcdef", now, now + day);
+	mgmt_row_t ended =
+	    session_row("fedcba9876543210fedcba9876543210", now - 2 * day, now - day);
+	mgmt_row_t login;
+	memset(&login, 0, sizeof(login));
+	login.kind = KIND_LOGINS;
+	login.hlc = (now - 100 * day) << 16;
+	login.origin = "node-c";
+	login.origin_len = 6;
+	login.vals[0] = (mgmt_value_t){MGMT_V_INT, 1, 0, NULL, 0};
+	login.vals[1] = (mgmt_value_t){MGMT_V_INT, now - 100 * day, 0, NULL, 0};
+	const char *texts[] = {"admin", "10.0.0.1", "test", "success", ""};
+	for (int i = 0; i < 5; i++)
+		login.vals[2 + i] = (mgmt_value_t){MGMT_V_TEXT, 0, 0, texts[i], strlen(texts[i])};
+	login.nvals = 7;
+	/* what B would have pruned already is not taken from a peer that has not */
+	assert_int_equal(mgmt_repl_begin(B.r, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_repl_put(B.r, &ended, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_repl_put(B.r, &login, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_repl_put(B.r, &live, err, sizeof(err)), 1);
+	assert_int_equal(mgmt_repl_commit(B.r, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM sessions"), 1);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM login_history WHERE origin_node = "
+	                             "'node-c'"),
+	                 0);
+	/* the session's last activity is this node's own, from its creation */
+	assert_int_equal(sql_int(&B, "SELECT last_activity FROM sessions"), now);
+	/* and rows one node holds past their time do not make digests differ */
+	sync_all(&B, &A);
+	assert_same_digests();
+	sql_exec(&A, "UPDATE sessions SET expire_time = 1, seq = seq + 1000"); /* a new digest */
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM sessions WHERE expire_time > 1"), 1);
+	mgmt_repl_digest_t da[256], db[256];
+	size_t na, nb;
+	assert_int_equal(mgmt_repl_digest(A.r, 1ull << KIND_SESSIONS, da, 256, &na), 0);
+	sql_exec(&B, "DELETE FROM sessions");
+	assert_int_equal(mgmt_repl_digest(B.r, 1ull << KIND_SESSIONS, db, 256, &nb), 0);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		assert_int_equal(da[i].count, db[i].count);
+		assert_int_equal(da[i].hash, db[i].hash);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -583,6 +830,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cleanup_everywhere, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cursor_in_the_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sessions_between_nodes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_first_admin_and_secret_converge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pruned_rows_not_taken, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
