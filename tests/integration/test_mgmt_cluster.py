@@ -13,7 +13,12 @@ docs/CLUSTER.md "Management data") on real clusters on loopback:
 - every node's audit records are on every node exactly once;
 - a replicator killed in the middle of a stream resumes without losing or
   repeating anything;
-- tombstones every peer has are collected.
+- tombstones every peer has are collected;
+- users and sessions: a token issued by one node works on every node
+  (started afterwards too: the bootstrap brings the session); a logout on
+  one node, or a user disabled there, is refused on the others;
+- three nodes where two cannot reach each other: what one writes reaches
+  the other through the third's digests (anti-entropy).
 
 Timing is not asserted (the machine is shared): waits have generous
 deadlines; bench/mgmt_repl_bench.py measures how fast.
@@ -27,6 +32,7 @@ import threading
 import pytest
 
 from artemis_it import REGION, SUCCESS, assert_status, inst, register, run_cli, uniq, wait_for
+from auth_util import A, call, login, make_user
 from cluster_util import Cluster
 from mgmt_util import M, java_instance, java_server, listed, mgmt_statuses
 
@@ -48,11 +54,22 @@ def cl(tmp_path_factory):
     try:
         c.nodes[0].wait_ready()
         c.nodes[1].wait_ready()
+        c.nodes[0].login()
+        c.nodes[1].token = c.nodes[0].token  # one token for the cluster
     except BaseException:
         c.finish()
         raise
     yield c
     c.finish()
+
+
+def up(cl, node):
+    """Start a node of the cluster that is not running; the cluster's
+    token is valid on it as soon as it is up (the bootstrap brought it)."""
+    if not node.alive():
+        node.start()
+        node.wait_ready()
+    node.token = cl[0].token
 
 
 def running(cl):
@@ -187,8 +204,7 @@ def test_node_started_afterwards_has_everything_when_up(cl):
     java_instance(b, svc, "hide2")
     java_instance(a, svc, "gone")
     java_instance(a, svc, "gone", complete=True)
-    c.start()
-    c.wait_ready()
+    up(cl, c)
     # Up means its peers' operations are in force here already.
     assert listed(c, svc, "service") == ["keep"]
     assert ops_in_force(c) >= {(svc, "hide", "pullout"), (svc, "hide2", "pullout")}
@@ -198,11 +214,31 @@ def test_node_started_afterwards_has_everything_when_up(cl):
              SOON, what="the management view of %s on the new node" % svc)
 
 
+def test_three_nodes_operation_everywhere_and_audit_once(cl):
+    for n in cl:
+        up(cl, n)
+    a, b, c = cl[0], cl[1], cl[2]
+    svc, who = uniq(), uniq("three")
+    register(a, inst(svc, "x"), inst(svc, "y"))
+    for n in cl:
+        wait_listed(n, svc, ["x", "y"])
+    java_instance(c, svc, "x", operator=who)
+    for n in cl:
+        wait_listed(n, svc, ["y"])
+    java_instance(b, svc, "x", complete=True, operator=who)
+    for n in cl:
+        wait_listed(n, svc, ["x", "y"])
+
+    def recs(node):
+        return sorted((r["originNode"], r["originSeq"]) for r in audit(node, who))
+
+    wait_for(lambda: len(recs(a)) == 2 and recs(a) == recs(b) == recs(c), SOON,
+             what="both records on the three nodes, once")
+
+
 def test_node_down_catches_up_and_removals_win(cl):
     a, b, c = cl[0], cl[1], cl[2]
-    if not c.alive():
-        c.start()
-        c.wait_ready()
+    up(cl, c)
     svc = uniq()
     register(a, inst(svc, "p"), inst(svc, "q"), inst(svc, "r"))
     java_instance(a, svc, "p")
@@ -212,8 +248,7 @@ def test_node_down_catches_up_and_removals_win(cl):
     java_instance(b, svc, "p", complete=True)
     java_instance(a, svc, "q")
     java_server(b, "10.77.0.1")
-    c.start()
-    c.wait_ready()
+    up(cl, c)
     assert (svc, "p", "pullout") not in ops_in_force(c)
     assert (svc, "q", "pullout") in ops_in_force(c)
     assert ("10.77.0.1", "pullout") in servers_down(c)
@@ -235,9 +270,7 @@ def test_node_down_catches_up_and_removals_win(cl):
 def test_replicator_killed_mid_stream(cl):
     a, b = cl[0], cl[1]
     for n in cl:
-        if not n.alive():
-            n.start()
-            n.wait_ready()
+        up(cl, n)
     who = uniq("burst")
     svc = uniq()
     n_writes = 240
@@ -272,9 +305,7 @@ def test_replicator_killed_mid_stream(cl):
 
 def test_tombstones_every_peer_has_are_collected(cl):
     for n in cl:
-        if not n.alive():
-            n.start()
-            n.wait_ready()
+        up(cl, n)
     svc = uniq()
     java_instance(cl[0], svc, "t")
     wait_for(lambda: (svc, "t", "pullout") in ops_in_force(cl[1]), SOON, what="t out on 1")
@@ -288,3 +319,77 @@ def test_tombstones_every_peer_has_are_collected(cl):
              what="t in on every node")
     wait_for(lambda: all(tombstones(n) == 0 for n in cl), 90,
              what="the tombstone collected everywhere")
+
+
+# ------------------------------------------------------ users and sessions ---
+
+def test_token_of_one_node_works_on_the_other_and_logout_ends_it_everywhere(cl):
+    a, b = cl[0], cl[1]
+    token = login(a)  # a session made on a
+    wait_for(lambda: call(b, "GET", A + "user", token=token)[0] == 200, SOON,
+             what="a's token accepted on b")
+    st, body, _ = call(b, "POST", A + "logout", {}, token)
+    assert st == 200, body
+    assert call(b, "GET", A + "user", token=token)[0] == 401
+    wait_for(lambda: call(a, "GET", A + "user", token=token)[0] == 401, SOON,
+             what="the logout made on b refused on a")
+
+
+def test_user_disabled_on_one_node_is_refused_on_the_other(cl):
+    a, b = cl[0], cl[1]
+    name = uniq("dora")
+    uid, on_a = make_user(a, a.token, name, "operator")
+
+    def login_on_b():
+        return call(b, "POST", A + "login", {"username": name,
+                                             "password": name + "-password"})[0] == 200
+
+    wait_for(login_on_b, SOON, what="the user made on a logging in on b")
+    on_b = login(b, name, name + "-password")
+    st, body, _ = call(b, "GET", A + "users/%d" % uid, token=b.token)
+    assert st == 200 and body["data"]["username"] == name, body  # the same userId
+    wait_for(lambda: call(a, "GET", A + "user", token=on_b)[0] == 200, SOON,
+             what="b's session on a")
+    st, body, _ = call(b, "PUT", A + "users/%d/status" % uid, {"status": "inactive"}, b.token)
+    assert st == 200, body
+    for tok in (on_a, on_b):
+        wait_for(lambda: call(a, "GET", A + "user", token=tok)[0] == 401, SOON,
+                 what="the user disabled on b refused on a")
+
+
+# ------------------------------------------------------------ anti-entropy ---
+
+@pytest.fixture
+def split(tmp_path):
+    """Three nodes; 0 and 1 cannot reach each other (each one's peer line
+    for the other names a port where nothing listens); both reach 2."""
+    c = Cluster(str(tmp_path), n=3, wrong_ports={0: 1, 1: 0})
+    c.start()
+    try:
+        c[0].login()
+        for n in c:
+            n.token = c[0].token
+    except BaseException:
+        c.finish()
+        raise
+    yield c
+    c.finish()
+
+
+def test_anti_entropy_brings_what_a_node_out_of_reach_wrote(split):
+    a, b, c = split[0], split[1], split[2]
+    svc = uniq()
+    register(c, inst(svc, "x"), inst(svc, "y"))
+    for n in split:
+        wait_listed(n, svc, ["x", "y"])
+    # a's session reaches b only through c's digests: a pull from c.
+    wait_for(lambda: call(b, "GET", A + "user", token=a.token)[0] == 200, SOON,
+             what="a's session on b")
+    java_instance(a, svc, "x")
+    wait_listed(c, svc, ["y"])  # a's stream
+    wait_listed(b, svc, ["y"])  # c's digests, and b's pull
+    assert "buckets of management tables differ" in b.read_log()
+    java_instance(b, svc, "x", complete=True)
+    wait_listed(a, svc, ["x", "y"])
+    check(a)
+    check(b)

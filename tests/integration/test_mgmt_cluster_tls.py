@@ -8,7 +8,8 @@ docs/CLUSTER.md "TLS"), with a CA made at test time by the openssl CLI:
   CA gets through the TLS handshake, one with a certificate from another
   CA (or none) is refused, and so is a plain-TCP HELLO;
 - a node whose certificate comes from another CA is refused by the
-  others: nothing it registers reaches them, and they say why;
+  others: nothing it registers reaches them, and they say why; so is a
+  node that does not speak TLS;
 - a missing or unreadable certificate, key or CA file stops the start
   with exit code 2 and the file's path.
 """
@@ -63,14 +64,17 @@ def tls_conf(cert, ca):
 
 @pytest.fixture(scope="module")
 def cl(tmp_path_factory, pki):
-    """node0, node1: certificates of the CA; node2: one of another CA."""
-    c = Cluster(str(tmp_path_factory.mktemp("tls-cluster")), n=3)
+    """node0, node1: certificates of the CA; node2: one of another CA;
+    node3: no TLS at all (the same cluster key)."""
+    c = Cluster(str(tmp_path_factory.mktemp("tls-cluster")), n=4)
     confs = [tls_conf(pki["certs"][0], pki["ca"]), tls_conf(pki["certs"][1], pki["ca"]),
-             tls_conf(pki["stranger"], pki["ca"])]
+             tls_conf(pki["stranger"], pki["ca"]), {"tls": "off"}]
     for n, conf in zip(c, confs):
         n.sections["cluster"].update(conf)
         n.write_config()
     c.start()
+    for n in c.nodes[:2]:
+        n.login()
     yield c
     c.finish()
 
@@ -137,6 +141,22 @@ def test_peer_with_a_certificate_of_another_ca_is_refused(cl):
     wait_ids(b, svc2, ["i"])
     assert listed(a, svc, "service") == [] and listed(b, svc, "service") == []
     assert listed(stranger, svc2, "service") == []
+
+
+def test_peer_without_tls_is_refused(cl):
+    a, b, plain = cl[0], cl[1], cl[3]
+    svc = uniq()
+    register(plain, inst(svc, "from-the-plain-node"))
+    # Its connections to the others are reset; theirs to it are not its
+    # handshake's frames.
+    wait_for(lambda: "unreachable: Connection reset" in plain.read_log() and
+             "too large for the handshake" in plain.read_log(), 15,
+             what="the plain node and the others refusing each other")
+    svc2 = uniq()
+    register(a, inst(svc2, "i"))
+    wait_ids(b, svc2, ["i"])
+    assert listed(a, svc, "service") == [] and listed(b, svc, "service") == []
+    assert listed(plain, svc2, "service") == []
 
 
 @pytest.mark.parametrize("key", ["tls_cert", "tls_key", "tls_ca"])
