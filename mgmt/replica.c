@@ -24,6 +24,16 @@
  * follow the store's conventions: hlc, origin_node, seq on every row;
  * deleted for tombstones; natural keys between nodes, never local ids).
  *
+ * A row that names another by its local id (a group's tag, a rule's
+ * group: `refs`) travels with that parent's natural key instead, first in
+ * its own key; on arrival the parent's id here is looked up by that key,
+ * and a parent this store does not hold yet is made a tombstone that any
+ * real version of it wins over (a stand-in that keeps the child's place;
+ * `stub`).  A table with a second key unique among live rows (`unique2`:
+ * a rule's serviceId and name) keeps the later of two live rows that
+ * share it: the other one is removed here, by a write of this node that
+ * travels like any other, so every node ends with the same one.
+ *
  * Applying (mgmt_repl_begin/put/commit): under the projection's writer
  * lock, one IMMEDIATE transaction, like a local write: each row compared
  * with what the store holds by its natural key and written when it wins
@@ -66,10 +76,16 @@
 #include "artemis/clock.h"
 #include "artemis/log.h"
 #include "mgmt_int.h"
+#include "route_int.h"
 
 typedef enum { POLICY_LWW = 0, POLICY_FIRST, POLICY_ONCE } policy_t;
 
 typedef struct table table_t;
+
+typedef struct {
+	const char *col;    /* this table's column with the parent's local id */
+	const char *parent; /* the parent's table (listed before, without refs) */
+} ref_t;
 
 typedef struct {
 	const char *table;
@@ -83,6 +99,11 @@ typedef struct {
 	const char *seq_meta; /* ONCE: this node's sequence (meta key) behind key column 0 */
 	int down_kind;        /* its rows put targets in force (mgmt_kind_t), or -1 */
 	unsigned effects;     /* FX_*: what applying its rows must tell the processes */
+	ref_t refs[2];        /* parents named by natural key: their keys lead this key */
+	/* A parent's stand-in: the columns besides its key it needs, and
+	 * their values (SQL), or NULL when nothing refers to this table. */
+	const char *stub_cols, *stub_vals;
+	const char *unique2; /* another key unique among live rows, or NULL */
 	/* A column this node keeps for itself, set from a replicated one when
 	 * a row is inserted (sessions' last_activity from create_time). */
 	const char *local_col, *local_from;
@@ -97,11 +118,16 @@ typedef struct {
 	int (*applied)(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
 } repl_table_t;
 
-#define FX_AUTH 1u /* sessions may end, the JWT secret may change: the auth generation */
+#define FX_AUTH  1u /* sessions may end, the JWT secret may change: the auth generation */
+#define FX_ROUTE 2u /* routing data: the down set and the routing image rebuilt */
 
-/* The operation tables' columns besides their keys (model.c). */
-#define OP_COLS "operator_id, token, create_time, update_time"
+/* The operation tables' columns besides their keys (model.c), the
+ * routing tables' too (route_model.c); a parent's stand-in's. */
+#define OP_COLS   "operator_id, token, create_time, update_time"
+#define STUB_COLS "operator_id, create_time, update_time"
+#define STUB_VALS "'', 0, 0"
 
+static int col_index(const table_t *t, const char *name);
 static bool audit_admit(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
 static int audit_applied(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
 static bool session_gone(const mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
@@ -195,6 +221,90 @@ static const repl_table_t tables[] = {
      .pk = "name",
      .down_kind = -1,
      .effects = FX_AUTH},
+    /* routing (route_int.h): groups and rules first, the rows naming them
+     * after; every change rebuilds the down set and the routing image */
+    {.table = "service_group",
+     .kind = 10,
+     .key = "service_id, region_id, zone_id, name",
+     .cols = "app_id, description, status, group_type, " OP_COLS,
+     .policy = POLICY_LWW,
+     .tombstones = true,
+     .pk = "id",
+     .down_kind = -1,
+     .effects = FX_ROUTE,
+     .stub_cols = STUB_COLS,
+     .stub_vals = STUB_VALS},
+    {.table = "service_route_rule",
+     .kind = 11,
+     .key = "route_id",
+     .cols = "service_id, name, description, status, strategy, " OP_COLS,
+     .policy = POLICY_LWW,
+     .tombstones = true,
+     .pk = "id",
+     .down_kind = -1,
+     .effects = FX_ROUTE,
+     .stub_cols = "service_id, name, " STUB_COLS,
+     .stub_vals = "'', '', " STUB_VALS,
+     .unique2 = "service_id, name"},
+    {.table = "service_group_tag",
+     .kind = 12,
+     .key = "tag",
+     .cols = "value, " OP_COLS,
+     .policy = POLICY_LWW,
+     .tombstones = true,
+     .pk = "id",
+     .down_kind = -1,
+     .effects = FX_ROUTE,
+     .refs = {{"group_id", "service_group"}}},
+    {.table = "service_group_instance",
+     .kind = 13,
+     .key = "instance_id",
+     .cols = "region_id, zone_id, binding_type, " OP_COLS,
+     .policy = POLICY_LWW,
+     .tombstones = true,
+     .pk = "id",
+     .down_kind = -1,
+     .effects = FX_ROUTE,
+     .refs = {{"group_id", "service_group"}}},
+    {.table = "service_group_operation",
+     .kind = 14,
+     .key = "operation",
+     .cols = OP_COLS,
+     .policy = POLICY_LWW,
+     .tombstones = true,
+     .pk = "id",
+     .down_kind = -1,
+     .effects = FX_ROUTE,
+     .refs = {{"group_id", "service_group"}}},
+    {.table = "service_instance",
+     .kind = 15,
+     .key = "service_id, instance_id",
+     .cols = "ip, machine_name, metadata, port, protocol, region_id, zone_id, group_id, "
+             "health_check_url, url, description, " OP_COLS,
+     .policy = POLICY_LWW,
+     .tombstones = true,
+     .pk = "id",
+     .down_kind = -1,
+     .effects = FX_ROUTE},
+    {.table = "service_route_rule_group",
+     .kind = 16,
+     .key = "",
+     .cols = "weight, unreleased_weight, region_id, zone_id, " OP_COLS,
+     .policy = POLICY_LWW,
+     .tombstones = true,
+     .pk = "id",
+     .down_kind = -1,
+     .effects = FX_ROUTE,
+     .refs = {{"route_rule_id", "service_route_rule"}, {"group_id", "service_group"}}},
+    {.table = "canary_config",
+     .kind = 17,
+     .key = "service_id",
+     .cols = "ip_whitelist, enabled, " OP_COLS,
+     .policy = POLICY_LWW,
+     .tombstones = true,
+     .pk = "id",
+     .down_kind = -1,
+     .effects = FX_ROUTE},
 };
 
 #define NTABLES       (int)(sizeof(tables) / sizeof(tables[0]))
@@ -203,13 +313,33 @@ static const repl_table_t tables[] = {
 #define PAGE_ROWS     512u
 #define PUT_KEYS      MGMT_MAX_BATCH /* touched targets kept per batch; more: a rebuild */
 
-enum { ST_FIND, ST_INSERT, ST_UPDATE, ST_WALK_SEQ, ST_WALK_PK, ST_DIGEST, ST_MAXSEQ, ST_N };
+#define MAX_REFS  2
+
+enum {
+	ST_FIND,
+	ST_INSERT,
+	ST_UPDATE,
+	ST_WALK_SEQ,
+	ST_WALK_PK,
+	ST_DIGEST,
+	ST_MAXSEQ,
+	ST_STUB,    /* a parent's stand-in */
+	ST_RIVAL,   /* unique2: a live row sharing it under another key */
+	ST_REMOVE,  /* unique2: that row removed */
+	ST_N
+};
 
 struct table {
 	const repl_table_t *d;
 	char names_buf[1024];
-	const char *names[MAX_NAMES]; /* key columns, then the others */
+	/* The values of a row on the wire: the parents' keys ("p0.col"), its
+	 * own key columns, then the others. */
+	const char *names[MAX_NAMES];
 	int nkey, ncol;
+	int nparent;             /* values naming parents (names[0, nparent)) */
+	int nrefs;               /* refs: parents */
+	int ref_at[MAX_REFS];    /* where a parent's key starts in the values */
+	int ref_tab[MAX_REFS];   /* the parent's table (index in tables) */
 	int sticky;        /* index of the sticky column in names, -1 */
 	int local_from;    /* index of the local column's source in names, -1 */
 	int64_t digest_ms; /* when a table with live_sql was last digested */
@@ -282,119 +412,246 @@ static int split_names(const char *list, char *buf, size_t size, const char **na
 	return n;
 }
 
-static int table_init(table_t *t, const repl_table_t *d)
+static int table_index(const char *name)
 {
+	for (int i = 0; i < NTABLES; i++)
+		if (!strcmp(tables[i].table, name))
+			return i;
+	return -1;
+}
+
+/* Table i of all (its parents, listed before it, made already). */
+static int table_init(table_t *all, int i)
+{
+	table_t *t = &all[i];
+	const repl_table_t *d = &tables[i];
 	char list[1024];
 	memset(t, 0, sizeof(*t));
 	t->d = d;
 	t->sticky = -1;
 	t->local_from = -1;
-	int n = snprintf(list, sizeof(list), "%s, %s", d->key, d->cols);
-	if (n < 0 || (size_t)n >= sizeof(list))
+	/* The parents' keys, as "p<ref>.<column>". */
+	size_t used = 0;
+	int n = 0;
+	for (; t->nrefs < MAX_REFS && d->refs[t->nrefs].col; t->nrefs++) {
+		int r = t->nrefs, pi = table_index(d->refs[r].parent);
+		if (pi < 0 || pi >= i || tables[pi].refs[0].col || !tables[pi].stub_cols ||
+		    d->unique2)
+			return -EINVAL;
+		t->ref_at[r] = n;
+		t->ref_tab[r] = pi;
+		for (int k = 0; k < all[pi].nkey; k++) {
+			int w = snprintf(t->names_buf + used, sizeof(t->names_buf) - used, "p%d.%s", r,
+			                 all[pi].names[k]);
+			if (w < 0 || used + (size_t)w + 1 > sizeof(t->names_buf) || n == MAX_NAMES)
+				return -E2BIG;
+			t->names[n++] = t->names_buf + used;
+			used += (size_t)w + 1;
+		}
+	}
+	t->nparent = n;
+	int len = snprintf(list, sizeof(list), "%s%s%s", d->key, d->key[0] ? ", " : "", d->cols);
+	if (len < 0 || (size_t)len >= sizeof(list))
 		return -E2BIG;
-	int total = split_names(list, t->names_buf, sizeof(t->names_buf), t->names, MAX_NAMES);
+	int own = split_names(list, t->names_buf + used, sizeof(t->names_buf) - used, t->names + n,
+	                      MAX_NAMES - n);
 	char keys[512];
 	const char *knames[MAX_NAMES];
 	int nkey = split_names(d->key, keys, sizeof(keys), knames, MAX_NAMES);
-	if (total < 0 || nkey <= 0)
+	if (own < 0 || nkey < 0 || n + nkey <= 0)
 		return -E2BIG;
-	t->nkey = nkey;
-	t->ncol = total;
-	for (int i = 0; i < total; i++) {
-		if (d->sticky && !strcmp(t->names[i], d->sticky))
-			t->sticky = i;
-		if (d->local_from && !strcmp(t->names[i], d->local_from))
-			t->local_from = i;
+	t->nkey = n + nkey;
+	t->ncol = n + own;
+	for (int k = 0; k < t->ncol; k++) {
+		if (d->sticky && !strcmp(t->names[k], d->sticky))
+			t->sticky = k;
+		if (d->local_from && !strcmp(t->names[k], d->local_from))
+			t->local_from = k;
 	}
 	return d->local_col && t->local_from < 0 ? -EINVAL : 0;
 }
 
+/* Every table's; -E2BIG or -EINVAL when a descriptor is wrong. */
+static int tables_init(table_t *all)
+{
+	for (int i = 0; i < NTABLES; i++) {
+		int rc = table_init(all, i);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* ---- SQL --------------------------------------------------------------------------------- */
 
-/* "c1, c2, ..." of names[from, to) into b. */
-static void put_list(buf_t *b, const table_t *t, int from, int to, const char *sep,
-                     const char *suffix, int first_param)
+/* A value of the wire as SQL over the table (alias t) and its parents
+ * (p0, p1): "p0.name" or "t.tag". */
+static void put_expr(buf_t *b, const table_t *t, int i)
 {
-	char num[16];
+	if (i >= t->nparent)
+		buf_puts(b, "t.");
+	buf_puts(b, t->names[i]);
+}
+
+/* The expressions of values [from, to), each followed by " = ?<k>" (k
+ * from first_param) when first_param > 0. */
+static void put_exprs(buf_t *b, const table_t *t, int from, int to, const char *sep,
+                      int first_param)
+{
 	for (int i = from; i < to; i++) {
 		if (i > from)
 			buf_puts(b, sep);
-		buf_puts(b, t->names[i]);
-		if (suffix) {
-			buf_puts(b, suffix);
-			snprintf(num, sizeof(num), "%d", first_param + i - from);
-			buf_puts(b, num);
-		}
+		put_expr(b, t, i);
+		if (first_param > 0)
+			buf_printf(b, " = ?%d", first_param + i - from);
+	}
+}
+
+/* The columns a write sets: the parents' ids, then the row's own values
+ * (each followed by " = ?<k>" when first_param > 0); their count. */
+static int put_wcols(buf_t *b, const table_t *t, int first_param)
+{
+	int k = 0;
+	for (int r = 0; r < t->nrefs; r++, k++) {
+		buf_printf(b, "%s%s", k ? ", " : "", t->d->refs[r].col);
+		if (first_param > 0)
+			buf_printf(b, " = ?%d", first_param + k);
+	}
+	for (int i = t->nparent; i < t->ncol; i++, k++) {
+		buf_printf(b, "%s%s", k ? ", " : "", t->names[i]);
+		if (first_param > 0)
+			buf_printf(b, " = ?%d", first_param + k);
+	}
+	return k;
+}
+
+/* The write's parameter of value i (an own value). */
+static int wparam(const table_t *t, int i)
+{
+	return t->nrefs + i - t->nparent + 1;
+}
+
+/* The table as t, with its parents as p0, p1. */
+static void put_from(buf_t *b, const table_t *t)
+{
+	buf_printf(b, " FROM %s t", t->d->table);
+	for (int r = 0; r < t->nrefs; r++) {
+		const repl_table_t *pd = &tables[t->ref_tab[r]];
+		buf_printf(b, " JOIN %s p%d ON p%d.%s = t.%s", pd->table, r, r, pd->pk,
+		           t->d->refs[r].col);
 	}
 }
 
 static const char *deleted_col(const table_t *t)
 {
-	return t->d->tombstones ? "deleted" : "0";
+	return t->d->tombstones ? "t.deleted" : "0";
+}
+
+static void put_sticky(buf_t *b, const table_t *t)
+{
+	if (t->sticky >= 0)
+		put_expr(b, t, t->sticky);
+	else
+		buf_puts(b, "0");
 }
 
 /* The SQL of statement `which` of table t into b. */
 static void sql_of(const table_t *t, int which, buf_t *b)
 {
 	const repl_table_t *d = t->d;
-	char tail[256];
 	bool once = d->policy == POLICY_ONCE;
-	int n = t->ncol;
+	int n = t->ncol, w;
 	switch (which) {
 	case ST_FIND:
 		/* ?1.. the key (ONCE: origin first) */
-		buf_printf(b, "SELECT %s, hlc, origin_node, %s, %s FROM %s WHERE ", d->pk,
-		           deleted_col(t), t->sticky >= 0 ? t->names[t->sticky] : "0", d->table);
+		buf_printf(b, "SELECT t.%s, t.hlc, t.origin_node, %s, ", d->pk, deleted_col(t));
+		put_sticky(b, t);
+		put_from(b, t);
+		buf_puts(b, " WHERE ");
 		if (once)
-			buf_puts(b, "origin_node = ?1 AND ");
-		put_list(b, t, 0, t->nkey, " AND ", " = ?", once ? 2 : 1);
-		buf_printf(b, " ORDER BY %s%s DESC LIMIT 1", d->tombstones ? "deleted, " : "", d->pk);
+			buf_puts(b, "t.origin_node = ?1 AND ");
+		put_exprs(b, t, 0, t->nkey, " AND ", once ? 2 : 1);
+		buf_printf(b, " ORDER BY %st.%s DESC LIMIT 1", d->tombstones ? "t.deleted, " : "",
+		           d->pk);
 		break;
 	case ST_INSERT:
-		/* ?1..?n values, then [deleted], hlc, origin, seq */
+		/* the write's columns, then [deleted], hlc, origin, seq */
 		buf_printf(b, "INSERT INTO %s (", d->table);
-		put_list(b, t, 0, n, ", ", NULL, 0);
+		w = put_wcols(b, t, 0);
 		buf_printf(b, "%s, hlc, origin_node, seq%s%s) VALUES (",
 		           d->tombstones ? ", deleted" : "", d->local_col ? ", " : "",
 		           d->local_col ? d->local_col : "");
-		for (int i = 1; i <= n + 3 + d->tombstones; i++)
+		for (int i = 1; i <= w + 3 + d->tombstones; i++)
 			buf_printf(b, "%s?%d", i > 1 ? ", " : "", i);
 		if (d->local_col)
-			buf_printf(b, ", ?%d", t->local_from + 1);
+			buf_printf(b, ", ?%d", wparam(t, t->local_from));
 		buf_puts(b, ")");
 		break;
 	case ST_UPDATE:
-		/* ?1..?n values, ?n+1 deleted, ?n+2 hlc, ?n+3 origin, ?n+4 seq, ?n+5 pk */
+		/* ?1..?w the write's columns, ?w+1 deleted, ?w+2 hlc, ?w+3 origin,
+		 * ?w+4 seq, ?w+5 pk */
 		buf_printf(b, "UPDATE %s SET ", d->table);
-		put_list(b, t, 0, n, ", ", " = ?", 1);
+		w = put_wcols(b, t, 1);
 		if (d->tombstones)
-			buf_printf(b, ", deleted = ?%d", n + 1);
-		buf_printf(b, ", hlc = ?%d, origin_node = ?%d, seq = ?%d WHERE %s = ?%d", n + 2,
-		           n + 3, n + 4, d->pk, n + 5);
+			buf_printf(b, ", deleted = ?%d", w + 1);
+		buf_printf(b, ", hlc = ?%d, origin_node = ?%d, seq = ?%d WHERE %s = ?%d", w + 2,
+		           w + 3, w + 4, d->pk, w + 5);
 		break;
 	case ST_WALK_SEQ:
 	case ST_WALK_PK:
 		buf_puts(b, "SELECT ");
-		put_list(b, t, 0, n, ", ", NULL, 0);
-		buf_printf(b, ", %s, hlc, origin_node, seq, %s FROM %s WHERE ", deleted_col(t), d->pk,
-		           d->table);
+		put_exprs(b, t, 0, n, ", ", 0);
+		buf_printf(b, ", %s, t.hlc, t.origin_node, t.seq, t.%s", deleted_col(t), d->pk);
+		put_from(b, t);
 		if (which == ST_WALK_SEQ)
-			snprintf(tail, sizeof(tail),
-			         "seq > ?1 AND seq <= ?2 AND (seq, %s) > (?3, ?4) AND (?5 = 0 OR "
-			         "origin_node = ?6) AND (origin_node <> ?6 OR seq > ?7) ORDER BY seq, %s "
-			         "LIMIT ?8",
-			         d->pk, d->pk);
+			buf_printf(b,
+			           " WHERE t.seq > ?1 AND t.seq <= ?2 AND (t.seq, t.%s) > (?3, ?4) AND "
+			           "(?5 = 0 OR t.origin_node = ?6) AND (t.origin_node <> ?6 OR t.seq > "
+			           "?7) ORDER BY t.seq, t.%s LIMIT ?8",
+			           d->pk, d->pk);
 		else
-			snprintf(tail, sizeof(tail), "%s > ?1 ORDER BY %s LIMIT ?2", d->pk, d->pk);
-		buf_puts(b, tail);
+			buf_printf(b, " WHERE t.%s > ?1 ORDER BY t.%s LIMIT ?2", d->pk, d->pk);
 		break;
 	case ST_DIGEST: /* live rows: tombstones are collected at different times */
 		buf_puts(b, "SELECT ");
-		put_list(b, t, 0, t->nkey, ", ", NULL, 0);
-		buf_printf(b, ", %s, hlc, origin_node, %s FROM %s WHERE %s%s%s", deleted_col(t),
-		           t->sticky >= 0 ? t->names[t->sticky] : "0", d->table,
-		           d->tombstones ? "deleted = 0" : "1", d->live_sql ? " AND " : "",
-		           d->live_sql ? d->live_sql : "");
+		put_exprs(b, t, 0, t->nkey, ", ", 0);
+		buf_printf(b, ", %s, t.hlc, t.origin_node, ", deleted_col(t));
+		put_sticky(b, t);
+		put_from(b, t);
+		buf_printf(b, " WHERE %s%s%s", d->tombstones ? "t.deleted = 0" : "1",
+		           d->live_sql ? " AND " : "", d->live_sql ? d->live_sql : "");
+		break;
+	case ST_STUB:
+		/* ?1.. the key, then origin, seq: a tombstone older than anything */
+		buf_printf(b, "INSERT INTO %s (", d->table);
+		for (int i = 0; i < t->nkey; i++) /* a parent: no parents of its own */
+			buf_printf(b, "%s, ", t->names[i]);
+		buf_printf(b, "%s, deleted, hlc, origin_node, seq) VALUES (", d->stub_cols);
+		for (int i = 1; i <= t->nkey; i++)
+			buf_printf(b, "?%d, ", i);
+		buf_printf(b, "%s, 1, 1, ?%d, ?%d)", d->stub_vals, t->nkey + 1, t->nkey + 2);
+		break;
+	case ST_RIVAL:
+		/* ?1.. unique2's values, then the key: a live row with the same
+		 * unique2 under another key */
+		buf_printf(b, "SELECT t.%s, t.hlc, t.origin_node FROM %s t WHERE t.deleted = 0 AND ",
+		           d->pk, d->table);
+		w = 1;
+		for (const char *c = d->unique2; *c; w++) {
+			size_t len = strcspn(c, ",");
+			buf_printf(b, "t.%.*s = ?%d AND ", (int)len, c, w);
+			c += len;
+			c += strspn(c, ", ");
+		}
+		buf_puts(b, "NOT (");
+		put_exprs(b, t, 0, t->nkey, " AND ", w);
+		buf_puts(b, ") LIMIT 1");
+		break;
+	case ST_REMOVE:
+		buf_printf(b,
+		           "UPDATE %s SET deleted = 1, hlc = ?1, origin_node = ?2, seq = ?3 WHERE %s = "
+		           "?4",
+		           d->table, d->pk);
 		break;
 	default: /* ST_MAXSEQ */
 		buf_printf(b, "SELECT coalesce(max(seq), 0) FROM %s", d->table);
@@ -478,12 +735,11 @@ int mgmt_repl_open(const config_t *cfg, shm_t *shm, mgmt_repl_t **out, char *err
 		snprintf(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
-	for (int i = 0; i < NTABLES; i++)
-		if (table_init(&r->t[i], &tables[i]) < 0) {
-			snprintf(err, err_len, "table %s: too many columns", tables[i].table);
-			free(r);
-			return -E2BIG;
-		}
+	if ((rc = tables_init(r->t)) < 0) {
+		snprintf(err, err_len, "a replicated table's descriptor is wrong: %s", strerror(-rc));
+		free(r);
+		return rc;
+	}
 	if ((rc = mgmt_open(cfg, shm, &r->m, err, err_len)) < 0) {
 		free(r);
 		return rc;
@@ -914,24 +1170,29 @@ static void note_target(mgmt_repl_t *r, const mgmt_key_t *k)
 		r->keys[r->nkeys++] = *k;
 }
 
-static int write_row(mgmt_repl_t *r, table_t *t, const mgmt_row_t *row, sqlite3_stmt *found)
+/* Write row (its values, deleted and stamp as given) over the row whose
+ * pk is given, or as a new one (pk NULL); ids: the parents' here. */
+static int write_row(mgmt_repl_t *r, table_t *t, const mgmt_row_t *row, const int64_t *ids,
+                     sqlite3_value *pk)
 {
-	int n = t->ncol, which = found ? ST_UPDATE : ST_INSERT;
-	sqlite3_stmt *q = stmt(r, t, which);
+	int n = t->ncol, w = t->nrefs + n - t->nparent;
+	sqlite3_stmt *q = stmt(r, t, pk ? ST_UPDATE : ST_INSERT);
 	if (!q)
 		return -EIO;
-	for (int i = 0; i < n; i++)
-		bind_value(q, i + 1, row_val(row, i));
-	int at = n + 1;
+	for (int k = 0; k < t->nrefs; k++)
+		sqlite3_bind_int64(q, k + 1, ids[k]);
+	for (int i = t->nparent; i < n; i++)
+		bind_value(q, wparam(t, i), row_val(row, i));
+	int at = w + 1;
 	if (t->d->tombstones)
 		sqlite3_bind_int(q, at, row->deleted);
-	if (found || t->d->tombstones)
+	if (pk || t->d->tombstones)
 		at++; /* the update's places are fixed; the insert's follow its columns */
 	sqlite3_bind_int64(q, at++, row->hlc);
 	sqlite3_bind_text(q, at++, row->origin, (int)row->origin_len, SQLITE_STATIC);
 	sqlite3_bind_int64(q, at++, r->stamp.generation);
-	if (found)
-		sqlite3_bind_value(q, at, sqlite3_column_value(found, 0));
+	if (pk)
+		sqlite3_bind_value(q, at, pk);
 	int rc = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (rc == SQLITE_DONE)
@@ -940,6 +1201,82 @@ static int write_row(mgmt_repl_t *r, table_t *t, const mgmt_row_t *row, sqlite3_
 	               (rc & 0xff) == SQLITE_TOOBIG
 	           ? -EINVAL
 	           : -EIO;
+}
+
+/* The local id of ref k's parent of row: found by its natural key, else
+ * made a stand-in tombstone (below every version of it: hlc 1). */
+static int parent_id(mgmt_repl_t *r, table_t *t, int k, const mgmt_row_t *row, int64_t *id)
+{
+	table_t *pt = &r->t[t->ref_tab[k]];
+	const mgmt_value_t *key = &row->vals[t->ref_at[k]];
+	sqlite3_stmt *q = stmt(r, pt, ST_FIND);
+	if (!q)
+		return -EIO;
+	for (int i = 0; i < pt->nkey; i++)
+		bind_value(q, i + 1, &key[i]);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE || !(q = stmt(r, pt, ST_STUB)))
+		return -EIO;
+	for (int i = 0; i < pt->nkey; i++)
+		bind_value(q, i + 1, &key[i]);
+	sqlite3_bind_text(q, pt->nkey + 1, row->origin, (int)row->origin_len, SQLITE_STATIC);
+	sqlite3_bind_int64(q, pt->nkey + 2, r->stamp.generation);
+	rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		return (rc & 0xff) == SQLITE_CONSTRAINT ? -EINVAL : -EIO;
+	*id = sqlite3_last_insert_rowid(r->m->st.db);
+	return 0;
+}
+
+/* unique2: a live row that shares it under another key and is older than
+ * row is removed by this node (a write of its own, which travels); when
+ * that row is the later one, *lost says row is to be removed instead. */
+static int settle_rival(mgmt_repl_t *r, table_t *t, const mgmt_row_t *row, bool *lost)
+{
+	const char *c = t->d->unique2;
+	sqlite3_stmt *q = stmt(r, t, ST_RIVAL);
+	int at = 1;
+	*lost = false;
+	if (!q)
+		return -EIO;
+	while (*c) {
+		char name[64];
+		size_t len = strcspn(c, ",");
+		snprintf(name, sizeof(name), "%.*s", (int)len, c);
+		bind_value(q, at++, row_val(row, col_index(t, name)));
+		c += len;
+		c += strspn(c, ", ");
+	}
+	for (int i = 0; i < t->nkey; i++)
+		bind_value(q, at++, &row->vals[i]);
+	int rc = sqlite3_step(q);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(q);
+		return rc == SQLITE_DONE ? 0 : -EIO;
+	}
+	const char *o = (const char *)sqlite3_column_text(q, 2);
+	size_t olen = (size_t)sqlite3_column_bytes(q, 2);
+	int64_t pk = sqlite3_column_int64(q, 0);
+	*lost = stamp_cmp(row->hlc, row->origin, row->origin_len, sqlite3_column_int64(q, 1),
+	                  o ? o : "", o ? olen : 0) < 0;
+	sqlite3_reset(q);
+	if (*lost)
+		return 0;
+	if (!(q = stmt(r, t, ST_REMOVE)))
+		return -EIO;
+	sqlite3_bind_int64(q, 1, store_hlc_next(&r->stamp));
+	sqlite3_bind_text(q, 2, r->m->st.node, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, r->stamp.generation);
+	sqlite3_bind_int64(q, 4, pk);
+	rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 /* This node's own record coming back (a store that lost it): its sequence
@@ -972,15 +1309,40 @@ int mgmt_repl_row_check(const mgmt_row_t *row, char *err, size_t err_len)
 	static bool ready;
 	mgmt_key_t target;
 	if (!ready) {
-		for (int i = 0; i < NTABLES; i++)
-			if (table_init(&t[i], &tables[i]) < 0)
-				return -E2BIG;
+		if (tables_init(t) < 0)
+			return -E2BIG;
 		ready = true;
 	}
 	for (int i = 0; i < NTABLES; i++)
 		if (tables[i].kind == row->kind)
 			return check_all(&t[i], row, &target, err, err_len);
 	return check_all(NULL, row, &target, err, err_len);
+}
+
+/* The row written over pk (NULL: a new one), its parents found or made,
+ * a rival under unique2 settled first. */
+static int put_row(mgmt_repl_t *r, table_t *t, const mgmt_row_t *row, sqlite3_value *pk)
+{
+	int64_t ids[MAX_REFS];
+	mgmt_row_t removed;
+	int rc;
+	for (int k = 0; k < t->nrefs; k++)
+		if ((rc = parent_id(r, t, k, row, &ids[k])) < 0)
+			return rc;
+	if (t->d->unique2 && !row->deleted) {
+		bool lost = false;
+		if ((rc = settle_rival(r, t, row, &lost)) < 0)
+			return rc;
+		if (lost) { /* kept, removed by this node: the later live row stays */
+			memcpy(&removed, row, sizeof(removed));
+			removed.deleted = true;
+			removed.hlc = store_hlc_next(&r->stamp);
+			removed.origin = r->m->st.node;
+			removed.origin_len = strlen(r->m->st.node);
+			row = &removed;
+		}
+	}
+	return write_row(r, t, row, ids, pk);
 }
 
 int mgmt_repl_put(mgmt_repl_t *r, const mgmt_row_t *row, char *err, size_t err_len)
@@ -1015,17 +1377,23 @@ int mgmt_repl_put(mgmt_repl_t *r, const mgmt_row_t *row, char *err, size_t err_l
 		sqlite3_reset(q);
 		return 0;
 	}
+	sqlite3_value *pk = found ? sqlite3_value_dup(sqlite3_column_value(q, 0)) : NULL;
+	sqlite3_reset(q);
+	if (found && !pk)
+		goto io;
 	/* A later local write must win over what was received (HLC merge). */
 	if (row->hlc > r->stamp.hlc)
 		r->stamp.hlc = row->hlc;
-	rc = write_row(r, t, row, found && t->d->policy != POLICY_ONCE ? q : NULL);
-	sqlite3_reset(q);
+	rc = put_row(r, t, row, pk);
+	sqlite3_value_free(pk);
 	if (rc == -EINVAL)
 		return bad_row(err, err_len, t, sqlite3_errmsg(r->m->st.db));
 	if (rc < 0)
 		goto io;
 	r->changed = true;
 	r->effects |= t->d->effects;
+	if (t->d->effects & FX_ROUTE)
+		r->rebuild = true; /* group operations: the down set from the store */
 	if (t->d->down_kind >= 0)
 		note_target(r, &target);
 	note_own_seq(r, t, row);
@@ -1093,6 +1461,20 @@ static int batch_next_set(mgmt_repl_t *r, tagset_t *next, char *err, size_t err_
 	return rc;
 }
 
+/* After a batch with routing rows, under the lock: the routing image
+ * from the store, published with a `reload` for every service whose
+ * routing it changed, as a routing write does.  Rows that do not fit this
+ * node's [management] routing_bytes stay in the store and are said; the
+ * image in force stays the last that fitted. */
+static void publish_routing(mgmt_repl_t *r)
+{
+	char err[MGMT_MAX_ERR];
+	int rc = route_rebuild_locked(&r->m->st, r->m->shm, r->p, (uint64_t)r->stamp.generation,
+	                              err, sizeof(err));
+	if (rc < 0)
+		log_error("replicated routing data applied but not in force: %s", err);
+}
+
 int mgmt_repl_commit(mgmt_repl_t *r, const char *peer, const mgmt_repl_cursor_t *cur, char *err,
                      size_t err_len)
 {
@@ -1122,6 +1504,8 @@ int mgmt_repl_commit(mgmt_repl_t *r, const char *peer, const mgmt_repl_cursor_t 
 		proj_note_generation(r->p, (uint64_t)r->stamp.generation);
 	if (r->effects & FX_AUTH) /* every process drops its sessions, reads the key again */
 		proj_auth_bump(r->p);
+	if (r->effects & FX_ROUTE)
+		publish_routing(r);
 	tagset_free(&next);
 	tagset_free(&r->old);
 	proj_unlock(r->p);
@@ -1377,10 +1761,22 @@ int mgmt_repl_digest(mgmt_repl_t *r, uint64_t kinds, mgmt_repl_digest_t *out, si
 
 /* ---- Tombstones ---------------------------------------------------------------------------------------- */
 
+/* The collection of table i's tombstones: parents still named by a row
+ * (a stand-in, or a group removed while a peer added to it) stay. */
+static void gc_sql(int i, buf_t *b)
+{
+	buf_printf(b, "DELETE FROM %s WHERE deleted = 1 AND seq <= ?1 AND hlc < ?2", tables[i].table);
+	for (int j = i + 1; j < NTABLES; j++)
+		for (int k = 0; k < MAX_REFS && tables[j].refs[k].col; k++)
+			if (!strcmp(tables[j].refs[k].parent, tables[i].table))
+				buf_printf(b, " AND NOT EXISTS (SELECT 1 FROM %s c WHERE c.%s = %s.%s)",
+				           tables[j].table, tables[j].refs[k].col, tables[i].table,
+				           tables[i].pk);
+}
+
 int mgmt_repl_gc(mgmt_repl_t *r, uint64_t upto, uint64_t before_ms, uint64_t *removed)
 {
 	store_t *st = &r->m->st;
-	char sql[256];
 	int rc = 0;
 	*removed = 0;
 	if (store_begin(st, true, NULL, 0) < 0)
@@ -1390,9 +1786,11 @@ int mgmt_repl_gc(mgmt_repl_t *r, uint64_t upto, uint64_t before_ms, uint64_t *re
 		sqlite3_stmt *q = NULL;
 		if (!tables[i].tombstones)
 			continue;
-		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE deleted = 1 AND seq <= ?1 AND hlc < ?2",
-		         tables[i].table);
-		if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+		buf_reset(&r->scratch);
+		gc_sql(i, &r->scratch);
+		buf_append(&r->scratch, "", 1);
+		if (buf_error(&r->scratch) ||
+		    sqlite3_prepare_v2(st->db, r->scratch.data, -1, &q, NULL) != SQLITE_OK) {
 			rc = -EIO;
 			break;
 		}
@@ -1404,7 +1802,7 @@ int mgmt_repl_gc(mgmt_repl_t *r, uint64_t upto, uint64_t before_ms, uint64_t *re
 			*removed += (uint64_t)k;
 			if (k)
 				r->t[i].digest_valid = false;
-		} else if ((s & 0xff) != SQLITE_CONSTRAINT) { /* still referenced: next time */
+		} else {
 			rc = -EIO;
 		}
 		sqlite3_finalize(q);

@@ -815,6 +815,212 @@ static void test_pruned_rows_not_taken(void **state)
 	}
 }
 
+/* ---- Routing: groups, rules, canary ------------------------------------------------------ */
+
+#define KIND_GROUP     10
+#define KIND_RULE      11
+#define KIND_GROUP_TAG 12
+
+static mgmt_ctx_t olga = {.operator_id = "olga", .complete = -1, .surface = "rust"};
+
+static mgmt_rtx_t *rtx(node_t *n)
+{
+	mgmt_rtx_t *t;
+	char err[256];
+	if (mgmt_rtx_begin(n->m, &olga, &t, err, sizeof(err)) < 0)
+		fail_msg("mgmt_rtx_begin: %s", err);
+	return t;
+}
+
+static void rtx_done(mgmt_rtx_t *t)
+{
+	char err[512] = "";
+	if (mgmt_rtx_commit(t, err, sizeof(err)) < 0)
+		fail_msg("mgmt_rtx_commit: %s", err);
+}
+
+static int64_t group_make(node_t *n, const char *name)
+{
+	mgmt_group_t g;
+	char err[256];
+	memset(&g, 0, sizeof(g));
+	snprintf(g.service, sizeof(g.service), "rsvc");
+	snprintf(g.region, sizeof(g.region), "us-east");
+	snprintf(g.zone, sizeof(g.zone), "zone-1");
+	snprintf(g.name, sizeof(g.name), "%s", name);
+	mgmt_rtx_t *t = rtx(n);
+	if (mgmt_group_create(t, &g, false, err, sizeof(err)) < 0)
+		fail_msg("mgmt_group_create: %s", err);
+	rtx_done(t);
+	return g.id;
+}
+
+static int64_t group_here(node_t *n, const char *name)
+{
+	mgmt_group_t g;
+	int rc = mgmt_group_find(n->m, "rsvc", "us-east", "zone-1", name, &g);
+	return rc == 0 ? g.id : rc;
+}
+
+static int64_t rule_make(node_t *n, const char *route_id, const char *name)
+{
+	mgmt_rule_t r;
+	char err[256];
+	memset(&r, 0, sizeof(r));
+	snprintf(r.service, sizeof(r.service), "rsvc");
+	snprintf(r.route_id, sizeof(r.route_id), "%s", route_id);
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	snprintf(r.strategy, sizeof(r.strategy), "weighted-round-robin");
+	mgmt_rtx_t *t = rtx(n);
+	if (mgmt_rule_create(t, &r, false, err, sizeof(err)) < 0)
+		fail_msg("mgmt_rule_create: %s", err);
+	rtx_done(t);
+	return r.id;
+}
+
+static int count_rule_groups(void *ctx, const mgmt_rule_group_t *rg)
+{
+	int64_t *v = ctx;
+	v[0]++;
+	v[1] = rg->group_id;
+	v[2] = rg->weight;
+	return 0;
+}
+
+static bool frame_has(node_t *n, const char *what)
+{
+	buf_t b = {0};
+	assert_int_equal(mgmt_route_frame(n->shm, (shm_str_t){"rsvc", 4}, &b), 0);
+	buf_append(&b, "", 1);
+	bool has = strstr(b.data, what) != NULL;
+	buf_free(&b);
+	return has;
+}
+
+static void test_routing_between_nodes(void **state)
+{
+	(void)state;
+	char err[256], msg[512];
+	fixture_register(B.shm, "rsvc", "b1", "10.0.0.5", "zone-1");
+	/* B numbers its groups differently: one of its own first */
+	group_make(&B, "only-on-b");
+	int64_t ga = group_make(&A, "g1");
+	int64_t ra = rule_make(&A, "r1", "r1");
+	mgmt_rtx_t *t = rtx(&A);
+	mgmt_binding_t bind = {.group_id = ga};
+	snprintf(bind.instance, sizeof(bind.instance), "b1");
+	mgmt_rule_group_t rg = {.rule_id = ra, .group_id = ga, .unreleased_weight = 40};
+	mgmt_rule_t pub = {.id = ra};
+	snprintf(pub.status, sizeof(pub.status), "active");
+	if (mgmt_tag_put(t, ga, "color", "blue", err, sizeof(err)) < 0 ||
+	    mgmt_binding_put(t, &bind, err, sizeof(err)) < 0 ||
+	    mgmt_rule_group_put(t, &rg, MGMT_WEIGHT_PUBLISH, err, sizeof(err)) < 0 ||
+	    mgmt_rule_update(t, &pub, MGMT_RF_STATUS, err, sizeof(err)) < 0 ||
+	    mgmt_group_op(t, ga, "pullout", true, err, sizeof(err)) < 0)
+		fail_msg("routing write: %s", err);
+	rtx_done(t);
+	assert_false(tag_down(&B, "rsvc", "b1"));
+	assert_false(frame_has(&B, "\"r1\""));
+	uint64_t gen = mgmt_generation(B.shm);
+	sync_all(&A, &B);
+	/* in force on B, by B's own ids */
+	int64_t gb = group_here(&B, "g1");
+	assert_true(gb > 0 && gb != ga);
+	mgmt_rule_t rb;
+	assert_int_equal(mgmt_rule_get(B.m, "r1", &rb), 0);
+	int64_t got[3] = {0, 0, 0};
+	assert_int_equal(mgmt_rule_groups(B.m, 0, rb.id, 0, count_rule_groups, got), 0);
+	assert_int_equal(got[0], 1);
+	assert_int_equal(got[1], gb);
+	assert_int_equal(got[2], 40);
+	assert_true(tag_down(&B, "rsvc", "b1")); /* the group's pull-out binds it */
+	assert_true(frame_has(&B, "\"r1\""));  /* the routing image republished */
+	assert_true(mgmt_generation(B.shm) > gen);
+	assert_int_equal(mgmt_check(&B.cfg, B.shm, msg, sizeof(msg)), 0);
+	/* the pull-in, made on B, travels back */
+	t = rtx(&B);
+	if (mgmt_group_op(t, gb, "pullout", false, err, sizeof(err)) < 0)
+		fail_msg("pull-in: %s", err);
+	rtx_done(t);
+	assert_false(tag_down(&B, "rsvc", "b1"));
+	sync_all(&B, &A);
+	sync_all(&A, &B);
+	assert_int_equal(sql_int(&A, "SELECT count(*) FROM service_group_operation WHERE "
+	                             "deleted = 0"),
+	                 0);
+	assert_int_equal(mgmt_check(&A.cfg, A.shm, msg, sizeof(msg)), 0);
+	assert_same_digests();
+}
+
+static void test_routing_conflicts_converge(void **state)
+{
+	(void)state;
+	char err[256];
+	uint64_t removed = 0;
+	/* a group's tag before the group: a stand-in, then the group itself */
+	int64_t ga = group_make(&A, "g2");
+	mgmt_rtx_t *t = rtx(&A);
+	if (mgmt_tag_put(t, ga, "k", "v", err, sizeof(err)) < 0)
+		fail_msg("tag: %s", err);
+	rtx_done(t);
+	rows_t rs = {0}, tags = {0};
+	walk_all(&A, 0, &rs);
+	for (size_t i = 0; i < rs.n; i++)
+		if (rs.v[i].kind == KIND_GROUP_TAG)
+			keep_row(&tags, &rs.v[i]);
+	assert_int_equal(apply_rows(&B, &tags, 0, tags.n), 1);
+	assert_int_equal(sql_int(&B, "SELECT deleted FROM service_group WHERE name = 'g2'"), 1);
+	apply_rows(&B, &rs, 0, rs.n);
+	rows_free(&rs);
+	rows_free(&tags);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM service_group WHERE name = 'g2'"), 1);
+	assert_int_equal(sql_int(&B, "SELECT deleted FROM service_group WHERE name = 'g2'"), 0);
+	assert_int_equal(sql_int(&B, "SELECT count(*) FROM service_group_tag t JOIN service_group "
+	                             "g ON g.id = t.group_id WHERE g.name = 'g2' AND t.deleted = 0"),
+	                 1);
+	/* two rules of one name, made apart: the later stays on both */
+	rule_make(&A, "ra", "same");
+	rule_make(&B, "rb", "same");
+	sync_all(&A, &B);
+	sync_all(&B, &A);
+	sync_all(&A, &B);
+	for (node_t *n = &A; n; n = n == &A ? &B : NULL) {
+		assert_int_equal(sql_int(n, "SELECT count(*) FROM service_route_rule WHERE name = "
+		                            "'same' AND deleted = 0"),
+		                 1);
+		assert_int_equal(sql_int(n, "SELECT count(*) FROM service_route_rule WHERE name = "
+		                            "'same' AND deleted = 0 AND route_id = 'rb'"),
+		                 1);
+	}
+	assert_same_digests();
+	/* a group removed on A while B tags it: the tag stays, the group's
+	 * tombstone too (collections keep what is named) */
+	t = rtx(&A);
+	if (mgmt_group_delete(t, group_here(&A, "g2"), err, sizeof(err)) < 0)
+		fail_msg("delete: %s", err);
+	rtx_done(t);
+	t = rtx(&B);
+	if (mgmt_tag_put(t, group_here(&B, "g2"), "late", "yes", err, sizeof(err)) < 0)
+		fail_msg("late tag: %s", err);
+	rtx_done(t);
+	sync_all(&A, &B);
+	sync_all(&B, &A);
+	assert_same_digests();
+	for (node_t *n = &A; n; n = n == &A ? &B : NULL) {
+		assert_int_equal(group_here(n, "g2"), -ENOENT);
+		assert_int_equal(sql_int(n, "SELECT count(*) FROM service_group_tag WHERE tag = "
+		                            "'late' AND deleted = 0"),
+		                 1);
+		uint64_t sid, gen;
+		assert_int_equal(mgmt_repl_head(n->r, &sid, &gen), 0);
+		assert_int_equal(mgmt_repl_gc(n->r, gen, clock_wall_ms() + 1000, &removed), 0);
+		assert_int_equal(sql_int(n, "SELECT count(*) FROM service_group WHERE name = 'g2'"),
+		                 1);
+		char msg[512];
+		assert_int_equal(mgmt_check(&n->cfg, n->shm, msg, sizeof(msg)), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -833,6 +1039,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sessions_between_nodes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_first_admin_and_secret_converge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pruned_rows_not_taken, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_routing_between_nodes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_routing_conflicts_converge, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
