@@ -17,6 +17,9 @@ docs/CLUSTER.md "Management data") on real clusters on loopback:
 - users and sessions: a token issued by one node works on every node
   (started afterwards too: the bootstrap brings the session); a logout on
   one node, or a user disabled there, is refused on the others;
+- routing: groups, a rule and its weights, a canary whitelist, a group
+  pull-out made on one node route the other's Rust discovery answers (and
+  its Java answers carry the rule), with a `reload` pushed there;
 - three nodes where two cannot reach each other: what one writes reaches
   the other through the third's digests (anti-entropy).
 
@@ -35,6 +38,7 @@ from artemis_it import REGION, SUCCESS, assert_status, inst, register, run_cli, 
 from auth_util import A, call, login, make_user
 from cluster_util import Cluster
 from mgmt_util import M, java_instance, java_server, listed, mgmt_statuses
+from routing_util import RT, canary, group, java_rules, ok, routed, rule
 
 websocket = pytest.importorskip("websocket")
 from test_websocket import first_push, is_change, recv_change, ws_connect  # noqa: E402
@@ -355,6 +359,54 @@ def test_user_disabled_on_one_node_is_refused_on_the_other(cl):
     for tok in (on_a, on_b):
         wait_for(lambda: call(a, "GET", A + "user", token=tok)[0] == 401, SOON,
                  what="the user disabled on b refused on a")
+
+
+# ----------------------------------------------------------------- routing ---
+
+def test_routing_made_on_one_node_routes_on_the_other(cl):
+    a, b = cl[0], cl[1]
+    svc = uniq()
+    register(a, inst(svc, "b1", groupId="blue"), inst(svc, "g1", groupId="green"),
+             inst(svc, "x1"))
+    wait_for(lambda: routed(b, svc) == ("b1", "g1", "x1"), SOON, what="%s on b" % svc)
+    ws = ws_connect(b, "/artemis/websocket/discovery/instance-change")
+    try:
+        ws.send('{"serviceId": "%s", "regionId": "%s", "zoneId": "zone-1"}' % (svc, REGION))
+        first_push(b, ws, inst(svc, "probe"), "the subscription on b",
+                   is_change(svc, "probe", "new"))
+        blue, green = group(a, svc, "blue"), group(a, svc, "green")
+        route = uniq("wrr")
+        rule(a, svc, route, groups=[(blue["groupId"], 1)], publish=True)
+        wait_for(lambda: routed(b, svc) == ("b1",), SOON, what="a's rule routing on b")
+        recv_change(ws, lambda m: m["changeType"] == "reload" and
+                    m["instance"]["serviceId"] == svc, timeout=SOON)
+        assert [g["weight"] for g in java_rules(b, svc)[0]["groups"]] == [1]
+        # b's own numbers for the same groups; a weight and a canary set on b
+        on_b = {g["name"]: g["groupId"] for g in ok(b, "GET", RT + "groups?serviceId=" + svc)}
+        ok(b, "POST", RT + "rules/%s/groups" % route, {"groupId": on_b["green"], "weight": 1},
+           expect=201)
+        wait_for(lambda: {routed(a, svc) for _ in range(4)} == {("b1",), ("g1",)}, SOON,
+                 what="b's weight routing on a")
+        # b pulls the green group out: its instance is hidden on a too
+        st = b.post_json(M + "group/operate-group-operations.json", {
+            "groupOperationsList": [{"groupId": on_b["green"], "operations": ["pullout"]}],
+            "operationComplete": False, "operation": "pullout", "operatorId": "olga"})
+        assert st[2]["responseStatus"]["errorCode"] == "success", st
+        wait_listed(a, svc, ["b1", "probe", "x1"])
+        # unpublished on b: every instance up, on a
+        ok(b, "POST", RT + "rules/%s/unpublish" % route)
+        wait_for(lambda: routed(a, svc) == ("b1", "probe", "x1"), SOON,
+                 what="the rule unpublished on b, on a")
+        # a canary whitelist set on a sends b's whitelisted callers (the
+        # loopback) to the canary group there
+        register(a, inst(svc, "c1", groupId="canary"))
+        group(a, svc, "canary")
+        canary(a, svc, ["127.0.0.0/8"])
+        wait_for(lambda: routed(b, svc) == ("c1",), SOON, what="a's canary routing on b")
+    finally:
+        ws.close()
+    check(a)
+    check(b)
 
 
 # ------------------------------------------------------------ anti-entropy ---
