@@ -182,7 +182,7 @@ static void test_store_created_and_migrated(void **state)
 	char err[512];
 	(void)state;
 	setup_node(1000, 0);
-	assert_int_equal(sql_int("PRAGMA user_version"), 3);
+	assert_int_equal(sql_int("PRAGMA user_version"), 4);
 	/* The boot made the JWT secret and the first admin: one write. */
 	assert_int_equal(sql_int("SELECT value FROM meta WHERE key = 'generation'"), 1);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM users WHERE role = 'admin'"), 1);
@@ -197,7 +197,7 @@ static void test_store_created_and_migrated(void **state)
 	assert_int_equal(mgmt_boot(&cfg, shm, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, MGMT_DB_FILE));
 	assert_non_null(strstr(err, "schema version 99"));
-	sql("PRAGMA user_version = 3");
+	sql("PRAGMA user_version = 4");
 	teardown_node();
 }
 
