@@ -35,6 +35,10 @@
 #include "artemis/shm.h"
 #include "mgmt_fixture.h"
 
+#define V_TEXT(x) ((mgmt_value_t){MGMT_V_TEXT, 0, 0, (x), strlen(x)})
+#define V_INT(x)  ((mgmt_value_t){MGMT_V_INT, (x), 0, NULL, 0})
+#define V_NULL    ((mgmt_value_t){MGMT_V_NULL, 0, 0, NULL, 0})
+
 #define KIND_INSTANCE 2
 #define KIND_SERVER   3
 #define KIND_AUDIT    5
@@ -418,10 +422,10 @@ static mgmt_row_t hand_row(const char *origin, int64_t hlc, bool deleted, const 
 	row.deleted = deleted;
 	const char *texts[] = {"us-east", "svc", inst, "pullout", "zed"};
 	for (int i = 0; i < 5; i++)
-		row.vals[i] = (mgmt_value_t){MGMT_V_TEXT, 0, 0, texts[i], strlen(texts[i])};
-	row.vals[5] = (mgmt_value_t){MGMT_V_NULL, 0, 0, NULL, 0};
-	row.vals[6] = (mgmt_value_t){MGMT_V_INT, 1000, 0, NULL, 0};
-	row.vals[7] = (mgmt_value_t){MGMT_V_INT, 1000, 0, NULL, 0};
+		row.vals[i] = V_TEXT(texts[i]);
+	row.vals[5] = V_NULL;
+	row.vals[6] = V_INT(1000);
+	row.vals[7] = V_INT(1000);
 	row.nvals = 8;
 	return row;
 }
@@ -454,7 +458,7 @@ static void test_bad_rows_refused_one_by_one(void **state)
 	bad[1].nvals = 2;                                         /* too few values */
 	bad[2].hlc = 0;                                           /* no timestamp */
 	bad[3].origin_len = 0;                                    /* no origin */
-	bad[4].vals[2] = (mgmt_value_t){MGMT_V_INT, 7, 0, NULL, 0}; /* a key not text */
+	bad[4].vals[2] = V_INT(7); /* a key not text */
 	bad[5].vals[3].len = 0;                                   /* a blank operation */
 	assert_int_equal(mgmt_repl_begin(B.r, err, sizeof(err)), 0);
 	for (int i = 0; i < 6; i++)
@@ -696,7 +700,7 @@ static void test_sessions_between_nodes(void **state)
 	walk_all(&A, 0, &late);
 	for (size_t i = 0; i < late.n; i++)
 		if (late.v[i].kind == KIND_SESSIONS)
-			late.v[i].vals[6] = (mgmt_value_t){MGMT_V_INT, 0, 0, NULL, 0}; /* revoked */
+			late.v[i].vals[6] = V_INT(0); /* revoked */
 	apply_rows(&B, &late, 0, late.n);
 	rows_free(&late);
 	assert_int_equal(session_check(&B, &s, &p), -EACCES);
@@ -757,11 +761,11 @@ static mgmt_row_t session_row(const char *sid, int64_t create, int64_t expire)
 	row.origin_len = 6;
 	const char *texts[] = {sid, "admin", "10.0.0.1", "test"};
 	for (int i = 0; i < 4; i++)
-		row.vals[i] = (mgmt_value_t){MGMT_V_TEXT, 0, 0, texts[i], strlen(texts[i])};
-	row.vals[4] = (mgmt_value_t){MGMT_V_INT, create, 0, NULL, 0};
-	row.vals[5] = (mgmt_value_t){MGMT_V_INT, expire, 0, NULL, 0};
-	row.vals[6] = (mgmt_value_t){MGMT_V_INT, 0, 0, NULL, 0};
-	row.vals[7] = (mgmt_value_t){MGMT_V_NULL, 0, 0, NULL, 0};
+		row.vals[i] = V_TEXT(texts[i]);
+	row.vals[4] = V_INT(create);
+	row.vals[5] = V_INT(expire);
+	row.vals[6] = V_INT(0);
+	row.vals[7] = V_NULL;
 	row.nvals = 8;
 	return row;
 }
@@ -780,11 +784,11 @@ static void test_pruned_rows_not_taken(void **state)
 	login.hlc = (now - 100 * day) << 16;
 	login.origin = "node-c";
 	login.origin_len = 6;
-	login.vals[0] = (mgmt_value_t){MGMT_V_INT, 1, 0, NULL, 0};
-	login.vals[1] = (mgmt_value_t){MGMT_V_INT, now - 100 * day, 0, NULL, 0};
+	login.vals[0] = V_INT(1);
+	login.vals[1] = V_INT(now - 100 * day);
 	const char *texts[] = {"admin", "10.0.0.1", "test", "success", ""};
 	for (int i = 0; i < 5; i++)
-		login.vals[2 + i] = (mgmt_value_t){MGMT_V_TEXT, 0, 0, texts[i], strlen(texts[i])};
+		login.vals[2 + i] = V_TEXT(texts[i]);
 	login.nvals = 7;
 	/* what B would have pruned already is not taken from a peer that has not */
 	assert_int_equal(mgmt_repl_begin(B.r, err, sizeof(err)), 0);
@@ -825,18 +829,7 @@ static mgmt_ctx_t olga = {.operator_id = "olga", .complete = -1, .surface = "rus
 
 static mgmt_rtx_t *rtx(node_t *n)
 {
-	mgmt_rtx_t *t;
-	char err[256];
-	if (mgmt_rtx_begin(n->m, &olga, &t, err, sizeof(err)) < 0)
-		fail_msg("mgmt_rtx_begin: %s", err);
-	return t;
-}
-
-static void rtx_done(mgmt_rtx_t *t)
-{
-	char err[512] = "";
-	if (mgmt_rtx_commit(t, err, sizeof(err)) < 0)
-		fail_msg("mgmt_rtx_commit: %s", err);
+	return fixture_rtx(n->m, &olga);
 }
 
 static int64_t group_make(node_t *n, const char *name)
@@ -851,7 +844,7 @@ static int64_t group_make(node_t *n, const char *name)
 	mgmt_rtx_t *t = rtx(n);
 	if (mgmt_group_create(t, &g, false, err, sizeof(err)) < 0)
 		fail_msg("mgmt_group_create: %s", err);
-	rtx_done(t);
+	fixture_commit(t);
 	return g.id;
 }
 
@@ -874,7 +867,7 @@ static int64_t rule_make(node_t *n, const char *route_id, const char *name)
 	mgmt_rtx_t *t = rtx(n);
 	if (mgmt_rule_create(t, &r, false, err, sizeof(err)) < 0)
 		fail_msg("mgmt_rule_create: %s", err);
-	rtx_done(t);
+	fixture_commit(t);
 	return r.id;
 }
 
@@ -918,7 +911,7 @@ static void test_routing_between_nodes(void **state)
 	    mgmt_rule_update(t, &pub, MGMT_RF_STATUS, err, sizeof(err)) < 0 ||
 	    mgmt_group_op(t, ga, "pullout", true, err, sizeof(err)) < 0)
 		fail_msg("routing write: %s", err);
-	rtx_done(t);
+	fixture_commit(t);
 	assert_false(tag_down(&B, "rsvc", "b1"));
 	assert_false(frame_has(&B, "\"r1\""));
 	uint64_t gen = mgmt_generation(B.shm);
@@ -941,7 +934,7 @@ static void test_routing_between_nodes(void **state)
 	t = rtx(&B);
 	if (mgmt_group_op(t, gb, "pullout", false, err, sizeof(err)) < 0)
 		fail_msg("pull-in: %s", err);
-	rtx_done(t);
+	fixture_commit(t);
 	assert_false(tag_down(&B, "rsvc", "b1"));
 	sync_all(&B, &A);
 	sync_all(&A, &B);
@@ -962,7 +955,7 @@ static void test_routing_conflicts_converge(void **state)
 	mgmt_rtx_t *t = rtx(&A);
 	if (mgmt_tag_put(t, ga, "k", "v", err, sizeof(err)) < 0)
 		fail_msg("tag: %s", err);
-	rtx_done(t);
+	fixture_commit(t);
 	rows_t rs = {0}, tags = {0};
 	walk_all(&A, 0, &rs);
 	for (size_t i = 0; i < rs.n; i++)
@@ -998,11 +991,11 @@ static void test_routing_conflicts_converge(void **state)
 	t = rtx(&A);
 	if (mgmt_group_delete(t, group_here(&A, "g2"), err, sizeof(err)) < 0)
 		fail_msg("delete: %s", err);
-	rtx_done(t);
+	fixture_commit(t);
 	t = rtx(&B);
 	if (mgmt_tag_put(t, group_here(&B, "g2"), "late", "yes", err, sizeof(err)) < 0)
 		fail_msg("late tag: %s", err);
-	rtx_done(t);
+	fixture_commit(t);
 	sync_all(&A, &B);
 	sync_all(&B, &A);
 	assert_same_digests();
