@@ -30,6 +30,7 @@ deadlines; bench/mgmt_repl_bench.py measures how fast.
 import os
 import signal
 import sqlite3
+import subprocess
 import threading
 
 import pytest
@@ -445,3 +446,18 @@ def test_anti_entropy_brings_what_a_node_out_of_reach_wrote(split):
     wait_listed(a, svc, ["x", "y"])
     check(a)
     check(b)
+
+
+# ------------------------------------------------------------------ bench ---
+
+def test_bench_runs():
+    """bench/mgmt_repl_bench.py as docs/BENCHMARKS.md runs it, small
+    (functional only: the figures are measured with it, never asserted)."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    build = os.path.dirname(os.environ.get("ARTEMIS_BIN") or
+                            os.path.join(root, "build", "artemis"))
+    p = subprocess.run(["/usr/bin/python3", os.path.join(root, "bench", "mgmt_repl_bench.py"),
+                        "--build", build, "--ops", "10", "--burst", "50", "--rounds", "2"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "visible on every peer (10)" in p.stdout and "Burst: 50 pull-outs" in p.stdout
