@@ -407,9 +407,10 @@ static int table_init(table_t *all, int i)
 	int n = 0;
 	for (; t->nrefs < MAX_REFS && d->refs[t->nrefs].col; t->nrefs++) {
 		int r = t->nrefs, pi = table_index(d->refs[r].parent);
-		if (pi < 0 || pi >= i || tables[pi].refs[0].col || !tables[pi].stub_cols ||
-		    d->unique2)
-			return -EINVAL;
+		if (pi < 0 || pi >= i || d->unique2)
+			return -EINVAL; /* a parent comes first; no second key with parents */
+		if (tables[pi].refs[0].col || !tables[pi].stub_cols)
+			return -EINVAL; /* a parent has no parents, and a stand-in */
 		t->ref_at[r] = n;
 		t->ref_tab[r] = pi;
 		for (int k = 0; k < all[pi].nkey; k++) {
@@ -1270,7 +1271,7 @@ static int check_all(const table_t *t, const mgmt_row_t *row, mgmt_key_t *target
                      size_t err_len)
 {
 	int rc = check_row(t, row, err, err_len);
-	if (rc == 0 && t->d->down_kind >= 0 && row_target(t, row, target) < 0)
+	if (rc == 0 && t && t->d->down_kind >= 0 && row_target(t, row, target) < 0)
 		rc = bad_row(err, err_len, t, "its key is not an operation's key");
 	return rc;
 }
@@ -1295,7 +1296,7 @@ int mgmt_repl_row_check(const mgmt_row_t *row, char *err, size_t err_len)
  * a rival under unique2 settled first. */
 static int put_row(mgmt_repl_t *r, table_t *t, const mgmt_row_t *row, sqlite3_value *pk)
 {
-	int64_t ids[MAX_REFS];
+	int64_t ids[MAX_REFS] = {0};
 	mgmt_row_t removed;
 	int rc;
 	for (int k = 0; k < t->nrefs; k++)
@@ -1369,7 +1370,7 @@ int mgmt_repl_put(mgmt_repl_t *r, const mgmt_row_t *row, char *err, size_t err_l
 	if (t->d->down_kind >= 0)
 		note_target(r, &target);
 	note_own_seq(r, t, row);
-	if (t->d->applied && (rc = t->d->applied(r, t, row)) < 0)
+	if (t->d->applied && t->d->applied(r, t, row) < 0)
 		goto io;
 	return 1;
 io:
@@ -1644,7 +1645,7 @@ static int bucket_of(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row)
 static int digest_table(mgmt_repl_t *r, table_t *t)
 {
 	sqlite3_stmt *q = stmt(r, t, ST_DIGEST);
-	mgmt_value_t vals[MAX_NAMES];
+	mgmt_value_t vals[MAX_NAMES] = {0};
 	int rc, n = t->nkey;
 	if (!q)
 		return -EIO;
