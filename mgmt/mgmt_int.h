@@ -19,7 +19,7 @@
  *   route*.c      groups, route rules, canary: their rows, the routing
  *                 transaction, the routing image in the region (route_int.h)
  *
- * What a replicator needs of the tables (a later round replicates every
+ * What the replicator needs of the tables (replica.c replicates every
  * management table between nodes; rows follow one convention):
  *   - every state row carries hlc (last writer wins), origin_node and seq
  *     (the store generation of the write that last touched it: the cursor
@@ -34,7 +34,7 @@
  *         unrevoked row whatever the clocks say: revoked never goes back);
  *       audit, login_history: (origin_node, origin_seq), append-only;
  *       secrets: name ('jwt': the HS256 key, which every node of a cluster
- *         must share; the lowest origin_node wins a first-start race);
+ *         must share; the first one made wins, the oldest node's);
  *   - sessions.last_activity is this node's own (not replicated, no seq);
  *     expired sessions and old login records are pruned by each node
  *     itself (expiry is the same everywhere);
@@ -47,11 +47,8 @@
  *
  * Other modules use include/artemis/mgmt.h only.
  *
- * Replication of the management tables: every state table here keeps its
- * natural key, `deleted` tombstones, the `hlc` and `origin_node` of its last
- * write and the store generation of that write in `seq`; route_int.h lists
- * what a replicator needs of the routing tables (their natural keys, and
- * numeric ids being per node).
+ * route_int.h lists what the replicator needs of the routing tables (their
+ * natural keys, and numeric ids being per node).
  */
 #ifndef ARTEMIS_MGMT_INT_H
 #define ARTEMIS_MGMT_INT_H

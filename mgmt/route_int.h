@@ -40,10 +40,11 @@
  *   service_route_rule_group  (rule's route_id, group's natural key)
  *   canary_config             (service_id)
  *
- * so a replicator sends child rows with their parents' natural keys and
- * maps them to local ids on arrival (creating a missing parent as a
- * tombstone to hang them on), applies last writer wins by hlc per row, and
- * then calls the same rebuild a local write does (route_rebuild_locked):
+ * so the replicator (replica.c) sends child rows with their parents'
+ * natural keys and maps them to local ids on arrival (creating a missing
+ * parent as a tombstone to hang them on), applies last writer wins by hlc
+ * per row, and then calls the same rebuild a local write does
+ * (route_rebuild_locked):
  * the down set and the routing image are functions of the tables only.
  * Audit records of these kinds travel as the other audit records do.
  */
