@@ -166,7 +166,7 @@ int mgmt_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t er
 	int rc = store_targets(st, shm, &set, &gen, err, err_len);
 	if (rc < 0)
 		return rc;
-	if ((rc = route_rebuild_locked(st, shm, p, gen, err, err_len)) < 0) {
+	if ((rc = route_rebuild_locked(st, shm, p, gen, NULL, 0, err, err_len)) < 0) {
 		tagset_free(&set);
 		return rc;
 	}

@@ -132,6 +132,7 @@ typedef struct {
 	.policy = POLICY_LWW, .tombstones = true, .pk = "id", .down_kind = -1, .effects = FX_ROUTE
 
 static int col_index(const table_t *t, const char *name);
+static void touched_free(mgmt_repl_t *r);
 static bool audit_admit(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
 static int audit_applied(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
 static bool session_gone(const mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
@@ -285,7 +286,8 @@ static const repl_table_t tables[] = {
 #define PAGE_ROWS     512u
 #define PUT_KEYS      MGMT_MAX_BATCH /* touched targets kept per batch; more: a rebuild */
 
-#define MAX_REFS  2
+#define MAX_REFS    2
+#define MAX_TOUCHED 4096 /* services a batch notes for their reload */
 
 enum {
 	ST_FIND,
@@ -312,6 +314,7 @@ struct table {
 	int nrefs;               /* refs: parents */
 	int ref_at[MAX_REFS];    /* where a parent's key starts in the values */
 	int ref_tab[MAX_REFS];   /* the parent's table (index in tables) */
+	int service_at;          /* routing: the value naming the service, -1 */
 	int sticky;        /* index of the sticky column in names, -1 */
 	int local_from;    /* index of the local column's source in names, -1 */
 	int64_t digest_ms; /* when a table with live_sql was last digested */
@@ -337,6 +340,8 @@ struct mgmt_repl {
 	mgmt_key_t *keys;
 	size_t nkeys;
 	int64_t own_seq[NTABLES]; /* ONCE: the highest of this node's own sequences seen */
+	char **touched;           /* routing: the services its rows name (lowercase) */
+	size_t ntouched, touched_cap;
 	sqlite3_stmt *data_version, *horizon, *cleanup;
 };
 
@@ -402,6 +407,7 @@ static int table_init(table_t *all, int i)
 	t->d = d;
 	t->sticky = -1;
 	t->local_from = -1;
+	t->service_at = -1;
 	/* The parents' keys, as "p<ref>.<column>". */
 	size_t used = 0;
 	int n = 0;
@@ -436,6 +442,10 @@ static int table_init(table_t *all, int i)
 	t->nkey = n + nkey;
 	t->ncol = n + own;
 	for (int k = 0; k < t->ncol; k++) {
+		size_t nl = strlen(t->names[k]);
+		if (t->service_at < 0 && nl >= 10 && !strcmp(t->names[k] + nl - 10, "service_id") &&
+		    (nl == 10 || t->names[k][nl - 11] == '.'))
+			t->service_at = k;
 		if (d->sticky && !strcmp(t->names[k], d->sticky))
 			t->sticky = k;
 		if (d->local_from && !strcmp(t->names[k], d->local_from))
@@ -744,6 +754,7 @@ void mgmt_repl_close(mgmt_repl_t *r)
 	mgmt_close(r->m);
 	buf_free(&r->scratch);
 	free(r->keys);
+	free(r->touched);
 	free(r);
 }
 
@@ -1026,6 +1037,7 @@ void mgmt_repl_rollback(mgmt_repl_t *r)
 		return;
 	store_rollback(&r->m->st);
 	tagset_free(&r->old);
+	touched_free(r);
 	proj_unlock(r->p);
 	r->active = false;
 }
@@ -1292,6 +1304,40 @@ int mgmt_repl_row_check(const mgmt_row_t *row, char *err, size_t err_len)
 	return check_all(NULL, row, &target, err, err_len);
 }
 
+/* A routing row's service, for its `reload` (as a routing write notes
+ * the services it touched); more than MAX_TOUCHED in a batch: the rest get
+ * theirs only when their routing image changed. */
+static void note_service(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row)
+{
+	const mgmt_value_t *v = row_val(row, t->service_at);
+	if (t->service_at < 0 || v->type != MGMT_V_TEXT || v->len > MGMT_MAX_SERVICE)
+		return;
+	char low[MGMT_MAX_SERVICE + 1];
+	for (size_t i = 0; i < v->len; i++)
+		low[i] = (char)(v->s[i] >= 'A' && v->s[i] <= 'Z' ? v->s[i] - 'A' + 'a' : v->s[i]);
+	low[v->len] = '\0';
+	for (size_t i = 0; i < r->ntouched; i++)
+		if (!strcmp(r->touched[i], low))
+			return;
+	if (r->ntouched == r->touched_cap) {
+		size_t cap = r->touched_cap ? r->touched_cap * 2 : 16;
+		char **grown = cap <= MAX_TOUCHED ? realloc(r->touched, cap * sizeof(*grown)) : NULL;
+		if (!grown)
+			return;
+		r->touched = grown;
+		r->touched_cap = cap;
+	}
+	if ((r->touched[r->ntouched] = strdup(low)))
+		r->ntouched++;
+}
+
+static void touched_free(mgmt_repl_t *r)
+{
+	for (size_t i = 0; i < r->ntouched; i++)
+		free(r->touched[i]);
+	r->ntouched = 0;
+}
+
 /* The row written over pk (NULL: a new one), its parents found or made,
  * a rival under unique2 settled first. */
 static int put_row(mgmt_repl_t *r, table_t *t, const mgmt_row_t *row, sqlite3_value *pk)
@@ -1365,8 +1411,10 @@ int mgmt_repl_put(mgmt_repl_t *r, const mgmt_row_t *row, char *err, size_t err_l
 		goto io;
 	r->changed = true;
 	r->effects |= t->d->effects;
-	if (t->d->effects & FX_ROUTE)
+	if (t->d->effects & FX_ROUTE) {
 		r->rebuild = true; /* group operations: the down set from the store */
+		note_service(r, t, row);
+	}
 	if (t->d->down_kind >= 0)
 		note_target(r, &target);
 	note_own_seq(r, t, row);
@@ -1443,7 +1491,7 @@ static void publish_routing(mgmt_repl_t *r)
 {
 	char err[MGMT_MAX_ERR];
 	int rc = route_rebuild_locked(&r->m->st, r->m->shm, r->p, (uint64_t)r->stamp.generation,
-	                              err, sizeof(err));
+	                              r->touched, r->ntouched, err, sizeof(err));
 	if (rc < 0)
 		log_error("replicated routing data applied but not in force: %s", err);
 }
@@ -1481,6 +1529,7 @@ int mgmt_repl_commit(mgmt_repl_t *r, const char *peer, const mgmt_repl_cursor_t 
 		publish_routing(r);
 	tagset_free(&next);
 	tagset_free(&r->old);
+	touched_free(r);
 	proj_unlock(r->p);
 	r->active = false;
 	return rc;

@@ -211,9 +211,10 @@ bool route_in_reserved(shm_t *shm, const struct route_area_sh *a);
 /* ---- route.c ------------------------------------------------------------------------- */
 
 /* Under the projection lock: the image rebuilt from the store (at store
- * generation gen) and published; `reload` for the services it changed. */
-int route_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, uint64_t gen, char *err,
-                         size_t err_len);
+ * generation gen) and published; `reload` for the services it changed and
+ * for those of touched (lowercase; NULL: none), as a routing write's. */
+int route_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, uint64_t gen, char **touched,
+                         size_t ntouched, char *err, size_t err_len);
 /* check: the published image equals the store's.  0, or -EIO with msg. */
 int route_check(store_t *st, shm_t *shm, proj_t *p, char *msg, size_t len);
 
