@@ -410,6 +410,28 @@ def test_routing_made_on_one_node_routes_on_the_other(cl):
     check(b)
 
 
+def test_a_routing_change_pushes_reload_on_the_other_node(cl):
+    """A tag on a group no rule uses changes no answer, yet a local write
+    pushes `reload` for its service: so does the replicated one."""
+    a, b = cl[0], cl[1]
+    svc = uniq()
+    register(a, inst(svc, "t1", groupId="tagged"))
+    wait_for(lambda: routed(b, svc) == ("t1",), SOON, what="%s on b" % svc)
+    g = group(a, svc, "tagged")
+    wait_for(lambda: [x["name"] for x in ok(b, "GET", RT + "groups?serviceId=" + svc)] ==
+             ["tagged"], SOON, what="the group on b")
+    ws = ws_connect(b, "/artemis/websocket/discovery/instance-change")
+    try:
+        ws.send('{"serviceId": "%s", "regionId": "%s", "zoneId": "zone-1"}' % (svc, REGION))
+        first_push(b, ws, inst(svc, "probe"), "the subscription on b",
+                   is_change(svc, "probe", "new"))
+        ok(a, "POST", RT + "groups/%d/tags" % g["groupId"], {"tags": {"k": "v"}}, expect=201)
+        recv_change(ws, lambda m: m["changeType"] == "reload" and
+                    m["instance"]["serviceId"] == svc, timeout=SOON)
+    finally:
+        ws.close()
+
+
 # ------------------------------------------------------------ anti-entropy ---
 
 @pytest.fixture
