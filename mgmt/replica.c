@@ -315,14 +315,13 @@ struct table {
 	int ref_at[MAX_REFS];    /* where a parent's key starts in the values */
 	int ref_tab[MAX_REFS];   /* the parent's table (index in tables) */
 	int service_at;          /* routing: the value naming the service, -1 */
-	int sticky;        /* index of the sticky column in names, -1 */
-	int local_from;    /* index of the local column's source in names, -1 */
-	int64_t digest_ms; /* when a table with live_sql was last digested */
-	sqlite3_stmt *st[ST_N];
-	/* digest cache */
-	bool digest_valid;
+	int sticky;              /* index of the sticky column in names, -1 */
+	int local_from;          /* index of the local column's source in names, -1 */
+	bool digest_valid;       /* the digest cache below */
+	int64_t digest_ms;       /* when a table with live_sql was last digested */
 	int64_t digest_seq;
 	uint64_t count[MGMT_REPL_BUCKETS], hash[MGMT_REPL_BUCKETS];
+	sqlite3_stmt *st[ST_N];
 };
 
 struct mgmt_repl {
