@@ -26,7 +26,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -pthread -fno-strict-aliasing
-LDLIBS  := -lhttp_parser -lnettle -levent -ljansson -lmsgpackc -lck -lbsd -linih -lz -lxxhash -lsodium -lsqlite3 -lssl -lcrypto -lrt -lm -lpthread
+LDLIBS  := -lhttp_parser -lnettle -levent -ljansson -lmsgpackc -lck -lbsd -linih -lz -lxxhash -lsodium -lsqlite3 -levent_openssl -lssl -lcrypto -lrt -lm -lpthread
 
 MODULES := util codec config auth tls shm mgmt reaper worker replicator
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c)) \

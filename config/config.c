@@ -135,6 +135,11 @@ static const config_key_t config_keys[] = {
     {"cluster", "bootstrap_timeout_ms", K_U32, F(bootstrap_timeout_ms), 0, 600000},
     {"cluster", "digest_interval_ms", K_U32, F(digest_interval_ms), 1000, 3600000},
     {"cluster", "encrypt", K_BOOL, F(cluster_encrypt), 0, 0},
+    {"cluster", "tls", K_BOOL, F(cluster_tls), 0, 0},
+    {"cluster", "tls_cert", K_STR, F(cluster_tls_cert), 0, CONFIG_STR - 1},
+    {"cluster", "tls_key", K_STR, F(cluster_tls_key), 0, CONFIG_STR - 1},
+    {"cluster", "tls_ca", K_STR, F(cluster_tls_ca), 0, CONFIG_STR - 1},
+    {"cluster", "mgmt_tombstone_ttl_s", K_U32, F(mgmt_tombstone_ttl_s), 0, 31536000},
     {"cluster", "java_peers", K_NETS, 0, 0, 0, 0},
     {"cluster", "peer", K_PEER, 0, 0, 0, 0},
 };
@@ -207,6 +212,8 @@ void config_defaults(config_t *cfg)
 	cfg->bootstrap_timeout_ms = 5000;
 	cfg->digest_interval_ms = 10000;
 	cfg->cluster_encrypt = true;
+	cfg->cluster_tls = false;
+	cfg->mgmt_tombstone_ttl_s = 86400;
 }
 
 /* ---- Value parsers: 0 or -1 with a message ------------------------------ */
@@ -863,6 +870,10 @@ int config_finish(config_t *cfg, char *err, size_t err_len)
 		if (strcmp(cfg->peers[i].name, cfg->name) == 0)
 			return seterr(err, err_len, "%s: peer %s has this node's own name", src,
 			              cfg->name);
+	if (cfg->cluster_tls &&
+	    (!cfg->cluster_tls_cert[0] || !cfg->cluster_tls_key[0] || !cfg->cluster_tls_ca[0]))
+		return seterr(err, err_len,
+		              "%s: [cluster] tls = on needs tls_cert, tls_key and tls_ca", src);
 	if (check_cluster_key(cfg, src, err, err_len) < 0)
 		return -1;
 	return check_auth_tls(cfg, src, err, err_len);

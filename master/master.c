@@ -276,6 +276,11 @@ static int master_start(master_t *m, sigset_t *wait_mask)
 		m->exit_code = 2;
 		return -1;
 	}
+	if (replicator_tls_check(&m->cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		m->exit_code = 2;
+		return -1;
+	}
 	if (open_pidfile(m) < 0)
 		return -1;
 	master_user_give(&m->user, m->cfg.data_dir);
@@ -469,7 +474,8 @@ static void master_reload(master_t *m)
 	char err[512];
 	notify_reloading(m); /* systemd: RELOADING=1 ... READY=1 */
 	log_info("reload: reading %s", m->cfg.path[0] ? m->cfg.path : "the built-in defaults");
-	if (master_load_config(&m->next, m->cfg.path, &m->opts, err, sizeof(err)) < 0) {
+	if (master_load_config(&m->next, m->cfg.path, &m->opts, err, sizeof(err)) < 0 ||
+	    replicator_tls_check(&m->next, err, sizeof(err)) < 0) {
 		log_error("reload: %s; keeping the current configuration", err);
 		notify_ready(m);
 		return;

@@ -166,7 +166,7 @@ int mgmt_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t er
 	int rc = store_targets(st, shm, &set, &gen, err, err_len);
 	if (rc < 0)
 		return rc;
-	if ((rc = route_rebuild_locked(st, shm, p, gen, err, err_len)) < 0) {
+	if ((rc = route_rebuild_locked(st, shm, p, gen, NULL, 0, err, err_len)) < 0) {
 		tagset_free(&set);
 		return rc;
 	}
@@ -452,14 +452,74 @@ static int validate(const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ct
 	return mgmt_check_operator(ctx, err, err_len);
 }
 
-/* The write's transaction: rows, records, the new set.  Rolls back on error. */
-static int apply_txn(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ctx,
-                     const tagset_t *old, tagset_t *next, store_stamp_t *stamp,
-                     uint32_t capacity, char *err, size_t err_len)
+int mgmt_next_set(mgmt_t *m, const mgmt_key_t *keys, size_t n, const tagset_t *old,
+                  tagset_t *next, uint32_t capacity, char *err, size_t err_len)
 {
 	store_t *st = &m->st;
 	tagset_t touched = {0}, routed = {0};
 	uint64_t tag;
+	int rc = 0;
+	memset(next, 0, sizeof(*next));
+	if (tagset_init(&touched, (uint32_t)n) < 0 || tagset_init(next, old->count) < 0 ||
+	    tagset_init(&routed, 16) < 0)
+		goto nomem;
+	/* An instance a pulled-out group binds stays down. */
+	if ((rc = route_down_tags(st, m->shm, &routed, err, err_len)) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		bool live = false;
+		if ((rc = model_target_live(st, &keys[i], &live, err, err_len)) < 0)
+			goto fail;
+		tag = mgmt_key_tag(m->shm, &keys[i]);
+		live = live || tagset_has(&routed, tag);
+		if (tagset_add(&touched, tag) < 0 || (live && tagset_add(next, tag) < 0))
+			goto nomem;
+	}
+	for (uint32_t i = 0; tagset_next(old, &i, &tag);)
+		if (!tagset_has(&touched, tag) && tagset_add(next, tag) < 0)
+			goto nomem;
+	tagset_free(&touched);
+	tagset_free(&routed);
+	if (next->count > capacity) {
+		snprintf(err, err_len,
+		         "more than %u operations would be in force ([management] max_operations)",
+		         capacity);
+		tagset_free(next);
+		return -ENOSPC;
+	}
+	return 0;
+nomem:
+	snprintf(err, err_len, "out of memory");
+	rc = -ENOMEM;
+fail:
+	tagset_free(&touched);
+	tagset_free(&routed);
+	tagset_free(next);
+	return rc;
+}
+
+void mgmt_publish_keys(mgmt_t *m, proj_t *p, const tagset_t *next, uint64_t gen,
+                       const mgmt_key_t *keys, size_t n)
+{
+	bool by_key = keys != NULL;
+	/* Committed: from here on the store has it, and a death is repaired. */
+	if (proj_failpoint)
+		proj_failpoint(PROJ_AT_COMMITTED);
+	for (size_t i = 0; i < n && by_key; i++)
+		by_key = keys[i].kind == MGMT_INSTANCE;
+	int rc = proj_publish(p, m->shm, next, gen, by_key ? keys : NULL, by_key ? n : 0);
+	if (rc < 0) /* in force already (the flip never fails); the notices are
+	             * owed and `dirty` makes the next writer send them */
+		log_warn("%s: management write committed; its notices wait: %s", __func__,
+		         strerror(-rc));
+}
+
+/* The write's transaction: rows, records, the new set.  Rolls back on error. */
+static int apply_txn(mgmt_t *m, const mgmt_change_t *changes, const mgmt_key_t *keys, size_t n,
+                     const mgmt_ctx_t *ctx, const tagset_t *old, tagset_t *next,
+                     store_stamp_t *stamp, uint32_t capacity, char *err, size_t err_len)
+{
+	store_t *st = &m->st;
 	memset(next, 0, sizeof(*next));
 	int rc = store_begin(st, true, err, err_len);
 	if (rc < 0)
@@ -479,44 +539,15 @@ static int apply_txn(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mg
 	}
 	/* The new set: the old one, with each touched target as the store now
 	 * has it (an instance a pulled-out group binds stays down). */
-	if (tagset_init(&touched, (uint32_t)n) < 0 || tagset_init(next, old->count) < 0 ||
-	    tagset_init(&routed, 16) < 0)
-		goto nomem;
-	if ((rc = route_down_tags(st, m->shm, &routed, err, err_len)) < 0)
+	if ((rc = mgmt_next_set(m, keys, n, old, next, capacity, err, err_len)) < 0)
 		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		bool live = false;
-		if ((rc = model_target_live(st, &changes[i].key, &live, err, err_len)) < 0)
-			goto fail;
-		tag = mgmt_key_tag(m->shm, &changes[i].key);
-		live = live || tagset_has(&routed, tag);
-		if (tagset_add(&touched, tag) < 0 || (live && tagset_add(next, tag) < 0))
-			goto nomem;
-	}
-	for (uint32_t i = 0; tagset_next(old, &i, &tag);)
-		if (!tagset_has(&touched, tag) && tagset_add(next, tag) < 0)
-			goto nomem;
-	if (next->count > capacity) {
-		snprintf(err, err_len,
-		         "more than %u operations would be in force ([management] max_operations)",
-		         capacity);
-		rc = -ENOSPC;
-		goto fail;
-	}
 	if (store_stamp_save(st, stamp) < 0) {
 		rc = store_fail(st, "writing the counters", err, err_len);
 		goto fail;
 	}
-	tagset_free(&touched);
-	tagset_free(&routed);
 	return store_commit(st, err, err_len);
-nomem:
-	snprintf(err, err_len, "out of memory");
-	rc = -ENOMEM;
 fail:
 	store_rollback(st);
-	tagset_free(&touched);
-	tagset_free(&routed);
 	tagset_free(next);
 	return rc;
 }
@@ -528,7 +559,7 @@ int mgmt_apply(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx
 	tagset_t old = {0}, next = {0};
 	store_stamp_t stamp;
 	mgmt_ctx_t c, *ctx = &c;
-	bool by_key = true;
+	mgmt_key_t *keys;
 	store_ctx_fill(&m->st, given, &c);
 	int rc = validate(changes, n, ctx, err, err_len);
 	if (rc < 0)
@@ -537,38 +568,36 @@ int mgmt_apply(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx
 		snprintf(err, err_len, "the region has no management projection");
 		return -ENODEV;
 	}
+	if (!(keys = malloc(n * sizeof(*keys)))) {
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		keys[i] = changes[i].key;
 	if ((rc = mgmt_lock_writer(m, p, err, err_len)) < 0)
-		return rc;
+		goto out_keys;
 	if ((rc = proj_copy_active(p, &old)) < 0) {
 		snprintf(err, err_len, "reading the projection: %s", strerror(-rc));
 		goto out;
 	}
-	rc = apply_txn(m, changes, n, ctx, &old, &next, &stamp, proj_capacity(p), err, err_len);
+	rc = apply_txn(m, changes, keys, n, ctx, &old, &next, &stamp, proj_capacity(p), err,
+	               err_len);
 	tagset_free(&old);
 	if (rc < 0)
 		goto out;
-	/* Committed: from here on the store has it, and a death is repaired. */
-	if (proj_failpoint)
-		proj_failpoint(PROJ_AT_COMMITTED);
-	mgmt_key_t *keys = malloc(n * sizeof(*keys));
-	for (size_t i = 0; i < n && keys; i++) {
-		keys[i] = changes[i].key;
-		by_key = by_key && keys[i].kind == MGMT_INSTANCE;
-	}
-	rc = proj_publish(p, m->shm, &next, (uint64_t)stamp.generation, by_key ? keys : NULL,
-	                  keys ? n : 0);
-	free(keys);
+	mgmt_publish_keys(m, p, &next, (uint64_t)stamp.generation, keys, n);
 	tagset_free(&next);
-	if (rc < 0) {
-		/* In force already (the flip never fails); the notices are owed
-		 * and `dirty` makes the next writer send them. */
-		log_warn("%s: management write committed; its notices wait: %s", __func__,
-		         strerror(-rc));
-		rc = 0;
-	}
 out:
 	proj_unlock(p);
+out_keys:
+	free(keys);
 	return rc;
+}
+
+uint64_t mgmt_auth_generation(mgmt_t *m)
+{
+	proj_t *p = m ? proj_of(m->shm) : NULL;
+	return p ? proj_auth_generation(p) : 0;
 }
 
 /* ---- Reads --------------------------------------------------------------------------------- */

@@ -12,25 +12,29 @@
  *   sessions.c    sessions, the login history and its lockout, the
  *                 per-process cache of sessions behind mgmt_session_check
  *   mgmt.c        the public entry points tying them together
+ *   replica.c     replication between nodes: the table descriptors, rows
+ *                 walked for peers and applied from them, digests,
+ *                 tombstone collection (what the replicator calls)
  *
  *   route*.c      groups, route rules, canary: their rows, the routing
  *                 transaction, the routing image in the region (route_int.h)
  *
- * What a replicator needs of the tables (a later round replicates every
+ * What the replicator needs of the tables (replica.c replicates every
  * management table between nodes; rows follow one convention):
  *   - every state row carries hlc (last writer wins), origin_node and seq
  *     (the store generation of the write that last touched it: the cursor
  *     to follow); a removal leaves a tombstone (deleted = 1);
  *   - keys between nodes are natural keys, never the local numeric ids:
  *       instance, server, service_zone: the key columns + operation;
- *       users: username (userId is this store's number; a session and a
- *         login record name the user by username);
+ *       users: username (userId derives from it, the same on every node:
+ *         replica_key_id; a session and a login record name the user by
+ *         username);
  *       sessions: session_id (128 random bits; a revocation is the row with
  *         revoked = 1, revoke_time, a newer hlc, and wins over the
  *         unrevoked row whatever the clocks say: revoked never goes back);
  *       audit, login_history: (origin_node, origin_seq), append-only;
  *       secrets: name ('jwt': the HS256 key, which every node of a cluster
- *         must share; the lowest origin_node wins a first-start race);
+ *         must share; the first one made wins, the oldest node's);
  *   - sessions.last_activity is this node's own (not replicated, no seq);
  *     expired sessions and old login records are pruned by each node
  *     itself (expiry is the same everywhere);
@@ -43,11 +47,8 @@
  *
  * Other modules use include/artemis/mgmt.h only.
  *
- * Replication of the management tables: every state table here keeps its
- * natural key, `deleted` tombstones, the `hlc` and `origin_node` of its last
- * write and the store generation of that write in `seq`; route_int.h lists
- * what a replicator needs of the routing tables (their natural keys, and
- * numeric ids being per node).
+ * route_int.h lists what the replicator needs of the routing tables (their
+ * natural keys, and numeric ids being per node).
  */
 #ifndef ARTEMIS_MGMT_INT_H
 #define ARTEMIS_MGMT_INT_H
@@ -302,20 +303,48 @@ typedef int (*mgmt_write_fn)(store_t *st, store_stamp_t *stamp, void *arg, char 
                              size_t err_len);
 int mgmt_write(mgmt_t *m, mgmt_write_fn fn, void *arg, bool ends_sessions, char *err,
                size_t err_len);
+/* ---- replica.c ------------------------------------------------------------------------- */
+
+/* The numeric id of a row whose table numbers rows by their natural key
+ * (users): the same on every node of a cluster, 1..2^53-1 (exact in
+ * JSON numbers); text compared case-insensitively (ASCII). */
+int64_t replica_key_id(const char *key);
+/* The HLC of a row made by a node's first start (the first admin): below
+ * every HLC of a write, and the older such row the greater, so the first
+ * admin of a cluster stays when a new node joins it with its own. */
+int64_t replica_boot_hlc(uint64_t now_ms);
+
 
 /* mgmt.c: take the projection's writer lock, rebuilding the projection
- * first when that is owed; rebuild it from the store (under the lock). */
+ * first when that is owed (err set on failure); rebuild it from the store
+ * (under the lock). */
 int mgmt_lock_writer(mgmt_t *m, proj_t *p, char *err, size_t err_len);
 /* A write's operatorId: present, not blank, within MGMT_MAX_OPERATOR
  * (-EINVAL with err naming it). */
 int mgmt_check_operator(const mgmt_ctx_t *ctx, char *err, size_t err_len);
 int mgmt_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t err_len);
 /* The full down set of the store: the operations' targets and the
- * routing's group tags (inside the caller's transaction). */
+ * routing's group tags (inside the caller's transaction; set initialised
+ * by the caller). */
 int mgmt_store_down_set(store_t *st, const shm_t *shm, tagset_t *set, char *err,
                         size_t err_len);
+/* Inside a write transaction: the set in force after it, from the old set
+ * and the targets of the keys it touched (re-read from the store, the
+ * routing's group tags included); -ENOSPC beyond capacity.  next is the
+ * caller's to free on success. */
+int mgmt_next_set(mgmt_t *m, const mgmt_key_t *keys, size_t n, const tagset_t *old,
+                  tagset_t *next, uint32_t capacity, char *err, size_t err_len);
+/* After the commit, under the lock: publish next at the store generation
+ * gen (notices found by key when keys are all instance keys, else by a
+ * walk; keys NULL: a walk). */
+void mgmt_publish_keys(mgmt_t *m, proj_t *p, const tagset_t *next, uint64_t gen,
+                       const mgmt_key_t *keys, size_t n);
 
 /* ---- users.c ------------------------------------------------------------------------ */
+/* Sessions that ended this long ago are pruned (sessions.c), and count no
+ * more between nodes (replica.c). */
+#define SESSION_PRUNE_MS (24ull * 3600 * 1000)
+
 
 /* mgmt_boot's part: the JWT secret and the first admin (inside no
  * transaction; its own). */

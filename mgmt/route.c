@@ -195,8 +195,8 @@ static int publish_image(shm_t *shm, proj_t *p, const route_image_t *img, uint64
 	return rc;
 }
 
-int route_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, uint64_t gen, char *err,
-                         size_t err_len)
+int route_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, uint64_t gen, char **touched,
+                         size_t ntouched, char *err, size_t err_len)
 {
 	route_image_t img;
 	int rc = store_begin(st, false, err, err_len);
@@ -206,7 +206,7 @@ int route_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, uint64_t gen, char 
 	store_rollback(st);
 	if (rc < 0)
 		return rc;
-	rc = publish_image(shm, p, &img, gen, NULL, 0);
+	rc = publish_image(shm, p, &img, gen, touched, ntouched);
 	if (rc == -ENOSPC)
 		snprintf(
 		    err, err_len,

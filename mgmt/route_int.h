@@ -40,10 +40,11 @@
  *   service_route_rule_group  (rule's route_id, group's natural key)
  *   canary_config             (service_id)
  *
- * so a replicator sends child rows with their parents' natural keys and
- * maps them to local ids on arrival (creating a missing parent as a
- * tombstone to hang them on), applies last writer wins by hlc per row, and
- * then calls the same rebuild a local write does (route_rebuild_locked):
+ * so the replicator (replica.c) sends child rows with their parents'
+ * natural keys and maps them to local ids on arrival (creating a missing
+ * parent as a tombstone to hang them on), applies last writer wins by hlc
+ * per row, and then calls the same rebuild a local write does
+ * (route_rebuild_locked):
  * the down set and the routing image are functions of the tables only.
  * Audit records of these kinds travel as the other audit records do.
  */
@@ -210,9 +211,10 @@ bool route_in_reserved(shm_t *shm, const struct route_area_sh *a);
 /* ---- route.c ------------------------------------------------------------------------- */
 
 /* Under the projection lock: the image rebuilt from the store (at store
- * generation gen) and published; `reload` for the services it changed. */
-int route_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, uint64_t gen, char *err,
-                         size_t err_len);
+ * generation gen) and published; `reload` for the services it changed and
+ * for those of touched (lowercase; NULL: none), as a routing write's. */
+int route_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, uint64_t gen, char **touched,
+                         size_t ntouched, char *err, size_t err_len);
 /* check: the published image equals the store's.  0, or -EIO with msg. */
 int route_check(store_t *st, shm_t *shm, proj_t *p, char *msg, size_t len);
 

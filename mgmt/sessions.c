@@ -35,7 +35,6 @@
 #include "mgmt_int.h"
 
 #define SESSION_TOUCH_MS 60000
-#define SESSION_PRUNE_MS (24ull * 3600 * 1000)
 #define PRUNE_BATCH      100 /* rows a login prunes at most */
 #define SESSION_COLUMNS                                                                            \
 	"s.session_id, s.username, COALESCE(u.id, 0), s.ip_address, s.user_agent, s.create_time, " \

@@ -20,7 +20,15 @@
  * every row a write touches carries it in `seq`, the cursor a replicator
  * follows), `hlc` (the hybrid logical clock of this node's writes, for last
  * writer wins between nodes) and `audit_seq` (this node's sequence of audit
- * records: with the node name, a record's cluster-wide identity).
+ * records: with the node name, a record's cluster-wide identity), and
+ * `login_seq` (the same of login records).
+ *
+ * A fresh store starts both sequences at its creation time in epoch ms
+ * times SEQ_PER_MS, not at 0: a node that lost its store and starts again
+ * under the same name writes records (the first admin's) before its peers
+ * give it back the old ones, and those must not take the numbers of its
+ * earlier store's records, which its peers still hold (mgmt/replica.c).
+ * Numbers stay below 2^53 (exact in JSON) for centuries.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +40,8 @@
 #include "mgmt_int.h"
 #include "route_int.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
+#define SEQ_PER_MS     1000 /* a store would have to write more records a ms to collide */
 
 /* Columns every state table has besides its key: Java's (operator, token,
  * times) and what replication needs (tombstone, HLC, origin, change seq). */
@@ -166,6 +175,10 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE INDEX audit_username ON audit (username, time_ms);",
     /* 3: groups, route rules, canary (route_model.c). */
     route_schema_v3,
+    /* 4: userId derived from the username, the same on every node of a
+     * cluster (replica_key_id, as artemis_key_id()); it was this store's
+     * number, which two nodes gave to different users. */
+    "UPDATE users SET id = artemis_key_id(username);",
 };
 
 int store_path(const config_t *cfg, char *out, size_t len)
@@ -302,6 +315,15 @@ static int user_version(store_t *st, int *v)
 	return rc;
 }
 
+/* A new store's record sequences (the file comment says why). */
+static int fresh_sequences(store_t *st)
+{
+	int64_t base = (int64_t)clock_wall_ms() * SEQ_PER_MS;
+	if (store_meta_set(st, "audit_seq", base) < 0 || store_meta_set(st, "login_seq", base) < 0)
+		return -EIO;
+	return 0;
+}
+
 static int migrate(store_t *st, char *err, size_t err_len)
 {
 	int v = 0;
@@ -331,6 +353,10 @@ static int migrate(store_t *st, char *err, size_t err_len)
 		store_rollback(st);
 		return -EIO;
 	}
+	if (v == 0 && fresh_sequences(st) < 0) {
+		store_rollback(st);
+		return store_fail(st, "numbering the records", err, err_len);
+	}
 	return store_commit(st, err, err_len);
 }
 
@@ -359,10 +385,25 @@ static int create_private(store_t *st, char *err, size_t err_len)
 	return 0;
 }
 
+/* artemis_key_id(text): replica_key_id in SQL (migration 4). */
+static void key_id_sql(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+	const unsigned char *key = argc == 1 ? sqlite3_value_text(argv[0]) : NULL;
+	if (key)
+		sqlite3_result_int64(c, replica_key_id((const char *)key));
+	else
+		sqlite3_result_null(c);
+}
+
 static int set_pragmas(store_t *st, int mode, char *err, size_t err_len)
 {
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, (int)st->busy_timeout_ms);
+	if (mode == STORE_MIGRATE &&
+	    sqlite3_create_function_v2(st->db, "artemis_key_id", 1,
+	                               SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, key_id_sql, NULL,
+	                               NULL, NULL) != SQLITE_OK)
+		return store_fail(st, "registering artemis_key_id", err, err_len);
 	if (mode == STORE_RO)
 		return 0;
 	if (store_exec(st, "PRAGMA journal_mode = WAL", err, err_len) < 0 ||

@@ -3,7 +3,8 @@
  * log in, with which role; the node's JWT secret; the first admin.
  *
  * A user is a row of `users`, keyed by its username (case-insensitive);
- * userId is this store's number for it.  Removing a user leaves a tombstone
+ * userId derives from the username (replica_key_id), so it is the same on
+ * every node of a cluster.  Removing a user leaves a tombstone
  * (deleted = 1, the hash emptied) that a new user of the same name revives.
  * Every change is one transaction of mgmt_write() with an audit record of
  * operationType "user" (before/after, never the hash), and ends the
@@ -145,7 +146,8 @@ int mgmt_users(mgmt_t *m, mgmt_user_fn fn, void *ctx)
 	sqlite3_stmt *q = NULL;
 	int rc, r = 0;
 	if (sqlite3_prepare_v2(m->st.db,
-	                       "SELECT " USER_COLUMNS " FROM users WHERE deleted = 0 ORDER BY id",
+	                       "SELECT " USER_COLUMNS
+	                       " FROM users WHERE deleted = 0 ORDER BY create_time, username",
 	                       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	while (r == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -240,6 +242,7 @@ static int keep_an_admin(store_t *st, const mgmt_user_t *before, char *err, size
 typedef struct {
 	mgmt_user_t *u;
 	const mgmt_ctx_t *ctx;
+	bool boot; /* the first admin: loses to any write of a peer (replica_boot_hlc) */
 } create_t;
 
 static int create_txn(store_t *st, store_stamp_t *stamp, void *arg, char *err, size_t err_len)
@@ -258,9 +261,9 @@ static int create_txn(store_t *st, store_stamp_t *stamp, void *arg, char *err, s
 	if (sqlite3_prepare_v2(
 	        st->db,
 	        "INSERT INTO users (username, email, description, role, status, password_hash, "
-	        "create_time, update_time, deleted, hlc, origin_node, seq) VALUES (?1, ?2, ?3, ?4, "
-	        "?5, ?6, ?7, ?7, 0, ?8, ?9, ?10) ON CONFLICT (username) DO UPDATE SET username = "
-	        "excluded.username, email = excluded.email, description = excluded.description, "
+	        "create_time, update_time, deleted, hlc, origin_node, seq, id) VALUES (?1, ?2, ?3, "
+	        "?4, ?5, ?6, ?7, ?7, 0, ?8, ?9, ?10, ?11) ON CONFLICT (username) DO UPDATE SET "
+	        "username = excluded.username, email = excluded.email, description = excluded.description, "
 	        "role = excluded.role, status = excluded.status, password_hash = "
 	        "excluded.password_hash, create_time = excluded.create_time, update_time = "
 	        "excluded.update_time, deleted = 0, hlc = excluded.hlc, origin_node = "
@@ -275,6 +278,10 @@ static int create_txn(store_t *st, store_stamp_t *stamp, void *arg, char *err, s
 	sqlite3_bind_text(q, 6, u->hash, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 7, (sqlite3_int64)stamp->now_ms);
 	store_bind_origin(st, stamp, q, 8);
+	if (c->boot)
+		sqlite3_bind_int64(q, 8, replica_boot_hlc(stamp->now_ms));
+	/* userId: from the username, the same on every node (replica.c) */
+	sqlite3_bind_int64(q, 11, replica_key_id(u->username));
 	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
@@ -293,7 +300,7 @@ int mgmt_user_create(mgmt_t *m, mgmt_user_t *u, const mgmt_ctx_t *ctx, char *err
 		         MGMT_MAX_USERNAME);
 		return -EINVAL;
 	}
-	create_t c = {u, ctx};
+	create_t c = {u, ctx, false};
 	return mgmt_write(m, create_txn, &c, false, err, err_len);
 }
 
@@ -526,7 +533,7 @@ static int first_admin(store_t *st, store_stamp_t *stamp, const config_t *cfg, c
 		snprintf(err, err_len, "hashing the first admin's password failed");
 		return -ENOMEM;
 	}
-	create_t c = {&admin, &ctx};
+	create_t c = {&admin, &ctx, true};
 	return create_txn(st, stamp, &c, err, err_len);
 }
 

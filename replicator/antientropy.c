@@ -44,8 +44,6 @@
 
 #define AE_MAX_PULLS  1024 /* services pulled per digest, at most */
 #define AE_PER_FRAME  8192 /* services per DIGEST frame */
-#define AE_FLAG_REPLY 1u
-#define AE_FLAG_WHOLE 2u /* the digest fits this one frame */
 
 typedef struct {
 	char *name;
@@ -155,7 +153,7 @@ static void ae__send(repl_conn_t *c, const ae_digest_t *d, bool reply)
 		uint32_t n = left < AE_PER_FRAME ? left : AE_PER_FRAME;
 		repl_enc_begin(e, REPL_DIGEST, 3);
 		repl_enc_u(e, version);
-		repl_enc_u(e, (reply ? AE_FLAG_REPLY : 0) | (whole ? AE_FLAG_WHOLE : 0));
+		repl_enc_u(e, (reply ? REPL_DIGEST_REPLY : 0) | (whole ? REPL_DIGEST_WHOLE : 0));
 		repl_enc_array(e, n);
 		for (uint32_t k = 0; k < n; i++) {
 			const ae_svc_t *s = &d->v[i];
@@ -353,7 +351,7 @@ void repl_on_digest(repl_conn_t *c, const repl_msg_t *m)
 	ae_digest_t d;
 	unsigned pulls = 0;
 	int rc = 0;
-	bool reply = (m->u[1] & AE_FLAG_REPLY) != 0, whole = (m->u[1] & AE_FLAG_WHOLE) != 0;
+	bool reply = (m->u[1] & REPL_DIGEST_REPLY) != 0, whole = (m->u[1] & REPL_DIGEST_WHOLE) != 0;
 
 	p->node_state = SHM_NODE_UP; /* only nodes that are up send digests */
 	if (shm_node_state(r->shm) != SHM_NODE_UP)

@@ -50,6 +50,9 @@ void repl_hello_send(repl_conn_t *c)
 	repl_t *r = c->r;
 	repl_enc_t *e = &r->enc;
 
+	if (c->hello_sent)
+		return;
+	c->hello_sent = true;
 	repl_enc_begin(e, REPL_HELLO, 8);
 	repl_enc_u(e, REPL_PROTO_VERSION);
 	repl_enc_s(e, r->cfg->name, strlen(r->cfg->name));
@@ -58,7 +61,7 @@ void repl_hello_send(repl_conn_t *c)
 	repl_enc_u(e, (uint64_t)shm_node_state(r->shm));
 	repl_enc_s(e, r->cfg->zone, strlen(r->cfg->zone));
 	repl_enc_u(e, r->cfg->cluster_encrypt ? REPL_HELLO_ENCRYPT : 0);
-	repl_enc_u(e, REPL_REC_KNOWN);
+	repl_enc_u(e, repl_kinds_known());
 	if (repl_enc_end(e) < 0) {
 		repl_conn_close(c, "out of memory");
 		return;
@@ -146,6 +149,7 @@ static void hs__on_hello(repl_conn_t *c, const repl_msg_t *m, const char *raw, s
 	c->peer = idx;
 	c->peer_inc = m->u[1];
 	c->peer_state = (uint32_t)m->u[2];
+	c->peer_kinds = m->u[4];
 	c->encrypt = r->cfg->cluster_encrypt || (m->u[3] & REPL_HELLO_ENCRYPT);
 	repl_hello_hash(raw, len, c->hello_peer);
 	c->hs = REPL_HS_AUTH;
@@ -180,11 +184,13 @@ static void hs__ready(repl_conn_t *c)
 	c->hs = REPL_HS_READY;
 	p->last_seen_ms = clock_mono_ms();
 	p->key_logged = false;
-	log_info("peer %s: %s connection up%s", p->cfg->name, c->outbound ? "outbound" : "inbound",
-	         c->encrypt ? " (encrypted)" : "");
+	log_info("peer %s: %s connection up%s%s", p->cfg->name,
+	         c->outbound ? "outbound" : "inbound", c->encrypt ? " (encrypted)" : "",
+	         c->r->tls ? " (TLS)" : "");
 	if (c->outbound) {
 		p->down_logged = false;
 		p->backoff_ms = 0;
+		repl_mgmt_ready(c);
 		return;
 	}
 	if (p->in && p->in != c)
@@ -197,6 +203,7 @@ static void hs__ready(repl_conn_t *c)
 		p->backoff_ms = 0;
 	}
 	hs__send_want(c);
+	repl_mgmt_ready(c); /* MWANT after WANT: the connector expects WANT first */
 }
 
 /* Logged once until a handshake with that peer succeeds again, whichever

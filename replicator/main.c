@@ -21,7 +21,9 @@
  * snapshot (some peer unreachable, or one that reaches us only one way).
  * A peer that is up but never sends its snapshot cannot hold the node back
  * for more than REPL_BOOTSTRAP_MAX_MS.  A respawned replicator finds the node up and
- * leaves it so.
+ * leaves it so.  A peer's snapshot counts once the catch-up of its
+ * management data is applied too (mgmt.c), when both nodes have one: a
+ * node comes up with the operations in force that its peers hold.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -61,7 +63,7 @@ void repl_bootstrap_check(repl_t *r, uint64_t now)
 		return;
 	for (int i = 0; i < r->npeers; i++) {
 		repl_peer_t *p = &r->peers[i];
-		if (p->bootstrapped_from) {
+		if (p->bootstrapped_from && !repl_mgmt_owed(p)) {
 			snprintf(why, sizeof(why), "bootstrapped from peer %s", p->cfg->name);
 			main__up(r, why);
 			return;
@@ -72,8 +74,9 @@ void repl_bootstrap_check(repl_t *r, uint64_t now)
 		 * nor one that cannot reach us (it would never come). */
 		bool can_send = p->in && p->in->hs == REPL_HS_READY;
 		up_peer |= repl_peer_reachable(p, now) && can_send &&
-		           p->node_state == SHM_NODE_UP && !p->rx_valid;
-		all_applied = all_applied && repl_peer_reachable(p, now) && p->rx_valid;
+		           p->node_state == SHM_NODE_UP && (!p->rx_valid || repl_mgmt_owed(p));
+		all_applied = all_applied && repl_peer_reachable(p, now) && p->rx_valid &&
+		              !repl_mgmt_owed(p);
 	}
 	if (all_applied) {
 		main__up(r, "every peer's snapshot applied");
@@ -105,6 +108,7 @@ static void main__tick(evutil_socket_t fd, short what, void *arg)
 	repl_tomb_tick(r);
 	repl_sender_tick(r);
 	repl_serve_tick(r);
+	repl_mgmt_tick(r, now);
 	if (now >= mm->next_renew) {
 		repl_renew_tick(r);
 		mm->next_renew = now + REPL_RENEW_MS;
@@ -115,6 +119,7 @@ static void main__tick(evutil_socket_t fd, short what, void *arg)
 	}
 	if (now >= mm->next_digest) {
 		repl_digest_tick(r);
+		repl_mgmt_digest_tick(r);
 		mm->next_digest = now + r->cfg->digest_interval_ms;
 	}
 	if (now >= mm->next_status) {
@@ -166,6 +171,7 @@ int repl_init(repl_t *r, const config_t *cfg, shm_t *shm)
 	r->base = event_base_new();
 	if (r->parser == NULL || r->base == NULL || repl_tomb_init(r) < 0)
 		return -ENOMEM;
+	repl_mgmt_init(r); /* without the store: the registry alone */
 	r->npeers = cfg->npeers < REPL_MAX_PEERS ? cfg->npeers : REPL_MAX_PEERS;
 	if (cfg->npeers > REPL_MAX_PEERS)
 		log_warn("%d peers configured; replicating with the first %d", cfg->npeers,
@@ -173,6 +179,13 @@ int repl_init(repl_t *r, const config_t *cfg, shm_t *shm)
 	for (int i = 0; i < r->npeers; i++) {
 		r->peers[i].cfg = &cfg->peers[i];
 		r->peers[i].id = i + 1;
+	}
+	if (cfg->cluster_tls && r->npeers > 0) {
+		char err[512];
+		if (repl_tls_ctx(cfg, &r->tls, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return -EINVAL;
+		}
 	}
 	r->start_ms = clock_mono_ms();
 	r->bootstrapping = shm_node_state(shm) != SHM_NODE_UP;
@@ -185,6 +198,9 @@ void repl_fini(repl_t *r)
 {
 	repl_conns_free(r);
 	repl_pending_free(r);
+	repl_mgmt_fini(r);
+	repl_tls_ctx_free(r->tls);
+	r->tls = NULL;
 	if (r->listener)
 		evconnlistener_free(r->listener);
 	r->listener = NULL;
@@ -222,10 +238,13 @@ int replicator_main(const config_t *cfg, shm_t *shm, int ctl_fd)
 		log_error("cannot join the process table");
 		return 1;
 	}
-	if (repl_init(&mm.r, cfg, shm) < 0) {
-		log_error("cannot start: out of memory");
+	if ((rc = repl_init(&mm.r, cfg, shm)) < 0) {
+		if (rc == -ENOMEM)
+			log_error("cannot start: out of memory");
+		rc = 1;
 		goto out;
 	}
+	rc = 1;
 	mm.ctl_ev = event_new(mm.r.base, ctl_fd, EV_READ | EV_PERSIST, main__ctl, &mm);
 	mm.tick_ev = event_new(mm.r.base, -1, EV_PERSIST, main__tick, &mm);
 	mm.term_ev = evsignal_new(mm.r.base, SIGTERM, main__signal, &mm);

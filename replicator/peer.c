@@ -263,6 +263,7 @@ static void peer__on_read(struct bufferevent *bev, void *arg)
 	}
 	if (!c->dead && c->hs == REPL_HS_READY)
 		repl_receiver_flush(c);
+	repl_mgmt_flush(c->r); /* the rows of this read, committed */
 }
 
 static void peer__on_write(struct bufferevent *bev, void *arg)
@@ -286,12 +287,19 @@ static void peer__on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	repl_peer_t *p = c->outbound ? &c->r->peers[c->peer] : NULL;
+	char tls[128] = "";
+	if (c->r->tls && c->hs == REPL_HS_HELLO)
+		repl_tls_error(c->bev, tls, sizeof(tls));
 	if (p && c->hs == REPL_HS_HELLO && !p->down_logged) {
 		int e = EVUTIL_SOCKET_ERROR();
-		log_warn("peer %s (%s): unreachable: %s", p->cfg->name, p->cfg->repl_addr,
-		         (what & BEV_EVENT_EOF) ? "connection closed"
-		                                : evutil_socket_error_to_string(e));
+		log_warn("peer %s (%s): unreachable: %s%s", p->cfg->name, p->cfg->repl_addr,
+		         tls[0] ? "TLS: " : "",
+		         tls[0]                   ? tls
+		         : (what & BEV_EVENT_EOF) ? "connection closed"
+		                                  : evutil_socket_error_to_string(e));
 		p->down_logged = true;
+	} else if (!c->outbound && tls[0]) {
+		repl_anon_log(c, "TLS: %s", tls);
 	}
 	repl_conn_close(c, (what & BEV_EVENT_EOF) ? "closed by the peer" : "socket error");
 }
@@ -303,7 +311,8 @@ static repl_conn_t *peer__conn_new(repl_t *r, evutil_socket_t fd, bool outbound,
 
 	if (c == NULL)
 		return NULL;
-	c->bev = bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->bev = r->tls ? repl_tls_bev(r, fd, outbound)
+	                : bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		free(c);
 		return NULL;

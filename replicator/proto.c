@@ -16,6 +16,7 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 /* Schemas, indexed by type: one letter per leading field. */
@@ -24,7 +25,20 @@ static const char *const proto__schema[REPL_TYPE_MAX] = {
     [REPL_CHANGE] = "uurus",   [REPL_RECORD] = "rus", [REPL_RENEW] = "K",    [REPL_FETCH] = "K",
     [REPL_SNAP_BEGIN] = "uu",  [REPL_SNAP_END] = "u", [REPL_DIGEST] = "uuD", [REPL_PULL] = "rs",
     [REPL_PULL_END] = "rs",    [REPL_SYNC] = "uuu",   [REPL_ACK] = "uu",
+    [REPL_ROW] = "rusuV",      [REPL_MWANT] = "uuu",  [REPL_MMARK] = "uuu",  [REPL_MACK] = "uu",
 };
+
+static uint64_t proto__known = 1ull << REPL_REC_INSTANCE;
+
+void repl_kinds_set(uint64_t kinds)
+{
+	proto__known = (kinds | (1ull << REPL_REC_INSTANCE)) & ~1ull;
+}
+
+uint64_t repl_kinds_known(void)
+{
+	return proto__known;
+}
 
 int repl_frame_len(const uint8_t *buf, size_t avail, size_t *len)
 {
@@ -44,7 +58,7 @@ static int proto__kind(const msgpack_object *o)
 {
 	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 == 0 || o->via.u64 > 63)
 		return -EPROTO;
-	return (REPL_REC_KNOWN >> o->via.u64) & 1 ? 0 : -EPROTONOSUPPORT;
+	return (proto__known >> o->via.u64) & 1 ? 0 : -EPROTONOSUPPORT;
 }
 
 static bool proto__str(const msgpack_object *o, shm_str_t *out)
@@ -91,12 +105,41 @@ static int proto__digest_ok(const msgpack_object *o)
 	return proto__kind(&f[0]);
 }
 
+/* A row's value: nil, an integer, a float, a string or bin. */
+static bool proto__value_ok(const msgpack_object *o)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+	case MSGPACK_OBJECT_FLOAT64:
+	case MSGPACK_OBJECT_FLOAT32:
+		return true;
+	case MSGPACK_OBJECT_STR:
+		return o->via.str.size <= MGMT_REPL_MAX_VALUE;
+	case MSGPACK_OBJECT_BIN:
+		return o->via.bin.size <= MGMT_REPL_MAX_VALUE;
+	default:
+		return false;
+	}
+}
+
 static int proto__list(const msgpack_object *o, char kind, repl_msg_t *m)
 {
 	int unknown = 0;
 
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > REPL_MAX_LIST)
 		return -EPROTO;
+	if (kind == 'V') {
+		if (o->via.array.size > MGMT_REPL_MAX_VALUES)
+			return -EPROTO;
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			if (!proto__value_ok(&o->via.array.ptr[i]))
+				return -EPROTO;
+		m->list = o->via.array.ptr;
+		m->nlist = o->via.array.size;
+		return 0;
+	}
 	for (uint32_t i = 0; i < o->via.array.size; i++) {
 		const msgpack_object *it = &o->via.array.ptr[i];
 		int rc = kind == 'K' ? (proto__key_ok(it) ? 0 : -EPROTO) : proto__digest_ok(it);
@@ -269,6 +312,51 @@ void repl_msg_key(const repl_msg_t *m, uint32_t i, shm_key_t *key)
 	proto__str(&f[2], &key->instance);
 }
 
+void repl_msg_row(const repl_msg_t *m, mgmt_row_t *row)
+{
+	shm_str_t origin = m->s[0];
+
+	memset(row, 0, offsetof(mgmt_row_t, vals));
+	row->kind = (int)m->u[0];
+	row->hlc = m->u[1] > INT64_MAX ? 0 : (int64_t)m->u[1]; /* 0: refused as no timestamp */
+	row->origin = origin.ptr;
+	row->origin_len = origin.len;
+	row->deleted = (m->u[2] & REPL_ROW_DELETED) != 0;
+	row->nvals = m->nlist;
+	for (uint32_t i = 0; i < m->nlist; i++) {
+		const msgpack_object *o = &m->list[i];
+		mgmt_value_t *v = &row->vals[i];
+		memset(v, 0, sizeof(*v));
+		switch (o->type) {
+		case MSGPACK_OBJECT_POSITIVE_INTEGER:
+			v->type = MGMT_V_INT;
+			v->i = o->via.u64 > INT64_MAX ? INT64_MAX : (int64_t)o->via.u64;
+			break;
+		case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+			v->type = MGMT_V_INT;
+			v->i = o->via.i64;
+			break;
+		case MSGPACK_OBJECT_FLOAT64:
+		case MSGPACK_OBJECT_FLOAT32:
+			v->type = MGMT_V_REAL;
+			v->d = o->via.f64;
+			break;
+		case MSGPACK_OBJECT_STR:
+			v->type = MGMT_V_TEXT;
+			v->s = o->via.str.ptr;
+			v->len = o->via.str.size;
+			break;
+		case MSGPACK_OBJECT_BIN:
+			v->type = MGMT_V_BLOB;
+			v->s = o->via.bin.ptr;
+			v->len = o->via.bin.size;
+			break;
+		default:
+			v->type = MGMT_V_NULL;
+		}
+	}
+}
+
 void repl_msg_digest(const repl_msg_t *m, uint32_t i, repl_digest_t *d)
 {
 	const msgpack_object *f = m->list[i].via.array.ptr;
@@ -330,6 +418,36 @@ void repl_enc_key(repl_enc_t *e, const shm_key_t *key)
 	repl_enc_s(e, key->region.ptr, key->region.len);
 	repl_enc_s(e, key->service.ptr, key->service.len);
 	repl_enc_s(e, key->instance.ptr, key->instance.len);
+}
+
+void repl_enc_row(repl_enc_t *e, const mgmt_row_t *row)
+{
+	repl_enc_begin(e, REPL_ROW, 5);
+	repl_enc_u(e, (uint64_t)row->kind);
+	repl_enc_u(e, row->hlc > 0 ? (uint64_t)row->hlc : 0);
+	repl_enc_s(e, row->origin, row->origin_len);
+	repl_enc_u(e, row->deleted ? REPL_ROW_DELETED : 0);
+	repl_enc_array(e, row->nvals);
+	for (uint32_t i = 0; i < row->nvals; i++) {
+		const mgmt_value_t *v = &row->vals[i];
+		switch (v->type) {
+		case MGMT_V_INT:
+			msgpack_pack_int64(&e->pk, v->i);
+			break;
+		case MGMT_V_REAL:
+			msgpack_pack_double(&e->pk, v->d);
+			break;
+		case MGMT_V_TEXT:
+			msgpack_pack_str(&e->pk, v->len);
+			msgpack_pack_str_body(&e->pk, v->s, v->len);
+			break;
+		case MGMT_V_BLOB:
+			repl_enc_s(e, v->s, v->len);
+			break;
+		default:
+			msgpack_pack_nil(&e->pk);
+		}
+	}
 }
 
 int repl_enc_end(repl_enc_t *e)

@@ -16,12 +16,13 @@
  * with the accessors below.  Nothing here does I/O or touches the
  * registry: the fuzz target and the unit test drive it directly.
  *
- * Record kinds: what CHANGE, RECORD, DIGEST, PULL and PULL_END carry is
- * tagged with a record kind (REPL_REC_*): today only registry instances;
- * the management store adds its own kinds.  Each HELLO lists the kinds its
- * node knows; a node sends a peer only kinds both know, and a frame of a
- * kind this node does not know is refused (-EPROTONOSUPPORT: the
- * connection is closed and the fact logged).
+ * Record kinds: what CHANGE, RECORD, ROW, DIGEST, PULL and PULL_END carry
+ * is tagged with a record kind: 1 for registry instances (REPL_REC_*), 2
+ * to 63 for the management store's tables (mgmt_repl_kinds(), one per
+ * table).  Each HELLO lists the kinds its node knows; a node sends a peer
+ * only kinds both know, and a frame of a kind this node does not know is
+ * refused (-EPROTONOSUPPORT: the connection is closed and the fact
+ * logged).  repl_kinds_set() says which kinds this node knows.
  */
 #ifndef ARTEMIS_REPL_PROTO_H
 #define ARTEMIS_REPL_PROTO_H
@@ -32,6 +33,7 @@
 #include <stdint.h>
 
 #include "artemis/buf.h"
+#include "artemis/mgmt.h"
 #include "artemis/shm.h"
 
 #define REPL_PROTO_VERSION 2
@@ -47,7 +49,8 @@
 
 /* Message types and their fields (u = unsigned, s = string or bin, r = a
  * record kind, K = list of [region, service, instance], D = list of
- * [record kind, name, count, hash]). */
+ * [record kind, name, count, hash], V = list of at most
+ * MGMT_REPL_MAX_VALUES values: nil, integer, float, string or bin). */
 enum repl_type {
 	REPL_HELLO = 1,       /* u version, s name, u incarnation, s nonce, u node state,
 	                         s zone, u flags (REPL_HELLO_*), u record kinds known (bits) */
@@ -65,17 +68,36 @@ enum repl_type {
 	REPL_PULL_END = 18,   /* r kind, s name: every record of it was sent */
 	REPL_SYNC = 19,       /* u version streamed up to, u node state, u sender's clock (ms) */
 	REPL_ACK = 20,        /* u last version applied, u node state */
-	REPL_TYPE_MAX = 21,
+	/* The management store (replicator/mgmt.c), only between nodes that
+	 * both know management kinds: */
+	REPL_ROW = 21,   /* r kind, u hlc, s origin node, u flags (REPL_ROW_*), V values */
+	REPL_MWANT = 22, /* u sender's store id held (0: none), u own cursor, u all cursor */
+	REPL_MMARK = 23, /* u store id, u generation, u flags (REPL_MARK_*): rows sent up to it */
+	REPL_MACK = 24,  /* u store id, u generation applied */
+	REPL_TYPE_MAX = 25,
 };
+
+#define REPL_ROW_DELETED   1u /* a tombstone */
+#define REPL_MARK_CATCHUP  1u /* every row held up to it was sent, not only our own */
 
 enum { REPL_OP_REGISTER = 1, REPL_OP_UNREGISTER = 2 };
 
-/* Record kinds (0 is never used; at most 63). */
+/* Record kinds (0 is never used; at most 63; the management tables' are
+ * theirs, 2..63). */
 enum repl_rec { REPL_REC_INSTANCE = 1 };
-#define REPL_REC_KNOWN (1ull << REPL_REC_INSTANCE) /* what this node knows */
+
+/* The kinds this node knows (bits), REPL_REC_INSTANCE's alone until set;
+ * the decoder refuses the others. */
+void repl_kinds_set(uint64_t kinds);
+uint64_t repl_kinds_known(void);
 
 /* HELLO flags. */
 #define REPL_HELLO_ENCRYPT 1u /* encrypt the stream (either side asking is enough) */
+
+/* DIGEST flags. */
+#define REPL_DIGEST_REPLY 1u /* the answer to the other side's digest */
+#define REPL_DIGEST_WHOLE 2u /* the whole digest is in this one frame */
+#define REPL_DIGEST_MGMT  4u /* of management tables (names are buckets), not services */
 
 /* A decoded message.  Strings point into the unpacked object (valid until
  * repl_msg_free); they are not NUL-terminated. */
@@ -112,6 +134,8 @@ void repl_msg_free(repl_msg_t *m);
 /* List items of a decoded RENEW/FETCH (keys) or DIGEST. */
 void repl_msg_key(const repl_msg_t *m, uint32_t i, shm_key_t *key);
 void repl_msg_digest(const repl_msg_t *m, uint32_t i, repl_digest_t *d);
+/* The row a decoded ROW carries (pointers into the message). */
+void repl_msg_row(const repl_msg_t *m, mgmt_row_t *row);
 
 /* Encoder: begin a frame of `type` with nfields fields after the type, add
  * them, end.  Appends never fail on their own: the buffer's error is sticky
@@ -129,6 +153,8 @@ void repl_enc_u(repl_enc_t *e, uint64_t v);
 void repl_enc_s(repl_enc_t *e, const void *p, size_t len);
 void repl_enc_array(repl_enc_t *e, uint32_t n);
 void repl_enc_key(repl_enc_t *e, const shm_key_t *key);
+/* A whole ROW frame of a row. */
+void repl_enc_row(repl_enc_t *e, const mgmt_row_t *row);
 /* Patch the frame's length: 0, the buffer's error (-ENOMEM), or -EMSGSIZE
  * when the payload is larger than REPL_MAX_FRAME. */
 int repl_enc_end(repl_enc_t *e);

@@ -16,7 +16,8 @@
  * its record registered when it arrives.
  *
  * Every frame here passed its tag (seal.c) and its schema (proto.c); the
- * record kind of CHANGE and RECORD is one this node knows (REPL_REC_*).
+ * record kind of every frame is one this node knows.  Management rows and
+ * their digests and pulls go to mgmt.c.
  */
 #include <errno.h>
 #include <string.h>
@@ -171,7 +172,9 @@ void repl_on_frame(repl_conn_t *c, const repl_msg_t *m)
 	repl_peer_t *p = &r->peers[c->peer];
 
 	switch (m->type) {
-	case REPL_CHANGE: /* u[2]: the kind, REPL_REC_INSTANCE (the only one known) */
+	case REPL_CHANGE: /* u[2]: the kind; management rows travel as ROW */
+		if (m->u[2] != REPL_REC_INSTANCE)
+			return;
 		if (m->u[1] == REPL_OP_REGISTER)
 			rx__register(r, p, m->u[3], m->s[0]);
 		else if (m->u[1] == REPL_OP_UNREGISTER)
@@ -180,6 +183,8 @@ void repl_on_frame(repl_conn_t *c, const repl_msg_t *m)
 			p->rx_applied = m->u[0];
 		return;
 	case REPL_RECORD:
+		if (m->u[0] != REPL_REC_INSTANCE)
+			return;
 		rx__register(r, p, m->u[1], m->s[0]);
 		p->snapshot_count += p->in_snapshot;
 		return;
@@ -196,13 +201,28 @@ void repl_on_frame(repl_conn_t *c, const repl_msg_t *m)
 		rx__snap_end(c, p, m);
 		return;
 	case REPL_DIGEST:
-		repl_on_digest(c, m);
+		if (m->u[1] & REPL_DIGEST_MGMT)
+			repl_mgmt_on_digest(c, m);
+		else
+			repl_on_digest(c, m);
 		return;
 	case REPL_PULL:
-		repl_pull_request(c, m->s[0]);
+		if (m->u[0] == REPL_REC_INSTANCE)
+			repl_pull_request(c, m->s[0]);
+		else
+			repl_mgmt_on_pull(c, m);
 		return;
 	case REPL_PULL_END:
-		repl_on_pull_end(c, m);
+		if (m->u[0] == REPL_REC_INSTANCE)
+			repl_on_pull_end(c, m);
+		else
+			repl_mgmt_on_pull_end(c, m);
+		return;
+	case REPL_ROW:
+	case REPL_MWANT:
+	case REPL_MMARK:
+	case REPL_MACK:
+		repl_mgmt_on_frame(c, m);
 		return;
 	case REPL_SYNC:
 		rx__sync(c, p, m);

@@ -15,6 +15,9 @@
  *   antientropy.c per-service digests compared with each peer, the pulls
  *                 asked and each one's mark
  *   tombstone.c   recent unregisters, so no late record brings one back
+ *   mgmt.c        the management store's rows: the stream of our own, the
+ *                 catch-up of a peer that connects, rows applied, digests
+ *                 and pulls of its tables, tombstones collected
  *
  * One connection per peer and direction: the side that connects streams
  * its clients' changes (the sender); the side that accepts applies them
@@ -43,6 +46,7 @@
 #include "artemis/clock.h"
 #include "artemis/config.h"
 #include "artemis/codec.h"
+#include "artemis/mgmt.h"
 #include "artemis/shm.h"
 #include "proto.h"
 
@@ -67,6 +71,10 @@
 #define REPL_BACKOFF_MAX_MS   2000
 #define REPL_CHANGES_PER_TICK 4096
 #define REPL_KEYS_PER_FRAME   4096
+#define REPL_ROWS_PER_TICK    2048  /* management rows walked per connection and tick */
+#define REPL_ROWS_PER_TXN     4096  /* management rows applied in one transaction */
+#define REPL_MARK_IDLE_MS     1000  /* an empty pass is marked at most this often */
+#define REPL_MGMT_PULL_WORDS  ((64 * MGMT_REPL_BUCKETS + 63) / 64)
 
 typedef struct repl repl_t;
 typedef struct repl_conn repl_conn_t;
@@ -84,6 +92,7 @@ struct repl_conn {
 	int peer;      /* index in r->peers: configured (outbound), or claimed by its
 	                * HELLO and trusted only from REPL_HS_WANT/READY on */
 	enum repl_hs hs;
+	bool hello_sent; /* once: a TLS link reports CONNECTED for TCP and for TLS */
 	uint64_t opened_ms;  /* monotonic */
 	uint64_t last_rx_ms; /* monotonic */
 	/* handshake: our nonce, both HELLOs' hashes, what the peer's HELLO said
@@ -120,6 +129,19 @@ struct repl_conn {
 	/* receiver: the last ACK sent, and one owed (a SYNC came) */
 	uint64_t acked;
 	bool ack_due;
+	/* management rows (mgmt.c): the kinds both sides know; as the sender,
+	 * the walk of a catch-up or a pass over our own rows since m_own (the
+	 * generation marked last); the pulls the other side asked here
+	 * (bit kind * MGMT_REPL_BUCKETS + bucket) and the answer being walked;
+	 * the pulls we asked here */
+	uint64_t peer_kinds, m_kinds;
+	bool m_streaming, m_walking, m_catchup;
+	mgmt_repl_walk_t m_walk;
+	uint64_t m_own, m_marked, m_mark_ms, m_pass_rows;
+	uint64_t m_pulls[REPL_MGMT_PULL_WORDS], m_asked[REPL_MGMT_PULL_WORDS];
+	bool m_serving;
+	int m_serve_bit;
+	mgmt_repl_walk_t m_serve;
 };
 
 /* A pull asked of a peer and not answered yet (antientropy.c). */
@@ -152,6 +174,13 @@ typedef struct {
 	uint32_t node_state;   /* enum shm_node_state it reported */
 	uint64_t last_seen_ms; /* monotonic; 0 = never */
 	uint64_t acked_version, lag_ms;
+	/* management rows (mgmt.c) */
+	uint64_t kinds;          /* what its last authenticated HELLO listed */
+	mgmt_repl_cursor_t mcur; /* what we applied of its store (loaded at connect) */
+	bool mcur_loaded;
+	bool m_caught_up;        /* a catch-up from it applied here (bootstrap) */
+	uint64_t m_acked, m_acked_saved; /* our own rows it applied (MACK) */
+	uint64_t m_rows;         /* rows applied from it, for the log */
 } repl_peer_t;
 
 struct repl {
@@ -177,6 +206,16 @@ struct repl {
 	uint64_t start_ms;        /* monotonic */
 	uint64_t listen_retry_at; /* monotonic; 0 = listening */
 	bool listen_logged;
+	struct ssl_ctx_st *tls; /* [cluster] tls = on (tls.c), else NULL */
+	/* the management store (mgmt.c): NULL when it could not be opened */
+	mgmt_repl_t *mr;
+	uint64_t m_kinds; /* management kinds this node knows */
+	uint64_t m_store_id, m_head;
+	uint32_t m_batch; /* rows in the open transaction */
+	bool m_batch_failed;
+	bool m_applied; /* a batch committed: our generation moved (our own
+	                 * commits do not move data_version) */
+	uint64_t m_log_ms, m_gc_at;
 };
 
 /* main.c */
@@ -251,6 +290,35 @@ void repl_tomb_free(repl_t *r);
 void repl_tomb_tick(repl_t *r);
 /* True when `key` was unregistered here after a registration at origin_ms. */
 bool repl_tomb_blocks(repl_t *r, const shm_key_t *key, uint64_t origin_ms);
+
+/* tls.c */
+int repl_tls_ctx(const config_t *cfg, struct ssl_ctx_st **out, char *err, size_t err_len);
+void repl_tls_ctx_free(struct ssl_ctx_st *ctx);
+/* A TLS bufferevent over fd (-1: to be connected), for our side's role. */
+struct bufferevent *repl_tls_bev(repl_t *r, int fd, bool outbound);
+/* Why the TLS layer of bev failed ("" when it did not), into buf. */
+const char *repl_tls_error(struct bufferevent *bev, char *buf, size_t len);
+
+/* mgmt.c */
+int repl_mgmt_init(repl_t *r);
+void repl_mgmt_fini(repl_t *r);
+/* A connection is ready: what both know decides whether rows flow. */
+void repl_mgmt_ready(repl_conn_t *c);
+/* Frames: ROW, MWANT, MMARK, MACK, and DIGEST/PULL/PULL_END of
+ * management kinds. */
+void repl_mgmt_on_frame(repl_conn_t *c, const repl_msg_t *m);
+void repl_mgmt_on_digest(repl_conn_t *c, const repl_msg_t *m);
+void repl_mgmt_on_pull(repl_conn_t *c, const repl_msg_t *m);
+void repl_mgmt_on_pull_end(repl_conn_t *c, const repl_msg_t *m);
+/* After a read: the open transaction committed. */
+void repl_mgmt_flush(repl_t *r);
+/* Each tick: the walks (stream, catch-ups, pull answers); each digest
+ * interval: digests and tombstones. */
+void repl_mgmt_tick(repl_t *r, uint64_t now);
+void repl_mgmt_digest_tick(repl_t *r);
+/* Management kinds flow with this peer and its catch-up is not applied
+ * yet: the bootstrap waits for it. */
+bool repl_mgmt_owed(const repl_peer_t *p);
 
 /* antientropy.c */
 void repl_digest_tick(repl_t *r);

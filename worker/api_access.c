@@ -107,11 +107,16 @@ static const access_rule_t access__rules[] = {
 
 #define NRULES (sizeof(access__rules) / sizeof(access__rules[0]))
 
-/* The worker's JWT key (loaded once) and the running request's caller. */
+/* The worker's JWT key and the running request's caller.  The key is read
+ * again whenever the region's auth generation moved since it was read: a
+ * node that joins a cluster takes the cluster's secret from its peers
+ * (docs/CLUSTER.md), and every token it signs or checks after that uses
+ * it. */
 static struct {
 	uint8_t key[CONFIG_STR];
 	size_t key_len;
-	bool ready;
+	bool ready, said; /* said: a failure to read it was logged */
+	uint64_t key_gen; /* the auth generation the key was read at */
 	api_principal_t who;
 } A;
 
@@ -214,6 +219,30 @@ static void access__refuse(const http_request_t *req, http_response_t *res, int 
 
 /* ---- Credentials ------------------------------------------------------------------------- */
 
+/* The key from the store, when it was never read or the auth generation
+ * moved since (the generation first: a secret replaced meanwhile moves it
+ * again, and the next call reads once more). */
+static int access__key_load(mgmt_t *m)
+{
+	uint64_t gen = mgmt_auth_generation(m);
+	if (A.ready && gen == A.key_gen)
+		return 0;
+	int rc = mgmt_jwt_key(m, A.key, sizeof(A.key), &A.key_len);
+	if (rc < 0) {
+		if (!A.said) /* once, not at every request */
+			log_error("the JWT secret is not readable from the store: %s; every token "
+			          "is refused",
+			          strerror(-rc));
+		A.ready = false;
+		A.said = true;
+		return rc;
+	}
+	A.ready = true;
+	A.said = false;
+	A.key_gen = gen;
+	return 0;
+}
+
 int api_access_init(void)
 {
 	mgmt_t *m = g_worker ? g_worker->mgmt : NULL;
@@ -221,14 +250,9 @@ int api_access_init(void)
 	memset(&A, 0, sizeof(A));
 	if (!m)
 		return -ENODEV;
-	int rc = mgmt_jwt_key(m, A.key, sizeof(A.key), &A.key_len);
-	if (rc < 0) {
-		log_error("%s: the JWT secret is not readable from the store: %s; every token is "
-		          "refused",
-		          __func__, strerror(-rc));
+	int rc = access__key_load(m);
+	if (rc < 0)
 		return rc;
-	}
-	A.ready = true;
 	if (cfg->auth_enabled) {
 		/* The dummy hash of unknown users' logins, made now rather
 		 * than by the first such login (its timing would stand out). */
@@ -240,7 +264,8 @@ int api_access_init(void)
 
 int api_access_key(const uint8_t **key, size_t *len)
 {
-	if (!A.ready)
+	mgmt_t *m = g_worker ? g_worker->mgmt : NULL;
+	if (!m || access__key_load(m) < 0)
 		return -ENOENT;
 	*key = A.key;
 	*len = A.key_len;
@@ -283,7 +308,7 @@ int api_access_verify(const char *tok, size_t len, mgmt_principal_t *who, const 
 	mgmt_t *m = g_worker ? g_worker->mgmt : NULL;
 	uint64_t now_ms = clock_wall_ms();
 	*why = "the token is not valid";
-	if (!A.ready || !m)
+	if (!m || access__key_load(m) < 0)
 		return -EACCES;
 	int rc = jwt_verify(tok, len, A.key, A.key_len, (int64_t)(now_ms / 1000), &c);
 	if (rc == -ETIME)

@@ -120,6 +120,11 @@ typedef struct {
 	uint32_t bootstrap_timeout_ms;
 	uint32_t digest_interval_ms;
 	bool cluster_encrypt;       /* encrypt replication frames (they are always authenticated) */
+	bool cluster_tls;           /* each link in TLS, peers verified against tls_ca */
+	char cluster_tls_cert[CONFIG_STR]; /* PEM certificate (chain) this node shows */
+	char cluster_tls_key[CONFIG_STR];  /* PEM private key of cluster_tls_cert */
+	char cluster_tls_ca[CONFIG_STR];   /* PEM CA certificate(s) peers' certificates chain to */
+	uint32_t mgmt_tombstone_ttl_s; /* management tombstones every peer has live this long */
 	int njava_peers;            /* 0: the Java HTTP replication endpoints are off */
 	config_net_t java_peers[CONFIG_MAX_JAVA_PEERS];
 	int npeers;

@@ -299,7 +299,7 @@ int mgmt_role_parse(const char *s, mgmt_role_t *role);
 int mgmt_username_check(const char *s);
 
 typedef struct {
-	int64_t id; /* userId: this store's number; the username is the user's key */
+	int64_t id; /* userId: from the username, the same on every node (the key) */
 	char username[MGMT_MAX_USERNAME + 1];
 	char email[MGMT_MAX_EMAIL + 1];
 	char description[MGMT_MAX_DESCRIPTION + 1];
@@ -312,7 +312,8 @@ typedef struct {
 /* One user by id or by name (case-insensitive): 0 or -ENOENT. */
 int mgmt_user_get(mgmt_t *m, int64_t id, mgmt_user_t *u);
 int mgmt_user_find(mgmt_t *m, const char *username, mgmt_user_t *u);
-/* Every user, by id; stops when fn returns non-zero. */
+/* Every user, oldest first (the same order on every node: ids derive from
+ * usernames); stops when fn returns non-zero. */
 typedef int (*mgmt_user_fn)(void *ctx, const mgmt_user_t *u);
 int mgmt_users(mgmt_t *m, mgmt_user_fn fn, void *ctx);
 /* A new user (u->username, email, description, role, active, hash); fills
@@ -381,6 +382,10 @@ typedef struct {
  * or -EIO.  Answers from a per-process cache (no SQLite for a session seen
  * before) that is dropped whenever a write that can end a session
  * commits, on every process at once (the region's auth generation). */
+/* Moves whenever a write that can end a session or change the JWT secret
+ * commits, here or applied from a peer (a lock-free read): a process that
+ * keeps the secret reads it again when this moved. */
+uint64_t mgmt_auth_generation(mgmt_t *m);
 int mgmt_session_check(mgmt_t *m, const char *sid, const char *username, uint64_t now_ms,
                        mgmt_principal_t *p);
 
@@ -687,5 +692,142 @@ int mgmt_route_frame(shm_t *shm, shm_str_t service, buf_t *out);
  * routing is applied, so "routeRules" is [] (a client has nothing left to
  * balance: the instances are the picked group's). */
 int mgmt_route_frame_routed(shm_t *shm, shm_str_t service, buf_t *out);
+
+/* ---- Replication between nodes (the replicator; MANAGEMENT.md §5) ------------------------ *
+ *
+ * Every replicated table has a descriptor (mgmt/replica.c): its record kind
+ * on the wire, its natural key, the columns that travel, and how two
+ * versions of a row meet: last writer wins by (hlc, origin node), first
+ * writer wins (the JWT secret), or insert once (audit records, keyed by
+ * their origin and origin sequence).  A row travels as its kind, its stamp
+ * (hlc, origin node, tombstone) and its values in the descriptor's order,
+ * natural key first; never by a local numeric id.
+ *
+ * The replicator opens its own handle after fork (mgmt_repl_open) and
+ *   - sends: walks rows by store generation (`seq`) in installments,
+ *     this node's own rows in the stream, every row in a catch-up;
+ *   - receives: mgmt_repl_begin, mgmt_repl_put per row, mgmt_repl_commit
+ *     with the sender's cursor: one transaction under the projection's
+ *     writer lock, published like a local write (notices, versions,
+ *     caches), the HLC merged with every timestamp received;
+ *   - compares: per table and bucket digests (count, sum of row hashes);
+ *   - collects tombstones every peer acknowledged.
+ */
+
+#define MGMT_REPL_MAX_VALUES 40  /* columns of a replicated row */
+#define MGMT_REPL_BUCKETS    16  /* digest buckets per table */
+#define MGMT_REPL_MAX_ORIGIN 63  /* bytes of a node name */
+#define MGMT_REPL_MAX_VALUE  (1u << 20) /* bytes of one text or blob value */
+
+typedef enum { MGMT_V_NULL = 0, MGMT_V_INT, MGMT_V_REAL, MGMT_V_TEXT, MGMT_V_BLOB } mgmt_vtype_t;
+
+typedef struct {
+	mgmt_vtype_t type;
+	int64_t i;
+	double d;
+	const char *s; /* TEXT or BLOB: len bytes, not NUL-terminated */
+	size_t len;
+} mgmt_value_t;
+
+/* One row as it travels.  Pointers stay valid until the next call on the
+ * handle (walks) or are the caller's (puts). */
+typedef struct {
+	int kind; /* the table's record kind */
+	int64_t hlc;
+	const char *origin; /* the node whose write this version is */
+	size_t origin_len;
+	bool deleted; /* a tombstone */
+	uint32_t nvals;
+	mgmt_value_t vals[MGMT_REPL_MAX_VALUES];
+} mgmt_row_t;
+
+/* The record kinds of the replicated tables (bit k for kind k; kinds 2..63,
+ * 1 is the registry's instances), and a kind's table name (NULL unknown). */
+uint64_t mgmt_repl_kinds(void);
+const char *mgmt_repl_kind_name(int kind);
+
+/* Whether a row is one its table can take (its kind, stamp, the number
+ * and types of its values, an operation table's key): 0, or -EINVAL with
+ * err saying why.  Pure: no store (the fuzz target calls it). */
+int mgmt_repl_row_check(const mgmt_row_t *row, char *err, size_t err_len);
+
+typedef struct mgmt_repl mgmt_repl_t;
+
+int mgmt_repl_open(const config_t *cfg, shm_t *shm, mgmt_repl_t **out, char *err,
+                   size_t err_len);
+void mgmt_repl_close(mgmt_repl_t *r);
+
+/* Whether another connection committed anything since the last call
+ * (PRAGMA data_version: costs no read of the tables). */
+bool mgmt_repl_moved(mgmt_repl_t *r);
+/* The store's identity (random, made once with the store) and generation. */
+int mgmt_repl_head(mgmt_repl_t *r, uint64_t *store_id, uint64_t *generation);
+
+/* A walk over rows, in installments (mgmt_repl_walk).  Set the selection,
+ * zero the rest; the walk keeps its place in it. */
+typedef struct {
+	/* selection */
+	uint64_t after, upto; /* rows with after < seq <= upto (seq walks) */
+	bool own_only;        /* only rows this node wrote last */
+	uint64_t own_after;   /* this node's rows only when seq > own_after */
+	uint64_t kinds;       /* tables walked (bits of kinds); 0: every one */
+	int kind, bucket;     /* a bucket walk: that table's rows in that bucket */
+	/* place */
+	int table;
+	int64_t last_seq;
+	bool have_pk;
+	int64_t pk_int;
+	char pk_text[256];
+	size_t pk_len;
+	bool pk_is_text;
+	bool done;
+} mgmt_repl_walk_t;
+
+/* Up to max_rows more rows of the walk, each to fn; fn returns 0 to go on,
+ * non-zero to stop before that row (it comes again next time).  0 (w->done
+ * once every row was seen), or a negative error. */
+typedef int (*mgmt_row_fn)(void *ctx, const mgmt_row_t *row);
+int mgmt_repl_walk(mgmt_repl_t *r, mgmt_repl_walk_t *w, uint32_t max_rows, mgmt_row_fn fn,
+                   void *ctx);
+
+/* What this node holds of a peer's store, and what the peer holds of
+ * ours (persisted in the store's meta table). */
+typedef struct {
+	uint64_t store_id; /* the peer's store the cursors are in (0: none) */
+	uint64_t own;      /* the peer's own rows with seq <= own are applied */
+	uint64_t all;      /* every row it held with seq <= all is applied */
+	uint64_t acked;    /* the peer acknowledged our own rows up to this seq */
+} mgmt_repl_cursor_t;
+int mgmt_repl_cursor_get(mgmt_repl_t *r, const char *peer, mgmt_repl_cursor_t *out);
+/* The peer's acknowledgement of our rows (its own transaction). */
+int mgmt_repl_acked_set(mgmt_repl_t *r, const char *peer, uint64_t acked);
+
+/* Applying rows: begin (the writer lock, one transaction), put each row,
+ * commit with the cursor they bring the peer to (NULL: none).  put: 1
+ * applied, 0 not (what this node holds wins or is the same), -EINVAL a row
+ * this node cannot take (err says why; the batch goes on), other negative
+ * values: the batch failed (rolled back; call nothing but begin again). */
+int mgmt_repl_begin(mgmt_repl_t *r, char *err, size_t err_len);
+int mgmt_repl_put(mgmt_repl_t *r, const mgmt_row_t *row, char *err, size_t err_len);
+int mgmt_repl_commit(mgmt_repl_t *r, const char *peer, const mgmt_repl_cursor_t *cur,
+                     char *err, size_t err_len);
+void mgmt_repl_rollback(mgmt_repl_t *r);
+bool mgmt_repl_active(const mgmt_repl_t *r);
+
+/* Per table and bucket: the rows' count and the sum of their hashes (the
+ * natural key, stamp and tombstone of each row; lower case keys), of the
+ * tables in kinds.  Recomputed only for tables that changed. */
+typedef struct {
+	int kind;
+	int bucket;
+	uint64_t count;
+	uint64_t hash;
+} mgmt_repl_digest_t;
+int mgmt_repl_digest(mgmt_repl_t *r, uint64_t kinds, mgmt_repl_digest_t *out, size_t cap,
+                     size_t *n);
+
+/* Remove tombstones with seq <= upto whose HLC is older than before_ms
+ * (children before parents); *removed gets the count. */
+int mgmt_repl_gc(mgmt_repl_t *r, uint64_t upto, uint64_t before_ms, uint64_t *removed);
 
 #endif

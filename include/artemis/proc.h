@@ -33,6 +33,10 @@ int worker_main(const config_t *cfg, shm_t *shm, const proc_listen_t *l, int ctl
 int reaper_main(const config_t *cfg, shm_t *shm, int ctl_fd);
 /* Runs only on a node with peers ([cluster] peer lines). */
 int replicator_main(const config_t *cfg, shm_t *shm, int ctl_fd);
+/* With [cluster] tls = on and peers: whether its files make a usable
+ * context (0), or -errno with err naming the key, the file and what is
+ * wrong.  The master asks at start (exit 2) and before a reload. */
+int replicator_tls_check(const config_t *cfg, char *err, size_t err_len);
 
 /* Shared by children: mark this process to die with its parent, set the
  * process title ("artemis: worker 1"). */

@@ -48,7 +48,7 @@ def test_store_file_and_schema(fresh_node):
     assert mode == 0o600, oct(mode)
     with sqlite3.connect(db_path(n)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     assert {"instance", "server", "service_zone", "audit", "instance_log", "server_log",
             "service_zone_log", "meta", "users", "sessions", "login_history",
@@ -107,6 +107,34 @@ def test_store_that_cannot_be_opened_stops_the_start(fresh_node):
     n.expect_exit = True
 
 
+def test_a_version_3_store_gets_user_ids_from_usernames(fresh_node):
+    """Schema 4: a user's id derives from its username (the same on every
+    node of a cluster); a store numbered by AUTOINCREMENT is renumbered at
+    start, its users, sessions and tokens kept."""
+    from auth_util import A, call, make_user
+    n = fresh_node
+    n.login()
+    uid, token = make_user(n, n.token, "renumbered", "viewer")
+    def ids():
+        return {u["username"]: u["userId"]
+                for u in call(n, "GET", A + "users", token=n.token)[1]["data"]}
+
+    want = ids()
+    n.stop()
+    with sqlite3.connect(db_path(n)) as db:
+        db.execute("UPDATE users SET id = id % 1000 + 1")  # a version 3 store's small numbers
+        db.execute("PRAGMA user_version = 3")
+        assert db.execute("SELECT max(id) FROM users").fetchone()[0] <= 1000
+    n.fresh = False
+    n.start()
+    with sqlite3.connect(db_path(n)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    got = ids()
+    assert got == want and got["renumbered"] == uid
+    st, body, _ = call(n, "GET", A + "user", token=token)
+    assert st == 200 and body["data"]["userId"] == uid, body
+
+
 def test_store_of_a_newer_schema_stops_the_start(fresh_node):
     n = fresh_node
     n.stop()
@@ -116,7 +144,7 @@ def test_store_of_a_newer_schema_stops_the_start(fresh_node):
     assert rc == 1
     assert db_path(n) in log and "schema version 42" in log, log[-2000:]
     with sqlite3.connect(db_path(n)) as db:
-        db.execute("PRAGMA user_version = 3")
+        db.execute("PRAGMA user_version = 4")
     n.start()
     assert n.get("/health")[0] == 200
 

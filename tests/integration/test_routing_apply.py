@@ -274,7 +274,7 @@ def test_a_version_2_store_is_migrated(fresh_node):
     n.fresh = False
     n.start()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     assert_everywhere(n, svc, ["b"])
     g = group(n, svc, "blue")
     assert g["groupId"] >= 1

@@ -182,7 +182,7 @@ static void test_store_created_and_migrated(void **state)
 	char err[512];
 	(void)state;
 	setup_node(1000, 0);
-	assert_int_equal(sql_int("PRAGMA user_version"), 3);
+	assert_int_equal(sql_int("PRAGMA user_version"), 4);
 	/* The boot made the JWT secret and the first admin: one write. */
 	assert_int_equal(sql_int("SELECT value FROM meta WHERE key = 'generation'"), 1);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM users WHERE role = 'admin'"), 1);
@@ -197,7 +197,7 @@ static void test_store_created_and_migrated(void **state)
 	assert_int_equal(mgmt_boot(&cfg, shm, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, MGMT_DB_FILE));
 	assert_non_null(strstr(err, "schema version 99"));
-	sql("PRAGMA user_version = 3");
+	sql("PRAGMA user_version = 4");
 	teardown_node();
 }
 
@@ -650,7 +650,7 @@ static void test_users_and_the_last_admin(void **state)
 	assert_int_equal(auth_password_verify(admin.hash, "unit-admin-pw", 13), 0);
 	u = new_user("bob", MGMT_ROLE_OPERATOR);
 	assert_int_equal(mgmt_user_create(mg, &u, &ctx, err, sizeof(err)), 0);
-	assert_true(u.id > admin.id);
+	assert_true(u.id > 0 && u.id != admin.id);
 	got = new_user("Bob", MGMT_ROLE_VIEWER);
 	assert_int_equal(mgmt_user_create(mg, &got, &ctx, err, sizeof(err)), -EEXIST);
 	got = new_user("-x", MGMT_ROLE_VIEWER);

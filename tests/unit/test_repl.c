@@ -54,7 +54,7 @@ static void test_hello_round_trip(void **state)
 	repl_enc_u(&e, 1);
 	repl_enc_s(&e, "zone-1", 6);
 	repl_enc_u(&e, REPL_HELLO_ENCRYPT);
-	repl_enc_u(&e, REPL_REC_KNOWN);
+	repl_enc_u(&e, repl_kinds_known());
 	const char *p = payload(&e, &len);
 	assert_int_equal(repl_decode(p, len, &m), 0);
 	assert_int_equal(m.type, REPL_HELLO);
@@ -62,7 +62,7 @@ static void test_hello_round_trip(void **state)
 	assert_true(m.u[1] == 0x1122334455667788ull);
 	assert_int_equal(m.u[2], 1);
 	assert_int_equal(m.u[3], REPL_HELLO_ENCRYPT);
-	assert_true(m.u[4] == REPL_REC_KNOWN);
+	assert_true(m.u[4] == repl_kinds_known());
 	assert_int_equal(m.s[0].len, 5);
 	assert_memory_equal(m.s[0].ptr, "node1", 5);
 	assert_int_equal(m.s[1].len, REPL_NONCE_BYTES);
@@ -587,7 +587,7 @@ static void h_hello(h_t *h, uint64_t version, const char *name, uint64_t state)
 	repl_enc_u(&h->e, state);
 	repl_enc_s(&h->e, "zone-1", 6);
 	repl_enc_u(&h->e, h->ask_encrypt ? REPL_HELLO_ENCRYPT : 0);
-	repl_enc_u(&h->e, REPL_REC_KNOWN);
+	repl_enc_u(&h->e, repl_kinds_known());
 	assert_int_equal(repl_enc_end(&h->e), 0);
 	repl_hello_hash(h->e.b.data + REPL_FRAME_HDR, h->e.b.len - REPL_FRAME_HDR, h->hello_mine);
 	h_send(h);

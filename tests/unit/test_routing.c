@@ -25,6 +25,7 @@
 #include "artemis/mgmt.h"
 #include "artemis/shm.h"
 #include "../../mgmt/route_int.h"
+#include "mgmt_fixture.h"
 
 /* /dev/shm full on demand: posix_fallocate is wrapped (the Makefile links
  * this test with --wrap=posix_fallocate). */
@@ -220,18 +221,12 @@ static void reg(const char *svc, const char *id, const char *zone, const char *g
 
 static mgmt_rtx_t *begin(void)
 {
-	mgmt_rtx_t *t;
-	char err[256];
-	if (mgmt_rtx_begin(mg, &ctx, &t, err, sizeof(err)) < 0)
-		fail_msg("begin: %s", err);
-	return t;
+	return fixture_rtx(mg, &ctx);
 }
 
 static void commit(mgmt_rtx_t *t)
 {
-	char err[512] = "";
-	if (mgmt_rtx_commit(t, err, sizeof(err)) < 0)
-		fail_msg("commit: %s", err);
+	fixture_commit(t);
 }
 
 static int64_t make_group(const char *svc, const char *zone, const char *name)
