@@ -66,31 +66,19 @@ int artemis_instance_new(const char *service_id, const char *instance_id, const 
 }
 
 /* The nodes' limits (SHM_MAX_*), so a bad value fails here, not later. */
-static size_t inst__limit(artemis_field_t f)
-{
-	switch (f) {
-	case ARTEMIS_F_REGION:
-		return SHM_MAX_REGION;
-	case ARTEMIS_F_ZONE:
-		return SHM_MAX_ZONE;
-	case ARTEMIS_F_GROUP:
-		return SHM_MAX_GROUP;
-	case ARTEMIS_F_SERVICE:
-		return SHM_MAX_SERVICE;
-	case ARTEMIS_F_INSTANCE:
-		return SHM_MAX_INSTANCE;
-	case ARTEMIS_F_MACHINE:
-		return SHM_MAX_MACHINE;
-	case ARTEMIS_F_IP:
-		return SHM_MAX_IP;
-	case ARTEMIS_F_PROTOCOL:
-		return SHM_MAX_PROTOCOL;
-	case ARTEMIS_F_STATUS:
-		return SHM_MAX_STATUS;
-	default:
-		return SHM_MAX_URL;
-	}
-}
+static const size_t inst__limit[ARTEMIS_F_COUNT] = {
+    [ARTEMIS_F_REGION] = SHM_MAX_REGION,
+    [ARTEMIS_F_ZONE] = SHM_MAX_ZONE,
+    [ARTEMIS_F_GROUP] = SHM_MAX_GROUP,
+    [ARTEMIS_F_SERVICE] = SHM_MAX_SERVICE,
+    [ARTEMIS_F_INSTANCE] = SHM_MAX_INSTANCE,
+    [ARTEMIS_F_MACHINE] = SHM_MAX_MACHINE,
+    [ARTEMIS_F_IP] = SHM_MAX_IP,
+    [ARTEMIS_F_PROTOCOL] = SHM_MAX_PROTOCOL,
+    [ARTEMIS_F_URL] = SHM_MAX_URL,
+    [ARTEMIS_F_HEALTH_CHECK_URL] = SHM_MAX_URL,
+    [ARTEMIS_F_STATUS] = SHM_MAX_STATUS,
+};
 
 int artemis_instance_set(artemis_instance_t *i, artemis_field_t f, const char *value)
 {
@@ -101,7 +89,7 @@ int artemis_instance_set(artemis_instance_t *i, artemis_field_t f, const char *v
 	if (i->frozen)
 		return ARTEMIS_E_STATE;
 	if (value != NULL) {
-		if (strnlen(value, inst__limit(f) + 1) > inst__limit(f))
+		if (strnlen(value, inst__limit[f] + 1) > inst__limit[f])
 			return ARTEMIS_E_INVAL;
 		copy = cl_strdup(value);
 		if (copy == NULL)

@@ -503,7 +503,7 @@ int cl_svc_from_json(json_t *obj, const char *region, const char *zone, cl_svc_t
 	s = svc__new(json_string_value(id), region, zone);
 	if (s == NULL)
 		return cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
-	s->inst = calloc(json_array_size(insts) + 1, sizeof(*s->inst));
+	s->inst = calloc(json_array_size(insts) + 1, sizeof(cl_inst_t *));
 	if (s->inst == NULL)
 		rc = cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
 	json_array_foreach(insts, i, v)
@@ -539,12 +539,13 @@ int cl_svc_apply(const cl_svc_t *old, int type, cl_inst_t *inst, cl_svc_t **out)
 {
 	cl_svc_t *s = svc__new(old->id, old->region, old->zone);
 	bool inserted = type == ARTEMIS_CHANGE_DELETE;
+	size_t n = 0;
 	int rc;
 
 	*out = NULL;
 	if (s == NULL)
 		return ARTEMIS_E_NOMEM;
-	s->inst = calloc(old->n + 2, sizeof(*s->inst));
+	s->inst = calloc(old->n + 2, sizeof(cl_inst_t *));
 	if ((old->metadata_json && !(s->metadata_json = cl_strdup(old->metadata_json))) ||
 	    (old->logic_json && !(s->logic_json = cl_strdup(old->logic_json))) || !s->inst) {
 		cl_svc_release(s);
@@ -557,15 +558,16 @@ int cl_svc_apply(const cl_svc_t *old, int type, cl_inst_t *inst, cl_svc_t **out)
 	for (size_t i = 0; i < old->n; i++) {
 		int c = strcmp(old->inst[i]->key, inst->key);
 		if (c > 0 && !inserted) {
-			s->inst[s->n++] = cl_inst_retain(inst);
+			s->inst[n++] = cl_inst_retain(inst);
 			inserted = true;
 		}
 		if (c == 0)
 			continue;
-		s->inst[s->n++] = cl_inst_retain(old->inst[i]);
+		s->inst[n++] = cl_inst_retain(old->inst[i]);
 	}
 	if (!inserted)
-		s->inst[s->n++] = cl_inst_retain(inst);
+		s->inst[n++] = cl_inst_retain(inst);
+	s->n = n;
 	rc = svc__finish(s);
 	if (rc < 0) {
 		cl_svc_release(s);

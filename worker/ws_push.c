@@ -92,7 +92,7 @@ static ws_topic_t *ws__topic_find(const char *name, size_t len, uint64_t h)
 static int ws__topics_grow(void)
 {
 	uint32_t n = P.nbuckets ? P.nbuckets * 2 : WS_TOPICS_MIN;
-	ws_topic_t **b = calloc(n, sizeof(*b)); /* an array of pointers: NOLINT(bugprone-sizeof-expression) */
+	ws_topic_t **b = calloc(n, sizeof(ws_topic_t *));
 
 	if (b == NULL)
 		return -ENOMEM;
