@@ -115,9 +115,11 @@ $(BUILD)/artemis-hooks: $(BUILD)/obj/master/main.o $(HOOKS_SRC:%.c=$(BUILD)/hook
 		$(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libartemis.a $(BUILD)/libartemis-client.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# test_shm_faults replaces two libc calls to inject their failures.
+# test_shm_faults replaces two libc calls to inject their failures;
+# test_api, the routing part of a service's answer.
 FAULT_WRAPS := -Wl,--wrap=pthread_mutex_init -Wl,--wrap=posix_fallocate
 $(BUILD)/tests/test_shm_faults $(BUILD)/tests-asan/test_shm_faults: LDLIBS += $(FAULT_WRAPS)
+$(BUILD)/tests/test_api $(BUILD)/tests-asan/test_api: LDLIBS += -Wl,--wrap=mgmt_route_frame
 $(BUILD)/tests/test_routing $(BUILD)/tests-asan/test_routing: LDLIBS += -Wl,--wrap=posix_fallocate
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libartemis.a $(HDRS)
