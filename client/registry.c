@@ -525,10 +525,8 @@ int artemis_register_many(artemis_client_t *c, const artemis_instance_t *const *
 	fz = calloc(n, sizeof(cl_inst_t *));
 	if (fz == NULL)
 		return cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
-	rc = reg__freeze_all(c, list, n, CL_FREEZE_HB | CL_FREEZE_UP, fz, err);
-	rc = rc ? rc : cl_loop_ensure(c, err);
-	rc = rc ? rc : reg__keep(c, fz, n, err);
-	if (rc < 0)
+	if ((rc = reg__freeze_all(c, list, n, CL_FREEZE_HB | CL_FREEZE_UP, fz, err)) < 0 ||
+	    (rc = cl_loop_ensure(c, err)) < 0 || (rc = reg__keep(c, fz, n, err)) < 0)
 		goto out;
 	cl_wake(c, CL_WAKE_REG);
 	rc = reg__post(c, REG_PATH_REGISTER, fz, n, 0, &failed, &nfailed, &st, err);
