@@ -10,13 +10,15 @@
 #   make test       install deps, build, run unit (plain + ASan/UBSan, the
 #                   client's threads also under ThreadSanitizer), fuzz (briefly),
 #                   integration (the Debian package test too, once make test-deb
-#                   made its Debian root) and the console's browser tests
+#                   made its Debian root) and the console's browser tests, with
+#                   lint beside them (and format-check when FORMAT_GATE=1)
 #   make bench-console  first-load and 10,000-instance figures of the console
 #   make console-screenshots  docs/console/*.png from the last browser-test run
 #   make bench      the standard benchmark suite (scripts/bench.sh)
 #   make install    PREFIX (/usr/local), DESTDIR, DATA_DIR, LOG_FILE: see below
 #   make deb        the Debian package into build/deb;  make test-deb tests it
-#   make format     clang-format in place;  make lint: clang-tidy + cppcheck
+#   make format     clang-format in place;  make format-check fails on drift
+#   make lint       clang-tidy + cppcheck, failing on any finding
 
 CC      ?= gcc
 CLANG   ?= clang
@@ -67,7 +69,8 @@ UNIT_ASAN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-asan/%) \
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all run test deps unit unit-asan unit-tsan fuzz integration browser-test bench \
-	bench-console console-screenshots format lint clean client install install-node install-client deb test-deb
+	bench-console console-screenshots format format-check lint clean client install install-node \
+	install-client deb test-deb test-gates test-stages
 
 all: $(BUILD)/artemis $(BUILD)/artemis-bench client
 
@@ -115,9 +118,11 @@ $(BUILD)/artemis-hooks: $(BUILD)/obj/master/main.o $(HOOKS_SRC:%.c=$(BUILD)/hook
 		$(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libartemis.a $(BUILD)/libartemis-client.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# test_shm_faults replaces two libc calls to inject their failures.
+# test_shm_faults replaces two libc calls to inject their failures;
+# test_api, the routing part of a service's answer.
 FAULT_WRAPS := -Wl,--wrap=pthread_mutex_init -Wl,--wrap=posix_fallocate
 $(BUILD)/tests/test_shm_faults $(BUILD)/tests-asan/test_shm_faults: LDLIBS += $(FAULT_WRAPS)
+$(BUILD)/tests/test_api $(BUILD)/tests-asan/test_api: LDLIBS += -Wl,--wrap=mgmt_route_frame
 $(BUILD)/tests/test_routing $(BUILD)/tests-asan/test_routing: LDLIBS += -Wl,--wrap=posix_fallocate
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libartemis.a $(HDRS)
@@ -275,10 +280,21 @@ integration: all $(BUILD)/artemis-hooks
 browser-test: all
 	@BUILD=$(BUILD) sh scripts/browser_test.sh
 
+# The gates (lint; format-check too with FORMAT_GATE=1) run beside the test
+# stages, as a second make job: they are CPU work, the stages mostly wait on
+# processes, sockets and the fuzzers' fixed time.  A finding fails make test.
+FORMAT_GATE ?= 0
+GATES := lint $(if $(filter 1,$(FORMAT_GATE)),format-check)
+
 test:
 	@sh scripts/deps.sh --browser
 	@sh scripts/deps.sh --deb || echo "test: the packaging tools could not be installed: the package test will be skipped"
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j2 test-gates test-stages
+
+test-gates: $(GATES)
+
+test-stages:
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory unit-tsan
@@ -324,6 +340,15 @@ test-deb: all
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# The C sources against .clang-format; the files that drift are listed.
+format-check:
+	@echo "== clang-format ($$(git ls-files '*.c' '*.h' | wc -l) files)"
+	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror 2>/dev/null || { \
+		echo "format-check: not clang-formatted (make format rewrites them):"; \
+		for f in $$(git ls-files '*.c' '*.h'); do \
+			clang-format --dry-run -Werror "$$f" >/dev/null 2>&1 || echo "  $$f"; done; \
+		exit 1; }
 
 # Lint gates `make test`: any clang-tidy finding (.clang-tidy: the analyzer
 # and bug-prone checks, WarningsAsErrors) or cppcheck warning fails it.

@@ -509,7 +509,7 @@ void cli_print_json(json_t *v)
 	free(s);
 }
 
-int cli_list(cli_t *c, const char *path, const char *const *head, int ncols, cli_row_fn row)
+int cli_list(cli_t *c, const char *path, const char *const *head, size_t ncols, cli_row_fn row)
 {
 	json_t *out = NULL, *item;
 	size_t i;
@@ -625,7 +625,7 @@ int cli_client(cli_t *c, bool keep)
 
 /* ---- tables ------------------------------------------------------------------------ */
 
-void cli_table_init(cli_table_t *t, int ncols)
+void cli_table_init(cli_table_t *t, size_t ncols)
 {
 	memset(t, 0, sizeof(*t));
 	t->ncols = ncols;
@@ -635,20 +635,20 @@ void cli_table_row(cli_table_t *t, const char *const *cols)
 {
 	if (t->rows == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
-		char **cells = realloc(t->cells, cap * (size_t)t->ncols * sizeof(char *));
+		char **cells = realloc(t->cells, cap * t->ncols * sizeof(char *));
 		if (cells == NULL)
 			return;
 		t->cells = cells;
 		t->cap = cap;
 	}
-	for (int k = 0; k < t->ncols; k++) {
+	for (size_t k = 0; k < t->ncols; k++) {
 		const char *s = cols[k] && *cols[k] ? cols[k] : "-";
 		char *copy = strdup(s);
 		/* one line per row: control characters become '?' */
 		for (char *p = copy; p && *p; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)
 				*p = '?';
-		t->cells[t->rows * (size_t)t->ncols + (size_t)k] = copy;
+		t->cells[t->rows * t->ncols + k] = copy;
 	}
 	t->rows++;
 }
@@ -656,17 +656,18 @@ void cli_table_row(cli_table_t *t, const char *const *cols)
 void cli_table_print(const cli_table_t *t, FILE *f)
 {
 	size_t width[16] = {0};
+	size_t ncols = t->ncols < 16 ? t->ncols : 16;
 
 	for (size_t r = 0; r < t->rows; r++)
-		for (int k = 0; k < t->ncols && k < 16; k++) {
-			const char *s = t->cells[r * (size_t)t->ncols + (size_t)k];
+		for (size_t k = 0; k < ncols; k++) {
+			const char *s = t->cells[r * t->ncols + k];
 			size_t l = s ? strlen(s) : 1;
 			width[k] = l > width[k] ? l : width[k];
 		}
 	for (size_t r = 0; r < t->rows; r++) {
-		for (int k = 0; k < t->ncols && k < 16; k++) {
-			const char *s = t->cells[r * (size_t)t->ncols + (size_t)k];
-			if (k == t->ncols - 1)
+		for (size_t k = 0; k < ncols; k++) {
+			const char *s = t->cells[r * t->ncols + k];
+			if (k == ncols - 1)
 				fprintf(f, "%s\n", s ? s : "-");
 			else
 				fprintf(f, "%-*s  ", (int)width[k], s ? s : "-");
@@ -676,7 +677,7 @@ void cli_table_print(const cli_table_t *t, FILE *f)
 
 void cli_table_free(cli_table_t *t)
 {
-	for (size_t i = 0; i < t->rows * (size_t)t->ncols; i++)
+	for (size_t i = 0; i < t->rows * t->ncols; i++)
 		free(t->cells[i]);
 	free(t->cells);
 	memset(t, 0, sizeof(*t));

@@ -90,12 +90,12 @@ void cli_time(long long ms, char *buf, size_t len);
 
 /* A table printed with aligned columns. */
 typedef struct {
-	int ncols;
+	size_t ncols; /* at most 16 are printed */
 	char **cells; /* rows * ncols, owned */
 	size_t rows, cap;
 } cli_table_t;
 
-void cli_table_init(cli_table_t *t, int ncols);
+void cli_table_init(cli_table_t *t, size_t ncols);
 /* Add a row of ncols strings (NULL prints as "-"). */
 void cli_table_row(cli_table_t *t, const char *const *cols);
 void cli_table_print(const cli_table_t *t, FILE *f);
@@ -128,7 +128,7 @@ int cli_api(cli_t *c, const char *method, const char *path, json_t *body, json_t
  * by row (cells into its 8 scratch buffers or pointing into item).
  * 0, or an exit code (printed). */
 typedef void (*cli_row_fn)(json_t *item, const char **cells, char scratch[8][64]);
-int cli_list(cli_t *c, const char *path, const char *const *head, int ncols, cli_row_fn row);
+int cli_list(cli_t *c, const char *path, const char *const *head, size_t ncols, cli_row_fn row);
 /* A string member of a JSON object, "" when absent. */
 const char *cli_str(const json_t *obj, const char *key);
 /* Print v as one compact JSON line ("[]" when it cannot). */

@@ -73,7 +73,7 @@ static json_t *rt__call(cli_t *c, const char *method, char *path, json_t *body)
 		json_decref(body);
 		return NULL;
 	}
-	if (!body && strcmp(method, "GET") && strcmp(method, "DELETE"))
+	if (!body && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0)
 		body = json_object();
 	if (body && c->operator_id)
 		json_object_set_new(body, "operatorId", json_string(c->operator_id));
@@ -166,7 +166,9 @@ static int groups_list(cli_t *c)
 		rt__int(g, "groupId", id, sizeof(id));
 		rt__int(g, "instanceCount", n, sizeof(n));
 		json_object_foreach(json_object_get(g, "tags"), k, v)
-		    buf_printf(&tags, "%s%s=%s", tags.len ? "," : "", k, json_string_value(v));
+		{
+			buf_printf(&tags, "%s%s=%s", tags.len ? "," : "", k, json_string_value(v));
+		}
 		const char *row[6] = {id,
 		                      cli_str(g, "groupKey"),
 		                      cli_str(g, "groupType"),
@@ -434,7 +436,9 @@ static int canary_show(cli_t *c)
 		size_t k;
 		json_t *ip;
 		json_array_foreach(json_object_get(one, "ipWhitelist"), k, ip)
-		    buf_printf(&ips, "%s%s", ips.len ? "," : "", json_string_value(ip));
+		{
+			buf_printf(&ips, "%s%s", ips.len ? "," : "", json_string_value(ip));
+		}
 		const char *row[3] = {cli_str(one, "serviceId"),
 		                      json_is_true(json_object_get(one, "enabled")) ? "enabled"
 		                                                                    : "disabled",

@@ -92,7 +92,10 @@ int cli_cmd_status(cli_t *c)
 		cli_table_free(&t);
 		cli_table_init(&t, 6);
 		cli_table_row(&t, head);
-		json_array_foreach(list, k, ns) status__row(&t, ns);
+		json_array_foreach(list, k, ns)
+		{
+			status__row(&t, ns);
+		}
 		printf("cluster: %zu nodes\n", json_array_size(list));
 		cli_table_print(&t, stdout);
 		cli_table_free(&t);

@@ -208,10 +208,12 @@ int artemis_services(artemis_client_t *c, artemis_service_t ***out, size_t *n, a
 	buf_puts(&body, ",\"zoneId\":");
 	json_put_cstr(&body, zone);
 	buf_puts(&body, "}");
-	rc = buf_error(&body)
-	         ? cl_err(err, ARTEMIS_E_NOMEM, "out of memory")
-	         : cl_call_java(c, CL_P_DISCOVERY, "/artemis/api/discovery/services.json",
-	                        body.data, body.len, 0, &root, &st, err);
+	if (buf_error(&body)) {
+		buf_free(&body);
+		return cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
+	}
+	rc = cl_call_java(c, CL_P_DISCOVERY, "/artemis/api/discovery/services.json", body.data,
+	                  body.len, 0, &root, &st, err);
 	buf_free(&body);
 	if (rc < 0)
 		return rc;
@@ -220,7 +222,7 @@ int artemis_services(artemis_client_t *c, artemis_service_t ***out, size_t *n, a
 		rc = cl_refused(err, "services", &st);
 	else if (list != NULL && !json_is_null(list) && !json_is_array(list))
 		rc = cl_err(err, ARTEMIS_E_PROTO, "services: not a list");
-	arr = rc ? NULL : calloc(json_array_size(list) + 1, sizeof(*arr));
+	arr = rc ? NULL : calloc(json_array_size(list) + 1, sizeof(cl_svc_t *));
 	if (rc == 0 && arr == NULL)
 		rc = cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
 	json_array_foreach(list, i, v)

@@ -72,7 +72,8 @@ void artemis_free(void *p)
 	free(p);
 }
 
-int cl_err(cl_err_t *e, int code, const char *fmt, ...)
+/* (cl_err): the name, not the analyzer's macro (client_int.h) */
+int(cl_err)(cl_err_t *e, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -561,21 +562,21 @@ int artemis_client_new(const artemis_options_t *o, artemis_client_t **out, artem
 	c->deployment_known = c->conf.region[0] && c->conf.zone[0];
 	for (int s = 0; s < ARTEMIS_STAT_COUNT; s++)
 		atomic_init(&c->stats[s], 0);
-	rc = cl_reg_init(c);
-	rc = rc ? rc : cl_disc_init(c);
-	if (rc == 0 && o->base) {
+	if ((rc = cl_reg_init(c)) < 0 || (rc = cl_disc_init(c)) < 0)
+		goto fail;
+	if (o->base) {
 		c->base = o->base;
-		rc = cl__loop_setup(c, err);
-		c->loop_started = rc == 0;
-	}
-	if (rc < 0) {
-		if (err && err->code == 0)
-			cl_err(err, rc, "cannot create the client");
-		cl__destroy(c);
-		return rc;
+		if ((rc = cl__loop_setup(c, err)) < 0)
+			goto fail;
+		c->loop_started = true;
 	}
 	*out = c;
 	return 0;
+fail:
+	if (err && err->code == 0)
+		cl_err(err, rc, "cannot create the client");
+	cl__destroy(c);
+	return rc;
 }
 
 static void cl__destroy(cl_t *c)

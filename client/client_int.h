@@ -59,7 +59,13 @@ typedef artemis_error_t cl_err_t;
 
 /* ------------------------------------------------------------ errors -- */
 
+/* Record the error in *e (e may be NULL) and return code. */
 int cl_err(cl_err_t *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#ifdef __clang_analyzer__
+/* The analyzer sees one file at a time: tell it what cl_err returns, or it
+ * follows `return cl_err(...)` paths as if they could succeed. */
+#define cl_err(e, code, ...) (cl_err((e), (code), __VA_ARGS__), (code))
+#endif
 void cl_err_clear(cl_err_t *e);
 /* Copy src into dst (dst may be NULL); returns src->code. */
 int cl_err_copy(cl_err_t *dst, const cl_err_t *src);

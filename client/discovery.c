@@ -478,7 +478,9 @@ static int disc__get(cl_t *c, const char *sid, cl_svc_t **out, cl_err_t *err)
 	if (closing)
 		return cl_err(err, ARTEMIS_E_STATE, "the client is closing");
 	rc = cl_loop_ensure(c, err);
-	rc = rc ? rc : cl_fetch_services(c, ids, 1, &snap, err);
+	if (rc < 0)
+		return rc;
+	rc = cl_fetch_services(c, ids, 1, &snap, err);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&c->lock);

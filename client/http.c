@@ -588,6 +588,12 @@ int cl_req_run(cl_req_t *r)
 		event_config_free(cfg);
 	if (base == NULL)
 		return r->rc = cl_err(&r->err, ARTEMIS_E_SYS, "cannot create an event base");
+	/* the private timer, created and freed here with its base */
+	r->timer = evtimer_new(base, req__on_timer, r);
+	if (r->timer == NULL) {
+		event_base_free(base);
+		return r->rc = cl_err(&r->err, ARTEMIS_E_SYS, "cannot create a timer");
+	}
 	r->base = base;
 	r->done = NULL;
 	cl_req_start(r);

@@ -66,31 +66,19 @@ int artemis_instance_new(const char *service_id, const char *instance_id, const 
 }
 
 /* The nodes' limits (SHM_MAX_*), so a bad value fails here, not later. */
-static size_t inst__limit(artemis_field_t f)
-{
-	switch (f) {
-	case ARTEMIS_F_REGION:
-		return SHM_MAX_REGION;
-	case ARTEMIS_F_ZONE:
-		return SHM_MAX_ZONE;
-	case ARTEMIS_F_GROUP:
-		return SHM_MAX_GROUP;
-	case ARTEMIS_F_SERVICE:
-		return SHM_MAX_SERVICE;
-	case ARTEMIS_F_INSTANCE:
-		return SHM_MAX_INSTANCE;
-	case ARTEMIS_F_MACHINE:
-		return SHM_MAX_MACHINE;
-	case ARTEMIS_F_IP:
-		return SHM_MAX_IP;
-	case ARTEMIS_F_PROTOCOL:
-		return SHM_MAX_PROTOCOL;
-	case ARTEMIS_F_STATUS:
-		return SHM_MAX_STATUS;
-	default:
-		return SHM_MAX_URL;
-	}
-}
+static const size_t inst__limit[ARTEMIS_F_COUNT] = {
+    [ARTEMIS_F_REGION] = SHM_MAX_REGION,
+    [ARTEMIS_F_ZONE] = SHM_MAX_ZONE,
+    [ARTEMIS_F_GROUP] = SHM_MAX_GROUP,
+    [ARTEMIS_F_SERVICE] = SHM_MAX_SERVICE,
+    [ARTEMIS_F_INSTANCE] = SHM_MAX_INSTANCE,
+    [ARTEMIS_F_MACHINE] = SHM_MAX_MACHINE,
+    [ARTEMIS_F_IP] = SHM_MAX_IP,
+    [ARTEMIS_F_PROTOCOL] = SHM_MAX_PROTOCOL,
+    [ARTEMIS_F_URL] = SHM_MAX_URL,
+    [ARTEMIS_F_HEALTH_CHECK_URL] = SHM_MAX_URL,
+    [ARTEMIS_F_STATUS] = SHM_MAX_STATUS,
+};
 
 int artemis_instance_set(artemis_instance_t *i, artemis_field_t f, const char *value)
 {
@@ -101,7 +89,7 @@ int artemis_instance_set(artemis_instance_t *i, artemis_field_t f, const char *v
 	if (i->frozen)
 		return ARTEMIS_E_STATE;
 	if (value != NULL) {
-		if (strnlen(value, inst__limit(f) + 1) > inst__limit(f))
+		if (strnlen(value, inst__limit[f] + 1) > inst__limit[f])
 			return ARTEMIS_E_INVAL;
 		copy = cl_strdup(value);
 		if (copy == NULL)
@@ -243,7 +231,7 @@ static int inst__view(const cl_inst_t *i, json_instance_t *v, json_t **md)
 	v->status = inst__str(i->f[ARTEMIS_F_STATUS]);
 	v->port = i->port;
 	*md = NULL;
-	if (i->meta == NULL && i->nmeta == 0)
+	if (i->meta == NULL) /* never set: null (a set emptied again is {}) */
 		return 0;
 	*md = json_object();
 	if (*md == NULL)
@@ -560,27 +548,30 @@ int cl_inst_from_json(json_t *obj, cl_inst_t **out, cl_err_t *err)
 		return cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
 	atomic_init(&i->refs, 1);
 	i->port = v.port;
-	rc = inst__take(i, ARTEMIS_F_REGION, v.region);
-	rc = rc ? rc : inst__take(i, ARTEMIS_F_ZONE, v.zone);
-	rc = rc ? rc : inst__take(i, ARTEMIS_F_GROUP, v.group);
-	rc = rc ? rc : inst__take(i, ARTEMIS_F_SERVICE, v.service);
-	rc = rc ? rc : inst__take(i, ARTEMIS_F_INSTANCE, v.instance);
-	rc = rc ? rc : inst__take(i, ARTEMIS_F_MACHINE, v.machine);
-	rc = rc ? rc : inst__take(i, ARTEMIS_F_IP, v.ip);
-	rc = rc ? rc : inst__take(i, ARTEMIS_F_PROTOCOL, v.protocol);
-	rc = rc ? rc : inst__take(i, ARTEMIS_F_URL, v.url);
-	rc = rc ? rc : inst__take(i, ARTEMIS_F_HEALTH_CHECK_URL, v.health);
-	rc = rc ? rc : inst__take(i, ARTEMIS_F_STATUS, v.status);
-	rc = rc ? rc : inst__take_meta(i, v.metadata);
-	rc = rc ? rc : inst__finish(i, false);
-	if (rc < 0) {
-		cl_inst_release(i);
-		return cl_err(err, rc,
-		              rc == ARTEMIS_E_NOMEM ? "out of memory"
-		                                    : "answer: an instance is invalid");
-	}
+	const shm_str_t field_of[ARTEMIS_F_COUNT] = {
+	    [ARTEMIS_F_REGION] = v.region,
+	    [ARTEMIS_F_ZONE] = v.zone,
+	    [ARTEMIS_F_GROUP] = v.group,
+	    [ARTEMIS_F_SERVICE] = v.service,
+	    [ARTEMIS_F_INSTANCE] = v.instance,
+	    [ARTEMIS_F_MACHINE] = v.machine,
+	    [ARTEMIS_F_IP] = v.ip,
+	    [ARTEMIS_F_PROTOCOL] = v.protocol,
+	    [ARTEMIS_F_URL] = v.url,
+	    [ARTEMIS_F_HEALTH_CHECK_URL] = v.health,
+	    [ARTEMIS_F_STATUS] = v.status,
+	};
+	for (int f = 0; f < ARTEMIS_F_COUNT; f++)
+		if ((rc = inst__take(i, (artemis_field_t)f, field_of[f])) < 0)
+			goto fail;
+	if ((rc = inst__take_meta(i, v.metadata)) < 0 || (rc = inst__finish(i, false)) < 0)
+		goto fail;
 	*out = i;
 	return 0;
+fail:
+	cl_inst_release(i);
+	return cl_err(err, rc,
+	              rc == ARTEMIS_E_NOMEM ? "out of memory" : "answer: an instance is invalid");
 }
 
 bool cl_inst_key_of(json_t *obj, char *buf, size_t len)

@@ -41,7 +41,7 @@ void *cl_map_get(const cl_map_t *m, const char *key)
 static int map__grow(cl_map_t *m)
 {
 	size_t nb = m->nb ? m->nb * 2 : 16;
-	cl_map_ent_t **b = calloc(nb, sizeof(*b));
+	cl_map_ent_t **b = calloc(nb, sizeof(cl_map_ent_t *));
 
 	if (b == NULL)
 		return ARTEMIS_E_NOMEM;

@@ -455,14 +455,19 @@ static int reg__freeze_all(cl_t *c, const artemis_instance_t *const *list, size_
 		if (list[k] == NULL)
 			return cl_err(err, ARTEMIS_E_INVAL, "instance %zu is NULL", k);
 	rc = cl_deployment(c, region, zone, err);
-	for (size_t k = 0; k < n && rc == 0; k++)
-		rc = cl_inst_freeze(list[k], region, zone, flags, &out[k], err);
 	if (rc < 0)
-		for (size_t k = 0; k < n; k++) {
-			cl_inst_release(out[k]);
-			out[k] = NULL;
+		return rc;
+	for (size_t k = 0; k < n; k++) {
+		rc = cl_inst_freeze(list[k], region, zone, flags, &out[k], err);
+		if (rc < 0) {
+			for (size_t j = 0; j < k; j++) {
+				cl_inst_release(out[j]);
+				out[j] = NULL;
+			}
+			return rc;
 		}
-	return rc;
+	}
+	return 0;
 }
 
 /* Add to the set (replacing equal keys); E_LIMIT beyond max_instances. */
@@ -517,13 +522,11 @@ int artemis_register_many(artemis_client_t *c, const artemis_instance_t *const *
 	memset(&st, 0, sizeof(st));
 	if (c == NULL || n == 0 || n > 1000000)
 		return cl_err(err, ARTEMIS_E_INVAL, "client NULL or no instances");
-	fz = calloc(n, sizeof(*fz));
+	fz = calloc(n, sizeof(cl_inst_t *));
 	if (fz == NULL)
 		return cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
-	rc = reg__freeze_all(c, list, n, CL_FREEZE_HB | CL_FREEZE_UP, fz, err);
-	rc = rc ? rc : cl_loop_ensure(c, err);
-	rc = rc ? rc : reg__keep(c, fz, n, err);
-	if (rc < 0)
+	if ((rc = reg__freeze_all(c, list, n, CL_FREEZE_HB | CL_FREEZE_UP, fz, err)) < 0 ||
+	    (rc = cl_loop_ensure(c, err)) < 0 || (rc = reg__keep(c, fz, n, err)) < 0)
 		goto out;
 	cl_wake(c, CL_WAKE_REG);
 	rc = reg__post(c, REG_PATH_REGISTER, fz, n, 0, &failed, &nfailed, &st, err);
@@ -617,7 +620,7 @@ void cl_reg_unregister_all(cl_t *c)
 	uint64_t deadline = clock_mono_ms() + c->conf.request_timeout_ms;
 
 	pthread_mutex_lock(&c->lock);
-	all = calloc(c->reg.set.n + 1, sizeof(*all));
+	all = calloc(c->reg.set.n + 1, sizeof(cl_inst_t *));
 	while (all && cl_map_next(&c->reg.set, &pos, &e))
 		all[n++] = e->val; /* the references move to all[] */
 	if (all) {

@@ -493,7 +493,7 @@ int cl_svc_from_json(json_t *obj, const char *region, const char *zone, cl_svc_t
 	json_t *insts = json_member(obj, "instances"), *v;
 	cl_svc_t *s;
 	size_t i;
-	int rc = 0;
+	int rc;
 
 	*out = NULL;
 	if (!json_is_object(obj) || !json_is_string(id))
@@ -503,48 +503,45 @@ int cl_svc_from_json(json_t *obj, const char *region, const char *zone, cl_svc_t
 	s = svc__new(json_string_value(id), region, zone);
 	if (s == NULL)
 		return cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
-	s->inst = calloc(json_array_size(insts) + 1, sizeof(*s->inst));
-	if (s->inst == NULL)
+	s->inst = calloc(json_array_size(insts) + 1, sizeof(cl_inst_t *));
+	if (s->inst == NULL) {
 		rc = cl_err(err, ARTEMIS_E_NOMEM, "out of memory");
+		goto fail;
+	}
 	json_array_foreach(insts, i, v)
 	{
-		if (rc < 0)
-			break;
-		rc = cl_inst_from_json(v, &s->inst[s->n], err);
-		if (rc == 0)
-			s->n++;
+		if ((rc = cl_inst_from_json(v, &s->inst[s->n], err)) < 0)
+			goto fail;
+		s->n++;
 	}
-	if (rc == 0) {
-		rc = rules__parse(json_member(obj, "routerules"), &s->rules);
-		if (rc < 0)
-			cl_err(err, rc, "answer: routeRules are invalid");
+	if ((rc = rules__parse(json_member(obj, "routerules"), &s->rules)) < 0) {
+		cl_err(err, rc, "answer: routeRules are invalid");
+		goto fail;
 	}
-	if (rc == 0) {
-		s->metadata_json = svc__dump(json_member(obj, "metadata"));
-		s->logic_json = svc__dump(json_member(obj, "logicinstances"));
-		rc = svc__sort_unique(s);
-		rc = rc ? rc : svc__finish(s);
-		if (rc < 0)
-			cl_err(err, rc, "out of memory");
-	}
-	if (rc < 0) {
-		cl_svc_release(s);
-		return rc;
+	s->metadata_json = svc__dump(json_member(obj, "metadata"));
+	s->logic_json = svc__dump(json_member(obj, "logicinstances"));
+	if ((rc = svc__sort_unique(s)) < 0 || (rc = svc__finish(s)) < 0) {
+		cl_err(err, rc, "out of memory");
+		goto fail;
 	}
 	*out = s;
 	return 0;
+fail:
+	cl_svc_release(s);
+	return rc;
 }
 
 int cl_svc_apply(const cl_svc_t *old, int type, cl_inst_t *inst, cl_svc_t **out)
 {
 	cl_svc_t *s = svc__new(old->id, old->region, old->zone);
 	bool inserted = type == ARTEMIS_CHANGE_DELETE;
+	size_t n = 0;
 	int rc;
 
 	*out = NULL;
 	if (s == NULL)
 		return ARTEMIS_E_NOMEM;
-	s->inst = calloc(old->n + 2, sizeof(*s->inst));
+	s->inst = calloc(old->n + 2, sizeof(cl_inst_t *));
 	if ((old->metadata_json && !(s->metadata_json = cl_strdup(old->metadata_json))) ||
 	    (old->logic_json && !(s->logic_json = cl_strdup(old->logic_json))) || !s->inst) {
 		cl_svc_release(s);
@@ -557,15 +554,16 @@ int cl_svc_apply(const cl_svc_t *old, int type, cl_inst_t *inst, cl_svc_t **out)
 	for (size_t i = 0; i < old->n; i++) {
 		int c = strcmp(old->inst[i]->key, inst->key);
 		if (c > 0 && !inserted) {
-			s->inst[s->n++] = cl_inst_retain(inst);
+			s->inst[n++] = cl_inst_retain(inst);
 			inserted = true;
 		}
 		if (c == 0)
 			continue;
-		s->inst[s->n++] = cl_inst_retain(old->inst[i]);
+		s->inst[n++] = cl_inst_retain(old->inst[i]);
 	}
 	if (!inserted)
-		s->inst[s->n++] = cl_inst_retain(inst);
+		s->inst[n++] = cl_inst_retain(inst);
+	s->n = n;
 	rc = svc__finish(s);
 	if (rc < 0) {
 		cl_svc_release(s);

@@ -325,56 +325,54 @@ static int json__put_metadata(buf_t *b, const json_t *md)
 	json_t *v;
 	char scratch[64];
 	shm_str_t s;
-	int rc;
 	bool first = true;
 
 	if (md == NULL)
 		return buf_append(b, "null", 4);
-	rc = buf_append(b, "{", 1);
+	buf_append(b, "{", 1);
 	json_object_foreach((json_t *)md, key, v) {
-		if (rc == 0 && !first)
-			rc = buf_append(b, ",", 1);
-		if (rc == 0)
-			rc = json_put_str(b, key, strlen(key));
-		if (rc == 0)
-			rc = buf_append(b, ":", 1);
-		if (rc == 0 && json_to_str(v, &s, scratch, sizeof(scratch)) < 0)
-			rc = -EINVAL;
-		if (rc == 0)
-			rc = json_put_str(b, s.ptr, s.len);
+		if (!first)
+			buf_append(b, ",", 1);
+		json_put_str(b, key, strlen(key));
+		buf_append(b, ":", 1);
+		if (json_to_str(v, &s, scratch, sizeof(scratch)) < 0)
+			return -EINVAL;
+		json_put_str(b, s.ptr, s.len);
 		first = false;
 	}
-	return rc ? rc : buf_append(b, "}", 1);
+	buf_append(b, "}", 1);
+	return buf_error(b);
 }
 
-static int json__put_field(buf_t *b, const char *name, shm_str_t s)
+static void json__put_field(buf_t *b, const char *name, shm_str_t s)
 {
-	int rc = json_put_raw(b, name);
-
-	return rc ? rc : json_put_str(b, s.ptr, s.len);
+	json_put_raw(b, name);
+	json_put_str(b, s.ptr, s.len);
 }
 
 int json_instance_encode(const json_instance_t *in, buf_t *out)
 {
-	int rc = 0;
+	int rc;
 
 	/* Alphabetical, as Spring sorts bean properties. */
-	rc = rc ? rc : json__put_field(out, "{\"groupId\":", in->group);
-	rc = rc ? rc : json__put_field(out, ",\"healthCheckUrl\":", in->health);
-	rc = rc ? rc : json__put_field(out, ",\"instanceId\":", in->instance);
-	rc = rc ? rc : json__put_field(out, ",\"ip\":", in->ip);
-	rc = rc ? rc : json__put_field(out, ",\"machineName\":", in->machine);
-	rc = rc ? rc : json_put_raw(out, ",\"metadata\":");
-	rc = rc ? rc : json__put_metadata(out, in->metadata);
-	rc = rc ? rc : json_put_raw(out, ",\"port\":");
-	rc = rc ? rc : json_put_i64(out, in->port);
-	rc = rc ? rc : json__put_field(out, ",\"protocol\":", in->protocol);
-	rc = rc ? rc : json__put_field(out, ",\"regionId\":", in->region);
-	rc = rc ? rc : json__put_field(out, ",\"serviceId\":", in->service);
-	rc = rc ? rc : json__put_field(out, ",\"status\":", in->status);
-	rc = rc ? rc : json__put_field(out, ",\"url\":", in->url);
-	rc = rc ? rc : json__put_field(out, ",\"zoneId\":", in->zone);
-	rc = rc ? rc : json_put_raw(out, "}");
-	return rc;
+	json__put_field(out, "{\"groupId\":", in->group);
+	json__put_field(out, ",\"healthCheckUrl\":", in->health);
+	json__put_field(out, ",\"instanceId\":", in->instance);
+	json__put_field(out, ",\"ip\":", in->ip);
+	json__put_field(out, ",\"machineName\":", in->machine);
+	json_put_raw(out, ",\"metadata\":");
+	/* the one part that fails on its own: a value that is not a string */
+	if ((rc = json__put_metadata(out, in->metadata)) < 0)
+		return rc;
+	json_put_raw(out, ",\"port\":");
+	json_put_i64(out, in->port);
+	json__put_field(out, ",\"protocol\":", in->protocol);
+	json__put_field(out, ",\"regionId\":", in->region);
+	json__put_field(out, ",\"serviceId\":", in->service);
+	json__put_field(out, ",\"status\":", in->status);
+	json__put_field(out, ",\"url\":", in->url);
+	json__put_field(out, ",\"zoneId\":", in->zone);
+	json_put_raw(out, "}");
+	return buf_error(out);
 }
 

@@ -100,33 +100,33 @@ int json_put_value(buf_t *b, const json_t *v)
 	char scratch[64];
 	shm_str_t s;
 	size_t i;
-	int rc = 0;
+	int rc;
 	bool first = true;
 
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
-		rc = buf_append(b, "{", 1);
+		buf_append(b, "{", 1);
 		json_object_foreach((json_t *)v, key, m) {
-			if (rc == 0 && !first)
-				rc = buf_append(b, ",", 1);
-			if (rc == 0)
-				rc = json_put_str(b, key, strlen(key));
-			if (rc == 0)
-				rc = buf_append(b, ":", 1);
-			if (rc == 0)
-				rc = json_put_value(b, m);
+			if (!first)
+				buf_append(b, ",", 1);
+			json_put_str(b, key, strlen(key));
+			buf_append(b, ":", 1);
+			if ((rc = json_put_value(b, m)) < 0)
+				return rc;
 			first = false;
 		}
-		return rc ? rc : buf_append(b, "}", 1);
+		buf_append(b, "}", 1);
+		return buf_error(b);
 	case JSON_ARRAY:
-		rc = buf_append(b, "[", 1);
+		buf_append(b, "[", 1);
 		json_array_foreach((json_t *)v, i, m) {
-			if (rc == 0 && i > 0)
-				rc = buf_append(b, ",", 1);
-			if (rc == 0)
-				rc = json_put_value(b, m);
+			if (i > 0)
+				buf_append(b, ",", 1);
+			if ((rc = json_put_value(b, m)) < 0)
+				return rc;
 		}
-		return rc ? rc : buf_append(b, "]", 1);
+		buf_append(b, "]", 1);
+		return buf_error(b);
 	case JSON_STRING:
 		return json_put_str(b, json_string_value(v), json_string_length(v));
 	case JSON_NULL:
@@ -140,13 +140,13 @@ int json_put_value(buf_t *b, const json_t *v)
 
 int json_put_status(buf_t *b, const char *status, const char *code, const char *message)
 {
-	int rc = json_put_raw(b, "{\"errorCode\":");
-
-	rc = rc ? rc : json_put_cstr(b, code);
-	rc = rc ? rc : json_put_raw(b, ",\"message\":");
-	rc = rc ? rc : json_put_cstr(b, message);
-	rc = rc ? rc : json_put_raw(b, ",\"status\":");
-	rc = rc ? rc : json_put_cstr(b, status);
-	return rc ? rc : json_put_raw(b, "}");
+	json_put_raw(b, "{\"errorCode\":");
+	json_put_cstr(b, code);
+	json_put_raw(b, ",\"message\":");
+	json_put_cstr(b, message);
+	json_put_raw(b, ",\"status\":");
+	json_put_cstr(b, status);
+	json_put_raw(b, "}");
+	return buf_error(b);
 }
 

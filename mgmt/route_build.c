@@ -331,14 +331,14 @@ static int build_rule(build_t *bd, svc_t *s, int64_t rule_id, const char *name,
 				rc = -ENOMEM;
 				goto out;
 			}
-			memcpy(copy.binds, g.binds, g.rec.nbind * sizeof(uint64_t));
+			if (g.rec.nbind)
+				memcpy(copy.binds, g.binds, g.rec.nbind * sizeof(uint64_t));
 			keep_group(s, &s->holes, &copy);
 			s->nholes++;
 		}
 		if ((rc = keep_group(s, &recs, &g)) < 0)
 			goto out;
 		n++;
-		rc = SQLITE_ROW;
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		rc = -EIO;
@@ -715,7 +715,8 @@ int route_build(store_t *st, const shm_t *shm, route_image_t *out, char *err, si
 		return rc;
 	}
 	hdr.len = (uint32_t)img.len;
-	memcpy(img.data, &hdr, sizeof(hdr));
+	/* no buf_error: img holds the header and index appended first */
+	memcpy(img.data, &hdr, sizeof(hdr)); /* NOLINT(clang-analyzer-core.NonNullParamChecker) */
 	memcpy(img.data + sizeof(hdr), index, slots * sizeof(*index));
 	free(index);
 	out->data = (uint8_t *)img.data;

@@ -471,7 +471,7 @@ int mgmt_group_create(mgmt_rtx_t *t, mgmt_group_t *g, bool upsert, char *err, si
 		return fail_store(t, "writing a group", err, err_len);
 	if (id == 0)
 		id = sqlite3_last_insert_rowid(t->st->db);
-	if ((rc = mgmt_group_get(t->m, id, g)) < 0)
+	if (mgmt_group_get(t->m, id, g) < 0)
 		return fail_store(t, "reading a group", err, err_len);
 	if ((rc = rtx_touch(t, g->service)) < 0)
 		return fail_with(t, rc, err, err_len, "out of memory");

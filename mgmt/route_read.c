@@ -109,10 +109,17 @@ int mgmt_groups(mgmt_t *m, const mgmt_group_filter_t *f, mgmt_group_fn fn, void 
 	return each_row(q, group_row, (void *)fn, ctx);
 }
 
+static int first_group_fn(void *ctx, const mgmt_group_t *g)
+{
+	return copy_first(ctx, g);
+}
+
+/* The first group f matches into *out (untouched when none does: f may
+ * point into it). */
 static int first_group(mgmt_t *m, const mgmt_group_filter_t *f, mgmt_group_t *out)
 {
-	first_t one = {out, sizeof(*out), 0};
-	int rc = mgmt_groups(m, f, (mgmt_group_fn)copy_first, &one);
+	first_t one = {.out = out, .size = sizeof(*out)};
+	int rc = mgmt_groups(m, f, first_group_fn, &one);
 	if (rc < 0)
 		return rc;
 	return one.n ? 0 : -ENOENT;
@@ -324,10 +331,17 @@ int mgmt_rules(mgmt_t *m, const mgmt_rule_filter_t *f, mgmt_rule_fn fn, void *ct
 	return each_row(q, rule_row, (void *)fn, ctx);
 }
 
+static int first_rule_fn(void *ctx, const mgmt_rule_t *r)
+{
+	return copy_first(ctx, r);
+}
+
+/* The first rule f matches into *out (untouched when none does: f may
+ * point into it). */
 static int first_rule(mgmt_t *m, const mgmt_rule_filter_t *f, mgmt_rule_t *out)
 {
-	first_t one = {out, sizeof(*out), 0};
-	int rc = mgmt_rules(m, f, (mgmt_rule_fn)copy_first, &one);
+	first_t one = {.out = out, .size = sizeof(*out)};
+	int rc = mgmt_rules(m, f, first_rule_fn, &one);
 	if (rc < 0)
 		return rc;
 	return one.n ? 0 : -ENOENT;

@@ -20,7 +20,7 @@ set -eu
 BUILD="gcc make pkg-config libevent-dev libmsgpack-dev libbsd-dev libck-dev
 libjansson-dev zlib1g-dev libinih-dev libsodium-dev libxxhash-dev
 libhttp-parser-dev nettle-dev libsqlite3-dev libssl-dev"
-TEST="libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest
+TEST="libcmocka-dev clang libclang-rt-14-dev clang-tidy clang-format cppcheck python3 python3-pytest
 python3-websocket python3-yaml curl procps systemd valgrind"
 BENCH="nginx-light wrk gnuplot-nox"
 DEB="debhelper dpkg-dev debootstrap ccache"

@@ -178,7 +178,7 @@ static void batch(const http_request_t *req, http_response_t *res, bool insert)
 	if (!api_mgmt_req_ctx(&r, &c, "rust"))
 		goto out;
 	if (api_mgmt_decode_operation(r.body, &k, &field) == 0 && k.operation[0] &&
-	    (insert || strcasecmp(k.operation, "pullin")))
+	    (insert || strcasecmp(k.operation, "pullin") != 0))
 		strcpy(op, k.operation);
 	ch = calloc(MGMT_MAX_BATCH, sizeof(*ch));
 	if (ch == NULL) {

@@ -166,13 +166,15 @@ static int reg__put_failed(buf_t *b, const json_instance_t *in, const reg_outcom
 
 	json_instance_display(in, display, sizeof(display));
 	snprintf(msg, sizeof(msg), "%s: %s", display, o->msg);
-	rc = json_put_raw(b, "{\"errorCode\":");
-	rc = rc ? rc : json_put_cstr(b, o->code);
-	rc = rc ? rc : json_put_raw(b, ",\"errorMessage\":");
-	rc = rc ? rc : json_put_cstr(b, msg);
-	rc = rc ? rc : json_put_raw(b, ",\"instance\":");
-	rc = rc ? rc : json_instance_encode(in, b);
-	return rc ? rc : json_put_raw(b, "}");
+	json_put_raw(b, "{\"errorCode\":");
+	json_put_cstr(b, o->code);
+	json_put_raw(b, ",\"errorMessage\":");
+	json_put_cstr(b, msg);
+	json_put_raw(b, ",\"instance\":");
+	if ((rc = json_instance_encode(in, b)) < 0)
+		return rc;
+	json_put_raw(b, "}");
+	return buf_error(b);
 }
 
 static void reg__respond_status(http_response_t *res, const char *status_json)

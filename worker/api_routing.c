@@ -133,8 +133,7 @@ static void group_write(api_mgmt_req_t *r, mgmt_group_t *g, int kind)
 	const char *field = NULL;
 	char err[MGMT_MAX_ERR] = "";
 	int rc;
-	if (kind == 'U' && r->body &&
-	    (rc = api_rt_decode_group(r->body, &in, &fields, &field)) < 0) {
+	if (kind == 'U' && r->body && api_rt_decode_group(r->body, &in, &fields, &field) < 0) {
 		api_mgmt_fail(r, API_BAD_REQUEST, "%s is not valid", field);
 		return;
 	}
@@ -363,10 +362,9 @@ static void bind_one(api_mgmt_req_t *r, const mgmt_group_t *g)
 	mgmt_rtx_t *t;
 	char svc[MGMT_MAX_SERVICE + 1], err[MGMT_MAX_ERR] = "";
 	const char *field = NULL;
-	int rc = api_rt_decode_binding(r->body, &x, &field);
-	if (rc == 0)
-		rc = api_mgmt_decode_str(r->body, "serviceid", svc, sizeof(svc));
-	if (rc < 0) {
+	int rc;
+	if (api_rt_decode_binding(r->body, &x, &field) < 0 ||
+	    api_mgmt_decode_str(r->body, "serviceid", svc, sizeof(svc)) < 0) {
 		api_mgmt_fail(r, API_BAD_REQUEST, "%s is not valid", field ? field : "serviceId");
 		return;
 	}

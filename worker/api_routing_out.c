@@ -305,7 +305,8 @@ static int has_active_group(void *ctx, const mgmt_rule_group_t *rg)
 static int first_published(void *ctx, const mgmt_rule_t *rule)
 {
 	first_t *f = ctx;
-	if (strcasecmp(rule->status, "active") || !strcasecmp(rule->name, MGMT_CANARY_RULE))
+	if (strcasecmp(rule->status, "active") != 0 ||
+	    strcasecmp(rule->name, MGMT_CANARY_RULE) == 0)
 		return 0;
 	int rc = mgmt_rule_groups(f->r->m, 0, rule->id, 0, has_active_group, f);
 	if (rc < 0)

@@ -133,8 +133,7 @@ static void rule_write(api_mgmt_req_t *r, mgmt_rule_t *rule, int kind)
 	char err[MGMT_MAX_ERR] = "";
 	int rc;
 	memset(&in, 0, sizeof(in));
-	if (kind == 'U' && r->body &&
-	    (rc = api_rt_decode_rule(r->body, &in, &fields, &field)) < 0) {
+	if (kind == 'U' && r->body && api_rt_decode_rule(r->body, &in, &fields, &field) < 0) {
 		api_mgmt_fail(r, API_BAD_REQUEST, "%s is not valid", field);
 		return;
 	}
@@ -266,8 +265,8 @@ static void put_rule_group(api_mgmt_req_t *r, const mgmt_rule_t *rule, const mgm
 	rg.rule_id = rule->id;
 	rg.group_id = g->id;
 	rg.unreleased_weight = mgmt_weight_clamp(MGMT_WEIGHT_RUST, w);
-	if ((rc = api_mgmt_decode_str(r->body, "regionid", rg.region, sizeof(rg.region))) < 0 ||
-	    (rc = api_mgmt_decode_str(r->body, "zoneid", rg.zone, sizeof(rg.zone))) < 0) {
+	if (api_mgmt_decode_str(r->body, "regionid", rg.region, sizeof(rg.region)) < 0 ||
+	    api_mgmt_decode_str(r->body, "zoneid", rg.zone, sizeof(rg.zone)) < 0) {
 		api_mgmt_fail(r, API_BAD_REQUEST, "regionId or zoneId is not valid");
 		return;
 	}

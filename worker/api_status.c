@@ -33,16 +33,15 @@ static int st__body(const http_request_t *req, http_response_t *res, json_t **ro
 
 /* ---- ServiceNodeStatus ---------------------------------------------------------- */
 
-static int st__put_node(buf_t *b, const char *url, const char *region, const char *zone)
+static void st__put_node(buf_t *b, const char *url, const char *region, const char *zone)
 {
-	int rc = json_put_raw(b, "{\"url\":");
-
-	rc = rc ? rc : json_put_cstr(b, url);
-	rc = rc ? rc : json_put_raw(b, ",\"zone\":{\"metadata\":null,\"regionId\":");
-	rc = rc ? rc : json_put_cstr(b, region);
-	rc = rc ? rc : json_put_raw(b, ",\"zoneId\":");
-	rc = rc ? rc : json_put_cstr(b, zone);
-	return rc ? rc : json_put_raw(b, "}}");
+	json_put_raw(b, "{\"url\":");
+	json_put_cstr(b, url);
+	json_put_raw(b, ",\"zone\":{\"metadata\":null,\"regionId\":");
+	json_put_cstr(b, region);
+	json_put_raw(b, ",\"zoneId\":");
+	json_put_cstr(b, zone);
+	json_put_raw(b, "}}");
 }
 
 int api_put_node_status(buf_t *b)
@@ -50,26 +49,27 @@ int api_put_node_status(buf_t *b)
 	const config_t *cfg = api_cfg();
 	bool up = api_node_up();
 	const char *can = up ? "true" : "null";
-	int rc = json_put_raw(b, "{\"allowDiscoveryFromOtherZone\":");
 
-	rc = rc ? rc : json_put_bool(b, cfg->allow_discovery_from_other_zone);
-	rc = rc ? rc : json_put_raw(b, ",\"allowRegistryFromOtherZone\":");
-	rc = rc ? rc : json_put_bool(b, cfg->allow_registry_from_other_zone);
-	rc = rc ? rc : json_put_raw(b, ",\"canServiceDiscovery\":");
-	rc = rc ? rc : json_put_raw(b, can);
-	rc = rc ? rc : json_put_raw(b, ",\"canServiceRegistry\":");
-	rc = rc ? rc : json_put_raw(b, can);
-	rc = rc ? rc : json_put_raw(b, ",\"node\":");
-	rc = rc ? rc : st__put_node(b, api_self_url(), cfg->region, cfg->zone);
-	rc = rc ? rc : json_put_raw(b, ",\"status\":");
-	rc = rc ? rc : json_put_cstr(b, api_node_status());
-	return rc ? rc : json_put_raw(b, "}");
+	json_put_raw(b, "{\"allowDiscoveryFromOtherZone\":");
+	json_put_bool(b, cfg->allow_discovery_from_other_zone);
+	json_put_raw(b, ",\"allowRegistryFromOtherZone\":");
+	json_put_bool(b, cfg->allow_registry_from_other_zone);
+	json_put_raw(b, ",\"canServiceDiscovery\":");
+	json_put_raw(b, can);
+	json_put_raw(b, ",\"canServiceRegistry\":");
+	json_put_raw(b, can);
+	json_put_raw(b, ",\"node\":");
+	st__put_node(b, api_self_url(), cfg->region, cfg->zone);
+	json_put_raw(b, ",\"status\":");
+	json_put_cstr(b, api_node_status());
+	json_put_raw(b, "}");
+	return buf_error(b);
 }
 
 /* A peer as the replicator last saw it.  Its allow-from-other-zone flags
  * are not exchanged: a cluster shares one configuration, so this node's
  * are reported for a peer whose status is known. */
-static int st__put_peer_status(buf_t *b, const shm_peer_t *p)
+static void st__put_peer_status(buf_t *b, const shm_peer_t *p)
 {
 	static const char *const names[] = { "unknown", "starting", "up", "down" };
 	const config_t *cfg = api_cfg();
@@ -77,20 +77,20 @@ static int st__put_peer_status(buf_t *b, const shm_peer_t *p)
 	const char *can = p->state == SHM_PEER_UP ? "true" : p->state == SHM_PEER_DOWN ? "false"
 										 : "null";
 	bool known = p->state != SHM_PEER_UNKNOWN;
-	int rc = json_put_raw(b, "{\"allowDiscoveryFromOtherZone\":");
 
-	rc = rc ? rc : json_put_raw(b, !known ? "null" : cfg->allow_discovery_from_other_zone ? "true" : "false");
-	rc = rc ? rc : json_put_raw(b, ",\"allowRegistryFromOtherZone\":");
-	rc = rc ? rc : json_put_raw(b, !known ? "null" : cfg->allow_registry_from_other_zone ? "true" : "false");
-	rc = rc ? rc : json_put_raw(b, ",\"canServiceDiscovery\":");
-	rc = rc ? rc : json_put_raw(b, can);
-	rc = rc ? rc : json_put_raw(b, ",\"canServiceRegistry\":");
-	rc = rc ? rc : json_put_raw(b, can);
-	rc = rc ? rc : json_put_raw(b, ",\"node\":");
-	rc = rc ? rc : st__put_node(b, p->url, cfg->region, p->zone);
-	rc = rc ? rc : json_put_raw(b, ",\"status\":");
-	rc = rc ? rc : json_put_cstr(b, status);
-	return rc ? rc : json_put_raw(b, "}");
+	json_put_raw(b, "{\"allowDiscoveryFromOtherZone\":");
+	json_put_raw(b, !known ? "null" : cfg->allow_discovery_from_other_zone ? "true" : "false");
+	json_put_raw(b, ",\"allowRegistryFromOtherZone\":");
+	json_put_raw(b, !known ? "null" : cfg->allow_registry_from_other_zone ? "true" : "false");
+	json_put_raw(b, ",\"canServiceDiscovery\":");
+	json_put_raw(b, can);
+	json_put_raw(b, ",\"canServiceRegistry\":");
+	json_put_raw(b, can);
+	json_put_raw(b, ",\"node\":");
+	st__put_node(b, p->url, cfg->region, p->zone);
+	json_put_raw(b, ",\"status\":");
+	json_put_cstr(b, status);
+	json_put_raw(b, "}");
 }
 
 void api_status_node(const http_request_t *req, http_response_t *res)
@@ -196,7 +196,7 @@ static int st__lease_cmp(const void *a, const void *b)
 }
 
 /* SimpleDateFormat("yyyy-MM-dd HH:mm:ss.SSS") in the server's time zone. */
-static int st__put_time(buf_t *b, uint64_t ms)
+static void st__put_time(buf_t *b, uint64_t ms)
 {
 	char buf[48];
 	time_t t = (time_t)(ms / 1000);
@@ -206,23 +206,22 @@ static int st__put_time(buf_t *b, uint64_t ms)
 	snprintf(buf, sizeof(buf), "\"%04d-%02d-%02d %02d:%02d:%02d.%03u\"", tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		 (unsigned)(ms % 1000));
-	return json_put_raw(b, buf);
+	json_put_raw(b, buf);
 }
 
-static int st__put_lease(buf_t *b, const st_lease_t *e)
+static void st__put_lease(buf_t *b, const st_lease_t *e)
 {
-	int rc = json_put_raw(b, "{\"creationTime\":");
-
-	rc = rc ? rc : st__put_time(b, e->creation_ms);
-	rc = rc ? rc : json_put_raw(b, ",\"evitionTime\":");
-	rc = rc ? rc : st__put_time(b, e->eviction_ms);
-	rc = rc ? rc : json_put_raw(b, ",\"instance\":");
-	rc = rc ? rc : json_put_cstr(b, e->display);
-	rc = rc ? rc : json_put_raw(b, ",\"renewalTime\":");
-	rc = rc ? rc : st__put_time(b, e->renewal_ms);
-	rc = rc ? rc : json_put_raw(b, ",\"ttl\":");
-	rc = rc ? rc : json_put_u64(b, e->ttl_ms);
-	return rc ? rc : json_put_raw(b, "}");
+	json_put_raw(b, "{\"creationTime\":");
+	st__put_time(b, e->creation_ms);
+	json_put_raw(b, ",\"evitionTime\":");
+	st__put_time(b, e->eviction_ms);
+	json_put_raw(b, ",\"instance\":");
+	json_put_cstr(b, e->display);
+	json_put_raw(b, ",\"renewalTime\":");
+	st__put_time(b, e->renewal_ms);
+	json_put_raw(b, ",\"ttl\":");
+	json_put_u64(b, e->ttl_ms);
+	json_put_raw(b, "}");
 }
 
 /* Collect the requested services' leases (all when the list is empty). */

@@ -60,9 +60,12 @@ static int cache__frame_tail(shm_t *shm, buf_t *out, shm_str_t service, bool rou
 		 : routed ? mgmt_route_frame_routed(shm, service, out)
 			  : mgmt_route_frame(shm, service, out);
 
-	rc = rc ? rc : json_put_raw(out, ",\"serviceId\":");
-	rc = rc ? rc : json_put_str(out, service.ptr, service.len);
-	return rc ? rc : json_put_raw(out, "}");
+	if (rc < 0)
+		return rc;
+	json_put_raw(out, ",\"serviceId\":");
+	json_put_str(out, service.ptr, service.len);
+	json_put_raw(out, "}");
+	return buf_error(out);
 }
 
 /* Build the response from the registry into out; *version and *count get
@@ -146,8 +149,8 @@ int cache_put_service_routed(shm_t *shm, shm_str_t service, uint32_t variant, bu
 	if (service.len > SHM_MAX_SERVICE) {
 		/* Cannot be registered: unknown. */
 		*count = 0;
-		rc = json_put_raw(out, "{\"instances\":null");
-		return rc ? rc : cache__frame_tail(shm, out, service, false);
+		json_put_raw(out, "{\"instances\":null");
+		return cache__frame_tail(shm, out, service, false);
 	}
 	e = &cache__slots[(XXH3_64bits(service.ptr, service.len) +
 			   variant * 0x9e3779b97f4a7c15ULL) & (CACHE_SLOTS - 1)];

@@ -18,7 +18,6 @@
  */
 #include "metrics.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -207,229 +206,202 @@ void metrics_ws_totals(uint64_t *registry, uint64_t *discovery)
 
 /* ---- Exposition ---------------------------------------------------------- */
 
-static int metrics__printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends go to a buf_t (util/buf.c): its error is sticky, so the
+ * exposition is written freely and checked once, in metrics_render. */
 
-static int metrics__printf(buf_t *b, const char *fmt, ...)
+static void metrics__one(buf_t *b, const char *name, const char *type, const char *help, uint64_t v)
 {
-	va_list ap;
-	int n;
-	int rc;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -1;
-	rc = buf_reserve(b, (size_t)n + 1);
-	if (rc < 0)
-		return rc;
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-	return 0;
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+	           (unsigned long long)v);
 }
 
-static int metrics__one(buf_t *b, const char *name, const char *type, const char *help,
-			uint64_t v)
-{
-	return metrics__printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type,
-			       name, (unsigned long long)v);
-}
-
-static int metrics__registry(buf_t *b)
+static void metrics__registry(buf_t *b)
 {
 	shm_stats_t st;
-	int rc = 0;
 
 	shm_stats(api_shm(), &st);
-	rc = rc ? rc : metrics__one(b, "artemis_instances", "gauge", "Instances in the registry.", st.instances);
-	rc = rc ? rc : metrics__one(b, "artemis_services", "gauge", "Services with instances.", st.services);
-	rc = rc ? rc : metrics__one(b, "artemis_registers_total", "counter", "Successful registers.", st.registers);
-	rc = rc ? rc : metrics__one(b, "artemis_unregisters_total", "counter", "Unregisters.", st.unregisters);
-	rc = rc ? rc : metrics__one(b, "artemis_renewals_total", "counter", "Successful heartbeats.", st.renewals);
-	rc = rc ? rc : metrics__one(b, "artemis_renewals_failed_total", "counter",
-				    "Heartbeats for unknown or expired instances.", st.renewals_failed);
-	rc = rc ? rc : metrics__one(b, "artemis_evictions_total", "counter", "Expired leases removed.", st.evictions);
-	rc = rc ? rc : metrics__one(b, "artemis_removals_total", "counter", "Unregistered leases removed.", st.removals);
-	rc = rc ? rc : metrics__one(b, "artemis_repairs_total", "counter", "Interrupted writes repaired.", st.repairs);
-	rc = rc ? rc : metrics__one(b, "artemis_registry_version", "counter", "Global change version.", st.version);
-	rc = rc ? rc : metrics__one(b, "artemis_arena_used_bytes", "gauge", "Blob arena bytes in use.", st.arena_used);
-	rc = rc ? rc : metrics__one(b, "artemis_arena_size_bytes", "gauge", "Blob arena size.", st.arena_size);
-	rc = rc ? rc : metrics__one(b, "artemis_capacity_instances", "gauge", "Instance capacity.", st.max_instances);
-	return rc;
+	metrics__one(b, "artemis_instances", "gauge", "Instances in the registry.", st.instances);
+	metrics__one(b, "artemis_services", "gauge", "Services with instances.", st.services);
+	metrics__one(b, "artemis_registers_total", "counter", "Successful registers.",
+	             st.registers);
+	metrics__one(b, "artemis_unregisters_total", "counter", "Unregisters.", st.unregisters);
+	metrics__one(b, "artemis_renewals_total", "counter", "Successful heartbeats.", st.renewals);
+	metrics__one(b, "artemis_renewals_failed_total", "counter",
+	             "Heartbeats for unknown or expired instances.", st.renewals_failed);
+	metrics__one(b, "artemis_evictions_total", "counter", "Expired leases removed.",
+	             st.evictions);
+	metrics__one(b, "artemis_removals_total", "counter", "Unregistered leases removed.",
+	             st.removals);
+	metrics__one(b, "artemis_repairs_total", "counter", "Interrupted writes repaired.",
+	             st.repairs);
+	metrics__one(b, "artemis_registry_version", "counter", "Global change version.",
+	             st.version);
+	metrics__one(b, "artemis_arena_used_bytes", "gauge", "Blob arena bytes in use.",
+	             st.arena_used);
+	metrics__one(b, "artemis_arena_size_bytes", "gauge", "Blob arena size.", st.arena_size);
+	metrics__one(b, "artemis_capacity_instances", "gauge", "Instance capacity.",
+	             st.max_instances);
 }
 
-static int metrics__preserve(buf_t *b)
+static void metrics__preserve(buf_t *b)
 {
-	static const char *const mgr_name[SHM_MGR_COUNT] = { "instance", "legacy-instance" };
+	static const char *const mgr_name[SHM_MGR_COUNT] = {"instance", "legacy-instance"};
 	shm_preserve_t p[SHM_MGR_COUNT];
-	int rc;
 
 	for (int m = 0; m < SHM_MGR_COUNT; m++)
 		shm_preserve_get(api_shm(), m, &p[m]);
-	rc = metrics__printf(b, "# HELP artemis_self_preservation_safe 1 when the lease manager "
-				"may expire leases.\n# TYPE artemis_self_preservation_safe gauge\n");
-	for (int m = 0; rc == 0 && m < SHM_MGR_COUNT; m++)
-		rc = metrics__printf(b, "artemis_self_preservation_safe{manager=\"%s\"} %d\n",
-				     mgr_name[m], p[m].safe ? 1 : 0);
-	rc = rc ? rc : metrics__printf(b, "# HELP artemis_self_preservation_enabled 1 when the safe "
-				       "check is on.\n# TYPE artemis_self_preservation_enabled gauge\n");
-	for (int m = 0; rc == 0 && m < SHM_MGR_COUNT; m++)
-		rc = metrics__printf(b, "artemis_self_preservation_enabled{manager=\"%s\"} %d\n",
-				     mgr_name[m], p[m].enabled ? 1 : 0);
-	rc = rc ? rc : metrics__printf(b, "# HELP artemis_lease_renewals_window Renewals in the "
-				       "current window, each instance at most once a second.\n"
-				       "# TYPE artemis_lease_renewals_window gauge\n");
-	for (int m = 0; rc == 0 && m < SHM_MGR_COUNT; m++)
-		rc = metrics__printf(b, "artemis_lease_renewals_window{manager=\"%s\"} %llu\n",
-				     mgr_name[m], (unsigned long long)p[m].window_count);
-	rc = rc ? rc : metrics__printf(b, "# HELP artemis_lease_renewals_max Highest window count "
-				       "seen.\n# TYPE artemis_lease_renewals_max gauge\n");
-	for (int m = 0; rc == 0 && m < SHM_MGR_COUNT; m++)
-		rc = metrics__printf(b, "artemis_lease_renewals_max{manager=\"%s\"} %llu\n",
-				     mgr_name[m], (unsigned long long)p[m].max_count);
-	return rc;
+	buf_printf(b, "# HELP artemis_self_preservation_safe 1 when the lease manager "
+	              "may expire leases.\n# TYPE artemis_self_preservation_safe gauge\n");
+	for (int m = 0; m < SHM_MGR_COUNT; m++)
+		buf_printf(b, "artemis_self_preservation_safe{manager=\"%s\"} %d\n", mgr_name[m],
+		           p[m].safe ? 1 : 0);
+	buf_printf(b, "# HELP artemis_self_preservation_enabled 1 when the safe "
+	              "check is on.\n# TYPE artemis_self_preservation_enabled gauge\n");
+	for (int m = 0; m < SHM_MGR_COUNT; m++)
+		buf_printf(b, "artemis_self_preservation_enabled{manager=\"%s\"} %d\n", mgr_name[m],
+		           p[m].enabled ? 1 : 0);
+	buf_printf(b, "# HELP artemis_lease_renewals_window Renewals in the "
+	              "current window, each instance at most once a second.\n"
+	              "# TYPE artemis_lease_renewals_window gauge\n");
+	for (int m = 0; m < SHM_MGR_COUNT; m++)
+		buf_printf(b, "artemis_lease_renewals_window{manager=\"%s\"} %llu\n", mgr_name[m],
+		           (unsigned long long)p[m].window_count);
+	buf_printf(b, "# HELP artemis_lease_renewals_max Highest window count "
+	              "seen.\n# TYPE artemis_lease_renewals_max gauge\n");
+	for (int m = 0; m < SHM_MGR_COUNT; m++)
+		buf_printf(b, "artemis_lease_renewals_max{manager=\"%s\"} %llu\n", mgr_name[m],
+		           (unsigned long long)p[m].max_count);
 }
 
 /* One endpoint's histogram row, when it counted a request. */
-static int metrics__latency_row(buf_t *b, const uint64_t *c, unsigned row, const char *name)
+static void metrics__latency_row(buf_t *b, const uint64_t *c, unsigned row, const char *name)
 {
 	const uint64_t *bk = c + MX_LAT + row * MX_LAT_BUCKETS;
 	uint64_t cum = 0;
-	int rc = 0;
 
 	for (int i = 0; i < MX_LAT_BUCKETS; i++)
 		cum += bk[i];
 	if (cum == 0)
-		return 0;
+		return;
 	cum = 0;
-	for (int i = 0; rc == 0 && i < MX_LAT_BUCKETS - 1; i++) {
+	for (int i = 0; i < MX_LAT_BUCKETS - 1; i++) {
 		cum += bk[i];
-		rc = metrics__printf(b, "artemis_http_request_duration_seconds_bucket{endpoint=\"%s\","
-				     "le=\"%g\"} %llu\n", name, (double)metrics__lat_le[i] / 1e6,
-				     (unsigned long long)cum);
+		buf_printf(b, "artemis_http_request_duration_seconds_bucket{endpoint=\"%s\","
+		              "le=\"%g\"} %llu\n",
+		           name, (double)metrics__lat_le[i] / 1e6, (unsigned long long)cum);
 	}
 	cum += bk[MX_LAT_BUCKETS - 1];
 	/* _count is the +Inf bucket: one snapshot, consistent however the
 	 * counters move while they are read */
-	return rc ? rc : metrics__printf(b,
-		"artemis_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n"
-		"artemis_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n"
-		"artemis_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
-		name, (unsigned long long)cum, name, (double)c[MX_LAT_SUM + row] / 1e6, name,
-		(unsigned long long)cum);
+	buf_printf(b,
+	           "artemis_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n"
+	           "artemis_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n"
+	           "artemis_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+	           name, (unsigned long long)cum, name, (double)c[MX_LAT_SUM + row] / 1e6, name,
+	           (unsigned long long)cum);
 }
 
 /* Request latency by endpoint: the route's name, "other" for unknown paths
  * (a bounded label set); endpoints that served nothing yet are left out. */
-static int metrics__latency(buf_t *b, const uint64_t *c)
+static void metrics__latency(buf_t *b, const uint64_t *c)
 {
-	int rc = metrics__printf(b, "# HELP artemis_http_request_duration_seconds Request latency "
-				    "by endpoint (\"other\": unknown paths).\n"
-				    "# TYPE artemis_http_request_duration_seconds histogram\n");
-
-	for (int r = 0; rc == 0 && r < api_route_count(); r++)
+	buf_printf(b, "# HELP artemis_http_request_duration_seconds Request latency "
+	              "by endpoint (\"other\": unknown paths).\n"
+	              "# TYPE artemis_http_request_duration_seconds histogram\n");
+	for (int r = 0; r < api_route_count(); r++)
 		if (api_route_first(r))
-			rc = metrics__latency_row(b, c, (unsigned)r, api_route_name(r));
-	return rc ? rc : metrics__latency_row(b, c, MX_OTHER, "other");
+			metrics__latency_row(b, c, (unsigned)r, api_route_name(r));
+	metrics__latency_row(b, c, MX_OTHER, "other");
 }
 
 /* Management writes by kind and result: every kind's success always, a
  * failure once it happened. */
-static int metrics__mgmt(buf_t *b, const uint64_t *c)
+static void metrics__mgmt(buf_t *b, const uint64_t *c)
 {
-	int rc = metrics__printf(b, "# HELP artemis_mgmt_operations_total Management writes by what "
-				    "they act on and their result (success or the errorCode).\n"
-				    "# TYPE artemis_mgmt_operations_total counter\n");
-
-	for (unsigned k = 0; rc == 0 && k < MX_MGMT_KINDS; k++)
-		for (unsigned r = 0; rc == 0 && r < MX_MGMT_RESULTS; r++) {
+	buf_printf(b, "# HELP artemis_mgmt_operations_total Management writes by what "
+	              "they act on and their result (success or the errorCode).\n"
+	              "# TYPE artemis_mgmt_operations_total counter\n");
+	for (unsigned k = 0; k < MX_MGMT_KINDS; k++)
+		for (unsigned r = 0; r < MX_MGMT_RESULTS; r++) {
 			uint64_t v = c[MX_MGMT + k * MX_MGMT_RESULTS + r];
 			if (r == 0 || v > 0)
-				rc = metrics__printf(b, "artemis_mgmt_operations_total{kind=\"%s\","
-						     "result=\"%s\"} %llu\n", metrics__mgmt_kind[k],
-						     metrics__mgmt_result[r], (unsigned long long)v);
+				buf_printf(b, "artemis_mgmt_operations_total{kind=\"%s\","
+				              "result=\"%s\"} %llu\n",
+				           metrics__mgmt_kind[k], metrics__mgmt_result[r],
+				           (unsigned long long)v);
 		}
-	return rc;
 }
 
-static int metrics__http(buf_t *b, const uint64_t *c)
+static void metrics__http(buf_t *b, const uint64_t *c)
 {
-	int rc;
-
-	rc = metrics__printf(b, "# HELP artemis_http_requests_total HTTP requests by endpoint.\n"
-				"# TYPE artemis_http_requests_total counter\n");
-	for (int r = 0; rc == 0 && r < api_route_count(); r++)
+	buf_printf(b, "# HELP artemis_http_requests_total HTTP requests by endpoint.\n"
+	              "# TYPE artemis_http_requests_total counter\n");
+	for (int r = 0; r < api_route_count(); r++)
 		if (api_route_first(r))
-			rc = metrics__printf(b, "artemis_http_requests_total{endpoint=\"%s\"} %llu\n",
-					     api_route_name(r), (unsigned long long)c[MX_REQ + r]);
-	rc = rc ? rc : metrics__printf(b, "# HELP artemis_http_errors_total Failed requests by "
-				       "endpoint (HTTP >= 400 or a fail responseStatus).\n"
-				       "# TYPE artemis_http_errors_total counter\n");
-	for (int r = 0; rc == 0 && r < api_route_count(); r++)
+			buf_printf(b, "artemis_http_requests_total{endpoint=\"%s\"} %llu\n",
+			           api_route_name(r), (unsigned long long)c[MX_REQ + r]);
+	buf_printf(b, "# HELP artemis_http_errors_total Failed requests by "
+	              "endpoint (HTTP >= 400 or a fail responseStatus).\n"
+	              "# TYPE artemis_http_errors_total counter\n");
+	for (int r = 0; r < api_route_count(); r++)
 		if (api_route_first(r))
-			rc = metrics__printf(b, "artemis_http_errors_total{endpoint=\"%s\"} %llu\n",
-					     api_route_name(r), (unsigned long long)c[MX_ERR + r]);
-	rc = rc ? rc : metrics__one(b, "artemis_http_unmatched_total", "counter",
-				    "Requests for unknown paths.", c[MX_UNMATCHED]);
-	rc = rc ? rc : metrics__one(b, "artemis_rate_limited_total", "counter",
-				    "Requests refused by a rate limiter.", c[MX_RATE_LIMITED]);
-	rc = rc ? rc : metrics__printf(b, "# HELP artemis_websocket_sessions Open WebSocket sessions "
-				       "(all-instance-change not counted).\n"
-				       "# TYPE artemis_websocket_sessions gauge\n"
-				       "artemis_websocket_sessions{endpoint=\"registry\"} %llu\n"
-				       "artemis_websocket_sessions{endpoint=\"discovery\"} %llu\n",
-				       (unsigned long long)c[MX_WS_SESSIONS + METRICS_WS_REGISTRY],
-				       (unsigned long long)c[MX_WS_SESSIONS + METRICS_WS_DISCOVERY]);
-	rc = rc ? rc : metrics__one(b, "artemis_response_cache_hits_total", "counter",
-				    "Service responses served from a worker cache.", c[MX_CACHE_HIT]);
-	rc = rc ? rc : metrics__one(b, "artemis_response_cache_misses_total", "counter",
-				    "Service responses built from the registry.", c[MX_CACHE_MISS]);
-	rc = rc ? rc : metrics__latency(b, c);
-	rc = rc ? rc : metrics__one(b, "artemis_push_messages_total", "counter",
-				    "InstanceChange messages written to push sessions.",
-				    c[MX_PUSH_MESSAGES]);
-	rc = rc ? rc : metrics__mgmt(b, c);
-	return rc;
+			buf_printf(b, "artemis_http_errors_total{endpoint=\"%s\"} %llu\n",
+			           api_route_name(r), (unsigned long long)c[MX_ERR + r]);
+	metrics__one(b, "artemis_http_unmatched_total", "counter", "Requests for unknown paths.",
+	             c[MX_UNMATCHED]);
+	metrics__one(b, "artemis_rate_limited_total", "counter",
+	             "Requests refused by a rate limiter.", c[MX_RATE_LIMITED]);
+	buf_printf(b, "# HELP artemis_websocket_sessions Open WebSocket sessions "
+	              "(all-instance-change not counted).\n"
+	              "# TYPE artemis_websocket_sessions gauge\n"
+	              "artemis_websocket_sessions{endpoint=\"registry\"} %llu\n"
+	              "artemis_websocket_sessions{endpoint=\"discovery\"} %llu\n",
+	           (unsigned long long)c[MX_WS_SESSIONS + METRICS_WS_REGISTRY],
+	           (unsigned long long)c[MX_WS_SESSIONS + METRICS_WS_DISCOVERY]);
+	metrics__one(b, "artemis_response_cache_hits_total", "counter",
+	             "Service responses served from a worker cache.", c[MX_CACHE_HIT]);
+	metrics__one(b, "artemis_response_cache_misses_total", "counter",
+	             "Service responses built from the registry.", c[MX_CACHE_MISS]);
+	metrics__latency(b, c);
+	metrics__one(b, "artemis_push_messages_total", "counter",
+	             "InstanceChange messages written to push sessions.", c[MX_PUSH_MESSAGES]);
+	metrics__mgmt(b, c);
 }
 
 /* Each peer the replicator knows: its state, last contact, our change-log
  * version it acknowledged, and the replication lag measured to it. */
-static int metrics__peers(buf_t *b)
+static void metrics__peers(buf_t *b)
 {
 	static const char *const state[] = {"unknown", "starting", "up", "down"};
 	shm_peer_t p;
-	int rc = metrics__printf(b, "# HELP artemis_peer_up Peer replication connection is up.\n"
-				    "# TYPE artemis_peer_up gauge\n"
-				    "# HELP artemis_peer_acked_version This node's change-log version "
-				    "the peer acknowledged.\n# TYPE artemis_peer_acked_version gauge\n"
-				    "# HELP artemis_peer_lag_seconds Replication lag measured to the "
-				    "peer.\n# TYPE artemis_peer_lag_seconds gauge\n");
-	for (int id = 1; rc == 0 && id < SHM_MAX_NODES; id++) {
+
+	buf_printf(b, "# HELP artemis_peer_up Peer replication connection is up.\n"
+	              "# TYPE artemis_peer_up gauge\n"
+	              "# HELP artemis_peer_acked_version This node's change-log version "
+	              "the peer acknowledged.\n# TYPE artemis_peer_acked_version gauge\n"
+	              "# HELP artemis_peer_lag_seconds Replication lag measured to the "
+	              "peer.\n# TYPE artemis_peer_lag_seconds gauge\n");
+	for (int id = 1; id < SHM_MAX_NODES; id++) {
 		if (shm_peer_get(api_shm(), id, &p) != 0)
 			continue;
 		const char *st = p.state < 4 ? state[p.state] : "unknown";
-		rc = metrics__printf(b,
-				     "artemis_peer_up{peer=\"%s\",state=\"%s\"} %d\n"
-				     "artemis_peer_acked_version{peer=\"%s\"} %llu\n"
-				     "artemis_peer_lag_seconds{peer=\"%s\"} %.3f\n",
-				     p.name, st, p.state == SHM_PEER_UP, p.name,
-				     (unsigned long long)p.acked_version, p.name,
-				     (double)p.lag_ms / 1e3);
+		buf_printf(b,
+		           "artemis_peer_up{peer=\"%s\",state=\"%s\"} %d\n"
+		           "artemis_peer_acked_version{peer=\"%s\"} %llu\n"
+		           "artemis_peer_lag_seconds{peer=\"%s\"} %.3f\n",
+		           p.name, st, p.state == SHM_PEER_UP, p.name,
+		           (unsigned long long)p.acked_version, p.name, (double)p.lag_ms / 1e3);
 	}
-	return rc;
 }
 
 int metrics_render(buf_t *out)
 {
 	static uint64_t sum[SHM_PROC_COUNTERS];
-	int rc;
 
 	shm_proc_counters_sum(api_shm(), sum);
-	rc = metrics__registry(out);
-	rc = rc ? rc : metrics__preserve(out);
-	rc = rc ? rc : metrics__http(out, sum);
-	rc = rc ? rc : metrics__peers(out);
-	return rc;
+	metrics__registry(out);
+	metrics__preserve(out);
+	metrics__http(out, sum);
+	metrics__peers(out);
+	return buf_error(out);
 }

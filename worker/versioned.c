@@ -156,14 +156,15 @@ static int snap_service(void *ctx, const char *service, size_t len, const shm_se
 		goto fail;
 	if ((rc = snap_index_array(s, svc_off, (uint32_t)len, b->arr.data, b->arr.len)) < 0)
 		goto fail;
-	rc = json_put_raw(&s->services, b->first ? "" : ",");
-	rc = rc ? rc : json_put_raw(&s->services, "{\"instances\":");
-	rc = rc ? rc : buf_append(&s->services, b->arr.data, b->arr.len);
-	rc = rc ? rc : mgmt_route_frame(b->shm, name, &s->services);
-	rc = rc ? rc : json_put_raw(&s->services, ",\"serviceId\":");
-	rc = rc ? rc : json_put_str(&s->services, service, len);
-	rc = rc ? rc : json_put_raw(&s->services, "}");
-	if (rc < 0)
+	json_put_raw(&s->services, b->first ? "" : ",");
+	json_put_raw(&s->services, "{\"instances\":");
+	buf_append(&s->services, b->arr.data, b->arr.len);
+	if ((rc = mgmt_route_frame(b->shm, name, &s->services)) < 0)
+		goto fail;
+	json_put_raw(&s->services, ",\"serviceId\":");
+	json_put_str(&s->services, service, len);
+	json_put_raw(&s->services, "}");
+	if ((rc = buf_error(&s->services)) < 0)
 		goto fail;
 	b->first = false;
 	return 0;
@@ -197,11 +198,13 @@ static int snap_build(shm_t *shm, snap_t *s, uint64_t version, bool all)
 
 	memset(s, 0, sizeof(*s));
 	s->version = version;
-	rc = json_put_raw(&s->services, "[");
-	rc = rc ? rc : shm_services_foreach(shm, snap_service, &b);
+	json_put_raw(&s->services, "[");
+	rc = shm_services_foreach(shm, snap_service, &b);
+	if (b.rc < 0)
+		rc = b.rc; /* snap_service stopped the walk (returned 1) */
+	json_put_raw(&s->services, "]");
 	if (rc == 0)
-		rc = b.rc;
-	rc = rc ? rc : json_put_raw(&s->services, "]");
+		rc = buf_error(&s->services);
 	buf_free(&b.arr);
 	if (rc < 0) {
 		snap_free(s);
@@ -330,17 +333,16 @@ int versioned_services_all(shm_t *shm, buf_t *out)
 	return rc;
 }
 
-static int put_change(buf_t *out, const snap_t *s, const snap_inst_t *in, const char *type,
-		      uint64_t now_ms, bool first)
+static void put_change(buf_t *out, const snap_t *s, const snap_inst_t *in, const char *type,
+                       uint64_t now_ms, bool first)
 {
-	int rc = json_put_raw(out, first ? "{\"changeTime\":" : ",{\"changeTime\":");
-
-	rc = rc ? rc : json_put_u64(out, now_ms);
-	rc = rc ? rc : json_put_raw(out, ",\"changeType\":");
-	rc = rc ? rc : json_put_cstr(out, type);
-	rc = rc ? rc : json_put_raw(out, ",\"instance\":");
-	rc = rc ? rc : buf_append(out, s->blob.data + in->json_off, in->json_len);
-	return rc ? rc : json_put_raw(out, "}");
+	json_put_raw(out, first ? "{\"changeTime\":" : ",{\"changeTime\":");
+	json_put_u64(out, now_ms);
+	json_put_raw(out, ",\"changeType\":");
+	json_put_cstr(out, type);
+	json_put_raw(out, ",\"instance\":");
+	buf_append(out, s->blob.data + in->json_off, in->json_len);
+	json_put_raw(out, "}");
 }
 
 typedef struct {
@@ -351,26 +353,24 @@ typedef struct {
 	bool first_change;
 } delta_writer_t;
 
-static int delta_emit(delta_writer_t *w, const snap_t *s, const snap_inst_t *in,
-		      const char *type, uint64_t now_ms)
+static void delta_emit(delta_writer_t *w, const snap_t *s, const snap_inst_t *in, const char *type,
+                       uint64_t now_ms)
 {
 	const char *svc = s->blob.data + in->svc_off;
-	int rc = 0;
 
 	if (w->svc == NULL || w->svc_len != in->svc_len || memcmp(w->svc, svc, in->svc_len) != 0) {
 		if (w->svc != NULL)
-			rc = json_put_raw(w->out, "]");
-		rc = rc ? rc : json_put_raw(w->out, w->first_service ? "" : ",");
-		rc = rc ? rc : json_put_str(w->out, svc, in->svc_len);
-		rc = rc ? rc : json_put_raw(w->out, ":[");
+			json_put_raw(w->out, "]");
+		json_put_raw(w->out, w->first_service ? "" : ",");
+		json_put_str(w->out, svc, in->svc_len);
+		json_put_raw(w->out, ":[");
 		w->svc = svc;
 		w->svc_len = in->svc_len;
 		w->first_service = false;
 		w->first_change = true;
 	}
-	rc = rc ? rc : put_change(w->out, s, in, type, now_ms, w->first_change);
+	put_change(w->out, s, in, type, now_ms, w->first_change);
 	w->first_change = false;
-	return rc;
 }
 
 int versioned_delta(shm_t *shm, uint64_t now_ms, uint64_t started_ms, uint64_t version,
@@ -387,8 +387,8 @@ int versioned_delta(shm_t *shm, uint64_t now_ms, uint64_t started_ms, uint64_t v
 	cur = snap_newest();
 	if (old == NULL || cur == NULL || cur == old)
 		return -ENOENT;
-	rc = json_put_raw(out, "{");
-	while (rc == 0 && (i < old->n || j < cur->n)) {
+	json_put_raw(out, "{");
+	while (!buf_error(out) && (i < old->n || j < cur->n)) {
 		int c;
 		if (i == old->n)
 			c = 1;
@@ -407,17 +407,17 @@ int versioned_delta(shm_t *shm, uint64_t now_ms, uint64_t started_ms, uint64_t v
 				c = a->key.low64 < b->key.low64 ? -1 : 1;
 		}
 		if (c < 0)
-			rc = delta_emit(&w, old, &old->inst[i++], "delete", now_ms);
+			delta_emit(&w, old, &old->inst[i++], "delete", now_ms);
 		else if (c > 0)
-			rc = delta_emit(&w, cur, &cur->inst[j++], "new", now_ms);
+			delta_emit(&w, cur, &cur->inst[j++], "new", now_ms);
 		else {
 			i++;
 			j++;
 		}
 	}
-	if (rc == 0 && w.svc != NULL)
-		rc = json_put_raw(out, "]");
-	rc = rc ? rc : json_put_raw(out, "}");
+	if (w.svc != NULL)
+		json_put_raw(out, "]");
+	json_put_raw(out, "}");
 	*newest_version = cur->version;
-	return rc;
+	return buf_error(out);
 }

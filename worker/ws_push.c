@@ -92,7 +92,7 @@ static ws_topic_t *ws__topic_find(const char *name, size_t len, uint64_t h)
 static int ws__topics_grow(void)
 {
 	uint32_t n = P.nbuckets ? P.nbuckets * 2 : WS_TOPICS_MIN;
-	ws_topic_t **b = calloc(n, sizeof(*b)); /* an array of pointers: NOLINT(bugprone-sizeof-expression) */
+	ws_topic_t **b = calloc(n, sizeof(ws_topic_t *));
 
 	if (b == NULL)
 		return -ENOMEM;
@@ -286,34 +286,34 @@ static int ws__put_reload(buf_t *b, const char *service, uint64_t time_ms)
 	in.instance = (shm_str_t){"reload", 6};
 	in.ip = (shm_str_t){"0.0.0.0", 7};
 	buf_reset(&P.json);
-	rc = json_put_raw(&P.json, "http://");
-	rc = rc ? rc : buf_append(&P.json, service, strlen(service));
-	rc = rc ? rc : json_put_raw(&P.json, "/reload");
-	if (rc)
+	json_put_raw(&P.json, "http://");
+	buf_append(&P.json, service, strlen(service));
+	json_put_raw(&P.json, "/reload");
+	if ((rc = buf_error(&P.json)) < 0)
 		return rc;
 	in.url = (shm_str_t){P.json.data, P.json.len};
-	rc = json_put_raw(b, "{\"instance\":");
-	rc = rc ? rc : json_instance_encode(&in, b);
-	rc = rc ? rc : json_put_raw(b, ",\"changeType\":\"reload\",\"changeTime\":");
-	rc = rc ? rc : json_put_u64(b, time_ms);
-	return rc ? rc : json_put_raw(b, "}");
+	json_put_raw(b, "{\"instance\":");
+	if ((rc = json_instance_encode(&in, b)) < 0)
+		return rc;
+	json_put_raw(b, ",\"changeType\":\"reload\",\"changeTime\":");
+	json_put_u64(b, time_ms);
+	json_put_raw(b, "}");
+	return buf_error(b);
 }
 
 /* The InstanceChange text of one change into P.msg (header room first). */
 static int ws__build(const shm_change_t *ch, const buf_t *json)
 {
-	int rc;
-
 	buf_reset(&P.msg);
 	if (ch->type != SHM_CHANGE_RELOAD && json->len > 0) {
-		rc = json_put_raw(&P.msg, "{\"instance\":");
-		rc = rc ? rc : buf_append(&P.msg, json->data, json->len);
-		rc = rc ? rc : json_put_raw(&P.msg, ",\"changeType\":\"");
-		rc = rc ? rc : json_put_raw(&P.msg, ws__type_name(ch->type));
-		rc = rc ? rc : json_put_raw(&P.msg, "\",\"changeTime\":");
-		rc = rc ? rc : json_put_u64(&P.msg, ch->time_ms);
-		rc = rc ? rc : json_put_raw(&P.msg, "}");
-		if (rc == 0 && P.msg.len <= WS_CLIENT_MESSAGE_MAX)
+		json_put_raw(&P.msg, "{\"instance\":");
+		buf_append(&P.msg, json->data, json->len);
+		json_put_raw(&P.msg, ",\"changeType\":\"");
+		json_put_raw(&P.msg, ws__type_name(ch->type));
+		json_put_raw(&P.msg, "\",\"changeTime\":");
+		json_put_u64(&P.msg, ch->time_ms);
+		json_put_raw(&P.msg, "}");
+		if (!buf_error(&P.msg) && P.msg.len <= WS_CLIENT_MESSAGE_MAX)
 			return 0;
 		buf_reset(&P.msg);
 	}

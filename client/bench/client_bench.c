@@ -19,6 +19,7 @@
  * Exit 1 when a step fails.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,32 @@ static int lookups(artemis_client_t *c, const char *svc, long n, long want)
 	return 0;
 }
 
+/* The node's view of the registered instances. */
+static int listed(artemis_client_t *c, const char *svc, long n)
+{
+	artemis_service_t *s;
+	artemis_error_t err;
+	bool all;
+
+	if (artemis_lookup(c, svc, &s, &err) < 0)
+		return fail("lookup", &err);
+	printf("node: %zu instances of %s\n", artemis_service_size(s), svc);
+	all = (long)artemis_service_size(s) == n;
+	artemis_service_release(s);
+	return all ? 0 : fail("the node does not list every instance", NULL);
+}
+
+/* The measurements in order; the first failure ends them. */
+static int run(artemis_client_t *c, const char *svc, long n, double seconds, long nlookups)
+{
+	int rc;
+
+	if ((rc = register_all(c, svc, n)) != 0 || (rc = heartbeats(c, seconds)) != 0 ||
+	    (rc = listed(c, svc, n)) != 0)
+		return rc;
+	return lookups(c, svc, nlookups, n);
+}
+
 int main(int argc, char **argv)
 {
 	const char *url = arg(argc, argv, "--url", "http://127.0.0.1:8080");
@@ -159,7 +186,6 @@ int main(int argc, char **argv)
 	long nlookups = atol(arg(argc, argv, "--lookups", "1000000"));
 	artemis_options_t *o = artemis_options_new();
 	artemis_client_t *c;
-	artemis_service_t *s;
 	artemis_error_t err;
 	char svc[64];
 	int rc;
@@ -179,17 +205,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	artemis_options_free(o);
-	rc = register_all(c, svc, n);
-	rc = rc ? rc : heartbeats(c, seconds);
-	if (rc == 0 && artemis_lookup(c, svc, &s, &err) == 0) {
-		printf("node: %zu instances of %s\n", artemis_service_size(s), svc);
-		if ((long)artemis_service_size(s) != n)
-			rc = fail("the node does not list every instance", NULL);
-		artemis_service_release(s);
-	} else if (rc == 0) {
-		rc = fail("lookup", &err);
-	}
-	rc = rc ? rc : lookups(c, svc, nlookups, n);
+	rc = run(c, svc, n, seconds, nlookups);
 	artemis_client_free(c);
 	return rc;
 }

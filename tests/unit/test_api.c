@@ -3,6 +3,9 @@
  * metrics.c) driven through api_dispatch() against a real, fresh shm
  * region; no sockets.  Each test checks wire details of API.md: exact
  * envelope strings, error codes, HTTP statuses of framework errors.
+ *
+ * Linked with -Wl,--wrap=mgmt_route_frame (Makefile): route_frame_fail
+ * makes the routing part of a service's answer fail (0 = pass through).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +27,16 @@
 #include "artemis/clock.h"
 #include "artemis/config.h"
 #include "artemis/shm.h"
+
+static int route_frame_fail;
+
+int __real_mgmt_route_frame(shm_t *s, shm_str_t service, buf_t *out);
+int __wrap_mgmt_route_frame(shm_t *s, shm_str_t service, buf_t *out);
+
+int __wrap_mgmt_route_frame(shm_t *s, shm_str_t service, buf_t *out)
+{
+	return route_frame_fail ? route_frame_fail : __real_mgmt_route_frame(s, service, out);
+}
 
 static char shm_name_buf[64];
 static shm_t *shm;
@@ -51,6 +64,7 @@ static int setup(void **state)
 	api_rate_reset();
 	cache_clear();
 	versioned_reset();
+	route_frame_fail = 0;
 	return 0;
 }
 
@@ -405,6 +419,30 @@ static void test_services_and_delta(void **state)
 	buf_free(&out);
 }
 
+/* A service that cannot be written into a snapshot fails the snapshot,
+ * instead of leaving one with a cut-off services list. */
+static void test_versioned_snapshot_failure(void **state)
+{
+	buf_t out = { 0 };
+	uint64_t version = 0;
+
+	(void)state;
+	post("/artemis/api/registry/register.json", "{\"instances\":[" INST("a", "1") "]}");
+	route_frame_fail = -EBUSY;
+	assert_int_equal(versioned_force(shm, 1000), -EBUSY);
+	assert_int_equal(versioned_services(shm, 0, 0, &out, &version), -EBUSY);
+	route_frame_fail = 0;
+	assert_int_equal(versioned_force(shm, 1000), 0);
+	out.len = 0;
+	assert_int_equal(versioned_services(shm, 0, 0, &out, &version), 0);
+	buf_append(&out, "", 1);
+	json_t *j = json_loads(out.data, 0, NULL);
+	assert_non_null(j);
+	assert_int_equal(json_array_size(j), 1);
+	json_decref(j);
+	buf_free(&out);
+}
+
 static void test_status(void **state)
 {
 	json_t *j, *leases;
@@ -503,6 +541,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ready_with_peers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_discovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_services_and_delta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_versioned_snapshot_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cluster_peers, setup, teardown),
 	};
