@@ -11,7 +11,7 @@
 #                   client's threads also under ThreadSanitizer), fuzz (briefly),
 #                   integration (the Debian package test too, once make test-deb
 #                   made its Debian root) and the console's browser tests, with
-#                   lint beside them (and format-check when FORMAT_GATE=1)
+#                   lint and format-check beside them (FORMAT_GATE=0 skips format-check)
 #   make bench-console  first-load and 10,000-instance figures of the console
 #   make console-screenshots  docs/console/*.png from the last browser-test run
 #   make bench      the standard benchmark suite (scripts/bench.sh)
@@ -280,10 +280,10 @@ integration: all $(BUILD)/artemis-hooks
 browser-test: all
 	@BUILD=$(BUILD) sh scripts/browser_test.sh
 
-# The gates (lint; format-check too with FORMAT_GATE=1) run beside the test
+# The gates (lint and format-check; FORMAT_GATE=0 drops the latter) run beside the test
 # stages, as a second make job: they are CPU work, the stages mostly wait on
 # processes, sockets and the fuzzers' fixed time.  A finding fails make test.
-FORMAT_GATE ?= 0
+FORMAT_GATE ?= 1
 GATES := lint $(if $(filter 1,$(FORMAT_GATE)),format-check)
 
 test:

@@ -63,7 +63,8 @@ int jwt_sign(const jwt_claims_t *c, const uint8_t *key, size_t key_len, buf_t *o
 
 	if (key_len == 0 || memchr(c->sub, 0, sizeof(c->sub)) == NULL ||
 	    memchr(c->username, 0, sizeof(c->username)) == NULL ||
-	    memchr(c->role, 0, sizeof(c->role)) == NULL || memchr(c->sid, 0, sizeof(c->sid)) == NULL)
+	    memchr(c->role, 0, sizeof(c->role)) == NULL ||
+	    memchr(c->sid, 0, sizeof(c->sid)) == NULL)
 		return -EINVAL;
 	if (sodium_init() < 0 || jwt__payload(c, &payload) < 0)
 		return -ENOMEM;

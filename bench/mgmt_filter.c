@@ -225,8 +225,7 @@ static void usage(FILE *f)
 
 int bench_mgmt_filter_main(int argc, char **argv)
 {
-	mf_t b = {.instances = 10000, .services = 100, .stored = 10000, .down = 1000,
-	          .seconds = 3};
+	mf_t b = {.instances = 10000, .services = 100, .stored = 10000, .down = 1000, .seconds = 3};
 	int ch;
 	optind = 1;
 	while ((ch = getopt(argc, argv, "n:s:k:D:d:h")) != -1) {

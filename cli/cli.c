@@ -73,7 +73,8 @@ static const struct {
     {"ops", C_OPS, cli_cmd_ops, 1, 4, "pull-out|pull-in|list ..."},
     {"audit", C_AUDIT, cli_cmd_audit, 0, 0, ""},
     {"groups", C_GROUPS, cli_cmd_groups, 1, 64, "list|create|delete|tag|bind|unbind ..."},
-    {"rules", C_RULES, cli_cmd_rules, 1, 4, "list|create|add-group|set-weight|publish|unpublish|delete ..."},
+    {"rules", C_RULES, cli_cmd_rules, 1, 4,
+     "list|create|add-group|set-weight|publish|unpublish|delete ..."},
     {"canary", C_CANARY, cli_cmd_canary, 1, 1026, "set|enable|disable|show ..."},
 };
 
@@ -186,7 +187,8 @@ static const struct {
     {{"description", required_argument, NULL, O_DESCRIPTION}, C_USERS | C_GROUPS | C_RULES},
     {{"service", required_argument, NULL, O_SERVICE}, C_OPS},
     {{"operation", required_argument, NULL, O_OPERATION}, C_OPS},
-    {{"operator", required_argument, NULL, O_OPERATOR}, C_OPS | C_AUDIT | C_GROUPS | C_RULES | C_CANARY},
+    {{"operator", required_argument, NULL, O_OPERATOR},
+     C_OPS | C_AUDIT | C_GROUPS | C_RULES | C_CANARY},
     {{"limit", required_argument, NULL, O_LIMIT}, C_AUDIT},
     {{"offset", required_argument, NULL, O_OFFSET}, C_AUDIT},
     {{"type", required_argument, NULL, O_TYPE}, C_AUDIT | C_GROUPS},
@@ -571,8 +573,10 @@ int cli_api(cli_t *c, const char *method, const char *path, json_t *body, json_t
 	const char *why = root ? cli__refusal(root) : NULL;
 	if (status < 200 || status > 299 || why || !root) {
 		fprintf(stderr, "artemis %s: %s (HTTP %d from %s)%s\n", c->cmd,
-		        why ? why : root ? "refused" : "the answer is not JSON", status,
-		        artemis_response_node(r),
+		        why    ? why
+		        : root ? "refused"
+		               : "the answer is not JSON",
+		        status, artemis_response_node(r),
 		        status == 401 ? "; log in first: artemis login" : "");
 		json_decref(root);
 		artemis_response_free(r);

@@ -8,8 +8,23 @@
 
 #include "artemis/codec.h"
 
-enum json__field { F_NONE = -1, F_REGION, F_ZONE, F_GROUP, F_SERVICE, F_INSTANCE, F_MACHINE,
-		   F_IP, F_PROTOCOL, F_URL, F_HEALTH, F_STATUS, F_PORT, F_METADATA, F_COUNT };
+enum json__field {
+	F_NONE = -1,
+	F_REGION,
+	F_ZONE,
+	F_GROUP,
+	F_SERVICE,
+	F_INSTANCE,
+	F_MACHINE,
+	F_IP,
+	F_PROTOCOL,
+	F_URL,
+	F_HEALTH,
+	F_STATUS,
+	F_PORT,
+	F_METADATA,
+	F_COUNT
+};
 
 typedef struct {
 	const char *canon;

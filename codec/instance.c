@@ -95,7 +95,8 @@ static int json__check_metadata(const json_t *md, size_t *size)
 	char scratch[64];
 	shm_str_t s;
 
-	json_object_foreach((json_t *)md, key, v) {
+	json_object_foreach((json_t *)md, key, v)
+	{
 		if (json_to_str(v, &s, scratch, sizeof(scratch)) < 0)
 			return -EINVAL;
 		n += json__escaped_len(key, strlen(key)) + 2;
@@ -120,19 +121,19 @@ static bool json__legacy(const json_t *md)
 }
 
 const json__field_desc_t json__fields[F_COUNT] = {
-	[F_REGION] = { "regionid", "regionId", SHM_MAX_REGION },
-	[F_ZONE] = { "zoneid", "zoneId", SHM_MAX_ZONE },
-	[F_GROUP] = { "groupid", "groupId", SHM_MAX_GROUP },
-	[F_SERVICE] = { "serviceid", "serviceId", SHM_MAX_SERVICE },
-	[F_INSTANCE] = { "instanceid", "instanceId", SHM_MAX_INSTANCE },
-	[F_MACHINE] = { "machinename", "machineName", SHM_MAX_MACHINE },
-	[F_IP] = { "ip", "ip", SHM_MAX_IP },
-	[F_PROTOCOL] = { "protocol", "protocol", SHM_MAX_PROTOCOL },
-	[F_URL] = { "url", "url", SHM_MAX_URL },
-	[F_HEALTH] = { "healthcheckurl", "healthCheckUrl", SHM_MAX_URL },
-	[F_STATUS] = { "status", "status", SHM_MAX_STATUS },
-	[F_PORT] = { "port", "port", 0 },
-	[F_METADATA] = { "metadata", "metadata", SHM_MAX_METADATA },
+    [F_REGION] = {"regionid", "regionId", SHM_MAX_REGION},
+    [F_ZONE] = {"zoneid", "zoneId", SHM_MAX_ZONE},
+    [F_GROUP] = {"groupid", "groupId", SHM_MAX_GROUP},
+    [F_SERVICE] = {"serviceid", "serviceId", SHM_MAX_SERVICE},
+    [F_INSTANCE] = {"instanceid", "instanceId", SHM_MAX_INSTANCE},
+    [F_MACHINE] = {"machinename", "machineName", SHM_MAX_MACHINE},
+    [F_IP] = {"ip", "ip", SHM_MAX_IP},
+    [F_PROTOCOL] = {"protocol", "protocol", SHM_MAX_PROTOCOL},
+    [F_URL] = {"url", "url", SHM_MAX_URL},
+    [F_HEALTH] = {"healthcheckurl", "healthCheckUrl", SHM_MAX_URL},
+    [F_STATUS] = {"status", "status", SHM_MAX_STATUS},
+    [F_PORT] = {"port", "port", 0},
+    [F_METADATA] = {"metadata", "metadata", SHM_MAX_METADATA},
 };
 
 enum json__field json__field_of(const char *key)
@@ -150,18 +151,30 @@ enum json__field json__field_of(const char *key)
 shm_str_t *json__str_field(json_instance_t *inst, enum json__field f)
 {
 	switch (f) {
-	case F_REGION: return &inst->region;
-	case F_ZONE: return &inst->zone;
-	case F_GROUP: return &inst->group;
-	case F_SERVICE: return &inst->service;
-	case F_INSTANCE: return &inst->instance;
-	case F_MACHINE: return &inst->machine;
-	case F_IP: return &inst->ip;
-	case F_PROTOCOL: return &inst->protocol;
-	case F_URL: return &inst->url;
-	case F_HEALTH: return &inst->health;
-	case F_STATUS: return &inst->status;
-	default: return NULL;
+	case F_REGION:
+		return &inst->region;
+	case F_ZONE:
+		return &inst->zone;
+	case F_GROUP:
+		return &inst->group;
+	case F_SERVICE:
+		return &inst->service;
+	case F_INSTANCE:
+		return &inst->instance;
+	case F_MACHINE:
+		return &inst->machine;
+	case F_IP:
+		return &inst->ip;
+	case F_PROTOCOL:
+		return &inst->protocol;
+	case F_URL:
+		return &inst->url;
+	case F_HEALTH:
+		return &inst->health;
+	case F_STATUS:
+		return &inst->status;
+	default:
+		return NULL;
 	}
 }
 
@@ -193,7 +206,7 @@ void json__derive_url(json_instance_t *inst)
 	if (inst->ip.ptr == NULL || json__blank(inst->ip) || inst->port <= 0)
 		return;
 	n = snprintf(inst->derived_url, sizeof(inst->derived_url), "http://%.*s:%d",
-		     (int)inst->ip.len, inst->ip.ptr, (int)inst->port);
+	             (int)inst->ip.len, inst->ip.ptr, (int)inst->port);
 	if (n < 0 || (size_t)n >= sizeof(inst->derived_url))
 		return;
 	inst->url.ptr = inst->derived_url;
@@ -243,7 +256,8 @@ int json_instance_decode(json_t *obj, json_instance_t *inst, const char **field)
 	inst->derived_url[0] = '\0';
 	if (!json_is_object(obj))
 		return -EINVAL;
-	json_object_foreach_safe(obj, tmp, key, v) {
+	json_object_foreach_safe(obj, tmp, key, v)
+	{
 		enum json__field f = json__field_of(key);
 		shm_str_t *dst;
 
@@ -297,7 +311,7 @@ static size_t json__put_lower(char *buf, size_t pos, size_t cap, shm_str_t s)
 
 size_t json_instance_display(const json_instance_t *inst, char *buf, size_t buf_len)
 {
-	static const shm_str_t slash = { "/", 1 };
+	static const shm_str_t slash = {"/", 1};
 	size_t pos = 0;
 
 	if (buf_len == 0)
@@ -330,7 +344,8 @@ static int json__put_metadata(buf_t *b, const json_t *md)
 	if (md == NULL)
 		return buf_append(b, "null", 4);
 	buf_append(b, "{", 1);
-	json_object_foreach((json_t *)md, key, v) {
+	json_object_foreach((json_t *)md, key, v)
+	{
 		if (!first)
 			buf_append(b, ",", 1);
 		json_put_str(b, key, strlen(key));
@@ -375,4 +390,3 @@ int json_instance_encode(const json_instance_t *in, buf_t *out)
 	json_put_raw(out, "}");
 	return buf_error(out);
 }
-

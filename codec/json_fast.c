@@ -303,7 +303,7 @@ static bool json__fast_instance(json__scan_t *s, json_instance_t *inst, shm_str_
 }
 
 static bool json__fast_array(json__scan_t *s, json_instance_t *out, shm_str_t *spans, size_t max,
-			     size_t *n)
+                             size_t *n)
 {
 	*n = 0;
 	if (!json__lit(s, '[') || json__lit(s, ']'))
@@ -317,9 +317,9 @@ static bool json__fast_array(json__scan_t *s, json_instance_t *out, shm_str_t *s
 }
 
 int json_fast_instances(const char *body, size_t len, json_instance_t *out, shm_str_t *spans,
-			size_t max, size_t *n)
+                        size_t max, size_t *n)
 {
-	json__scan_t s = { body, body + len };
+	json__scan_t s = {body, body + len};
 	bool found = false;
 	shm_str_t k;
 
@@ -421,7 +421,7 @@ static bool json__fast_configs(json__scan_t *s, json_lookup_t *out)
 
 int json_fast_lookup(const char *body, size_t len, json_lookup_t *out)
 {
-	json__scan_t s = { body, body + len };
+	json__scan_t s = {body, body + len};
 	unsigned seen = 0;
 	shm_str_t k;
 	char canon[32];

@@ -34,7 +34,7 @@ int json_parse_body(const char *body, size_t len, json_t **out, char *err, size_
 	*out = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
 	if (*out == NULL) {
 		snprintf(err, err_len, "JSON parse error: %s (line %d, column %d)", jerr.text,
-			 jerr.line, jerr.column);
+		         jerr.line, jerr.column);
 		return -EINVAL;
 	}
 	return 0;
@@ -67,7 +67,8 @@ json_t *json_member(const json_t *obj, const char *canon)
 
 	if (!json_is_object(obj))
 		return NULL;
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		if (json_canon_key(key, buf, sizeof(buf)) && strcmp(buf, canon) == 0)
 			found = v;
 	}
@@ -77,7 +78,7 @@ json_t *json_member(const json_t *obj, const char *canon)
 shm_str_t json_member_str(const json_t *obj, const char *canon)
 {
 	json_t *v = json_member(obj, canon);
-	shm_str_t s = { NULL, 0 };
+	shm_str_t s = {NULL, 0};
 
 	if (json_is_string(v)) {
 		s.ptr = json_string_value(v);
@@ -119,4 +120,3 @@ int json_to_str(const json_t *v, shm_str_t *out, char *scratch, size_t scratch_l
 	out->len = (size_t)n;
 	return 0;
 }
-

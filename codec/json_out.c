@@ -43,13 +43,27 @@ int json_put_str(buf_t *b, const char *s, size_t len)
 			return rc;
 		esc[0] = '\\';
 		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
 		default:
 			esc[1] = 'u';
 			esc[2] = '0';
@@ -106,7 +120,8 @@ int json_put_value(buf_t *b, const json_t *v)
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		buf_append(b, "{", 1);
-		json_object_foreach((json_t *)v, key, m) {
+		json_object_foreach((json_t *)v, key, m)
+		{
 			if (!first)
 				buf_append(b, ",", 1);
 			json_put_str(b, key, strlen(key));
@@ -119,7 +134,8 @@ int json_put_value(buf_t *b, const json_t *v)
 		return buf_error(b);
 	case JSON_ARRAY:
 		buf_append(b, "[", 1);
-		json_array_foreach((json_t *)v, i, m) {
+		json_array_foreach((json_t *)v, i, m)
+		{
 			if (i > 0)
 				buf_append(b, ",", 1);
 			if ((rc = json_put_value(b, m)) < 0)
@@ -149,4 +165,3 @@ int json_put_status(buf_t *b, const char *status, const char *code, const char *
 	json_put_raw(b, "}");
 	return buf_error(b);
 }
-

@@ -33,18 +33,18 @@
 #define CONFIG_MAX_WORKERS 28 /* 2 generations during a reload fit SHM_MAX_PROCS */
 
 enum key_kind {
-	K_NAME,     /* [A-Za-z0-9._-], may be empty when min == 0 */
-	K_STR,      /* any text without control characters */
-	K_U32,      /* decimal, min..max */
-	K_INT,      /* decimal, min..max, stored as int */
-	K_BOOL,     /* on/off/true/false/yes/no/1/0 */
-	K_HOSTPORT, /* host:port */
+	K_NAME,      /* [A-Za-z0-9._-], may be empty when min == 0 */
+	K_STR,       /* any text without control characters */
+	K_U32,       /* decimal, min..max */
+	K_INT,       /* decimal, min..max, stored as int */
+	K_BOOL,      /* on/off/true/false/yes/no/1/0 */
+	K_HOSTPORT,  /* host:port */
 	K_HOSTPORT0, /* host:port, or empty */
-	K_LEVEL,    /* debug/info/warn/error */
-	K_SHMNAME,  /* "" or "/name" */
-	K_PEER,     /* "name zone http-url replication-addr", repeatable */
-	K_ORIGINS,  /* "*", or scheme://host[:port] origins separated by blanks or commas */
-	K_NETS,     /* addresses and networks (a/len), blank-separated */
+	K_LEVEL,     /* debug/info/warn/error */
+	K_SHMNAME,   /* "" or "/name" */
+	K_PEER,      /* "name zone http-url replication-addr", repeatable */
+	K_ORIGINS,   /* "*", or scheme://host[:port] origins separated by blanks or commas */
+	K_NETS,      /* addresses and networks (a/len), blank-separated */
 };
 
 typedef struct {
@@ -458,10 +458,11 @@ static int set_origins(char *dst, const config_key_t *k, const char *v, char *er
 	for (const char *p = v + strspn(v, " \t,"); *p;) {
 		size_t n = strcspn(p, " \t,");
 		if (!is_origin(p, n))
-			return seterr(err, len,
-			              "%s: '%.*s' is not an origin like https://host[:port] (or use * "
-			              "alone)",
-			              k->name, (int)n, p);
+			return seterr(
+			    err, len,
+			    "%s: '%.*s' is not an origin like https://host[:port] (or use * "
+			    "alone)",
+			    k->name, (int)n, p);
 		p += n;
 		p += strspn(p, " \t,");
 	}
@@ -835,10 +836,12 @@ static int check_auth_tls(const config_t *cfg, const char *src, char *err, size_
 	if (!cfg->tls_cert[0] != !cfg->tls_key[0])
 		return seterr(err, err_len, "%s: [http] tls_cert and tls_key go together", src);
 	if (cfg->tls_listen[0] && !cfg->tls_cert[0])
-		return seterr(err, err_len, "%s: [http] tls_listen needs tls_cert and tls_key", src);
+		return seterr(err, err_len, "%s: [http] tls_listen needs tls_cert and tls_key",
+		              src);
 	if (cfg->tls_listen[0] && strcmp(cfg->tls_listen, cfg->listen) == 0)
-		return seterr(err, err_len, "%s: [http] tls_listen is [node] listen; leave it empty "
-		                            "to serve TLS there",
+		return seterr(err, err_len,
+		              "%s: [http] tls_listen is [node] listen; leave it empty "
+		              "to serve TLS there",
 		              src);
 	if (cfg->jwt_secret[0] && strlen(cfg->jwt_secret) < CONFIG_MIN_JWT_SECRET)
 		return seterr(err, err_len,
@@ -847,11 +850,11 @@ static int check_auth_tls(const config_t *cfg, const char *src, char *err, size_
 		              src, CONFIG_MIN_JWT_SECRET);
 	if (pw && (pw < CONFIG_MIN_PASSWORD || pw > CONFIG_MAX_PASSWORD))
 		return seterr(err, err_len,
-		              "%s: [auth] initial_admin_password must have %d to %d characters", src,
-		              CONFIG_MIN_PASSWORD, CONFIG_MAX_PASSWORD);
+		              "%s: [auth] initial_admin_password must have %d to %d characters",
+		              src, CONFIG_MIN_PASSWORD, CONFIG_MAX_PASSWORD);
 	if (cfg->login_lockout_max_s < cfg->login_lockout_s)
-		return seterr(err, err_len, "%s: [auth] login_lockout_max_s is below login_lockout_s",
-		              src);
+		return seterr(err, err_len,
+		              "%s: [auth] login_lockout_max_s is below login_lockout_s", src);
 	return 0;
 }
 

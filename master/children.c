@@ -98,7 +98,7 @@ static void child_run(master_t *m, int unit, const config_t *cfg, int ctl)
 	if (m->origin)
 		wipe_auth_secrets(m->origin, unit);
 	if (master_user_drop(&m->user) < 0)
-		exit(2); /* never run with more than it should; not respawned */
+		exit(2);  /* never run with more than it should; not respawned */
 	proc_child_tie(); /* the change of user cleared the death signal */
 	int rc;
 	if (unit == MASTER_UNIT_REAPER)
@@ -278,7 +278,7 @@ static void child_exited(master_t *m, const master_child_t *c, int st)
 			master_start_replicator(m);
 		if (!others_retiring(m, c))
 			log_info("reload: generation %u complete: the old generation is gone",
-				 m->gen);
+			         m->gen);
 		return;
 	}
 	if (m->reloading && c->gen == m->gen + 1) {
@@ -327,7 +327,8 @@ static void repair_after(master_t *m, pid_t pid, int st)
 	int r = shm_repair(m->shm);
 	if (r == -EBUSY) {
 		log_info("registry lock held by a live process after pid %d ended; it repairs "
-			 "if needed", (int)pid);
+		         "if needed",
+		         (int)pid);
 	} else if (r < 0) {
 		log_error("shm_repair after pid %d: %s", (int)pid, strerror(-r));
 	} else if (r == 1) {
@@ -337,7 +338,8 @@ static void repair_after(master_t *m, pid_t pid, int st)
 		if (c == 0)
 			log_info("registry check after the repair: ok");
 		else if (c == -ETIMEDOUT)
-			log_warn("registry check after the repair skipped: the writer lock is busy");
+			log_warn(
+			    "registry check after the repair skipped: the writer lock is busy");
 		else
 			log_error("registry check after the repair failed: %s", msg);
 	}

@@ -146,11 +146,12 @@ static void open_region_failed(const master_t *m, int rc, const shm_open_info_t 
 		          "(artemis stop) or give this node another [registry] shm_name",
 		          name);
 	else if (rc == -ENOBUFS)
-		log_error("cannot reserve shared memory for region %s: /dev/shm has no room for the "
-		          "%.1f MiB it needs to start (the %.1f MiB region is sparse and reserves more "
-		          "as it fills); free space in /dev/shm (df -h /dev/shm) or lower [registry] "
-		          "max_instances",
-		          name, mib(info->reserve_bytes), mib(info->region_bytes));
+		log_error(
+		    "cannot reserve shared memory for region %s: /dev/shm has no room for the "
+		    "%.1f MiB it needs to start (the %.1f MiB region is sparse and reserves more "
+		    "as it fills); free space in /dev/shm (df -h /dev/shm) or lower [registry] "
+		    "max_instances",
+		    name, mib(info->reserve_bytes), mib(info->region_bytes));
 	else if (rc == -EPERM)
 		log_error("refusing region %s (/dev/shm%s): %s; remove it if it is stale, or give "
 		          "this node another [registry] shm_name",
@@ -169,10 +170,11 @@ static void region_opened(master_t *m, const shm_open_info_t *info)
 	shm_stats_t st;
 	shm_stats(m->shm, &st);
 	if (info->created) {
-		log_info("created region %s%s (capacity %u instances; %.1f MiB of /dev/shm reserved "
-		         "now, more as it fills)",
-		         m->cfg.shm_name, m->opts.fresh ? " (--fresh)" : "", st.max_instances,
-		         mib(info->reserve_bytes));
+		log_info(
+		    "created region %s%s (capacity %u instances; %.1f MiB of /dev/shm reserved "
+		    "now, more as it fills)",
+		    m->cfg.shm_name, m->opts.fresh ? " (--fresh)" : "", st.max_instances,
+		    mib(info->reserve_bytes));
 	} else if (info->was_clean) {
 		log_info("attached region %s after a clean stop: %llu instances", m->cfg.shm_name,
 		         (unsigned long long)st.instances);
@@ -310,12 +312,12 @@ static int master_start(master_t *m, sigset_t *wait_mask)
 	for (int s = 0; s < m->cfg.workers; s++)
 		if (open_socket(m, s, m->cfg.listen) < 0)
 			return -1;
-	log_info("artemis %s: node %s (region %s, zone %s), %d workers on %s%s%s%s, data_dir %s%s%s",
-	         ARTEMIS_VERSION, m->cfg.name, m->cfg.region, m->cfg.zone, m->cfg.workers,
-	         m->cfg.listen, m->tls && !m->cfg.tls_listen[0] ? " (TLS)" : "",
-	         m->cfg.tls_listen[0] ? " and TLS on " : "", m->cfg.tls_listen, m->cfg.data_dir,
-	         m->user.active ? ", children run as user " : "",
-	         m->user.active ? m->user.name : "");
+	log_info(
+	    "artemis %s: node %s (region %s, zone %s), %d workers on %s%s%s%s, data_dir %s%s%s",
+	    ARTEMIS_VERSION, m->cfg.name, m->cfg.region, m->cfg.zone, m->cfg.workers, m->cfg.listen,
+	    m->tls && !m->cfg.tls_listen[0] ? " (TLS)" : "",
+	    m->cfg.tls_listen[0] ? " and TLS on " : "", m->cfg.tls_listen, m->cfg.data_dir,
+	    m->user.active ? ", children run as user " : "", m->user.active ? m->user.name : "");
 	/* API.md §A: a node with no peers is up at once; one with peers is
 	 * starting until the replicator has bootstrapped it. */
 	shm_peers_clear(m->shm);
@@ -552,8 +554,7 @@ static int ready_workers(const master_t *m, unsigned gen)
 	int n = 0;
 	for (int i = 0; i < MASTER_MAX_CHILDREN; i++) {
 		const master_child_t *c = &m->children[i];
-		n += c->pid && c->gen == gen && c->ready && c->unit < MASTER_SLOTS &&
-		     !c->retiring;
+		n += c->pid && c->gen == gen && c->ready && c->unit < MASTER_SLOTS && !c->retiring;
 	}
 	return n;
 }

@@ -21,7 +21,7 @@
 #include "artemis/tls.h"
 #include "master.h"
 
-#define MASTER_SLOTS        32           /* >= the largest [node] workers */
+#define MASTER_SLOTS        32                 /* >= the largest [node] workers */
 #define MASTER_UNIT_REAPER  MASTER_SLOTS       /* the reaper's unit */
 #define MASTER_UNIT_REPL    (MASTER_SLOTS + 1) /* the replicator's (nodes with peers) */
 #define MASTER_UNITS        (MASTER_SLOTS + 2)

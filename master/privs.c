@@ -45,16 +45,18 @@ int master_user_resolve(const config_t *cfg, master_user_t *u, char *err, size_t
 		return -1;
 	}
 	if (pw->pw_uid == 0) {
-		snprintf(err, len, "[node] user '%s' is root: name an unprivileged user, or leave "
-		                   "it empty",
+		snprintf(err, len,
+		         "[node] user '%s' is root: name an unprivileged user, or leave "
+		         "it empty",
 		         cfg->user);
 		return -1;
 	}
 	if (geteuid() != 0) {
 		if (pw->pw_uid == geteuid())
 			return 0; /* already that user */
-		snprintf(err, len, "[node] user '%s': only a master started as root can run its "
-		                   "children as another user (this one runs as uid %u)",
+		snprintf(err, len,
+		         "[node] user '%s': only a master started as root can run its "
+		         "children as another user (this one runs as uid %u)",
 		         cfg->user, (unsigned)geteuid());
 		return -1;
 	}

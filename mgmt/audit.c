@@ -494,8 +494,8 @@ int mgmt_parse_time(const char *s, uint64_t *ms)
 		return parse_epoch(s, ms);
 	memset(&tm, 0, sizeof(tm));
 	const char *p = s;
-	if (digits(&p, 4, &tm.tm_year) || *p++ != '-' || digits(&p, 2, &tm.tm_mon) ||
-	    *p++ != '-' || digits(&p, 2, &tm.tm_mday))
+	if (digits(&p, 4, &tm.tm_year) || *p++ != '-' || digits(&p, 2, &tm.tm_mon) || *p++ != '-' ||
+	    digits(&p, 2, &tm.tm_mday))
 		return -EINVAL;
 	if (*p == 'T' || *p == 't' || *p == ' ') {
 		p++;

@@ -125,8 +125,7 @@ static int collect_target(void *ctx, const mgmt_key_t *k)
 	return tagset_add(c->set, mgmt_key_tag(c->shm, k)) < 0 ? -ENOMEM : 0;
 }
 
-int mgmt_store_down_set(store_t *st, const shm_t *shm, tagset_t *set, char *err,
-                        size_t err_len)
+int mgmt_store_down_set(store_t *st, const shm_t *shm, tagset_t *set, char *err, size_t err_len)
 {
 	collect_t c = {shm, set};
 	int rc = model_targets(st, collect_target, &c, err, err_len);
@@ -385,7 +384,8 @@ static int compare_once(store_t *st, shm_t *shm, const proj_t *p, char *msg, siz
 		         "store at generation %llu, projection built from generation %llu)",
 		         (unsigned)wanted, (unsigned long long)sgen, (unsigned long long)pgen);
 	else
-		snprintf(msg, len, "projection built from store generation %llu, the store is at %llu",
+		snprintf(msg, len,
+		         "projection built from store generation %llu, the store is at %llu",
 		         (unsigned long long)pgen, (unsigned long long)sgen);
 	return -EIO;
 }
@@ -452,8 +452,8 @@ static int validate(const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ct
 	return mgmt_check_operator(ctx, err, err_len);
 }
 
-int mgmt_next_set(mgmt_t *m, const mgmt_key_t *keys, size_t n, const tagset_t *old,
-                  tagset_t *next, uint32_t capacity, char *err, size_t err_len)
+int mgmt_next_set(mgmt_t *m, const mgmt_key_t *keys, size_t n, const tagset_t *old, tagset_t *next,
+                  uint32_t capacity, char *err, size_t err_len)
 {
 	store_t *st = &m->st;
 	tagset_t touched = {0}, routed = {0};
@@ -676,7 +676,8 @@ static int cleanup_txn(store_t *st, store_stamp_t *stamp, void *arg, char *err, 
 	cleanup_t *c = arg;
 	int rc = audit_delete_before(st, c->before_ms, c->deleted, err, err_len);
 	if (rc == 0)
-		rc = audit_write_cleanup(st, c->before_ms, *c->deleted, c->ctx, stamp, err, err_len);
+		rc =
+		    audit_write_cleanup(st, c->before_ms, *c->deleted, c->ctx, stamp, err, err_len);
 	return rc;
 }
 

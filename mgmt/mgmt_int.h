@@ -66,7 +66,7 @@ typedef struct proj proj_t;
 typedef struct {
 	sqlite3 *db;
 	char path[CONFIG_STR + 32];
-	char node[64];           /* this node's name: origin of its rows and records */
+	char node[64]; /* this node's name: origin of its rows and records */
 	uint32_t busy_timeout_ms;
 	/* The user the running request authenticated as ("" none):
 	 * mgmt_set_actor.  Audit records name it; it fills a blank operator. */
@@ -152,15 +152,14 @@ typedef struct {
 
 const char *model_kind_name(mgmt_kind_t kind);
 /* Apply one change to the rows; before/after for the audit record. */
-int model_apply(store_t *st, const mgmt_change_t *c, const mgmt_ctx_t *ctx,
-                store_stamp_t *stamp, op_row_t *before, op_row_t *after, char *err,
-                size_t err_len);
+int model_apply(store_t *st, const mgmt_change_t *c, const mgmt_ctx_t *ctx, store_stamp_t *stamp,
+                op_row_t *before, op_row_t *after, char *err, size_t err_len);
 /* Whether any operation is in force on the key's target (any operation). */
 int model_target_live(store_t *st, const mgmt_key_t *k, bool *live, char *err, size_t err_len);
 /* Every target in force (one callback per distinct target, operation ""),
  * inside the caller's transaction. */
-int model_targets(store_t *st, int (*fn)(void *ctx, const mgmt_key_t *k), void *ctx,
-                  char *err, size_t err_len);
+int model_targets(store_t *st, int (*fn)(void *ctx, const mgmt_key_t *k), void *ctx, char *err,
+                  size_t err_len);
 int model_list(store_t *st, const mgmt_op_filter_t *f, mgmt_op_fn fn, void *ctx);
 
 /* ---- audit.c ---------------------------------------------------------------------- */
@@ -234,8 +233,8 @@ int proj_copy_active(const proj_t *p, tagset_t *out);
  * tell subscribers what changed: under the lock.  hint, when not NULL,
  * lists the instance keys of the write when those are all it changed, so
  * their instances are found by key instead of by a walk of the registry. */
-int proj_publish(proj_t *p, shm_t *shm, const tagset_t *next, uint64_t gen,
-                 const mgmt_key_t *hint, size_t nhint);
+int proj_publish(proj_t *p, shm_t *shm, const tagset_t *next, uint64_t gen, const mgmt_key_t *hint,
+                 size_t nhint);
 /* A write that changed nothing projected (an audit cleanup; users,
  * sessions, the login history): record the store generation it committed
  * without a flip, so response caches keep their entries.  Under the lock,
@@ -279,7 +278,7 @@ int proj_snapshot(const proj_t *p, tagset_t *out, uint64_t *gen, bool *settled, 
 
 typedef struct {
 	char sid[MGMT_SID_LEN + 1]; /* "" = empty slot */
-	bool valid;                 /* false: known to be refused (revoked, expired, user inactive) */
+	bool valid; /* false: known to be refused (revoked, expired, user inactive) */
 	mgmt_principal_t who;
 	uint64_t touched_ms; /* last_activity last written */
 } session_entry_t;
@@ -314,7 +313,6 @@ int64_t replica_key_id(const char *key);
  * admin of a cluster stays when a new node joins it with its own. */
 int64_t replica_boot_hlc(uint64_t now_ms);
 
-
 /* mgmt.c: take the projection's writer lock, rebuilding the projection
  * first when that is owed (err set on failure); rebuild it from the store
  * (under the lock). */
@@ -326,14 +324,13 @@ int mgmt_rebuild_locked(store_t *st, shm_t *shm, proj_t *p, char *err, size_t er
 /* The full down set of the store: the operations' targets and the
  * routing's group tags (inside the caller's transaction; set initialised
  * by the caller). */
-int mgmt_store_down_set(store_t *st, const shm_t *shm, tagset_t *set, char *err,
-                        size_t err_len);
+int mgmt_store_down_set(store_t *st, const shm_t *shm, tagset_t *set, char *err, size_t err_len);
 /* Inside a write transaction: the set in force after it, from the old set
  * and the targets of the keys it touched (re-read from the store, the
  * routing's group tags included); -ENOSPC beyond capacity.  next is the
  * caller's to free on success. */
-int mgmt_next_set(mgmt_t *m, const mgmt_key_t *keys, size_t n, const tagset_t *old,
-                  tagset_t *next, uint32_t capacity, char *err, size_t err_len);
+int mgmt_next_set(mgmt_t *m, const mgmt_key_t *keys, size_t n, const tagset_t *old, tagset_t *next,
+                  uint32_t capacity, char *err, size_t err_len);
 /* After the commit, under the lock: publish next at the store generation
  * gen (notices found by key when keys are all instance keys, else by a
  * walk; keys NULL: a walk). */
@@ -344,7 +341,6 @@ void mgmt_publish_keys(mgmt_t *m, proj_t *p, const tagset_t *next, uint64_t gen,
 /* Sessions that ended this long ago are pruned (sessions.c), and count no
  * more between nodes (replica.c). */
 #define SESSION_PRUNE_MS (24ull * 3600 * 1000)
-
 
 /* mgmt_boot's part: the JWT secret and the first admin (inside no
  * transaction; its own). */

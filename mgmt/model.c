@@ -82,22 +82,24 @@ static sqlite3_stmt *kind_stmt(store_t *st, int base, const mgmt_key_t *k)
 	snprintf(params, sizeof(params), d->ncols == 3 ? "?1, ?2, ?3" : "?1, ?2");
 	switch (base) {
 	case SQ_OP_PUT:
-		snprintf(sql, sizeof(sql),
-		         "INSERT INTO %s (%s, operation, operator_id, token, create_time, "
-		         "update_time, deleted, hlc, origin_node, seq) VALUES (%s, ?10, ?11, ?12, "
-		         "?13, ?13, 0, ?14, ?15, ?16) ON CONFLICT (%s, operation) DO UPDATE SET "
-		         "operator_id = excluded.operator_id, token = excluded.token, "
-		         "create_time = CASE WHEN deleted THEN excluded.create_time ELSE "
-		         "create_time END, update_time = excluded.update_time, deleted = 0, "
-		         "hlc = excluded.hlc, origin_node = excluded.origin_node, seq = excluded.seq",
-		         d->table, cols, params, cols);
+		snprintf(
+		    sql, sizeof(sql),
+		    "INSERT INTO %s (%s, operation, operator_id, token, create_time, "
+		    "update_time, deleted, hlc, origin_node, seq) VALUES (%s, ?10, ?11, ?12, "
+		    "?13, ?13, 0, ?14, ?15, ?16) ON CONFLICT (%s, operation) DO UPDATE SET "
+		    "operator_id = excluded.operator_id, token = excluded.token, "
+		    "create_time = CASE WHEN deleted THEN excluded.create_time ELSE "
+		    "create_time END, update_time = excluded.update_time, deleted = 0, "
+		    "hlc = excluded.hlc, origin_node = excluded.origin_node, seq = excluded.seq",
+		    d->table, cols, params, cols);
 		break;
 	case SQ_OP_DEL:
-		snprintf(sql, sizeof(sql),
-		         "UPDATE %s SET deleted = 1, operator_id = ?11, token = ?12, update_time = "
-		         "?13, hlc = ?14, origin_node = ?15, seq = ?16 WHERE %s AND operation = ?10 "
-		         "AND deleted = 0",
-		         d->table, where);
+		snprintf(
+		    sql, sizeof(sql),
+		    "UPDATE %s SET deleted = 1, operator_id = ?11, token = ?12, update_time = "
+		    "?13, hlc = ?14, origin_node = ?15, seq = ?16 WHERE %s AND operation = ?10 "
+		    "AND deleted = 0",
+		    d->table, where);
 		break;
 	case SQ_OP_GET:
 		snprintf(sql, sizeof(sql),
@@ -140,9 +142,8 @@ static int read_row(store_t *st, const mgmt_change_t *c, op_row_t *row)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-int model_apply(store_t *st, const mgmt_change_t *c, const mgmt_ctx_t *ctx,
-                store_stamp_t *stamp, op_row_t *before, op_row_t *after, char *err,
-                size_t err_len)
+int model_apply(store_t *st, const mgmt_change_t *c, const mgmt_ctx_t *ctx, store_stamp_t *stamp,
+                op_row_t *before, op_row_t *after, char *err, size_t err_len)
 {
 	if (c->key.kind >= MGMT_KINDS)
 		return -EINVAL;
@@ -202,8 +203,8 @@ static void fill_key(mgmt_kind_t kind, sqlite3_stmt *q, mgmt_key_t *k)
 	}
 }
 
-int model_targets(store_t *st, int (*fn)(void *ctx, const mgmt_key_t *k), void *ctx,
-                  char *err, size_t err_len)
+int model_targets(store_t *st, int (*fn)(void *ctx, const mgmt_key_t *k), void *ctx, char *err,
+                  size_t err_len)
 {
 	for (int kind = 0; kind < MGMT_KINDS; kind++) {
 		const kind_desc_t *d = &kinds[kind];

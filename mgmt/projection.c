@@ -67,7 +67,7 @@
 #include "route_int.h"
 
 #define PROJ_MAGIC        0x314a504d474d5241ULL /* "ARGMMPJ1" */
-#define PROJ_VERSION      3 /* 3: auth_generation and the routing area */
+#define PROJ_VERSION      3                     /* 3: auth_generation and the routing area */
 #define PROJ_TABLES       3
 #define PROJ_HDR_BYTES    4096
 #define PROJ_MIN_CAP      64
@@ -76,9 +76,9 @@
 #define PROJ_BLOOM_WORDS  (PROJ_BLOOM_BITS / 64)
 
 struct proj_table_sh {
-	ck_sequence_t seq;  /* odd while the table is written */
-	uint32_t count;     /* tags in it */
-	uint32_t mask;      /* entries in use - 1: sized for count, at most cap - 1 */
+	ck_sequence_t seq; /* odd while the table is written */
+	uint32_t count;    /* tags in it */
+	uint32_t mask;     /* entries in use - 1: sized for count, at most cap - 1 */
 	uint32_t pad;
 	uint64_t store_gen; /* the store generation it was built from */
 };
@@ -421,8 +421,8 @@ static int snap_keep(void *ctx, const uint64_t *tags)
 	const snap_t *s = ctx;
 	for (int i = 0; i < SHM_TAGS; i++) {
 		uint32_t bit = bloom_bit(tags[i]);
-		if ((ck_pr_load_64((uint64_t *)&s->bloom[bit / 64]) >> (bit % 64) & 1) &&
-		    tags[i] && table_has(s->table, s->mask, tags[i]))
+		if ((ck_pr_load_64((uint64_t *)&s->bloom[bit / 64]) >> (bit % 64) & 1) && tags[i] &&
+		    table_has(s->table, s->mask, tags[i]))
 			return 0;
 	}
 	return 1;
@@ -459,7 +459,8 @@ int proj_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_inf
 			continue;
 		}
 		keep_both_t both = {in ? &s : NULL, extra, extra_ctx};
-		int rc = extra ? shm_service_read_filtered(shm, service, out, info, keep_both, &both)
+		int rc = extra
+		             ? shm_service_read_filtered(shm, service, out, info, keep_both, &both)
 		             : shm_service_read_filtered(shm, service, out, info,
 		                                         in ? snap_keep : NULL, &s);
 		if (snap_still(&s))
@@ -819,8 +820,8 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-int proj_publish(proj_t *p, shm_t *shm, const tagset_t *next, uint64_t gen,
-                 const mgmt_key_t *hint, size_t nhint)
+int proj_publish(proj_t *p, shm_t *shm, const tagset_t *next, uint64_t gen, const mgmt_key_t *hint,
+                 size_t nhint)
 {
 	tagset_t old = {0};
 	int rc;

@@ -89,9 +89,9 @@ typedef struct {
 
 typedef struct {
 	const char *table;
-	int kind;             /* record kind on the wire: stable, 2..63 */
-	const char *key;      /* natural key columns, comma-separated */
-	const char *cols;     /* the other replicated columns */
+	int kind;         /* record kind on the wire: stable, 2..63 */
+	const char *key;  /* natural key columns, comma-separated */
+	const char *cols; /* the other replicated columns */
 	policy_t policy;
 	bool tombstones;      /* a `deleted` column */
 	const char *pk;       /* orders the rows of a walk: rowid or the primary key */
@@ -297,9 +297,9 @@ enum {
 	ST_WALK_PK,
 	ST_DIGEST,
 	ST_MAXSEQ,
-	ST_STUB,    /* a parent's stand-in */
-	ST_RIVAL,   /* unique2: a live row sharing it under another key */
-	ST_REMOVE,  /* unique2: that row removed */
+	ST_STUB,   /* a parent's stand-in */
+	ST_RIVAL,  /* unique2: a live row sharing it under another key */
+	ST_REMOVE, /* unique2: that row removed */
 	ST_N
 };
 
@@ -310,15 +310,15 @@ struct table {
 	 * own key columns, then the others. */
 	const char *names[MAX_NAMES];
 	int nkey, ncol;
-	int nparent;             /* values naming parents (names[0, nparent)) */
-	int nrefs;               /* refs: parents */
-	int ref_at[MAX_REFS];    /* where a parent's key starts in the values */
-	int ref_tab[MAX_REFS];   /* the parent's table (index in tables) */
-	int service_at;          /* routing: the value naming the service, -1 */
-	int sticky;              /* index of the sticky column in names, -1 */
-	int local_from;          /* index of the local column's source in names, -1 */
-	bool digest_valid;       /* the digest cache below */
-	int64_t digest_ms;       /* when a table with live_sql was last digested */
+	int nparent;           /* values naming parents (names[0, nparent)) */
+	int nrefs;             /* refs: parents */
+	int ref_at[MAX_REFS];  /* where a parent's key starts in the values */
+	int ref_tab[MAX_REFS]; /* the parent's table (index in tables) */
+	int service_at;        /* routing: the value naming the service, -1 */
+	int sticky;            /* index of the sticky column in names, -1 */
+	int local_from;        /* index of the local column's source in names, -1 */
+	bool digest_valid;     /* the digest cache below */
+	int64_t digest_ms;     /* when a table with live_sql was last digested */
 	int64_t digest_seq;
 	uint64_t count[MGMT_REPL_BUCKETS], hash[MGMT_REPL_BUCKETS];
 	sqlite3_stmt *st[ST_N];
@@ -419,8 +419,8 @@ static int table_init(table_t *all, int i)
 		t->ref_at[r] = n;
 		t->ref_tab[r] = pi;
 		for (int k = 0; k < all[pi].nkey; k++) {
-			int w = snprintf(t->names_buf + used, sizeof(t->names_buf) - used, "p%d.%s", r,
-			                 all[pi].names[k]);
+			int w = snprintf(t->names_buf + used, sizeof(t->names_buf) - used, "p%d.%s",
+			                 r, all[pi].names[k]);
 			if (w < 0 || used + (size_t)w + 1 > sizeof(t->names_buf) || n == MAX_NAMES)
 				return -E2BIG;
 			t->names[n++] = t->names_buf + used;
@@ -586,11 +586,12 @@ static void sql_of(const table_t *t, int which, buf_t *b)
 		buf_printf(b, ", %s, t.hlc, t.origin_node, t.seq, t.%s", deleted_col(t), d->pk);
 		put_from(b, t);
 		if (which == ST_WALK_SEQ)
-			buf_printf(b,
-			           " WHERE t.seq > ?1 AND t.seq <= ?2 AND (t.seq, t.%s) > (?3, ?4) AND "
-			           "(?5 = 0 OR t.origin_node = ?6) AND (t.origin_node <> ?6 OR t.seq > "
-			           "?7) ORDER BY t.seq, t.%s LIMIT ?8",
-			           d->pk, d->pk);
+			buf_printf(
+			    b,
+			    " WHERE t.seq > ?1 AND t.seq <= ?2 AND (t.seq, t.%s) > (?3, ?4) AND "
+			    "(?5 = 0 OR t.origin_node = ?6) AND (t.origin_node <> ?6 OR t.seq > "
+			    "?7) ORDER BY t.seq, t.%s LIMIT ?8",
+			    d->pk, d->pk);
 		else
 			buf_printf(b, " WHERE t.%s > ?1 ORDER BY t.%s LIMIT ?2", d->pk, d->pk);
 		break;
@@ -616,7 +617,8 @@ static void sql_of(const table_t *t, int which, buf_t *b)
 	case ST_RIVAL:
 		/* ?1.. unique2's values, then the key: a live row with the same
 		 * unique2 under another key */
-		buf_printf(b, "SELECT t.%s, t.hlc, t.origin_node FROM %s t WHERE t.deleted = 0 AND ",
+		buf_printf(b,
+		           "SELECT t.%s, t.hlc, t.origin_node FROM %s t WHERE t.deleted = 0 AND ",
 		           d->pk, d->table);
 		w = 1;
 		for (const char *c = d->unique2; *c; w++) {
@@ -630,10 +632,11 @@ static void sql_of(const table_t *t, int which, buf_t *b)
 		buf_puts(b, ") LIMIT 1");
 		break;
 	case ST_REMOVE:
-		buf_printf(b,
-		           "UPDATE %s SET deleted = 1, hlc = ?1, origin_node = ?2, seq = ?3 WHERE %s = "
-		           "?4",
-		           d->table, d->pk);
+		buf_printf(
+		    b,
+		    "UPDATE %s SET deleted = 1, hlc = ?1, origin_node = ?2, seq = ?3 WHERE %s = "
+		    "?4",
+		    d->table, d->pk);
 		break;
 	default: /* ST_MAXSEQ */
 		buf_printf(b, "SELECT coalesce(max(seq), 0) FROM %s", d->table);
@@ -708,8 +711,7 @@ static void column_value(sqlite3_stmt *q, int i, mgmt_value_t *v)
 
 /* ---- Handle ------------------------------------------------------------------------------- */
 
-int mgmt_repl_open(const config_t *cfg, shm_t *shm, mgmt_repl_t **out, char *err,
-                   size_t err_len)
+int mgmt_repl_open(const config_t *cfg, shm_t *shm, mgmt_repl_t **out, char *err, size_t err_len)
 {
 	mgmt_repl_t *r = calloc(1, sizeof(*r));
 	int rc;
@@ -718,7 +720,8 @@ int mgmt_repl_open(const config_t *cfg, shm_t *shm, mgmt_repl_t **out, char *err
 		return -ENOMEM;
 	}
 	if ((rc = tables_init(r->t)) < 0) {
-		snprintf(err, err_len, "a replicated table's descriptor is wrong: %s", strerror(-rc));
+		snprintf(err, err_len, "a replicated table's descriptor is wrong: %s",
+		         strerror(-rc));
 		free(r);
 		return rc;
 	}
@@ -862,8 +865,8 @@ static void bind_place(sqlite3_stmt *q, int i, const mgmt_repl_walk_t *w)
 static int bucket_of(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row);
 
 /* One page of table t.  *more when the page was full. */
-static int walk_page(mgmt_repl_t *r, table_t *t, mgmt_repl_walk_t *w, uint32_t max,
-                     mgmt_row_fn fn, void *ctx, uint32_t *given, bool *more, bool *stopped)
+static int walk_page(mgmt_repl_t *r, table_t *t, mgmt_repl_walk_t *w, uint32_t max, mgmt_row_fn fn,
+                     void *ctx, uint32_t *given, bool *more, bool *stopped)
 {
 	bool by_seq = w->kind == 0;
 	sqlite3_stmt *q = stmt(r, t, by_seq ? ST_WALK_SEQ : ST_WALK_PK);
@@ -942,7 +945,8 @@ int mgmt_repl_walk(mgmt_repl_t *r, mgmt_repl_walk_t *w, uint32_t max_rows, mgmt_
 	return rc;
 }
 
-/* ---- Cursors ------------------------------------------------------------------------------------- */
+/* ---- Cursors
+ * ------------------------------------------------------------------------------------- */
 
 static void cursor_key(char *out, size_t len, const char *peer, const char *what)
 {
@@ -989,7 +993,8 @@ int mgmt_repl_acked_set(mgmt_repl_t *r, const char *peer, uint64_t acked)
 	return 0;
 }
 
-/* ---- Applying ------------------------------------------------------------------------------------ */
+/* ---- Applying
+ * ------------------------------------------------------------------------------------ */
 
 bool mgmt_repl_active(const mgmt_repl_t *r)
 {
@@ -1049,9 +1054,8 @@ static int bad_row(char *err, size_t err_len, const table_t *t, const char *why)
 
 static bool value_ok(const mgmt_value_t *v)
 {
-	return v->type <= MGMT_V_BLOB &&
-	       ((v->type != MGMT_V_TEXT && v->type != MGMT_V_BLOB) ||
-	        (v->len <= MGMT_REPL_MAX_VALUE && (v->s || v->len == 0)));
+	return v->type <= MGMT_V_BLOB && ((v->type != MGMT_V_TEXT && v->type != MGMT_V_BLOB) ||
+	                                  (v->len <= MGMT_REPL_MAX_VALUE && (v->s || v->len == 0)));
 }
 
 static int check_row(const table_t *t, const mgmt_row_t *row, char *err, size_t err_len)
@@ -1068,9 +1072,9 @@ static int check_row(const table_t *t, const mgmt_row_t *row, char *err, size_t 
 	if (row->deleted && !t->d->tombstones)
 		return bad_row(err, err_len, t, "a tombstone of a table without them");
 	for (uint32_t i = 0; i < row->nvals; i++)
-		if (!value_ok(&row->vals[i]) || (i < (uint32_t)t->nkey &&
-		                                 (row->vals[i].type == MGMT_V_NULL ||
-		                                  row->vals[i].type == MGMT_V_REAL)))
+		if (!value_ok(&row->vals[i]) ||
+		    (i < (uint32_t)t->nkey &&
+		     (row->vals[i].type == MGMT_V_NULL || row->vals[i].type == MGMT_V_REAL)))
 			return bad_row(err, err_len, t, "a value of the wrong type");
 	return 0;
 }
@@ -1268,8 +1272,7 @@ static int settle_rival(mgmt_repl_t *r, table_t *t, const mgmt_row_t *row, bool 
 static void note_own_seq(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row)
 {
 	const mgmt_value_t *v = row_val(row, 0);
-	if (!t->d->seq_meta || v->type != MGMT_V_INT ||
-	    row->origin_len != strlen(r->m->st.node) ||
+	if (!t->d->seq_meta || v->type != MGMT_V_INT || row->origin_len != strlen(r->m->st.node) ||
 	    memcmp(row->origin, r->m->st.node, row->origin_len) != 0)
 		return;
 	int i = (int)(t - r->t);
@@ -1320,7 +1323,8 @@ static void note_service(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row
 			return;
 	if (r->ntouched == r->touched_cap) {
 		size_t cap = r->touched_cap ? r->touched_cap * 2 : 16;
-		char **grown = cap <= MAX_TOUCHED ? realloc(r->touched, cap * sizeof(*grown)) : NULL;
+		char **grown =
+		    cap <= MAX_TOUCHED ? realloc(r->touched, cap * sizeof(*grown)) : NULL;
 		if (!grown)
 			return;
 		r->touched = grown;
@@ -1451,8 +1455,8 @@ static int save_cursor(store_t *st, const char *peer, const mgmt_repl_cursor_t *
 {
 	if (!peer || !cur)
 		return 0;
-	if (meta_put(st, peer, "store", cur->store_id) < 0 || meta_put(st, peer, "own", cur->own) < 0 ||
-	    meta_put(st, peer, "all", cur->all) < 0)
+	if (meta_put(st, peer, "store", cur->store_id) < 0 ||
+	    meta_put(st, peer, "own", cur->own) < 0 || meta_put(st, peer, "all", cur->all) < 0)
 		return -EIO;
 	return 0;
 }
@@ -1462,8 +1466,8 @@ static int save_cursor(store_t *st, const char *peer, const mgmt_repl_cursor_t *
 static int batch_next_set(mgmt_repl_t *r, tagset_t *next, char *err, size_t err_len)
 {
 	if (!r->rebuild)
-		return mgmt_next_set(r->m, r->keys, r->nkeys, &r->old, next, proj_capacity(r->p), err,
-		                     err_len);
+		return mgmt_next_set(r->m, r->keys, r->nkeys, &r->old, next, proj_capacity(r->p),
+		                     err, err_len);
 	int rc = tagset_init(next, 16);
 	if (rc < 0) {
 		snprintf(err, err_len, "out of memory");
@@ -1534,7 +1538,8 @@ int mgmt_repl_commit(mgmt_repl_t *r, const char *peer, const mgmt_repl_cursor_t 
 	return rc;
 }
 
-/* ---- Audit records and their cleanups ------------------------------------------------------------- *
+/* ---- Audit records and their cleanups
+ * ------------------------------------------------------------- *
  *
  * A cleanup (mgmt_audit_cleanup) removes the records older than its
  * `before` on the node where it is made and leaves a record of itself
@@ -1573,10 +1578,10 @@ static bool audit_admit(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row)
 	const mgmt_value_t *time = row_val(row, col_index(t, "time_ms"));
 	if (audit_is_cleanup(t, row) || time->type != MGMT_V_INT)
 		return true;
-	sqlite3_stmt *q = own_stmt(r, &r->horizon,
-	                           "SELECT EXISTS (SELECT 1 FROM audit WHERE operation_type = "
-	                           "'audit' AND action = 'cleanup' AND hlc > ?1 AND " CLEANUP_BEFORE(
-	                               "details") " > ?2)");
+	sqlite3_stmt *q = own_stmt(
+	    r, &r->horizon,
+	    "SELECT EXISTS (SELECT 1 FROM audit WHERE operation_type = "
+	    "'audit' AND action = 'cleanup' AND hlc > ?1 AND " CLEANUP_BEFORE("details") " > ?2)");
 	bool removed = false;
 	if (!q)
 		return true;
@@ -1593,9 +1598,8 @@ static int audit_applied(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row
 	const mgmt_value_t *details = row_val(row, col_index(t, "details"));
 	if (!audit_is_cleanup(t, row) || details->type != MGMT_V_TEXT)
 		return 0;
-	sqlite3_stmt *q = own_stmt(r, &r->cleanup,
-	                           "DELETE FROM audit WHERE hlc < ?1 AND time_ms < " CLEANUP_BEFORE(
-	                               "?2"));
+	sqlite3_stmt *q = own_stmt(
+	    r, &r->cleanup, "DELETE FROM audit WHERE hlc < ?1 AND time_ms < " CLEANUP_BEFORE("?2"));
 	if (!q)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, row->hlc);
@@ -1605,7 +1609,8 @@ static int audit_applied(mgmt_repl_t *r, const table_t *t, const mgmt_row_t *row
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* ---- Rows each node prunes itself ------------------------------------------------------------------- */
+/* ---- Rows each node prunes itself
+ * ------------------------------------------------------------------- */
 
 static int64_t history_ms(const mgmt_repl_t *r)
 {
@@ -1635,7 +1640,8 @@ static bool login_gone(const mgmt_repl_t *r, const table_t *t, const mgmt_row_t 
 	return int_of(t, row, "time_ms") < (int64_t)clock_wall_ms() - history_ms(r);
 }
 
-/* ---- Ids the same on every node ------------------------------------------------------------------------ */
+/* ---- Ids the same on every node
+ * ------------------------------------------------------------------------ */
 
 int64_t replica_key_id(const char *key)
 {
@@ -1655,7 +1661,8 @@ int64_t replica_boot_hlc(uint64_t now_ms)
 	return (int64_t)((1ull << 41) - (now_ms & ((1ull << 41) - 1)));
 }
 
-/* ---- Digests --------------------------------------------------------------------------------------- */
+/* ---- Digests
+ * --------------------------------------------------------------------------------------- */
 
 /* The lower-cased key of a row (ONCE: its origin first) into r->scratch. */
 static void key_bytes(mgmt_repl_t *r, const table_t *t, const mgmt_value_t *vals,
@@ -1725,8 +1732,8 @@ static int digest_table(mgmt_repl_t *r, table_t *t)
 			return -ENOMEM;
 		}
 		t->count[b]++;
-		t->hash[b] += XXH3_64bits_withSeed(r->scratch.data, r->scratch.len,
-		                                   (uint64_t)t->d->kind);
+		t->hash[b] +=
+		    XXH3_64bits_withSeed(r->scratch.data, r->scratch.len, (uint64_t)t->d->kind);
 	}
 	sqlite3_reset(q);
 	return rc == SQLITE_DONE ? 0 : -EIO;
@@ -1743,8 +1750,7 @@ static int table_max_seq(mgmt_repl_t *r, table_t *t, int64_t *seq)
 	return rc == SQLITE_ROW ? 0 : -EIO;
 }
 
-int mgmt_repl_digest(mgmt_repl_t *r, uint64_t kinds, mgmt_repl_digest_t *out, size_t cap,
-                     size_t *n)
+int mgmt_repl_digest(mgmt_repl_t *r, uint64_t kinds, mgmt_repl_digest_t *out, size_t cap, size_t *n)
 {
 	store_t *st = &r->m->st;
 	int rc = 0;
@@ -1780,19 +1786,22 @@ int mgmt_repl_digest(mgmt_repl_t *r, uint64_t kinds, mgmt_repl_digest_t *out, si
 	return rc;
 }
 
-/* ---- Tombstones ---------------------------------------------------------------------------------------- */
+/* ---- Tombstones
+ * ---------------------------------------------------------------------------------------- */
 
 /* The collection of table i's tombstones: parents still named by a row
  * (a stand-in, or a group removed while a peer added to it) stay. */
 static void gc_sql(int i, buf_t *b)
 {
-	buf_printf(b, "DELETE FROM %s WHERE deleted = 1 AND seq <= ?1 AND hlc < ?2", tables[i].table);
+	buf_printf(b, "DELETE FROM %s WHERE deleted = 1 AND seq <= ?1 AND hlc < ?2",
+	           tables[i].table);
 	for (int j = i + 1; j < NTABLES; j++)
 		for (int k = 0; k < MAX_REFS && tables[j].refs[k].col; k++)
 			if (!strcmp(tables[j].refs[k].parent, tables[i].table))
-				buf_printf(b, " AND NOT EXISTS (SELECT 1 FROM %s c WHERE c.%s = %s.%s)",
-				           tables[j].table, tables[j].refs[k].col, tables[i].table,
-				           tables[i].pk);
+				buf_printf(
+				    b, " AND NOT EXISTS (SELECT 1 FROM %s c WHERE c.%s = %s.%s)",
+				    tables[j].table, tables[j].refs[k].col, tables[i].table,
+				    tables[i].pk);
 }
 
 int mgmt_repl_gc(mgmt_repl_t *r, uint64_t upto, uint64_t before_ms, uint64_t *removed)

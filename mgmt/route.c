@@ -29,8 +29,7 @@ mgmt_t *mgmt_rtx_handle(mgmt_rtx_t *t)
 	return t->m;
 }
 
-int mgmt_rtx_begin(mgmt_t *m, const mgmt_ctx_t *given, mgmt_rtx_t **out, char *err,
-                   size_t err_len)
+int mgmt_rtx_begin(mgmt_t *m, const mgmt_ctx_t *given, mgmt_rtx_t **out, char *err, size_t err_len)
 {
 	proj_t *p = proj_of(m->shm);
 	mgmt_ctx_t c, *ctx = &c;

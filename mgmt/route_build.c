@@ -69,13 +69,14 @@ static uint64_t instance_tag(const shm_t *shm, const char *region, const char *s
 int route_down_tags(store_t *st, const shm_t *shm, tagset_t *out, char *err, size_t err_len)
 {
 	/* Every write of an operation asks: a statement kept prepared. */
-	sqlite3_stmt *q = store_stmt(st, SQ_ROUTE_DOWN,
-	                             "SELECT g.service_id, g.region_id, g.zone_id, g.name, "
-	                             "b.instance_id, b.region_id FROM service_group g LEFT JOIN "
-	                             "service_group_instance b ON b.group_id = g.id AND b.deleted = "
-	                             "0 WHERE g.deleted = 0 AND EXISTS (SELECT 1 FROM "
-	                             "service_group_operation o WHERE o.group_id = g.id AND "
-	                             "o.deleted = 0)");
+	sqlite3_stmt *q =
+	    store_stmt(st, SQ_ROUTE_DOWN,
+	               "SELECT g.service_id, g.region_id, g.zone_id, g.name, "
+	               "b.instance_id, b.region_id FROM service_group g LEFT JOIN "
+	               "service_group_instance b ON b.group_id = g.id AND b.deleted = "
+	               "0 WHERE g.deleted = 0 AND EXISTS (SELECT 1 FROM "
+	               "service_group_operation o WHERE o.group_id = g.id AND "
+	               "o.deleted = 0)");
 	int rc;
 	if (!q)
 		return store_fail(st, "listing group operations", err, err_len);

@@ -1281,10 +1281,10 @@ static int whitelist_text(mgmt_rtx_t *t, const char *in, char **out, char *err, 
 			n--;
 		if (!s || !mgmt_ipspec_valid(s, n)) {
 			/* The message first: s points into a. */
-			int rc = fail_with(
-			    t, -EINVAL, err, err_len,
-			    "ipWhitelist: \"%.*s\" is not an IP address or CIDR block",
-			    s ? (int)(n < 64 ? n : 64) : 1, s ? s : "?");
+			int rc =
+			    fail_with(t, -EINVAL, err, err_len,
+			              "ipWhitelist: \"%.*s\" is not an IP address or CIDR block",
+			              s ? (int)(n < 64 ? n : 64) : 1, s ? s : "?");
 			json_decref(a);
 			buf_free(&b);
 			return rc;

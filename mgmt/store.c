@@ -109,11 +109,10 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " UNIQUE (origin_node, origin_seq));"
     "CREATE INDEX audit_time ON audit (time_ms);"
     "CREATE INDEX audit_type_time ON audit (operation_type, time_ms);"
-    "CREATE INDEX audit_seq ON audit (seq);" LOG_VIEW(
-        "instance_log", "instance",
-        "region_id, service_id, instance_id") LOG_VIEW("server_log", "server",
-                                                       "region_id, server_id")
-        LOG_VIEW("service_zone_log", "zone", "region_id, service_id, zone_id"),
+    "CREATE INDEX audit_seq ON audit (seq);" LOG_VIEW("instance_log", "instance",
+                                                      "region_id, service_id, instance_id")
+        LOG_VIEW("server_log", "server", "region_id, server_id")
+            LOG_VIEW("service_zone_log", "zone", "region_id, service_id, zone_id"),
     /* 2: users, sessions, the login history, the node's secrets; audit
      * records name the authenticated user (MANAGEMENT.md §6).  What a
      * replicator needs of these tables: mgmt_int.h. */
@@ -211,9 +210,8 @@ sqlite3_stmt *store_stmt(store_t *st, int slot, const char *sql)
 {
 	if (slot < 0 || slot >= (int)(sizeof(st->stmt) / sizeof(st->stmt[0])))
 		return NULL;
-	if (!st->stmt[slot] &&
-	    sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[slot], NULL) !=
-	        SQLITE_OK)
+	if (!st->stmt[slot] && sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	                                          &st->stmt[slot], NULL) != SQLITE_OK)
 		return NULL;
 	sqlite3_reset(st->stmt[slot]);
 	sqlite3_clear_bindings(st->stmt[slot]);

@@ -88,10 +88,11 @@ static void reaper_reap(reaper_t *r)
 	if (rc < 0) {
 		if (!r->failing)
 			log_error("cannot remove leases: %s; retrying every pass",
-			          rc == -ENOBUFS    ? "/dev/shm has no room for the change log"
-			          : rc == -ETIMEDOUT ? "the registry writer lock is held by a stopped "
-			                              "or stuck process"
-			                            : strerror(-rc));
+			          rc == -ENOBUFS ? "/dev/shm has no room for the change log"
+			          : rc == -ETIMEDOUT
+			              ? "the registry writer lock is held by a stopped "
+			                "or stuck process"
+			              : strerror(-rc));
 		r->failing = true;
 		return;
 	}

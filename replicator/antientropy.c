@@ -42,8 +42,8 @@
 #include "artemis/log.h"
 #include "repl.h"
 
-#define AE_MAX_PULLS  1024 /* services pulled per digest, at most */
-#define AE_PER_FRAME  8192 /* services per DIGEST frame */
+#define AE_MAX_PULLS 1024 /* services pulled per digest, at most */
+#define AE_PER_FRAME 8192 /* services per DIGEST frame */
 
 typedef struct {
 	char *name;

@@ -75,8 +75,8 @@ void repl_bootstrap_check(repl_t *r, uint64_t now)
 		bool can_send = p->in && p->in->hs == REPL_HS_READY;
 		up_peer |= repl_peer_reachable(p, now) && can_send &&
 		           p->node_state == SHM_NODE_UP && (!p->rx_valid || repl_mgmt_owed(p));
-		all_applied = all_applied && repl_peer_reachable(p, now) && p->rx_valid &&
-		              !repl_mgmt_owed(p);
+		all_applied =
+		    all_applied && repl_peer_reachable(p, now) && p->rx_valid && !repl_mgmt_owed(p);
 	}
 	if (all_applied) {
 		main__up(r, "every peer's snapshot applied");

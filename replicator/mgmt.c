@@ -475,7 +475,8 @@ static void mg__serve(repl_conn_t *c)
 	c->m_serving = false;
 }
 
-/* ---- Digests ------------------------------------------------------------------------------------ */
+/* ---- Digests ------------------------------------------------------------------------------------
+ */
 
 #define MG_MAX_DIGESTS (64 * MGMT_REPL_BUCKETS)
 
@@ -576,7 +577,8 @@ void repl_mgmt_on_digest(repl_conn_t *c, const repl_msg_t *m)
 		mg__digest_send(c, true);
 }
 
-/* ---- Frames and ticks ------------------------------------------------------------------------------ */
+/* ---- Frames and ticks
+ * ------------------------------------------------------------------------------ */
 
 void repl_mgmt_on_frame(repl_conn_t *c, const repl_msg_t *m)
 {

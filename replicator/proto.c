@@ -24,8 +24,8 @@ static const char *const proto__schema[REPL_TYPE_MAX] = {
     [REPL_HELLO] = "usususuu", [REPL_AUTH] = "s",     [REPL_WANT] = "uu",    [REPL_REFUSE] = "s",
     [REPL_CHANGE] = "uurus",   [REPL_RECORD] = "rus", [REPL_RENEW] = "K",    [REPL_FETCH] = "K",
     [REPL_SNAP_BEGIN] = "uu",  [REPL_SNAP_END] = "u", [REPL_DIGEST] = "uuD", [REPL_PULL] = "rs",
-    [REPL_PULL_END] = "rs",    [REPL_SYNC] = "uuu",   [REPL_ACK] = "uu",
-    [REPL_ROW] = "rusuV",      [REPL_MWANT] = "uuu",  [REPL_MMARK] = "uuu",  [REPL_MACK] = "uu",
+    [REPL_PULL_END] = "rs",    [REPL_SYNC] = "uuu",   [REPL_ACK] = "uu",     [REPL_ROW] = "rusuV",
+    [REPL_MWANT] = "uuu",      [REPL_MMARK] = "uuu",  [REPL_MACK] = "uu",
 };
 
 static uint64_t proto__known = 1ull << REPL_REC_INSTANCE;
@@ -225,7 +225,7 @@ static bool proto__sane(const uint8_t *p, size_t len)
 		else if (b == 0xc4 || b == 0xd9)
 			hdr = 1;
 		else if (b == 0xc5 || b == 0xda) /* one branch per format family */
-			hdr = 2; /* NOLINT(bugprone-branch-clone) */
+			hdr = 2;                 /* NOLINT(bugprone-branch-clone) */
 		else if (b == 0xc6 || b == 0xdb)
 			hdr = 4; /* NOLINT(bugprone-branch-clone) */
 		else if (b >= 0xc7 && b <= 0xc9)

@@ -77,8 +77,8 @@ enum repl_type {
 	REPL_TYPE_MAX = 25,
 };
 
-#define REPL_ROW_DELETED   1u /* a tombstone */
-#define REPL_MARK_CATCHUP  1u /* every row held up to it was sent, not only our own */
+#define REPL_ROW_DELETED  1u /* a tombstone */
+#define REPL_MARK_CATCHUP 1u /* every row held up to it was sent, not only our own */
 
 enum { REPL_OP_REGISTER = 1, REPL_OP_UNREGISTER = 2 };
 

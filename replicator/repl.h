@@ -71,9 +71,9 @@
 #define REPL_BACKOFF_MAX_MS   2000
 #define REPL_CHANGES_PER_TICK 4096
 #define REPL_KEYS_PER_FRAME   4096
-#define REPL_ROWS_PER_TICK    2048  /* management rows walked per connection and tick */
-#define REPL_ROWS_PER_TXN     4096  /* management rows applied in one transaction */
-#define REPL_MARK_IDLE_MS     1000  /* an empty pass is marked at most this often */
+#define REPL_ROWS_PER_TICK    2048 /* management rows walked per connection and tick */
+#define REPL_ROWS_PER_TXN     4096 /* management rows applied in one transaction */
+#define REPL_MARK_IDLE_MS     1000 /* an empty pass is marked at most this often */
 #define REPL_MGMT_PULL_WORDS  ((64 * MGMT_REPL_BUCKETS + 63) / 64)
 
 typedef struct repl repl_t;
@@ -92,7 +92,7 @@ struct repl_conn {
 	int peer;      /* index in r->peers: configured (outbound), or claimed by its
 	                * HELLO and trusted only from REPL_HS_WANT/READY on */
 	enum repl_hs hs;
-	bool hello_sent; /* once: a TLS link reports CONNECTED for TCP and for TLS */
+	bool hello_sent;     /* once: a TLS link reports CONNECTED for TCP and for TLS */
 	uint64_t opened_ms;  /* monotonic */
 	uint64_t last_rx_ms; /* monotonic */
 	/* handshake: our nonce, both HELLOs' hashes, what the peer's HELLO said
@@ -178,9 +178,9 @@ typedef struct {
 	uint64_t kinds;          /* what its last authenticated HELLO listed */
 	mgmt_repl_cursor_t mcur; /* what we applied of its store (loaded at connect) */
 	bool mcur_loaded;
-	bool m_caught_up;        /* a catch-up from it applied here (bootstrap) */
+	bool m_caught_up;                /* a catch-up from it applied here (bootstrap) */
 	uint64_t m_acked, m_acked_saved; /* our own rows it applied (MACK) */
-	uint64_t m_rows;         /* rows applied from it, for the log */
+	uint64_t m_rows;                 /* rows applied from it, for the log */
 } repl_peer_t;
 
 struct repl {

@@ -176,7 +176,7 @@ void shm__arena_rebuild(shm_t *s)
 			b->state = BLOB_USED;
 			h->arena_used += b->size;
 		} else if (b->state == BLOB_RETIRED &&
-			   b->retire_version + h->changelog_size > h->head) {
+		           b->retire_version + h->changelog_size > h->head) {
 			if (nret == cap) {
 				size_t grown = cap ? cap * 2 : 1024;
 				struct retired *n = realloc(ret, grown * sizeof(*ret));
@@ -196,7 +196,7 @@ void shm__arena_rebuild(shm_t *s)
 			h->arena_used += b->size; /* blob_free subtracts it */
 			blob_free(s, off);
 		}
-next:
+	next:
 		off += b->size;
 	}
 	if (nret)

@@ -45,7 +45,7 @@ int shm__change_reserve(shm_t *s, uint32_t n)
 
 /* (L) Returns the new version.  Also the commit point of the caller's op. */
 uint64_t shm__change_append(shm_t *s, uint8_t type, uint8_t reason, uint8_t origin,
-			    uint64_t origin_ms, uint32_t svc, uint32_t slot, uint64_t blob)
+                            uint64_t origin_ms, uint32_t svc, uint32_t slot, uint64_t blob)
 {
 	struct shm_header_sh *h = s->hdr;
 	uint64_t v = h->head + 1;
@@ -81,15 +81,15 @@ void shm_cursor_init(shm_t *s, shm_cursor_t *cur)
 
 /* The record's service name: from its blob, or for a reload from the
  * service entry.  False when neither is valid. */
-static bool record_service(shm_t *s, const struct shm_change_sh *r, uint64_t blob_off,
-                           char *out)
+static bool record_service(shm_t *s, const struct shm_change_sh *r, uint64_t blob_off, char *out)
 {
 	out[0] = '\0';
 	if (blob_off) {
 		const struct shm_blob_sh *b = shm__blob_get(s, blob_off);
 		if (!b)
 			return false;
-		uint32_t nl = b->service_len, skip = (uint32_t)b->key_len + b->display_len + b->json_len;
+		uint32_t nl = b->service_len,
+		         skip = (uint32_t)b->key_len + b->display_len + b->json_len;
 		if (nl == 0 || nl > SHM_MAX_SERVICE || skip + nl + sizeof(*b) > SHM_MAX_BLOCK)
 			return false;
 		memcpy(out, (const char *)(b + 1) + skip, nl);
@@ -134,7 +134,8 @@ static int copy_record(shm_t *s, const struct shm_change_sh *r, shm_change_t *ou
 	memset(out->tags, 0, sizeof(out->tags));
 	uint64_t blob = ck_pr_load_64((uint64_t *)&r->blob);
 	bool needs_blob = out->type == SHM_CHANGE_NEW || out->type == SHM_CHANGE_DELETE;
-	if (out->type < SHM_CHANGE_NEW || out->type > SHM_CHANGE_RELOAD || needs_blob != (blob != 0))
+	if (out->type < SHM_CHANGE_NEW || out->type > SHM_CHANGE_RELOAD ||
+	    needs_blob != (blob != 0))
 		return -EIO;
 	if (!record_service(s, r, blob, out->service))
 		return -EIO;

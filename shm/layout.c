@@ -118,9 +118,8 @@ static int layout_params(const shm_params_t *p, struct shm_header_sh *h)
 	uint32_t lttl = p->legacy_ttl_ms ? p->legacy_ttl_ms : 90000;
 	uint32_t win = p->preserve_window_ms ? p->preserve_window_ms : 12000;
 	uint32_t lwin = p->legacy_preserve_window_ms ? p->legacy_preserve_window_ms : 60000;
-	if (ms > SHM_MAX_SERVICES || cl & (cl - 1) || cl < 64 ||
-	    cl > SHM_MAX_CHANGELOG || !ttl_ok(ttl) || !ttl_ok(lttl) || !window_ok(win) ||
-	    !window_ok(lwin))
+	if (ms > SHM_MAX_SERVICES || cl & (cl - 1) || cl < 64 || cl > SHM_MAX_CHANGELOG ||
+	    !ttl_ok(ttl) || !ttl_ok(lttl) || !window_ok(win) || !window_ok(lwin))
 		return -EINVAL;
 	uint64_t arena = p->arena_bytes ? p->arena_bytes
 	                                : (uint64_t)p->max_instances * 2048 + (uint64_t)cl * 1024;
@@ -198,8 +197,9 @@ static int validate_layout(const struct shm_header_sh *h, char *why, size_t len)
 	p.legacy_preserve_window_ms = h->window_ms[SHM_MGR_LEGACY];
 	p.mgmt_bytes = h->mgmt_size;
 	if (h->max_services == 0 || shm__layout(&p, &chk) != 0)
-		return bad(why, len, "parameters out of range (max_instances %u, max_services %u, "
-		                     "changelog_size %u, arena %llu)",
+		return bad(why, len,
+		           "parameters out of range (max_instances %u, max_services %u, "
+		           "changelog_size %u, arena %llu)",
 		           h->max_instances, h->max_services, h->changelog_size,
 		           (unsigned long long)h->arena_size);
 	if (chk.arena_size != h->arena_size || chk.index_size != h->index_size ||
@@ -258,8 +258,8 @@ static int validate_marks(const struct shm_header_sh *h, char *why, size_t len)
 		uint64_t entries = (uint64_t)mask[i] + 1;
 		if (entries > h->index_size || (entries & (entries - 1)) ||
 		    !reserved_for(h, SHM_SEC_INDEX0 + i, entries * sizeof(uint64_t)))
-			return bad(why, len, "index buffer %d: %llu entries of %u, or unreserved", i,
-			           (unsigned long long)entries, h->index_size);
+			return bad(why, len, "index buffer %d: %llu entries of %u, or unreserved",
+			           i, (unsigned long long)entries, h->index_size);
 	}
 	uint64_t records = head + 1 < h->changelog_size ? head + 1 : h->changelog_size;
 	if (!reserved_for(h, SHM_SEC_CHANGELOG, records * sizeof(struct shm_change_sh)))
@@ -288,9 +288,10 @@ static int validate_writer_state(const struct shm_header_sh *h, char *why, size_
 		           h->slot_free, h->live, bump);
 	if (h->svc_empty > h->svc_used)
 		return bad(why, len, "svc_empty %u beyond svc_used %u", h->svc_empty, h->svc_used);
-	if (h->index_active > 1 ||
-	    (uint64_t)h->index_used + h->index_tombs > (uint64_t)h->index_mask[h->index_active & 1] + 1)
-		return bad(why, len, "index counters (active %u, %u used, %u tombstones) do not fit",
+	if (h->index_active > 1 || (uint64_t)h->index_used + h->index_tombs >
+	                               (uint64_t)h->index_mask[h->index_active & 1] + 1)
+		return bad(why, len,
+		           "index counters (active %u, %u used, %u tombstones) do not fit",
 		           h->index_active, h->index_used, h->index_tombs);
 	if (!arena_off_ok(h, h->retire_head, abump) || !arena_off_ok(h, h->retire_tail, abump))
 		return bad(why, len, "retire list outside the arena");

@@ -6,8 +6,8 @@
  * The pass scans the slots without the lock to find candidates, then takes
  * the lock per batch and re-checks each one: an evicted (unregistered) lease
  * is removed; an expired one is removed with a CAS from the exact lease
- * value judged expired, so a heartbeat that renewed it in between wins, but only while its lease manager's checker says safe.  Every
- * removal emits a `delete` change.
+ * value judged expired, so a heartbeat that renewed it in between wins, but only while its lease
+ * manager's checker says safe.  Every removal emits a `delete` change.
  *
  * The checker (Java's LeaseUpdateSafeChecker) counts renewals in a sliding
  * window of 1 s buckets, from per-process counters heartbeats bump without
@@ -15,8 +15,8 @@
  * second: renewals of one instance within one second count once
  * (registry.c), so copies of a key in a request or a burst cannot raise the
  * expected count; renewals a second or more apart count as in Java, so the
- * count of a registry that stops renewing falls steadily over one window.  Only the reaper writes the
- * checker state; everyone may read it.
+ * count of a registry that stops renewing falls steadily over one window.  Only the reaper writes
+ * the checker state; everyone may read it.
  */
 #include <errno.h>
 #include <string.h>
@@ -60,7 +60,7 @@ static int reap_one(shm_t *s, uint32_t id, uint64_t now, shm_reap_result_t *res)
 
 struct reap_pass {
 	shm_t *s;
-	uint64_t now;              /* relative ms */
+	uint64_t now; /* relative ms */
 	shm_reap_result_t *res;
 	uint32_t batch[REAP_BATCH];
 	uint32_t n;
@@ -130,7 +130,9 @@ int shm_reap(shm_t *s, uint64_t now_ms, shm_reap_result_t *res)
 	if (bump > REAP_FULL_SLOTS) {
 		uint64_t last = h->reap_last_ms, dt = now_ms > last ? now_ms - last : 0;
 		uint64_t want = last ? (uint64_t)bump * dt / 1000 + 1 : bump;
-		span = want < REAP_FULL_SLOTS ? REAP_FULL_SLOTS : want > bump ? bump : (uint32_t)want;
+		span = want < REAP_FULL_SLOTS ? REAP_FULL_SLOTS
+		       : want > bump          ? bump
+		                              : (uint32_t)want;
 	}
 	h->reap_last_ms = now_ms;
 	uint32_t id = h->reap_cursor < bump ? h->reap_cursor : 0;
@@ -183,7 +185,7 @@ static void preserve_tick_one(shm_t *s, int mgr, uint64_t now_ms)
 		p->max_count_updated_ms = now_ms;
 		safe = true;
 	} else if (p->max_count >= SHM_PRESERVE_THRESHOLD &&
-		   count * 100 / p->max_count < SHM_PRESERVE_PERCENT) {
+	           count * 100 / p->max_count < SHM_PRESERVE_PERCENT) {
 		safe = false;
 	} else {
 		safe = true;
@@ -233,7 +235,8 @@ int shm_extend_leases(shm_t *s, uint64_t extra_ms)
 			if (lease_evicted(w) || lease_ms(w) >= want)
 				break;
 			if (ck_pr_cas_64(&sl->lease, w,
-					 lease_make(lease_gen(w), false, want) | (w & LEASE_REMOTE)))
+			                 lease_make(lease_gen(w), false, want) |
+			                     (w & LEASE_REMOTE)))
 				break;
 		}
 	}

@@ -191,7 +191,7 @@ int shm__lock(shm_t *s)
 		rc = lock_wait(s);
 	if (rc == EOWNERDEAD) {
 		log_warn("%s: the previous writer died holding the registry lock; repairing",
-			 __func__);
+		         __func__);
 		held(s);
 		shm__rebuild(s);
 		pthread_mutex_consistent(&s->hdr->lock);

@@ -165,7 +165,8 @@ static int check_owner(int fd, struct stat *st)
 	}
 	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
 		snprintf(error_detail, sizeof(error_detail),
-		         "its mode %04o lets other users write it", (unsigned)(st->st_mode & 07777));
+		         "its mode %04o lets other users write it",
+		         (unsigned)(st->st_mode & 07777));
 		return -EPERM;
 	}
 	return 0;

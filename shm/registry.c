@@ -511,7 +511,8 @@ int shm_heartbeat_batch(shm_t *s, const shm_key_t *keys, size_t n, uint64_t now_
 			if (rcs[j] > 0)
 				rcs[j] = rcs[rcs[j] - 1];
 			else if (rcs[j] == 0)
-				ok += (rcs[j] = heartbeat_key(s, kb[r], len[r], hash[r], now, false)) == 0;
+				ok += (rcs[j] = heartbeat_key(s, kb[r], len[r], hash[r], now,
+				                              false)) == 0;
 		}
 	}
 	seen_free(&set);

@@ -94,8 +94,8 @@ static uint64_t initial_bytes(const struct shm_header_sh *h, enum shm_section se
 	if (step == 0)
 		return x->size;
 	if (sec == SHM_SEC_INDEX0 || sec == SHM_SEC_INDEX1)
-		want = sizeof(uint64_t) * (uint64_t)(h->index_size < SHM_INDEX_MIN ? h->index_size
-		                                                                   : SHM_INDEX_MIN);
+		want = sizeof(uint64_t) *
+		       (uint64_t)(h->index_size < SHM_INDEX_MIN ? h->index_size : SHM_INDEX_MIN);
 	else if (sec == SHM_SEC_ARENA)
 		want = SHM_ARENA_START + SHM_MAX_BLOCK;
 	else if (sec == SHM_SEC_MGMT)
@@ -119,7 +119,8 @@ uint64_t shm__reserve_minimum(const struct shm_header_sh *h)
 int shm__reserve_initial(shm_t *s)
 {
 	for (int i = 0; i < SHM_SEC_COUNT; i++) {
-		int rc = shm__reserve(s, (enum shm_section)i, initial_bytes(s->hdr, (enum shm_section)i));
+		int rc = shm__reserve(s, (enum shm_section)i,
+		                      initial_bytes(s->hdr, (enum shm_section)i));
 		if (rc)
 			return rc;
 	}

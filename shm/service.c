@@ -281,7 +281,7 @@ void shm__services_rebuild(shm_t *s)
  * 1 listed, 0 left out, -EAGAIN for a blob that is not readable (torn),
  * -ENOMEM, or keep's error. */
 static int copy_json(shm_t *s, const struct shm_slot_sh *sl, buf_t *out, bool comma,
-		     shm_keep_fn keep, void *ctx)
+                     shm_keep_fn keep, void *ctx)
 {
 	const struct shm_blob_sh *b = shm__blob_get(s, ck_pr_load_64(&sl->blob));
 	if (!b)
@@ -297,14 +297,13 @@ static int copy_json(shm_t *s, const struct shm_slot_sh *sl, buf_t *out, bool co
 		if (k <= 0)
 			return k;
 	}
-	if ((comma && buf_append(out, ",", 1)) ||
-	    buf_append(out, (const char *)(b + 1) + skip, jl))
+	if ((comma && buf_append(out, ",", 1)) || buf_append(out, (const char *)(b + 1) + skip, jl))
 		return -ENOMEM;
 	return 1;
 }
 
 static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_str_t name, buf_t *out,
-		     size_t start, shm_service_info_t *info, shm_keep_fn keep, void *ctx)
+                     size_t start, shm_service_info_t *info, shm_keep_fn keep, void *ctx)
 {
 	unsigned v = ck_pr_load_uint(&sv->seq.sequence);
 	ck_pr_fence_load();
@@ -349,7 +348,7 @@ static int read_once(shm_t *s, const struct shm_service_sh *sv, shm_str_t name, 
 }
 
 int shm_service_read_filtered(shm_t *s, shm_str_t name, buf_t *out, shm_service_info_t *info,
-			      shm_keep_fn keep, void *ctx)
+                              shm_keep_fn keep, void *ctx)
 {
 	uint32_t idx;
 	if (name.len == 0 || name.len > SHM_MAX_SERVICE)
@@ -383,7 +382,7 @@ int shm_service_read(shm_t *s, shm_str_t name, buf_t *out, shm_service_info_t *i
  * SHM_MAX_SERVICE + 1 bytes), read under its sequence: an entry may be
  * renamed between finding it and reading it, or while the table is walked. */
 static int read_entry(const struct shm_service_sh *sv, shm_service_info_t *info, char *name,
-		      uint32_t *len)
+                      uint32_t *len)
 {
 	for (unsigned attempt = 0; attempt < SHM_READ_RETRIES; attempt++) {
 		unsigned v = ck_pr_load_uint(&sv->seq.sequence);

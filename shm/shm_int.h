@@ -297,9 +297,9 @@ struct shm_header_sh {
 	uint64_t mgmt_size; /* bytes asked for the management section (mgmt/ owns its contents) */
 	uint64_t tag_seed;  /* seed of the down filter's tags (random, fixed at creation) */
 
-	uint32_t clean;      /* set by a clean shutdown */
-	uint32_t node_state; /* enum shm_node_state */
-	int32_t master_pid;  /* the live master, or 0 */
+	uint32_t clean;              /* set by a clean shutdown */
+	uint32_t node_state;         /* enum shm_node_state */
+	int32_t master_pid;          /* the live master, or 0 */
 	uint32_t mgmt_initial_pages; /* of the management section, reserved at creation (0: all) */
 	struct shm_peer_sh peers[SHM_MAX_NODES];
 
@@ -341,9 +341,9 @@ struct shm_header_sh {
 
 struct shm {
 	char *base;
-	int fd;               /* the region's file: reservations (writable handles) */
-	bool reserve_failed;  /* the last reservation failed (logged once) */
-	uint64_t stuck_seq;   /* lock_seq + 1 of a holder this process gave up on */
+	int fd;              /* the region's file: reservations (writable handles) */
+	bool reserve_failed; /* the last reservation failed (logged once) */
+	uint64_t stuck_seq;  /* lock_seq + 1 of a holder this process gave up on */
 	struct shm_header_sh *hdr;
 	struct shm_proc_sh *procs;
 	uint64_t *counters; /* [SHM_MAX_PROCS][SHM_PROC_COUNTERS] */

@@ -24,8 +24,8 @@ long str_urldecode(const char *in, size_t n, char *out, size_t out_len, unsigned
 		if (c == '+' && (flags & STR_URL_PLUS)) {
 			c = ' ';
 		} else if (c == '%' && i + 2 < n &&
-			   (hi = str_hexval((unsigned char)in[i + 1])) >= 0 &&
-			   (lo = str_hexval((unsigned char)in[i + 2])) >= 0 && (hi | lo) != 0) {
+		           (hi = str_hexval((unsigned char)in[i + 1])) >= 0 &&
+		           (lo = str_hexval((unsigned char)in[i + 2])) >= 0 && (hi | lo) != 0) {
 			c = (char)(hi << 4 | lo);
 			i += 2;
 		}

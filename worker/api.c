@@ -119,7 +119,8 @@ const char *api_self_url(void)
 			snprintf(host, sizeof(host), "127.0.0.1");
 	}
 	snprintf(url, sizeof(url), "%s://%s:%d",
-	         api_cfg()->tls_cert[0] && !api_cfg()->tls_listen[0] ? "https" : "http", host, port);
+	         api_cfg()->tls_cert[0] && !api_cfg()->tls_listen[0] ? "https" : "http", host,
+	         port);
 	return url;
 }
 
@@ -205,11 +206,16 @@ int api_put_fail(buf_t *b, const char *code, const char *message)
 #define API_RATE_BUCKETS 10
 
 static const uint32_t api__limit[API_LIMIT_COUNT] = {
-	[API_LIMIT_REGISTER] = 0,            [API_LIMIT_HEARTBEAT] = 0,
-	[API_LIMIT_UNREGISTER] = 0,          [API_LIMIT_UP_REGISTRY_NODES] = 10000,
-	[API_LIMIT_UP_DISCOVERY_NODES] = 10000, [API_LIMIT_GET_CLUSTER] = 30,
-	[API_LIMIT_GET_LEASES] = 10,         [API_LIMIT_GET_LEGACY_LEASES] = 30,
-	[API_LIMIT_GET_CONFIG] = 30,         [API_LIMIT_GET_DEPLOYMENT] = 30,
+    [API_LIMIT_REGISTER] = 0,
+    [API_LIMIT_HEARTBEAT] = 0,
+    [API_LIMIT_UNREGISTER] = 0,
+    [API_LIMIT_UP_REGISTRY_NODES] = 10000,
+    [API_LIMIT_UP_DISCOVERY_NODES] = 10000,
+    [API_LIMIT_GET_CLUSTER] = 30,
+    [API_LIMIT_GET_LEASES] = 10,
+    [API_LIMIT_GET_LEGACY_LEASES] = 30,
+    [API_LIMIT_GET_CONFIG] = 30,
+    [API_LIMIT_GET_DEPLOYMENT] = 30,
 };
 
 static struct {
@@ -282,7 +288,7 @@ typedef struct {
 	unsigned methods;
 	unsigned flags;
 	api_handler_fn fn;
-	const char *name;   /* metric label; aliases repeat their twin's */
+	const char *name; /* metric label; aliases repeat their twin's */
 } api_route_t;
 
 #define GP (M_POST | M_GET)
@@ -292,130 +298,159 @@ typedef struct {
 #define CN "/api/management/canary/"
 
 static const api_route_t api__routes[] = {
-	{ "/artemis/api/registry/register.json", M_POST, 0, api_registry_register, "registry_register" },
-	{ "/artemis/api/registry/heartbeat.json", M_POST, 0, api_registry_heartbeat, "registry_heartbeat" },
-	{ "/artemis/api/registry/unregister.json", M_POST, 0, api_registry_unregister, "registry_unregister" },
-	{ "/artemis/api/discovery/lookup.json", M_POST, 0, api_discovery_lookup, "discovery_lookup" },
-	{ "/artemis/api/discovery/service.json", GP, 0, api_discovery_service, "discovery_service" },
-	{ "/artemis/api/discovery/services.json", GP, 0, api_discovery_services, "discovery_services" },
-	{ "/artemis/api/discovery/services-delta.json", M_POST, 0, api_discovery_services_delta, "discovery_services_delta" },
-	{ "/artemis/api/cluster/up-registry-nodes.json", GP, R_NODES, api_cluster_up_registry_nodes, "cluster_up_registry_nodes" },
-	{ "/artemis/api/cluster/up-discovery-nodes.json", GP, R_NODES, api_cluster_up_discovery_nodes, "cluster_up_discovery_nodes" },
-	{ "/artemis/api/replication/registry/register.json", M_POST, 0, api_replication_register, "replication_register" },
-	{ "/artemis/api/replication/registry/heartbeat.json", M_POST, 0, api_replication_heartbeat, "replication_heartbeat" },
-	{ "/artemis/api/replication/registry/unregister.json", M_POST, 0, api_replication_unregister, "replication_unregister" },
-	{ "/artemis/api/replication/registry/services.json", GP, 0, api_replication_services, "replication_services" },
-	{ "/artemis/api/status/node.json", GP, R_NODES, api_status_node, "status_node" },
-	{ "/artemis/api/status/cluster.json", GP, R_NODES, api_status_cluster, "status_cluster" },
-	{ "/artemis/api/status/leases.json", GP, 0, api_status_leases, "status_leases" },
-	{ "/artemis/api/status/legacy-leases.json", GP, 0, api_status_legacy_leases, "status_legacy_leases" },
-	{ "/artemis/api/status/config.json", GP, 0, api_status_config, "status_config" },
-	{ "/artemis/api/status/deployment.json", GP, 0, api_status_deployment, "status_deployment" },
-	{ "/artemis/api/status/websocket/connection.json", M_GET, 0, api_status_ws_connection, "status_websocket_connection" },
-	{ "/health", M_GET, 0, api_ops_health, "health" },
-	{ "/ready", M_GET, 0, api_ops_ready, "ready" },
-	{ "/metrics", M_GET, 0, api_ops_metrics, "metrics" },
-	/* Management, Java (API.md §5.1, §5.2, §5.4). */
-	{ MG "operate-instance.json", M_POST, 0, api_mgmt_operate_instance, "mgmt_operate_instance" },
-	{ MG "operate-server.json", M_POST, 0, api_mgmt_operate_server, "mgmt_operate_server" },
-	{ MG "instance-operations.json", M_POST, 0, api_mgmt_instance_operations, "mgmt_instance_operations" },
-	{ MG "server-operations.json", M_POST, 0, api_mgmt_server_operations, "mgmt_server_operations" },
-	{ MG "all-instance-operations.json", GP, 0, api_mgmt_all_instance_operations, "mgmt_all_instance_operations" },
-	{ MG "all-server-operations.json", GP, 0, api_mgmt_all_server_operations, "mgmt_all_server_operations" },
-	{ MG "instance-down.json", M_POST, 0, api_mgmt_instance_down, "mgmt_instance_down" },
-	{ MG "server-down.json", M_POST, 0, api_mgmt_server_down, "mgmt_server_down" },
-	{ MG "services.json", GP, 0, api_mgmt_services, "mgmt_services" },
-	{ MG "service.json", M_POST, 0, api_mgmt_service, "mgmt_service" },
-	{ MG "log/instance-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_instance" },
-	{ MG "log/server-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_server" },
-	{ MG "log/zone-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_zone" },
-	{ MG "log/group-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_group_operation" },
-	{ MG "log/group-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_group" },
-	{ MG "log/route-rule-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_route_rule" },
-	{ MG "log/route-rule-group-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_route_rule_group" },
-	{ MG "log/group-instance-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_group_instance" },
-	{ MG "log/service-instance-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_service_instance" },
-	{ MG "zone/operate-zone-operations.json", M_POST, 0, api_mgmt_operate_zone_operations, "mgmt_operate_zone_operations" },
-	{ MG "zone/get-all-zone-operations.json", M_POST, 0, api_mgmt_all_zone_operations, "mgmt_all_zone_operations" },
-	{ MG "zone/get-zone-operations.json", M_POST, 0, api_mgmt_zone_operations, "mgmt_zone_operations" },
-	{ MG "zone/get-zone-operations-list.json", M_POST, 0, api_mgmt_zone_operations_list, "mgmt_zone_operations_list" },
-	{ MG "zone/is-zone-down.json", M_POST, 0, api_mgmt_is_zone_down, "mgmt_is_zone_down" },
-	/* Management, the Rust rewrite's REST paths (MANAGEMENT.md §3.2, §3.3). */
-	{ MG "instance/operate-instance.json", M_POST, 0, api_mgmt_rust_operate_instance, "mgmt_rust_operate_instance" },
-	{ MG "instance/get-instance-operations.json", M_POST, 0, api_mgmt_rust_instance_operations, "mgmt_rust_instance_operations" },
-	{ MG "instance/is-instance-down.json", M_POST, 0, api_mgmt_rust_is_instance_down, "mgmt_rust_is_instance_down" },
-	{ MG "server/operate-server.json", M_POST, 0, api_mgmt_rust_operate_server, "mgmt_rust_operate_server" },
-	{ MG "server/is-server-down.json", M_POST, 0, api_mgmt_rust_is_server_down, "mgmt_rust_is_server_down" },
-	{ MG "services", M_GET, 0, api_mgmt_services_page, "mgmt_services_page" },
-	{ MG "zone", M_GET, 0, api_mgmt_zones, "mgmt_zones" },
-	{ MG "zone/pull-out", M_POST, 0, api_mgmt_zone_pull_out, "mgmt_zone_pull_out" },
-	{ MG "zone/pull-in", M_POST, 0, api_mgmt_zone_pull_in, "mgmt_zone_pull_in" },
-	{ MG "zone/batch-pull-out", M_POST, 0, api_mgmt_zone_batch_pull_out, "mgmt_zone_batch_pull_out" },
-	{ MG "zone/batch-pull-in", M_POST, 0, api_mgmt_zone_batch_pull_in, "mgmt_zone_batch_pull_in" },
-	{ MG "zone/operations", M_GET, 0, api_mgmt_zone_list, "mgmt_zone_list" },
-	{ MG "audit/logs", M_GET, 0, api_mgmt_audit_logs, "mgmt_audit_logs" },
-	{ MG "audit/logs/export", M_GET, 0, api_mgmt_audit_export, "mgmt_audit_export" },
-	{ MG "audit/logs/stats", M_GET, 0, api_mgmt_audit_stats, "mgmt_audit_stats" },
-	{ MG "audit/logs/cleanup", M_DELETE, 0, api_mgmt_audit_cleanup, "mgmt_audit_cleanup" },
-	{ MG "audit/instance-logs", M_GET, 0, api_mgmt_audit_instance_logs, "mgmt_audit_instance_logs" },
-	{ MG "audit/server-logs", M_GET, 0, api_mgmt_audit_server_logs, "mgmt_audit_server_logs" },
-	{ MG "zone/status/{zoneId}/{regionId}", M_GET, 0, api_mgmt_zone_status, "mgmt_zone_status" },
-	{ MG "zone/{zoneId}/is-down", M_GET, 0, api_mgmt_zone_is_down, "mgmt_zone_is_down" },
-	{ MG "zone/{zoneId}/instances", M_GET, 0, api_mgmt_zone_instances, "mgmt_zone_instances" },
-	{ MG "zone/{zoneId}/status", M_PUT, 0, api_mgmt_zone_put_status, "mgmt_zone_put_status" },
-	{ MG "zone/{zoneId}/{regionId}", M_DELETE, 0, api_mgmt_zone_delete, "mgmt_zone_delete" },
-	{ MG "zone/{zoneId}", M_GET, 0, api_mgmt_zone_get, "mgmt_zone_get" },
-	{ MG "audit/logs/{id}", M_GET, 0, api_mgmt_audit_log, "mgmt_audit_log" },
-	/* Users, sessions, tokens (MANAGEMENT.md §3.2.7). */
-	{ AU "login", M_POST, 0, api_auth_login, "auth_login" },
-	{ AU "roles", M_GET, 0, api_auth_roles, "auth_roles" },
-	{ AU "logout", M_POST, 0, api_auth_logout, "auth_logout" },
-	{ AU "refresh", M_POST, 0, api_auth_refresh, "auth_refresh" },
-	{ AU "user", M_GET, 0, api_auth_user, "auth_user" },
-	{ AU "permissions", M_GET, 0, api_auth_permissions, "auth_permissions" },
-	{ AU "check-permission", M_POST, 0, api_auth_check_permission, "auth_check_permission" },
-	{ AU "password/change", M_POST, 0, api_auth_password_change, "auth_password_change" },
-	{ AU "sessions", M_GET, 0, api_auth_sessions, "auth_sessions" },
-	{ AU "users", M_GET, 0, api_auth_users, "auth_users" },
-	{ AU "users", M_POST, 0, api_auth_user_create, "auth_user_create" },
-	{ AU "password/reset/{userId}", M_POST, 0, api_auth_password_reset, "auth_password_reset" },
-	{ AU "sessions/{sessionId}", M_DELETE, 0, api_auth_session_delete, "auth_session_delete" },
-	{ AU "users/{userId}/status", M_PUT | M_PATCH, 0, api_auth_user_status, "auth_user_status" },
-	{ AU "users/{userId}/login-history", M_GET, 0, api_auth_login_history, "auth_login_history" },
-	{ AU "users/{userId}", M_GET, 0, api_auth_user_get, "auth_user_get" },
-	{ AU "users/{userId}", M_PUT, 0, api_auth_user_update, "auth_user_update" },
-	{ AU "users/{userId}", M_DELETE, 0, api_auth_user_delete, "auth_user_delete" },
-	/* Groups, route rules, canary: Java's (API.md §5.3: the 32 group/...json
-	 * told apart by name; §5.5). */
-	{ MG "group/{operation}", M_POST, 0, api_rt_java_group, "mgmt_group" },
-	{ CN "update-canary-ips.json", M_POST, 0, api_rt_java_canary, "mgmt_canary_update_ips" },
-	/* ... and the Rust rewrite's (MANAGEMENT.md §3.2.3-§3.2.5, §3.3). */
-	{ RT "groups", M_GET | M_POST, 0, api_rt_groups, "routing_groups" },
-	{ RT "rules", M_GET | M_POST, 0, api_rt_rules, "routing_rules" },
-	{ CN "config", M_POST, 0, api_rt_canary_config, "canary_config" },
-	{ CN "configs", M_GET, 0, api_rt_canary_configs, "canary_configs" },
-	{ CN "enable", M_POST, 0, api_rt_canary_enable, "canary_enable" },
-	{ CN "disable", M_POST, 0, api_rt_canary_disable, "canary_disable" },
-	{ CN "stats", M_GET, 0, api_rt_canary_stats, "canary_stats" },
-	{ RT "groups/by-id/{groupId}", M_GET, 0, api_rt_group_by_id, "routing_group_by_id" },
-	{ RT "groups/{groupKey}/tags/{tagKey}", M_DELETE, 0, api_rt_group_tag, "routing_group_tag" },
-	{ RT "groups/{groupKey}/instances/{instanceId}", M_DELETE, 0, api_rt_group_instance, "routing_group_instance" },
-	{ RT "groups/{groupKey}/tags", M_GET | M_POST, 0, api_rt_group_tags, "routing_group_tags" },
-	{ RT "groups/{groupKey}/instances", M_GET | M_POST, 0, api_rt_group_instances, "routing_group_instances" },
-	{ RT "groups/{groupKey}", M_GET | M_PUT | M_DELETE, 0, api_rt_group, "routing_group" },
-	{ RT "services/{serviceId}/instances", M_POST, 0, api_rt_service_instances, "routing_service_instances" },
-	{ RT "rules/{routeId}/publish", M_POST, 0, api_rt_rule_publish, "routing_rule_publish" },
-	{ RT "rules/{routeId}/unpublish", M_POST, 0, api_rt_rule_unpublish, "routing_rule_unpublish" },
-	{ RT "rules/{routeId}/groups/{groupId}", M_PUT | M_DELETE, 0, api_rt_rule_group, "routing_rule_group" },
-	{ RT "rules/{routeId}/groups", M_GET | M_POST, 0, api_rt_rule_groups, "routing_rule_groups" },
-	{ RT "rules/{routeId}", M_GET | M_PUT | M_DELETE, 0, api_rt_rule, "routing_rule" },
-	{ CN "config/{serviceId}", M_GET | M_DELETE, 0, api_rt_canary_config_one, "canary_config_one" },
-	{ CN "enabled/{serviceId}", M_GET, 0, api_rt_canary_enabled, "canary_enabled" },
-	{ CN "{serviceId}/whitelist/check/{ip}", M_GET, 0, api_rt_canary_check, "canary_check" },
-	{ CN "{serviceId}/whitelist/add", M_POST, 0, api_rt_canary_whitelist_add, "canary_whitelist_add" },
-	{ CN "{serviceId}/whitelist/remove", M_POST, 0, api_rt_canary_whitelist_remove, "canary_whitelist_remove" },
-	{ CN "{serviceId}/whitelist", M_GET | M_DELETE, 0, api_rt_canary_whitelist, "canary_whitelist" },
-	{ CN "{serviceId}/stats", M_GET, 0, api_rt_canary_service_stats, "canary_service_stats" },
+    {"/artemis/api/registry/register.json", M_POST, 0, api_registry_register, "registry_register"},
+    {"/artemis/api/registry/heartbeat.json", M_POST, 0, api_registry_heartbeat,
+     "registry_heartbeat"},
+    {"/artemis/api/registry/unregister.json", M_POST, 0, api_registry_unregister,
+     "registry_unregister"},
+    {"/artemis/api/discovery/lookup.json", M_POST, 0, api_discovery_lookup, "discovery_lookup"},
+    {"/artemis/api/discovery/service.json", GP, 0, api_discovery_service, "discovery_service"},
+    {"/artemis/api/discovery/services.json", GP, 0, api_discovery_services, "discovery_services"},
+    {"/artemis/api/discovery/services-delta.json", M_POST, 0, api_discovery_services_delta,
+     "discovery_services_delta"},
+    {"/artemis/api/cluster/up-registry-nodes.json", GP, R_NODES, api_cluster_up_registry_nodes,
+     "cluster_up_registry_nodes"},
+    {"/artemis/api/cluster/up-discovery-nodes.json", GP, R_NODES, api_cluster_up_discovery_nodes,
+     "cluster_up_discovery_nodes"},
+    {"/artemis/api/replication/registry/register.json", M_POST, 0, api_replication_register,
+     "replication_register"},
+    {"/artemis/api/replication/registry/heartbeat.json", M_POST, 0, api_replication_heartbeat,
+     "replication_heartbeat"},
+    {"/artemis/api/replication/registry/unregister.json", M_POST, 0, api_replication_unregister,
+     "replication_unregister"},
+    {"/artemis/api/replication/registry/services.json", GP, 0, api_replication_services,
+     "replication_services"},
+    {"/artemis/api/status/node.json", GP, R_NODES, api_status_node, "status_node"},
+    {"/artemis/api/status/cluster.json", GP, R_NODES, api_status_cluster, "status_cluster"},
+    {"/artemis/api/status/leases.json", GP, 0, api_status_leases, "status_leases"},
+    {"/artemis/api/status/legacy-leases.json", GP, 0, api_status_legacy_leases,
+     "status_legacy_leases"},
+    {"/artemis/api/status/config.json", GP, 0, api_status_config, "status_config"},
+    {"/artemis/api/status/deployment.json", GP, 0, api_status_deployment, "status_deployment"},
+    {"/artemis/api/status/websocket/connection.json", M_GET, 0, api_status_ws_connection,
+     "status_websocket_connection"},
+    {"/health", M_GET, 0, api_ops_health, "health"},
+    {"/ready", M_GET, 0, api_ops_ready, "ready"},
+    {"/metrics", M_GET, 0, api_ops_metrics, "metrics"},
+    /* Management, Java (API.md §5.1, §5.2, §5.4). */
+    {MG "operate-instance.json", M_POST, 0, api_mgmt_operate_instance, "mgmt_operate_instance"},
+    {MG "operate-server.json", M_POST, 0, api_mgmt_operate_server, "mgmt_operate_server"},
+    {MG "instance-operations.json", M_POST, 0, api_mgmt_instance_operations,
+     "mgmt_instance_operations"},
+    {MG "server-operations.json", M_POST, 0, api_mgmt_server_operations, "mgmt_server_operations"},
+    {MG "all-instance-operations.json", GP, 0, api_mgmt_all_instance_operations,
+     "mgmt_all_instance_operations"},
+    {MG "all-server-operations.json", GP, 0, api_mgmt_all_server_operations,
+     "mgmt_all_server_operations"},
+    {MG "instance-down.json", M_POST, 0, api_mgmt_instance_down, "mgmt_instance_down"},
+    {MG "server-down.json", M_POST, 0, api_mgmt_server_down, "mgmt_server_down"},
+    {MG "services.json", GP, 0, api_mgmt_services, "mgmt_services"},
+    {MG "service.json", M_POST, 0, api_mgmt_service, "mgmt_service"},
+    {MG "log/instance-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_instance"},
+    {MG "log/server-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_server"},
+    {MG "log/zone-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_zone"},
+    {MG "log/group-operation-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_group_operation"},
+    {MG "log/group-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_group"},
+    {MG "log/route-rule-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_route_rule"},
+    {MG "log/route-rule-group-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_route_rule_group"},
+    {MG "log/group-instance-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_group_instance"},
+    {MG "log/service-instance-logs.json", M_POST, 0, api_mgmt_log, "mgmt_log_service_instance"},
+    {MG "zone/operate-zone-operations.json", M_POST, 0, api_mgmt_operate_zone_operations,
+     "mgmt_operate_zone_operations"},
+    {MG "zone/get-all-zone-operations.json", M_POST, 0, api_mgmt_all_zone_operations,
+     "mgmt_all_zone_operations"},
+    {MG "zone/get-zone-operations.json", M_POST, 0, api_mgmt_zone_operations,
+     "mgmt_zone_operations"},
+    {MG "zone/get-zone-operations-list.json", M_POST, 0, api_mgmt_zone_operations_list,
+     "mgmt_zone_operations_list"},
+    {MG "zone/is-zone-down.json", M_POST, 0, api_mgmt_is_zone_down, "mgmt_is_zone_down"},
+    /* Management, the Rust rewrite's REST paths (MANAGEMENT.md §3.2, §3.3). */
+    {MG "instance/operate-instance.json", M_POST, 0, api_mgmt_rust_operate_instance,
+     "mgmt_rust_operate_instance"},
+    {MG "instance/get-instance-operations.json", M_POST, 0, api_mgmt_rust_instance_operations,
+     "mgmt_rust_instance_operations"},
+    {MG "instance/is-instance-down.json", M_POST, 0, api_mgmt_rust_is_instance_down,
+     "mgmt_rust_is_instance_down"},
+    {MG "server/operate-server.json", M_POST, 0, api_mgmt_rust_operate_server,
+     "mgmt_rust_operate_server"},
+    {MG "server/is-server-down.json", M_POST, 0, api_mgmt_rust_is_server_down,
+     "mgmt_rust_is_server_down"},
+    {MG "services", M_GET, 0, api_mgmt_services_page, "mgmt_services_page"},
+    {MG "zone", M_GET, 0, api_mgmt_zones, "mgmt_zones"},
+    {MG "zone/pull-out", M_POST, 0, api_mgmt_zone_pull_out, "mgmt_zone_pull_out"},
+    {MG "zone/pull-in", M_POST, 0, api_mgmt_zone_pull_in, "mgmt_zone_pull_in"},
+    {MG "zone/batch-pull-out", M_POST, 0, api_mgmt_zone_batch_pull_out, "mgmt_zone_batch_pull_out"},
+    {MG "zone/batch-pull-in", M_POST, 0, api_mgmt_zone_batch_pull_in, "mgmt_zone_batch_pull_in"},
+    {MG "zone/operations", M_GET, 0, api_mgmt_zone_list, "mgmt_zone_list"},
+    {MG "audit/logs", M_GET, 0, api_mgmt_audit_logs, "mgmt_audit_logs"},
+    {MG "audit/logs/export", M_GET, 0, api_mgmt_audit_export, "mgmt_audit_export"},
+    {MG "audit/logs/stats", M_GET, 0, api_mgmt_audit_stats, "mgmt_audit_stats"},
+    {MG "audit/logs/cleanup", M_DELETE, 0, api_mgmt_audit_cleanup, "mgmt_audit_cleanup"},
+    {MG "audit/instance-logs", M_GET, 0, api_mgmt_audit_instance_logs, "mgmt_audit_instance_logs"},
+    {MG "audit/server-logs", M_GET, 0, api_mgmt_audit_server_logs, "mgmt_audit_server_logs"},
+    {MG "zone/status/{zoneId}/{regionId}", M_GET, 0, api_mgmt_zone_status, "mgmt_zone_status"},
+    {MG "zone/{zoneId}/is-down", M_GET, 0, api_mgmt_zone_is_down, "mgmt_zone_is_down"},
+    {MG "zone/{zoneId}/instances", M_GET, 0, api_mgmt_zone_instances, "mgmt_zone_instances"},
+    {MG "zone/{zoneId}/status", M_PUT, 0, api_mgmt_zone_put_status, "mgmt_zone_put_status"},
+    {MG "zone/{zoneId}/{regionId}", M_DELETE, 0, api_mgmt_zone_delete, "mgmt_zone_delete"},
+    {MG "zone/{zoneId}", M_GET, 0, api_mgmt_zone_get, "mgmt_zone_get"},
+    {MG "audit/logs/{id}", M_GET, 0, api_mgmt_audit_log, "mgmt_audit_log"},
+    /* Users, sessions, tokens (MANAGEMENT.md §3.2.7). */
+    {AU "login", M_POST, 0, api_auth_login, "auth_login"},
+    {AU "roles", M_GET, 0, api_auth_roles, "auth_roles"},
+    {AU "logout", M_POST, 0, api_auth_logout, "auth_logout"},
+    {AU "refresh", M_POST, 0, api_auth_refresh, "auth_refresh"},
+    {AU "user", M_GET, 0, api_auth_user, "auth_user"},
+    {AU "permissions", M_GET, 0, api_auth_permissions, "auth_permissions"},
+    {AU "check-permission", M_POST, 0, api_auth_check_permission, "auth_check_permission"},
+    {AU "password/change", M_POST, 0, api_auth_password_change, "auth_password_change"},
+    {AU "sessions", M_GET, 0, api_auth_sessions, "auth_sessions"},
+    {AU "users", M_GET, 0, api_auth_users, "auth_users"},
+    {AU "users", M_POST, 0, api_auth_user_create, "auth_user_create"},
+    {AU "password/reset/{userId}", M_POST, 0, api_auth_password_reset, "auth_password_reset"},
+    {AU "sessions/{sessionId}", M_DELETE, 0, api_auth_session_delete, "auth_session_delete"},
+    {AU "users/{userId}/status", M_PUT | M_PATCH, 0, api_auth_user_status, "auth_user_status"},
+    {AU "users/{userId}/login-history", M_GET, 0, api_auth_login_history, "auth_login_history"},
+    {AU "users/{userId}", M_GET, 0, api_auth_user_get, "auth_user_get"},
+    {AU "users/{userId}", M_PUT, 0, api_auth_user_update, "auth_user_update"},
+    {AU "users/{userId}", M_DELETE, 0, api_auth_user_delete, "auth_user_delete"},
+    /* Groups, route rules, canary: Java's (API.md §5.3: the 32 group/...json
+     * told apart by name; §5.5). */
+    {MG "group/{operation}", M_POST, 0, api_rt_java_group, "mgmt_group"},
+    {CN "update-canary-ips.json", M_POST, 0, api_rt_java_canary, "mgmt_canary_update_ips"},
+    /* ... and the Rust rewrite's (MANAGEMENT.md §3.2.3-§3.2.5, §3.3). */
+    {RT "groups", M_GET | M_POST, 0, api_rt_groups, "routing_groups"},
+    {RT "rules", M_GET | M_POST, 0, api_rt_rules, "routing_rules"},
+    {CN "config", M_POST, 0, api_rt_canary_config, "canary_config"},
+    {CN "configs", M_GET, 0, api_rt_canary_configs, "canary_configs"},
+    {CN "enable", M_POST, 0, api_rt_canary_enable, "canary_enable"},
+    {CN "disable", M_POST, 0, api_rt_canary_disable, "canary_disable"},
+    {CN "stats", M_GET, 0, api_rt_canary_stats, "canary_stats"},
+    {RT "groups/by-id/{groupId}", M_GET, 0, api_rt_group_by_id, "routing_group_by_id"},
+    {RT "groups/{groupKey}/tags/{tagKey}", M_DELETE, 0, api_rt_group_tag, "routing_group_tag"},
+    {RT "groups/{groupKey}/instances/{instanceId}", M_DELETE, 0, api_rt_group_instance,
+     "routing_group_instance"},
+    {RT "groups/{groupKey}/tags", M_GET | M_POST, 0, api_rt_group_tags, "routing_group_tags"},
+    {RT "groups/{groupKey}/instances", M_GET | M_POST, 0, api_rt_group_instances,
+     "routing_group_instances"},
+    {RT "groups/{groupKey}", M_GET | M_PUT | M_DELETE, 0, api_rt_group, "routing_group"},
+    {RT "services/{serviceId}/instances", M_POST, 0, api_rt_service_instances,
+     "routing_service_instances"},
+    {RT "rules/{routeId}/publish", M_POST, 0, api_rt_rule_publish, "routing_rule_publish"},
+    {RT "rules/{routeId}/unpublish", M_POST, 0, api_rt_rule_unpublish, "routing_rule_unpublish"},
+    {RT "rules/{routeId}/groups/{groupId}", M_PUT | M_DELETE, 0, api_rt_rule_group,
+     "routing_rule_group"},
+    {RT "rules/{routeId}/groups", M_GET | M_POST, 0, api_rt_rule_groups, "routing_rule_groups"},
+    {RT "rules/{routeId}", M_GET | M_PUT | M_DELETE, 0, api_rt_rule, "routing_rule"},
+    {CN "config/{serviceId}", M_GET | M_DELETE, 0, api_rt_canary_config_one, "canary_config_one"},
+    {CN "enabled/{serviceId}", M_GET, 0, api_rt_canary_enabled, "canary_enabled"},
+    {CN "{serviceId}/whitelist/check/{ip}", M_GET, 0, api_rt_canary_check, "canary_check"},
+    {CN "{serviceId}/whitelist/add", M_POST, 0, api_rt_canary_whitelist_add,
+     "canary_whitelist_add"},
+    {CN "{serviceId}/whitelist/remove", M_POST, 0, api_rt_canary_whitelist_remove,
+     "canary_whitelist_remove"},
+    {CN "{serviceId}/whitelist", M_GET | M_DELETE, 0, api_rt_canary_whitelist, "canary_whitelist"},
+    {CN "{serviceId}/stats", M_GET, 0, api_rt_canary_service_stats, "canary_service_stats"},
 };
 
 #undef GP
@@ -523,17 +558,16 @@ static unsigned api__method_bit(enum http_method m)
 /* One pass over the literal (or the pattern) routes: the first that has
  * the path and maps the method, or -1; *allow collects the methods of all
  * that have the path. */
-static int api__pass(const char *path, size_t len, unsigned method, bool pattern,
-		     unsigned *allow)
+static int api__pass(const char *path, size_t len, unsigned method, bool pattern, unsigned *allow)
 {
 	int found = -1;
 
 	for (size_t i = 0; i < API_NROUTES; i++) {
 		if (api__pattern[i] != pattern)
 			continue;
-		if (pattern ? !api__match(api__routes[i].path, path, len, false)
-			    : (api__path_len[i] != len ||
-			       memcmp(api__routes[i].path, path, len) != 0))
+		if (pattern
+		        ? !api__match(api__routes[i].path, path, len, false)
+		        : (api__path_len[i] != len || memcmp(api__routes[i].path, path, len) != 0))
 			continue;
 		*allow |= api__routes[i].methods;
 		if (found < 0 && (api__routes[i].methods & method))
@@ -546,7 +580,7 @@ static int api__pass(const char *path, size_t len, unsigned method, bool pattern
  * of the routes that have the path (0: no route has it); *twin when it is
  * an /artemis/api route reached by its /api twin. */
 static int api__find_route(const char *path, size_t len, unsigned method, unsigned *allow,
-			   bool *twin)
+                           bool *twin)
 {
 	static char twin_path[256]; /* longer than every /artemis/api route */
 	size_t from = sizeof(API_TWIN_FROM) - 1, to = sizeof(API_TWIN_TO) - 1;
@@ -644,8 +678,8 @@ static const char *api__allow_header(unsigned m)
 		unsigned bit;
 		const char *text;
 	} names[] = {
-		{ M_GET, "GET, HEAD" }, { M_POST, "POST" }, { M_PUT, "PUT" },
-		{ M_DELETE, "DELETE" }, { M_PATCH, "PATCH" },
+	    {M_GET, "GET, HEAD"}, {M_POST, "POST"},   {M_PUT, "PUT"},
+	    {M_DELETE, "DELETE"}, {M_PATCH, "PATCH"},
 	};
 	size_t n = 0;
 
@@ -653,7 +687,7 @@ static const char *api__allow_header(unsigned m)
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (m & names[i].bit)
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "",
-					      names[i].text);
+			                      names[i].text);
 	return buf;
 }
 
@@ -684,7 +718,8 @@ void api_dispatch(const http_request_t *req, http_response_t *res)
 		return;
 	}
 	if ((method & (M_POST | M_PUT | M_PATCH)) && !api__json_content_type(req->content_type)) {
-		snprintf(msg, sizeof(msg), "Content type '%.200s' not supported", req->content_type);
+		snprintf(msg, sizeof(msg), "Content type '%.200s' not supported",
+		         req->content_type);
 		http_res_error(res, req, 415, msg);
 	} else {
 		api__twin_path = twin;

@@ -24,21 +24,22 @@
 
 /* The envelopes of API.md §1.6, as complete JSON objects. */
 #define API_STATUS_SUCCESS "{\"errorCode\":\"success\",\"message\":\"\",\"status\":\"success\"}"
-#define API_STATUS_PARTIAL \
+#define API_STATUS_PARTIAL                                                                         \
 	"{\"errorCode\":\"partial_fail\",\"message\":\"\",\"status\":\"partial_fail\"}"
-#define API_STATUS_RATE_LIMITED \
-	"{\"errorCode\":\"rate-limited\",\"message\":\"Request is rate limited.\",\"status\":\"fail\"}"
+#define API_STATUS_RATE_LIMITED                                                                    \
+	"{\"errorCode\":\"rate-limited\",\"message\":\"Request is rate "                           \
+	"limited.\",\"status\":\"fail\"}"
 
 /* Error codes. */
-#define API_BAD_REQUEST "bad-request"
-#define API_NO_PERMISSION "no-permission"
+#define API_BAD_REQUEST    "bad-request"
+#define API_NO_PERMISSION  "no-permission"
 #define API_DATA_NOT_FOUND "data-not-found"
 #define API_INTERNAL_ERROR "internal-service-error"
-#define API_UNAVAILABLE "service-unavailable"
-#define API_RATE_LIMITED "rate-limited"
+#define API_UNAVAILABLE    "service-unavailable"
+#define API_RATE_LIMITED   "rate-limited"
 /* The Rust surface's own (HTTP 401 and 409; never in a Java envelope). */
 #define API_UNAUTHORIZED "unauthorized"
-#define API_CONFLICT "conflict"
+#define API_CONFLICT     "conflict"
 
 /* ---- Entry points (worker.c hands them to the HTTP transport) ------------ */
 
@@ -92,10 +93,16 @@ int api_put_fail(buf_t *b, const char *code, const char *message);
 /* ---- Rate limiters (API.md §4.6) --------------------------------------------- */
 
 enum api_limit {
-	API_LIMIT_REGISTER, API_LIMIT_HEARTBEAT, API_LIMIT_UNREGISTER,
-	API_LIMIT_UP_REGISTRY_NODES, API_LIMIT_UP_DISCOVERY_NODES,
-	API_LIMIT_GET_CLUSTER, API_LIMIT_GET_LEASES, API_LIMIT_GET_LEGACY_LEASES,
-	API_LIMIT_GET_CONFIG, API_LIMIT_GET_DEPLOYMENT,
+	API_LIMIT_REGISTER,
+	API_LIMIT_HEARTBEAT,
+	API_LIMIT_UNREGISTER,
+	API_LIMIT_UP_REGISTRY_NODES,
+	API_LIMIT_UP_DISCOVERY_NODES,
+	API_LIMIT_GET_CLUSTER,
+	API_LIMIT_GET_LEASES,
+	API_LIMIT_GET_LEGACY_LEASES,
+	API_LIMIT_GET_CONFIG,
+	API_LIMIT_GET_DEPLOYMENT,
 	API_LIMIT_COUNT
 };
 
@@ -123,20 +130,20 @@ typedef struct {
 bool api_registry_unavailable(int rc, api_outcome_t *o);
 
 void api_outcome_set(api_outcome_t *o, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Run one decoded instance.  decode_rc is json_instance_decode's result for
  * it: 0, or -ENAMETOOLONG with *field naming the over-long field. */
 struct json_instance;
 typedef void (*api_item_fn)(const struct json_instance *in, int decode_rc, const char *field,
-			    uint64_t now_ms, api_outcome_t *o, void *ctx);
+                            uint64_t now_ms, api_outcome_t *o, void *ctx);
 
 /* The batch skeleton shared by the client and the peer endpoints: parse,
  * instances null or empty -> bad-request, a wrongly shaped element -> 400
  * before anything runs, node not up -> service-unavailable (when check_up),
  * then each instance through fn, and failedInstances + the envelope. */
 void api_registry_batch(const http_request_t *req, http_response_t *res, bool check_up,
-			api_item_fn fn, void *ctx);
+                        api_item_fn fn, void *ctx);
 
 void api_registry_register(const http_request_t *req, http_response_t *res);
 void api_registry_heartbeat(const http_request_t *req, http_response_t *res);

@@ -65,12 +65,14 @@ static void cl__nodes(const http_request_t *req, http_response_t *res, bool regi
 	}
 	res->body.len = 0;
 	if (api_rate_limited(registry ? API_LIMIT_UP_REGISTRY_NODES : API_LIMIT_UP_DISCOVERY_NODES,
-			     clock_wall_ms())) {
-		json_put_raw(&res->body, "{\"nodes\":null,\"responseStatus\":" API_STATUS_RATE_LIMITED "}");
+	                     clock_wall_ms())) {
+		json_put_raw(&res->body,
+		             "{\"nodes\":null,\"responseStatus\":" API_STATUS_RATE_LIMITED "}");
 		metrics_fail(req);
 		goto out;
 	}
-	allow = registry ? cfg->allow_registry_from_other_zone : cfg->allow_discovery_from_other_zone;
+	allow =
+	    registry ? cfg->allow_registry_from_other_zone : cfg->allow_discovery_from_other_zone;
 	if (api_node_up() && cl__match(allow, region, zone, cfg->zone))
 		cl__put_node(&res->body, &listed, api_self_url(), cfg->zone);
 	n = api_peers(peers, SHM_MAX_NODES);

@@ -45,7 +45,7 @@
 #include "versioned.h"
 #include "worker.h"
 
-#define DISC_MSG_MAX 512
+#define DISC_MSG_MAX      512
 #define DISC_MAX_SERVICES 10000 /* distinct serviceIds in one lookup */
 
 /* DiscoveryServiceImpl.checkSameZone; NULL when allowed. */
@@ -55,18 +55,19 @@ static const char *disc__check_zone(shm_str_t region, shm_str_t zone, char *msg,
 
 	if (!api_same(region, cfg->region)) {
 		snprintf(msg, len,
-			 "regionId is not the same as the registry node. regionId: %.*s, registry "
-			 "node.regionId: %s",
-			 region.ptr ? (int)(region.len > 200 ? 200 : region.len) : 4,
-			 region.ptr ? region.ptr : "null", cfg->region);
+		         "regionId is not the same as the registry node. regionId: %.*s, registry "
+		         "node.regionId: %s",
+		         region.ptr ? (int)(region.len > 200 ? 200 : region.len) : 4,
+		         region.ptr ? region.ptr : "null", cfg->region);
 		return msg;
 	}
 	if (cfg->allow_discovery_from_other_zone || api_same(zone, cfg->zone))
 		return NULL;
-	snprintf(msg, len,
-		 "zoneId is not the same as the registry node. zoneId: %.*s, registry node.zoneId: %s",
-		 zone.ptr ? (int)(zone.len > 200 ? 200 : zone.len) : 4, zone.ptr ? zone.ptr : "null",
-		 cfg->zone);
+	snprintf(
+	    msg, len,
+	    "zoneId is not the same as the registry node. zoneId: %.*s, registry node.zoneId: %s",
+	    zone.ptr ? (int)(zone.len > 200 ? 200 : zone.len) : 4, zone.ptr ? zone.ptr : "null",
+	    cfg->zone);
 	return msg;
 }
 
@@ -77,7 +78,7 @@ static const char *disc__gate(shm_str_t region, shm_str_t zone, char *msg, size_
 {
 	if (!api_node_up()) {
 		snprintf(msg, len, "Serivce discovery is not in up state. Current status: %s",
-			 api_node_status());
+		         api_node_status());
 		return API_UNAVAILABLE;
 	}
 	if (disc__check_zone(region, zone, msg, len) != NULL)
@@ -87,7 +88,7 @@ static const char *disc__gate(shm_str_t region, shm_str_t zone, char *msg, size_
 
 /* {"responseStatus":<fail>,"<field>":null} */
 static void disc__fail(const http_request_t *req, http_response_t *res, const char *field,
-		       const char *code, const char *msg)
+                       const char *code, const char *msg)
 {
 	res->body.len = 0;
 	json_put_raw(&res->body, "{\"responseStatus\":");
@@ -99,7 +100,7 @@ static void disc__fail(const http_request_t *req, http_response_t *res, const ch
 }
 
 static void disc__internal(const http_request_t *req, http_response_t *res, const char *field,
-			   int rc)
+                           int rc)
 {
 	disc__fail(req, res, field, API_INTERNAL_ERROR, strerror(-rc));
 }
@@ -110,9 +111,8 @@ static void disc__internal(const http_request_t *req, http_response_t *res, cons
  * first hop of X-Forwarded-For. */
 static shm_str_t disc__caller_ip(const http_request_t *req)
 {
-	const char *x = api_cfg()->trust_forwarded_for
-				? http_request_header(req, "X-Forwarded-For")
-				: NULL;
+	const char *x =
+	    api_cfg()->trust_forwarded_for ? http_request_header(req, "X-Forwarded-For") : NULL;
 
 	if (x != NULL && *x != '\0') {
 		size_t n = strcspn(x, ",");
@@ -121,17 +121,17 @@ static shm_str_t disc__caller_ip(const http_request_t *req)
 		while (n > 0 && (*x == ' ' || *x == '\t'))
 			x++, n--;
 		if (n > 0)
-			return (shm_str_t){ x, n };
+			return (shm_str_t){x, n};
 	}
-	return (shm_str_t){ req->peer_ip, req->peer_ip ? strlen(req->peer_ip) : 0 };
+	return (shm_str_t){req->peer_ip, req->peer_ip ? strlen(req->peer_ip) : 0};
 }
 
 /* The routing variant of one service for this call (0 off the Rust
  * paths, or when nothing routes the service). */
 static uint32_t disc__variant(const http_request_t *req, shm_str_t svc, shm_str_t zone,
-			      shm_str_t region)
+                              shm_str_t region)
 {
-	mgmt_caller_t c = { disc__caller_ip(req), zone, region };
+	mgmt_caller_t c = {disc__caller_ip(req), zone, region};
 	uint32_t v = 0;
 
 	if (!api_rust_path() || svc.len > SHM_MAX_SERVICE)
@@ -186,7 +186,7 @@ static long disc__distinct(const json_lookup_cfg_t *cfg, size_t n, uint32_t *kee
  * at [http] max_response_bytes: both are a bad-request envelope, which a
  * Java client takes as a failed lookup without blaming the server. */
 static void disc__lookup_run(const http_request_t *req, http_response_t *res, shm_str_t region,
-			     shm_str_t zone, const json_lookup_cfg_t *cfg, size_t n)
+                             shm_str_t zone, const json_lookup_cfg_t *cfg, size_t n)
 {
 	const char *code;
 	char msg[DISC_MSG_MAX];
@@ -214,8 +214,8 @@ static void disc__lookup_run(const http_request_t *req, http_response_t *res, sh
 	}
 	if (nkeep > DISC_MAX_SERVICES) {
 		snprintf(msg, sizeof(msg),
-			 "Too many services in one lookup: %ld distinct serviceIds, at most %d.",
-			 nkeep, DISC_MAX_SERVICES);
+		         "Too many services in one lookup: %ld distinct serviceIds, at most %d.",
+		         nkeep, DISC_MAX_SERVICES);
 		disc__fail(req, res, "services", API_BAD_REQUEST, msg);
 		goto out;
 	}
@@ -225,18 +225,19 @@ static void disc__lookup_run(const http_request_t *req, http_response_t *res, sh
 		int rc;
 		const json_lookup_cfg_t *c = &cfg[keep[k]];
 		uint32_t v = disc__variant(req, c->service, c->zone.ptr ? c->zone : zone,
-					   c->region.ptr ? c->region : region);
+		                           c->region.ptr ? c->region : region);
 		if (k > 0)
 			json_put_raw(&res->body, ",");
-		if ((rc = cache_put_service_routed(api_shm(), c->service, v, &res->body, NULL)) < 0) {
+		if ((rc = cache_put_service_routed(api_shm(), c->service, v, &res->body, NULL)) <
+		    0) {
 			disc__internal(req, res, "services", rc);
 			goto out;
 		}
 		if (res->max_body && res->body.len > res->max_body) {
 			snprintf(msg, sizeof(msg),
-				 "The answer would be larger than max_response_bytes (%zu bytes): "
-				 "ask for fewer services per lookup.",
-				 res->max_body);
+			         "The answer would be larger than max_response_bytes (%zu bytes): "
+			         "ask for fewer services per lookup.",
+			         res->max_body);
 			buf_free(&res->body);
 			disc__fail(req, res, "services", API_BAD_REQUEST, msg);
 			goto out;
@@ -249,7 +250,7 @@ out:
 
 /* {"success":false,"message":..} with an HTTP status. */
 static void disc__single_fail(const http_request_t *req, http_response_t *res, int status,
-			      const char *msg)
+                              const char *msg)
 {
 	res->status = status;
 	res->body.len = 0;
@@ -278,7 +279,7 @@ static long disc__instances(const char *body, size_t len, shm_str_t *v, size_t m
 			i++;
 			continue;
 		}
-		v[n++] = (shm_str_t){ body + i, k };
+		v[n++] = (shm_str_t){body + i, k};
 		i += k;
 	}
 	return (long)n;
@@ -294,23 +295,24 @@ static void disc__single(const http_request_t *req, http_response_t *res, const 
 	shm_str_t strategy = json_member_str(root, "strategy");
 	const char *code;
 	char msg[DISC_MSG_MAX];
-	buf_t body = { 0 };
+	buf_t body = {0};
 	shm_str_t *inst = NULL;
 
 	if (!json_is_object(dc) || api_blank(svc)) {
 		disc__single_fail(req, res, 400, "discoveryConfig.serviceId is required");
 		return;
 	}
-	if (strategy.ptr != NULL && !(strategy.len == 6 && !strncasecmp(strategy.ptr, "random", 6)) &&
+	if (strategy.ptr != NULL &&
+	    !(strategy.len == 6 && !strncasecmp(strategy.ptr, "random", 6)) &&
 	    !(strategy.len == 11 && !strncasecmp(strategy.ptr, "round-robin", 11)) &&
 	    !(strategy.len == 11 && !strncasecmp(strategy.ptr, "round_robin", 11))) {
 		disc__single_fail(req, res, 400, "strategy is random or round-robin");
 		return;
 	}
 	if (region.ptr == NULL)
-		region = (shm_str_t){ api_cfg()->region, strlen(api_cfg()->region) };
+		region = (shm_str_t){api_cfg()->region, strlen(api_cfg()->region)};
 	if ((code = disc__gate(region, zone.ptr ? zone : json_member_str(root, "zoneid"), msg,
-			       sizeof(msg))) != NULL) {
+	                       sizeof(msg))) != NULL) {
 		disc__single_fail(req, res, !strcmp(code, API_UNAVAILABLE) ? 503 : 403, msg);
 		return;
 	}
@@ -320,16 +322,17 @@ static void disc__single(const http_request_t *req, http_response_t *res, const 
 	if (rc == 0 && (inst = malloc(4096 * sizeof(*inst))) != NULL)
 		n = disc__instances(body.data, body.len, inst, 4096);
 	if (n == -ENOENT || n == 0) {
-		snprintf(msg, sizeof(msg), n == 0 ? "Service %.*s has no instance up"
-						  : "Service %.*s not found",
-			 (int)(svc.len > 200 ? 200 : svc.len), svc.ptr);
+		snprintf(msg, sizeof(msg),
+		         n == 0 ? "Service %.*s has no instance up" : "Service %.*s not found",
+		         (int)(svc.len > 200 ? 200 : svc.len), svc.ptr);
 		disc__single_fail(req, res, 404, msg);
 	} else if (n < 0) {
 		disc__single_fail(req, res, 500, strerror((int)-n));
 	} else {
 		size_t pick;
 		if (strategy.ptr != NULL && strategy.len == 11) {
-			uint32_t *slot = &disc__rr[XXH3_64bits(svc.ptr, svc.len) & (DISC_RR_SLOTS - 1)];
+			uint32_t *slot =
+			    &disc__rr[XXH3_64bits(svc.ptr, svc.len) & (DISC_RR_SLOTS - 1)];
 			pick = (*slot)++ % (size_t)n;
 		} else {
 			pick = (size_t)random() % (size_t)n;
@@ -358,12 +361,13 @@ static void disc__lookup_slow(const http_request_t *req, http_response_t *res)
 		goto out;
 	}
 	if (configs != NULL && !json_is_array(configs) && !json_is_null(configs)) {
-		http_res_error(res, req, 400, "JSON parse error: discoveryConfigs must be an array");
+		http_res_error(res, req, 400,
+		               "JSON parse error: discoveryConfigs must be an array");
 		goto out;
 	}
 	if (configs == NULL || json_array_size(configs) == 0) {
 		disc__fail(req, res, "services", API_BAD_REQUEST,
-			   "Request is null or request.discoveryConfigs is empty.");
+		           "Request is null or request.discoveryConfigs is empty.");
 		goto out;
 	}
 	cfg = calloc(json_array_size(configs), sizeof(*cfg));
@@ -371,11 +375,13 @@ static void disc__lookup_slow(const http_request_t *req, http_response_t *res)
 		disc__internal(req, res, "services", -ENOMEM);
 		goto out;
 	}
-	json_array_foreach(configs, i, c) {
+	json_array_foreach(configs, i, c)
+	{
 		if (json_is_null(c))
 			continue;
 		if (!json_is_object(c)) {
-			http_res_error(res, req, 400, "JSON parse error: a discoveryConfig is not an object");
+			http_res_error(res, req, 400,
+			               "JSON parse error: a discoveryConfig is not an object");
 			goto out;
 		}
 		cfg[n].service = json_member_str(c, "serviceid");
@@ -384,7 +390,7 @@ static void disc__lookup_slow(const http_request_t *req, http_response_t *res)
 		n++;
 	}
 	disc__lookup_run(req, res, json_member_str(root, "regionid"),
-			 json_member_str(root, "zoneid"), cfg, n);
+	                 json_member_str(root, "zoneid"), cfg, n);
 out:
 	free(cfg);
 	json_decref(root);
@@ -405,8 +411,8 @@ void api_discovery_lookup(const http_request_t *req, http_response_t *res)
 /* ---- service.json ---------------------------------------------------------- */
 
 static void disc__service(const http_request_t *req, http_response_t *res, shm_str_t svc,
-			  shm_str_t region, shm_str_t zone, shm_str_t caller_zone,
-			  shm_str_t caller_region)
+                          shm_str_t region, shm_str_t zone, shm_str_t caller_zone,
+                          shm_str_t caller_region)
 {
 	const char *code;
 	char msg[DISC_MSG_MAX];
@@ -414,7 +420,7 @@ static void disc__service(const http_request_t *req, http_response_t *res, shm_s
 
 	if (api_blank(svc)) {
 		disc__fail(req, res, "service", API_BAD_REQUEST,
-			   "Request is null or request.discoveryConfig is null.");
+		           "Request is null or request.discoveryConfig is null.");
 		return;
 	}
 	if ((code = disc__gate(region, zone, msg, sizeof(msg))) != NULL) {
@@ -433,16 +439,18 @@ static void disc__service(const http_request_t *req, http_response_t *res, shm_s
 
 static void disc__service_get(const http_request_t *req, http_response_t *res)
 {
-	char svc[SHM_MAX_SERVICE * 3 + 1], region[SHM_MAX_REGION * 3 + 1], zone[SHM_MAX_ZONE * 3 + 1];
+	char svc[SHM_MAX_SERVICE * 3 + 1], region[SHM_MAX_REGION * 3 + 1],
+	    zone[SHM_MAX_ZONE * 3 + 1];
 	int ls = api_query_get(req, "serviceid", svc, sizeof(svc));
 	int lr = api_query_get(req, "regionid", region, sizeof(region));
 	int lz = api_query_get(req, "zoneid", zone, sizeof(zone));
-	shm_str_t s = { svc, ls > 0 ? (size_t)ls : 0 };
-	shm_str_t r = { lr >= 0 ? region : NULL, lr > 0 ? (size_t)lr : 0 };
-	shm_str_t z = { lz >= 0 ? zone : NULL, lz > 0 ? (size_t)lz : 0 };
+	shm_str_t s = {svc, ls > 0 ? (size_t)ls : 0};
+	shm_str_t r = {lr >= 0 ? region : NULL, lr > 0 ? (size_t)lr : 0};
+	shm_str_t z = {lz >= 0 ? zone : NULL, lz > 0 ? (size_t)lz : 0};
 
 	if (ls < 0) {
-		http_res_error(res, req, 400, "Required String parameter 'serviceId' is not present");
+		http_res_error(res, req, 400,
+		               "Required String parameter 'serviceId' is not present");
 		return;
 	}
 	disc__service(req, res, s, r, z, z, r);
@@ -461,7 +469,8 @@ void api_discovery_service(const http_request_t *req, http_response_t *res)
 		return;
 	dc = json_member(root, "discoveryconfig");
 	if (dc != NULL && !json_is_object(dc) && !json_is_null(dc)) {
-		http_res_error(res, req, 400, "JSON parse error: discoveryConfig must be an object");
+		http_res_error(res, req, 400,
+		               "JSON parse error: discoveryConfig must be an object");
 		goto out;
 	}
 	svc = json_member_str(dc, "serviceid");
@@ -493,8 +502,9 @@ void api_discovery_services(const http_request_t *req, http_response_t *res)
 	json_decref(root);
 	res->body.len = 0;
 	if (!api_node_up()) {
-		snprintf(msg, sizeof(msg), "Serivce discovery is not in up state. Current status: %s",
-			 api_node_status());
+		snprintf(msg, sizeof(msg),
+		         "Serivce discovery is not in up state. Current status: %s",
+		         api_node_status());
 		json_put_raw(&res->body, "{\"responseStatus\":");
 		api_put_fail(&res->body, API_UNAVAILABLE, msg);
 		json_put_raw(&res->body, ",\"services\":null,\"version\":0}");
@@ -509,7 +519,7 @@ void api_discovery_services(const http_request_t *req, http_response_t *res)
 		rc = versioned_services_all(api_shm(), &res->body);
 	else
 		rc = versioned_services(api_shm(), clock_wall_ms(), g_worker->started_ms,
-					&res->body, &version);
+		                        &res->body, &version);
 	if (rc < 0) {
 		res->body.len = 0;
 		json_put_raw(&res->body, "{\"responseStatus\":");
@@ -526,7 +536,7 @@ void api_discovery_services(const http_request_t *req, http_response_t *res)
 /* ---- services-delta.json ----------------------------------------------------------- */
 
 static void disc__delta_fail(const http_request_t *req, http_response_t *res, const char *code,
-			     const char *msg)
+                             const char *msg)
 {
 	res->body.len = 0;
 	json_put_raw(&res->body, "{\"delta\":null,\"responseStatus\":");
@@ -557,15 +567,16 @@ void api_discovery_services_delta(const http_request_t *req, http_response_t *re
 		goto out;
 	}
 	if (!api_node_up()) {
-		snprintf(msg, sizeof(msg), "Serivce discovery is not in up state. Current status: %s",
-			 api_node_status());
+		snprintf(msg, sizeof(msg),
+		         "Serivce discovery is not in up state. Current status: %s",
+		         api_node_status());
 		disc__delta_fail(req, res, API_UNAVAILABLE, msg);
 		goto out;
 	}
 	res->body.len = 0;
 	json_put_raw(&res->body, "{\"delta\":");
 	rc = versioned_delta(api_shm(), clock_wall_ms(), g_worker->started_ms, (uint64_t)version,
-			     &res->body, &newest);
+	                     &res->body, &newest);
 	if (rc == -ENOENT) {
 		disc__delta_fail(req, res, API_DATA_NOT_FOUND, "Delta is not found.");
 		goto out;

@@ -51,8 +51,9 @@ bool api_mgmt_begin(api_mgmt_req_t *r, const http_request_t *req, http_response_
 		goto refused;
 	}
 	if (r->m == NULL) {
-		api_mgmt_fail(r, API_INTERNAL_ERROR, "the management store is not open on this "
-		                                     "node (see its log)");
+		api_mgmt_fail(r, API_INTERNAL_ERROR,
+		              "the management store is not open on this "
+		              "node (see its log)");
 		goto refused;
 	}
 	return true;
@@ -368,7 +369,7 @@ static void put_record(buf_t *b, const mgmt_op_t *op)
 static int list_op(void *ctx, const mgmt_op_t *op)
 {
 	static const char *const key_names[MGMT_KINDS] = {
-		"{\"instanceKey\":", "{\"serverKey\":", "{\"zoneKey\":"};
+	    "{\"instanceKey\":", "{\"serverKey\":", "{\"zoneKey\":"};
 	api_mgmt_op_list_t *l = ctx;
 	const mgmt_key_t *k = &op->key;
 
@@ -400,7 +401,7 @@ int api_mgmt_op_list(mgmt_t *m, const mgmt_op_filter_t *f, api_mgmt_op_list_t *l
 	if (l->open)
 		json_put_raw(&l->groups, "]}");
 	if (rc == 0)
-		rc = buf_error(&l->groups) ? buf_error(&l->groups)
+		rc = buf_error(&l->groups)    ? buf_error(&l->groups)
 		     : buf_error(&l->records) ? buf_error(&l->records)
 		                              : buf_error(&l->names);
 	return rc;

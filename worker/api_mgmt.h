@@ -100,9 +100,9 @@ void api_mgmt_kv(buf_t *b, char sep, const char *name, const char *value);
 void api_mgmt_kv_i64(buf_t *b, char sep, const char *name, int64_t value);
 void api_mgmt_kv_bool(buf_t *b, char sep, const char *name, bool value);
 
-int api_mgmt_put_key(buf_t *b, const mgmt_key_t *k);     /* InstanceKey/ServerKey/ZoneKey */
-int api_mgmt_put_time_s(buf_t *b, uint64_t ms);          /* epoch seconds */
-int api_mgmt_put_iso(buf_t *b, uint64_t ms);             /* "2024-05-01T10:00:00.000Z" */
+int api_mgmt_put_key(buf_t *b, const mgmt_key_t *k); /* InstanceKey/ServerKey/ZoneKey */
+int api_mgmt_put_time_s(buf_t *b, uint64_t ms);      /* epoch seconds */
+int api_mgmt_put_iso(buf_t *b, uint64_t ms);         /* "2024-05-01T10:00:00.000Z" */
 /* Operations in force, listed two ways at once: Java's groups, one per
  * target ({"instanceKey"|"serverKey"|"zoneKey":{..},"operations":[..]}),
  * and the Rust records, one per operation; `names` has the operation

@@ -30,7 +30,8 @@
 
 /* Filter text of a request (query first, then the body). */
 typedef struct {
-	char type[32], operator_id[MGMT_MAX_OPERATOR + 2], target[600], operation[MGMT_MAX_OPERATION + 2];
+	char type[32], operator_id[MGMT_MAX_OPERATOR + 2], target[600],
+	    operation[MGMT_MAX_OPERATION + 2];
 	char username[MGMT_MAX_USERNAME + 2];
 	char region[MGMT_MAX_REGION + 2], service[MGMT_MAX_SERVICE + 2];
 	char instance[MGMT_MAX_INSTANCE + 2], server[MGMT_MAX_SERVER + 2], zone[MGMT_MAX_ZONE + 2];
@@ -78,9 +79,9 @@ static bool read_filter(api_mgmt_req_t *r, mgmt_audit_filter_t *f, filter_text_t
 	f->zone = arg2(r, "zoneid", NULL, t->zone, sizeof(t->zone));
 	const char *c = arg2(r, "complete", NULL, t->num, sizeof(t->num));
 	if (c) {
-		f->complete = !strcmp(c, "true") || !strcmp(c, "1") ? 1
+		f->complete = !strcmp(c, "true") || !strcmp(c, "1")    ? 1
 		              : !strcmp(c, "false") || !strcmp(c, "0") ? 0
-		                                                      : -2;
+		                                                       : -2;
 		if (f->complete == -2) {
 			api_mgmt_fail(r, API_BAD_REQUEST, "complete must be true or false");
 			return false;
@@ -88,8 +89,8 @@ static bool read_filter(api_mgmt_req_t *r, mgmt_audit_filter_t *f, filter_text_t
 	}
 	return parse_time(r, "from", "starttime", "from", &f->from_ms, t->num, sizeof(t->num)) &&
 	       parse_time(r, "to", "endtime", "to", &f->to_ms, t->num, sizeof(t->num)) &&
-	       api_mgmt_arg_u32(r, "limit", "limit", AUDIT_LIMIT_DEFAULT, limit_max, &f->limit, t->num,
-	                        sizeof(t->num)) &&
+	       api_mgmt_arg_u32(r, "limit", "limit", AUDIT_LIMIT_DEFAULT, limit_max, &f->limit,
+	                        t->num, sizeof(t->num)) &&
 	       api_mgmt_arg_u32(r, "offset", "offset", 0, UINT32_MAX, &f->offset, t->num,
 	                        sizeof(t->num));
 }
@@ -339,8 +340,10 @@ void api_mgmt_audit_export(const http_request_t *req, http_response_t *res)
 	b->len = 0;
 	if (csv) {
 		res->content_type = "text/csv;charset=UTF-8";
-		buf_puts(b, "logId,timestamp,operationType,targetId,operation,action,operatorId,username,"
-		            "result,details\r\n");
+		buf_puts(
+		    b,
+		    "logId,timestamp,operationType,targetId,operation,action,operatorId,username,"
+		    "result,details\r\n");
 	} else {
 		json_put_raw(b, "[");
 	}

@@ -42,20 +42,21 @@ int api_mgmt_decode_key(const json_t *obj, mgmt_kind_t kind, mgmt_key_t *k, cons
 
 	k->kind = kind;
 	k->region[0] = k->service[0] = k->instance[0] = k->server[0] = k->zone[0] = '\0';
-	f[nf++] = (key_field_t){ "regionid", "regionId", k->region, sizeof(k->region) };
+	f[nf++] = (key_field_t){"regionid", "regionId", k->region, sizeof(k->region)};
 	if (kind == MGMT_INSTANCE) {
-		f[nf++] = (key_field_t){ "serviceid", "serviceId", k->service, sizeof(k->service) };
-		f[nf++] = (key_field_t){ "instanceid", "instanceId", k->instance,
-					 sizeof(k->instance) };
+		f[nf++] = (key_field_t){"serviceid", "serviceId", k->service, sizeof(k->service)};
+		f[nf++] =
+		    (key_field_t){"instanceid", "instanceId", k->instance, sizeof(k->instance)};
 	} else if (kind == MGMT_SERVER) {
-		f[nf++] = (key_field_t){ "serverid", "serverId", k->server, sizeof(k->server) };
+		f[nf++] = (key_field_t){"serverid", "serverId", k->server, sizeof(k->server)};
 	} else {
-		f[nf++] = (key_field_t){ "zoneid", "zoneId", k->zone, sizeof(k->zone) };
-		f[nf++] = (key_field_t){ "serviceid", "serviceId", k->service, sizeof(k->service) };
+		f[nf++] = (key_field_t){"zoneid", "zoneId", k->zone, sizeof(k->zone)};
+		f[nf++] = (key_field_t){"serviceid", "serviceId", k->service, sizeof(k->service)};
 	}
 	if (obj != NULL && !json_is_object(obj)) {
-		*field = kind == MGMT_INSTANCE ? "instanceKey" : kind == MGMT_SERVER ? "serverKey"
-										  : "zoneKey";
+		*field = kind == MGMT_INSTANCE ? "instanceKey"
+		         : kind == MGMT_SERVER ? "serverKey"
+		                               : "zoneKey";
 		return -EINVAL;
 	}
 	for (int i = 0; i < nf; i++) {
@@ -94,20 +95,21 @@ int api_mgmt_decode_bool(const json_t *v)
 }
 
 int api_mgmt_decode_ctx(const json_t *body, const char *operator_q, api_mgmt_ctx_t *c,
-			const char **field)
+                        const char **field)
 {
 	const json_t *ext = json_member(body, "extensions");
 	int rc;
 
 	memset(c, 0, sizeof(*c));
 	c->ctx.complete = -1;
-	if ((rc = api_mgmt_decode_str(body, "operatorid", c->operator_id, sizeof(c->operator_id))) < 0) {
+	if ((rc = api_mgmt_decode_str(body, "operatorid", c->operator_id, sizeof(c->operator_id))) <
+	    0) {
 		*field = "operatorId";
 		return rc;
 	}
 	if (c->operator_id[0] == '\0' && operator_q != NULL &&
 	    (rc = mgmt_field_set(c->operator_id, sizeof(c->operator_id), operator_q,
-				 strlen(operator_q))) < 0) {
+	                         strlen(operator_q))) < 0) {
 		*field = "operatorId";
 		return rc;
 	}
@@ -147,7 +149,7 @@ int api_mgmt_decode_ctx(const json_t *body, const char *operator_q, api_mgmt_ctx
 /* One zone entry: Java's {zoneKey, operations} or the Rust {zoneId,
  * regionId, serviceId}; adds its changes. */
 static int zone_entry(const json_t *e, const char *region_default, const char *op_default,
-		      bool insert, mgmt_change_t *out, size_t max, size_t *n, const char **field)
+                      bool insert, mgmt_change_t *out, size_t max, size_t *n, const char **field)
 {
 	const json_t *zk = json_member(e, "zonekey"), *ops = json_member(e, "operations");
 	mgmt_key_t k;
@@ -178,7 +180,8 @@ static int zone_entry(const json_t *e, const char *region_default, const char *o
 		*field = "operations";
 		return -EINVAL;
 	}
-	json_array_foreach(ops, i, op) {
+	json_array_foreach(ops, i, op)
+	{
 		if (*n >= max) {
 			*field = "zoneOperationsList";
 			return -E2BIG;
@@ -188,7 +191,7 @@ static int zone_entry(const json_t *e, const char *region_default, const char *o
 			return -EINVAL;
 		}
 		if (mgmt_field_set(k.operation, sizeof(k.operation), json_string_value(op),
-				   json_string_length(op)) < 0) {
+		                   json_string_length(op)) < 0) {
 			*field = "operation";
 			return -ENAMETOOLONG;
 		}
@@ -199,8 +202,8 @@ static int zone_entry(const json_t *e, const char *region_default, const char *o
 }
 
 int api_mgmt_decode_zone_list(const json_t *body, const char *region_default,
-			      const char *operation_default, bool insert, mgmt_change_t *out,
-			      size_t max, size_t *n, const char **field)
+                              const char *operation_default, bool insert, mgmt_change_t *out,
+                              size_t max, size_t *n, const char **field)
 {
 	const json_t *list = json_member(body, "zoneoperationslist");
 	const json_t *e;
@@ -215,9 +218,10 @@ int api_mgmt_decode_zone_list(const json_t *body, const char *region_default,
 			*field = "zoneOperationsList";
 			return -EINVAL;
 		}
-		json_array_foreach(list, i, e) {
+		json_array_foreach(list, i, e)
+		{
 			rc = zone_entry(e, region_default, operation_default, insert, out, max, n,
-					field);
+			                field);
 			if (rc < 0)
 				return rc;
 		}
@@ -231,7 +235,8 @@ int api_mgmt_decode_zone_list(const json_t *body, const char *region_default,
 		*field = "zoneIds";
 		return -EINVAL;
 	}
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		mgmt_key_t k;
 		if (*n >= max) {
 			*field = "zoneIds";
@@ -241,15 +246,15 @@ int api_mgmt_decode_zone_list(const json_t *body, const char *region_default,
 			return rc;
 		if (!json_is_string(e) ||
 		    mgmt_field_set(k.zone, sizeof(k.zone), json_string_value(e),
-				   json_string_length(e)) < 0) {
+		                   json_string_length(e)) < 0) {
 			*field = "zoneIds";
 			return json_is_string(e) ? -ENAMETOOLONG : -EINVAL;
 		}
 		if (k.region[0] == '\0' && region_default != NULL)
 			mgmt_field_set(k.region, sizeof(k.region), region_default,
-				       strlen(region_default));
+			               strlen(region_default));
 		mgmt_field_set(k.operation, sizeof(k.operation), operation_default,
-			       strlen(operation_default));
+		               strlen(operation_default));
 		out[*n].key = k;
 		out[(*n)++].insert = insert;
 	}

@@ -121,11 +121,12 @@ static void all_operations(const http_request_t *req, http_response_t *res, mgmt
 	} else {
 		api_mgmt_ok_open(&r);
 		buf_t *b = api_mgmt_out(&r);
-		api_mgmt_put_list(b, kind == MGMT_INSTANCE ? "allInstanceOperations"
-		                                           : "allServerOperations",
-		                  &l.groups);
-		api_mgmt_put_list(b, kind == MGMT_INSTANCE ? "instanceOperationRecords"
-		                                           : "serverOperationRecords",
+		api_mgmt_put_list(
+		    b, kind == MGMT_INSTANCE ? "allInstanceOperations" : "allServerOperations",
+		    &l.groups);
+		api_mgmt_put_list(b,
+		                  kind == MGMT_INSTANCE ? "instanceOperationRecords"
+		                                        : "serverOperationRecords",
 		                  &l.records);
 		api_mgmt_ok_close(&r);
 	}
@@ -144,8 +145,8 @@ void api_mgmt_all_server_operations(const http_request_t *req, http_response_t *
 }
 
 /* The operations of one target: key from member `key_member` (or the body). */
-static int target_ops(api_mgmt_req_t *r, mgmt_kind_t kind, const char *key_member,
-                      mgmt_key_t *k, api_mgmt_op_list_t *l)
+static int target_ops(api_mgmt_req_t *r, mgmt_kind_t kind, const char *key_member, mgmt_key_t *k,
+                      api_mgmt_op_list_t *l)
 {
 	const json_t *kobj = key_member ? json_member(r->body, key_member) : r->body;
 	const char *field = NULL;

@@ -315,8 +315,8 @@ void api_mgmt_service(const http_request_t *req, http_response_t *res)
 #define PAGE_ZONES         16 /* zones listed per service */
 
 typedef struct {
-	buf_t names;     /* matching service ids, each NUL-terminated */
-	buf_t offsets;   /* size_t offsets into names */
+	buf_t names;   /* matching service ids, each NUL-terminated */
+	buf_t offsets; /* size_t offsets into names */
 	const char *q;
 	size_t qlen;
 	uint64_t services;  /* every service */
@@ -381,7 +381,8 @@ static void count_status(counts_t *c, shm_str_t st)
 		return;
 	}
 	for (size_t i = 0; i < st.len; i++)
-		lit[i] = (st.ptr[i] >= 'A' && st.ptr[i] <= 'Z') ? (char)(st.ptr[i] + 32) : st.ptr[i];
+		lit[i] =
+		    (st.ptr[i] >= 'A' && st.ptr[i] <= 'Z') ? (char)(st.ptr[i] + 32) : st.ptr[i];
 	lit[st.len] = '\0';
 	for (int i = 0; i < c->nstatus; i++)
 		if (strcmp(c->status[i], lit) == 0) {
@@ -398,7 +399,8 @@ static void count_status(counts_t *c, shm_str_t st)
 
 static void count_zone(counts_t *c, shm_str_t zn)
 {
-	if (zn.len < 3 || zn.ptr[0] != '"' || zn.len >= sizeof(c->zone[0]) || c->nzone == PAGE_ZONES)
+	if (zn.len < 3 || zn.ptr[0] != '"' || zn.len >= sizeof(c->zone[0]) ||
+	    c->nzone == PAGE_ZONES)
 		return;
 	for (int i = 0; i < c->nzone; i++)
 		if (strlen(c->zone[i]) == zn.len && memcmp(c->zone[i], zn.ptr, zn.len) == 0)
@@ -499,7 +501,8 @@ void api_mgmt_services_page(const http_request_t *req, http_response_t *res)
 	                      sizeof(num)))
 		goto out;
 	if (limit == 0) {
-		api_mgmt_fail(&r, API_BAD_REQUEST, "limit must be a number from 1 to %u", PAGE_LIMIT_MAX);
+		api_mgmt_fail(&r, API_BAD_REQUEST, "limit must be a number from 1 to %u",
+		              PAGE_LIMIT_MAX);
 		goto out;
 	}
 	p.q = api_mgmt_arg(&r, "q", q, sizeof(q));

@@ -94,8 +94,8 @@ static void rust_zone_write(const http_request_t *req, http_response_t *res, boo
 		goto out;
 	}
 	const char *v;
-	if (zone_param && mgmt_field_set(ch.key.zone, sizeof(ch.key.zone), zone_param,
-	                                 strlen(zone_param)) < 0) {
+	if (zone_param &&
+	    mgmt_field_set(ch.key.zone, sizeof(ch.key.zone), zone_param, strlen(zone_param)) < 0) {
 		api_mgmt_fail(&r, API_BAD_REQUEST, "zoneId is longer than allowed");
 		goto out;
 	}
@@ -141,7 +141,8 @@ void api_mgmt_zone_put_status(const http_request_t *req, http_response_t *res)
 	json_t *body = NULL;
 	char err[256];
 
-	if (req->body_len && json_parse_body(req->body, req->body_len, &body, err, sizeof(err)) == 0)
+	if (req->body_len &&
+	    json_parse_body(req->body, req->body_len, &body, err, sizeof(err)) == 0)
 		st = json_member_str(body, "status");
 	for (size_t i = 0; st.ptr && i < 5; i++) {
 		if (st.len == strlen(out[i]) && !strncasecmp(st.ptr, out[i], st.len)) {
@@ -159,7 +160,8 @@ void api_mgmt_zone_put_status(const http_request_t *req, http_response_t *res)
 	api_mgmt_req_t r;
 	if (!api_mgmt_begin(&r, req, res, MGMT_STYLE_REST, MGMT_WRITE, true))
 		return;
-	api_mgmt_fail(&r, API_BAD_REQUEST, "status must be \"down\" (pull-out) or \"up\" (pull-in)");
+	api_mgmt_fail(&r, API_BAD_REQUEST,
+	              "status must be \"down\" (pull-out) or \"up\" (pull-in)");
 	api_mgmt_end(&r);
 }
 
@@ -308,7 +310,8 @@ void api_mgmt_zone_operations_list(const http_request_t *req, http_response_t *r
 		mgmt_op_filter_t f = {.kind = MGMT_ZONE,
 		                      .region = k.region[0] ? k.region : NULL,
 		                      .zone = k.zone[0] ? k.zone : NULL,
-		                      .service = json_member(r.body, "serviceid") ? k.service : NULL};
+		                      .service =
+		                          json_member(r.body, "serviceid") ? k.service : NULL};
 		answer_groups(&r, &f, "zoneOperationsList", false);
 	}
 	api_mgmt_end(&r);
@@ -424,8 +427,7 @@ static zone_count_t *zone_slot(zone_walk_t *w, const char *region, const char *z
 	return z;
 }
 
-static int zone_walk_instance(void *ctx, const shm_instance_view_t *v, const char *json,
-                              size_t len)
+static int zone_walk_instance(void *ctx, const shm_instance_view_t *v, const char *json, size_t len)
 {
 	zone_walk_t *w = ctx;
 	char region[MGMT_MAX_REGION + 1], zone[MGMT_MAX_ZONE + 1];
@@ -459,8 +461,8 @@ static int zone_walk(zone_walk_t *w)
 static int zone_op_slot(void *ctx, const mgmt_op_t *op)
 {
 	zone_walk_t *w = ctx;
-	if (w->zone && (strcasecmp(op->key.zone, w->zone) != 0 ||
-	                strcasecmp(op->key.region, w->region) != 0))
+	if (w->zone &&
+	    (strcasecmp(op->key.zone, w->zone) != 0 || strcasecmp(op->key.region, w->region) != 0))
 		return 0;
 	return zone_slot(w, op->key.region, op->key.zone) ? 0 : -ENOMEM;
 }
@@ -613,7 +615,8 @@ void api_mgmt_zone_status(const http_request_t *req, http_response_t *res)
 		buf_t *b = api_mgmt_out(&r);
 		/* Both spellings: the Rust API emitted the snake ones. */
 		for (int snake = 0; snake < 2; snake++) {
-			api_mgmt_kv_bool(b, snake ? ',' : '{', snake ? "is_down" : "isDown", st.n > 0);
+			api_mgmt_kv_bool(b, snake ? ',' : '{', snake ? "is_down" : "isDown",
+			                 st.n > 0);
 			api_mgmt_kv(b, ',', snake ? "operator_id" : "operatorId",
 			            st.n ? st.operator_id : NULL);
 			api_mgmt_kv(b, ',', snake ? "region_id" : "regionId", region);

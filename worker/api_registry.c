@@ -52,19 +52,19 @@ static bool reg__check_zone(const json_instance_t *in, reg_outcome_t *o)
 
 	if (!api_same(in->region, cfg->region)) {
 		reg__msgf(o, API_NO_PERMISSION,
-			  "regionId is not the same as the registry node. regionId: %.*s, registry "
-			  "node.regionId: %s",
-			  in->region.ptr ? (int)in->region.len : 4,
-			  in->region.ptr ? in->region.ptr : "null", cfg->region);
+		          "regionId is not the same as the registry node. regionId: %.*s, registry "
+		          "node.regionId: %s",
+		          in->region.ptr ? (int)in->region.len : 4,
+		          in->region.ptr ? in->region.ptr : "null", cfg->region);
 		return false;
 	}
 	if (cfg->allow_registry_from_other_zone || api_same(in->zone, cfg->zone))
 		return true;
 	reg__msgf(o, API_NO_PERMISSION,
-		  "zoneId is not the same as the registry node. zoneId: %.*s, registry "
-		  "node.zoneId: %s",
-		  in->zone.ptr ? (int)in->zone.len : 4, in->zone.ptr ? in->zone.ptr : "null",
-		  cfg->zone);
+	          "zoneId is not the same as the registry node. zoneId: %.*s, registry "
+	          "node.zoneId: %s",
+	          in->zone.ptr ? (int)in->zone.len : 4, in->zone.ptr ? in->zone.ptr : "null",
+	          cfg->zone);
 	return false;
 }
 
@@ -88,14 +88,15 @@ static bool reg__check_required(const json_instance_t *in, reg_outcome_t *o)
 bool api_registry_unavailable(int rc, api_outcome_t *o)
 {
 	if (rc == -ENOBUFS)
-		api_outcome_set(o, API_UNAVAILABLE,
-				"Exception: out of shared memory: /dev/shm has no room to grow the "
-				"registry; the write was refused and registered instances are still "
-				"served.");
+		api_outcome_set(
+		    o, API_UNAVAILABLE,
+		    "Exception: out of shared memory: /dev/shm has no room to grow the "
+		    "registry; the write was refused and registered instances are still "
+		    "served.");
 	else if (rc == -ETIMEDOUT)
 		api_outcome_set(o, API_UNAVAILABLE,
-				"Exception: the registry is busy: its writer lock was not free in "
-				"time (a writer is stopped or stuck); try again.");
+		                "Exception: the registry is busy: its writer lock was not free in "
+		                "time (a writer is stopped or stuck); try again.");
 	else
 		return false;
 	return true;
@@ -109,7 +110,7 @@ static void reg__shm_error(int rc, const char *field, reg_outcome_t *o)
 	case -ENAMETOOLONG:
 	case -E2BIG:
 		reg__msgf(o, API_BAD_REQUEST, "instance.%s is longer than allowed.",
-			  field ? field : "json");
+		          field ? field : "json");
 		break;
 	case -EINVAL:
 		reg__msgf(o, API_BAD_REQUEST, "instance.%s is invalid.", field ? field : "data");
@@ -186,7 +187,7 @@ static void reg__respond_status(http_response_t *res, const char *status_json)
 }
 
 static void reg__respond_fail(const http_request_t *req, http_response_t *res, const char *code,
-			      const char *message)
+                              const char *message)
 {
 	buf_reset(&res->body);
 	json_put_raw(&res->body, "{\"failedInstances\":null,\"responseStatus\":");
@@ -203,7 +204,8 @@ static int reg__check_shapes(json_t *instances)
 	json_t *v;
 	size_t i;
 
-	json_array_foreach(instances, i, v) {
+	json_array_foreach(instances, i, v)
+	{
 		int rc;
 		if (json_is_null(v))
 			continue;
@@ -219,7 +221,7 @@ static void reg__not_up(const http_request_t *req, http_response_t *res)
 	char msg[128];
 
 	snprintf(msg, sizeof(msg), "Serivce registry is not in up state. Current status: %s",
-		 api_node_status());
+	         api_node_status());
 	reg__respond_fail(req, res, API_UNAVAILABLE, msg);
 }
 
@@ -306,7 +308,7 @@ static bool reg__heartbeat_fast(const http_request_t *req, http_response_t *res,
  * bad-request, a wrongly shaped element -> 400 before anything runs, node
  * not up -> service-unavailable (when check_up).  false: answered. */
 static bool reg__batch_open(const http_request_t *req, http_response_t *res, bool check_up,
-			    json_t **root, json_t **instances)
+                            json_t **root, json_t **instances)
 {
 	if (api_body_object(req, res, root) < 0)
 		return false;
@@ -318,7 +320,8 @@ static bool reg__batch_open(const http_request_t *req, http_response_t *res, boo
 	}
 	if (!json_is_array(*instances) ||
 	    (json_array_size(*instances) > 1 && reg__check_shapes(*instances) < 0)) {
-		http_res_error(res, req, 400, "JSON parse error: request.instances has the wrong type");
+		http_res_error(res, req, 400,
+		               "JSON parse error: request.instances has the wrong type");
 		return false;
 	}
 	if (check_up && !api_node_up()) {
@@ -341,7 +344,7 @@ static bool reg__unbindable(const http_request_t *req, http_response_t *res, int
 }
 
 void api_registry_batch(const http_request_t *req, http_response_t *res, bool check_up,
-			api_item_fn fn, void *ctx)
+                        api_item_fn fn, void *ctx)
 {
 	json_t *root = NULL, *instances, *v;
 	json_instance_t in;
@@ -351,7 +354,8 @@ void api_registry_batch(const http_request_t *req, http_response_t *res, bool ch
 
 	if (!reg__batch_open(req, res, check_up, &root, &instances))
 		goto out;
-	json_array_foreach(instances, i, v) {
+	json_array_foreach(instances, i, v)
+	{
 		const char *field = NULL;
 		int rc;
 
@@ -413,7 +417,7 @@ static void reg__hb_outcome(struct reg_hb *b, size_t i, reg_outcome_t *o)
 	if (b->rcs[i] == HB_TOO_LONG) {
 		if (reg__check_zone(&b->in[i], o))
 			reg__msgf(o, API_BAD_REQUEST, "instance.%s is longer than allowed.",
-				  b->field[i]);
+			          b->field[i]);
 		return;
 	}
 	reg__heartbeat_outcome(&b->in[i], b->rcs[i], o);
@@ -474,8 +478,8 @@ out:
 
 /* A client's instance: an over-long field is bad-request once the zone
  * check passed; otherwise reg__run_one. */
-static void reg__item(const json_instance_t *in, int decode_rc, const char *field,
-		      uint64_t now_ms, api_outcome_t *o, void *ctx)
+static void reg__item(const json_instance_t *in, int decode_rc, const char *field, uint64_t now_ms,
+                      api_outcome_t *o, void *ctx)
 {
 	enum reg_op op = *(const enum reg_op *)ctx;
 
@@ -490,8 +494,8 @@ static void reg__item(const json_instance_t *in, int decode_rc, const char *fiel
 
 static void reg__run(const http_request_t *req, http_response_t *res, enum reg_op op)
 {
-	static const enum api_limit limit[] = { API_LIMIT_REGISTER, API_LIMIT_HEARTBEAT,
-						API_LIMIT_UNREGISTER };
+	static const enum api_limit limit[] = {API_LIMIT_REGISTER, API_LIMIT_HEARTBEAT,
+	                                       API_LIMIT_UNREGISTER};
 	uint64_t now_ms = clock_wall_ms();
 
 	if (api_rate_limited(limit[op], now_ms)) {

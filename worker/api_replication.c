@@ -39,7 +39,7 @@
 #include "artemis/codec.h"
 #include "metrics.h"
 
-#define REPL_HTTP_ORIGIN SHM_ORIGIN_HTTP_PEER
+#define REPL_HTTP_ORIGIN   SHM_ORIGIN_HTTP_PEER
 #define REP_REFUSAL_LOG_MS 60000
 enum rep_op { REP_REGISTER, REP_HEARTBEAT, REP_UNREGISTER };
 
@@ -85,10 +85,10 @@ static void rep__shm_error(int rc, const char *field, rep_outcome_t *o)
 		return;
 	if (rc == -ENAMETOOLONG || rc == -E2BIG || rc == -EINVAL)
 		api_outcome_set(o, API_BAD_REQUEST, "instance.%s is invalid.",
-				field ? field : "data");
+		                field ? field : "data");
 	else
 		api_outcome_set(o, API_INTERNAL_ERROR, "Exception: %s",
-				rc == -ENOSPC ? "the registry is full." : strerror(-rc));
+		                rc == -ENOSPC ? "the registry is full." : strerror(-rc));
 }
 
 static void rep__register(const json_instance_t *in, rep_outcome_t *o)
@@ -108,8 +108,8 @@ static void rep__register(const json_instance_t *in, rep_outcome_t *o)
 
 /* One instance from a peer: no zone or node-status check, the region
  * check applies (§2.3). */
-static void rep__item(const json_instance_t *in, int decode_rc, const char *field,
-		      uint64_t now_ms, api_outcome_t *o, void *ctx)
+static void rep__item(const json_instance_t *in, int decode_rc, const char *field, uint64_t now_ms,
+                      api_outcome_t *o, void *ctx)
 {
 	enum rep_op op = *(const enum rep_op *)ctx;
 	shm_key_t key;
@@ -121,17 +121,17 @@ static void rep__item(const json_instance_t *in, int decode_rc, const char *fiel
 	}
 	if (!api_same(in->region, api_cfg()->region)) {
 		api_outcome_set(o, API_NO_PERMISSION,
-				"regionId is not the same as the registry node. regionId: %.*s, "
-				"registry node.regionId: %s",
-				in->region.ptr ? (int)in->region.len : 4,
-				in->region.ptr ? in->region.ptr : "null", api_cfg()->region);
+		                "regionId is not the same as the registry node. regionId: %.*s, "
+		                "registry node.regionId: %s",
+		                in->region.ptr ? (int)in->region.len : 4,
+		                in->region.ptr ? in->region.ptr : "null", api_cfg()->region);
 		return;
 	}
 	if (api_blank(in->service) || api_blank(in->instance) || api_blank(in->url)) {
 		api_outcome_set(o, API_INTERNAL_ERROR, "Exception: instance.%s is null or blank.",
-				api_blank(in->service)	  ? "serviceId"
-				: api_blank(in->instance) ? "instanceId"
-							  : "url");
+		                api_blank(in->service)    ? "serviceId"
+		                : api_blank(in->instance) ? "instanceId"
+		                                          : "url");
 		return;
 	}
 	json_instance_key(in, &key);

@@ -67,7 +67,7 @@ static void add_error_message(http_response_t *res)
 	size_t start, end;
 	json_t *rs;
 	char *text;
-	buf_t out = { 0 };
+	buf_t out = {0};
 
 	if (!find_status(res->body.data, res->body.len, &start, &end))
 		return;
@@ -125,11 +125,13 @@ static void flatten_nodes(json_t *v)
 		json_object_set(v, "zoneId", json_object_get(zone, "zoneId"));
 	}
 	if (json_is_object(v)) {
-		json_object_foreach(v, k, x) {
+		json_object_foreach(v, k, x)
+		{
 			flatten_nodes(x);
 		}
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, x) {
+		json_array_foreach(v, i, x)
+		{
 			flatten_nodes(x);
 		}
 	}

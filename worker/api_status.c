@@ -71,11 +71,12 @@ int api_put_node_status(buf_t *b)
  * are reported for a peer whose status is known. */
 static void st__put_peer_status(buf_t *b, const shm_peer_t *p)
 {
-	static const char *const names[] = { "unknown", "starting", "up", "down" };
+	static const char *const names[] = {"unknown", "starting", "up", "down"};
 	const config_t *cfg = api_cfg();
 	const char *status = p->state < 4 ? names[p->state] : "unknown";
-	const char *can = p->state == SHM_PEER_UP ? "true" : p->state == SHM_PEER_DOWN ? "false"
-										 : "null";
+	const char *can = p->state == SHM_PEER_UP     ? "true"
+	                  : p->state == SHM_PEER_DOWN ? "false"
+	                                              : "null";
 	bool known = p->state != SHM_PEER_UNKNOWN;
 
 	json_put_raw(b, "{\"allowDiscoveryFromOtherZone\":");
@@ -117,8 +118,8 @@ void api_status_cluster(const http_request_t *req, http_response_t *res)
 	json_decref(root);
 	buf_reset(&res->body);
 	if (api_rate_limited(API_LIMIT_GET_CLUSTER, clock_wall_ms())) {
-		json_put_raw(&res->body, "{\"nodeCount\":0,\"nodesStatus\":null,\"responseStatus\":"
-					 API_STATUS_RATE_LIMITED "}");
+		json_put_raw(&res->body, "{\"nodeCount\":0,\"nodesStatus\":null,"
+		                         "\"responseStatus\":" API_STATUS_RATE_LIMITED "}");
 		metrics_fail(req);
 		return;
 	}
@@ -137,7 +138,7 @@ void api_status_cluster(const http_request_t *req, http_response_t *res)
 /* ---- leases.json / legacy-leases.json ----------------------------------------------- */
 
 typedef struct {
-	char *service;      /* exact case */
+	char *service; /* exact case */
 	char *display;
 	uint64_t creation_ms, renewal_ms, eviction_ms;
 	uint32_t ttl_ms;
@@ -151,7 +152,7 @@ typedef struct {
 } st_leases_t;
 
 static int st__lease_add(void *ctx, const shm_instance_view_t *view, const char *json,
-			 size_t json_len)
+                         size_t json_len)
 {
 	st_leases_t *l = ctx;
 	st_lease_t *e;
@@ -204,8 +205,8 @@ static void st__put_time(buf_t *b, uint64_t ms)
 
 	localtime_r(&t, &tm);
 	snprintf(buf, sizeof(buf), "\"%04d-%02d-%02d %02d:%02d:%02d.%03u\"", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (unsigned)(ms % 1000));
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         (unsigned)(ms % 1000));
 	json_put_raw(b, buf);
 }
 
@@ -234,7 +235,8 @@ static int st__collect(st_leases_t *l, json_t *ids, uint64_t now_ms)
 
 	if (json_array_size(ids) == 0)
 		return shm_instances_foreach(shm, NULL, now_ms, st__lease_add, l);
-	json_array_foreach(ids, i, v) {
+	json_array_foreach(ids, i, v)
+	{
 		shm_str_t s;
 		if (!json_is_string(v))
 			continue;
@@ -297,9 +299,9 @@ static json_t *st__app_ids(const http_request_t *req)
 }
 
 static void st__leases(const http_request_t *req, http_response_t *res, int mgr,
-		       enum api_limit limit)
+                       enum api_limit limit)
 {
-	st_leases_t l = { .legacy = mgr == SHM_MGR_LEGACY };
+	st_leases_t l = {.legacy = mgr == SHM_MGR_LEGACY};
 	json_t *root, *ids;
 	int rc;
 
@@ -307,10 +309,11 @@ static void st__leases(const http_request_t *req, http_response_t *res, int mgr,
 		return;
 	buf_reset(&res->body);
 	if (api_rate_limited(limit, clock_wall_ms())) {
-		json_put_raw(&res->body, "{\"isSafe\":false,\"isSafeCheckEnabled\":false,"
-					 "\"leaseCount\":0,\"leaseUpdateCountLastTimeWindow\":0,"
-					 "\"leaseUpdateMaxCount\":0,\"leaseUpdateMaxCountLastUpdateTime\":0,"
-					 "\"leases\":null,\"responseStatus\":" API_STATUS_RATE_LIMITED "}");
+		json_put_raw(&res->body,
+		             "{\"isSafe\":false,\"isSafeCheckEnabled\":false,"
+		             "\"leaseCount\":0,\"leaseUpdateCountLastTimeWindow\":0,"
+		             "\"leaseUpdateMaxCount\":0,\"leaseUpdateMaxCountLastUpdateTime\":0,"
+		             "\"leases\":null,\"responseStatus\":" API_STATUS_RATE_LIMITED "}");
 		metrics_fail(req);
 		json_decref(root);
 		return;
@@ -325,10 +328,11 @@ static void st__leases(const http_request_t *req, http_response_t *res, int mgr,
 	if (rc == 0 && l.rc < 0)
 		rc = l.rc;
 	if (rc < 0) {
-		json_put_raw(&res->body, "{\"isSafe\":false,\"isSafeCheckEnabled\":false,"
-					 "\"leaseCount\":0,\"leaseUpdateCountLastTimeWindow\":0,"
-					 "\"leaseUpdateMaxCount\":0,\"leaseUpdateMaxCountLastUpdateTime\":0,"
-					 "\"leases\":null,\"responseStatus\":");
+		json_put_raw(&res->body,
+		             "{\"isSafe\":false,\"isSafeCheckEnabled\":false,"
+		             "\"leaseCount\":0,\"leaseUpdateCountLastTimeWindow\":0,"
+		             "\"leaseUpdateMaxCount\":0,\"leaseUpdateMaxCountLastUpdateTime\":0,"
+		             "\"leases\":null,\"responseStatus\":");
 		api_put_fail(&res->body, API_INTERNAL_ERROR, strerror(-rc));
 		json_put_raw(&res->body, "}");
 		metrics_fail(req);
@@ -376,8 +380,9 @@ static size_t st__props(const config_t *c, st_prop_t *p)
 	size_t n = 0;
 
 #define PS(k, v) (p[n].key = (k), snprintf(p[n].value, sizeof(p[n].value), "%s", (v)), n++)
-#define PU(k, v) (p[n].key = (k), snprintf(p[n].value, sizeof(p[n].value), "%llu", \
-					   (unsigned long long)(v)), n++)
+#define PU(k, v)                                                                                   \
+	(p[n].key = (k),                                                                           \
+	 snprintf(p[n].value, sizeof(p[n].value), "%llu", (unsigned long long)(v)), n++)
 #define PB(k, v) PS(k, (v) ? "true" : "false")
 	PS("node.name", c->name);
 	PS("node.region", c->region);
@@ -415,7 +420,7 @@ static size_t st__props(const config_t *c, st_prop_t *p)
 		snprintf(peer_keys[i], sizeof(peer_keys[i]), "cluster.peer.%d", i + 1);
 		p[n].key = peer_keys[i];
 		snprintf(p[n].value, sizeof(p[n].value), "%.60s %.60s %.120s", c->peers[i].name,
-			 c->peers[i].zone, c->peers[i].url);
+		         c->peers[i].zone, c->peers[i].url);
 		n++;
 	}
 #undef PS
@@ -457,8 +462,9 @@ void api_status_config(const http_request_t *req, http_response_t *res)
 	json_decref(root);
 	buf_reset(&res->body);
 	if (api_rate_limited(API_LIMIT_GET_CONFIG, clock_wall_ms())) {
-		json_put_raw(&res->body, "{\"properties\":null,\"responseStatus\":"
-					 API_STATUS_RATE_LIMITED ",\"sources\":null}");
+		json_put_raw(&res->body,
+		             "{\"properties\":null,\"responseStatus\":" API_STATUS_RATE_LIMITED
+		             ",\"sources\":null}");
 		metrics_fail(req);
 		return;
 	}
@@ -484,10 +490,11 @@ void api_status_deployment(const http_request_t *req, http_response_t *res)
 	json_decref(root);
 	buf_reset(&res->body);
 	if (api_rate_limited(API_LIMIT_GET_DEPLOYMENT, clock_wall_ms())) {
-		json_put_raw(&res->body, "{\"appId\":null,\"ip\":null,\"machineName\":null,\"path\":null,"
-					 "\"port\":0,\"properties\":null,\"protocol\":null,\"regionId\":null,"
-					 "\"responseStatus\":" API_STATUS_RATE_LIMITED
-					 ",\"sources\":null,\"zoneId\":null}");
+		json_put_raw(&res->body,
+		             "{\"appId\":null,\"ip\":null,\"machineName\":null,\"path\":null,"
+		             "\"port\":0,\"properties\":null,\"protocol\":null,\"regionId\":null,"
+		             "\"responseStatus\":" API_STATUS_RATE_LIMITED
+		             ",\"sources\":null,\"zoneId\":null}");
 		metrics_fail(req);
 		return;
 	}

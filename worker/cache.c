@@ -11,8 +11,8 @@
  * service's routing data (mgmt_route_frame); on the Rust paths an entry
  * holds one routing variant (the instances one group of a rule, or the
  * canary pool, gets: mgmt_service_read_routed, with routeRules [] since the
- * routing is applied: mgmt_route_frame_routed), keyed with the service.  Total cached bytes are bounded by
- * CACHE_MAX_BYTES; a response that does not fit is served uncached.
+ * routing is applied: mgmt_route_frame_routed), keyed with the service.  Total cached bytes are
+ * bounded by CACHE_MAX_BYTES; a response that does not fit is served uncached.
  */
 #include "cache.h"
 
@@ -55,10 +55,10 @@ void cache_clear(void)
 static int cache__frame_tail(shm_t *shm, buf_t *out, shm_str_t service, bool routed)
 {
 	int rc = service.len > SHM_MAX_SERVICE
-		     ? json_put_raw(out, ",\"logicInstances\":null,\"metadata\":null,"
-				    "\"routeRules\":null")
-		 : routed ? mgmt_route_frame_routed(shm, service, out)
-			  : mgmt_route_frame(shm, service, out);
+	             ? json_put_raw(out, ",\"logicInstances\":null,\"metadata\":null,"
+	                                 "\"routeRules\":null")
+	         : routed ? mgmt_route_frame_routed(shm, service, out)
+	                  : mgmt_route_frame(shm, service, out);
 
 	if (rc < 0)
 		return rc;
@@ -71,9 +71,9 @@ static int cache__frame_tail(shm_t *shm, buf_t *out, shm_str_t service, bool rou
 /* Build the response from the registry into out; *version and *count get
  * what was read.  -ENOENT is not an error: instances:null. */
 static int cache__build(shm_t *shm, shm_str_t service, uint32_t variant, buf_t *out,
-			uint64_t *version, uint32_t *count)
+                        uint64_t *version, uint32_t *count)
 {
-	shm_service_info_t info = { 0, 0 };
+	shm_service_info_t info = {0, 0};
 	size_t mark;
 	int rc = json_put_raw(out, "{\"instances\":");
 
@@ -81,7 +81,7 @@ static int cache__build(shm_t *shm, shm_str_t service, uint32_t variant, buf_t *
 		return rc;
 	mark = out->len;
 	rc = variant ? mgmt_service_read_routed(shm, service, variant, out, &info)
-		     : mgmt_service_read(shm, service, out, &info);
+	             : mgmt_service_read(shm, service, out, &info);
 	if (rc == -ENOENT) {
 		out->len = mark;
 		rc = json_put_raw(out, "null");
@@ -96,7 +96,7 @@ static int cache__build(shm_t *shm, shm_str_t service, uint32_t variant, buf_t *
 }
 
 static void cache__store(cache_entry_t *e, shm_str_t service, uint32_t variant, const char *body,
-			 size_t len, uint64_t version, uint64_t mgmt_gen, uint32_t count)
+                         size_t len, uint64_t version, uint64_t mgmt_gen, uint32_t count)
 {
 	size_t old = e->used ? e->body.len : 0;
 
@@ -131,7 +131,7 @@ int cache_put_service(shm_t *shm, shm_str_t service, buf_t *out, uint32_t *count
 }
 
 int cache_put_service_routed(shm_t *shm, shm_str_t service, uint32_t variant, buf_t *out,
-			     uint32_t *count)
+                             uint32_t *count)
 {
 	shm_service_info_t info;
 	cache_entry_t *e;
@@ -153,7 +153,8 @@ int cache_put_service_routed(shm_t *shm, shm_str_t service, uint32_t variant, bu
 		return cache__frame_tail(shm, out, service, false);
 	}
 	e = &cache__slots[(XXH3_64bits(service.ptr, service.len) +
-			   variant * 0x9e3779b97f4a7c15ULL) & (CACHE_SLOTS - 1)];
+	                   variant * 0x9e3779b97f4a7c15ULL) &
+	                  (CACHE_SLOTS - 1)];
 	/* Read before the data: a pull-out while we build only makes the
 	 * entry stale at once, never wrong for long. */
 	mgmt_gen = mgmt_generation(shm);
@@ -173,6 +174,6 @@ int cache_put_service_routed(shm_t *shm, shm_str_t service, uint32_t variant, bu
 	}
 	if (*count > 0)
 		cache__store(e, service, variant, out->data + start, out->len - start, version,
-			     mgmt_gen, *count);
+		             mgmt_gen, *count);
 	return 0;
 }

@@ -16,7 +16,7 @@
 
 #include "artemis/shm.h"
 
-#define CACHE_SLOTS 4096                  /* direct-mapped entries */
+#define CACHE_SLOTS 4096 /* direct-mapped entries */
 
 /* Append the Service JSON of `service` (exact case) to out:
  * {"instances":[..]|null,"logicInstances":..,"metadata":null,
@@ -29,7 +29,7 @@ int cache_put_service(shm_t *shm, shm_str_t service, buf_t *out, uint32_t *count
 /* The same with only the instances of a routing variant
  * (mgmt_route_decide; 0 = every instance). */
 int cache_put_service_routed(shm_t *shm, shm_str_t service, uint32_t variant, buf_t *out,
-			     uint32_t *count);
+                             uint32_t *count);
 
 /* Drop every entry (tests; a worker whose region changed). */
 void cache_clear(void);

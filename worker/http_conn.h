@@ -61,14 +61,14 @@ typedef struct {
  * HTTP and the connection is closed after the response. */
 typedef struct {
 	int fd;
-	tls_conn_t *tls;           /* the connection's TLS (NULL: plain), the hook's too */
+	tls_conn_t *tls; /* the connection's TLS (NULL: plain), the hook's too */
 	struct event_base *base;
 	const http_request_t *req; /* http_request_header() works on it */
 	const char *rest;          /* bytes received after the request */
 	size_t rest_len;
 	const char *unsent;
 	size_t unsent_len;
-	bool origin_allowed;       /* the Origin, if any, passes cors_origins */
+	bool origin_allowed; /* the Origin, if any, passes cors_origins */
 } http_upgrade_t;
 typedef bool (*http_upgrade_fn)(const http_upgrade_t *up);
 void http_set_upgrade_handler(http_upgrade_fn fn);

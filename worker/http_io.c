@@ -535,8 +535,7 @@ static int conn_tls_handshake(http_conn_t *c)
 		http__conn_want(c, rd, !rd);
 		return 0;
 	}
-	http__log_event(c->srv, "%s: TLS handshake failed: %s, closing", c->peer_ip,
-	                strerror(-rc));
+	http__log_event(c->srv, "%s: TLS handshake failed: %s, closing", c->peer_ip, strerror(-rc));
 	http__conn_free(c, true);
 	return -1;
 }

@@ -25,15 +25,24 @@
 #include "api.h"
 
 /* Management writes by kind and result (metrics_mgmt_op). */
-enum { MK_INSTANCE, MK_SERVER, MK_ZONE, MK_GROUP, MK_ROUTE_RULE, MK_CANARY, MK_AUDIT, MK_OTHER,
-       MX_MGMT_KINDS };
+enum {
+	MK_INSTANCE,
+	MK_SERVER,
+	MK_ZONE,
+	MK_GROUP,
+	MK_ROUTE_RULE,
+	MK_CANARY,
+	MK_AUDIT,
+	MK_OTHER,
+	MX_MGMT_KINDS
+};
 static const char *const metrics__mgmt_kind[MX_MGMT_KINDS] = {
-	"instance", "server", "zone", "group", "route_rule", "canary", "audit", "other",
+    "instance", "server", "zone", "group", "route_rule", "canary", "audit", "other",
 };
 
 static const char *const metrics__mgmt_result[] = {
-	"success", API_BAD_REQUEST, API_NO_PERMISSION, API_DATA_NOT_FOUND, API_INTERNAL_ERROR,
-	API_UNAVAILABLE, API_RATE_LIMITED, API_UNAUTHORIZED, API_CONFLICT, "other",
+    "success",       API_BAD_REQUEST,  API_NO_PERMISSION, API_DATA_NOT_FOUND, API_INTERNAL_ERROR,
+    API_UNAVAILABLE, API_RATE_LIMITED, API_UNAUTHORIZED,  API_CONFLICT,       "other",
 };
 enum { MX_MGMT_RESULTS = sizeof(metrics__mgmt_result) / sizeof(metrics__mgmt_result[0]) };
 
@@ -41,19 +50,19 @@ enum { MX_MGMT_RESULTS = sizeof(metrics__mgmt_result) / sizeof(metrics__mgmt_res
  * row of buckets per route (a route's index, aliases under their twin's)
  * plus a last row, MX_OTHER, for requests no route matched. */
 enum {
-	MX_REQ = 0,                       /* API_MAX_ROUTES: requests per route */
-	MX_ERR = MX_REQ + API_MAX_ROUTES, /* API_MAX_ROUTES: errors per route */
+	MX_REQ = 0,                             /* API_MAX_ROUTES: requests per route */
+	MX_ERR = MX_REQ + API_MAX_ROUTES,       /* API_MAX_ROUTES: errors per route */
 	MX_UNMATCHED = MX_ERR + API_MAX_ROUTES, /* requests for no route (404) */
 	MX_RATE_LIMITED,
 	MX_CACHE_HIT,
 	MX_CACHE_MISS,
-	MX_WS_SESSIONS,                   /* 2 gauges: enum metrics_ws_kind (ws.c) */
+	MX_WS_SESSIONS, /* 2 gauges: enum metrics_ws_kind (ws.c) */
 	MX_WS_SESSIONS_END = MX_WS_SESSIONS + 2,
 	MX_PUSH_MESSAGES = MX_WS_SESSIONS_END, /* InstanceChange messages written (ws_push.c) */
-	MX_MGMT,                          /* MX_MGMT_KINDS x MX_MGMT_RESULTS */
-	MX_OTHER = API_MAX_ROUTES,        /* the histogram row of unmatched requests */
+	MX_MGMT,                               /* MX_MGMT_KINDS x MX_MGMT_RESULTS */
+	MX_OTHER = API_MAX_ROUTES,             /* the histogram row of unmatched requests */
 	MX_LAT_BUCKETS = 16,
-	MX_LAT = MX_MGMT + MX_MGMT_KINDS * MX_MGMT_RESULTS, /* (API_MAX_ROUTES + 1) rows */
+	MX_LAT = MX_MGMT + MX_MGMT_KINDS * MX_MGMT_RESULTS,          /* (API_MAX_ROUTES + 1) rows */
 	MX_LAT_SUM = MX_LAT + (API_MAX_ROUTES + 1) * MX_LAT_BUCKETS, /* per row, microseconds */
 	MX_END = MX_LAT_SUM + API_MAX_ROUTES + 1
 };
@@ -61,8 +70,8 @@ _Static_assert(MX_END <= SHM_PROC_COUNTERS, "metrics do not fit the counter arra
 
 /* Upper bounds of the latency buckets, microseconds; the last is +Inf. */
 static const uint64_t metrics__lat_le[MX_LAT_BUCKETS - 1] = {
-	50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-	1000000, 5000000,
+    50,    100,   250,    500,    1000,   2500,    5000,    10000,
+    25000, 50000, 100000, 250000, 500000, 1000000, 5000000,
 };
 
 static shm_t *metrics__shm;
@@ -145,12 +154,18 @@ static unsigned metrics__kind_of(const http_request_t *req)
 		const char *prefix;
 		unsigned kind;
 	} map[] = {
-	    {"mgmt_operate_instance", MK_INSTANCE}, {"mgmt_rust_operate_instance", MK_INSTANCE},
-	    {"mgmt_operate_server", MK_SERVER},     {"mgmt_rust_operate_server", MK_SERVER},
-	    {"mgmt_operate_zone", MK_ZONE},         {"mgmt_zone", MK_ZONE},
-	    {"mgmt_group", MK_GROUP},               {"routing_group", MK_GROUP},
-	    {"routing_service", MK_GROUP},          {"routing_rule", MK_ROUTE_RULE},
-	    {"canary", MK_CANARY},                  {"mgmt_canary", MK_CANARY},
+	    {"mgmt_operate_instance", MK_INSTANCE},
+	    {"mgmt_rust_operate_instance", MK_INSTANCE},
+	    {"mgmt_operate_server", MK_SERVER},
+	    {"mgmt_rust_operate_server", MK_SERVER},
+	    {"mgmt_operate_zone", MK_ZONE},
+	    {"mgmt_zone", MK_ZONE},
+	    {"mgmt_group", MK_GROUP},
+	    {"routing_group", MK_GROUP},
+	    {"routing_service", MK_GROUP},
+	    {"routing_rule", MK_ROUTE_RULE},
+	    {"canary", MK_CANARY},
+	    {"mgmt_canary", MK_CANARY},
 	    {"mgmt_audit", MK_AUDIT},
 	};
 	const char *name = api_route_name(api_route_index(req->path, req->path_len));
@@ -286,19 +301,21 @@ static void metrics__latency_row(buf_t *b, const uint64_t *c, unsigned row, cons
 	cum = 0;
 	for (int i = 0; i < MX_LAT_BUCKETS - 1; i++) {
 		cum += bk[i];
-		buf_printf(b, "artemis_http_request_duration_seconds_bucket{endpoint=\"%s\","
-		              "le=\"%g\"} %llu\n",
+		buf_printf(b,
+		           "artemis_http_request_duration_seconds_bucket{endpoint=\"%s\","
+		           "le=\"%g\"} %llu\n",
 		           name, (double)metrics__lat_le[i] / 1e6, (unsigned long long)cum);
 	}
 	cum += bk[MX_LAT_BUCKETS - 1];
 	/* _count is the +Inf bucket: one snapshot, consistent however the
 	 * counters move while they are read */
-	buf_printf(b,
-	           "artemis_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n"
-	           "artemis_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n"
-	           "artemis_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
-	           name, (unsigned long long)cum, name, (double)c[MX_LAT_SUM + row] / 1e6, name,
-	           (unsigned long long)cum);
+	buf_printf(
+	    b,
+	    "artemis_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n"
+	    "artemis_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n"
+	    "artemis_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+	    name, (unsigned long long)cum, name, (double)c[MX_LAT_SUM + row] / 1e6, name,
+	    (unsigned long long)cum);
 }
 
 /* Request latency by endpoint: the route's name, "other" for unknown paths
@@ -325,8 +342,9 @@ static void metrics__mgmt(buf_t *b, const uint64_t *c)
 		for (unsigned r = 0; r < MX_MGMT_RESULTS; r++) {
 			uint64_t v = c[MX_MGMT + k * MX_MGMT_RESULTS + r];
 			if (r == 0 || v > 0)
-				buf_printf(b, "artemis_mgmt_operations_total{kind=\"%s\","
-				              "result=\"%s\"} %llu\n",
+				buf_printf(b,
+				           "artemis_mgmt_operations_total{kind=\"%s\","
+				           "result=\"%s\"} %llu\n",
 				           metrics__mgmt_kind[k], metrics__mgmt_result[r],
 				           (unsigned long long)v);
 		}
@@ -351,11 +369,12 @@ static void metrics__http(buf_t *b, const uint64_t *c)
 	             c[MX_UNMATCHED]);
 	metrics__one(b, "artemis_rate_limited_total", "counter",
 	             "Requests refused by a rate limiter.", c[MX_RATE_LIMITED]);
-	buf_printf(b, "# HELP artemis_websocket_sessions Open WebSocket sessions "
-	              "(all-instance-change not counted).\n"
-	              "# TYPE artemis_websocket_sessions gauge\n"
-	              "artemis_websocket_sessions{endpoint=\"registry\"} %llu\n"
-	              "artemis_websocket_sessions{endpoint=\"discovery\"} %llu\n",
+	buf_printf(b,
+	           "# HELP artemis_websocket_sessions Open WebSocket sessions "
+	           "(all-instance-change not counted).\n"
+	           "# TYPE artemis_websocket_sessions gauge\n"
+	           "artemis_websocket_sessions{endpoint=\"registry\"} %llu\n"
+	           "artemis_websocket_sessions{endpoint=\"discovery\"} %llu\n",
 	           (unsigned long long)c[MX_WS_SESSIONS + METRICS_WS_REGISTRY],
 	           (unsigned long long)c[MX_WS_SESSIONS + METRICS_WS_DISCOVERY]);
 	metrics__one(b, "artemis_response_cache_hits_total", "counter",

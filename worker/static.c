@@ -65,9 +65,9 @@
 #define STATIC_PLACEHOLDER "{{ASSETS}}"
 #define STATIC_HDR_MAX     1024
 
-#define STATIC_CSP                                                                      \
-	"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
-	"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; " \
+#define STATIC_CSP                                                                                 \
+	"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "         \
 	"form-action 'self'"
 
 typedef struct {
@@ -110,17 +110,17 @@ static const struct {
 	const char *mime;
 	bool compress;
 } static__types[] = {
-	{"html", "text/html; charset=utf-8", true},
-	{"js", "text/javascript; charset=utf-8", true},
-	{"mjs", "text/javascript; charset=utf-8", true},
-	{"css", "text/css; charset=utf-8", true},
-	{"svg", "image/svg+xml", true},
-	{"json", "application/json", true},
-	{"txt", "text/plain; charset=utf-8", true},
-	{"map", "application/json", true},
-	{"png", "image/png", false},
-	{"ico", "image/x-icon", true},
-	{"woff2", "font/woff2", false},
+    {"html", "text/html; charset=utf-8", true},
+    {"js", "text/javascript; charset=utf-8", true},
+    {"mjs", "text/javascript; charset=utf-8", true},
+    {"css", "text/css; charset=utf-8", true},
+    {"svg", "image/svg+xml", true},
+    {"json", "application/json", true},
+    {"txt", "text/plain; charset=utf-8", true},
+    {"map", "application/json", true},
+    {"png", "image/png", false},
+    {"ico", "image/x-icon", true},
+    {"woff2", "font/woff2", false},
 };
 
 static const char *static__mime(const char *path, bool *compress)
@@ -234,7 +234,7 @@ static int static__walk(int dfd, const char *prefix, int depth)
 			rc = static__add_file(dirfd(d), e->d_name, rel);
 		} else if (S_ISDIR(st.st_mode) && depth < STATIC_MAX_DEPTH) {
 			int sub = openat(dirfd(d), e->d_name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			char sub_prefix[STATIC_MAX_PATH];
 			if (sub < 0)
 				continue;
@@ -391,8 +391,8 @@ static int static__finish(void)
 		snprintf(f->etag_gz, sizeof(f->etag_gz), "\"%016llx.gz\"", (unsigned long long)h);
 		gz_total += f->gz ? f->gz_len : f->len;
 	}
-	log_info("console: %zu files, %zu bytes (%zu compressed) from %s, version %s", S.n,
-		 S.bytes, gz_total, S.dir, S.version);
+	log_info("console: %zu files, %zu bytes (%zu compressed) from %s, version %s", S.n, S.bytes,
+	         gz_total, S.dir, S.version);
 	return 0;
 }
 
@@ -419,7 +419,7 @@ static void static__load(void)
 		rc = -ENOENT;
 	if (rc < 0) {
 		log_warn("console: cannot serve %s: %s (set [http] console_dir, or console = off)",
-			 S.dir, strerror(-rc));
+		         S.dir, strerror(-rc));
 		static_reset();
 		S.loaded = true;
 		return;
@@ -471,8 +471,8 @@ static bool static__accepts_gzip(const http_request_t *req)
 	while (*ae != '\0') {
 		size_t n = strcspn(ae, ",");
 		size_t tok = strcspn(ae, ",; \t");
-		bool named = (tok == 4 && strncasecmp(ae, "gzip", 4) == 0) ||
-			     (tok == 1 && ae[0] == '*');
+		bool named =
+		    (tok == 4 && strncasecmp(ae, "gzip", 4) == 0) || (tok == 1 && ae[0] == '*');
 		if (named) {
 			const char *q = memmem(ae, n, "q=", 2);
 			if (q == NULL || strtod(q + 2, NULL) > 0.0)
@@ -517,18 +517,18 @@ static void static__redirect(http_response_t *res, int status, const char *to)
 	res->headers = S.hdr;
 }
 
-static void static__send(const http_request_t *req, http_response_t *res,
-			 const static_file_t *f, bool immutable)
+static void static__send(const http_request_t *req, http_response_t *res, const static_file_t *f,
+                         bool immutable)
 {
 	bool gz = f->gz != NULL && static__accepts_gzip(req);
 	const char *etag = gz ? f->etag_gz : f->etag;
 
 	snprintf(S.hdr, sizeof(S.hdr),
-		 "ETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n%s"
-		 "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
-		 "Content-Security-Policy: " STATIC_CSP "\r\n",
-		 etag, immutable ? "public, max-age=31536000, immutable" : "no-cache",
-		 gz ? "Content-Encoding: gzip\r\n" : "");
+	         "ETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n%s"
+	         "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
+	         "Content-Security-Policy: " STATIC_CSP "\r\n",
+	         etag, immutable ? "public, max-age=31536000, immutable" : "no-cache",
+	         gz ? "Content-Encoding: gzip\r\n" : "");
 	res->body.len = 0;
 	if (static__not_modified(req, etag)) {
 		res->status = 304;

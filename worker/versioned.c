@@ -34,7 +34,7 @@ typedef struct {
 typedef struct {
 	bool used;
 	uint64_t version;
-	buf_t services;          /* "[..]" as served */
+	buf_t services; /* "[..]" as served */
 	buf_t blob;
 	snap_inst_t *inst;
 	size_t n, cap;
@@ -61,7 +61,7 @@ void versioned_reset(void)
  * instance, hashed. */
 static int snap_key(const char *json, size_t len, XXH128_hash_t *out)
 {
-	static const char *const canon[3] = { "regionid", "serviceid", "instanceid" };
+	static const char *const canon[3] = {"regionid", "serviceid", "instanceid"};
 	char buf[SHM_MAX_REGION + SHM_MAX_SERVICE + SHM_MAX_INSTANCE + 3];
 	size_t n = 0;
 	json_t *root = json_loadb(json, len, 0, NULL);
@@ -112,7 +112,7 @@ static int snap_push(snap_t *s, uint32_t svc_off, uint32_t svc_len, const char *
 
 /* Split the "[{..},{..}]" array of one service into its elements. */
 static int snap_index_array(snap_t *s, uint32_t svc_off, uint32_t svc_len, const char *a,
-			    size_t len)
+                            size_t len)
 {
 	for (size_t i = 1; i < len;) {
 		size_t n = a[i] == '{' ? json_value_len(a + i, len - i) : 0;
@@ -131,9 +131,9 @@ static int snap_index_array(snap_t *s, uint32_t svc_off, uint32_t svc_len, const
 typedef struct {
 	shm_t *shm;
 	snap_t *snap;
-	buf_t arr;   /* one service's instances array */
+	buf_t arr; /* one service's instances array */
 	bool first;
-	bool all;    /* list the instances operated down too */
+	bool all; /* list the instances operated down too */
 	int rc;
 } snap_build_t;
 
@@ -141,7 +141,7 @@ static int snap_service(void *ctx, const char *service, size_t len, const shm_se
 {
 	snap_build_t *b = ctx;
 	snap_t *s = b->snap;
-	shm_str_t name = { service, len };
+	shm_str_t name = {service, len};
 	shm_service_info_t got;
 	uint32_t svc_off = (uint32_t)s->blob.len;
 	int rc;
@@ -149,7 +149,7 @@ static int snap_service(void *ctx, const char *service, size_t len, const shm_se
 	(void)info;
 	b->arr.len = 0;
 	rc = b->all ? shm_service_read(b->shm, name, &b->arr, &got)
-		    : mgmt_service_read(b->shm, name, &b->arr, &got);
+	            : mgmt_service_read(b->shm, name, &b->arr, &got);
 	if (rc == -ENOENT || (rc == 0 && got.count == 0))
 		return 0; /* empty (or every instance down): omitted, as Java omits them */
 	if (rc < 0 || (rc = buf_append(&s->blob, service, len)) < 0)
@@ -193,7 +193,7 @@ static int snap_cmp(const void *pa, const void *pb, void *blob)
 
 static int snap_build(shm_t *shm, snap_t *s, uint64_t version, bool all)
 {
-	snap_build_t b = { .shm = shm, .snap = s, .first = true, .all = all };
+	snap_build_t b = {.shm = shm, .snap = s, .first = true, .all = all};
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -241,8 +241,8 @@ static snap_t *snap_slot_for(uint64_t version)
 
 	for (int i = 0; i < VERSIONED_COUNT; i++) {
 		snap_t *s = &snaps[i];
-		if (s->used && s->version + (uint64_t)(VERSIONED_COUNT - 1) * VERSIONED_INTERVAL_MS <
-				       version)
+		if (s->used &&
+		    s->version + (uint64_t)(VERSIONED_COUNT - 1) * VERSIONED_INTERVAL_MS < version)
 			snap_free(s);
 	}
 	for (int i = 0; i < VERSIONED_COUNT; i++) {
@@ -299,7 +299,7 @@ static int refresh(shm_t *shm, uint64_t now_ms, uint64_t started_ms)
 }
 
 int versioned_services(shm_t *shm, uint64_t now_ms, uint64_t started_ms, buf_t *out,
-		       uint64_t *version)
+                       uint64_t *version)
 {
 	snap_t live;
 	snap_t *s;
@@ -347,7 +347,7 @@ static void put_change(buf_t *out, const snap_t *s, const snap_inst_t *in, const
 
 typedef struct {
 	buf_t *out;
-	const char *svc;      /* service whose list is open, or NULL */
+	const char *svc; /* service whose list is open, or NULL */
 	size_t svc_len;
 	bool first_service;
 	bool first_change;
@@ -373,11 +373,11 @@ static void delta_emit(delta_writer_t *w, const snap_t *s, const snap_inst_t *in
 	w->first_change = false;
 }
 
-int versioned_delta(shm_t *shm, uint64_t now_ms, uint64_t started_ms, uint64_t version,
-		    buf_t *out, uint64_t *newest_version)
+int versioned_delta(shm_t *shm, uint64_t now_ms, uint64_t started_ms, uint64_t version, buf_t *out,
+                    uint64_t *newest_version)
 {
 	snap_t *old, *cur;
-	delta_writer_t w = { .out = out, .first_service = true };
+	delta_writer_t w = {.out = out, .first_service = true};
 	size_t i = 0, j = 0;
 	int rc = refresh(shm, now_ms, started_ms);
 

@@ -21,15 +21,15 @@
 
 #include "artemis/shm.h"
 
-#define VERSIONED_INTERVAL_MS 30000
+#define VERSIONED_INTERVAL_MS   30000
 #define VERSIONED_INIT_DELAY_MS 60000
-#define VERSIONED_COUNT 3
+#define VERSIONED_COUNT         3
 
 /* Append the services array ("[svc,..]", services with instances only) and
  * return its version through *version (0 before the first period, when the
  * data is computed live).  started_ms is when this node started serving. */
 int versioned_services(shm_t *shm, uint64_t now_ms, uint64_t started_ms, buf_t *out,
-		       uint64_t *version);
+                       uint64_t *version);
 
 /* The services array as it is now, the instances operated down included
  * (POST /api/discovery/services.json, MANAGEMENT.md §3.3). */
@@ -39,8 +39,8 @@ int versioned_services_all(shm_t *shm, buf_t *out);
  * snapshot `version` to the newest one, whose version goes to *newest.
  * -ENOENT when `version` is not a held snapshot or no newer one exists
  * ("Delta is not found."). */
-int versioned_delta(shm_t *shm, uint64_t now_ms, uint64_t started_ms, uint64_t version,
-		    buf_t *out, uint64_t *newest);
+int versioned_delta(shm_t *shm, uint64_t now_ms, uint64_t started_ms, uint64_t version, buf_t *out,
+                    uint64_t *newest);
 
 /* Drop every snapshot (tests). */
 void versioned_reset(void);

@@ -18,11 +18,11 @@ typedef struct {
 	const config_t *cfg;
 	shm_t *shm;
 	struct event_base *base;
-	int slot;                 /* worker slot number, 0-based */
-	bool draining;            /* QUIT received: finish and exit */
+	int slot;      /* worker slot number, 0-based */
+	bool draining; /* QUIT received: finish and exit */
 	uint64_t started_ms;
-	unsigned connections;     /* open HTTP connections of this worker */
-	mgmt_t *mgmt;             /* its management store connection, or NULL */
+	unsigned connections; /* open HTTP connections of this worker */
+	mgmt_t *mgmt;         /* its management store connection, or NULL */
 } worker_t;
 
 /* The one worker of this process (set by worker_main). */

@@ -96,8 +96,7 @@ static void seen_del(uint64_t h)
 	}
 }
 
-static int seen_service(void *ctx, const char *service, size_t len,
-                        const shm_service_info_t *info)
+static int seen_service(void *ctx, const char *service, size_t len, const shm_service_info_t *info)
 {
 	(void)ctx;
 	(void)len;
@@ -167,9 +166,8 @@ static void service_event(const char *name, const char *service, uint64_t t,
 	event_end(t, subs, n);
 }
 
-static void instance_event(const char *name, const char *service, const char *json,
-                           size_t len, const char *status, uint64_t t,
-                           ws_session_t *const *subs, uint32_t n)
+static void instance_event(const char *name, const char *service, const char *json, size_t len,
+                           const char *status, uint64_t t, ws_session_t *const *subs, uint32_t n)
 {
 	event_begin(name);
 	json_put_raw(&E.msg, "{\"instance\":");

@@ -46,9 +46,9 @@ typedef struct json_instance {
 	shm_str_t url;
 	shm_str_t health;
 	shm_str_t status;
-	int32_t port;             /* 0 when absent (a Java primitive int) */
-	json_t *metadata;         /* borrowed object, NULL when absent or null */
-	bool legacy;              /* metadata has a non-blank "java_registry" */
+	int32_t port;     /* 0 when absent (a Java primitive int) */
+	json_t *metadata; /* borrowed object, NULL when absent or null */
+	bool legacy;      /* metadata has a non-blank "java_registry" */
 	char derived_url[JSON_DERIVED_URL_MAX];
 } json_instance_t;
 
@@ -101,7 +101,7 @@ void json_instance_key(const json_instance_t *inst, shm_key_t *key);
  * response that must echo it.  -EAGAIN: not that shape, use the jansson
  * path (which also produces every error).  Never a different verdict. */
 int json_fast_instances(const char *body, size_t len, json_instance_t *out, shm_str_t *spans,
-			size_t max, size_t *n);
+                        size_t max, size_t *n);
 
 /* Lookup fast path: {"regionId","zoneId","discoveryConfigs":[{..},..]}
  * with plain strings (or null) for those keys, any other keys skipped,

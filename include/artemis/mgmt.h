@@ -68,18 +68,18 @@
 #define MGMT_SID_LEN         32  /* a session id: 128 random bits in hex */
 #define MGMT_MAX_AGENT       256 /* a User-Agent is cut there */
 #define MGMT_MAX_IP          64
-#define MGMT_MAX_REGION     SHM_MAX_REGION
-#define MGMT_MAX_SERVICE    SHM_MAX_SERVICE
-#define MGMT_MAX_INSTANCE   SHM_MAX_INSTANCE
-#define MGMT_MAX_SERVER     SHM_MAX_IP
-#define MGMT_MAX_ZONE       SHM_MAX_ZONE
-#define MGMT_MAX_OPERATION  64
-#define MGMT_MAX_OPERATOR   128
-#define MGMT_MAX_TOKEN      1024
-#define MGMT_MAX_REASON     256
-#define MGMT_MAX_EXTENSIONS 2048
-#define MGMT_MAX_BATCH      1000 /* keys in one write */
-#define MGMT_MAX_ERR        256  /* room for an error message */
+#define MGMT_MAX_REGION      SHM_MAX_REGION
+#define MGMT_MAX_SERVICE     SHM_MAX_SERVICE
+#define MGMT_MAX_INSTANCE    SHM_MAX_INSTANCE
+#define MGMT_MAX_SERVER      SHM_MAX_IP
+#define MGMT_MAX_ZONE        SHM_MAX_ZONE
+#define MGMT_MAX_OPERATION   64
+#define MGMT_MAX_OPERATOR    128
+#define MGMT_MAX_TOKEN       1024
+#define MGMT_MAX_REASON      256
+#define MGMT_MAX_EXTENSIONS  2048
+#define MGMT_MAX_BATCH       1000 /* keys in one write */
+#define MGMT_MAX_ERR         256  /* room for an error message */
 
 #define MGMT_DB_FILE "artemis.db"
 
@@ -125,9 +125,9 @@ typedef struct {
 	const char *operator_id; /* required */
 	const char *token;       /* may be NULL; stored, never logged */
 	const char *reason;
-	const char *extensions;  /* JSON text; NULL = "{}" */
-	int complete;            /* operationComplete as the request gave it: -1 absent */
-	const char *surface;     /* "java" or "rust": recorded in the audit details */
+	const char *extensions; /* JSON text; NULL = "{}" */
+	int complete;           /* operationComplete as the request gave it: -1 absent */
+	const char *surface;    /* "java" or "rust": recorded in the audit details */
 } mgmt_ctx_t;
 
 /* ---- Process lifecycle ------------------------------------------------------- */
@@ -191,8 +191,8 @@ uint64_t mgmt_stamp_ms(shm_t *shm);
 /* Apply n changes in one transaction; one audit record per change.  A
  * change that is already so (inserting an operation in force, removing one
  * that is not) is recorded all the same.  err gets a message on failure. */
-int mgmt_apply(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ctx,
-               char *err, size_t err_len);
+int mgmt_apply(mgmt_t *m, const mgmt_change_t *changes, size_t n, const mgmt_ctx_t *ctx, char *err,
+               size_t err_len);
 
 /* ---- Reads ------------------------------------------------------------------------ */
 
@@ -241,9 +241,9 @@ typedef struct {
 	const char *reason;
 	const char *extensions;
 	const char *region, *service, *instance, *server, *zone; /* NULL when not the kind's */
-	const char *details; /* JSON object: before, after, surface, ... */
-	const char *result;  /* "SUCCESS" */
-	const char *username; /* the authenticated user (NULL: no credential was checked) */
+	const char *details;   /* JSON object: before, after, surface, ... */
+	const char *result;    /* "SUCCESS" */
+	const char *username;  /* the authenticated user (NULL: no credential was checked) */
 	int64_t group_id;      /* groupId of group records, 0 otherwise */
 	int64_t route_rule_id; /* routeRuleId of rule records, 0 otherwise */
 } mgmt_audit_t;
@@ -255,12 +255,12 @@ typedef struct {
 	const char *target;
 	const char *operation;
 	const char *region, *service, *instance, *server, *zone;
-	int complete;     /* -1 any */
+	int complete;          /* -1 any */
 	int64_t group_id;      /* 0 = any */
 	int64_t route_rule_id; /* 0 = any */
-	uint64_t from_ms; /* inclusive; 0 = none */
-	uint64_t to_ms;   /* inclusive; 0 = none */
-	uint32_t limit;   /* 0 = no limit */
+	uint64_t from_ms;      /* inclusive; 0 = none */
+	uint64_t to_ms;        /* inclusive; 0 = none */
+	uint32_t limit;        /* 0 = no limit */
 	uint32_t offset;
 } mgmt_audit_filter_t;
 
@@ -324,11 +324,11 @@ int mgmt_user_create(mgmt_t *m, mgmt_user_t *u, const mgmt_ctx_t *ctx, char *err
 typedef struct {
 	const char *email;
 	const char *description;
-	int role;             /* mgmt_role_t */
-	int active;           /* 0 or 1 */
-	const char *hash;     /* a new password: ends every session of the user... */
-	const char *keep_sid; /* ...but this one (a user changing its own password) */
-	bool rehash;          /* hash is the same password at today's cost: nothing ends */
+	int role;              /* mgmt_role_t */
+	int active;            /* 0 or 1 */
+	const char *hash;      /* a new password: ends every session of the user... */
+	const char *keep_sid;  /* ...but this one (a user changing its own password) */
+	bool rehash;           /* hash is the same password at today's cost: nothing ends */
 	const char *operation; /* of the audit record: "update", "status", "password-reset" */
 } mgmt_user_change_t;
 /* *after (may be NULL) gets the user as changed.  -ENOENT, -EMLINK (it
@@ -355,8 +355,7 @@ typedef struct {
  * transaction.  Fills s->sid and the times.  With old_sid (a refresh),
  * that session is revoked in the same transaction (-EACCES when it is not
  * valid any more). */
-int mgmt_session_open(mgmt_t *m, mgmt_session_t *s, const char *old_sid, char *err,
-                      size_t err_len);
+int mgmt_session_open(mgmt_t *m, mgmt_session_t *s, const char *old_sid, char *err, size_t err_len);
 /* End a session (logout, or an admin's revocation: ctx not NULL leaves an
  * audit record).  -ENOENT when there is no such session. */
 int mgmt_session_revoke(mgmt_t *m, const char *sid, const mgmt_ctx_t *ctx, char *err,
@@ -365,8 +364,7 @@ int mgmt_session_get(mgmt_t *m, const char *sid, mgmt_session_t *s);
 /* The live sessions (not revoked, not expired at now_ms) of one user, or
  * of all (username NULL), newest first. */
 typedef int (*mgmt_session_fn)(void *ctx, const mgmt_session_t *s);
-int mgmt_sessions(mgmt_t *m, const char *username, uint64_t now_ms, mgmt_session_fn fn,
-                  void *ctx);
+int mgmt_sessions(mgmt_t *m, const char *username, uint64_t now_ms, mgmt_session_fn fn, void *ctx);
 
 /* Who a valid token speaks for: its session and the user as it is now. */
 typedef struct {
@@ -404,8 +402,7 @@ typedef struct {
 /* Record a login that did not open a session (a failure, or an attempt
  * refused by the lockout). */
 int mgmt_login_record(mgmt_t *m, const char *username, const char *ip, const char *agent,
-                      mgmt_login_result_t result, const char *reason, char *err,
-                      size_t err_len);
+                      mgmt_login_result_t result, const char *reason, char *err, size_t err_len);
 /* The login records of a user, newest first, at most limit (0: all). */
 typedef int (*mgmt_login_fn)(void *ctx, const mgmt_login_t *l);
 int mgmt_logins(mgmt_t *m, const char *username, uint32_t limit, mgmt_login_fn fn, void *ctx);
@@ -419,17 +416,17 @@ int mgmt_login_locked(mgmt_t *m, const char *username, const char *ip, uint64_t 
 int mgmt_jwt_key(mgmt_t *m, uint8_t *key, size_t cap, size_t *len);
 /* ---- Routing: groups, route rules, canary (MANAGEMENT.md §1, §2) ------------------ */
 
-#define MGMT_MAX_NAME        128  /* group and rule names, routeId, appId */
-#define MGMT_MAX_DESC        1024 /* descriptions */
-#define MGMT_MAX_TAG_KEY     128
-#define MGMT_MAX_TAG_VALUE   512
-#define MGMT_MAX_RULE_GROUPS 64   /* groups in one rule */
-#define MGMT_MAX_WHITELIST   1024 /* entries of a canary whitelist */
-#define MGMT_MAX_IPSPEC      64   /* one whitelist entry: an IP or a CIDR block */
-#define MGMT_WEIGHT_JAVA_MAX 10000
-#define MGMT_WEIGHT_RUST_MAX 100
-#define MGMT_WEIGHT_DEFAULT  5
-#define MGMT_CANARY_RULE     "canary-route-rule"
+#define MGMT_MAX_NAME              128  /* group and rule names, routeId, appId */
+#define MGMT_MAX_DESC              1024 /* descriptions */
+#define MGMT_MAX_TAG_KEY           128
+#define MGMT_MAX_TAG_VALUE         512
+#define MGMT_MAX_RULE_GROUPS       64   /* groups in one rule */
+#define MGMT_MAX_WHITELIST         1024 /* entries of a canary whitelist */
+#define MGMT_MAX_IPSPEC            64   /* one whitelist entry: an IP or a CIDR block */
+#define MGMT_WEIGHT_JAVA_MAX       10000
+#define MGMT_WEIGHT_RUST_MAX       100
+#define MGMT_WEIGHT_DEFAULT        5
+#define MGMT_CANARY_RULE           "canary-route-rule"
 #define MGMT_ROUTING_BYTES_DEFAULT (4u << 20)
 
 /* The management section of a region for a configuration ([management]
@@ -522,8 +519,8 @@ typedef struct {
 	int64_t id; /* routeRuleGroupId */
 	int64_t rule_id;
 	int64_t group_id;
-	int weight;            /* released; -1 = null */
-	int unreleased_weight; /* -1 = null */
+	int weight;                       /* released; -1 = null */
+	int unreleased_weight;            /* -1 = null */
 	char region[MGMT_MAX_REGION + 1]; /* hints for close-by-visit; "" = the group's */
 	char zone[MGMT_MAX_ZONE + 1];
 	uint64_t create_ms, update_ms;
@@ -559,8 +556,7 @@ int mgmt_weight_clamp(enum mgmt_weight_mode mode, long long w);
  * (a group of another service), -EINVAL / -ENAMETOOLONG (a field; err
  * names it), -E2BIG (too many groups in a rule), -EIO (the store). */
 typedef struct mgmt_rtx mgmt_rtx_t;
-int mgmt_rtx_begin(mgmt_t *m, const mgmt_ctx_t *ctx, mgmt_rtx_t **out, char *err,
-                   size_t err_len);
+int mgmt_rtx_begin(mgmt_t *m, const mgmt_ctx_t *ctx, mgmt_rtx_t **out, char *err, size_t err_len);
 int mgmt_rtx_commit(mgmt_rtx_t *t, char *err, size_t err_len);
 void mgmt_rtx_abort(mgmt_rtx_t *t);
 /* The handle of a transaction, for reads that must see its writes. */
@@ -579,15 +575,15 @@ int mgmt_group_delete(mgmt_rtx_t *t, int64_t id, char *err, size_t err_len);
 int mgmt_tag_put(mgmt_rtx_t *t, int64_t group_id, const char *key, const char *value, char *err,
                  size_t err_len);
 /* value NULL: the tag whatever its value; else only with that value. */
-int mgmt_tag_delete(mgmt_rtx_t *t, int64_t group_id, const char *key, const char *value,
-                    char *err, size_t err_len);
+int mgmt_tag_delete(mgmt_rtx_t *t, int64_t group_id, const char *key, const char *value, char *err,
+                    size_t err_len);
 int mgmt_binding_put(mgmt_rtx_t *t, mgmt_binding_t *b, char *err, size_t err_len);
 /* By (group, instance), or by id when b_id > 0. */
 int mgmt_binding_delete(mgmt_rtx_t *t, int64_t b_id, int64_t group_id, const char *instance,
                         char *err, size_t err_len);
 /* Put a group operation in force (insert) or remove it. */
-int mgmt_group_op(mgmt_rtx_t *t, int64_t group_id, const char *operation, bool insert,
-                  char *err, size_t err_len);
+int mgmt_group_op(mgmt_rtx_t *t, int64_t group_id, const char *operation, bool insert, char *err,
+                  size_t err_len);
 int mgmt_logic_put(mgmt_rtx_t *t, mgmt_logic_t *l, char *err, size_t err_len);
 int mgmt_logic_delete(mgmt_rtx_t *t, int64_t id, char *err, size_t err_len);
 
@@ -600,8 +596,8 @@ int mgmt_rule_update(mgmt_rtx_t *t, const mgmt_rule_t *r, unsigned fields, char 
 int mgmt_rule_delete(mgmt_rtx_t *t, int64_t id, char *err, size_t err_len);
 /* Put a group in a rule (or change its weight): -EXDEV when the group is
  * of another service. rg->id is set. */
-int mgmt_rule_group_put(mgmt_rtx_t *t, mgmt_rule_group_t *rg, enum mgmt_weight_mode mode,
-                        char *err, size_t err_len);
+int mgmt_rule_group_put(mgmt_rtx_t *t, mgmt_rule_group_t *rg, enum mgmt_weight_mode mode, char *err,
+                        size_t err_len);
 /* By (rule, group), or by id when rg_id > 0. */
 int mgmt_rule_group_delete(mgmt_rtx_t *t, int64_t rg_id, int64_t rule_id, int64_t group_id,
                            char *err, size_t err_len);
@@ -637,13 +633,12 @@ int mgmt_group_by_name(mgmt_t *m, const char *service, const char *name, mgmt_gr
 typedef int (*mgmt_tag_fn)(void *ctx, const mgmt_tag_t *tag);
 int mgmt_tags(mgmt_t *m, int64_t group_id, const char *key, mgmt_tag_fn fn, void *ctx);
 typedef int (*mgmt_binding_fn)(void *ctx, const mgmt_binding_t *b);
-int mgmt_bindings(mgmt_t *m, int64_t group_id, const char *instance, mgmt_binding_fn fn,
-                  void *ctx);
+int mgmt_bindings(mgmt_t *m, int64_t group_id, const char *instance, mgmt_binding_fn fn, void *ctx);
 typedef int (*mgmt_group_op_fn)(void *ctx, const mgmt_group_op_t *op);
 int mgmt_group_ops(mgmt_t *m, int64_t group_id, mgmt_group_op_fn fn, void *ctx);
 typedef int (*mgmt_logic_fn)(void *ctx, const mgmt_logic_t *l);
-int mgmt_logics(mgmt_t *m, int64_t id, const char *service, const char *instance,
-                mgmt_logic_fn fn, void *ctx);
+int mgmt_logics(mgmt_t *m, int64_t id, const char *service, const char *instance, mgmt_logic_fn fn,
+                void *ctx);
 
 typedef struct {
 	int64_t id;
@@ -714,9 +709,9 @@ int mgmt_route_frame_routed(shm_t *shm, shm_str_t service, buf_t *out);
  *   - collects tombstones every peer acknowledged.
  */
 
-#define MGMT_REPL_MAX_VALUES 40  /* columns of a replicated row */
-#define MGMT_REPL_BUCKETS    16  /* digest buckets per table */
-#define MGMT_REPL_MAX_ORIGIN 63  /* bytes of a node name */
+#define MGMT_REPL_MAX_VALUES 40         /* columns of a replicated row */
+#define MGMT_REPL_BUCKETS    16         /* digest buckets per table */
+#define MGMT_REPL_MAX_ORIGIN 63         /* bytes of a node name */
 #define MGMT_REPL_MAX_VALUE  (1u << 20) /* bytes of one text or blob value */
 
 typedef enum { MGMT_V_NULL = 0, MGMT_V_INT, MGMT_V_REAL, MGMT_V_TEXT, MGMT_V_BLOB } mgmt_vtype_t;
@@ -753,8 +748,7 @@ int mgmt_repl_row_check(const mgmt_row_t *row, char *err, size_t err_len);
 
 typedef struct mgmt_repl mgmt_repl_t;
 
-int mgmt_repl_open(const config_t *cfg, shm_t *shm, mgmt_repl_t **out, char *err,
-                   size_t err_len);
+int mgmt_repl_open(const config_t *cfg, shm_t *shm, mgmt_repl_t **out, char *err, size_t err_len);
 void mgmt_repl_close(mgmt_repl_t *r);
 
 /* Whether another connection committed anything since the last call
@@ -809,8 +803,8 @@ int mgmt_repl_acked_set(mgmt_repl_t *r, const char *peer, uint64_t acked);
  * values: the batch failed (rolled back; call nothing but begin again). */
 int mgmt_repl_begin(mgmt_repl_t *r, char *err, size_t err_len);
 int mgmt_repl_put(mgmt_repl_t *r, const mgmt_row_t *row, char *err, size_t err_len);
-int mgmt_repl_commit(mgmt_repl_t *r, const char *peer, const mgmt_repl_cursor_t *cur,
-                     char *err, size_t err_len);
+int mgmt_repl_commit(mgmt_repl_t *r, const char *peer, const mgmt_repl_cursor_t *cur, char *err,
+                     size_t err_len);
 void mgmt_repl_rollback(mgmt_repl_t *r);
 bool mgmt_repl_active(const mgmt_repl_t *r);
 

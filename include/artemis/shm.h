@@ -76,16 +76,16 @@
 #define SHM_ORIGIN_MGMT 255
 
 /* Limits of the region's parameters (the configuration checks the same). */
-#define SHM_MAX_INSTANCES  (1u << 26)
-#define SHM_MAX_SERVICES   (16u << 20)
-#define SHM_MAX_CHANGELOG  (16u << 20)
-#define SHM_MAX_ARENA      (1ull << 40)
-#define SHM_MIN_TTL_MS     1000u
-#define SHM_MAX_TTL_MS     604800000u
-#define SHM_MIN_WINDOW_MS  10000u  /* self-preservation windows: whole seconds */
-#define SHM_MAX_WINDOW_MS  300000u
-#define SHM_RESERVE_STEP   (1u << 20) /* growing sections are backed in these steps */
-#define SHM_MGMT_STEP      (1u << 16) /* the management section's steps (shm_mgmt_reserve) */
+#define SHM_MAX_INSTANCES (1u << 26)
+#define SHM_MAX_SERVICES  (16u << 20)
+#define SHM_MAX_CHANGELOG (16u << 20)
+#define SHM_MAX_ARENA     (1ull << 40)
+#define SHM_MIN_TTL_MS    1000u
+#define SHM_MAX_TTL_MS    604800000u
+#define SHM_MIN_WINDOW_MS 10000u /* self-preservation windows: whole seconds */
+#define SHM_MAX_WINDOW_MS 300000u
+#define SHM_RESERVE_STEP  (1u << 20) /* growing sections are backed in these steps */
+#define SHM_MGMT_STEP     (1u << 16) /* the management section's steps (shm_mgmt_reserve) */
 
 typedef struct shm shm_t; /* a process's handle on a mapped region */
 
@@ -94,7 +94,6 @@ typedef struct {
 	const char *ptr;
 	size_t len;
 } shm_str_t;
-
 
 /* ---- The down filter's tags ---------------------------------------------
  *
@@ -131,9 +130,9 @@ typedef struct {
 	uint32_t legacy_preserve_window_ms; /* legacy manager window (60000) */
 	uint32_t lock_wait_ms;              /* a writer's wait for the lock (500); not a
 	                                     * layout parameter: set at every open */
-	uint64_t mgmt_bytes;                /* the management section (0: none; mgmt/ lays it out) */
-	uint64_t mgmt_initial_bytes;        /* what of it a start reserves (0: all of it); the
-	                                     * rest mgmt/ reserves as it fills (shm_mgmt_reserve) */
+	uint64_t mgmt_bytes;         /* the management section (0: none; mgmt/ lays it out) */
+	uint64_t mgmt_initial_bytes; /* what of it a start reserves (0: all of it); the
+	                              * rest mgmt/ reserves as it fills (shm_mgmt_reserve) */
 } shm_params_t;
 
 void shm_params_default(shm_params_t *p, const char *name);
@@ -366,7 +365,7 @@ typedef struct {
 	char service[SHM_MAX_SERVICE + 1]; /* exact case, as registered */
 	char display[SHM_MAX_REGION + SHM_MAX_ZONE + SHM_MAX_SERVICE + SHM_MAX_GROUP +
 	             SHM_MAX_INSTANCE + 8]; /* Instance.toString(), lowercase */
-	uint64_t tags[SHM_TAGS];             /* the down filter's tags (with the names) */
+	uint64_t tags[SHM_TAGS];            /* the down filter's tags (with the names) */
 } shm_instance_view_t;
 
 /* Look up one instance by key. -ENOENT when absent.  With `json` NULL only
@@ -405,8 +404,8 @@ int shm_service_read(shm_t *shm, shm_str_t service, buf_t *out, shm_service_info
  * number listed; "[]" when every instance was left out.  keep must not call
  * back into the registry. */
 typedef int (*shm_keep_fn)(void *ctx, const uint64_t *tags);
-int shm_service_read_filtered(shm_t *shm, shm_str_t service, buf_t *out,
-                              shm_service_info_t *info, shm_keep_fn keep, void *ctx);
+int shm_service_read_filtered(shm_t *shm, shm_str_t service, buf_t *out, shm_service_info_t *info,
+                              shm_keep_fn keep, void *ctx);
 
 /* The version and count only (cheap; for response caches). */
 int shm_service_info(shm_t *shm, shm_str_t service, shm_service_info_t *info);
@@ -427,8 +426,7 @@ int shm_instances_foreach(shm_t *shm, const shm_str_t *service, uint64_t now_ms,
  * the instances from slot *next on.  When fn returns non-zero the walk stops
  * there, *next names that instance's slot (so the next call visits it
  * again) and fn's value is returned; 0 means the walk reached the end. */
-int shm_instances_walk(shm_t *shm, uint32_t *next, uint64_t now_ms, shm_instance_fn fn,
-                       void *ctx);
+int shm_instances_walk(shm_t *shm, uint32_t *next, uint64_t now_ms, shm_instance_fn fn, void *ctx);
 
 /* ---- Change log ------------------------------------------------------- */
 
@@ -475,10 +473,10 @@ int shm_emit_reload(shm_t *shm, shm_str_t service);
  * Runs under the writer lock, a bounded batch per lock hold.  Returns the
  * number of records appended, or a negative error. */
 typedef struct {
-	uint8_t type;         /* enum shm_change_type */
-	uint32_t slot;        /* new/delete: view.slot */
-	uint64_t tag;         /* new/delete: view.tags[SHM_TAG_INSTANCE] */
-	shm_str_t service;    /* reload */
+	uint8_t type;      /* enum shm_change_type */
+	uint32_t slot;     /* new/delete: view.slot */
+	uint64_t tag;      /* new/delete: view.tags[SHM_TAG_INSTANCE] */
+	shm_str_t service; /* reload */
 } shm_notice_t;
 int shm_notify(shm_t *shm, const shm_notice_t *notices, size_t n);
 

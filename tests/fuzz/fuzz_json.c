@@ -29,7 +29,7 @@ static void fuzz_instance(json_t *v)
 {
 	json_instance_t in;
 	const char *field = NULL;
-	buf_t b = { 0 };
+	buf_t b = {0};
 	char display[2048];
 	shm_key_t key;
 	int rc = json_instance_decode(v, &in, &field);
@@ -85,9 +85,11 @@ static void fuzz_fast_path(const uint8_t *data, size_t size)
 		if (json_instance_decode(json_array_get(arr, i), &slow, NULL) != 0)
 			abort();
 		if (!same_str(fast[i].region, slow.region) || !same_str(fast[i].zone, slow.zone) ||
-		    !same_str(fast[i].group, slow.group) || !same_str(fast[i].service, slow.service) ||
-		    !same_str(fast[i].instance, slow.instance) || !same_str(fast[i].url, slow.url) ||
-		    !same_str(fast[i].ip, slow.ip) || fast[i].port != slow.port)
+		    !same_str(fast[i].group, slow.group) ||
+		    !same_str(fast[i].service, slow.service) ||
+		    !same_str(fast[i].instance, slow.instance) ||
+		    !same_str(fast[i].url, slow.url) || !same_str(fast[i].ip, slow.ip) ||
+		    fast[i].port != slow.port)
 			abort();
 	}
 	json_decref(root);
@@ -112,7 +114,8 @@ static void fuzz_fast_lookup(const uint8_t *data, size_t size)
 	arr = json_member(root, "discoveryconfigs");
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
 		abort();
-	json_array_foreach(arr, i, c) {
+	json_array_foreach(arr, i, c)
+	{
 		if (!json_is_object(c) || n >= lk.n)
 			abort();
 		if (!same_str(lk.cfg[n].service, json_member_str(c, "serviceid")) ||
@@ -130,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[256];
 	json_t *root = NULL, *arr, *v;
-	buf_t b = { 0 };
+	buf_t b = {0};
 	size_t i;
 
 	fuzz_fast_path(data, size);
@@ -138,11 +141,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (json_parse_body((const char *)data, size, &root, err, sizeof(err)) < 0)
 		return 0;
 	arr = json_member(root, "instances");
-	json_array_foreach(arr, i, v)
-		fuzz_instance(v);
+	json_array_foreach(arr, i, v) fuzz_instance(v);
 	arr = json_member(root, "discoveryconfigs");
-	json_array_foreach(arr, i, v)
-		fuzz_config(v);
+	json_array_foreach(arr, i, v) fuzz_config(v);
 	fuzz_config(json_member(root, "discoveryconfig"));
 	if (json_is_object(root))
 		fuzz_instance(root);

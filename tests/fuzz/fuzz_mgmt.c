@@ -79,8 +79,8 @@ static void fuzz_zones(const json_t *body)
 	const char *field = NULL;
 
 	for (int insert = 0; insert < 2; insert++) {
-		int rc = api_mgmt_decode_zone_list(body, insert ? "us-east" : NULL, "pullout", insert,
-		                                   ch, 64, &n, &field);
+		int rc = api_mgmt_decode_zone_list(body, insert ? "us-east" : NULL, "pullout",
+		                                   insert, ch, 64, &n, &field);
 		if (rc < 0 && field == NULL)
 			abort();
 		if (n > 64)

@@ -81,18 +81,18 @@ static int teardown(void **state)
 }
 
 /* Run one request; returns the body, NUL-terminated. */
-static const char *call(enum http_method m, const char *path, const char *query,
-			const char *body, const char *ct)
+static const char *call(enum http_method m, const char *path, const char *query, const char *body,
+                        const char *ct)
 {
 	http_request_t req = {
-		.method = m,
-		.path = path,
-		.path_len = strlen(path),
-		.query = query ? query : "",
-		.body = body ? body : "",
-		.body_len = body ? strlen(body) : 0,
-		.content_type = ct ? ct : "application/json",
-		.peer_ip = "127.0.0.1",
+	    .method = m,
+	    .path = path,
+	    .path_len = strlen(path),
+	    .query = query ? query : "",
+	    .body = body ? body : "",
+	    .body_len = body ? strlen(body) : 0,
+	    .content_type = ct ? ct : "application/json",
+	    .peer_ip = "127.0.0.1",
 	};
 
 	res.status = 200;
@@ -121,9 +121,10 @@ static json_t *post_json(const char *path, const char *body)
 	return j;
 }
 
-#define INST(svc, id) \
-	"{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\",\"serviceId\":\"" svc \
-	"\",\"instanceId\":\"" id "\",\"ip\":\"10.0.0.1\",\"port\":8080,\"url\":\"http://10.0.0.1:8080\"}"
+#define INST(svc, id)                                                                              \
+	"{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\",\"serviceId\":\"" svc                     \
+	"\",\"instanceId\":\"" id                                                                  \
+	"\",\"ip\":\"10.0.0.1\",\"port\":8080,\"url\":\"http://10.0.0.1:8080\"}"
 
 static const char *status_of(json_t *j, const char *field)
 {
@@ -135,25 +136,30 @@ static void test_readme_example(void **state)
 	const char *out;
 
 	(void)state;
-	out = post("/api/registry/register.json",
-		   "{\"instances\":[{\"region_id\":\"us-east\",\"zone_id\":\"zone-1\",\"service_id\":"
-		   "\"my-service\",\"instance_id\":\"inst-1\",\"ip\":\"192.168.1.100\",\"port\":8080,"
-		   "\"status\":\"up\"}]}");
+	out =
+	    post("/api/registry/register.json",
+	         "{\"instances\":[{\"region_id\":\"us-east\",\"zone_id\":\"zone-1\",\"service_id\":"
+	         "\"my-service\",\"instance_id\":\"inst-1\",\"ip\":\"192.168.1.100\",\"port\":8080,"
+	         "\"status\":\"up\"}]}");
 	assert_int_equal(res.status, 200);
 	/* The /api paths also name the message errorMessage (MANAGEMENT.md §3.3). */
 	assert_string_equal(out, "{\"failedInstances\":null,\"responseStatus\":{\"errorCode\":"
-				 "\"success\",\"errorMessage\":\"\",\"message\":\"\",\"status\":"
-				 "\"success\"}}");
-	out = post("/api/discovery/service.json",
-		   "{\"discovery_config\":{\"service_id\":\"my-service\",\"region_id\":\"us-east\"}}");
-	assert_string_equal(out,
-		"{\"responseStatus\":{\"errorCode\":\"success\",\"errorMessage\":\"\",\"message\":\"\","
-		"\"status\":\"success\"},"
-		"\"service\":{\"instances\":[{\"groupId\":null,\"healthCheckUrl\":null,\"instanceId\":"
-		"\"inst-1\",\"ip\":\"192.168.1.100\",\"machineName\":null,\"metadata\":null,\"port\":8080,"
-		"\"protocol\":null,\"regionId\":\"us-east\",\"serviceId\":\"my-service\",\"status\":\"up\","
-		"\"url\":\"http://192.168.1.100:8080\",\"zoneId\":\"zone-1\"}],\"logicInstances\":null,"
-		"\"metadata\":null,\"routeRules\":null,\"serviceId\":\"my-service\"}}");
+	                         "\"success\",\"errorMessage\":\"\",\"message\":\"\",\"status\":"
+	                         "\"success\"}}");
+	out = post(
+	    "/api/discovery/service.json",
+	    "{\"discovery_config\":{\"service_id\":\"my-service\",\"region_id\":\"us-east\"}}");
+	assert_string_equal(
+	    out,
+	    "{\"responseStatus\":{\"errorCode\":\"success\",\"errorMessage\":\"\",\"message\":\"\","
+	    "\"status\":\"success\"},"
+	    "\"service\":{\"instances\":[{\"groupId\":null,\"healthCheckUrl\":null,\"instanceId\":"
+	    "\"inst-1\",\"ip\":\"192.168.1.100\",\"machineName\":null,\"metadata\":null,\"port\":"
+	    "8080,"
+	    "\"protocol\":null,\"regionId\":\"us-east\",\"serviceId\":\"my-service\",\"status\":"
+	    "\"up\","
+	    "\"url\":\"http://192.168.1.100:8080\",\"zoneId\":\"zone-1\"}],\"logicInstances\":null,"
+	    "\"metadata\":null,\"routeRules\":null,\"serviceId\":\"my-service\"}}");
 }
 
 static void test_heartbeat(void **state)
@@ -162,22 +168,25 @@ static void test_heartbeat(void **state)
 	json_t *fi;
 
 	(void)state;
-	j = post_json("/artemis/api/registry/heartbeat.json", "{\"instances\":[" INST("svc", "i1") "]}");
+	j = post_json("/artemis/api/registry/heartbeat.json",
+	              "{\"instances\":[" INST("svc", "i1") "]}");
 	assert_string_equal(status_of(j, "status"), "partial_fail");
 	assert_string_equal(status_of(j, "errorCode"), "partial_fail");
 	assert_string_equal(status_of(j, "message"), "");
 	fi = json_array_get(json_object_get(j, "failedInstances"), 0);
 	assert_string_equal(json_string_value(json_object_get(fi, "errorCode")), "data-not-found");
 	assert_string_equal(json_string_value(json_object_get(fi, "errorMessage")),
-			    "us-east/zone-1/svc/i1: Instance is not exising! Need re-register.");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(fi, "instance"),
-							      "instanceId")), "i1");
+	                    "us-east/zone-1/svc/i1: Instance is not exising! Need re-register.");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(fi, "instance"), "instanceId")),
+	    "i1");
 	json_decref(j);
 
 	post("/artemis/api/registry/register.json", "{\"instances\":[" INST("svc", "i1") "]}");
-	j = post_json("/artemis/api/registry/heartbeat.json",
-		      "{\"Instances\":[{\"RegionID\":\"US-EAST\",\"zoneId\":\"zone-1\",\"serviceId\":"
-		      "\"SVC\",\"instanceId\":\"I1\",\"url\":\"u\"}]}");
+	j = post_json(
+	    "/artemis/api/registry/heartbeat.json",
+	    "{\"Instances\":[{\"RegionID\":\"US-EAST\",\"zoneId\":\"zone-1\",\"serviceId\":"
+	    "\"SVC\",\"instanceId\":\"I1\",\"url\":\"u\"}]}");
 	assert_string_equal(status_of(j, "status"), "success");
 	assert_true(json_is_null(json_object_get(j, "failedInstances")));
 	json_decref(j);
@@ -187,17 +196,21 @@ static void test_heartbeat(void **state)
  * exactly as the general path's. */
 static void test_heartbeat_fast_and_slow_agree(void **state)
 {
-	const char *fast_body = "{\"instances\":[" INST("hb", "known") ",{\"regionId\":\"eu\","
-				"\"serviceId\":\"hb\",\"instanceId\":\"x\",\"url\":\"u\"}," INST("hb", "gone") "]}";
+	const char *fast_body = "{\"instances\":[" INST(
+	    "hb", "known") ",{\"regionId\":\"eu\","
+	                   "\"serviceId\":\"hb\",\"instanceId\":\"x\",\"url\":\"u\"}," INST(
+	                       "hb", "gone") "]}";
 	/* The same request, made ineligible for the fast path by an escape. */
-	const char *slow_body = "{\"instances\":[" INST("hb", "known") ",{\"regionId\":\"eu\","
-				"\"serviceId\":\"hb\",\"instanceId\":\"x\",\"url\":\"u\"}," INST("hb", "gone")
-				"],\"x\":\"\\u0041\"}";
+	const char *slow_body = "{\"instances\":[" INST(
+	    "hb", "known") ",{\"regionId\":\"eu\","
+	                   "\"serviceId\":\"hb\",\"instanceId\":\"x\",\"url\":\"u\"}," INST(
+	                       "hb", "gone") "],\"x\":\"\\u0041\"}";
 	char first[4096];
 
 	(void)state;
 	post("/artemis/api/registry/register.json", "{\"instances\":[" INST("hb", "known") "]}");
-	snprintf(first, sizeof(first), "%s", post("/artemis/api/registry/heartbeat.json", fast_body));
+	snprintf(first, sizeof(first), "%s",
+	         post("/artemis/api/registry/heartbeat.json", fast_body));
 	assert_string_equal(first, post("/artemis/api/registry/heartbeat.json", slow_body));
 	assert_non_null(strstr(first, "\"errorCode\":\"no-permission\""));
 	assert_non_null(strstr(first, "us-east/zone-1/hb/gone: Instance is not exising!"));
@@ -209,7 +222,8 @@ static void test_unregister_unknown_is_success(void **state)
 	json_t *j;
 
 	(void)state;
-	j = post_json("/artemis/api/registry/unregister.json", "{\"instances\":[" INST("x", "nope") "]}");
+	j = post_json("/artemis/api/registry/unregister.json",
+	              "{\"instances\":[" INST("x", "nope") "]}");
 	assert_string_equal(status_of(j, "status"), "success");
 	json_decref(j);
 }
@@ -226,26 +240,28 @@ static void test_registry_errors(void **state)
 	assert_string_equal(status_of(j, "message"), "request.instances is null or empty.");
 	json_decref(j);
 
-	j = post_json("/artemis/api/registry/register.json",
-		      "{\"instances\":[{\"regionId\":\"eu\",\"zoneId\":\"zone-1\",\"serviceId\":\"s\","
-		      "\"instanceId\":\"i\",\"url\":\"u\"},{\"regionId\":\"us-east\",\"serviceId\":\" \","
-		      "\"instanceId\":\"i\",\"url\":\"u\"}, null, " INST("ok", "i") "]}");
+	j = post_json(
+	    "/artemis/api/registry/register.json",
+	    "{\"instances\":[{\"regionId\":\"eu\",\"zoneId\":\"zone-1\",\"serviceId\":\"s\","
+	    "\"instanceId\":\"i\",\"url\":\"u\"},{\"regionId\":\"us-east\",\"serviceId\":\" \","
+	    "\"instanceId\":\"i\",\"url\":\"u\"}, null, " INST("ok", "i") "]}");
 	assert_string_equal(status_of(j, "status"), "partial_fail");
 	assert_int_equal(json_array_size(json_object_get(j, "failedInstances")), 2);
 	fi = json_array_get(json_object_get(j, "failedInstances"), 0);
 	assert_string_equal(json_string_value(json_object_get(fi, "errorCode")), "no-permission");
 	fi = json_array_get(json_object_get(j, "failedInstances"), 1);
 	assert_string_equal(json_string_value(json_object_get(fi, "errorCode")),
-			    "internal-service-error");
-	assert_non_null(strstr(json_string_value(json_object_get(fi, "errorMessage")),
-			       ": Exception: "));
+	                    "internal-service-error");
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(fi, "errorMessage")), ": Exception: "));
 	json_decref(j);
 
 	/* Zone check only when other zones are not allowed. */
 	cfg.allow_registry_from_other_zone = false;
-	j = post_json("/artemis/api/registry/register.json",
-		      "{\"instances\":[{\"regionId\":\"us-east\",\"zoneId\":\"zone-9\",\"serviceId\":\"s\","
-		      "\"instanceId\":\"i\",\"url\":\"u\"}]}");
+	j = post_json(
+	    "/artemis/api/registry/register.json",
+	    "{\"instances\":[{\"regionId\":\"us-east\",\"zoneId\":\"zone-9\",\"serviceId\":\"s\","
+	    "\"instanceId\":\"i\",\"url\":\"u\"}]}");
 	fi = json_array_get(json_object_get(j, "failedInstances"), 0);
 	assert_string_equal(json_string_value(json_object_get(fi, "errorCode")), "no-permission");
 	json_decref(j);
@@ -258,11 +274,13 @@ static void test_registry_errors(void **state)
 		memset(big, 'a', 300);
 		big[300] = '\0';
 		snprintf(body, sizeof(body),
-			 "{\"instances\":[{\"regionId\":\"us-east\",\"serviceId\":\"%s\","
-			 "\"instanceId\":\"i\",\"url\":\"u\"}]}", big);
+		         "{\"instances\":[{\"regionId\":\"us-east\",\"serviceId\":\"%s\","
+		         "\"instanceId\":\"i\",\"url\":\"u\"}]}",
+		         big);
 		j = post_json("/artemis/api/registry/register.json", body);
 		fi = json_array_get(json_object_get(j, "failedInstances"), 0);
-		assert_string_equal(json_string_value(json_object_get(fi, "errorCode")), "bad-request");
+		assert_string_equal(json_string_value(json_object_get(fi, "errorCode")),
+		                    "bad-request");
 		json_decref(j);
 	}
 
@@ -277,10 +295,11 @@ static void test_registry_errors(void **state)
 	post("/artemis/api/registry/register.json",
 	     "{\"instances\":[" INST("shape", "i1") ",{\"port\":\"x\"}]}");
 	assert_int_equal(res.status, 400);
-	j = post_json("/artemis/api/discovery/lookup.json",
-		      "{\"regionId\":\"us-east\",\"discoveryConfigs\":[{\"serviceId\":\"shape\"}]}");
-	assert_true(json_is_null(json_object_get(json_array_get(json_object_get(j, "services"), 0),
-						 "instances")));
+	j = post_json(
+	    "/artemis/api/discovery/lookup.json",
+	    "{\"regionId\":\"us-east\",\"discoveryConfigs\":[{\"serviceId\":\"shape\"}]}");
+	assert_true(json_is_null(
+	    json_object_get(json_array_get(json_object_get(j, "services"), 0), "instances")));
 	json_decref(j);
 }
 
@@ -337,35 +356,37 @@ static void test_discovery(void **state)
 	(void)state;
 	post("/artemis/api/registry/register.json",
 	     "{\"instances\":[" INST("Svc", "i1") "," INST("Svc", "i2") "]}");
-	j = post_json("/artemis/api/discovery/lookup.json",
-		      "{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\",\"discoveryConfigs\":["
-		      "{\"serviceId\":\"Svc\"},{\"serviceId\":\"svc\"},{\"serviceId\":\"\"},null]}");
+	j = post_json(
+	    "/artemis/api/discovery/lookup.json",
+	    "{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\",\"discoveryConfigs\":["
+	    "{\"serviceId\":\"Svc\"},{\"serviceId\":\"svc\"},{\"serviceId\":\"\"},null]}");
 	assert_string_equal(status_of(j, "status"), "success");
 	svcs = json_object_get(j, "services");
 	assert_int_equal(json_array_size(svcs), 2);
 	assert_int_equal(json_array_size(json_object_get(json_array_get(svcs, 0), "instances")), 2);
 	/* Exact-case serviceId: "svc" is unknown. */
 	assert_true(json_is_null(json_object_get(json_array_get(svcs, 1), "instances")));
-	assert_string_equal(json_string_value(json_object_get(json_array_get(svcs, 1), "serviceId")),
-			    "svc");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(svcs, 1), "serviceId")), "svc");
 	json_decref(j);
 
 	/* Cached response: identical bytes; a change invalidates. */
 	a = post("/artemis/api/discovery/lookup.json",
-		 "{\"regionId\":\"us-east\",\"discoveryConfigs\":[{\"serviceId\":\"Svc\"}]}");
+	         "{\"regionId\":\"us-east\",\"discoveryConfigs\":[{\"serviceId\":\"Svc\"}]}");
 	snprintf(first, sizeof(first), "%s", a);
 	a = post("/artemis/api/discovery/lookup.json",
-		 "{\"regionId\":\"us-east\",\"discoveryConfigs\":[{\"serviceId\":\"Svc\"}]}");
+	         "{\"regionId\":\"us-east\",\"discoveryConfigs\":[{\"serviceId\":\"Svc\"}]}");
 	assert_string_equal(first, a);
 	post("/artemis/api/registry/register.json", "{\"instances\":[" INST("Svc", "i3") "]}");
 	j = post_json("/artemis/api/discovery/lookup.json",
-		      "{\"regionId\":\"us-east\",\"discoveryConfigs\":[{\"serviceId\":\"Svc\"}]}");
+	              "{\"regionId\":\"us-east\",\"discoveryConfigs\":[{\"serviceId\":\"Svc\"}]}");
 	assert_int_equal(json_array_size(json_object_get(
-				 json_array_get(json_object_get(j, "services"), 0), "instances")), 3);
+	                     json_array_get(json_object_get(j, "services"), 0), "instances")),
+	                 3);
 	json_decref(j);
 
 	j = post_json("/artemis/api/discovery/lookup.json",
-		      "{\"regionId\":\"eu\",\"discoveryConfigs\":[{\"serviceId\":\"Svc\"}]}");
+	              "{\"regionId\":\"eu\",\"discoveryConfigs\":[{\"serviceId\":\"Svc\"}]}");
 	assert_string_equal(status_of(j, "errorCode"), "no-permission");
 	assert_true(json_is_null(json_object_get(j, "services")));
 	json_decref(j);
@@ -387,7 +408,7 @@ static void test_discovery(void **state)
 static void test_services_and_delta(void **state)
 {
 	json_t *j;
-	buf_t out = { 0 };
+	buf_t out = {0};
 	uint64_t newest = 0;
 
 	(void)state;
@@ -414,7 +435,8 @@ static void test_services_and_delta(void **state)
 	assert_non_null(j);
 	assert_int_equal(json_object_size(j), 1);
 	assert_string_equal(json_string_value(json_object_get(
-				    json_array_get(json_object_get(j, "b"), 0), "changeType")), "new");
+	                        json_array_get(json_object_get(j, "b"), 0), "changeType")),
+	                    "new");
 	json_decref(j);
 	buf_free(&out);
 }
@@ -423,7 +445,7 @@ static void test_services_and_delta(void **state)
  * instead of leaving one with a cut-off services list. */
 static void test_versioned_snapshot_failure(void **state)
 {
-	buf_t out = { 0 };
+	buf_t out = {0};
 	uint64_t version = 0;
 
 	(void)state;
@@ -451,16 +473,18 @@ static void test_status(void **state)
 	(void)state;
 	post("/artemis/api/registry/register.json", "{\"instances\":[" INST("svc", "i1") "]}");
 	j = post_json("/artemis/api/status/node.json", "{}");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "nodeStatus"),
-							      "status")), "up");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(j, "nodeStatus"), "status")), "up");
 	json_decref(j);
 	j = post_json("/artemis/api/status/leases.json", "{}");
 	assert_int_equal(json_integer_value(json_object_get(j, "leaseCount")), 1);
 	leases = json_object_get(json_object_get(j, "leases"), "svc");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(leases, 0), "instance")),
-			    "us-east/zone-1/svc/i1");
-	assert_int_equal(strlen(json_string_value(json_object_get(json_array_get(leases, 0),
-								  "creationTime"))), 23);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(leases, 0), "instance")),
+	    "us-east/zone-1/svc/i1");
+	assert_int_equal(
+	    strlen(json_string_value(json_object_get(json_array_get(leases, 0), "creationTime"))),
+	    23);
 	json_decref(j);
 	j = post_json("/artemis/api/status/legacy-leases.json", "{}");
 	assert_int_equal(json_integer_value(json_object_get(j, "leaseCount")), 0);
@@ -473,21 +497,24 @@ static void test_status(void **state)
 	}
 	assert_int_equal(limited, 3);
 	j = post_json("/artemis/api/status/config.json", "{}");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "properties"),
-							      "node.region")), "us-east");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(j, "properties"), "node.region")),
+	    "us-east");
 	json_decref(j);
 	j = post_json("/artemis/api/status/deployment.json", "{}");
 	assert_string_equal(json_string_value(json_object_get(j, "regionId")), "us-east");
 	assert_int_equal(json_integer_value(json_object_get(j, "port")), 18080);
 	json_decref(j);
 	j = post_json("/artemis/api/cluster/up-registry-nodes.json",
-		      "{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\"}");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(
-				    json_object_get(j, "nodes"), 0), "url")), "http://127.0.0.1:18080");
+	              "{\"regionId\":\"us-east\",\"zoneId\":\"zone-1\"}");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(j, "nodes"), 0), "url")),
+	                    "http://127.0.0.1:18080");
 	json_decref(j);
 	call(HTTP_M_GET, "/metrics", NULL, NULL, NULL);
 	assert_non_null(strstr(res.body.data, "\nartemis_instances 1\n"));
-	assert_non_null(strstr(res.body.data, "artemis_http_requests_total{endpoint=\"status_leases\"}"));
+	assert_non_null(
+	    strstr(res.body.data, "artemis_http_requests_total{endpoint=\"status_leases\"}"));
 }
 
 static void test_cluster_peers(void **state)
@@ -505,23 +532,24 @@ static void test_cluster_peers(void **state)
 	j = post_json("/artemis/api/status/cluster.json", "{}");
 	assert_int_equal(json_integer_value(json_object_get(j, "nodeCount")), 2);
 	nodes = json_object_get(j, "nodesStatus");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(nodes, 1), "status")), "up");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(nodes, 1), "status")),
+	                    "up");
 	json_decref(j);
 	/* Other zones allowed: both nodes; not allowed: only the zone's own. */
 	j = post_json("/artemis/api/cluster/up-discovery-nodes.json",
-		      "{\"regionId\":\"us-east\",\"zoneId\":\"zone-2\"}");
+	              "{\"regionId\":\"us-east\",\"zoneId\":\"zone-2\"}");
 	assert_int_equal(json_array_size(json_object_get(j, "nodes")), 2);
 	json_decref(j);
 	cfg.allow_discovery_from_other_zone = false;
 	j = post_json("/artemis/api/cluster/up-discovery-nodes.json",
-		      "{\"regionId\":\"us-east\",\"zoneId\":\"zone-2\"}");
+	              "{\"regionId\":\"us-east\",\"zoneId\":\"zone-2\"}");
 	nodes = json_object_get(j, "nodes");
 	assert_int_equal(json_array_size(nodes), 1);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(nodes, 0), "url")),
-			    "http://10.0.0.2:8080");
+	                    "http://10.0.0.2:8080");
 	json_decref(j);
 	j = post_json("/artemis/api/cluster/up-discovery-nodes.json",
-		      "{\"regionId\":\"us-east\",\"zoneId\":\"ZONE-2\"}");
+	              "{\"regionId\":\"us-east\",\"zoneId\":\"ZONE-2\"}");
 	assert_string_equal(status_of(j, "errorCode"), "data-not-found");
 	assert_string_equal(status_of(j, "message"), "No available service nodes.");
 	assert_true(json_is_null(json_object_get(j, "nodes")));
@@ -532,18 +560,18 @@ static void test_cluster_peers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_readme_example, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_heartbeat_fast_and_slow_agree, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unregister_unknown_is_success, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_registry_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ready_with_peers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_discovery, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_services_and_delta, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_versioned_snapshot_failure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cluster_peers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readme_example, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat_fast_and_slow_agree, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unregister_unknown_is_success, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ready_with_peers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_discovery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_services_and_delta, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_versioned_snapshot_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cluster_peers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,7 +105,8 @@ static void test_wrong_key_and_tampering(void **state)
 			t.data[i] = (char)((saved + d) & 0x7f);
 			if (t.data[i] == saved)
 				continue;
-			assert_int_not_equal(jwt_verify(t.data, t.len, key, KEYLEN, c.iat, &got), 0);
+			assert_int_not_equal(jwt_verify(t.data, t.len, key, KEYLEN, c.iat, &got),
+			                     0);
 		}
 		t.data[i] = saved;
 	}
@@ -115,7 +116,8 @@ static void test_wrong_key_and_tampering(void **state)
 		char saved = t.data[i];
 		for (int b = 0x80; b < 0x100; b++) {
 			t.data[i] = (char)b;
-			assert_int_not_equal(jwt_verify(t.data, t.len, key, KEYLEN, c.iat, &got), 0);
+			assert_int_not_equal(jwt_verify(t.data, t.len, key, KEYLEN, c.iat, &got),
+			                     0);
 		}
 		t.data[i] = saved;
 	}
@@ -148,17 +150,17 @@ static void test_headers_and_claims(void **state)
 	assert_int_not_equal(jwt_verify("eyJhbGciOiJub25lIn0.e30.", 24, key, KEYLEN, 5, &got), 0);
 	/* Claims missing, mistyped, duplicated or too long. */
 	const char *bad[] = {
-		"{\"exp\":2000000000,\"iat\":1,\"role\":\"admin\",\"sid\":\"s\",\"sub\":\"1\"}",
-		"{\"exp\":\"2000000000\",\"iat\":1,\"role\":\"admin\",\"sid\":\"s\",\"sub\":\"1\","
-		"\"username\":\"root\"}",
-		"{\"exp\":2000000000,\"iat\":1,\"role\":\"admin\",\"sid\":\"s\",\"sub\":1,"
-		"\"username\":\"root\"}",
-		"{\"exp\":2000000000,\"iat\":1,\"role\":\"admin\",\"role\":\"viewer\",\"sid\":\"s\","
-		"\"sub\":\"1\",\"username\":\"root\"}",
-		"{\"exp\":2000000000,\"iat\":1,\"role\":\"administrator-of-all\",\"sid\":\"s\","
-		"\"sub\":\"1\",\"username\":\"root\"}",
-		"[1,2,3]",
-		"not json",
+	    "{\"exp\":2000000000,\"iat\":1,\"role\":\"admin\",\"sid\":\"s\",\"sub\":\"1\"}",
+	    "{\"exp\":\"2000000000\",\"iat\":1,\"role\":\"admin\",\"sid\":\"s\",\"sub\":\"1\","
+	    "\"username\":\"root\"}",
+	    "{\"exp\":2000000000,\"iat\":1,\"role\":\"admin\",\"sid\":\"s\",\"sub\":1,"
+	    "\"username\":\"root\"}",
+	    "{\"exp\":2000000000,\"iat\":1,\"role\":\"admin\",\"role\":\"viewer\",\"sid\":\"s\","
+	    "\"sub\":\"1\",\"username\":\"root\"}",
+	    "{\"exp\":2000000000,\"iat\":1,\"role\":\"administrator-of-all\",\"sid\":\"s\","
+	    "\"sub\":\"1\",\"username\":\"root\"}",
+	    "[1,2,3]",
+	    "not json",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		forge("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", bad[i], key, KEYLEN, &t);
@@ -237,12 +239,12 @@ static void test_random(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_wrong_key_and_tampering),
-		cmocka_unit_test(test_headers_and_claims),
-		cmocka_unit_test(test_sign_limits),
-		cmocka_unit_test(test_passwords),
-		cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_wrong_key_and_tampering),
+	    cmocka_unit_test(test_headers_and_claims),
+	    cmocka_unit_test(test_sign_limits),
+	    cmocka_unit_test(test_passwords),
+	    cmocka_unit_test(test_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,7 @@ static json_t *load(const char *s)
 
 static char *encode(const json_instance_t *in)
 {
-	buf_t b = { 0 };
+	buf_t b = {0};
 
 	assert_int_equal(json_instance_encode(in, &b), 0);
 	assert_int_equal(buf_append(&b, "", 1), 0);
@@ -49,9 +49,10 @@ static void test_key_matching(void **state)
 
 static void test_decode_encode_sorted_nulls(void **state)
 {
-	json_t *j = load("{\"region_id\":\"us-east\",\"ZONEID\":\"zone-1\",\"serviceId\":\"MySvc\","
-			 "\"instanceId\":\"i1\",\"ip\":\"1.2.3.4\",\"port\":\"8080\",\"unknown\":[1],"
-			 "\"metadata\":{\"b\":\"2\",\"a\":1,\"n\":null,\"t\":true},\"status\":\"up\"}");
+	json_t *j =
+	    load("{\"region_id\":\"us-east\",\"ZONEID\":\"zone-1\",\"serviceId\":\"MySvc\","
+	         "\"instanceId\":\"i1\",\"ip\":\"1.2.3.4\",\"port\":\"8080\",\"unknown\":[1],"
+	         "\"metadata\":{\"b\":\"2\",\"a\":1,\"n\":null,\"t\":true},\"status\":\"up\"}");
 	json_instance_t in;
 	const char *field = NULL;
 	char *out;
@@ -60,11 +61,12 @@ static void test_decode_encode_sorted_nulls(void **state)
 	assert_int_equal(json_instance_decode(j, &in, &field), 0);
 	assert_int_equal(in.port, 8080);
 	out = encode(&in);
-	assert_string_equal(out,
-		"{\"groupId\":null,\"healthCheckUrl\":null,\"instanceId\":\"i1\",\"ip\":\"1.2.3.4\","
-		"\"machineName\":null,\"metadata\":{\"b\":\"2\",\"a\":\"1\",\"n\":null,\"t\":\"true\"},"
-		"\"port\":8080,\"protocol\":null,\"regionId\":\"us-east\",\"serviceId\":\"MySvc\","
-		"\"status\":\"up\",\"url\":\"http://1.2.3.4:8080\",\"zoneId\":\"zone-1\"}");
+	assert_string_equal(
+	    out,
+	    "{\"groupId\":null,\"healthCheckUrl\":null,\"instanceId\":\"i1\",\"ip\":\"1.2.3.4\","
+	    "\"machineName\":null,\"metadata\":{\"b\":\"2\",\"a\":\"1\",\"n\":null,\"t\":\"true\"},"
+	    "\"port\":8080,\"protocol\":null,\"regionId\":\"us-east\",\"serviceId\":\"MySvc\","
+	    "\"status\":\"up\",\"url\":\"http://1.2.3.4:8080\",\"zoneId\":\"zone-1\"}");
 	free(out);
 	json_decref(j);
 }
@@ -173,8 +175,9 @@ static void test_display_and_legacy(void **state)
 	char buf[256];
 
 	(void)state;
-	j = load("{\"regionId\":\"US\",\"serviceId\":\"Svc\",\"groupId\":\"G\",\"instanceId\":\"I\","
-		 "\"metadata\":{\"java_registry\":\"x\"}}");
+	j = load(
+	    "{\"regionId\":\"US\",\"serviceId\":\"Svc\",\"groupId\":\"G\",\"instanceId\":\"I\","
+	    "\"metadata\":{\"java_registry\":\"x\"}}");
 	assert_int_equal(json_instance_decode(j, &in, NULL), 0);
 	json_instance_display(&in, buf, sizeof(buf));
 	assert_string_equal(buf, "us/null/svc/g/i");
@@ -190,7 +193,7 @@ static void test_malformed_and_escapes(void **state)
 {
 	char err[256];
 	json_t *j = NULL;
-	buf_t b = { 0 };
+	buf_t b = {0};
 
 	(void)state;
 	assert_int_equal(json_parse_body("{\"a\":", 5, &j, err, sizeof(err)), -EINVAL);
@@ -203,7 +206,8 @@ static void test_malformed_and_escapes(void **state)
 	buf_free(&b);
 	assert_int_equal(json_put_status(&b, "success", "success", ""), 0);
 	buf_append(&b, "", 1);
-	assert_string_equal(b.data, "{\"errorCode\":\"success\",\"message\":\"\",\"status\":\"success\"}");
+	assert_string_equal(b.data,
+	                    "{\"errorCode\":\"success\",\"message\":\"\",\"status\":\"success\"}");
 	buf_free(&b);
 }
 
@@ -220,9 +224,12 @@ static void test_heartbeat_fast_path(void **state)
 	size_t n = 0;
 
 	(void)state;
-	assert_int_equal(fast(" {\"INSTANCES\" : [ {\"region_id\":\"us\",\"serviceId\":\"S\","
-			      "\"instanceId\":\"i\",\"ip\":\"h\",\"port\":81,\"metadata\":{\"a\":\"b\"},"
-			      "\"x\":[1,2.5e3,{\"y\":null}]}, {\"serviceId\":null}], \"z\":true } ", in, &n), 0);
+	assert_int_equal(
+	    fast(" {\"INSTANCES\" : [ {\"region_id\":\"us\",\"serviceId\":\"S\","
+	         "\"instanceId\":\"i\",\"ip\":\"h\",\"port\":81,\"metadata\":{\"a\":\"b\"},"
+	         "\"x\":[1,2.5e3,{\"y\":null}]}, {\"serviceId\":null}], \"z\":true } ",
+	         in, &n),
+	    0);
 	assert_int_equal(n, 2);
 	assert_memory_equal(in[0].region.ptr, "us", 2);
 	assert_int_equal(in[0].port, 81);
@@ -236,8 +243,8 @@ static void test_heartbeat_fast_path(void **state)
 	assert_int_equal(fast("{\"instances\":[{\"serviceId\":1}]}", in, &n), -EAGAIN);
 	assert_int_equal(fast("{\"instances\":[{\"port\":\"80\"}]}", in, &n), -EAGAIN);
 	assert_int_equal(fast("{\"instances\":[{\"port\":8.5}]}", in, &n), -EAGAIN);
-	assert_int_equal(fast("{\"instances\":[{\"serviceId\":\"a\",\"service_id\":\"b\"}]}", in, &n),
-			 -EAGAIN);
+	assert_int_equal(
+	    fast("{\"instances\":[{\"serviceId\":\"a\",\"service_id\":\"b\"}]}", in, &n), -EAGAIN);
 	assert_int_equal(fast("{\"instances\":[{}],\"instances\":[{}]}", in, &n), -EAGAIN);
 	assert_int_equal(fast("{\"instances\":[{\"metadata\":{\"a\":1}}]}", in, &n), -EAGAIN);
 	assert_int_equal(fast("{\"instances\":[{}]} x", in, &n), -EAGAIN);
@@ -253,8 +260,10 @@ static void test_heartbeat_fast_path(void **state)
 static void test_lookup_fast_path(void **state)
 {
 	static json_lookup_t lk;
-	const char *ok = "{\"regionId\":\"us\",\"zone_id\":null,\"discoveryConfigs\":[{\"serviceId\":"
-			 "\"A\",\"discoveryData\":{\"appid\":\"1\"}},{\"service_id\":\"b\",\"regionId\":\"r\"},{}]}";
+	const char *ok =
+	    "{\"regionId\":\"us\",\"zone_id\":null,\"discoveryConfigs\":[{\"serviceId\":"
+	    "\"A\",\"discoveryData\":{\"appid\":\"1\"}},{\"service_id\":\"b\",\"regionId\":\"r\"},{"
+	    "}]}";
 
 	(void)state;
 	assert_int_equal(json_fast_lookup(ok, strlen(ok), &lk), 0);
@@ -279,15 +288,15 @@ static void test_lookup_fast_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_key_matching),
-		cmocka_unit_test(test_decode_encode_sorted_nulls),
-		cmocka_unit_test(test_url_derivation),
-		cmocka_unit_test(test_coercion_and_shape),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_display_and_legacy),
-		cmocka_unit_test(test_malformed_and_escapes),
-		cmocka_unit_test(test_heartbeat_fast_path),
-		cmocka_unit_test(test_lookup_fast_path),
+	    cmocka_unit_test(test_key_matching),
+	    cmocka_unit_test(test_decode_encode_sorted_nulls),
+	    cmocka_unit_test(test_url_derivation),
+	    cmocka_unit_test(test_coercion_and_shape),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_display_and_legacy),
+	    cmocka_unit_test(test_malformed_and_escapes),
+	    cmocka_unit_test(test_heartbeat_fast_path),
+	    cmocka_unit_test(test_lookup_fast_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

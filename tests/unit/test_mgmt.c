@@ -212,8 +212,8 @@ static void test_unopenable_store_names_path_and_reason(void **state)
 	assert_non_null(strstr(err, "missing/dir/artemis.db"));
 	/* Not a database at all. */
 	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "mkdir -p %s/other && echo not-sqlite-at-all > %s/other/%s",
-	         dir, dir, MGMT_DB_FILE);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/other && echo not-sqlite-at-all > %s/other/%s", dir,
+	         dir, MGMT_DB_FILE);
 	assert_int_equal(system(cmd), 0);
 	snprintf(bad.data_dir, sizeof(bad.data_dir), "%s/other", dir);
 	assert_true(mgmt_boot(&bad, shm, err, sizeof(err)) < 0);
@@ -381,9 +381,8 @@ static void test_listing_and_audit_queries(void **state)
 	buf_free(&stats);
 	/* Cleanup deletes what is older and records itself. */
 	uint64_t deleted = 0;
-	assert_int_equal(mgmt_audit_cleanup(mg, UINT64_C(4000000000000), &ctx, &deleted, err,
-	                                    sizeof(err)),
-	                 0);
+	assert_int_equal(
+	    mgmt_audit_cleanup(mg, UINT64_C(4000000000000), &ctx, &deleted, err, sizeof(err)), 0);
 	assert_int_equal(deleted, 4);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM audit WHERE operation_type = 'audit'"), 1);
 	check_ok();
@@ -564,7 +563,8 @@ static void test_killed_at_each_point_of_a_write(void **state)
 				mgmt_t *child;
 				kill_at = at;
 				proj_failpoint = die_at;
-				mgmt_change_t ch = change(MGMT_INSTANCE, "svc", "a", NULL, step % 2 == 0);
+				mgmt_change_t ch =
+				    change(MGMT_INSTANCE, "svc", "a", NULL, step % 2 == 0);
 				if (mgmt_open(&cfg, shm, &child, err, sizeof(err)) == 0)
 					mgmt_apply(child, &ch, 1, &ctx, err, sizeof(err));
 				_exit(3); /* the failpoint did not fire */
@@ -606,7 +606,6 @@ static void test_times(void **state)
 	mgmt_format_time(UINT64_C(1714557600500), out, sizeof(out));
 	assert_string_equal(out, "2024-05-01T10:00:00.500Z");
 }
-
 
 /* ---- Users, sessions, the login history ------------------------------------------ */
 
@@ -738,9 +737,9 @@ static void test_sessions_end_on_every_process_at_once(void **state)
 	mgmt_session_t got;
 	assert_int_equal(mgmt_session_get(mg, s4.sid, &got), 0);
 	assert_true(got.revoked);
-	assert_int_equal(mgmt_session_revoke(mg, "00000000000000000000000000000000", NULL, err,
-	                                     sizeof(err)),
-	                 -ENOENT);
+	assert_int_equal(
+	    mgmt_session_revoke(mg, "00000000000000000000000000000000", NULL, err, sizeof(err)),
+	    -ENOENT);
 	assert_int_equal(mgmt_session_check(other, "short", "carol", now, &p), -EACCES);
 	mgmt_close(other);
 	check_ok();

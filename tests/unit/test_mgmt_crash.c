@@ -77,7 +77,8 @@ static void writer(unsigned seed, int done_fd)
 			if (rand() % 2)
 				snprintf(ch.key.service, sizeof(ch.key.service), "svc-%d", i % 4);
 		}
-		if (mgmt_apply(m, &ch, 1, &ctx, err, sizeof(err)) >= 0 && write(done_fd, "w", 1) < 0)
+		if (mgmt_apply(m, &ch, 1, &ctx, err, sizeof(err)) >= 0 &&
+		    write(done_fd, "w", 1) < 0)
 			done_fd = -1; /* full or gone: the parent stopped listening */
 	}
 }

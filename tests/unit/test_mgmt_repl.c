@@ -262,8 +262,8 @@ static void assert_same_digests(void)
 	for (size_t i = 0; i < na; i++) {
 		assert_int_equal(da[i].kind, db[i].kind);
 		if (da[i].count != db[i].count || da[i].hash != db[i].hash)
-			fail_msg("kind %d bucket %d differs: %llu/%llx against %llu/%llx", da[i].kind,
-			         da[i].bucket, (unsigned long long)da[i].count,
+			fail_msg("kind %d bucket %d differs: %llu/%llx against %llu/%llx",
+			         da[i].kind, da[i].bucket, (unsigned long long)da[i].count,
 			         (unsigned long long)da[i].hash, (unsigned long long)db[i].count,
 			         (unsigned long long)db[i].hash);
 	}
@@ -341,9 +341,10 @@ static void test_last_writer_wins_both_orders(void **state)
 	assert_true(tag_down(&B, "svc", "i3"));
 	/* the winner's row, key case included, on both */
 	for (node_t *n = &A; n; n = n == &A ? &B : NULL)
-		assert_int_equal(sql_int(n, "SELECT count(*) FROM instance WHERE service_id = 'SVC' "
-		                            "COLLATE BINARY AND deleted = 1 AND origin_node = 'node-b'"),
-		                 1);
+		assert_int_equal(
+		    sql_int(n, "SELECT count(*) FROM instance WHERE service_id = 'SVC' "
+		               "COLLATE BINARY AND deleted = 1 AND origin_node = 'node-b'"),
+		    1);
 	assert_same_digests();
 	char msg[256];
 	assert_int_equal(mgmt_check(&A.cfg, A.shm, msg, sizeof(msg)), 0);
@@ -361,7 +362,7 @@ static void test_tombstone_wins_over_late_record(void **state)
 	op(&A, MGMT_SERVER, "10.0.0.9", NULL, false, "alice");
 	walk_all(&A, gen, &dead);
 	assert_true(dead.n >= 1);
-	apply_rows(&B, &dead, 0, dead.n); /* the removal first */
+	apply_rows(&B, &dead, 0, dead.n);                           /* the removal first */
 	assert_int_equal(apply_rows(&B, &live, 0, live.n) >= 1, 1); /* its audit record only */
 	assert_int_equal(sql_int(&B, "SELECT count(*) FROM server WHERE deleted = 0"), 0);
 	assert_int_equal(sql_int(&B, "SELECT count(*) FROM server WHERE deleted = 1"), 1);
@@ -454,12 +455,12 @@ static void test_bad_rows_refused_one_by_one(void **state)
 	mgmt_row_t bad[6];
 	for (int i = 0; i < 6; i++)
 		bad[i] = hand_row("node-c", 5 << 16, false, "i8");
-	bad[0].kind = 40;                                         /* unknown kind */
-	bad[1].nvals = 2;                                         /* too few values */
-	bad[2].hlc = 0;                                           /* no timestamp */
-	bad[3].origin_len = 0;                                    /* no origin */
+	bad[0].kind = 40;          /* unknown kind */
+	bad[1].nvals = 2;          /* too few values */
+	bad[2].hlc = 0;            /* no timestamp */
+	bad[3].origin_len = 0;     /* no origin */
 	bad[4].vals[2] = V_INT(7); /* a key not text */
-	bad[5].vals[3].len = 0;                                   /* a blank operation */
+	bad[5].vals[3].len = 0;    /* a blank operation */
 	assert_int_equal(mgmt_repl_begin(B.r, err, sizeof(err)), 0);
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(mgmt_repl_put(B.r, &bad[i], err, sizeof(err)), -EINVAL);
@@ -927,7 +928,7 @@ static void test_routing_between_nodes(void **state)
 	assert_int_equal(got[1], gb);
 	assert_int_equal(got[2], 40);
 	assert_true(tag_down(&B, "rsvc", "b1")); /* the group's pull-out binds it */
-	assert_true(frame_has(&B, "\"r1\""));  /* the routing image republished */
+	assert_true(frame_has(&B, "\"r1\""));    /* the routing image republished */
 	assert_true(mgmt_generation(B.shm) > gen);
 	assert_int_equal(mgmt_check(&B.cfg, B.shm, msg, sizeof(msg)), 0);
 	/* the pull-in, made on B, travels back */
@@ -968,8 +969,9 @@ static void test_routing_conflicts_converge(void **state)
 	rows_free(&tags);
 	assert_int_equal(sql_int(&B, "SELECT count(*) FROM service_group WHERE name = 'g2'"), 1);
 	assert_int_equal(sql_int(&B, "SELECT deleted FROM service_group WHERE name = 'g2'"), 0);
-	assert_int_equal(sql_int(&B, "SELECT count(*) FROM service_group_tag t JOIN service_group "
-	                             "g ON g.id = t.group_id WHERE g.name = 'g2' AND t.deleted = 0"),
+	assert_int_equal(sql_int(&B,
+	                         "SELECT count(*) FROM service_group_tag t JOIN service_group "
+	                         "g ON g.id = t.group_id WHERE g.name = 'g2' AND t.deleted = 0"),
 	                 1);
 	/* two rules of one name, made apart: the later stays on both */
 	rule_make(&A, "ra", "same");

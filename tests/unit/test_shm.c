@@ -496,8 +496,7 @@ struct installments {
 };
 
 /* Take up to `budget` instances, then ask the walk to stop (7). */
-static int take_some(void *ctx, const shm_instance_view_t *view, const char *json,
-                     size_t json_len)
+static int take_some(void *ctx, const shm_instance_view_t *view, const char *json, size_t json_len)
 {
 	struct installments *x = ctx;
 	if (x->budget == 0)
@@ -562,8 +561,8 @@ static int changes_attributed(shm_t *s, shm_cursor_t *cur)
 			snprintf(want, sizeof(want), "\"svc\":\"%s\"", ch.service);
 			assert_non_null(json.data);
 			if (!strstr(json.data, want))
-				fail_msg("change %llu says %s for %s", (unsigned long long)ch.version,
-				         ch.service, json.data);
+				fail_msg("change %llu says %s for %s",
+				         (unsigned long long)ch.version, ch.service, json.data);
 		}
 		json.len = 0;
 		n++;

@@ -345,7 +345,8 @@ static void test_heartbeat_copies_renew_once(void **state)
 	shm_key_t keys[70];
 	int rcs[70];
 	for (int i = 0; i < 64; i++)
-		keys[i] = key("us-east", i % 2 ? "SVC" : "svc", "A"); /* the lease key ignores case */
+		keys[i] =
+		    key("us-east", i % 2 ? "SVC" : "svc", "A"); /* the lease key ignores case */
 	keys[64] = key("us-east", "svc", "b");
 	keys[65] = key("us-east", "svc", "missing");
 	keys[66] = key("us-east", "svc", "missing");

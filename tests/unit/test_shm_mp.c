@@ -38,13 +38,12 @@
 #include "shm_test.h"
 
 #ifdef UNDER_ASAN
-#define MP_SECONDS 2
+#define MP_SECONDS   2
 #define CRASH_ROUNDS 50
 #else
-#define MP_SECONDS 5
+#define MP_SECONDS   5
 #define CRASH_ROUNDS 200
 #endif
-
 
 static char region_name[64];
 
@@ -146,8 +145,8 @@ static int check_array(const char *p, size_t n)
 }
 
 /* A batch lookup's callback: every instance found is whole. */
-static int batch_check(void *ctx, size_t i, int rc, const shm_instance_view_t *v,
-		       const char *json, size_t json_len)
+static int batch_check(void *ctx, size_t i, int rc, const shm_instance_view_t *v, const char *json,
+                       size_t json_len)
 {
 	uint64_t *busy = ctx;
 	if (rc == -EBUSY)
@@ -202,7 +201,7 @@ static void reader_loop(uint64_t until, int out_fd)
 	}
 	char line[128];
 	int n = snprintf(line, sizeof(line), "%llu %llu %llu\n", (unsigned long long)reads,
-			 (unsigned long long)busy, (unsigned long long)max_ns);
+	                 (unsigned long long)busy, (unsigned long long)max_ns);
 	if (write(out_fd, line, (size_t)n) != n)
 		_exit(34);
 	buf_free(&b);
@@ -253,7 +252,7 @@ static void test_readers_writers(void **state)
 	unsigned long long reads, busy, max_ns;
 	assert_int_equal(sscanf(buf, "%llu %llu %llu", &reads, &busy, &max_ns), 3);
 	print_message("reader: %llu reads, %llu busy, slowest %.3f ms\n", reads, busy,
-		      (double)max_ns / 1e6);
+	              (double)max_ns / 1e6);
 	/* A count, not a rate: the readers ran and returned (the watchdog
 	 * catches a hang); how many reads fit in the time depends on the
 	 * machine and the sanitizers. */
@@ -285,7 +284,7 @@ static void storm_writer(int w, int fd)
 	char id[32], json[1024];
 	for (unsigned gen = 1;; gen++) {
 		struct op_rec r = {'B', (rand() % 3) ? 'R' : 'U', (uint8_t)w,
-				   (uint8_t)(rand() % CRASH_KEYS)};
+		                   (uint8_t)(rand() % CRASH_KEYS)};
 		snprintf(id, sizeof(id), "w%d-%d", w, r.key);
 		const char *svc = (r.key % 3) ? "storm" : "Storm";
 		if (write(fd, &r, sizeof(r)) != sizeof(r))
@@ -354,10 +353,11 @@ static void verify_round(shm_t *s, const enum expect *exp, int round)
 			buf_t b = {0};
 			int rc = shm_lookup(s, &key, 0, &v, &b);
 			if (e == EXP_PRESENT && (rc != 0 || v.evicted || !json_ok(b.data, b.len)))
-				fail_msg("round %d: acknowledged registration %s lost (rc %d)", round,
-					 id, rc);
+				fail_msg("round %d: acknowledged registration %s lost (rc %d)",
+				         round, id, rc);
 			if (e == EXP_GONE_OR_EVICTED && rc == 0 && !v.evicted)
-				fail_msg("round %d: acknowledged unregister of %s undone", round, id);
+				fail_msg("round %d: acknowledged unregister of %s undone", round,
+				         id);
 			buf_free(&b);
 		}
 	}
@@ -431,7 +431,8 @@ static void reuse_writer(uint64_t until)
 		for (int n = 0; n < 64; n++) {
 			snprintf(svc, sizeof(svc), "S-%u", k - 15 + (unsigned)n % 15);
 			snprintf(json, sizeof(json), "{\"svc\":\"%s\"}", svc);
-			shm_instance_in_t in = {.key = {S("us-east"), S(svc), S("i")}, .json = S(json)};
+			shm_instance_in_t in = {.key = {S("us-east"), S(svc), S("i")},
+			                        .json = S(json)};
 			if (shm_register(s, &in))
 				_exit(42);
 		}
@@ -520,8 +521,8 @@ static void test_crash_storms(void **state)
 	shm_stats_t after;
 	shm_stats(s, &after);
 	print_message("%d rounds: %llu registers, %llu repairs, %llu instances at the end\n",
-		      CRASH_ROUNDS, (unsigned long long)after.registers,
-		      (unsigned long long)after.repairs, (unsigned long long)after.instances);
+	              CRASH_ROUNDS, (unsigned long long)after.registers,
+	              (unsigned long long)after.repairs, (unsigned long long)after.instances);
 	assert_true(after.registers > (uint64_t)CRASH_ROUNDS);
 	shm_detach(s);
 	shm_destroy(region_name);
@@ -530,9 +531,9 @@ static void test_crash_storms(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_readers_writers),
-		cmocka_unit_test(test_service_reuse_under_readers),
-		cmocka_unit_test(test_crash_storms),
+	    cmocka_unit_test(test_readers_writers),
+	    cmocka_unit_test(test_service_reuse_under_readers),
+	    cmocka_unit_test(test_crash_storms),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	shm_destroy(region_name); /* a failed test leaves its region behind */
