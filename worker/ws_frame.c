@@ -106,8 +106,8 @@ size_t ws_close_payload(uint8_t *out, uint16_t code, const char *reason)
 		n = WS_CONTROL_MAX - 2;
 	out[0] = (uint8_t)(code >> 8);
 	out[1] = (uint8_t)code;
-	memcpy(out + 2, reason ? reason : "",
-	       n); /* a payload, not a string: NOLINT(bugprone-not-null-terminated-result) */
+	/* a payload, not a string: NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
+	memcpy(out + 2, reason ? reason : "", n);
 	return 2 + n;
 }
 
