@@ -308,9 +308,11 @@ int worker_main(const config_t *cfg, shm_t *shm, const proc_listen_t *l, int ctl
 		shm_proc_leave(shm);
 		return 1;
 	}
+	/* Logged before the master hears of it: its "serving:" line (what
+	 * tests and operators wait for) then always follows this one. */
+	log_info("%s: worker %d serving", __func__, slot);
 	if (worker_send_ready(ctl_fd) != 0)
 		log_warn("%s: worker %d: cannot report ready: %s", __func__, slot, strerror(errno));
-	log_info("%s: worker %d serving", __func__, slot);
 	event_base_dispatch(wl.w.base);
 
 	worker_teardown(&wl);

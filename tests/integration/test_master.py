@@ -102,6 +102,16 @@ def test_process_titles(fresh_node):
     assert sorted(kids) == sorted(ALL), kids
 
 
+def test_workers_log_serving_before_the_master_announces(fresh_node):
+    """Each worker's own "serving" line is in the log before the master's
+    "serving:" (what Node.start waits for), so a test may count them."""
+    log = fresh_node.read_log()
+    announced = log.index("] serving: ")
+    for slot in (0, 1):
+        at = log.find("worker_main: worker %d serving" % slot)
+        assert 0 <= at < announced, log
+
+
 # -------------------------------------------------------------- respawn ---
 
 def test_killed_worker_respawns_into_its_slot(fresh_node):
